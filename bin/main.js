@@ -1,0 +1,39 @@
+// Shared by run.js and dev.js: run oclif, and render any error that escapes a command
+// (unknown command, broken install) the way commands render theirs. Errors inside commands
+// are rendered by the base command (src/lib/base-command.ts); this is the last line of defence.
+import {flush, run, settings} from '@oclif/core'
+
+export async function main(dir, development) {
+  if (development) {
+    process.env.NODE_ENV ??= 'development'
+    settings.debug = Boolean(process.env.MESH_DEBUG)
+  }
+  try {
+    await run(process.argv.slice(2), dir)
+    await flush()
+  } catch (error) {
+    renderTopLevel(error)
+  }
+}
+
+function renderTopLevel(error) {
+  const err = error ?? new Error('unknown error')
+  // oclif's own ExitError carries an exit code and nothing to print.
+  if (err.oclif?.exit !== undefined && err.code === 'EEXIT') {
+    process.exitCode = err.oclif.exit
+    return
+  }
+  const debug = process.env.MESH_DEBUG === '1'
+  let message = String(err.message ?? err).split('\n')[0]
+  let hint = 'Run `mesh --help` to see the commands.'
+  let exit = err.oclif?.exit ?? 1
+  const notFound = /^command (.+) not found$/i.exec(message)
+  if (notFound) {
+    message = `unknown command "${notFound[1].replaceAll(':', ' ')}"`
+    exit = 2
+  }
+  if (exit === 127) exit = 2
+  process.stderr.write(`Error: ${message}\n  Try this: ${hint}\n`)
+  if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
+  process.exitCode = exit
+}

@@ -1,0 +1,74 @@
+// The one base command: global flags, the shared Output, and the top-level error handler.
+// Commands stay thin: parse flags, call a library function with `this.out`, render.
+import {Command, Flags, type Interfaces} from '@oclif/core'
+import {formatError, toMeshError} from './errors.js'
+import {Output} from './output.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** `-o/--output` for commands whose output is data. The first choice is the default. */
+export function outputFlag<const T extends string>(choices: readonly T[], description?: string) {
+  return Flags.option({
+    char: 'o',
+    options: choices,
+    default: choices[0],
+    description: description ?? `output format: ${choices.join(', ')}`,
+    helpGroup: 'OUTPUT',
+  })()
+}
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    kubeconfig: Flags.string({
+      description: 'path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)',
+      env: 'KUBECONFIG',
+      helpGroup: 'GLOBAL',
+    }),
+    context: Flags.string({
+      description: 'name of the kubeconfig context to use',
+      helpGroup: 'GLOBAL',
+    }),
+    namespace: Flags.string({
+      char: 'n',
+      description: 'namespace (default: the context\'s namespace, else "default")',
+      helpGroup: 'GLOBAL',
+    }),
+    verbose: Flags.boolean({
+      description: 'print more detail on stderr',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  protected out!: Output
+
+  public override async init(): Promise<void> {
+    await super.init()
+    this.out = new Output()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+      args: this.ctor.args,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  /**
+   * Every error, from flag parsing to the command's own, ends here: rendered once on stderr,
+   * exit code set, nothing thrown further (so piped stdout is never cut short by process.exit).
+   */
+  protected override async catch(error: Error & {exitCode?: number}): Promise<void> {
+    // A flag parse failure is handled here; it must not also trip oclif's "did not parse" warning.
+    this.parsed = true
+    const meshError = toMeshError(error, this.id)
+    const stderr = this.out?.stderr ?? process.stderr
+    stderr.write(formatError(meshError))
+    process.exitCode = meshError.exitCode
+  }
+}

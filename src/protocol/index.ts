@@ -1,0 +1,3 @@
+// Every message between the proxy, the control plane and the CLI is typed in src/protocol/.
+export * from './proxy-env.js'
+export * from './tap.js'

@@ -1,0 +1,68 @@
+// The contract between the injector (which writes the sidecar's env) and the proxy (which
+// reads it), and between `mesh proxy-init` and both. Change a name here and both sides move.
+
+export const PROXY_UID = 2102
+
+export const PROXY_PORTS = {
+  inbound: 4143,
+  outbound: 4140,
+  admin: 4191,
+  tap: 4190,
+} as const
+
+export const ProxyEnv = {
+  /** error | warn | info | debug | trace (default info). */
+  LOG_LEVEL: 'MESH_PROXY_LOG_LEVEL',
+  /** plain | json (default plain). */
+  LOG_FORMAT: 'MESH_PROXY_LOG_FORMAT',
+  INBOUND_LISTEN_ADDR: 'MESH_PROXY_INBOUND_LISTEN_ADDR',
+  OUTBOUND_LISTEN_ADDR: 'MESH_PROXY_OUTBOUND_LISTEN_ADDR',
+  ADMIN_LISTEN_ADDR: 'MESH_PROXY_ADMIN_LISTEN_ADDR',
+  TAP_LISTEN_ADDR: 'MESH_PROXY_TAP_LISTEN_ADDR',
+  /** host:port the inbound side forwards to instead of the original destination. */
+  INBOUND_FORWARD_ADDR: 'MESH_PROXY_INBOUND_FORWARD_ADDR',
+  /** `authority=addr,addr;authority=addr` routes used when there is no destination service. */
+  STATIC_ROUTES: 'MESH_PROXY_STATIC_ROUTES',
+  /** Comma-separated ports (and ranges a-b) carried as opaque TCP without detection. */
+  OPAQUE_PORTS: 'MESH_PROXY_OPAQUE_PORTS',
+  /** Ports the inbound side never sees (also passed to proxy-init). */
+  INBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE',
+  OUTBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_OUTBOUND_PORTS_TO_IGNORE',
+  /** Base URL of the destination service, e.g. `wss://mesh-destination.mesh-system.svc.cluster.local:8086`. */
+  DESTINATION_ADDR: 'MESH_PROXY_DESTINATION_ADDR',
+  /** Identity the destination service presents (verified over mTLS). */
+  DESTINATION_IDENTITY: 'MESH_PROXY_DESTINATION_IDENTITY',
+  /** Base URL of the identity service, e.g. `https://mesh-identity.mesh-system.svc.cluster.local:8080`. */
+  IDENTITY_ADDR: 'MESH_PROXY_IDENTITY_ADDR',
+  /** This proxy's identity name: `<sa>.<ns>.serviceaccount.identity.mesh-system.<trust-domain>`. */
+  IDENTITY_LOCAL_NAME: 'MESH_PROXY_IDENTITY_LOCAL_NAME',
+  /** Directory (an emptyDir, memory-backed) where the proxy keeps its key and certificate. */
+  IDENTITY_DIR: 'MESH_PROXY_IDENTITY_DIR',
+  /** The projected ServiceAccount token file (audience identity.mesh.dev). */
+  IDENTITY_TOKEN_FILE: 'MESH_PROXY_IDENTITY_TOKEN_FILE',
+  /** PEM bundle of trust anchors. */
+  IDENTITY_TRUST_ANCHORS_PEM: 'MESH_PROXY_IDENTITY_TRUST_ANCHORS_PEM',
+  /** Set to `1` to run without identity (plaintext); the default with no identity address. */
+  IDENTITY_DISABLED: 'MESH_PROXY_IDENTITY_DISABLED',
+  /** Identity of the tap server, the only peer allowed to connect to the tap port over mTLS. */
+  TAP_SVC_NAME: 'MESH_PROXY_TAP_SVC_NAME',
+  /** Pod metadata for labels and the destination context. */
+  POD_NAME: 'MESH_PROXY_POD_NAME',
+  POD_NAMESPACE: 'MESH_PROXY_POD_NAMESPACE',
+  /** e.g. `deployment` and `web`: the workload owning the pod, for metric labels. */
+  WORKLOAD_KIND: 'MESH_PROXY_WORKLOAD_KIND',
+  WORKLOAD_NAME: 'MESH_PROXY_WORKLOAD_NAME',
+  /** Seconds in-flight requests get after SIGTERM (default 30). */
+  SHUTDOWN_GRACE_PERIOD: 'MESH_PROXY_SHUTDOWN_GRACE_PERIOD',
+  /** The control plane namespace (default mesh-system). */
+  CONTROL_PLANE_NAMESPACE: 'MESH_PROXY_CONTROL_PLANE_NAMESPACE',
+  /** Trust domain (default cluster.local). */
+  TRUST_DOMAIN: 'MESH_PROXY_TRUST_DOMAIN',
+} as const
+
+export type ProxyEnvName = (typeof ProxyEnv)[keyof typeof ProxyEnv]
+
+/** `<sa>.<ns>.serviceaccount.identity.<controlPlaneNs>.<trustDomain>` */
+export function identityName(serviceAccount: string, namespace: string, controlPlaneNamespace = 'mesh-system', trustDomain = 'cluster.local'): string {
+  return `${serviceAccount}.${namespace}.serviceaccount.identity.${controlPlaneNamespace}.${trustDomain}`
+}

@@ -1,0 +1,71 @@
+// Tap events: what a proxy streams on its tap port (WebSocket, one JSON object per message)
+// and what the tap server merges and forwards to `mesh tap` / `mesh top`.
+
+export type Direction = 'inbound' | 'outbound'
+
+export interface TapPeer {
+  /** ip:port */
+  address: string
+  /** Metric-style labels: namespace, deployment, pod, serviceaccount, ... */
+  labels?: Record<string, string>
+}
+
+export interface TapTls {
+  /** true when the connection was mTLS between proxies. */
+  tls: boolean
+  clientId?: string
+  serverId?: string
+  /** When tls is false: loopback, no_identity, not_provided_by_remote, ... */
+  noTlsReason?: string
+}
+
+interface TapBase {
+  id: string
+  direction: Direction
+  source: TapPeer
+  destination: TapPeer
+  tls: TapTls
+  /** ms since the epoch when the event was produced. */
+  timestamp: number
+}
+
+export interface TapRequestInit extends TapBase {
+  type: 'requestInit'
+  method: string
+  scheme: string
+  authority: string
+  path: string
+  headers: Record<string, string>
+}
+
+export interface TapResponseInit extends TapBase {
+  type: 'responseInit'
+  status: number
+  /** microseconds since the request began */
+  sinceRequestInit: number
+}
+
+export interface TapResponseEnd extends TapBase {
+  type: 'responseEnd'
+  status?: number
+  grpcStatus?: number
+  resetError?: string
+  /** microseconds since the request began */
+  sinceRequestInit: number
+  responseBytes: number
+}
+
+export type TapEvent = TapRequestInit | TapResponseInit | TapResponseEnd
+
+/** Filters applied inside the proxy (sent as the query string of the tap WebSocket URL). */
+export interface TapFilter {
+  method?: string
+  authority?: string
+  /** path prefix */
+  path?: string
+  /** only responses with this status (requestInit events of other requests are dropped too) */
+  status?: number
+  /** events per second for this subscriber (default 100) */
+  maxRps?: number
+  direction?: Direction
+}

@@ -1,0 +1,64 @@
+// Interfaces the data path depends on, implemented elsewhere: discovery (static routes now,
+// the destination service's stream in a cluster or the demo) and identity (none, or a
+// certificate from the identity service). The data path never knows which one it has.
+import type {SecureContext} from 'node:tls'
+
+export interface Endpoint {
+  /** ip or hostname */
+  host: string
+  port: number
+  /** The identity the endpoint's proxy presents; absent for non-meshed endpoints (plaintext). */
+  identity?: string
+  /** dst_namespace, dst_deployment, dst_pod, dst_serviceaccount, ... */
+  labels: Record<string, string>
+  /** Opaque endpoint: carry as TCP (the peer proxy detects nothing). */
+  opaque?: boolean
+}
+
+export interface EndpointSet {
+  /** Current endpoints; empty means "known service, no endpoints" (fail fast with 503). */
+  endpoints: Endpoint[]
+}
+
+export interface Resolution {
+  /** The current set; updated in place as the stream changes. */
+  current(): EndpointSet
+  /** Called after every change. Returns an unsubscribe function. */
+  onChange(listener: (set: EndpointSet) => void): () => void
+  /** Stop watching (the last user of an authority closes the stream). */
+  close(): void
+}
+
+export class NoSuchServiceError extends Error {
+  readonly code = 'MESH_NO_SUCH_SERVICE'
+  constructor(readonly authority: string) {
+    super(`no such service: ${authority}`)
+  }
+}
+
+export interface Discovery {
+  /**
+   * Resolve `host:port`. Resolves once the first set is known; rejects with
+   * NoSuchServiceError when the authority is unknown (the proxy answers 503 fast), or returns
+   * null when discovery does not handle it (the proxy then connects to the original
+   * destination / DNS name directly, plaintext).
+   */
+  resolve(authority: string): Promise<Resolution | null>
+  close(): void
+}
+
+export interface Identity {
+  /** This proxy's identity name, or undefined when running without identity. */
+  readonly localName: string | undefined
+  /** Resolves once a certificate is held (readiness waits on it). */
+  ready(): Promise<void>
+  /** Server side of mTLS on the inbound port: requests (does not require) a client cert. */
+  serverContext(): SecureContext | undefined
+  /** Client side toward a peer proxy. */
+  clientContext(): SecureContext | undefined
+  /** Verifies that a peer's certificate chains to the trust anchors and names `expected`. */
+  verifyPeer(cert: import('node:tls').PeerCertificate, expected: string): Error | undefined
+  /** Identity name carried in a verified peer certificate (its single DNS SAN). */
+  peerName(cert: import('node:tls').PeerCertificate): string | undefined
+  close(): void
+}

@@ -1,0 +1,75 @@
+import {describe, expect, it} from 'vitest'
+import {runMesh, spawnMesh} from '../helpers/run.js'
+import {meshVersion} from '../../src/lib/version.js'
+
+describe('mesh version (in process)', () => {
+  it('prints the client version', async () => {
+    const r = await runMesh(['version'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toBe(`Client version: ${meshVersion()}\n`)
+    expect(r.stderr).toBe('')
+  })
+
+  it('--short prints the bare version', async () => {
+    const r = await runMesh(['version', '--short', '--client'])
+    expect(r.stdout).toBe(`${meshVersion()}\n`)
+  })
+
+  it('-o json prints a JSON document with the client version', async () => {
+    const r = await runMesh(['version', '-o', 'json'])
+    expect(r.exitCode).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({client: meshVersion()})
+  })
+
+  it('rejects an unknown output format with exit 2 and nothing on stdout', async () => {
+    const r = await runMesh(['version', '-o', 'xml'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(/^Error: .*xml/)
+    expect(r.stderr).toContain('Try this:')
+  })
+
+  it('rejects an unknown flag with exit 2, one error line and a hint', async () => {
+    const r = await runMesh(['version', '--bogus'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toBe('')
+    const lines = r.stderr.trimEnd().split('\n')
+    expect(lines).toEqual(['Error: Nonexistent flag: --bogus', '  Try this: Run `mesh version --help` to see the flags and examples.'])
+  })
+})
+
+describe('the real binary', () => {
+  it('--help lists the commands', async () => {
+    const r = await spawnMesh(['--help'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toMatch(/COMMANDS[\s\S]*version/)
+  })
+
+  it('version -o json prints valid JSON', async () => {
+    const r = await spawnMesh(['version', '-o', 'json'])
+    expect(r.exitCode).toBe(0)
+    expect(JSON.parse(r.stdout).client).toBe(meshVersion())
+  })
+
+  it('an unknown flag exits 2 with nothing on stdout and no stack trace', async () => {
+    const r = await spawnMesh(['version', '--nope'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('Nonexistent flag: --nope')
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it('an unknown command exits 2 with a hint', async () => {
+    const r = await spawnMesh(['frobnicate'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('unknown command "frobnicate"')
+    expect(r.stderr).toContain('mesh --help')
+  })
+
+  it('MESH_DEBUG=1 adds the stack trace', async () => {
+    const r = await spawnMesh(['version', '--nope'], {env: {MESH_DEBUG: '1'}})
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toMatch(/\n\s+at /)
+  })
+})

@@ -1,0 +1,15 @@
+import {defineConfig} from 'vitest/config'
+
+// Unit and local tests: no Kubernetes needed. The suites that need the real test cluster
+// live in test/integration and run with vitest.cluster.config.ts (npm run test:cluster).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/integration/**', 'test/e2e/**', '**/node_modules/**'],
+    // oclif writes through console.log; vitest would swallow it otherwise.
+    disableConsoleIntercept: true,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+})
