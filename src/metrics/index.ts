@@ -1,0 +1,15 @@
+// A small Prometheus client (no dependency): counters, gauges and histograms with cached
+// label children, text exposition 0.0.4, process metrics, a parser and PromQL-style queries.
+export {Counter, CounterChild} from './counter.js'
+export {Gauge, GaugeChild} from './gauge.js'
+export {Histogram, HistogramChild, type HistogramOptions} from './histogram.js'
+export {DEFAULT_MAX_SERIES, Family, type FamilyOptions} from './family.js'
+export {CONTENT_TYPE, escapeHelp, escapeLabelValue} from './format.js'
+export {Registry, type Collector, type Renderable} from './registry.js'
+export {registerBuildInfo, registerProcessMetrics} from './process.js'
+export {classify, GRPC_FAILURE_CODES, type Classification} from './classify.js'
+export {LATENCY_BUCKETS_MS, registerLinkerdFamilies, type LinkerdFamilies} from './linkerd-families.js'
+export {ProxyMetricsObserver, type ProxyMetricsOptions} from './proxy-observer.js'
+export {MetricsParseError, parseMetrics, type MetricFamily, type MetricType, type Sample} from './parse.js'
+export {histogramBuckets, histogramQuantile, sumBy, type Bucket, type Group, type LabelFilter} from './query.js'
+export {createProxyMetrics, localLabelsFromEnv, type ProxyMetrics} from './proxy-metrics.js'

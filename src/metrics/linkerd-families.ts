@@ -1,0 +1,57 @@
+// Linkerd's proxy metric families, names, help and buckets (../shared/DESIGN.md), so existing
+// dashboards and queries carry over.
+import type {Counter} from './counter.js'
+import type {Gauge} from './gauge.js'
+import type {Histogram} from './histogram.js'
+import type {Registry} from './registry.js'
+
+export const LATENCY_BUCKETS_MS = [
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000,
+  50000,
+] as const
+
+export const DST_LABELS = ['dst_namespace', 'dst_deployment', 'dst_pod', 'dst_serviceaccount'] as const
+
+/** Labels every HTTP and TCP series carries, after the local pod's labels. */
+export const TRAFFIC_LABELS = ['direction', 'authority', 'route', 'tls', 'client_id', 'server_id', 'no_tls_reason', ...DST_LABELS] as const
+
+export interface LinkerdFamilies {
+  requestTotal: Counter
+  responseTotal: Counter
+  responseLatencyMs: Histogram
+  tcpOpenTotal: Counter
+  tcpOpenConnections: Gauge
+  tcpReadBytesTotal: Counter
+  tcpWriteBytesTotal: Counter
+  tcpCloseTotal: Counter
+}
+
+export function registerLinkerdFamilies(registry: Registry, localLabelNames: readonly string[], maxSeries?: number): LinkerdFamilies {
+  const base = [...localLabelNames, ...TRAFFIC_LABELS]
+  return {
+    requestTotal: registry.counter({name: 'request_total', help: 'Total count of HTTP requests.', labelNames: base, maxSeries}),
+    responseTotal: registry.counter({
+      name: 'response_total',
+      help: 'Total count of HTTP responses.',
+      labelNames: [...base, 'status_code', 'classification'],
+      maxSeries,
+    }),
+    responseLatencyMs: registry.histogram({
+      name: 'response_latency_ms',
+      help: 'Elapsed times between a request\'s headers being received and its response headers being sent, in milliseconds.',
+      labelNames: [...base, 'status_code'],
+      buckets: LATENCY_BUCKETS_MS,
+      maxSeries,
+    }),
+    tcpOpenTotal: registry.counter({name: 'tcp_open_total', help: 'Total count of opened connections.', labelNames: base, maxSeries}),
+    tcpOpenConnections: registry.gauge({name: 'tcp_open_connections', help: 'Number of currently-open connections.', labelNames: base, maxSeries}),
+    tcpReadBytesTotal: registry.counter({name: 'tcp_read_bytes_total', help: 'Total count of bytes read from peers.', labelNames: base, maxSeries}),
+    tcpWriteBytesTotal: registry.counter({name: 'tcp_write_bytes_total', help: 'Total count of bytes written to peers.', labelNames: base, maxSeries}),
+    tcpCloseTotal: registry.counter({
+      name: 'tcp_close_total',
+      help: 'Total count of closed connections.',
+      labelNames: [...base, 'errno'],
+      maxSeries,
+    }),
+  }
+}
