@@ -3,7 +3,7 @@ import {BaseCommand, outputFlag} from '../lib/base-command.js'
 import {meshVersion} from '../lib/version.js'
 
 export default class Version extends BaseCommand<typeof Version> {
-  static override summary = 'Print the version of the CLI (and, later, of the control plane and proxies).'
+  static override summary = 'Print the version of the mesh CLI.'
   static override examples = [
     '<%= config.bin %> version',
     '<%= config.bin %> version --short',
