@@ -1,3 +1,5 @@
 // Every message between the proxy, the control plane and the CLI is typed in src/protocol/.
 export * from './proxy-env.js'
 export * from './tap.js'
+export * from './identity.js'
+export * from './destination.js'
