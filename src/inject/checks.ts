@@ -28,7 +28,7 @@ export const CHECKS: Check[] = [
   {
     description: 'pods do not use host networking',
     run: (t) => (t.spec?.hostNetwork === true
-      ? {refusal: 'pods use host networking (hostNetwork: true): the proxy would intercept the node\'s traffic'}
+      ? {refusal: 'pods use host networking (hostNetwork: true), so the proxy would intercept the node\'s traffic'}
       : {}),
   },
   {

@@ -86,6 +86,8 @@ export function uninjectTemplate(template: PodTemplate, forReinject = false): Po
     if (meta.labels && typeof meta.labels === 'object') {
       setOrDrop(meta, 'labels', Object.fromEntries(Object.entries(meta.labels as Obj).filter(([k]) => !k.startsWith(PREFIX + '/'))))
     }
+    // Injection creates the template's metadata when it has none; take it out again.
+    if (Object.keys(meta).length === 0 && !forReinject) delete out.metadata
   }
   return out
 }

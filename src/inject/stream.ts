@@ -117,13 +117,18 @@ function toStringOptions(style: Style): ToStringOptions {
 export function renderYamlDoc(d: ParsedDoc, value: unknown): string {
   if (!d.doc) return new Document(value, {version: '1.1'}).toString(toStringOptions(d.style))
   if (value !== d.value) d.doc.contents = syncNode(d.doc, d.doc.contents, value) as never
-  if (d.doc.directives) d.doc.directives.docStart = null
   return d.doc.toString(toStringOptions(d.style))
 }
 
-/** The stream: documents in input order, separated by `---`. */
+/**
+ * The stream: documents in input order, separated by `---` (a document that starts with its
+ * own marker keeps it). Empty documents are not written.
+ */
 export function joinYaml(texts: string[]): string {
-  return texts.map((t) => (t.endsWith('\n') ? t : t + '\n')).join('---\n')
+  return texts.map((t, i) => {
+    const text = t.endsWith('\n') ? t : t + '\n'
+    return i === 0 || /^(---|%)/.test(text) ? text : '---\n' + text
+  }).join('')
 }
 
 /** JSON out: one document as itself, several as a `kind: List` kubectl accepts. */

@@ -86,7 +86,7 @@ export function transformObject(obj: unknown, opts: TransformOptions, reports: R
   }
   const next = transformTemplate({metadata: template.metadata, spec: template.spec}, obj, d, opts, report)
   if (!next) return obj
-  const merged = path.length === 0 ? {...obj, metadata: next.metadata, spec: next.spec} : withPath(obj, path, {...template, ...next})
+  const merged = path.length === 0 ? {...obj, metadata: next.metadata, spec: next.spec} : withPath(obj, path, {...template, metadata: next.metadata, spec: next.spec})
   if (next.metadata === undefined) delete (path.length === 0 ? merged : getPath(merged, path) as Obj).metadata
   return merged
 }
