@@ -1,0 +1,5 @@
+export {TapHub, type TapHubOptions} from './hub.js'
+export {startTapServer, type TapServer, type TapServerOptions} from './server.js'
+export {parseTapFilter, matchesRequest, TapFilterError, DEFAULT_MAX_RPS} from './filter.js'
+export {TapEventBuilder, tapHeaders, REDACTED_VALUE} from './events.js'
+export {Subscriber, type SubscriberStats, type TapSocket} from './subscriber.js'
