@@ -42,6 +42,8 @@ export const ProxyEnv = {
   IDENTITY_TOKEN_FILE: 'MESH_PROXY_IDENTITY_TOKEN_FILE',
   /** PEM bundle of trust anchors. */
   IDENTITY_TRUST_ANCHORS_PEM: 'MESH_PROXY_IDENTITY_TRUST_ANCHORS_PEM',
+  /** Identity the identity service presents (default `mesh-controller.<cp-ns>.serviceaccount.identity.<cp-ns>.<trust-domain>`). */
+  IDENTITY_SVC_NAME: 'MESH_PROXY_IDENTITY_SVC_NAME',
   /** Set to `1` to run without identity (plaintext); the default with no identity address. */
   IDENTITY_DISABLED: 'MESH_PROXY_IDENTITY_DISABLED',
   /** Identity of the tap server, the only peer allowed to connect to the tap port over mTLS. */
