@@ -1,0 +1,100 @@
+// mesh-data-plane (--proxy): every meshed proxy is ready, runs the control plane's version,
+// and holds (or would be given) a certificate the current trust anchors validate.
+import type {X509Certificate} from 'node:crypto'
+import {clusterSource} from '../data-plane/cluster-source.js'
+import type {DataPlaneSource, Expected, ProxyInfo} from '../data-plane/source.js'
+import {assertChainsTo, parseBundle} from '../certs.js'
+import {sameVersion} from '../control-plane-objects.js'
+import type {Category, CheckContext} from '../types.js'
+
+function source(ctx: CheckContext): DataPlaneSource {
+  ctx.dataPlane ??= clusterSource(ctx)
+  return ctx.dataPlane
+}
+
+async function proxies(ctx: CheckContext): Promise<ProxyInfo[]> {
+  const list = await source(ctx).proxies(ctx.options.namespace)
+  if (list.length === 0) {
+    throw new Error(`no meshed proxies found${ctx.options.namespace ? ` in namespace ${ctx.options.namespace}` : ''} (${source(ctx).description})`)
+  }
+  return list
+}
+
+function summarize(problems: string[], total: number, what: string): void {
+  if (problems.length === 0) return
+  const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : '')
+  throw new Error(`${problems.length} of ${total} proxies ${what}: ${shown}`)
+}
+
+const key = (p: ProxyInfo): string => `${p.namespace}/${p.name}`
+
+/** Why a proxy's certificate or anchors disagree with the current ones, or undefined. */
+export function certificateProblem(p: ProxyInfo, expected: Expected, anchors: X509Certificate[], now: Date): string | undefined {
+  const issuer = expected.issuerPem ? parseBundle(expected.issuerPem, 'current issuer') : []
+  if (p.certificatePem) {
+    try {
+      const chain = parseBundle(p.certificatePem, `certificate of ${key(p)}`)
+      assertChainsTo([...chain, ...issuer], anchors, 'its certificate', now)
+    } catch (error) {
+      return (error as Error).message
+    }
+  }
+  if (p.trustAnchorsPem) {
+    try {
+      const own = parseBundle(p.trustAnchorsPem, `trust anchors of ${key(p)}`)
+      if (issuer.length > 0) assertChainsTo(issuer, own, 'the current issuer, checked against its trust anchors,', now)
+      else if (!own.some((a) => anchors.some((b) => a.raw.equals(b.raw)))) return 'none of its trust anchors is a current trust anchor'
+    } catch (error) {
+      return (error as Error).message
+    }
+  }
+  if (!p.certificatePem && !p.trustAnchorsPem) return 'neither its certificate nor its trust anchors could be read'
+  return undefined
+}
+
+export function dataPlane(): Category {
+  return {
+    name: 'mesh-data-plane',
+    checks: [
+      {
+        id: 'MESH3001',
+        description: 'data plane proxies are ready',
+        hint: 'Look at the proxy: `kubectl -n <ns> logs <pod> -c mesh-proxy`; pods must be injected (`mesh inject`) and running.',
+        retryDeadline: 5 * 60_000,
+        async run(ctx) {
+          const list = await proxies(ctx)
+          summarize(list.filter((p) => !p.ready).map((p) => `${key(p)}: ${p.notReadyReason ?? 'not ready'}`), list.length, 'not ready')
+        },
+      },
+      {
+        id: 'MESH3002',
+        description: "data plane proxies run the control plane's version",
+        hint: 'Restart the workloads so they get the current proxy: `kubectl rollout restart deploy -n <ns>`.',
+        warning: true,
+        async run(ctx) {
+          const [list, expected] = await Promise.all([proxies(ctx), source(ctx).expected()])
+          const stale = list.filter((p) => !p.version || !sameVersion(p.version, expected.version))
+          summarize(stale.map((p) => `${key(p)} runs ${p.version ?? 'an unknown version'}`), list.length, `do not run ${expected.version}`)
+        },
+      },
+      {
+        id: 'MESH3003',
+        description: 'data plane proxies hold certificates issued by the current trust anchors',
+        hint: 'Restart the workloads after rotating the anchors or the issuer, so their proxies get certificates from the current issuer.',
+        async run(ctx) {
+          const [list, expected] = await Promise.all([proxies(ctx), source(ctx).expected()])
+          const anchors = parseBundle(expected.trustAnchorsPem, 'current trust anchors')
+          const now = ctx.now()
+          summarize(
+            list.flatMap((p) => {
+              const why = certificateProblem(p, expected, anchors, now)
+              return why ? [`${key(p)}: ${why}`] : []
+            }),
+            list.length,
+            'do not match the current trust anchors',
+          )
+        },
+      },
+    ],
+  }
+}

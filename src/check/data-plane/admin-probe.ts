@@ -1,0 +1,56 @@
+// Reads a proxy's admin endpoint (:4191): /ready and the version in
+// mesh_proxy_build_info{version="..."} on /metrics. Transport-agnostic: the local source GETs
+// 127.0.0.1 directly, the cluster source goes through the API server's pod proxy.
+import {request} from 'node:http'
+import {parseMetrics} from '../../metrics/parse.js'
+
+export type AdminGet = (path: string) => Promise<{status: number; body: string}>
+
+export interface AdminState {
+  ready: boolean
+  notReadyReason?: string
+  version?: string
+}
+
+/** Largest /metrics body read from one proxy. */
+export const MAX_METRICS_BYTES = 4 * 1024 * 1024
+
+export async function probeAdmin(get: AdminGet): Promise<AdminState> {
+  const ready = await get('/ready')
+  const state: AdminState = {ready: ready.status === 200}
+  if (!state.ready) state.notReadyReason = `/ready answered ${ready.status}${ready.body.trim() ? ` (${ready.body.trim().slice(0, 80)})` : ''}`
+  const metrics = await get('/metrics')
+  if (metrics.status === 200) state.version = buildVersion(metrics.body)
+  return state
+}
+
+export function buildVersion(text: string): string | undefined {
+  try {
+    const family = parseMetrics(text).get('mesh_proxy_build_info')
+    return family?.samples.find((s) => s.labels.version)?.labels.version
+  } catch {
+    return undefined
+  }
+}
+
+/** A GET against a loopback admin URL, bounded in time and size. */
+export function httpAdminGet(baseUrl: string, timeoutMs = 3000): AdminGet {
+  return (path) =>
+    new Promise((resolve, reject) => {
+      const req = request(new URL(path, baseUrl), {method: 'GET', agent: false}, (res) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (c: Buffer) => {
+          size += c.length
+          if (size > MAX_METRICS_BYTES) req.destroy(new Error(`${baseUrl}${path}: answer larger than ${MAX_METRICS_BYTES} bytes`))
+          else chunks.push(c)
+        })
+        res.on('end', () => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8')}))
+        res.on('error', reject)
+      })
+      const timer = setTimeout(() => req.destroy(new Error(`${baseUrl}${path}: no answer within ${timeoutMs / 1000} s`)), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
+      req.on('error', reject)
+      req.end()
+    })
+}

@@ -1,0 +1,36 @@
+// The certificate chain a proxy presents on its inbound port, read with a TLS handshake that
+// verifies nothing (the checks verify it against the current anchors afterwards).
+import {X509Certificate} from 'node:crypto'
+import {connect, type PeerCertificate} from 'node:tls'
+
+export interface PeerAddress {
+  host: string
+  port: number
+  /** SNI to send (the proxy's identity name), if any. */
+  servername?: string
+}
+
+export function readPeerCertificate(addr: PeerAddress, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({host: addr.host, port: addr.port, servername: addr.servername, rejectUnauthorized: false})
+    const timer = setTimeout(() => socket.destroy(new Error(`TLS handshake with ${addr.host}:${addr.port} took longer than ${timeoutMs / 1000} s`)), timeoutMs)
+    socket.once('secureConnect', () => {
+      clearTimeout(timer)
+      const pems: string[] = []
+      let cert: PeerCertificate | undefined = socket.getPeerCertificate(true)
+      const seen = new Set<string>()
+      while (cert?.raw && !seen.has(cert.fingerprint256) && pems.length < 8) {
+        seen.add(cert.fingerprint256)
+        pems.push(new X509Certificate(cert.raw).toString())
+        cert = (cert as {issuerCertificate?: PeerCertificate}).issuerCertificate
+      }
+      socket.destroy()
+      if (pems.length === 0) reject(new Error(`${addr.host}:${addr.port} presented no certificate`))
+      else resolve(pems.join(''))
+    })
+    socket.once('error', (error) => {
+      clearTimeout(timer)
+      reject(new Error(`TLS handshake with ${addr.host}:${addr.port} failed: ${error.message}`))
+    })
+  })
+}
