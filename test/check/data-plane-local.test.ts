@@ -1,0 +1,101 @@
+// The data plane checks against real proxies' parts on 127.0.0.1: the proxy admin server
+// (src/proxy/admin) for /ready and /metrics, and a TLS listener presenting the proxy's leaf,
+// as `mesh demo` runs them. Only the local source is used: no cluster.
+import {createServer, type Server} from 'node:tls'
+import type {AddressInfo} from 'node:net'
+import {afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {createContext} from '../../src/check/context.js'
+import {localSource, type LocalProxy} from '../../src/check/data-plane/local-source.js'
+import {categoriesFor} from '../../src/check/plan.js'
+import {runChecks} from '../../src/check/runner.js'
+import {createProxyMetrics} from '../../src/metrics/index.js'
+import {startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
+import {generateIssuer, generateRsaKey, generateTrustAnchor, signLeaf, type CaMaterial} from '../../src/tls/index.js'
+import {schemaProblems} from './schema.js'
+
+let anchor: CaMaterial
+let issuer: CaMaterial
+let foreignIssuer: CaMaterial
+const closers: Array<() => Promise<void>> = []
+
+beforeAll(async () => {
+  anchor = await generateTrustAnchor()
+  issuer = await generateIssuer(anchor)
+  foreignIssuer = await generateIssuer(await generateTrustAnchor({commonName: 'root.elsewhere'}))
+})
+
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c()
+})
+
+async function proxy(name: string, o: {version?: string; ready?: boolean; signer?: CaMaterial; tls?: boolean} = {}): Promise<LocalProxy> {
+  const {registry} = createProxyMetrics({version: o.version ?? '0.1.0'})
+  const admin: AdminServer = await startAdmin({
+    listen: '127.0.0.1:0',
+    registry,
+    ready: () => o.ready ?? true,
+    onShutdown: () => {},
+    getLogLevel: () => 'info',
+    setLogLevel: () => {},
+  })
+  closers.push(() => admin.close())
+  const p: LocalProxy = {name, namespace: 'demo', adminUrl: admin.url}
+  if (o.tls !== false) {
+    const key = await generateRsaKey()
+    const signer = o.signer ?? issuer
+    const leaf = signLeaf(signer, {publicKeyPem: key.publicKeyPem, dnsName: `${name}.demo.serviceaccount.identity.mesh-system.cluster.local`})
+    const server: Server = createServer({key: key.keyPem, cert: leaf.certPem + signer.certPem})
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    closers.push(() => new Promise((r) => server.close(() => r())))
+    p.inbound = {host: '127.0.0.1', port: (server.address() as AddressInfo).port}
+  }
+  return p
+}
+
+async function check(proxies: LocalProxy[], version = '0.1.0') {
+  const ctx = createContext({}, {})
+  ctx.dataPlane = localSource({proxies, expected: {version, trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem}})
+  const report = await runChecks(categoriesFor('local-proxy'), ctx)
+  expect(schemaProblems(report)).toEqual([])
+  return Object.fromEntries(report.categories.flatMap((c) => c.checks).map((k) => [k.id, {result: k.result, error: k.error}])) as Record<string, {result: string; error: string}>
+}
+
+describe('data plane checks on local proxies', () => {
+  it('pass when every proxy is ready, runs the expected version and presents a leaf from the current issuer', async () => {
+    const r = await check([await proxy('web'), await proxy('api')])
+    expect(r).toEqual({
+      MESH3001: {result: 'success', error: ''},
+      MESH3002: {result: 'success', error: ''},
+      MESH3003: {result: 'success', error: ''},
+    })
+  })
+
+  it('a proxy whose /ready answers 503 fails readiness, naming it', async () => {
+    const r = await check([await proxy('web'), await proxy('api', {ready: false})])
+    expect(r.MESH3001).toEqual({result: 'error', error: '1 of 2 proxies not ready: demo/api: /ready answered 503 (not ready)'})
+  })
+
+  it('a proxy whose admin endpoint is gone fails readiness', async () => {
+    const gone = await proxy('gone', {tls: false})
+    await closers.pop()!()
+    const r = await check([gone])
+    expect(r.MESH3001!.result).toBe('error')
+    expect(r.MESH3001!.error).toMatch(/demo\/gone: admin endpoint http:\/\/127\.0\.0\.1:\d+ unreachable/)
+  })
+
+  it('a proxy on another version is a warning, not a failure', async () => {
+    const r = await check([await proxy('web', {version: '0.0.9'})])
+    expect(r.MESH3002).toEqual({result: 'warning', error: '1 of 1 proxies do not run 0.1.0: demo/web runs 0.0.9'})
+  })
+
+  it('a proxy presenting a certificate from a foreign issuer fails the certificate check', async () => {
+    const r = await check([await proxy('web'), await proxy('rogue', {signer: foreignIssuer})])
+    expect(r.MESH3003!.result).toBe('error')
+    expect(r.MESH3003!.error).toMatch(/^1 of 2 proxies do not match the current trust anchors: demo\/rogue: its certificate .* does not chain to the trust anchors/)
+  })
+
+  it('no proxies at all is a failure', async () => {
+    const r = await check([])
+    expect(r.MESH3001).toEqual({result: 'error', error: 'no meshed proxies found (local demo)'})
+  })
+})
