@@ -1,0 +1,112 @@
+// What is installed: the install record and identity read back from the cluster (for
+// `mesh upgrade` and the "already installed" refusal), and the meshed pods that block
+// `mesh uninstall`.
+import {apiStatus, clusterError, type Kube} from '../k8s/client.js'
+import {ClusterError, InputError} from '../lib/errors.js'
+import {CONTROL_PLANE_NAMESPACE, ControlPlane} from '../protocol/control-plane.js'
+import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import {validateIdentity, type IdentityMaterial} from './identity.js'
+import type {InstalledRecord} from './render.js'
+import {flattenFile, type FlatValues} from './values.js'
+
+export const INSTALL_KEY = 'install'
+
+const CONFIG_WHERE = `ConfigMap ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.configMap}`
+
+/** The mesh-config ConfigMap's data, or undefined when there is none (not installed). */
+export async function readMeshConfigData(kube: Kube): Promise<Record<string, string> | undefined> {
+  try {
+    const cm = await kube.core().readNamespacedConfigMap({name: ControlPlane.configMap, namespace: CONTROL_PLANE_NAMESPACE})
+    return cm.data ?? {}
+  } catch (error) {
+    if (apiStatus(error) === 404) return undefined
+    throw clusterError(`cannot read ${CONFIG_WHERE}`, error, kube.server)
+  }
+}
+
+/** Refuses when a control plane is already there. */
+export async function refuseIfInstalled(kube: Kube): Promise<void> {
+  const data = await readMeshConfigData(kube)
+  if (data === undefined) return
+  throw new ClusterError(`a mesh control plane is already installed in namespace ${CONTROL_PLANE_NAMESPACE} (${CONFIG_WHERE} exists)`, {
+    code: 'MESH_ALREADY_INSTALLED',
+    suggestions: ['To change or update it, run `mesh upgrade`.', 'To render anyway (e.g. for GitOps), pass --ignore-cluster.'],
+  })
+}
+
+export interface Installed {
+  record: InstalledRecord
+  values: FlatValues
+  identity: IdentityMaterial
+}
+
+/** The values and identity of the installed control plane; throws when there is none. */
+export async function readInstalled(kube: Kube): Promise<Installed> {
+  const data = await readMeshConfigData(kube)
+  if (data === undefined) {
+    throw new ClusterError(`no mesh control plane is installed on ${kube.server} (no ${CONFIG_WHERE})`, {
+      code: 'MESH_NOT_INSTALLED',
+      suggestions: ['Install it first: `mesh install | kubectl apply -f -`.'],
+    })
+  }
+  const raw = data[INSTALL_KEY]
+  if (raw === undefined) {
+    throw new InputError(`${CONFIG_WHERE} has no "${INSTALL_KEY}" key: it was not written by \`mesh install\``, {
+      code: 'MESH_UPGRADE_NO_RECORD',
+      suggestions: ['Reinstall with `mesh uninstall` then `mesh install`.'],
+    })
+  }
+  let record: InstalledRecord
+  try {
+    record = JSON.parse(raw) as InstalledRecord
+  } catch (error) {
+    throw new InputError(`${CONFIG_WHERE} key "${INSTALL_KEY}" is not valid JSON: ${(error as Error).message}`, {code: 'MESH_UPGRADE_NO_RECORD', cause: error})
+  }
+  const values = flattenFile(record.values, `${CONFIG_WHERE} key "${INSTALL_KEY}"`)
+  return {record, values, identity: await readIdentity(kube)}
+}
+
+async function readIdentity(kube: Kube): Promise<IdentityMaterial> {
+  const secretWhere = `Secret ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.issuerSecret}`
+  const rootsWhere = `ConfigMap ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.trustRootsConfigMap}`
+  let secretData: Record<string, string>
+  let roots: string | undefined
+  try {
+    const secret = await kube.core().readNamespacedSecret({name: ControlPlane.issuerSecret, namespace: CONTROL_PLANE_NAMESPACE})
+    secretData = secret.data ?? {}
+    const cm = await kube.core().readNamespacedConfigMap({name: ControlPlane.trustRootsConfigMap, namespace: CONTROL_PLANE_NAMESPACE})
+    roots = cm.data?.[TRUST_ROOTS_CONFIGMAP_KEY]
+  } catch (error) {
+    throw clusterError(`cannot read the installed identity (${secretWhere}, ${rootsWhere})`, error, kube.server)
+  }
+  const decode = (key: string): string => {
+    const v = secretData[key]
+    if (v === undefined) {
+      throw new InputError(`${secretWhere} has no "${key}" key`, {
+        code: 'MESH_UPGRADE_IDENTITY',
+        suggestions: ['Pass the identity files to `mesh upgrade` (--identity-trust-anchors-file, --identity-issuer-certificate-file, --identity-issuer-key-file).'],
+      })
+    }
+    return Buffer.from(v, 'base64').toString('utf8')
+  }
+  const identity: IdentityMaterial = {
+    trustAnchorsPEM: roots ?? decode(ISSUER_SECRET_KEYS.anchor),
+    issuerCertPEM: decode(ISSUER_SECRET_KEYS.cert),
+    issuerKeyPEM: decode(ISSUER_SECRET_KEYS.key),
+  }
+  await validateIdentity(identity, {anchors: rootsWhere, cert: `${secretWhere} key ${ISSUER_SECRET_KEYS.cert}`, key: `${secretWhere} key ${ISSUER_SECRET_KEYS.key}`})
+  return identity
+}
+
+/** Pods outside the control plane namespace that carry a proxy of this control plane. */
+export async function meshedPods(kube: Kube): Promise<string[]> {
+  try {
+    const list = await kube.core().listPodForAllNamespaces({labelSelector: `${ControlPlane.controlPlaneNsLabel}=${CONTROL_PLANE_NAMESPACE}`, limit: 500})
+    return list.items
+      .filter((p) => p.metadata?.namespace !== CONTROL_PLANE_NAMESPACE)
+      .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)
+      .sort()
+  } catch (error) {
+    throw clusterError('cannot list meshed pods', error, kube.server)
+  }
+}

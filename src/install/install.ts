@@ -1,0 +1,74 @@
+// `mesh install`: flags -> values and identity -> objects -> a YAML/JSON stream on stdout, or
+// server-side applied with --apply. Nothing reaches stdout until the whole stream is rendered.
+import {loadKube, type Kube, type KubeOptions} from '../k8s/client.js'
+import {MeshError} from '../lib/errors.js'
+import type {Output} from '../lib/output.js'
+import {applyObjects} from './apply.js'
+import {refuseIfInstalled} from './cluster.js'
+import {formatObjects, type Format} from './format.js'
+import {generateIdentity, identityFilesGiven, loadIdentityFiles, type IdentityFiles, type IdentityMaterial} from './identity.js'
+import {resolveValues, type ValueInputs} from './inputs.js'
+import {preInstallChecks} from './precheck.js'
+import {renderObjects, type KubeObject} from './render.js'
+import {nest, type FlatValues} from './values.js'
+
+export interface InstallOptions extends ValueInputs, IdentityFiles {
+  output: Format
+  ignoreCluster: boolean
+  apply: boolean
+  /** Render only the CustomResourceDefinitions (none in this version). */
+  crds: boolean
+  kube: KubeOptions
+}
+
+export async function install(opts: InstallOptions, out: Output): Promise<void> {
+  const filesGiven = identityFilesGiven(opts)
+  const values = await resolveValues(opts)
+  if (opts.crds) return renderCrds(opts, out)
+  let kube: Kube | undefined
+  if (!opts.ignoreCluster || opts.apply) kube = await connect(opts)
+  if (kube && !opts.ignoreCluster) {
+    await refuseIfInstalled(kube)
+    await preInstallChecks(kube, out)
+  }
+  const identity = filesGiven ? await loadIdentityFiles(opts as Required<IdentityFiles>) : await generated(values, out)
+  const objects = await renderObjects({values, identity})
+  if (opts.apply) {
+    await applyAll(kube!, objects, out, 'installed')
+    return
+  }
+  out.stdout.write(await formatObjects(objects, opts.output))
+  out.info('Next, apply it with `kubectl apply -f -` (or rerun with --apply), then run `mesh check`.')
+}
+
+async function connect(opts: InstallOptions): Promise<Kube> {
+  try {
+    return await loadKube(opts.kube)
+  } catch (error) {
+    if (error instanceof MeshError && !opts.apply) error.suggestions.push('To render without a cluster (GitOps, CI), pass --ignore-cluster.')
+    throw error
+  }
+}
+
+/** This version defines no CRDs: `--crds` renders an empty stream so pipelines stay uniform. */
+async function renderCrds(opts: InstallOptions, out: Output): Promise<void> {
+  out.stdout.write(await formatObjects([], opts.output, '# mesh defines no CustomResourceDefinitions in this version\n'))
+  out.info('This version of mesh has no CRDs; next, run `mesh install`.')
+}
+
+async function generated(values: FlatValues, out: Output): Promise<IdentityMaterial> {
+  const v = nest(values)
+  const identity = await generateIdentity({trustDomain: v.identity.trustDomain, anchorDays: v.identity.trustAnchorValidityDays, issuerDays: v.identity.issuerValidityDays})
+  out.info(
+    `Generated a new trust anchor (${v.identity.trustAnchorValidityDays} days) and issuer (${v.identity.issuerValidityDays} days); the anchor's private key was not kept. ` +
+      'For reproducible output, pass --identity-trust-anchors-file, --identity-issuer-certificate-file and --identity-issuer-key-file.',
+  )
+  return identity
+}
+
+export async function applyAll(kube: Kube, objects: KubeObject[], out: Output, verb: string): Promise<void> {
+  out.info(`Applying ${objects.length} objects to ${kube.server} (server-side apply, field manager "mesh")`)
+  const counts = await applyObjects(kube, objects, out)
+  out.success(`Control plane ${verb}: ${counts.created} created, ${counts.configured} configured, ${counts.unchanged} unchanged.`)
+  out.info('Next, run `mesh check`.')
+}

@@ -1,0 +1,138 @@
+// Values + identity -> the control plane's objects, in apply order. The templates hold the
+// shape; this file computes what they cannot say (image reference, affinity, the webhook's
+// clientConfig, the JSON stored in mesh-config) and fills them in.
+import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constants.js'
+import type {MeshConfigValues} from '../inject/config.js'
+import {meshVersion} from '../lib/version.js'
+import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../protocol/control-plane.js'
+import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import type {IdentityMaterial} from './identity.js'
+import {fill, loadTemplates} from './template.js'
+import {nest, toDocument, type FlatValues, type Resources, type Values} from './values.js'
+
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>}
+  [key: string]: unknown
+}
+
+export interface RenderInput {
+  values: FlatValues
+  identity: IdentityMaterial
+}
+
+/** Where the controller finds the issuer Secret's files (ca.crt, issuer.crt, issuer.key). */
+export const ISSUER_DIR = '/var/run/mesh/identity/issuer'
+export const WEBHOOK_NAME = 'mesh-proxy-injector.mesh.dev'
+export const WEBHOOK_PATH = '/inject'
+/** What `mesh controller` runs in the Deployment. */
+export const CONTROLLER_COMPONENTS = ['identity', 'destination', 'injector', 'tap'] as const
+
+/** Templates that only render under a condition. */
+const CONDITIONS: Record<string, (v: Values) => boolean> = {
+  '70-pdb.yaml': (v) => v.ha,
+}
+
+/** What `mesh install` stores in mesh-config (key `install`) for `mesh upgrade` to read back. */
+export interface InstalledRecord {
+  cliVersion: string
+  values: Record<string, unknown>
+}
+
+export function imageOf(v: Values): string {
+  const repo = v.image.registry ? `${v.image.registry}/${v.image.name}` : v.image.name
+  return `${repo}:${v.image.tag}`
+}
+
+/** The ConfigMap mesh-config's `values`: exactly the MeshConfigValues of src/inject/config.ts. */
+export function meshConfigValues(v: Values, identity: IdentityMaterial): MeshConfigValues {
+  const repo = v.image.registry ? `${v.image.registry}/${v.image.name}` : v.image.name
+  const resources = definedOnly(v.proxy.resources)
+  return {
+    proxyImage: repo,
+    proxyVersion: v.image.tag,
+    proxyImagePullPolicy: v.image.pullPolicy,
+    trustAnchorsPEM: identity.trustAnchorsPEM,
+    destinationAddr: DEFAULT_DESTINATION_ADDR,
+    identityAddr: DEFAULT_IDENTITY_ADDR,
+    trustDomain: v.identity.trustDomain,
+    controlPlaneNamespace: CONTROL_PLANE_NAMESPACE,
+    proxyLogLevel: v.proxy.logLevel,
+    ...(Object.keys(resources).length > 0 ? {proxyResources: resources} : {}),
+    ...(v.proxy.opaquePorts ? {opaquePorts: v.proxy.opaquePorts} : {}),
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>
+}
+
+function k8sResources(r: Resources): Record<string, unknown> {
+  const requests = definedOnly({cpu: r.cpuRequest, memory: r.memoryRequest})
+  const limits = definedOnly({cpu: r.cpuLimit, memory: r.memoryLimit})
+  return {...(Object.keys(requests).length ? {requests} : {}), ...(Object.keys(limits).length ? {limits} : {})}
+}
+
+function antiAffinity(): unknown {
+  const term = (topologyKey: string, weight: number) => ({
+    weight,
+    podAffinityTerm: {labelSelector: {matchLabels: {[ControlPlane.componentLabel]: 'controller'}}, topologyKey},
+  })
+  return {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [term('kubernetes.io/hostname', 100), term('topology.kubernetes.io/zone', 50)]}}
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+
+function context(input: RenderInput): Record<string, unknown> {
+  const v = nest(input.values)
+  const caBundle = b64(input.identity.trustAnchorsPEM)
+  const record: InstalledRecord = {cliVersion: meshVersion(), values: toDocument(input.values)}
+  return {
+    values: v,
+    namespace: CONTROL_PLANE_NAMESPACE,
+    names: ControlPlane,
+    ports: ControlPlanePorts,
+    labels: {component: ControlPlane.componentLabel, controlPlaneNs: ControlPlane.controlPlaneNsLabel},
+    annotations: Annotations,
+    issuerKeys: ISSUER_SECRET_KEYS,
+    trustRootsKey: TRUST_ROOTS_CONFIGMAP_KEY,
+    identity: {
+      trustAnchorsPEM: input.identity.trustAnchorsPEM,
+      trustAnchorsBase64: caBundle,
+      issuerCertBase64: b64(input.identity.issuerCertPEM),
+      issuerKeyBase64: b64(input.identity.issuerKeyPEM),
+    },
+    meshConfigJSON: JSON.stringify(meshConfigValues(v, input.identity), null, 2) + '\n',
+    installJSON: JSON.stringify(record, null, 2) + '\n',
+    createdBy: `mesh/cli ${meshVersion()}`,
+    image: imageOf(v),
+    affinity: v.ha ? antiAffinity() : undefined,
+    controllerArgs: [
+      'controller',
+      `--components=${CONTROLLER_COMPONENTS.join(',')}`,
+      `--issuer-dir=${ISSUER_DIR}`,
+      `--log-level=${v.controller.logLevel}`,
+      `--log-format=${v.controller.logFormat}`,
+    ],
+    controllerResources: k8sResources(v.controller.resources),
+    issuerDir: ISSUER_DIR,
+    webhookName: WEBHOOK_NAME,
+    webhookClientConfig: v.webhook.url
+      ? {url: v.webhook.url, caBundle}
+      : {service: {name: ControlPlane.injectorService, namespace: CONTROL_PLANE_NAMESPACE, path: WEBHOOK_PATH, port: 443}, caBundle},
+  }
+}
+
+/** The control plane's objects in apply order (namespace first, webhook last). */
+export async function renderObjects(input: RenderInput): Promise<KubeObject[]> {
+  const ctx = context(input)
+  const v = ctx.values as Values
+  const out: KubeObject[] = []
+  for (const t of await loadTemplates()) {
+    const when = CONDITIONS[t.file]
+    if (when && !when(v)) continue
+    for (const doc of t.docs) out.push(fill(doc, ctx, t.file) as KubeObject)
+  }
+  return out
+}
