@@ -1,0 +1,10 @@
+# For node-gyp users; the project itself builds with scripts/build-native.sh (plain cc).
+{
+  "targets": [
+    {
+      "target_name": "original_dst",
+      "sources": ["original_dst.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
