@@ -25,7 +25,7 @@ describe('mesh check: flags', () => {
     const r = await runMesh(['check', '--wait', 'soon', ...NO_CLUSTER])
     expect(r.exitCode).toBe(2)
     expect(r.stdout).toBe('')
-    expect(r.stderr).toMatch(/^Error: --wait "soon" is not a duration\n  Try this: /)
+    expect(r.stderr).toMatch(/^Error: --wait "soon" is not a duration\n {2}Try this: /)
   })
 
   it('an unknown -o exits 2', async () => {
