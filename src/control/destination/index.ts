@@ -1,0 +1,45 @@
+// The destination component: a registry backend and the WebSocket server over TLS.
+import type {ServingCert} from '../identity/serving-cert.js'
+import type {Logger} from '../logger.js'
+import type {Registry} from './registry.js'
+import {startDestinationServer, type DestinationServer} from './server.js'
+
+export interface DestinationServiceOptions {
+  registry: Registry
+  serving: ServingCert
+  host?: string
+  port?: number
+  clusterDomain?: string
+  maxStreams?: number
+  log: Logger
+}
+
+export interface DestinationService {
+  port: number
+  streams(): number
+  stop(): Promise<void>
+}
+
+export async function startDestinationService(o: DestinationServiceOptions): Promise<DestinationService> {
+  await o.registry.start()
+  let server: DestinationServer
+  try {
+    server = await startDestinationServer(o)
+  } catch (err) {
+    await o.registry.stop()
+    throw err
+  }
+  o.log.info('destination service listening', {port: server.port})
+  return {
+    port: server.port,
+    streams: () => server.streams(),
+    stop: async () => {
+      await server.close()
+      await o.registry.stop()
+    },
+  }
+}
+
+export {LocalRegistry, parseRegistryDocument, RegistryFileError} from './local-registry.js'
+export {parseAuthority, canonicalAuthority} from './authority.js'
+export type {Registry, PortResolution} from './registry.js'

@@ -1,0 +1,173 @@
+// The file-backed registry for `mesh demo` / `mesh controller --mode local`: a YAML or JSON
+// document listing services, their ports and endpoints, hot-reloaded (fs.watch + polling).
+// A document that fails to parse or validate keeps the last good one in place (logged).
+//
+//   services:
+//     - name: web
+//       namespace: shop                 # default "default"
+//       ports:
+//         - port: 80
+//           opaque: false               # optional
+//           endpoints:
+//             - address: 127.0.0.1
+//               port: 18080
+//               serviceAccount: web     # -> identity web.shop.serviceaccount... (meshed)
+//               meshed: true            # default true when serviceAccount is set
+//               pod: web-0              # optional labels
+//               deployment: web
+import {readFile} from 'node:fs/promises'
+import {identityName} from '../../protocol/proxy-env.js'
+import type {WireEndpoint} from '../../protocol/destination.js'
+import {watchFiles, type FileWatch} from '../file-watch.js'
+import {silentLogger, type Logger} from '../logger.js'
+import {ChangeFanout, type PortResolution, type Registry} from './registry.js'
+
+export interface LocalRegistryOptions {
+  file: string
+  controlPlaneNamespace?: string
+  trustDomain?: string
+  pollMs?: number
+  log?: Logger
+}
+
+type Services = Map<string, Map<number, WireEndpoint[]>>
+
+export class RegistryFileError extends Error {}
+
+const MAX_FILE = 4 * 1024 * 1024
+
+function fail(file: string, where: string, problem: string): never {
+  throw new RegistryFileError(`${file}: ${where}: ${problem}`)
+}
+
+/** Parses and validates a registry document; errors name the file, the field and the problem. */
+export async function parseRegistryDocument(text: string, file: string, cpNs = 'mesh-system', trustDomain = 'cluster.local'): Promise<Services> {
+  if (text.length > MAX_FILE) fail(file, 'document', `larger than ${MAX_FILE} bytes`)
+  const {parse} = await import('yaml')
+  let doc: unknown
+  try {
+    doc = parse(text, {version: '1.1'})
+  } catch (err) {
+    fail(file, 'document', `not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (doc === null || doc === undefined) return new Map()
+  const services = (doc as {services?: unknown}).services
+  if (services === undefined) return new Map()
+  if (!Array.isArray(services)) fail(file, 'services', 'must be a list')
+  const out: Services = new Map()
+  const str = (v: unknown, where: string, required = false): string | undefined => {
+    if (v === undefined || v === null) {
+      if (required) fail(file, where, 'is required')
+      return undefined
+    }
+    if (typeof v !== 'string' || v.length === 0 || v.length > 253) fail(file, where, 'must be a non-empty string')
+    return v
+  }
+  const port = (v: unknown, where: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail(file, where, 'must be a port number 1-65535')
+    return v
+  }
+  services.forEach((s: Record<string, unknown>, i) => {
+    const at = `services[${i}]`
+    if (typeof s !== 'object' || s === null) fail(file, at, 'must be a mapping')
+    const name = str(s.name, `${at}.name`, true)!
+    const ns = str(s.namespace, `${at}.namespace`) ?? 'default'
+    const key = `${ns}/${name}`
+    if (out.has(key)) fail(file, at, `duplicate service ${key}`)
+    const ports = new Map<number, WireEndpoint[]>()
+    if (!Array.isArray(s.ports)) fail(file, `${at}.ports`, 'must be a list')
+    ;(s.ports as Array<Record<string, unknown>>).forEach((p, j) => {
+      const pat = `${at}.ports[${j}]`
+      const svcPort = port(p?.port, `${pat}.port`)
+      const opaque = p.opaque === true
+      const eps = (p.endpoints ?? []) as Array<Record<string, unknown>>
+      if (!Array.isArray(eps)) fail(file, `${pat}.endpoints`, 'must be a list')
+      ports.set(
+        svcPort,
+        eps.map((e, k) => {
+          const eat = `${pat}.endpoints[${k}]`
+          const address = str(e?.address, `${eat}.address`, true)!
+          const epPort = port(e.port ?? svcPort, `${eat}.port`)
+          const sa = str(e.serviceAccount, `${eat}.serviceAccount`)
+          const meshed = e.meshed === undefined ? sa !== undefined : e.meshed === true
+          const identity = str(e.identity, `${eat}.identity`) ?? (meshed && sa ? identityName(sa, ns, cpNs, trustDomain) : undefined)
+          const labels: WireEndpoint['labels'] = {dst_namespace: ns, dst_service: name}
+          const pod = str(e.pod, `${eat}.pod`)
+          const deployment = str(e.deployment, `${eat}.deployment`)
+          if (pod) labels.dst_pod = pod
+          if (deployment) labels.dst_deployment = deployment
+          if (sa) labels.dst_serviceaccount = sa
+          const ep: WireEndpoint = {address, port: epPort, labels}
+          if (identity) ep.identity = identity
+          if (opaque || e.opaque === true) ep.opaque = true
+          return ep
+        }),
+      )
+    })
+    out.set(key, ports)
+  })
+  return out
+}
+
+export class LocalRegistry implements Registry {
+  private services: Services = new Map()
+  private namespaces = new Set<string>()
+  private readonly fanout = new ChangeFanout()
+  private watcher: FileWatch | undefined
+  private readonly log: Logger
+
+  constructor(private readonly o: LocalRegistryOptions) {
+    this.log = o.log ?? silentLogger
+  }
+
+  async start(): Promise<void> {
+    this.apply(await this.read())
+    this.watcher = watchFiles([this.o.file], () => void this.reload(), {pollMs: this.o.pollMs ?? 1000})
+  }
+
+  private async read(): Promise<Services> {
+    let text: string
+    try {
+      text = await readFile(this.o.file, 'utf8')
+    } catch (err) {
+      throw new RegistryFileError(`cannot read the registry file ${this.o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    return parseRegistryDocument(text, this.o.file, this.o.controlPlaneNamespace, this.o.trustDomain)
+  }
+
+  private async reload(): Promise<void> {
+    try {
+      this.apply(await this.read())
+      this.log.info('registry reloaded', {file: this.o.file, services: this.services.size})
+    } catch (err) {
+      this.log.warn('registry reload failed; keeping the previous registry', {error: (err as Error).message})
+    }
+  }
+
+  private apply(next: Services): void {
+    const before = this.namespaces
+    this.services = next
+    this.namespaces = new Set([...next.keys()].map((k) => k.split('/')[0]!))
+    for (const ns of new Set([...before, ...this.namespaces])) this.fanout.emit(ns)
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close()
+  }
+
+  resolve(namespace: string, service: string, port: number): PortResolution {
+    const ports = this.services.get(`${namespace}/${service}`)
+    if (!ports) return {kind: 'noService'}
+    const eps = ports.get(port)
+    if (!eps) return {kind: 'noPort', ports: [...ports.keys()]}
+    return {kind: 'endpoints', endpoints: eps}
+  }
+
+  hasNamespace(namespace: string): boolean {
+    return this.namespaces.has(namespace)
+  }
+
+  onChange(listener: (namespace: string) => void): () => void {
+    return this.fanout.add(listener)
+  }
+}

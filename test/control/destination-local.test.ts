@@ -1,0 +1,195 @@
+// The destination service with the file registry, over real WSS on 127.0.0.1, and the proxy's
+// DestinationClient: full set, short names, unknown and external names, live file edits,
+// reconnection keeping the last set, client certificates.
+import {mkdtempSync, rmSync, writeFileSync, renameSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import WebSocket from 'ws'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
+import {identityName} from '../../src/protocol/proxy-env.js'
+import {NoSuchServiceError, type EndpointSet, type Resolution} from '../../src/proxy/contracts.js'
+import {ensureLocalIdentityDir, FileIssuerSource, ServingCert, controllerIdentityName, issueLocalToken, LocalTokenValidator, startIdentityService, type LocalIdentityDir, type IdentityService} from '../../src/control/identity/index.js'
+import {LocalRegistry, startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
+import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
+import {startIdentity} from '../../src/proxy/identity/index.js'
+import {silentLogger} from '../../src/control/logger.js'
+
+let tmp: string
+let local: LocalIdentityDir
+let issuer: FileIssuerSource
+let serving: ServingCert
+let dest: DestinationService
+let registryFile: string
+const clients: DestinationClient[] = []
+
+interface Ep {address: string; port: number; serviceAccount?: string; pod?: string; deployment?: string; meshed?: boolean}
+function writeRegistry(services: Array<{name: string; namespace: string; ports: Array<{port: number; endpoints: Ep[]; opaque?: boolean}>}>): void {
+  // Atomic replace, as editors and `mesh demo` do.
+  writeFileSync(registryFile + '.tmp', stringify({services}))
+  renameSync(registryFile + '.tmp', registryFile)
+}
+const web = (eps: Ep[]) => ({name: 'web', namespace: 'shop', ports: [{port: 80, endpoints: eps}]})
+const ep1: Ep = {address: '127.0.0.1', port: 18081, serviceAccount: 'web', pod: 'web-1', deployment: 'web'}
+const ep2: Ep = {address: '127.0.0.2', port: 18082, serviceAccount: 'web', pod: 'web-2', deployment: 'web'}
+
+function client(extra: Partial<ConstructorParameters<typeof DestinationClient>[0]> = {}): DestinationClient {
+  const c = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', trustAnchorsPem: local.anchorsPem, serverName: controllerIdentityName(), backoff: {minMs: 50, maxMs: 300}, ...extra})
+  clients.push(c)
+  return c
+}
+
+function nextChange(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 3000): Promise<EndpointSet> {
+  return new Promise((resolve, reject) => {
+    if (pred(r.current())) return resolve(r.current())
+    const t = setTimeout(() => {
+      off()
+      reject(new Error(`no matching change within ${timeoutMs} ms; have ${JSON.stringify(r.current())}`))
+    }, timeoutMs)
+    const off = r.onChange((s) => {
+      if (pred(s)) {
+        clearTimeout(t)
+        off()
+        resolve(s)
+      }
+    })
+  })
+}
+
+async function startDest(port = 0): Promise<DestinationService> {
+  return startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port, log: silentLogger})
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-dest-'))
+  local = await ensureLocalIdentityDir(path.join(tmp, 'ca'))
+  registryFile = path.join(tmp, 'registry.yaml')
+  writeRegistry([web([ep1]), {name: 'empty', namespace: 'shop', ports: [{port: 80, endpoints: []}]}, {name: 'db', namespace: 'data', ports: [{port: 5432, opaque: true, endpoints: [{address: '127.0.0.3', port: 15432, meshed: false}]}]}])
+  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
+  await issuer.start()
+  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
+  await serving.start()
+  dest = await startDest()
+})
+afterAll(async () => {
+  for (const c of clients) c.close()
+  await dest?.stop()
+  serving?.stop()
+  await issuer?.stop()
+  rmSync(tmp, {recursive: true, force: true})
+})
+
+describe('destination (local registry, real WSS)', () => {
+  it('streams the full set with identity and labels, for every authority form', async () => {
+    const c = client()
+    for (const authority of ['web.shop.svc.cluster.local:80', 'web.shop.svc:80', 'web.shop:80', 'web:80', 'WEB.shop.svc.cluster.local.:80']) {
+      const r = (await c.resolve(authority))!
+      expect(r, authority).not.toBeNull()
+      expect(r.current().endpoints).toEqual([
+        {host: '127.0.0.1', port: 18081, identity: identityName('web', 'shop'), labels: {dst_namespace: 'shop', dst_service: 'web', dst_pod: 'web-1', dst_deployment: 'web', dst_serviceaccount: 'web'}},
+      ])
+      r.close()
+    }
+    const db = (await c.resolve('db.data.svc.cluster.local:5432'))!
+    expect(db.current().endpoints).toEqual([{host: '127.0.0.3', port: 15432, opaque: true, labels: {dst_namespace: 'data', dst_service: 'db'}}])
+    db.close()
+    const empty = (await c.resolve('empty.shop.svc.cluster.local:80'))!
+    expect(empty.current().endpoints).toEqual([])
+    empty.close()
+  })
+
+  it('unknown cluster names fail fast; outside names and IPs fall back (null)', async () => {
+    const c = client()
+    await expect(c.resolve('nope.shop.svc.cluster.local:80')).rejects.toBeInstanceOf(NoSuchServiceError)
+    await expect(c.resolve('nope.shop:80')).rejects.toBeInstanceOf(NoSuchServiceError)
+    await expect(c.resolve('web.shop.svc.cluster.local:81')).rejects.toBeInstanceOf(NoSuchServiceError)
+    expect(await c.resolve('example.com:443')).toBeNull()
+    expect(await c.resolve('nope:80')).toBeNull()
+    expect(await c.resolve('10.1.2.3:80')).toBeNull()
+    expect(c.openStreams()).toBe(0)
+  })
+
+  it('file edits reach a connected client as adds and removes within a second', async () => {
+    const c = client()
+    const r = (await c.resolve('web.shop.svc.cluster.local:80'))!
+    const seen: number[] = []
+    r.onChange((s) => seen.push(s.endpoints.length))
+    let t0 = Date.now()
+    writeRegistry([web([ep1, ep2])])
+    await nextChange(r, (s) => s.endpoints.length === 2)
+    expect(Date.now() - t0).toBeLessThan(1000)
+    t0 = Date.now()
+    writeRegistry([web([ep2])])
+    const s = await nextChange(r, (x) => x.endpoints.length === 1 && x.endpoints[0]!.port === 18082)
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(s.endpoints[0]!.labels.dst_pod).toBe('web-2')
+    // A broken document keeps the last good registry.
+    writeFileSync(registryFile, 'services: [ {name: 1')
+    await new Promise((res) => setTimeout(res, 600))
+    expect(r.current().endpoints.map((e) => e.port)).toEqual([18082])
+    // The service goes away: empty set (the proxy answers 503 fast).
+    writeRegistry([])
+    await nextChange(r, (x) => x.endpoints.length === 0)
+    writeRegistry([web([ep1])])
+    await nextChange(r, (x) => x.endpoints.length === 1 && x.endpoints[0]!.port === 18081)
+    expect(seen.length).toBeGreaterThanOrEqual(4)
+    r.close()
+  })
+
+  it('keeps the last set while the service is down, and replaces it on reconnect', async () => {
+    const c = client()
+    writeRegistry([web([ep1, ep2])])
+    await new Promise((res) => setTimeout(res, 400))
+    const r = (await c.resolve('web.shop.svc.cluster.local:80'))!
+    await nextChange(r, (s) => s.endpoints.length === 2)
+    const port = dest.port
+    await dest.stop()
+    writeRegistry([web([ep2])])
+    await new Promise((res) => setTimeout(res, 300))
+    expect(r.current().endpoints).toHaveLength(2)
+    dest = await startDest(port)
+    const s = await nextChange(r, (x) => x.endpoints.length === 1, 5000)
+    expect(s.endpoints[0]!.port).toBe(18082)
+    r.close()
+  })
+
+  it('resolve() gives up with a clear error when the service cannot be reached', async () => {
+    const c = new DestinationClient({addr: 'wss://127.0.0.1:1', trustAnchorsPem: local.anchorsPem, resolveTimeoutMs: 300})
+    clients.push(c)
+    await expect(c.resolve('web.shop.svc.cluster.local:80')).rejects.toThrow(/did not answer .* within 300 ms/)
+    expect(c.openStreams()).toBe(0)
+  })
+
+  it('the client refuses a server with another name; the server refuses a certificate from another CA', async () => {
+    const wrong = client({serverName: 'someone.else', resolveTimeoutMs: 500})
+    await expect(wrong.resolve('web.shop.svc.cluster.local:80')).rejects.toThrow(/did not answer.*presented mesh-controller\.mesh-system\..*, not someone\.else/)
+    // A proxy with a mesh identity presents its certificate and is accepted.
+    const tokenFile = path.join(tmp, 'web.token')
+    writeFileSync(tokenFile, issueLocalToken('web', 'shop', local.tokenSecret))
+    const idSvc: IdentityService = await startIdentityService({issuer: new FileIssuerSource(local.dir, silentLogger, 0), validator: new LocalTokenValidator(local.tokenSecret), host: '127.0.0.1', port: 0, log: silentLogger})
+    try {
+      const id = await startIdentity({localName: identityName('web', 'shop'), identityAddr: `https://127.0.0.1:${idSvc.port}`, identityServiceName: idSvc.serviceName, tokenFile, trustAnchorsPem: local.anchorsPem})
+      await id.ready()
+      const withId = client({identity: id, trustAnchorsPem: undefined})
+      const r = (await withId.resolve('web.shop.svc.cluster.local:80'))!
+      expect(r.current().endpoints.length).toBeGreaterThan(0)
+      r.close()
+      id.close()
+    } finally {
+      await idSvc.stop()
+    }
+    // A certificate from another CA: the upgrade is refused with 403.
+    const other = await ensureLocalIdentityDir(path.join(tmp, 'other'))
+    const {generateRsaKey, signLeaf} = await import('../../src/tls/index.js')
+    const {readFileSync} = await import('node:fs')
+    const key = await generateRsaKey()
+    const leaf = signLeaf({certPem: readFileSync(path.join(other.dir, 'issuer.crt'), 'utf8'), keyPem: readFileSync(path.join(other.dir, 'issuer.key'), 'utf8')}, {publicKeyPem: key.publicKeyPem, dnsName: identityName('web', 'shop')})
+    const status = await new Promise<number | string>((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destination?authority=web:80&ns=shop`, {ca: local.anchorsPem, key: key.keyPem, cert: leaf.certPem, checkServerIdentity: () => undefined} as WebSocket.ClientOptions)
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('open', () => resolve('open'))
+      ws.on('error', (e) => resolve(e.message))
+    })
+    expect(status).toBe(403)
+  })
+})
