@@ -185,7 +185,7 @@ describe('destination (local registry, real WSS)', () => {
     const key = await generateRsaKey()
     const leaf = signLeaf({certPem: readFileSync(path.join(other.dir, 'issuer.crt'), 'utf8'), keyPem: readFileSync(path.join(other.dir, 'issuer.key'), 'utf8')}, {publicKeyPem: key.publicKeyPem, dnsName: identityName('web', 'shop')})
     const status = await new Promise<number | string>((resolve) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destination?authority=web:80&ns=shop`, {ca: local.anchorsPem, key: key.keyPem, cert: leaf.certPem, checkServerIdentity: () => undefined} as WebSocket.ClientOptions)
+      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destination?authority=web:80&ns=shop`, {ca: local.anchorsPem, key: key.keyPem, cert: leaf.certPem, checkServerIdentity: () => undefined} as unknown as WebSocket.ClientOptions)
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
       ws.on('open', () => resolve('open'))
       ws.on('error', (e) => resolve(e.message))
