@@ -40,18 +40,25 @@ export function isJsonText(text: string): boolean {
   return first !== null && (first[0] === '{' || first[0] === '[')
 }
 
+/** Lines looked at to guess the indentation style (the guess needs only the first few). */
+const SNIFF_LINES = 2000
+
 /** Guesses the indentation style of a YAML text so re-rendered parts match the rest. */
 export function sniffStyle(text: string): Style {
-  const lines = text.split('\n')
+  const lines = text.split('\n', SNIFF_LINES)
   let indent: number | undefined
   let indentSeq: boolean | undefined
   for (let i = 0; i < lines.length - 1 && (indent === undefined || indentSeq === undefined); i++) {
     const m = /^(\s*)(- )?[^\s#][^#]*:\s*$/.exec(lines[i])
     if (!m) continue
     const own = m[1].length + (m[2] ? 2 : 0)
-    const next = lines.slice(i + 1).find((l) => l.trim() !== '' && !l.trim().startsWith('#'))
-    if (!next) continue
-    const nextIndent = /^\s*/.exec(next)![0].length
+    let next: string | undefined
+    for (let j = i + 1; j < lines.length && next === undefined; j++) {
+      const t = lines[j].trim()
+      if (t !== '' && !t.startsWith('#')) next = lines[j]
+    }
+    if (next === undefined) continue
+    const nextIndent = next.length - next.trimStart().length
     if (next.trimStart().startsWith('- ')) {
       indentSeq ??= nextIndent > own
       if (nextIndent > own) indent ??= nextIndent - own
