@@ -1,0 +1,297 @@
+/**
+ * `mesh check` against the real test cluster (kube-apiserver + etcd on 127.0.0.1): each check
+ * passes on a healthy control plane and fails for a real reason (RBAC, an expired or foreign
+ * issuer, a deleted webhook configuration, Pod Security, unready pods). The control plane is
+ * built by test/check/cluster-fixtures.ts in a namespace of its own (--control-plane-namespace),
+ * so this suite never collides with the install suites sharing the cluster.
+ */
+import {randomBytes} from 'node:crypto'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node'
+import type {KubernetesObject, V1Pod} from '@kubernetes/client-node'
+import {ControlPlane} from '../../src/protocol/control-plane.js'
+import {meshVersion} from '../../src/lib/version.js'
+import {generateIssuer, generateTrustAnchor} from '../../src/tls/index.js'
+import {createCertificateAuthority, issueCertificate, testCluster} from '../cluster/cluster.js'
+import {runMesh} from '../helpers/run.js'
+import {controllerPod, controlPlaneObjects, issuerSecret, meshedPod, setPodStatus, webhookConfiguration, type Pki} from '../check/cluster-fixtures.js'
+import {schemaProblems} from '../check/schema.js'
+
+const cluster = testCluster()
+const suffix = randomBytes(3).toString('hex')
+const cpNs = `mesh-ck-${suffix}`
+const appNs = `mesh-ck-app-${suffix}`
+const psaNs = `mesh-ck-psa-${suffix}`
+const scope = `ck-${suffix}`
+const version = meshVersion()
+const DAY = 24 * 3600 * 1000
+
+const kc = new KubeConfig()
+kc.loadFromFile(cluster.kubeconfigPath)
+kc.setCurrentContext('admin')
+const core = kc.makeApiClient(CoreV1Api)
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
+const admission = kc.makeApiClient(AdmissionregistrationV1Api)
+const objects = KubernetesObjectApi.makeApiClient(kc)
+let pki: Pki
+
+const apply = (o: KubernetesObject) => objects.patch(o, undefined, undefined, 'mesh-check-test', true, PatchStrategy.ServerSideApply)
+
+interface Doc {
+  success: boolean
+  categories: Array<{categoryName: string; checks: Array<{id: string; result: string; error: string}>}>
+}
+
+/** Runs `mesh check <args> -o json` in process; returns exit code, id -> "result[: error]" and the document. */
+async function check(args: string[], context = 'admin') {
+  const r = await runMesh(['check', ...args, '-o', 'json', '--kubeconfig', cluster.kubeconfigPath, '--context', context, '--control-plane-namespace', cpNs])
+  const doc = JSON.parse(r.stdout) as Doc
+  expect(schemaProblems(doc)).toEqual([])
+  expect(doc.success).toBe(r.exitCode === 0)
+  const results = Object.fromEntries(doc.categories.flatMap((c) => c.checks).map((k) => [k.id, k.result === 'success' ? 'success' : `${k.result}: ${k.error}`]))
+  return {exitCode: r.exitCode, results, doc, stderr: r.stderr}
+}
+
+async function setPodSecurity(name: string, level: string): Promise<void> {
+  const ns = await core.readNamespace({name})
+  ns.metadata!.labels = {...ns.metadata!.labels, 'pod-security.kubernetes.io/enforce': level}
+  await core.replaceNamespace({name, body: ns})
+}
+
+const failing = (results: Record<string, string>) => Object.keys(results).filter((id) => !results[id]!.startsWith('success')).sort()
+
+beforeAll(async () => {
+  const anchor = await generateTrustAnchor()
+  const [issuer, webhookCa] = await Promise.all([generateIssuer(anchor), createCertificateAuthority('mesh-check-webhook-ca')])
+  const webhookCert = await issueCertificate(webhookCa, {commonName: 'mesh-proxy-injector', dnsNames: [`${ControlPlane.injectorService}.${cpNs}.svc`], ips: ['127.0.0.1']})
+  pki = {anchor, issuer, webhookCa, webhookCert}
+  for (const name of [appNs, psaNs]) await core.createNamespace({body: {metadata: {name}}})
+}, 120_000)
+
+afterAll(async () => {
+  // Cluster-scoped objects share names with a real install: remove ours. Namespaces stay
+  // Terminating (no namespace controller) but hold nothing that acts.
+  await admission.deleteMutatingWebhookConfiguration({name: ControlPlane.webhookConfiguration}).catch(() => {})
+  await rbac.deleteClusterRoleBinding({name: ControlPlane.controller}).catch(() => {})
+  await rbac.deleteClusterRole({name: ControlPlane.controller}).catch(() => {})
+  await rbac.deleteClusterRoleBinding({name: `mesh-check-restricted-${suffix}`}).catch(() => {})
+  await rbac.deleteClusterRole({name: `mesh-check-restricted-${suffix}`}).catch(() => {})
+  for (const name of [cpNs, appNs, psaNs]) await core.deleteNamespace({name}).catch(() => {})
+})
+
+describe('mesh check --pre', () => {
+  it('passes for a cluster admin on a cluster without mesh: exit 0', async () => {
+    const r = await check(['--pre', '-n', appNs])
+    expect(failing(r.results)).toEqual([])
+    expect(Object.keys(r.results).sort()).toEqual(
+      ['MESH1001', 'MESH1002', 'MESH1003', 'MESH1004', 'MESH1101', 'MESH1102', 'MESH1103', 'MESH1104', 'MESH1105', 'MESH1106', 'MESH1107', 'MESH1108', 'MESH1109', 'MESH1110', 'MESH1111', 'MESH1201', 'MESH1202'],
+    )
+    expect(r.exitCode).toBe(0)
+  })
+
+  it('an RBAC-restricted user fails exactly on the kinds it cannot create: exit 1', async () => {
+    const name = `mesh-check-restricted-${suffix}`
+    await rbac.createClusterRole({
+      body: {
+        metadata: {name},
+        rules: [
+          {apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'create']},
+          {apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['create']},
+          {apiGroups: ['apps'], resources: ['deployments'], verbs: ['create']},
+        ],
+      },
+    })
+    await rbac.createClusterRoleBinding({
+      body: {metadata: {name}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name}, subjects: [{kind: 'User', name: cluster.users.restricted, apiGroup: 'rbac.authorization.k8s.io'}]},
+    })
+    // RBAC changes reach the authorizer's cache within moments: wait until the grant shows.
+    const deadline = Date.now() + 20_000
+    let r = await check(['--pre', '-n', appNs], 'restricted')
+    while (r.results.MESH1109 !== 'success' && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 300))
+      r = await check(['--pre', '-n', appNs], 'restricted')
+    }
+    const errors = Object.keys(r.results).filter((id) => r.results[id]!.startsWith('error')).sort()
+    expect(errors).toEqual(['MESH1103', 'MESH1104', 'MESH1105', 'MESH1106', 'MESH1107', 'MESH1108'])
+    expect(r.results.MESH1103).toBe('error: you may not create clusterroles.rbac.authorization.k8s.io')
+    expect(r.results.MESH1107).toBe(`error: you may not create serviceaccounts in namespace ${cpNs}`)
+    for (const ok of ['MESH1101', 'MESH1102', 'MESH1109', 'MESH1110', 'MESH1111', 'MESH1202']) expect(r.results[ok]).toBe('success')
+    // It may not create pods either, so the capability probe cannot tell: a warning.
+    expect(r.results.MESH1201).toBe(`warning: cannot tell: you may not create pods in namespace ${appNs}`)
+    expect(r.exitCode).toBe(1)
+  })
+
+  it('a namespace enforcing Pod Security "baseline" rejects the NET_ADMIN init container: warnings, exit 0', async () => {
+    await setPodSecurity(psaNs, 'baseline')
+    try {
+      const r = await check(['--pre', '-n', psaNs])
+      expect(r.results.MESH1201).toMatch(new RegExp(`^warning: namespace ${psaNs} rejects the mesh-init init container \\(NET_ADMIN, NET_RAW\\): .*violates PodSecurity "baseline:latest"`))
+      expect(r.results.MESH1202).toContain(`${psaNs} (baseline)`)
+      expect(r.exitCode).toBe(0)
+      // and the same cluster with the namespace at "privileged" admits it
+      await setPodSecurity(psaNs, 'privileged')
+      const ok = await check(['--pre', '-n', psaNs])
+      expect(ok.results.MESH1201).toBe('success')
+    } finally {
+      await setPodSecurity(psaNs, 'privileged')
+    }
+  })
+})
+
+describe('mesh check on an installed control plane', () => {
+  let controller: V1Pod
+
+  beforeAll(async () => {
+    await core.createNamespace({body: {metadata: {name: cpNs, labels: {[ControlPlane.controlPlaneNsLabel]: cpNs}}}})
+    for (const o of controlPlaneObjects(cpNs, version, pki, 1, scope)) await apply(o)
+    controller = controllerPod(cpNs, 'mesh-controller-1', version)
+    await core.createNamespacedPod({namespace: cpNs, body: controller})
+    await setPodStatus(kc, controller, true)
+  }, 120_000)
+
+  it('--pre now fails: the control plane namespace exists', async () => {
+    const r = await check(['--pre', '-n', appNs])
+    expect(r.results.MESH1101).toBe(`error: namespace ${cpNs} already exists`)
+    expect(r.exitCode).toBe(1)
+  })
+
+  it('every check passes on a healthy control plane: exit 0', async () => {
+    const r = await check([])
+    expect(failing(r.results)).toEqual([])
+    expect(r.doc.categories.map((c) => c.categoryName)).toEqual(['kubernetes-api', 'kubernetes-version', 'mesh-existence', 'mesh-identity', 'mesh-webhook', 'mesh-version'])
+    expect(r.exitCode).toBe(0)
+  })
+
+  it('a controller pod that is not ready fails; --wait retries until it becomes ready', async () => {
+    await setPodStatus(kc, controller, false)
+    const r = await check([])
+    expect(r.results.MESH2006).toBe('error: 1 of 1 pods not ready: mesh-controller-1: not ready (containers not ready: controller)')
+    expect(r.exitCode).toBe(1)
+    const later = setTimeout(() => void setPodStatus(kc, controller, true), 1500)
+    try {
+      const waited = await check(['--wait', '30s'])
+      expect(waited.results.MESH2006).toBe('success')
+      expect(waited.exitCode).toBe(0)
+    } finally {
+      clearTimeout(later)
+      await setPodStatus(kc, controller, true)
+    }
+  })
+
+  it('an expired issuer certificate fails the identity checks', async () => {
+    const expired = await generateIssuer(pki.anchor, {now: new Date(Date.now() - 400 * DAY), validityDays: 365})
+    await apply(issuerSecret(cpNs, expired, pki.anchor))
+    try {
+      const r = await check([])
+      expect(r.results.MESH2103).toMatch(/^error: issuer certificate in Secret .* expired at /)
+      expect(r.results.MESH2105).toMatch(/^error: .* does not chain to the trust anchors: issuer certificate expired at|^error: .*expired at/)
+      expect(failing(r.results).filter((id) => r.results[id]!.startsWith('error'))).toEqual(['MESH2103', 'MESH2105', 'MESH2106'])
+      expect(r.exitCode).toBe(1)
+    } finally {
+      await apply(issuerSecret(cpNs, pki.issuer, pki.anchor))
+    }
+  })
+
+  it('a foreign issuer (signed by another anchor) fails the chain checks, not the validity check', async () => {
+    const foreign = await generateIssuer(await generateTrustAnchor({commonName: 'root.elsewhere'}))
+    await apply(issuerSecret(cpNs, foreign, pki.anchor))
+    try {
+      const r = await check([])
+      expect(r.results.MESH2103).toBe('success')
+      expect(r.results.MESH2105).toMatch(/^error: issuer certificate .* does not chain to the trust anchors/)
+      expect(r.results.MESH2106).toMatch(/^error: issuer certificate .* does not chain to the trust anchors/)
+      expect(r.exitCode).toBe(1)
+    } finally {
+      await apply(issuerSecret(cpNs, pki.issuer, pki.anchor))
+    }
+  })
+
+  it('an issuer expiring within 60 days is a warning: exit 0', async () => {
+    const soon = await generateIssuer(pki.anchor, {validityDays: 30})
+    await apply(issuerSecret(cpNs, soon, pki.anchor))
+    try {
+      const r = await check([])
+      expect(r.results.MESH2104).toMatch(/^warning: issuer certificate .* expires at .*, in (29|30) days$/)
+      expect(failing(r.results)).toEqual(['MESH2104'])
+      expect(r.exitCode).toBe(0)
+    } finally {
+      await apply(issuerSecret(cpNs, pki.issuer, pki.anchor))
+    }
+  })
+
+  it('a deleted webhook configuration fails its checks', async () => {
+    await admission.deleteMutatingWebhookConfiguration({name: ControlPlane.webhookConfiguration})
+    try {
+      const r = await check([])
+      expect(r.results.MESH2005).toBe(`error: MutatingWebhookConfiguration ${ControlPlane.webhookConfiguration} not found`)
+      expect(r.results.MESH2201).toBe(`error: MutatingWebhookConfiguration ${ControlPlane.webhookConfiguration} not found: nothing calls the injector`)
+      expect(r.exitCode).toBe(1)
+    } finally {
+      await apply(webhookConfiguration(pki.webhookCa.certPem, 1, scope))
+    }
+  })
+
+  it('a webhook caBundle that does not validate the serving certificate fails MESH2201', async () => {
+    const other = await createCertificateAuthority('someone-else')
+    await apply(webhookConfiguration(other.certPem, 1, scope))
+    try {
+      const r = await check([])
+      expect(r.results.MESH2201).toMatch(/^error: injector serving certificate .* checked against the caBundle of webhook proxy-injector.mesh.dev, .* does not chain/)
+      expect(r.exitCode).toBe(1)
+    } finally {
+      await apply(webhookConfiguration(pki.webhookCa.certPem, 1, scope))
+    }
+  })
+
+  it('--expected-version other than the control plane\'s fails the version check', async () => {
+    const r = await check(['--expected-version', '9.9.9'])
+    expect(r.results.MESH2301).toBe(`error: control plane (mesh-controller) runs ${version}, expected 9.9.9`)
+    expect(r.exitCode).toBe(1)
+  })
+
+  describe('--proxy', () => {
+    const pods: V1Pod[] = []
+    beforeAll(async () => {
+      for (const name of ['web', 'api']) {
+        const pod = meshedPod(appNs, name, cpNs, {version, anchorsPem: pki.anchor.certPem})
+        await core.createNamespacedPod({namespace: appNs, body: pod})
+        await setPodStatus(kc, pod, true)
+        pods.push(pod)
+      }
+    })
+
+    it('passes when every meshed pod is ready, on the control plane version, trusting the current anchors', async () => {
+      const r = await check(['--proxy', '-n', appNs])
+      expect(failing(r.results)).toEqual([])
+      expect(r.results).toMatchObject({MESH3001: 'success', MESH3002: 'success', MESH3003: 'success'})
+      expect(r.exitCode).toBe(0)
+    })
+
+    it('fails on a pod whose proxy is not ready, on a stale version (warning) and on foreign anchors', async () => {
+      await setPodStatus(kc, pods[1]!, {'mesh-proxy': false})
+      const foreign = await generateTrustAnchor({commonName: 'root.elsewhere'})
+      const old = meshedPod(appNs, 'old', cpNs, {version: '0.0.1', anchorsPem: foreign.certPem})
+      await core.createNamespacedPod({namespace: appNs, body: old})
+      await setPodStatus(kc, old, true)
+      const r = await check(['--proxy', '-n', appNs])
+      expect(r.results.MESH3001).toBe(`error: 1 of 3 proxies not ready: ${appNs}/api: container mesh-proxy not ready`)
+      expect(r.results.MESH3002).toBe(`warning: 1 of 3 proxies do not run ${version}: ${appNs}/old runs 0.0.1`)
+      expect(r.results.MESH3003).toMatch(new RegExp(`^error: 1 of 3 proxies do not match the current trust anchors: ${appNs}/old: `))
+      expect(r.exitCode).toBe(1)
+    })
+
+    it('--proxy on a namespace without meshed pods fails, and on a missing namespace names it', async () => {
+      const r = await check(['--proxy', '-n', psaNs])
+      expect(r.results.MESH3001).toBe(`error: no meshed proxies found in namespace ${psaNs} (cluster ${cluster.server})`)
+      const missing = await check(['--proxy', '-n', `nope-${suffix}`])
+      expect(missing.results.MESH3001).toBe(`error: namespace nope-${suffix} not found`)
+    })
+  })
+})
