@@ -1,0 +1,64 @@
+// The common front of both sides: accept -> detect -> HTTP/1 | HTTP/2 | TCP. Each side adds its
+// own step (inbound: mTLS termination; outbound: routing opaque traffic by original destination).
+import type http from 'node:http'
+import type http2 from 'node:http2'
+import type {Duplex} from 'node:stream'
+import {kConn, type ConnCtx, type WithConn} from './conn.js'
+import type {Detected} from './detect.js'
+import type {EndpointClient} from './endpoint.js'
+import {upstreamError} from './errors.js'
+import {serveH2} from './http2/server.js'
+import type {ConnMeta} from './observe.js'
+import type {Side} from './side.js'
+import {pipeBoth} from './tcp.js'
+
+export interface HttpServers {
+  h1: http.Server
+  h2: http2.Http2Server
+}
+
+/** Hands a detected HTTP connection to its server, reporting the connection to the observer. */
+export function serveHttp(side: Side, servers: HttpServers, socket: Duplex, conn: ConnCtx, d: Detected): void {
+  ;(socket as Duplex & WithConn)[kConn] = conn
+  observeTransport(side, socket, conn)
+  if (d.protocol === 'h2') {
+    serveH2(servers.h2, socket, d.head)
+    return
+  }
+  if (d.head.length > 0) socket.unshift(d.head)
+  servers.h1.emit('connection', socket)
+  socket.resume()
+}
+
+/** tcp_* for an HTTP connection: opened now, closed with the socket's byte counts. */
+function observeTransport(side: Side, socket: Duplex, conn: ConnCtx): void {
+  const observer = side.observer
+  if (!observer) return
+  observer.tcpOpen(conn)
+  const s = socket as Duplex & {bytesRead?: number, bytesWritten?: number}
+  socket.once('close', () => observer.tcpClose(conn, {readBytes: s.bytesRead ?? 0, writeBytes: s.bytesWritten ?? 0}))
+}
+
+/** Carries an opaque connection to `ep`, byte for byte. */
+export function forwardTcp(side: Side, socket: Duplex, conn: ConnCtx, head: Buffer, ep: EndpointClient): void {
+  const meta: ConnMeta = side.direction === 'outbound'
+    ? {direction: 'outbound', source: conn.source, destination: ep.addr, tls: ep.tls, authority: conn.authority, dstLabels: ep.labels}
+    : conn
+  const up = ep.connect()
+  let opened = false
+  up.once('error', (err) => {
+    if (opened) return
+    side.log.debug('opaque connect failed', {target: ep.key, error: upstreamError(err, ep.key).message})
+    ep.stats.end(started, false)
+    socket.destroy()
+  })
+  const started = ep.stats.start()
+  up.once(ep.tls.tls && side.direction === 'outbound' ? 'secureConnect' : 'connect', () => {
+    opened = true
+    ep.stats.end(started, true)
+    side.observer?.tcpOpen(meta)
+    pipeBoth(socket, up, head, side.config.limits.tcpIdleTimeoutMs).then((r) => {
+      side.observer?.tcpClose(meta, {readBytes: r.fromClient, writeBytes: r.toClient, error: r.error})
+    }, () => {})
+  })
+}

@@ -1,0 +1,178 @@
+// ProxyConfig: everything the data path needs, from the MESH_PROXY_* environment (the names in
+// src/protocol/proxy-env.ts) with flag overrides. Bad values fail here, naming the variable.
+import {InputError} from '../lib/errors.js'
+import {PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
+import type {LogFormat, LogLevel} from './log.js'
+import {parseLogLevel} from './log.js'
+
+export interface ListenAddr {
+  host: string
+  port: number
+}
+
+export interface RetryPolicy {
+  /** Extra attempts per request (0 turns retries off). */
+  limit: number
+  /** Response statuses that are retried (for idempotent or explicitly retryable requests). */
+  statuses: number[]
+  /** Budget: retries may add this fraction of requests ... */
+  budgetRatio: number
+  /** ... plus this many per second. */
+  budgetMinPerSecond: number
+  /** Request bodies up to this size are buffered so they can be replayed. */
+  maxBodyBytes: number
+}
+
+export interface FailureAccrual {
+  /** Consecutive failures (connect errors, resets, 5xx) that eject an endpoint. */
+  consecutiveFailures: number
+  backoffMinMs: number
+  backoffMaxMs: number
+}
+
+export interface ProxyLimits {
+  maxConnections: number
+  maxHeaderBytes: number
+  maxHeaderCount: number
+  /** Time to see enough bytes to tell the protocol; then the connection is carried as TCP. */
+  detectTimeoutMs: number
+  /** HTTP/1 keep-alive idle timeout toward clients. */
+  httpIdleTimeoutMs: number
+  /** Idle timeout for opaque TCP (0: none). */
+  tcpIdleTimeoutMs: number
+  connectTimeoutMs: number
+}
+
+export interface ProxyConfig {
+  inbound: ListenAddr
+  outbound: ListenAddr
+  admin: ListenAddr
+  tap: ListenAddr
+  /** Where inbound traffic goes when set; else the connection's original destination port. */
+  inboundForward?: ListenAddr
+  /** authority (host:port) -> endpoints, used when there is no destination service. */
+  staticRoutes: Map<string, ListenAddr[]>
+  opaquePorts: Set<number>
+  logLevel: LogLevel
+  logFormat: LogFormat
+  shutdownGraceMs: number
+  /** Per-request timeout (0: none). */
+  requestTimeoutMs: number
+  retry: RetryPolicy
+  failureAccrual: FailureAccrual
+  limits: ProxyLimits
+  /** Labels of the local pod (inbound dst_* labels). */
+  podLabels: Record<string, string>
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {limit: 2, statuses: [502, 503, 504], budgetRatio: 0.2, budgetMinPerSecond: 10, maxBodyBytes: 64 * 1024}
+export const DEFAULT_FAILURE_ACCRUAL: FailureAccrual = {consecutiveFailures: 7, backoffMinMs: 1000, backoffMaxMs: 60_000}
+export const DEFAULT_LIMITS: ProxyLimits = {
+  maxConnections: 10_000,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  detectTimeoutMs: 10_000,
+  httpIdleTimeoutMs: 60_000,
+  tcpIdleTimeoutMs: 3_600_000,
+  connectTimeoutMs: 1_000,
+}
+
+/** Settings a caller (flags, tests) may give instead of the environment. */
+export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace', string>>
+
+export function parseAddr(value: string, name: string): ListenAddr {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim())
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65535) {
+    throw new InputError(`${name}="${value}" is not a host:port address`, {suggestions: [`Set ${name} to an address like 127.0.0.1:4140 or [::1]:4140.`]})
+  }
+  return {host: m[1] ?? m[2], port}
+}
+
+/** `web.local:80=127.0.0.1:4143,10.0.0.2:4143;api:8080=127.0.0.1:9000` */
+export function parseStaticRoutes(value: string, name: string = ProxyEnv.STATIC_ROUTES): Map<string, ListenAddr[]> {
+  const routes = new Map<string, ListenAddr[]>()
+  for (const entry of value.split(';')) {
+    if (entry.trim() === '') continue
+    const eq = entry.indexOf('=')
+    if (eq <= 0) {
+      throw new InputError(`${name}: "${entry}" is not authority=addr[,addr]`, {suggestions: [`Write routes as web.local:80=127.0.0.1:4143,10.0.0.2:4143;api:8080=127.0.0.1:9000`]})
+    }
+    const authority = normalizeAuthority(entry.slice(0, eq).trim(), 80)
+    const addrs = entry.slice(eq + 1).split(',').filter((a) => a.trim() !== '').map((a) => parseAddr(a, `${name} (route ${authority})`))
+    routes.set(authority, addrs)
+  }
+  return routes
+}
+
+/** `25,3306,8000-8010` */
+export function parsePorts(value: string, name: string): Set<number> {
+  const ports = new Set<number>()
+  for (const part of value.split(',')) {
+    const p = part.trim()
+    if (p === '') continue
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(p)
+    const lo = m ? Number(m[1]) : NaN
+    const hi = m?.[2] ? Number(m[2]) : lo
+    if (!m || lo < 1 || hi > 65535 || hi < lo || hi - lo > 65535) {
+      throw new InputError(`${name}: "${p}" is not a port or port range`, {suggestions: [`Write ports as 25,3306,8000-8010.`]})
+    }
+    for (let i = lo; i <= hi; i++) ports.add(i)
+  }
+  return ports
+}
+
+/** Lower-cases the host and adds the default port: `Web.Local` -> `web.local:80`. */
+export function normalizeAuthority(authority: string, defaultPort: number): string {
+  const a = authority.toLowerCase()
+  if (a.startsWith('[')) return a.includes(']:') ? a : `${a}:${defaultPort}`
+  const colon = a.lastIndexOf(':')
+  return colon === -1 ? `${a}:${defaultPort}` : a
+}
+
+export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides: ProxyOverrides = {}): ProxyConfig {
+  const get = (key: keyof ProxyOverrides, envName: string): [string | undefined, string] => {
+    const flag = overrides[key]
+    if (flag !== undefined) return [flag, `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`]
+    const v = env[envName]
+    return [v === '' ? undefined : v, envName]
+  }
+  const addr = (key: keyof ProxyOverrides, envName: string, def: string): ListenAddr => {
+    const [v, name] = get(key, envName)
+    return parseAddr(v ?? def, name)
+  }
+  const [fwd, fwdName] = get('inboundForward', ProxyEnv.INBOUND_FORWARD_ADDR)
+  const [routes, routesName] = get('staticRoutes', ProxyEnv.STATIC_ROUTES)
+  const [opaque, opaqueName] = get('opaquePorts', ProxyEnv.OPAQUE_PORTS)
+  const [level, levelName] = get('logLevel', ProxyEnv.LOG_LEVEL)
+  const [format, formatName] = get('logFormat', ProxyEnv.LOG_FORMAT)
+  const [grace, graceName] = get('shutdownGrace', ProxyEnv.SHUTDOWN_GRACE_PERIOD)
+  if (format !== undefined && format !== 'plain' && format !== 'json') {
+    throw new InputError(`${formatName}="${format}" is not a log format`, {suggestions: ['Use plain or json.']})
+  }
+  const graceSeconds = grace === undefined ? 30 : Number(grace.replace(/s$/, ''))
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
+    throw new InputError(`${graceName}="${grace}" is not a number of seconds`, {suggestions: ['Use e.g. 30 or 30s.']})
+  }
+  const podLabels: Record<string, string> = {}
+  if (env[ProxyEnv.POD_NAMESPACE]) podLabels.namespace = env[ProxyEnv.POD_NAMESPACE]!
+  if (env[ProxyEnv.POD_NAME]) podLabels.pod = env[ProxyEnv.POD_NAME]!
+  if (env[ProxyEnv.WORKLOAD_KIND] && env[ProxyEnv.WORKLOAD_NAME]) podLabels[env[ProxyEnv.WORKLOAD_KIND]!.toLowerCase()] = env[ProxyEnv.WORKLOAD_NAME]!
+  return {
+    inbound: addr('inbound', ProxyEnv.INBOUND_LISTEN_ADDR, `0.0.0.0:${PROXY_PORTS.inbound}`),
+    outbound: addr('outbound', ProxyEnv.OUTBOUND_LISTEN_ADDR, `127.0.0.1:${PROXY_PORTS.outbound}`),
+    admin: addr('admin', ProxyEnv.ADMIN_LISTEN_ADDR, `0.0.0.0:${PROXY_PORTS.admin}`),
+    tap: addr('tap', ProxyEnv.TAP_LISTEN_ADDR, `0.0.0.0:${PROXY_PORTS.tap}`),
+    inboundForward: fwd === undefined ? undefined : parseAddr(fwd, fwdName),
+    staticRoutes: routes === undefined ? new Map() : parseStaticRoutes(routes, routesName),
+    opaquePorts: opaque === undefined ? new Set() : parsePorts(opaque, opaqueName),
+    logLevel: level === undefined ? 'info' : parseLogLevel(level, levelName),
+    logFormat: (format ?? 'plain') as LogFormat,
+    shutdownGraceMs: graceSeconds * 1000,
+    requestTimeoutMs: 0,
+    retry: {...DEFAULT_RETRY},
+    failureAccrual: {...DEFAULT_FAILURE_ACCRUAL},
+    limits: {...DEFAULT_LIMITS},
+    podLabels,
+  }
+}

@@ -1,0 +1,116 @@
+// One upstream endpoint: how to reach it (plaintext, or mTLS originated with the local identity
+// when the endpoint has one), its keep-alive pools (an http.Agent for HTTP/1, one HTTP/2
+// session), and its load-balancing state.
+import http from 'node:http'
+import http2 from 'node:http2'
+import net from 'node:net'
+import tls from 'node:tls'
+import type {Duplex} from 'node:stream'
+import type {TapTls} from '../protocol/tap.js'
+import type {FailureAccrual} from './config.js'
+import type {Endpoint, Identity} from './contracts.js'
+import type {Addr} from './observe.js'
+import {EndpointStats} from './outbound/balancer.js'
+
+export interface EndpointClientOptions {
+  identity?: Identity
+  connectTimeoutMs: number
+  accrual: FailureAccrual
+}
+
+export class EndpointClient {
+  readonly key: string
+  readonly addr: Addr
+  readonly stats: EndpointStats
+  private agent?: http.Agent
+  private h2?: http2.ClientHttp2Session
+  private readonly tlsOn: TapTls
+  private readonly tlsOff: TapTls
+
+  constructor(readonly endpoint: Endpoint, private readonly options: EndpointClientOptions) {
+    this.key = `${endpoint.host}:${endpoint.port}`
+    this.addr = {ip: endpoint.host, port: endpoint.port}
+    this.stats = new EndpointStats(options.accrual)
+    const local = options.identity?.localName
+    this.tlsOn = {tls: true, clientId: local, serverId: endpoint.identity}
+    this.tlsOff = {tls: false, noTlsReason: !endpoint.identity ? 'not_provided_by_service_discovery' : 'no_identity'}
+  }
+
+  get labels(): Record<string, string> {
+    return this.endpoint.labels
+  }
+
+  /** mTLS when the endpoint has an identity and this proxy holds a certificate. */
+  private secureContext(): tls.SecureContext | undefined {
+    return this.endpoint.identity ? this.options.identity?.clientContext() : undefined
+  }
+
+  /** The TLS status of connections to this endpoint, as metrics and tap report it. */
+  get tls(): TapTls {
+    return this.secureContext() ? this.tlsOn : this.tlsOff
+  }
+
+  /** A new connection, with a connect timeout; TLS verified against the endpoint's identity. */
+  connect(alpn?: string[]): Duplex {
+    const ctx = this.secureContext()
+    const identity = this.options.identity
+    const expected = this.endpoint.identity
+    let socket: net.Socket
+    if (ctx && identity && expected) {
+      socket = tls.connect({
+        socket: net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true}),
+        secureContext: ctx,
+        servername: net.isIP(expected) ? undefined : expected,
+        ALPNProtocols: alpn,
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, cert) => identity.verifyPeer(cert, expected),
+      })
+    } else {
+      socket = net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true})
+    }
+    socket.setNoDelay(true)
+    const timeout = this.options.connectTimeoutMs
+    if (timeout > 0) {
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`connect timeout after ${timeout}ms`), {code: 'ECONNECT_TIMEOUT'})
+        socket.destroy(err)
+      }, timeout)
+      socket.once(ctx ? 'secureConnect' : 'connect', () => clearTimeout(timer))
+      socket.once('close', () => clearTimeout(timer))
+    }
+    return socket
+  }
+
+  /** The HTTP/1 keep-alive pool. */
+  httpAgent(): http.Agent {
+    if (this.agent) return this.agent
+    const agent = new http.Agent({keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo', timeout: 4000})
+    agent.createConnection = (() => this.connect(['http/1.1'])) as unknown as typeof agent.createConnection
+    this.agent = agent
+    return agent
+  }
+
+  /** The shared HTTP/2 session (reconnected after it closes or is told to go away). */
+  h2Session(): http2.ClientHttp2Session {
+    const s = this.h2
+    if (s && !s.closed && !s.destroyed) return s
+    const session = http2.connect(`http://${this.key}`, {
+      createConnection: () => this.connect(['h2']),
+      peerMaxConcurrentStreams: 1000,
+    })
+    const drop = (): void => { if (this.h2 === session) this.h2 = undefined }
+    session.on('error', drop)
+    session.on('goaway', drop)
+    session.on('close', drop)
+    session.unref()
+    this.h2 = session
+    return session
+  }
+
+  close(): void {
+    this.agent?.destroy()
+    this.agent = undefined
+    this.h2?.close()
+    this.h2 = undefined
+  }
+}

@@ -1,0 +1,58 @@
+// The HTTP/2 server of one side (h2c, or inside the inbound mTLS), fed connections the detector
+// accepted. The bytes read during detection (the preface, maybe more) are handed to the new
+// session directly: Node's HTTP/2 reads the socket's handle, not what was unshifted.
+import http2 from 'node:http2'
+import type {Duplex} from 'node:stream'
+import type {Side} from '../side.js'
+import {h2StreamHandler} from './forward.js'
+
+const kHead = Symbol('mesh.h2head')
+const kSessions = Symbol('mesh.h2sessions')
+
+/** The live sessions of a server created here (shutdown sends each a GOAWAY). */
+export function sessionsOf(server: http2.Http2Server): Set<http2.ServerHttp2Session> {
+  return ((server as unknown as Record<symbol, unknown>)[kSessions] as Set<http2.ServerHttp2Session> | undefined) ?? new Set()
+}
+
+interface SessionHandle {
+  receive(buf: Buffer): void
+}
+
+let kHandle: symbol | undefined
+
+/** Node keeps the native session under a private symbol; `receive` feeds it bytes. */
+function nativeHandle(session: http2.Http2Session): SessionHandle | undefined {
+  kHandle ??= Object.getOwnPropertySymbols(session).find((s) => s.description === 'kHandle')
+  return kHandle ? (session as unknown as Record<symbol, SessionHandle>)[kHandle] : undefined
+}
+
+export function createH2Server(side: Side): http2.Http2Server {
+  const limits = side.config.limits
+  const server = http2.createServer({
+    maxHeaderListPairs: limits.maxHeaderCount + 8,
+    maxSessionMemory: 32,
+    settings: {maxConcurrentStreams: 1000, maxHeaderListSize: limits.maxHeaderBytes},
+  })
+  const sessions = new Set<http2.ServerHttp2Session>()
+  ;(server as unknown as Record<symbol, unknown>)[kSessions] = sessions
+  server.on('session', (session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+    const head = (session.socket as unknown as Record<symbol, Buffer | undefined>)[kHead]
+    if (head && head.length > 0) {
+      const handle = nativeHandle(session)
+      if (handle) handle.receive(head)
+      else session.destroy(new Error('cannot hand detected bytes to the HTTP/2 session'))
+    }
+    session.on('error', (err) => side.log.debug('http/2 session error', {error: err.message}))
+  })
+  server.on('stream', h2StreamHandler(side))
+  server.setTimeout(limits.httpIdleTimeoutMs)
+  return server
+}
+
+/** Serves `socket` (detected as HTTP/2; `head` holds the bytes read so far) on `server`. */
+export function serveH2(server: http2.Http2Server, socket: Duplex, head: Buffer): void {
+  ;(socket as unknown as Record<symbol, Buffer>)[kHead] = head
+  server.emit('connection', socket)
+}

@@ -1,0 +1,40 @@
+// Where inbound traffic goes: MESH_PROXY_INBOUND_FORWARD_ADDR when set, else the application on
+// the connection's original destination port, on loopback. One cached target per address, so
+// each keeps its keep-alive pools.
+import type {ListenAddr} from '../config.js'
+import type {ConnCtx} from '../conn.js'
+import type {EndpointClientOptions} from '../endpoint.js'
+import {ProxyError} from '../errors.js'
+import {BalancedTarget, type Target} from '../outbound/router.js'
+
+export class AppTargets {
+  private readonly targets = new Map<number, BalancedTarget>()
+  private forwardTarget?: BalancedTarget
+
+  constructor(private readonly forward: ListenAddr | undefined, private readonly listenPort: () => number, private readonly options: EndpointClientOptions) {}
+
+  target(conn: ConnCtx): Target {
+    if (this.forward) {
+      if (!this.forwardTarget) {
+        this.forwardTarget = new BalancedTarget(`${this.forward.host}:${this.forward.port}`, this.options)
+        this.forwardTarget.update({endpoints: [{host: this.forward.host, port: this.forward.port, labels: {}}]})
+      }
+      return this.forwardTarget
+    }
+    const port = conn.origDst.port
+    let t = this.targets.get(port)
+    if (t) return t
+    if (port === this.listenPort()) {
+      throw new ProxyError('NO_DESTINATION', 'no original destination for this connection and no forward address', {})
+    }
+    t = new BalancedTarget(`127.0.0.1:${port}`, this.options)
+    t.update({endpoints: [{host: '127.0.0.1', port, labels: {}}]})
+    this.targets.set(port, t)
+    return t
+  }
+
+  close(): void {
+    this.forwardTarget?.close()
+    for (const t of this.targets.values()) t.close()
+  }
+}

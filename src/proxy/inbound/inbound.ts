@@ -1,0 +1,89 @@
+// The inbound side: accept -> (mTLS termination) -> detect -> HTTP/1 | HTTP/2 | TCP -> the
+// application on the original destination port (or the forward address).
+import type net from 'node:net'
+import type {Duplex} from 'node:stream'
+import type {TapTls} from '../../protocol/tap.js'
+import {serveHttp, forwardTcp, type HttpServers} from '../accept.js'
+import type {ProxyConfig} from '../config.js'
+import {newConnCtx, type ConnCtx} from '../conn.js'
+import type {Identity} from '../contracts.js'
+import {detect, type Detected} from '../detect.js'
+import {createHttp1Server} from '../http1/server.js'
+import {createH2Server} from '../http2/server.js'
+import {listen, type Listener} from '../listener.js'
+import type {Logger} from '../log.js'
+import type {Observer} from '../observe.js'
+import type {OriginalDstFn} from '../orig-dst.js'
+import {RetryBudget} from '../outbound/retry-budget.js'
+import type {ProxyStats, Side} from '../side.js'
+import {AppTargets} from './app-target.js'
+import {TlsTerminator} from './tls.js'
+
+export interface InboundDeps {
+  config: ProxyConfig
+  log: Logger
+  observer?: Observer
+  identity?: Identity
+  originalDst?: OriginalDstFn
+  stats: ProxyStats
+}
+
+export interface Side$ {
+  side: Side
+  listener: Listener
+  servers: HttpServers
+  close(): void
+}
+
+export async function startInbound(deps: InboundDeps): Promise<Side$> {
+  const {config, log, identity} = deps
+  const endpointOptions = {connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual}
+  const apps = new AppTargets(config.inboundForward, () => listener.port(), endpointOptions)
+  const side: Side = {
+    direction: 'inbound', config, log, observer: deps.observer, stats: deps.stats, draining: false,
+    budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
+    target: (_authority, conn) => apps.target(conn),
+  }
+  const servers: HttpServers = {h1: createHttp1Server(side), h2: createH2Server(side)}
+  const terminator = identity ? new TlsTerminator(identity, config.limits.detectTimeoutMs) : undefined
+  const plain: TapTls = {tls: false, noTlsReason: identity?.localName ? 'not_provided_by_remote' : 'no_identity'}
+
+  const dispatch = (socket: Duplex, conn: ConnCtx, d: Detected): void => {
+    if (d.protocol === 'http1' || d.protocol === 'h2') return serveHttp(side, servers, socket, conn, d)
+    let ep
+    try {
+      ep = apps.target(conn).pick()
+    } catch (err) {
+      log.debug('inbound connection dropped', {error: (err as Error).message})
+      socket.destroy()
+      return
+    }
+    forwardTcp(side, socket, conn, d.head, ep)
+  }
+
+  const onConnection = async (socket: net.Socket): Promise<void> => {
+    const orig = deps.originalDst?.(socket)
+    const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
+    const d = await detect(socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
+    if (d.closed) return void socket.destroy()
+    if (d.protocol === 'opaque' && d.head.length === 0) deps.stats.detectTimeouts++
+    if (d.protocol === 'tls' && terminator?.ready) {
+      const t = await terminator.terminate(socket, d.head)
+      if (!t) return
+      conn.tls = t.tls
+      const inner = await detect(t.socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
+      if (inner.closed) return void t.socket.destroy()
+      return dispatch(t.socket, conn, inner)
+    }
+    dispatch(socket, conn, d)
+  }
+
+  const listener: Listener = await listen(config.inbound, config.limits.maxConnections, (s) => {
+    onConnection(s).catch((err: unknown) => {
+      log.warn('inbound connection failed', {error: (err as Error).message})
+      s.destroy()
+    })
+  }, () => deps.stats.rejectedConnections++)
+  log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext'})
+  return {side, listener, servers, close: () => apps.close()}
+}

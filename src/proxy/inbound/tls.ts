@@ -1,0 +1,71 @@
+// Inbound mTLS termination: a TLS ClientHello on the inbound port is answered with this proxy's
+// certificate (the identity's server context, picked per handshake so rotation takes effect);
+// a verified client certificate names the client identity.
+import tls from 'node:tls'
+import type {Duplex} from 'node:stream'
+import type {TapTls} from '../../protocol/tap.js'
+import type {Identity} from '../contracts.js'
+
+export interface Terminated {
+  socket: tls.TLSSocket
+  tls: TapTls
+}
+
+export class TlsTerminator {
+  private readonly server: tls.Server
+  private readonly waiting = new WeakMap<Duplex, (t: tls.TLSSocket | undefined) => void>()
+
+  constructor(private readonly identity: Identity, handshakeTimeoutMs: number) {
+    this.server = tls.createServer({
+      SNICallback: (_name, cb) => {
+        const ctx = identity.serverContext()
+        if (ctx) cb(null, ctx)
+        else cb(new Error('no certificate yet'))
+      },
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2', 'http/1.1'],
+      handshakeTimeout: handshakeTimeoutMs,
+      allowHalfOpen: true,
+    })
+    this.server.on('secureConnection', (t: tls.TLSSocket) => {
+      const raw = (t as unknown as {_parent?: Duplex})._parent
+      const done = raw ? this.waiting.get(raw) : undefined
+      if (done) done(t)
+      else t.destroy()
+    })
+    this.server.on('tlsClientError', (_err, t: tls.TLSSocket) => {
+      const raw = (t as unknown as {_parent?: Duplex})._parent
+      if (raw) this.waiting.get(raw)?.(undefined)
+    })
+  }
+
+  /** Whether a handshake can be answered now (the identity holds a certificate). */
+  get ready(): boolean {
+    return this.identity.serverContext() !== undefined
+  }
+
+  /** Runs the handshake on `socket` (whose ClientHello bytes are `head`). */
+  terminate(socket: Duplex, head: Buffer): Promise<Terminated | undefined> {
+    return new Promise((resolve) => {
+      this.waiting.set(socket, (t) => {
+        this.waiting.delete(socket)
+        if (!t) {
+          socket.destroy()
+          return resolve(undefined)
+        }
+        resolve({socket: t, tls: {tls: true, clientId: this.clientId(t), serverId: this.identity.localName}})
+      })
+      socket.unshift(head)
+      this.server.emit('connection', socket)
+    })
+  }
+
+  private clientId(t: tls.TLSSocket): string | undefined {
+    const cert = t.getPeerCertificate(true)
+    if (!cert || !cert.raw) return undefined
+    const name = this.identity.peerName(cert)
+    if (!name) return undefined
+    return this.identity.verifyPeer(cert, name) === undefined ? name : undefined
+  }
+}

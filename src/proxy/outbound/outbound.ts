@@ -1,0 +1,77 @@
+// The outbound side: accept -> detect -> HTTP/1 | HTTP/2 routed by authority (Host,
+// :authority, absolute-form, CONNECT) | TCP routed by original destination -> a balanced
+// endpoint of the resolved service.
+import type net from 'node:net'
+import {forwardTcp, serveHttp} from '../accept.js'
+import type {ProxyConfig} from '../config.js'
+import {newConnCtx} from '../conn.js'
+import type {Discovery, Identity} from '../contracts.js'
+import {detect} from '../detect.js'
+import {createHttp1Server} from '../http1/server.js'
+import {createH2Server} from '../http2/server.js'
+import type {Side$} from '../inbound/inbound.js'
+import {listen, type Listener} from '../listener.js'
+import type {Logger} from '../log.js'
+import type {Observer} from '../observe.js'
+import type {OriginalDstFn} from '../orig-dst.js'
+import type {ProxyStats, Side} from '../side.js'
+import {RetryBudget} from './retry-budget.js'
+import {Router} from './router.js'
+import {ChainDiscovery, StaticDiscovery} from './static-discovery.js'
+
+export interface OutboundDeps {
+  config: ProxyConfig
+  log: Logger
+  observer?: Observer
+  identity?: Identity
+  discovery?: Discovery
+  originalDst?: OriginalDstFn
+  stats: ProxyStats
+  /** host:port strings this proxy listens on (requests there would loop). */
+  selfAddrs: () => string[]
+}
+
+const OUTBOUND_TLS = {tls: false, noTlsReason: 'loopback'} as const
+
+export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
+  const {config, log} = deps
+  const statics = new StaticDiscovery(config.staticRoutes)
+  const discovery = deps.discovery ? new ChainDiscovery([statics, deps.discovery]) : statics
+  const selfAddrs: string[] = []
+  const router = new Router({
+    discovery, identity: deps.identity, log, selfAddrs,
+    connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual,
+  })
+  const side: Side = {
+    direction: 'outbound', config, log, observer: deps.observer, stats: deps.stats, draining: false,
+    budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
+    target: (authority) => router.resolve(authority),
+  }
+  const servers = {h1: createHttp1Server(side), h2: createH2Server(side)}
+
+  const onConnection = async (socket: net.Socket): Promise<void> => {
+    const orig = deps.originalDst?.(socket)
+    const conn = newConnCtx('outbound', socket, orig, OUTBOUND_TLS, {})
+    const d = await detect(socket, config.limits.detectTimeoutMs, orig !== undefined && config.opaquePorts.has(orig.port))
+    if (d.closed) return void socket.destroy()
+    if (d.protocol === 'http1' || d.protocol === 'h2') return serveHttp(side, servers, socket, conn, d)
+    if (!orig) {
+      log.debug('opaque outbound connection without an original destination: closed', {source: `${conn.source.ip}:${conn.source.port}`})
+      return void socket.destroy()
+    }
+    const t = router.resolve(conn.authority)
+    const ep = (t instanceof Promise ? await t : t).pick()
+    forwardTcp(side, socket, conn, d.head, ep)
+  }
+
+  const listener: Listener = await listen(config.outbound, config.limits.maxConnections, (s) => {
+    onConnection(s).catch((err: unknown) => {
+      log.debug('outbound connection failed', {error: (err as Error).message})
+      s.destroy()
+    })
+  }, () => deps.stats.rejectedConnections++)
+  const port = listener.port()
+  selfAddrs.push(`127.0.0.1:${port}`, `localhost:${port}`, ...deps.selfAddrs())
+  log.info('outbound listening', {addr: `${config.outbound.host}:${port}`, routes: config.staticRoutes.size})
+  return {side, listener, servers, close: () => { router.close(); discovery.close() }}
+}

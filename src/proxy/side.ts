@@ -1,0 +1,41 @@
+// What the protocol layers (HTTP/1, HTTP/2, TCP) share for one direction: where requests go
+// (a Target per authority), the reliability policy, the observer, the log, counters, and
+// whether the proxy is draining.
+import type {Direction} from '../protocol/tap.js'
+import type {ProxyConfig} from './config.js'
+import type {ConnCtx} from './conn.js'
+import type {Logger} from './log.js'
+import type {Observer} from './observe.js'
+import type {Target} from './outbound/router.js'
+import type {RetryBudget} from './outbound/retry-budget.js'
+
+/** Events that have no Observer hook, counted here (read by tests and the admin side). */
+export interface ProxyStats {
+  malformedRequests: number
+  rejectedConnections: number
+  detectTimeouts: number
+  retries: number
+  retriesDenied: number
+}
+
+export function newStats(): ProxyStats {
+  return {malformedRequests: 0, rejectedConnections: 0, detectTimeouts: 0, retries: 0, retriesDenied: 0}
+}
+
+export interface Side {
+  readonly direction: Direction
+  readonly config: ProxyConfig
+  readonly log: Logger
+  readonly observer: Observer | undefined
+  readonly budget: RetryBudget
+  readonly stats: ProxyStats
+  draining: boolean
+  /** The target for an authority (outbound) or for the connection's destination (inbound). */
+  target(authority: string, conn: ConnCtx): Target | Promise<Target>
+}
+
+let seq = 0
+/** Request ids, unique within this process. */
+export function nextRequestId(): string {
+  return (++seq).toString(36)
+}

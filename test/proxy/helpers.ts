@@ -1,0 +1,116 @@
+// Test helpers for the proxy: real servers on 127.0.0.1 ephemeral ports, a proxy pair
+// (outbound -> inbound -> app) started in process, and small raw-socket clients.
+import http from 'node:http'
+import net from 'node:net'
+import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config.js'
+import {Logger} from '../../src/proxy/log.js'
+import {startProxy, type RunningProxy, type StartOptions} from '../../src/proxy/server.js'
+
+export const quietLog = (): Logger => new Logger(process.env.MESH_TEST_PROXY_LOG === '1' ? 'debug' : 'error', 'plain')
+
+const kSockets = Symbol('test.sockets')
+
+/** Listens on 127.0.0.1:0, tracking connections so closeServer can cut them. */
+export function listenOn(server: net.Server): Promise<number> {
+  const sockets = new Set<net.Socket>()
+  ;(server as net.Server & {[kSockets]?: Set<net.Socket>})[kSockets] = sockets
+  server.on('connection', (s: net.Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)))
+}
+
+export function closeServer(server: net.Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve()
+  ;(server as http.Server).closeAllConnections?.()
+  const sockets = (server as net.Server & {[kSockets]?: Set<net.Socket>})[kSockets]
+  for (const s of sockets ?? []) s.destroy()
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+export interface EchoApp {
+  server: http.Server
+  port: number
+  connections: number
+  requests: number
+}
+
+/** An HTTP app that answers with JSON describing the request it saw. */
+export async function startEchoApp(handler?: (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => boolean): Promise<EchoApp> {
+  const app: EchoApp = {server: undefined as unknown as http.Server, port: 0, connections: 0, requests: 0}
+  app.server = http.createServer((req, res) => {
+    app.requests++
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      if (handler?.(req, res, body)) return
+      const out = JSON.stringify({method: req.method, url: req.url, headers: req.headers, bodyLength: body.length, body: body.length < 1024 ? body.toString() : undefined})
+      res.writeHead(200, {'content-type': 'application/json'})
+      res.end(out)
+    })
+  })
+  app.server.on('connection', () => app.connections++)
+  app.port = await listenOn(app.server)
+  return app
+}
+
+export function testConfig(overrides: Partial<ProxyConfig> = {}, routes = ''): ProxyConfig {
+  const cfg = loadProxyConfig({}, {
+    inbound: '127.0.0.1:0', outbound: '127.0.0.1:0', admin: '127.0.0.1:0', tap: '127.0.0.1:0', staticRoutes: routes,
+  })
+  cfg.limits.detectTimeoutMs = 500
+  return {...cfg, ...overrides}
+}
+
+export interface Pair {
+  /** The client's proxy (outbound side used). */
+  client: RunningProxy
+  /** The server's proxy (inbound side used, forwarding to the app). */
+  server: RunningProxy
+  close(): Promise<void>
+}
+
+/** outbound proxy (route `authority` -> server proxy's inbound) -> inbound proxy -> app. */
+export async function startPair(authority: string, appPort: number, tweak: (c: ProxyConfig) => void = () => {}, options: {client?: StartOptions, server?: StartOptions} = {}): Promise<Pair> {
+  const scfg = testConfig({inboundForward: {host: '127.0.0.1', port: appPort}})
+  tweak(scfg)
+  const server = await startProxy(scfg, {log: quietLog(), originalDst: null, ...options.server})
+  const ccfg = testConfig({}, `${authority}=127.0.0.1:${server.ports.inbound}`)
+  tweak(ccfg)
+  const client = await startProxy(ccfg, {log: quietLog(), originalDst: null, ...options.client})
+  return {client, server, close: async () => { await Promise.all([client.close(200), server.close(200)]) }}
+}
+
+export interface SimpleResponse {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+}
+
+export function request(port: number, options: http.RequestOptions & {body?: string | Buffer} = {}): Promise<SimpleResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port, agent: options.agent ?? false, ...options}, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers, body}))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** Writes `data` on a raw connection and collects everything until the peer closes (or ms). */
+export function rawExchange(port: number, data: string | Buffer, ms = 2000, halfClose = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({host: '127.0.0.1', port, allowHalfOpen: true})
+    let out = ''
+    const timer = setTimeout(() => { sock.destroy(); resolve(out) }, ms)
+    sock.on('data', (c: Buffer) => (out += c.toString('latin1')))
+    sock.on('end', () => { clearTimeout(timer); sock.end(); resolve(out) })
+    sock.on('close', () => { clearTimeout(timer); resolve(out) })
+    sock.on('error', (e) => { clearTimeout(timer); if (out) resolve(out); else reject(e) })
+    sock.write(data)
+    if (halfClose) sock.end()
+  })
+}

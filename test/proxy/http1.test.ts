@@ -1,0 +1,135 @@
+// HTTP/1.1 through a proxy pair (outbound -> inbound -> app) on real sockets: curl and Node
+// clients, keep-alive, chunked bodies, pipelining, absolute-form, CONNECT, WebSocket, fail-fast.
+import {execFile} from 'node:child_process'
+import http from 'node:http'
+import net from 'node:net'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import WebSocket, {WebSocketServer} from 'ws'
+import {closeServer, rawExchange, request, startEchoApp, startPair, type EchoApp, type Pair} from './helpers.js'
+
+const exec = promisify(execFile)
+
+describe('HTTP/1.1 through the proxy pair', () => {
+  let app: EchoApp
+  let pair: Pair
+  let out: number
+
+  beforeAll(async () => {
+    app = await startEchoApp((req, res) => {
+      if (req.url === '/chunked') {
+        res.writeHead(200, {'content-type': 'text/plain'})
+        let i = 0
+        const tick = (): void => { if (i++ < 5) { res.write(`part${i};`); setImmediate(tick) } else res.end('done') }
+        tick()
+        return true
+      }
+      return false
+    })
+    pair = await startPair('web.local:80', app.port)
+    out = pair.client.ports.outbound
+  })
+  afterAll(async () => {
+    await pair.close()
+    await closeServer(app.server)
+  })
+
+  it('curl with HTTP_PROXY (absolute-form) reaches the app with its Host and path', async () => {
+    const {stdout} = await exec('curl', ['-sS', '--max-time', '5', '-x', `http://127.0.0.1:${out}`, 'http://web.local/hello?x=1'])
+    const seen = JSON.parse(stdout)
+    expect(seen.url).toBe('/hello?x=1')
+    expect(seen.headers.host).toBe('web.local')
+    expect(seen.headers['proxy-connection']).toBeUndefined()
+  })
+
+  it('origin-form with a Host header is routed by authority', async () => {
+    const r = await request(out, {path: '/a', headers: {host: 'web.local:80'}})
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).url).toBe('/a')
+  })
+
+  it('keeps connections alive: many requests reuse few upstream connections', async () => {
+    const agent = new http.Agent({keepAlive: true, maxSockets: 1})
+    const before = app.connections
+    for (let i = 0; i < 20; i++) {
+      const r = await request(out, {path: `/k${i}`, headers: {host: 'web.local'}, agent})
+      expect(r.status).toBe(200)
+    }
+    agent.destroy()
+    expect(app.connections - before).toBeLessThanOrEqual(2)
+  })
+
+  it('carries a large chunked request body and a chunked response', async () => {
+    const body = Buffer.alloc(300_000, 'x')
+    const r = await new Promise<{status: number, body: string}>((resolve, reject) => {
+      const req = http.request({host: '127.0.0.1', port: out, method: 'POST', path: '/upload', headers: {host: 'web.local', 'transfer-encoding': 'chunked'}}, (res) => {
+        let b = ''
+        res.on('data', (c: Buffer) => (b += c))
+        res.on('end', () => resolve({status: res.statusCode!, body: b}))
+      })
+      req.on('error', reject)
+      for (let i = 0; i < 3; i++) req.write(body.subarray(i * 100_000, (i + 1) * 100_000))
+      req.end()
+    })
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).bodyLength).toBe(300_000)
+    const c = await request(out, {path: '/chunked', headers: {host: 'web.local'}})
+    expect(c.headers['transfer-encoding']).toBe('chunked')
+    expect(c.body).toBe('part1;part2;part3;part4;part5;done')
+  })
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const reqs = ['/p1', '/p2', '/p3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: web.local\r\n\r\n`).join('')
+    const text = await rawExchange(out, reqs + 'GET /p4 HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n', 3000)
+    const urls = [...text.matchAll(/"url":"(\/p\d)"/g)].map((m) => m[1])
+    expect(urls).toEqual(['/p1', '/p2', '/p3', '/p4'])
+  })
+
+  it('fails fast with 503 and mesh-proxy-error when a service has no endpoints', async () => {
+    const r = await exec('curl', ['-sS', '-i', '--max-time', '5', '-x', `http://127.0.0.1:${out}`, 'http://nowhere.invalid/'], {}).catch((e: {stdout: string}) => e)
+    // Unknown authorities go direct; nowhere.invalid does not resolve: 502 from the proxy.
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 502/)
+    expect(r.stdout).toMatch(/mesh-proxy-error: connecting to nowhere\.invalid:80/i)
+  })
+
+  it('tunnels CONNECT to the routed authority (curl -p)', async () => {
+    const {stdout} = await exec('curl', ['-sS', '--max-time', '5', '-p', '-x', `http://127.0.0.1:${out}`, 'http://web.local:80/tunneled'])
+    expect(JSON.parse(stdout).url).toBe('/tunneled')
+  })
+
+  it('carries a WebSocket upgrade end to end', async () => {
+    const wss = new WebSocketServer({port: 0, host: '127.0.0.1'})
+    await new Promise((r) => wss.once('listening', r))
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${String(m)}`)))
+    const wsPort = (wss.address() as net.AddressInfo).port
+    const wsPair = await startPair('ws.local:80', wsPort)
+    try {
+      const ws = new WebSocket(`ws://ws.local/chat`, {createConnection: () => net.connect(wsPair.client.ports.outbound, '127.0.0.1')})
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+      const replies: string[] = []
+      const got = new Promise<void>((resolve) => ws.on('message', (m) => { replies.push(String(m)); if (replies.length === 3) resolve() }))
+      for (const m of ['a', 'b', 'c']) ws.send(m)
+      await got
+      expect(replies).toEqual(['echo:a', 'echo:b', 'echo:c'])
+      ws.close()
+    } finally {
+      await wsPair.close()
+      await new Promise((r) => wss.close(r))
+    }
+  })
+})
+
+describe('HTTP/1.1 fail-fast and routing errors', () => {
+  it('answers 503 with mesh-proxy-error for a route with no endpoints', async () => {
+    const {testConfig, quietLog} = await import('./helpers.js')
+    const {startProxy} = await import('../../src/proxy/server.js')
+    const p = await startProxy(testConfig({}, 'empty.local:80='), {log: quietLog(), originalDst: null})
+    try {
+      const r = await request(p.ports.outbound, {path: '/', headers: {host: 'empty.local'}})
+      expect(r.status).toBe(503)
+      expect(r.headers['mesh-proxy-error']).toBe('service empty.local:80 has no endpoints')
+    } finally {
+      await p.close(100)
+    }
+  })
+})

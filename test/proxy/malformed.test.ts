@@ -1,0 +1,59 @@
+// Bad peers: malformed requests get a 400 (oversized headers 431) with mesh-proxy-error, are
+// counted, never reach the application, and never take the proxy down.
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {closeServer, quietLog, rawExchange, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+
+describe('malformed and oversized HTTP/1 input', () => {
+  let app: EchoApp
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    app = await startEchoApp()
+    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port: app.port}})
+    cfg.limits.maxHeaderBytes = 8 * 1024
+    cfg.limits.maxHeaderCount = 50
+    proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
+  })
+  afterAll(async () => {
+    await proxy.close(100)
+    await closeServer(app.server)
+  })
+
+  // [name, bytes, status, whether the app sees the request start (a body streamed before it broke)]
+  const cases: [string, string, number, boolean?][] = [
+    ['a header line without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
+    ['an invalid version', 'GET / HTTP/9.9\r\nHost: x\r\n\r\n', 400],
+    ['a bad chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, true],
+    ['both Content-Length and chunked', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['no Host header on HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['headers over the size limit', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`, 431],
+    ['more headers than allowed', `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({length: 60}, (_, i) => `X-H${i}: v`).join('\r\n')}\r\n\r\n`, 431],
+    ['an https absolute-form target', 'GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ]
+
+  for (const [name, raw, status, streamed] of cases) {
+    it(`answers ${status} to ${name}`, async () => {
+      const before = proxy.stats.malformedRequests
+      const appBefore = app.requests
+      const text = await rawExchange(proxy.ports.inbound, raw, 2000)
+      expect(text).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
+      expect(text.toLowerCase()).toContain('mesh-proxy-error:')
+      expect(proxy.stats.malformedRequests).toBe(before + 1)
+      if (!streamed) expect(app.requests).toBe(appBefore)
+    })
+  }
+
+  it('still serves good requests afterwards', async () => {
+    const r = await request(proxy.ports.inbound, {path: '/ok', headers: {host: 'x'}})
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).url).toBe('/ok')
+  })
+
+  it('survives garbage, half a request and an abrupt close', async () => {
+    await rawExchange(proxy.ports.inbound, Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x00]), 300)
+    await rawExchange(proxy.ports.inbound, 'GET /half HTTP/1.1\r\nHost: x\r\nX-A:', 300)
+    await rawExchange(proxy.ports.inbound, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04garbage', 300)
+    const r = await request(proxy.ports.inbound, {path: '/still', headers: {host: 'x'}})
+    expect(r.status).toBe(200)
+  })
+})
