@@ -1,0 +1,37 @@
+// The tap server's API, as the CLI sees it (directly in local mode, through the API server's
+// service proxy in a cluster). Stream messages are JSON, one per WebSocket message.
+import type {TapEvent} from '../../protocol/tap.js'
+
+export const TapApi = {
+  tap: '/v1/tap',
+  stat: '/v1/stat',
+  edges: '/v1/edges',
+  ready: '/ready',
+} as const
+
+/** Carries the caller's bearer token through the API server's service proxy, which strips Authorization. */
+export const CALLER_TOKEN_HEADER = 'x-mesh-caller-token'
+
+/** Query parameters of /v1/tap besides the proxy filters (method, authority, path, status, maxRps, direction). */
+export interface TapQuery {
+  resource: string
+  namespace: string
+  /** --to / --to-namespace: keep only requests to this resource. */
+  to?: string
+  toNamespace?: string
+}
+
+export type TapStreamMessage =
+  /** One event of one pod's proxy; source and destination labels enriched with pod names. */
+  | {type: 'event'; pod: string; event: TapEvent}
+  | {type: 'podStart'; pod: string}
+  /** A pod's part of the stream ended (the pod went away or its proxy closed); the rest goes on. */
+  | {type: 'podEnd'; pod: string; reason: string}
+  /** Something the user should know (a pod without proxy, a refused connection). */
+  | {type: 'warning'; message: string}
+  /** The stream is over (no pod left to tap). */
+  | {type: 'end'; reason: string}
+
+export interface ApiErrorBody {
+  error: {code: string; message: string; suggestions?: string[]}
+}

@@ -1,0 +1,128 @@
+// Who may tap what. Locally: whoever holds the demo's token (a file only its user can read).
+// In a cluster: the caller's bearer token, forwarded by the CLI in X-Mesh-Caller-Token (the API
+// server's service proxy authenticates the caller but strips Authorization before forwarding),
+// is checked with a TokenReview; the user and groups it names must then pass a
+// SubjectAccessReview for verb `watch` (tap, top) or `get` (stat, edges) on the target in the
+// API group tap.mesh.dev, e.g. `deployments/tap` in namespace shop. See docs/architecture/tap.md.
+import {timingSafeEqual} from 'node:crypto'
+import type {IncomingMessage} from 'node:http'
+import type {Kube} from '../../k8s/client.js'
+import {CALLER_TOKEN_HEADER} from './api.js'
+import type {ResourceKind, ResourceRef} from './resource.js'
+
+export const TAP_API_GROUP = 'tap.mesh.dev'
+
+export interface Caller {
+  user: string
+  groups: string[]
+}
+
+export interface AccessCheck {
+  verb: 'watch' | 'get' | 'list'
+  /** tap, stat, edges */
+  subresource: string
+  resource: ResourceRef
+  /** '' for cluster-wide (-A). */
+  namespace: string
+}
+
+export class AccessDenied extends Error {
+  readonly code: string
+  constructor(
+    readonly status: 401 | 403,
+    message: string,
+    readonly suggestions: string[] = [],
+  ) {
+    super(message)
+    this.code = status === 401 ? 'MESH_TAP_UNAUTHENTICATED' : 'MESH_TAP_FORBIDDEN'
+  }
+}
+
+export interface Authorizer {
+  /** Resolves with the caller, or rejects with AccessDenied. */
+  authorize(req: IncomingMessage, check: AccessCheck): Promise<Caller>
+}
+
+function bearer(req: IncomingMessage, header: string): string | undefined {
+  const v = req.headers[header]
+  const s = Array.isArray(v) ? v[0] : v
+  if (!s) return undefined
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(s.trim())
+  return m ? m[1] : header === CALLER_TOKEN_HEADER ? s.trim().slice(0, 4096) : undefined
+}
+
+/** Local mode: the Authorization bearer must equal the demo's token. */
+export class LocalTokenAuthorizer implements Authorizer {
+  constructor(private readonly token: string) {}
+
+  async authorize(req: IncomingMessage): Promise<Caller> {
+    const got = Buffer.from(bearer(req, 'authorization') ?? '')
+    const want = Buffer.from(this.token)
+    if (got.length !== want.length || !timingSafeEqual(got, want)) {
+      throw new AccessDenied(401, 'the local tap server needs the token of the running demo', ['Run the command as the user who started `mesh demo` (it reads ~/.mesh/local.json).'])
+    }
+    return {user: 'local', groups: []}
+  }
+}
+
+const RESOURCES: Record<ResourceKind, string> = {
+  deployment: 'deployments', pod: 'pods', namespace: 'namespaces', statefulset: 'statefulsets', daemonset: 'daemonsets',
+  job: 'jobs', service: 'services', replicaset: 'replicasets',
+}
+
+export function describeCheck(c: AccessCheck): string {
+  const where = c.resource.kind === 'namespace' ? '' : c.namespace ? ` in namespace ${c.namespace}` : ' in all namespaces'
+  return `${c.verb} ${RESOURCES[c.resource.kind]}/${c.subresource}${c.resource.name ? ` ${c.resource.name}` : ''} (API group ${TAP_API_GROUP})${where}`
+}
+
+/** Cluster mode: TokenReview of the forwarded token, then a SubjectAccessReview. */
+export class KubeAuthorizer implements Authorizer {
+  constructor(private readonly kube: Kube) {}
+
+  async authorize(req: IncomingMessage, check: AccessCheck): Promise<Caller> {
+    const token = bearer(req, CALLER_TOKEN_HEADER)
+    if (!token) {
+      throw new AccessDenied(401, `the tap server needs to know who you are: no ${CALLER_TOKEN_HEADER} header`, [
+        'Use a kubeconfig user with a bearer token (token, exec or auth-provider credentials); client certificates cannot be forwarded through the API server.',
+      ])
+    }
+    const {k8s, kc} = this.kube
+    const authn = kc.makeApiClient(k8s.AuthenticationV1Api)
+    const review = await authn.createTokenReview({body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: {token}}})
+    if (!review.status?.authenticated || !review.status.user?.username) {
+      throw new AccessDenied(401, `your token was not accepted by the API server${review.status?.error ? `: ${review.status.error}` : ''}`, [
+        'Refresh your credentials, or check --kubeconfig/--context.',
+      ])
+    }
+    const user = review.status.user
+    const caller: Caller = {user: user.username!, groups: user.groups ?? []}
+    const authz = kc.makeApiClient(k8s.AuthorizationV1Api)
+    const isNs = check.resource.kind === 'namespace'
+    const sar = await authz.createSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: caller.user,
+          groups: caller.groups,
+          uid: user.uid,
+          extra: user.extra,
+          resourceAttributes: {
+            group: TAP_API_GROUP,
+            resource: RESOURCES[check.resource.kind],
+            subresource: check.subresource,
+            verb: check.verb,
+            name: check.resource.name,
+            namespace: isNs ? check.resource.name : check.namespace,
+          },
+        },
+      },
+    })
+    if (!sar.status?.allowed) {
+      throw new AccessDenied(403, `user ${caller.user} may not ${describeCheck(check)}${sar.status?.reason ? `: ${sar.status.reason}` : ''}`, [
+        `Ask a cluster admin to bind you to a role allowing verb "${check.verb}" on "${RESOURCES[check.resource.kind]}/${check.subresource}" in API group ${TAP_API_GROUP}.`,
+      ])
+    }
+    return caller
+  }
+}

@@ -1,0 +1,63 @@
+// The tap server's stat and edges queries: resolve the resources, scrape the proxies (each
+// bounded in time), compute the rows. A pod whose /metrics cannot be read is reported in
+// `errors`, never fails the whole answer.
+import {computeStats, podKey, type Windows} from '../../stat/compute.js'
+import {computeEdges, type ScrapedPod} from '../../stat/edges.js'
+import type {EdgesReport, StatReport} from '../../stat/types.js'
+import {windowFor} from '../../stat/window.js'
+import {formatDuration} from '../../stat/duration.js'
+import type {MetricsStore} from './metrics-store.js'
+import type {ResourceRef} from './resource.js'
+import type {PodInfo, ResolvedGroup, ResolveScope, TargetResolver} from './types.js'
+
+export interface StatRequest {
+  resource: ResourceRef
+  scope: ResolveScope
+  windowMs: number
+  to?: {resource: ResourceRef; scope: ResolveScope}
+  from?: {resource: ResourceRef; scope: ResolveScope}
+}
+
+export async function statQuery(resolver: TargetResolver, store: MetricsStore, req: StatRequest): Promise<StatReport> {
+  const rows = await resolver.resolve(req.resource, req.scope)
+  const to = req.to ? await resolver.resolve(req.to.resource, req.to.scope) : undefined
+  const from = req.from ? await resolver.resolve(req.from.resource, req.from.scope) : undefined
+  const scraped = from ? from.flatMap((g) => g.pods) : rows.flatMap((g) => g.pods)
+  const {windows, errors} = await scrapeAll(store, scraped, req.windowMs)
+  return {window: formatDuration(req.windowMs), rows: computeStats({rows, to, from}, windows), errors}
+}
+
+async function scrapeAll(store: MetricsStore, pods: PodInfo[], windowMs: number): Promise<{windows: Windows; errors: StatReport['errors']}> {
+  const windows: Windows = new Map()
+  const errors: StatReport['errors'] = []
+  const unique = new Map(pods.filter((p) => p.meshed && p.running && p.adminAddress).map((p) => [podKey(p), p]))
+  await Promise.all(
+    [...unique.values()].map(async (p) => {
+      try {
+        const {current, history} = await store.current(p)
+        windows.set(podKey(p), windowFor(history, current, windowMs))
+      } catch (err) {
+        errors.push({pod: podKey(p), error: (err as Error).message})
+      }
+    }),
+  )
+  errors.sort((a, b) => a.pod.localeCompare(b.pod))
+  return {windows, errors}
+}
+
+export async function edgesQuery(resolver: TargetResolver, store: MetricsStore, resource: ResourceRef, scope: ResolveScope): Promise<EdgesReport> {
+  const groups: ResolvedGroup[] = await resolver.resolve(resource, scope)
+  const pods = groups.flatMap((g) => g.pods).filter((p) => p.meshed && p.running && p.adminAddress)
+  const scrapedPods: ScrapedPod[] = []
+  const errors: EdgesReport['errors'] = []
+  await Promise.all(
+    pods.map(async (pod) => {
+      try {
+        scrapedPods.push({pod, scrape: (await store.current(pod)).current})
+      } catch (err) {
+        errors.push({pod: podKey(pod), error: (err as Error).message})
+      }
+    }),
+  )
+  return {edges: computeEdges(scrapedPods), errors}
+}

@@ -1,0 +1,58 @@
+// `mesh stat` end to end, so the command stays a shell: check the input, find the control
+// plane (or a Prometheus), fetch one report per resource kind, render.
+import type {Output} from '../lib/output.js'
+import {resolveControlPlane, type ControlPlaneFlags} from '../tapclient/target.js'
+import {statTable} from './render.js'
+import {checkStatParams, fetchStat, type StatParams} from './run.js'
+import type {StatReport} from './types.js'
+
+export interface StatFlags extends ControlPlaneFlags {
+  window: string
+  to?: string
+  'to-namespace'?: string
+  from?: string
+  'from-namespace'?: string
+  'all-namespaces': boolean
+  'prometheus-url'?: string
+  output: 'table' | 'json' | 'wide'
+}
+
+export async function runStatCommand(out: Output, resources: string, flags: StatFlags): Promise<void> {
+  const list = resources.split(',').map((r) => r.trim()).filter((r) => r !== '')
+  const base = (namespace: string): Omit<StatParams, 'resource'> => ({
+    namespace,
+    allNamespaces: flags['all-namespaces'],
+    window: flags.window,
+    to: flags.to,
+    toNamespace: flags['to-namespace'],
+    from: flags.from,
+    fromNamespace: flags['from-namespace'],
+  })
+  for (const resource of list) checkStatParams({resource, ...base('default')})
+  let report: StatReport
+  if (flags['prometheus-url']) {
+    const {statFromPrometheus} = await import('./prometheus.js')
+    const namespace = flags.namespace ?? 'default'
+    const reports = await Promise.all(list.map((resource) => statFromPrometheus(flags['prometheus-url']!, {resource, ...base(namespace)})))
+    report = merge(reports)
+  } else {
+    const target = await resolveControlPlane(flags)
+    const reports = await Promise.all(list.map((resource) => fetchStat(target, {resource, ...base(target.namespace)})))
+    report = merge(reports)
+  }
+  if (flags.output === 'json') {
+    out.json(report)
+    return
+  }
+  for (const e of report.errors) out.warn(`pod ${e.pod}: metrics unavailable: ${e.error}`)
+  if (report.rows.length === 0) {
+    out.info(`No resources found matching ${list.join(', ')}.`)
+    return
+  }
+  const {head, rows} = statTable(report, {wide: flags.output === 'wide', allNamespaces: flags['all-namespaces']})
+  out.stdout.write(await out.table(head, rows))
+}
+
+function merge(reports: StatReport[]): StatReport {
+  return {window: reports[0]?.window ?? '', rows: reports.flatMap((r) => r.rows), errors: reports.flatMap((r) => r.errors)}
+}

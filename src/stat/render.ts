@@ -1,0 +1,50 @@
+// `mesh stat` and `mesh edges` as tables: `-` where there is no data.
+import type {EdgeRow, StatReport, StatRow} from './types.js'
+
+const dash = (v: number | null, f: (n: number) => string): string => (v === null ? '-' : f(v))
+
+export const fmtPercent = (v: number | null): string => dash(v, (n) => `${(n * 100).toFixed(2)}%`)
+export const fmtRps = (v: number | null): string => dash(v, (n) => `${n.toFixed(1)}rps`)
+export const fmtMs = (v: number | null): string => dash(v, (n) => (n >= 100 || Number.isInteger(n) ? `${Math.round(n)}ms` : `${n.toFixed(1)}ms`))
+
+export function statTable(report: StatReport, opts: {wide?: boolean; allNamespaces?: boolean}): {head: string[]; rows: string[][]} {
+  const head = [
+    ...(opts.allNamespaces ? ['NAMESPACE'] : []),
+    'NAME', 'MESHED', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'TCP_CONN',
+    ...(opts.wide ? ['REQUESTS', 'WINDOW'] : []),
+  ]
+  const rows = report.rows.map((r: StatRow) => [
+    ...(opts.allNamespaces ? [r.namespace] : []),
+    `${r.kind === 'namespace' ? 'ns' : r.kind === 'pod' ? 'po' : r.kind === 'deployment' ? 'deploy' : r.kind}/${r.name}`,
+    `${r.meshedPods}/${r.totalPods}`,
+    fmtPercent(r.successRate),
+    fmtRps(r.rps),
+    fmtMs(r.latencyMs.p50),
+    fmtMs(r.latencyMs.p95),
+    fmtMs(r.latencyMs.p99),
+    dash(r.tcpConnections, String),
+    ...(opts.wide ? [dash(r.requests, String), dash(r.windowSeconds, (s) => `${s}s`)] : []),
+  ])
+  return {head, rows}
+}
+
+export function edgesTable(edges: EdgeRow[], opts: {wide?: boolean}): {head: string[]; rows: string[][]} {
+  const head = ['SRC', 'DST', 'SRC_NS', 'DST_NS', 'SECURED', ...(opts.wide ? ['CLIENT_ID', 'SERVER_ID', 'REQUESTS', 'CONNECTIONS'] : ['MSG'])]
+  const rows = edges.map((e) => [
+    e.src,
+    e.dst,
+    e.srcNamespace || '-',
+    e.dstNamespace || '-',
+    e.secured ? '√' : '×',
+    ...(opts.wide
+      ? [e.clientId || '-', e.serverId || '-', String(e.requests), String(e.connections)]
+      : [e.secured ? `${shortId(e.clientId)} -> ${shortId(e.serverId)}` : e.noTlsReason || 'not mTLS']),
+  ])
+  return {head, rows}
+}
+
+/** `web.shop.serviceaccount.identity.mesh-system.cluster.local` -> `web.shop` */
+export function shortId(id: string): string {
+  const m = /^([^.]+\.[^.]+)\.serviceaccount\.identity\./.exec(id)
+  return m ? m[1] : id || '-'
+}

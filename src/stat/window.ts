@@ -1,0 +1,81 @@
+// Windows over scraped counters without a Prometheus: each pod's current scrape against a
+// baseline, the oldest kept scrape inside the window, or zero at the proxy's start when the
+// proxy is younger than the window. A counter that went down (proxy restart) restarts from 0.
+import type {MetricFamily} from '../metrics/parse.js'
+import {histogramBuckets, sumBy, type Bucket, type LabelFilter} from '../metrics/query.js'
+
+export interface Scrape {
+  /** ms since the epoch */
+  at: number
+  families: Map<string, MetricFamily>
+}
+
+export interface PodWindow {
+  current: Scrape
+  /** undefined: counters count from zero at `baselineAt` (the proxy's start). */
+  baseline?: Scrape
+  baselineAt: number
+}
+
+/** The proxy's start (process_start_time_seconds), in ms, if exposed. */
+export function proxyStartMs(s: Scrape): number | undefined {
+  const v = s.families.get('process_start_time_seconds')?.samples[0]?.value
+  return v !== undefined && Number.isFinite(v) && v > 0 ? v * 1000 : undefined
+}
+
+/** Picks the baseline for a window of `windowMs` ending at current.at from the pod's history (oldest first). */
+export function windowFor(history: readonly Scrape[], current: Scrape, windowMs: number): PodWindow {
+  const from = current.at - windowMs
+  const start = proxyStartMs(current)
+  if (start !== undefined && start >= from) return {current, baselineAt: Math.min(start, current.at)}
+  const base = history.find((s) => s.at >= from && s.at < current.at && sameProcess(s, current))
+  if (base) return {current, baseline: base, baselineAt: base.at}
+  // No history reaches back: the counters since the proxy's start are the best we have.
+  return {current, baselineAt: start ?? current.at}
+}
+
+function sameProcess(a: Scrape, b: Scrape): boolean {
+  const sa = proxyStartMs(a)
+  const sb = proxyStartMs(b)
+  return sa === undefined || sb === undefined || Math.abs(sa - sb) < 1000
+}
+
+export function seconds(w: PodWindow): number {
+  return Math.max(0, (w.current.at - w.baselineAt) / 1000)
+}
+
+/** Δ sum(family{filter}) over the window. */
+export function deltaSum(w: PodWindow, name: string, filter?: LabelFilter): number {
+  const now = total(w.current, name, filter)
+  const then = w.baseline ? total(w.baseline, name, filter) : 0
+  return now >= then ? now - then : now
+}
+
+function total(s: Scrape, name: string, filter?: LabelFilter): number {
+  return sumBy(s.families.get(name), [], filter).reduce((a, g) => a + g.value, 0)
+}
+
+/** Current value of a gauge, summed. */
+export function gaugeSum(s: Scrape, name: string, filter?: LabelFilter): number {
+  return total(s, name, filter)
+}
+
+/** Δ of a histogram's cumulative buckets over the window. */
+export function deltaBuckets(w: PodWindow, name: string, filter?: LabelFilter): Bucket[] {
+  const now = buckets(w.current, name, filter)
+  if (!w.baseline) return now
+  const then = new Map(buckets(w.baseline, name, filter).map((b) => [b.le, b.count]))
+  const delta = now.map((b) => ({le: b.le, count: b.count - (then.get(b.le) ?? 0)}))
+  return delta.some((b) => b.count < 0) ? now : delta
+}
+
+function buckets(s: Scrape, name: string, filter?: LabelFilter): Bucket[] {
+  return histogramBuckets(s.families.get(name), [], filter)[0]?.value ?? []
+}
+
+/** Adds bucket lists (same bounds or not) into one cumulative list. */
+export function addBuckets(lists: readonly Bucket[][]): Bucket[] {
+  const byLe = new Map<number, number>()
+  for (const list of lists) for (const b of list) byLe.set(b.le, (byLe.get(b.le) ?? 0) + b.count)
+  return [...byLe].map(([le, count]) => ({le, count})).sort((a, b) => a.le - b.le)
+}

@@ -1,0 +1,131 @@
+// Talking to the tap server: JSON GETs and the tap WebSocket, with the target's TLS and
+// credentials. Errors become ClusterErrors that say what to do; answers are bounded in size.
+import http from 'node:http'
+import https from 'node:https'
+import WebSocket from 'ws'
+import type {ApiErrorBody, TapStreamMessage} from '../control/tap/api.js'
+import {ClusterError, MeshError} from '../lib/errors.js'
+import type {ControlPlaneTarget} from './target.js'
+
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024
+const TIMEOUT_MS = 30_000
+
+function urlFor(target: ControlPlaneTarget, path: string, query: Record<string, string | undefined>): URL {
+  const url = new URL(target.baseUrl + path)
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, v)
+  return url
+}
+
+/** Turns a non-2xx answer into an error naming the cause and the fix. */
+export function apiError(target: ControlPlaneTarget, status: number, text: string): MeshError {
+  let body: ApiErrorBody | undefined
+  try {
+    body = JSON.parse(text) as ApiErrorBody
+  } catch {
+    body = undefined
+  }
+  if (body?.error?.message) {
+    const code = body.error.code ?? `MESH_TAP_${status}`
+    const exitCode = 1
+    return new MeshError(`the tap server refused: ${body.error.message}`, {code, exitCode, suggestions: body.error.suggestions ?? []})
+  }
+  // Not the tap server speaking: the API server (no such service, no endpoints, no right to proxy).
+  const detail = (() => {
+    try {
+      return (JSON.parse(text) as {message?: string}).message ?? text
+    } catch {
+      return text
+    }
+  })()
+    .trim()
+    .split('\n')[0]
+    .slice(0, 300)
+  const suggestions =
+    target.mode === 'kube'
+      ? status === 403
+        ? ['You need `get` on services/proxy for mesh-tap in mesh-system (and the tap.mesh.dev role for the target).']
+        : ['Check that the control plane runs: `mesh check`, or `kubectl -n mesh-system get pods`.']
+      : ['Check the demo: `mesh demo status`.']
+  return new ClusterError(`cannot reach the tap server via ${target.description}: HTTP ${status}${detail ? `: ${detail}` : ''}`, {code: `MESH_TAP_HTTP_${status}`, suggestions})
+}
+
+function connectError(target: ControlPlaneTarget, err: Error): ClusterError {
+  return new ClusterError(`cannot reach the tap server via ${target.description}: ${err.message}`, {
+    code: 'MESH_TAP_UNREACHABLE',
+    suggestions: target.mode === 'local' ? ['Is `mesh demo` still running? Check with `mesh demo status`.'] : ['Check that the API server is reachable: `kubectl version`.'],
+    cause: err,
+  })
+}
+
+export function getJson<T>(target: ControlPlaneTarget, path: string, query: Record<string, string | undefined>): Promise<T> {
+  const url = urlFor(target, path, query)
+  const mod = url.protocol === 'https:' ? https : http
+  return new Promise((resolve, reject) => {
+    const req = mod.get(url, {...target.requestOptions, timeout: TIMEOUT_MS}, (res) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (c: Buffer) => {
+        size += c.length
+        if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`))
+        else chunks.push(c)
+      })
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        if (res.statusCode !== 200) return reject(apiError(target, res.statusCode ?? 0, text))
+        try {
+          resolve(JSON.parse(text) as T)
+        } catch {
+          reject(new ClusterError(`the tap server answered something that is not JSON: ${text.slice(0, 100)}`, {code: 'MESH_TAP_BAD_ANSWER'}))
+        }
+      })
+      res.on('error', (err) => reject(connectError(target, err)))
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)))
+    req.on('error', (err) => reject(connectError(target, err)))
+  })
+}
+
+export interface TapStream {
+  /** Resolves when the stream ends (server end, close()), rejects when it cannot start. */
+  done: Promise<void>
+  close(): void
+}
+
+export function openTapStream(target: ControlPlaneTarget, path: string, query: Record<string, string | undefined>, onMessage: (m: TapStreamMessage) => void): TapStream {
+  const url = urlFor(target, path, query)
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  const ws = new WebSocket(url, {...(target.requestOptions as WebSocket.ClientOptions), maxPayload: 1024 * 1024, perMessageDeflate: false, handshakeTimeout: TIMEOUT_MS})
+  let closing = false
+  const done = new Promise<void>((resolve, reject) => {
+    ws.on('unexpected-response', (_req, res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => {
+        if (text.length < 64 * 1024) text += c
+      })
+      res.on('end', () => reject(apiError(target, res.statusCode ?? 0, text)))
+      res.on('error', (err) => reject(connectError(target, err)))
+    })
+    ws.on('message', (data) => {
+      let m: TapStreamMessage
+      try {
+        m = JSON.parse(String(data)) as TapStreamMessage
+      } catch {
+        return
+      }
+      onMessage(m)
+    })
+    ws.on('error', (err) => {
+      if (!closing) reject(connectError(target, err))
+    })
+    ws.on('close', () => resolve())
+  })
+  return {
+    done,
+    close: () => {
+      closing = true
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000)
+      else ws.terminate()
+    },
+  }
+}
