@@ -1,7 +1,7 @@
-// The Observer that keeps Linkerd's request/response/tcp families. Every event looks up its
-// series in a Map keyed by one joined string (direction, authority, route, TLS, dst labels);
-// the TLS and dst parts are cached per object (the data path reuses them per connection and
-// per endpoint), so a request costs one string join, one Map lookup and a few increments.
+// The Observer that keeps Linkerd's request/response/tcp families. The hot path allocates
+// nothing once a series exists: the TLS object (one per connection) and the dst labels object
+// (one per endpoint) are looked up by identity in WeakMaps (falling back to their content when
+// the data path builds fresh ones), then the series by authority (and route) in a Map.
 import type {TapTls} from '../protocol/tap.js'
 import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta} from '../proxy/observe.js'
 import {classify} from './classify.js'
@@ -43,6 +43,19 @@ interface TcpSeries {
   closeByErrno: Map<string, CounterChild>
 }
 
+/** Series under one (TLS, dst labels) pair, by direction then authority(+route). */
+interface LabelNode {
+  values: string[]
+  requests: {inbound: Map<string, RequestSeries>; outbound: Map<string, RequestSeries>}
+  tcp: {inbound: Map<string, TcpSeries>; outbound: Map<string, TcpSeries>}
+}
+
+interface TlsNode {
+  values: string[]
+  byDst: WeakMap<Record<string, string>, LabelNode>
+  byDstContent: Map<string, LabelNode>
+}
+
 const ERRNO = /^[A-Z][A-Z0-9_]{1,31}$/
 const SEP = '\u0000'
 
@@ -51,11 +64,11 @@ export class ProxyMetricsObserver implements Observer {
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
-  private readonly requests = new Map<string, RequestSeries>()
-  private readonly tcp = new Map<string, TcpSeries>()
-  private readonly tlsKeys = new WeakMap<TapTls, string[]>()
-  private readonly dstKeys = new WeakMap<Record<string, string>, string[]>()
+  private readonly tlsNodes = new WeakMap<TapTls, TlsNode>()
+  private readonly tlsNodesByContent = new Map<string, TlsNode>()
   private readonly inFlight = new WeakMap<RequestMeta, StatusSeries>()
+  /** Series held in the lookup tree (bounded by maxSeries like the families). */
+  private cached = 0
 
   constructor(registry: Registry, options: ProxyMetricsOptions = {}) {
     const local = options.localLabels ?? {}
@@ -118,14 +131,17 @@ export class ProxyMetricsObserver implements Observer {
   }
 
   private requestSeries(req: RequestMeta): RequestSeries {
-    const tls = this.tlsValues(req.tls)
-    const dst = this.dstValues(req.dstLabels)
-    const key = req.direction + SEP + req.authority + SEP + req.route + SEP + tls.join(SEP) + SEP + dst.join(SEP)
-    let s = this.requests.get(key)
+    const node = this.labelNode(req.tls, req.dstLabels)
+    const map = node.requests[req.direction]
+    const key = req.route === '' ? req.authority : req.authority + SEP + req.route
+    let s = map.get(key)
     if (s === undefined) {
-      const values = [...this.localValues, req.direction, req.authority, req.route, ...tls, ...dst]
+      const values = [...this.localValues, req.direction, req.authority, req.route, ...node.values]
       s = {values, request: this.families.requestTotal.child(values), byStatus: new Map()}
-      if (this.requests.size < this.maxSeries) this.requests.set(key, s)
+      if (this.cached < this.maxSeries) {
+        map.set(key, s)
+        this.cached++
+      }
     }
     return s
   }
@@ -140,12 +156,11 @@ export class ProxyMetricsObserver implements Observer {
   }
 
   private tcpSeries(conn: ConnMeta): TcpSeries {
-    const tls = this.tlsValues(conn.tls)
-    const dst = this.dstValues(conn.dstLabels)
-    const key = conn.direction + SEP + conn.authority + SEP + tls.join(SEP) + SEP + dst.join(SEP)
-    let t = this.tcp.get(key)
+    const node = this.labelNode(conn.tls, conn.dstLabels)
+    const map = node.tcp[conn.direction]
+    let t = map.get(conn.authority)
     if (t === undefined) {
-      const values = [...this.localValues, conn.direction, conn.authority, '', ...tls, ...dst]
+      const values = [...this.localValues, conn.direction, conn.authority, '', ...node.values]
       const f = this.families
       t = {
         values,
@@ -155,31 +170,44 @@ export class ProxyMetricsObserver implements Observer {
         write: f.tcpWriteBytesTotal.child(values),
         closeByErrno: new Map(),
       }
-      if (this.tcp.size < this.maxSeries) this.tcp.set(key, t)
+      if (this.cached < this.maxSeries) {
+        map.set(conn.authority, t)
+        this.cached++
+      }
     }
     return t
   }
 
-  /** tls, client_id, server_id, no_tls_reason */
-  private tlsValues(tls: TapTls): string[] {
-    let v = this.tlsKeys.get(tls)
-    if (v === undefined) {
-      v = tls.tls
-        ? ['true', tls.clientId ?? '', tls.serverId ?? '', '']
-        : ['no_identity', '', '', tls.noTlsReason ?? 'no_identity']
-      this.tlsKeys.set(tls, v)
+  /** tls, client_id, server_id, no_tls_reason, then dst_namespace, dst_deployment, dst_pod, dst_serviceaccount. */
+  private labelNode(tls: TapTls, labels: Record<string, string>): LabelNode {
+    let t = this.tlsNodes.get(tls)
+    if (t === undefined) {
+      const values = tls.tls ? ['true', tls.clientId ?? '', tls.serverId ?? '', ''] : ['no_identity', '', '', tls.noTlsReason ?? 'no_identity']
+      const content = values.join(SEP)
+      t = this.tlsNodesByContent.get(content)
+      if (t === undefined) {
+        t = {values, byDst: new WeakMap(), byDstContent: new Map()}
+        if (this.tlsNodesByContent.size < this.maxSeries) this.tlsNodesByContent.set(content, t)
+      }
+      this.tlsNodes.set(tls, t)
     }
-    return v
-  }
-
-  /** dst_namespace, dst_deployment, dst_pod, dst_serviceaccount; keys given with or without the dst_ prefix. */
-  private dstValues(labels: Record<string, string>): string[] {
-    let v = this.dstKeys.get(labels)
-    if (v === undefined) {
-      v = DST_LABELS.map((name) => labels[name] ?? labels[name.slice(4)] ?? '')
-      this.dstKeys.set(labels, v)
+    let d = t.byDst.get(labels)
+    if (d === undefined) {
+      // Keys given with or without the dst_ prefix.
+      const dst = DST_LABELS.map((name) => labels[name] ?? labels[name.slice(4)] ?? '')
+      const content = dst.join(SEP)
+      d = t.byDstContent.get(content)
+      if (d === undefined) {
+        d = {
+          values: [...t.values, ...dst],
+          requests: {inbound: new Map(), outbound: new Map()},
+          tcp: {inbound: new Map(), outbound: new Map()},
+        }
+        if (t.byDstContent.size < this.maxSeries) t.byDstContent.set(content, d)
+      }
+      t.byDst.set(labels, d)
     }
-    return v
+    return d
   }
 }
 

@@ -69,9 +69,8 @@ export class TapHub implements Observer {
     let json: string | undefined
     for (const s of this.subscribers) {
       if (!matchesRequest(s.filter, req)) continue
-      json ??= JSON.stringify(this.builder.requestInit(req))
-      if (s.filter.status !== undefined) s.hold(req.id, json)
-      else if (s.admitRate() && s.send(json)) s.admit(req.id)
+      if (s.filter.status !== undefined) s.hold(req.id, (json ??= JSON.stringify(this.builder.requestInit(req))))
+      else if (s.admitRate() && s.send((json ??= JSON.stringify(this.builder.requestInit(req))))) s.admit(req.id)
     }
   }
 
