@@ -16,6 +16,7 @@
 //               pod: web-0              # optional labels
 //               deployment: web
 import {readFile} from 'node:fs/promises'
+import {InputError} from '../../lib/errors.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import type {WireEndpoint} from '../../protocol/destination.js'
 import {watchFiles, type FileWatch} from '../file-watch.js'
@@ -32,7 +33,11 @@ export interface LocalRegistryOptions {
 
 type Services = Map<string, Map<number, WireEndpoint[]>>
 
-export class RegistryFileError extends Error {}
+export class RegistryFileError extends InputError {
+  constructor(message: string) {
+    super(message, {code: 'MESH_REGISTRY_FILE', suggestions: ['Fix the registry file; see docs/architecture/destination.md for its format.']})
+  }
+}
 
 const MAX_FILE = 4 * 1024 * 1024
 

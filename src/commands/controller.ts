@@ -1,0 +1,52 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../lib/base-command.js'
+import {DESTINATION_PORT} from '../protocol/destination.js'
+import {IDENTITY_PORT} from '../protocol/identity.js'
+
+export default class Controller extends BaseCommand<typeof Controller> {
+  static override summary = 'Run the control plane: identity (certify) and destination (endpoint streams).'
+  static override description = `Kubernetes mode (the default) reads the issuer from the Secret mesh-identity-issuer, checks proxies' tokens with TokenReview and watches Services, EndpointSlices and Pods. Local mode (for mesh demo) keeps the issuer in --identity-dir (created when empty), accepts local tokens and serves the services listed in --registry-file, reloaded when it changes. Logs go to stderr; SIGTERM stops it gracefully.`
+  static override examples = [
+    '<%= config.bin %> controller',
+    '<%= config.bin %> controller --mode local --identity-dir ./.mesh/identity --registry-file ./services.yaml',
+    '<%= config.bin %> controller --mode local --identity-dir /tmp/id --registry-file reg.yaml --identity-port 0 --destination-port 0',
+  ]
+  static override flags = {
+    mode: Flags.option({options: ['kubernetes', 'local'] as const, default: 'kubernetes', description: 'where endpoints, tokens and the issuer come from'})(),
+    'registry-file': Flags.string({description: 'local mode: YAML/JSON file of services and endpoints'}),
+    'identity-dir': Flags.string({description: 'local mode: directory with ca.crt, issuer.crt, issuer.key, token-secret (created when missing)'}),
+    'listen-host': Flags.string({description: 'address the servers listen on (default 0.0.0.0; 127.0.0.1 in local mode)'}),
+    'identity-port': Flags.integer({description: 'port of the identity service (0 = any free port)', default: IDENTITY_PORT}),
+    'destination-port': Flags.integer({description: 'port of the destination service (0 = any free port)', default: DESTINATION_PORT}),
+    'controller-namespace': Flags.string({description: 'the control plane namespace', default: 'mesh-system'}),
+    'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
+    'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'leaf-lifetime': Flags.string({description: 'lifetime of the certificates issued to proxies', default: '24h'}),
+    'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, default: 'info', description: 'log level'})(),
+    'log-format': Flags.option({options: ['plain', 'json'] as const, default: 'plain', description: 'log format'})(),
+  }
+
+  async run(): Promise<void> {
+    const f = this.flags
+    const {runController} = await import('../control/run.js')
+    await runController(
+      {
+        mode: f.mode,
+        registryFile: f['registry-file'],
+        identityDir: f['identity-dir'],
+        listenHost: f['listen-host'],
+        identityPort: f['identity-port'],
+        destinationPort: f['destination-port'],
+        controllerNamespace: f['controller-namespace'],
+        trustDomain: f['trust-domain'],
+        clusterDomain: f['cluster-domain'],
+        leafLifetime: f['leaf-lifetime'],
+        logLevel: f['log-level'],
+        logFormat: f['log-format'],
+        kubeconfig: f.kubeconfig,
+        context: f.context,
+      },
+      this.out,
+    )
+  }
+}

@@ -1,0 +1,157 @@
+// `mesh controller`: the control plane as a list of components, started in order and stopped
+// in reverse. Identity and destination live here; the injector and tap join by adding their
+// Component to the list (see buildComponents).
+import path from 'node:path'
+import {IDENTITY_PORT} from '../protocol/identity.js'
+import {DESTINATION_PORT} from '../protocol/destination.js'
+import type {Logger} from './logger.js'
+import {startIdentityService, ensureLocalIdentityDir, FileIssuerSource, LocalTokenValidator, type IdentityService} from './identity/index.js'
+import {startDestinationService, LocalRegistry, type DestinationService} from './destination/index.js'
+import type {IssuerSource} from './identity/issuer.js'
+import type {TokenValidator} from './identity/tokens.js'
+import type {EventRecorder} from './identity/events.js'
+import type {Registry} from './destination/registry.js'
+
+export interface Component {
+  name: string
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export interface ControllerOptions {
+  mode: 'kubernetes' | 'local'
+  /** Listen address for every server (default 0.0.0.0; 127.0.0.1 in local mode). */
+  host?: string
+  identityPort?: number
+  destinationPort?: number
+  controlPlaneNamespace?: string
+  trustDomain?: string
+  clusterDomain?: string
+  leafLifetimeMs?: number
+  /** local mode: anchor, issuer and token secret (created when missing). */
+  identityDir?: string
+  /** local mode: the registry file. */
+  registryFile?: string
+  /** kubernetes mode. */
+  kube?: {kubeconfig?: string; context?: string}
+  /** More components (injector, tap), started after identity and destination. */
+  extraComponents?: (ctx: ControllerContext) => Component[]
+  log: Logger
+}
+
+/** What later components may use from the ones before them. */
+export interface ControllerContext {
+  identity?: IdentityService
+  destination?: DestinationService
+}
+
+export interface RunningController {
+  ctx: ControllerContext
+  components: string[]
+  stop(): Promise<void>
+}
+
+interface Backends {
+  issuer: IssuerSource
+  validator: TokenValidator
+  events?: EventRecorder
+  registry: Registry
+}
+
+async function backends(o: ControllerOptions): Promise<Backends> {
+  const cpNs = o.controlPlaneNamespace ?? 'mesh-system'
+  const trustDomain = o.trustDomain ?? 'cluster.local'
+  if (o.mode === 'local') {
+    const dir = path.resolve(o.identityDir!)
+    const local = await ensureLocalIdentityDir(dir)
+    if (local.created) o.log.info('created a local trust anchor, issuer and token secret', {dir})
+    return {
+      issuer: new FileIssuerSource(dir, o.log.child('identity')),
+      validator: new LocalTokenValidator(local.tokenSecret),
+      registry: new LocalRegistry({file: path.resolve(o.registryFile!), controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')}),
+    }
+  }
+  const {loadKube} = await import('../k8s/client.js')
+  const kube = await loadKube({kubeconfig: o.kube?.kubeconfig, context: o.kube?.context})
+  const [{KubernetesIssuerSource}, {KubernetesTokenValidator}, {KubernetesEventRecorder}, {KubernetesRegistry}] = await Promise.all([
+    import('./identity/k8s-issuer.js'),
+    import('./identity/k8s-tokens.js'),
+    import('./identity/events.js'),
+    import('./destination/k8s-registry.js'),
+  ])
+  return {
+    issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, log: o.log.child('identity')}),
+    validator: new KubernetesTokenValidator(kube.k8s, kube.kc),
+    events: new KubernetesEventRecorder(kube.k8s, kube.kc, o.log.child('events')),
+    registry: new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')}),
+  }
+}
+
+export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext): Component[] {
+  const host = o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0')
+  const components: Component[] = [
+    {
+      name: 'identity',
+      start: async () => {
+        ctx.identity = await startIdentityService({
+          issuer: b.issuer,
+          validator: b.validator,
+          events: b.events,
+          host,
+          port: o.identityPort ?? IDENTITY_PORT,
+          controlPlaneNamespace: o.controlPlaneNamespace,
+          trustDomain: o.trustDomain,
+          leafLifetimeMs: o.leafLifetimeMs,
+          log: o.log.child('identity'),
+        })
+      },
+      stop: async () => ctx.identity?.stop(),
+    },
+    {
+      name: 'destination',
+      start: async () => {
+        ctx.destination = await startDestinationService({
+          registry: b.registry,
+          serving: ctx.identity!.serving,
+          host,
+          port: o.destinationPort ?? DESTINATION_PORT,
+          clusterDomain: o.clusterDomain,
+          log: o.log.child('destination'),
+        })
+      },
+      stop: async () => ctx.destination?.stop(),
+    },
+  ]
+  return components
+}
+
+export async function startController(o: ControllerOptions): Promise<RunningController> {
+  const ctx: ControllerContext = {}
+  const b = await backends(o)
+  const components = buildComponents(o, b, ctx)
+  const started: Component[] = []
+  const stopAll = async (): Promise<void> => {
+    for (const c of [...started].reverse()) {
+      try {
+        await c.stop()
+      } catch (err) {
+        o.log.warn('component did not stop cleanly', {component: c.name, error: (err as Error).message})
+      }
+    }
+    started.length = 0
+  }
+  try {
+    for (const c of components) {
+      await c.start()
+      started.push(c)
+    }
+    for (const c of o.extraComponents?.(ctx) ?? []) {
+      await c.start()
+      started.push(c)
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+  return {ctx, components: started.map((c) => c.name), stop: stopAll}
+}

@@ -1,0 +1,138 @@
+// Kubernetes backend: informers on Services, EndpointSlices, Pods and Namespaces (all
+// namespaces). An endpoint is an EndpointSlice address that is ready; its port is the slice
+// port named like the Service port; its identity is the pod's ServiceAccount identity when the
+// pod is meshed (has a `mesh-proxy` container or init container); its labels come from the pod.
+import type * as k8s from '@kubernetes/client-node'
+import {identityName} from '../../protocol/proxy-env.js'
+import type {EndpointLabels, WireEndpoint} from '../../protocol/destination.js'
+import {startInformer, type Informer} from '../informer.js'
+import type {Logger} from '../logger.js'
+import {ChangeFanout, parsePortList, type PortResolution, type Registry} from './registry.js'
+
+export const PROXY_CONTAINER = 'mesh-proxy'
+export const DEPLOYMENT_LABEL = 'mesh.dev/proxy-deployment'
+export const OPAQUE_PORTS_ANNOTATION = 'config.mesh.dev/opaque-ports'
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name'
+
+export interface KubernetesRegistryOptions {
+  lib: typeof k8s
+  kc: k8s.KubeConfig
+  controlPlaneNamespace?: string
+  trustDomain?: string
+  log: Logger
+  /** How long start() waits for the first lists (default 60 s). */
+  syncTimeoutMs?: number
+}
+
+/** The Deployment owning a pod: the label mesh.dev/proxy-deployment, else `<rs>` minus its pod-template-hash. */
+export function podDeployment(pod: k8s.V1Pod): string | undefined {
+  const labels = pod.metadata?.labels ?? {}
+  if (labels[DEPLOYMENT_LABEL]) return labels[DEPLOYMENT_LABEL]
+  const rs = pod.metadata?.ownerReferences?.find((r) => r.kind === 'ReplicaSet')?.name
+  const hash = labels['pod-template-hash']
+  if (rs && hash && rs.endsWith(`-${hash}`)) return rs.slice(0, -hash.length - 1)
+  return undefined
+}
+
+export function podIsMeshed(pod: k8s.V1Pod): boolean {
+  return [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some((c) => c.name === PROXY_CONTAINER)
+}
+
+export class KubernetesRegistry implements Registry {
+  private services: Informer<k8s.V1Service> | undefined
+  private slices: Informer<k8s.V1EndpointSlice> | undefined
+  private pods: Informer<k8s.V1Pod> | undefined
+  private namespaces: Informer<k8s.V1Namespace> | undefined
+  private readonly fanout = new ChangeFanout()
+  private readonly pending = new Set<string>()
+  private flush: NodeJS.Immediate | undefined
+
+  constructor(private readonly o: KubernetesRegistryOptions) {}
+
+  /** Coalesces bursts (a relist, a rollout) into one change per namespace per tick. */
+  private changed(ns: string | undefined): void {
+    if (!ns) return
+    this.pending.add(ns)
+    this.flush ??= setImmediate(() => {
+      this.flush = undefined
+      const list = [...this.pending]
+      this.pending.clear()
+      for (const n of list) this.fanout.emit(n)
+    })
+  }
+
+  async start(): Promise<void> {
+    const {lib, kc, log} = this.o
+    const core = kc.makeApiClient(lib.CoreV1Api)
+    const discovery = kc.makeApiClient(lib.DiscoveryV1Api)
+    const onEvent = (obj: k8s.KubernetesObject): void => this.changed(obj.metadata?.namespace ?? obj.metadata?.name)
+    this.services = startInformer({lib, kc, log, onEvent, name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces()})
+    this.slices = startInformer({lib, kc, log, onEvent, name: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', list: () => discovery.listEndpointSliceForAllNamespaces()})
+    this.pods = startInformer({lib, kc, log, onEvent, name: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces()})
+    this.namespaces = startInformer({lib, kc, log, onEvent, name: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace()})
+    const timeoutMs = this.o.syncTimeoutMs ?? 60_000
+    let timer: NodeJS.Timeout | undefined
+    const ok = await Promise.race([
+      Promise.all([this.services.synced, this.slices.synced, this.pods.synced, this.namespaces.synced]).then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ])
+    clearTimeout(timer)
+    if (!ok) {
+      await this.stop()
+      throw new Error(`the Kubernetes registry could not list services, endpointslices, pods and namespaces within ${timeoutMs} ms (API server reachable? RBAC: list/watch on them cluster-wide)`)
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.flush) clearImmediate(this.flush)
+    await Promise.all([this.services?.stop(), this.slices?.stop(), this.pods?.stop(), this.namespaces?.stop()])
+  }
+
+  hasNamespace(namespace: string): boolean {
+    return this.namespaces?.get(namespace) !== undefined
+  }
+
+  onChange(listener: (namespace: string) => void): () => void {
+    return this.fanout.add(listener)
+  }
+
+  resolve(namespace: string, service: string, port: number): PortResolution {
+    const svc = this.services?.get(service, namespace)
+    if (!svc) return {kind: 'noService'}
+    if (svc.spec?.type === 'ExternalName') return {kind: 'external'}
+    const svcPort = svc.spec?.ports?.find((p) => p.port === port)
+    if (!svcPort) return {kind: 'noPort', ports: (svc.spec?.ports ?? []).map((p) => p.port)}
+    const svcOpaque = parsePortList(svc.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION])(port)
+    const cpNs = this.o.controlPlaneNamespace ?? 'mesh-system'
+    const td = this.o.trustDomain ?? 'cluster.local'
+    const out = new Map<string, WireEndpoint>()
+    for (const slice of this.slices?.list(namespace) ?? []) {
+      if (slice.metadata?.labels?.[SERVICE_NAME_LABEL] !== service) continue
+      if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue
+      const slicePort = (slice.ports ?? []).find((p) => (p.name ?? '') === (svcPort.name ?? ''))
+      const target = slicePort?.port ?? (typeof svcPort.targetPort === 'number' ? svcPort.targetPort : undefined)
+      if (!target) continue
+      for (const ep of slice.endpoints ?? []) {
+        if (ep.conditions?.ready === false) continue
+        const address = ep.addresses?.[0]
+        if (!address) continue
+        const labels: EndpointLabels = {dst_namespace: namespace, dst_service: service}
+        const e: WireEndpoint = {address, port: target, labels}
+        const ref = ep.targetRef
+        const pod = ref?.kind === 'Pod' && ref.name ? this.pods?.get(ref.name, ref.namespace ?? namespace) : undefined
+        if (ref?.kind === 'Pod' && ref.name) labels.dst_pod = ref.name
+        if (pod) {
+          const sa = pod.spec?.serviceAccountName || 'default'
+          labels.dst_serviceaccount = sa
+          const deployment = podDeployment(pod)
+          if (deployment) labels.dst_deployment = deployment
+          if (podIsMeshed(pod)) e.identity = identityName(sa, namespace, cpNs, td)
+          if (parsePortList(pod.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION])(target)) e.opaque = true
+        }
+        if (svcOpaque) e.opaque = true
+        out.set(`${address}:${target}`, e)
+      }
+    }
+    return {kind: 'endpoints', endpoints: [...out.values()].sort((a, b) => (a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1))}
+  }
+}

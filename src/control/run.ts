@@ -1,0 +1,82 @@
+// What `mesh controller` does: check the flags, start the components, log where they listen,
+// then wait for SIGTERM/SIGINT and stop them in reverse order (in-flight streams get closed
+// with 1001 "going away"; proxies reconnect to the next replica).
+import {UsageError} from '../lib/errors.js'
+import type {Output} from '../lib/output.js'
+import {startController, type ControllerOptions} from './controller.js'
+import {createLogger, type LogLevel} from './logger.js'
+
+export interface RunControllerFlags {
+  mode: 'kubernetes' | 'local'
+  registryFile?: string
+  identityDir?: string
+  listenHost?: string
+  identityPort: number
+  destinationPort: number
+  controllerNamespace: string
+  trustDomain: string
+  clusterDomain: string
+  leafLifetime: string
+  logLevel: LogLevel
+  logFormat: 'plain' | 'json'
+  kubeconfig?: string
+  context?: string
+  /** Resolves when the controller should stop (default: SIGTERM or SIGINT). */
+  until?: Promise<unknown>
+}
+
+/** `24h`, `90m`, `30s`, `500ms` -> milliseconds. */
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim())
+  if (!m) throw new UsageError(`${flag} "${value}" is not a duration`, {suggestions: [`Use a number with a unit: ${flag} 24h (units ms, s, m, h, d).`]})
+  const unit = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}[m[2] as 'ms']
+  return Number(m[1]) * unit
+}
+
+function checkFlags(f: RunControllerFlags): void {
+  if (f.mode === 'local') {
+    if (!f.identityDir) throw new UsageError('--identity-dir is required with --mode local', {suggestions: ['Pass --identity-dir ./mesh-identity (created with a new trust anchor and issuer when empty).']})
+    if (!f.registryFile) throw new UsageError('--registry-file is required with --mode local', {suggestions: ['Pass --registry-file services.yaml (see docs/architecture/destination.md for the format).']})
+  } else {
+    if (f.registryFile) throw new UsageError('--registry-file only applies to --mode local', {suggestions: ['Drop --registry-file, or add --mode local.']})
+    if (f.identityDir) throw new UsageError('--identity-dir only applies to --mode local', {suggestions: ['In Kubernetes mode the issuer comes from the Secret mesh-identity-issuer; drop --identity-dir.']})
+  }
+  for (const [flag, port] of [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort]] as const) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} ${port} is not a port`, {suggestions: [`Pass ${flag} with a number 0-65535.`]})
+  }
+}
+
+export async function runController(f: RunControllerFlags, out: Output): Promise<void> {
+  checkFlags(f)
+  const leafLifetimeMs = parseDuration(f.leafLifetime, '--leaf-lifetime')
+  if (leafLifetimeMs < 60_000) throw new UsageError(`--leaf-lifetime ${f.leafLifetime} is shorter than a minute`, {suggestions: ['Use --leaf-lifetime 24h (the default) or at least 1m.']})
+  const log = createLogger({level: f.logLevel, format: f.logFormat, write: (l) => out.stderr.write(l)})
+  const options: ControllerOptions = {
+    mode: f.mode,
+    host: f.listenHost,
+    identityPort: f.identityPort,
+    destinationPort: f.destinationPort,
+    controlPlaneNamespace: f.controllerNamespace,
+    trustDomain: f.trustDomain,
+    clusterDomain: f.clusterDomain,
+    leafLifetimeMs,
+    identityDir: f.identityDir,
+    registryFile: f.registryFile,
+    kube: {kubeconfig: f.kubeconfig, context: f.context},
+    log,
+  }
+  const controller = await startController(options)
+  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port})
+  let onSignal: ((s: NodeJS.Signals) => void) | undefined
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve
+    process.once('SIGTERM', resolve)
+    process.once('SIGINT', resolve)
+  })
+  const reason = await Promise.race([signalled, f.until ?? new Promise(() => {})])
+  process.off('SIGTERM', onSignal!)
+  process.off('SIGINT', onSignal!)
+  log.info('stopping', {reason: typeof reason === 'string' ? reason : 'requested'})
+  await controller.stop()
+  log.info('stopped')
+}
