@@ -1,0 +1,43 @@
+// One line per tap event, Linkerd-style:
+//   req id=web-0:3 proxy=out src=127.0.0.1:5000 dst=127.0.0.1:4143 tls=true :method=GET :authority=books:80 :path=/x
+//   rsp id=web-0:3 proxy=out ... :status=200 latency=1234µs
+//   end id=web-0:3 proxy=out ... duration=1500µs response-length=2B
+// -o wide adds the source and destination labels (src_pod=..., dst_deployment=...).
+import type {TapEvent} from '../protocol/tap.js'
+
+function tls(ev: TapEvent): string {
+  return ev.tls.tls ? 'true' : ev.tls.noTlsReason ?? 'no_identity'
+}
+
+function labels(prefix: string, l: Record<string, string> | undefined): string[] {
+  return Object.entries(l ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${prefix}_${k}=${v}`)
+}
+
+export function eventLine(pod: string, ev: TapEvent, wide = false): string {
+  const podName = pod.split('/').pop() ?? pod
+  const head = [`id=${podName}:${ev.id}`, `proxy=${ev.direction === 'inbound' ? 'in' : 'out'}`, `src=${ev.source.address}`, `dst=${ev.destination.address}`, `tls=${tls(ev)}`]
+  let kind: string
+  let tail: string[]
+  switch (ev.type) {
+    case 'requestInit':
+      kind = 'req'
+      tail = [`:method=${ev.method}`, `:authority=${ev.authority}`, `:path=${ev.path}`]
+      break
+    case 'responseInit':
+      kind = 'rsp'
+      tail = [`:status=${ev.status}`, `latency=${ev.sinceRequestInit}µs`]
+      break
+    case 'responseEnd': {
+      kind = 'end'
+      tail = []
+      if (ev.grpcStatus !== undefined) tail.push(`grpc-status=${ev.grpcStatus}`)
+      if (ev.resetError !== undefined) tail.push(`reset-error=${ev.resetError}`)
+      tail.push(`duration=${ev.sinceRequestInit}µs`, `response-length=${ev.responseBytes}B`)
+      break
+    }
+  }
+  const extra = wide ? [...labels('src', ev.source.labels), ...labels('dst', ev.destination.labels)] : []
+  return [kind, ...head, ...tail, ...extra].join(' ')
+}
