@@ -167,6 +167,13 @@ describe('mesh check on an installed control plane', () => {
     expect(failing(r.results)).toEqual([])
     expect(r.doc.categories.map((c) => c.categoryName)).toEqual(['kubernetes-api', 'kubernetes-version', 'mesh-existence', 'mesh-identity', 'mesh-webhook', 'mesh-version'])
     expect(r.exitCode).toBe(0)
+    // the same run as a person sees it
+    const table = await runMesh(['check', '--kubeconfig', cluster.kubeconfigPath, '--control-plane-namespace', cpNs])
+    expect(table.exitCode).toBe(0)
+    expect(table.stdout).toContain('mesh-identity\n-------------\n√ trust anchors are valid\n')
+    expect(table.stdout).toContain('√ controller pods are ready\n')
+    expect(table.stdout).not.toMatch(/[×‼]/)
+    expect(table.stdout.endsWith('\nStatus check results are √\n')).toBe(true)
   })
 
   it('a controller pod that is not ready fails; --wait retries until it becomes ready', async () => {
