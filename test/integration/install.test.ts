@@ -1,0 +1,160 @@
+// `mesh install`, `mesh upgrade` and `mesh uninstall` against the real kube-apiserver: the
+// rendered stream passes a server-side dry run with the real kubectl, applies, re-applies as a
+// no-op, upgrades keeping values and identity, and uninstalls leaving nothing of ours behind.
+import {randomBytes} from 'node:crypto'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {ControlPlane, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
+import {controlPlaneHeaders} from '../../src/install/uninstall.js'
+import type {KubeObject} from '../../src/install/render.js'
+import {cluster, core, finalizeNamespace, fixtureIdentity, mesh, objects, removeControlPlane} from './install-helpers.js'
+
+const appNs = `mesh-it-app-${randomBytes(3).toString('hex')}`
+
+async function resourceVersions(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const h of await controlPlaneHeaders()) {
+    try {
+      const o = await objects.read(h)
+      out[`${h.kind}/${h.metadata.name}`] = o.metadata!.resourceVersion!
+    } catch (error) {
+      if ((error as {code?: number}).code !== 404) throw error
+    }
+  }
+  return out
+}
+
+const docCount = (yaml: string) => yaml.split(/^---\n/m).length - 1
+
+async function present(headers: KubeObject[]): Promise<string[]> {
+  const found: string[] = []
+  for (const h of headers) {
+    try {
+      await objects.read(h)
+      found.push(`${h.kind}/${h.metadata.name}`)
+    } catch (error) {
+      if ((error as {code?: number}).code !== 404) throw error
+    }
+  }
+  return found
+}
+
+beforeAll(async () => {
+  await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
+  await core.createNamespace({body: {metadata: {name: appNs}}})
+})
+
+afterAll(async () => {
+  await removeControlPlane().catch(() => {})
+  await finalizeNamespace(appNs).catch(() => {})
+})
+
+describe('mesh install on a real API server', () => {
+  it('renders a stream that passes `kubectl apply --server-side --dry-run=server`', async () => {
+    const r = await mesh('install', ...fixtureIdentity, '--ha')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr).toContain('Pre-install checks passed')
+    // A dry run cannot create the namespace the other objects go into: create it for real
+    // (the stream's first document), dry-run the whole stream, then remove the namespace.
+    const nsDoc = r.stdout.split(/^---\n/m)[1]!
+    expect(nsDoc).toMatch(/^apiVersion: v1\nkind: Namespace\n/)
+    const ns = await cluster.kubectl(['apply', '--server-side', '--field-manager=mesh', '-f', '-'], {stdin: nsDoc, allowFailure: true})
+    expect(ns.code, ns.stderr).toBe(0)
+    const dry = await cluster.kubectl(['apply', '--server-side', '--field-manager=mesh', '--dry-run=server', '-f', '-'], {stdin: r.stdout, allowFailure: true})
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain('deployment.apps/mesh-controller serverside-applied (server dry run)')
+    expect(dry.stdout).toContain('poddisruptionbudget.policy/mesh-controller serverside-applied (server dry run)')
+    expect(dry.stdout).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/mesh-proxy-injector-webhook-config serverside-applied (server dry run)')
+    expect(dry.stdout.trim().split('\n')).toHaveLength(docCount(r.stdout))
+    await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
+    expect(await present(await controlPlaneHeaders())).toEqual([])
+  })
+
+  it('--apply creates every object in order, with progress on stderr and nothing on stdout', async () => {
+    const r = await mesh('install', ...fixtureIdentity, '--set', 'proxy.logLevel=debug', '--apply')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toBe('')
+    const lines = r.stderr.split('\n').filter((l) => / (created|configured|unchanged)$/.test(l))
+    expect(lines[0]).toBe(`Namespace ${CONTROL_PLANE_NAMESPACE} created`)
+    expect(lines.at(-1)).toBe(`MutatingWebhookConfiguration ${ControlPlane.webhookConfiguration} created`)
+    expect(r.stderr).toContain('Next, run `mesh check`')
+    const cm = await core.readNamespacedConfigMap({name: ControlPlane.configMap, namespace: CONTROL_PLANE_NAMESPACE})
+    expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
+    const deploy = await objects.read({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: ControlPlane.controller, namespace: CONTROL_PLANE_NAMESPACE}})
+    expect(deploy.metadata?.managedFields?.map((f) => f.manager)).toContain('mesh')
+  })
+
+  it('refuses a second install and points at `mesh upgrade`', async () => {
+    const r = await mesh('install', ...fixtureIdentity)
+    expect(r.exitCode).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('already installed')
+    expect(r.stderr).toContain('mesh upgrade')
+  })
+
+  it('re-applying the same output is a no-op (no resourceVersion changes)', async () => {
+    const before = await resourceVersions()
+    const rendered = await mesh('install', ...fixtureIdentity, '--set', 'proxy.logLevel=debug', '--ignore-cluster')
+    expect(rendered.exitCode).toBe(0)
+    const apply = await cluster.kubectl(['apply', '--server-side', '--field-manager=mesh', '-f', '-'], {stdin: rendered.stdout, allowFailure: true})
+    expect(apply.code, apply.stderr).toBe(0)
+    expect(await resourceVersions()).toEqual(before)
+  })
+
+  it('mesh upgrade keeps the installed values and identity: same output, --apply changes nothing', async () => {
+    const install = await mesh('install', ...fixtureIdentity, '--set', 'proxy.logLevel=debug', '--ignore-cluster')
+    const up = await mesh('upgrade')
+    expect(up.exitCode, up.stderr).toBe(0)
+    expect(up.stderr).toContain('Keeping the installed trust anchors and issuer')
+    const body = (s: string) => s.split('\n').slice(1).join('\n')
+    expect(body(up.stdout)).toBe(body(install.stdout))
+    const before = await resourceVersions()
+    const applied = await mesh('upgrade', '--apply')
+    expect(applied.exitCode, applied.stderr).toBe(0)
+    expect(applied.stderr).toMatch(/0 created, 0 configured, \d+ unchanged/)
+    expect(await resourceVersions()).toEqual(before)
+  })
+
+  it('mesh upgrade --ha --apply adds the PodDisruptionBudget and scales the controller', async () => {
+    const r = await mesh('upgrade', '--ha', '--apply')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`PodDisruptionBudget ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.controller} created`)
+    const deploy = (await objects.read({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: ControlPlane.controller, namespace: CONTROL_PLANE_NAMESPACE}})) as {spec: {replicas: number}}
+    expect(deploy.spec.replicas).toBe(3)
+    const cm = await core.readNamespacedConfigMap({name: ControlPlane.configMap, namespace: CONTROL_PLANE_NAMESPACE})
+    expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
+  })
+
+  it('mesh uninstall refuses while a meshed pod runs, then --force deletes everything of ours', async () => {
+    await core.createNamespacedPod({
+      namespace: appNs,
+      body: {metadata: {name: 'meshed', labels: {[ControlPlane.controlPlaneNsLabel]: CONTROL_PLANE_NAMESPACE}}, spec: {containers: [{name: 'app', image: 'nginx'}]}},
+    })
+    const refused = await mesh('uninstall', '--apply')
+    expect(refused.exitCode).toBe(1)
+    expect(refused.stderr).toContain(`1 pod(s) still run with a mesh proxy: ${appNs}/meshed`)
+    expect(refused.stderr).toContain('--force')
+    expect((await present(await controlPlaneHeaders())).length).toBeGreaterThan(10)
+
+    const listed = await mesh('uninstall', '--force')
+    expect(listed.exitCode).toBe(0)
+    expect(listed.stdout).toMatch(/^# .*\n---\napiVersion: admissionregistration.k8s.io\/v1\nkind: MutatingWebhookConfiguration/)
+    expect(listed.stdout.trimEnd()).toMatch(/kind: Namespace\nmetadata:\n  name: mesh-system$/)
+
+    const r = await mesh('uninstall', '--apply', '--force')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr.split('\n').filter((l) => l.endsWith(' deleted')).at(-1)).toBe(`Namespace ${CONTROL_PLANE_NAMESPACE} deleted`)
+    // Nothing of ours but the namespace, which waits for the namespace controller.
+    const left = await present(await controlPlaneHeaders())
+    expect(left).toEqual([`Namespace/${CONTROL_PLANE_NAMESPACE}`])
+    const ns = await core.readNamespace({name: CONTROL_PLANE_NAMESPACE})
+    expect(ns.metadata?.deletionTimestamp).toBeDefined()
+    await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
+    expect(await present(await controlPlaneHeaders())).toEqual([])
+
+    const again = await mesh('uninstall', '--apply')
+    expect(again.exitCode).toBe(1) // the meshed pod is still there
+    const forced = await mesh('uninstall', '--apply', '--force')
+    expect(forced.exitCode).toBe(0)
+    expect(forced.stderr).toContain('nothing to uninstall')
+  })
+})
