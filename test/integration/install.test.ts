@@ -138,7 +138,7 @@ describe('mesh install on a real API server', () => {
     const listed = await mesh('uninstall', '--force')
     expect(listed.exitCode).toBe(0)
     expect(listed.stdout).toMatch(/^# .*\n---\napiVersion: admissionregistration.k8s.io\/v1\nkind: MutatingWebhookConfiguration/)
-    expect(listed.stdout.trimEnd()).toMatch(/kind: Namespace\nmetadata:\n  name: mesh-system$/)
+    expect(listed.stdout.trimEnd()).toMatch(/kind: Namespace\nmetadata:\n {2}name: mesh-system$/)
 
     const r = await mesh('uninstall', '--apply', '--force')
     expect(r.exitCode, r.stderr).toBe(0)
