@@ -59,6 +59,8 @@ export interface IssueOptions {
   usages?: Array<'serverAuth' | 'clientAuth'>
   /** Validity in days (default 365). */
   days?: number
+  /** Use this key pair instead of generating one. */
+  keys?: KeyPair
 }
 
 const generateKeyPairAsync = promisify(generateKeyPair)
@@ -85,8 +87,8 @@ function validity(cert: forge.pki.Certificate, days: number): void {
   cert.validity.notAfter = new Date(now + days * 24 * 60 * 60 * 1000)
 }
 
-export async function createCertificateAuthority(commonName = 'mesh-test-ca'): Promise<CertificateAuthority> {
-  const keys = await generateRsaKeyPair()
+export async function createCertificateAuthority(commonName = 'mesh-test-ca', keyPair?: KeyPair): Promise<CertificateAuthority> {
+  const keys = keyPair ?? (await generateRsaKeyPair())
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem)
   cert.serialNumber = serialNumber()
@@ -104,7 +106,7 @@ export async function createCertificateAuthority(commonName = 'mesh-test-ca'): P
 }
 
 export async function issueCertificate(ca: CertificateAuthority, opts: IssueOptions): Promise<IssuedCertificate> {
-  const keys = await generateRsaKeyPair()
+  const keys = opts.keys ?? (await generateRsaKeyPair())
   const caCert = forge.pki.certificateFromPem(ca.certPem)
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem)
@@ -337,18 +339,28 @@ function startProcess(name: string, bin: string, args: string[], logPath: string
 }
 
 async function stopProcess(proc: Proc, graceMs = 5000): Promise<void> {
-  if (proc.exited) {
-    killGroup(proc, 'SIGKILL') // leftovers of the group (watchdog)
-    return
+  if (!proc.exited) {
+    // The child is unref'd: these (ref'd) timers keep the event loop alive while it stops.
+    const waitExit = (ms: number): Promise<boolean> =>
+      new Promise((resolve) => {
+        if (proc.exited) return resolve(true)
+        const timer = setTimeout(() => {
+          proc.child.removeListener('exit', onExit)
+          resolve(false)
+        }, ms)
+        const onExit = (): void => {
+          clearTimeout(timer)
+          resolve(true)
+        }
+        proc.child.once('exit', onExit)
+      })
+    killGroup(proc, 'SIGTERM')
+    if (!(await waitExit(graceMs))) {
+      killGroup(proc, 'SIGKILL')
+      await waitExit(2000)
+    }
   }
-  const done = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()))
-  killGroup(proc, 'SIGTERM')
-  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref())
-  if ((await Promise.race([done, timer])) === 'timeout') {
-    killGroup(proc, 'SIGKILL')
-    await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())])
-  }
-  // The group may still hold the watchdog's `sleep`: clear it.
+  // The group may still hold the watchdog (cat, sleep): clear it.
   try {
     process.kill(-proc.child.pid!, 'SIGKILL')
   } catch {
@@ -481,6 +493,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     if (verbose) process.stderr.write(`[test-cluster] ${msg} (+${((Date.now() - t0) / 1000).toFixed(1)}s)\n`)
   }
   const binDir = opts.binDir ?? findBinaries({quiet: !verbose})
+  say(`binaries in ${binDir}`)
   const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000
 
   installHandlers()
@@ -502,15 +515,18 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
 
   try {
     // PKI
-    const [ca, sa] = await Promise.all([createCertificateAuthority('mesh-test-ca'), generateRsaKeyPair()])
+    // RSA key generation runs on libuv's thread pool: all four keys at once.
+    const [caKeys, sa, servingKeys, adminKeys] = await Promise.all([1, 2, 3, 4].map(() => generateRsaKeyPair()))
+    const ca = await createCertificateAuthority('mesh-test-ca', caKeys)
     const [serving, admin] = await Promise.all([
       issueCertificate(ca, {
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
         ips: ['127.0.0.1', '10.96.0.1'],
         usages: ['serverAuth'],
+        keys: servingKeys,
       }),
-      issueCertificate(ca, {commonName: ADMIN_USER, organizations: ['system:masters'], usages: ['clientAuth']}),
+      issueCertificate(ca, {commonName: ADMIN_USER, organizations: ['system:masters'], usages: ['clientAuth'], keys: adminKeys}),
     ])
     const tokens = {admin: randomBytes(24).toString('hex'), restricted: randomBytes(24).toString('hex')}
     const pki = path.join(dir, 'pki')
