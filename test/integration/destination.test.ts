@@ -1,0 +1,179 @@
+/**
+ * Destination on the real test cluster: Services, EndpointSlices and Pods through informers,
+ * streamed over WSS to the proxy's DestinationClient; EndpointSlice changes reach the
+ * connected client within a second. (Endpoint addresses are 10.244.x.x: nothing connects to
+ * them.)
+ */
+import {randomBytes, randomUUID} from 'node:crypto'
+import {mkdtempSync, rmSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import * as k8s from '@kubernetes/client-node'
+import {testCluster} from '../cluster/cluster.js'
+import {identityName} from '../../src/protocol/proxy-env.js'
+import {NoSuchServiceError, type EndpointSet, type Resolution} from '../../src/proxy/contracts.js'
+import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, ServingCert, type LocalIdentityDir} from '../../src/control/identity/index.js'
+import {startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
+import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
+import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
+import {silentLogger} from '../../src/control/logger.js'
+
+const cluster = testCluster()
+const ns = `dest-${randomBytes(3).toString('hex')}`
+const kc = new k8s.KubeConfig()
+kc.loadFromFile(cluster.kubeconfigPath)
+kc.setCurrentContext('admin')
+const core = kc.makeApiClient(k8s.CoreV1Api)
+const discovery = kc.makeApiClient(k8s.DiscoveryV1Api)
+
+let tmp: string
+let local: LocalIdentityDir
+let issuer: FileIssuerSource
+let serving: ServingCert
+let dest: DestinationService
+let client: DestinationClient
+
+const MESHED = 'web-7d9f8c-abcde'
+const PLAIN = 'web-plain-1'
+
+function slice(name: string, service: string, endpoints: k8s.V1Endpoint[], portName = 'http', port = 8080): k8s.V1EndpointSlice {
+  return {
+    metadata: {name, namespace: ns, labels: {'kubernetes.io/service-name': service}},
+    addressType: 'IPv4',
+    ports: [{name: portName, port, protocol: 'TCP'}],
+    endpoints,
+  }
+}
+const ep = (ip: string, pod: string, ready = true): k8s.V1Endpoint => ({addresses: [ip], conditions: {ready}, targetRef: {kind: 'Pod', name: pod, namespace: ns}})
+
+function until(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 1000): Promise<number> {
+  const t0 = Date.now()
+  return new Promise((resolve, reject) => {
+    if (pred(r.current())) return resolve(0)
+    const timer = setTimeout(() => {
+      off()
+      reject(new Error(`no matching change within ${timeoutMs} ms; have ${JSON.stringify(r.current().endpoints)}`))
+    }, timeoutMs)
+    const off = r.onChange((s) => {
+      if (!pred(s)) return
+      clearTimeout(timer)
+      off()
+      resolve(Date.now() - t0)
+    })
+  })
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-it-dest-'))
+  local = await ensureLocalIdentityDir(path.join(tmp, 'id'))
+  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
+  await issuer.start()
+  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
+  await serving.start()
+  await core.createNamespace({body: {metadata: {name: ns}}})
+  await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'web'}, spec: {ports: [{name: 'http', port: 80, targetPort: 8080}], selector: {app: 'web'}}}})
+  await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'db', annotations: {'config.mesh.dev/opaque-ports': '5432'}}, spec: {ports: [{name: 'pg', port: 5432}]}}})
+  await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'ext'}, spec: {type: 'ExternalName', externalName: 'example.com'}}})
+  await core.createNamespacedPod({
+    namespace: ns,
+    body: {
+      metadata: {
+        name: MESHED,
+        labels: {app: 'web', 'pod-template-hash': '7d9f8c'},
+        ownerReferences: [{apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c', uid: randomUUID(), controller: true}],
+      },
+      spec: {serviceAccountName: 'web', containers: [{name: 'app', image: 'app:1'}, {name: 'mesh-proxy', image: 'mesh:1'}]},
+    },
+  })
+  await core.createNamespacedPod({namespace: ns, body: {metadata: {name: PLAIN, labels: {app: 'web', 'mesh.dev/proxy-deployment': 'web-legacy'}}, spec: {containers: [{name: 'app', image: 'app:1'}]}}})
+  await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.5', MESHED)])})
+  await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('db-a', 'db', [{addresses: ['10.244.2.9'], conditions: {ready: true}}], 'pg', 5432)})
+  dest = await startDestinationService({registry: new KubernetesRegistry({lib: k8s, kc, log: silentLogger}), serving, host: '127.0.0.1', port: 0, log: silentLogger})
+  client = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: ns, trustAnchorsPem: local.anchorsPem, serverName: controllerIdentityName()})
+})
+
+afterAll(async () => {
+  client?.close()
+  await dest?.stop()
+  serving?.stop()
+  await issuer?.stop()
+  await core.deleteNamespace({name: ns}).catch(() => {})
+  rmSync(tmp, {recursive: true, force: true})
+})
+
+describe('destination on a real API server', () => {
+  it('streams the EndpointSlice endpoints with the target port, identity of meshed pods and dst_* labels', async () => {
+    for (const authority of [`web.${ns}.svc.cluster.local:80`, `web.${ns}.svc:80`, `web.${ns}:80`, 'web:80']) {
+      const r = (await client.resolve(authority))!
+      expect(r.current().endpoints, authority).toEqual([
+        {host: '10.244.1.5', port: 8080, identity: identityName('web', ns), labels: {dst_namespace: ns, dst_service: 'web', dst_pod: MESHED, dst_serviceaccount: 'web', dst_deployment: 'web'}},
+      ])
+      r.close()
+    }
+    const db = (await client.resolve(`db.${ns}.svc.cluster.local:5432`))!
+    expect(db.current().endpoints).toEqual([{host: '10.244.2.9', port: 5432, opaque: true, labels: {dst_namespace: ns, dst_service: 'db'}}])
+    db.close()
+  })
+
+  it('EndpointSlice changes reach the connected client within a second', async () => {
+    const r = (await client.resolve(`web.${ns}.svc.cluster.local:80`))!
+    try {
+      // Add a non-meshed endpoint: no identity, deployment from the label.
+      await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.5', MESHED), ep('10.244.1.6', PLAIN)])})
+      expect(await until(r, (s) => s.endpoints.length === 2)).toBeLessThan(1000)
+      const plain = r.current().endpoints.find((e) => e.host === '10.244.1.6')!
+      expect(plain.identity).toBeUndefined()
+      expect(plain.labels).toEqual({dst_namespace: ns, dst_service: 'web', dst_pod: PLAIN, dst_serviceaccount: 'default', dst_deployment: 'web-legacy'})
+      // A second slice for the same service adds to the set.
+      await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('web-b', 'web', [ep('10.244.3.1', MESHED)])})
+      expect(await until(r, (s) => s.endpoints.length === 3)).toBeLessThan(1000)
+      // Not ready: removed.
+      await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.5', MESHED, false), ep('10.244.1.6', PLAIN)])})
+      expect(await until(r, (s) => !s.endpoints.some((e) => e.host === '10.244.1.5'))).toBeLessThan(1000)
+      // Slices deleted: empty (503 fast in the proxy), still a known service.
+      await discovery.deleteNamespacedEndpointSlice({name: 'web-a', namespace: ns})
+      await discovery.deleteNamespacedEndpointSlice({name: 'web-b', namespace: ns})
+      expect(await until(r, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.7', MESHED)])})
+      expect(await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.7')).toBeLessThan(1000)
+    } finally {
+      r.close()
+    }
+  })
+
+  it('a pod becoming meshed changes the endpoint identity', async () => {
+    await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.6', PLAIN)])})
+    const r = (await client.resolve(`web.${ns}.svc.cluster.local:80`))!
+    try {
+      await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.6', 3000)
+      expect(r.current().endpoints[0]!.identity).toBeUndefined()
+      // Pods are immutable in their containers: replace the pod with a meshed one of the same name.
+      await core.deleteNamespacedPod({name: PLAIN, namespace: ns, gracePeriodSeconds: 0})
+      await core.createNamespacedPod({namespace: ns, body: {metadata: {name: PLAIN, labels: {app: 'web'}}, spec: {serviceAccountName: 'legacy', initContainers: [{name: 'mesh-proxy', image: 'mesh:1', restartPolicy: 'Always'}], containers: [{name: 'app', image: 'app:1'}]}}})
+      expect(await until(r, (s) => s.endpoints[0]?.identity === identityName('legacy', ns), 2000)).toBeLessThan(2000)
+    } finally {
+      r.close()
+    }
+  })
+
+  it('unknown services fail fast, ExternalName and outside names fall back to DNS', async () => {
+    await expect(client.resolve(`nope.${ns}.svc.cluster.local:80`)).rejects.toBeInstanceOf(NoSuchServiceError)
+    await expect(client.resolve(`nope.${ns}:80`)).rejects.toBeInstanceOf(NoSuchServiceError)
+    await expect(client.resolve(`web.${ns}.svc.cluster.local:81`)).rejects.toBeInstanceOf(NoSuchServiceError)
+    expect(await client.resolve(`ext.${ns}.svc.cluster.local:80`)).toBeNull()
+    expect(await client.resolve('example.com:443')).toBeNull()
+  })
+
+  it('a Service deleted while watched empties the set', async () => {
+    const r = (await client.resolve(`db.${ns}.svc.cluster.local:5432`))!
+    try {
+      expect(r.current().endpoints).toHaveLength(1)
+      await core.deleteNamespacedService({name: 'db', namespace: ns})
+      expect(await until(r, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+    } finally {
+      r.close()
+    }
+    await expect(client.resolve(`db.${ns}.svc.cluster.local:5432`)).rejects.toBeInstanceOf(NoSuchServiceError)
+  })
+})
