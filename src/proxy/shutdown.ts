@@ -2,6 +2,7 @@
 // keep-alive connections closed) and HTTP/2 clients to go away (GOAWAY), let in-flight work
 // finish within the grace period, then cut whatever is left.
 import type {Side$} from './inbound/inbound.js'
+import {closeIdleHttp1} from './http1/server.js'
 import {sessionsOf} from './http2/server.js'
 
 export async function drain(sides: Side$[], graceMs: number): Promise<{forced: number}> {
@@ -11,7 +12,7 @@ export async function drain(sides: Side$[], graceMs: number): Promise<{forced: n
   }
   const nudge = (): void => {
     for (const s of sides) {
-      s.servers.h1.closeIdleConnections()
+      closeIdleHttp1(s.servers.h1)
       for (const session of sessionsOf(s.servers.h2)) if (!session.closed) session.close()
     }
   }

@@ -112,8 +112,7 @@ async function forward(side: Side, req: http.IncomingMessage, res: http.ServerRe
       if (side.direction === 'outbound') meta.destination = ep.addr
     }
     const started = ep.stats.start()
-    const a = await send(ep, method, where.path, headers, streaming ? req : body)
-    current = a.up
+    const a = await send(ep, method, where.path, headers, streaming ? req : body, (up) => (current = up))
     if (timedOut) {
       ep.stats.end(started, false)
       a.res?.destroy()
@@ -148,9 +147,10 @@ function withdraw(side: Side): boolean {
   return false
 }
 
-function send(ep: EndpointClient, method: string, path: string, headers: string[], body: Buffer | null | http.IncomingMessage): Promise<Attempt> {
+function send(ep: EndpointClient, method: string, path: string, headers: string[], body: Buffer | null | http.IncomingMessage, started: (up: http.ClientRequest) => void): Promise<Attempt> {
   return new Promise((resolve) => {
     const up = http.request({host: ep.endpoint.host, port: ep.endpoint.port, method, path, headers: headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false})
+    started(up)
     up.on('response', (res) => resolve({up, res}))
     up.on('error', (e) => resolve({up, err: upstreamError(e, ep.key)}))
     if (body instanceof http.IncomingMessage) body.pipe(up)

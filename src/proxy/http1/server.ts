@@ -8,6 +8,28 @@ import type {Side} from '../side.js'
 import {http1Handler} from './forward.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
+interface ConnState {
+  active: number
+  served: number
+  since: number
+}
+
+const kStates = Symbol('mesh.h1states')
+/** A connection that never sent a request gets this long before a drain may close it. */
+const FRESH_MS = 2000
+
+/**
+ * Closes the keep-alive connections at rest: no request in progress and at least one served
+ * (a fresh connection may have a request on the wire: closing it would reset that request).
+ */
+export function closeIdleHttp1(server: http.Server): void {
+  const states = (server as unknown as Record<symbol, Map<Duplex, ConnState>>)[kStates]
+  const now = performance.now()
+  for (const [socket, st] of states) {
+    if (st.active === 0 && (st.served > 0 || now - st.since > FRESH_MS)) socket.destroy()
+  }
+}
+
 export function createHttp1Server(side: Side): http.Server {
   const limits = side.config.limits
   const server = http.createServer({
@@ -21,6 +43,18 @@ export function createHttp1Server(side: Side): http.Server {
     // Answered by the proxy (with mesh-proxy-error), not by Node's bare 400.
     requireHostHeader: false,
   }, http1Handler(side))
+  const states = new Map<Duplex, ConnState>()
+  ;(server as unknown as Record<symbol, unknown>)[kStates] = states
+  server.on('connection', (socket: Duplex) => {
+    states.set(socket, {active: 0, served: 0, since: performance.now()})
+    socket.once('close', () => states.delete(socket))
+  })
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const st = states.get(req.socket)
+    if (!st) return
+    st.active++
+    res.once('close', () => { st.active--; st.served++ })
+  })
   server.on('connect', connectHandler(side))
   server.on('upgrade', upgradeHandler(side))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

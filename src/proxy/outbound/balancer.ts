@@ -5,6 +5,8 @@ import type {FailureAccrual} from '../config.js'
 
 /** Latency assumed for an endpoint before its first response (ms). */
 const DEFAULT_RTT_MS = 30
+/** A failure counts as this slow (ms): a fast-failing endpoint must not look like the best one. */
+const FAILURE_PENALTY_MS = 1000
 /** Decay time of the EWMA (ms): old samples fade over ~10 s. */
 const DECAY_MS = 10_000
 
@@ -36,7 +38,7 @@ export class EndpointStats {
   end(started: number, ok: boolean): void {
     this.inflight--
     const now = performance.now()
-    const rtt = now - started
+    const rtt = ok ? now - started : Math.max(now - started, FAILURE_PENALTY_MS)
     if (rtt > this.rttMs) {
       this.rttMs = rtt
     } else {

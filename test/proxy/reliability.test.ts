@@ -1,0 +1,163 @@
+// Reliability on real sockets: retries (idempotent or marked retryable, connect failures),
+// the retry budget, request timeouts, failure-accrual ejection, graceful shutdown under load.
+import http from 'node:http'
+import net from 'node:net'
+import {afterEach, describe, expect, it} from 'vitest'
+import type {ProxyConfig} from '../../src/proxy/config.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {closeServer, listenOn, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+
+let proxy: RunningProxy | undefined
+const apps: EchoApp[] = []
+
+async function app(handler?: Parameters<typeof startEchoApp>[0]): Promise<EchoApp> {
+  const a = await startEchoApp(handler)
+  apps.push(a)
+  return a
+}
+
+async function outbound(routes: string, tweak: (c: ProxyConfig) => void = () => {}): Promise<RunningProxy> {
+  const cfg = testConfig({}, routes)
+  tweak(cfg)
+  proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
+  return proxy
+}
+
+async function deadPort(): Promise<number> {
+  const s = net.createServer()
+  const port = await listenOn(s)
+  await closeServer(s)
+  return port
+}
+
+afterEach(async () => {
+  await proxy?.close(100)
+  proxy = undefined
+  for (const a of apps.splice(0)) await closeServer(a.server)
+})
+
+describe('retries', () => {
+  it('retries an idempotent request that got a 503, and succeeds', async () => {
+    let n = 0
+    const a = await app((_req, res) => { if (n++ === 0) { res.writeHead(503).end('busy'); return true } return false })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)
+    const r = await request(p.ports.outbound, {path: '/r', headers: {host: 'web.local'}})
+    expect(r.status).toBe(200)
+    expect(a.requests).toBe(2)
+    expect(p.stats.retries).toBe(1)
+  })
+
+  it('does not retry a POST on a 503 unless it is marked mesh-retryable', async () => {
+    const a = await app((_req, res) => { if (a.requests === 1) { res.writeHead(503).end('busy'); return true } return false })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)
+    const r = await request(p.ports.outbound, {method: 'POST', path: '/p', headers: {host: 'web.local', 'content-length': 4}, body: 'data'})
+    expect(r.status).toBe(503)
+    expect(a.requests).toBe(1)
+    const r2 = await request(p.ports.outbound, {method: 'POST', path: '/p', headers: {host: 'web.local', 'mesh-retryable': 'true', 'content-length': 4}, body: 'data'})
+    expect(r2.status).toBe(200)
+    expect(JSON.parse(r2.body)).toMatchObject({body: 'data'})
+    expect(JSON.parse(r2.body).headers['mesh-retryable']).toBeUndefined()
+  })
+
+  it('retries connect failures on another endpoint, for any method (the request never left)', async () => {
+    const a = await app()
+    const dead = await deadPort()
+    const p = await outbound(`web.local:80=127.0.0.1:${dead},127.0.0.1:${a.port}`, (c) => { c.failureAccrual.consecutiveFailures = 1000 })
+    for (let i = 0; i < 20; i++) {
+      const r = await request(p.ports.outbound, {method: 'POST', path: `/c${i}`, headers: {host: 'web.local', 'content-length': 2}, body: 'hi'})
+      expect(r.status).toBe(200)
+    }
+    expect(a.requests).toBe(20)
+  })
+
+  it('keeps retries within the budget (20 % of requests when the floor is 0)', async () => {
+    const a = await app((_req, res) => { res.writeHead(503).end(); return true })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`, (c) => {
+      c.retry.budgetMinPerSecond = 0
+      c.failureAccrual.consecutiveFailures = 1_000_000
+    })
+    const agent = new http.Agent({keepAlive: true, maxSockets: 4})
+    await Promise.all(Array.from({length: 100}, () => request(p.ports.outbound, {path: '/b', headers: {host: 'web.local'}, agent})))
+    agent.destroy()
+    // Without a budget, 2 retries each would make 300 upstream requests.
+    expect(a.requests).toBeGreaterThanOrEqual(100)
+    expect(a.requests).toBeLessThanOrEqual(121)
+    expect(p.stats.retriesDenied).toBeGreaterThan(0)
+  })
+})
+
+describe('timeouts', () => {
+  it('answers 504 with mesh-proxy-error when the app is slower than the request timeout', async () => {
+    const a = await app((_req, res) => { setTimeout(() => res.end('late'), 1500); return true })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`, (c) => { c.requestTimeoutMs = 200; c.retry.limit = 0 })
+    const t0 = performance.now()
+    const r = await request(p.ports.outbound, {path: '/slow', headers: {host: 'web.local'}})
+    expect(r.status).toBe(504)
+    expect(r.headers['mesh-proxy-error']).toMatch(/within 200ms/)
+    expect(performance.now() - t0).toBeLessThan(1200)
+  })
+})
+
+describe('failure accrual', () => {
+  it('ejects an endpoint after consecutive failures and sends traffic to the healthy one', async () => {
+    const bad = await app((_req, res) => { res.writeHead(500).end('broken'); return true })
+    const good = await app()
+    const p = await outbound(`web.local:80=127.0.0.1:${bad.port},127.0.0.1:${good.port}`, (c) => {
+      c.retry.limit = 0
+      c.failureAccrual = {consecutiveFailures: 3, backoffMinMs: 30_000, backoffMaxMs: 60_000}
+    })
+    const statuses: number[] = []
+    for (let i = 0; i < 60; i++) statuses.push((await request(p.ports.outbound, {path: '/e', headers: {host: 'web.local'}})).status)
+    expect(bad.requests).toBeLessThanOrEqual(3)
+    expect(statuses.filter((s) => s === 500).length).toBe(bad.requests)
+    expect(statuses.slice(-40).every((s) => s === 200)).toBe(true)
+  })
+
+  it('fails fast with 503 when every endpoint is ejected', async () => {
+    const dead = await deadPort()
+    const p = await outbound(`web.local:80=127.0.0.1:${dead}`, (c) => {
+      c.retry.limit = 0
+      c.failureAccrual = {consecutiveFailures: 2, backoffMinMs: 30_000, backoffMaxMs: 60_000}
+    })
+    const first = await request(p.ports.outbound, {path: '/', headers: {host: 'web.local'}})
+    expect(first.status).toBe(502)
+    await request(p.ports.outbound, {path: '/', headers: {host: 'web.local'}})
+    const r = await request(p.ports.outbound, {path: '/', headers: {host: 'web.local'}})
+    expect(r.status).toBe(503)
+    expect(r.headers['mesh-proxy-error']).toMatch(/ejected/)
+  })
+})
+
+describe('graceful shutdown', () => {
+  it('lets in-flight requests finish, refuses new connections, and resolves', async () => {
+    const a = await app((_req, res) => { setTimeout(() => res.end('done'), 500); return true })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)
+    const agent = new http.Agent({keepAlive: true})
+    const inflight = Array.from({length: 20}, (_, i) => request(p.ports.outbound, {path: `/g${i}`, headers: {host: 'web.local'}, agent}))
+    // In flight = reached the app (connections still in the kernel's accept queue are reset
+    // when the listener closes, as with any server).
+    for (let i = 0; i < 100 && a.requests < 20; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(a.requests).toBe(20)
+    const closed = p.close(5000)
+    const results = await Promise.all(inflight)
+    expect(results.every((r) => r.status === 200 && r.body === 'done')).toBe(true)
+    expect(results.every((r) => r.headers.connection === 'close')).toBe(true)
+    const refused = await request(p.ports.outbound, {path: '/late', headers: {host: 'web.local'}}).then(() => 'served', (e: NodeJS.ErrnoException) => e.code)
+    expect(refused).toBe('ECONNREFUSED')
+    expect(await closed).toEqual({forced: 0})
+    agent.destroy()
+    proxy = undefined
+  })
+
+  it('cuts what is still running when the grace period ends', async () => {
+    const a = await app((_req, res) => { setTimeout(() => res.end('too late'), 3000); return true })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)
+    const pending = request(p.ports.outbound, {path: '/long', headers: {host: 'web.local'}}).then(() => 'served', () => 'cut')
+    await new Promise((r) => setTimeout(r, 100))
+    const t0 = performance.now()
+    expect(await p.close(300)).toEqual({forced: 1})
+    expect(performance.now() - t0).toBeLessThan(1500)
+    expect(await pending).toBe('cut')
+    proxy = undefined
+  })
+})
