@@ -11,6 +11,7 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
     '<%= config.bin %> check',
     '<%= config.bin %> check --wait 5m',
     '<%= config.bin %> check --proxy -n emojivoto',
+    '<%= config.bin %> check --proxy --local-state ~/.mesh/demo/state.json',
     '<%= config.bin %> check -o json | jq \'.categories[].checks[] | select(.result != "success")\'',
     '<%= config.bin %> check --inject deployment.yaml',
   ]
@@ -18,6 +19,7 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
     pre: Flags.boolean({description: 'run the pre-installation checks (before `mesh install`)', default: false}),
     proxy: Flags.boolean({description: 'also check the data plane: every meshed pod\'s proxy (in -n namespace when given)', default: false}),
     inject: Flags.string({description: 'explain, for each workload in FILE, whether and why its pods would be injected', helpValue: 'FILE'}),
+    'local-state': Flags.string({description: 'check the proxies of a local `mesh demo` (the state file it writes) instead of a cluster; implies --proxy', helpValue: 'FILE'}),
     wait: Flags.string({description: 'retry the retryable checks (API reachable, pods ready) for up to this long, e.g. 30s, 5m'}),
     'expected-version': Flags.string({description: 'the version the control plane and proxies must run (default: this CLI\'s version)'}),
     'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
@@ -26,7 +28,7 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
 
   async run(): Promise<void> {
     const f = this.flags
-    const modes = [f.pre && '--pre', f.proxy && '--proxy', f.inject !== undefined && '--inject'].filter(Boolean)
+    const modes = [f.pre && '--pre', (f.proxy || f['local-state'] !== undefined) && '--proxy', f.inject !== undefined && '--inject'].filter(Boolean)
     if (modes.length > 1) {
       throw new UsageError(`${modes.join(' and ')} cannot be used together`, {
         code: 'MESH_CHECK_EXCLUSIVE',
@@ -43,9 +45,11 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
     const {parseDuration} = await import('../check/duration.js')
     const {runMeshCheck} = await import('../check/run.js')
     const waitMs = f.wait === undefined ? 0 : parseDuration(f.wait)
+    const local = f['local-state'] === undefined ? undefined : await (await import('../check/data-plane/local-state.js')).localStateSource(f['local-state'])
     const {exitCode} = await runMeshCheck(
       {
-        mode: f.pre ? 'pre' : f.proxy ? 'proxy' : 'default',
+        mode: local ? 'local-proxy' : f.pre ? 'pre' : f.proxy ? 'proxy' : 'default',
+        dataPlane: local,
         kube,
         output: f.output,
         waitMs,

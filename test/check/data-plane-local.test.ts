@@ -1,16 +1,13 @@
 // The data plane checks against real proxies' parts on 127.0.0.1: the proxy admin server
 // (src/proxy/admin) for /ready and /metrics, and a TLS listener presenting the proxy's leaf,
 // as `mesh demo` runs them. Only the local source is used: no cluster.
-import {createServer, type Server} from 'node:tls'
-import type {AddressInfo} from 'node:net'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {createContext} from '../../src/check/context.js'
 import {localSource, type LocalProxy} from '../../src/check/data-plane/local-source.js'
 import {categoriesFor} from '../../src/check/plan.js'
 import {runChecks} from '../../src/check/runner.js'
-import {createProxyMetrics} from '../../src/metrics/index.js'
-import {startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
-import {generateIssuer, generateRsaKey, generateTrustAnchor, signLeaf, type CaMaterial} from '../../src/tls/index.js'
+import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
+import {startLocalProxy} from './local-proxies.js'
 import {schemaProblems} from './schema.js'
 
 let anchor: CaMaterial
@@ -29,27 +26,7 @@ afterEach(async () => {
 })
 
 async function proxy(name: string, o: {version?: string; ready?: boolean; signer?: CaMaterial; tls?: boolean} = {}): Promise<LocalProxy> {
-  const {registry} = createProxyMetrics({version: o.version ?? '0.1.0'})
-  const admin: AdminServer = await startAdmin({
-    listen: '127.0.0.1:0',
-    registry,
-    ready: () => o.ready ?? true,
-    onShutdown: () => {},
-    getLogLevel: () => 'info',
-    setLogLevel: () => {},
-  })
-  closers.push(() => admin.close())
-  const p: LocalProxy = {name, namespace: 'demo', adminUrl: admin.url}
-  if (o.tls !== false) {
-    const key = await generateRsaKey()
-    const signer = o.signer ?? issuer
-    const leaf = signLeaf(signer, {publicKeyPem: key.publicKeyPem, dnsName: `${name}.demo.serviceaccount.identity.mesh-system.cluster.local`})
-    const server: Server = createServer({key: key.keyPem, cert: leaf.certPem + signer.certPem})
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    closers.push(() => new Promise((r) => server.close(() => r())))
-    p.inbound = {host: '127.0.0.1', port: (server.address() as AddressInfo).port}
-  }
-  return p
+  return startLocalProxy(name, {version: o.version, ready: () => o.ready ?? true, signer: o.signer ?? issuer, tls: o.tls}, closers)
 }
 
 async function check(proxies: LocalProxy[], version = '0.1.0') {
