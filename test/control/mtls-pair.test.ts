@@ -1,0 +1,208 @@
+// Two real proxies (src/proxy/server.ts startProxy) talking mTLS, with identities from a real
+// local identity service and endpoints from a real destination service (file registry):
+// identities checked on both sides, a server with the wrong identity refused, a client from
+// another trust root gets no client identity, renewal under load without failed requests.
+import {mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
+import {identityName} from '../../src/protocol/proxy-env.js'
+import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, issueLocalToken, LocalTokenValidator, ServingCert, startIdentityService, type IdentityService, type LocalIdentityDir} from '../../src/control/identity/index.js'
+import {LocalRegistry, startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
+import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
+import {startIdentity, type ProxyIdentity} from '../../src/proxy/identity/index.js'
+import {silentLogger} from '../../src/control/logger.js'
+import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+
+const WEB = identityName('web', 'shop')
+const DB = identityName('db', 'shop')
+const LIFETIME_MS = 5000
+
+let tmp: string
+let local: LocalIdentityDir
+let idSvc: IdentityService
+let issuer: FileIssuerSource
+let serving: ServingCert
+let dest: DestinationService
+let registryFile: string
+let app: EchoApp
+let webId: ProxyIdentity
+let dbId: ProxyIdentity
+let client: RunningProxy
+let server: RunningProxy
+let discovery: DestinationClient
+const seen: {inbound: RequestMeta[]; outbound: RequestMeta[]} = {inbound: [], outbound: []}
+
+function recorder(side: 'inbound' | 'outbound'): Observer {
+  return {
+    requestInit: (r) => {
+      if (seen[side].length < 10_000) seen[side].push(r)
+    },
+    responseInit: () => {},
+    responseEnd: () => {},
+    tcpOpen: () => {},
+    tcpClose: () => {},
+  }
+}
+
+function writeRegistry(identity: string | undefined): void {
+  const endpoint = {address: '127.0.0.1', port: server.ports.inbound, pod: 'db-0', deployment: 'db', ...(identity ? {identity, serviceAccount: 'db'} : {meshed: false})}
+  writeFileSync(registryFile + '.tmp', stringify({services: [{name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [endpoint]}]}]}))
+  renameSync(registryFile + '.tmp', registryFile)
+}
+
+async function proxyIdentity(sa: string): Promise<ProxyIdentity> {
+  const tokenFile = path.join(tmp, `${sa}.token`)
+  writeFileSync(tokenFile, issueLocalToken(sa, 'shop', local.tokenSecret))
+  return startIdentity({localName: identityName(sa, 'shop'), identityAddr: `https://127.0.0.1:${idSvc.port}`, identityServiceName: idSvc.serviceName, tokenFile, trustAnchorsPem: local.anchorsPem, backoff: {minMs: 50, maxMs: 500}})
+}
+
+const agent = new http.Agent({keepAlive: true, maxSockets: 8})
+function get(pathname = '/'): Promise<{status: number; body: string}> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port: client.ports.outbound, path: pathname, headers: {host: 'db.shop.svc.cluster.local'}, agent}, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, body}))
+    })
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-pair-'))
+  local = await ensureLocalIdentityDir(path.join(tmp, 'id'))
+  idSvc = await startIdentityService({issuer: new FileIssuerSource(local.dir, silentLogger, 0), validator: new LocalTokenValidator(local.tokenSecret), host: '127.0.0.1', port: 0, leafLifetimeMs: LIFETIME_MS, log: silentLogger})
+  ;[webId, dbId] = await Promise.all([proxyIdentity('web'), proxyIdentity('db')])
+  app = await startEchoApp()
+  server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: dbId, observers: [recorder('inbound')], log: quietLog(), originalDst: null})
+  registryFile = path.join(tmp, 'registry.yaml')
+  writeRegistry(DB)
+  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
+  await issuer.start()
+  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
+  await serving.start()
+  dest = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger})
+  discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
+  client = await startProxy(testConfig(), {identity: webId, discovery, observers: [recorder('outbound')], log: quietLog(), originalDst: null})
+  await Promise.all([client.ready, server.ready])
+}, 120_000)
+
+afterAll(async () => {
+  agent.destroy()
+  await Promise.all([client?.close(200), server?.close(200)])
+  discovery?.close()
+  webId?.close()
+  dbId?.close()
+  await dest?.stop()
+  serving?.stop()
+  await issuer?.stop()
+  await idSvc?.stop()
+  await closeServer(app?.server)
+  rmSync(tmp, {recursive: true, force: true})
+})
+
+describe('a proxy pair over mTLS', () => {
+  it('carries a request with both identities checked', async () => {
+    seen.inbound.length = 0
+    seen.outbound.length = 0
+    const r = await get('/hello')
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body)).toMatchObject({url: '/hello'})
+    expect(seen.outbound.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+    expect(seen.outbound.at(-1)!.dstLabels).toMatchObject({dst_namespace: 'shop', dst_service: 'db', dst_pod: 'db-0', dst_deployment: 'db', dst_serviceaccount: 'db'})
+    expect(seen.inbound.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+  })
+
+  it('a client from another trust root reaches the inbound port but is given no client identity', async () => {
+    const other = await ensureLocalIdentityDir(path.join(tmp, 'other'))
+    const otherSvc = await startIdentityService({issuer: new FileIssuerSource(other.dir, silentLogger, 0), validator: new LocalTokenValidator(other.tokenSecret), host: '127.0.0.1', port: 0, log: silentLogger})
+    try {
+      const tokenFile = path.join(tmp, 'impostor.token')
+      writeFileSync(tokenFile, issueLocalToken('web', 'shop', other.tokenSecret))
+      const impostor = await startIdentity({localName: WEB, identityAddr: `https://127.0.0.1:${otherSvc.port}`, identityServiceName: otherSvc.serviceName, tokenFile, trustAnchorsPem: other.anchorsPem})
+      await impostor.ready()
+      seen.inbound.length = 0
+      // The impostor trusts its own root only, so it would refuse our server: accept any server
+      // here to see what the inbound side makes of the impostor's certificate.
+      const body = await new Promise<string>((resolve, reject) => {
+        const s = tls.connect({host: '127.0.0.1', port: server.ports.inbound, servername: DB, secureContext: impostor.clientContext(), rejectUnauthorized: false, ALPNProtocols: ['http/1.1']}, () => {
+          s.write('GET /who HTTP/1.1\r\nhost: db.shop.svc.cluster.local\r\nconnection: close\r\n\r\n')
+        })
+        let out = ''
+        s.on('data', (c: Buffer) => (out += c.toString()))
+        s.on('end', () => resolve(out))
+        s.on('error', reject)
+      })
+      expect(body).toMatch(/^HTTP\/1.1 200/)
+      expect(seen.inbound.at(-1)!.tls.tls).toBe(true)
+      expect(seen.inbound.at(-1)!.tls.clientId).toBeUndefined()
+      impostor.close()
+    } finally {
+      await otherSvc.stop()
+    }
+  })
+
+  it('refuses a server that does not present the identity discovery announced', async () => {
+    writeRegistry(identityName('payments', 'shop'))
+    const deadline = Date.now() + 5000
+    let last = 0
+    while (Date.now() < deadline) {
+      last = (await get('/x').catch(() => ({status: -1, body: ''}))).status
+      if (last >= 500) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(last).toBeGreaterThanOrEqual(500)
+    expect(app.requests).toBeGreaterThan(0)
+    const before = app.requests
+    const again = await get('/y')
+    expect(again.status).toBeGreaterThanOrEqual(500)
+    expect(app.requests).toBe(before)
+    writeRegistry(DB)
+    const end = Date.now() + 5000
+    let ok = 0
+    while (Date.now() < end && ok !== 200) {
+      ok = (await get('/z').catch(() => ({status: -1, body: ''}))).status
+      if (ok !== 200) await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(ok).toBe(200)
+  })
+
+  it('renews both certificates under load without a failed request', async () => {
+    const startCertified = [webId.status().certified, dbId.status().certified]
+    let sent = 0
+    let failed = 0
+    const statuses = new Map<number, number>()
+    const until = Date.now() + 2.2 * LIFETIME_MS
+    // 4 workers, bounded in time (~11 s) and count (2000 requests).
+    await Promise.all(
+      Array.from({length: 4}, async () => {
+        while (Date.now() < until && sent < 2000) {
+          sent++
+          const r = await get(`/load/${sent}`).catch(() => ({status: -1, body: ''}))
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+          if (r.status !== 200) failed++
+          await new Promise((res) => setTimeout(res, 5))
+        }
+      }),
+    )
+    expect(sent).toBeGreaterThan(50)
+    expect(Object.fromEntries(statuses)).toEqual({200: sent})
+    expect(failed).toBe(0)
+    expect(webId.status().certified - startCertified[0]!).toBeGreaterThanOrEqual(2)
+    expect(dbId.status().certified - startCertified[1]!).toBeGreaterThanOrEqual(2)
+    // New connections after the renewals still verify both ways.
+    agent.destroy()
+    seen.inbound.length = 0
+    expect((await get('/after')).status).toBe(200)
+    expect(seen.inbound.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+  }, 60_000)
+})
