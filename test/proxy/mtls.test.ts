@@ -1,0 +1,124 @@
+// mTLS between proxies with a test identity (openssl-made certificates): the outbound side
+// originates TLS to endpoints that have an identity and verifies the server's name; the inbound
+// side detects the ClientHello, terminates, records the client identity, and still serves
+// plaintext clients (tls=false with a reason). HTTP/1, HTTP/2 and CONNECT tunnels all ride it.
+import {execFile} from 'node:child_process'
+import http2 from 'node:http2'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
+import type {ConnMeta, Observer, RequestMeta} from '../../src/proxy/observe.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {closeServer, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+import {makePki, nameOf, type TestPki} from './test-identity.js'
+
+const exec = promisify(execFile)
+
+/** Discovery as the destination service would answer: endpoints with their identities. */
+function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
+  return {
+    resolve: (authority) => {
+      const set = routes[authority]
+      const r: Resolution | null = set ? {current: () => set, onChange: () => () => {}, close: () => {}} : null
+      return Promise.resolve(r)
+    },
+    close: () => {},
+  }
+}
+
+function recorder(): Observer & {requests: RequestMeta[], conns: ConnMeta[]} {
+  const requests: RequestMeta[] = []
+  const conns: ConnMeta[] = []
+  return {
+    requests, conns,
+    requestInit: (r) => requests.push({...r, tls: {...r.tls}}),
+    responseInit: () => {},
+    responseEnd: () => {},
+    tcpOpen: (c) => conns.push({...c, tls: {...c.tls}}),
+    tcpClose: () => {},
+  }
+}
+
+describe('mTLS between a proxy pair', () => {
+  let pki: TestPki
+  let app: EchoApp
+  let h2app: http2.Http2Server
+  let server: RunningProxy
+  let client: RunningProxy
+  const serverObs = recorder()
+  const clientObs = recorder()
+
+  beforeAll(async () => {
+    pki = makePki()
+    app = await startEchoApp()
+    h2app = http2.createServer()
+    h2app.on('stream', (s, h) => { s.respond({':status': 200}); s.end(`h2:${h[':path']}`) })
+    await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', r))
+    server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {log: quietLog(), originalDst: null, identity: pki.identity('web'), observers: [serverObs]})
+    const h2server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: (h2app.address() as {port: number}).port}}), {log: quietLog(), originalDst: null, identity: pki.identity('grpc')})
+    const ep = (port: number, sa: string): EndpointSet => ({endpoints: [{host: '127.0.0.1', port, identity: nameOf(sa), labels: {namespace: 'default', serviceaccount: sa}}]})
+    client = await startProxy(testConfig(), {
+      log: quietLog(), originalDst: null, identity: pki.identity('client'), observers: [clientObs],
+      discovery: fixedDiscovery({
+        'web.local:80': ep(server.ports.inbound, 'web'),
+        'h2.local:80': ep(h2server.ports.inbound, 'grpc'),
+        'impostor.local:80': ep(server.ports.inbound, 'someone-else'),
+      }),
+    })
+    closers.push(() => h2server.close(100))
+  })
+  const closers: (() => Promise<unknown>)[] = []
+  afterAll(async () => {
+    await Promise.all([client.close(100), server.close(100), ...closers.map((c) => c())])
+    await closeServer(app.server)
+    await new Promise((r) => h2app.close(r))
+    pki.cleanup()
+  })
+
+  it('HTTP/1: the client proxy originates mTLS and the server proxy names the client', async () => {
+    const r = await request(client.ports.outbound, {path: '/secure', headers: {host: 'web.local'}})
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).url).toBe('/secure')
+    const out = clientObs.requests.at(-1)!
+    expect(out.tls).toEqual({tls: true, clientId: nameOf('client'), serverId: nameOf('web')})
+    expect(out.dstLabels).toEqual({namespace: 'default', serviceaccount: 'web'})
+    const inb = serverObs.requests.at(-1)!
+    expect(inb.direction).toBe('inbound')
+    expect(inb.tls).toEqual({tls: true, clientId: nameOf('client'), serverId: nameOf('web')})
+  })
+
+  it('HTTP/2 rides mTLS too', async () => {
+    const session = http2.connect(`http://127.0.0.1:${client.ports.outbound}`)
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({':path': '/over-tls', ':authority': 'h2.local'})
+      let b = ''
+      req.setEncoding('utf8')
+      req.on('data', (c: string) => (b += c))
+      req.on('end', () => resolve(b))
+      req.on('error', reject)
+    })
+    session.close()
+    expect(body).toBe('h2:/over-tls')
+  })
+
+  it('a CONNECT tunnel to a meshed endpoint is carried over mTLS', async () => {
+    const before = serverObs.conns.length
+    const {stdout} = await exec('curl', ['-sS', '--max-time', '5', '-p', '-x', `http://127.0.0.1:${client.ports.outbound}`, 'http://web.local:80/tunnel'])
+    expect(JSON.parse(stdout).url).toBe('/tunnel')
+    expect(serverObs.conns.slice(before).some((c) => c.tls.tls && c.tls.clientId === nameOf('client'))).toBe(true)
+  })
+
+  it('refuses a server whose certificate names another identity (502, nothing sent)', async () => {
+    const before = app.requests
+    const r = await request(client.ports.outbound, {path: '/x', headers: {host: 'impostor.local'}})
+    expect(r.status).toBe(502)
+    expect(r.headers['mesh-proxy-error']).toMatch(/someone-else/)
+    expect(app.requests).toBe(before)
+  })
+
+  it('still serves plaintext clients on the inbound port, reported as not TLS', async () => {
+    const r = await request(server.ports.inbound, {path: '/plain', headers: {host: 'web.local'}})
+    expect(r.status).toBe(200)
+    expect(serverObs.requests.at(-1)!.tls).toEqual({tls: false, noTlsReason: 'not_provided_by_remote'})
+  })
+})
