@@ -22,12 +22,8 @@ export interface RenderInput {
   identity: IdentityMaterial
 }
 
-/** Where the controller finds the issuer Secret's files (ca.crt, issuer.crt, issuer.key). */
-export const ISSUER_DIR = '/var/run/mesh/identity/issuer'
 export const WEBHOOK_NAME = 'mesh-proxy-injector.mesh.dev'
 export const WEBHOOK_PATH = '/inject'
-/** What `mesh controller` runs in the Deployment. */
-export const CONTROLLER_COMPONENTS = ['identity', 'destination', 'injector', 'tap'] as const
 
 /** Templates that only render under a condition. */
 const CONDITIONS: Record<string, (v: Values) => boolean> = {
@@ -108,15 +104,8 @@ function context(input: RenderInput): Record<string, unknown> {
     createdBy: `mesh/cli ${meshVersion()}`,
     image: imageOf(v),
     affinity: v.ha ? antiAffinity() : undefined,
-    controllerArgs: [
-      'controller',
-      `--components=${CONTROLLER_COMPONENTS.join(',')}`,
-      `--issuer-dir=${ISSUER_DIR}`,
-      `--log-level=${v.controller.logLevel}`,
-      `--log-format=${v.controller.logFormat}`,
-    ],
+    controllerArgs: ['controller', `--log-level=${v.controller.logLevel}`, `--log-format=${v.controller.logFormat}`],
     controllerResources: k8sResources(v.controller.resources),
-    issuerDir: ISSUER_DIR,
     webhookName: WEBHOOK_NAME,
     webhookClientConfig: v.webhook.url
       ? {url: v.webhook.url, caBundle}

@@ -29,7 +29,7 @@ export const SCHEMA: Record<string, FieldSpec> = {
   'image.pullPolicy': {type: PULL_POLICIES, default: 'IfNotPresent', description: 'imagePullPolicy of every mesh container'},
   'ha': {type: 'bool', default: false, description: 'high availability: 3 replicas, PodDisruptionBudget, anti-affinity'},
   'controller.replicas': {type: 'int', default: 1, min: 1, description: 'replicas of the mesh-controller Deployment (3 with --ha)'},
-  'controller.logLevel': {type: LOG_LEVELS, default: 'info', description: 'log level of the controller'},
+  'controller.logLevel': {type: ['error', 'warn', 'info', 'debug'], default: 'info', description: 'log level of the controller'},
   'controller.logFormat': {type: ['plain', 'json'], default: 'plain', description: 'log format of the controller'},
   'controller.resources.cpuRequest': {type: 'string', default: '100m', description: 'controller CPU request'},
   'controller.resources.memoryRequest': {type: 'string', default: '128Mi', description: 'controller memory request'},

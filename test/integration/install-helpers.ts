@@ -34,8 +34,11 @@ export async function removeControlPlane(): Promise<void> {
   await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
 }
 
-/** What the namespace controller would do once the namespace is empty: drop its finalizer. */
+/** What the namespace controller would do: delete the namespace's pods, then drop its finalizer. */
 export async function finalizeNamespace(name: string): Promise<void> {
+  await core.deleteCollectionNamespacedPod({namespace: name, gracePeriodSeconds: 0}).catch((error: unknown) => {
+    if ((error as {code?: number}).code !== 404) throw error
+  })
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     let ns

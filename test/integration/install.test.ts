@@ -158,3 +158,34 @@ describe('mesh install on a real API server', () => {
     expect(forced.stderr).toContain('nothing to uninstall')
   })
 })
+
+describe('the controller\'s RBAC, exercised as its ServiceAccount', () => {
+  const as = ['--as', `system:serviceaccount:${CONTROL_PLANE_NAMESPACE}:${ControlPlane.controller}`]
+  beforeAll(async () => {
+    const r = await mesh('install', ...fixtureIdentity, '--apply')
+    if (r.exitCode !== 0) throw new Error(r.stderr)
+  })
+  afterAll(async () => removeControlPlane())
+
+  it('may watch its issuer Secret by name, and no other Secret', async () => {
+    const mine = await cluster.kubectl(['get', 'secrets', '-n', CONTROL_PLANE_NAMESPACE, '--field-selector', `metadata.name=${ControlPlane.issuerSecret}`, '-o', 'name', ...as], {allowFailure: true})
+    expect(mine.code, mine.stderr).toBe(0)
+    expect(mine.stdout.trim()).toBe(`secret/${ControlPlane.issuerSecret}`)
+    const all = await cluster.kubectl(['get', 'secrets', '-n', CONTROL_PLANE_NAMESPACE, ...as], {allowFailure: true})
+    expect(all.code).not.toBe(0)
+    expect(all.stderr).toMatch(/forbidden/i)
+  })
+
+  it('may do what identity, destination and the injector need, and nothing it does not', async () => {
+    const can = async (...args: string[]) => (await cluster.kubectl(['auth', 'can-i', ...args, ...as], {allowFailure: true})).stdout.trim()
+    expect(await can('create', 'tokenreviews.authentication.k8s.io')).toBe('yes')
+    expect(await can('watch', 'endpointslices.discovery.k8s.io', '--all-namespaces')).toBe('yes')
+    expect(await can('list', 'pods', '--all-namespaces')).toBe('yes')
+    expect(await can('get', 'namespaces')).toBe('yes')
+    expect(await can('create', 'events', '-n', appNs)).toBe('yes')
+    expect(await can('get', `configmaps/${ControlPlane.configMap}`, '-n', CONTROL_PLANE_NAMESPACE)).toBe('yes')
+    expect(await can('create', 'pods', '-n', appNs)).toBe('no')
+    expect(await can('get', 'secrets', '-n', appNs)).toBe('no')
+    expect(await can('update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io')).toBe('no')
+  })
+})
