@@ -1,0 +1,37 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, outputFlag} from '../lib/base-command.js'
+
+export default class Top extends BaseCommand<typeof Top> {
+  static override summary = 'A live table of a resource\'s requests: count, success rate and latency per path.'
+  static override description =
+    'Rows are keyed by source, destination, method and path (--routes: by route), sorted by count. ' +
+    'On a terminal the table is redrawn in place: q quits, s changes the sort. Off a terminal one table is printed ' +
+    'every --interval; -o json prints one snapshot per line.'
+  static override examples = [
+    '<%= config.bin %> top deploy/web',
+    '<%= config.bin %> top deploy/web --routes',
+    '<%= config.bin %> top deploy/books --path /books --interval 5s',
+    '<%= config.bin %> top deploy/web -o json --duration 30s',
+  ]
+  static override args = {
+    resource: Args.string({description: 'what to watch: deploy/web, po/web-1, ns/shop, sts/db, ds/x, job/x, svc/web', required: true}),
+  }
+  static override flags = {
+    routes: Flags.boolean({description: 'group by route (destination, method, path template) instead of source and path', default: false}),
+    interval: Flags.string({description: 'refresh (or print) every this long', default: '2s'}),
+    duration: Flags.string({description: 'stop after this long (e.g. 1m)'}),
+    to: Flags.string({description: 'only requests to this resource (e.g. deploy/books)'}),
+    'to-namespace': Flags.string({description: 'namespace of --to (default: -n)'}),
+    method: Flags.string({description: 'only requests with this HTTP method'}),
+    authority: Flags.string({description: 'only requests with this :authority'}),
+    path: Flags.string({description: 'only requests whose path starts with this prefix'}),
+    status: Flags.integer({description: 'only requests answered with this HTTP status'}),
+    'max-rps': Flags.integer({description: 'at most this many requests per second per pod', default: 100}),
+    output: outputFlag(['table', 'json'] as const),
+  }
+
+  async run(): Promise<void> {
+    const {runTopCommand} = await import('../tapclient/top-run.js')
+    await runTopCommand(this.out, this.args.resource, this.flags)
+  }
+}

@@ -1,0 +1,102 @@
+// mesh top on real proxies: JSON snapshots with exact counts and success rates and latency
+// percentiles that match the scripted traffic; --routes groups paths into routes; off a TTY
+// a table per interval.
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {Output} from '../../src/lib/output.js'
+import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
+import {runTopCommand, type TopFlags} from '../../src/tapclient/top-run.js'
+import {runMesh} from '../helpers/run.js'
+import {scriptedTraffic, send, startLocalPlane, startMeshPod, withEnv, type MeshPod, type Plane} from '../tap/harness.js'
+
+let books: MeshPod
+let web: MeshPod
+let plane: Plane
+let restoreEnv: () => void
+
+beforeAll(async () => {
+  books = await startMeshPod({name: 'books-0', deployment: 'books'})
+  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
+  plane = await startLocalPlane([books.info, web.info])
+  restoreEnv = withEnv({...plane.env, KUBECONFIG: '/nonexistent/kubeconfig'})
+})
+
+afterAll(async () => {
+  restoreEnv?.()
+  await plane?.close()
+  await Promise.all([books?.stop(), web?.stop()])
+})
+
+async function topWhile(flags: Partial<TopFlags>, events: number, traffic: () => Promise<unknown>) {
+  let stdout = ''
+  const out = new Output({stdout: {write: (c: string) => (stdout += c)}, stderr: {write: () => true}, env: {NO_COLOR: '1'}})
+  const abort = new AbortController()
+  let seen = 0
+  let started: () => void = () => {}
+  const ready = new Promise<void>((r) => (started = r))
+  const run = runTopCommand(out, 'deploy/web', {routes: false, interval: '200ms', 'max-rps': 1000, output: 'json', ...flags}, {
+    signal: abort.signal,
+    onMessage: (m) => {
+      if (m.type === 'podStart') started()
+      if (m.type === 'event') seen++
+    },
+  })
+  await Promise.race([ready, run])
+  await traffic()
+  const deadline = Date.now() + 10_000
+  while (seen < events && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, 450))
+  abort.abort()
+  await run
+  return stdout
+}
+
+describe('mesh top (local control plane, real proxies)', () => {
+  it('-o json snapshots: rows by source, destination, method and path with exact counts and success', async () => {
+    const stdout = await topWhile({}, 90, () => scriptedTraffic(web, 'books:80'))
+    const snaps = stdout.trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
+    expect(snaps.length).toBeGreaterThanOrEqual(2)
+    const last = snaps[snaps.length - 1]
+    expect(last.sort).toBe('count')
+    expect(last.rows.map((r) => [r.source, r.destination, r.method, r.path, r.count, r.successRate])).toEqual([
+      ['web-0', 'books-0', 'GET', '/ok', 20, 1],
+      ['web-0', 'books-0', 'GET', '/fail', 5, 0],
+      ['web-0', 'books-0', 'GET', '/slow', 5, 1],
+    ])
+    const slow = last.rows[2].latencyMs
+    expect(slow.best).toBeGreaterThanOrEqual(145)
+    expect(slow.p50).toBeGreaterThanOrEqual(slow.best)
+    expect(slow.p99).toBe(slow.worst)
+    expect(slow.worst).toBeLessThan(1000)
+    const ok = last.rows[0].latencyMs
+    expect(ok.p50).toBeLessThan(100)
+    expect(ok.best).toBeLessThanOrEqual(ok.p50)
+    expect(ok.p95).toBeLessThanOrEqual(ok.worst)
+  })
+
+  it('--routes groups paths with IDs into one route per destination and method', async () => {
+    const stdout = await topWhile({routes: true}, 12, async () => {
+      for (const p of ['/books/1', '/books/22', '/books/0a1b2c3d4e', '/authors']) await send(web, 'books:80', p)
+    })
+    const last = JSON.parse(stdout.trim().split('\n').pop()!) as TopSnapshot
+    expect(last.rows.map((r) => [r.source, r.destination, r.path, r.count])).toEqual([
+      ['', 'books-0', '/books/{id}', 3],
+      ['', 'books-0', '/authors', 1],
+    ])
+  })
+
+  it('off a TTY prints one table per interval', async () => {
+    const stdout = await topWhile({output: 'table', interval: '300ms'}, 3, () => send(web, 'books:80', '/ok'))
+    const tables = stdout.split('\n\n').filter((t) => t.trim() !== '')
+    expect(tables.length).toBeGreaterThanOrEqual(2)
+    const last = tables[tables.length - 1].split('\n')
+    expect(last[0]).toMatch(/^\d{4}-\d\d-\d\dT/)
+    expect(last[1].split(/\s+/)).toEqual(['SOURCE', 'DESTINATION', 'METHOD', 'PATH', 'COUNT', 'SUCCESS', 'P50', 'P95', 'P99', 'LAST', 'BEST', 'WORST'])
+    expect(last[2]).toMatch(/^web-0\s+books-0\s+GET\s+\/ok\s+1\s+100\.00%/)
+  })
+
+  it('rejects a bad --interval (exit 2)', async () => {
+    const r = await runMesh(['top', 'deploy/web', '--interval', '1ms'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toContain('--interval')
+  })
+})
