@@ -1,0 +1,268 @@
+// The pod runner: a test-only agent that plays kubelet, ReplicaSet, endpoint and ServiceAccount
+// controllers for the namespaces it serves. Pods become network namespaces on meshbr0 (see
+// net.ts, pod.ts); Services get EndpointSlices and entries in every pod's hosts file.
+//
+//   const runner = await PodRunner.start(cluster, {namespaces: ['shop', 'plain']})
+//   ...
+//   await runner.stop()   // always: kills every process, removes every netns, the bridge, routes
+import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type {ClusterInfo} from '../../cluster/cluster.js'
+import {Kube, type Obj} from './kube.js'
+import {setupHost, teardownHost, writeHosts, type HostNetwork} from './net.js'
+import {PodInstance} from './pod.js'
+import {EndpointsController} from './endpoints.js'
+import {reconcileDeployment} from './deployments.js'
+import {removeMountPoints} from './procs.js'
+import {ROOT} from './containers.js'
+
+export interface ExecResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export interface PodRunnerOptions {
+  namespaces: string[]
+  /** Grace given to containers on pod deletion (default 2 s). */
+  graceMs?: number
+}
+
+export interface ClientSummary {
+  ok: number
+  failed: number
+  pods: Record<string, number>
+  statuses: Record<string, number>
+  errors: string[]
+  ms: number
+  raw: string
+}
+
+const key = (o: Obj): string => `${o.metadata.namespace}/${o.metadata.name}`
+
+export class PodRunner {
+  readonly kube: Kube
+  readonly namespaces: Set<string>
+  readonly pods = new Map<string, Obj>()
+  readonly services = new Map<string, Obj>()
+  readonly deployments = new Map<string, Obj>()
+  /** Realized pods by namespace/name. */
+  readonly instances = new Map<string, PodInstance>()
+  readonly failures: string[] = []
+  private readonly starting = new Map<string, Promise<void>>()
+  private readonly endpoints: EndpointsController
+  private readonly watches: Array<{stop(): void; synced: Promise<void>}> = []
+  private nextIndex = 1
+  private readonly freeIps: number[] = []
+  private dirty?: NodeJS.Timeout
+  private reconciling?: Promise<void>
+  private again = false
+  private stopped = false
+  private readonly runDir: string
+  private readonly onExit = (): void => this.stopSync()
+
+  private constructor(private readonly info: ClusterInfo, private readonly host: HostNetwork, private readonly opts: PodRunnerOptions) {
+    this.kube = new Kube(info)
+    this.namespaces = new Set(opts.namespaces)
+    this.endpoints = new EndpointsController(this.kube)
+    this.runDir = mkdtempSync(path.join(os.tmpdir(), 'mesh-e2e-'))
+  }
+
+  static async start(info: ClusterInfo, opts: PodRunnerOptions): Promise<PodRunner> {
+    const host = setupHost()
+    const runner = new PodRunner(info, host, opts)
+    process.on('exit', runner.onExit)
+    try {
+      runner.watches.push(
+        runner.kube.watch('/api/v1/namespaces', (t, o) => runner.onNamespace(t, o)),
+        runner.kube.watch('/api/v1/services', (t, o) => runner.onObject(runner.services, t, o)),
+        runner.kube.watch('/apis/apps/v1/deployments', (t, o) => runner.onObject(runner.deployments, t, o)),
+        runner.kube.watch('/api/v1/pods', (t, o) => runner.onPod(t, o)),
+      )
+      await Promise.all(runner.watches.map((w) => w.synced))
+    } catch (err) {
+      await runner.stop()
+      throw err
+    }
+    return runner
+  }
+
+  /** Log directory of this run (container logs, volumes). */
+  get dir(): string {
+    return this.runDir
+  }
+
+  serve(namespace: string): void {
+    this.namespaces.add(namespace)
+    this.schedule()
+  }
+
+  private allocIp(): {ip: string; index: number} {
+    const index = this.freeIps.shift() ?? this.nextIndex++
+    if (index > 250 * 250) throw new Error('pod runner: out of pod IPs')
+    return {ip: `10.244.${1 + Math.floor((index - 1) / 250)}.${2 + ((index - 1) % 250)}`, index}
+  }
+
+  private async onNamespace(type: string, ns: Obj): Promise<void> {
+    const name = ns.metadata.name
+    if (type === 'DELETED' || !this.namespaces.has(name) || ns.status?.phase === 'Terminating') return
+    // The ServiceAccount controller's part: every namespace has `default`.
+    await this.kube.post(`/api/v1/namespaces/${name}/serviceaccounts`, {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: 'default'}})
+      .catch(() => {})
+  }
+
+  private onObject(map: Map<string, Obj>, type: string, o: Obj): void {
+    if (type === 'DELETED') map.delete(key(o))
+    else map.set(key(o), o)
+    this.schedule()
+  }
+
+  private onPod(type: string, pod: Obj): void {
+    const k = key(pod)
+    if (type === 'DELETED') {
+      this.pods.delete(k)
+      this.schedule()
+      void this.removePod(k)
+      return
+    }
+    this.pods.set(k, pod)
+    this.schedule()
+    if (!this.namespaces.has(pod.metadata.namespace) || this.instances.has(k) || this.stopped) return
+    if (pod.metadata.deletionTimestamp) return
+    const {ip, index} = this.allocIp()
+    const inst = new PodInstance(this.kube, pod, ip, index, this.runDir)
+    this.instances.set(k, inst)
+    const p = inst.start().catch((err: unknown) => {
+      inst.error = (err as Error).message
+      this.failures.push(`${k}: ${(err as Error).message}`)
+      process.stderr.write(`[pod-runner] ${k}: ${(err as Error).message}\n`)
+    })
+    this.starting.set(k, p)
+  }
+
+  private async removePod(k: string): Promise<void> {
+    const inst = this.instances.get(k)
+    if (!inst) return
+    await this.starting.get(k)
+    this.instances.delete(k)
+    this.starting.delete(k)
+    await inst.stop(this.opts.graceMs ?? 2000)
+    this.freeIps.push(inst.index)
+  }
+
+  /** Coalesces changes into one reconcile of deployments, endpoint slices and hosts files. */
+  private schedule(): void {
+    if (this.dirty || this.stopped) return
+    this.dirty = setTimeout(() => {
+      this.dirty = undefined
+      if (this.reconciling) {
+        this.again = true
+        return
+      }
+      this.reconciling = this.reconcile()
+        .catch((err: unknown) => {
+          process.stderr.write(`[pod-runner] reconcile: ${(err as Error).stack}\n`)
+        })
+        .finally(() => {
+          this.reconciling = undefined
+          if (this.again) {
+            this.again = false
+            this.schedule()
+          }
+        })
+    }, 20)
+  }
+
+  private async reconcile(): Promise<void> {
+    const served = (o: Obj): boolean => this.namespaces.has(o.metadata.namespace)
+    const podsByNs = new Map<string, Obj[]>()
+    for (const p of this.pods.values()) if (served(p)) podsByNs.set(p.metadata.namespace, [...(podsByNs.get(p.metadata.namespace) ?? []), p])
+    for (const d of this.deployments.values()) {
+      if (served(d) && !d.metadata.deletionTimestamp) await reconcileDeployment(this.kube, d, podsByNs.get(d.metadata.namespace) ?? [])
+    }
+    const services = [...this.services.values()].filter(served)
+    await this.endpoints.sync(services, podsByNs)
+    const entries = services.filter((s) => s.spec.clusterIP && s.spec.clusterIP !== 'None')
+    for (const inst of this.instances.values()) {
+      const ns = inst.pod.metadata.namespace
+      writeHosts(inst.netns, inst.pod.metadata.name, inst.ip, entries.map((s) => {
+        const n = s.metadata.name
+        const sns = s.metadata.namespace
+        return {ip: s.spec.clusterIP, names: [`${n}.${sns}.svc.cluster.local`, `${n}.${sns}.svc`, `${n}.${sns}`, ...(sns === ns ? [n] : [])]}
+      }))
+    }
+  }
+
+  /** The realized pod for namespace/name, once the runner has seen it. */
+  instance(namespace: string, name: string): PodInstance | undefined {
+    return this.instances.get(`${namespace}/${name}`)
+  }
+
+  /**
+   * Runs a command in the pod's network namespace (like `kubectl exec`), as uid 1000 by
+   * default (an app, not the proxy: its connections are intercepted).
+   */
+  exec(namespace: string, pod: string, argv: string[], opts: {uid?: number; timeoutMs?: number} = {}): Promise<ExecResult> {
+    const inst = this.instance(namespace, pod)
+    if (!inst) return Promise.reject(new Error(`exec: pod ${namespace}/${pod} is not running here`))
+    const uid = opts.uid ?? 1000
+    const full = ['ip', 'netns', 'exec', inst.netns, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv]
+    return new Promise((resolve) => {
+      const child = spawn(full[0]!, full.slice(1), {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, env: {PATH: process.env['PATH'], HOME: '/tmp'}})
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      child.on('close', (code) => resolve({code, stdout, stderr}))
+    })
+  }
+
+  /** Runs test/e2e/apps/client.ts in a pod and returns its JSON summary. */
+  async client(namespace: string, pod: string, args: string[]): Promise<ClientSummary> {
+    const r = await this.exec(namespace, pod, [process.execPath, '--import', 'tsx', '--no-warnings', path.join(ROOT, 'test/e2e/apps/client.ts'), ...args])
+    const line = r.stdout.trim().split('\n').pop() ?? ''
+    try {
+      return {...(JSON.parse(line) as ClientSummary), raw: `${r.stdout}${r.stderr}`}
+    } catch {
+      throw new Error(`client ${args.join(' ')} in ${namespace}/${pod} printed no summary (exit ${r.code}):\n${r.stdout}${r.stderr}`)
+    }
+  }
+
+  /** Waits until the pods (namespace/name) are Ready in the API; throws with their state otherwise. */
+  async waitReady(names: string[], timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs
+    const ready = (k: string): boolean => (this.pods.get(k)?.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True')
+    while (Date.now() < end) {
+      if (names.every(ready)) return
+      if (this.failures.length > 0) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`pods not ready after ${timeoutMs} ms: ${names.filter((n) => !ready(n)).join(', ')}\n${this.describe()}`)
+  }
+
+  /** What a failing test prints: every pod's events, logs and rules. */
+  describe(): string {
+    return [...this.failures.map((f) => `FAILURE ${f}`), ...[...this.instances.values()].map((i) => i.describe())].join('\n')
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.dirty) clearTimeout(this.dirty)
+    for (const w of this.watches) w.stop()
+    await Promise.allSettled([...this.starting.values()])
+    await Promise.allSettled([...this.instances.values()].map((i) => i.stop(500)))
+    this.stopSync()
+  }
+
+  private stopSync(): void {
+    this.stopped = true
+    process.off('exit', this.onExit)
+    teardownHost(this.host)
+    removeMountPoints()
+    this.kube.close()
+    if (!process.env['MESH_E2E_KEEP']) rmSync(this.runDir, {recursive: true, force: true})
+  }
+}
