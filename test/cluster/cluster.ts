@@ -18,7 +18,7 @@
 import {spawn, spawnSync} from 'node:child_process'
 import type {ChildProcess} from 'node:child_process'
 import {generateKeyPair, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
 import net from 'node:net'
@@ -368,6 +368,29 @@ async function stopProcess(proc: Proc, graceMs = 5000): Promise<void> {
   }
 }
 
+/** Removes mesh-cluster-<pid>-* / mesh-etcd-<pid>-* dirs whose owning process is gone. */
+function removeStaleDirs(parents: string[]): void {
+  for (const parent of parents) {
+    let names: string[]
+    try {
+      names = readdirSync(parent)
+    } catch {
+      continue
+    }
+    for (const name of names) {
+      const m = /^mesh-(?:cluster|etcd)-(\d+)-[A-Za-z0-9]{6}$/.exec(name)
+      if (!m || Number(m[1]) === process.pid) continue
+      try {
+        process.kill(Number(m[1]), 0)
+        continue // owner alive
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue
+      }
+      rmSync(path.join(parent, name), {recursive: true, force: true})
+    }
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
@@ -500,10 +523,12 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const l: Live = {procs: [], dirs: [], stopped: false}
   live.add(l)
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'mesh-cluster-'))
-  l.dirs.push(dir)
   const shm = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
-  const etcdData = mkdtempSync(path.join(shm, 'mesh-etcd-'))
+  removeStaleDirs([os.tmpdir(), shm])
+  // The owner's pid in the names lets a later run remove what a SIGKILLed one left behind.
+  const dir = mkdtempSync(path.join(os.tmpdir(), `mesh-cluster-${process.pid}-`))
+  l.dirs.push(dir)
+  const etcdData = mkdtempSync(path.join(shm, `mesh-etcd-${process.pid}-`))
   l.dirs.push(etcdData)
 
   const fail = async (msg: string): Promise<never> => {

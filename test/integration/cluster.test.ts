@@ -177,7 +177,6 @@ describe('test cluster', () => {
     const discovery = kc.makeApiClient(DiscoveryV1Api)
     const initial = await discovery.listNamespacedEndpointSlice({namespace: ns})
     const events: Array<{type: string; addresses: string[]; name: string}> = []
-    let notify = (): void => {}
     const watch = new Watch(kc)
     let watchErr: unknown
     const controller = await watch.watch(
@@ -185,7 +184,6 @@ describe('test cluster', () => {
       {resourceVersion: initial.metadata?.resourceVersion, allowWatchBookmarks: false},
       (type, obj: V1EndpointSlice) => {
         events.push({type, name: obj.metadata?.name ?? '', addresses: (obj.endpoints ?? []).flatMap((e) => e.addresses)})
-        notify()
       },
       (err: unknown) => {
         watchErr = err
