@@ -80,6 +80,13 @@ export const DEFAULT_LIMITS: ProxyLimits = {
 /** Settings a caller (flags, tests) may give instead of the environment. */
 export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace', string>>
 
+/** The `mesh proxy` flag for each override (each mirrors one MESH_PROXY_* variable). */
+export const FLAG_NAMES: Record<keyof ProxyOverrides, string> = {
+  inbound: 'inbound-listen-addr', outbound: 'outbound-listen-addr', admin: 'admin-listen-addr', tap: 'tap-listen-addr',
+  inboundForward: 'inbound-forward-addr', staticRoutes: 'static-routes', opaquePorts: 'opaque-ports',
+  logLevel: 'log-level', logFormat: 'log-format', shutdownGrace: 'shutdown-grace-period',
+}
+
 export function parseAddr(value: string, name: string): ListenAddr {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim())
   const port = m ? Number(m[3]) : NaN
@@ -133,7 +140,7 @@ export function normalizeAuthority(authority: string, defaultPort: number): stri
 export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides: ProxyOverrides = {}): ProxyConfig {
   const get = (key: keyof ProxyOverrides, envName: string): [string | undefined, string] => {
     const flag = overrides[key]
-    if (flag !== undefined) return [flag, `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`]
+    if (flag !== undefined && flag !== null) return [flag, `--${FLAG_NAMES[key]}`]
     const v = env[envName]
     return [v === '' ? undefined : v, envName]
   }

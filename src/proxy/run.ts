@@ -1,0 +1,84 @@
+// The whole sidecar as `mesh proxy` runs it: identity (when configured), discovery (the
+// destination service, else static routes), metrics, tap, the data path, and the admin server,
+// wired together; stop() drains and closes them in order.
+import type {ProxyConfig} from './config.js'
+import type {Discovery, Identity} from './contracts.js'
+import {Logger, parseLogLevel} from './log.js'
+import {ProxyEnv} from '../protocol/proxy-env.js'
+import {startProxy, type RunningProxy} from './server.js'
+
+export interface Sidecar {
+  proxy: RunningProxy
+  ports: {inbound: number, outbound: number, admin: number, tap: number}
+  /** Resolves when something asks the proxy to stop (POST /shutdown). */
+  shutdownRequested: Promise<void>
+  stop(graceMs?: number): Promise<void>
+}
+
+export async function runSidecar(config: ProxyConfig, env: NodeJS.ProcessEnv = process.env, log = new Logger(config.logLevel, config.logFormat)): Promise<Sidecar> {
+  const [{createProxyMetrics, localLabelsFromEnv}, {startAdmin}, {TapHub, startTapServer}] = await Promise.all([
+    import('../metrics/proxy-metrics.js'), import('./admin/index.js'), import('./tap/index.js'),
+  ])
+  const localLabels = localLabelsFromEnv(env)
+  const identity = await startIdentityFromEnv(env, log)
+  const discovery = await startDiscoveryFromEnv(env, identity, log)
+  const metrics = createProxyMetrics({localLabels})
+  const hub = new TapHub({localLabels, registry: metrics.registry})
+  const closers: (() => unknown)[] = []
+  try {
+    const proxy = await startProxy(config, {identity, discovery, observers: [metrics.observer, hub], log})
+    closers.push(() => proxy.close(0))
+    let requestShutdown = (): void => {}
+    const shutdownRequested = new Promise<void>((resolve) => (requestShutdown = resolve))
+    const admin = await startAdmin({
+      listen: config.admin,
+      registry: metrics.registry,
+      ready: () => proxy.isReady(),
+      onShutdown: () => requestShutdown(),
+      getLogLevel: () => log.currentLevel,
+      setLogLevel: (level) => log.setLevel(parseLogLevel(level)),
+    })
+    closers.push(() => admin.close())
+    const tap = await startTapServer({listen: config.tap, hub, identity, tapServiceName: env[ProxyEnv.TAP_SVC_NAME]})
+    closers.push(() => tap.close())
+    log.info('admin listening', {addr: `${admin.address.host}:${admin.address.port}`})
+    log.info('tap listening', {addr: `${tap.address.host}:${tap.address.port}`})
+    return {
+      proxy,
+      ports: {...proxy.ports, admin: admin.address.port, tap: tap.address.port},
+      shutdownRequested,
+      async stop(graceMs = config.shutdownGraceMs) {
+        await proxy.close(graceMs)
+        await Promise.all([admin.close(), tap.close()])
+        discovery?.close()
+        identity?.close()
+      },
+    }
+  } catch (err) {
+    for (const c of closers.reverse()) await c()
+    discovery?.close()
+    identity?.close()
+    throw err
+  }
+}
+
+/** The identity client when MESH_PROXY_IDENTITY_* is configured (and not disabled). */
+async function startIdentityFromEnv(env: NodeJS.ProcessEnv, log: Logger): Promise<Identity | undefined> {
+  if (env[ProxyEnv.IDENTITY_DISABLED] === '1' || !env[ProxyEnv.IDENTITY_ADDR]) return undefined
+  const {identityConfigFromEnv, startIdentity} = await import('./identity/index.js')
+  const cfg = identityConfigFromEnv(env)
+  if (!cfg) return undefined
+  return startIdentity({...cfg, log: {debug: (m, f) => log.debug(m, f as never), info: (m, f) => log.info(m, f as never), warn: (m, f) => log.warn(m, f as never)}})
+}
+
+/** The destination service's client when MESH_PROXY_DESTINATION_ADDR is set. */
+async function startDiscoveryFromEnv(env: NodeJS.ProcessEnv, identity: Identity | undefined, log: Logger): Promise<Discovery | undefined> {
+  const addr = env[ProxyEnv.DESTINATION_ADDR]
+  if (!addr) return undefined
+  const {DestinationClient} = await import('./discovery/destination-client.js')
+  return new DestinationClient({
+    addr, identity, namespace: env[ProxyEnv.POD_NAMESPACE], serverName: env[ProxyEnv.DESTINATION_IDENTITY],
+    trustAnchorsPem: env[ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM],
+    log: {debug: (m, f) => log.debug(m, f as never), warn: (m, f) => log.warn(m, f as never)},
+  })
+}
