@@ -11,6 +11,7 @@ import type {IssuerSource} from './identity/issuer.js'
 import type {TokenValidator} from './identity/tokens.js'
 import type {EventRecorder} from './identity/events.js'
 import type {Registry} from './destination/registry.js'
+import {injectorComponent} from './injector/component.js'
 
 export interface Component {
   name: string
@@ -24,6 +25,8 @@ export interface ControllerOptions {
   host?: string
   identityPort?: number
   destinationPort?: number
+  /** kubernetes mode: port of the proxy injector (admission webhook), default 8443. */
+  injectorPort?: number
   controlPlaneNamespace?: string
   trustDomain?: string
   clusterDomain?: string
@@ -122,6 +125,9 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
       stop: async () => ctx.destination?.stop(),
     },
   ]
+  if (o.mode === 'kubernetes') {
+    components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, log: o.log}))
+  }
   return components
 }
 
