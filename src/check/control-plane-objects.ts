@@ -1,15 +1,18 @@
 // Reading the installed control plane: the objects `mesh install` creates, by the names in
-// src/protocol/control-plane.ts. Keys inside the Secrets and ConfigMaps are defined here.
+// src/protocol/control-plane.ts, with the keys of src/protocol/identity.ts.
 import type {V1Deployment, V1Secret} from '@kubernetes/client-node'
 import {ControlPlane} from '../protocol/control-plane.js'
+import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import {requireKube} from './context.js'
 import {readOptional} from './api-errors.js'
 import type {CheckContext} from './types.js'
 
-/** Keys of the issuer Secret (a kubernetes.io/tls Secret plus the anchors) and the webhook's. */
-export const SecretKeys = {cert: 'tls.crt', key: 'tls.key', anchors: 'ca.crt'} as const
+/** Keys of the issuer Secret: `issuer.crt`, `issuer.key`, `ca.crt`. */
+export const IssuerKeys = ISSUER_SECRET_KEYS
 /** Key of the trust roots ConfigMap. */
-export const TRUST_ROOTS_KEY = 'ca-bundle.crt'
+export const TRUST_ROOTS_KEY = TRUST_ROOTS_CONFIGMAP_KEY
+/** Keys of a kubernetes.io/tls Secret, for an injector serving certificate kept in a Secret. */
+export const TlsSecretKeys = {cert: 'tls.crt', key: 'tls.key'} as const
 
 export function secretValue(secret: V1Secret, key: string): string | undefined {
   const b64 = secret.data?.[key]

@@ -1,106 +1,61 @@
-// Builds a control plane in the real test cluster the way `mesh install` would leave it: the
-// objects named in src/protocol/control-plane.ts, real certificates, and Pods whose status is
-// written through the status subresource (the test cluster has no kubelet). Used by
-// test/integration/check.test.ts.
+// Builds a control plane in the real test cluster from `mesh install`'s own renderer
+// (src/install), moved into a namespace of this suite's own, plus what the test cluster lacks:
+// controller Pods whose status is written through the status subresource (no kubelet), and an
+// injector stand-in on 127.0.0.1 serving the certificate the controller would sign
+// (src/control/injector/serving-cert.ts). Used by test/integration/check.test.ts.
+import type {AddressInfo} from 'node:net'
+import {createServer, type Server} from 'node:tls'
 import type {KubeConfig, KubernetesObject, V1Pod} from '@kubernetes/client-node'
-import {ControlPlane} from '../../src/protocol/control-plane.js'
+import {loadIssuer} from '../../src/control/identity/issuer.js'
+import {serviceNames, signServingCert} from '../../src/control/injector/serving-cert.js'
+import {resolveValues} from '../../src/install/inputs.js'
+import {renderObjects} from '../../src/install/render.js'
+import {CONTROL_PLANE_NAMESPACE, ControlPlane} from '../../src/protocol/control-plane.js'
+import {ISSUER_SECRET_KEYS} from '../../src/protocol/identity.js'
 import {ProxyEnv} from '../../src/protocol/proxy-env.js'
-import type {CaMaterial} from '../../src/tls/index.js'
-
-export interface Pki {
-  anchor: CaMaterial
-  issuer: CaMaterial
-  webhookCa: {certPem: string}
-  webhookCert: {certPem: string; keyPem: string}
-}
+import {generateRsaKey, type CaMaterial} from '../../src/tls/index.js'
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64')
 
-export function controlPlaneObjects(ns: string, version: string, pki: Pki, webhookPort: number, webhookScope: string): KubernetesObject[] {
-  const labels = {[ControlPlane.componentLabel]: 'controller', [ControlPlane.controlPlaneNsLabel]: ns}
-  return [
-    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: ControlPlane.controller, namespace: ns, labels}},
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: {name: ControlPlane.configMap, namespace: ns, labels},
-      data: {values: JSON.stringify({proxyVersion: version, trustAnchorsPEM: pki.anchor.certPem, controlPlaneNamespace: ns})},
-    } as KubernetesObject,
-    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: ControlPlane.trustRootsConfigMap, namespace: ns, labels}, data: {'ca-bundle.crt': pki.anchor.certPem}} as KubernetesObject,
-    issuerSecret(ns, pki.issuer, pki.anchor),
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      type: 'kubernetes.io/tls',
-      metadata: {name: ControlPlane.injectorTlsSecret, namespace: ns, labels},
-      data: {'tls.crt': b64(pki.webhookCert.certPem), 'tls.key': b64(pki.webhookCert.keyPem), 'ca.crt': b64(pki.webhookCa.certPem)},
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: {name: ControlPlane.controller, labels},
-      rules: [{apiGroups: [''], resources: ['pods', 'services', 'namespaces'], verbs: ['get', 'list', 'watch']}],
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: {name: ControlPlane.controller, labels},
-      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ControlPlane.controller},
-      subjects: [{kind: 'ServiceAccount', name: ControlPlane.controller, namespace: ns}],
-    } as KubernetesObject,
-    webhookConfiguration(pki.webhookCa.certPem, webhookPort, webhookScope, labels),
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: {name: ControlPlane.controller, namespace: ns, labels: {...labels, 'app.kubernetes.io/version': version}},
-      spec: {
-        selector: {matchLabels: {[ControlPlane.componentLabel]: 'controller'}},
-        template: {
-          metadata: {labels},
-          spec: {serviceAccountName: ControlPlane.controller, containers: [{name: 'controller', image: `ghcr.io/mesh-dev/mesh:${version}`, args: ['controller']}]},
-        },
-      },
-    } as KubernetesObject,
-  ]
+/** `mesh install`'s objects, rendered with this identity, moved from mesh-system to `ns`. */
+export async function installObjects(ns: string, o: {anchor: CaMaterial; issuer: CaMaterial; webhookUrl?: string; scope: string}): Promise<KubernetesObject[]> {
+  const values = await resolveValues({webhookUrl: o.webhookUrl})
+  const rendered = await renderObjects({values, identity: {trustAnchorsPEM: o.anchor.certPem, issuerCertPEM: o.issuer.certPem, issuerKeyPEM: o.issuer.keyPem}})
+  const moved = JSON.parse(JSON.stringify(rendered).replaceAll(CONTROL_PLANE_NAMESPACE, ns)) as KubernetesObject[]
+  for (const obj of moved) {
+    if (obj.kind !== 'MutatingWebhookConfiguration') continue
+    // Only pods in namespaces this suite labels reach the stand-in injector.
+    for (const hook of (obj as unknown as {webhooks: Array<Record<string, unknown>>}).webhooks) hook.namespaceSelector = {matchLabels: {'mesh-check-scope': o.scope}}
+  }
+  return moved
 }
 
 export function issuerSecret(ns: string, issuer: CaMaterial, anchor: CaMaterial): KubernetesObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    type: 'kubernetes.io/tls',
+    type: 'Opaque',
     metadata: {name: ControlPlane.issuerSecret, namespace: ns},
-    data: {'tls.crt': b64(issuer.certPem), 'tls.key': b64(issuer.keyPem), 'ca.crt': b64(anchor.certPem)},
+    data: {[ISSUER_SECRET_KEYS.cert]: b64(issuer.certPem), [ISSUER_SECRET_KEYS.key]: b64(issuer.keyPem), [ISSUER_SECRET_KEYS.anchor]: b64(anchor.certPem)},
   } as KubernetesObject
 }
 
-/** The injector webhook, scoped by a namespace label only this test sets, failing open. */
-export function webhookConfiguration(caPem: string, port: number, scope: string, labels: Record<string, string> = {}): KubernetesObject {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: {name: ControlPlane.webhookConfiguration, labels},
-    webhooks: [
-      {
-        name: 'proxy-injector.mesh.dev',
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
-        failurePolicy: 'Ignore',
-        timeoutSeconds: 2,
-        clientConfig: {url: `https://127.0.0.1:${port}/inject`, caBundle: b64(caPem)},
-        namespaceSelector: {matchLabels: {'mesh-check-scope': scope}},
-        rules: [{operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods']}],
-      },
-    ],
-  } as KubernetesObject
+/** A TLS listener on 127.0.0.1 presenting the serving certificate the injector signs with `issuer`. */
+export async function startInjectorStandIn(ns: string, anchor: CaMaterial, issuer: CaMaterial): Promise<{port: number; close(): Promise<void>}> {
+  const state = loadIssuer({anchorsPem: anchor.certPem, issuerCertPem: issuer.certPem, issuerKeyPem: issuer.keyPem, source: 'test'})
+  const key = await generateRsaKey()
+  const {certPem} = signServingCert(state, key.publicKeyPem, [...serviceNames(ControlPlane.injectorService, ns), '127.0.0.1'])
+  const server: Server = createServer({key: key.keyPem, cert: certPem + issuer.certPem}, (socket) => socket.end())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r()))}
 }
 
-export function controllerPod(ns: string, name: string, version: string): V1Pod {
+export function controllerPod(ns: string, name: string, image: string): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {name, namespace: ns, labels: {[ControlPlane.componentLabel]: 'controller', [ControlPlane.controlPlaneNsLabel]: ns}},
-    spec: {containers: [{name: 'controller', image: `ghcr.io/mesh-dev/mesh:${version}`}]},
+    spec: {containers: [{name: 'controller', image}]},
   }
 }
 
@@ -126,22 +81,14 @@ export async function setPodStatus(kc: KubeConfig, pod: V1Pod, ready: boolean | 
   const names = (current.spec?.containers ?? []).map((c) => c.name)
   const readyOf = (n: string): boolean => (typeof ready === 'boolean' ? ready : (ready[n] ?? true))
   const now = new Date()
+  const all = names.every(readyOf) ? 'True' : 'False'
   current.status = {
     phase: 'Running',
-    podIP: undefined,
     conditions: [
-      {type: 'Ready', status: names.every(readyOf) ? 'True' : 'False', lastTransitionTime: now},
-      {type: 'ContainersReady', status: names.every(readyOf) ? 'True' : 'False', lastTransitionTime: now},
+      {type: 'Ready', status: all, lastTransitionTime: now},
+      {type: 'ContainersReady', status: all, lastTransitionTime: now},
     ],
-    containerStatuses: names.map((n) => ({
-      name: n,
-      image: 'img',
-      imageID: '',
-      ready: readyOf(n),
-      restartCount: 0,
-      started: true,
-      state: {running: {startedAt: now}},
-    })),
+    containerStatuses: names.map((n) => ({name: n, image: 'img', imageID: '', ready: readyOf(n), restartCount: 0, started: true, state: {running: {startedAt: now}}})),
   }
   await core.replaceNamespacedPodStatus({name: current.metadata!.name!, namespace: current.metadata!.namespace!, body: current})
 }

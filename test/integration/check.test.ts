@@ -18,10 +18,10 @@ import {
 import type {KubernetesObject, V1Pod} from '@kubernetes/client-node'
 import {ControlPlane} from '../../src/protocol/control-plane.js'
 import {meshVersion} from '../../src/lib/version.js'
-import {generateIssuer, generateTrustAnchor} from '../../src/tls/index.js'
-import {createCertificateAuthority, issueCertificate, testCluster} from '../cluster/cluster.js'
+import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
+import {testCluster} from '../cluster/cluster.js'
 import {runMesh} from '../helpers/run.js'
-import {controllerPod, controlPlaneObjects, issuerSecret, meshedPod, setPodStatus, webhookConfiguration, type Pki} from '../check/cluster-fixtures.js'
+import {controllerPod, installObjects, issuerSecret, meshedPod, setPodStatus, startInjectorStandIn} from '../check/cluster-fixtures.js'
 import {schemaProblems} from '../check/schema.js'
 
 const cluster = testCluster()
@@ -40,7 +40,7 @@ const core = kc.makeApiClient(CoreV1Api)
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
 const admission = kc.makeApiClient(AdmissionregistrationV1Api)
 const objects = KubernetesObjectApi.makeApiClient(kc)
-let pki: Pki
+let pki: {anchor: CaMaterial; issuer: CaMaterial}
 
 const apply = (o: KubernetesObject) => objects.patch(o, undefined, undefined, 'mesh-check-test', true, PatchStrategy.ServerSideApply)
 
@@ -69,9 +69,7 @@ const failing = (results: Record<string, string>) => Object.keys(results).filter
 
 beforeAll(async () => {
   const anchor = await generateTrustAnchor()
-  const [issuer, webhookCa] = await Promise.all([generateIssuer(anchor), createCertificateAuthority('mesh-check-webhook-ca')])
-  const webhookCert = await issueCertificate(webhookCa, {commonName: 'mesh-proxy-injector', dnsNames: [`${ControlPlane.injectorService}.${cpNs}.svc`], ips: ['127.0.0.1']})
-  pki = {anchor, issuer, webhookCa, webhookCert}
+  pki = {anchor, issuer: await generateIssuer(anchor)}
   for (const name of [appNs, psaNs]) await core.createNamespace({body: {metadata: {name}}})
 }, 120_000)
 
@@ -147,14 +145,29 @@ describe('mesh check --pre', () => {
 
 describe('mesh check on an installed control plane', () => {
   let controller: V1Pod
+  let injector: {port: number; close(): Promise<void>}
+  let webhookObject: KubernetesObject
+  const webhookWith = (mutate: (hook: {clientConfig: {url?: string; caBundle?: string}}) => void): KubernetesObject => {
+    const copy = JSON.parse(JSON.stringify(webhookObject)) as KubernetesObject & {webhooks: Array<{clientConfig: {url?: string; caBundle?: string}}>}
+    copy.webhooks.forEach(mutate)
+    return copy
+  }
 
   beforeAll(async () => {
-    await core.createNamespace({body: {metadata: {name: cpNs, labels: {[ControlPlane.controlPlaneNsLabel]: cpNs}}}})
-    for (const o of controlPlaneObjects(cpNs, version, pki, 1, scope)) await apply(o)
-    controller = controllerPod(cpNs, 'mesh-controller-1', version)
+    // What `mesh install --webhook-url` renders, applied as `mesh install --apply` would, in our namespace.
+    injector = await startInjectorStandIn(cpNs, pki.anchor, pki.issuer)
+    const rendered = await installObjects(cpNs, {...pki, webhookUrl: `https://127.0.0.1:${injector.port}/inject`, scope})
+    for (const o of rendered) await apply(o)
+    webhookObject = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!
+    const deployment = rendered.find((o) => o.kind === 'Deployment') as {spec: {template: {spec: {containers: Array<{image: string}>}}}} & KubernetesObject
+    controller = controllerPod(cpNs, 'mesh-controller-1', deployment.spec.template.spec.containers[0]!.image)
     await core.createNamespacedPod({namespace: cpNs, body: controller})
     await setPodStatus(kc, controller, true)
   }, 120_000)
+
+  afterAll(async () => {
+    await injector?.close()
+  })
 
   it('--pre now fails: the control plane namespace exists', async () => {
     const r = await check(['--pre', '-n', appNs])
@@ -241,19 +254,49 @@ describe('mesh check on an installed control plane', () => {
       expect(r.results.MESH2201).toBe(`error: MutatingWebhookConfiguration ${ControlPlane.webhookConfiguration} not found: nothing calls the injector`)
       expect(r.exitCode).toBe(1)
     } finally {
-      await apply(webhookConfiguration(pki.webhookCa.certPem, 1, scope))
+      await apply(webhookObject)
     }
   })
 
   it('a webhook caBundle that does not validate the serving certificate fails MESH2201', async () => {
-    const other = await createCertificateAuthority('someone-else')
-    await apply(webhookConfiguration(other.certPem, 1, scope))
+    const other = await generateTrustAnchor({commonName: 'root.elsewhere'})
+    await apply(webhookWith((h) => (h.clientConfig.caBundle = Buffer.from(other.certPem).toString('base64'))))
     try {
       const r = await check([])
-      expect(r.results.MESH2201).toMatch(/^error: injector serving certificate .* checked against the caBundle of webhook proxy-injector.mesh.dev, .* does not chain/)
+      expect(r.results.MESH2201).toMatch(
+        /^error: serving certificate at https:\/\/127\.0\.0\.1:\d+\/inject, checked against the caBundle of webhook mesh-proxy-injector.mesh.dev, \(CN=mesh-proxy-injector\..*\) does not chain to the trust anchors/,
+      )
       expect(r.exitCode).toBe(1)
     } finally {
-      await apply(webhookConfiguration(pki.webhookCa.certPem, 1, scope))
+      await apply(webhookObject)
+    }
+  })
+
+  it('an injector that does not answer fails MESH2201, naming the URL', async () => {
+    await apply(webhookWith((h) => (h.clientConfig.url = 'https://127.0.0.1:1/inject')))
+    try {
+      const r = await check([])
+      expect(r.results.MESH2201).toMatch(/^error: cannot read the injector's serving certificate from https:\/\/127\.0\.0\.1:1\/inject: .*ECONNREFUSED/)
+      expect(r.exitCode).toBe(1)
+    } finally {
+      await apply(webhookObject)
+    }
+  })
+
+  it('with the in-cluster Service (no URL), the caBundle must validate the issuer that signs the serving certificate', async () => {
+    const serviceMode = (await installObjects(cpNs, {...pki, scope})).find((o) => o.kind === 'MutatingWebhookConfiguration')!
+    // Server-side apply by the same manager drops the url it no longer applies.
+    await apply(serviceMode)
+    try {
+      const ok = await check([])
+      expect(ok.results.MESH2201).toBe('success')
+      const foreign = await generateIssuer(await generateTrustAnchor({commonName: 'root.elsewhere'}))
+      await apply(issuerSecret(cpNs, foreign, pki.anchor))
+      const r = await check([])
+      expect(r.results.MESH2201).toMatch(/^error: issuer certificate in Secret .* \(which signs the injector's serving certificate\), checked against the caBundle of webhook mesh-proxy-injector.mesh.dev, .* does not chain/)
+    } finally {
+      await apply(issuerSecret(cpNs, pki.issuer, pki.anchor))
+      await apply(webhookObject)
     }
   })
 

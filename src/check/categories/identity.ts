@@ -3,7 +3,7 @@
 import {ControlPlane} from '../../protocol/control-plane.js'
 import {configFromConfigMapData, MESH_CONFIG_KEY} from '../../inject/config.js'
 import {assertChainsTo, assertCurrentCa, assertKeyMatches, assertNotExpiringSoon, parseBundle} from '../certs.js'
-import {readConfigMapKey, readSecretKey, SecretKeys, TRUST_ROOTS_KEY} from '../control-plane-objects.js'
+import {readConfigMapKey, readSecretKey, IssuerKeys, TRUST_ROOTS_KEY} from '../control-plane-objects.js'
 import type {Category, CheckContext} from '../types.js'
 
 async function anchors(ctx: CheckContext) {
@@ -13,7 +13,7 @@ async function anchors(ctx: CheckContext) {
 
 async function issuer(ctx: CheckContext) {
   const what = `issuer certificate in Secret ${ctx.options.controlPlaneNamespace}/${ControlPlane.issuerSecret}`
-  const pem = await readSecretKey(ctx, ControlPlane.issuerSecret, SecretKeys.cert)
+  const pem = await readSecretKey(ctx, ControlPlane.issuerSecret, IssuerKeys.cert)
   return {chain: parseBundle(pem, what), what}
 }
 
@@ -45,7 +45,7 @@ export function identity(): Category {
         async run(ctx) {
           const {chain, what} = await issuer(ctx)
           assertCurrentCa(chain[0]!, what, ctx.now())
-          const key = await readSecretKey(ctx, ControlPlane.issuerSecret, SecretKeys.key)
+          const key = await readSecretKey(ctx, ControlPlane.issuerSecret, IssuerKeys.key)
           assertKeyMatches(chain[0]!, key, what)
         },
       },
