@@ -79,12 +79,15 @@ export class TapSession {
       if (this.conns.has(key) || this.seen.has(key)) continue
       const gone = this.ended.get(key)
       if (gone && gone.address === pod.tapAddress && Date.now() - gone.at < RETRY_MS) continue
-      if (!pod.meshed || !pod.tapAddress) {
+      if (!pod.meshed) {
         if (first) this.opts.send({type: 'warning', message: `pod ${key} has no mesh proxy: its traffic is not tapped`})
         this.seen.add(key)
         continue
       }
-      if (!pod.running) continue
+      if (!pod.running || !pod.tapAddress) {
+        if (first) this.opts.send({type: 'warning', message: `pod ${key} is not running yet: it is tapped once it runs`})
+        continue
+      }
       if (this.conns.size >= max) {
         this.opts.send({type: 'warning', message: `more than ${max} pods: only the first ${max} are tapped`})
         break
