@@ -27,7 +27,8 @@ export function webApp(ctx: AppContext): Server {
   const books = serviceAuthority('books', ctx.namespace)
   const pass = async (path: string): Promise<{status: number; body: unknown}> => {
     const r = await ctx.outbound.getJson(books, path)
-    return {status: r.status >= 500 ? 502 : r.status, body: r.status >= 500 ? {error: 'books failed', books: r.body} : r.body}
+    // A failed books call is web's failure too: a 500 (a 502 would be retried by the proxies).
+    return {status: r.status >= 500 ? 500 : r.status, body: r.status >= 500 ? {error: 'books failed', books: r.body} : r.body}
   }
   return createHttpApp('web', [
     [/^\/$/, async () => ({status: 200, body: {service: 'web', try: ['/api/books', '/api/books/b1']}})],

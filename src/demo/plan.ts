@@ -1,0 +1,149 @@
+// The demo laid out before anything starts: every port, identity and process, as data the
+// orchestrator runs, `mesh demo status` prints and the tests read (state.json).
+import path from 'node:path'
+import {CONTROLLER_SERVICE_ACCOUNT} from '../protocol/identity.js'
+import {identityName, ProxyEnv} from '../protocol/proxy-env.js'
+import {DEMO_NAMESPACE, DEMO_SERVICES, SERVICE_PORTS, serviceAuthority, type DemoService} from './apps/catalog.js'
+import type {DemoPaths} from './paths.js'
+
+export interface ServicePlan {
+  name: DemoService
+  /** The "pod": one replica per service. */
+  pod: string
+  serviceAccount: string
+  identity: string
+  authority: string
+  servicePort: number
+  appPort: number
+  proxy: {inbound: number; outbound: number; admin: number; tap: number}
+}
+
+export interface DemoPlan {
+  namespace: string
+  controller: {identityPort: number; destinationPort: number; identity: string}
+  /** The local tap server (in the demo process). */
+  tapPort: number
+  services: ServicePlan[]
+  load: {rps: number; failEvery: number; slowMs: number}
+}
+
+export interface PlanOptions {
+  rps?: number
+  failEvery?: number
+  slowMs?: number
+}
+
+/** How many ports a demo needs: controller (2), tap server (1), and five per service. */
+export const PORTS_NEEDED = 3 + DEMO_SERVICES.length * 5
+
+export function buildPlan(ports: number[], o: PlanOptions = {}): DemoPlan {
+  if (ports.length < PORTS_NEEDED) throw new Error(`the demo needs ${PORTS_NEEDED} ports, got ${ports.length}`)
+  const next = (() => {
+    let i = 0
+    return () => ports[i++]!
+  })()
+  const controller = {identityPort: next(), destinationPort: next(), identity: identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')}
+  const tapPort = next()
+  const services = DEMO_SERVICES.map((name): ServicePlan => ({
+    name,
+    pod: `${name}-0`,
+    serviceAccount: name,
+    identity: identityName(name, DEMO_NAMESPACE),
+    authority: serviceAuthority(name),
+    servicePort: SERVICE_PORTS[name],
+    appPort: next(),
+    proxy: {inbound: next(), outbound: next(), admin: next(), tap: next()},
+  }))
+  return {namespace: DEMO_NAMESPACE, controller, tapPort, services, load: {rps: o.rps ?? 10, failEvery: o.failEvery ?? 10, slowMs: o.slowMs ?? 200}}
+}
+
+/** The file-backed registry the local controller serves: each service's endpoint is its proxy's inbound port. */
+export function registryDocument(plan: DemoPlan): string {
+  const doc = {
+    services: plan.services.map((s) => ({
+      name: s.name,
+      namespace: plan.namespace,
+      ports: [{port: s.servicePort, endpoints: [{address: '127.0.0.1', port: s.proxy.inbound, serviceAccount: s.serviceAccount, pod: s.pod, deployment: s.name}]}],
+    })),
+  }
+  return JSON.stringify(doc, null, 2) + '\n'
+}
+
+export interface ProcessSpec {
+  /** Unique key: controller, proxy/web, app/web, load. */
+  key: string
+  role: 'controller' | 'proxy' | 'app' | 'load'
+  service?: DemoService
+  args: string[]
+  env: Record<string, string>
+  log: string
+}
+
+export function controllerSpec(plan: DemoPlan, p: DemoPaths): ProcessSpec {
+  return {
+    key: 'controller',
+    role: 'controller',
+    args: ['controller', '--mode', 'local', '--identity-dir', p.identity, '--registry-file', p.registry, '--listen-host', '127.0.0.1',
+      '--identity-port', String(plan.controller.identityPort), '--destination-port', String(plan.controller.destinationPort), '--log-level', 'warn'],
+    env: {},
+    log: path.join(p.logs, 'controller.log'),
+  }
+}
+
+/** `anchorsPem`: the trust anchors themselves (the variable takes PEM or a file; PEM works for every reader). */
+export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsPem: string): ProcessSpec {
+  const a = (port: number): string => `127.0.0.1:${port}`
+  return {
+    key: `proxy/${s.name}`,
+    role: 'proxy',
+    service: s.name,
+    args: ['proxy'],
+    env: {
+      [ProxyEnv.INBOUND_LISTEN_ADDR]: a(s.proxy.inbound),
+      [ProxyEnv.OUTBOUND_LISTEN_ADDR]: a(s.proxy.outbound),
+      [ProxyEnv.ADMIN_LISTEN_ADDR]: a(s.proxy.admin),
+      [ProxyEnv.TAP_LISTEN_ADDR]: a(s.proxy.tap),
+      [ProxyEnv.INBOUND_FORWARD_ADDR]: a(s.appPort),
+      [ProxyEnv.DESTINATION_ADDR]: `wss://127.0.0.1:${plan.controller.destinationPort}`,
+      [ProxyEnv.DESTINATION_IDENTITY]: plan.controller.identity,
+      [ProxyEnv.IDENTITY_ADDR]: `https://127.0.0.1:${plan.controller.identityPort}`,
+      [ProxyEnv.IDENTITY_SVC_NAME]: plan.controller.identity,
+      [ProxyEnv.IDENTITY_LOCAL_NAME]: s.identity,
+      [ProxyEnv.IDENTITY_DIR]: path.join(p.proxies, s.name),
+      [ProxyEnv.IDENTITY_TOKEN_FILE]: path.join(p.tokens, s.name),
+      [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: anchorsPem,
+      // The demo's tap server holds the controller's identity, as the controller's does in a cluster.
+      [ProxyEnv.TAP_SVC_NAME]: plan.controller.identity,
+      [ProxyEnv.POD_NAME]: s.pod,
+      [ProxyEnv.POD_NAMESPACE]: plan.namespace,
+      [ProxyEnv.WORKLOAD_KIND]: 'deployment',
+      [ProxyEnv.WORKLOAD_NAME]: s.name,
+      [ProxyEnv.LOG_LEVEL]: 'warn',
+      [ProxyEnv.SHUTDOWN_GRACE_PERIOD]: '2',
+    },
+    log: path.join(p.logs, `proxy-${s.name}.log`),
+  }
+}
+
+export function appSpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths): ProcessSpec {
+  return {
+    key: `app/${s.name}`,
+    role: 'app',
+    service: s.name,
+    args: ['demo', 'app', s.name, '--port', String(s.appPort), '--via', `127.0.0.1:${s.proxy.outbound}`, '--demo-namespace', plan.namespace,
+      '--fail-every', String(plan.load.failEvery), '--slow-ms', String(plan.load.slowMs)],
+    env: {},
+    log: path.join(p.logs, `app-${s.name}.log`),
+  }
+}
+
+export function loadSpec(plan: DemoPlan, p: DemoPaths): ProcessSpec {
+  const web = plan.services.find((s) => s.name === 'web')!
+  return {
+    key: 'load',
+    role: 'load',
+    args: ['demo', 'app', 'load', '--via', `127.0.0.1:${web.proxy.inbound}`, '--demo-namespace', plan.namespace, '--rps', String(plan.load.rps)],
+    env: {},
+    log: path.join(p.logs, 'load.log'),
+  }
+}
