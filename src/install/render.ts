@@ -104,7 +104,7 @@ function context(input: RenderInput): Record<string, unknown> {
     createdBy: `mesh/cli ${meshVersion()}`,
     image: imageOf(v),
     affinity: v.ha ? antiAffinity() : undefined,
-    controllerArgs: ['controller', `--log-level=${v.controller.logLevel}`, `--log-format=${v.controller.logFormat}`],
+    controllerArgs: ['controller', `--trust-domain=${v.identity.trustDomain}`, `--log-level=${v.controller.logLevel}`, `--log-format=${v.controller.logFormat}`],
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
     webhookClientConfig: v.webhook.url
