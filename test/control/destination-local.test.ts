@@ -153,6 +153,16 @@ describe('destination (local registry, real WSS)', () => {
     r.close()
   })
 
+  it('reads the anchors from a file path and checks the default controller name', async () => {
+    const anchorsFile = path.join(tmp, 'anchors.pem')
+    writeFileSync(anchorsFile, local.anchorsPem)
+    const c = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', trustAnchorsPem: anchorsFile})
+    clients.push(c)
+    const r = (await c.resolve('web:80'))!
+    expect(r.current().endpoints.length).toBeGreaterThan(0)
+    r.close()
+  })
+
   it('resolve() gives up with a clear error when the service cannot be reached', async () => {
     const c = new DestinationClient({addr: 'wss://127.0.0.1:1', trustAnchorsPem: local.anchorsPem, resolveTimeoutMs: 300})
     clients.push(c)

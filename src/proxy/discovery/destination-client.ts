@@ -2,9 +2,12 @@
 // one stream per authority, shared by every resolve() of it, reconnected with backoff when it
 // drops; the last known set stays in use meanwhile. The first message of each connection is
 // the full state and replaces what was held.
+import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import type {PeerCertificate} from 'node:tls'
 import WebSocket from 'ws'
+import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
+import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATION_PATH, endpointKey, type DestinationMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../contracts.js'
 
@@ -17,7 +20,7 @@ export interface DestinationClientOptions {
   trustAnchorsPem?: string
   /** This proxy's identity: its client certificate is presented and its anchors trusted. */
   identity?: Identity
-  /** The DNS SAN the destination service must present; unchecked when absent. */
+  /** The DNS SAN the destination service must present (default: the controller's identity in mesh-system). */
   serverName?: string
   /** How long resolve() waits for the first answer (default 5 s). */
   resolveTimeoutMs?: number
@@ -56,6 +59,20 @@ class Watch {
     this.connect()
   }
 
+  private anchorsPem: string | undefined
+
+  /** The anchors PEM; MESH_PROXY_IDENTITY_TRUST_ANCHORS_PEM may also name a file. */
+  private anchors(): string | undefined {
+    const v = this.o.trustAnchorsPem
+    if (!v || v.includes('-----BEGIN')) return v
+    try {
+      this.anchorsPem ??= readFileSync(v, 'utf8')
+    } catch {
+      this.lastError = `the trust anchors are neither PEM nor a readable file: ${v}`
+    }
+    return this.anchorsPem
+  }
+
   snapshot(): EndpointSet {
     return {endpoints: [...this.set.values()]}
   }
@@ -72,13 +89,11 @@ class Watch {
     url.searchParams.set('authority', this.authority)
     if (this.o.namespace) url.searchParams.set('ns', this.o.namespace)
     const ctx = this.o.identity?.clientContext()
-    const serverName = this.o.serverName
-    const tlsOpts: Record<string, unknown> = ctx ? {secureContext: ctx} : {ca: this.o.trustAnchorsPem}
-    if (serverName) {
-      tlsOpts.checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-        const names = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4))
-        return names.includes(serverName) ? undefined : new Error(`the destination service presented ${names.join(', ') || 'no DNS name'}, not ${serverName}`)
-      }
+    const serverName = this.o.serverName ?? identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system', 'mesh-system')
+    const tlsOpts: Record<string, unknown> = ctx ? {secureContext: ctx} : {ca: this.anchors()}
+    tlsOpts.checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+      const names = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4))
+      return names.includes(serverName) ? undefined : new Error(`the destination service presented ${names.join(', ') || 'no DNS name'}, not ${serverName}`)
     }
     const ws = new WebSocket(url, {...tlsOpts, maxPayload: MAX_MESSAGE, handshakeTimeout: 10_000, perMessageDeflate: false} as WebSocket.ClientOptions)
     this.ws = ws
