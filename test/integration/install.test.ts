@@ -49,6 +49,17 @@ afterAll(async () => {
 })
 
 describe('mesh install on a real API server', () => {
+  it('mesh upgrade and mesh uninstall say there is nothing installed yet', async () => {
+    const up = await mesh('upgrade')
+    expect(up.exitCode).toBe(1)
+    expect(up.stdout).toBe('')
+    expect(up.stderr).toContain('no mesh control plane is installed')
+    expect(up.stderr).toContain('mesh install')
+    const un = await mesh('uninstall')
+    expect(un.exitCode).toBe(0)
+    expect(un.stderr).toContain('nothing to uninstall')
+  })
+
   it('renders a stream that passes `kubectl apply --server-side --dry-run=server`', async () => {
     const r = await mesh('install', ...fixtureIdentity, '--ha')
     expect(r.exitCode, r.stderr).toBe(0)
