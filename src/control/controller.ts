@@ -12,6 +12,7 @@ import type {TokenValidator} from './identity/tokens.js'
 import type {EventRecorder} from './identity/events.js'
 import type {Registry} from './destination/registry.js'
 import {injectorComponent} from './injector/component.js'
+import {tapComponent, type TapComponent} from './tap/component.js'
 
 export interface Component {
   name: string
@@ -27,6 +28,10 @@ export interface ControllerOptions {
   destinationPort?: number
   /** kubernetes mode: port of the proxy injector (admission webhook), default 8443. */
   injectorPort?: number
+  /** Port of the tap server, default 8089 (0: any free port). */
+  tapPort?: number
+  /** local mode: the bearer token `mesh tap/top/stat` must present (generated when absent; see ctx.tap.token). */
+  tapToken?: string
   controlPlaneNamespace?: string
   trustDomain?: string
   clusterDomain?: string
@@ -44,6 +49,8 @@ export interface ControllerOptions {
 
 /** What later components may use from the ones before them. */
 export interface ControllerContext {
+  /** The tap server (its url, and in local mode its token for ~/.mesh/local.json). */
+  tap?: TapComponent
   identity?: IdentityService
   destination?: DestinationService
 }
@@ -128,6 +135,12 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
   if (o.mode === 'kubernetes') {
     components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, log: o.log}))
   }
+  const tap = tapComponent({
+    mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
+    serving: () => ({source: ctx.identity!.serving, name: ctx.identity!.serviceName}),
+  })
+  ctx.tap = tap
+  components.push(tap)
   return components
 }
 

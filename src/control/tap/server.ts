@@ -3,7 +3,8 @@
 // first (Authorizer); bounded: headers, timeouts, concurrent streams, and a slow reader's
 // buffer (events are dropped, and counted, rather than queued without end).
 import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
-import {createServer as createHttpsServer} from 'node:https'
+import {createServer as createHttpsServer, type Server as HttpsServer} from 'node:https'
+import type {SecureContextOptions} from 'node:tls'
 import type {AddressInfo, Socket} from 'node:net'
 import {WebSocketServer, type WebSocket} from 'ws'
 import type {Identity} from '../../proxy/contracts.js'
@@ -25,7 +26,7 @@ export interface TapServerOptions {
   /** The controller's identity: proxies' tap ports are reached over mTLS with it. */
   identity?: Identity
   /** Serve HTTPS (in a cluster the API server's service proxy speaks https to us). */
-  tls?: {key: string; cert: string}
+  tls?: SecureContextOptions
   lookup?: PodLookup
   store?: MetricsStore
   log?: Logger
@@ -38,6 +39,8 @@ export interface TapServerOptions {
 export interface RunningTapServer {
   port: number
   url: string
+  /** Swaps the serving certificate (renewals); new connections get it. */
+  setTls(o: SecureContextOptions): void
   close(): Promise<void>
 }
 
@@ -112,7 +115,7 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
   }
 
   const serverOpts = {maxHeaderSize: 16 * 1024, headersTimeout: 10_000, requestTimeout: 60_000, connectionsCheckingInterval: 1_000}
-  const server: Server = opts.tls ? createHttpsServer({...serverOpts, key: opts.tls.key, cert: opts.tls.cert}, onRequest) : createHttpServer(serverOpts, onRequest)
+  const server: Server = opts.tls ? createHttpsServer({...serverOpts, ...opts.tls}, onRequest) : createHttpServer(serverOpts, onRequest)
   server.maxConnections = maxStreams * 2 + 64
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -193,6 +196,9 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
   return {
     port: addr.port,
     url: `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`,
+    setTls: (o) => {
+      if (opts.tls) (server as HttpsServer).setSecureContext(o)
+    },
     close: () =>
       new Promise<void>((resolve) => {
         store.stop()
