@@ -17,6 +17,7 @@ import type {DataPlaneSource, ProxyInfo} from './source.js'
 export const MAX_PODS = 10_000
 const PAGE = 500
 const PROBE_CONCURRENCY = 8
+const MAX_PROBE_FAILURES = 3
 
 export function proxyContainerOf(pod: V1Pod): V1Container | undefined {
   return [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((c) => c.name === PROXY_CONTAINER)
@@ -57,15 +58,28 @@ export function clusterSource(ctx: CheckContext): DataPlaneSource {
     async proxies(namespace) {
       const pods = await listMeshedPods(ctx, namespace, cpNs)
       const infos = pods.map(proxyFromPod)
+      // When the API server cannot reach pods (a common managed-cluster setup), stop asking
+      // after a few failures without a success: the pods' status is then all there is.
+      let failures = 0
+      let successes = 0
       await eachLimited(pods, PROBE_CONCURRENCY, async (pod, i) => {
         if (!pod.status?.podIP || pod.status.phase !== 'Running') return
+        if (successes === 0 && failures >= MAX_PROBE_FAILURES) return
         const base = `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}:${PROXY_PORTS.admin}/proxy`
         try {
-          const state = await probeAdmin(async (path) => rawGet(kube, base + path, {timeoutMs: 3000, maxBytes: MAX_METRICS_BYTES}))
+          const state = await probeAdmin(async (path) => {
+            const res = await rawGet(kube, base + path, {timeoutMs: 3000, maxBytes: MAX_METRICS_BYTES})
+            // Only the proxy's own answers count; an API server proxy error is "unreachable".
+            if (path === '/ready' && !(res.status === 200 && res.body.trim() === 'ready') && !(res.status === 503 && res.body.trim() === 'not ready')) {
+              throw new Error(`pod proxy answered ${res.status}`)
+            }
+            return res
+          })
+          successes++
           Object.assign(infos[i]!, {ready: state.ready && infos[i]!.ready, ...(state.version ? {version: state.version} : {})})
           if (!state.ready) infos[i]!.notReadyReason = state.notReadyReason
         } catch {
-          // Unreachable through the API server: keep what the pod's status says.
+          failures++ // keep what the pod's status says
         }
       })
       return infos
