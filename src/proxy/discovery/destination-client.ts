@@ -106,7 +106,6 @@ class Watch {
       } catch {
         return
       }
-      this.attempts = 0
       this.handle(msg)
     })
     ws.on('error', (err) => {
@@ -135,6 +134,9 @@ class Watch {
   private handle(msg: DestinationMessage): void {
     const replace = this.fresh
     this.fresh = false
+    // A stream that delivers state resets the backoff; noSuchService/error (followed by a
+    // close) keep it growing, so a vanished service is not asked for in a tight loop.
+    if (msg.type === 'add' || msg.type === 'remove' || msg.type === 'noEndpoints') this.attempts = 0
     switch (msg.type) {
       case 'add':
         if (replace) this.set.clear()
