@@ -36,7 +36,6 @@ beforeAll(async () => {
     kube: {kubeconfig: cluster.kubeconfigPath, context: 'admin'},
     host: '127.0.0.1',
     port: 0,
-    extraNames: ['127.0.0.1'],
     log: createLogger({level: 'debug', write: (l) => logs.push(l)}),
   })
   await component.start()

@@ -1,5 +1,6 @@
 // The injector as a component of `mesh controller` (src/control/controller.ts): it takes the
 // issuer source the identity component already started and connects to the API server itself.
+import {isIP} from 'node:net'
 import type {IssuerSource} from '../identity/issuer.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from '../../metrics/index.js'
@@ -40,7 +41,7 @@ export function injectorComponent(o: InjectorComponentOptions): InjectorComponen
         host: o.host,
         port: o.port,
         controlPlaneNamespace: o.controlPlaneNamespace,
-        extraNames: o.extraNames,
+        extraNames: [...(o.extraNames ?? []), ...listenNames(o.host)],
         registry: o.registry,
       })
     },
@@ -50,4 +51,10 @@ export function injectorComponent(o: InjectorComponentOptions): InjectorComponen
     },
   }
   return component
+}
+
+/** A specific listen IP (e.g. 127.0.0.1 for a controller outside the cluster) is a name the API server may dial. */
+export function listenNames(host: string | undefined): string[] {
+  if (!host || !isIP(host) || host === '0.0.0.0' || host === '::') return []
+  return [host]
 }
