@@ -14,6 +14,8 @@ export interface DemoPaths {
   pid: string
   /** What runs where (DemoState), rewritten on every change. */
   state: string
+  /** What `mesh check --proxy` reads (the format of src/check/data-plane/local-state.ts). */
+  checkState: string
   registry: string
   identity: string
   tokens: string
@@ -28,7 +30,8 @@ export function demoPaths(env: NodeJS.ProcessEnv = process.env): DemoPaths {
   return {
     dir,
     pid: path.join(dir, 'demo.pid'),
-    state: path.join(dir, 'state.json'),
+    state: path.join(dir, 'demo.json'),
+    checkState: path.join(dir, 'state.json'),
     registry: path.join(dir, 'registry.yaml'),
     identity: path.join(dir, 'identity'),
     tokens: path.join(dir, 'tokens'),

@@ -10,6 +10,7 @@ import {issueLocalToken} from '../control/identity/local-tokens.js'
 import {MeshError} from '../lib/errors.js'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../protocol/identity.js'
 import type {Output} from '../lib/output.js'
+import {writeCheckState} from './check-source.js'
 import {logTail} from './logs.js'
 import {demoPaths, type DemoPaths} from './paths.js'
 import {appSpec, buildPlan, controllerSpec, loadSpec, PORTS_NEEDED, proxySpec, registryDocument, type DemoPlan} from './plan.js'
@@ -84,6 +85,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     tap = await withTimeout(startTapPlane(plan, (svc) => supervisor!.state(`proxy/${svc}`)?.status === 'running', {tokenFile: tapToken, trustAnchorsPem: id.anchorsPem}, env), 60_000, 'the tap server did not get its certificate')
     state.tapUrl = tap.url
     state.localContext = tap.contextFile
+    writeCheckState(p, plan, state.anchorsFile, state.issuerFile)
     supervisor.start(loadSpec(plan, p))
     supervisor.markRunning('load')
     state.status = 'ready'
