@@ -45,7 +45,9 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
     const {parseDuration} = await import('../check/duration.js')
     const {runMeshCheck} = await import('../check/run.js')
     const waitMs = f.wait === undefined ? 0 : parseDuration(f.wait)
-    const local = f['local-state'] === undefined ? undefined : await (await import('../check/data-plane/local-state.js')).localStateSource(f['local-state'])
+    // --proxy with no --context while a `mesh demo` runs here: check the demo's proxies.
+    const localFile = f['local-state'] ?? (f.proxy && !f.context ? (await import('../demo/check-source.js')).demoCheckStateFile() : undefined)
+    const local = localFile === undefined ? undefined : await (await import('../check/data-plane/local-state.js')).localStateSource(localFile)
     const {exitCode} = await runMeshCheck(
       {
         mode: local ? 'local-proxy' : f.pre ? 'pre' : f.proxy ? 'proxy' : 'default',
