@@ -60,6 +60,20 @@ describe('mesh install on a real API server', () => {
     expect(un.stderr).toContain('nothing to uninstall')
   })
 
+  it('runs the pre-install checks: a namespace left in the way stops the install, naming the check and its hint', async () => {
+    await core.createNamespace({body: {metadata: {name: CONTROL_PLANE_NAMESPACE}}})
+    try {
+      const r = await mesh('install', ...fixtureIdentity)
+      expect(r.exitCode).toBe(1)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toContain(`pre-install checks failed: control plane namespace does not already exist: namespace ${CONTROL_PLANE_NAMESPACE} already exists`)
+      expect(r.stderr).toContain('Try this: mesh is already installed here')
+      expect(r.stderr).toContain('mesh check --pre')
+    } finally {
+      await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
+    }
+  })
+
   it('renders a stream that passes `kubectl apply --server-side --dry-run=server`', async () => {
     const r = await mesh('install', ...fixtureIdentity, '--ha')
     expect(r.exitCode, r.stderr).toBe(0)
