@@ -1,0 +1,105 @@
+// The orchestrator's parts on real processes, ports and files: port allocation, the lock a
+// second demo finds, the supervisor's restarts with backoff, and the registry the plan writes
+// read back by the controller's own parser.
+import {spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {afterEach, describe, expect, it} from 'vitest'
+import {parseRegistryDocument} from '../../src/control/destination/local-registry.js'
+import {demoPaths} from '../../src/demo/paths.js'
+import {buildPlan, PORTS_NEEDED, registryDocument} from '../../src/demo/plan.js'
+import {allocatePorts} from '../../src/demo/ports.js'
+import {acquireLock, findDemo} from '../../src/demo/state.js'
+import {Supervisor} from '../../src/demo/supervisor.js'
+
+const dirs: string[] = []
+const tmp = (): string => {
+  const d = mkdtempSync(path.join(tmpdir(), 'mesh-demo-unit-'))
+  dirs.push(d)
+  return d
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, {recursive: true, force: true})
+})
+
+describe('ports', () => {
+  it('hands out distinct free ports', async () => {
+    const ports = await allocatePorts(PORTS_NEEDED)
+    expect(new Set(ports).size).toBe(PORTS_NEEDED)
+  })
+
+  it('--port-base: refuses a base whose range holds a port in use, naming it', async () => {
+    const busy = net.createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()))
+    const port = (busy.address() as net.AddressInfo).port
+    try {
+      await expect(allocatePorts(5, port - 2)).rejects.toThrow(`port ${port} (from --port-base ${port - 2}) is already in use`)
+      await expect(allocatePorts(PORTS_NEEDED, 65530)).rejects.toThrow(/leaves no room/)
+    } finally {
+      busy.close()
+    }
+  })
+})
+
+describe('plan', () => {
+  it('writes a registry the controller parses into the demo identities, pointing at the proxies', async () => {
+    const plan = buildPlan(Array.from({length: PORTS_NEEDED}, (_, i) => 30000 + i))
+    const services = await parseRegistryDocument(registryDocument(plan), 'registry.yaml')
+    const books = plan.services.find((s) => s.name === 'books')!
+    expect(services.get('demo/books')?.get(80)).toEqual([{
+      address: '127.0.0.1', port: books.proxy.inbound, identity: 'books.demo.serviceaccount.identity.mesh-system.cluster.local',
+      labels: {dst_namespace: 'demo', dst_service: 'books', dst_pod: 'books-0', dst_deployment: 'books', dst_serviceaccount: 'books'},
+    }])
+    expect([...services.keys()].sort()).toEqual(['demo/authors', 'demo/books', 'demo/stock', 'demo/web'])
+    expect(new Set(plan.services.flatMap((s) => [s.appPort, ...Object.values(s.proxy)])).size).toBe(20)
+  })
+})
+
+describe('lock', () => {
+  it('a live demo holds the lock; a dead one\'s is taken over', async () => {
+    const env = {MESH_DEMO_DIR: path.join(tmp(), 'demo')}
+    const p = demoPaths(env)
+    expect(findDemo(p).state).toBe('none')
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], {stdio: 'ignore'})
+    try {
+      acquireLock(p)
+      writeFileSync(p.pid, `${other.pid}\n`)
+      expect(findDemo(p)).toMatchObject({state: 'live', pid: other.pid})
+      expect(() => acquireLock(p)).toThrow(`a mesh demo is already running (pid ${other.pid}`)
+    } finally {
+      other.kill('SIGKILL')
+    }
+    await new Promise((r) => other.once('exit', r))
+    expect(findDemo(p).state).toBe('stale')
+    acquireLock(p)
+    expect(readFileSync(p.pid, 'utf8').trim()).toBe(String(process.pid))
+  })
+})
+
+describe('supervisor', () => {
+  it('reports and restarts a crashing child with growing backoff, and stops a running one with SIGTERM', async () => {
+    const dir = tmp()
+    const events: string[] = []
+    const sup = new Supervisor({command: [process.execPath], backoff: {minMs: 100, maxMs: 400}, onEvent: (line) => events.push(line)})
+    sup.start({key: 'app/crash', role: 'app', args: ['-e', 'process.exit(3)'], env: {}, log: path.join(dir, 'crash.log')})
+    sup.start({key: 'app/up', role: 'app', args: ['-e', 'process.on("SIGTERM", () => { console.log("bye"); process.exit(0) }); setInterval(() => {}, 1000)'], env: {}, log: path.join(dir, 'up.log')})
+    const deadline = Date.now() + 20_000
+    while ((sup.state('app/crash')?.restarts ?? 0) < 3 && Date.now() < deadline) await sleep(50)
+    expect(sup.state('app/crash')).toMatchObject({lastExit: 'code 3'})
+    expect(sup.state('app/crash')!.restarts).toBeGreaterThanOrEqual(3)
+    expect(events[0]).toMatch(/^app\/crash exited \(code 3\); restarting in 0\.1s \(restart 1/)
+    expect(events[1]).toMatch(/restarting in 0\.2s \(restart 2/)
+    expect(events.every((e) => e.startsWith('app/crash'))).toBe(true)
+    const upPid = sup.state('app/up')!.pid!
+    await sup.stopAll(['app'], 5000)
+    expect(sup.state('app/up')).toMatchObject({status: 'stopped', lastExit: 'code 0'})
+    expect(() => process.kill(upPid, 0)).toThrow()
+    expect(readFileSync(path.join(dir, 'up.log'), 'utf8')).toContain('bye')
+    const restarts = sup.state('app/crash')!.restarts
+    await sleep(600)
+    expect(sup.state('app/crash')!.restarts).toBe(restarts)
+  })
+})
