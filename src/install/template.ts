@@ -23,8 +23,20 @@ export interface Template {
 const WHOLE = /^\$\{([\w.]+)\}$/
 const ANY = /\$\{([\w.]+)\}/g
 
-/** Every `*.yaml` in manifests/, sorted by name (their numeric prefix is the apply order). */
-export async function loadTemplates(dir = MANIFESTS_DIR): Promise<Template[]> {
+const cache = new Map<string, Promise<Template[]>>()
+
+/** Every `*.yaml` in manifests/, sorted by name (their numeric prefix is the apply order); read once per process. */
+export function loadTemplates(dir = MANIFESTS_DIR): Promise<Template[]> {
+  let hit = cache.get(dir)
+  if (!hit) {
+    hit = readTemplates(dir)
+    hit.catch(() => cache.delete(dir))
+    cache.set(dir, hit)
+  }
+  return hit
+}
+
+async function readTemplates(dir: string): Promise<Template[]> {
   const YAML = await import('yaml')
   const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()
   const out: Template[] = []
