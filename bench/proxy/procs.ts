@@ -1,0 +1,61 @@
+// Processes under test: spawning, readiness, CPU time and RSS from /proc, free ports.
+import {spawn, type ChildProcess} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+
+const TICKS_PER_SECOND = 100
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** utime + stime of a process, in microseconds. */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6
+}
+
+export function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(cmd, args, {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => { if (err.length < 4000) err += d })
+  child.on('exit', (code, sig) => { if (code && code !== 0) process.stderr.write(`${cmd} exited ${code ?? sig}: ${err}\n`) })
+  return child
+}
+
+/** Waits until an HTTP GET through `port` with `host` answers 200 (bounded). */
+export async function waitHttp(port: number, host: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      http.get({host: '127.0.0.1', port, path: '/', headers: {host}, agent: false}, (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      }).on('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`nothing answers on 127.0.0.1:${port} (Host ${host})`)
+}
+
+export function stop(children: ChildProcess[]): Promise<void> {
+  return Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve()
+    c.once('exit', () => resolve())
+    c.kill('SIGTERM')
+    setTimeout(() => c.kill('SIGKILL'), 5000).unref()
+  }))).then(() => {})
+}

@@ -1,0 +1,106 @@
+// Benchmark: client -> outbound proxy -> inbound proxy -> app, against the direct path and an
+// nginx pair in the same slots, in one run. Per path: open loop at 1,000 rps and at 50 % of the
+// mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
+// CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
+// Prints a table and writes JSON to bench/results/proxy.json.
+// Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev]
+// The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
+// `mesh proxy` through tsx and oclif instead (more memory, same data path).
+// Needs: nginx (apt-get install -y nginx). 1 KiB responses, HTTP/1.1 keep-alive.
+import {mkdirSync, writeFileSync} from 'node:fs'
+import {cpus, loadavg} from 'node:os'
+import {fileURLToPath} from 'node:url'
+import {closedLoop, openLoop, type LoadResult} from './load.js'
+import {cpuMicros, freePort, rssMB, start, stop, waitHttp} from './procs.js'
+import {buildDist, direct, HOST, meshPair, nginxPair, type Setup} from './setups.js'
+
+const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
+const DEV = process.argv.includes('--dev')
+const WORKERS = 32
+const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')
+
+interface PathResult {
+  name: string
+  fixed1000: LoadResult
+  max: LoadResult
+  half?: LoadResult
+  procs: {label: string, rssIdleMB: number, rssLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
+}
+
+async function measure(setup: Setup): Promise<PathResult> {
+  await closedLoop(setup.port, HOST, 8, 1) // warm-up
+  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
+  let cpu0 = setup.procs.map((p) => cpuMicros(p.pid))
+  const fixed1000 = await openLoop(setup.port, HOST, 1000, SECONDS)
+  setup.procs.forEach((p, i) => { procs[i].cpuUsPerReq1000 = (cpuMicros(p.pid) - cpu0[i]) / fixed1000.sent })
+  cpu0 = setup.procs.map((p) => cpuMicros(p.pid))
+  const max = await closedLoop(setup.port, HOST, WORKERS, SECONDS)
+  setup.procs.forEach((p, i) => {
+    procs[i].cpuUsPerReqMax = (cpuMicros(p.pid) - cpu0[i]) / max.sent
+    procs[i].rssLoadMB = rssMB(p.pid)
+  })
+  return {name: setup.name, fixed1000, max, procs}
+}
+
+async function main(): Promise<void> {
+  const backendPort = await freePort()
+  const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
+  await waitHttp(backendPort, HOST)
+  const dist = DEV ? undefined : buildDist()
+  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist), await nginxPair(backendPort)]
+  const results: PathResult[] = []
+  try {
+    for (const s of setups) {
+      process.stderr.write(`measuring ${s.name}...\n`)
+      results.push(await measure(s))
+    }
+    const halfRate = Math.max(100, Math.round(results[1].max.rps / 2))
+    for (const [i, s] of setups.entries()) {
+      process.stderr.write(`${s.name} at ${halfRate} rps...\n`)
+      results[i].half = await openLoop(s.port, HOST, halfRate, SECONDS)
+    }
+    report(results, halfRate)
+  } finally {
+    for (const s of setups) await s.close()
+    await stop([backend])
+  }
+}
+
+function report(results: PathResult[], halfRate: number): void {
+  const [d, mesh, nginx] = results
+  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase, 1 KiB responses, HTTP/1.1 keep-alive, ${WORKERS} closed-loop workers, 127.0.0.1`, '']
+  lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms    errors')
+  for (const r of results) {
+    for (const [label, l] of [['1000', r.fixed1000], [String(halfRate), r.half!]] as const) {
+      lines.push(`${r.name.padEnd(12)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${String(l.errors).padStart(8)}`)
+    }
+  }
+  lines.push('', 'path          max rps   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load')
+  for (const r of results) {
+    const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} MB`).join('; ')
+    lines.push(`${r.name.padEnd(12)} ${fmt(r.max.rps, 0).padStart(8)}   ${per || '-'}`)
+  }
+  const addedP50 = mesh.fixed1000.p50 - d.fixed1000.p50
+  const addedP99 = mesh.fixed1000.p99 - d.fixed1000.p99
+  const maxRss = Math.max(...mesh.procs.map((p) => Math.max(p.rssIdleMB, p.rssLoadMB)))
+  const ratio = mesh.max.rps / nginx.max.rps
+  const targets = {
+    addedP50Ms: {value: addedP50, target: 0.3, met: addedP50 < 0.3},
+    addedP99Ms: {value: addedP99, target: 1, met: addedP99 < 1},
+    maxRssMB: {value: maxRss, target: 60, met: maxRss < 60},
+    throughputVsNginx: {value: ratio, target: 0.5, met: ratio >= 0.5},
+  }
+  lines.push('', 'targets (mesh pair at 1,000 rps vs direct):')
+  lines.push(`  added p50 ${fmt(addedP50, 3)} ms (< 0.3): ${targets.addedP50Ms.met ? 'met' : 'NOT met'}`)
+  lines.push(`  added p99 ${fmt(addedP99, 3)} ms (< 1): ${targets.addedP99Ms.met ? 'met' : 'NOT met'}`)
+  lines.push(`  RSS per proxy ${fmt(maxRss, 1)} MB (< 60): ${targets.maxRssMB.met ? 'met' : 'NOT met'}`)
+  lines.push(`  throughput ${fmt(ratio * 100, 0)} % of the nginx pair (>= 50 %): ${targets.throughputVsNginx.met ? 'met' : 'NOT met'}`)
+  process.stdout.write(lines.join('\n') + '\n')
+  const dir = fileURLToPath(new URL('../results/', import.meta.url))
+  mkdirSync(dir, {recursive: true})
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
+  writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
+  process.stderr.write(`wrote ${dir}proxy.json\n`)
+}
+
+await main()

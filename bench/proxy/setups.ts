@@ -1,0 +1,100 @@
+// The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), and an
+// nginx pair in the same two slots (one worker each, upstream keep-alive), all on 127.0.0.1.
+import {execFileSync, type ChildProcess} from 'node:child_process'
+import {copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {freePort, start, stop, waitHttp} from './procs.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const FLAG_ENV: Record<string, string> = {
+  '--inbound-listen-addr': 'MESH_PROXY_INBOUND_LISTEN_ADDR', '--outbound-listen-addr': 'MESH_PROXY_OUTBOUND_LISTEN_ADDR',
+  '--admin-listen-addr': 'MESH_PROXY_ADMIN_LISTEN_ADDR', '--inbound-forward-addr': 'MESH_PROXY_INBOUND_FORWARD_ADDR',
+  '--static-routes': 'MESH_PROXY_STATIC_ROUTES',
+}
+export const HOST = 'bench.local'
+
+export interface Setup {
+  name: string
+  port: number
+  /** The proxies measured (CPU, RSS); empty for the direct path. */
+  procs: {label: string, pid: number}[]
+  close(): Promise<void>
+}
+
+export function direct(backendPort: number): Setup {
+  return {name: 'direct', port: backendPort, procs: [], close: async () => {}}
+}
+
+/**
+ * Compiles the sources once into node_modules/.cache/mesh-bench (outside the tree, next to the
+ * dependencies it imports), so the proxies run as compiled JavaScript, as in the image.
+ */
+export function buildDist(): string {
+  const base = join(ROOT, 'node_modules/.cache/mesh-bench')
+  rmSync(base, {recursive: true, force: true})
+  mkdirSync(base, {recursive: true})
+  copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'))
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(base, 'dist')], {stdio: 'ignore'})
+  } catch {
+    // tsc emits even when some file elsewhere has a type error; the proxy's files are what count.
+  }
+  return join(base, 'dist')
+}
+
+/** The mesh pair; `dist` runs compiled code (bench/proxy/sidecar.mjs), else `mesh proxy` via tsx. */
+export async function meshPair(backendPort: number, dist?: string): Promise<Setup> {
+  const [inPort, outPort, a1, a2, t1, t2, o1, i2] = await Promise.all(Array.from({length: 8}, freePort))
+  const proxy = (args: string[], env: NodeJS.ProcessEnv): ChildProcess => {
+    if (!dist) return start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy', ...args], {MESH_PROXY_LOG_LEVEL: 'warn', ...env})
+    const vars: NodeJS.ProcessEnv = {MESH_PROXY_LOG_LEVEL: 'warn', ...env}
+    for (let i = 0; i < args.length; i += 2) vars[FLAG_ENV[args[i]]] = args[i + 1]
+    return start(process.execPath, [join(ROOT, 'bench/proxy/sidecar.mjs'), dist], vars)
+  }
+  const server = proxy(['--inbound-listen-addr', `127.0.0.1:${inPort}`, '--outbound-listen-addr', `127.0.0.1:${o1}`, '--admin-listen-addr', `127.0.0.1:${a1}`,
+    '--inbound-forward-addr', `127.0.0.1:${backendPort}`], {MESH_PROXY_TAP_LISTEN_ADDR: `127.0.0.1:${t1}`})
+  const client = proxy(['--inbound-listen-addr', `127.0.0.1:${i2}`, '--outbound-listen-addr', `127.0.0.1:${outPort}`, '--admin-listen-addr', `127.0.0.1:${a2}`,
+    '--static-routes', `${HOST}:80=127.0.0.1:${inPort}`], {MESH_PROXY_TAP_LISTEN_ADDR: `127.0.0.1:${t2}`})
+  await waitHttp(outPort, HOST, 60_000)
+  return {
+    name: 'mesh pair', port: outPort,
+    procs: [{label: 'outbound', pid: client.pid!}, {label: 'inbound', pid: server.pid!}],
+    close: () => stop([client, server]),
+  }
+}
+
+export async function nginxPair(backendPort: number): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-nginx-'))
+  const [inPort, outPort] = await Promise.all([freePort(), freePort()])
+  const conf = (name: string, listen: number, upstream: number): string => {
+    const file = join(dir, `${name}.conf`)
+    writeFileSync(file, `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/${name}-body;
+  proxy_temp_path ${dir}/${name}-proxy;
+  upstream up { server 127.0.0.1:${upstream}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${listen};
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+  }
+}
+`)
+    return file
+  }
+  const inbound = start('nginx', ['-p', dir, '-c', conf('inbound', inPort, backendPort)])
+  const outbound = start('nginx', ['-p', dir, '-c', conf('outbound', outPort, inPort)])
+  await waitHttp(outPort, HOST)
+  return {
+    name: 'nginx pair', port: outPort,
+    procs: [{label: 'outbound', pid: outbound.pid!}, {label: 'inbound', pid: inbound.pid!}],
+    close: () => stop([outbound, inbound]),
+  }
+}

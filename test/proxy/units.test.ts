@@ -1,0 +1,124 @@
+// Small pure pieces of the data path: protocol classification, settings parsing, the P2C
+// balancer's preferences, and the retry budget's arithmetic.
+import {describe, expect, it} from 'vitest'
+import {classify} from '../../src/proxy/detect.js'
+import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config.js'
+import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
+import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
+import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
+
+const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))
+
+describe('classify', () => {
+  it.each([
+    ['GET / HTTP/1.1\r\n', 'http1'],
+    ['POST /x?y HTTP/1.0\r\n', 'http1'],
+    ['GET / HTTP/9.9\r\n', 'http1'],
+    ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'h2'],
+    ['GET key\r\n', 'opaque'],
+    ['SSH-2.0-OpenSSH\r\n', 'opaque'],
+    ['EHLO mail\r\n', 'opaque'],
+    ['*1\r\n$4\r\nPING\r\n', 'opaque'],
+  ])('%j -> %s', (input, want) => {
+    expect(classify(b(input))).toBe(want)
+  })
+
+  it('recognises a TLS ClientHello from two bytes', () => {
+    expect(classify(b([0x16]))).toBeUndefined()
+    expect(classify(b([0x16, 0x03]))).toBe('tls')
+    expect(classify(b([0x16, 0x99]))).toBe('opaque')
+  })
+
+  it('waits for more bytes on a prefix', () => {
+    expect(classify(b('GE'))).toBeUndefined()
+    expect(classify(b('GET /very/long'))).toBeUndefined()
+    expect(classify(b('PRI * HTTP/2'))).toBeUndefined()
+  })
+
+  it('hands an endless request line to the HTTP parser (which answers 414/431)', () => {
+    expect(classify(b('GET /' + 'a'.repeat(20_000)))).toBe('http1')
+  })
+})
+
+describe('settings', () => {
+  it('parses static routes, normalising authorities', () => {
+    const r = parseStaticRoutes('Web.Local=127.0.0.1:4143,10.0.0.2:4143; api:8080=[::1]:9000;empty:80=')
+    expect([...r.keys()]).toEqual(['web.local:80', 'api:8080', 'empty:80'])
+    expect(r.get('web.local:80')).toEqual([{host: '127.0.0.1', port: 4143}, {host: '10.0.0.2', port: 4143}])
+    expect(r.get('api:8080')).toEqual([{host: '::1', port: 9000}])
+    expect(r.get('empty:80')).toEqual([])
+  })
+
+  it('parses port lists and ranges', () => {
+    expect([...parsePorts('25, 3306,8000-8002', 'x')]).toEqual([25, 3306, 8000, 8001, 8002])
+    expect(() => parsePorts('9-1', 'MESH_PROXY_OPAQUE_PORTS')).toThrow(/MESH_PROXY_OPAQUE_PORTS: "9-1" is not a port or port range/)
+  })
+
+  it('reads the environment, and flags win', () => {
+    const c = loadProxyConfig({MESH_PROXY_OUTBOUND_LISTEN_ADDR: '127.0.0.1:5000', MESH_PROXY_LOG_LEVEL: 'debug', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '5s'}, {logLevel: 'warn'})
+    expect(c.outbound).toEqual({host: '127.0.0.1', port: 5000})
+    expect(c.inbound).toEqual({host: '0.0.0.0', port: 4143})
+    expect(c.logLevel).toBe('warn')
+    expect(c.shutdownGraceMs).toBe(5000)
+  })
+
+  it('names the variable in errors', () => {
+    expect(() => loadProxyConfig({MESH_PROXY_LOG_FORMAT: 'xml'})).toThrow(/MESH_PROXY_LOG_FORMAT="xml"/)
+    expect(() => loadProxyConfig({}, {inbound: '1.2.3.4'})).toThrow(/--inbound-listen-addr="1.2.3.4" is not a host:port/)
+  })
+
+  it('normalises authorities', () => {
+    expect(normalizeAuthority('Web', 80)).toBe('web:80')
+    expect(normalizeAuthority('web:8080', 80)).toBe('web:8080')
+    expect(normalizeAuthority('[::1]', 443)).toBe('[::1]:443')
+  })
+})
+
+describe('P2C over peak-EWMA', () => {
+  const ep = (rtt: number, inflight = 0): {stats: EndpointStats} => {
+    const stats = new EndpointStats(DEFAULT_FAILURE_ACCRUAL)
+    stats.rttMs = rtt
+    stats.inflight = inflight
+    return {stats}
+  }
+
+  it('prefers the cheaper of two endpoints, counting in-flight requests', () => {
+    const fast = ep(1)
+    const slow = ep(50)
+    for (let i = 0; i < 50; i++) expect(pickP2C([fast, slow])).toBe(fast)
+    const busy = ep(1, 100)
+    for (let i = 0; i < 50; i++) expect(pickP2C([busy, slow])).toBe(slow)
+  })
+
+  it('skips ejected endpoints and reports none when all are', () => {
+    const a = ep(1)
+    const bb = ep(1)
+    a.stats.ejectedUntil = performance.now() + 60_000
+    for (let i = 0; i < 20; i++) expect(pickP2C([a, bb])).toBe(bb)
+    bb.stats.ejectedUntil = performance.now() + 60_000
+    expect(pickP2C([a, bb])).toBeUndefined()
+  })
+
+  it('ejects after the configured consecutive failures', () => {
+    const s = new EndpointStats({consecutiveFailures: 3, backoffMinMs: 1000, backoffMaxMs: 2000})
+    for (let i = 0; i < 2; i++) s.end(s.start(), false)
+    expect(s.available(performance.now())).toBe(true)
+    s.end(s.start(), false)
+    expect(s.available(performance.now())).toBe(false)
+    expect(s.available(performance.now() + 2001)).toBe(true)
+  })
+})
+
+describe('retry budget', () => {
+  it('allows ratio x requests plus the per-second floor over the window', () => {
+    const budget = new RetryBudget(0.2, 0)
+    for (let i = 0; i < 100; i++) budget.deposit()
+    let granted = 0
+    while (budget.withdraw()) granted++
+    expect(granted).toBe(20)
+    const floor = new RetryBudget(0.2, 10)
+    let free = 0
+    while (floor.withdraw()) free++
+    expect(free).toBe(100)
+  })
+})
