@@ -1,12 +1,13 @@
 // `mesh demo` as a user runs it: the real binary, in a temporary MESH_HOME, then the real
 // commands against it (stat, tap, check --proxy, demo status), a crashed service coming back,
 // and `mesh demo stop` leaving no process and no file behind.
+import {spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {spawnMesh, type RunResult} from '../helpers/run.js'
+import {ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
 
 const home = mkdtempSync(path.join(tmpdir(), 'mesh-demo-test-'))
 const env = {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo'), KUBECONFIG: path.join(home, 'no-kubeconfig')}
@@ -159,5 +160,44 @@ describe('mesh demo', {timeout: 600_000}, () => {
     const status = await mesh(['demo', 'status'])
     expect(status.exitCode).toBe(1)
     expect(status.stderr).toMatch(/no mesh demo is running/)
+  })
+})
+
+describe('mesh demo in the foreground', {timeout: 400_000}, () => {
+  it('runs on --port-base ports until Ctrl-C (SIGINT), then stops everything and removes its files', async () => {
+    const fhome = mkdtempSync(path.join(tmpdir(), 'mesh-demo-fg-'))
+    const fenv = {...process.env, NO_COLOR: '1', MESH_HOME: fhome, MESH_DEMO_DIR: path.join(fhome, 'demo')}
+    const base = 20_000 + Math.floor(Math.random() * 20_000)
+    const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'demo', '--port-base', String(base), '--ready-timeout', '240'], {cwd: ROOT, env: fenv, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    let pids: number[] = []
+    try {
+      const deadline = Date.now() + 300_000
+      while (!stdout.includes('press Ctrl-C') && child.exitCode === null && Date.now() < deadline) await sleep(500)
+      expect(stdout, stderr).toContain('press Ctrl-C')
+      // Consecutive ports from the base: identity, destination, tap server, then web's app port.
+      expect(stdout).toContain(`controller (local mode): identity https://127.0.0.1:${base}, destination wss://127.0.0.1:${base + 1}`)
+      expect(stdout).toMatch(new RegExp(`deploy/web\\s+HTTP/1.1\\s+127\\.0\\.0\\.1:${base + 3}\\s`))
+      const d = JSON.parse(readFileSync(path.join(fhome, 'demo', 'demo.json'), 'utf8')) as DemoJson
+      pids = d.processes.map((p) => p.pid).filter((p): p is number => p !== undefined)
+      expect(pids).toHaveLength(10)
+      expect(existsSync(path.join(fhome, 'local.json'))).toBe(true)
+      child.kill('SIGINT')
+      const code = await Promise.race([exited, sleep(90_000).then(() => 'timeout' as const)])
+      expect(code, stderr).toBe(0)
+      expect(stderr).toContain('SIGINT: stopping the demo')
+      expect(stderr).toContain('demo stopped')
+      for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false)
+      expect(existsSync(path.join(fhome, 'demo'))).toBe(false)
+      expect(existsSync(path.join(fhome, 'local.json'))).toBe(false)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL')
+      rmSync(fhome, {recursive: true, force: true})
+    }
   })
 })
