@@ -123,6 +123,25 @@ describe('mesh demo', {timeout: 600_000}, () => {
     }))
   })
 
+  it('`mesh edges deploy` shows web -> books, books -> authors and books -> stock over mTLS', async () => {
+    const r = await mesh(['edges', 'deploy', '-o', 'json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const edges = (JSON.parse(r.stdout) as {edges: Array<{src: string; dst: string; secured: boolean; clientId: string; serverId: string}>}).edges
+    const id = (sa: string): string => `${sa}.demo.serviceaccount.identity.mesh-system.cluster.local`
+    for (const [src, dst] of [['web', 'books'], ['books', 'authors'], ['books', 'stock']]) {
+      expect(edges).toContainEqual(expect.objectContaining({src: `deploy/${src}`, dst: `deploy/${dst}`, secured: true, clientId: id(src!), serverId: id(dst!)}))
+    }
+  })
+
+  it('`mesh top deploy/web` (not a TTY, -o json) prints snapshots of the live routes', async () => {
+    const r = await mesh(['top', 'deploy/web', '--duration', '8s', '--interval', '2s', '-o', 'json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const snapshots = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as {rows: Array<{path: string; count: number}>})
+    expect(snapshots.length).toBeGreaterThanOrEqual(2)
+    const rows = snapshots.at(-1)!.rows
+    expect(rows.some((x) => x.path.startsWith('/api/books') && x.count > 0)).toBe(true)
+  })
+
   it('`mesh check --proxy` (no flags) passes against the demo\'s proxies', async () => {
     const r = await mesh(['check', '--proxy', '-o', 'json'])
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)
