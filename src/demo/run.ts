@@ -63,6 +63,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
   let supervisor: Supervisor | undefined
   let tap: TapPlane | undefined
   let state: DemoState | undefined
+  let failure: string | undefined
   const persist = (): void => {
     if (!state) return
     state.processes = supervisor?.states() ?? []
@@ -93,7 +94,8 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     out.stdout.write(await renderSummary(state, out))
     await stopped
   } catch (err) {
-    if (state) state.error = (err as Error).message
+    failure = (err as Error).message
+    if (state) state.error = failure
     if (stopReason) {
       out.info('interrupted while starting')
       return
@@ -108,8 +110,8 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     }
     await supervisor?.stopAll([...STOP_ORDER])
     await tap?.close()
-    removeFiles(p, env.MESH_DEMO_DETACHED === '1' && state?.error !== undefined)
-    if (state?.status === 'stopping' && !state.error) out.info('demo stopped; every process it started is gone and its files are removed')
+    removeFiles(p, env.MESH_DEMO_DETACHED === '1' && failure !== undefined)
+    if (state?.status === 'stopping' && failure === undefined) out.info('demo stopped; every process it started is gone and its files are removed')
   }
 }
 

@@ -2,7 +2,7 @@
 // second demo finds, the supervisor's restarts with backoff, and the registry the plan writes
 // read back by the controller's own parser.
 import {spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -101,5 +101,35 @@ describe('supervisor', () => {
     const restarts = sup.state('app/crash')!.restarts
     await sleep(600)
     expect(sup.state('app/crash')!.restarts).toBe(restarts)
+  })
+})
+
+describe('mesh demo: bad input', {timeout: 120_000}, () => {
+  it('--detach with a --port-base range in use: the background demo\'s error is shown, exit 1, nothing left behind', async () => {
+    const {spawnMesh} = await import('../helpers/run.js')
+    const home = tmp()
+    const env = {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo')}
+    const busy = net.createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()))
+    const port = (busy.address() as net.AddressInfo).port
+    try {
+      const r = await spawnMesh(['demo', '--detach', '--port-base', String(port - 1)], {env, timeoutMs: 100_000})
+      expect(r.exitCode).toBe(1)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toContain('the background demo exited (code 1) before it was ready')
+      expect(r.stderr).toContain(`port ${port} (from --port-base ${port - 1}) is already in use on 127.0.0.1`)
+      expect(readdirSync(home)).toEqual([])
+    } finally {
+      busy.close()
+    }
+  })
+
+  it('a --port-base below 1024 is a usage error (exit 2)', async () => {
+    const {spawnMesh} = await import('../helpers/run.js')
+    const home = tmp()
+    const r = await spawnMesh(['demo', '--port-base', '80'], {env: {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo')}, timeoutMs: 60_000})
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toMatch(/port-base/)
+    expect(readdirSync(home)).toEqual([])
   })
 })
