@@ -4,6 +4,7 @@
 // plaintext clients (tls=false with a reason). HTTP/1, HTTP/2 and CONNECT tunnels all ride it.
 import {execFile} from 'node:child_process'
 import http2 from 'node:http2'
+import tls from 'node:tls'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
@@ -46,6 +47,8 @@ describe('mTLS between a proxy pair', () => {
   let server: RunningProxy
   let client: RunningProxy
   const serverObs = recorder()
+  let impostor: tls.Server
+  let impostorGotData = 0
   const clientObs = recorder()
 
   beforeAll(async () => {
@@ -55,6 +58,11 @@ describe('mTLS between a proxy pair', () => {
     h2app.on('stream', (s, h) => { s.respond({':status': 200}); s.end(`h2:${h[':path']}`) })
     await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', r))
     server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {log: quietLog(), originalDst: null, identity: pki.identity('web'), observers: [serverObs]})
+    // A TLS server that presents web's certificate whatever name is asked for.
+    const webCtx = pki.identity('web').serverContext()
+    impostor = tls.createServer({SNICallback: (_n, cb) => cb(null, webCtx)}, (s) => s.on('data', () => impostorGotData++))
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r))
+    const impostorPort = (impostor.address() as {port: number}).port
     const h2server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: (h2app.address() as {port: number}).port}}), {log: quietLog(), originalDst: null, identity: pki.identity('grpc')})
     const ep = (port: number, sa: string): EndpointSet => ({endpoints: [{host: '127.0.0.1', port, identity: nameOf(sa), labels: {namespace: 'default', serviceaccount: sa}}]})
     client = await startProxy(testConfig(), {
@@ -62,7 +70,7 @@ describe('mTLS between a proxy pair', () => {
       discovery: fixedDiscovery({
         'web.local:80': ep(server.ports.inbound, 'web'),
         'h2.local:80': ep(h2server.ports.inbound, 'grpc'),
-        'impostor.local:80': ep(server.ports.inbound, 'someone-else'),
+        'impostor.local:80': ep(impostorPort, 'someone-else'),
       }),
     })
     closers.push(() => h2server.close(100))
@@ -72,6 +80,7 @@ describe('mTLS between a proxy pair', () => {
     await Promise.all([client.close(100), server.close(100), ...closers.map((c) => c())])
     await closeServer(app.server)
     await new Promise((r) => h2app.close(r))
+    await new Promise((r) => impostor.close(r))
     pki.cleanup()
   })
 
@@ -109,11 +118,30 @@ describe('mTLS between a proxy pair', () => {
   })
 
   it('refuses a server whose certificate names another identity (502, nothing sent)', async () => {
-    const before = app.requests
     const r = await request(client.ports.outbound, {path: '/x', headers: {host: 'impostor.local'}})
     expect(r.status).toBe(502)
     expect(r.headers['mesh-proxy-error']).toMatch(/someone-else/)
-    expect(app.requests).toBe(before)
+    expect(impostorGotData).toBe(0)
+  })
+
+  it("passes an application's own TLS through (SNI is not this proxy's identity)", async () => {
+    const appCert = pki.identity('tlsapp')
+    const tlsApp = tls.createServer({SNICallback: (_n, cb) => cb(null, appCert.serverContext())}, (s) => s.end('from-tls-app'))
+    await new Promise<void>((r) => tlsApp.listen(0, '127.0.0.1', r))
+    const p = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: (tlsApp.address() as {port: number}).port}}), {log: quietLog(), originalDst: null, identity: pki.identity('front')})
+    try {
+      const got = await new Promise<{text: string, peer: string | undefined}>((resolve, reject) => {
+        const c = tls.connect({host: '127.0.0.1', port: p.ports.inbound, servername: 'shop.example', ca: pki.ca, checkServerIdentity: () => undefined})
+        let text = ''
+        c.on('data', (d: Buffer) => (text += d))
+        c.on('end', () => resolve({text, peer: c.getPeerCertificate().subjectaltname}))
+        c.on('error', reject)
+      })
+      expect(got).toEqual({text: 'from-tls-app', peer: `DNS:${nameOf('tlsapp')}`})
+    } finally {
+      await p.close(100)
+      await new Promise((r) => tlsApp.close(r))
+    }
   })
 
   it('still serves plaintext clients on the inbound port, reported as not TLS', async () => {

@@ -133,6 +133,9 @@ async function forward(side: Side, req: http.IncomingMessage, res: http.ServerRe
     const err = a.err!
     const replayable = !streaming && (neverSent(err) || a.up.reusedSocket || retryableStatus)
     if (more && replayable && withdraw(side)) continue
+    // A pooled connection the upstream closed while idle: one more try even with retries off
+    // (the request died with the stale connection; Node's own agent leaves this to callers).
+    if (attempt === 0 && !streaming && a.up.reusedSocket && !res.destroyed && withdraw(side)) continue
     clearTimeout(timer)
     return fail(side, res, meta, err)
   }

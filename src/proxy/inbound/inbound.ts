@@ -17,6 +17,7 @@ import type {OriginalDstFn} from '../orig-dst.js'
 import {RetryBudget} from '../outbound/retry-budget.js'
 import type {ProxyStats, Side} from '../side.js'
 import {AppTargets} from './app-target.js'
+import {readFirstRecord, serverName} from './client-hello.js'
 import {TlsTerminator} from './tls.js'
 
 export interface InboundDeps {
@@ -68,6 +69,9 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     if (d.closed) return void socket.destroy()
     if (d.protocol === 'opaque' && d.head.length === 0) deps.stats.detectTimeouts++
     if (d.protocol === 'tls' && terminator?.ready) {
+      // Terminate only TLS meant for this proxy; an application's own TLS passes through.
+      d.head = await readFirstRecord(socket, d.head, config.limits.detectTimeoutMs)
+      if (serverName(d.head) !== identity?.localName) return dispatch(socket, conn, d)
       const t = await terminator.terminate(socket, d.head)
       if (!t) return
       conn.tls = t.tls
