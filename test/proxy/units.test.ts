@@ -122,3 +122,24 @@ describe('retry budget', () => {
     expect(free).toBe(100)
   })
 })
+
+describe('log', () => {
+  it('writes one JSON object per line with MESH_PROXY_LOG_FORMAT=json, filtered by a settable level', async () => {
+    const {Logger} = await import('../../src/proxy/log.js')
+    const lines: string[] = []
+    const log = new Logger('info', 'json', (l) => lines.push(l))
+    log.debug('hidden')
+    log.info('shown', {authority: 'web:80', n: 1})
+    log.setLevel('debug')
+    log.debug('now shown')
+    expect(lines.map((l) => JSON.parse(l))).toMatchObject([{level: 'info', msg: 'shown', authority: 'web:80', n: 1}, {level: 'debug', msg: 'now shown'}])
+    expect(lines.every((l) => l.endsWith('\n') && l.indexOf('\n') === l.length - 1)).toBe(true)
+  })
+
+  it('plain lines quote values with spaces', async () => {
+    const {Logger} = await import('../../src/proxy/log.js')
+    const lines: string[] = []
+    new Logger('info', 'plain', (l) => lines.push(l)).warn('drop', {error: 'a b', code: 'X'})
+    expect(lines[0]).toMatch(/^\S+Z WARN  drop error="a b" code=X\n$/)
+  })
+})
