@@ -140,6 +140,6 @@ describe('log', () => {
     const {Logger} = await import('../../src/proxy/log.js')
     const lines: string[] = []
     new Logger('info', 'plain', (l) => lines.push(l)).warn('drop', {error: 'a b', code: 'X'})
-    expect(lines[0]).toMatch(/^\S+Z WARN  drop error="a b" code=X\n$/)
+    expect(lines[0]).toMatch(/^\S+Z WARN {2}drop error="a b" code=X\n$/)
   })
 })
