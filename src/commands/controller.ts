@@ -2,9 +2,10 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import {IDENTITY_PORT} from '../protocol/identity.js'
+import {ControlPlanePorts} from '../protocol/control-plane.js'
 
 export default class Controller extends BaseCommand<typeof Controller> {
-  static override summary = 'Run the control plane: identity (certify) and destination (endpoint streams).'
+  static override summary = 'Run the control plane: identity, destination, the proxy injector (Kubernetes mode) and tap.'
   static override description = `Kubernetes mode (the default) reads the issuer from the Secret mesh-identity-issuer, checks proxies' tokens with TokenReview and watches Services, EndpointSlices and Pods. Local mode (for mesh demo) keeps the issuer in --identity-dir (created when empty), accepts local tokens and serves the services listed in --registry-file, reloaded when it changes. Logs go to stderr; SIGTERM stops it gracefully.`
   static override examples = [
     '<%= config.bin %> controller',
@@ -18,6 +19,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
     'listen-host': Flags.string({description: 'address the servers listen on (default 0.0.0.0; 127.0.0.1 in local mode)'}),
     'identity-port': Flags.integer({description: 'port of the identity service (0 = any free port)', default: IDENTITY_PORT}),
     'destination-port': Flags.integer({description: 'port of the destination service (0 = any free port)', default: DESTINATION_PORT}),
+    'injector-port': Flags.integer({description: 'Kubernetes mode: port of the proxy injector webhook (0 = any free port)', default: ControlPlanePorts.injector}),
+    'tap-port': Flags.integer({description: 'port of the tap server (0 = any free port)', default: ControlPlanePorts.tap}),
     'controller-namespace': Flags.string({description: 'the control plane namespace', default: 'mesh-system'}),
     'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
     'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
@@ -37,6 +40,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
         listenHost: f['listen-host'],
         identityPort: f['identity-port'],
         destinationPort: f['destination-port'],
+        injectorPort: f['injector-port'],
+        tapPort: f['tap-port'],
         controllerNamespace: f['controller-namespace'],
         trustDomain: f['trust-domain'],
         clusterDomain: f['cluster-domain'],

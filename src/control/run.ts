@@ -13,6 +13,10 @@ export interface RunControllerFlags {
   listenHost?: string
   identityPort: number
   destinationPort: number
+  /** Kubernetes mode: the injector's port (default 8443). */
+  injectorPort?: number
+  /** The tap server's port (default 8089). */
+  tapPort?: number
   controllerNamespace: string
   trustDomain: string
   clusterDomain: string
@@ -41,7 +45,9 @@ function checkFlags(f: RunControllerFlags): void {
     if (f.registryFile) throw new UsageError('--registry-file only applies to --mode local', {suggestions: ['Drop --registry-file, or add --mode local.']})
     if (f.identityDir) throw new UsageError('--identity-dir only applies to --mode local', {suggestions: ['In Kubernetes mode the issuer comes from the Secret mesh-identity-issuer; drop --identity-dir.']})
   }
-  for (const [flag, port] of [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort]] as const) {
+  const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort]] as const
+  for (const [flag, port] of ports) {
+    if (port === undefined) continue
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} ${port} is not a port`, {suggestions: [`Pass ${flag} with a number 0-65535.`]})
   }
 }
@@ -56,6 +62,8 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     host: f.listenHost,
     identityPort: f.identityPort,
     destinationPort: f.destinationPort,
+    injectorPort: f.injectorPort,
+    tapPort: f.tapPort,
     controlPlaneNamespace: f.controllerNamespace,
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
@@ -66,7 +74,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     log,
   }
   const controller = await startController(options)
-  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port})
+  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port, tapUrl: controller.ctx.tap?.server?.url})
   let onSignal: ((s: NodeJS.Signals) => void) | undefined
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = resolve

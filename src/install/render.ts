@@ -7,6 +7,8 @@ import {meshVersion} from '../lib/version.js'
 import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../protocol/control-plane.js'
 import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import type {IdentityMaterial} from './identity.js'
+import {TAP_API_GROUP} from '../control/tap/auth.js'
+import type {ResourceKind} from '../control/tap/resource.js'
 import {fill, loadTemplates} from './template.js'
 import {nest, toDocument, type FlatValues, type Resources, type Values} from './values.js'
 
@@ -24,6 +26,14 @@ export interface RenderInput {
 
 export const WEBHOOK_NAME = 'mesh-proxy-injector.mesh.dev'
 export const WEBHOOK_PATH = '/inject'
+/** The user-facing ClusterRole that allows `mesh tap`, `mesh top` and `mesh stat` (20-rbac.yaml). */
+export const TAP_ADMIN_ROLE = 'mesh-tap-admin'
+/** The resource the tap server's SubjectAccessReview names for each kind it taps (src/control/tap/auth.ts). */
+const TAP_KIND_RESOURCES: Record<ResourceKind, string> = {
+  deployment: 'deployments', pod: 'pods', namespace: 'namespaces', statefulset: 'statefulsets', daemonset: 'daemonsets',
+  job: 'jobs', service: 'services', replicaset: 'replicasets',
+}
+export const TAP_RESOURCES = Object.values(TAP_KIND_RESOURCES)
 
 /** Templates that only render under a condition. */
 const CONDITIONS: Record<string, (v: Values) => boolean> = {
@@ -104,7 +114,19 @@ function context(input: RenderInput): Record<string, unknown> {
     createdBy: `mesh/cli ${meshVersion()}`,
     image: imageOf(v),
     affinity: v.ha ? antiAffinity() : undefined,
-    controllerArgs: ['controller', `--trust-domain=${v.identity.trustDomain}`, `--log-level=${v.controller.logLevel}`, `--log-format=${v.controller.logFormat}`],
+    controllerArgs: [
+      'controller',
+      `--trust-domain=${v.identity.trustDomain}`,
+      `--log-level=${v.controller.logLevel}`,
+      `--log-format=${v.controller.logFormat}`,
+      `--identity-port=${ControlPlanePorts.identity}`,
+      `--destination-port=${ControlPlanePorts.destination}`,
+      `--injector-port=${ControlPlanePorts.injector}`,
+      `--tap-port=${ControlPlanePorts.tap}`,
+    ],
+    tapAdminRole: TAP_ADMIN_ROLE,
+    tapApiGroup: TAP_API_GROUP,
+    tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
     webhookClientConfig: v.webhook.url
