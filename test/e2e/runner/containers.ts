@@ -55,10 +55,13 @@ export function expand(value: string, vars: Map<string, string>): string {
   })
 }
 
+/** The env every image brings (Dockerfile ENV), under the container's own. */
+export const IMAGE_ENV: Record<string, string> = {PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/'}
+
 export async function resolveEnv(kube: Kube, pod: Obj, c: Obj): Promise<Record<string, string>> {
   if (c.envFrom) throw new PodSpecError(`container ${c.name}: envFrom is not supported by the pod runner`)
   const ns = pod.metadata.namespace
-  const vars = new Map<string, string>()
+  const vars = new Map<string, string>(Object.entries(IMAGE_ENV))
   for (const e of (c.env ?? []) as Obj[]) {
     let v: string
     if (e.valueFrom?.fieldRef) v = fieldRef(pod, e.valueFrom.fieldRef.fieldPath)

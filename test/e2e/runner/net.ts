@@ -77,8 +77,14 @@ export function teardownHost(h: HostNetwork): void {
   rmSync(LOCK, {force: true})
 }
 
-/** Creates the pod's namespace: lo, eth0 (veth on the bridge) with ip/16, the blackhole, hosts. */
-export function createNetns(ns: string, hostVeth: string, ip: string, hostname: string): void {
+/**
+ * Creates the pod's namespace: lo, eth0 (veth on the bridge) with ip/16, the service CIDR sink,
+ * hosts. The sink: a `blackhole` route makes connect() fail (EINVAL) at the route lookup, before
+ * the nat OUTPUT hook could redirect the connection, so a pod whose traffic is intercepted
+ * (`intercepted`) routes the service CIDR to a veth sink instead, where every packet dies (no ARP answer, no forwarding):
+ * redirected connections never use the route, and anything not redirected goes nowhere.
+ */
+export function createNetns(ns: string, hostVeth: string, ip: string, hostname: string, intercepted = false): void {
   destroyNetns(ns)
   sh(['ip', 'netns', 'add', ns])
   sh(['ip', 'link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
@@ -86,7 +92,17 @@ export function createNetns(ns: string, hostVeth: string, ip: string, hostname: 
   sh(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']))
   sh(inNs(ns, ['ip', 'addr', 'add', `${ip}/${POD_CIDR_BITS}`, 'dev', 'eth0']))
   sh(inNs(ns, ['ip', 'link', 'set', 'eth0', 'up']))
-  sh(inNs(ns, ['ip', 'route', 'add', 'blackhole', SERVICE_CIDR]))
+  if (intercepted) {
+    // No dummy driver here: a veth pair with both ends in the namespace does the same (nothing
+    // answers ARP for a service address, and the namespace does not forward).
+    if (sh(inNs(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).trim() !== '0') throw new Error(`netns ${ns} forwards IPv4: refusing to add a service sink`)
+    sh(inNs(ns, ['ip', 'link', 'add', 'svcsink0', 'type', 'veth', 'peer', 'name', 'svcsink1']))
+    sh(inNs(ns, ['ip', 'link', 'set', 'svcsink0', 'up']))
+    sh(inNs(ns, ['ip', 'link', 'set', 'svcsink1', 'up']))
+    sh(inNs(ns, ['ip', 'route', 'add', SERVICE_CIDR, 'dev', 'svcsink0']))
+  } else {
+    sh(inNs(ns, ['ip', 'route', 'add', 'blackhole', SERVICE_CIDR]))
+  }
   const etc = `/etc/netns/${ns}`
   mkdirSync(etc, {recursive: true})
   // `ip netns exec` bind-mounts these over /etc/hosts and /etc/resolv.conf: names resolve from

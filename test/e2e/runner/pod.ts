@@ -2,7 +2,7 @@
 // status subresource), init containers to completion (native sidecars started and gated on
 // their startup probe), then the containers, restarted when they exit, with readiness probes
 // run from the host against the pod IP feeding the Ready condition.
-import {mkdirSync, rmSync} from 'node:fs'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import http from 'node:http'
 import path from 'node:path'
@@ -22,6 +22,20 @@ interface Running {
   proc: NsProcess
   ready: boolean
   restarts: number
+}
+
+/**
+ * The mesh image has no passwd entry for the proxy's uid 2102, and Node's os.userInfo() (which
+ * oclif calls) throws without one: the harness gives the container an /etc/passwd with the
+ * entry, as the image should. See the e2e architecture page.
+ */
+function passwdMount(dir: string, uid: number | undefined): Array<{source: string; target: string}> {
+  if (uid === undefined || uid === 0) return []
+  const host = readFileSync('/etc/passwd', 'utf8')
+  if (host.split('\n').some((l) => l.split(':')[2] === String(uid))) return []
+  const file = path.join(dir, `passwd-${uid}`)
+  writeFileSync(file, `${host.trimEnd()}\nuid${uid}:x:${uid}:${uid}::/:/usr/sbin/nologin\n`, {mode: 0o644})
+  return [{source: file, target: '/etc/passwd'}]
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -53,9 +67,12 @@ export class PodInstance {
     return `/api/v1/namespaces/${this.pod.metadata.namespace}/pods/${this.pod.metadata.name}/status`
   }
 
-  async start(): Promise<void> {
+  /** `hosts` writes the namespace's hosts file once it exists. */
+  async start(hosts: () => void): Promise<void> {
     mkdirSync(this.dir, {recursive: true})
-    createNetns(this.netns, `mve${this.index}`, this.ip, this.pod.metadata.name)
+    const intercepted = ((this.pod.spec.initContainers ?? []) as Obj[]).some((c) => (c.args ?? [])[0] === 'proxy-init')
+    createNetns(this.netns, `mve${this.index}`, this.ip, this.pod.metadata.name, intercepted)
+    hosts()
     this.note(`netns ${this.netns} ip ${this.ip}`)
     const now = new Date().toISOString()
     this.pod.status = {...this.pod.status, podIP: this.ip, podIPs: [{ip: this.ip}], hostIP: HOST_IP, hostIPs: [{ip: HOST_IP}]}
@@ -68,7 +85,7 @@ export class PodInstance {
       if (this.stopped) return
       if (c.restartPolicy === 'Always') {
         await this.startContainer(c, volumes)
-        if (c.startupProbe) await this.waitProbe(c, c.startupProbe, 60_000)
+        if (c.startupProbe) await this.waitProbe(c, c.startupProbe, (c.startupProbe.failureThreshold ?? 3) * (c.startupProbe.periodSeconds ?? 10) * 1000)
         continue
       }
       const env = await resolveEnv(this.kube, this.pod, c)
@@ -85,9 +102,10 @@ export class PodInstance {
   private async startContainer(c: Obj, volumes: Map<string, string>): Promise<void> {
     const env = await resolveEnv(this.kube, this.pod, c)
     const launch = (): NsProcess => {
+      const uid = containerUid(c, this.pod)
       const proc = spawnInNs({
-        ns: this.netns, name: c.name, argv: containerArgv(c), env, cwd: ROOT, uid: containerUid(c, this.pod),
-        logPath: path.join(this.dir, `${c.name}.log`), mounts: containerMounts(c, volumes),
+        ns: this.netns, name: c.name, argv: containerArgv(c), env, cwd: ROOT, uid,
+        logPath: path.join(this.dir, `${c.name}.log`), mounts: [...containerMounts(c, volumes), ...passwdMount(this.dir, uid)],
       })
       void proc.exit.then((code) => {
         const r = this.running.get(c.name)

@@ -72,7 +72,7 @@ export function spawnInNs(o: SpawnInNs): NsProcess {
   const envArgs = Object.entries(o.env).map(([k, v]) => `${k}=${v}`)
   const argv = ['ip', 'netns', 'exec', o.ns, 'sh', '-c', inner, 'sh', ...envArgs, ...user, ...o.argv]
   const fd = openSync(o.logPath, 'a')
-  const child = spawn('bash', ['-c', WATCHDOG, o.name, ...argv], {
+  const child = spawn('sh', ['-c', WATCHDOG, o.name, ...argv], {
     cwd: o.cwd,
     stdio: ['pipe', fd, fd],
     env: {PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...mountEnv},

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type {ClusterInfo} from '../../cluster/cluster.js'
 import {Kube, type Obj} from './kube.js'
-import {setupHost, teardownHost, writeHosts, type HostNetwork} from './net.js'
+import {HOST_IP, setupHost, teardownHost, writeHosts, type HostNetwork} from './net.js'
 import {PodInstance} from './pod.js'
 import {EndpointsController} from './endpoints.js'
 import {reconcileDeployment} from './deployments.js'
@@ -26,6 +26,12 @@ export interface ExecResult {
 
 export interface PodRunnerOptions {
   namespaces: string[]
+  /**
+   * Namespaces whose Services are served by processes on the host (the control plane run as
+   * `mesh controller` on the host): their names map to the bridge's host address, 10.244.0.1,
+   * in every pod's hosts file, as kube-proxy would send them to the controller's pods.
+   */
+  hostNamespaces?: string[]
   /** Grace given to containers on pod deletion (default 2 s). */
   graceMs?: number
 }
@@ -134,7 +140,7 @@ export class PodRunner {
     const {ip, index} = this.allocIp()
     const inst = new PodInstance(this.kube, pod, ip, index, this.runDir)
     this.instances.set(k, inst)
-    const p = inst.start().catch((err: unknown) => {
+    const p = inst.start(() => this.writeHostsFor(inst)).catch((err: unknown) => {
       inst.error = (err as Error).message
       this.failures.push(`${k}: ${(err as Error).message}`)
       process.stderr.write(`[pod-runner] ${k}: ${(err as Error).message}\n`)
@@ -179,20 +185,27 @@ export class PodRunner {
     const served = (o: Obj): boolean => this.namespaces.has(o.metadata.namespace)
     const podsByNs = new Map<string, Obj[]>()
     for (const p of this.pods.values()) if (served(p)) podsByNs.set(p.metadata.namespace, [...(podsByNs.get(p.metadata.namespace) ?? []), p])
+    const services = [...this.services.values()].filter(served)
+    await this.endpoints.sync(services, podsByNs)
     for (const d of this.deployments.values()) {
       if (served(d) && !d.metadata.deletionTimestamp) await reconcileDeployment(this.kube, d, podsByNs.get(d.metadata.namespace) ?? [])
     }
-    const services = [...this.services.values()].filter(served)
-    await this.endpoints.sync(services, podsByNs)
-    const entries = services.filter((s) => s.spec.clusterIP && s.spec.clusterIP !== 'None')
-    for (const inst of this.instances.values()) {
-      const ns = inst.pod.metadata.namespace
-      writeHosts(inst.netns, inst.pod.metadata.name, inst.ip, entries.map((s) => {
-        const n = s.metadata.name
-        const sns = s.metadata.namespace
-        return {ip: s.spec.clusterIP, names: [`${n}.${sns}.svc.cluster.local`, `${n}.${sns}.svc`, `${n}.${sns}`, ...(sns === ns ? [n] : [])]}
-      }))
-    }
+    for (const inst of this.instances.values()) this.writeHostsFor(inst)
+  }
+
+  /** The pod's hosts file: Services of served namespaces at their ClusterIP, host-served ones at 10.244.0.1. */
+  private writeHostsFor(inst: PodInstance): void {
+    const hostNs = new Set(this.opts.hostNamespaces ?? [])
+    const entries = [
+      ...[...this.services.values()].filter((s) => this.namespaces.has(s.metadata.namespace) && s.spec.clusterIP && s.spec.clusterIP !== 'None'),
+      ...[...this.services.values()].filter((s) => hostNs.has(s.metadata.namespace)).map((s): Obj => ({...s, spec: {...s.spec, clusterIP: HOST_IP}})),
+    ]
+    const ns = inst.pod.metadata.namespace
+    writeHosts(inst.netns, inst.pod.metadata.name, inst.ip, entries.map((s) => {
+      const n = s.metadata.name
+      const sns = s.metadata.namespace
+      return {ip: s.spec.clusterIP, names: [`${n}.${sns}.svc.cluster.local`, `${n}.${sns}.svc`, `${n}.${sns}`, ...(sns === ns ? [n] : [])]}
+    }))
   }
 
   /** The realized pod for namespace/name, once the runner has seen it. */

@@ -1,0 +1,148 @@
+// The journey's fixtures: the mesh CLI run in process against the test cluster, `kubectl`, the
+// controller as a host process, and the apps' manifests.
+import {spawn, type ChildProcess} from 'node:child_process'
+import {closeSync, openSync} from 'node:fs'
+import path from 'node:path'
+import {testCluster} from '../cluster/cluster.js'
+import {runMesh, type RunResult} from '../helpers/run.js'
+import {ROOT} from './runner/containers.js'
+import {HOST_IP} from './runner/net.js'
+import {tailLog} from './runner/procs.js'
+
+export const cluster = testCluster()
+
+export function mesh(...args: string[]): Promise<RunResult> {
+  return runMesh([...args, '--kubeconfig', cluster.kubeconfigPath])
+}
+
+/** Fails with the command's output: what a failing step prints. */
+export function expectOk(r: RunResult, what: string): string {
+  if (r.exitCode !== 0) throw new Error(`${what} exited ${r.exitCode}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`)
+  return r.stdout
+}
+
+export async function kubectl(args: string[], stdin?: string, context = 'admin'): Promise<string> {
+  const r = await cluster.kubectl(args, {stdin, allowFailure: true, context})
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n${r.stdout}`)
+  return r.stdout
+}
+
+export interface HostController {
+  child: ChildProcess
+  logPath: string
+  log(lines?: number): string
+  stop(): Promise<void>
+}
+
+/**
+ * `mesh controller` as a process on the host, listening on the bridge's host address: the pods
+ * reach it as mesh-identity/mesh-dst.mesh-system (their hosts files map those names there).
+ */
+export async function startHostController(dir: string): Promise<HostController> {
+  const logPath = path.join(dir, 'controller.log')
+  const fd = openSync(logPath, 'a')
+  const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', path.join(ROOT, 'bin/dev.js'), 'controller',
+    '--kubeconfig', cluster.kubeconfigPath, '--listen-host', HOST_IP, '--log-level', 'debug'], {cwd: ROOT, stdio: ['ignore', fd, fd]})
+  closeSync(fd)
+  let exited = false
+  child.on('exit', () => (exited = true))
+  const c: HostController = {
+    child, logPath,
+    log: (lines = 40) => tailLog(logPath, lines),
+    stop: async () => {
+      if (exited) return
+      child.kill('SIGTERM')
+      await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))])
+      if (!exited) child.kill('SIGKILL')
+    },
+  }
+  const end = Date.now() + 60_000
+  while (Date.now() < end) {
+    if (/controller ready/.test(c.log(200))) return c
+    if (exited) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await c.stop()
+  throw new Error(`mesh controller did not become ready:\n${c.log(60)}`)
+}
+
+
+function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>} = {}): string {
+  return `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ${name}, namespace: ${ns}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  replicas: ${opts.replicas ?? 1}
+  selector: {matchLabels: {app: ${name}}}
+  template:
+    metadata:
+      labels: {app: ${name}}
+      annotations: ${JSON.stringify(opts.annotations ?? {})}
+    spec:
+      serviceAccountName: ${name}
+      containers:
+      - name: ${name}
+        image: ${image}
+        env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}, {name: PORT, value: "${port}"}]
+        ports: [{name: main, containerPort: ${port}}]
+        readinessProbe: {tcpSocket: {port: ${port}}, periodSeconds: 1}
+`
+}
+
+function service(ns: string, name: string, port: number, targetPort: number): string {
+  return `apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  selector: {app: ${name}}
+  ports: [{name: main, port: ${port}, targetPort: ${targetPort}}]
+`
+}
+
+/** The three-service app (HTTP/1.1, gRPC, opaque TCP) plus an idle client, for `mesh inject`. */
+export function shopYaml(ns: string): string {
+  return [
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`,
+    deployment(ns, 'web', 'mesh-e2e/http-echo:1', 8080, {replicas: 2}), service(ns, 'web', 80, 8080),
+    deployment(ns, 'grpc', 'mesh-e2e/grpc-echo:1', 9090), service(ns, 'grpc', 9090, 9090),
+    deployment(ns, 'echo', 'mesh-e2e/tcp-echo:1', 9000, {annotations: {'config.mesh.dev/opaque-ports': '9000'}}), service(ns, 'echo', 9000, 9000),
+    deployment(ns, 'client', 'mesh-e2e/tcp-echo:1', 9009),
+  ].join('---\n')
+}
+
+/** The second app: meshed by its namespace's annotation and the webhook. */
+export function booksYaml(ns: string): string {
+  return [
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}, annotations: {mesh.dev/inject: enabled}}\n`,
+    deployment(ns, 'books', 'mesh-e2e/http-echo:1', 8080), service(ns, 'books', 80, 8080),
+  ].join('---\n')
+}
+
+/** A plain (never meshed) app. */
+export function plainYaml(ns: string): string {
+  return [`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`, deployment(ns, 'legacy', 'mesh-e2e/http-echo:1', 8080), service(ns, 'legacy', 80, 8080)].join('---\n')
+}
+
+/**
+ * The controller runs on the host, not in a pod: like a kubelet mirrors a static pod, the
+ * harness creates a Pod from the mesh-controller Deployment's template and marks it Running and
+ * Ready at the host's bridge address, so `mesh check` sees the control plane it talks to.
+ */
+export async function mirrorControllerPod(): Promise<void> {
+  const d = JSON.parse(await kubectl(['get', 'deployment', 'mesh-controller', '-n', 'mesh-system', '-o', 'json'])) as Record<string, any>
+  const t = d.spec.template
+  const pod = {apiVersion: 'v1', kind: 'Pod', metadata: {name: 'mesh-controller-host', namespace: 'mesh-system', labels: t.metadata?.labels, annotations: {'mesh.dev/e2e': 'the controller process on the host'}}, spec: t.spec}
+  await kubectl(['apply', '-f', '-'], JSON.stringify(pod))
+  const now = new Date().toISOString()
+  const cond = (type: string) => ({type, status: 'True', lastTransitionTime: now})
+  const status = {
+    phase: 'Running', podIP: HOST_IP, podIPs: [{ip: HOST_IP}], hostIP: HOST_IP, startTime: now,
+    conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(cond),
+    containerStatuses: (t.spec.containers as Array<{name: string; image: string}>).map((c) => ({name: c.name, image: c.image, imageID: '', ready: true, started: true, restartCount: 0, state: {running: {startedAt: now}}})),
+  }
+  await kubectl(['patch', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--subresource=status', '--type=merge', '-p', JSON.stringify({status})])
+}
