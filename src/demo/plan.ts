@@ -20,7 +20,7 @@ export interface ServicePlan {
 
 export interface DemoPlan {
   namespace: string
-  controller: {identityPort: number; destinationPort: number; identity: string}
+  controller: {identityPort: number; destinationPort: number; tapPort: number; identity: string}
   /** The local tap server (in the demo process). */
   tapPort: number
   services: ServicePlan[]
@@ -33,8 +33,8 @@ export interface PlanOptions {
   slowMs?: number
 }
 
-/** How many ports a demo needs: controller (2), tap server (1), and five per service. */
-export const PORTS_NEEDED = 3 + DEMO_SERVICES.length * 5
+/** How many ports a demo needs: controller (3), the demo's tap server (1), and five per service. */
+export const PORTS_NEEDED = 4 + DEMO_SERVICES.length * 5
 
 export function buildPlan(ports: number[], o: PlanOptions = {}): DemoPlan {
   if (ports.length < PORTS_NEEDED) throw new Error(`the demo needs ${PORTS_NEEDED} ports, got ${ports.length}`)
@@ -42,8 +42,9 @@ export function buildPlan(ports: number[], o: PlanOptions = {}): DemoPlan {
     let i = 0
     return () => ports[i++]!
   })()
-  const controller = {identityPort: next(), destinationPort: next(), identity: identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')}
+  const controller = {identityPort: next(), destinationPort: next(), tapPort: 0, identity: identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')}
   const tapPort = next()
+  controller.tapPort = next()
   const services = DEMO_SERVICES.map((name): ServicePlan => ({
     name,
     pod: `${name}-0`,
@@ -65,6 +66,11 @@ export function registryDocument(plan: DemoPlan): string {
       namespace: plan.namespace,
       ports: [{port: s.servicePort, endpoints: [{address: '127.0.0.1', port: s.proxy.inbound, serviceAccount: s.serviceAccount, pod: s.pod, deployment: s.name}]}],
     })),
+    // The controller's own tap server reads the pods from here (src/control/tap/local-pods.ts).
+    pods: plan.services.map((s) => ({
+      name: s.pod, namespace: plan.namespace, deployment: s.name, serviceAccount: s.serviceAccount, services: [s.name],
+      tap: `127.0.0.1:${s.proxy.tap}`, admin: `127.0.0.1:${s.proxy.admin}`, inbound: `127.0.0.1:${s.proxy.inbound}`,
+    })),
   }
   return JSON.stringify(doc, null, 2) + '\n'
 }
@@ -84,7 +90,8 @@ export function controllerSpec(plan: DemoPlan, p: DemoPaths): ProcessSpec {
     key: 'controller',
     role: 'controller',
     args: ['controller', '--mode', 'local', '--identity-dir', p.identity, '--registry-file', p.registry, '--listen-host', '127.0.0.1',
-      '--identity-port', String(plan.controller.identityPort), '--destination-port', String(plan.controller.destinationPort), '--log-level', 'warn'],
+      '--identity-port', String(plan.controller.identityPort), '--destination-port', String(plan.controller.destinationPort),
+      '--tap-port', String(plan.controller.tapPort), '--log-level', 'warn'],
     env: {},
     log: path.join(p.logs, 'controller.log'),
   }

@@ -56,8 +56,10 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     resolveStop()
   }
   const onSignal = (s: NodeJS.Signals): void => requestStop(s)
+  // SIGHUP too: a closed terminal must not leave the children (own process groups) running.
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onSignal)
   void o.until?.then(() => requestStop('requested'))
 
   let supervisor: Supervisor | undefined
@@ -104,6 +106,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    process.off('SIGHUP', onSignal)
     if (state) {
       state.status = 'stopping'
       persist()

@@ -198,9 +198,9 @@ describe('mesh demo in the foreground', {timeout: 400_000}, () => {
       const deadline = Date.now() + 300_000
       while (!stdout.includes('press Ctrl-C') && child.exitCode === null && Date.now() < deadline) await sleep(500)
       expect(stdout, stderr).toContain('press Ctrl-C')
-      // Consecutive ports from the base: identity, destination, tap server, then web's app port.
+      // Consecutive ports from the base: identity, destination, the two tap servers, then web's app port.
       expect(stdout).toContain(`controller (local mode): identity https://127.0.0.1:${base}, destination wss://127.0.0.1:${base + 1}`)
-      expect(stdout).toMatch(new RegExp(`deploy/web\\s+HTTP/1.1\\s+127\\.0\\.0\\.1:${base + 3}\\s`))
+      expect(stdout).toMatch(new RegExp(`deploy/web\\s+HTTP/1.1\\s+127\\.0\\.0\\.1:${base + 4}\\s`))
       const d = JSON.parse(readFileSync(path.join(fhome, 'demo', 'demo.json'), 'utf8')) as DemoJson
       pids = d.processes.map((p) => p.pid).filter((p): p is number => p !== undefined)
       expect(pids).toHaveLength(10)

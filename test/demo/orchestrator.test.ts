@@ -55,6 +55,12 @@ describe('plan', () => {
     }])
     expect([...services.keys()].sort()).toEqual(['demo/authors', 'demo/books', 'demo/stock', 'demo/web'])
     expect(new Set(plan.services.flatMap((s) => [s.appPort, ...Object.values(s.proxy)])).size).toBe(20)
+    const {parseLocalPods} = await import('../../src/control/tap/local-pods.js')
+    const pods = await parseLocalPods(registryDocument(plan), 'registry.yaml')
+    expect(pods.find((x) => x.name === 'books-0')).toMatchObject({
+      namespace: 'demo', owner: {kind: 'deployment', name: 'books'}, identity: 'books.demo.serviceaccount.identity.mesh-system.cluster.local',
+      tapAddress: `127.0.0.1:${books.proxy.tap}`, adminAddress: `127.0.0.1:${books.proxy.admin}`, inboundAddress: `127.0.0.1:${books.proxy.inbound}`,
+    })
   })
 })
 
