@@ -15,7 +15,9 @@ RUN npm run build && OCLIF_SKIP_NEW_VERSION_CHECK=1 npx oclif manifest && npm pr
 FROM node:20-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables iproute2 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 2102 mesh-proxy \
+ && useradd --system --uid 2102 --gid 2102 --home-dir /nonexistent --shell /usr/sbin/nologin mesh-proxy
 WORKDIR /opt/mesh
 COPY --from=build /src/package.json /src/oclif.manifest.json ./
 COPY --from=build /src/node_modules ./node_modules
