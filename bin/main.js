@@ -4,6 +4,9 @@
 import {flush, run, settings} from '@oclif/core'
 
 export async function main(dir, development) {
+  // oclif asks os.userInfo() for the shell when SHELL is unset, and that throws for a uid with
+  // no passwd entry, as the proxy's uid 2102 is in most images: never let it stop `mesh proxy`.
+  process.env.SHELL ??= '/bin/sh'
   if (development) {
     process.env.NODE_ENV ??= 'development'
     settings.debug = Boolean(process.env.MESH_DEBUG)
