@@ -95,7 +95,7 @@ export class Supervisor {
     }
   }
 
-  private exited(entry: Entry, child: ChildProcess, how: string): void {
+  private exited(entry: Entry, child: ChildProcess | undefined, how: string): void {
     if (entry.child !== child) return
     entry.child = undefined
     entry.state.pid = undefined
@@ -114,7 +114,14 @@ export class Supervisor {
     this.o.onChange?.()
     entry.timer = setTimeout(() => {
       entry.timer = undefined
-      if (!this.stopping) this.spawn(entry)
+      if (this.stopping) return
+      try {
+        this.spawn(entry)
+      } catch (err) {
+        // e.g. its log directory was removed: report it and keep trying, with backoff.
+        entry.startedAt = Date.now()
+        this.exited(entry, undefined, `failed to start: ${(err as Error).message}`)
+      }
     }, wait)
   }
 

@@ -186,7 +186,15 @@ describe('mesh demo in the foreground', {timeout: 400_000}, () => {
   it('runs on --port-base ports until Ctrl-C (SIGINT), then stops everything and removes its files', async () => {
     const fhome = mkdtempSync(path.join(tmpdir(), 'mesh-demo-fg-'))
     const fenv = {...process.env, NO_COLOR: '1', MESH_HOME: fhome, MESH_DEMO_DIR: path.join(fhome, 'demo')}
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
+    // A base below the ephemeral range whose ports are all free now (other tests use ports too).
+    const {allocatePorts} = await import('../../src/demo/ports.js')
+    const {PORTS_NEEDED} = await import('../../src/demo/plan.js')
+    let base = 0
+    for (let i = 0; i < 50 && base === 0; i++) {
+      const candidate = 12_000 + Math.floor(Math.random() * 18_000)
+      base = await allocatePorts(PORTS_NEEDED, candidate).then(() => candidate, () => 0)
+    }
+    expect(base).toBeGreaterThan(0)
     const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'demo', '--port-base', String(base), '--ready-timeout', '240'], {cwd: ROOT, env: fenv, stdio: ['ignore', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
