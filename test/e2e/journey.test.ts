@@ -16,6 +16,8 @@ const BOOKS = 'books'
 const PLAIN = 'plain'
 let runner: PodRunner
 let controller: HostController | undefined
+/** `mesh install`'s output (step 2): step 7 checks that none of it is left. */
+let installManifest = ''
 const t0 = Date.now()
 
 /** Runs a step; on failure, adds what the harness saw. */
@@ -55,6 +57,26 @@ function sumMetric(text: string, name: string, labels: Record<string, string>): 
   return sum
 }
 
+/**
+ * The namespace controller's part (this cluster has no controller-manager): delete everything
+ * left in a Terminating namespace, check it is empty, then drop its `kubernetes` finalizer.
+ */
+async function finalizeNamespace(ns: string): Promise<void> {
+  const kinds = (await kubectl(['api-resources', '--namespaced', '--verbs=list,delete', '-o', 'name'])).split('\n').filter((k) => k && !k.startsWith('events')).join(',')
+  await kubectl(['delete', kinds, '--all', '-n', ns, '--ignore-not-found', '--wait=false'])
+  const end = Date.now() + 15_000
+  let left: string
+  do {
+    left = (await kubectl(['get', kinds, '-n', ns, '-o', 'name', '--ignore-not-found'])).trim()
+    if (!left) break
+    await new Promise((r) => setTimeout(r, 200))
+  } while (Date.now() < end)
+  expect(left, `left in ${ns} after deleting its content`).toBe('')
+  const obj = JSON.parse(await kubectl(['get', 'namespace', ns, '-o', 'json'])) as Obj
+  expect(obj.metadata.deletionTimestamp, `${ns} is being deleted`).toBeTruthy()
+  await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'], JSON.stringify({...obj, spec: {finalizers: []}}))
+}
+
 const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
 
 beforeAll(async () => {
@@ -80,6 +102,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
 
   it('2. mesh install | kubectl apply -f -, the controller on the host, then mesh check passes', () => step(async () => {
     const manifest = expectOk(await mesh('install'), 'mesh install')
+    installManifest = manifest
     await kubectl(['apply', '-f', '-'], manifest)
     controller = await startHostController(runner.dir)
     await mirrorControllerPod()
@@ -125,5 +148,62 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     // The legacy pod has no proxy: the client's proxy talked plaintext to it.
     const clientMetrics = await proxyMetrics(SHOP, podsOf(SHOP, 'client')[0]!)
     expect(sumMetric(clientMetrics, 'request_total', {direction: 'outbound', dst_namespace: PLAIN, tls: 'no_identity'}) + sumMetric(clientMetrics, 'request_total', {direction: 'outbound', authority: `legacy.${PLAIN}.svc.cluster.local`, tls: 'no_identity'})).toBeGreaterThanOrEqual(5)
+  }))
+
+  it('6a. a scaled-down backend stops receiving traffic within a second of its EndpointSlice change; no request fails', () => step(async () => {
+    const client = podsOf(SHOP, 'client')[0]!
+    const webs = podsOf(SHOP, 'web').sort()
+    expect(webs).toHaveLength(2)
+    const removed = webs[1]!
+    const kept = webs[0]!
+    // Bounded: 400 requests, one per 25 ms (>= 10 s), 5 s per request.
+    const loop = runner.client(SHOP, client, ['http', `http://web.${SHOP}.svc.cluster.local/hello`, '400', '25'])
+    await new Promise((r) => setTimeout(r, 6000))
+    const tScale = Date.now()
+    await kubectl(['scale', 'deployment', 'web', '-n', SHOP, '--replicas=1'])
+    // When the endpoint controller's slice stopped listing the removed pod.
+    let tSlice = 0
+    const end = Date.now() + 10_000
+    while (!tSlice && Date.now() < end) {
+      const slice = await runner.kube.get(`/apis/discovery.k8s.io/v1/namespaces/${SHOP}/endpointslices/web-e2e`)
+      if (!((slice.endpoints ?? []) as Obj[]).some((e) => e.targetRef?.name === removed)) tSlice = Date.now()
+      else await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(tSlice, 'the EndpointSlice dropped the removed pod').toBeGreaterThan(0)
+    const r = await loop
+    const seen = `${r.raw}\nscale at ${tScale}, slice changed at ${tSlice} (+${tSlice - tScale} ms)`
+    expect(r.started, `the loop was running before the scale-down: ${seen}`).toBeLessThan(tScale)
+    expect(r, seen).toMatchObject({ok: 400, failed: 0})
+    expect(r.pods[removed], `${removed} answered before the scale-down: ${seen}`).toBeGreaterThan(0)
+    expect(r.last[removed]! - tSlice, `${removed} stopped getting traffic within 1 s of the slice change: ${seen}`).toBeLessThanOrEqual(1000)
+    expect(r.last[kept]!, `${kept} took the traffic afterwards: ${seen}`).toBeGreaterThan(tSlice + 1000)
+    expect(podsOf(SHOP, 'web')).toEqual([kept])
+  }))
+
+  // Must stay last: it removes the control plane.
+  it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {
+    // The user removes the meshed apps first (uninstall refuses while proxies run): the
+    // Deployments, then (no garbage collector in this cluster) their pods.
+    await kubectl(['delete', 'deployments', '--all', '-n', SHOP])
+    const gone = Date.now() + 10_000
+    while ([...runner.deployments.values()].some((d) => d.metadata.namespace === SHOP) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
+    await kubectl(['delete', 'pods', '--all', '-n', SHOP])
+    const manifest = expectOk(await mesh('uninstall'), 'mesh uninstall')
+    expect(manifest).toContain('MutatingWebhookConfiguration')
+    await kubectl(['delete', '-f', '-', '--wait=false'], manifest)
+    // The controller's Deployment is gone: its process (on the host) and its mirror pod go too.
+    await controller?.stop()
+    await kubectl(['delete', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--ignore-not-found'])
+    await finalizeNamespace('mesh-system')
+    const ns = await cluster.kubectl(['get', 'namespace', 'mesh-system'], {allowFailure: true, context: 'admin'})
+    expect(ns.code, `mesh-system still there: ${ns.stdout}`).not.toBe(0)
+    expect(ns.stderr).toMatch(/NotFound|not found/)
+    // Nothing that install created is left, cluster-scoped ones included.
+    const left = await kubectl(['get', '-f', '-', '--ignore-not-found', '-o', 'name'], installManifest)
+    expect(left.trim(), 'objects of mesh install still present').toBe('')
+    const labelled = await kubectl(['get', 'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations,pods', '-A', '-l', 'mesh.dev/control-plane-ns', '-o', 'name'])
+    expect(labelled.trim(), 'objects labelled mesh.dev/control-plane-ns').toBe('')
+    const named = (await kubectl(['get', 'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations', '-o', 'name'])).split('\n').filter((n) => /mesh/.test(n))
+    expect(named, 'cluster-scoped objects named mesh').toEqual([])
   }))
 })

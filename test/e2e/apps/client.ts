@@ -14,6 +14,8 @@ const count = Math.min(Number(countArg ?? 1), 10_000)
 const intervalMs = Number(intervalArg ?? 0)
 const agent = new http.Agent({keepAlive: true, maxSockets: 4})
 const pods: Record<string, number> = {}
+/** Per pod, when (epoch ms) its last answer arrived: how fast a removed backend stops getting traffic. */
+const last: Record<string, number> = {}
 const statuses: Record<string, number> = {}
 const errors: string[] = []
 let ok = 0
@@ -78,6 +80,7 @@ for (let i = 0; i < count; i++) {
     const r = await once()
     ok++
     pods[r.pod] = (pods[r.pod] ?? 0) + 1
+    last[r.pod] = Date.now()
     statuses[r.status] = (statuses[r.status] ?? 0) + 1
   } catch (err) {
     failed++
@@ -86,6 +89,6 @@ for (let i = 0; i < count; i++) {
   const wait = intervalMs - (Date.now() - t)
   if (wait > 0) await new Promise((r) => setTimeout(r, wait))
 }
-process.stdout.write(`${JSON.stringify({ok, failed, pods, statuses, errors, ms: Date.now() - started})}\n`)
+process.stdout.write(`${JSON.stringify({ok, failed, pods, last, statuses, errors, started, ms: Date.now() - started})}\n`)
 grpcClient?.close()
 agent.destroy()

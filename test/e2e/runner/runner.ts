@@ -40,6 +40,9 @@ export interface ClientSummary {
   ok: number
   failed: number
   pods: Record<string, number>
+  /** Per pod, epoch ms of its last answer. */
+  last: Record<string, number>
+  started: number
   statuses: Record<string, number>
   errors: string[]
   ms: number
