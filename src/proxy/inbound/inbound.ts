@@ -65,8 +65,11 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
-    const d = await detect(socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
+    // TLS is looked for even on an opaque port: a meshed client's proxy speaks mTLS there (and
+    // sends first); only the protocol inside is not detected.
+    const d = await detect(socket, config.limits.detectTimeoutMs)
     if (d.closed) return void socket.destroy()
+    if (d.protocol !== 'tls' && config.opaquePorts.has(conn.origDst.port)) d.protocol = 'opaque'
     if (d.protocol === 'opaque' && d.head.length === 0) deps.stats.detectTimeouts++
     if (d.protocol === 'tls' && terminator?.ready) {
       // Terminate only TLS meant for this proxy; an application's own TLS passes through.
