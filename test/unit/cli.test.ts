@@ -70,7 +70,7 @@ describe('the real binary', () => {
 
   it('runs under a uid with no passwd entry and no SHELL, as a sidecar does (needs root)', async () => {
     expect(process.getuid?.(), 'this test runs as root, as CI does').toBe(0)
-    const env = {...process.env, NO_COLOR: '1'}
+    const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
     delete env.SHELL
     const r = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
       execFile(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'version', '--short'], {cwd: ROOT, env, uid: 54321, gid: 54321}, (err, stdout, stderr) => {
