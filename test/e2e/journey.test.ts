@@ -3,13 +3,14 @@
 // pod runner and real iptables interception. Each step prints what it saw when it fails: the
 // command output, the pods' events and logs, their nat rules, the controller's log.
 import {execFileSync} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
-import {cluster, expectOk, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
+import type {RunResult} from '../helpers/run.js'
+import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
 const BOOKS = 'books'
@@ -77,6 +78,15 @@ async function finalizeNamespace(ns: string): Promise<void> {
   await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'], JSON.stringify({...obj, spec: {finalizers: []}}))
 }
 
+/** `mesh stat` as the restricted user (its token, same cluster). */
+async function spawnRestricted(kc: string): Promise<RunResult> {
+  const file = path.join(runner.dir, 'restricted.kubeconfig')
+  const c = JSON.parse(readFileSync(kc, 'utf8')) as Obj
+  c.users[0].user.token = cluster.tokens.restricted
+  writeFileSync(file, JSON.stringify(c), {mode: 0o600})
+  return meshWithToken(file, 'stat', 'deploy', '-n', SHOP, '-o', 'json')
+}
+
 const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
 
 beforeAll(async () => {
@@ -131,6 +141,18 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     }
   }))
 
+  it('3b. a second app meshed by its namespace annotation and the injector webhook', () => step(async () => {
+    await pointWebhookAtHost()
+    await kubectl(['apply', '-f', '-'], booksYaml(BOOKS))
+    await waitApps(BOOKS, ['books'])
+    const name = podsOf(BOOKS, 'books')[0]!
+    const pod = runner.pods.get(`${BOOKS}/${name}`)!
+    expect([...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: Obj) => c.name), 'the webhook injected the proxy').toEqual(expect.arrayContaining(['mesh-init', 'mesh-proxy', 'books']))
+    const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['http', `http://books.${BOOKS}.svc.cluster.local/`, '10'])
+    expect(r, r.raw).toMatchObject({ok: 10, failed: 0})
+    expect(sumMetric(await proxyMetrics(BOOKS, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)}), 'inbound mTLS at books from client.shop').toBeGreaterThanOrEqual(10)
+  }))
+
   it('4. HTTP/1.1 and gRPC by service name through the proxies, with mTLS identities; a plain pod is reached in plaintext', () => step(async () => {
     const web = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['http', `http://web.${SHOP}.svc.cluster.local/hello`, '20'])
     expect(web, web.raw).toMatchObject({ok: 20, failed: 0})
@@ -150,17 +172,51 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect(sumMetric(clientMetrics, 'request_total', {direction: 'outbound', dst_namespace: PLAIN, tls: 'no_identity'}) + sumMetric(clientMetrics, 'request_total', {direction: 'outbound', authority: `legacy.${PLAIN}.svc.cluster.local`, tls: 'no_identity'})).toBeGreaterThanOrEqual(5)
   }))
 
-  it('6a. a scaled-down backend stops receiving traffic within a second of its EndpointSlice change; no request fails', () => step(async () => {
+  // By pod IP: by Service name the client's proxy gets a ClusterIP as original destination, and
+  // neither the proxy's destination client (IP authorities are passed through) nor the
+  // destination service (no ClusterIP lookups) resolve it to the Service (see e2e.md).
+  it('4b. opaque TCP: a server-speaks-first app on an opaque port, through both proxies (by pod IP)', () => step(async () => {
+    const echo = podsOf(SHOP, 'echo')[0]!
+    const ip = runner.instance(SHOP, echo)!.ip
+    const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['tcp', `${ip}:9000`, '5'])
+    expect(r, r.raw).toMatchObject({ok: 5, failed: 0, pods: {[echo]: 5}})
+    const m = await proxyMetrics(SHOP, echo)
+    expect(sumMetric(m, 'tcp_open_total', {direction: 'inbound'}), `inbound tcp_open_total at echo\n${m.split('\n').filter((l) => l.startsWith('tcp_')).join('\n')}`).toBeGreaterThanOrEqual(5)
+  }))
+
+  // Partial: the CLI reaches the tap server through the API server's service proxy with the
+  // caller's token (TokenReview + SubjectAccessReview pass), and stat lists the workloads. The
+  // counts, success rates and identities (stat, edges, tap, top) are not asserted yet: the tap
+  // server's pod resolver counts a pod as meshed only with mesh-proxy in spec.containers, and
+  // the injector makes it a native sidecar (initContainers), so no pod is meshed for it; and
+  // tap/top lose their query string in the service proxy (see e2e.md).
+  it('5 (partial). mesh stat reaches the tap server through the API server\'s service proxy with the caller\'s token', () => step(async () => {
+    await controlPlaneEndpoints()
+    const kc = tokenKubeconfig(runner.dir)
+    const r = await meshWithToken(kc, 'stat', 'deploy', '-n', SHOP, '-o', 'json')
+    const rows = (JSON.parse(expectOk(r, 'mesh stat')) as {rows: Array<{name: string; totalPods: number}>}).rows
+    expect(Object.fromEntries(rows.map((x) => [x.name, x.totalPods])), r.stdout).toEqual({client: 1, echo: 1, grpc: 1, web: 2})
+    // The restricted user (a token with no rights) is refused: by the API server (services/proxy).
+    const restricted = await spawnRestricted(kc)
+    expect(restricted.exitCode, `${restricted.stdout}${restricted.stderr}`).not.toBe(0)
+    expect(restricted.stderr).toMatch(/forbidden|not allowed|cannot|denied|permission/i)
+  }))
+
+  it('6a. a removed backend stops receiving traffic within a second of its EndpointSlice change; no request fails', () => step(async () => {
     const client = podsOf(SHOP, 'client')[0]!
     const webs = podsOf(SHOP, 'web').sort()
     expect(webs).toHaveLength(2)
-    const removed = webs[1]!
-    const kept = webs[0]!
-    // Bounded: 400 requests, one per 25 ms (>= 10 s), 5 s per request.
-    const loop = runner.client(SHOP, client, ['http', `http://web.${SHOP}.svc.cluster.local/hello`, '400', '25'])
+    const served = async (): Promise<number[]> => Promise.all(webs.map(async (w) => sumMetric(await proxyMetrics(SHOP, w), 'request_total', {direction: 'inbound'})))
+    const before = await served()
+    // Bounded: 600 requests, one per 25 ms (>= 15 s), 5 s per request.
+    const loop = runner.client(SHOP, client, ['http', `http://web.${SHOP}.svc.cluster.local/hello`, '600', '25'])
     await new Promise((r) => setTimeout(r, 6000))
-    const tScale = Date.now()
-    await kubectl(['scale', 'deployment', 'web', '-n', SHOP, '--replicas=1'])
+    // The balancer may favour one replica: remove the one that is taking traffic now.
+    const during = await served()
+    const removed = during[0]! - before[0]! >= during[1]! - before[1]! ? webs[0]! : webs[1]!
+    const kept = webs.find((w) => w !== removed)!
+    const tDelete = Date.now()
+    await kubectl(['delete', 'pod', removed, '-n', SHOP, '--wait=false'])
     // When the endpoint controller's slice stopped listing the removed pod.
     let tSlice = 0
     const end = Date.now() + 10_000
@@ -171,23 +227,24 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     }
     expect(tSlice, 'the EndpointSlice dropped the removed pod').toBeGreaterThan(0)
     const r = await loop
-    const seen = `${r.raw}\nscale at ${tScale}, slice changed at ${tSlice} (+${tSlice - tScale} ms)`
-    expect(r.started, `the loop was running before the scale-down: ${seen}`).toBeLessThan(tScale)
-    expect(r, seen).toMatchObject({ok: 400, failed: 0})
-    expect(r.pods[removed], `${removed} answered before the scale-down: ${seen}`).toBeGreaterThan(0)
+    const seen = `${r.raw}\nremoved ${removed} (served ${during.map((d, i) => d - before[i]!).join('/')} before), delete at ${tDelete}, slice changed at ${tSlice} (+${tSlice - tDelete} ms)`
+    expect(r.started, `the loop was running before the removal: ${seen}`).toBeLessThan(tDelete)
+    expect(r, seen).toMatchObject({ok: 600, failed: 0})
+    expect(r.pods[removed] ?? 0, `${removed} answered before the removal: ${seen}`).toBeGreaterThan(0)
     expect(r.last[removed]! - tSlice, `${removed} stopped getting traffic within 1 s of the slice change: ${seen}`).toBeLessThanOrEqual(1000)
-    expect(r.last[kept]!, `${kept} took the traffic afterwards: ${seen}`).toBeGreaterThan(tSlice + 1000)
-    expect(podsOf(SHOP, 'web')).toEqual([kept])
+    expect(r.last[kept] ?? 0, `${kept} took the traffic afterwards: ${seen}`).toBeGreaterThan(tSlice + 1000)
   }))
 
   // Must stay last: it removes the control plane.
   it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {
     // The user removes the meshed apps first (uninstall refuses while proxies run): the
     // Deployments, then (no garbage collector in this cluster) their pods.
-    await kubectl(['delete', 'deployments', '--all', '-n', SHOP])
-    const gone = Date.now() + 10_000
-    while ([...runner.deployments.values()].some((d) => d.metadata.namespace === SHOP) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
-    await kubectl(['delete', 'pods', '--all', '-n', SHOP])
+    for (const ns of [SHOP, BOOKS]) {
+      await kubectl(['delete', 'deployments', '--all', '-n', ns])
+      const gone = Date.now() + 10_000
+      while ([...runner.deployments.values()].some((d) => d.metadata.namespace === ns) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
+      await kubectl(['delete', 'pods', '--all', '-n', ns])
+    }
     const manifest = expectOk(await mesh('uninstall'), 'mesh uninstall')
     expect(manifest).toContain('MutatingWebhookConfiguration')
     await kubectl(['delete', '-f', '-', '--wait=false'], manifest)

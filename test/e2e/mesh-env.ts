@@ -1,10 +1,10 @@
 // The journey's fixtures: the mesh CLI run in process against the test cluster, `kubectl`, the
 // controller as a host process, and the apps' manifests.
 import {spawn, type ChildProcess} from 'node:child_process'
-import {closeSync, openSync} from 'node:fs'
+import {closeSync, openSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {testCluster} from '../cluster/cluster.js'
-import {runMesh, type RunResult} from '../helpers/run.js'
+import {runMesh, spawnMesh, type RunResult} from '../helpers/run.js'
 import {ROOT} from './runner/containers.js'
 import {HOST_IP} from './runner/net.js'
 import {tailLog} from './runner/procs.js'
@@ -145,4 +145,63 @@ export async function mirrorControllerPod(): Promise<void> {
     containerStatuses: (t.spec.containers as Array<{name: string; image: string}>).map((c) => ({name: c.name, image: c.image, imageID: '', ready: true, started: true, restartCount: 0, state: {running: {startedAt: now}}})),
   }
   await kubectl(['patch', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--subresource=status', '--type=merge', '-p', JSON.stringify({status})])
+}
+
+/**
+ * The endpoint controller's part for the control plane's Services: they select the controller,
+ * whose (mirror) pod is at the host's bridge address, so their Endpoints and EndpointSlices
+ * point there. The API server's service proxy (`mesh tap/top/stat/edges`) uses them.
+ */
+export async function controlPlaneEndpoints(): Promise<void> {
+  const list = JSON.parse(await kubectl(['get', 'services', '-n', 'mesh-system', '-o', 'json'])) as {items: Array<Record<string, any>>}
+  const docs: object[] = []
+  for (const s of list.items) {
+    if (!s.spec.selector) continue
+    const ports = (s.spec.ports as Array<{name?: string; port: number; targetPort?: number | string}>)
+      .map((p) => ({name: p.name ?? '', protocol: 'TCP', port: typeof p.targetPort === 'number' ? p.targetPort : p.port}))
+    const targetRef = {kind: 'Pod', namespace: 'mesh-system', name: 'mesh-controller-host'}
+    docs.push(
+      {apiVersion: 'v1', kind: 'Endpoints', metadata: {name: s.metadata.name, namespace: 'mesh-system'}, subsets: [{addresses: [{ip: HOST_IP, targetRef}], ports}]},
+      {apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: {name: `${s.metadata.name}-e2e`, namespace: 'mesh-system', labels: {'kubernetes.io/service-name': s.metadata.name}},
+        addressType: 'IPv4', ports, endpoints: [{addresses: [HOST_IP], conditions: {ready: true, serving: true, terminating: false}, targetRef}]},
+    )
+  }
+  await kubectl(['apply', '-f', '-'], JSON.stringify({apiVersion: 'v1', kind: 'List', items: docs}))
+}
+
+/**
+ * A kubeconfig whose user authenticates with the admin's bearer token: the tap server learns the
+ * caller from that token (TokenReview), which a client certificate cannot give it.
+ */
+export function tokenKubeconfig(dir: string): string {
+  const file = path.join(dir, 'token.kubeconfig')
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'admin-token',
+    clusters: [{name: 'e2e', cluster: {server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caPem).toString('base64')}}],
+    users: [{name: 'admin-token', user: {token: cluster.tokens.admin}}],
+    contexts: [{name: 'admin-token', context: {cluster: 'e2e', user: 'admin-token'}}],
+  }), {mode: 0o600})
+  return file
+}
+
+/**
+ * The mesh binary (a process: tap and top run side by side) with the token kubeconfig and its
+ * context named explicitly (cluster mode).
+ */
+export function meshWithToken(kubeconfig: string, ...args: string[]): Promise<RunResult> {
+  return spawnMesh([...args, '--kubeconfig', kubeconfig, '--context', 'admin-token'], {timeoutMs: 90_000})
+}
+
+/**
+ * The API server calls the webhook through its Service's ClusterIP, which nothing serves here
+ * (and which is blackholed): like the controller itself, the webhook is reached at the host's
+ * bridge address, whose IP the controller puts in the injector's serving certificate when it
+ * listens there (`--listen-host`). Same CA bundle, same path.
+ */
+export async function pointWebhookAtHost(port = 8443): Promise<void> {
+  const name = 'mesh-proxy-injector-webhook-config'
+  const w = JSON.parse(await kubectl(['get', 'mutatingwebhookconfiguration', name, '-o', 'json'])) as Record<string, any>
+  const cc = w.webhooks[0].clientConfig as {service: {path: string}; caBundle: string}
+  const patch = [{op: 'replace', path: '/webhooks/0/clientConfig', value: {url: `https://${HOST_IP}:${port}${cc.service.path}`, caBundle: cc.caBundle}}]
+  await kubectl(['patch', 'mutatingwebhookconfiguration', name, '--type=json', '-p', JSON.stringify(patch)])
 }
