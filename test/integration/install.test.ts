@@ -39,7 +39,10 @@ async function present(headers: KubeObject[]): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
+  // The suites share one cluster: start from no control plane, whatever an earlier suite left.
+  const left = await mesh('uninstall', '--force')
+  if (left.stdout.trim() !== '') process.stderr.write(`install.test: an earlier suite left control plane objects:\n${left.stdout.split('\n').filter((l) => /^\s*(kind|name):/.test(l)).join('\n')}\n`)
+  await removeControlPlane()
   await core.createNamespace({body: {metadata: {name: appNs}}})
 })
 
