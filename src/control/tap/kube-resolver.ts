@@ -24,8 +24,13 @@ interface Workload {
   spec?: {selector?: LabelSelector | Record<string, string>}
 }
 
+/** The proxy: a native sidecar (init container, restartPolicy Always) or a plain container. */
+function proxyContainer(pod: k8s.V1Pod): k8s.V1Container | undefined {
+  return pod.spec?.initContainers?.find((x) => x.name === PROXY_CONTAINER) ?? pod.spec?.containers.find((x) => x.name === PROXY_CONTAINER)
+}
+
 function portFrom(pod: k8s.V1Pod, envName: string, portName: string, def: number): number {
-  const c = pod.spec?.containers.find((x) => x.name === PROXY_CONTAINER)
+  const c = proxyContainer(pod)
   const env = c?.env?.find((e) => e.name === envName)?.value
   const m = env ? /:(\d{1,5})$/.exec(env) : null
   if (m) return Number(m[1])
@@ -58,7 +63,7 @@ export class KubeResolver implements TargetResolver {
   podInfo(pod: k8s.V1Pod, owner?: WorkloadRef): PodInfo {
     const ns = pod.metadata?.namespace ?? 'default'
     const ip = pod.status?.podIP ?? ''
-    const meshed = pod.spec?.containers.some((c) => c.name === PROXY_CONTAINER) ?? false
+    const meshed = proxyContainer(pod) !== undefined
     const sa = pod.spec?.serviceAccountName ?? 'default'
     const info: PodInfo = {
       namespace: ns,
