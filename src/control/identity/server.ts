@@ -1,6 +1,7 @@
 // The identity service: HTTPS on :8080, `POST /certify` with JSON {identity, csr, token};
 // answers 200 {certificate, chain, validUntil} or an error {error: {code, message}} with the
 // status CERTIFY_ERROR_STATUS gives. `GET /ready` is 200 once an issuer is loaded.
+import {readBoundedBody} from '../../lib/http-body.js'
 import https from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -21,27 +22,10 @@ export interface RunningServer {
 
 class BodyError extends CertifyFailure {}
 
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > max) {
-      reject(new BodyError('TOO_LARGE', `the request body is ${declared} bytes; at most ${max} are accepted`))
-      return
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > max) {
-        reject(new BodyError('TOO_LARGE', `the request body is larger than ${max} bytes`))
-        req.destroy()
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
+async function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const body = await readBoundedBody(req, max)
+  if (body === undefined) throw new BodyError('TOO_LARGE', `the request body is larger than ${max} bytes`)
+  return body.toString('utf8')
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

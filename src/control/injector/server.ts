@@ -1,5 +1,6 @@
 // The webhook's HTTPS server: POST /inject with an AdmissionReview v1, JSON in and out. Every
 // input is bounded: body size, header size, request and idle time, connections.
+import {readBoundedBody} from '../../lib/http-body.js'
 import https from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -31,32 +32,11 @@ function send(res: ServerResponse, status: number, body: object | string): void 
   res.end(text)
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > limit) return resolve(undefined)
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > limit) {
-        req.removeAllListeners('data')
-        req.resume()
-        resolve(undefined)
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
-  })
-}
-
 async function handle(req: IncomingMessage, res: ServerResponse, deps: ReviewDeps): Promise<void> {
   const path = (req.url ?? '').split('?')[0]
   if (path !== INJECT_PATH) return send(res, 404, `not found: the injector serves POST ${INJECT_PATH}`)
   if (req.method !== 'POST') return send(res, 405, `method ${req.method} not allowed: POST an AdmissionReview`)
-  const body = await readBody(req, MAX_BODY_BYTES)
+  const body = await readBoundedBody(req, MAX_BODY_BYTES)
   if (body === undefined) {
     deps.metrics.requests.labels('bad_request').inc()
     deps.metrics.failures.labels('request').inc()

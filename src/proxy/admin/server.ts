@@ -1,6 +1,7 @@
 // The proxy's admin server (:4191): /metrics, /ready, /live, POST /shutdown and
 // GET/PUT /proxy-log-level, the last two from loopback peers only. Bounded: header size,
 // request and header timeouts, a body cap on PUT, a connection cap.
+import {readBoundedBody} from '../../lib/http-body.js'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {gzipSync} from 'node:zlib'
@@ -86,7 +87,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
           return
         }
         {
-          const body = await readBody(req, MAX_BODY_BYTES)
+          const body = (await readBoundedBody(req, MAX_BODY_BYTES))?.toString('utf8')
           if (body === undefined) {
             reply(res, 413, `log level body larger than ${MAX_BODY_BYTES} bytes\n`, {connection: 'close'})
             return
@@ -141,30 +142,4 @@ function localOnly(req: IncomingMessage, res: ServerResponse): boolean {
   if (isLoopback(req.socket.remoteAddress)) return true
   reply(res, 403, 'forbidden: this endpoint only answers requests from localhost\n')
   return false
-}
-
-/** The body as text, or undefined when it exceeds `max` bytes. */
-function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > max) {
-      req.resume()
-      resolve(undefined)
-      return
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > max) {
-        req.removeAllListeners('data')
-        req.resume()
-        resolve(undefined)
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
 }
