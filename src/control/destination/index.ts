@@ -1,18 +1,8 @@
 // The destination component: a registry backend and the WebSocket server over TLS.
-import type {ServingCert} from '../identity/serving-cert.js'
-import type {Logger} from '../logger.js'
-import type {Registry} from './registry.js'
-import {startDestinationServer, type DestinationServer} from './server.js'
+import {startDestinationServer, type DestinationServer, type DestinationServerOptions} from './server.js'
 
-export interface DestinationServiceOptions {
-  registry: Registry
-  serving: ServingCert
-  host?: string
-  port?: number
-  clusterDomain?: string
-  maxStreams?: number
-  log: Logger
-}
+/** The service takes exactly what its server takes (the registry is started here first). */
+export type DestinationServiceOptions = DestinationServerOptions
 
 export interface DestinationService {
   port: number
