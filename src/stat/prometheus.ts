@@ -49,6 +49,18 @@ export function promQuery(base: string, query: string): Promise<VectorSample[]> 
 
 const q = (s: string): string => JSON.stringify(s)
 
+/**
+ * How much counter `sel` grew over the window, per series: its last sample in the window minus
+ * its sample at the window's start. Not `increase()`, which extrapolates to the window's edges
+ * (30 requests read as 31.7) and misses every series born inside the window (a new pod, the first
+ * 500 of a route: its first sample already holds the count and there is nothing older to
+ * subtract). A series with no sample at the start, or whose counter went down (the proxy
+ * restarted), counts from zero: its last value (the proxies' counters start at zero).
+ */
+export function windowDelta(sel: string, w: string): string {
+  return `((last_over_time(${sel}[${w}]) - ${sel} offset ${w}) >= 0 or last_over_time(${sel}[${w}]))`
+}
+
 function labelOf(kind: ResourceKind): string {
   if (kind === 'service') throw new UsageError('--prometheus-url cannot group by service: the proxies label series by workload', {suggestions: ['Use deploy, sts, ds, job, po or ns.']})
   return kind
@@ -78,12 +90,13 @@ export async function statFromPrometheus(base: string, p: StatParams): Promise<S
   const nameSel = ref.name && ref.kind !== 'namespace' && !p.from ? `,${kl}=${q(ref.name)}` : ''
   const dstNameSel = p.from && ref.name ? `,dst_${kl}=${q(ref.name)},dst_namespace=${q(ns)}` : ''
   const s = `{${sel}${scope}${nameSel}${dstNameSel}}`
+  const byPod = by.split(',').includes('pod') ? by : `${by},pod`
   const [total, success, p50, p95, p99, tcp, pods] = await Promise.all([
-    promQuery(base, `sum by (${by}) (increase(response_total${s}[${w}]))`),
-    promQuery(base, `sum by (${by}) (increase(response_total${s.replace('}', ',classification="success"}')}[${w}]))`),
-    ...[0.5, 0.95, 0.99].map((x) => promQuery(base, `histogram_quantile(${x}, sum by (le,${by}) (rate(response_latency_ms_bucket${s}[${w}])))`)),
+    promQuery(base, `sum by (${by}) (${windowDelta(`response_total${s}`, w)})`),
+    promQuery(base, `sum by (${by}) (${windowDelta(`response_total${s.replace('}', ',classification="success"}')}`, w)})`),
+    ...[0.5, 0.95, 0.99].map((x) => promQuery(base, `histogram_quantile(${x}, sum by (le,${by}) (${windowDelta(`response_latency_ms_bucket${s}`, w)}))`)),
     promQuery(base, `sum by (${by}) (tcp_open_connections${s})`),
-    promQuery(base, `count by (${by}) (count by (${by},pod) (request_total${s}))`),
+    promQuery(base, `count by (${by}) (count by (${byPod}) (last_over_time(request_total${s}[${w}])))`),
   ])
   const key = (m: Record<string, string>): string => {
     const namespace = p.from ? m.dst_namespace : m.namespace

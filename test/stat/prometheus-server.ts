@@ -1,0 +1,111 @@
+// A real Prometheus (Debian's /usr/bin/prometheus) for the stat tests: a temporary TSDB, a free
+// loopback port, a 1 s scrape of the given proxies' admin /metrics with the scrape settings
+// docs/architecture/tap.md recommends (honor_labels: the proxies label their own series with
+// namespace, pod and workload). Stopped and removed by stop().
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+export interface PrometheusServer {
+  url: string
+  /** Resolves once every target has been scraped at least `n` times since this call. */
+  waitForScrapes(n: number, timeoutMs?: number): Promise<void>
+  stop(): Promise<void>
+  log(): string
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function getJson(url: string): Promise<any> {
+  const res = await fetch(url, {signal: AbortSignal.timeout(5_000)})
+  return res.json()
+}
+
+export async function startPrometheus(targets: string[]): Promise<PrometheusServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mesh-prom-'))
+  const config = [
+    'global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}',
+    'scrape_configs:',
+    '  - job_name: mesh-proxy',
+    '    honor_labels: true',
+    `    static_configs: [{targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]}]`,
+    '',
+  ].join('\n')
+  writeFileSync(path.join(dir, 'prometheus.yml'), config)
+  const port = await freePort()
+  let log = ''
+  const child: ChildProcess = spawn('prometheus', [
+    `--config.file=${path.join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--storage.tsdb.retention.time=1h',
+    '--log.level=warn',
+  ], {stdio: ['ignore', 'ignore', 'pipe']})
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (c: string) => {
+    if (log.length < 64 * 1024) log += c
+  })
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  const url = `http://127.0.0.1:${port}`
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM')
+    await Promise.race([exited, sleep(5_000).then(() => child.kill('SIGKILL'))])
+    rmSync(dir, {recursive: true, force: true})
+  }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop()
+      throw new Error(`prometheus exited (${child.exitCode}): ${log}`)
+    }
+    const ok = await fetch(`${url}/-/ready`, {signal: AbortSignal.timeout(2_000)}).then((r) => r.ok, () => false)
+    if (ok) break
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`prometheus not ready within 30 s: ${log}`)
+    }
+    await sleep(200)
+  }
+  const lastScrapes = async (): Promise<number[]> => {
+    const body = await getJson(`${url}/api/v1/targets?state=active`)
+    const active = (body.data?.activeTargets ?? []) as Array<{health: string; lastScrape: string}>
+    return active.map((t) => (t.health === 'up' ? Date.parse(t.lastScrape) : 0))
+  }
+  return {
+    url,
+    log: () => log,
+    stop,
+    waitForScrapes: async (n, timeoutMs = 20_000) => {
+      const since = Date.now()
+      const end = since + timeoutMs
+      const seen = new Set<number>()
+      let count = 0
+      while (Date.now() < end) {
+        const times = await lastScrapes()
+        if (times.length === targets.length && times.every((t) => t > since)) {
+          const min = Math.min(...times)
+          if (!seen.has(min)) {
+            seen.add(min)
+            count++
+          }
+          if (count >= n) return
+        }
+        await sleep(250)
+      }
+      throw new Error(`prometheus did not scrape ${targets.join(', ')} ${n} times within ${timeoutMs} ms: ${log}`)
+    },
+  }
+}
