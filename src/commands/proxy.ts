@@ -9,6 +9,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
   static override examples = [
     '<%= config.bin %> proxy',
     '<%= config.bin %> proxy --inbound-forward-addr 127.0.0.1:8080 --static-routes "web.local:80=127.0.0.1:4143"',
+    '<%= config.bin %> proxy --routes "web.shop.svc.cluster.local:80 GET /api/=timeout:2s,retries:2,retry-on:502+503;* POST /pay=timeout:5s,retries:0"',
     'HTTP_PROXY=http://127.0.0.1:4140 curl http://web.local/',
   ]
   static override flags = {
@@ -18,6 +19,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
     'tap-listen-addr': Flags.string({description: 'tap listener (MESH_PROXY_TAP_LISTEN_ADDR, default 0.0.0.0:4190)'}),
     'inbound-forward-addr': Flags.string({description: 'send inbound traffic here instead of the original destination (MESH_PROXY_INBOUND_FORWARD_ADDR)'}),
     'static-routes': Flags.string({description: 'routes without a destination service: "authority=addr,addr;..." (MESH_PROXY_STATIC_ROUTES)'}),
+    routes: Flags.string({description: 'per-route timeouts and retries: "authority [METHOD] [/prefix]=timeout:2s,retries:2,retry-on:502+503+unavailable,retryable:true;..." (authority * for any; the longest prefix wins) (MESH_PROXY_ROUTES)'}),
     'opaque-ports': Flags.string({description: 'ports carried as TCP without detection, e.g. 25,3306,8000-8010 (MESH_PROXY_OPAQUE_PORTS)'}),
     'log-level': Flags.string({description: 'error | warn | info | debug | trace (MESH_PROXY_LOG_LEVEL, default info)'}),
     'log-format': Flags.string({description: 'plain | json (MESH_PROXY_LOG_FORMAT, default plain)'}),
@@ -30,7 +32,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
     const f = this.flags
     const config = loadProxyConfig(process.env, {
       inbound: f['inbound-listen-addr'], outbound: f['outbound-listen-addr'], admin: f['admin-listen-addr'], tap: f['tap-listen-addr'],
-      inboundForward: f['inbound-forward-addr'], staticRoutes: f['static-routes'], opaquePorts: f['opaque-ports'],
+      inboundForward: f['inbound-forward-addr'], staticRoutes: f['static-routes'], routes: f.routes, opaquePorts: f['opaque-ports'],
       logLevel: f['log-level'], logFormat: f['log-format'], shutdownGrace: f['shutdown-grace-period'],
     })
     const sidecar = await runSidecar(config)

@@ -23,6 +23,11 @@ export const ProxyEnv = {
   INBOUND_FORWARD_ADDR: 'MESH_PROXY_INBOUND_FORWARD_ADDR',
   /** `authority=addr,addr;authority=addr` routes used when there is no destination service. */
   STATIC_ROUTES: 'MESH_PROXY_STATIC_ROUTES',
+  /**
+   * Per-route timeouts and retries, `authority [METHOD] [/prefix]=setting,...;...`, e.g.
+   * `web:80 GET /api/=timeout:2s,retries:2,retry-on:502+503;* POST /pay=timeout:5s,retries:0`.
+   */
+  ROUTES: 'MESH_PROXY_ROUTES',
   /** Comma-separated ports (and ranges a-b) carried as opaque TCP without detection. */
   OPAQUE_PORTS: 'MESH_PROXY_OPAQUE_PORTS',
   /** Ports the inbound side never sees (also passed to proxy-init). */

@@ -4,6 +4,7 @@ import {InputError} from '../lib/errors.js'
 import {PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
 import type {LogFormat, LogLevel} from './log.js'
 import {parseLogLevel} from './log.js'
+import {parseRoutes, type RouteRule} from './route-policy.js'
 
 export interface ListenAddr {
   host: string
@@ -15,6 +16,10 @@ export interface RetryPolicy {
   limit: number
   /** Response statuses that are retried (for idempotent or explicitly retryable requests). */
   statuses: number[]
+  /** gRPC statuses of a trailers-only response that are retried (for retryable requests). */
+  grpcStatuses: number[]
+  /** Every method counts as retryable (as if each request carried `mesh-retryable: true`). */
+  retryable: boolean
   /** Budget: retries may add this fraction of requests ... */
   budgetRatio: number
   /** ... plus this many per second. */
@@ -56,16 +61,19 @@ export interface ProxyConfig {
   logLevel: LogLevel
   logFormat: LogFormat
   shutdownGraceMs: number
-  /** Per-request timeout (0: none). */
+  /** Per-request timeout (0: none): the default of routes that set none. */
   requestTimeoutMs: number
+  /** The default retry policy; outbound only (the inbound side never retries). */
   retry: RetryPolicy
+  /** Per-route policies (MESH_PROXY_ROUTES); see route-policy.ts for the syntax. */
+  routes: RouteRule[]
   failureAccrual: FailureAccrual
   limits: ProxyLimits
   /** Labels of the local pod (inbound dst_* labels). */
   podLabels: Record<string, string>
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {limit: 2, statuses: [502, 503, 504], budgetRatio: 0.2, budgetMinPerSecond: 10, maxBodyBytes: 64 * 1024}
+export const DEFAULT_RETRY: RetryPolicy = {limit: 2, statuses: [502, 503, 504], grpcStatuses: [14], retryable: false, budgetRatio: 0.2, budgetMinPerSecond: 10, maxBodyBytes: 64 * 1024}
 export const DEFAULT_FAILURE_ACCRUAL: FailureAccrual = {consecutiveFailures: 7, backoffMinMs: 1000, backoffMaxMs: 60_000}
 export const DEFAULT_LIMITS: ProxyLimits = {
   maxConnections: 10_000,
@@ -78,12 +86,12 @@ export const DEFAULT_LIMITS: ProxyLimits = {
 }
 
 /** Settings a caller (flags, tests) may give instead of the environment. */
-export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace', string>>
+export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'routes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace', string>>
 
 /** The `mesh proxy` flag for each override (each mirrors one MESH_PROXY_* variable). */
 export const FLAG_NAMES: Record<keyof ProxyOverrides, string> = {
   inbound: 'inbound-listen-addr', outbound: 'outbound-listen-addr', admin: 'admin-listen-addr', tap: 'tap-listen-addr',
-  inboundForward: 'inbound-forward-addr', staticRoutes: 'static-routes', opaquePorts: 'opaque-ports',
+  inboundForward: 'inbound-forward-addr', staticRoutes: 'static-routes', routes: 'routes', opaquePorts: 'opaque-ports',
   logLevel: 'log-level', logFormat: 'log-format', shutdownGrace: 'shutdown-grace-period',
 }
 
@@ -150,6 +158,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
   }
   const [fwd, fwdName] = get('inboundForward', ProxyEnv.INBOUND_FORWARD_ADDR)
   const [routes, routesName] = get('staticRoutes', ProxyEnv.STATIC_ROUTES)
+  const [policies, policiesName] = get('routes', ProxyEnv.ROUTES)
   const [opaque, opaqueName] = get('opaquePorts', ProxyEnv.OPAQUE_PORTS)
   const [level, levelName] = get('logLevel', ProxyEnv.LOG_LEVEL)
   const [format, formatName] = get('logFormat', ProxyEnv.LOG_FORMAT)
@@ -178,6 +187,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     shutdownGraceMs: graceSeconds * 1000,
     requestTimeoutMs: 0,
     retry: {...DEFAULT_RETRY},
+    routes: policies === undefined ? [] : parseRoutes(policies, policiesName),
     failureAccrual: {...DEFAULT_FAILURE_ACCRUAL},
     limits: {...DEFAULT_LIMITS},
     podLabels,

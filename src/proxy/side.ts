@@ -8,6 +8,9 @@ import type {Logger} from './log.js'
 import type {Observer} from './observe.js'
 import type {Target} from './outbound/router.js'
 import type {RetryBudget} from './outbound/retry-budget.js'
+import {routeTable, type RoutePolicy} from './route-policy.js'
+
+export type {RoutePolicy} from './route-policy.js'
 
 /** Events that have no Observer hook, counted here (read by tests and the admin side). */
 export interface ProxyStats {
@@ -32,6 +35,34 @@ export interface Side {
   draining: boolean
   /** The target for an authority (outbound) or for the connection's destination (inbound). */
   target(authority: string, conn: ConnCtx): Target | Promise<Target>
+  /**
+   * The reliability policy of one request (authority normalised, as routing uses it). Optional
+   * while the sides are built as literals elsewhere: call `policyOf(side, ...)`, which falls
+   * back to `sidePolicy(direction, config)`.
+   */
+  policy?(authority: string, path: string, method: string): RoutePolicy
+}
+
+/**
+ * The policy of one request on a side: outbound, the most specific MESH_PROXY_ROUTES rule (or
+ * the proxy's defaults); inbound, the global timeout and no retries (retries are the client
+ * proxy's job: retrying on both sides multiplies attempts). No allocation per call.
+ */
+export function policyOf(side: Side, authority: string, path: string, method: string): RoutePolicy {
+  if (side.policy !== undefined) return side.policy(authority, path, method)
+  const table = routeTable(side.config)
+  return side.direction === 'inbound' ? table.inbound : table.lookup(authority, path, method)
+}
+
+/** A `policy` implementation for a side of `direction` (what Side literals can set). */
+export function sidePolicy(direction: Direction, config: ProxyConfig): (authority: string, path: string, method: string) => RoutePolicy {
+  if (direction === 'inbound') return () => routeTable(config).inbound
+  return (authority, path, method) => routeTable(config).lookup(authority, path, method)
+}
+
+/** The inbound side's policy: the global timeout, retries 0. */
+export function inboundPolicy(config: ProxyConfig): RoutePolicy {
+  return routeTable(config).inbound
 }
 
 let seq = 0
