@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// The production entry point: runs the compiled commands in dist/.
-import {main} from './main.js'
+// The production entry point: runs the compiled commands in dist/. The few answers that need no
+// command parsing come from bin/fast.js without loading oclif (start-up time).
+import {fastPath, pinnedWidth} from './fast.js'
 
-await main(import.meta.url, false)
+const argv = process.argv.slice(2)
+if (!fastPath(argv)) {
+  // One help width everywhere (the cached root help is 80 columns wide): see bin/fast.js.
+  if (process.stdout.isTTY && pinnedWidth()) process.env.OCLIF_COLUMNS ??= '80'
+  const {main} = await import('./main.js')
+  await main(import.meta.url, false)
+}
