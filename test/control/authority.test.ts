@@ -38,6 +38,8 @@ describe('registry file validation', () => {
     await expect(parseRegistryDocument('services: [{name: a, ports: []}, {name: a, ports: []}]', 'r.yaml')).rejects.toThrow('duplicate service default/a')
     await expect(parseRegistryDocument('services: [ {name', 'r.yaml')).rejects.toThrow(/r.yaml: document: not valid YAML/)
     expect((await parseRegistryDocument('', 'r.yaml')).size).toBe(0)
+    await expect(parseRegistryDocument('services: [{name: a, clusterIP: web, ports: []}]', 'r.yaml')).rejects.toThrow('r.yaml: services[0].clusterIP: "web" is not an IP address')
+    await expect(parseRegistryDocument('services: [{name: a, clusterIP: 10.96.0.1, ports: []}, {name: b, clusterIP: 10.96.0.1, ports: []}]', 'r.yaml')).rejects.toThrow('services[1].clusterIP: 10.96.0.1 is already the cluster IP of default/a')
   })
   it('opaque port lists', () => {
     const f = parsePortList('3306, 8000-8010,x')

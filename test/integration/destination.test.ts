@@ -177,3 +177,65 @@ describe('destination on a real API server', () => {
     await expect(client.resolve(`db.${ns}.svc.cluster.local:5432`)).rejects.toBeInstanceOf(NoSuchServiceError)
   })
 })
+
+describe('destination lookups by cluster IP (the original destination of a redirected connection)', () => {
+  const svcIp = async (name: string): Promise<string> => {
+    const s = await core.readNamespacedService({name, namespace: ns})
+    const ip = s.spec?.clusterIP
+    if (!ip || ip === 'None') throw new Error(`service ${name} has no cluster IP`)
+    return ip
+  }
+
+  it('a Service\'s ClusterIP:port resolves to the same endpoints as its name and follows EndpointSlice changes', async () => {
+    await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'api'}, spec: {ports: [{name: 'http', port: 80, targetPort: 8080}, {name: 'grpc', port: 9090}], selector: {app: 'api'}}}})
+    await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('api-a', 'api', [ep('10.244.5.1', MESHED)])})
+    const ip = await svcIp('api')
+    expect(ip).toMatch(/^10\.96\./)
+    const byName = (await client.resolve(`api.${ns}.svc.cluster.local:80`))!
+    const byIp = (await client.resolve(`${ip}:80`))!
+    try {
+      await until(byIp, (s) => s.endpoints.length === 1, 3000)
+      expect(byIp.current().endpoints).toEqual([
+        {host: '10.244.5.1', port: 8080, identity: identityName('web', ns), labels: {dst_namespace: ns, dst_service: 'api', dst_pod: MESHED, dst_serviceaccount: 'web', dst_deployment: 'web'}},
+      ])
+      expect(byIp.current()).toEqual(byName.current())
+      await discovery.replaceNamespacedEndpointSlice({name: 'api-a', namespace: ns, body: slice('api-a', 'api', [ep('10.244.5.1', MESHED), ep('10.244.5.2', MESHED)])})
+      expect(await until(byIp, (s) => s.endpoints.length === 2)).toBeLessThan(1000)
+      await discovery.replaceNamespacedEndpointSlice({name: 'api-a', namespace: ns, body: slice('api-a', 'api', [ep('10.244.5.2', MESHED)])})
+      expect(await until(byIp, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.5.2')).toBeLessThan(1000)
+    } finally {
+      byName.close()
+      byIp.close()
+    }
+  })
+
+  it('a ClusterIP with a port the Service lacks fails fast; an address that is no ClusterIP is external', async () => {
+    const ip = await svcIp('api')
+    await expect(client.resolve(`${ip}:81`)).rejects.toBeInstanceOf(NoSuchServiceError)
+    expect(await client.resolve('10.244.5.1:8080')).toBeNull()
+    expect(await client.resolve('10.96.255.254:80')).toBeNull()
+  })
+
+  it('a Service created after the controller started is found by its ClusterIP; deleting it empties the set', async () => {
+    await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'late', annotations: {'config.mesh.dev/opaque-ports': '6379'}}, spec: {ports: [{name: 'redis', port: 6379}]}}})
+    await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('late-a', 'late', [ep('10.244.6.1', PLAIN)], 'redis', 6379)})
+    const ip = await svcIp('late')
+    // The informers see the new objects within moments; retry the first lookup briefly.
+    let r: Resolution | null = null
+    for (let i = 0; i < 20 && !r?.current().endpoints.length; i++) {
+      r?.close()
+      r = await client.resolve(`${ip}:6379`)
+      if (!r?.current().endpoints.length) await new Promise((res) => setTimeout(res, 100))
+    }
+    expect(r, 'the new Service is found by its ClusterIP').not.toBeNull()
+    try {
+      expect(r!.current().endpoints).toHaveLength(1)
+      expect(r!.current().endpoints[0]).toMatchObject({host: '10.244.6.1', port: 6379, opaque: true, labels: {dst_namespace: ns, dst_service: 'late', dst_pod: PLAIN}})
+      await core.deleteNamespacedService({name: 'late', namespace: ns})
+      expect(await until(r!, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+    } finally {
+      r!.close()
+    }
+    expect(await client.resolve(`${ip}:6379`)).toBeNull()
+  })
+})

@@ -2,12 +2,14 @@
 // namespaces). An endpoint is an EndpointSlice address that is ready; its port is the slice
 // port named like the Service port; its identity is the pod's ServiceAccount identity when the
 // pod is meshed (has a `mesh-proxy` container or init container); its labels come from the pod.
+// Services are also indexed by their cluster IPs (spec.clusterIPs), for lookups by the original
+// destination of a redirected connection.
 import type * as k8s from '@kubernetes/client-node'
 import {identityName} from '../../protocol/proxy-env.js'
 import type {EndpointLabels, WireEndpoint} from '../../protocol/destination.js'
 import {startInformer, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
-import {ChangeFanout, parsePortList, type PortResolution, type Registry} from './registry.js'
+import {ChangeFanout, ipKey, parsePortList, type PortResolution, type Registry, type ServiceRef} from './registry.js'
 
 export const PROXY_CONTAINER = 'mesh-proxy'
 export const DEPLOYMENT_LABEL = 'mesh.dev/proxy-deployment'
@@ -46,6 +48,8 @@ export class KubernetesRegistry implements Registry {
   private readonly fanout = new ChangeFanout()
   private readonly pending = new Set<string>()
   private flush: NodeJS.Immediate | undefined
+  /** spec.clusterIPs -> Service, rebuilt on the first lookup after any Service event. */
+  private byIp: Map<string, ServiceRef> | undefined
 
   constructor(private readonly o: KubernetesRegistryOptions) {}
 
@@ -66,7 +70,11 @@ export class KubernetesRegistry implements Registry {
     const core = kc.makeApiClient(lib.CoreV1Api)
     const discovery = kc.makeApiClient(lib.DiscoveryV1Api)
     const onEvent = (obj: k8s.KubernetesObject): void => this.changed(obj.metadata?.namespace ?? obj.metadata?.name)
-    this.services = startInformer({lib, kc, log, onEvent, name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces()})
+    const onService = (obj: k8s.KubernetesObject): void => {
+      this.byIp = undefined
+      onEvent(obj)
+    }
+    this.services = startInformer({lib, kc, log, onEvent: onService, name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces()})
     this.slices = startInformer({lib, kc, log, onEvent, name: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', list: () => discovery.listEndpointSliceForAllNamespaces()})
     this.pods = startInformer({lib, kc, log, onEvent, name: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces()})
     this.namespaces = startInformer({lib, kc, log, onEvent, name: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace()})
@@ -94,6 +102,21 @@ export class KubernetesRegistry implements Registry {
 
   onChange(listener: (namespace: string) => void): () => void {
     return this.fanout.add(listener)
+  }
+
+  serviceAt(ip: string): ServiceRef | undefined {
+    if (!this.byIp) {
+      const index = new Map<string, ServiceRef>()
+      for (const svc of this.services?.list() ?? []) {
+        const namespace = svc.metadata?.namespace
+        const service = svc.metadata?.name
+        if (!namespace || !service) continue
+        const ips = svc.spec?.clusterIPs?.length ? svc.spec.clusterIPs : [svc.spec?.clusterIP]
+        for (const a of ips) if (a && a !== 'None') index.set(ipKey(a), {namespace, service})
+      }
+      this.byIp = index
+    }
+    return this.byIp.get(ipKey(ip))
   }
 
   resolve(namespace: string, service: string, port: number): PortResolution {

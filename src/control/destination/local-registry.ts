@@ -5,6 +5,7 @@
 //   services:
 //     - name: web
 //       namespace: shop                 # default "default"
+//       clusterIP: 10.96.0.10           # optional: lookups by ip:port find this service
 //       ports:
 //         - port: 80
 //           opaque: false               # optional
@@ -16,12 +17,13 @@
 //               pod: web-0              # optional labels
 //               deployment: web
 import {readFile} from 'node:fs/promises'
+import {isIP} from 'node:net'
 import {InputError} from '../../lib/errors.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import type {WireEndpoint} from '../../protocol/destination.js'
 import {watchFiles, type FileWatch} from '../file-watch.js'
 import {silentLogger, type Logger} from '../logger.js'
-import {ChangeFanout, type PortResolution, type Registry} from './registry.js'
+import {ChangeFanout, ipKey, type PortResolution, type Registry, type ServiceRef} from './registry.js'
 
 export interface LocalRegistryOptions {
   file: string
@@ -32,6 +34,12 @@ export interface LocalRegistryOptions {
 }
 
 type Services = Map<string, Map<number, WireEndpoint[]>>
+
+export interface ParsedRegistry {
+  services: Services
+  /** clusterIP -> service */
+  clusterIps: Map<string, ServiceRef>
+}
 
 export class RegistryFileError extends InputError {
   constructor(message: string) {
@@ -47,6 +55,11 @@ function fail(file: string, where: string, problem: string): never {
 
 /** Parses and validates a registry document; errors name the file, the field and the problem. */
 export async function parseRegistryDocument(text: string, file: string, cpNs = 'mesh-system', trustDomain = 'cluster.local'): Promise<Services> {
+  return (await parseRegistry(text, file, cpNs, trustDomain)).services
+}
+
+/** The services and their cluster IPs. */
+export async function parseRegistry(text: string, file: string, cpNs = 'mesh-system', trustDomain = 'cluster.local'): Promise<ParsedRegistry> {
   if (text.length > MAX_FILE) fail(file, 'document', `larger than ${MAX_FILE} bytes`)
   const {parse} = await import('yaml')
   let doc: unknown
@@ -55,11 +68,12 @@ export async function parseRegistryDocument(text: string, file: string, cpNs = '
   } catch (err) {
     fail(file, 'document', `not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`)
   }
-  if (doc === null || doc === undefined) return new Map()
-  const services = (doc as {services?: unknown}).services
-  if (services === undefined) return new Map()
-  if (!Array.isArray(services)) fail(file, 'services', 'must be a list')
   const out: Services = new Map()
+  const clusterIps = new Map<string, ServiceRef>()
+  if (doc === null || doc === undefined) return {services: out, clusterIps}
+  const services = (doc as {services?: unknown}).services
+  if (services === undefined) return {services: out, clusterIps}
+  if (!Array.isArray(services)) fail(file, 'services', 'must be a list')
   const str = (v: unknown, where: string, required = false): string | undefined => {
     if (v === undefined || v === null) {
       if (required) fail(file, where, 'is required')
@@ -79,6 +93,13 @@ export async function parseRegistryDocument(text: string, file: string, cpNs = '
     const ns = str(s.namespace, `${at}.namespace`) ?? 'default'
     const key = `${ns}/${name}`
     if (out.has(key)) fail(file, at, `duplicate service ${key}`)
+    const clusterIp = str(s.clusterIP, `${at}.clusterIP`)
+    if (clusterIp !== undefined) {
+      if (!isIP(clusterIp)) fail(file, `${at}.clusterIP`, `"${clusterIp}" is not an IP address`)
+      const other = clusterIps.get(ipKey(clusterIp))
+      if (other) fail(file, `${at}.clusterIP`, `${clusterIp} is already the cluster IP of ${other.namespace}/${other.service}`)
+      clusterIps.set(ipKey(clusterIp), {namespace: ns, service: name})
+    }
     const ports = new Map<number, WireEndpoint[]>()
     if (!Array.isArray(s.ports)) fail(file, `${at}.ports`, 'must be a list')
     ;(s.ports as Array<Record<string, unknown>>).forEach((p, j) => {
@@ -111,11 +132,12 @@ export async function parseRegistryDocument(text: string, file: string, cpNs = '
     })
     out.set(key, ports)
   })
-  return out
+  return {services: out, clusterIps}
 }
 
 export class LocalRegistry implements Registry {
   private services: Services = new Map()
+  private clusterIps = new Map<string, ServiceRef>()
   private namespaces = new Set<string>()
   private readonly fanout = new ChangeFanout()
   private watcher: FileWatch | undefined
@@ -130,14 +152,14 @@ export class LocalRegistry implements Registry {
     this.watcher = watchFiles([this.o.file], () => void this.reload(), {pollMs: this.o.pollMs ?? 1000})
   }
 
-  private async read(): Promise<Services> {
+  private async read(): Promise<ParsedRegistry> {
     let text: string
     try {
       text = await readFile(this.o.file, 'utf8')
     } catch (err) {
       throw new RegistryFileError(`cannot read the registry file ${this.o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
-    return parseRegistryDocument(text, this.o.file, this.o.controlPlaneNamespace, this.o.trustDomain)
+    return parseRegistry(text, this.o.file, this.o.controlPlaneNamespace, this.o.trustDomain)
   }
 
   private async reload(): Promise<void> {
@@ -149,10 +171,11 @@ export class LocalRegistry implements Registry {
     }
   }
 
-  private apply(next: Services): void {
+  private apply(next: ParsedRegistry): void {
     const before = this.namespaces
-    this.services = next
-    this.namespaces = new Set([...next.keys()].map((k) => k.split('/')[0]!))
+    this.services = next.services
+    this.clusterIps = next.clusterIps
+    this.namespaces = new Set([...next.services.keys()].map((k) => k.split('/')[0]!))
     for (const ns of new Set([...before, ...this.namespaces])) this.fanout.emit(ns)
   }
 
@@ -166,6 +189,10 @@ export class LocalRegistry implements Registry {
     const eps = ports.get(port)
     if (!eps) return {kind: 'noPort', ports: [...ports.keys()]}
     return {kind: 'endpoints', endpoints: eps}
+  }
+
+  serviceAt(ip: string): ServiceRef | undefined {
+    return this.clusterIps.get(ipKey(ip))
   }
 
   hasNamespace(namespace: string): boolean {

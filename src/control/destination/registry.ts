@@ -12,15 +12,28 @@ export type PortResolution =
   /** The Service exists but has no such port. */
   | {kind: 'noPort'; ports: number[]}
 
+export interface ServiceRef {
+  namespace: string
+  service: string
+}
+
 export interface Registry {
   /** Resolves once the first full view is loaded (informers synced, file read). */
   start(): Promise<void>
   stop(): Promise<void>
   resolve(namespace: string, service: string, port: number): PortResolution
+  /** The Service whose cluster IP is `ip` (spec.clusterIPs), for lookups by original destination. */
+  serviceAt(ip: string): ServiceRef | undefined
   /** Whether the namespace exists (decides between "no such service" and "external name"). */
   hasNamespace(namespace: string): boolean
   /** Called after any change touching `namespace` (coarse on purpose: streams re-diff). */
   onChange(listener: (namespace: string) => void): () => void
+}
+
+/** Canonical text of an IP literal for index keys (IPv6 lower case, IPv4-mapped unwrapped). */
+export function ipKey(ip: string): string {
+  const v = ip.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  return v.startsWith('::ffff:') && v.includes('.') ? v.slice(7) : v
 }
 
 /** Listener bookkeeping for registries. */

@@ -1,9 +1,11 @@
 // One watch: an authority resolved against the registry, sent as the full state first and
 // then as differences (add / remove / noEndpoints) whenever the registry says the namespace
-// changed. Each stream keeps the set it last sent and diffs against it.
+// changed. Each stream keeps the set it last sent and diffs against it. An authority that is a
+// Service's cluster IP (`10.96.0.10:80`) is that Service, exactly like a lookup by name.
+import {isIP} from 'node:net'
 import {endpointKey, type DestinationMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {AuthorityError, canonicalAuthority, parseAuthority} from './authority.js'
-import type {Registry} from './registry.js'
+import type {PortResolution, Registry, ServiceRef} from './registry.js'
 
 export interface StreamOptions {
   authority: string
@@ -31,25 +33,38 @@ export function openStream(o: StreamOptions): Stream | undefined {
   }
   const canonical = canonicalAuthority(parsed, o.clusterDomain)
   if (parsed.kind === 'external') {
-    o.send({type: 'noSuchService', authority: canonical, external: true})
-    o.end()
-    return undefined
+    // An IP literal may be a Service's cluster IP (the original destination of a redirected
+    // connection): then it is that Service, followed as it changes. Any other address is
+    // external: the proxy goes to it directly.
+    const ip = isIP(parsed.host) ? parsed.host : undefined
+    const ref = ip ? o.registry.serviceAt(ip) : undefined
+    if (!ip || !ref) return endWith(o, {type: 'noSuchService', authority: canonical, external: true})
+    return follow(o, canonical, () => o.registry.serviceAt(ip), parsed.port, true)
   }
   const {namespace, service, port, qualified} = parsed
-  const first = o.registry.resolve(namespace, service, port)
-  if (first.kind === 'external') {
-    o.send({type: 'noSuchService', authority: canonical, external: true})
-    o.end()
-    return undefined
-  }
-  if (first.kind !== 'endpoints') {
-    // A short name in an unknown namespace, or a bare name that is not a service, may be an
-    // outside host name: DNS decides. A fully qualified cluster name fails fast.
-    const external = !qualified && (!o.registry.hasNamespace(namespace) || !o.authority.includes('.'))
-    o.send({type: 'noSuchService', authority: canonical, external})
-    o.end()
-    return undefined
-  }
+  const ref = {namespace, service}
+  return follow(o, canonical, () => ref, port, qualified || (o.registry.hasNamespace(namespace) && o.authority.includes('.')))
+}
+
+function endWith(o: StreamOptions, msg: DestinationMessage): undefined {
+  o.send(msg)
+  o.end()
+  return undefined
+}
+
+/**
+ * Sends the first state, then re-resolves on every change that may touch it and sends the
+ * difference. `failFast`: whether a missing service or port is "no such service" (503) rather
+ * than external.
+ */
+function follow(o: StreamOptions, canonical: string, named: () => ServiceRef | undefined, port: number, failFast: boolean): Stream | undefined {
+  const resolve = (r: ServiceRef | undefined): PortResolution => (r ? o.registry.resolve(r.namespace, r.service, port) : {kind: 'noService'})
+  let current = named()
+  const first = resolve(current)
+  if (first.kind === 'external') return endWith(o, {type: 'noSuchService', authority: canonical, external: true})
+  // A short name in an unknown namespace, or a bare name that is not a service, may be an
+  // outside host name: DNS decides. A fully qualified cluster name (or a cluster IP) fails fast.
+  if (first.kind !== 'endpoints') return endWith(o, {type: 'noSuchService', authority: canonical, external: !failFast})
   let sent = new Map<string, string>()
   let exists = true
   const update = (endpoints: WireEndpoint[], serviceExists: boolean): void => {
@@ -66,8 +81,12 @@ export function openStream(o: StreamOptions): Stream | undefined {
   else o.send({type: 'add', endpoints: first.endpoints})
   sent = new Map(first.endpoints.map((e) => [endpointKey(e), JSON.stringify(e)]))
   const unsubscribe = o.registry.onChange((ns) => {
-    if (ns !== namespace) return
-    const r = o.registry.resolve(namespace, service, port)
+    // Only changes in the Service's namespace matter, unless the authority now names another
+    // Service (a cluster IP that went away or was given to a new Service).
+    const now = named()
+    if (ns !== current?.namespace && now?.namespace === current?.namespace && now?.service === current?.service) return
+    current = now
+    const r = resolve(current)
     if (r.kind === 'endpoints') update(r.endpoints, true)
     else update([], false)
   })

@@ -1,7 +1,8 @@
 // Discovery over the destination service's WebSocket stream (src/protocol/destination.ts):
 // one stream per authority, shared by every resolve() of it, reconnected with backoff when it
 // drops; the last known set stays in use meanwhile. The first message of each connection is
-// the full state and replaces what was held.
+// the full state and replaces what was held. IP authorities are asked about too: the destination
+// service answers for a Service's cluster IP like for its name, and "external" for others.
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import type {PeerCertificate} from 'node:tls'
@@ -189,7 +190,9 @@ export class DestinationClient implements Discovery {
   async resolve(authority: string): Promise<Resolution | null> {
     const key = normalize(authority)
     const host = key.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
-    if (isIP(host)) return null
+    // IP literals are asked about too (a Service's cluster IP resolves to its endpoints), except
+    // addresses no Service can have.
+    if (isIP(host) && !askable(host)) return null
     let w = this.watches.get(key)
     if (!w) {
       const created: Watch = new Watch(key, this.o, () => {
@@ -253,6 +256,12 @@ export class DestinationClient implements Discovery {
     for (const w of this.watches.values()) w.close()
     this.watches.clear()
   }
+}
+
+/** Loopback and unspecified addresses are never cluster IPs: no need to ask. */
+function askable(ip: string): boolean {
+  const v = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+  return !(v.startsWith('127.') || v === '::1' || v === '0.0.0.0' || v === '::')
 }
 
 function normalize(authority: string): string {

@@ -1,12 +1,14 @@
 // The outbound side: accept -> detect -> HTTP/1 | HTTP/2 routed by authority (Host,
 // :authority, absolute-form, CONNECT) | TCP routed by original destination -> a balanced
-// endpoint of the resolved service.
+// endpoint of the resolved service. An HTTP authority discovery does not know, on a redirected
+// connection, goes to the original destination instead (discovery/orig-dst-fallback.ts).
 import type net from 'node:net'
 import {forwardTcp, serveHttp} from '../accept.js'
 import type {ProxyConfig} from '../config.js'
 import {newConnCtx} from '../conn.js'
 import type {Discovery, Identity} from '../contracts.js'
 import {detect} from '../detect.js'
+import {OrigDstFallback} from '../discovery/orig-dst-fallback.js'
 import {createHttp1Server} from '../http1/server.js'
 import {createH2Server} from '../http2/server.js'
 import type {Side$} from '../inbound/inbound.js'
@@ -36,16 +38,17 @@ const OUTBOUND_TLS = {tls: false, noTlsReason: 'loopback'} as const
 export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
   const {config, log} = deps
   const statics = new StaticDiscovery(config.staticRoutes)
-  const discovery = deps.discovery ? new ChainDiscovery([statics, deps.discovery]) : statics
+  const discovery = new OrigDstFallback(deps.discovery ? new ChainDiscovery([statics, deps.discovery]) : statics)
   const selfAddrs: string[] = []
   const router = new Router({
     discovery, identity: deps.identity, log, selfAddrs,
     connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual,
   })
+  const byAuthority = (a: string): ReturnType<Router['resolve']> => router.resolve(a)
   const side: Side = {
     direction: 'outbound', config, log, observer: deps.observer, stats: deps.stats, draining: false,
     budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
-    target: (authority) => router.resolve(authority),
+    target: (authority, conn) => discovery.target(byAuthority, authority, conn),
   }
   const servers = {h1: createHttp1Server(side), h2: createH2Server(side)}
 

@@ -1,0 +1,188 @@
+// Outbound traffic routed by its original destination (what iptables REDIRECT hands the proxy):
+// a Service's cluster IP resolves through the real destination service (file registry with
+// `clusterIP:`) to the Service's endpoints with their identities, so opaque TCP and HTTP with an
+// unknown Host ride mTLS exactly like a lookup by name. The original destination is injected
+// (the SO_ORIGINAL_DST reader is a parameter of startProxy); every byte goes to 127.0.0.1.
+import {mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
+import {identityName} from '../../src/protocol/proxy-env.js'
+import type {Addr, ConnMeta, Observer, RequestMeta} from '../../src/proxy/observe.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, issueLocalToken, LocalTokenValidator, ServingCert, startIdentityService, type IdentityService, type LocalIdentityDir} from '../../src/control/identity/index.js'
+import {LocalRegistry, startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
+import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
+import {startIdentity, type ProxyIdentity} from '../../src/proxy/identity/index.js'
+import {silentLogger} from '../../src/control/logger.js'
+import {closeServer, listenOn, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+
+const WEB = identityName('web', 'shop')
+const DB = identityName('db', 'shop')
+const CACHE = identityName('cache', 'shop')
+const DB_IP = '10.96.0.10'
+const CACHE_IP = '10.96.0.11'
+
+let tmp: string
+let local: LocalIdentityDir
+let idSvc: IdentityService
+let issuer: FileIssuerSource
+let serving: ServingCert
+let dest: DestinationService
+let app: EchoApp
+let banner: net.Server
+const ids: ProxyIdentity[] = []
+const proxies: RunningProxy[] = []
+const clients: DestinationClient[] = []
+let dbProxy: RunningProxy
+let cacheProxy: RunningProxy
+const inbound: {requests: RequestMeta[]; conns: ConnMeta[]} = {requests: [], conns: []}
+const outbound: {requests: RequestMeta[]; conns: ConnMeta[]} = {requests: [], conns: []}
+
+function recorder(into: {requests: RequestMeta[]; conns: ConnMeta[]}): Observer {
+  return {
+    requestInit: (r) => into.requests.push({...r, tls: {...r.tls}}),
+    responseInit: () => {},
+    responseEnd: () => {},
+    tcpOpen: (c) => into.conns.push({...c, tls: {...c.tls}}),
+    tcpClose: () => {},
+  }
+}
+
+async function proxyIdentity(sa: string): Promise<ProxyIdentity> {
+  const tokenFile = path.join(tmp, `${sa}.token`)
+  writeFileSync(tokenFile, issueLocalToken(sa, 'shop', local.tokenSecret))
+  const id = await startIdentity({localName: identityName(sa, 'shop'), identityAddr: `https://127.0.0.1:${idSvc.port}`, identityServiceName: idSvc.serviceName, tokenFile, trustAnchorsPem: local.anchorsPem})
+  ids.push(id)
+  await id.ready()
+  return id
+}
+
+/** A client-side proxy whose every connection was "redirected" from `orig`. */
+async function redirectedFrom(orig: Addr): Promise<RunningProxy> {
+  const webId = await proxyIdentity('web')
+  const discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
+  clients.push(discovery)
+  const p = await startProxy(testConfig(), {identity: webId, discovery, observers: [recorder(outbound)], log: quietLog(), originalDst: () => orig})
+  proxies.push(p)
+  return p
+}
+
+function get(port: number, host: string): Promise<{status: number; body: string; error?: string}> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port, path: '/via-orig-dst', headers: {host}, agent: false}, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, body, error: res.headers['mesh-proxy-error'] as string | undefined}))
+    })
+    req.setTimeout(8000, () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-origdst-'))
+  local = await ensureLocalIdentityDir(path.join(tmp, 'id'))
+  idSvc = await startIdentityService({issuer: new FileIssuerSource(local.dir, silentLogger, 0), validator: new LocalTokenValidator(local.tokenSecret), host: '127.0.0.1', port: 0, log: silentLogger})
+  app = await startEchoApp()
+  // A server-first TCP app (like SMTP or MySQL): says hello, then echoes.
+  banner = net.createServer((s) => {
+    s.write('HELLO from cache\n')
+    s.on('data', (d: Buffer) => s.write(d))
+    s.on('error', () => {})
+  })
+  const bannerPort = await listenOn(banner)
+  dbProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: await proxyIdentity('db'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
+  cacheProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: bannerPort}}), {identity: await proxyIdentity('cache'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
+  proxies.push(dbProxy, cacheProxy)
+  const registryFile = path.join(tmp, 'registry.yaml')
+  writeFileSync(registryFile + '.tmp', stringify({services: [
+    {name: 'db', namespace: 'shop', clusterIP: DB_IP, ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: dbProxy.ports.inbound, serviceAccount: 'db', pod: 'db-0'}]}]},
+    {name: 'cache', namespace: 'shop', clusterIP: CACHE_IP, ports: [{port: 6379, opaque: true, endpoints: [{address: '127.0.0.1', port: cacheProxy.ports.inbound, serviceAccount: 'cache', pod: 'cache-0'}]}]},
+  ]}))
+  renameSync(registryFile + '.tmp', registryFile)
+  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
+  await issuer.start()
+  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
+  await serving.start()
+  dest = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger})
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(proxies.map((p) => p.close(100)))
+  for (const c of clients) c.close()
+  for (const id of ids) id.close()
+  await dest?.stop()
+  serving?.stop()
+  await issuer?.stop()
+  await idSvc?.stop()
+  await closeServer(app?.server)
+  await closeServer(banner)
+  rmSync(tmp, {recursive: true, force: true})
+})
+
+describe('routing by original destination (cluster IP lookups)', () => {
+  it('opaque TCP to a Service\'s cluster IP rides mTLS to its endpoint, identities on both sides', async () => {
+    const client = await redirectedFrom({ip: CACHE_IP, port: 6379})
+    const got = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(client.ports.outbound, '127.0.0.1')
+      let text = ''
+      s.setTimeout(8000, () => s.destroy(new Error('timeout')))
+      s.on('data', (d: Buffer) => {
+        text += d.toString()
+        if (text === 'HELLO from cache\n') s.write('ping\n')
+        if (text.endsWith('ping\n')) s.end()
+      })
+      s.on('close', () => resolve(text))
+      s.on('error', reject)
+    })
+    expect(got).toBe('HELLO from cache\nping\n')
+    const out = outbound.conns.find((c) => c.authority === `${CACHE_IP}:6379`)!
+    expect(out.tls).toEqual({tls: true, clientId: WEB, serverId: CACHE})
+    expect(out.dstLabels).toMatchObject({dst_service: 'cache', dst_pod: 'cache-0'})
+    expect(inbound.conns.some((c) => c.tls.tls && c.tls.clientId === WEB && c.tls.serverId === CACHE)).toBe(true)
+  })
+
+  it('HTTP whose Host is the cluster IP goes to the Service over mTLS', async () => {
+    const client = await redirectedFrom({ip: DB_IP, port: 80})
+    const r = await get(client.ports.outbound, DB_IP)
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).headers.host).toBe(DB_IP)
+    expect(outbound.requests.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+    expect(inbound.requests.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+  })
+
+  it('HTTP whose Host discovery does not know falls back to the original destination (not DNS)', async () => {
+    const client = await redirectedFrom({ip: DB_IP, port: 80})
+    // `.invalid` never resolves: only the original destination can answer this.
+    const r = await get(client.ports.outbound, 'shop-frontend.invalid')
+    expect(r.status, r.error).toBe(200)
+    expect(JSON.parse(r.body).headers.host).toBe('shop-frontend.invalid')
+    expect(outbound.requests.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+    expect(outbound.requests.at(-1)!.dstLabels).toMatchObject({dst_service: 'db'})
+  })
+
+  it('an original destination that is no cluster IP is reached directly, plaintext', async () => {
+    const client = await redirectedFrom({ip: '127.0.0.1', port: app.port})
+    const r = await get(client.ports.outbound, 'elsewhere.invalid')
+    expect(r.status, r.error).toBe(200)
+    expect(outbound.requests.at(-1)!.tls.tls).toBe(false)
+    expect(outbound.requests.at(-1)!.destination).toEqual({ip: '127.0.0.1', port: app.port})
+  })
+
+  it('without a redirect, an unknown Host is still looked up by name (DNS), not sent elsewhere', async () => {
+    const webId = await proxyIdentity('web')
+    const discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
+    clients.push(discovery)
+    const p = await startProxy(testConfig(), {identity: webId, discovery, log: quietLog(), originalDst: null})
+    proxies.push(p)
+    const r = await get(p.ports.outbound, 'shop-frontend.invalid')
+    expect(r.status).toBe(502)
+    expect(r.error).toMatch(/shop-frontend\.invalid/)
+  })
+})
