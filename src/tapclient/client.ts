@@ -3,7 +3,8 @@
 import http from 'node:http'
 import https from 'node:https'
 import WebSocket from 'ws'
-import type {ApiErrorBody, TapStreamMessage} from '../control/tap/api.js'
+import {QUERY_HEADER, type ApiErrorBody, type TapStreamMessage} from '../control/tap/api.js'
+import {signProof} from '../control/tap/caller-proof.js'
 import {ClusterError, MeshError} from '../lib/errors.js'
 import type {ControlPlaneTarget} from './target.js'
 
@@ -14,6 +15,18 @@ function urlFor(target: ControlPlaneTarget, path: string, query: Record<string, 
   const url = new URL(target.baseUrl + path)
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, v)
   return url
+}
+
+/**
+ * Per-request headers: the query again (the service proxy drops it from WebSocket upgrades) and,
+ * for a client certificate user, the proof of its key over this request.
+ */
+export function requestHeaders(target: ControlPlaneTarget, path: string, url: URL): Record<string, string> {
+  const query = url.search.replace(/^\?/, '')
+  const headers: Record<string, string> = {...(target.requestOptions.headers as Record<string, string>), [QUERY_HEADER]: query}
+  const cc = target.clientCertificate
+  if (cc) Object.assign(headers, signProof(cc.certPem, cc.keyPem, {method: 'GET', path, query}))
+  return headers
 }
 
 /** Turns a non-2xx answer into an error naming the cause and the fix. */
@@ -61,7 +74,7 @@ export function getJson<T>(target: ControlPlaneTarget, path: string, query: Reco
   const url = urlFor(target, path, query)
   const mod = url.protocol === 'https:' ? https : http
   return new Promise((resolve, reject) => {
-    const req = mod.get(url, {...target.requestOptions, timeout: TIMEOUT_MS}, (res) => {
+    const req = mod.get(url, {...target.requestOptions, headers: requestHeaders(target, path, url), timeout: TIMEOUT_MS}, (res) => {
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (c: Buffer) => {
@@ -94,7 +107,8 @@ export interface TapStream {
 export function openTapStream(target: ControlPlaneTarget, path: string, query: Record<string, string | undefined>, onMessage: (m: TapStreamMessage) => void): TapStream {
   const url = urlFor(target, path, query)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
-  const ws = new WebSocket(url, {...(target.requestOptions as WebSocket.ClientOptions), maxPayload: 1024 * 1024, perMessageDeflate: false, handshakeTimeout: TIMEOUT_MS})
+  const headers = requestHeaders(target, path, url)
+  const ws = new WebSocket(url, {...(target.requestOptions as WebSocket.ClientOptions), headers, maxPayload: 1024 * 1024, perMessageDeflate: false, handshakeTimeout: TIMEOUT_MS})
   let closing = false
   const done = new Promise<void>((resolve, reject) => {
     ws.on('unexpected-response', (_req, res) => {

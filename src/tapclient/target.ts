@@ -2,7 +2,8 @@
 // (--context) wins; else a running `mesh demo` (its local context file); else the kubeconfig's
 // current context. In a cluster the CLI goes through the API server's service proxy with the
 // user's own credentials; the token is also forwarded in X-Mesh-Caller-Token so the tap server
-// can check the caller's RBAC (the API server strips Authorization before proxying).
+// can check the caller's RBAC (the API server strips Authorization before proxying). A user with
+// a client certificate instead signs each request with its key (src/control/tap/caller-proof.ts).
 import type {RequestOptions} from 'node:https'
 import {CALLER_TOKEN_HEADER} from '../control/tap/api.js'
 import {ClusterError} from '../lib/errors.js'
@@ -25,6 +26,8 @@ export interface ControlPlaneTarget {
   requestOptions: RequestOptions & {headers: Record<string, string>}
   /** For messages: "the local demo (pid 123)", "cluster https://...". */
   description: string
+  /** Set when the user authenticates with a client certificate: prove it to the tap server per request. */
+  clientCertificate?: {certPem: string; keyPem: string}
 }
 
 export function tapServiceProxyPath(): string {
@@ -66,7 +69,11 @@ export async function resolveControlPlane(flags: ControlPlaneFlags, env: NodeJS.
   const m = typeof auth === 'string' ? /^Bearer\s+(.+)$/i.exec(auth) : null
   if (m) headers[CALLER_TOKEN_HEADER] = m[1]
   requestOptions.headers = headers
+  const pem = (v: unknown): string | undefined => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : undefined)
+  const certPem = pem(requestOptions.cert)
+  const keyPem = pem(requestOptions.key)
   return {
+    clientCertificate: !m && certPem && keyPem ? {certPem, keyPem} : undefined,
     mode: 'kube',
     baseUrl: kube.server.replace(/\/+$/, '') + tapServiceProxyPath(),
     namespace: kube.namespace,

@@ -9,6 +9,13 @@ export const TapApi = {
   ready: '/ready',
 } as const
 
+/**
+ * The query string again, as a header: the API server's service proxy drops the query of an
+ * upgraded (WebSocket) request (kubernetes/kubernetes#77142). When present it is the query the
+ * tap server acts on (and the one a client certificate proof signs).
+ */
+export const QUERY_HEADER = 'x-mesh-query'
+
 /** Carries the caller's bearer token through the API server's service proxy, which strips Authorization. */
 export const CALLER_TOKEN_HEADER = 'x-mesh-caller-token'
 

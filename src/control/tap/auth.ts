@@ -1,13 +1,16 @@
 // Who may tap what. Locally: whoever holds the demo's token (a file only its user can read).
 // In a cluster: the caller's bearer token, forwarded by the CLI in X-Mesh-Caller-Token (the API
 // server's service proxy authenticates the caller but strips Authorization before forwarding),
-// is checked with a TokenReview; the user and groups it names must then pass a
-// SubjectAccessReview for verb `watch` (tap, top) or `get` (stat, edges) on the target in the
+// is checked with a TokenReview; a caller with a client certificate instead proves it holds the
+// certificate's key (caller-proof.ts), checked against the API server's client CA. The user and
+// groups either names must then pass a SubjectAccessReview for verb `watch` (tap, top) or `get` (stat, edges) on the target in the
 // API group tap.mesh.dev, e.g. `deployments/tap` in namespace shop. See docs/architecture/tap.md.
 import {timingSafeEqual} from 'node:crypto'
 import type {IncomingMessage} from 'node:http'
 import type {Kube} from '../../k8s/client.js'
 import {CALLER_TOKEN_HEADER} from './api.js'
+import {hasProof, ProofError, verifyProof, type ProofRequest} from './caller-proof.js'
+import {ReplayCache} from './replay-cache.js'
 import type {ResourceKind, ResourceRef} from './resource.js'
 
 export const TAP_API_GROUP = 'tap.mesh.dev'
@@ -39,8 +42,8 @@ export class AccessDenied extends Error {
 }
 
 export interface Authorizer {
-  /** Resolves with the caller, or rejects with AccessDenied. */
-  authorize(req: IncomingMessage, check: AccessCheck): Promise<Caller>
+  /** Resolves with the caller, or rejects with AccessDenied. `request`: the path and the query the server acts on. */
+  authorize(req: IncomingMessage, check: AccessCheck, request?: ProofRequest): Promise<Caller>
 }
 
 function bearer(req: IncomingMessage, header: string): string | undefined {
@@ -75,15 +78,65 @@ export function describeCheck(c: AccessCheck): string {
   return `${c.verb} ${RESOURCES[c.resource.kind]}/${c.subresource}${c.resource.name ? ` ${c.resource.name}` : ''} (API group ${TAP_API_GROUP})${where}`
 }
 
-/** Cluster mode: TokenReview of the forwarded token, then a SubjectAccessReview. */
-export class KubeAuthorizer implements Authorizer {
-  constructor(private readonly kube: Kube) {}
+export const CLIENT_CA_CONFIGMAP = {namespace: 'kube-system', name: 'extension-apiserver-authentication', key: 'client-ca-file'} as const
 
-  async authorize(req: IncomingMessage, check: AccessCheck): Promise<Caller> {
+interface Reviewed {
+  caller: Caller
+  uid?: string
+  extra?: Record<string, string[]>
+}
+
+/**
+ * Cluster mode: who the caller is (TokenReview of the forwarded token, or the proof of a client
+ * certificate's key against the API server's client CA), then a SubjectAccessReview.
+ */
+export class KubeAuthorizer implements Authorizer {
+  private readonly replays = new ReplayCache()
+  private ca?: {pem: string; at: number}
+
+  constructor(
+    private readonly kube: Kube,
+    /** The API server's client CA bundle; default: read from kube-system, cached for a minute. */
+    private readonly clientCa?: () => Promise<string>,
+  ) {}
+
+  private async clientCaPem(): Promise<string> {
+    if (this.clientCa) return this.clientCa()
+    if (this.ca && Date.now() - this.ca.at < 60_000) return this.ca.pem
+    const {k8s, kc} = this.kube
+    const {namespace, name, key} = CLIENT_CA_CONFIGMAP
+    let pem: string | undefined
+    try {
+      const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({namespace, name})
+      pem = cm.data?.[key]
+    } catch (err) {
+      throw new AccessDenied(401, `the tap server cannot read the API server's client CA (${namespace}/${name}): ${(err as Error).message.split('\n')[0].slice(0, 200)}`, [
+        'The controller needs the role extension-apiserver-authentication-reader in kube-system; or use a kubeconfig user with a token.',
+      ])
+    }
+    if (!pem) throw new AccessDenied(401, `the API server publishes no client CA (${namespace}/${name} has no ${key}): client certificates cannot be checked`, ['Use a kubeconfig user with a token.'])
+    this.ca = {pem, at: Date.now()}
+    return pem
+  }
+
+  private async whoByCertificate(req: IncomingMessage, request: ProofRequest | undefined): Promise<Reviewed> {
+    if (!request) throw new AccessDenied(401, 'this request cannot carry a client certificate proof')
+    const clientCaPem = await this.clientCaPem()
+    try {
+      const v = verifyProof({headers: req.headers, request, clientCaPem, remember: (k, exp) => this.replays.add(k, exp)})
+      // The API server's x509 authenticator adds system:authenticated to every user it knows.
+      return {caller: {user: v.user, groups: [...new Set([...v.groups, 'system:authenticated'])]}}
+    } catch (err) {
+      if (err instanceof ProofError) throw new AccessDenied(401, err.message, ['Check --kubeconfig/--context: the client certificate must be one the API server accepts.'])
+      throw err
+    }
+  }
+
+  private async whoByToken(req: IncomingMessage): Promise<Reviewed> {
     const token = bearer(req, CALLER_TOKEN_HEADER)
     if (!token) {
-      throw new AccessDenied(401, `the tap server needs to know who you are: no ${CALLER_TOKEN_HEADER} header`, [
-        'Use a kubeconfig user with a bearer token (token, exec or auth-provider credentials); client certificates cannot be forwarded through the API server.',
+      throw new AccessDenied(401, `the tap server needs to know who you are: no ${CALLER_TOKEN_HEADER} header and no client certificate proof`, [
+        'Use a kubeconfig user with a bearer token (token, exec or auth-provider credentials) or a client certificate, and a current mesh CLI.',
       ])
     }
     const {k8s, kc} = this.kube
@@ -95,7 +148,12 @@ export class KubeAuthorizer implements Authorizer {
       ])
     }
     const user = review.status.user
-    const caller: Caller = {user: user.username!, groups: user.groups ?? []}
+    return {caller: {user: user.username!, groups: user.groups ?? []}, uid: user.uid, extra: user.extra}
+  }
+
+  async authorize(req: IncomingMessage, check: AccessCheck, request?: ProofRequest): Promise<Caller> {
+    const {caller, uid, extra} = hasProof(req.headers) ? await this.whoByCertificate(req, request) : await this.whoByToken(req)
+    const {k8s, kc} = this.kube
     const authz = kc.makeApiClient(k8s.AuthorizationV1Api)
     const isNs = check.resource.kind === 'namespace'
     const sar = await authz.createSubjectAccessReview({
@@ -105,8 +163,8 @@ export class KubeAuthorizer implements Authorizer {
         spec: {
           user: caller.user,
           groups: caller.groups,
-          uid: user.uid,
-          extra: user.extra,
+          uid,
+          extra,
           resourceAttributes: {
             group: TAP_API_GROUP,
             resource: RESOURCES[check.resource.kind],

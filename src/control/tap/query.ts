@@ -1,9 +1,11 @@
 // Query strings of the tap server's API, checked and bounded: the resource, the scope, the
 // window and the proxy filters (validated by the proxy's own parser, so both agree).
+import type {IncomingMessage} from 'node:http'
 import {MeshError} from '../../lib/errors.js'
 import type {TapFilter} from '../../protocol/tap.js'
 import {parseTapFilter, TapFilterError} from '../../proxy/tap/filter.js'
 import {parseDuration} from '../../stat/duration.js'
+import {QUERY_HEADER} from './api.js'
 import {parseResource, type ResourceRef} from './resource.js'
 import type {ResolveScope} from './types.js'
 
@@ -22,6 +24,17 @@ function wrap<T>(fn: () => T): T {
     if (err instanceof MeshError || err instanceof TapFilterError) throw new BadQuery(err.message)
     throw err
   }
+}
+
+export const MAX_QUERY_HEADER = 8 * 1024
+
+/** The query the server acts on: the x-mesh-query header when present, else the URL's. */
+export function requestQuery(req: IncomingMessage, url: URL): {query: string; params: URLSearchParams} {
+  const h = req.headers[QUERY_HEADER]
+  const v = Array.isArray(h) ? h[0] : h
+  if (v === undefined) return {query: url.search.replace(/^\?/, ''), params: url.searchParams}
+  if (v.length > MAX_QUERY_HEADER) throw new BadQuery(`the ${QUERY_HEADER} header is longer than ${MAX_QUERY_HEADER} bytes`)
+  return {query: v, params: new URLSearchParams(v)}
 }
 
 export function namespaceParam(q: URLSearchParams, key = 'namespace'): string {

@@ -13,7 +13,7 @@ import {TapApi, type ApiErrorBody, type TapStreamMessage} from './api.js'
 import {AccessDenied, type AccessCheck, type Authorizer} from './auth.js'
 import type {PodLookup} from './enrich.js'
 import {MetricsStore} from './metrics-store.js'
-import {BadQuery, filterParam, optionalTarget, resourceParam, scopeParam, windowParam} from './query.js'
+import {BadQuery, filterParam, optionalTarget, requestQuery, resourceParam, scopeParam, windowParam} from './query.js'
 import {TapSession} from './session.js'
 import {edgesQuery, statQuery} from './stat-service.js'
 import {TargetNotFoundError, type TargetResolver} from './types.js'
@@ -76,13 +76,14 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://tap')
     if (req.method !== 'GET') return sendJson(res, 405, {error: {code: 'MESH_TAP_METHOD', message: 'only GET is served'}})
-    const q = url.searchParams
+    const {query, params: q} = requestQuery(req, url)
+    const target = {method: 'GET', path: url.pathname, query}
     switch (url.pathname) {
       case TapApi.ready:
         return sendJson(res, 200, {ready: true})
       case TapApi.stat: {
         const c = check(q, 'get', 'stat')
-        await opts.authorizer.authorize(req, c)
+        await opts.authorizer.authorize(req, c, target)
         const scope = scopeParam(q)
         const report = await statQuery(opts.resolver, store, {
           resource: c.resource,
@@ -95,7 +96,7 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
       }
       case TapApi.edges: {
         const c = check(q, 'get', 'edges')
-        await opts.authorizer.authorize(req, c)
+        await opts.authorizer.authorize(req, c, target)
         return sendJson(res, 200, await edgesQuery(opts.resolver, store, c.resource, scopeParam(q)))
       }
       case TapApi.tap:
@@ -128,12 +129,12 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
       const url = new URL(req.url ?? '/', 'http://tap')
       if (url.pathname !== TapApi.tap) return deny(404, {error: {code: 'MESH_TAP_NOT_FOUND', message: `no stream at ${url.pathname.slice(0, 100)}`}})
       if (sessions.size >= maxStreams) return deny(503, {error: {code: 'MESH_TAP_BUSY', message: `too many tap streams (at most ${maxStreams})`}})
-      const q = url.searchParams
+      const {query, params: q} = requestQuery(req, url)
       const c = check(q, 'watch', 'tap')
       const scope = scopeParam(q)
       const filter = filterParam(q)
       const to = optionalTarget(q, 'to', 'toNamespace', scope)
-      const caller = await opts.authorizer.authorize(req, c)
+      const caller = await opts.authorizer.authorize(req, c, {method: 'GET', path: url.pathname, query})
       // Resolve before upgrading, so a wrong target is an HTTP error the CLI can show.
       let ws: WebSocket | undefined
       let dropped = 0
