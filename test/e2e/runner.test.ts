@@ -3,6 +3,7 @@
 // EndpointSlices, pods reach each other by pod IP; a name that resolves to a ClusterIP leads
 // into the blackhole (no proxy here to intercept it), on the host too.
 import {execFileSync} from 'node:child_process'
+import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {testCluster} from '../cluster/cluster.js'
 import {PodRunner} from './runner/runner.js'
@@ -153,6 +154,38 @@ describe('pod runner with plain pods', () => {
     expect(r.errors[0]).toMatch(/EINVAL|invalid argument/i)
     const host = execFileSync(process.execPath, ['-e', `require('net').connect(80, '${svc.spec.clusterIP}').on('error', (e) => console.log(e.code)).on('connect', () => console.log('connected'))`]).toString()
     expect(host.trim()).toBe('EINVAL')
+  })
+
+  it('realizes a pod deleted and recreated under the same name as a new pod (tracked by uid)', async () => {
+    const old = runner.instance(NS, 'echo')!
+    const oldUid = old.pod.metadata.uid as string
+    const manifest = (await kubectl(['get', 'pod', 'echo', '-n', NS, '-o', 'json']))
+    const spec = JSON.parse(manifest) as Obj
+    const fresh = {apiVersion: 'v1', kind: 'Pod', metadata: {name: 'echo', namespace: NS, labels: spec.metadata.labels}, spec: spec.spec}
+    // An open connection keeps the old echo from exiting on SIGTERM: it stops only after its grace,
+    // so the successor starts while the predecessor is still stopping.
+    const held = net.connect(9000, old.ip)
+    held.on('error', () => {})
+    await new Promise((r) => held.once('data', r))
+    // No nodeName: the API server deletes at once, while the old processes still get their grace.
+    await kubectl(['delete', 'pod', 'echo', '-n', NS, '--wait=false'])
+    await kubectl(['create', '-f', '-'], JSON.stringify(fresh))
+    const inst = await eventually('the new echo pod to be realized', async () => {
+      const i = runner.instance(NS, 'echo')
+      return i && i.pod.metadata.uid !== oldUid && i.isReady() ? i : undefined
+    })
+    expect(old.stopping, 'the predecessor is still stopping').toBe(true)
+    expect(listOurNetns(), 'both netns exist side by side').toEqual(expect.arrayContaining([old.netns, inst.netns]))
+    expect(inst.netns).not.toBe(old.netns)
+    expect(inst.dir, 'the successor has its own files').not.toBe(old.dir)
+    await runner.waitReady([`${NS}/echo`], 30_000)
+    await eventually('the old echo netns to go', async () => (listOurNetns().includes(old.netns) ? undefined : true))
+    held.destroy()
+    // The new one serves, at its own IP, in the status the API has now.
+    const ip = (await getJson(['get', 'pod', 'echo', '-n', NS])).status.podIP as string
+    expect(ip).toBe(inst.ip)
+    const t = await runner.client(NS, 'client', ['tcp', `${ip}:9000`, '2'])
+    expect(t, t.raw).toMatchObject({ok: 2, failed: 0, pods: {echo: 2}})
   })
 
   it('follows a scale-down: the EndpointSlice drops the deleted pod and its namespace goes away', async () => {

@@ -1,15 +1,18 @@
 // The e2e client, run inside a pod's network namespace (like `kubectl exec`): sends `count`
 // requests (one every `intervalMs`) and prints one JSON summary line: ok/failed counts, which
-// pods answered, the first errors. Bounded: at most 10,000 requests, 5 s per request.
-//   client.ts http <url> [count] [intervalMs]
-//   client.ts grpc <host:port> [count] [intervalMs]
-//   client.ts tcp <host:port> [count] [intervalMs]
+// pods answered, the statuses (an HTTP 5xx is answered but failed), the first errors. Bounded:
+// at most 10,000 requests, 5 s per request.
+//   client.ts http <url> [count] [intervalMs] [stopFile]
+//   client.ts grpc <host:port> [count] [intervalMs] [stopFile]
+//   client.ts tcp <host:port> [count] [intervalMs] [stopFile]
+// With stopFile, the client also stops (early, still printing its summary) once that file exists.
+import {existsSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import * as grpc from '@grpc/grpc-js'
 import {echoService} from './grpc-def.js'
 
-const [mode, target, countArg, intervalArg] = process.argv.slice(2)
+const [mode, target, countArg, intervalArg, stopFile] = process.argv.slice(2)
 const count = Math.min(Number(countArg ?? 1), 10_000)
 const intervalMs = Number(intervalArg ?? 0)
 const agent = new http.Agent({keepAlive: true, maxSockets: 4})
@@ -21,6 +24,13 @@ const errors: string[] = []
 let ok = 0
 let failed = 0
 
+/** An answer that counts as a failure (HTTP 5xx): recorded in statuses, counted in failed. */
+class FailedAnswer extends Error {
+  constructor(readonly pod: string, readonly status: string, message: string) {
+    super(message)
+  }
+}
+
 function once(): Promise<{pod: string; status: string}> {
   if (mode === 'http') {
     return new Promise((resolve, reject) => {
@@ -31,7 +41,7 @@ function once(): Promise<{pod: string; status: string}> {
         res.on('end', () => {
           let pod: string
           try { pod = (JSON.parse(body) as {pod: string}).pod } catch { pod = `non-json:${body.slice(0, 80)}` }
-          if ((res.statusCode ?? 0) >= 500) reject(new Error(`status ${res.statusCode}: ${body.slice(0, 200)}`))
+          if ((res.statusCode ?? 0) >= 500) reject(new FailedAnswer(pod, String(res.statusCode), `status ${res.statusCode}: ${body.slice(0, 200)}`))
           else resolve({pod, status: String(res.statusCode)})
         })
       })
@@ -74,7 +84,7 @@ function once(): Promise<{pod: string; status: string}> {
 
 const grpcClient = mode === 'grpc' ? new grpc.Client(target!, grpc.credentials.createInsecure()) : (undefined as unknown as grpc.Client)
 const started = Date.now()
-for (let i = 0; i < count; i++) {
+for (let i = 0; i < count && !(stopFile && existsSync(stopFile)); i++) {
   const t = Date.now()
   try {
     const r = await once()
@@ -84,6 +94,7 @@ for (let i = 0; i < count; i++) {
     statuses[r.status] = (statuses[r.status] ?? 0) + 1
   } catch (err) {
     failed++
+    if (err instanceof FailedAnswer) statuses[err.status] = (statuses[err.status] ?? 0) + 1
     if (errors.length < 5) errors.push(`${new Date().toISOString().slice(11, 23)} ${(err as Error).message}`)
   }
   const wait = intervalMs - (Date.now() - t)

@@ -46,8 +46,14 @@ export function sweepStale(): void {
     }
   }
   for (const ns of listOurNetns()) destroyNetns(ns)
+  deleteStaleVeths()
   sh(['ip', 'link', 'del', BRIDGE], {allowFailure: true})
   rmSync(LOCK, {force: true})
+}
+
+/** Host ends of our veths (`mve<n>`) whose namespace is gone but not yet freed by the kernel. */
+function deleteStaleVeths(): void {
+  for (const m of sh(['ip', '-o', 'link', 'show']).matchAll(/^\d+: (mve\d+)@/gm)) sh(['ip', 'link', 'del', m[1]!], {allowFailure: true})
 }
 
 export function listOurNetns(): string[] {
@@ -71,6 +77,7 @@ export function setupHost(): HostNetwork {
 
 export function teardownHost(h: HostNetwork): void {
   for (const ns of listOurNetns()) destroyNetns(ns)
+  deleteStaleVeths()
   sh(['ip', 'link', 'del', BRIDGE], {allowFailure: true})
   if (h.addedBlackhole) sh(['ip', 'route', 'del', 'blackhole', SERVICE_CIDR], {allowFailure: true})
   sh(['rmdir', '/etc/netns'], {allowFailure: true})
@@ -86,6 +93,10 @@ export function teardownHost(h: HostNetwork): void {
  */
 export function createNetns(ns: string, hostVeth: string, ip: string, hostname: string, intercepted = false): void {
   destroyNetns(ns)
+  // A deleted namespace lives on, unnamed, while the kernel still holds a reference to it (an
+  // orphaned socket still closing, say), and so does the host end of its veth: delete a stale
+  // host end of that name (always ours: the mve prefix), which frees the pair.
+  if (sh(['ip', '-o', 'link', 'show', hostVeth], {allowFailure: true}).trim()) sh(['ip', 'link', 'del', hostVeth], {allowFailure: true})
   sh(['ip', 'netns', 'add', ns])
   sh(['ip', 'link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
   sh(['ip', 'link', 'set', hostVeth, 'master', BRIDGE, 'up'])

@@ -52,7 +52,13 @@ export class PodInstance {
 
   constructor(private readonly kube: Kube, readonly pod: Obj, readonly ip: string, readonly index: number, runDir: string) {
     this.netns = `mesh-e2e-${index}-${pod.metadata.name}`.slice(0, 60)
-    this.dir = path.join(runDir, `${pod.metadata.namespace}_${pod.metadata.name}`)
+    // The uid too: a successor with the same name must not share (or lose) the files.
+    this.dir = path.join(runDir, `${pod.metadata.namespace}_${pod.metadata.name}_${String(pod.metadata.uid).slice(0, 8)}`)
+  }
+
+  /** True once stop() began: the runner no longer writes its hosts file. */
+  get stopping(): boolean {
+    return this.stopped
   }
 
   get ref(): PodRef {
@@ -181,7 +187,19 @@ export class PodInstance {
 
   private async patchStatus(status: Obj): Promise<void> {
     if (this.stopped) return
-    await this.kube.mergePatch(this.statusPath(), {status})
+    // The uid makes it a precondition: never the status of a successor with the same name.
+    await this.kube.mergePatch(this.statusPath(), {metadata: {uid: this.pod.metadata.uid}, status})
+  }
+
+  /** Everything the container logged so far, restarts included ('' before it started). */
+  log(container: string): string {
+    const r = this.running.get(container)
+    if (!r) return ''
+    try {
+      return readFileSync(r.proc.logPath, 'utf8')
+    } catch {
+      return ''
+    }
   }
 
   isReady(): boolean {

@@ -17,6 +17,7 @@ import {EndpointsController} from './endpoints.js'
 import {reconcileDeployment} from './deployments.js'
 import {removeMountPoints} from './procs.js'
 import {ROOT} from './containers.js'
+import {transcript} from '../transcript.js'
 
 export interface ExecResult {
   code: number | null
@@ -57,10 +58,14 @@ export class PodRunner {
   readonly pods = new Map<string, Obj>()
   readonly services = new Map<string, Obj>()
   readonly deployments = new Map<string, Obj>()
-  /** Realized pods by namespace/name. */
+  /**
+   * Realized pods by uid: a pod deleted and recreated under the same name (a Deployment's
+   * replacement takes the first free index) is a new instance while the old one still stops.
+   */
   readonly instances = new Map<string, PodInstance>()
   readonly failures: string[] = []
   private readonly starting = new Map<string, Promise<void>>()
+  private readonly removing = new Set<string>()
   private readonly endpoints: EndpointsController
   private readonly watches: Array<{stop(): void; synced: Promise<void>}> = []
   private nextIndex = 1
@@ -130,34 +135,40 @@ export class PodRunner {
 
   private onPod(type: string, pod: Obj): void {
     const k = key(pod)
+    const uid = pod.metadata.uid as string
     if (type === 'DELETED') {
-      this.pods.delete(k)
+      // Only if the name still means this pod: a DELETED event can arrive after its successor's ADDED.
+      if (this.pods.get(k)?.metadata.uid === uid) this.pods.delete(k)
       this.schedule()
-      void this.removePod(k)
+      void this.removePod(uid)
       return
     }
     this.pods.set(k, pod)
     this.schedule()
-    if (!this.namespaces.has(pod.metadata.namespace) || this.instances.has(k) || this.stopped) return
+    // A pod of this name with another uid is a predecessor: stop it (its DELETED may be late).
+    for (const [other, inst] of this.instances) if (other !== uid && key(inst.pod) === k) void this.removePod(other)
+    if (!this.namespaces.has(pod.metadata.namespace) || this.instances.has(uid) || this.stopped) return
     if (pod.metadata.deletionTimestamp) return
     const {ip, index} = this.allocIp()
     const inst = new PodInstance(this.kube, pod, ip, index, this.runDir)
-    this.instances.set(k, inst)
+    this.instances.set(uid, inst)
     const p = inst.start(() => this.writeHostsFor(inst)).catch((err: unknown) => {
       inst.error = (err as Error).message
-      this.failures.push(`${k}: ${(err as Error).message}`)
-      process.stderr.write(`[pod-runner] ${k}: ${(err as Error).message}\n`)
+      this.failures.push(`${k} (uid ${uid}): ${(err as Error).message}`)
+      process.stderr.write(`[pod-runner] ${k} (uid ${uid}): ${(err as Error).message}\n`)
     })
-    this.starting.set(k, p)
+    this.starting.set(uid, p)
   }
 
-  private async removePod(k: string): Promise<void> {
-    const inst = this.instances.get(k)
-    if (!inst) return
-    await this.starting.get(k)
-    this.instances.delete(k)
-    this.starting.delete(k)
+  private async removePod(uid: string): Promise<void> {
+    const inst = this.instances.get(uid)
+    if (!inst || this.removing.has(uid)) return
+    this.removing.add(uid)
+    await this.starting.get(uid)
     await inst.stop(this.opts.graceMs ?? 2000)
+    this.instances.delete(uid)
+    this.starting.delete(uid)
+    this.removing.delete(uid)
     this.freeIps.push(inst.index)
   }
 
@@ -193,7 +204,7 @@ export class PodRunner {
     for (const d of this.deployments.values()) {
       if (served(d) && !d.metadata.deletionTimestamp) await reconcileDeployment(this.kube, d, podsByNs.get(d.metadata.namespace) ?? [])
     }
-    for (const inst of this.instances.values()) this.writeHostsFor(inst)
+    for (const inst of this.instances.values()) if (!inst.stopping) this.writeHostsFor(inst)
   }
 
   /** The pod's hosts file: Services of served namespaces at their ClusterIP, host-served ones at 10.244.0.1. */
@@ -211,9 +222,16 @@ export class PodRunner {
     }))
   }
 
-  /** The realized pod for namespace/name, once the runner has seen it. */
+  /**
+   * The realized pod that namespace/name means now (the API's pod of that name, by uid), once
+   * the runner has seen it; never a predecessor of the same name.
+   */
   instance(namespace: string, name: string): PodInstance | undefined {
-    return this.instances.get(`${namespace}/${name}`)
+    const k = `${namespace}/${name}`
+    const uid = this.pods.get(k)?.metadata.uid as string | undefined
+    if (uid) return this.instances.get(uid)
+    // Deleted from the API: the instance still stopping under that name, if any.
+    return [...this.instances.values()].filter((i) => key(i.pod) === k).pop()
   }
 
   /**
@@ -225,19 +243,20 @@ export class PodRunner {
     if (!inst) return Promise.reject(new Error(`exec: pod ${namespace}/${pod} is not running here`))
     const uid = opts.uid ?? 1000
     const full = ['ip', 'netns', 'exec', inst.netns, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv]
-    return new Promise((resolve) => {
+    const what = `exec in ${namespace}/${pod} (uid ${uid}): ${argv.map((a) => (a.length > 80 ? `${a.slice(0, 77)}...` : a)).join(' ')}`
+    return transcript.track(what, () => new Promise<ExecResult>((resolve) => {
       const child = spawn(full[0]!, full.slice(1), {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, env: {PATH: process.env['PATH'], HOME: '/tmp'}})
       let stdout = ''
       let stderr = ''
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
       child.on('close', (code) => resolve({code, stdout, stderr}))
-    })
+    }))
   }
 
   /** Runs test/e2e/apps/client.ts in a pod and returns its JSON summary. */
-  async client(namespace: string, pod: string, args: string[]): Promise<ClientSummary> {
-    const r = await this.exec(namespace, pod, [process.execPath, '--import', 'tsx', '--no-warnings', path.join(ROOT, 'test/e2e/apps/client.ts'), ...args])
+  async client(namespace: string, pod: string, args: string[], opts: {timeoutMs?: number} = {}): Promise<ClientSummary> {
+    const r = await this.exec(namespace, pod, [process.execPath, '--import', 'tsx', '--no-warnings', path.join(ROOT, 'test/e2e/apps/client.ts'), ...args], opts)
     const line = r.stdout.trim().split('\n').pop() ?? ''
     try {
       return {...(JSON.parse(line) as ClientSummary), raw: `${r.stdout}${r.stderr}`}
