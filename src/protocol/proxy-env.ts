@@ -30,6 +30,8 @@ export const ProxyEnv = {
   ROUTES: 'MESH_PROXY_ROUTES',
   /** Comma-separated ports (and ranges a-b) carried as opaque TCP without detection. */
   OPAQUE_PORTS: 'MESH_PROXY_OPAQUE_PORTS',
+  /** Who the inbound side serves: `all-unauthenticated` (default), `all-authenticated`, `identities:<id>,<id>`. */
+  INBOUND_POLICY: 'MESH_PROXY_INBOUND_POLICY',
   /** Ports the inbound side never sees (also passed to proxy-init). */
   INBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE',
   OUTBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_OUTBOUND_PORTS_TO_IGNORE',

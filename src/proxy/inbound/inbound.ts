@@ -1,7 +1,9 @@
-// The inbound side: accept -> (mTLS termination) -> detect -> HTTP/1 | HTTP/2 | TCP -> the
-// application on the original destination port (or the forward address).
+// The inbound side: accept -> (mTLS termination) -> policy -> detect -> HTTP/1 | HTTP/2 | TCP
+// -> the application on the original destination port (or the forward address).
 import type net from 'node:net'
 import type {Duplex} from 'node:stream'
+import {InputError} from '../../lib/errors.js'
+import {ProxyEnv} from '../../protocol/proxy-env.js'
 import type {TapTls} from '../../protocol/tap.js'
 import {serveHttp, forwardTcp, type HttpServers} from '../accept.js'
 import type {ProxyConfig} from '../config.js'
@@ -18,6 +20,8 @@ import {RetryBudget} from '../outbound/retry-budget.js'
 import type {ProxyStats, Side} from '../side.js'
 import {AppTargets} from './app-target.js'
 import {readFirstRecord, serverName} from './client-hello.js'
+import {describePolicy, InboundAuthz, parseInboundPolicy, type InboundPolicy, type Verdict} from './policy.js'
+import {refuse} from './refuse.js'
 import {TlsTerminator} from './tls.js'
 
 export interface InboundDeps {
@@ -27,17 +31,27 @@ export interface InboundDeps {
   identity?: Identity
   originalDst?: OriginalDstFn
   stats: ProxyStats
+  /** Who is served; default: MESH_PROXY_INBOUND_POLICY from the environment. */
+  policy?: InboundPolicy
 }
 
 export interface Side$ {
   side: Side
   listener: Listener
   servers: HttpServers
+  /** The inbound policy and its refusal counters (inbound only). */
+  authz?: InboundAuthz
   close(): void
 }
 
 export async function startInbound(deps: InboundDeps): Promise<Side$> {
   const {config, log, identity} = deps
+  const authz = new InboundAuthz(deps.policy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]))
+  if (!authz.allowsUnauthenticated && !identity) {
+    throw new InputError(`the inbound policy ${describePolicy(authz.policy)} needs a mesh identity, and this proxy runs without one`, {
+      suggestions: [`Configure identity (${ProxyEnv.IDENTITY_ADDR} and friends) or unset ${ProxyEnv.INBOUND_POLICY}.`],
+    })
+  }
   const endpointOptions = {connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual}
   const apps = new AppTargets(config.inboundForward, () => listener.port(), endpointOptions)
   const side: Side = {
@@ -62,6 +76,14 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     forwardTcp(side, socket, conn, d.head, ep)
   }
 
+  /** Serves the connection, or refuses it when the verdict says so. */
+  const decide = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
+    if (verdict.allow) return dispatch(socket, conn, d)
+    authz.count(verdict.reason)
+    log.debug('inbound connection refused', {reason: verdict.reason, detail: verdict.detail, source: `${conn.source.ip}:${conn.source.port}`})
+    refuse(socket, d.protocol, verdict.detail)
+  }
+
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
@@ -74,15 +96,20 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     if (d.protocol === 'tls' && terminator?.ready) {
       // Terminate only TLS meant for this proxy; an application's own TLS passes through.
       d.head = await readFirstRecord(socket, d.head, config.limits.detectTimeoutMs)
-      if (serverName(d.head) !== identity?.localName) return dispatch(socket, conn, d)
+      if (serverName(d.head) !== identity?.localName) return decide(socket, conn, d, authz.checkPlain('TLS not addressed to this proxy (passed through to the application)'))
       const t = await terminator.terminate(socket, d.head)
       if (!t) return
       conn.tls = t.tls
+      const verdict = authz.checkTls(t.client)
+      if (!verdict.allow && verdict.reason === 'untrusted_certificate') {
+        // Not someone we talk to: closed right after the handshake, nothing read.
+        return decide(t.socket, conn, {protocol: 'opaque', head: Buffer.alloc(0)}, verdict)
+      }
       const inner = await detect(t.socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
       if (inner.closed) return void t.socket.destroy()
-      return dispatch(t.socket, conn, inner)
+      return decide(t.socket, conn, inner, verdict)
     }
-    dispatch(socket, conn, d)
+    decide(socket, conn, d, authz.checkPlain(d.protocol === 'tls' ? 'TLS before this proxy holds a certificate' : 'plaintext'))
   }
 
   const listener: Listener = await listen(config.inbound, config.limits.maxConnections, (s) => {
@@ -91,6 +118,6 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       s.destroy()
     })
   }, () => deps.stats.rejectedConnections++)
-  log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext'})
-  return {side, listener, servers, close: () => apps.close()}
+  log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
+  return {side, listener, servers, authz, close: () => apps.close()}
 }

@@ -1,14 +1,17 @@
 // Inbound mTLS termination: a TLS ClientHello on the inbound port is answered with this proxy's
 // certificate (the identity's server context, picked per handshake so rotation takes effect);
-// a verified client certificate names the client identity.
+// a verified client certificate names the client identity; a presented one that does not
+// verify is reported (the policy refuses it).
 import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
 import type {Identity} from '../contracts.js'
+import type {ClientCert} from './policy.js'
 
 export interface Terminated {
   socket: tls.TLSSocket
   tls: TapTls
+  client: ClientCert
 }
 
 export class TlsTerminator {
@@ -54,18 +57,20 @@ export class TlsTerminator {
           socket.destroy()
           return resolve(undefined)
         }
-        resolve({socket: t, tls: {tls: true, clientId: this.clientId(t), serverId: this.identity.localName}})
+        const client = this.client(t)
+        resolve({socket: t, client, tls: {tls: true, clientId: client.id, serverId: this.identity.localName}})
       })
       socket.unshift(head)
       this.server.emit('connection', socket)
     })
   }
 
-  private clientId(t: tls.TLSSocket): string | undefined {
+  private client(t: tls.TLSSocket): ClientCert {
     const cert = t.getPeerCertificate(true)
-    if (!cert || !cert.raw) return undefined
+    if (!cert || !cert.raw) return {presented: false}
     const name = this.identity.peerName(cert)
-    if (!name) return undefined
-    return this.identity.verifyPeer(cert, name) === undefined ? name : undefined
+    if (!name) return {presented: true, problem: `it must name exactly one DNS identity (got ${cert.subjectaltname?.slice(0, 200) ?? 'no SAN'})`}
+    const problem = this.identity.verifyPeer(cert, name)
+    return problem ? {presented: true, problem: problem.message} : {presented: true, id: name}
   }
 }

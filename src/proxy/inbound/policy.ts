@@ -1,0 +1,97 @@
+// Inbound authorization: which clients the inbound side serves, from MESH_PROXY_INBOUND_POLICY.
+//   all-unauthenticated (default)  plaintext and TLS without a client certificate are served,
+//                                  like Linkerd's default; meshed clients carry their identity
+//   all-authenticated              only clients with a verified mesh identity (mTLS)
+//   identities:<id>,<id>           only these client identities
+// Under every policy a client certificate that does not verify (another trust root, expired,
+// not exactly one DNS SAN) is refused: a client claiming an identity must prove it.
+import {InputError} from '../../lib/errors.js'
+import {ProxyEnv} from '../../protocol/proxy-env.js'
+
+export type InboundPolicy =
+  | {kind: 'all-unauthenticated'}
+  | {kind: 'all-authenticated'}
+  | {kind: 'identities'; identities: ReadonlySet<string>}
+
+/** Why a connection was refused (also the `reason` in logs and counters). */
+export type RefusalReason =
+  /** A client certificate was presented and did not verify against the trust anchors. */
+  | 'untrusted_certificate'
+  /** Plaintext (or an application's own TLS, passed through) under an authenticated policy. */
+  | 'unauthenticated'
+  /** TLS to this proxy without a client certificate, under an authenticated policy. */
+  | 'no_client_certificate'
+  /** A verified identity that the `identities:` policy does not list. */
+  | 'identity_not_allowed'
+
+/** What the inbound side learned about a client in the handshake. */
+export interface ClientCert {
+  presented: boolean
+  /** The verified identity (present only when the certificate verified). */
+  id?: string
+  /** Why a presented certificate did not verify. */
+  problem?: string
+}
+
+export type Verdict = {allow: true} | {allow: false; reason: RefusalReason; detail: string}
+
+const MAX_IDENTITIES = 1000
+const IDENTITY = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
+
+export const DEFAULT_INBOUND_POLICY: InboundPolicy = {kind: 'all-unauthenticated'}
+
+/** Parses a policy value (`name` is the variable or flag it came from, for errors). */
+export function parseInboundPolicy(value: string | undefined, name: string = ProxyEnv.INBOUND_POLICY): InboundPolicy {
+  const v = value?.trim() ?? ''
+  if (v === '' || v === 'all-unauthenticated') return DEFAULT_INBOUND_POLICY
+  if (v === 'all-authenticated') return {kind: 'all-authenticated'}
+  const fix = {suggestions: [`Set ${name} to all-unauthenticated, all-authenticated, or identities:<identity>,<identity> (e.g. identities:web.shop.serviceaccount.identity.mesh-system.cluster.local).`]}
+  if (!v.startsWith('identities:')) throw new InputError(`${name}="${v.slice(0, 100)}" is not an inbound policy`, fix)
+  const list = v.slice('identities:'.length).split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0)
+  if (list.length === 0) throw new InputError(`${name}="${v.slice(0, 100)}" lists no identities`, fix)
+  if (list.length > MAX_IDENTITIES) throw new InputError(`${name} lists ${list.length} identities; at most ${MAX_IDENTITIES}`, fix)
+  const bad = list.find((id) => !IDENTITY.test(id))
+  if (bad !== undefined) throw new InputError(`${name}: "${bad.slice(0, 100)}" is not an identity name`, fix)
+  return {kind: 'identities', identities: new Set(list)}
+}
+
+export function describePolicy(p: InboundPolicy): string {
+  return p.kind === 'identities' ? `identities:${[...p.identities].join(',')}` : p.kind
+}
+
+/** A policy applied: decisions plus counters of refusals by reason. */
+export class InboundAuthz {
+  readonly refused: Record<RefusalReason, number> = {untrusted_certificate: 0, unauthenticated: 0, no_client_certificate: 0, identity_not_allowed: 0}
+
+  constructor(readonly policy: InboundPolicy) {}
+
+  /** Whether clients without a verified identity are served. */
+  get allowsUnauthenticated(): boolean {
+    return this.policy.kind === 'all-unauthenticated'
+  }
+
+  /** A connection that is not mTLS to this proxy (plaintext, or TLS for the application). */
+  checkPlain(what: string): Verdict {
+    if (this.allowsUnauthenticated) return {allow: true}
+    return {allow: false, reason: 'unauthenticated', detail: `${what} is not allowed by the inbound policy ${describePolicy(this.policy)}`}
+  }
+
+  /** A TLS connection this proxy terminated. */
+  checkTls(client: ClientCert): Verdict {
+    if (client.presented && !client.id) {
+      return {allow: false, reason: 'untrusted_certificate', detail: `the client certificate was not accepted: ${client.problem ?? 'it does not verify'}`}
+    }
+    if (!client.id) {
+      if (this.allowsUnauthenticated) return {allow: true}
+      return {allow: false, reason: 'no_client_certificate', detail: `a client without a certificate is not allowed by the inbound policy ${describePolicy(this.policy)}`}
+    }
+    if (this.policy.kind === 'identities' && !this.policy.identities.has(client.id)) {
+      return {allow: false, reason: 'identity_not_allowed', detail: `the client identity ${client.id} is not allowed by the inbound policy`}
+    }
+    return {allow: true}
+  }
+
+  count(reason: RefusalReason): void {
+    this.refused[reason]++
+  }
+}
