@@ -24,6 +24,8 @@ export class ProxyError extends Error {
 export function upstreamError(err: unknown, target: string): ProxyError {
   if (err instanceof ProxyError) return err
   const e = err as NodeJS.ErrnoException
+  // A stream cancelled because its session failed: the session's error is the cause.
+  if (e?.code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause !== undefined) return upstreamError(e.cause, target)
   const code = e?.code ?? ''
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT' || code === 'ECONNECT_TIMEOUT') {
     return new ProxyError('CONNECT_FAILED', `connecting to ${target}: ${code}`, {cause: err})

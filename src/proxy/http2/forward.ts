@@ -1,29 +1,24 @@
 // HTTP/2 and gRPC forwarding: each stream is forwarded as a stream on the endpoint's shared
-// session, with flow control (pipe), trailers (grpc-status), trailers-only responses, and
-// resets passed on in both directions.
+// session under the request's route policy: a deadline (the route timeout, or a shorter
+// grpc-timeout, passed upstream as the time left), and retries (outbound only) of streams that
+// failed before any response, of 502/503/504 for idempotent or retryable requests, and of
+// retryable gRPC trailers-only errors (UNAVAILABLE), with bodies replayed up to 64 KiB and
+// every retry taken from the side's budget.
 import http2 from 'node:http2'
 import {normalizeAuthority} from '../config.js'
 import {connOf} from '../conn.js'
 import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
-import {nextRequestId, type Side} from '../side.js'
+import type {Target} from '../outbound/router.js'
+import {nextRequestId, policyOf, type Side} from '../side.js'
+import {sendAttempt, type H2Attempt} from './attempt.js'
+import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
+import {copyHeaders, mayRetryResponse} from './headers.js'
+import {relay} from './relay.js'
+import {ReplayBody} from './replay-body.js'
 
-const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM} = http2.constants
-
-/** Headers HTTP/2 forbids, or that belong to one hop. */
-const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'mesh-retryable'])
-
-function copyHeaders(h: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {}
-  for (const k in h) if (!DROP.has(k)) out[k] = h[k]
-  return out
-}
-
-function grpcStatus(h: http2.IncomingHttpHeaders | undefined): number | undefined {
-  const v = h?.['grpc-status']
-  return v === undefined ? undefined : Number(v)
-}
+const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
 
 export function h2StreamHandler(side: Side): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void {
   return (stream, headers, flags) => {
@@ -48,6 +43,24 @@ function refuse(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta |
   }
 }
 
+/** The deadline passed: 504, or for gRPC a trailers-only DEADLINE_EXCEEDED. */
+function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta, grpc: boolean, message: string): void {
+  side.log.debug('request timed out', {id: meta.id, authority: meta.authority, error: message})
+  if (!grpc || stream.destroyed || stream.headersSent) return refuse(side, stream, meta, new ProxyError('TIMEOUT', message))
+  stream.respond(grpcTrailersOnly(GRPC_DEADLINE_EXCEEDED, message), {endStream: true})
+  side.observer?.responseInit(meta, 200)
+  side.observer?.responseEnd(meta, {status: 200, grpcStatus: GRPC_DEADLINE_EXCEEDED, responseBytes: 0})
+}
+
+function withdraw(side: Side): boolean {
+  if (side.budget.withdraw()) {
+    side.stats.retries++
+    return true
+  }
+  side.stats.retriesDenied++
+  return false
+}
+
 async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): Promise<void> {
   stream.on('error', () => {})
   const conn = connOf(stream.session?.socket)!
@@ -65,10 +78,19 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
+  const policy = policyOf(side, authority, path, method)
+  const grpc = isGrpc(headers)
+  const grpcMs = grpc ? parseGrpcTimeout(headers['grpc-timeout']) : undefined
+  let timeoutMs = policy.requestTimeoutMs
+  if (grpcMs !== undefined && (timeoutMs === 0 || grpcMs < timeoutMs)) timeoutMs = grpcMs
+  const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0
+
+  let target: Target
   let ep: EndpointClient
   try {
     const t = side.target(authority, conn)
-    ep = (t instanceof Promise ? await t : t).pick()
+    target = t instanceof Promise ? await t : t
+    ep = target.pick()
   } catch (err) {
     side.observer?.requestInit(meta)
     return refuse(side, stream, meta, err instanceof ProxyError ? err : upstreamError(err, authority))
@@ -81,83 +103,68 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   side.observer?.requestInit(meta)
   if (stream.destroyed) return
 
-  const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
+  const retry = policy.retry
+  const body = new ReplayBody(stream, retry.limit > 0 ? retry.maxBodyBytes : 0, (flags & NGHTTP2_FLAG_END_STREAM) !== 0)
+  const retryResponse = mayRetryResponse(method, headers, retry)
   const reqHeaders = copyHeaders(headers)
   reqHeaders[':authority'] = rawAuthority
-  let up: http2.ClientHttp2Stream
-  const started = ep.stats.start()
-  let settled = false
-  const settle = (ok: boolean): void => {
-    if (settled) return
-    settled = true
-    ep.stats.end(started, ok)
-  }
-  try {
-    up = ep.h2Session().request(reqHeaders, {endStream})
-  } catch (err) {
-    settle(false)
-    return refuse(side, stream, meta, upstreamError(err, ep.key))
-  }
-  if (!endStream) stream.pipe(up)
+  side.budget.deposit()
 
-  let trailers: http2.IncomingHttpHeaders | undefined
-  let status = 0
-  let bytes = 0
-  let ended = false
-  const end = (resetError?: string): void => {
-    if (ended) return
-    ended = true
-    const g = grpcStatus(trailers)
-    side.observer?.responseEnd(meta, {status, grpcStatus: g, responseBytes: bytes, resetError})
+  let current: http2.ClientHttp2Stream | undefined
+  let timedOut = false
+  let accepted = false
+  const timer = deadline > 0 ? setTimeout(() => { timedOut = true; current?.close(NGHTTP2_CANCEL) }, Math.max(0, deadline - performance.now())) : undefined
+  // The client gave up before a response: cancel the attempt in flight.
+  stream.once('close', () => { if (!accepted) current?.close(stream.rstCode || NGHTTP2_CANCEL) })
+
+  const retryable = (a: H2Attempt): boolean => {
+    if (!retryResponse) return false
+    const status = Number(a.headers![':status'])
+    if (retry.statuses.includes(status)) return true
+    return grpc && a.endStream === true && retry.grpcStatuses.includes(grpcStatus(a.headers) ?? -1)
   }
 
-  up.on('response', (h, upFlags) => {
-    status = Number(h[':status'] ?? 502)
-    settle(status < 500)
-    if (stream.destroyed) return
-    const out = copyHeaders(h)
-    side.observer?.responseInit(meta, status)
-    if ((upFlags & NGHTTP2_FLAG_END_STREAM) !== 0) {
-      // Trailers-only (a gRPC error): the status lives in the headers.
-      trailers = h
-      stream.respond(out, {endStream: true})
-      end()
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) {
+      try {
+        ep = target.pick()
+      } catch (err) {
+        clearTimeout(timer)
+        return refuse(side, stream, meta, err as ProxyError)
+      }
+      if (side.direction === 'outbound') meta.destination = ep.addr
+    }
+    if (grpc && deadline > 0) reqHeaders['grpc-timeout'] = formatGrpcTimeout(deadline - performance.now())
+    const started = ep.stats.start()
+    const a = await sendAttempt(ep, reqHeaders, body, (up) => (current = up))
+    if (timedOut || stream.destroyed) {
+      ep.stats.end(started, !timedOut)
+      if (a.up && !a.up.closed) a.up.close(NGHTTP2_CANCEL)
+      if (timedOut) return deadlineExceeded(side, stream, meta, grpc, `no response from ${ep.key} within ${timeoutMs}ms`)
+      side.observer?.responseEnd(meta, {status: 0, responseBytes: 0, resetError: 'client reset'})
       return
     }
-    stream.respond(out, {waitForTrailers: true})
-    up.on('data', (chunk: Buffer) => {
-      bytes += chunk.length
-      if (!stream.write(chunk)) {
-        up.pause()
-        stream.once('drain', () => up.resume())
+    const more = attempt < retry.limit && body.replayable
+    if (a.headers) {
+      const ok = Number(a.headers[':status']) < 500 && (grpcStatus(a.headers) ?? 0) !== 14
+      if (more && retryable(a) && withdraw(side)) {
+        ep.stats.end(started, ok)
+        a.up!.close(NGHTTP2_CANCEL)
+        continue
       }
-    })
-    up.on('end', () => stream.end())
-  })
-  up.on('trailers', (t) => { trailers = t })
-  stream.on('wantTrailers', () => {
-    if (trailers) stream.sendTrailers(copyHeaders(trailers))
-    else stream.close()
-    end()
-  })
-  up.on('error', (err) => {
-    settle(false)
-    if (status === 0) return refuse(side, stream, meta, upstreamError(err, ep.key))
-    end('upstream reset')
-    if (!stream.destroyed) stream.close(up.rstCode || NGHTTP2_INTERNAL_ERROR)
-  })
-  up.on('close', () => {
-    if (up.rstCode !== undefined && up.rstCode !== 0 && !stream.destroyed) {
-      settle(false)
-      if (status === 0 && up.rstCode === NGHTTP2_REFUSED_STREAM) return refuse(side, stream, meta, new ProxyError('UPSTREAM_RESET', `${ep.key} refused the stream`))
-      end(`reset ${up.rstCode}`)
-      stream.close(up.rstCode)
+      clearTimeout(timer)
+      accepted = true
+      body.commit()
+      let settled = false
+      return relay(side, stream, meta, {up: a.up!, headers: a.headers, endStream: a.endStream === true}, (good) => {
+        if (settled) return
+        settled = true
+        ep.stats.end(started, good)
+      })
     }
-  })
-  stream.on('close', () => {
-    if (!up.destroyed && !up.closed) {
-      up.close(stream.rstCode || NGHTTP2_CANCEL)
-      end('client reset')
-    }
-  })
+    ep.stats.end(started, false)
+    if (more && (a.unprocessed === true || retryResponse) && withdraw(side)) continue
+    clearTimeout(timer)
+    return refuse(side, stream, meta, a.err!)
+  }
 }
