@@ -24,6 +24,14 @@ describe('HTTP/1.1 through the proxy pair', () => {
         tick()
         return true
       }
+      if (req.url === '/trailers') {
+        // A chunked response with trailers; the request's own trailers are echoed in them.
+        res.writeHead(200, {'content-type': 'text/plain', trailer: 'x-checksum, x-request-trailer'})
+        res.write('body-')
+        res.addTrailers({'x-checksum': 'abc123', 'x-request-trailer': String(req.trailers['x-sent'] ?? 'none')})
+        res.end('end')
+        return true
+      }
       return false
     })
     pair = await startPair('web.local:80', app.port)
@@ -78,6 +86,40 @@ describe('HTTP/1.1 through the proxy pair', () => {
     expect(c.body).toBe('part1;part2;part3;part4;part5;done')
   })
 
+  it('carries response trailers and request trailers (Node client)', async () => {
+    const r = await new Promise<{body: string, trailers: NodeJS.Dict<string>, te?: string}>((resolve, reject) => {
+      const req = http.request({host: '127.0.0.1', port: out, method: 'POST', path: '/trailers', headers: {host: 'web.local', 'transfer-encoding': 'chunked', trailer: 'x-sent'}}, (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c))
+        res.on('end', () => resolve({body, trailers: res.trailers, te: res.headers['transfer-encoding']}))
+      })
+      req.on('error', reject)
+      req.write('payload')
+      req.addTrailers({'x-sent': 'from-client'})
+      req.end()
+    })
+    expect(r.body).toBe('body-end')
+    expect(r.te).toBe('chunked')
+    expect(r.trailers).toEqual({'x-checksum': 'abc123', 'x-request-trailer': 'from-client'})
+  })
+
+  it('carries trailers on the wire (raw socket), with the Trailer header', async () => {
+    const text = await rawExchange(out, 'GET /trailers HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n', 3000)
+    expect(text).toMatch(/^HTTP\/1\.1 200/)
+    expect(text).toMatch(/\r\ntrailer: x-checksum, x-request-trailer\r\n/i)
+    // last chunk, then the trailer fields, then the empty line
+    expect(text).toMatch(/\r\n0\r\nx-checksum: abc123\r\nx-request-trailer: none\r\n\r\n$/i)
+  })
+
+  it('keeps the framing of a chunked body on a GET (the next request on the connection is intact)', async () => {
+    const two = 'GET /g1 HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' +
+      'GET /g2 HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n'
+    const text = await rawExchange(out, two, 3000)
+    const seen = [...text.matchAll(/\{"method".*?"bodyLength":(\d+)/g)].map((m) => Number(m[1]))
+    expect(text.match(/"url":"(\/g\d)"/g)).toEqual(['"url":"/g1"', '"url":"/g2"'])
+    expect(seen).toEqual([5, 0])
+  })
+
   it('answers pipelined requests in order on one connection', async () => {
     const reqs = ['/p1', '/p2', '/p3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: web.local\r\n\r\n`).join('')
     const text = await rawExchange(out, reqs + 'GET /p4 HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n', 3000)
@@ -115,6 +157,71 @@ describe('HTTP/1.1 through the proxy pair', () => {
     } finally {
       await wsPair.close()
       await new Promise((r) => wss.close(r))
+    }
+  })
+})
+
+describe('HTTP/1.1 retries belong to the outbound side', () => {
+  it('the inbound proxy alone does not retry a 503 from the app', async () => {
+    const {testConfig, quietLog} = await import('./helpers.js')
+    const {startProxy} = await import('../../src/proxy/server.js')
+    const app = await startEchoApp((_req, res) => { res.writeHead(503).end('busy'); return true })
+    const p = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {log: quietLog(), originalDst: null})
+    try {
+      const r = await request(p.ports.inbound, {path: '/once', headers: {host: 'web.local'}})
+      expect(r.status).toBe(503)
+      expect(r.body).toBe('busy')
+      expect(app.requests).toBe(1)
+      expect(p.stats.retries).toBe(0)
+    } finally {
+      await p.close(100)
+      await closeServer(app.server)
+    }
+  })
+
+  it('the pair retries a 503 once, on the outbound side only', async () => {
+    let n = 0
+    const app = await startEchoApp((_req, res) => { if (n++ === 0) { res.writeHead(503).end('busy'); return true } return false })
+    const pair = await startPair('web.local:80', app.port)
+    try {
+      const r = await request(pair.client.ports.outbound, {path: '/r', headers: {host: 'web.local'}})
+      expect(r.status).toBe(200)
+      expect(app.requests).toBe(2)
+      expect(pair.client.stats.retries).toBe(1)
+      expect(pair.server.stats.retries).toBe(0)
+    } finally {
+      await pair.close()
+      await closeServer(app.server)
+    }
+  })
+
+  it('clients that give up do not get the endpoint ejected', async () => {
+    const app = await startEchoApp((req, res) => {
+      if (req.url === '/slow') { setTimeout(() => { if (!res.destroyed) res.end('late') }, 2000).unref(); return true }
+      return false
+    })
+    const pair = await startPair('web.local:80', app.port)
+    try {
+      // More abandoned requests than the failure accrual's 7 consecutive failures.
+      for (let i = 0; i < 10; i++) {
+        await new Promise<void>((resolve) => {
+          const req = http.request({host: '127.0.0.1', port: pair.client.ports.outbound, path: '/slow', headers: {host: 'web.local'}, agent: false}, (res) => {
+            res.resume()
+            resolve() // an answer before the app saw the request: the proxy refused it
+          })
+          req.on('error', () => resolve())
+          req.end()
+          const deadline = Date.now() + 2000
+          const wait = (): void => { if (app.requests > i || Date.now() > deadline) { req.destroy(); resolve() } else setTimeout(wait, 5) }
+          wait()
+        })
+      }
+      const r = await request(pair.client.ports.outbound, {path: '/after', headers: {host: 'web.local'}})
+      expect(r.status).toBe(200)
+      expect(JSON.parse(r.body).url).toBe('/after')
+    } finally {
+      await pair.close()
+      await closeServer(app.server)
     }
   })
 })

@@ -1,29 +1,33 @@
-// HTTP/1 forwarding: one request in, one request out over the endpoint's keep-alive pool, with
-// retries (bodies up to 64 KiB buffered, bounded by the retry budget), a request timeout, and
-// failures answered by the proxy itself with the `mesh-proxy-error` header.
-import http from 'node:http'
-import {normalizeAuthority} from '../config.js'
+// HTTP/1 forwarding: one request in, one request out over the endpoint's keep-alive pool.
+// This file reads the request (target, authority, body plan); exchange.ts makes the attempts
+// (retries on the outbound side only, bodies up to 64 KiB buffered, bounded by the retry
+// budget; the request timeout) and relays the response. Failures are answered by the proxy
+// itself with the `mesh-proxy-error` header.
+import type http from 'node:http'
+import {normalizeAuthority, type RetryPolicy} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'
 import type {EndpointClient} from '../endpoint.js'
-import {neverSent, PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
+import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
 import {nextRequestId, type Side} from '../side.js'
+import {readBody} from './body.js'
+import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders, isRetryableRequest} from './headers.js'
-
-interface Attempt {
-  up: http.ClientRequest
-  res?: http.IncomingMessage
-  err?: ProxyError
-}
 
 export function http1Handler(side: Side): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
-    forward(side, req, res).catch((err: unknown) => {
-      side.log.error('http/1 forwarding failed', {error: (err as Error).message})
-      sendError(res, err instanceof ProxyError ? err : new ProxyError('UPSTREAM_RESET', String(err)))
-    })
+    try {
+      forward(side, req, res)
+    } catch (err) {
+      crashed(side, res, err)
+    }
   }
+}
+
+function crashed(side: Side, res: http.ServerResponse, err: unknown): void {
+  side.log.error('http/1 forwarding failed', {error: (err as Error).message})
+  sendError(res, err instanceof ProxyError ? err : new ProxyError('UPSTREAM_RESET', String(err)))
 }
 
 /** Where the request goes and what path to send: origin-form with Host, or absolute-form. */
@@ -41,10 +45,9 @@ export function requestTarget(req: http.IncomingMessage, conn: ConnCtx): {author
   return {authority: m[1], path: path.charCodeAt(0) === 47 ? path : '/' + path, host: m[1]}
 }
 
-async function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse): void {
   const conn = connOf(req.socket)!
   const cfg = side.config
-  const observer = side.observer
   if (req.rawHeaders.length > cfg.limits.maxHeaderCount * 2) {
     side.stats.malformedRequests++
     return sendError(res, new ProxyError('BAD_REQUEST', `more than ${cfg.limits.maxHeaderCount} headers`), 431)
@@ -57,20 +60,35 @@ async function forward(side: Side, req: http.IncomingMessage, res: http.ServerRe
     return sendError(res, err as ProxyError)
   }
   const authority = normalizeAuthority(where.authority, 80)
-  const method = req.method ?? 'GET'
   const meta: RequestMeta = {
-    id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: '',
+    id: nextRequestId(), direction: side.direction, method: req.method ?? 'GET', scheme: 'http', authority, path: where.path, route: '',
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
-  let target: Target
+  let t: Target | Promise<Target>
+  try {
+    t = side.target(authority, conn)
+  } catch (err) {
+    side.observer?.requestInit(meta)
+    return fail(side, res, meta, err)
+  }
+  if (t instanceof Promise) {
+    t.then((target) => begin(side, req, res, meta, target, where), (err: unknown) => {
+      side.observer?.requestInit(meta)
+      fail(side, res, meta, err)
+    }).catch((err: unknown) => crashed(side, res, err))
+  } else {
+    begin(side, req, res, meta, t, where)
+  }
+}
+
+/** Picks the endpoint, plans the attempts (retries only outbound), and starts the exchange. */
+function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, meta: RequestMeta, target: Target, where: {path: string, host?: string}): void {
   let ep: EndpointClient
   try {
-    const t = side.target(authority, conn)
-    target = t instanceof Promise ? await t : t
     ep = target.pick()
   } catch (err) {
-    observer?.requestInit(meta)
+    side.observer?.requestInit(meta)
     return fail(side, res, meta, err)
   }
   if (side.direction === 'outbound') {
@@ -78,132 +96,41 @@ async function forward(side: Side, req: http.IncomingMessage, res: http.ServerRe
     meta.tls = ep.tls
     meta.dstLabels = ep.labels
   }
-  observer?.requestInit(meta)
-
-  // A body we can replay: none, or a declared length within the buffer limit.
-  const cl = req.headers['content-length']
-  const chunked = req.headers['transfer-encoding'] !== undefined
-  let body: Buffer | null = null
-  let streaming = chunked
-  if (!chunked && cl !== undefined && cl !== '0') {
-    const n = Number(cl)
-    if (cfg.retry.limit > 0 && n <= cfg.retry.maxBodyBytes) body = await readBody(req)
-    else streaming = true
-  }
-  const headers = forwardHeaders(req.rawHeaders, req.headers.connection, false, where.host)
-  const retryableStatus = !streaming && isRetryableRequest(method, req.headers)
+  side.observer?.requestInit(meta)
+  const policy = policyFor(side, meta)
+  const retry = policy.retry
+  // Retries are the outbound side's: there the balancer can pick another endpoint, and
+  // retrying on both sides would multiply attempts.
+  const retries = side.direction === 'outbound' ? retry.limit : 0
+  const h = req.headers
+  const chunked = h['transfer-encoding'] !== undefined
+  const cl = h['content-length']
+  // A body we can replay: none, or a declared length within the buffer limit (read whole
+  // only when a retry is possible at all).
+  const hasBody = chunked || (cl !== undefined && cl !== '0')
+  const buffer = hasBody && !chunked && retries > 0 && Number(cl) <= retry.maxBodyBytes
+  const streaming = hasBody && !buffer
+  const headers = forwardHeaders(req.rawHeaders, h.connection, {host: where.host, keepTrailer: chunked})
+  // A chunked body goes on chunked (whatever the method), so its framing and trailers survive.
+  // (Transfer-Encoding is hop-by-hop, so `headers` is already a copy here.)
+  if (chunked) headers.push('Transfer-Encoding', 'chunked')
   side.budget.deposit()
-
-  let timedOut = false
-  let current: http.ClientRequest | undefined
-  const timer = cfg.requestTimeoutMs > 0
-    ? setTimeout(() => { timedOut = true; current?.destroy() }, cfg.requestTimeoutMs)
-    : undefined
-  res.on('close', () => { if (!res.writableFinished) current?.destroy() })
-
-  for (let attempt = 0; ; attempt++) {
-    if (attempt > 0) {
-      try {
-        ep = target.pick()
-      } catch (err) {
-        clearTimeout(timer)
-        return fail(side, res, meta, err)
-      }
-      if (side.direction === 'outbound') meta.destination = ep.addr
-    }
-    const started = ep.stats.start()
-    const a = await send(ep, method, where.path, headers, streaming ? req : body, (up) => (current = up))
-    if (timedOut) {
-      ep.stats.end(started, false)
-      a.res?.destroy()
-      return fail(side, res, meta, new ProxyError('TIMEOUT', `no response from ${ep.key} within ${cfg.requestTimeoutMs}ms`))
-    }
-    const more = attempt < cfg.retry.limit && !res.destroyed
-    if (a.res) {
-      const status = a.res.statusCode ?? 502
-      ep.stats.end(started, status < 500)
-      if (more && retryableStatus && cfg.retry.statuses.includes(status) && withdraw(side)) {
-        a.res.resume()
-        continue
-      }
-      clearTimeout(timer)
-      return relay(side, a, res, meta)
-    }
-    ep.stats.end(started, false)
-    const err = a.err!
-    const replayable = !streaming && (neverSent(err) || a.up.reusedSocket || retryableStatus)
-    if (more && replayable && withdraw(side)) continue
-    // A pooled connection the upstream closed while idle: one more try even with retries off
-    // (the request died with the stale connection; Node's own agent leaves this to callers).
-    if (attempt === 0 && !streaming && a.up.reusedSocket && !res.destroyed && withdraw(side)) continue
-    clearTimeout(timer)
-    return fail(side, res, meta, err)
+  const plan: ExchangePlan = {
+    path: where.path, headers, streaming, body: null, retries,
+    retryableStatus: !streaming && (retry.retryable || isRetryableRequest(meta.method, h)),
+    statuses: retry.statuses, timeoutMs: policy.requestTimeoutMs,
   }
-}
-
-function withdraw(side: Side): boolean {
-  if (side.budget.withdraw()) {
-    side.stats.retries++
-    return true
-  }
-  side.stats.retriesDenied++
-  return false
-}
-
-function send(ep: EndpointClient, method: string, path: string, headers: string[], body: Buffer | null | http.IncomingMessage, started: (up: http.ClientRequest) => void): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const up = http.request({host: ep.endpoint.host, port: ep.endpoint.port, method, path, headers: headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false})
-    started(up)
-    up.on('response', (res) => resolve({up, res}))
-    up.on('error', (e) => resolve({up, err: upstreamError(e, ep.key)}))
-    if (body instanceof http.IncomingMessage) body.pipe(up)
-    else up.end(body ?? undefined)
+  const ex = new Exchange(side, req, res, meta, target, ep, plan, (err) => fail(side, res, meta, err))
+  if (!buffer) return ex.start()
+  readBody(req, (body) => {
+    plan.body = body
+    ex.start()
   })
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
-    req.on('error', reject)
-  })
-}
-
-/** Streams the upstream response to the client, counting bytes for responseEnd. */
-function relay(side: Side, a: Attempt, res: http.ServerResponse, meta: RequestMeta): void {
-  const upRes = a.res!
-  const status = upRes.statusCode ?? 502
-  const observer = side.observer
-  if (side.draining) res.shouldKeepAlive = false
-  res.writeHead(status, upRes.statusMessage, forwardHeaders(upRes.rawHeaders, upRes.headers.connection) as unknown as http.OutgoingHttpHeaders)
-  observer?.responseInit(meta, status)
-  let bytes = 0
-  let done = false
-  const finish = (resetError?: string): void => {
-    if (done) return
-    done = true
-    observer?.responseEnd(meta, resetError ? {status, responseBytes: bytes, resetError} : {status, responseBytes: bytes})
-  }
-  upRes.on('data', (chunk: Buffer) => {
-    bytes += chunk.length
-    if (!res.write(chunk)) {
-      upRes.pause()
-      res.once('drain', () => upRes.resume())
-    }
-  })
-  upRes.on('end', () => {
-    res.end()
-    finish()
-  })
-  upRes.on('error', () => { res.destroy(); finish('upstream reset') })
-  upRes.on('aborted', () => { res.destroy(); finish('upstream reset') })
-  res.on('close', () => {
-    if (!res.writableFinished) {
-      a.up.destroy()
-      finish('client reset')
-    }
-  })
+/** The request's reliability policy: the side's defaults (per-route policies plug in here). */
+function policyFor(side: Side, _meta: RequestMeta): {requestTimeoutMs: number, retry: RetryPolicy} {
+  return side.config
 }
 
 function fail(side: Side, res: http.ServerResponse, meta: RequestMeta, err: unknown): void {

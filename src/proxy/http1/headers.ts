@@ -1,5 +1,6 @@
 // Header handling for HTTP/1 forwarding on raw header lists (name, value, name, value): drop
 // hop-by-hop headers (RFC 9110 7.6.1) and those the Connection header names, keep case and order.
+// The common case (nothing to drop, no Host to rewrite) returns the list itself: no copy.
 
 /** Headers that belong to one connection, never forwarded. */
 function isHopByHop(lower: string): boolean {
@@ -15,18 +16,39 @@ function isHopByHop(lower: string): boolean {
   }
 }
 
+/** Lengths of the names isHopByHop knows, plus `host` (4): other names need no lowercasing. */
+function mayMatter(len: number): boolean {
+  return len === 2 || len === 4 || len === 7 || len === 10 || len === 14 || len === 16 || len === 17 || len === 19
+}
+
+export interface ForwardOptions {
+  /** Keep Connection/Upgrade (for Upgrade requests). */
+  keepUpgrade?: boolean
+  /** Replaces (or adds) the Host header. */
+  host?: string
+  /** Keep `Trailer` (the message goes on chunked, so its trailers can follow). */
+  keepTrailer?: boolean
+}
+
 /**
- * Copies `raw` without hop-by-hop headers. `keepUpgrade` keeps Connection/Upgrade (for
- * Upgrade requests). `host`, when given, replaces (or adds) the Host header.
+ * Copies `raw` without hop-by-hop headers. `connectionHeader` is the message's Connection
+ * header (the names it lists are dropped too). Returns `raw` itself when nothing changes.
  */
-export function forwardHeaders(raw: string[], connectionHeader: string | undefined, keepUpgrade = false, host?: string): string[] {
+export function forwardHeaders(raw: string[], connectionHeader: string | undefined, keepUpgradeOrOptions: boolean | ForwardOptions = false, hostArg?: string): string[] {
+  const o: ForwardOptions = typeof keepUpgradeOrOptions === 'boolean' ? {keepUpgrade: keepUpgradeOrOptions, host: hostArg} : keepUpgradeOrOptions
+  const host = o.host
   const named = connectionHeader ? connectionHeader.toLowerCase().split(',').map((s) => s.trim()) : undefined
+  if (host === undefined && !named && !needsCopy(raw, o)) return raw
   const out: string[] = []
   let sawHost = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const lower = name.toLowerCase()
-    if (keepUpgrade && (lower === 'upgrade' || lower === 'connection')) {
+    if (o.keepUpgrade && (lower === 'upgrade' || lower === 'connection')) {
+      out.push(name, raw[i + 1])
+      continue
+    }
+    if (o.keepTrailer && lower === 'trailer') {
       out.push(name, raw[i + 1])
       continue
     }
@@ -46,9 +68,33 @@ export function forwardHeaders(raw: string[], connectionHeader: string | undefin
   return out
 }
 
+/** Whether `raw` holds a header forwardHeaders would drop (hop-by-hop, or a second Host). */
+function needsCopy(raw: string[], o: ForwardOptions): boolean {
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (!mayMatter(name.length)) continue
+    const lower = name.toLowerCase()
+    if (lower === 'host') {
+      if (++hosts > 1) return true
+      continue
+    }
+    if (o.keepTrailer && lower === 'trailer') continue
+    if (isHopByHop(lower)) return true
+  }
+  return false
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** Idempotent methods, or a request the application marked `mesh-retryable: true`. */
 export function isRetryableRequest(method: string, headers: Record<string, string | string[] | undefined>): boolean {
   return IDEMPOTENT.has(method) || headers['mesh-retryable'] === 'true'
+}
+
+/** Node's flat raw trailer list as the [name, value] pairs `addTrailers` takes. */
+export function trailerPairs(raw: string[]): [string, string][] {
+  const out: [string, string][] = []
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i], raw[i + 1]])
+  return out
 }

@@ -8,25 +8,38 @@ import type {Side} from '../side.js'
 import {http1Handler} from './forward.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
-interface ConnState {
-  active: number
-  served: number
-  since: number
+/** Per connection: when it arrived, and whether it has carried a request (set, not counted). */
+interface H1Conn extends Duplex {
+  [kSince]?: number
+  [kServed]?: boolean
+  /** Node's: the response in progress on this connection, if any. */
+  _httpMessage?: http.ServerResponse | null
 }
 
-const kStates = Symbol('mesh.h1states')
+const kConns = Symbol('mesh.h1conns')
+const kSince = Symbol('mesh.h1since')
+const kServed = Symbol('mesh.h1served')
 /** A connection that never sent a request gets this long before a drain may close it. */
 const FRESH_MS = 2000
 
 /**
- * Closes the keep-alive connections at rest: no request in progress and at least one served
- * (a fresh connection may have a request on the wire: closing it would reset that request).
+ * Closes the keep-alive connections at rest: no response in progress and at least one request
+ * served (a fresh connection may have a request on the wire: closing it would reset that
+ * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
  */
 export function closeIdleHttp1(server: http.Server): void {
-  const states = (server as unknown as Record<symbol, Map<Duplex, ConnState>>)[kStates]
+  const conns = (server as unknown as Record<symbol, Set<H1Conn>>)[kConns]
   const now = performance.now()
-  for (const [socket, st] of states) {
-    if (st.active === 0 && (st.served > 0 || now - st.since > FRESH_MS)) socket.destroy()
+  for (const socket of conns) {
+    if (!socket._httpMessage && (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS)) socket.destroy()
+  }
+}
+
+/** Marks the connection as having carried a request, then handles it (one 'request' listener). */
+function served(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    ;(req.socket as H1Conn)[kServed] = true
+    handler(req, res)
   }
 }
 
@@ -42,22 +55,22 @@ export function createHttp1Server(side: Side): http.Server {
     joinDuplicateHeaders: false,
     // Answered by the proxy (with mesh-proxy-error), not by Node's bare 400.
     requireHostHeader: false,
-  }, http1Handler(side))
-  const states = new Map<Duplex, ConnState>()
-  ;(server as unknown as Record<symbol, unknown>)[kStates] = states
-  server.on('connection', (socket: Duplex) => {
-    states.set(socket, {active: 0, served: 0, since: performance.now()})
-    socket.once('close', () => states.delete(socket))
-  })
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const st = states.get(req.socket)
-    if (!st) return
-    st.active++
-    res.once('close', () => { st.active--; st.served++ })
+  }, served(http1Handler(side)))
+  const conns = new Set<H1Conn>()
+  ;(server as unknown as Record<symbol, unknown>)[kConns] = conns
+  server.on('connection', (socket: H1Conn) => {
+    socket[kSince] = performance.now()
+    conns.add(socket)
+    socket.once('close', () => conns.delete(socket))
   })
   server.on('connect', connectHandler(side))
   server.on('upgrade', upgradeHandler(side))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A peer that reset or vanished mid-request sent nothing malformed: just let it go.
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      socket.destroy()
+      return
+    }
     side.stats.malformedRequests++
     side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
     const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']

@@ -1,0 +1,182 @@
+// One HTTP/1 request's trip upstream: attempts on the endpoint's keep-alive pool, retries
+// (outbound only, replayable bodies, bounded by the retry budget), the request timeout, and the
+// response relayed back with its trailers. Plain callbacks, no Promise per attempt: this is the
+// per-request hot path.
+import http from 'node:http'
+import type {EndpointClient} from '../endpoint.js'
+import {neverSent, ProxyError, upstreamError} from '../errors.js'
+import type {RequestMeta} from '../observe.js'
+import type {Target} from '../outbound/router.js'
+import type {Side} from '../side.js'
+import {pump, type BodySink} from './body.js'
+import {forwardHeaders} from './headers.js'
+
+export interface ExchangePlan {
+  path: string
+  headers: string[]
+  /** The request body streams (not replayable); else `body` (or no body) is sent. */
+  streaming: boolean
+  body: Buffer | null
+  /** Extra attempts allowed (0 on the inbound side). */
+  retries: number
+  /** 5xx answers in `statuses` may be retried (idempotent or marked retryable). */
+  retryableStatus: boolean
+  statuses: readonly number[]
+  timeoutMs: number
+}
+
+export class Exchange implements BodySink {
+  private attempt = 0
+  private started = 0
+  private up: http.ClientRequest | undefined
+  private responding = false
+  private clientGone = false
+  private timedOut = false
+  private timer: NodeJS.Timeout | undefined
+  private ended = false
+  /** Response bytes relayed (BodySink). */
+  bytes = 0
+
+  constructor(
+    private readonly side: Side,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly meta: RequestMeta,
+    private readonly target: Target,
+    private ep: EndpointClient,
+    private readonly plan: ExchangePlan,
+    private readonly fail: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    const ms = this.plan.timeoutMs
+    if (ms > 0) this.timer = setTimeout(() => this.onTimeout(), ms)
+    this.res.on('close', () => this.onClientClose())
+    this.send()
+  }
+
+  private send(): void {
+    const ep = this.ep
+    this.started = ep.stats.start()
+    const up = http.request({
+      host: ep.endpoint.host, port: ep.endpoint.port, method: this.meta.method, path: this.plan.path,
+      headers: this.plan.headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false,
+    })
+    this.up = up
+    up.on('response', (upRes: http.IncomingMessage) => this.onResponse(up, upRes))
+    up.on('error', (err: Error) => this.onError(up, err))
+    if (this.plan.streaming) pump(this.req, up)
+    else up.end(this.plan.body ?? undefined)
+  }
+
+  private onResponse(up: http.ClientRequest, upRes: http.IncomingMessage): void {
+    if (up !== this.up || this.clientGone) {
+      upRes.resume()
+      return
+    }
+    const status = upRes.statusCode ?? 502
+    this.ep.stats.end(this.started, status < 500)
+    if (status >= 500 && this.plan.retryableStatus && this.plan.statuses.includes(status) && this.mayRetry()) {
+      upRes.resume()
+      this.retry()
+      return
+    }
+    clearTimeout(this.timer)
+    this.relay(upRes, status)
+  }
+
+  private onError(up: http.ClientRequest, err: Error): void {
+    if (up !== this.up || this.responding) return // a stale attempt, or the relay's to handle
+    if (this.clientGone) {
+      // Neither a success nor a failure of the endpoint: the client went away.
+      this.ep.stats.inflight--
+      return
+    }
+    this.ep.stats.end(this.started, false)
+    if (this.timedOut) {
+      this.fail(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.timeoutMs}ms`))
+      return
+    }
+    const e = upstreamError(err, this.ep.key)
+    const p = this.plan
+    const replayable = !p.streaming && (neverSent(e) || up.reusedSocket || p.retryableStatus)
+    // A pooled connection the upstream closed while idle: one more try even with retries off
+    // (the request died with the stale connection; Node's own agent leaves this to callers).
+    const stale = this.attempt === 0 && !p.streaming && up.reusedSocket
+    if (((replayable && this.attempt < p.retries) || stale) && !this.res.destroyed && this.withdraw()) {
+      this.retry()
+      return
+    }
+    clearTimeout(this.timer)
+    this.fail(e)
+  }
+
+  private mayRetry(): boolean {
+    return this.attempt < this.plan.retries && !this.res.destroyed && this.withdraw()
+  }
+
+  private withdraw(): boolean {
+    const side = this.side
+    if (side.budget.withdraw()) {
+      side.stats.retries++
+      return true
+    }
+    side.stats.retriesDenied++
+    return false
+  }
+
+  private retry(): void {
+    this.attempt++
+    try {
+      this.ep = this.target.pick()
+    } catch (err) {
+      clearTimeout(this.timer)
+      this.fail(err)
+      return
+    }
+    if (this.side.direction === 'outbound') this.meta.destination = this.ep.addr
+    this.send()
+  }
+
+  private onTimeout(): void {
+    this.timedOut = true
+    this.up?.destroy(new ProxyError('TIMEOUT', 'request timeout'))
+  }
+
+  private onClientClose(): void {
+    if (this.res.writableFinished) return
+    this.clientGone = true
+    clearTimeout(this.timer)
+    this.up?.destroy()
+    this.end('client reset', this.bytes)
+  }
+
+  /** Streams the upstream response to the client, counting bytes for responseEnd. */
+  private relay(upRes: http.IncomingMessage, status: number): void {
+    this.responding = true
+    const res = this.res
+    if (this.side.draining) res.shouldKeepAlive = false
+    // Trailers can follow only a chunked message; `Trailer` is kept only when they can.
+    const keepTrailer = upRes.headers['transfer-encoding'] !== undefined && upRes.headers['content-length'] === undefined && res.useChunkedEncodingByDefault
+    res.writeHead(status, upRes.statusMessage, forwardHeaders(upRes.rawHeaders, upRes.headers.connection, {keepTrailer}) as unknown as http.OutgoingHttpHeaders)
+    this.side.observer?.responseInit(this.meta, status)
+    pump(upRes, res, this)
+    upRes.on('close', () => {
+      if (upRes.complete) return
+      res.destroy()
+      this.end('upstream reset', this.bytes)
+    })
+  }
+
+  bodyDone(): void {
+    this.end(undefined, this.bytes)
+  }
+
+  /** responseEnd, once; no status when the client left before the response began. */
+  private end(resetError: string | undefined, bytes: number): void {
+    if (this.ended) return
+    this.ended = true
+    const status = this.responding ? this.res.statusCode : undefined
+    this.side.observer?.responseEnd(this.meta, resetError ? {status, responseBytes: bytes, resetError} : {status, responseBytes: bytes})
+  }
+}
