@@ -1,11 +1,13 @@
 /**
  * Identity on the real test cluster: TokenRequest -> certify -> a leaf that chains to the
- * anchor; every refusal; Events on the ServiceAccount; the issuer Secret hot-reloaded.
+ * anchor; every refusal; Events on the ServiceAccount; the issuer Secret hot-reloaded; proxies
+ * with those certificates under an inbound policy (another ServiceAccount and a foreign root refused).
  */
 import {randomBytes} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import * as k8s from '@kubernetes/client-node'
 import forge from 'node-forge'
@@ -17,7 +19,14 @@ import {KubernetesTokenValidator} from '../../src/control/identity/k8s-tokens.js
 import {KubernetesEventRecorder} from '../../src/control/identity/events.js'
 import {silentLogger} from '../../src/control/logger.js'
 import {callCertify, CertifyError, startIdentity} from '../../src/proxy/identity/index.js'
-import {createCsr, generateIssuer, generateRsaKey, generateTrustAnchor, parseCertificate, publicKeyOf, singleDnsSan, verifyChain, type CaMaterial} from '../../src/tls/index.js'
+import {createCsr, generateIssuer, generateRsaKey, generateTrustAnchor, parseCertificate, publicKeyOf, signLeaf, singleDnsSan, verifyChain, type CaMaterial} from '../../src/tls/index.js'
+import type {Discovery} from '../../src/proxy/contracts.js'
+import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
+import {parseInboundPolicy} from '../../src/proxy/inbound/policy.js'
+import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {newStats} from '../../src/proxy/side.js'
+import {closeServer, quietLog, request, startEchoApp, testConfig} from '../proxy/helpers.js'
 
 const cluster = testCluster()
 const suffix = randomBytes(3).toString('hex')
@@ -112,6 +121,73 @@ describe('identity on a real API server', () => {
       expect(ev.involvedObject.uid).toBeTruthy()
     } finally {
       id.close()
+    }
+  })
+
+  it('proxies certified through TokenReview talk mTLS; under identities:<web> the inbound refuses another ServiceAccount (403) and a foreign root (closed)', async () => {
+    await core.createNamespacedServiceAccount({namespace: appNs, body: {metadata: {name: 'intruder'}}})
+    const ids: ProxyIdentity[] = []
+    const proxies: RunningProxy[] = []
+    const app = await startEchoApp()
+    let inbound: Side$ | undefined
+    try {
+      const certified = async (sa: string): Promise<ProxyIdentity> => {
+        const tokenFile = path.join(tmp, `${sa}-mtls.token`)
+        writeFileSync(tokenFile, await token(sa))
+        const id = await startIdentity({localName: identityName(sa, appNs, cpNs), identityAddr: `https://127.0.0.1:${svc.port}`, identityServiceName: svc.serviceName, tokenFile, trustAnchorsPem: anchor.certPem, backoff: {minMs: 100, maxMs: 500}})
+        ids.push(id)
+        await id.ready()
+        return id
+      }
+      const db = await certified('db')
+      inbound = await startInbound({config: testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), log: quietLog(), identity: db, stats: newStats(), policy: parseInboundPolicy(`identities:${WEB()}`)})
+      const port = inbound.listener.port()
+      const discovery: Discovery = {
+        resolve: (authority) => Promise.resolve(authority !== 'db.shop:80' ? null : {current: () => ({endpoints: [{host: '127.0.0.1', port, identity: identityName('db', appNs, cpNs), labels: {}}]}), onChange: () => () => {}, close: () => {}}),
+        close: () => {},
+      }
+      const client = async (id: ProxyIdentity): Promise<RunningProxy> => {
+        const p = await startProxy(testConfig(), {identity: id, discovery, log: quietLog(), originalDst: null})
+        proxies.push(p)
+        return p
+      }
+      const web = await client(await certified('web'))
+      const ok = await request(web.ports.outbound, {path: '/from-web', headers: {host: 'db.shop'}})
+      expect(ok.status).toBe(200)
+      expect(JSON.parse(ok.body).url).toBe('/from-web')
+      const intruder = await client(await certified('intruder'))
+      const before = app.requests
+      const no = await request(intruder.ports.outbound, {path: '/from-intruder', headers: {host: 'db.shop'}})
+      expect(no.status).toBe(403)
+      expect(no.headers['mesh-proxy-error']).toContain(identityName('intruder', appNs, cpNs))
+      expect(app.requests).toBe(before)
+      // A leaf for web's very name, but from another trust root: closed after the handshake.
+      const otherAnchor = await generateTrustAnchor()
+      const otherIssuer = await generateIssuer(otherAnchor)
+      const k = await generateRsaKey()
+      const forged = signLeaf(otherIssuer, {publicKeyPem: k.publicKeyPem, dnsName: WEB()})
+      const seen = await new Promise<{out: string; error?: string}>((resolve) => {
+        const s = tls.connect({host: '127.0.0.1', port, servername: identityName('db', appNs, cpNs), key: k.keyPem, cert: forged.certPem + otherIssuer.certPem, rejectUnauthorized: false, ALPNProtocols: ['http/1.1']}, () => s.write('GET /forged HTTP/1.1\r\nhost: db\r\nconnection: close\r\n\r\n'))
+        let out = ''
+        let error: string | undefined
+        s.setTimeout(5000, () => s.destroy(new Error('timeout: still open')))
+        s.on('data', (c: Buffer) => (out += c.toString()))
+        s.on('error', (e) => (error = e.message))
+        s.on('close', () => resolve({out, error}))
+      })
+      expect(seen.out).toBe('')
+      expect(seen.error ?? '').not.toMatch(/timeout/)
+      expect(app.requests).toBe(before)
+      expect(inbound.authz!.refused).toMatchObject({identity_not_allowed: 1, untrusted_certificate: 1})
+    } finally {
+      await Promise.all(proxies.map((p) => p.close(100)))
+      if (inbound) {
+        inbound.close()
+        inbound.listener.tracker.destroyAll()
+        await new Promise((r) => inbound!.listener.server.close(r))
+      }
+      for (const id of ids) id.close()
+      await closeServer(app.server)
     }
   })
 
