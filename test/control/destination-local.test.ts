@@ -24,7 +24,7 @@ let registryFile: string
 const clients: DestinationClient[] = []
 
 interface Ep {address: string; port: number; serviceAccount?: string; pod?: string; deployment?: string; meshed?: boolean}
-function writeRegistry(services: Array<{name: string; namespace: string; ports: Array<{port: number; endpoints: Ep[]; opaque?: boolean}>}>): void {
+function writeRegistry(services: Array<{name: string; namespace: string; clusterIP?: string; ports: Array<{port: number; endpoints: Ep[]; opaque?: boolean}>}>): void {
   // Atomic replace, as editors and `mesh demo` do.
   writeFileSync(registryFile + '.tmp', stringify({services}))
   renameSync(registryFile + '.tmp', registryFile)
@@ -151,6 +151,38 @@ describe('destination (local registry, real WSS)', () => {
     const s = await nextChange(r, (x) => x.endpoints.length === 1, 5000)
     expect(s.endpoints[0]!.port).toBe(18082)
     r.close()
+  })
+
+  it('a cluster IP resolves to its service and is followed when it moves to another service or goes away', async () => {
+    const c = client()
+    const api = (ip: string | undefined, eps: Ep[]) => ({name: 'api', namespace: 'shop', ...(ip ? {clusterIP: ip} : {}), ports: [{port: 80, endpoints: eps}]})
+    const admin = (ip: string | undefined) => ({name: 'admin', namespace: 'ops', ...(ip ? {clusterIP: ip} : {}), ports: [{port: 80, endpoints: [{address: '127.0.0.9', port: 18089, serviceAccount: 'admin'}]}]})
+    writeRegistry([api('10.96.7.7', [ep1]), admin(undefined)])
+    await new Promise((res) => setTimeout(res, 400))
+    const r = (await c.resolve('10.96.7.7:80'))!
+    expect(r).not.toBeNull()
+    expect(r.current().endpoints).toEqual([{host: '127.0.0.1', port: 18081, identity: identityName('web', 'shop'), labels: {dst_namespace: 'shop', dst_service: 'api', dst_pod: 'web-1', dst_deployment: 'web', dst_serviceaccount: 'web'}}])
+    await expect(c.resolve('10.96.7.7:81')).rejects.toBeInstanceOf(NoSuchServiceError)
+    writeRegistry([api('10.96.7.7', [ep1, ep2]), admin(undefined)])
+    await nextChange(r, (s) => s.endpoints.length === 2)
+    // The IP moves to a service in another namespace: the stream now carries that one.
+    writeRegistry([api(undefined, [ep1, ep2]), admin('10.96.7.7')])
+    const moved = await nextChange(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.port === 18089)
+    expect(moved.endpoints[0]!.labels).toMatchObject({dst_namespace: 'ops', dst_service: 'admin'})
+    expect(moved.endpoints[0]!.identity).toBe(identityName('admin', 'ops'))
+    // No service has it any more: empty (503 fast) until one does.
+    writeRegistry([api(undefined, [ep1])])
+    await nextChange(r, (s) => s.endpoints.length === 0)
+    r.close()
+    expect(await c.resolve('10.96.7.7:80')).toBeNull()
+    // Leave the registry as the later tests expect it.
+    writeRegistry([web([ep1])])
+    for (let i = 0; i < 30; i++) {
+      const back = await c.resolve('web.shop.svc.cluster.local:80').catch(() => null)
+      back?.close()
+      if (back) break
+      await new Promise((res) => setTimeout(res, 100))
+    }
   })
 
   it('reads the anchors from a file path and checks the default controller name', async () => {
