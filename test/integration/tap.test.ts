@@ -19,7 +19,17 @@ import * as k8s from '@kubernetes/client-node'
 import WebSocket from 'ws'
 import {createCertificateAuthority, issueCertificate, testCluster, type CertificateAuthority} from '../cluster/cluster.js'
 import {runMesh} from '../helpers/run.js'
+import {send, scriptedTraffic, startMeshPod, type MeshPod} from '../tap/harness.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
+import {startPrometheus, type PrometheusServer} from '../stat/prometheus-server.js'
+import {servingIdentity} from '../../src/control/tap/controller-identity.js'
+import {Output} from '../../src/lib/output.js'
+import type {Identity} from '../../src/proxy/contracts.js'
+import type {TapEvent} from '../../src/protocol/tap.js'
+import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/ca.js'
+import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'
+import {signLeaf} from '../../src/tls/leaf.js'
+import {runTapCommand} from '../../src/tapclient/tap-run.js'
 import {signProof} from '../../src/control/tap/caller-proof.js'
 import {CALLER_TOKEN_HEADER, type TapStreamMessage} from '../../src/control/tap/api.js'
 import {KubeAuthorizer, TAP_API_GROUP} from '../../src/control/tap/auth.js'
@@ -167,17 +177,36 @@ describe('through the API server service proxy (client certificate users, tap We
   let kubeconfig: string
   let clusterCa: CertificateAuthority
 
+  const CONTROLLER = 'mesh-controller.mesh-system.serviceaccount.identity.mesh-system.cluster.local'
+  let issuer: CaMaterial
+  let anchorPem: string
+  let api: MeshPod | undefined
+  let client: MeshPod | undefined
+  let prom: PrometheusServer | undefined
+
   const mesh = (context: string, ...args: string[]) => runMesh([...args, '--kubeconfig', kubeconfig, '--context', context])
+
+  async function meshIdentity(name: string): Promise<Identity> {
+    const {keyPem} = await generateRsaKey()
+    const leaf = signLeaf(issuer, {publicKeyPem: publicKeyOf(keyPem), dnsName: name})
+    const o = {key: keyPem, cert: leaf.certPem + issuer.certPem, ca: anchorPem}
+    return servingIdentity({tlsOptions: () => o, onRenew: () => () => {}}, name)
+  }
 
   beforeAll(async () => {
     const kube = await loadKube({kubeconfig: cluster.kubeconfigPath, context: 'admin'})
     clusterCa = {certPem: cluster.caPem, keyPem: cluster.caKeyPem, publicKeyPem: ''}
+    // The mesh's own trust: the tap server dials the proxies' tap ports over mTLS as the controller.
+    const anchor = await generateTrustAnchor({commonName: 'root.test'})
+    anchorPem = anchor.certPem
+    issuer = await generateIssuer(anchor)
     route = await serviceProxyRoute(kc)
     // The API server's service proxy speaks https to the endpoint and does not verify it.
     const serving = await issueCertificate(clusterCa, {commonName: 'mesh-tap', ips: [route.ip]})
     viaProxy = await startTapServer({
       host: route.ip, tls: {cert: serving.certPem, key: serving.keyPem},
       resolver: new KubeResolver({lib: kube.k8s, kc}), authorizer: new KubeAuthorizer(kube), refreshMs: 200,
+      identity: await meshIdentity(CONTROLLER),
     })
     await route.publish(viaProxy.port)
     // A user the API server knows only by a client certificate of its CA (CN user, O group).
@@ -213,7 +242,9 @@ describe('through the API server service proxy (client certificate users, tap We
     const rbac = kc?.makeApiClient(k8s.RbacAuthorizationV1Api)
     await rbac?.deleteNamespacedRoleBinding({namespace: 'mesh-system', name: `tap-proxy-${ns}`}).catch(() => {})
     await rbac?.deleteNamespacedRole({namespace: 'mesh-system', name: `tap-proxy-${ns}`}).catch(() => {})
+    await prom?.stop()
     await viaProxy?.close()
+    await Promise.all([api?.stop(), client?.stop()])
     await route?.close()
     if (dir) rmSync(dir, {recursive: true, force: true})
   })
@@ -278,5 +309,111 @@ describe('through the API server service proxy (client certificate users, tap We
     })
     expect(r.status).toBe(401)
     expect(r.body.error.message).toContain('the signature does not match your client certificate and this request')
+  })
+  describe('a running meshed pod (a real proxy at the pod IP, native sidecar in the pod spec)', () => {
+    beforeAll(async () => {
+      // api-0's proxy runs in this process at the pod IP; only the controller may tap it (mTLS).
+      api = await startMeshPod({
+        namespace: ns, name: 'api-0', deployment: 'api', host: route.podIp,
+        tapIdentity: {identity: await meshIdentity(`api.${ns}.serviceaccount.identity.mesh-system.cluster.local`), tapServiceName: CONTROLLER},
+      })
+      client = await startMeshPod({name: 'client-0', deployment: 'client', routes: {'api:80': api}})
+      const core = kc.makeApiClient(k8s.CoreV1Api)
+      const apps = kc.makeApiClient(k8s.AppsV1Api)
+      const labels = {app: 'api'}
+      await apps.createNamespacedDeployment({namespace: ns, body: {metadata: {name: 'api'}, spec: {selector: {matchLabels: labels}, template: {metadata: {labels}, spec: {containers: [{name: 'app', image: 'app'}]}}}}})
+      const port = (a: string) => Number(a.split(':').pop())
+      const pod = await core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: {name: 'api-0', labels: {...labels, 'mesh.dev/control-plane-ns': 'mesh-system'}},
+          spec: {
+            serviceAccountName: 'api',
+            initContainers: [{
+              name: 'mesh-proxy', image: 'mesh', restartPolicy: 'Always',
+              ports: [{name: 'mesh-tap', containerPort: port(api.info.tapAddress!)}, {name: 'mesh-admin', containerPort: port(api.info.adminAddress!)}],
+            }],
+            containers: [{name: 'app', image: 'app'}],
+          },
+        },
+      })
+      await core.replaceNamespacedPodStatus({namespace: ns, name: 'api-0', body: {...pod, status: {phase: 'Running', podIP: route.podIp, podIPs: [{ip: route.podIp}]}}})
+    })
+
+    it('mesh tap as a certificate user: the proxy\'s events come through the API server service proxy', async () => {
+      const o = {stdout: '', stderr: ''}
+      const out = new Output({stdout: {write: (c: string) => (o.stdout += c)}, stderr: {write: (c: string) => (o.stderr += c)}, env: {NO_COLOR: '1'}})
+      const abort = new AbortController()
+      const guard = setTimeout(() => abort.abort(), 30_000)
+      let opened: () => void = () => {}
+      const started = new Promise<void>((r) => (opened = r))
+      const run = runTapCommand(out, 'deploy/api', {kubeconfig, context: 'cert', 'max-rps': 1000, output: 'json', 'max-events': 9}, {
+        signal: abort.signal,
+        onMessage: (m) => m.type === 'podStart' && opened(),
+      })
+      await Promise.race([started, run])
+      for (const p of ['/ok', '/fail', '/ok']) await send(client!, 'api:80', p)
+      await run
+      clearTimeout(guard)
+      const events = o.stdout.trim().split('\n').map((l) => JSON.parse(l) as TapEvent & {pod: string})
+      expect(events).toHaveLength(9)
+      expect(new Set(events.map((e) => e.pod))).toEqual(new Set([`${ns}/api-0`]))
+      expect(events.filter((e) => e.type === 'requestInit').map((e) => (e as {path?: string}).path)).toEqual(['/ok', '/fail', '/ok'])
+      expect(events.filter((e) => e.type === 'responseInit').map((e) => (e as {status?: number}).status)).toEqual([200, 500, 200])
+      expect(events.every((e) => e.direction === 'inbound')).toBe(true)
+    })
+
+    it('mesh stat as a certificate user: the tap server scrapes the proxy at the pod IP', async () => {
+      const sent = await scriptedTraffic(client!, 'api:80')
+      expect(sent.filter((x) => x.status === 500)).toHaveLength(5)
+      const r = await mesh('cert', 'stat', 'deploy/api', '-o', 'json')
+      expect(r.stderr).toBe('')
+      const row = (JSON.parse(r.stdout) as StatReport).rows[0]
+      // 3 requests while tapping + 30 scripted: 6 failures.
+      expect(row).toMatchObject({name: 'api', meshedPods: 1, totalPods: 1, requests: 33})
+      expect(row.successRate).toBeCloseTo(27 / 33, 10)
+    })
+
+    it('a Prometheus with the documented relabelling scrapes only the proxy\'s admin port; stat --prometheus-url counts the traffic', async () => {
+      const W = 15
+      // Debian's Prometheus is built without kubernetes_sd: file_sd hands it the targets the pod
+      // role would discover for api-0 (one per container port, with the same meta labels), and
+      // the documented relabel rules must keep only the proxy's admin port.
+      const meta = (container: string, portName: string, port: string) => ({
+        targets: [`${route.podIp}:${port.split(':').pop()}`],
+        labels: {__meta_kubernetes_namespace: ns, __meta_kubernetes_pod_name: 'api-0', __meta_kubernetes_pod_container_name: container, __meta_kubernetes_pod_container_port_name: portName},
+      })
+      const sd = path.join(dir, 'targets.json')
+      writeFileSync(sd, JSON.stringify([meta('mesh-proxy', 'mesh-admin', api!.info.adminAddress!), meta('mesh-proxy', 'mesh-tap', api!.info.tapAddress!), meta('app', 'http', api!.info.adminAddress!)]))
+      prom = await startPrometheus({
+        targets: 1,
+        scrapeConfig: [
+          '  - job_name: mesh-proxy',
+          '    honor_labels: true',
+          `    file_sd_configs: [{files: [${JSON.stringify(sd)}]}]`,
+          '    relabel_configs:',
+          '      - source_labels: [__meta_kubernetes_pod_container_name, __meta_kubernetes_pod_container_port_name]',
+          '        action: keep',
+          '        regex: mesh-proxy;mesh-admin',
+        ],
+      })
+      await prom.waitForScrapes(1, 30_000)
+      const firstScrape = Date.now()
+      const targets = await prom.targets()
+      expect(targets).toHaveLength(1)
+      expect(targets[0]).toMatchObject({health: 'up', scrapeUrl: `http://${api!.info.adminAddress}/metrics`})
+      await prom.waitForScrapes(8)
+      const trafficStart = Date.now()
+      await scriptedTraffic(client!, 'api:80')
+      await prom.waitForScrapes(2)
+      const wait = firstScrape + W * 1000 + 1000 - Date.now()
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait))
+      expect(Date.now(), 'the query ran too late for the window').toBeLessThan(trafficStart + W * 1000)
+      const r = await runMesh(['stat', 'deploy/api', '-n', ns, '--prometheus-url', prom.url, '--window', `${W}s`, '-o', 'json'])
+      expect(r.stderr).toBe('')
+      const row = (JSON.parse(r.stdout) as StatReport).rows[0]
+      expect(row).toMatchObject({namespace: ns, name: 'api', meshedPods: 1, requests: 30})
+      expect(row.successRate).toBeCloseTo(25 / 30, 10)
+    }, 90_000)
   })
 })

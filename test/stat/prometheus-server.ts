@@ -14,6 +14,10 @@ export interface PrometheusServer {
   waitForScrapes(n: number, timeoutMs?: number): Promise<void>
   stop(): Promise<void>
   log(): string
+  /** Where the config and the TSDB live (removed by stop()). */
+  dir: string
+  /** The active targets as Prometheus reports them (labels after relabelling, health). */
+  targets(): Promise<Array<{labels: Record<string, string>; health: string; scrapeUrl: string; lastError: string}>>
 }
 
 function freePort(): Promise<number> {
@@ -34,16 +38,17 @@ async function getJson(url: string): Promise<any> {
   return res.json()
 }
 
-export async function startPrometheus(targets: string[]): Promise<PrometheusServer> {
+/**
+ * `targets`: scrape these host:port with a static config; or `{scrapeConfig, targets}`: one
+ * scrape config as YAML lines (indented under scrape_configs) expected to find `targets` targets.
+ */
+export async function startPrometheus(spec: string[] | {scrapeConfig: string[]; targets: number}): Promise<PrometheusServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mesh-prom-'))
-  const config = [
-    'global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}',
-    'scrape_configs:',
-    '  - job_name: mesh-proxy',
-    '    honor_labels: true',
-    `    static_configs: [{targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]}]`,
-    '',
-  ].join('\n')
+  const targets = Array.isArray(spec) ? spec.length : spec.targets
+  const scrape = Array.isArray(spec)
+    ? ['  - job_name: mesh-proxy', '    honor_labels: true', `    static_configs: [{targets: [${spec.map((t) => JSON.stringify(t)).join(', ')}]}]`]
+    : spec.scrapeConfig
+  const config = ['global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}', 'scrape_configs:', ...scrape, ''].join('\n')
   writeFileSync(path.join(dir, 'prometheus.yml'), config)
   const port = await freePort()
   let log = ''
@@ -86,6 +91,8 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
   }
   return {
     url,
+    dir,
+    targets: async () => (await getJson(`${url}/api/v1/targets?state=active`)).data?.activeTargets ?? [],
     log: () => log,
     stop,
     waitForScrapes: async (n, timeoutMs = 20_000) => {
@@ -95,7 +102,7 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
       let count = 0
       while (Date.now() < end) {
         const times = await lastScrapes()
-        if (times.length === targets.length && times.every((t) => t > since)) {
+        if (times.length === targets && times.every((t) => t > since)) {
           const min = Math.min(...times)
           if (!seen.has(min)) {
             seen.add(min)
@@ -105,7 +112,7 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
         }
         await sleep(250)
       }
-      throw new Error(`prometheus did not scrape ${targets.join(', ')} ${n} times within ${timeoutMs} ms: ${log}`)
+      throw new Error(`prometheus did not scrape its ${targets} targets ${n} times within ${timeoutMs} ms: ${log}`)
     },
   }
 }

@@ -10,7 +10,7 @@ import path from 'node:path'
 import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
 import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
 import {loadProxyConfig} from '../../src/proxy/config.js'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
+import type {Discovery, EndpointSet, Identity, Resolution} from '../../src/proxy/contracts.js'
 import {Logger} from '../../src/proxy/log.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {TapHub} from '../../src/proxy/tap/hub.js'
@@ -53,6 +53,10 @@ export interface PodSpec {
   handler?: Handler
   /** authority -> the pod serving it (its inbound port) with its labels. */
   routes?: Record<string, MeshPod>
+  /** Address of the admin and tap servers (default 127.0.0.1), e.g. a pod IP on a test veth. */
+  host?: string
+  /** The proxy's identity on its tap port: only `tapServiceName` may tap it (over mTLS). */
+  tapIdentity?: {identity: Identity; tapServiceName: string}
 }
 
 class LabelledDiscovery implements Discovery {
@@ -90,18 +94,19 @@ export async function startMeshPod(spec: PodSpec): Promise<MeshPod> {
     observers: [metrics.observer, hub],
     discovery: new LabelledDiscovery(spec.routes ?? {}),
   })
-  const admin = await startAdmin({listen: '127.0.0.1:0', registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {}})
-  const tap = await startProxyTap({listen: '127.0.0.1:0', hub, heartbeatMs: 60_000})
+  const host = spec.host ?? '127.0.0.1'
+  const admin = await startAdmin({listen: `${host}:0`, registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {}})
+  const tap = await startProxyTap({listen: `${host}:0`, hub, heartbeatMs: 60_000, ...spec.tapIdentity})
   const info: LocalPod = {
     namespace,
     name: spec.name,
-    ip: '127.0.0.1',
+    ip: host,
     owner: {kind: 'deployment', name: spec.deployment, namespace},
     meshed: true,
     running: true,
     labels: {app: spec.deployment},
-    adminAddress: `127.0.0.1:${admin.address.port}`,
-    tapAddress: `127.0.0.1:${tap.address.port}`,
+    adminAddress: `${host}:${admin.address.port}`,
+    tapAddress: `${host}:${tap.address.port}`,
     inboundAddress: `127.0.0.1:${proxy.ports.inbound}`,
     services: [spec.deployment],
   }

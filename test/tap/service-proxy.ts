@@ -4,7 +4,8 @@
 // loopback addresses. So: a veth pair whose host end gets a private address (its peer in a
 // network namespace this harness creates), the tap server listening on that address with TLS, a
 // mirror Pod Running at that IP (the service proxy checks the endpoint's targetRef pod has it),
-// the Service mesh-tap and its Endpoints. Root only (ip netns). Everything is removed by close().
+// the Service mesh-tap and its Endpoints. A second host address serves as a pod IP for a proxy
+// in this process. Root only (ip netns). Everything is removed by close().
 // Traffic: the API server on this host to the host end's address, nothing else.
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -13,6 +14,8 @@ import * as k8s from '@kubernetes/client-node'
 export interface ServiceProxyRoute {
   /** The address the tap server must listen on. */
   ip: string
+  /** A second host address, for a pod whose proxy runs in this process (its pod IP). */
+  podIp: string
   /** Points mesh-system/mesh-tap at ip:port. */
   publish(port: number): Promise<void>
   close(): Promise<void>
@@ -49,9 +52,10 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
     ip(['netns', 'add', netns])
     ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', `${hostIf}p`])
     ip(['link', 'set', `${hostIf}p`, 'netns', netns])
-    ip(['addr', 'add', `${hostIp}/30`, 'dev', hostIf])
+    ip(['addr', 'add', `${hostIp}/29`, 'dev', hostIf])
+    ip(['addr', 'add', `10.253.${octet}.3/32`, 'dev', hostIf])
     ip(['link', 'set', hostIf, 'up'])
-    ip(['-n', netns, 'addr', 'add', `10.253.${octet}.2/30`, 'dev', `${hostIf}p`])
+    ip(['-n', netns, 'addr', 'add', `10.253.${octet}.2/29`, 'dev', `${hostIf}p`])
     ip(['-n', netns, 'link', 'set', `${hostIf}p`, 'up'])
   } catch (err) {
     removeNet()
@@ -60,6 +64,7 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
   }
   return {
     ip: hostIp,
+    podIp: `10.253.${octet}.3`,
     publish: async (port) => {
       try {
         await core.readNamespace({name: NS})
