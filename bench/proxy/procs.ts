@@ -22,6 +22,13 @@ export function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6
 }
 
+/** CPU of this process (own: the Node generator) and of its reaped children (h2load), in µs. */
+export function selfCpuMicros(): {own: number, children: number} {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+  return {own: ((f[11] + f[12]) / TICKS_PER_SECOND) * 1e6, children: ((f[13] + f[14]) / TICKS_PER_SECOND) * 1e6}
+}
+
 export function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) / 1024 : NaN

@@ -3,20 +3,28 @@
 // mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
-// Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev]
+// Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
 // The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
-// Needs: nginx (apt-get install -y nginx). 1 KiB responses, HTTP/1.1 keep-alive.
+// Every path gets the same warm-up (1 s closed loop, then 2 s at 1,000 rps, discarded) before
+// its measured fixed-rate phase. The closed-loop maximum uses h2load (a C generator, so the
+// generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
+// CPU the generator and the app spend per request is printed, so the split is visible.
+// Needs: nginx (apt-get install -y nginx), h2load (nghttp2-client). 1 KiB responses, HTTP/1.1.
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
+import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, openLoop, type LoadResult} from './load.js'
-import {cpuMicros, freePort, rssMB, start, stop, waitHttp} from './procs.js'
+import {cpuMicros, freePort, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
 import {buildDist, direct, HOST, meshPair, nginxPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
 const WORKERS = 32
+const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
+/** The machine's load before the bench adds its own. */
+const LOAD_AT_START = loadavg()
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
 interface PathResult {
@@ -24,22 +32,38 @@ interface PathResult {
   fixed1000: LoadResult
   max: LoadResult
   half?: LoadResult
+  /** CPU µs per request of the load generator and of the app, at 1,000 rps and at max. */
+  generatorUsPerReq: {at1000: number, atMax: number}
+  appUsPerReq: {at1000: number, atMax: number}
   procs: {label: string, rssIdleMB: number, rssLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
 }
 
-async function measure(setup: Setup): Promise<PathResult> {
-  await closedLoop(setup.port, HOST, 8, 1) // warm-up
+async function measure(setup: Setup, backendPid: number): Promise<PathResult> {
+  // Warm-up (JIT, pools, connection setup), discarded: the first phase used to pay for it.
+  await closedLoop(setup.port, HOST, 8, 1)
+  await openLoop(setup.port, HOST, 1000, 2)
   const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
-  let cpu0 = setup.procs.map((p) => cpuMicros(p.pid))
+  const pids = [...setup.procs.map((p) => p.pid), backendPid]
+  let cpu0 = pids.map(cpuMicros)
+  let gen0 = selfCpuMicros()
   const fixed1000 = await openLoop(setup.port, HOST, 1000, SECONDS)
-  setup.procs.forEach((p, i) => { procs[i].cpuUsPerReq1000 = (cpuMicros(p.pid) - cpu0[i]) / fixed1000.sent })
-  cpu0 = setup.procs.map((p) => cpuMicros(p.pid))
-  const max = await closedLoop(setup.port, HOST, WORKERS, SECONDS)
+  let gen1 = selfCpuMicros()
+  let cpu1 = pids.map(cpuMicros)
+  setup.procs.forEach((_, i) => { procs[i].cpuUsPerReq1000 = (cpu1[i] - cpu0[i]) / fixed1000.sent })
+  const generatorUsPerReq = {at1000: (gen1.own - gen0.own) / fixed1000.sent, atMax: 0}
+  const appUsPerReq = {at1000: (cpu1[pids.length - 1] - cpu0[pids.length - 1]) / fixed1000.sent, atMax: 0}
+  cpu0 = pids.map(cpuMicros)
+  gen0 = selfCpuMicros()
+  const max = H2LOAD ? await h2loadClosedLoop(setup.port, HOST, WORKERS, SECONDS) : await closedLoop(setup.port, HOST, WORKERS, SECONDS)
+  gen1 = selfCpuMicros()
+  cpu1 = pids.map(cpuMicros)
   setup.procs.forEach((p, i) => {
-    procs[i].cpuUsPerReqMax = (cpuMicros(p.pid) - cpu0[i]) / max.sent
+    procs[i].cpuUsPerReqMax = (cpu1[i] - cpu0[i]) / max.sent
     procs[i].rssLoadMB = rssMB(p.pid)
   })
-  return {name: setup.name, fixed1000, max, procs}
+  generatorUsPerReq.atMax = (H2LOAD ? gen1.children - gen0.children : gen1.own - gen0.own) / max.sent
+  appUsPerReq.atMax = (cpu1[pids.length - 1] - cpu0[pids.length - 1]) / max.sent
+  return {name: setup.name, fixed1000, max, generatorUsPerReq, appUsPerReq, procs}
 }
 
 async function main(): Promise<void> {
@@ -52,11 +76,12 @@ async function main(): Promise<void> {
   try {
     for (const s of setups) {
       process.stderr.write(`measuring ${s.name}...\n`)
-      results.push(await measure(s))
+      results.push(await measure(s, backend.pid!))
     }
     const halfRate = Math.max(100, Math.round(results[1].max.rps / 2))
     for (const [i, s] of setups.entries()) {
       process.stderr.write(`${s.name} at ${halfRate} rps...\n`)
+      await openLoop(s.port, HOST, halfRate, 1) // warm-up at this rate, discarded
       results[i].half = await openLoop(s.port, HOST, halfRate, SECONDS)
     }
     report(results, halfRate)
@@ -68,17 +93,20 @@ async function main(): Promise<void> {
 
 function report(results: PathResult[], halfRate: number): void {
   const [d, mesh, nginx] = results
-  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase, 1 KiB responses, HTTP/1.1 keep-alive, ${WORKERS} closed-loop workers, 127.0.0.1`, '']
-  lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms    errors')
+  const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
+  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up, 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}`, '']
+  lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
   for (const r of results) {
-    for (const [label, l] of [['1000', r.fixed1000], [String(halfRate), r.half!]] as const) {
-      lines.push(`${r.name.padEnd(12)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${String(l.errors).padStart(8)}`)
+    for (const [label, l, base] of [['1000', r.fixed1000, d.fixed1000], [String(halfRate), r.half!, d.half!]] as const) {
+      const added = r === d ? '-' : `${fmt(l.p50 - base.p50, 3)} / ${fmt(l.p99 - base.p99, 3)}`
+      lines.push(`${r.name.padEnd(12)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${added.padStart(23)}  ${String(l.errors).padStart(6)}`)
     }
   }
-  lines.push('', 'path          max rps   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load')
+  lines.push('', 'path          max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load')
   for (const r of results) {
     const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} MB`).join('; ')
-    lines.push(`${r.name.padEnd(12)} ${fmt(r.max.rps, 0).padStart(8)}   ${per || '-'}`)
+    const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
+    lines.push(`${r.name.padEnd(12)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
   }
   const addedP50 = mesh.fixed1000.p50 - d.fixed1000.p50
   const addedP99 = mesh.fixed1000.p99 - d.fixed1000.p99
@@ -98,7 +126,7 @@ function report(results: PathResult[], halfRate: number): void {
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }
