@@ -143,3 +143,13 @@ describe('log', () => {
     expect(lines[0]).toMatch(/^\S+Z WARN {2}drop error="a b" code=X\n$/)
   })
 })
+
+describe('grpc-timeout', () => {
+  it('reads every unit, rounding up to whole milliseconds, and ignores malformed values', async () => {
+    const {parseGrpcTimeout, formatGrpcTimeout} = await import('../../src/proxy/http2/grpc.js')
+    expect(['1H', '2M', '3S', '250m', '1500u', '1n'].map(parseGrpcTimeout)).toEqual([3_600_000, 120_000, 3000, 250, 2, 1])
+    expect(['', '10', '1s', '123456789m', '-1m', ' 1m'].map(parseGrpcTimeout)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined])
+    expect(parseGrpcTimeout(undefined)).toBeUndefined()
+    expect([formatGrpcTimeout(249.2), formatGrpcTimeout(0), formatGrpcTimeout(200_000_000)]).toEqual(['250m', '1m', '200000S'])
+  })
+})

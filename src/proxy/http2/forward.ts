@@ -102,6 +102,8 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   }
   side.observer?.requestInit(meta)
   if (stream.destroyed) return
+  // Discovery may have taken the whole deadline.
+  if (deadline > 0 && performance.now() >= deadline) return deadlineExceeded(side, stream, meta, grpc, `no endpoint of ${authority} within ${timeoutMs}ms`)
 
   const retry = policy.retry
   const body = new ReplayBody(stream, retry.limit > 0 ? retry.maxBodyBytes : 0, (flags & NGHTTP2_FLAG_END_STREAM) !== 0)
