@@ -5,7 +5,7 @@ import net from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 import type {ProxyConfig} from '../../src/proxy/config.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {closeServer, listenOn, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+import {closeServer, listenOn, quietLog, request, startEchoApp, startPair, testConfig, type EchoApp} from './helpers.js'
 
 let proxy: RunningProxy | undefined
 const apps: EchoApp[] = []
@@ -83,6 +83,34 @@ describe('retries', () => {
     expect(a.requests).toBeGreaterThanOrEqual(100)
     expect(a.requests).toBeLessThanOrEqual(121)
     expect(p.stats.retriesDenied).toBeGreaterThan(0)
+  })
+})
+
+describe('retries happen on the outbound side only', () => {
+  it('the inbound side answers a 503 as it is, even for a GET with retries configured', async () => {
+    const a = await app((_req, res) => { res.writeHead(503).end('busy'); return true })
+    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port: a.port}})
+    cfg.retry.limit = 3
+    proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
+    const r = await request(proxy.ports.inbound, {path: '/in', headers: {host: 'web.local'}})
+    expect(r.status).toBe(503)
+    expect(a.requests).toBe(1)
+    expect(proxy.stats.retries).toBe(0)
+  })
+
+  it('through a pair, the client proxy retries and the server proxy does not', async () => {
+    let n = 0
+    const a = await app((_req, res) => { if (n++ === 0) { res.writeHead(503).end('busy'); return true } return false })
+    const pair = await startPair('web.local:80', a.port)
+    try {
+      const r = await request(pair.client.ports.outbound, {path: '/pair', headers: {host: 'web.local'}})
+      expect(r.status).toBe(200)
+      expect(a.requests).toBe(2)
+      expect(pair.client.stats.retries).toBe(1)
+      expect(pair.server.stats.retries).toBe(0)
+    } finally {
+      await pair.close()
+    }
   })
 })
 
