@@ -35,6 +35,8 @@ export interface ClientCert {
 
 export type Verdict = {allow: true} | {allow: false; reason: RefusalReason; detail: string}
 
+const ALLOW: Verdict = {allow: true}
+
 const MAX_IDENTITIES = 1000
 const IDENTITY = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
 
@@ -72,7 +74,7 @@ export class InboundAuthz {
 
   /** A connection that is not mTLS to this proxy (plaintext, or TLS for the application). */
   checkPlain(what: string): Verdict {
-    if (this.allowsUnauthenticated) return {allow: true}
+    if (this.allowsUnauthenticated) return ALLOW
     return {allow: false, reason: 'unauthenticated', detail: `${what} is not allowed by the inbound policy ${describePolicy(this.policy)}`}
   }
 
@@ -82,13 +84,13 @@ export class InboundAuthz {
       return {allow: false, reason: 'untrusted_certificate', detail: `the client certificate was not accepted: ${client.problem ?? 'it does not verify'}`}
     }
     if (!client.id) {
-      if (this.allowsUnauthenticated) return {allow: true}
+      if (this.allowsUnauthenticated) return ALLOW
       return {allow: false, reason: 'no_client_certificate', detail: `a client without a certificate is not allowed by the inbound policy ${describePolicy(this.policy)}`}
     }
     if (this.policy.kind === 'identities' && !this.policy.identities.has(client.id)) {
       return {allow: false, reason: 'identity_not_allowed', detail: `the client identity ${client.id} is not allowed by the inbound policy`}
     }
-    return {allow: true}
+    return ALLOW
   }
 
   count(reason: RefusalReason): void {
