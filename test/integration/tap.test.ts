@@ -226,9 +226,10 @@ describe('through the API server service proxy (client certificate users, tap We
         {name: 'admin', context: {cluster: 'test', user: 'admin', namespace: ns}},
       ],
     }), {mode: 0o600})
-    // Reaching the tap service through the API server needs `get` on services/proxy (as mesh-tap-admin grants).
+    // Reaching the tap service through the API server needs `get` on services/proxy, and the name
+    // RBAC checks is the proxy path's `https:mesh-tap:8089` (`mesh-tap` alone is refused).
     const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api)
-    await rbac.createNamespacedRole({namespace: 'mesh-system', body: {metadata: {name: `tap-proxy-${ns}`}, rules: [{apiGroups: [''], resources: ['services/proxy'], resourceNames: ['mesh-tap', 'https:mesh-tap:8089'], verbs: ['get', 'create']}]}})
+    await rbac.createNamespacedRole({namespace: 'mesh-system', body: {metadata: {name: `tap-proxy-${ns}`}, rules: [{apiGroups: [''], resources: ['services/proxy'], resourceNames: ['https:mesh-tap:8089'], verbs: ['get', 'create']}]}})
     await rbac.createNamespacedRoleBinding({
       namespace: 'mesh-system',
       body: {
