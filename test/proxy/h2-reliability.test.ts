@@ -184,6 +184,24 @@ describe('HTTP/2 timeouts', () => {
   })
 })
 
+describe('HTTP/2 client cancel', () => {
+  it('cancels the attempt in flight when the client resets before any response', async () => {
+    const app = await h2App(() => {})
+    const p = await outbound(`h2.local:80=127.0.0.1:${app.port}`)
+    const session = http2.connect(`http://127.0.0.1:${p.ports.outbound}`)
+    const req = session.request({':path': '/wait', ':authority': 'h2.local'})
+    req.on('error', () => {})
+    for (let i = 0; i < 50 && app.streams.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+    expect(app.streams).toHaveLength(1)
+    req.close(http2.constants.NGHTTP2_CANCEL)
+    for (let i = 0; i < 50 && app.resets.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+    session.close()
+    expect(app.resets).toEqual([http2.constants.NGHTTP2_CANCEL])
+    expect(app.streams).toHaveLength(1)
+    expect(p.stats.retries).toBe(0)
+  })
+})
+
 describe('the inbound side', () => {
   it('never retries, whatever the routes say (retries are the client proxy\'s)', async () => {
     const app = await h2App((stream) => { stream.respond({':status': 503}); stream.end() })

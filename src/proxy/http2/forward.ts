@@ -140,6 +140,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     const started = ep.stats.start()
     const a = await sendAttempt(ep, reqHeaders, body, (up) => (current = up))
     if (timedOut || stream.destroyed) {
+      clearTimeout(timer)
       ep.stats.end(started, !timedOut)
       if (a.up && !a.up.closed) a.up.close(NGHTTP2_CANCEL)
       if (timedOut) return deadlineExceeded(side, stream, meta, grpc, `no response from ${ep.key} within ${timeoutMs}ms`)
