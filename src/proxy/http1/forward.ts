@@ -4,13 +4,13 @@
 // budget; the request timeout) and relays the response. Failures are answered by the proxy
 // itself with the `mesh-proxy-error` header.
 import type http from 'node:http'
-import {normalizeAuthority, type RetryPolicy} from '../config.js'
+import {normalizeAuthority} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'
 import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {nextRequestId, type Side} from '../side.js'
+import {nextRequestId, policyOf, type Side} from '../side.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders, isRetryableRequest} from './headers.js'
@@ -97,10 +97,11 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
     meta.dstLabels = ep.labels
   }
   side.observer?.requestInit(meta)
-  const policy = policyFor(side, meta)
+  const policy = policyOf(side, meta.authority, meta.path, meta.method)
   const retry = policy.retry
   // Retries are the outbound side's: there the balancer can pick another endpoint, and
-  // retrying on both sides would multiply attempts.
+  // retrying on both sides would multiply attempts (the inbound policy has none; this holds
+  // whatever a side's policy says).
   const retries = side.direction === 'outbound' ? retry.limit : 0
   const h = req.headers
   const chunked = h['transfer-encoding'] !== undefined
@@ -126,11 +127,6 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
     plan.body = body
     ex.start()
   })
-}
-
-/** The request's reliability policy: the side's defaults (per-route policies plug in here). */
-function policyFor(side: Side, _meta: RequestMeta): {requestTimeoutMs: number, retry: RetryPolicy} {
-  return side.config
 }
 
 function fail(side: Side, res: http.ServerResponse, meta: RequestMeta, err: unknown): void {
