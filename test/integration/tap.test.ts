@@ -30,6 +30,8 @@ import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tl
 import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'
 import {signLeaf} from '../../src/tls/leaf.js'
 import {runTapCommand} from '../../src/tapclient/tap-run.js'
+import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
+import {runTopCommand} from '../../src/tapclient/top-run.js'
 import {signProof} from '../../src/control/tap/caller-proof.js'
 import {CALLER_TOKEN_HEADER, type TapStreamMessage} from '../../src/control/tap/api.js'
 import {KubeAuthorizer, TAP_API_GROUP} from '../../src/control/tap/auth.js'
@@ -373,6 +375,37 @@ describe('through the API server service proxy (client certificate users, tap We
       // 3 requests while tapping + 30 scripted: 6 failures.
       expect(row).toMatchObject({name: 'api', meshedPods: 1, totalPods: 1, requests: 33})
       expect(row.successRate).toBeCloseTo(27 / 33, 10)
+    })
+
+    it('mesh top -o json as a certificate user: rows from the proxy\'s events through the service proxy', async () => {
+      let stdout = ''
+      const out = new Output({stdout: {write: (c: string) => (stdout += c)}, stderr: {write: () => true}, env: {NO_COLOR: '1'}})
+      const abort = new AbortController()
+      const guard = setTimeout(() => abort.abort(), 30_000)
+      let opened: () => void = () => {}
+      const started = new Promise<void>((r) => (opened = r))
+      let seen = 0
+      const run = runTopCommand(out, 'deploy/api', {kubeconfig, context: 'cert', routes: false, interval: '200ms', 'max-rps': 1000, output: 'json'}, {
+        signal: abort.signal,
+        onMessage: (m) => {
+          if (m.type === 'podStart') opened()
+          if (m.type === 'event') seen++
+        },
+      })
+      await Promise.race([started, run])
+      for (const p of ['/ok', '/fail', '/ok']) await send(client!, 'api:80', p)
+      const deadline = Date.now() + 10_000
+      while (seen < 9 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      await new Promise((r) => setTimeout(r, 450))
+      abort.abort()
+      await run
+      clearTimeout(guard)
+      const snaps = stdout.trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
+      const last = snaps[snaps.length - 1]
+      expect(last.rows.map((r) => [r.destination, r.method, r.path, r.count, r.successRate])).toEqual([
+        ['api-0', 'GET', '/ok', 2, 1],
+        ['api-0', 'GET', '/fail', 1, 0],
+      ])
     })
 
     it('a Prometheus with the documented relabelling scrapes only the proxy\'s admin port; stat --prometheus-url counts the traffic', async () => {
