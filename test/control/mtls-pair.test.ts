@@ -155,6 +155,30 @@ describe('a proxy pair over mTLS', () => {
     }
   })
 
+  it('a client resuming its TLS session (the leaf arrives without its chain) keeps its identity', async () => {
+    const port = server.ports.inbound
+    let session: Buffer | undefined
+    const got: Array<{reused: boolean; out: string}> = []
+    seen.inbound.length = 0
+    for (let i = 0; i < 2; i++) {
+      got.push(await new Promise((resolve) => {
+        let reused = false
+        let out = ''
+        const s = tls.connect({host: '127.0.0.1', port, servername: DB, secureContext: webId.clientContext(), session, checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1']}, () => {
+          reused = s.isSessionReused()
+          s.write('GET /resume HTTP/1.1\r\nhost: db.shop.svc.cluster.local\r\nconnection: close\r\n\r\n')
+        })
+        s.on('session', (x: Buffer) => (session = x))
+        s.setTimeout(5000, () => s.destroy())
+        s.on('data', (c: Buffer) => (out += c.toString()))
+        s.on('error', () => {})
+        s.on('close', () => resolve({reused, out: out.slice(0, 15)}))
+      }))
+    }
+    expect(got).toEqual([{reused: false, out: 'HTTP/1.1 200 OK'}, {reused: true, out: 'HTTP/1.1 200 OK'}])
+    expect(seen.inbound.map((r) => r.tls.clientId)).toEqual([WEB, WEB])
+  })
+
   it('refuses a server that does not present the identity discovery announced', async () => {
     writeRegistry(identityName('payments', 'shop'))
     const deadline = Date.now() + 5000

@@ -2,6 +2,7 @@
 // certificate (the identity's server context, picked per handshake so rotation takes effect);
 // a verified client certificate names the client identity; a presented one that does not
 // verify is reported (the policy refuses it).
+import {X509Certificate} from 'node:crypto'
 import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
@@ -70,7 +71,25 @@ export class TlsTerminator {
     if (!cert || !cert.raw) return {presented: false}
     const name = this.identity.peerName(cert)
     if (!name) return {presented: true, problem: `it must name exactly one DNS identity (got ${cert.subjectaltname?.slice(0, 200) ?? 'no SAN'})`}
+    if (t.isSessionReused() && !(cert as tls.DetailedPeerCertificate).issuerCertificate) return resumed(t, cert, name)
     const problem = this.identity.verifyPeer(cert, name)
     return problem ? {presented: true, problem: problem.message} : {presented: true, id: name}
   }
+}
+
+/**
+ * A resumed session carries the client's leaf but not its chain, so the chain cannot be walked
+ * again; OpenSSL verified it against the anchors (the context's CA) in the full handshake and
+ * kept the result in the session ticket: use that, and check that the leaf is still valid.
+ */
+function resumed(t: tls.TLSSocket, cert: tls.PeerCertificate, name: string): ClientCert {
+  if (!t.authorized) return {presented: true, problem: `resumed session of a certificate that did not verify (${String(t.authorizationError)})`}
+  try {
+    const x = new X509Certificate(cert.raw)
+    const now = Date.now()
+    if (Date.parse(x.validFrom) > now || Date.parse(x.validTo) < now) return {presented: true, problem: `resumed session of a certificate outside its validity (${x.validFrom} .. ${x.validTo})`}
+  } catch (err) {
+    return {presented: true, problem: `the client certificate cannot be parsed: ${(err as Error).message}`}
+  }
+  return {presented: true, id: name}
 }
