@@ -56,7 +56,7 @@ export function apiError(target: ControlPlaneTarget, status: number, text: strin
   const suggestions =
     target.mode === 'kube'
       ? status === 403
-        ? ['You need `get` on services/proxy for mesh-tap in mesh-system (and the tap.mesh.dev role for the target).']
+        ? ['You need `get` on services/proxy named https:mesh-tap:8089 in mesh-system (and the tap.mesh.dev role for the target, e.g. ClusterRole mesh-tap-admin).']
         : ['Check that the control plane runs: `mesh check`, or `kubectl -n mesh-system get pods`.']
       : ['Check the demo: `mesh demo status`.']
   return new ClusterError(`cannot reach the tap server via ${target.description}: HTTP ${status}${detail ? `: ${detail}` : ''}`, {code: `MESH_TAP_HTTP_${status}`, suggestions})
