@@ -115,7 +115,8 @@ export function parseRoutes(value: string, name: string): RouteRule[] {
     const words = entry.slice(0, eq).trim().split(/\s+/)
     if (words.length > 3) throw bad(name, entry, `has ${words.length} words before "=", at most 3 (authority, method, path prefix)`, 'Separate rules with ";" and write each as e.g. web:80 GET /api/=timeout:2s.')
     const rule: RouteRule = {text: entry, authority: normalize(words[0]), pathPrefix: '/'}
-    if (!/^(\*|\*:\*|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[A-Za-z0-9.-]+(:\d{1,5})?)$/.test(words[0])) {
+    const port = /:(\d{1,5})$/.exec(words[0])?.[1]
+    if (!/^(\*|\*:\*|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[A-Za-z0-9.-]+(:\d{1,5})?)$/.test(words[0]) || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
       throw bad(name, entry, `has authority "${words[0]}", which is not host, host:port or *`, 'Write the authority as the client names the service, e.g. web.shop.svc.cluster.local:80, or * for every authority.')
     }
     const rest = words.slice(1)

@@ -40,6 +40,7 @@ describe('route syntax', () => {
     ['web:80 GET POST=retries:1', /where only one method fits/],
     ['web:80 G-T /a=retries:1', /"G-T", which is neither an HTTP method nor a path prefix/],
     ['we/b:80=retries:1', /authority "we\/b:80", which is not host, host:port or \*/],
+    ['web:70000=retries:1', /authority "web:70000", which is not host, host:port or \*/],
     ['web:80 /a=retries:1;web /a=timeout:1s', /entry "web \/a=timeout:1s" matches the same requests as entry "web:80 \/a=retries:1"/],
     ['web:80=retryable:yes', /has retryable "yes", which is not true or false/],
   ])('rejects %j with an error naming the variable and the entry', (value, message) => {
