@@ -167,6 +167,13 @@ describe('the CLI side in a cluster', () => {
     expect(t.mode).toBe('kube')
     expect(t.baseUrl).toBe(`${cluster.server}/api/v1/namespaces/mesh-system/services/https:mesh-tap:8089/proxy`)
     expect(t.requestOptions.headers[CALLER_TOKEN_HEADER]).toBe(cluster.tokens.restricted)
+    expect(t.clientCertificate).toBeUndefined()
+  })
+
+  it('a client certificate user forwards no token: it signs each request with its key instead', async () => {
+    const t = await resolveControlPlane({kubeconfig: cluster.kubeconfigPath, context: 'admin'}, {})
+    expect(t.requestOptions.headers[CALLER_TOKEN_HEADER]).toBeUndefined()
+    expect(t.clientCertificate?.certPem).toBe(cluster.adminCertPem)
   })
 })
 
