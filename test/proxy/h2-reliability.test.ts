@@ -156,6 +156,20 @@ describe('HTTP/2 retries (outbound)', () => {
     expect(small.body).toBe(`ok:${60 * 1024}`)
   })
 
+  it('takes every retry from the budget (20 % of requests when the floor is 0)', async () => {
+    const app = await h2App((stream) => { stream.respond({':status': 503}); stream.end() })
+    const p = await outbound(`h2.local:80=127.0.0.1:${app.port}`, (c) => {
+      c.retry.budgetMinPerSecond = 0
+      c.failureAccrual.consecutiveFailures = 1_000_000
+    })
+    const statuses = await Promise.all(Array.from({length: 50}, (_, i) => h2(p.ports.outbound, {':path': `/b${i}`}).then((r) => r.status)))
+    expect(statuses.every((s) => s === 503)).toBe(true)
+    // Without a budget, 2 retries each would make 150 streams.
+    expect(app.streams.length).toBeGreaterThanOrEqual(50)
+    expect(app.streams.length).toBeLessThanOrEqual(61)
+    expect(p.stats.retriesDenied).toBeGreaterThan(0)
+  })
+
   it('follows the route: retries:0 turns them off, retry-on picks the statuses', async () => {
     const app = await h2App((stream, n, body) => {
       if (n === 0 || n === 1) { stream.respond({':status': 500}); stream.end(); return }
