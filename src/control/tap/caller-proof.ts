@@ -94,6 +94,14 @@ function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], roots
   return false
 }
 
+/** The last CA bundle parsed (it changes rarely: the API server's client CA). */
+let rootsMemo: {pem: string; certs: X509Certificate[]} | undefined
+
+function parsedRoots(pem: string): X509Certificate[] {
+  if (rootsMemo?.pem !== pem) rootsMemo = {pem, certs: pemBlocks(pem).map((b) => new X509Certificate(b))}
+  return rootsMemo.certs
+}
+
 export interface VerifyOptions {
   headers: Record<string, string | string[] | undefined>
   request: ProofRequest
@@ -132,7 +140,7 @@ export function verifyProof(o: VerifyOptions): VerifiedCaller {
     throw new ProofError(`${PROOF_HEADERS.cert} is not a chain of at most ${MAX_CHAIN} base64 DER certificates`)
   }
   const [leaf, ...intermediates] = chain
-  const roots = pemBlocks(o.clientCaPem).map((b) => new X509Certificate(b))
+  const roots = parsedRoots(o.clientCaPem)
   if (!validNow(leaf, now)) throw new ProofError(`your client certificate is not valid now (valid ${leaf.validFrom} to ${leaf.validTo})`)
   if (leaf.ca) throw new ProofError('a CA certificate cannot be a client certificate')
   const eku = leaf.keyUsage
