@@ -31,7 +31,7 @@ beforeAll(async () => {
   const firstScrape = Date.now()
   // The window's start must fall after the first scrape (which saw the warm-up request) and
   // before the traffic: the queries below run between firstScrape + W and trafficStart + W.
-  await prom.waitForScrapes(8)
+  await prom.waitForScrapes(12)
   const trafficStart = Date.now()
   const sent = await scriptedTraffic(web, 'books:80')
   expect(sent.map((s) => s.status)).toEqual([...Array(20).fill(200), ...Array(5).fill(500), ...Array(5).fill(200)])
