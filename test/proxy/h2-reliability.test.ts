@@ -7,6 +7,7 @@ import net from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 import type {ProxyConfig} from '../../src/proxy/config.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {replayHeld, setReplayCap} from '../../src/proxy/http2/replay-body.js'
 import {parseRoutes} from '../../src/proxy/route-policy.js'
 import {closeServer, listenOn, quietLog, testConfig} from './helpers.js'
 
@@ -80,6 +81,8 @@ afterEach(async () => {
   await Promise.all(proxies.map((p) => p.close(100)))
   proxies = []
   for (const a of apps.splice(0)) await closeServer(a.server)
+  // Every body copy kept for replay was given back, whatever the request's fate.
+  expect(replayHeld()).toBe(0)
 })
 
 describe('HTTP/2 retries (outbound)', () => {
@@ -154,6 +157,25 @@ describe('HTTP/2 retries (outbound)', () => {
     const small = await h2(p.ports.outbound, {':method': 'PUT', ':path': '/small'}, Buffer.alloc(60 * 1024, 1))
     expect(small.status).toBe(200)
     expect(small.body).toBe(`ok:${60 * 1024}`)
+  })
+
+  it('keeps no more than the process-wide cap for replay, and gives it all back', async () => {
+    const paths = new Set<string>()
+    const app = await h2App((stream, n, body) => {
+      const path = app.streams[n].path
+      if (!paths.has(path)) { paths.add(path); stream.respond({':status': 503}); stream.end(); return }
+      ok(stream, n, body)
+    })
+    const p = await outbound(`h2.local:80=127.0.0.1:${app.port}`)
+    const before = setReplayCap(50 * 1024)
+    try {
+      expect((await h2(p.ports.outbound, {':method': 'PUT', ':path': '/over-cap'}, Buffer.alloc(60 * 1024, 1))).status).toBe(503)
+      expect((await h2(p.ports.outbound, {':method': 'PUT', ':path': '/under-cap'}, Buffer.alloc(40 * 1024, 1))).status).toBe(200)
+    } finally {
+      setReplayCap(before)
+    }
+    expect(app.streams.map((s) => s.path)).toEqual(['/over-cap', '/under-cap', '/under-cap'])
+    expect(replayHeld()).toBe(0)
   })
 
   it('takes every retry from the budget (20 % of requests when the floor is 0)', async () => {

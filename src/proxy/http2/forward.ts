@@ -117,7 +117,10 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   let accepted = false
   const timer = deadline > 0 ? setTimeout(() => { timedOut = true; current?.close(NGHTTP2_CANCEL) }, Math.max(0, deadline - performance.now())) : undefined
   // The client gave up before a response: cancel the attempt in flight.
-  stream.once('close', () => { if (!accepted) current?.close(stream.rstCode || NGHTTP2_CANCEL) })
+  stream.once('close', () => {
+    body.commit()
+    if (!accepted) current?.close(stream.rstCode || NGHTTP2_CANCEL)
+  })
 
   const retryable = (a: H2Attempt): boolean => {
     if (!retryResponse) return false

@@ -5,9 +5,30 @@
 // the body can no longer be replayed.
 import type http2 from 'node:http2'
 
+/**
+ * Bytes all bodies of this process may keep for replay at once: 64 KiB per stream times
+ * thousands of streams held by a slow upstream would be an unbounded buffer. Past it, new
+ * bodies are not kept (those requests are just not retried).
+ */
+const pool = {held: 0, max: 32 * 1024 * 1024}
+
+/** For tests: sets the process-wide cap; returns the previous one. */
+export function setReplayCap(bytes: number): number {
+  const before = pool.max
+  pool.max = bytes
+  return before
+}
+
+/** Bytes kept for replay right now, in this process. */
+export function replayHeld(): number {
+  return pool.held
+}
+
 export class ReplayBody {
   private chunks: Buffer[] = []
   private size = 0
+  /** Bytes counted in the process-wide pool. */
+  private kept = 0
   private overflow: boolean
   private ended: boolean
   private target?: http2.ClientHttp2Stream
@@ -52,17 +73,21 @@ export class ReplayBody {
     }
   }
 
-  /** A response was accepted: no more retries, so the copy is not needed. */
+  /** A response was accepted (or the request is over): no more retries, the copy goes. */
   commit(): void {
     this.overflow = true
     this.chunks = []
+    pool.held -= this.kept
+    this.kept = 0
   }
 
   private onData(c: Buffer): void {
     if (!this.overflow) {
-      if (this.size + c.length <= this.max) {
+      if (this.size + c.length <= this.max && pool.held + c.length <= pool.max) {
         this.chunks.push(c)
         this.size += c.length
+        this.kept += c.length
+        pool.held += c.length
       } else {
         this.commit()
       }
