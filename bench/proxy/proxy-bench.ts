@@ -39,10 +39,11 @@ interface PathResult {
 }
 
 async function measure(setup: Setup, backendPid: number): Promise<PathResult> {
+  // RSS idle: started and answered the readiness probe, before any load.
+  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   // Warm-up (JIT, pools, connection setup), discarded: the first phase used to pay for it.
   await closedLoop(setup.port, HOST, 8, 1)
   await openLoop(setup.port, HOST, 1000, 2)
-  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
   let cpu0 = pids.map(cpuMicros)
   let gen0 = selfCpuMicros()

@@ -1,7 +1,7 @@
 // One upstream endpoint: how to reach it (plaintext, or mTLS originated with the local identity
 // when the endpoint has one), its keep-alive pools (an http.Agent for HTTP/1, one HTTP/2
 // session), and its load-balancing state.
-import http from 'node:http'
+import type http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
@@ -10,6 +10,7 @@ import type {TapTls} from '../protocol/tap.js'
 import type {FailureAccrual} from './config.js'
 import type {Endpoint, Identity} from './contracts.js'
 import type {Addr} from './observe.js'
+import {Http1Pool} from './http1/pool.js'
 import {EndpointStats} from './outbound/balancer.js'
 
 export interface EndpointClientOptions {
@@ -81,11 +82,10 @@ export class EndpointClient {
     return socket
   }
 
-  /** The HTTP/1 keep-alive pool. */
+  /** The HTTP/1 keep-alive pool (http1/pool.ts: lifo, idle sockets swept after 4 s). */
   httpAgent(): http.Agent {
     if (this.agent) return this.agent
-    const agent = new http.Agent({keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo', timeout: 4000})
-    agent.createConnection = (() => this.connect(['http/1.1'])) as unknown as typeof agent.createConnection
+    const agent = new Http1Pool(() => this.connect(['http/1.1']))
     this.agent = agent
     return agent
   }

@@ -6,7 +6,7 @@ import net from 'node:net'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket, {WebSocketServer} from 'ws'
-import {closeServer, rawExchange, request, startEchoApp, startPair, type EchoApp, type Pair} from './helpers.js'
+import {closeServer, listenOn, rawExchange, request, startEchoApp, startPair, type EchoApp, type Pair} from './helpers.js'
 
 const exec = promisify(execFile)
 
@@ -222,6 +222,61 @@ describe('HTTP/1.1 retries belong to the outbound side', () => {
     } finally {
       await pair.close()
       await closeServer(app.server)
+    }
+  })
+})
+
+describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
+  async function pooled(pool: http.Agent, port: number, path: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      http.get({host: '127.0.0.1', port, path, agent: pool}, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
+    })
+  }
+
+  it('reuses a connection, keeps a busy one open past the idle time, and closes it once idle', async () => {
+    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    let opened = 0
+    let closed = 0
+    const app = http.createServer({keepAliveTimeout: 60_000}, (req, res) => {
+      setTimeout(() => res.end('ok'), req.url === '/slow' ? 600 : 0)
+    })
+    app.on('connection', (s: net.Socket) => { opened++; s.on('close', () => closed++) })
+    const port = await listenOn(app)
+    const pool = new Http1Pool(() => net.connect(port, '127.0.0.1'), 300)
+    try {
+      expect(await pooled(pool, port, '/a')).toBe(200)
+      expect(await pooled(pool, port, '/slow')).toBe(200) // busy for 2x the idle time: not swept
+      expect(await pooled(pool, port, '/b')).toBe(200)
+      expect(opened).toBe(1)
+      const deadline = Date.now() + 3000
+      while (closed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(closed).toBe(1)
+    } finally {
+      pool.destroy()
+      await closeServer(app)
+    }
+  })
+
+  it('closes sooner when the server announces a shorter Keep-Alive timeout', async () => {
+    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    let closedAt = 0
+    const app = http.createServer({keepAliveTimeout: 60_000}, (_req, res) => {
+      res.shouldKeepAlive = true
+      res.writeHead(200, {'keep-alive': 'timeout=2'}).end('ok')
+    })
+    app.on('connection', (s: net.Socket) => s.on('close', () => { closedAt = Date.now() }))
+    const port = await listenOn(app)
+    const pool = new Http1Pool(() => net.connect(port, '127.0.0.1'), 30_000)
+    try {
+      const t0 = Date.now()
+      expect(await pooled(pool, port, '/')).toBe(200)
+      const deadline = Date.now() + 4000
+      while (closedAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(closedAt).toBeGreaterThan(0)
+      expect(closedAt - t0).toBeLessThan(2500) // 2 s hint - 1 s margin, swept within a second
+    } finally {
+      pool.destroy()
+      await closeServer(app)
     }
   })
 })
