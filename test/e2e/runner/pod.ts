@@ -22,6 +22,8 @@ interface Running {
   proc: NsProcess
   ready: boolean
   restarts: number
+  /** Readiness probe failures in a row. */
+  fails: number
 }
 
 /**
@@ -47,6 +49,7 @@ export class PodInstance {
   private stopped = false
   private probeTimer?: NodeJS.Timeout
   private lastReady?: boolean
+  private probing = false
   events: string[] = []
   error?: string
 
@@ -123,7 +126,7 @@ export class PodInstance {
       })
       return proc
     }
-    this.running.set(c.name, {spec: c, proc: launch(), ready: false, restarts: 0})
+    this.running.set(c.name, {spec: c, proc: launch(), ready: false, restarts: 0, fails: 0})
     this.note(`started ${c.name}`)
   }
 
@@ -135,7 +138,7 @@ export class PodInstance {
     }
     if (probe.httpGet) {
       return new Promise((resolve) => {
-        const req = http.get({host: this.ip, port: port(probe.httpGet.port), path: probe.httpGet.path ?? '/', timeout: 1000}, (res) => {
+        const req = http.get({host: this.ip, port: port(probe.httpGet.port), path: probe.httpGet.path ?? '/', timeout: (probe.timeoutSeconds ?? 1) * 1000}, (res) => {
           res.resume()
           resolve((res.statusCode ?? 500) >= 200 && (res.statusCode ?? 500) < 400)
         })
@@ -145,7 +148,7 @@ export class PodInstance {
     }
     if (probe.tcpSocket) {
       return new Promise((resolve) => {
-        const s = net.connect({host: this.ip, port: port(probe.tcpSocket.port), timeout: 1000})
+        const s = net.connect({host: this.ip, port: port(probe.tcpSocket.port), timeout: (probe.timeoutSeconds ?? 1) * 1000})
         s.on('connect', () => { s.destroy(); resolve(true) })
         s.on('timeout', () => { s.destroy(); resolve(false) })
         s.on('error', () => resolve(false))
@@ -164,10 +167,30 @@ export class PodInstance {
   }
 
   private async probeAll(): Promise<void> {
-    if (this.stopped) return
+    // One round at a time: a slow round must not overlap the next tick (and count failures twice).
+    if (this.stopped || this.probing) return
+    this.probing = true
+    try {
+      await this.probeRound()
+    } finally {
+      this.probing = false
+    }
+  }
+
+  private async probeRound(): Promise<void> {
     for (const r of this.running.values()) {
+      const probe = r.spec.readinessProbe as Obj | undefined
       if (r.proc.exited) r.ready = false
-      else r.ready = r.spec.readinessProbe ? await this.probe(r.spec, r.spec.readinessProbe) : true
+      else if (!probe) r.ready = true
+      else if (await this.probe(r.spec, probe)) {
+        r.fails = 0
+        r.ready = true
+      } else {
+        // As the kubelet: Ready is lost after failureThreshold (default 3) failures in a row, so
+        // one slow answer on a loaded machine does not empty the Service's endpoints.
+        r.fails++
+        if (r.fails >= (probe.failureThreshold ?? 3)) r.ready = false
+      }
     }
     const ready = [...this.running.values()].every((r) => r.ready)
     if (ready !== this.lastReady && !this.stopped) {
