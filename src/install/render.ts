@@ -125,6 +125,7 @@ function context(input: RenderInput): Record<string, unknown> {
       `--tap-port=${ControlPlanePorts.tap}`,
     ],
     tapAdminRole: TAP_ADMIN_ROLE,
+    tapServiceProxy: `https:${ControlPlane.tapService}:${ControlPlanePorts.tap}`,
     tapApiGroup: TAP_API_GROUP,
     tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
     controllerResources: k8sResources(v.controller.resources),

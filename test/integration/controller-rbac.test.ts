@@ -24,7 +24,7 @@ import {AccessDenied, KubeAuthorizer, TAP_API_GROUP, type AccessCheck} from '../
 import type {ResourceKind} from '../../src/control/tap/resource.js'
 import {TAP_ADMIN_ROLE} from '../../src/install/render.js'
 import {loadKube} from '../../src/k8s/client.js'
-import {ControlPlane, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
+import {ControlPlane, ControlPlanePorts, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {callCertify} from '../../src/proxy/identity/index.js'
@@ -56,6 +56,7 @@ const CALLS: [string, string, string[]][] = [
   ['injector', 'sources.ts readNamespacedConfigMap mesh-config', ['get', `configmaps/${ControlPlane.configMap}`, '-n', CONTROL_PLANE_NAMESPACE]],
   ['tap', 'auth.ts createTokenReview', ['create', 'tokenreviews.authentication.k8s.io']],
   ['tap', 'auth.ts createSubjectAccessReview', ['create', 'subjectaccessreviews.authorization.k8s.io']],
+  ['tap', 'auth.ts readNamespacedConfigMap (client CA, caller-proof)', ['get', 'configmaps/extension-apiserver-authentication', '-n', 'kube-system']],
   ['tap', 'kube-resolver.ts readNamespacedPod', ['get', 'pods', '-n', 'any-app-ns']],
   ['tap', 'kube-resolver.ts listPodForAllNamespaces (by IP)', ['list', 'pods', '--all-namespaces']],
   ['tap', 'kube-resolver.ts listNamespace', ['list', 'namespaces']],
@@ -78,6 +79,7 @@ const DENIED: string[][] = [
   ['patch', 'pods', '-n', 'any-app-ns'],
   ['update', `configmaps/${ControlPlane.configMap}`, '-n', CONTROL_PLANE_NAMESPACE],
   ['list', 'configmaps', '--all-namespaces'],
+  ['get', 'configmaps/kube-root-ca.crt', '-n', 'kube-system'],
   ['watch', 'deployments.apps', '--all-namespaces'],
   ['update', 'deployments.apps', '-n', 'any-app-ns'],
   ['list', 'cronjobs.batch', '--all-namespaces'],
@@ -291,6 +293,30 @@ describe('the user-facing ClusterRole mesh-tap-admin', () => {
     expect(await canI(['get', 'pods', '-n', appNs], cluster.users.restricted)).toBe('no')
     expect(await allowed(cluster.users.restricted, {group: TAP_API_GROUP, resource: 'secrets', verb: 'get', namespace: appNs})).toBe(false)
     expect(await allowed(cluster.users.restricted, {group: TAP_API_GROUP, resource: 'deployments', subresource: 'tap', verb: 'create', namespace: appNs})).toBe(false)
+  })
+
+  it('bound in the control plane namespace, it lets the user reach the tap server through the service proxy, and no other service', async () => {
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api)
+    const svcProxy = (name: string, ns = CONTROL_PLANE_NAMESPACE) => ['get', `services/${name}`, '--subresource=proxy', '-n', ns]
+    const tapService = `https:${ControlPlane.tapService}:${ControlPlanePorts.tap}`
+    expect(await canI(svcProxy(tapService), cluster.users.restricted)).toBe('no')
+    await rbac.createNamespacedRoleBinding({
+      namespace: CONTROL_PLANE_NAMESPACE,
+      body: {
+        metadata: {name: 'tap-access'},
+        roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: TAP_ADMIN_ROLE},
+        subjects: [{kind: 'User', name: cluster.users.restricted, apiGroup: 'rbac.authorization.k8s.io'}],
+      },
+    })
+    try {
+      await eventually(async () => ((await canI(svcProxy(tapService), cluster.users.restricted)) === 'yes' ? true : undefined), 'services/proxy granted')
+      for (const other of [ControlPlane.tapService, `${ControlPlane.tapService}:${ControlPlanePorts.tap}`, `https:${ControlPlane.injectorService}:443`]) {
+        expect(await canI(svcProxy(other), cluster.users.restricted), other).toBe('no')
+      }
+      expect(await canI(['get', 'services', '-n', CONTROL_PLANE_NAMESPACE], cluster.users.restricted)).toBe('no')
+    } finally {
+      await rbac.deleteNamespacedRoleBinding({name: 'tap-access', namespace: CONTROL_PLANE_NAMESPACE})
+    }
   })
 
   it('the controller then serves stat to that user: pods, deployments and jobs resolve through its own RBAC', async () => {
