@@ -29,6 +29,16 @@ export function selfCpuMicros(): {own: number, children: number} {
   return {own: ((f[11] + f[12]) / TICKS_PER_SECOND) * 1e6, children: ((f[13] + f[14]) / TICKS_PER_SECOND) * 1e6}
 }
 
+/** Private (anonymous) memory: RSS without the Node binary's code pages, which are shared. */
+export function privateMB(pid: number): number {
+  try {
+    const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : NaN
+  } catch {
+    return NaN
+  }
+}
+
 export function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) / 1024 : NaN

@@ -4,6 +4,7 @@
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
+//        [--proxy-env=NODE_OPTIONS=--max-semi-space-size=1,MALLOC_ARENA_MAX=2] (env of the mesh proxies only)
 // The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
 // Every path gets the same warm-up (1 s closed loop, then 2 s at 1,000 rps, discarded) before
@@ -16,13 +17,16 @@ import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, openLoop, type LoadResult} from './load.js'
-import {cpuMicros, freePort, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
+import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
 import {buildDist, direct, HOST, meshPair, nginxPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
 const WORKERS = 32
 const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
+/** Extra environment for the mesh proxies only (V8 flags through NODE_OPTIONS, malloc tuning). */
+const PROXY_ENV: Record<string, string> = Object.fromEntries((process.argv.find((a) => a.startsWith('--proxy-env='))?.slice(12).split(',') ?? [])
+  .filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 /** The machine's load before the bench adds its own. */
 const LOAD_AT_START = loadavg()
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')
@@ -35,12 +39,12 @@ interface PathResult {
   /** CPU µs per request of the load generator and of the app, at 1,000 rps and at max. */
   generatorUsPerReq: {at1000: number, atMax: number}
   appUsPerReq: {at1000: number, atMax: number}
-  procs: {label: string, rssIdleMB: number, rssLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
+  procs: {label: string, rssIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
 }
 
 async function measure(setup: Setup, backendPid: number): Promise<PathResult> {
   // RSS idle: started and answered the readiness probe, before any load.
-  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
+  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   // Warm-up (JIT, pools, connection setup), discarded: the first phase used to pay for it.
   await closedLoop(setup.port, HOST, 8, 1)
   await openLoop(setup.port, HOST, 1000, 2)
@@ -61,6 +65,7 @@ async function measure(setup: Setup, backendPid: number): Promise<PathResult> {
   setup.procs.forEach((p, i) => {
     procs[i].cpuUsPerReqMax = (cpu1[i] - cpu0[i]) / max.sent
     procs[i].rssLoadMB = rssMB(p.pid)
+    procs[i].privateLoadMB = privateMB(p.pid)
   })
   generatorUsPerReq.atMax = (H2LOAD ? gen1.children - gen0.children : gen1.own - gen0.own) / max.sent
   appUsPerReq.atMax = (cpu1[pids.length - 1] - cpu0[pids.length - 1]) / max.sent
@@ -72,7 +77,7 @@ async function main(): Promise<void> {
   const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
   await waitHttp(backendPort, HOST)
   const dist = DEV ? undefined : buildDist()
-  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist), await nginxPair(backendPort)]
+  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort)]
   const results: PathResult[] = []
   try {
     for (const s of setups) {
@@ -95,7 +100,7 @@ async function main(): Promise<void> {
 function report(results: PathResult[], halfRate: number): void {
   const [d, mesh, nginx] = results
   const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
-  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up, 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}`, '']
+  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up, 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
   lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
   for (const r of results) {
     for (const [label, l, base] of [['1000', r.fixed1000, d.fixed1000], [String(halfRate), r.half!, d.half!]] as const) {
@@ -103,9 +108,9 @@ function report(results: PathResult[], halfRate: number): void {
       lines.push(`${r.name.padEnd(12)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${added.padStart(23)}  ${String(l.errors).padStart(6)}`)
     }
   }
-  lines.push('', 'path          max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load')
+  lines.push('', 'path          max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load (private)')
   for (const r of results) {
-    const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} MB`).join('; ')
+    const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} (${fmt(p.privateLoadMB, 1)}) MB`).join('; ')
     const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
     lines.push(`${r.name.padEnd(12)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
   }
@@ -127,7 +132,7 @@ function report(results: PathResult[], halfRate: number): void {
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }
