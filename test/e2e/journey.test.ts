@@ -3,14 +3,19 @@
 // pod runner and real iptables interception. Each step prints what it saw when it fails: the
 // command output, the pods' events and logs, their nat rules, the controller's log.
 import {execFileSync} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
-import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
+import {transcript} from './transcript.js'
+import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
+import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
+import type {TapEvent} from '../../src/protocol/tap.js'
+import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
 const BOOKS = 'books'
@@ -21,14 +26,35 @@ let controller: HostController | undefined
 let installManifest = ''
 const t0 = Date.now()
 
-/** Runs a step; on failure, adds what the harness saw. */
-async function step<T>(fn: () => Promise<T>): Promise<T> {
+let stepStart = Date.now()
+/** A step's budget; the test's timeout (vitest.e2e.config.ts: 180 s) leaves it room to report. */
+const STEP_MS = 170_000
+/** Steps that wait on a loaded machine's pod starts or run bounded loads: budget, test timeout. */
+const LONG_STEP_MS = 290_000
+const LONG_TEST_MS = 300_000
+
+/** A timing line on stderr (the suite's measurements in docs/architecture/e2e.md come from these). */
+function progress(what: string): void {
+  process.stderr.write(`[e2e] +${((Date.now() - stepStart) / 1000).toFixed(1)} s ${what}\n`)
+}
+
+/** Runs a step; on failure, adds what it saw: its commands (exit code, stdout, stderr), the pods, the controller's log. */
+async function step<T>(fn: () => Promise<T>, budgetMs = STEP_MS): Promise<T> {
+  transcript.reset()
+  stepStart = Date.now()
+  // A step's own deadline, shorter than the test's: a slow step fails here, with what it saw.
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the step did not finish within ${budgetMs / 1000} s`)), budgetMs)
+  })
   try {
-    return await fn()
+    return await Promise.race([fn(), deadline])
   } catch (err) {
-    const seen = [`--- pods ---\n${runner?.describe() ?? '(no runner)'}`, controller ? `--- controller log ---\n${controller.log(60)}` : '--- controller: not started ---']
+    const seen = [`--- commands of this step ---\n${transcript.render()}`, `--- pods ---\n${runner?.describe() ?? '(no runner)'}`, controller ? `--- controller log ---\n${controller.log(60)}` : '--- controller: not started ---']
     ;(err as Error).message += `\n${seen.join('\n')}`
     throw err
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -87,6 +113,50 @@ async function spawnRestricted(kc: string): Promise<RunResult> {
   return meshWithToken(file, 'stat', 'deploy', '-n', SHOP, '-o', 'json')
 }
 
+interface Renewal {
+  at: number
+  validUntil: number
+  line: string
+}
+
+/** The proxy's "certificate renewed" log lines (plain log format: `<ISO time> INFO  certificate renewed ... validUntil=<ISO>`). */
+function renewalsIn(log: string): Renewal[] {
+  return log.split('\n').filter((l) => / certificate renewed /.test(l)).map((line) => ({
+    line, at: Date.parse(line.slice(0, line.indexOf(' '))), validUntil: Date.parse(/validUntil=(\S+)/.exec(line)?.[1] ?? ''),
+  }))
+}
+
+/** Requests step 3b sends to books: step 5 counts them in. */
+const BOOKS_3B_REQUESTS = 10
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < end) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (err) {
+      last = err
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+}
+
+/**
+ * Sends batches of 3 requests to each url from the client pod until `cmd` (a tap or top that
+ * needs live traffic) ends; bounded by 40 batches.
+ */
+async function whileTraffic(cmd: Promise<RunResult>, client: string, urls: string[]): Promise<RunResult> {
+  let done = false
+  const r = cmd.finally(() => (done = true))
+  for (let i = 0; i < 40 && !done; i++) {
+    for (const u of urls) if (!done) await runner.client(SHOP, client, ['http', u, '3', '100'])
+  }
+  return r
+}
+
 const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
 
 beforeAll(async () => {
@@ -132,25 +202,25 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect(injected).toContain('mesh-proxy')
     await kubectl(['apply', '-f', '-'], injected)
     await kubectl(['apply', '-f', '-'], plainYaml(PLAIN))
-    await waitApps(SHOP, ['web', 'grpc', 'echo', 'client'])
-    await waitApps(PLAIN, ['legacy'])
+    await waitApps(SHOP, ['web', 'grpc', 'echo', 'client'], 240_000)
+    await waitApps(PLAIN, ['legacy'], 30_000)
     for (const name of podsOf(SHOP, 'web')) {
       const pod = runner.pods.get(`${SHOP}/${name}`)!
       expect([...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: Obj) => c.name)).toEqual(expect.arrayContaining(['mesh-init', 'mesh-proxy', 'web']))
       expect(runner.instance(SHOP, name)!.describe()).toContain('MESH_OUTPUT')
     }
-  }))
+  }, LONG_STEP_MS), LONG_TEST_MS)
 
   it('3b. a second app meshed by its namespace annotation and the injector webhook', () => step(async () => {
     await pointWebhookAtHost()
     await kubectl(['apply', '-f', '-'], booksYaml(BOOKS))
-    await waitApps(BOOKS, ['books'])
+    await waitApps(BOOKS, ['books'], 150_000)
     const name = podsOf(BOOKS, 'books')[0]!
     const pod = runner.pods.get(`${BOOKS}/${name}`)!
     expect([...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: Obj) => c.name), 'the webhook injected the proxy').toEqual(expect.arrayContaining(['mesh-init', 'mesh-proxy', 'books']))
-    const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['http', `http://books.${BOOKS}.svc.cluster.local/`, '10'])
-    expect(r, r.raw).toMatchObject({ok: 10, failed: 0})
-    expect(sumMetric(await proxyMetrics(BOOKS, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)}), 'inbound mTLS at books from client.shop').toBeGreaterThanOrEqual(10)
+    const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['http', `http://books.${BOOKS}.svc.cluster.local/`, String(BOOKS_3B_REQUESTS)])
+    expect(r, r.raw).toMatchObject({ok: BOOKS_3B_REQUESTS, failed: 0})
+    expect(sumMetric(await proxyMetrics(BOOKS, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)}), 'inbound mTLS at books from client.shop').toBe(BOOKS_3B_REQUESTS)
   }))
 
   it('4. HTTP/1.1 and gRPC by service name through the proxies, with mTLS identities; a plain pod is reached in plaintext', () => step(async () => {
@@ -172,35 +242,113 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect(sumMetric(clientMetrics, 'request_total', {direction: 'outbound', dst_namespace: PLAIN, tls: 'no_identity'}) + sumMetric(clientMetrics, 'request_total', {direction: 'outbound', authority: `legacy.${PLAIN}.svc.cluster.local`, tls: 'no_identity'})).toBeGreaterThanOrEqual(5)
   }))
 
-  // By pod IP: by Service name the client's proxy gets a ClusterIP as original destination, and
-  // neither the proxy's destination client (IP authorities are passed through) nor the
-  // destination service (no ClusterIP lookups) resolve it to the Service (see e2e.md).
-  it('4b. opaque TCP: a server-speaks-first app on an opaque port, through both proxies (by pod IP)', () => step(async () => {
+  // By Service name: the client's proxy sees the ClusterIP as the original destination and asks
+  // destination about ip:port, which finds the Service (src/control/destination, ClusterIP
+  // lookups); by pod IP: the endpoint itself. Either way both proxies carry it over mTLS.
+  it('4b. opaque TCP: a server-speaks-first app on an opaque port, through both proxies over mTLS, by Service name and by pod IP', () => step(async () => {
     const echo = podsOf(SHOP, 'echo')[0]!
+    const client = podsOf(SHOP, 'client')[0]!
     const ip = runner.instance(SHOP, echo)!.ip
-    const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['tcp', `${ip}:9000`, '5'])
-    expect(r, r.raw).toMatchObject({ok: 5, failed: 0, pods: {[echo]: 5}})
-    const m = await proxyMetrics(SHOP, echo)
-    expect(sumMetric(m, 'tcp_open_total', {direction: 'inbound'}), `inbound tcp_open_total at echo\n${m.split('\n').filter((l) => l.startsWith('tcp_')).join('\n')}`).toBeGreaterThanOrEqual(5)
+    const inbound = async (): Promise<{mtls: number; plain: number; lines: string}> => {
+      const m = await proxyMetrics(SHOP, echo)
+      return {
+        mtls: sumMetric(m, 'tcp_open_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP), server_id: identity('echo', SHOP)}),
+        plain: sumMetric(m, 'tcp_open_total', {direction: 'inbound', tls: 'no_identity'}),
+        lines: m.split('\n').filter((l) => l.startsWith('tcp_open_total')).join('\n'),
+      }
+    }
+    const send = async (how: string, target: string): Promise<{mtls: number; plain: number; seen: string}> => {
+      const before = await inbound()
+      const r = await runner.client(SHOP, client, ['tcp', target, '5'])
+      expect(r, `${how}: ${r.raw}`).toMatchObject({ok: 5, failed: 0, pods: {[echo]: 5}})
+      const after = await inbound()
+      const d = {mtls: after.mtls - before.mtls, plain: after.plain - before.plain}
+      const seen = `${how} (${target}): +${d.mtls} mTLS, +${d.plain} plaintext at echo's inbound`
+      progress(`4b: ${seen}`)
+      return {...d, seen: `${seen}\n${after.lines}`}
+    }
+    const byName = await send('by Service name', `echo.${SHOP}.svc.cluster.local:9000`)
+    expect(byName.mtls, byName.seen).toBe(5)
+    // By pod IP the client's proxy has no identity to expect (destination answers ip:port lookups
+    // for cluster IPs only), so it connects in plaintext, as to an unmeshed pod: carried, not mTLS.
+    const byIp = await send('by pod IP', `${ip}:9000`)
+    expect(byIp.mtls + byIp.plain, byIp.seen).toBe(5)
   }))
 
-  // Partial: the CLI reaches the tap server through the API server's service proxy with the
-  // caller's token (TokenReview + SubjectAccessReview pass), and stat lists the workloads. The
-  // counts, success rates and identities (stat, edges, tap, top) are not asserted yet: the tap
-  // server's pod resolver counts a pod as meshed only with mesh-proxy in spec.containers, and
-  // the injector makes it a native sidecar (initContainers), so no pod is meshed for it; and
-  // tap/top lose their query string in the service proxy (see e2e.md).
-  it('5 (partial). mesh stat reaches the tap server through the API server\'s service proxy with the caller\'s token', () => step(async () => {
+  it('5. mesh stat, edges, tap and top report what was sent: counts, success rates, mTLS identities', () => step(async () => {
     await controlPlaneEndpoints()
     const kc = tokenKubeconfig(runner.dir)
-    const r = await meshWithToken(kc, 'stat', 'deploy', '-n', SHOP, '-o', 'json')
-    const rows = (JSON.parse(expectOk(r, 'mesh stat')) as {rows: Array<{name: string; totalPods: number}>}).rows
-    expect(Object.fromEntries(rows.map((x) => [x.name, x.totalPods])), r.stdout).toEqual({client: 1, echo: 1, grpc: 1, web: 2})
+    const client = podsOf(SHOP, 'client')[0]!
+    const booksPod = podsOf(BOOKS, 'books')[0]!
+    const url = `http://books.${BOOKS}.svc.cluster.local`
+    // Known traffic to books: 20 answered 200 and 5 answered 500, after step 3b's 10 (200).
+    const ok = await runner.client(SHOP, client, ['http', `${url}/hello`, '20'])
+    expect(ok, ok.raw).toMatchObject({ok: 20, failed: 0, statuses: {200: 20}})
+    const bad = await runner.client(SHOP, client, ['http', `${url}/status/500`, '5'])
+    expect(bad, bad.raw).toMatchObject({ok: 0, failed: 5, statuses: {500: 5}})
+    const total = BOOKS_3B_REQUESTS + 25
+    const rate = (BOOKS_3B_REQUESTS + 20) / total
+    const clientId = identity('client', SHOP)
+    const booksId = identity('books', BOOKS)
+
+    // stat: the books row (inbound at books), then client --to books (client's outbound). The tap
+    // server scrapes a pod at most every 5 s: wait for the counts to arrive, then assert them.
+    const books = await eventually('mesh stat deploy -n books to count every request', async () => {
+      const rep = JSON.parse(expectOk(await meshAs(kc, 'stat', 'deploy', '-n', BOOKS, '--window', '10m', '-o', 'json'), 'mesh stat deploy -n books')) as StatReport
+      const row = rep.rows.find((r) => r.name === 'books')
+      return row?.requests === total ? row : undefined
+    }, 60_000)
+    expect(books).toMatchObject({namespace: BOOKS, kind: 'deployment', meshedPods: 1, totalPods: 1, requests: total})
+    expect(books.successRate, 'success rate of books').toBeCloseTo(rate, 6)
+    expect(books.latencyMs.p50, 'p50 latency of books').toBeGreaterThan(0)
+    progress('5: mesh stat counts every request')
+    const to = JSON.parse(expectOk(await meshAs(kc, 'stat', 'deploy/client', '-n', SHOP, '--to', 'deploy/books', '--to-namespace', BOOKS, '--window', '10m', '-o', 'json'), 'mesh stat --to')) as StatReport
+    expect(to.rows, JSON.stringify(to)).toHaveLength(1)
+    expect(to.rows[0]).toMatchObject({name: 'client', requests: total})
+    expect(to.rows[0]!.successRate).toBeCloseTo(rate, 6)
+    // Every shop workload is meshed (the native sidecar counts).
+    const shop = JSON.parse(expectOk(await meshAs(kc, 'stat', 'deploy', '-n', SHOP, '--window', '10m', '-o', 'json'), 'mesh stat deploy -n shop')) as StatReport
+    expect(Object.fromEntries(shop.rows.map((x) => [x.name, `${x.meshedPods}/${x.totalPods}`])), JSON.stringify(shop)).toEqual({client: '1/1', echo: '1/1', grpc: '1/1', web: '2/2'})
+    expect(shop.rows.find((r) => r.name === 'web')!.successRate, 'web answered everything').toBe(1)
+
+    // edges: client -> books over mTLS with both identities, from either side.
+    const inEdges = JSON.parse(expectOk(await meshAs(kc, 'edges', 'deploy', '-n', BOOKS, '-o', 'json'), 'mesh edges -n books')) as EdgesReport
+    expect(inEdges.edges, JSON.stringify(inEdges)).toContainEqual(expect.objectContaining({src: 'sa/client', srcNamespace: SHOP, dst: 'deploy/books', dstNamespace: BOOKS, secured: true, clientId, serverId: booksId, requests: total}))
+    const outEdges = JSON.parse(expectOk(await meshAs(kc, 'edges', 'deploy', '-n', SHOP, '-o', 'json'), 'mesh edges -n shop')) as EdgesReport
+    const edge = (dst: string, dstNs: string): EdgeRow | undefined => outEdges.edges.find((e) => e.src === 'deploy/client' && e.dst === dst && e.dstNamespace === dstNs)
+    expect(edge('deploy/books', BOOKS), JSON.stringify(outEdges)).toMatchObject({secured: true, clientId, serverId: booksId, requests: total})
+    expect(edge('deploy/web', SHOP), JSON.stringify(outEdges)).toMatchObject({secured: true, clientId, serverId: identity('web', SHOP)})
+    expect(edge('deploy/web', SHOP)!.requests).toBeGreaterThanOrEqual(20)
+    progress('5: mesh stat --to, mesh edges')
+
+    // tap: 30 events (request, response, end of 10 requests) under /tap, as the proxy of books saw them.
+    const tap = await whileTraffic(meshWithToken(kc, 'tap', 'deploy/books', '-n', BOOKS, '--path', '/tap', '--max-events', '30', '--duration', '60s', '-o', 'json'), client, [`${url}/tap/x`])
+    const events = expectOk(tap, 'mesh tap').trim().split('\n').map((l) => JSON.parse(l) as TapEvent & {pod: string})
+    expect(events, tap.stdout).toHaveLength(30)
+    for (const ev of events) {
+      expect(ev, JSON.stringify(ev)).toMatchObject({pod: expect.stringContaining(booksPod), direction: 'inbound', tls: {tls: true, clientId}})
+      if (ev.type === 'requestInit') expect(ev).toMatchObject({method: 'GET', path: '/tap/x'})
+      else expect(ev.status, JSON.stringify(ev)).toBe(200)
+    }
+    expect(events.filter((e) => e.type === 'requestInit').length).toBeGreaterThanOrEqual(9)
+    progress('5: mesh tap --max-events 30')
+
+    // top: rows per source and path, with their success rates.
+    const top = await whileTraffic(meshWithToken(kc, 'top', 'deploy/books', '-n', BOOKS, '--duration', '12s', '--interval', '2s', '-o', 'json'), client, [`${url}/top`, `${url}/status/500`])
+    const snaps = expectOk(top, 'mesh top').trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
+    const rows = snaps.at(-1)!.rows
+    const row = (p: string): TopRow | undefined => rows.find((r) => r.path === p)
+    expect(row('/top'), top.stdout).toMatchObject({successRate: 1})
+    expect(row('/top')!.count).toBeGreaterThanOrEqual(1)
+    expect(row('/top')!.source, top.stdout).toContain('client')
+    expect(row('/status/500'), top.stdout).toMatchObject({successes: 0, successRate: 0})
+    progress('5: mesh top -o json')
+
     // The restricted user (a token with no rights) is refused: by the API server (services/proxy).
     const restricted = await spawnRestricted(kc)
     expect(restricted.exitCode, `${restricted.stdout}${restricted.stderr}`).not.toBe(0)
     expect(restricted.stderr).toMatch(/forbidden|not allowed|cannot|denied|permission/i)
-  }))
+  }, LONG_STEP_MS), LONG_TEST_MS)
 
   it('6a. a removed backend stops receiving traffic within a second of its EndpointSlice change; no request fails', () => step(async () => {
     const client = podsOf(SHOP, 'client')[0]!
@@ -234,6 +382,42 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect(r.last[removed]! - tSlice, `${removed} stopped getting traffic within 1 s of the slice change: ${seen}`).toBeLessThanOrEqual(1000)
     expect(r.last[kept] ?? 0, `${kept} took the traffic afterwards: ${seen}`).toBeGreaterThan(tSlice + 1000)
   }))
+
+  it('6b. certificates renewed under load fail nothing', () => step(async () => {
+    const client = podsOf(SHOP, 'client')[0]!
+    const books = podsOf(BOOKS, 'books')[0]!
+    const proxies = [[SHOP, client], [BOOKS, books]] as const
+    const renewals = (ns: string, pod: string): Renewal[] => renewalsIn(runner.instance(ns, pod)!.log('mesh-proxy'))
+    const before = proxies.map(([ns, pod]) => renewals(ns, pod).length)
+    // Bounded: at most 3000 requests, one per 40 ms (>= 120 s), stopped once both proxies renewed.
+    const stopFile = path.join(os.tmpdir(), `mesh-e2e-stop-6b-${process.pid}`)
+    rmSync(stopFile, {force: true})
+    const loopStart = Date.now()
+    const loop = runner.client(SHOP, client, ['http', `http://books.${BOOKS}.svc.cluster.local/renew`, '3000', '40', stopFile], {timeoutMs: 180_000})
+    const end = Date.now() + 150_000
+    let renewedAt = 0
+    while (Date.now() < end) {
+      if (proxies.every(([ns, pod], i) => renewals(ns, pod).length > before[i]!)) {
+        renewedAt ||= Date.now()
+        // Keep the load on a little after the last renewal: connections made with the new certificates.
+        if (Date.now() - renewedAt > 3000) break
+      }
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    writeFileSync(stopFile, '')
+    progress(`6b: both proxies renewed ${renewedAt ? `${((renewedAt - loopStart) / 1000).toFixed(1)} s after the load began` : 'NOT within the bound'}`)
+    const r = await loop.finally(() => rmSync(stopFile, {force: true}))
+    const seen = proxies.map(([ns, pod], i) => `${ns}/${pod}: ${before[i]} renewals before, now:\n${renewals(ns, pod).map((x) => `  ${x.line}`).join('\n')}`).join('\n')
+    expect(renewedAt, `both proxies renewed within the bound:\n${seen}\n${r.raw}`).toBeGreaterThan(0)
+    expect(r.failed, `${r.raw}\n${seen}`).toBe(0)
+    expect(r.ok, r.raw).toBeGreaterThan(100)
+    // Each proxy renewed while the load was running, and its new certificate lives longer.
+    for (const [i, [ns, pod]] of proxies.entries()) {
+      const fresh = renewals(ns, pod).slice(before[i]!)
+      expect(fresh.some((x) => x.at > r.started && x.at < r.started + r.ms), `${ns}/${pod} renewed during the load (${r.started}..${r.started + r.ms}):\n${seen}`).toBe(true)
+      expect(fresh.at(-1)!.validUntil).toBeGreaterThan(fresh.at(-1)!.at)
+    }
+  }, LONG_STEP_MS), LONG_TEST_MS)
 
   // Must stay last: it removes the control plane.
   it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {

@@ -8,11 +8,16 @@ import {runMesh, spawnMesh, type RunResult} from '../helpers/run.js'
 import {ROOT} from './runner/containers.js'
 import {HOST_IP} from './runner/net.js'
 import {tailLog} from './runner/procs.js'
+import {transcript} from './transcript.js'
 
 export const cluster = testCluster()
 
+/** `mesh <args>` in process against the test cluster; recorded in the step's transcript. */
 export function mesh(...args: string[]): Promise<RunResult> {
-  return runMesh([...args, '--kubeconfig', cluster.kubeconfigPath])
+  return transcript.track(`mesh ${args.join(' ')}`, async () => {
+    const r = await runMesh([...args, '--kubeconfig', cluster.kubeconfigPath])
+    return {...r, code: r.exitCode}
+  })
 }
 
 /** Fails with the command's output: what a failing step prints. */
@@ -22,7 +27,8 @@ export function expectOk(r: RunResult, what: string): string {
 }
 
 export async function kubectl(args: string[], stdin?: string, context = 'admin'): Promise<string> {
-  const r = await cluster.kubectl(args, {stdin, allowFailure: true, context})
+  const what = `kubectl --context ${context} ${args.join(' ')}${stdin === undefined ? '' : ` (stdin: ${stdin.length} chars)`}`
+  const r = await transcript.track(what, () => cluster.kubectl(args, {stdin, allowFailure: true, context}))
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n${r.stdout}`)
   return r.stdout
 }
@@ -35,6 +41,12 @@ export interface HostController {
 }
 
 /**
+ * Lifetime of the proxies' certificates in the journey: the shortest the controller allows, so
+ * every proxy renews (at 70 %, every 42 s) during the journey and step 6b sees renewals under load.
+ */
+export const LEAF_LIFETIME = '1m'
+
+/**
  * `mesh controller` as a process on the host, listening on the bridge's host address: the pods
  * reach it as mesh-identity/mesh-dst.mesh-system (their hosts files map those names there).
  */
@@ -42,7 +54,7 @@ export async function startHostController(dir: string): Promise<HostController> 
   const logPath = path.join(dir, 'controller.log')
   const fd = openSync(logPath, 'a')
   const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', path.join(ROOT, 'bin/dev.js'), 'controller',
-    '--kubeconfig', cluster.kubeconfigPath, '--listen-host', HOST_IP, '--log-level', 'debug'], {cwd: ROOT, stdio: ['ignore', fd, fd]})
+    '--kubeconfig', cluster.kubeconfigPath, '--listen-host', HOST_IP, '--log-level', 'debug', '--leaf-lifetime', LEAF_LIFETIME], {cwd: ROOT, stdio: ['ignore', fd, fd]})
   closeSync(fd)
   let exited = false
   child.on('exit', () => (exited = true))
@@ -184,12 +196,23 @@ export function tokenKubeconfig(dir: string): string {
   return file
 }
 
+/** `mesh <args>` in process (no start-up cost) with the token kubeconfig: stat and edges. */
+export function meshAs(kubeconfig: string, ...args: string[]): Promise<RunResult> {
+  return transcript.track(`mesh ${args.join(' ')} (token kubeconfig)`, async () => {
+    const r = await runMesh([...args, '--kubeconfig', kubeconfig, '--context', 'admin-token'])
+    return {...r, code: r.exitCode}
+  })
+}
+
 /**
  * The mesh binary (a process: tap and top run side by side) with the token kubeconfig and its
  * context named explicitly (cluster mode).
  */
 export function meshWithToken(kubeconfig: string, ...args: string[]): Promise<RunResult> {
-  return spawnMesh([...args, '--kubeconfig', kubeconfig, '--context', 'admin-token'], {timeoutMs: 90_000})
+  return transcript.track(`mesh ${args.join(' ')} (process, token kubeconfig)`, async () => {
+    const r = await spawnMesh([...args, '--kubeconfig', kubeconfig, '--context', 'admin-token'], {timeoutMs: 90_000})
+    return {...r, code: r.exitCode}
+  })
 }
 
 /**
