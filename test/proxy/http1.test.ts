@@ -24,6 +24,12 @@ describe('HTTP/1.1 through the proxy pair', () => {
         tick()
         return true
       }
+      if (req.url === '/gzip-te') {
+        // (the body is not really gzip: only the framing and the header are under test)
+        res.writeHead(200, {'transfer-encoding': 'gzip, chunked'})
+        res.end('zz')
+        return true
+      }
       if (req.url === '/trailers') {
         // A chunked response with trailers; the request's own trailers are echoed in them.
         res.writeHead(200, {'content-type': 'text/plain', trailer: 'x-checksum, x-request-trailer'})
@@ -118,6 +124,16 @@ describe('HTTP/1.1 through the proxy pair', () => {
     const seen = [...text.matchAll(/\{"method".*?"bodyLength":(\d+)/g)].map((m) => Number(m[1]))
     expect(text.match(/"url":"(\/g\d)"/g)).toEqual(['"url":"/g1"', '"url":"/g2"'])
     expect(seen).toEqual([5, 0])
+  })
+
+  it('keeps the other transfer codings of a chunked body (gzip, chunked) both ways', async () => {
+    const text = await rawExchange(out, 'POST /te HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 3000)
+    const seen = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1))
+    expect(seen.headers['transfer-encoding']).toBe('gzip, chunked')
+    expect(seen.bodyLength).toBe(3)
+    const gz = await rawExchange(out, 'GET /gzip-te HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n', 3000)
+    expect(gz).toMatch(/\r\ntransfer-encoding: gzip, chunked\r\n/i)
+    expect(gz).toMatch(/\r\n\r\n2\r\nzz\r\n0\r\n\r\n$/)
   })
 
   it('answers pipelined requests in order on one connection', async () => {

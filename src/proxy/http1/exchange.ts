@@ -157,8 +157,12 @@ export class Exchange implements BodySink {
     const res = this.res
     if (this.side.draining) res.shouldKeepAlive = false
     // Trailers can follow only a chunked message; `Trailer` is kept only when they can.
-    const keepTrailer = upRes.headers['transfer-encoding'] !== undefined && upRes.headers['content-length'] === undefined && res.useChunkedEncodingByDefault
-    res.writeHead(status, upRes.statusMessage, forwardHeaders(upRes.rawHeaders, upRes.headers.connection, {keepTrailer}) as unknown as http.OutgoingHttpHeaders)
+    const te = upRes.headers['transfer-encoding']
+    const keepTrailer = te !== undefined && upRes.headers['content-length'] === undefined && res.useChunkedEncodingByDefault
+    const headers = forwardHeaders(upRes.rawHeaders, upRes.headers.connection, {keepTrailer})
+    // Chunked on to the client too, with the other codings the upstream applied (`gzip, chunked`).
+    if (keepTrailer && te !== 'chunked') headers.push('Transfer-Encoding', te)
+    res.writeHead(status, upRes.statusMessage, headers as unknown as http.OutgoingHttpHeaders)
     this.side.observer?.responseInit(this.meta, status)
     pump(upRes, res, this)
     upRes.on('close', () => {

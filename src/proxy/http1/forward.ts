@@ -112,9 +112,10 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   const buffer = hasBody && !chunked && retries > 0 && Number(cl) <= retry.maxBodyBytes
   const streaming = hasBody && !buffer
   const headers = forwardHeaders(req.rawHeaders, h.connection, {host: where.host, keepTrailer: chunked})
-  // A chunked body goes on chunked (whatever the method), so its framing and trailers survive.
+  // A chunked body goes on chunked (whatever the method), so its framing and trailers survive,
+  // with its other codings (`gzip, chunked`): the parser removed only the chunking.
   // (Transfer-Encoding is hop-by-hop, so `headers` is already a copy here.)
-  if (chunked) headers.push('Transfer-Encoding', 'chunked')
+  if (chunked) headers.push('Transfer-Encoding', String(h['transfer-encoding']))
   side.budget.deposit()
   const plan: ExchangePlan = {
     path: where.path, headers, streaming, body: null, retries,
