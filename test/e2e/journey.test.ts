@@ -11,7 +11,7 @@ import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
-import {transcript} from './transcript.js'
+import {eventually, finalizeNamespace, identity, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, renewalsIn, runStep, STEP_MS, sumMetric, whileTraffic, type Renewal} from './journey-kit.js'
 import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
 import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
@@ -26,36 +26,9 @@ let controller: HostController | undefined
 let installManifest = ''
 const t0 = Date.now()
 
-let stepStart = Date.now()
-/** A step's budget; the test's timeout (vitest.e2e.config.ts: 180 s) leaves it room to report. */
-const STEP_MS = 170_000
-/** Steps that wait on a loaded machine's pod starts or run bounded loads: budget, test timeout. */
-const LONG_STEP_MS = 290_000
-const LONG_TEST_MS = 300_000
-
-/** A timing line on stderr (the suite's measurements in docs/architecture/e2e.md come from these). */
-function progress(what: string): void {
-  process.stderr.write(`[e2e] +${((Date.now() - stepStart) / 1000).toFixed(1)} s ${what}\n`)
-}
-
-/** Runs a step; on failure, adds what it saw: its commands (exit code, stdout, stderr), the pods, the controller's log. */
-async function step<T>(fn: () => Promise<T>, budgetMs = STEP_MS): Promise<T> {
-  transcript.reset()
-  stepStart = Date.now()
-  // A step's own deadline, shorter than the test's: a slow step fails here, with what it saw.
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the step did not finish within ${budgetMs / 1000} s`)), budgetMs)
-  })
-  try {
-    return await Promise.race([fn(), deadline])
-  } catch (err) {
-    const seen = [`--- commands of this step ---\n${transcript.render()}`, `--- pods ---\n${runner?.describe() ?? '(no runner)'}`, controller ? `--- controller log ---\n${controller.log(60)}` : '--- controller: not started ---']
-    ;(err as Error).message += `\n${seen.join('\n')}`
-    throw err
-  } finally {
-    clearTimeout(timer)
-  }
+/** Runs a step (its own deadline); on failure it adds its commands, the pods, the controller's log. */
+function step<T>(fn: () => Promise<T>, budgetMs = STEP_MS): Promise<T> {
+  return runStep(fn, budgetMs, () => [`--- pods ---\n${runner?.describe() ?? '(no runner)'}`, controller ? `--- controller log ---\n${controller.log(60)}` : '--- controller: not started ---'])
 }
 
 function podsOf(ns: string, app: string): string[] {
@@ -68,41 +41,7 @@ async function waitApps(ns: string, apps: string[], timeoutMs = 90_000): Promise
   await runner.waitReady(apps.flatMap((a) => podsOf(ns, a).map((n) => `${ns}/${n}`)), Math.max(1000, end - Date.now()))
 }
 
-/** The proxy's /metrics, read inside the pod over loopback (the admin port refuses others). */
-async function proxyMetrics(ns: string, pod: string): Promise<string> {
-  const r = await runner.exec(ns, pod, [process.execPath, '-e', `fetch('http://127.0.0.1:4191/metrics').then(r => r.text()).then(t => process.stdout.write(t), e => { console.error(e); process.exit(1) })`])
-  if (r.code !== 0) throw new Error(`metrics of ${ns}/${pod}: ${r.stderr}`)
-  return r.stdout
-}
-
-function sumMetric(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return sum
-}
-
-/**
- * The namespace controller's part (this cluster has no controller-manager): delete everything
- * left in a Terminating namespace, check it is empty, then drop its `kubernetes` finalizer.
- */
-async function finalizeNamespace(ns: string): Promise<void> {
-  const kinds = (await kubectl(['api-resources', '--namespaced', '--verbs=list,delete', '-o', 'name'])).split('\n').filter((k) => k && !k.startsWith('events')).join(',')
-  await kubectl(['delete', kinds, '--all', '-n', ns, '--ignore-not-found', '--wait=false'])
-  const end = Date.now() + 15_000
-  let left: string
-  do {
-    left = (await kubectl(['get', kinds, '-n', ns, '-o', 'name', '--ignore-not-found'])).trim()
-    if (!left) break
-    await new Promise((r) => setTimeout(r, 200))
-  } while (Date.now() < end)
-  expect(left, `left in ${ns} after deleting its content`).toBe('')
-  const obj = JSON.parse(await kubectl(['get', 'namespace', ns, '-o', 'json'])) as Obj
-  expect(obj.metadata.deletionTimestamp, `${ns} is being deleted`).toBeTruthy()
-  await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'], JSON.stringify({...obj, spec: {finalizers: []}}))
-}
+const metricsOf = (ns: string, pod: string): Promise<string> => proxyMetrics(runner, ns, pod)
 
 /** `mesh stat` as the restricted user (its token, same cluster). */
 async function spawnRestricted(kc: string): Promise<RunResult> {
@@ -113,51 +52,8 @@ async function spawnRestricted(kc: string): Promise<RunResult> {
   return meshWithToken(file, 'stat', 'deploy', '-n', SHOP, '-o', 'json')
 }
 
-interface Renewal {
-  at: number
-  validUntil: number
-  line: string
-}
-
-/** The proxy's "certificate renewed" log lines (plain log format: `<ISO time> INFO  certificate renewed ... validUntil=<ISO>`). */
-function renewalsIn(log: string): Renewal[] {
-  return log.split('\n').filter((l) => / certificate renewed /.test(l)).map((line) => ({
-    line, at: Date.parse(line.slice(0, line.indexOf(' '))), validUntil: Date.parse(/validUntil=(\S+)/.exec(line)?.[1] ?? ''),
-  }))
-}
-
 /** Requests step 3b sends to books: step 5 counts them in. */
 const BOOKS_3B_REQUESTS = 10
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-}
-
-/**
- * Sends batches of 3 requests to each url from the client pod until `cmd` (a tap or top that
- * needs live traffic) ends; bounded by 40 batches.
- */
-async function whileTraffic(cmd: Promise<RunResult>, client: string, urls: string[]): Promise<RunResult> {
-  let done = false
-  const r = cmd.finally(() => (done = true))
-  for (let i = 0; i < 40 && !done; i++) {
-    for (const u of urls) if (!done) await runner.client(SHOP, client, ['http', u, '3', '100'])
-  }
-  return r
-}
-
-const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
 
 beforeAll(async () => {
   runner = await PodRunner.start(cluster, {namespaces: [SHOP, BOOKS, PLAIN], hostNamespaces: ['mesh-system']})
@@ -168,7 +64,9 @@ afterAll(async () => {
   await runner?.stop()
   process.stderr.write(`[e2e] journey ran ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
   expect(listOurNetns()).toEqual([])
-  expect(execFileSync('ip', ['-o', 'link', 'show']).toString()).not.toContain(BRIDGE)
+  const links = execFileSync('ip', ['-o', 'link', 'show']).toString()
+  expect(links).not.toContain(BRIDGE)
+  expect(links, 'host ends of our veths').not.toMatch(/\bmve\d+@/)
 })
 
 describe.sequential('the mesh user journey on the test cluster', () => {
@@ -220,7 +118,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect([...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: Obj) => c.name), 'the webhook injected the proxy').toEqual(expect.arrayContaining(['mesh-init', 'mesh-proxy', 'books']))
     const r = await runner.client(SHOP, podsOf(SHOP, 'client')[0]!, ['http', `http://books.${BOOKS}.svc.cluster.local/`, String(BOOKS_3B_REQUESTS)])
     expect(r, r.raw).toMatchObject({ok: BOOKS_3B_REQUESTS, failed: 0})
-    expect(sumMetric(await proxyMetrics(BOOKS, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)}), 'inbound mTLS at books from client.shop').toBe(BOOKS_3B_REQUESTS)
+    expect(sumMetric(await metricsOf(BOOKS, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)}), 'inbound mTLS at books from client.shop').toBe(BOOKS_3B_REQUESTS)
   }))
 
   it('4. HTTP/1.1 and gRPC by service name through the proxies, with mTLS identities; a plain pod is reached in plaintext', () => step(async () => {
@@ -234,11 +132,11 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     // The backends' inbound proxies saw the client's identity over mTLS.
     let inboundTls = 0
     for (const name of podsOf(SHOP, 'web')) {
-      inboundTls += sumMetric(await proxyMetrics(SHOP, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)})
+      inboundTls += sumMetric(await metricsOf(SHOP, name), 'request_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP)})
     }
     expect(inboundTls, 'inbound mTLS requests at web from default.shop').toBeGreaterThanOrEqual(20)
     // The legacy pod has no proxy: the client's proxy talked plaintext to it.
-    const clientMetrics = await proxyMetrics(SHOP, podsOf(SHOP, 'client')[0]!)
+    const clientMetrics = await metricsOf(SHOP, podsOf(SHOP, 'client')[0]!)
     expect(sumMetric(clientMetrics, 'request_total', {direction: 'outbound', dst_namespace: PLAIN, tls: 'no_identity'}) + sumMetric(clientMetrics, 'request_total', {direction: 'outbound', authority: `legacy.${PLAIN}.svc.cluster.local`, tls: 'no_identity'})).toBeGreaterThanOrEqual(5)
   }))
 
@@ -250,7 +148,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     const client = podsOf(SHOP, 'client')[0]!
     const ip = runner.instance(SHOP, echo)!.ip
     const inbound = async (): Promise<{mtls: number; plain: number; lines: string}> => {
-      const m = await proxyMetrics(SHOP, echo)
+      const m = await metricsOf(SHOP, echo)
       return {
         mtls: sumMetric(m, 'tcp_open_total', {direction: 'inbound', tls: 'true', client_id: identity('client', SHOP), server_id: identity('echo', SHOP)}),
         plain: sumMetric(m, 'tcp_open_total', {direction: 'inbound', tls: 'no_identity'}),
@@ -322,7 +220,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     progress('5: mesh stat --to, mesh edges')
 
     // tap: 30 events (request, response, end of 10 requests) under /tap, as the proxy of books saw them.
-    const tap = await whileTraffic(meshWithToken(kc, 'tap', 'deploy/books', '-n', BOOKS, '--path', '/tap', '--max-events', '30', '--duration', '60s', '-o', 'json'), client, [`${url}/tap/x`])
+    const tap = await whileTraffic(runner, SHOP, client, meshWithToken(kc, 'tap', 'deploy/books', '-n', BOOKS, '--path', '/tap', '--max-events', '30', '--duration', '60s', '-o', 'json'), [`${url}/tap/x`])
     const events = expectOk(tap, 'mesh tap').trim().split('\n').map((l) => JSON.parse(l) as TapEvent & {pod: string})
     expect(events, tap.stdout).toHaveLength(30)
     for (const ev of events) {
@@ -334,7 +232,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     progress('5: mesh tap --max-events 30')
 
     // top: rows per source and path, with their success rates.
-    const top = await whileTraffic(meshWithToken(kc, 'top', 'deploy/books', '-n', BOOKS, '--duration', '12s', '--interval', '2s', '-o', 'json'), client, [`${url}/top`, `${url}/status/500`])
+    const top = await whileTraffic(runner, SHOP, client, meshWithToken(kc, 'top', 'deploy/books', '-n', BOOKS, '--duration', '12s', '--interval', '2s', '-o', 'json'), [`${url}/top`, `${url}/status/500`])
     const snaps = expectOk(top, 'mesh top').trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
     const rows = snaps.at(-1)!.rows
     const row = (p: string): TopRow | undefined => rows.find((r) => r.path === p)
@@ -354,7 +252,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     const client = podsOf(SHOP, 'client')[0]!
     const webs = podsOf(SHOP, 'web').sort()
     expect(webs).toHaveLength(2)
-    const served = async (): Promise<number[]> => Promise.all(webs.map(async (w) => sumMetric(await proxyMetrics(SHOP, w), 'request_total', {direction: 'inbound'})))
+    const served = async (): Promise<number[]> => Promise.all(webs.map(async (w) => sumMetric(await metricsOf(SHOP, w), 'request_total', {direction: 'inbound'})))
     const before = await served()
     // Bounded: 600 requests, one per 25 ms (>= 15 s), 5 s per request.
     const loop = runner.client(SHOP, client, ['http', `http://web.${SHOP}.svc.cluster.local/hello`, '600', '25'])

@@ -100,7 +100,9 @@ afterAll(async () => {
   await cluster.kubectl(['delete', 'ns', NS, '--wait=false'], {allowFailure: true})
   // Nothing of ours is left on the host.
   expect(listOurNetns()).toEqual([])
-  expect(execFileSync('ip', ['-o', 'link', 'show']).toString()).not.toContain(BRIDGE)
+  const links = execFileSync('ip', ['-o', 'link', 'show']).toString()
+  expect(links).not.toContain(BRIDGE)
+  expect(links, 'host ends of our veths').not.toMatch(/\bmve\d+@/)
 })
 
 describe('pod runner with plain pods', () => {

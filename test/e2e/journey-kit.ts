@@ -1,0 +1,122 @@
+// The journey's tools: steps with their own deadline that report what they saw, waiting, the
+// proxies' metrics and logs read inside their pods, bounded traffic while a command streams,
+// and the namespace controller's part of deleting a namespace.
+import {expect} from 'vitest'
+import type {PodRunner} from './runner/runner.js'
+import type {Obj} from './runner/kube.js'
+import type {RunResult} from '../helpers/run.js'
+import {kubectl} from './mesh-env.js'
+import {transcript} from './transcript.js'
+
+/** A step's budget; the test's timeout (vitest.e2e.config.ts: 180 s) leaves it room to report. */
+export const STEP_MS = 170_000
+/** Steps that wait on a loaded machine's pod starts or run bounded loads: budget, test timeout. */
+export const LONG_STEP_MS = 290_000
+export const LONG_TEST_MS = 300_000
+
+let stepStart = Date.now()
+
+/** A timing line on stderr (the suite's measurements in docs/architecture/e2e.md come from these). */
+export function progress(what: string): void {
+  process.stderr.write(`[e2e] +${((Date.now() - stepStart) / 1000).toFixed(1)} s ${what}\n`)
+}
+
+/**
+ * Runs a step with its own deadline, shorter than the test's, so that a failing or hanging step
+ * reports what it saw: its commands (exit code, stdout, stderr) and what `seen()` adds.
+ */
+export async function runStep<T>(fn: () => Promise<T>, budgetMs: number, seen: () => string[]): Promise<T> {
+  transcript.reset()
+  stepStart = Date.now()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the step did not finish within ${budgetMs / 1000} s`)), budgetMs)
+  })
+  try {
+    return await Promise.race([fn(), deadline])
+  } catch (err) {
+    ;(err as Error).message += `\n--- commands of this step ---\n${transcript.render()}\n${seen().join('\n')}`
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < end) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (err) {
+      last = err
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+}
+
+export const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
+
+/** The proxy's /metrics, read inside the pod over loopback (the admin port refuses others). */
+export async function proxyMetrics(runner: PodRunner, ns: string, pod: string): Promise<string> {
+  const r = await runner.exec(ns, pod, [process.execPath, '-e', `fetch('http://127.0.0.1:4191/metrics').then(r => r.text()).then(t => process.stdout.write(t), e => { console.error(e); process.exit(1) })`])
+  if (r.code !== 0) throw new Error(`metrics of ${ns}/${pod}: ${r.stderr}`)
+  return r.stdout
+}
+
+export function sumMetric(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+export interface Renewal {
+  at: number
+  validUntil: number
+  line: string
+}
+
+/** The proxy's "certificate renewed" log lines (plain log format: `<ISO time> INFO  certificate renewed ... validUntil=<ISO>`). */
+export function renewalsIn(log: string): Renewal[] {
+  return log.split('\n').filter((l) => / certificate renewed /.test(l)).map((line) => ({
+    line, at: Date.parse(line.slice(0, line.indexOf(' '))), validUntil: Date.parse(/validUntil=(\S+)/.exec(line)?.[1] ?? ''),
+  }))
+}
+
+/**
+ * Sends batches of 3 requests to each url from the client pod until `cmd` (a tap or top that
+ * needs live traffic) ends; bounded by 40 batches.
+ */
+export async function whileTraffic(runner: PodRunner, ns: string, client: string, cmd: Promise<RunResult>, urls: string[]): Promise<RunResult> {
+  let done = false
+  const r = cmd.finally(() => (done = true))
+  for (let i = 0; i < 40 && !done; i++) {
+    for (const u of urls) if (!done) await runner.client(ns, client, ['http', u, '3', '100'])
+  }
+  return r
+}
+
+/**
+ * The namespace controller's part (this cluster has no controller-manager): delete everything
+ * left in a Terminating namespace, check it is empty, then drop its `kubernetes` finalizer.
+ */
+export async function finalizeNamespace(ns: string): Promise<void> {
+  const kinds = (await kubectl(['api-resources', '--namespaced', '--verbs=list,delete', '-o', 'name'])).split('\n').filter((k) => k && !k.startsWith('events')).join(',')
+  await kubectl(['delete', kinds, '--all', '-n', ns, '--ignore-not-found', '--wait=false'])
+  const end = Date.now() + 15_000
+  let left: string
+  do {
+    left = (await kubectl(['get', kinds, '-n', ns, '-o', 'name', '--ignore-not-found'])).trim()
+    if (!left) break
+    await new Promise((r) => setTimeout(r, 200))
+  } while (Date.now() < end)
+  expect(left, `left in ${ns} after deleting its content`).toBe('')
+  const obj = JSON.parse(await kubectl(['get', 'namespace', ns, '-o', 'json'])) as Obj
+  expect(obj.metadata.deletionTimestamp, `${ns} is being deleted`).toBeTruthy()
+  await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'], JSON.stringify({...obj, spec: {finalizers: []}}))
+}
