@@ -1,5 +1,6 @@
 // Bad peers: malformed requests get a 400 (oversized headers 431) with mesh-proxy-error, are
 // counted, never reach the application, and never take the proxy down.
+import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, quietLog, rawExchange, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
@@ -47,6 +48,19 @@ describe('malformed and oversized HTTP/1 input', () => {
     const r = await request(proxy.ports.inbound, {path: '/ok', headers: {host: 'x'}})
     expect(r.status).toBe(200)
     expect(JSON.parse(r.body).url).toBe('/ok')
+  })
+
+  it('does not count a peer that resets mid-request as malformed', async () => {
+    const before = proxy.stats.malformedRequests
+    const sock = net.connect(proxy.ports.inbound, '127.0.0.1')
+    await new Promise((resolve) => sock.once('connect', resolve))
+    sock.write('GET /reset HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n')
+    await new Promise((r) => setTimeout(r, 100))
+    sock.resetAndDestroy()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(proxy.stats.malformedRequests).toBe(before)
+    const r = await request(proxy.ports.inbound, {path: '/after-reset', headers: {host: 'x'}})
+    expect(r.status).toBe(200)
   })
 
   it('survives garbage, half a request and an abrupt close', async () => {
