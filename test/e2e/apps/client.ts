@@ -5,8 +5,9 @@
 //   client.ts http <url> [count] [intervalMs] [stopFile]
 //   client.ts grpc <host:port> [count] [intervalMs] [stopFile]
 //   client.ts tcp <host:port> [count] [intervalMs] [stopFile]
-// With stopFile, the client also stops (early, still printing its summary) once that file exists.
-import {existsSync} from 'node:fs'
+// With stopFile, the client writes <stopFile>.started (epoch ms) as it begins sending, and stops
+// (early, still printing its summary) once stopFile exists.
+import {existsSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import * as grpc from '@grpc/grpc-js'
@@ -84,6 +85,7 @@ function once(): Promise<{pod: string; status: string}> {
 
 const grpcClient = mode === 'grpc' ? new grpc.Client(target!, grpc.credentials.createInsecure()) : (undefined as unknown as grpc.Client)
 const started = Date.now()
+if (stopFile) writeFileSync(`${stopFile}.started`, String(started))
 for (let i = 0; i < count && !(stopFile && existsSync(stopFile)); i++) {
   const t = Date.now()
   try {
