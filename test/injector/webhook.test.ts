@@ -59,11 +59,16 @@ function post(body: string | object, opts: {path?: string; method?: string; serv
   const data = typeof body === 'string' ? body : JSON.stringify(body)
   return new Promise((resolve, reject) => {
     const req = https.request(
-      {host: '127.0.0.1', port: injector.port, path: opts.path ?? '/inject', method: opts.method ?? 'POST', ca: anchorsPem, servername: opts.servername, headers: {'content-type': 'application/json'}},
+      // Its own connection: an answer that comes before the whole body was sent (413) ends the
+      // request here, instead of a pooled socket still writing into a closing server.
+      {host: '127.0.0.1', port: injector.port, path: opts.path ?? '/inject', method: opts.method ?? 'POST', ca: anchorsPem, servername: opts.servername, headers: {'content-type': 'application/json'}, agent: false},
       (res) => {
         let text = ''
         res.setEncoding('utf8').on('data', (c: string) => (text += c))
-        res.on('end', () => resolve({status: res.statusCode ?? 0, body: text}))
+        res.on('end', () => {
+          if (!req.writableFinished) req.destroy()
+          resolve({status: res.statusCode ?? 0, body: text})
+        })
       },
     )
     req.on('error', reject)
