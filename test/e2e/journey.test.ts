@@ -200,7 +200,10 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     expect(books.successRate, 'success rate of books').toBeCloseTo(rate, 6)
     expect(books.latencyMs.p50, 'p50 latency of books').toBeGreaterThan(0)
     progress('5: mesh stat counts every request')
-    const to = JSON.parse(expectOk(await meshAs(kc, 'stat', 'deploy/client', '-n', SHOP, '--to', 'deploy/books', '--to-namespace', BOOKS, '--window', '10m', '-o', 'json'), 'mesh stat --to')) as StatReport
+    const to = await eventually('mesh stat deploy/client --to deploy/books to count every request', async () => {
+      const rep = JSON.parse(expectOk(await meshAs(kc, 'stat', 'deploy/client', '-n', SHOP, '--to', 'deploy/books', '--to-namespace', BOOKS, '--window', '10m', '-o', 'json'), 'mesh stat --to')) as StatReport
+      return rep.rows[0]?.requests === total ? rep : undefined
+    }, 60_000)
     expect(to.rows, JSON.stringify(to)).toHaveLength(1)
     expect(to.rows[0]).toMatchObject({name: 'client', requests: total})
     expect(to.rows[0]!.successRate).toBeCloseTo(rate, 6)
