@@ -7,6 +7,8 @@ import {kConn, type ConnCtx, type WithConn} from './conn.js'
 import type {Detected} from './detect.js'
 import type {EndpointClient} from './endpoint.js'
 import {upstreamError} from './errors.js'
+import {serveRaw} from './http1/raw/conn.js'
+import {isRawCodec} from './http1/raw/setting.js'
 import {serveH2} from './http2/server.js'
 import type {ConnMeta} from './observe.js'
 import type {Side} from './side.js'
@@ -25,6 +27,8 @@ export function serveHttp(side: Side, servers: HttpServers, socket: Duplex, conn
     serveH2(servers.h2, socket, d.head)
     return
   }
+  // MESH_PROXY_HTTP1_CODEC=raw (experimental): the raw codec, which hands over what it does not serve.
+  if (isRawCodec(servers.h1)) return serveRaw(side, servers.h1, socket, d.head)
   if (d.head.length > 0) socket.unshift(d.head)
   servers.h1.emit('connection', socket)
   socket.resume()

@@ -6,6 +6,7 @@ import type {Duplex} from 'node:stream'
 import {PROXY_ERROR_HEADER} from '../errors.js'
 import type {Side} from '../side.js'
 import {http1Handler} from './forward.js'
+import {markCodec} from './raw/setting.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
 /** Per connection: when it arrived, and whether it has carried a request (set, not counted). */
@@ -56,6 +57,8 @@ export function createHttp1Server(side: Side): http.Server {
     // Answered by the proxy (with mesh-proxy-error), not by Node's bare 400.
     requireHostHeader: false,
   }, served(http1Handler(side)))
+  // MESH_PROXY_HTTP1_CODEC, read once here so a bad value fails at start.
+  markCodec(server)
   const conns = new Set<H1Conn>()
   ;(server as unknown as Record<symbol, unknown>)[kConns] = conns
   server.on('connection', (socket: H1Conn) => {

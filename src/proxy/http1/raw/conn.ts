@@ -1,0 +1,202 @@
+// The raw HTTP/1 codec on one accepted client connection: request heads parsed here (head.ts),
+// one request at a time (pipelined requests wait in the buffer), each forwarded by a
+// RawExchange. Anything outside the common case (Upgrade, CONNECT, Expect, absolute-form,
+// HTTP/1.0, odd framing, malformed heads) hands the connection, at a request boundary, to the
+// side's Node http.Server, which answers it as the node codec does.
+import type http from 'node:http'
+import type {Duplex} from 'node:stream'
+import {normalizeAuthority} from '../../config.js'
+import {connOf, type ConnCtx} from '../../conn.js'
+import type {RequestMeta} from '../../observe.js'
+import type {Target} from '../../outbound/router.js'
+import {nextRequestId, policyOf, type Side} from '../../side.js'
+import {RawExchange, type ClientSide} from './exchange.js'
+import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import {headEnd, parseRequestHead, type RequestHead} from './head.js'
+import {upstreamRequestHead} from './reply.js'
+import {watchDrain} from './drain.js'
+
+const EMPTY: Buffer = Buffer.alloc(0)
+
+/** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
+export const rawCounts = {requests: 0, handovers: 0}
+
+/** Serves `socket` (its detected first bytes in `head`) with the raw codec. */
+export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: Buffer): void {
+  const c = new RawConn(side, server, socket)
+  if (head.length > 0) c.onData(head)
+  socket.resume()
+}
+
+export class RawConn implements ClientSide {
+  private buf: Buffer = EMPTY
+  private ex: RawExchange | undefined
+  private closed = false
+  /** Requests served; a drain closes idle connections that have served one (or are old). */
+  served = 0
+  readonly since = performance.now()
+  private readonly conn: ConnCtx
+
+  constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
+    this.conn = connOf(socket)!
+    socket.on('data', this.onData)
+    socket.on('error', this.onError)
+    socket.on('close', this.onClose)
+    const s = socket as Duplex & {setTimeout?: (ms: number, f?: () => void) => void}
+    s.setTimeout?.(side.config.limits.httpIdleTimeoutMs, this.onTimeout)
+    watchDrain(this)
+  }
+
+  get idle(): boolean {
+    return this.ex === undefined && this.buf.length === 0
+  }
+
+  readonly onData = (chunk: Buffer): void => {
+    if (this.closed) return
+    let data: Buffer | null = chunk
+    if (this.ex?.wantsBody) {
+      data = this.ex.pushBody(chunk)
+      if (data === null || data.length === 0) return
+    }
+    this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data])
+    if (this.ex === undefined) this.next()
+    // Pipelined requests wait; past a head's worth of them, stop reading.
+    else if (this.buf.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
+  }
+
+  private readonly onError = (): void => {
+    this.socket.destroy()
+  }
+
+  private readonly onClose = (): void => {
+    this.closed = true
+    this.ex?.clientGone()
+    this.ex = undefined
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.ex === undefined) this.socket.destroy()
+  }
+
+  /** Starts the next buffered request, if a whole head is there. */
+  private next(): void {
+    const buf = this.buf
+    if (buf.length === 0 || this.closed) return
+    const limits = this.side.config.limits
+    const end = headEnd(buf)
+    if (end < 0) {
+      if (buf.length > limits.maxHeaderBytes) this.handOver()
+      return
+    }
+    const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
+    const plan = head ? this.plan(head) : null
+    if (!head || !plan) {
+      this.handOver()
+      return
+    }
+    this.buf = buf.subarray(end)
+    this.served++
+    rawCounts.requests++
+    const {meta, framer} = plan
+    const policy = policyOf(this.side, meta.authority, meta.path, meta.method)
+    const ex = new RawExchange(this, meta, upstreamRequestHead(buf, head, framer instanceof ChunkedFramer), framer, policy, plan.close)
+    this.ex = ex
+    let t: Target | Promise<Target>
+    try {
+      t = this.side.target(meta.authority, this.conn)
+    } catch (err) {
+      t = Promise.reject(err)
+    }
+    if (t instanceof Promise) t.then((target) => ex.begin(target), (err: unknown) => ex.begin(failing(err)))
+    else ex.begin(t)
+    if (ex.wantsBody && this.buf.length > 0) {
+      const rest = ex.pushBody(this.buf)
+      this.buf = rest ?? EMPTY
+    }
+  }
+
+  /** The request's metadata and body framing, or null when the Node codec should take it. */
+  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, close: boolean} | null {
+    const h = head.headers
+    const host = h.host
+    if (typeof host !== 'string' || host === '' || host.includes(',')) return null
+    if (head.method === 'CONNECT' || h.upgrade !== undefined || h.expect !== undefined) return null
+    const te = h['transfer-encoding']
+    const cl = h['content-length']
+    let framer: Framer | null = null
+    if (te !== undefined) {
+      if (cl !== undefined || typeof te !== 'string' || te.toLowerCase() !== 'chunked') return null
+      framer = new ChunkedFramer(this.side.config.limits.maxHeaderBytes)
+    } else if (cl !== undefined) {
+      if (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl)) return null
+      if (cl !== '0' && !/^0+$/.test(cl)) framer = new LengthFramer(Number(cl))
+    }
+    const authority = normalizeAuthority(host, 80)
+    const policy = policyOf(this.side, authority, head.path, head.method)
+    // Timeouts, and retries of requests with bodies, are the node codec's.
+    if (policy.requestTimeoutMs > 0) return null
+    if (framer !== null && this.side.direction === 'outbound' && policy.retry.limit > 0) return null
+    const conn = this.conn
+    const meta: RequestMeta = {
+      id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: '',
+      headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
+      startNs: process.hrtime.bigint(),
+    }
+    const connection = typeof h.connection === 'string' ? h.connection.toLowerCase() : ''
+    return {meta, framer, close: connection.includes('close') || this.side.draining}
+  }
+
+  /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */
+  private handOver(): void {
+    const s = this.socket
+    this.closed = true
+    rawCounts.handovers++
+    s.pause()
+    s.off('data', this.onData)
+    s.off('error', this.onError)
+    s.off('close', this.onClose)
+    ;(s as Duplex & {setTimeout?: (ms: number) => void}).setTimeout?.(0)
+    if (this.buf.length > 0) s.unshift(this.buf)
+    this.buf = EMPTY
+    this.server.emit('connection', s)
+    s.resume()
+  }
+
+  write(b: Buffer): boolean {
+    return this.closed ? false : this.socket.write(b)
+  }
+
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    this.socket.resume()
+  }
+
+  onceDrain(f: () => void): void {
+    this.socket.once('drain', f)
+  }
+
+  done(close: boolean): void {
+    this.ex = undefined
+    if (close || this.side.draining) {
+      this.closed = true
+      this.socket.end()
+      return
+    }
+    this.socket.resume()
+    this.next()
+  }
+
+  abort(): void {
+    this.ex = undefined
+    this.closed = true
+    this.socket.destroy()
+  }
+}
+
+/** A target whose pick() throws `err` (a failed resolution is answered like a failed pick). */
+function failing(err: unknown): Target {
+  return {authority: '', pick: () => { throw err }, close: () => {}}
+}

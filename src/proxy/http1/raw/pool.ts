@@ -1,0 +1,91 @@
+// Raw upstream connections per endpoint (plaintext or the endpoint's mTLS, from
+// EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
+// per pool. A free socket that the peer closes or that sends anything leaves the list.
+import type {Duplex} from 'node:stream'
+import type {EndpointClient} from '../../endpoint.js'
+import {POOL_IDLE_MS} from '../pool.js'
+
+const MAX_FREE = 256
+
+export interface Upstream {
+  socket: Duplex
+  /** Has carried a request before (a failure before any response byte may be a stale socket). */
+  reused: boolean
+  freedAt: number
+  /** While free: drops the socket from the pool when it closes or talks. */
+  onIdle?: () => void
+}
+
+export class RawPool {
+  private readonly free: Upstream[] = []
+  private sweeper: NodeJS.Timeout | undefined
+
+  constructor(private readonly ep: EndpointClient) {}
+
+  /** A free connection (most recently used first), or a new one. */
+  acquire(): Upstream {
+    for (let u = this.free.pop(); u; u = this.free.pop()) {
+      this.unwatch(u)
+      if (!u.socket.destroyed && u.socket.writable) {
+        u.reused = true
+        return u
+      }
+    }
+    return {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0}
+  }
+
+  /** Returns a connection whose last response ended cleanly. */
+  release(u: Upstream): void {
+    if (u.socket.destroyed || this.free.length >= MAX_FREE) {
+      u.socket.destroy()
+      return
+    }
+    u.freedAt = performance.now()
+    const drop = (): void => {
+      const i = this.free.indexOf(u)
+      if (i >= 0) this.free.splice(i, 1)
+      this.unwatch(u)
+      u.socket.destroy()
+    }
+    u.onIdle = drop
+    u.socket.on('close', drop)
+    u.socket.on('error', drop)
+    u.socket.on('data', drop)
+    this.free.push(u)
+    this.sweeper ??= setInterval(() => this.sweep(), POOL_IDLE_MS / 4).unref()
+  }
+
+  private unwatch(u: Upstream): void {
+    const f = u.onIdle
+    if (!f) return
+    u.onIdle = undefined
+    u.socket.off('close', f)
+    u.socket.off('error', f)
+    u.socket.off('data', f)
+  }
+
+  private sweep(): void {
+    const oldest = performance.now() - POOL_IDLE_MS
+    while (this.free.length > 0 && this.free[0].freedAt <= oldest) {
+      const u = this.free.shift()!
+      this.unwatch(u)
+      u.socket.destroy()
+    }
+    if (this.free.length === 0) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+  }
+}
+
+const pools = new WeakMap<EndpointClient, RawPool>()
+
+/** The raw pool of an endpoint (kept beside the endpoint, dropped with it). */
+export function rawPool(ep: EndpointClient): RawPool {
+  let p = pools.get(ep)
+  if (!p) {
+    p = new RawPool(ep)
+    pools.set(ep, p)
+  }
+  return p
+}
