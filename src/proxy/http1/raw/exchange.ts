@@ -8,9 +8,10 @@ import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import type {RoutePolicy, Side} from '../../side.js'
 import {isRetryableRequest} from '../headers.js'
-import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
 import {rawPool, type Upstream} from './pool.js'
+import {planResponse} from './response.js'
 import {clientResponseHead, errorResponse} from './reply.js'
 
 /** What the exchange needs of its client connection. */
@@ -63,6 +64,8 @@ export class RawExchange {
   }
 
   begin(target: Target): void {
+    // The client may have gone while the target resolved.
+    if (this.finished) return
     this.target = target
     let ep: EndpointClient
     try {
@@ -185,21 +188,14 @@ export class RawExchange {
         this.retry()
         return
       }
-      const te = h.headers['transfer-encoding'] as string | undefined
-      const cl = h.headers['content-length'] as string | undefined
-      let framer: Framer | null
-      if (this.meta.method === 'HEAD' || status === 204 || status === 304) framer = null
-      else if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) framer = new ChunkedFramer(limits.maxHeaderBytes)
-      else if (te === undefined && cl !== undefined && /^\d{1,15}$/.test(cl)) framer = Number(cl) > 0 ? new LengthFramer(Number(cl)) : null
-      else if (te === undefined && cl !== undefined) {
+      const plan = planResponse(h, this.meta.method, limits.maxHeaderBytes)
+      if (!plan) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: bad Content-Length in response`))
         return
-      } else {
-        framer = null
-        this.untilClose = true
       }
-      const conn = (h.headers.connection as string | undefined)?.toLowerCase() ?? ''
-      if (h.http10 ? !conn.includes('keep-alive') : conn.includes('close')) this.upReusable = false
+      const framer = plan.framer
+      this.untilClose = plan.untilClose
+      if (!plan.reusable) this.upReusable = false
       if (this.untilClose || side.draining) this.close = true
       this.status = status
       this.responding = true
@@ -207,7 +203,7 @@ export class RawExchange {
       const buf = this.rbuf
       const rest = buf.subarray(end)
       this.rbuf = EMPTY
-      this.client.write(clientResponseHead(buf, h, framer instanceof ChunkedFramer ? te : undefined, this.close))
+      this.client.write(clientResponseHead(buf, h, plan.te, this.close))
       side.observer?.responseInit(this.meta, status)
       if (framer === null && !this.untilClose) {
         if (rest.length > 0) this.upReusable = false

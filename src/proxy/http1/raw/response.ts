@@ -1,0 +1,30 @@
+// How a response from upstream is framed on the raw codec: no body (HEAD, 204, 304), chunked
+// (the last coding; passed through still chunked), Content-Length, or until the upstream closes
+// (the client connection then closes too); and whether the upstream connection may be reused.
+import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import type {ResponseHead} from './head.js'
+
+export interface ResponsePlan {
+  framer: Framer | null
+  /** No framing: the body runs until the upstream closes. */
+  untilClose: boolean
+  /** The upstream connection may carry another request afterwards. */
+  reusable: boolean
+  /** Transfer-Encoding to forward (the body stays chunked). */
+  te: string | undefined
+}
+
+/** The plan for `h`, or null for an unusable Content-Length (the caller answers 502). */
+export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: number): ResponsePlan | null {
+  const te = h.headers['transfer-encoding'] as string | undefined
+  const cl = h.headers['content-length'] as string | undefined
+  const conn = (h.headers.connection as string | undefined)?.toLowerCase() ?? ''
+  const reusable = h.http10 ? conn.includes('keep-alive') : !conn.includes('close')
+  if (method === 'HEAD' || h.status === 204 || h.status === 304) return {framer: null, untilClose: false, reusable, te: undefined}
+  if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) return {framer: new ChunkedFramer(maxTrailerBytes), untilClose: false, reusable, te}
+  if (te === undefined && cl !== undefined) {
+    if (!/^\d{1,15}$/.test(cl)) return null
+    return {framer: Number(cl) > 0 ? new LengthFramer(Number(cl)) : null, untilClose: false, reusable, te: undefined}
+  }
+  return {framer: null, untilClose: true, reusable: false, te: undefined}
+}
