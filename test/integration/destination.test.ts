@@ -239,3 +239,98 @@ describe('destination lookups by cluster IP (the original destination of a redir
     expect(await client.resolve(`${ip}:6379`)).toBeNull()
   })
 })
+
+describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)', () => {
+  const setStatus = async (name: string, status: k8s.V1PodStatus): Promise<void> => {
+    const pod = await core.readNamespacedPod({name, namespace: ns})
+    await core.replaceNamespacedPodStatus({name, namespace: ns, body: {...pod, status}})
+  }
+  const running = (ip: string): k8s.V1PodStatus => ({phase: 'Running', podIP: ip, podIPs: [{ip}]})
+  const createPod = async (name: string, spec: k8s.V1PodSpec, meta: k8s.V1ObjectMeta = {}): Promise<void> => {
+    await core.createNamespacedPod({namespace: ns, body: {metadata: {name, ...meta}, spec}})
+  }
+  const meshedSpec = (sa: string, ignore = '4190,4191,7000'): k8s.V1PodSpec => ({
+    serviceAccountName: sa,
+    containers: [{name: 'app', image: 'app:1'}, {name: 'mesh-proxy', image: 'mesh:1', env: [{name: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE', value: ignore}]}],
+  })
+  /** The informers see a status change within moments: retry the first lookup briefly. */
+  const resolveSoon = async (authority: string, want = (r: Resolution | null): boolean => !!r?.current().endpoints.length): Promise<Resolution | null> => {
+    let r: Resolution | null = null
+    for (let i = 0; i < 30; i++) {
+      r = await client.resolve(authority)
+      if (want(r)) return r
+      r?.close()
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    return r
+  }
+
+  it('a running meshed pod\'s IP:port is that one endpoint with its identity and labels, and follows the pod', async () => {
+    await createPod('db-0', meshedSpec('db'), {labels: {app: 'db'}, annotations: {'config.mesh.dev/opaque-ports': '9000'}, finalizers: ['mesh.dev/test-hold']})
+    await setStatus('db-0', running('10.244.7.5'))
+    const r = await resolveSoon('10.244.7.5:9000')
+    expect(r, 'the pod is found by its IP').not.toBeNull()
+    try {
+      expect(r!.current().endpoints).toEqual([
+        {host: '10.244.7.5', port: 9000, identity: identityName('db', ns), opaque: true, labels: {dst_namespace: ns, dst_pod: 'db-0', dst_serviceaccount: 'db'}},
+      ])
+      // Labels follow the pod.
+      await core.patchNamespacedPod({name: 'db-0', namespace: ns, body: [{op: 'add', path: '/metadata/labels/mesh.dev~1proxy-deployment', value: 'db'}]})
+      expect(await until(r!, (s) => s.endpoints[0]?.labels.dst_deployment === 'db')).toBeLessThan(1000)
+      expect(r!.current().endpoints[0]!.identity).toBe(identityName('db', ns))
+      // Terminating (held by a finalizer): it no longer owns its IP, the set empties.
+      await core.deleteNamespacedPod({name: 'db-0', namespace: ns})
+      expect(await until(r!, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await core.patchNamespacedPod({name: 'db-0', namespace: ns, body: [{op: 'remove', path: '/metadata/finalizers'}]})
+      // The IP given to another (unmeshed) pod: the stream follows it, without identity.
+      await createPod('cache-1', {containers: [{name: 'app', image: 'app:1'}]})
+      await setStatus('cache-1', running('10.244.7.5'))
+      expect(await until(r!, (s) => s.endpoints[0]?.labels.dst_pod === 'cache-1', 3000)).toBeLessThan(3000)
+      expect(r!.current().endpoints).toEqual([{host: '10.244.7.5', port: 9000, labels: {dst_namespace: ns, dst_pod: 'cache-1', dst_serviceaccount: 'default'}}])
+      // Deleted: empty.
+      await core.deleteNamespacedPod({name: 'cache-1', namespace: ns, gracePeriodSeconds: 0})
+      expect(await until(r!, (s) => s.endpoints.length === 0, 2000)).toBeLessThan(2000)
+    } finally {
+      r!.close()
+    }
+    expect(await client.resolve('10.244.7.5:9000')).toBeNull()
+  })
+
+  it('ports the pod\'s proxy does not serve (ignored, its inbound port) get no identity', async () => {
+    await createPod('db-1', meshedSpec('db'))
+    await setStatus('db-1', running('10.244.7.6'))
+    const served = await resolveSoon('10.244.7.6:5432')
+    expect(served!.current().endpoints[0]!.identity).toBe(identityName('db', ns))
+    served!.close()
+    for (const port of [7000, 4191, 4143]) {
+      const r = (await client.resolve(`10.244.7.6:${port}`))!
+      expect(r.current().endpoints, `port ${port}`).toEqual([{host: '10.244.7.6', port, labels: {dst_namespace: ns, dst_pod: 'db-1', dst_serviceaccount: 'db'}}])
+      r.close()
+    }
+  })
+
+  it('pods that are not running or on the host network are not found; a ClusterIP keeps precedence', async () => {
+    await createPod('pending-0', meshedSpec('db'))
+    await setStatus('pending-0', {phase: 'Pending', podIP: '10.244.7.7', podIPs: [{ip: '10.244.7.7'}]})
+    await createPod('node-agent', {...meshedSpec('agent'), hostNetwork: true})
+    await setStatus('node-agent', running('172.18.0.9'))
+    // A pod that owns its IP, set after the two above: once it is seen, they have been too.
+    await createPod('db-2', meshedSpec('db'))
+    await setStatus('db-2', running('10.244.7.8'))
+    ;(await resolveSoon('10.244.7.8:5432'))!.close()
+    expect(await client.resolve('10.244.7.7:5432')).toBeNull()
+    expect(await client.resolve('172.18.0.9:5432')).toBeNull()
+    // A pod claiming a Service's cluster IP does not shadow the Service.
+    const svc = await core.readNamespacedService({name: 'api', namespace: ns})
+    const clusterIp = svc.spec!.clusterIP!
+    await createPod('impostor', meshedSpec('impostor'))
+    await setStatus('impostor', running(clusterIp))
+    await new Promise((res) => setTimeout(res, 300))
+    const r = (await client.resolve(`${clusterIp}:80`))!
+    try {
+      expect(r.current().endpoints.map((e) => e.labels.dst_service)).toEqual(['api'])
+    } finally {
+      r.close()
+    }
+  })
+})

@@ -3,17 +3,15 @@
 // port named like the Service port; its identity is the pod's ServiceAccount identity when the
 // pod is meshed (has a `mesh-proxy` container or init container); its labels come from the pod.
 // Services are also indexed by their cluster IPs (spec.clusterIPs), for lookups by the original
-// destination of a redirected connection.
+// destination of a redirected connection, and Pods by their IPs (pod-endpoint.ts), so that a
+// pod's own address resolves to that one endpoint.
 import type * as k8s from '@kubernetes/client-node'
-import {identityName} from '../../protocol/proxy-env.js'
 import type {EndpointLabels, WireEndpoint} from '../../protocol/destination.js'
 import {startInformer, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
+import {describePod, indexPodIps, OPAQUE_PORTS_ANNOTATION, podIpEndpoint} from './pod-endpoint.js'
 import {ChangeFanout, ipKey, parsePortList, type PortResolution, type Registry, type ServiceRef} from './registry.js'
 
-export const PROXY_CONTAINER = 'mesh-proxy'
-export const DEPLOYMENT_LABEL = 'mesh.dev/proxy-deployment'
-export const OPAQUE_PORTS_ANNOTATION = 'config.mesh.dev/opaque-ports'
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name'
 
 export interface KubernetesRegistryOptions {
@@ -26,19 +24,7 @@ export interface KubernetesRegistryOptions {
   syncTimeoutMs?: number
 }
 
-/** The Deployment owning a pod: the label mesh.dev/proxy-deployment, else `<rs>` minus its pod-template-hash. */
-export function podDeployment(pod: k8s.V1Pod): string | undefined {
-  const labels = pod.metadata?.labels ?? {}
-  if (labels[DEPLOYMENT_LABEL]) return labels[DEPLOYMENT_LABEL]
-  const rs = pod.metadata?.ownerReferences?.find((r) => r.kind === 'ReplicaSet')?.name
-  const hash = labels['pod-template-hash']
-  if (rs && hash && rs.endsWith(`-${hash}`)) return rs.slice(0, -hash.length - 1)
-  return undefined
-}
-
-export function podIsMeshed(pod: k8s.V1Pod): boolean {
-  return [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some((c) => c.name === PROXY_CONTAINER)
-}
+export {DEPLOYMENT_LABEL, OPAQUE_PORTS_ANNOTATION, PROXY_CONTAINER, podDeployment, podIsMeshed} from './pod-endpoint.js'
 
 export class KubernetesRegistry implements Registry {
   private services: Informer<k8s.V1Service> | undefined
@@ -50,6 +36,8 @@ export class KubernetesRegistry implements Registry {
   private flush: NodeJS.Immediate | undefined
   /** spec.clusterIPs -> Service, rebuilt on the first lookup after any Service event. */
   private byIp: Map<string, ServiceRef> | undefined
+  /** status.podIPs -> Pod (running, not terminating, not hostNetwork), rebuilt on the first lookup after any Pod event. */
+  private byPodIp: Map<string, k8s.V1Pod> | undefined
 
   constructor(private readonly o: KubernetesRegistryOptions) {}
 
@@ -76,7 +64,11 @@ export class KubernetesRegistry implements Registry {
     }
     this.services = startInformer({lib, kc, log, onEvent: onService, name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces()})
     this.slices = startInformer({lib, kc, log, onEvent, name: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', list: () => discovery.listEndpointSliceForAllNamespaces()})
-    this.pods = startInformer({lib, kc, log, onEvent, name: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces()})
+    const onPod = (obj: k8s.KubernetesObject): void => {
+      this.byPodIp = undefined
+      onEvent(obj)
+    }
+    this.pods = startInformer({lib, kc, log, onEvent: onPod, name: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces()})
     this.namespaces = startInformer({lib, kc, log, onEvent, name: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace()})
     const timeoutMs = this.o.syncTimeoutMs ?? 60_000
     let timer: NodeJS.Timeout | undefined
@@ -119,6 +111,12 @@ export class KubernetesRegistry implements Registry {
     return this.byIp.get(ipKey(ip))
   }
 
+  podAt(ip: string, port: number): WireEndpoint | undefined {
+    this.byPodIp ??= indexPodIps(this.pods?.list() ?? [])
+    const pod = this.byPodIp.get(ipKey(ip))
+    return pod ? podIpEndpoint(pod, ipKey(ip), port, this.o.controlPlaneNamespace ?? 'mesh-system', this.o.trustDomain ?? 'cluster.local') : undefined
+  }
+
   resolve(namespace: string, service: string, port: number): PortResolution {
     const svc = this.services?.get(service, namespace)
     if (!svc) return {kind: 'noService'}
@@ -144,14 +142,7 @@ export class KubernetesRegistry implements Registry {
         const ref = ep.targetRef
         const pod = ref?.kind === 'Pod' && ref.name ? this.pods?.get(ref.name, ref.namespace ?? namespace) : undefined
         if (ref?.kind === 'Pod' && ref.name) labels.dst_pod = ref.name
-        if (pod) {
-          const sa = pod.spec?.serviceAccountName || 'default'
-          labels.dst_serviceaccount = sa
-          const deployment = podDeployment(pod)
-          if (deployment) labels.dst_deployment = deployment
-          if (podIsMeshed(pod)) e.identity = identityName(sa, namespace, cpNs, td)
-          if (parsePortList(pod.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION])(target)) e.opaque = true
-        }
+        if (pod) describePod(pod, namespace, target, e, cpNs, td)
         if (svcOpaque) e.opaque = true
         out.set(`${address}:${target}`, e)
       }

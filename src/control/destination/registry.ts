@@ -24,6 +24,11 @@ export interface Registry {
   resolve(namespace: string, service: string, port: number): PortResolution
   /** The Service whose cluster IP is `ip` (spec.clusterIPs), for lookups by original destination. */
   serviceAt(ip: string): ServiceRef | undefined
+  /**
+   * The one endpoint behind a pod's own IP (`status.podIPs` of a running pod), for lookups of
+   * `<pod IP>:<port>`; absent in backends that do not know pods (the local file).
+   */
+  podAt?(ip: string, port: number): WireEndpoint | undefined
   /** Whether the namespace exists (decides between "no such service" and "external name"). */
   hasNamespace(namespace: string): boolean
   /** Called after any change touching `namespace` (coarse on purpose: streams re-diff). */
