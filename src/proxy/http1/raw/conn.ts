@@ -178,6 +178,14 @@ export class RawConn implements ClientSide {
     this.socket.once('drain', f)
   }
 
+  cork(): void {
+    this.socket.cork()
+  }
+
+  uncork(): void {
+    this.socket.uncork()
+  }
+
   done(close: boolean): void {
     this.ex = undefined
     if (close || this.side.draining) {

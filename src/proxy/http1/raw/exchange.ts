@@ -21,6 +21,8 @@ export interface ClientSide {
   pause(): void
   resume(): void
   onceDrain(f: () => void): void
+  cork(): void
+  uncork(): void
   /** The exchange is over; `close` ends the client connection. */
   done(close: boolean): void
   /** Both directions are beyond repair: destroy the client connection. */
@@ -203,14 +205,15 @@ export class RawExchange {
       const buf = this.rbuf
       const rest = buf.subarray(end)
       this.rbuf = EMPTY
+      // The head and the body bytes that came with it leave in one write (writev).
+      this.client.cork()
       this.client.write(clientResponseHead(buf, h, plan.te, this.close))
       side.observer?.responseInit(this.meta, status)
       if (framer === null && !this.untilClose) {
         if (rest.length > 0) this.upReusable = false
         this.finish()
-        return
-      }
-      if (rest.length > 0) this.onBody(rest)
+      } else if (rest.length > 0) this.onBody(rest)
+      this.client.uncork()
       return
     }
   }
