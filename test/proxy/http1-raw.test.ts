@@ -11,6 +11,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket, {WebSocketServer} from 'ws'
+import {spawnMesh} from '../helpers/run.js'
 import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
 import type {Discovery} from '../../src/proxy/contracts.js'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
@@ -42,6 +43,11 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
       if (req.url === '/big-chunked') {
         res.writeHead(200, {'content-type': 'application/octet-stream'})
         for (let i = 0; i < 16; i++) res.write(Buffer.alloc(64 * 1024, 9))
+        res.end()
+        return true
+      }
+      if (req.url === '/empty') {
+        res.writeHead(204, {'x-seen': req.method})
         res.end()
         return true
       }
@@ -114,6 +120,16 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
       const {stdout: size} = await exec('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{size_download} %{http_code}', '-H', 'Host: web.local', `http://127.0.0.1:${out}${path}`])
       expect(size).toBe(`${MB} 200`)
     }
+  })
+
+  it('frames HEAD and 204 answers without a body and keeps the connection for the next request', async () => {
+    const text = await rawExchange(out, 'HEAD /big HTTP/1.1\r\nHost: web.local\r\n\r\nGET /empty HTTP/1.1\r\nHost: web.local\r\n\r\n'
+      + 'GET /last HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n', 3000)
+    const heads = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])
+    expect(heads).toEqual(['200', '204', '200'])
+    expect(text).toMatch(/content-length: 1048576/i)
+    expect(text).toMatch(/"url":"\/last"/)
+    expect(text.length).toBeLessThan(4096)
   })
 
   it('answers pipelined requests in order on one connection', async () => {
@@ -235,4 +251,16 @@ describe('raw codec parts', () => {
     expect((err as Error).message).toMatch(/MESH_PROXY_HTTP1_CODEC="fast"/)
     expect((err as {suggestions?: string[]}).suggestions?.join(' ')).toMatch(/"node".*"raw"/)
   })
+
+  it('mesh proxy exits 1 at start on a bad MESH_PROXY_HTTP1_CODEC, nothing on stdout', async () => {
+    const any = '127.0.0.1:0'
+    const r = await spawnMesh(['proxy'], {env: {
+      MESH_PROXY_HTTP1_CODEC: 'fast', MESH_PROXY_INBOUND_LISTEN_ADDR: any, MESH_PROXY_OUTBOUND_LISTEN_ADDR: any,
+      MESH_PROXY_ADMIN_LISTEN_ADDR: any, MESH_PROXY_TAP_LISTEN_ADDR: any,
+    }})
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/MESH_PROXY_HTTP1_CODEC="fast" is not a known HTTP\/1 codec/)
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+    expect(r.stdout).toBe('')
+  }, 30_000)
 })
