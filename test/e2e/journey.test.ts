@@ -167,10 +167,11 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     }
     const byName = await send('by Service name', `echo.${SHOP}.svc.cluster.local:9000`)
     expect(byName.mtls, byName.seen).toBe(5)
-    // By pod IP the client's proxy has no identity to expect (destination answers ip:port lookups
-    // for cluster IPs only), so it connects in plaintext, as to an unmeshed pod: carried, not mTLS.
+    // By pod IP the client's proxy asks destination about ip:port, which finds the running pod
+    // with that IP (src/control/destination/pod-endpoint.ts) and answers it alone, with its
+    // identity: mTLS as well.
     const byIp = await send('by pod IP', `${ip}:9000`)
-    expect(byIp.mtls + byIp.plain, byIp.seen).toBe(5)
+    expect(byIp.mtls, byIp.seen).toBe(5)
   }))
 
   it('5. mesh stat, edges, tap and top report what was sent: counts, success rates, mTLS identities', () => step(async () => {
