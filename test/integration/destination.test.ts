@@ -309,6 +309,21 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
     }
   })
 
+  it('a Service endpoint on a port its pod\'s proxy skips has no identity either (the app gets plaintext there)', async () => {
+    await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'skipped'}, spec: {ports: [{name: 'raw', port: 7000}, {name: 'pg', port: 5432}]}}})
+    const dbEp = {addresses: ['10.244.7.6'], conditions: {ready: true}, targetRef: {kind: 'Pod', name: 'db-1', namespace: ns}}
+    await discovery.createNamespacedEndpointSlice({namespace: ns, body: {metadata: {name: 'skipped-a', namespace: ns, labels: {'kubernetes.io/service-name': 'skipped'}}, addressType: 'IPv4', ports: [{name: 'raw', port: 7000, protocol: 'TCP'}, {name: 'pg', port: 5432, protocol: 'TCP'}], endpoints: [dbEp]}})
+    const raw = (await resolveSoon(`skipped.${ns}.svc.cluster.local:7000`))!
+    const pg = (await resolveSoon(`skipped.${ns}.svc.cluster.local:5432`))!
+    try {
+      expect(raw.current().endpoints).toEqual([{host: '10.244.7.6', port: 7000, labels: {dst_namespace: ns, dst_service: 'skipped', dst_pod: 'db-1', dst_serviceaccount: 'db'}}])
+      expect(pg.current().endpoints[0]!.identity).toBe(identityName('db', ns))
+    } finally {
+      raw.close()
+      pg.close()
+    }
+  })
+
   it('pods that are not running or on the host network are not found; a ClusterIP keeps precedence', async () => {
     await createPod('pending-0', meshedSpec('db'))
     await setStatus('pending-0', {phase: 'Pending', podIP: '10.244.7.7', podIPs: [{ip: '10.244.7.7'}]})

@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node'
 import type {EndpointLabels, WireEndpoint} from '../../protocol/destination.js'
 import {startInformer, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
-import {describePod, indexPodIps, OPAQUE_PORTS_ANNOTATION, podIpEndpoint} from './pod-endpoint.js'
+import {describePod, indexPodIps, OPAQUE_PORTS_ANNOTATION, podIpEndpoint, proxyServesPort} from './pod-endpoint.js'
 import {ChangeFanout, ipKey, parsePortList, type PortResolution, type Registry, type ServiceRef} from './registry.js'
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name'
@@ -142,7 +142,10 @@ export class KubernetesRegistry implements Registry {
         const ref = ep.targetRef
         const pod = ref?.kind === 'Pod' && ref.name ? this.pods?.get(ref.name, ref.namespace ?? namespace) : undefined
         if (ref?.kind === 'Pod' && ref.name) labels.dst_pod = ref.name
-        if (pod) describePod(pod, namespace, target, e, cpNs, td)
+        if (pod) {
+          describePod(pod, namespace, target, e, cpNs, td)
+          if (!proxyServesPort(pod, target)) delete e.identity
+        }
         if (svcOpaque) e.opaque = true
         out.set(`${address}:${target}`, e)
       }

@@ -28,7 +28,10 @@ export function podIsMeshed(pod: k8s.V1Pod): boolean {
   return proxyContainer(pod) !== undefined
 }
 
-/** The pod's identity, labels and opaque flag, added to an endpoint (shared by Service endpoints and pod lookups). */
+/**
+ * The pod's identity (when meshed; callers drop it on ports its proxy does not serve), labels
+ * and opaque flag, added to an endpoint (shared by Service endpoints and pod lookups).
+ */
 export function describePod(pod: k8s.V1Pod, namespace: string, targetPort: number, e: WireEndpoint, cpNs: string, td: string): void {
   const sa = pod.spec?.serviceAccountName || 'default'
   e.labels.dst_serviceaccount = sa
