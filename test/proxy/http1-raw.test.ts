@@ -132,6 +132,28 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
     expect(text.length).toBeLessThan(4096)
   })
 
+  it('answers a client that half-closes after its request', async () => {
+    const text = await rawExchange(out, 'GET /half HTTP/1.1\r\nHost: web.local\r\n\r\n', 3000, true)
+    expect(text).toMatch(/^HTTP\/1\.1 200 /)
+    expect(text).toMatch(/"url":"\/half"/)
+  })
+
+  it('does not reuse a pooled upstream connection the app closed while idle (POST with a body succeeds)', async () => {
+    const quick = await startEchoApp()
+    quick.server.keepAliveTimeout = 150
+    const p = await startPair('quick.local:80', quick.port, (c) => { c.retry = {...c.retry, limit: 0} })
+    try {
+      const post = (): Promise<{status: number}> => request(p.client.ports.outbound, {method: 'POST', path: '/q', headers: {host: 'quick.local', 'content-length': 5}, body: 'hello'})
+      expect((await post()).status).toBe(200)
+      await new Promise((r) => setTimeout(r, 400))
+      expect((await post()).status).toBe(200)
+      expect(quick.requests).toBe(2)
+    } finally {
+      await p.close()
+      await closeServer(quick.server)
+    }
+  })
+
   it('answers pipelined requests in order on one connection', async () => {
     const reqs = ['/p1', '/p2', '/p3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: web.local\r\n\r\n`).join('')
     const text = await rawExchange(out, reqs + 'POST /p4 HTTP/1.1\r\nHost: web.local\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc', 3000)

@@ -32,6 +32,7 @@ export class RawConn implements ClientSide {
   private buf: Buffer = EMPTY
   private ex: RawExchange | undefined
   private closed = false
+  private ended = false
   /** Requests served; a drain closes idle connections that have served one (or are old). */
   served = 0
   readonly since = performance.now()
@@ -42,6 +43,7 @@ export class RawConn implements ClientSide {
     socket.on('data', this.onData)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
+    socket.on('end', this.onEnd)
     const s = socket as Duplex & {setTimeout?: (ms: number, f?: () => void) => void}
     s.setTimeout?.(side.config.limits.httpIdleTimeoutMs, this.onTimeout)
     watchDrain(this)
@@ -72,6 +74,15 @@ export class RawConn implements ClientSide {
     this.closed = true
     this.ex?.clientGone()
     this.ex = undefined
+  }
+
+  /** The client half-closed: finish what it sent, then close (the socket is half-open). */
+  private readonly onEnd = (): void => {
+    this.ended = true
+    if (this.ex === undefined && !this.closed) {
+      this.closed = true
+      this.socket.end()
+    }
   }
 
   private readonly onTimeout = (): void => {
@@ -155,6 +166,7 @@ export class RawConn implements ClientSide {
     s.off('data', this.onData)
     s.off('error', this.onError)
     s.off('close', this.onClose)
+    s.off('end', this.onEnd)
     ;(s as Duplex & {setTimeout?: (ms: number) => void}).setTimeout?.(0)
     if (this.buf.length > 0) s.unshift(this.buf)
     this.buf = EMPTY
@@ -195,6 +207,10 @@ export class RawConn implements ClientSide {
     }
     this.socket.resume()
     this.next()
+    if (this.ended && this.ex === undefined && !this.closed) {
+      this.closed = true
+      this.socket.end()
+    }
   }
 
   abort(): void {

@@ -100,6 +100,8 @@ export class RawExchange {
     s.on('data', this.onUpData)
     s.on('error', this.onUpError)
     s.on('close', this.onUpClose)
+    // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
+    s.on('end', this.onUpClose)
     s.write(this.head)
     const pending = this.pending
     this.pending = undefined
@@ -116,6 +118,7 @@ export class RawExchange {
     s.off('data', this.onUpData)
     s.off('error', this.onUpError)
     s.off('close', this.onUpClose)
+    s.off('end', this.onUpClose)
     return up
   }
 

@@ -1,6 +1,7 @@
 // Raw upstream connections per endpoint (plaintext or the endpoint's mTLS, from
 // EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
-// per pool. A free socket that the peer closes or that sends anything leaves the list.
+// per pool. A free socket that the peer closes (or half-closes) or that sends anything leaves
+// the list.
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
 import {POOL_IDLE_MS} from '../pool.js'
@@ -26,7 +27,7 @@ export class RawPool {
   acquire(): Upstream {
     for (let u = this.free.pop(); u; u = this.free.pop()) {
       this.unwatch(u)
-      if (!u.socket.destroyed && u.socket.writable) {
+      if (!u.socket.destroyed && u.socket.writable && !u.socket.readableEnded) {
         u.reused = true
         return u
       }
@@ -49,6 +50,7 @@ export class RawPool {
     }
     u.onIdle = drop
     u.socket.on('close', drop)
+    u.socket.on('end', drop)
     u.socket.on('error', drop)
     u.socket.on('data', drop)
     this.free.push(u)
@@ -60,6 +62,7 @@ export class RawPool {
     if (!f) return
     u.onIdle = undefined
     u.socket.off('close', f)
+    u.socket.off('end', f)
     u.socket.off('error', f)
     u.socket.off('data', f)
   }
