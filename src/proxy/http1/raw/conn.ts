@@ -9,7 +9,7 @@ import {normalizeAuthority} from '../../config.js'
 import {connOf, type ConnCtx} from '../../conn.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import {nextRequestId, policyOf, type Side} from '../../side.js'
+import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../side.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
 import {headEnd, parseRequestHead, type RequestHead} from './head.js'
@@ -109,8 +109,7 @@ export class RawConn implements ClientSide {
     this.served++
     rawCounts.requests++
     const {meta, framer} = plan
-    const policy = policyOf(this.side, meta.authority, meta.path, meta.method)
-    const ex = new RawExchange(this, meta, upstreamRequestHead(buf, head, framer instanceof ChunkedFramer), framer, policy, plan.close)
+    const ex = new RawExchange(this, meta, upstreamRequestHead(buf, head, framer instanceof ChunkedFramer), framer, plan.policy, plan.close)
     this.ex = ex
     let t: Target | Promise<Target>
     try {
@@ -127,7 +126,7 @@ export class RawConn implements ClientSide {
   }
 
   /** The request's metadata and body framing, or null when the Node codec should take it. */
-  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, close: boolean} | null {
+  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, policy: RoutePolicy, close: boolean} | null {
     const h = head.headers
     const host = h.host
     if (typeof host !== 'string' || host === '' || host.includes(',')) return null
@@ -154,7 +153,7 @@ export class RawConn implements ClientSide {
       startNs: process.hrtime.bigint(),
     }
     const connection = typeof h.connection === 'string' ? h.connection.toLowerCase() : ''
-    return {meta, framer, close: connection.includes('close') || this.side.draining}
+    return {meta, framer, policy, close: connection.includes('close') || this.side.draining}
   }
 
   /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */

@@ -38,6 +38,9 @@ export class RawExchange {
   private attempt = 0
   private pending: Buffer[] | undefined = []
   private pendingBytes = 0
+  /** Waiting for 'drain' of the upstream socket / of the client socket. */
+  private upBlocked = false
+  private clientBlocked = false
   private rbuf: Buffer = EMPTY
   private resFramer: Framer | null | undefined
   private untilClose = false
@@ -150,9 +153,13 @@ export class RawExchange {
     }
     const up = this.up
     if (!up) return
-    if (!up.socket.write(b)) {
+    if (!up.socket.write(b) && !this.upBlocked) {
+      this.upBlocked = true
       this.client.pause()
-      up.socket.once('drain', () => this.client.resume())
+      up.socket.once('drain', () => {
+        this.upBlocked = false
+        this.client.resume()
+      })
     }
   }
 
@@ -248,11 +255,15 @@ export class RawExchange {
       }
     }
     this.bytes += data.length
-    if (!this.client.write(data) && !done) {
+    if (!this.client.write(data) && !done && !this.clientBlocked) {
       const up = this.up
       if (up) {
+        this.clientBlocked = true
         up.socket.pause()
-        this.client.onceDrain(() => up.socket.resume())
+        this.client.onceDrain(() => {
+          this.clientBlocked = false
+          up.socket.resume()
+        })
       }
     }
     if (done) this.finish()
