@@ -7,11 +7,11 @@ import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import type {RoutePolicy, Side} from '../../side.js'
-import {isRetryableRequest} from '../headers.js'
 import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
 import {rawPool, type Upstream} from './pool.js'
 import {planResponse} from './response.js'
+import {mayRetryStatus, retriesAllowed, withdraw} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
 
 /** What the exchange needs of its client connection. */
@@ -195,7 +195,7 @@ export class RawExchange {
       }
       const status = h.status
       this.endStats(status < 500)
-      if (status >= 500 && this.mayRetryStatus(status)) {
+      if (status >= 500 && mayRetryStatus(this.client.side, this.policy, this.meta, this.reqFramer === null, this.attempt, status)) {
         this.detach()?.socket.destroy()
         this.retry()
         return
@@ -269,28 +269,6 @@ export class RawExchange {
     if (done) this.finish()
   }
 
-  private mayRetryStatus(status: number): boolean {
-    const retry = this.policy.retry
-    if (!this.retriesAllowed() || !retry.statuses.includes(status)) return false
-    if (!retry.retryable && !isRetryableRequest(this.meta.method, this.meta.headers)) return false
-    return this.withdraw()
-  }
-
-  /** Retries only for bodyless requests on the outbound side, within the policy's limit. */
-  private retriesAllowed(): boolean {
-    return this.client.side.direction === 'outbound' && this.reqFramer === null && this.attempt < this.policy.retry.limit
-  }
-
-  private withdraw(): boolean {
-    const side = this.client.side
-    if (side.budget.withdraw()) {
-      side.stats.retries++
-      return true
-    }
-    side.stats.retriesDenied++
-    return false
-  }
-
   private retry(): void {
     this.attempt++
     try {
@@ -332,7 +310,7 @@ export class RawExchange {
     // A pooled connection the upstream closed while idle: once more on a fresh one.
     const stale = up?.reused === true && !this.gotBytes && this.reqFramer === null && this.attempt === 0
     const neverSent = e.code === 'CONNECT_FAILED'
-    if (stale || (neverSent && this.retriesAllowed() && this.withdraw())) {
+    if (stale || (neverSent && retriesAllowed(this.client.side, this.policy, this.reqFramer === null, this.attempt) && withdraw(this.client.side))) {
       this.retry()
       return
     }
