@@ -30,18 +30,6 @@ export async function controlPlaneHeaders(): Promise<KubeObject[]> {
 
 export async function uninstall(opts: UninstallOptions, out: Output): Promise<void> {
   const kube = await loadKube(opts.kube)
-  const pods = await meshedPods(kube)
-  if (pods.length > 0) {
-    const shown = pods.slice(0, 10).join(', ') + (pods.length > 10 ? ` and ${pods.length - 10} more` : '')
-    const message = `${pods.length} pod(s) still run with a mesh proxy: ${shown}`
-    if (!opts.force) {
-      throw new MeshError(message, {
-        code: 'MESH_UNINSTALL_MESHED_PODS',
-        suggestions: ['Remove the proxies first: `kubectl get deploy -n <ns> -o yaml | mesh uninject - | kubectl apply -f -`, then let the pods roll.', 'Or pass --force: those proxies lose their control plane.'],
-      })
-    }
-    out.warn(`${message}; uninstalling anyway (--force).`)
-  }
   const all = await controlPlaneHeaders()
   const present: KubeObject[] = []
   for (const o of all) {
@@ -56,6 +44,18 @@ export async function uninstall(opts: UninstallOptions, out: Output): Promise<vo
     out.info(`No mesh control plane objects found on ${kube.server}: nothing to uninstall.`)
     if (!opts.apply) out.stdout.write(await formatObjects([], opts.output, '# nothing to delete\n'))
     return
+  }
+  const pods = await meshedPods(kube)
+  if (pods.length > 0) {
+    const shown = pods.slice(0, 10).join(', ') + (pods.length > 10 ? ` and ${pods.length - 10} more` : '')
+    const message = `${pods.length} pod(s) still run with a mesh proxy: ${shown}`
+    if (!opts.force) {
+      throw new MeshError(message, {
+        code: 'MESH_UNINSTALL_MESHED_PODS',
+        suggestions: ['Remove the proxies first: `kubectl get deploy -n <ns> -o yaml | mesh uninject - | kubectl apply -f -`, then let the pods roll.', 'Or pass --force: those proxies lose their control plane.'],
+      })
+    }
+    out.warn(`${message}; uninstalling anyway (--force).`)
   }
   if (opts.apply) {
     const {deleted} = await deleteObjects(kube, present, out)

@@ -40,6 +40,8 @@ const core = kc.makeApiClient(CoreV1Api)
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
 const admission = kc.makeApiClient(AdmissionregistrationV1Api)
 const objects = KubernetesObjectApi.makeApiClient(kc)
+/** Rendered objects this suite applied outside its own namespaces (cluster-scoped, kube-system): removed in afterAll. */
+const outside: KubernetesObject[] = []
 let pki: {anchor: CaMaterial; issuer: CaMaterial}
 
 const apply = (o: KubernetesObject) => objects.patch(o, undefined, undefined, 'mesh-check-test', true, PatchStrategy.ServerSideApply)
@@ -77,8 +79,7 @@ afterAll(async () => {
   // Cluster-scoped objects share names with a real install: remove ours. Namespaces stay
   // Terminating (no namespace controller) but hold nothing that acts.
   await admission.deleteMutatingWebhookConfiguration({name: ControlPlane.webhookConfiguration}).catch(() => {})
-  await rbac.deleteClusterRoleBinding({name: ControlPlane.controller}).catch(() => {})
-  await rbac.deleteClusterRole({name: ControlPlane.controller}).catch(() => {})
+  for (const o of outside) await objects.delete(o).catch(() => {})
   await rbac.deleteClusterRoleBinding({name: `mesh-check-restricted-${suffix}`}).catch(() => {})
   await rbac.deleteClusterRole({name: `mesh-check-restricted-${suffix}`}).catch(() => {})
   for (const name of [cpNs, appNs, psaNs]) await core.deleteNamespace({name}).catch(() => {})
@@ -157,7 +158,10 @@ describe('mesh check on an installed control plane', () => {
     // What `mesh install --webhook-url` renders, applied as `mesh install --apply` would, in our namespace.
     injector = await startInjectorStandIn(cpNs, pki.anchor, pki.issuer)
     const rendered = await installObjects(cpNs, {...pki, webhookUrl: `https://127.0.0.1:${injector.port}/inject`, scope})
-    for (const o of rendered) await apply(o)
+    for (const o of rendered) {
+      if (o.kind !== 'MutatingWebhookConfiguration' && o.metadata?.namespace !== cpNs && o.kind !== 'Namespace') outside.push(o)
+      await apply(o)
+    }
     webhookObject = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!
     const deployment = rendered.find((o) => o.kind === 'Deployment') as {spec: {template: {spec: {containers: Array<{image: string}>}}}} & KubernetesObject
     controller = controllerPod(cpNs, 'mesh-controller-1', deployment.spec.template.spec.containers[0]!.image)
