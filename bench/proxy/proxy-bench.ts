@@ -12,6 +12,10 @@
 // generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
 // CPU the generator and the app spend per request is printed, so the split is visible.
 // Needs: nginx (apt-get install -y nginx), h2load (nghttp2-client). 1 KiB responses, HTTP/1.1.
+// The pair above is plaintext; the cost mTLS adds per connection between two proxies is the
+// handshake, measured at the end by bench/tls-handshake.ts (RSA 2048 as certify issues, with
+// and without session resumption) and printed and recorded with the rest (--no-handshake skips it).
+import {spawnSync} from 'node:child_process'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
@@ -90,14 +94,24 @@ async function main(): Promise<void> {
       await openLoop(s.port, HOST, halfRate, 1) // warm-up at this rate, discarded
       results[i].half = await openLoop(s.port, HOST, halfRate, SECONDS)
     }
-    report(results, halfRate)
+    report(results, halfRate, handshakeCost())
   } finally {
     for (const s of setups) await s.close()
     await stop([backend])
   }
 }
 
-function report(results: PathResult[], halfRate: number): void {
+/** bench/tls-handshake.ts's lines (the mTLS handshake between two proxies), or why there are none. */
+function handshakeCost(): string[] {
+  if (process.argv.includes('--no-handshake')) return ['skipped (--no-handshake)']
+  process.stderr.write('measuring the mTLS handshake...\n')
+  const script = fileURLToPath(new URL('../tls-handshake.ts', import.meta.url))
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '200', '2'], {encoding: 'utf8', timeout: 300_000})
+  if (r.status !== 0) return [`bench/tls-handshake.ts failed (exit ${r.status ?? r.signal}): ${(r.stderr || '').trim().split('\n').at(-1) ?? ''}`]
+  return r.stdout.trimEnd().split('\n')
+}
+
+function report(results: PathResult[], halfRate: number, handshake: string[]): void {
   const [d, mesh, nginx] = results
   const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
   const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up, 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
@@ -129,10 +143,11 @@ function report(results: PathResult[], halfRate: number): void {
   lines.push(`  added p99 ${fmt(addedP99, 3)} ms (< 1): ${targets.addedP99Ms.met ? 'met' : 'NOT met'}`)
   lines.push(`  RSS per proxy ${fmt(maxRss, 1)} MB (< 60): ${targets.maxRssMB.met ? 'met' : 'NOT met'}`)
   lines.push(`  throughput ${fmt(ratio * 100, 0)} % of the nginx pair (>= 50 %): ${targets.throughputVsNginx.met ? 'met' : 'NOT met'}`)
+  lines.push('', 'mTLS between the proxies: handshake cost (bench/tls-handshake.ts, 200 handshakes, concurrency 2):', ...handshake.map((l) => `  ${l}`))
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets, handshake}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }
