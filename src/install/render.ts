@@ -4,7 +4,7 @@
 import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constants.js'
 import type {MeshConfigValues} from '../inject/config.js'
 import {meshVersion} from '../lib/version.js'
-import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../protocol/control-plane.js'
+import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
 import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import type {IdentityMaterial} from './identity.js'
 import {TAP_API_GROUP} from '../control/tap/auth.js'
@@ -125,7 +125,7 @@ function context(input: RenderInput): Record<string, unknown> {
       `--tap-port=${ControlPlanePorts.tap}`,
     ],
     tapAdminRole: TAP_ADMIN_ROLE,
-    tapServiceProxy: `https:${ControlPlane.tapService}:${ControlPlanePorts.tap}`,
+    tapServiceProxy: TAP_SERVICE_PROXY_NAME,
     tapApiGroup: TAP_API_GROUP,
     tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
     controllerResources: k8sResources(v.controller.resources),

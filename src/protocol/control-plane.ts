@@ -39,6 +39,12 @@ export const ControlPlanePorts = {
   admin: 9990,
 } as const
 
+/**
+ * The tap Service as the API server's service proxy names it (`https:<service>:<port>`): the CLI's
+ * path to the tap server, and the resourceName `mesh-tap-admin` grants `get services/proxy` on.
+ */
+export const TAP_SERVICE_PROXY_NAME = `https:${ControlPlane.tapService}:${ControlPlanePorts.tap}`
+
 export const Annotations = {
   inject: 'mesh.dev/inject',
   createdBy: 'mesh.dev/created-by',

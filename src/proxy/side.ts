@@ -35,12 +35,6 @@ export interface Side {
   draining: boolean
   /** The target for an authority (outbound) or for the connection's destination (inbound). */
   target(authority: string, conn: ConnCtx): Target | Promise<Target>
-  /**
-   * The reliability policy of one request (authority normalised, as routing uses it). Optional
-   * while the sides are built as literals elsewhere: call `policyOf(side, ...)`, which falls
-   * back to `sidePolicy(direction, config)`.
-   */
-  policy?(authority: string, path: string, method: string): RoutePolicy
 }
 
 /**
@@ -49,20 +43,18 @@ export interface Side {
  * proxy's job: retrying on both sides multiplies attempts). No allocation per call.
  */
 export function policyOf(side: Side, authority: string, path: string, method: string): RoutePolicy {
-  if (side.policy !== undefined) return side.policy(authority, path, method)
   const table = routeTable(side.config)
   return side.direction === 'inbound' ? table.inbound : table.lookup(authority, path, method)
 }
 
-/** A `policy` implementation for a side of `direction` (what Side literals can set). */
-export function sidePolicy(direction: Direction, config: ProxyConfig): (authority: string, path: string, method: string) => RoutePolicy {
-  if (direction === 'inbound') return () => routeTable(config).inbound
-  return (authority, path, method) => routeTable(config).lookup(authority, path, method)
-}
-
-/** The inbound side's policy: the global timeout, retries 0. */
-export function inboundPolicy(config: ProxyConfig): RoutePolicy {
-  return routeTable(config).inbound
+/** Takes a retry from the side's budget, counting the outcome (retries / retriesDenied). */
+export function withdrawRetry(side: Side): boolean {
+  if (side.budget.withdraw()) {
+    side.stats.retries++
+    return true
+  }
+  side.stats.retriesDenied++
+  return false
 }
 
 let seq = 0

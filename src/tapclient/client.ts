@@ -6,6 +6,7 @@ import WebSocket from 'ws'
 import {QUERY_HEADER, type ApiErrorBody, type TapStreamMessage} from '../control/tap/api.js'
 import {signProof} from '../control/tap/caller-proof.js'
 import {ClusterError, MeshError} from '../lib/errors.js'
+import {CONTROL_PLANE_NAMESPACE, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
 import type {ControlPlaneTarget} from './target.js'
 
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -56,7 +57,7 @@ export function apiError(target: ControlPlaneTarget, status: number, text: strin
   const suggestions =
     target.mode === 'kube'
       ? status === 403
-        ? ['You need `get` on services/proxy named https:mesh-tap:8089 in mesh-system (and the tap.mesh.dev role for the target, e.g. ClusterRole mesh-tap-admin).']
+        ? [`You need \`get\` on services/proxy named ${TAP_SERVICE_PROXY_NAME} in ${CONTROL_PLANE_NAMESPACE} (and the tap.mesh.dev role for the target, e.g. ClusterRole mesh-tap-admin).`]
         : ['Check that the control plane runs: `mesh check`, or `kubectl -n mesh-system get pods`.']
       : ['Check the demo: `mesh demo status`.']
   return new ClusterError(`cannot reach the tap server via ${target.description}: HTTP ${status}${detail ? `: ${detail}` : ''}`, {code: `MESH_TAP_HTTP_${status}`, suggestions})

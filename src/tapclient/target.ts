@@ -7,7 +7,7 @@
 import type {RequestOptions} from 'node:https'
 import {CALLER_TOKEN_HEADER} from '../control/tap/api.js'
 import {ClusterError} from '../lib/errors.js'
-import {ControlPlane, ControlPlanePorts} from '../protocol/control-plane.js'
+import {ControlPlane, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
 import {readLocalContext} from './local-context.js'
 
 export interface ControlPlaneFlags {
@@ -31,7 +31,7 @@ export interface ControlPlaneTarget {
 }
 
 export function tapServiceProxyPath(): string {
-  return `/api/v1/namespaces/${ControlPlane.namespace}/services/https:${ControlPlane.tapService}:${ControlPlanePorts.tap}/proxy`
+  return `/api/v1/namespaces/${ControlPlane.namespace}/services/${TAP_SERVICE_PROXY_NAME}/proxy`
 }
 
 export async function resolveControlPlane(flags: ControlPlaneFlags, env: NodeJS.ProcessEnv = process.env): Promise<ControlPlaneTarget> {

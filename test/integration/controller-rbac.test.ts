@@ -24,7 +24,7 @@ import {AccessDenied, KubeAuthorizer, TAP_API_GROUP, type AccessCheck} from '../
 import type {ResourceKind} from '../../src/control/tap/resource.js'
 import {TAP_ADMIN_ROLE} from '../../src/install/render.js'
 import {loadKube} from '../../src/k8s/client.js'
-import {ControlPlane, ControlPlanePorts, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
+import {ControlPlane, ControlPlanePorts, CONTROL_PLANE_NAMESPACE, TAP_SERVICE_PROXY_NAME} from '../../src/protocol/control-plane.js'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {callCertify} from '../../src/proxy/identity/index.js'
@@ -298,7 +298,7 @@ describe('the user-facing ClusterRole mesh-tap-admin', () => {
   it('bound in the control plane namespace, it lets the user reach the tap server through the service proxy, and no other service', async () => {
     const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api)
     const svcProxy = (name: string, ns = CONTROL_PLANE_NAMESPACE) => ['get', `services/${name}`, '--subresource=proxy', '-n', ns]
-    const tapService = `https:${ControlPlane.tapService}:${ControlPlanePorts.tap}`
+    const tapService = TAP_SERVICE_PROXY_NAME
     expect(await canI(svcProxy(tapService), cluster.users.restricted)).toBe('no')
     await rbac.createNamespacedRoleBinding({
       namespace: CONTROL_PLANE_NAMESPACE,

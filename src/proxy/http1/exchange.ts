@@ -7,7 +7,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {neverSent, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import type {Side} from '../side.js'
+import {withdrawRetry, type Side} from '../side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
 
@@ -103,7 +103,7 @@ export class Exchange implements BodySink {
     // A pooled connection the upstream closed while idle: one more try even with retries off
     // (the request died with the stale connection; Node's own agent leaves this to callers).
     const stale = this.attempt === 0 && !p.streaming && up.reusedSocket
-    if (((replayable && this.attempt < p.retries) || stale) && !this.res.destroyed && this.withdraw()) {
+    if (((replayable && this.attempt < p.retries) || stale) && !this.res.destroyed && withdrawRetry(this.side)) {
       this.retry()
       return
     }
@@ -112,17 +112,7 @@ export class Exchange implements BodySink {
   }
 
   private mayRetry(): boolean {
-    return this.attempt < this.plan.retries && !this.res.destroyed && this.withdraw()
-  }
-
-  private withdraw(): boolean {
-    const side = this.side
-    if (side.budget.withdraw()) {
-      side.stats.retries++
-      return true
-    }
-    side.stats.retriesDenied++
-    return false
+    return this.attempt < this.plan.retries && !this.res.destroyed && withdrawRetry(this.side)
   }
 
   private retry(): void {

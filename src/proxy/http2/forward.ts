@@ -11,7 +11,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {nextRequestId, policyOf, type Side} from '../side.js'
+import {nextRequestId, policyOf, withdrawRetry, type Side} from '../side.js'
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
@@ -50,15 +50,6 @@ function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: Req
   stream.respond(grpcTrailersOnly(GRPC_DEADLINE_EXCEEDED, message), {endStream: true})
   side.observer?.responseInit(meta, 200)
   side.observer?.responseEnd(meta, {status: 200, grpcStatus: GRPC_DEADLINE_EXCEEDED, responseBytes: 0})
-}
-
-function withdraw(side: Side): boolean {
-  if (side.budget.withdraw()) {
-    side.stats.retries++
-    return true
-  }
-  side.stats.retriesDenied++
-  return false
 }
 
 async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): Promise<void> {
@@ -153,7 +144,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     const more = attempt < retry.limit && body.replayable
     if (a.headers) {
       const ok = Number(a.headers[':status']) < 500 && (grpcStatus(a.headers) ?? 0) !== 14
-      if (more && retryable(a) && withdraw(side)) {
+      if (more && retryable(a) && withdrawRetry(side)) {
         ep.stats.end(started, ok)
         a.up!.close(NGHTTP2_CANCEL)
         continue
@@ -169,7 +160,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
       })
     }
     ep.stats.end(started, false)
-    if (more && (a.unprocessed === true || retryResponse) && withdraw(side)) continue
+    if (more && (a.unprocessed === true || retryResponse) && withdrawRetry(side)) continue
     clearTimeout(timer)
     return refuse(side, stream, meta, a.err!)
   }

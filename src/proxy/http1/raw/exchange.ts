@@ -6,12 +6,12 @@ import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import type {RoutePolicy, Side} from '../../side.js'
+import {withdrawRetry, type RoutePolicy, type Side} from '../../side.js'
 import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
 import {rawPool, type Upstream} from './pool.js'
 import {planResponse} from './response.js'
-import {mayRetryStatus, retriesAllowed, withdraw} from './retry.js'
+import {mayRetryStatus, retriesAllowed} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
 
 /** What the exchange needs of its client connection. */
@@ -310,7 +310,7 @@ export class RawExchange {
     // A pooled connection the upstream closed while idle: once more on a fresh one.
     const stale = up?.reused === true && !this.gotBytes && this.reqFramer === null && this.attempt === 0
     const neverSent = e.code === 'CONNECT_FAILED'
-    if (stale || (neverSent && retriesAllowed(this.client.side, this.policy, this.reqFramer === null, this.attempt) && withdraw(this.client.side))) {
+    if (stale || (neverSent && retriesAllowed(this.client.side, this.policy, this.reqFramer === null, this.attempt) && withdrawRetry(this.client.side))) {
       this.retry()
       return
     }

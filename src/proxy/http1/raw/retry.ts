@@ -1,7 +1,7 @@
 // Retry decisions of the raw codec: only bodyless requests, only on the outbound side (where the
 // balancer can pick another endpoint), within the route policy's limit and the retry budget.
 import type {RequestMeta} from '../../observe.js'
-import type {RoutePolicy, Side} from '../../side.js'
+import {withdrawRetry, type RoutePolicy, type Side} from '../../side.js'
 import {isRetryableRequest} from '../headers.js'
 
 /** Whether another attempt is allowed at all (before the budget is asked). */
@@ -9,20 +9,10 @@ export function retriesAllowed(side: Side, policy: RoutePolicy, bodyless: boolea
   return side.direction === 'outbound' && bodyless && attempt < policy.retry.limit
 }
 
-/** Takes a retry from the budget, counting the outcome. */
-export function withdraw(side: Side): boolean {
-  if (side.budget.withdraw()) {
-    side.stats.retries++
-    return true
-  }
-  side.stats.retriesDenied++
-  return false
-}
-
 /** A retryable 5xx of an idempotent (or marked retryable) request, within budget. */
 export function mayRetryStatus(side: Side, policy: RoutePolicy, meta: RequestMeta, bodyless: boolean, attempt: number, status: number): boolean {
   const retry = policy.retry
   if (!retriesAllowed(side, policy, bodyless, attempt) || !retry.statuses.includes(status)) return false
   if (!retry.retryable && !isRetryableRequest(meta.method, meta.headers)) return false
-  return withdraw(side)
+  return withdrawRetry(side)
 }
