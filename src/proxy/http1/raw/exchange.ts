@@ -1,65 +1,46 @@
-// One request on the raw codec: the head (and the body, streamed as it arrives) to a pooled
-// upstream connection, the response head parsed and re-framed, the body streamed back. Bodyless
-// requests may be retried (connect failures, a stale pooled socket, retryable 5xx statuses),
-// bounded by the policy and the retry budget; requests with bodies are never retried here.
+// One request on the raw codec: the client-facing half. The upstream attempt (upstream.ts)
+// carries the head and body to a pooled connection; here the response head is parsed and
+// re-framed, the body streamed back, and failures decided: retried, answered by the proxy
+// (`mesh-proxy-error`), or cut. Bodyless requests may be retried (connect failures, a stale
+// pooled socket, retryable 5xx statuses), bounded by the policy and the retry budget; requests
+// with bodies are never retried here.
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import {withdrawRetry, type RoutePolicy, type Side} from '../../side.js'
+import {withdrawRetry, type RoutePolicy} from '../../side.js'
 import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
-import {rawPool, type Upstream} from './pool.js'
+import {rawPool} from './pool.js'
 import {planResponse} from './response.js'
 import {mayRetryStatus, retriesAllowed} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
+import {EMPTY, UpstreamAttempt, type ClientSide} from './upstream.js'
 
-/** What the exchange needs of its client connection. */
-export interface ClientSide {
-  readonly side: Side
-  write(b: Buffer): boolean
-  pause(): void
-  resume(): void
-  onceDrain(f: () => void): void
-  cork(): void
-  uncork(): void
-  /** The exchange is over; `close` ends the client connection. */
-  done(close: boolean): void
-  /** Both directions are beyond repair: destroy the client connection. */
-  abort(): void
-}
+export type {ClientSide} from './upstream.js'
 
-const EMPTY: Buffer = Buffer.alloc(0)
-
-export class RawExchange {
-  private ep!: EndpointClient
-  private up: Upstream | undefined
-  private started = 0
+export class RawExchange extends UpstreamAttempt {
   private attempt = 0
-  private pending: Buffer[] | undefined = []
-  private pendingBytes = 0
-  /** Waiting for 'drain' of the upstream socket / of the client socket. */
-  private upBlocked = false
+  /** Waiting for 'drain' of the client socket. */
   private clientBlocked = false
-  private rbuf: Buffer = EMPTY
-  private resFramer: Framer | null | undefined
   private untilClose = false
   private status = 0
   private responding = false
-  private gotBytes = false
   private reqDone: boolean
   private finished = false
   private bytes = 0
+  private upReusable = true
   private target!: Target
 
   constructor(
-    private readonly client: ClientSide,
+    client: ClientSide,
     private readonly meta: RequestMeta,
-    private readonly head: Buffer,
+    head: Buffer,
     private readonly reqFramer: Framer | null,
     private readonly policy: RoutePolicy,
     private close: boolean,
   ) {
+    super(client, head)
     this.reqDone = reqFramer === null
   }
 
@@ -92,39 +73,6 @@ export class RawExchange {
     this.send()
   }
 
-  private send(): void {
-    const up = rawPool(this.ep).acquire()
-    this.up = up
-    this.started = this.ep.stats.start()
-    this.statsOpen = true
-    this.rbuf = EMPTY
-    this.gotBytes = false
-    const s = up.socket
-    s.on('data', this.onUpData)
-    s.on('error', this.onUpError)
-    s.on('close', this.onUpClose)
-    // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
-    s.on('end', this.onUpClose)
-    s.write(this.head)
-    const pending = this.pending
-    this.pending = undefined
-    if (pending) for (const b of pending) this.writeUp(b)
-    if (this.pendingBytes > 64 * 1024) this.client.resume()
-    this.pendingBytes = 0
-  }
-
-  private detach(): Upstream | undefined {
-    const up = this.up
-    if (!up) return undefined
-    this.up = undefined
-    const s = up.socket
-    s.off('data', this.onUpData)
-    s.off('error', this.onUpError)
-    s.off('close', this.onUpClose)
-    s.off('end', this.onUpClose)
-    return up
-  }
-
   /** Request body bytes; returns what follows the body (the next request), or null while the body goes on. */
   pushBody(chunk: Buffer): Buffer | null {
     const end = this.reqFramer!.feed(chunk, 0)
@@ -142,38 +90,7 @@ export class RawExchange {
     return chunk.subarray(end)
   }
 
-  private writeUp(b: Buffer): void {
-    if (b.length === 0) return
-    if (this.pending) {
-      // The target is still resolving: hold a little, then stop reading the client.
-      this.pending.push(b)
-      this.pendingBytes += b.length
-      if (this.pendingBytes > 64 * 1024) this.client.pause()
-      return
-    }
-    const up = this.up
-    if (!up) return
-    if (!up.socket.write(b) && !this.upBlocked) {
-      this.upBlocked = true
-      this.client.pause()
-      up.socket.once('drain', () => {
-        this.upBlocked = false
-        this.client.resume()
-      })
-    }
-  }
-
-  private readonly onUpData = (chunk: Buffer): void => {
-    this.gotBytes = true
-    if (this.resFramer === undefined) {
-      this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk])
-      this.onHead()
-      return
-    }
-    this.onBody(chunk)
-  }
-
-  private onHead(): void {
+  protected onHead(): void {
     const side = this.client.side
     const limits = side.config.limits
     for (;;) {
@@ -228,17 +145,7 @@ export class RawExchange {
     }
   }
 
-  private upReusable = true
-  private statsOpen = false
-
-  /** Ends the attempt's balancer stats, once. */
-  private endStats(ok: boolean): void {
-    if (!this.statsOpen) return
-    this.statsOpen = false
-    this.ep.stats.end(this.started, ok)
-  }
-
-  private onBody(chunk: Buffer): void {
+  protected onBody(chunk: Buffer): void {
     const framer = this.resFramer
     let data = chunk
     let done = false
@@ -281,11 +188,7 @@ export class RawExchange {
     this.send()
   }
 
-  private readonly onUpError = (err: Error): void => {
-    this.upFailed(err)
-  }
-
-  private readonly onUpClose = (): void => {
+  protected upClosed(): void {
     if (this.untilClose && this.responding) {
       this.upReusable = false
       this.finish()
@@ -295,7 +198,7 @@ export class RawExchange {
   }
 
   /** The upstream connection failed: retry when nothing reached the client, else answer or cut. */
-  private upFailed(err: unknown): void {
+  protected upFailed(err: unknown): void {
     const up = this.detach()
     up?.socket.destroy()
     if (this.finished) return

@@ -1,0 +1,139 @@
+// The upstream half of a raw-codec exchange: one attempt at a time on a pooled upstream
+// connection (raw/pool.ts): the request head, then the body as it arrives (held while the
+// target resolves), with backpressure both ways; the upstream's bytes are handed to the
+// exchange (exchange.ts), which parses and relays them and decides what a failure means.
+// The socket listeners are bound once per exchange and moved from attempt to attempt.
+import type {EndpointClient} from '../../endpoint.js'
+import type {Side} from '../../side.js'
+import type {Framer} from './framing.js'
+import {rawPool, type Upstream} from './pool.js'
+
+/** What the exchange needs of its client connection. */
+export interface ClientSide {
+  readonly side: Side
+  write(b: Buffer): boolean
+  pause(): void
+  resume(): void
+  onceDrain(f: () => void): void
+  cork(): void
+  uncork(): void
+  /** The exchange is over; `close` ends the client connection. */
+  done(close: boolean): void
+  /** Both directions are beyond repair: destroy the client connection. */
+  abort(): void
+}
+
+export const EMPTY: Buffer = Buffer.alloc(0)
+
+/** Request body bytes held while the target resolves before the client is paused. */
+const HOLD_BYTES = 64 * 1024
+
+export abstract class UpstreamAttempt {
+  protected ep!: EndpointClient
+  protected up: Upstream | undefined
+  private started = 0
+  /** The attempt's balancer stats are open (start() called, end() not yet). */
+  protected statsOpen = false
+  /** The upstream sent something on this attempt. */
+  protected gotBytes = false
+  /** Response bytes not yet parsed (the head so far). */
+  protected rbuf: Buffer = EMPTY
+  /** The response body's framing: undefined until the final head is in. */
+  protected resFramer: Framer | null | undefined
+  private pending: Buffer[] | undefined = []
+  private pendingBytes = 0
+  /** Waiting for 'drain' of the upstream socket. */
+  private upBlocked = false
+
+  constructor(protected readonly client: ClientSide, protected readonly head: Buffer) {}
+
+  /** Upstream bytes while the response head is incomplete (in `rbuf`), then body bytes. */
+  protected abstract onHead(): void
+  protected abstract onBody(chunk: Buffer): void
+  /** The upstream connection failed (error, reset, or a close the framing did not expect). */
+  protected abstract upFailed(err: unknown): void
+  /** The upstream sent FIN or closed. */
+  protected abstract upClosed(): void
+
+  /** Starts an attempt on `this.ep`: a pooled (or new) connection, the head, the held body. */
+  protected send(): void {
+    const up = rawPool(this.ep).acquire()
+    this.up = up
+    this.started = this.ep.stats.start()
+    this.statsOpen = true
+    this.rbuf = EMPTY
+    this.gotBytes = false
+    const s = up.socket
+    s.on('data', this.onUpData)
+    s.on('error', this.onUpError)
+    s.on('close', this.onUpClose)
+    // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
+    s.on('end', this.onUpClose)
+    s.write(this.head)
+    const pending = this.pending
+    this.pending = undefined
+    if (pending) for (const b of pending) this.writeUp(b)
+    if (this.pendingBytes > HOLD_BYTES) this.client.resume()
+    this.pendingBytes = 0
+  }
+
+  /** Takes the listeners off the attempt's connection and returns it. */
+  protected detach(): Upstream | undefined {
+    const up = this.up
+    if (!up) return undefined
+    this.up = undefined
+    const s = up.socket
+    s.off('data', this.onUpData)
+    s.off('error', this.onUpError)
+    s.off('close', this.onUpClose)
+    s.off('end', this.onUpClose)
+    return up
+  }
+
+  /** Request body bytes on to the upstream (held while there is none yet). */
+  protected writeUp(b: Buffer): void {
+    if (b.length === 0) return
+    if (this.pending) {
+      // The target is still resolving: hold a little, then stop reading the client.
+      this.pending.push(b)
+      this.pendingBytes += b.length
+      if (this.pendingBytes > HOLD_BYTES) this.client.pause()
+      return
+    }
+    const up = this.up
+    if (!up) return
+    if (!up.socket.write(b) && !this.upBlocked) {
+      this.upBlocked = true
+      this.client.pause()
+      up.socket.once('drain', () => {
+        this.upBlocked = false
+        this.client.resume()
+      })
+    }
+  }
+
+  /** Ends the attempt's balancer stats, once. */
+  protected endStats(ok: boolean): void {
+    if (!this.statsOpen) return
+    this.statsOpen = false
+    this.ep.stats.end(this.started, ok)
+  }
+
+  private readonly onUpData = (chunk: Buffer): void => {
+    this.gotBytes = true
+    if (this.resFramer === undefined) {
+      this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk])
+      this.onHead()
+      return
+    }
+    this.onBody(chunk)
+  }
+
+  private readonly onUpError = (err: Error): void => {
+    this.upFailed(err)
+  }
+
+  private readonly onUpClose = (): void => {
+    this.upClosed()
+  }
+}
