@@ -10,7 +10,10 @@
 // The most specific rule wins: the longest path prefix, then a rule naming the method, then a
 // rule naming the authority. Settings a rule leaves out take the proxy's defaults.
 // Rules are compiled once into a table per authority, so a lookup is a Map get and a short scan
-// with no allocation.
+// with no allocation. A matched rule's policy carries its route name (the metrics and tap
+// `route` label): the method and path prefix as written, `GET /api/` or `/api/` when the rule
+// names no method; requests no rule matches (and every inbound request) have route ''. The
+// names are built once per rule here, so the label's cardinality is bounded by the config.
 import {InputError} from '../lib/errors.js'
 import type {ProxyConfig, RetryPolicy} from './config.js'
 
@@ -19,6 +22,8 @@ export interface RoutePolicy {
   /** Time for the whole request, until the response headers arrive (0: none). */
   readonly requestTimeoutMs: number
   readonly retry: RetryPolicy
+  /** The matched rule's route name (`GET /api/`, `/api/`), or '' when no rule matched. */
+  readonly route: string
 }
 
 export interface RouteRule {
@@ -145,6 +150,11 @@ interface Compiled {
   policy: RoutePolicy
 }
 
+/** The `route` label of a rule: its method and path prefix, e.g. `GET /api/`, or `/api/`. */
+export function routeName(rule: Pick<RouteRule, 'method' | 'pathPrefix'>): string {
+  return rule.method === undefined ? rule.pathPrefix : `${rule.method} ${rule.pathPrefix}`
+}
+
 /** More specific first: longer prefix, then a named method, then a named authority. */
 function specificity(a: RouteRule, b: RouteRule): number {
   return (b.pathPrefix.length - a.pathPrefix.length) ||
@@ -162,12 +172,13 @@ export class RouteTable {
   readonly inbound: RoutePolicy
 
   constructor(rules: readonly RouteRule[], requestTimeoutMs: number, retry: RetryPolicy) {
-    this.fallback = {requestTimeoutMs, retry}
-    this.inbound = {requestTimeoutMs, retry: {...retry, limit: 0}}
+    this.fallback = {requestTimeoutMs, retry, route: ''}
+    this.inbound = {requestTimeoutMs, retry: {...retry, limit: 0}, route: ''}
     const compile = (r: RouteRule): Compiled => ({
       method: r.method,
       prefix: r.pathPrefix,
       policy: {
+        route: routeName(r),
         requestTimeoutMs: r.timeoutMs ?? requestTimeoutMs,
         retry: {
           ...retry,

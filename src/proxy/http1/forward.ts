@@ -61,7 +61,8 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
   }
   const authority = normalizeAuthority(where.authority, 80)
   const meta: RequestMeta = {
-    id: nextRequestId(), direction: side.direction, method: req.method ?? 'GET', scheme: 'http', authority, path: where.path, route: '',
+    id: nextRequestId(), direction: side.direction, method: req.method ?? 'GET', scheme: 'http', authority, path: where.path,
+    route: policyOf(side, authority, where.path, req.method ?? 'GET').route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }

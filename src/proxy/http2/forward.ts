@@ -64,12 +64,12 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     return refuse(side, stream, undefined, new ProxyError('BAD_REQUEST', method === 'CONNECT' ? 'HTTP/2 CONNECT is not supported' : 'request without :authority'))
   }
   const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)
+  const policy = policyOf(side, authority, path, method)
   const meta: RequestMeta = {
-    id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: '',
+    id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
-  const policy = policyOf(side, authority, path, method)
   const grpc = isGrpc(headers)
   const grpcMs = grpc ? parseGrpcTimeout(headers['grpc-timeout']) : undefined
   let timeoutMs = policy.requestTimeoutMs
