@@ -1,7 +1,8 @@
 // One request on the raw codec: the client-facing half. The upstream attempt (upstream.ts)
 // carries the head and body to a pooled connection; here the response head is parsed and
 // re-framed, the body streamed back, and failures decided: retried, answered by the proxy
-// (`mesh-proxy-error`), or cut. Bodyless requests may be retried (connect failures, a stale
+// (`mesh-proxy-error`), or cut; the route's request timeout runs until the response head
+// (504 like the node codec). Bodyless requests may be retried (connect failures, a stale
 // pooled socket, retryable 5xx statuses), bounded by the policy and the retry budget; requests
 // with bodies are never retried here.
 import type {EndpointClient} from '../../endpoint.js'
@@ -31,6 +32,8 @@ export class RawExchange extends UpstreamAttempt {
   private bytes = 0
   private upReusable = true
   private target!: Target
+  /** The request timeout's timer (only when the policy has one), cleared on the response head. */
+  private timer: NodeJS.Timeout | undefined
 
   constructor(
     client: ClientSide,
@@ -70,7 +73,25 @@ export class RawExchange extends UpstreamAttempt {
     }
     side.observer?.requestInit(this.meta)
     side.budget.deposit()
+    // As the node codec: from the first attempt until the response head, across retries.
+    const ms = this.policy.requestTimeoutMs
+    if (ms > 0) this.timer = setTimeout(timedOut, ms, this)
     this.send()
+  }
+
+  /** The request timeout fired with no response head yet: 504, as the node codec answers. */
+  onTimeout(): void {
+    this.timer = undefined
+    if (this.finished || this.responding) return
+    this.detach()?.socket.destroy()
+    this.endStats(false)
+    this.fail(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.policy.requestTimeoutMs}ms`))
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return
+    clearTimeout(this.timer)
+    this.timer = undefined
   }
 
   /** Request body bytes; returns what follows the body (the next request), or null while the body goes on. */
@@ -122,6 +143,7 @@ export class RawExchange extends UpstreamAttempt {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: bad Content-Length in response`))
         return
       }
+      this.stopTimer()
       const framer = plan.framer
       this.untilClose = plan.untilClose
       if (!plan.reusable) this.upReusable = false
@@ -204,6 +226,7 @@ export class RawExchange extends UpstreamAttempt {
     if (this.finished) return
     if (this.responding) {
       this.finished = true
+      this.stopTimer()
       this.client.side.observer?.responseEnd(this.meta, {status: this.status, responseBytes: this.bytes, resetError: 'upstream reset'})
       this.client.abort()
       return
@@ -227,6 +250,7 @@ export class RawExchange extends UpstreamAttempt {
     this.client.side.log.debug('request failed', {id: this.meta.id, authority: this.meta.authority, code: e.code, error: e.message})
     this.detach()?.socket.destroy()
     this.finished = true
+    this.stopTimer()
     if (this.responding) {
       this.client.abort()
       return
@@ -262,6 +286,7 @@ export class RawExchange extends UpstreamAttempt {
   clientGone(): void {
     if (this.finished) return
     this.finished = true
+    this.stopTimer()
     const up = this.detach()
     up?.socket.destroy()
     // Neither a success nor a failure of the endpoint.
@@ -271,4 +296,8 @@ export class RawExchange extends UpstreamAttempt {
     }
     this.client.side.observer?.responseEnd(this.meta, this.responding ? {status: this.status, responseBytes: this.bytes, resetError: 'client reset'} : {responseBytes: this.bytes, resetError: 'client reset'})
   }
+}
+
+function timedOut(ex: RawExchange): void {
+  ex.onTimeout()
 }
