@@ -11,6 +11,7 @@ import {assertLabelName} from './format.js'
 import type {GaugeChild} from './gauge.js'
 import type {HistogramChild} from './histogram.js'
 import {DST_LABELS, type LinkerdFamilies, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
+import {registerPolicyFamilies, type InboundRefusals} from './policy-families.js'
 import type {Registry} from './registry.js'
 
 export interface ProxyMetricsOptions {
@@ -61,6 +62,7 @@ const SEP = '\u0000'
 
 export class ProxyMetricsObserver implements Observer {
   readonly families: LinkerdFamilies
+  private readonly refusals: InboundRefusals
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -80,6 +82,11 @@ export class ProxyMetricsObserver implements Observer {
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES
     this.now = options.now ?? process.hrtime.bigint
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
+    this.refusals = registerPolicyFamilies(registry)
+  }
+
+  inboundRefused(reason: string): void {
+    this.refusals.get(reason)?.inc()
   }
 
   requestInit(req: RequestMeta): void {

@@ -57,6 +57,8 @@ export interface Observer {
   responseEnd(req: RequestMeta, end: ResponseEndMeta): void
   tcpOpen(conn: ConnMeta): void
   tcpClose(conn: ConnMeta, end: ConnEndMeta): void
+  /** An inbound connection the inbound policy refused; `reason` as in inbound/policy.ts (optional). */
+  inboundRefused?(reason: string): void
 }
 
 /** Fans one call out to several observers. */
@@ -68,5 +70,6 @@ export function combineObservers(observers: Observer[]): Observer {
     responseEnd: (r, e) => { for (const o of observers) o.responseEnd(r, e) },
     tcpOpen: (c) => { for (const o of observers) o.tcpOpen(c) },
     tcpClose: (c, e) => { for (const o of observers) o.tcpClose(c, e) },
+    inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
   }
 }

@@ -46,7 +46,7 @@ export interface Side$ {
 
 export async function startInbound(deps: InboundDeps): Promise<Side$> {
   const {config, log, identity} = deps
-  const authz = new InboundAuthz(deps.policy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]))
+  const authz = new InboundAuthz(deps.policy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]), deps.observer)
   if (!authz.allowsUnauthenticated && !identity) {
     throw new InputError(`the inbound policy ${describePolicy(authz.policy)} needs a mesh identity, and this proxy runs without one`, {
       suggestions: [`Configure identity (${ProxyEnv.IDENTITY_ADDR} and friends) or unset ${ProxyEnv.INBOUND_POLICY}.`],

@@ -7,6 +7,7 @@
 // not exactly one DNS SAN) is refused: a client claiming an identity must prove it.
 import {InputError} from '../../lib/errors.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
+import type {Observer} from '../observe.js'
 
 export type InboundPolicy =
   | {kind: 'all-unauthenticated'}
@@ -61,11 +62,14 @@ export function describePolicy(p: InboundPolicy): string {
   return p.kind === 'identities' ? `identities:${[...p.identities].join(',')}` : p.kind
 }
 
-/** A policy applied: decisions plus counters of refusals by reason. */
+/**
+ * A policy applied: decisions plus counters of refusals by reason, which also go to the
+ * observer (the metrics family mesh_proxy_inbound_policy_refused_total{reason}).
+ */
 export class InboundAuthz {
   readonly refused: Record<RefusalReason, number> = {untrusted_certificate: 0, unauthenticated: 0, no_client_certificate: 0, identity_not_allowed: 0}
 
-  constructor(readonly policy: InboundPolicy) {}
+  constructor(readonly policy: InboundPolicy, private readonly observer?: Pick<Observer, 'inboundRefused'>) {}
 
   /** Whether clients without a verified identity are served. */
   get allowsUnauthenticated(): boolean {
@@ -95,5 +99,6 @@ export class InboundAuthz {
 
   count(reason: RefusalReason): void {
     this.refused[reason]++
+    this.observer?.inboundRefused?.(reason)
   }
 }
