@@ -143,8 +143,6 @@ export class RawConn implements ClientSide {
     }
     const authority = normalizeAuthority(host, 80)
     const policy = policyOf(this.side, authority, head.path, head.method)
-    // Retries of requests with bodies are the node codec's.
-    if (framer !== null && this.side.direction === 'outbound' && policy.retry.limit > 0) return null
     const conn = this.conn
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,

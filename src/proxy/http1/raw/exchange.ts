@@ -2,19 +2,20 @@
 // carries the head and body to a pooled connection; here the response head is parsed and
 // re-framed, the body streamed back, and failures decided: retried, answered by the proxy
 // (`mesh-proxy-error`), or cut; the route's request timeout runs until the response head
-// (504 like the node codec). Bodyless requests may be retried (connect failures, a stale
-// pooled socket, retryable 5xx statuses), bounded by the policy and the retry budget; requests
-// with bodies are never retried here.
+// (504 like the node codec). Retries follow the node codec's rules (retry.ts): connect
+// failures, a stale pooled socket, resets and retry-on 5xx statuses of idempotent (or marked
+// retryable) requests, bounded by the policy and the retry budget; a request with a body only
+// while the whole body is kept (upstream.ts, replay.ts: up to 64 KiB, process-wide cap).
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import {withdrawRetry, type RoutePolicy} from '../../side.js'
-import type {Framer} from './framing.js'
+import type {RoutePolicy} from '../../side.js'
+import {LengthFramer, type Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
 import {rawPool} from './pool.js'
 import {planResponse} from './response.js'
-import {mayRetryStatus, retriesAllowed} from './retry.js'
+import {isRetryable, mayRetryFailure, mayRetryStatus, retriesAllowed} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
 import {EMPTY, UpstreamAttempt, type ClientSide} from './upstream.js'
 
@@ -45,6 +46,14 @@ export class RawExchange extends UpstreamAttempt {
   ) {
     super(client, head)
     this.reqDone = reqFramer === null
+    // A body is kept for a retry only when one is possible and the body may fit.
+    const max = policy.retry.maxBodyBytes
+    if (reqFramer !== null && max > 0 && retriesAllowed(client.side, policy, true, 0) && !(reqFramer instanceof LengthFramer && reqFramer.remaining > max)) this.keepBody(max)
+  }
+
+  /** Another attempt could send the whole request again. */
+  private get replayable(): boolean {
+    return this.reqFramer === null || this.bodyKept
   }
 
   /** The request body is still arriving. */
@@ -133,11 +142,13 @@ export class RawExchange extends UpstreamAttempt {
       }
       const status = h.status
       this.endStats(status < 500)
-      if (status >= 500 && mayRetryStatus(this.client.side, this.policy, this.meta, this.reqFramer === null, this.attempt, status)) {
+      if (status >= 500 && mayRetryStatus(this.client.side, this.policy, this.meta, this.replayable, this.attempt, status)) {
         this.detach()?.socket.destroy()
         this.retry()
         return
       }
+      // This response is the answer: no more retries.
+      this.dropKept()
       const plan = planResponse(h, this.meta.method, limits.maxHeaderBytes)
       if (!plan) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: bad Content-Length in response`))
@@ -233,10 +244,10 @@ export class RawExchange extends UpstreamAttempt {
     }
     this.endStats(false)
     const e = upstreamError(err, this.ep.key)
+    const replayable = this.replayable
     // A pooled connection the upstream closed while idle: once more on a fresh one.
-    const stale = up?.reused === true && !this.gotBytes && this.reqFramer === null && this.attempt === 0
-    const neverSent = e.code === 'CONNECT_FAILED'
-    if (stale || (neverSent && retriesAllowed(this.client.side, this.policy, this.reqFramer === null, this.attempt) && withdrawRetry(this.client.side))) {
+    const stale = replayable && up?.reused === true && !this.gotBytes && this.attempt === 0
+    if (stale || mayRetryFailure(this.client.side, this.policy, e, up?.reused === true, isRetryable(this.policy, this.meta), replayable, this.attempt)) {
       this.retry()
       return
     }
@@ -251,6 +262,7 @@ export class RawExchange extends UpstreamAttempt {
     this.detach()?.socket.destroy()
     this.finished = true
     this.stopTimer()
+    this.dropKept()
     if (this.responding) {
       this.client.abort()
       return
@@ -287,6 +299,7 @@ export class RawExchange extends UpstreamAttempt {
     if (this.finished) return
     this.finished = true
     this.stopTimer()
+    this.dropKept()
     const up = this.detach()
     up?.socket.destroy()
     // Neither a success nor a failure of the endpoint.

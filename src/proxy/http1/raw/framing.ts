@@ -14,6 +14,12 @@ export interface Framer {
 
 export class LengthFramer implements Framer {
   constructor(private left: number) {}
+
+  /** Bytes still to come. */
+  get remaining(): number {
+    return this.left
+  }
+
   feed(buf: Buffer, start: number): number {
     const n = Math.min(this.left, buf.length - start)
     this.left -= n

@@ -1,12 +1,14 @@
 // The upstream half of a raw-codec exchange: one attempt at a time on a pooled upstream
 // connection (raw/pool.ts): the request head, then the body as it arrives (held while the
-// target resolves), with backpressure both ways; the upstream's bytes are handed to the
-// exchange (exchange.ts), which parses and relays them and decides what a failure means.
-// The socket listeners are bound once per exchange and moved from attempt to attempt.
+// target resolves; kept for a retry when one is possible, replay.ts), with backpressure both
+// ways; the upstream's bytes are handed to the exchange (exchange.ts), which parses and relays
+// them and decides what a failure means. The socket listeners are bound once per exchange and
+// moved from attempt to attempt.
 import type {EndpointClient} from '../../endpoint.js'
 import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
 import {rawPool, type Upstream} from './pool.js'
+import {KeptBody} from './replay.js'
 
 /** What the exchange needs of its client connection. */
 export interface ClientSide {
@@ -44,6 +46,8 @@ export abstract class UpstreamAttempt {
   private pendingBytes = 0
   /** Waiting for 'drain' of the upstream socket. */
   private upBlocked = false
+  /** The body so far, for a retry (only while one is possible). */
+  private kept: KeptBody | undefined
 
   constructor(protected readonly client: ClientSide, protected readonly head: Buffer) {}
 
@@ -71,10 +75,32 @@ export abstract class UpstreamAttempt {
     s.on('end', this.onUpClose)
     s.write(this.head)
     const pending = this.pending
-    this.pending = undefined
-    if (pending) for (const b of pending) this.writeUp(b)
-    if (this.pendingBytes > HOLD_BYTES) this.client.resume()
-    this.pendingBytes = 0
+    if (pending) {
+      this.pending = undefined
+      for (const b of pending) this.sendUp(b)
+      if (this.pendingBytes > HOLD_BYTES) this.client.resume()
+      this.pendingBytes = 0
+    } else if (this.kept) {
+      // A retry: the body so far again; the rest follows as it arrives.
+      for (const b of this.kept.chunks) this.sendUp(b)
+    }
+  }
+
+  /** Keeps the body from now on, up to `max` bytes, so that a retry can send it again. */
+  protected keepBody(max: number): void {
+    this.kept = new KeptBody(max)
+  }
+
+  /** The whole body so far is kept (a retry could send it again). */
+  protected get bodyKept(): boolean {
+    return this.kept !== undefined
+  }
+
+  /** No more retries: the kept body goes. */
+  protected dropKept(): void {
+    if (this.kept === undefined) return
+    this.kept.drop()
+    this.kept = undefined
   }
 
   /** Takes the listeners off the attempt's connection and returns it. */
@@ -87,12 +113,18 @@ export abstract class UpstreamAttempt {
     s.off('error', this.onUpError)
     s.off('close', this.onUpClose)
     s.off('end', this.onUpClose)
+    if (this.upBlocked) {
+      // That connection will not drain: the client reads again (the next attempt may pause it).
+      s.off('drain', this.onUpDrain)
+      this.onUpDrain()
+    }
     return up
   }
 
   /** Request body bytes on to the upstream (held while there is none yet). */
   protected writeUp(b: Buffer): void {
     if (b.length === 0) return
+    if (this.kept && !this.kept.keep(b)) this.kept = undefined
     if (this.pending) {
       // The target is still resolving: hold a little, then stop reading the client.
       this.pending.push(b)
@@ -100,16 +132,22 @@ export abstract class UpstreamAttempt {
       if (this.pendingBytes > HOLD_BYTES) this.client.pause()
       return
     }
+    this.sendUp(b)
+  }
+
+  private sendUp(b: Buffer): void {
     const up = this.up
     if (!up) return
     if (!up.socket.write(b) && !this.upBlocked) {
       this.upBlocked = true
       this.client.pause()
-      up.socket.once('drain', () => {
-        this.upBlocked = false
-        this.client.resume()
-      })
+      up.socket.once('drain', this.onUpDrain)
     }
+  }
+
+  private readonly onUpDrain = (): void => {
+    this.upBlocked = false
+    this.client.resume()
   }
 
   /** Ends the attempt's balancer stats, once. */
