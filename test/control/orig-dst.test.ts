@@ -3,40 +3,34 @@
 // `clusterIP:`) to the Service's endpoints with their identities, so opaque TCP and HTTP with an
 // unknown Host ride mTLS exactly like a lookup by name. The original destination is injected
 // (the SO_ORIGINAL_DST reader is a parameter of startProxy); every byte goes to 127.0.0.1.
-import {mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import type {Addr, ConnMeta, Observer, RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, issueLocalToken, LocalTokenValidator, ServingCert, startIdentityService, type IdentityService, type LocalIdentityDir} from '../../src/control/identity/index.js'
-import {LocalRegistry, startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
-import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
-import {startIdentity, type ProxyIdentity} from '../../src/proxy/identity/index.js'
-import {silentLogger} from '../../src/control/logger.js'
 import {closeServer, listenOn, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+import {eventually} from '../helpers/eventually.js'
+import {startLocalDestination, startLocalIdentity, type LocalDestination, type LocalIdentity} from '../helpers/local-identity.js'
 
 const WEB = identityName('web', 'shop')
 const DB = identityName('db', 'shop')
 const CACHE = identityName('cache', 'shop')
 const DB_IP = '10.96.0.10'
 const CACHE_IP = '10.96.0.11'
+/** A cluster IP the registry learns only during the test that needs it. */
+const LATE_IP = '10.96.0.12'
 
 let tmp: string
-let local: LocalIdentityDir
-let idSvc: IdentityService
-let issuer: FileIssuerSource
-let serving: ServingCert
-let dest: DestinationService
+let idp: LocalIdentity
+let dest: LocalDestination
 let app: EchoApp
 let banner: net.Server
-const ids: ProxyIdentity[] = []
+let services: unknown[]
 const proxies: RunningProxy[] = []
-const clients: DestinationClient[] = []
 let dbProxy: RunningProxy
 let cacheProxy: RunningProxy
 const inbound: {requests: RequestMeta[]; conns: ConnMeta[]} = {requests: [], conns: []}
@@ -52,21 +46,10 @@ function recorder(into: {requests: RequestMeta[]; conns: ConnMeta[]}): Observer 
   }
 }
 
-async function proxyIdentity(sa: string): Promise<ProxyIdentity> {
-  const tokenFile = path.join(tmp, `${sa}.token`)
-  writeFileSync(tokenFile, issueLocalToken(sa, 'shop', local.tokenSecret))
-  const id = await startIdentity({localName: identityName(sa, 'shop'), identityAddr: `https://127.0.0.1:${idSvc.port}`, identityServiceName: idSvc.serviceName, tokenFile, trustAnchorsPem: local.anchorsPem})
-  ids.push(id)
-  await id.ready()
-  return id
-}
-
 /** A client-side proxy whose every connection was "redirected" from `orig`. */
 async function redirectedFrom(orig: Addr): Promise<RunningProxy> {
-  const webId = await proxyIdentity('web')
-  const discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
-  clients.push(discovery)
-  const p = await startProxy(testConfig(), {identity: webId, discovery, observers: [recorder(outbound)], log: quietLog(), originalDst: () => orig})
+  const webId = await idp.proxyIdentity('web')
+  const p = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), observers: [recorder(outbound)], log: quietLog(), originalDst: () => orig})
   proxies.push(p)
   return p
 }
@@ -87,8 +70,7 @@ function get(port: number, host: string): Promise<{status: number; body: string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-origdst-'))
-  local = await ensureLocalIdentityDir(path.join(tmp, 'id'))
-  idSvc = await startIdentityService({issuer: new FileIssuerSource(local.dir, silentLogger, 0), validator: new LocalTokenValidator(local.tokenSecret), host: '127.0.0.1', port: 0, log: silentLogger})
+  idp = await startLocalIdentity(tmp)
   app = await startEchoApp()
   // A server-first TCP app (like SMTP or MySQL): says hello, then echoes.
   banner = net.createServer((s) => {
@@ -97,30 +79,20 @@ beforeAll(async () => {
     s.on('error', () => {})
   })
   const bannerPort = await listenOn(banner)
-  dbProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: await proxyIdentity('db'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
-  cacheProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: bannerPort}}), {identity: await proxyIdentity('cache'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
+  dbProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: await idp.proxyIdentity('db'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
+  cacheProxy = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: bannerPort}}), {identity: await idp.proxyIdentity('cache'), observers: [recorder(inbound)], log: quietLog(), originalDst: null})
   proxies.push(dbProxy, cacheProxy)
-  const registryFile = path.join(tmp, 'registry.yaml')
-  writeFileSync(registryFile + '.tmp', stringify({services: [
+  services = [
     {name: 'db', namespace: 'shop', clusterIP: DB_IP, ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: dbProxy.ports.inbound, serviceAccount: 'db', pod: 'db-0'}]}]},
     {name: 'cache', namespace: 'shop', clusterIP: CACHE_IP, ports: [{port: 6379, opaque: true, endpoints: [{address: '127.0.0.1', port: cacheProxy.ports.inbound, serviceAccount: 'cache', pod: 'cache-0'}]}]},
-  ]}))
-  renameSync(registryFile + '.tmp', registryFile)
-  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
-  await issuer.start()
-  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
-  await serving.start()
-  dest = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger})
+  ]
+  dest = await startLocalDestination(idp, {services})
 }, 120_000)
 
 afterAll(async () => {
   await Promise.all(proxies.map((p) => p.close(100)))
-  for (const c of clients) c.close()
-  for (const id of ids) id.close()
   await dest?.stop()
-  serving?.stop()
-  await issuer?.stop()
-  await idSvc?.stop()
+  await idp?.stop()
   await closeServer(app?.server)
   await closeServer(banner)
   rmSync(tmp, {recursive: true, force: true})
@@ -175,11 +147,33 @@ describe('routing by original destination (cluster IP lookups)', () => {
     expect(outbound.requests.at(-1)!.destination).toEqual({ip: '127.0.0.1', port: app.port})
   })
 
+  it('a cluster IP discovery did not know at first is meshed once discovery learns it: "not discovered" expires', async () => {
+    // The Host is a cluster IP nobody knows yet; the original destination is the echo app on
+    // 127.0.0.1, so while the Host is unknown the request goes there (no byte leaves 127.0.0.1).
+    const client = await redirectedFrom({ip: '127.0.0.1', port: app.port})
+    const before = await get(client.ports.outbound, LATE_IP)
+    expect(before.status, before.error).toBe(200)
+    expect(outbound.requests.at(-1)!.tls.tls).toBe(false)
+    expect(outbound.requests.at(-1)!.destination).toEqual({ip: '127.0.0.1', port: app.port})
+    // Then the registry learns the Service; the proxy is asked nothing: it re-asks by itself
+    // (first after ~5 s) and routes the same Host to the Service's endpoint over mTLS.
+    dest.writeRegistry({services: [...services, {name: 'late', namespace: 'shop', clusterIP: LATE_IP, ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: dbProxy.ports.inbound, serviceAccount: 'db', pod: 'late-0'}]}]}]})
+    const learnt = Date.now()
+    const meshed = await eventually('the late cluster IP to be routed over mTLS', async () => {
+      const r = await get(client.ports.outbound, LATE_IP)
+      const last = outbound.requests.at(-1)!
+      return r.status === 200 && last.tls.tls ? {r, last} : undefined
+    }, {timeoutMs: 20_000, intervalMs: 250})
+    expect(Date.now() - learnt).toBeLessThan(20_000)
+    expect(JSON.parse(meshed.r.body).headers.host).toBe(LATE_IP)
+    expect(meshed.last.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+    expect(meshed.last.dstLabels).toMatchObject({dst_service: 'late', dst_pod: 'late-0'})
+    expect(inbound.requests.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+  }, 30_000)
+
   it('without a redirect, an unknown Host is still where the request goes (by name)', async () => {
-    const webId = await proxyIdentity('web')
-    const discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
-    clients.push(discovery)
-    const p = await startProxy(testConfig(), {identity: webId, discovery, observers: [recorder(outbound)], log: quietLog(), originalDst: null})
+    const webId = await idp.proxyIdentity('web')
+    const p = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), observers: [recorder(outbound)], log: quietLog(), originalDst: null})
     proxies.push(p)
     // `localhost` (from /etc/hosts, no DNS traffic) is no Service: the proxy connects to it.
     const r = await get(p.ports.outbound, `localhost:${app.port}`)

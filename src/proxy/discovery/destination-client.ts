@@ -10,6 +10,7 @@ import WebSocket from 'ws'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATION_PATH, endpointKey, type DestinationMessage, type WireEndpoint} from '../../protocol/destination.js'
+import {askable, hostOf} from './ip-authority.js'
 import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../contracts.js'
 
 export interface DestinationClientOptions {
@@ -189,7 +190,7 @@ export class DestinationClient implements Discovery {
 
   async resolve(authority: string): Promise<Resolution | null> {
     const key = normalize(authority)
-    const host = key.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
+    const host = hostOf(key)
     // IP literals are asked about too (a Service's cluster IP resolves to its endpoints), except
     // addresses no Service can have.
     if (isIP(host) && !askable(host)) return null
@@ -256,12 +257,6 @@ export class DestinationClient implements Discovery {
     for (const w of this.watches.values()) w.close()
     this.watches.clear()
   }
-}
-
-/** Loopback and unspecified addresses are never cluster IPs: no need to ask. */
-function askable(ip: string): boolean {
-  const v = ip.startsWith('::ffff:') ? ip.slice(7) : ip
-  return !(v.startsWith('127.') || v === '::1' || v === '0.0.0.0' || v === '::')
 }
 
 function normalize(authority: string): string {

@@ -4,8 +4,12 @@
 // does not know) goes there, looked up in discovery as ip:port (a cluster IP resolves to its
 // Service's endpoints, with identities, so mTLS), else directly. On a connection made to the
 // outbound port on purpose (no original destination), the Host is all there is: DNS.
+// An IP authority discovery did not know is not forgotten as unknown: it is reached directly
+// while discovery is asked again (recheck.ts), and becomes its endpoints once discovery knows it.
 import type {ConnCtx} from '../conn.js'
 import type {Discovery, Resolution} from '../contracts.js'
+import {askableIpAuthority} from './ip-authority.js'
+import {Rechecker, type RecheckOptions} from './recheck.js'
 
 /** What the router offers: a cached target (fast path) or a promise of it. */
 export type ResolveFn<T> = (authority: string) => T | Promise<T>
@@ -15,21 +19,26 @@ const MAX_REMEMBERED = 10_000
 export class OrigDstFallback implements Discovery {
   /** Authorities discovery answered "not mine" for (bounded; forgotten oldest first). */
   private readonly external = new Set<string>()
+  readonly rechecker: Rechecker
 
-  constructor(private readonly inner: Discovery) {}
+  constructor(private readonly inner: Discovery, recheck: RecheckOptions = {}) {
+    this.rechecker = new Rechecker(inner, recheck)
+  }
 
   async resolve(authority: string): Promise<Resolution | null> {
     const r = await this.inner.resolve(authority)
-    if (r === null) {
-      if (this.external.size >= MAX_REMEMBERED) this.external.delete(this.external.values().next().value as string)
-      this.external.add(authority)
-    } else {
+    if (r !== null) {
       this.external.delete(authority)
+      return r
     }
-    return r
+    if (this.external.size >= MAX_REMEMBERED) this.external.delete(this.external.values().next().value as string)
+    this.external.add(authority)
+    // A cluster or pod IP discovery may learn later: direct for now, asked about again.
+    const ip = askableIpAuthority(authority)
+    return (ip && this.rechecker.watch(authority, ip, () => this.external.delete(authority))) ?? null
   }
 
-  /** Whether discovery said it does not know `authority`. */
+  /** Whether discovery said it does not know `authority` (and has not learnt it since). */
   isExternal(authority: string): boolean {
     return this.external.has(authority)
   }
@@ -47,6 +56,7 @@ export class OrigDstFallback implements Discovery {
   }
 
   close(): void {
+    this.rechecker.close()
     this.inner.close()
   }
 }
