@@ -13,7 +13,7 @@ import type {Target} from '../../outbound/router.js'
 import type {RoutePolicy} from '../../side.js'
 import {LengthFramer, type Framer} from './framing.js'
 import {headEnd, parseResponseHead} from './head.js'
-import {rawPool} from './pool.js'
+import {keepAliveIdleMs, rawPool} from './pool.js'
 import {planResponse} from './response.js'
 import {isRetryable, mayRetryFailure, mayRetryStatus, retriesAllowed} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
@@ -158,6 +158,8 @@ export class RawExchange extends UpstreamAttempt {
       const framer = plan.framer
       this.untilClose = plan.untilClose
       if (!plan.reusable) this.upReusable = false
+      const ka = h.headers['keep-alive']
+      if (typeof ka === 'string' && this.up) this.up.idleMs = keepAliveIdleMs(ka)
       if (this.untilClose || side.draining) this.close = true
       this.status = status
       this.responding = true

@@ -1,7 +1,8 @@
 // Raw upstream connections per endpoint (plaintext or the endpoint's mTLS, from
 // EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
-// per pool. A free socket that the peer closes (or half-closes) or that sends anything leaves
-// the list.
+// per pool, or sooner when the upstream said so (`Keep-Alive: timeout=N`: not reused N - 1 s
+// after its release, as Node's Agent and the node codec's pool do; never when N <= 1). A free
+// socket that the peer closes (or half-closes) or that sends anything leaves the list.
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
 import {POOL_IDLE_MS} from '../pool.js'
@@ -13,6 +14,8 @@ export interface Upstream {
   /** Has carried a request before (a failure before any response byte may be a stale socket). */
   reused: boolean
   freedAt: number
+  /** Idle time after which it is not reused: POOL_IDLE_MS, or less from the upstream's hint. */
+  idleMs: number
   /** While free: drops the socket from the pool when it closes or talks. */
   onIdle?: () => void
 }
@@ -27,17 +30,20 @@ export class RawPool {
   acquire(): Upstream {
     for (let u = this.free.pop(); u; u = this.free.pop()) {
       this.unwatch(u)
-      if (!u.socket.destroyed && u.socket.writable && !u.socket.readableEnded) {
+      // (the clock is read only for a socket with a hint shorter than the sweep's)
+      const fresh = u.idleMs >= POOL_IDLE_MS || performance.now() - u.freedAt < u.idleMs
+      if (fresh && !u.socket.destroyed && u.socket.writable && !u.socket.readableEnded) {
         u.reused = true
         return u
       }
+      u.socket.destroy()
     }
-    return {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0}
+    return {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: POOL_IDLE_MS}
   }
 
   /** Returns a connection whose last response ended cleanly. */
   release(u: Upstream): void {
-    if (u.socket.destroyed || this.free.length >= MAX_FREE) {
+    if (u.socket.destroyed || u.idleMs <= 0 || this.free.length >= MAX_FREE) {
       u.socket.destroy()
       return
     }
@@ -68,17 +74,26 @@ export class RawPool {
   }
 
   private sweep(): void {
-    const oldest = performance.now() - POOL_IDLE_MS
-    while (this.free.length > 0 && this.free[0].freedAt <= oldest) {
-      const u = this.free.shift()!
-      this.unwatch(u)
-      u.socket.destroy()
+    const now = performance.now()
+    let kept = 0
+    for (const u of this.free) {
+      if (now - u.freedAt >= u.idleMs) {
+        this.unwatch(u)
+        u.socket.destroy()
+      } else this.free[kept++] = u
     }
-    if (this.free.length === 0) {
+    this.free.length = kept
+    if (kept === 0) {
       clearInterval(this.sweeper)
       this.sweeper = undefined
     }
   }
+}
+
+/** The idle time a `Keep-Alive` response field allows: `timeout=N` seconds minus 1 s, at most POOL_IDLE_MS. */
+export function keepAliveIdleMs(hint: string): number {
+  const n = /(?:^|[\s,])timeout\s*=\s*(\d{1,9})/i.exec(hint)?.[1]
+  return n === undefined ? POOL_IDLE_MS : Math.min(POOL_IDLE_MS, Number(n) * 1000 - 1000)
 }
 
 const pools = new WeakMap<EndpointClient, RawPool>()
