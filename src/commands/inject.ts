@@ -12,6 +12,7 @@ The proxy's configuration comes from the control plane installed in the cluster 
     'kubectl get deploy -n shop -o yaml | <%= config.bin %> inject - | kubectl apply -f -',
     '<%= config.bin %> inject --ignore-cluster --identity-trust-anchors-file ca.crt k8s/',
     '<%= config.bin %> inject --skip-outbound-ports 5432 --proxy-log-level debug app.yaml',
+    '<%= config.bin %> inject --proxy-routes "web.shop.svc.cluster.local:80 GET /api/=timeout:2s,retries:2" --inbound-policy all-authenticated app.yaml',
     '<%= config.bin %> inject --annotate-only app.yaml',
   ]
   static override strict = false
@@ -30,6 +31,8 @@ The proxy's configuration comes from the control plane installed in the cluster 
     'skip-inbound-ports': Flags.string({description: 'ports (and ranges a-b) the proxy does not intercept inbound, comma-separated'}),
     'skip-outbound-ports': Flags.string({description: 'ports (and ranges a-b) the proxy does not intercept outbound, comma-separated'}),
     'opaque-ports': Flags.string({description: 'ports carried as opaque TCP, comma-separated'}),
+    'proxy-routes': Flags.string({description: 'per-route timeouts and retries, MESH_PROXY_ROUTES syntax: "authority [METHOD] [/prefix]=timeout:2s,retries:2;..."'}),
+    'inbound-policy': Flags.string({description: 'clients the proxy serves: all-unauthenticated, all-authenticated or identities:<id>,<id>'}),
     'proxy-cpu-request': Flags.string({description: 'CPU request of the proxy, e.g. 100m'}),
     'proxy-cpu-limit': Flags.string({description: 'CPU limit of the proxy'}),
     'proxy-memory-request': Flags.string({description: 'memory request of the proxy, e.g. 20Mi'}),
@@ -63,6 +66,8 @@ The proxy's configuration comes from the control plane installed in the cluster 
         'skip-inbound-ports': f['skip-inbound-ports'],
         'skip-outbound-ports': f['skip-outbound-ports'],
         'opaque-ports': f['opaque-ports'],
+        'proxy-routes': f['proxy-routes'],
+        'inbound-policy': f['inbound-policy'],
         'proxy-cpu-request': f['proxy-cpu-request'],
         'proxy-cpu-limit': f['proxy-cpu-limit'],
         'proxy-memory-request': f['proxy-memory-request'],

@@ -1,7 +1,10 @@
 // The proxy options for one workload: the control plane config, then namespace, workload and
 // pod-template `config.mesh.dev/*` annotations (later wins). Flags are written as pod-template
 // annotations before this runs, so they win too, and stay visible in the output.
+import {MeshError} from '../lib/errors.js'
 import {PROXY_PORTS, PROXY_UID} from '../protocol/proxy-env.js'
+import {parseInboundPolicy} from '../proxy/inbound/policy.js'
+import {parseRoutes} from '../proxy/route-policy.js'
 import {CONFIG_PREFIX} from './constants.js'
 import type {MeshConfig, ProxyResources} from './config.js'
 
@@ -14,6 +17,10 @@ export interface ProxyOptions {
   skipInboundPorts: string[]
   skipOutboundPorts: string[]
   opaquePorts: string[]
+  /** MESH_PROXY_ROUTES for the proxy (validated with the proxy's parser), or '' for none. */
+  routes: string
+  /** MESH_PROXY_INBOUND_POLICY for the proxy (validated likewise), or '' for the default. */
+  inboundPolicy: string
   resources: ProxyResources
   inboundPort: number
   outboundPort: number
@@ -29,10 +36,30 @@ export interface ProxyOptions {
 
 /** A `config.mesh.dev/*` annotation with a value we cannot use. */
 export class AnnotationValueError extends Error {
-  constructor(readonly key: string, readonly value: string, readonly expected: string) {
-    super(`annotation ${key}: "${value}" is not ${expected}`)
+  /**
+   * `detail`: the problem as the proxy's own parser words it (naming the annotation, or the
+   * flag, and the faulty entry) and its fix, for values with a syntax of their own.
+   */
+  constructor(readonly key: string, readonly value: string, readonly expected: string, readonly detail?: {problem: string; fix: string}) {
+    super(detail ? `annotation ${detail.problem}. ${detail.fix}` : `annotation ${key}: "${value}" is not ${expected}`)
   }
 }
+
+/** Validates `value` with one of the proxy's own parsers, which names `key` in its errors. */
+function proxySetting(parse: (value: string, name: string) => unknown, expected: string) {
+  return (key: string, value: string): string => {
+    try {
+      parse(value, key)
+    } catch (error) {
+      if (!(error instanceof MeshError)) throw error
+      throw new AnnotationValueError(key, value, expected, {problem: error.message, fix: error.suggestions[0] ?? ''})
+    }
+    return value.trim()
+  }
+}
+
+const proxyRoutes = proxySetting(parseRoutes, 'a list of proxy routes')
+const inboundPolicy = proxySetting(parseInboundPolicy, 'an inbound policy')
 
 const PORT_ITEM = /^(\d{1,5})(?:-(\d{1,5}))?$/
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/
@@ -84,6 +111,8 @@ export const CONFIG_OPTIONS: Record<string, Setter> = {
   'skip-inbound-ports': (o, k, v) => (o.skipInboundPorts = portList(k, v)),
   'skip-outbound-ports': (o, k, v) => (o.skipOutboundPorts = portList(k, v)),
   'opaque-ports': (o, k, v) => (o.opaquePorts = portList(k, v)),
+  'proxy-routes': (o, k, v) => (o.routes = proxyRoutes(k, v)),
+  'inbound-policy': (o, k, v) => (o.inboundPolicy = inboundPolicy(k, v)),
   'proxy-cpu-request': (o, k, v) => (o.resources.cpuRequest = quantity(k, v)),
   'proxy-cpu-limit': (o, k, v) => (o.resources.cpuLimit = quantity(k, v)),
   'proxy-memory-request': (o, k, v) => (o.resources.memoryRequest = quantity(k, v)),
@@ -107,6 +136,8 @@ export function optionsFromConfig(config: MeshConfig): ProxyOptions {
     skipInboundPorts: [],
     skipOutboundPorts: [],
     opaquePorts: config.opaquePorts ? portList('mesh-config opaquePorts', config.opaquePorts) : [],
+    routes: '',
+    inboundPolicy: '',
     resources: {...config.proxyResources},
     inboundPort: PROXY_PORTS.inbound,
     outboundPort: PROXY_PORTS.outbound,

@@ -43,6 +43,8 @@ export const FLAG_FOR_OPTION: Record<string, string> = {
   'skip-inbound-ports': 'skip-inbound-ports',
   'skip-outbound-ports': 'skip-outbound-ports',
   'opaque-ports': 'opaque-ports',
+  'proxy-routes': 'proxy-routes',
+  'inbound-policy': 'inbound-policy',
   'proxy-cpu-request': 'proxy-cpu-request',
   'proxy-cpu-limit': 'proxy-cpu-limit',
   'proxy-memory-request': 'proxy-memory-request',
@@ -57,11 +59,14 @@ export function flagAnnotations(flags: Record<string, string | undefined>): Reco
   for (const [option, value] of Object.entries(flags)) {
     if (value === undefined) continue
     const key = `${CONFIG_PREFIX}/${option}`
+    const flag = `--${FLAG_FOR_OPTION[option] ?? option}`
     try {
-      CONFIG_OPTIONS[option](probe, key, value)
+      // Named as the flag: the errors of values with their own syntax name it.
+      CONFIG_OPTIONS[option](probe, flag, value)
     } catch (error) {
       if (!(error instanceof AnnotationValueError)) throw error
-      throw new UsageError(`--${FLAG_FOR_OPTION[option] ?? option}: "${value}" is not ${error.expected}`, {code: 'MESH_INJECT_FLAG'})
+      if (error.detail) throw new UsageError(error.detail.problem, {code: 'MESH_INJECT_FLAG', suggestions: [error.detail.fix]})
+      throw new UsageError(`${flag}: "${value}" is not ${error.expected}`, {code: 'MESH_INJECT_FLAG'})
     }
     out[key] = value
   }

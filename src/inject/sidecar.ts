@@ -53,6 +53,8 @@ function env(o: ProxyOptions, workload: Workload): Obj[] {
   ]
   if (workload.name) list.push({name: ProxyEnv.WORKLOAD_NAME, value: workload.name})
   if (o.opaquePorts.length > 0) list.push({name: ProxyEnv.OPAQUE_PORTS, value: o.opaquePorts.join(',')})
+  if (o.routes !== '') list.push({name: ProxyEnv.ROUTES, value: o.routes})
+  if (o.inboundPolicy !== '') list.push({name: ProxyEnv.INBOUND_POLICY, value: o.inboundPolicy})
   list.push({name: ProxyEnv.INBOUND_PORTS_TO_IGNORE, value: inboundPortsToIgnore(o).join(',')})
   if (o.skipOutboundPorts.length > 0) list.push({name: ProxyEnv.OUTBOUND_PORTS_TO_IGNORE, value: o.skipOutboundPorts.join(',')})
   list.push(...PROXY_RUNTIME_ENV)
