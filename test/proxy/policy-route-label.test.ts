@@ -82,7 +82,7 @@ describe('the route label in /metrics', () => {
     await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', r))
     const h2port = (h2app.address() as {port: number}).port
     const routes = `web.test:80=127.0.0.1:${app.port};grpc.test:80=127.0.0.1:${h2port}`
-    node = await sidecar(routes)
+    node = await sidecar(routes, {MESH_PROXY_HTTP1_CODEC: 'node'})
     raw = await sidecar(routes, {MESH_PROXY_HTTP1_CODEC: 'raw'})
   })
   afterAll(async () => {
