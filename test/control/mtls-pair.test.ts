@@ -2,40 +2,32 @@
 // local identity service and endpoints from a real destination service (file registry):
 // identities checked on both sides, a server with the wrong identity refused, a client from
 // another trust root is refused, renewal under load without failed requests.
-import {mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, issueLocalToken, LocalTokenValidator, ServingCert, startIdentityService, type IdentityService, type LocalIdentityDir} from '../../src/control/identity/index.js'
-import {LocalRegistry, startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
-import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
-import {startIdentity, type ProxyIdentity} from '../../src/proxy/identity/index.js'
-import {silentLogger} from '../../src/control/logger.js'
+import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+import {eventually} from '../helpers/eventually.js'
+import {startLocalDestination, startLocalIdentity, type LocalDestination, type LocalIdentity} from '../helpers/local-identity.js'
 
 const WEB = identityName('web', 'shop')
 const DB = identityName('db', 'shop')
 const LIFETIME_MS = 5000
 
 let tmp: string
-let local: LocalIdentityDir
-let idSvc: IdentityService
-let issuer: FileIssuerSource
-let serving: ServingCert
-let dest: DestinationService
-let registryFile: string
+let idp: LocalIdentity
+let dest: LocalDestination
 let app: EchoApp
 let webId: ProxyIdentity
 let dbId: ProxyIdentity
 let client: RunningProxy
 let server: RunningProxy
-let discovery: DestinationClient
 const seen: {inbound: RequestMeta[]; outbound: RequestMeta[]} = {inbound: [], outbound: []}
 
 function recorder(side: 'inbound' | 'outbound'): Observer {
@@ -50,16 +42,13 @@ function recorder(side: 'inbound' | 'outbound'): Observer {
   }
 }
 
-function writeRegistry(identity: string | undefined): void {
+function registry(identity: string | undefined): {services: unknown[]} {
   const endpoint = {address: '127.0.0.1', port: server.ports.inbound, pod: 'db-0', deployment: 'db', ...(identity ? {identity, serviceAccount: 'db'} : {meshed: false})}
-  writeFileSync(registryFile + '.tmp', stringify({services: [{name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [endpoint]}]}]}))
-  renameSync(registryFile + '.tmp', registryFile)
+  return {services: [{name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [endpoint]}]}]}
 }
 
-async function proxyIdentity(sa: string): Promise<ProxyIdentity> {
-  const tokenFile = path.join(tmp, `${sa}.token`)
-  writeFileSync(tokenFile, issueLocalToken(sa, 'shop', local.tokenSecret))
-  return startIdentity({localName: identityName(sa, 'shop'), identityAddr: `https://127.0.0.1:${idSvc.port}`, identityServiceName: idSvc.serviceName, tokenFile, trustAnchorsPem: local.anchorsPem, backoff: {minMs: 50, maxMs: 500}})
+function proxyIdentity(sa: string): Promise<ProxyIdentity> {
+  return idp.proxyIdentity(sa, 'shop', {backoff: {minMs: 50, maxMs: 500}})
 }
 
 const agent = new http.Agent({keepAlive: true, maxSockets: 8})
@@ -79,33 +68,20 @@ function get(pathname = '/'): Promise<{status: number; body: string}> {
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-pair-'))
-  local = await ensureLocalIdentityDir(path.join(tmp, 'id'))
-  idSvc = await startIdentityService({issuer: new FileIssuerSource(local.dir, silentLogger, 0), validator: new LocalTokenValidator(local.tokenSecret), host: '127.0.0.1', port: 0, leafLifetimeMs: LIFETIME_MS, log: silentLogger})
+  idp = await startLocalIdentity(tmp, {leafLifetimeMs: LIFETIME_MS})
   ;[webId, dbId] = await Promise.all([proxyIdentity('web'), proxyIdentity('db')])
   app = await startEchoApp()
   server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: dbId, observers: [recorder('inbound')], log: quietLog(), originalDst: null})
-  registryFile = path.join(tmp, 'registry.yaml')
-  writeRegistry(DB)
-  issuer = new FileIssuerSource(local.dir, silentLogger, 0)
-  await issuer.start()
-  serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
-  await serving.start()
-  dest = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger})
-  discovery = new DestinationClient({addr: `wss://127.0.0.1:${dest.port}`, namespace: 'shop', identity: webId, serverName: controllerIdentityName()})
-  client = await startProxy(testConfig(), {identity: webId, discovery, observers: [recorder('outbound')], log: quietLog(), originalDst: null})
+  dest = await startLocalDestination(idp, registry(DB))
+  client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), observers: [recorder('outbound')], log: quietLog(), originalDst: null})
   await Promise.all([client.ready, server.ready])
 }, 120_000)
 
 afterAll(async () => {
   agent.destroy()
   await Promise.all([client?.close(200), server?.close(200)])
-  discovery?.close()
-  webId?.close()
-  dbId?.close()
   await dest?.stop()
-  serving?.stop()
-  await issuer?.stop()
-  await idSvc?.stop()
+  await idp?.stop()
   await closeServer(app?.server)
   rmSync(tmp, {recursive: true, force: true})
 })
@@ -123,13 +99,9 @@ describe('a proxy pair over mTLS', () => {
   })
 
   it('a client from another trust root is refused after the handshake: nothing reaches the app', async () => {
-    const other = await ensureLocalIdentityDir(path.join(tmp, 'other'))
-    const otherSvc = await startIdentityService({issuer: new FileIssuerSource(other.dir, silentLogger, 0), validator: new LocalTokenValidator(other.tokenSecret), host: '127.0.0.1', port: 0, log: silentLogger})
+    const other = await startLocalIdentity(path.join(tmp, 'other'))
     try {
-      const tokenFile = path.join(tmp, 'impostor.token')
-      writeFileSync(tokenFile, issueLocalToken('web', 'shop', other.tokenSecret))
-      const impostor = await startIdentity({localName: WEB, identityAddr: `https://127.0.0.1:${otherSvc.port}`, identityServiceName: otherSvc.serviceName, tokenFile, trustAnchorsPem: other.anchorsPem})
-      await impostor.ready()
+      const impostor = await other.proxyIdentity('web')
       seen.inbound.length = 0
       const appRequests = app.requests
       // The impostor trusts its own root only, so it would refuse our server: accept any server
@@ -149,9 +121,8 @@ describe('a proxy pair over mTLS', () => {
       expect(got.error ?? '').not.toMatch(/timeout/)
       expect(app.requests).toBe(appRequests)
       expect(seen.inbound).toHaveLength(0)
-      impostor.close()
     } finally {
-      await otherSvc.stop()
+      await other.stop()
     }
   })
 
@@ -180,28 +151,17 @@ describe('a proxy pair over mTLS', () => {
   })
 
   it('refuses a server that does not present the identity discovery announced', async () => {
-    writeRegistry(identityName('payments', 'shop'))
-    const deadline = Date.now() + 5000
-    let last = 0
-    while (Date.now() < deadline) {
-      last = (await get('/x').catch(() => ({status: -1, body: ''}))).status
-      if (last >= 500) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(last).toBeGreaterThanOrEqual(500)
+    dest.writeRegistry(registry(identityName('payments', 'shop')))
+    const status = (p: string): Promise<number> => get(p).then((r) => r.status, () => -1)
+    const last = await eventually('a 5xx for the server with the wrong identity', async () => ((await status('/x')) >= 500 ? 500 : undefined), {timeoutMs: 5000, intervalMs: 100})
+    expect(last).toBe(500)
     expect(app.requests).toBeGreaterThan(0)
     const before = app.requests
     const again = await get('/y')
     expect(again.status).toBeGreaterThanOrEqual(500)
     expect(app.requests).toBe(before)
-    writeRegistry(DB)
-    const end = Date.now() + 5000
-    let ok = 0
-    while (Date.now() < end && ok !== 200) {
-      ok = (await get('/z').catch(() => ({status: -1, body: ''}))).status
-      if (ok !== 200) await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(ok).toBe(200)
+    dest.writeRegistry(registry(DB))
+    await eventually('a 200 once the server\'s identity is announced again', async () => ((await status('/z')) === 200 ? true : undefined), {timeoutMs: 5000, intervalMs: 100})
   })
 
   it('renews both certificates under load without a failed request', async () => {
