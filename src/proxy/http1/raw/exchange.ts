@@ -1,18 +1,15 @@
-// One request on the raw codec: the client-facing half. The upstream attempt (upstream.ts)
-// carries the head and body to a pooled connection; here the response head is parsed and
-// re-framed, the body streamed back, and failures decided: retried, answered by the proxy
-// (`mesh-proxy-error`), or cut; the route's request timeout runs until the response head
-// (504 like the node codec). Retries follow the node codec's rules (retry.ts): connect
-// failures, a stale pooled socket, resets and retry-on 5xx statuses of idempotent (or marked
-// retryable) requests, bounded by the policy and the retry budget; a request with a body only
-// while the whole body is kept (upstream.ts, replay.ts: up to 64 KiB, process-wide cap).
+// One request on the raw codec, as the client sees it: the upstream attempts (upstream.ts)
+// carry the bytes; here the endpoint is picked, the response head re-framed for the client,
+// and every outcome decided: retried (the node codec's rules, retry.ts; a body only while it is
+// kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
+// request timeout runs from the first attempt to the response head (504, as the node codec).
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import type {RoutePolicy} from '../../side.js'
 import {LengthFramer, type Framer} from './framing.js'
-import {headEnd, parseResponseHead} from './head.js'
+import type {ResponseHead} from './head.js'
 import {keepAliveIdleMs, rawPool} from './pool.js'
 import {planResponse} from './response.js'
 import {isRetryable, mayRetryFailure, mayRetryStatus, retriesAllowed} from './retry.js'
@@ -23,15 +20,11 @@ export type {ClientSide} from './upstream.js'
 
 export class RawExchange extends UpstreamAttempt {
   private attempt = 0
-  /** Waiting for 'drain' of the client socket. */
-  private clientBlocked = false
   private untilClose = false
   private status = 0
   private responding = false
   private reqDone: boolean
   private finished = false
-  private bytes = 0
-  private upReusable = true
   private target!: Target
   /** The request timeout's timer (only when the policy has one), cleared on the response head. */
   private timer: NodeJS.Timeout | undefined
@@ -120,95 +113,45 @@ export class RawExchange extends UpstreamAttempt {
     return chunk.subarray(end)
   }
 
-  protected onHead(): void {
+  /** The final response head: retried, or on to the client with the body bytes that came with it. */
+  protected onResponseHead(h: ResponseHead, end: number): void {
     const side = this.client.side
-    const limits = side.config.limits
-    for (;;) {
-      const end = headEnd(this.rbuf)
-      if (end < 0) {
-        if (this.rbuf.length > limits.maxHeaderBytes) this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: response head too large`))
-        return
-      }
-      const h = parseResponseHead(this.rbuf, end, limits.maxHeaderCount)
-      if (!h || h.status === 101) {
-        this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response head`))
-        return
-      }
-      if (h.status >= 100 && h.status < 200) {
-        // Informational (103 Early Hints): on to the client as it came; the final head follows.
-        this.client.write(this.rbuf.subarray(0, end))
-        this.rbuf = this.rbuf.subarray(end)
-        continue
-      }
-      const status = h.status
-      this.endStats(status < 500)
-      if (status >= 500 && mayRetryStatus(this.client.side, this.policy, this.meta, this.replayable, this.attempt, status)) {
-        this.detach()?.socket.destroy()
-        this.retry()
-        return
-      }
-      // This response is the answer: no more retries.
-      this.dropKept()
-      const plan = planResponse(h, this.meta.method, limits.maxHeaderBytes)
-      if (!plan) {
-        this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: bad Content-Length in response`))
-        return
-      }
-      this.stopTimer()
-      const framer = plan.framer
-      this.untilClose = plan.untilClose
-      if (!plan.reusable) this.upReusable = false
-      const ka = h.headers['keep-alive']
-      if (typeof ka === 'string' && this.up) this.up.idleMs = keepAliveIdleMs(ka)
-      if (this.untilClose || side.draining) this.close = true
-      this.status = status
-      this.responding = true
-      this.resFramer = framer
-      const buf = this.rbuf
-      const rest = buf.subarray(end)
-      this.rbuf = EMPTY
-      // The head and the body bytes that came with it leave in one write (writev).
-      this.client.cork()
-      this.client.write(clientResponseHead(buf, h, plan.te, this.close))
-      side.observer?.responseInit(this.meta, status)
-      if (framer === null && !this.untilClose) {
-        if (rest.length > 0) this.upReusable = false
-        this.finish()
-      } else if (rest.length > 0) this.onBody(rest)
-      this.client.uncork()
+    const status = h.status
+    this.endStats(status < 500)
+    if (status >= 500 && mayRetryStatus(side, this.policy, this.meta, this.replayable, this.attempt, status)) {
+      this.detach()?.socket.destroy()
+      this.retry()
       return
     }
-  }
-
-  protected onBody(chunk: Buffer): void {
-    const framer = this.resFramer
-    let data = chunk
-    let done = false
-    if (framer) {
-      const end = framer.feed(chunk, 0)
-      if (end === -2) {
-        this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response body`))
-        return
-      }
-      if (end >= 0) {
-        done = true
-        if (end < chunk.length) this.upReusable = false
-        data = chunk.subarray(0, end)
-      }
+    const plan = planResponse(h, this.meta.method, side.config.limits.maxHeaderBytes)
+    if (!plan) {
+      this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: bad Content-Length in response`))
+      return
     }
-    this.bytes += data.length
-    if (!this.client.write(data) && !done && !this.clientBlocked) {
-      const up = this.up
-      if (up) {
-        this.clientBlocked = true
-        up.socket.pause()
-        this.client.onceDrain(() => {
-          this.clientBlocked = false
-          up.socket.resume()
-        })
-      }
-    }
-    if (done) this.finish()
+    // This response is the answer: no more retries, no timeout.
+    this.dropKept()
+    this.stopTimer()
+    const framer = plan.framer
+    this.untilClose = plan.untilClose
+    if (!plan.reusable) this.upReusable = false
+    const ka = h.headers['keep-alive']
+    if (typeof ka === 'string' && this.up) this.up.idleMs = keepAliveIdleMs(ka)
+    if (this.untilClose || side.draining) this.close = true
+    this.status = status
+    this.responding = true
+    this.resFramer = framer
+    const buf = this.rbuf
+    const rest = buf.subarray(end)
+    this.rbuf = EMPTY
+    // The head and the body bytes that came with it leave in one write (writev).
+    this.client.cork()
+    this.client.write(clientResponseHead(buf, h, plan.te, this.close))
+    side.observer?.responseInit(this.meta, status)
+    if (framer === null && !this.untilClose) {
+      if (rest.length > 0) this.upReusable = false
+      this.finish()
+    } else if (rest.length > 0) this.onBody(rest)
+    this.client.uncork()
   }
 
   private retry(): void {
@@ -279,7 +222,7 @@ export class RawExchange extends UpstreamAttempt {
   }
 
   /** The response is complete: free the upstream connection, end the exchange. */
-  private finish(): void {
+  protected finish(): void {
     if (this.finished) return
     this.finished = true
     const up = this.detach()

@@ -1,12 +1,14 @@
 // The upstream half of a raw-codec exchange: one attempt at a time on a pooled upstream
 // connection (raw/pool.ts): the request head, then the body as it arrives (held while the
-// target resolves; kept for a retry when one is possible, replay.ts), with backpressure both
-// ways; the upstream's bytes are handed to the exchange (exchange.ts), which parses and relays
-// them and decides what a failure means. The socket listeners are bound once per exchange and
+// target resolves; kept for a retry when one is possible, replay.ts), and the response body
+// back to the client as its framing allows, with backpressure both ways. The response head
+// and every decision (retry, answer, cut) are the exchange's (exchange.ts). The socket listeners are bound once per exchange and
 // moved from attempt to attempt.
 import type {EndpointClient} from '../../endpoint.js'
+import {ProxyError} from '../../errors.js'
 import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
+import {headEnd, parseResponseHead, type ResponseHead} from './head.js'
 import {rawPool, type Upstream} from './pool.js'
 import {KeptBody} from './replay.js'
 
@@ -44,16 +46,25 @@ export abstract class UpstreamAttempt {
   protected resFramer: Framer | null | undefined
   private pending: Buffer[] | undefined = []
   private pendingBytes = 0
-  /** Waiting for 'drain' of the upstream socket. */
+  /** Waiting for 'drain' of the upstream socket, with this listener. */
   private upBlocked = false
+  private onUpDrain: (() => void) | undefined
+  /** Waiting for 'drain' of the client socket. */
+  private clientBlocked = false
+  /** Response body bytes relayed. */
+  protected bytes = 0
+  /** The upstream connection may carry another request after this one. */
+  protected upReusable = true
   /** The body so far, for a retry (only while one is possible). */
   private kept: KeptBody | undefined
 
   constructor(protected readonly client: ClientSide, protected readonly head: Buffer) {}
 
   /** Upstream bytes while the response head is incomplete (in `rbuf`), then body bytes. */
-  protected abstract onHead(): void
-  protected abstract onBody(chunk: Buffer): void
+  /** The final response head (`end` bytes of `rbuf`). */
+  protected abstract onResponseHead(h: ResponseHead, end: number): void
+  /** The response is complete. */
+  protected abstract finish(): void
   /** The upstream connection failed (error, reset, or a close the framing did not expect). */
   protected abstract upFailed(err: unknown): void
   /** The upstream sent FIN or closed. */
@@ -114,9 +125,9 @@ export abstract class UpstreamAttempt {
     s.off('close', this.onUpClose)
     s.off('end', this.onUpClose)
     if (this.upBlocked) {
-      // That connection will not drain: the client reads again (the next attempt may pause it).
-      s.off('drain', this.onUpDrain)
-      this.onUpDrain()
+      // That connection will not drain for us: the client reads again (the next attempt may pause it).
+      s.off('drain', this.onUpDrain!)
+      this.onUpDrain!()
     }
     return up
   }
@@ -141,13 +152,13 @@ export abstract class UpstreamAttempt {
     if (!up.socket.write(b) && !this.upBlocked) {
       this.upBlocked = true
       this.client.pause()
+      // (made on the first wait only: most requests never wait)
+      this.onUpDrain ??= () => {
+        this.upBlocked = false
+        this.client.resume()
+      }
       up.socket.once('drain', this.onUpDrain)
     }
-  }
-
-  private readonly onUpDrain = (): void => {
-    this.upBlocked = false
-    this.client.resume()
   }
 
   /** Ends the attempt's balancer stats, once. */
@@ -157,11 +168,67 @@ export abstract class UpstreamAttempt {
     this.ep.stats.end(this.started, ok)
   }
 
+  /** Response body bytes on to the client, up to the end its framing gives. */
+  protected onBody(chunk: Buffer): void {
+    const framer = this.resFramer
+    let data = chunk
+    let done = false
+    if (framer) {
+      const end = framer.feed(chunk, 0)
+      if (end === -2) {
+        this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response body`))
+        return
+      }
+      if (end >= 0) {
+        done = true
+        if (end < chunk.length) this.upReusable = false
+        data = chunk.subarray(0, end)
+      }
+    }
+    this.bytes += data.length
+    if (!this.client.write(data) && !done && !this.clientBlocked) {
+      const up = this.up
+      if (up) {
+        this.clientBlocked = true
+        up.socket.pause()
+        this.client.onceDrain(() => {
+          this.clientBlocked = false
+          up.socket.resume()
+        })
+      }
+    }
+    if (done) this.finish()
+  }
+
+  /** Finds the final response head in `rbuf` (informational ones go on to the client as they came). */
+  private readHead(): void {
+    const limits = this.client.side.config.limits
+    for (;;) {
+      const end = headEnd(this.rbuf)
+      if (end < 0) {
+        if (this.rbuf.length > limits.maxHeaderBytes) this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: response head too large`))
+        return
+      }
+      const h = parseResponseHead(this.rbuf, end, limits.maxHeaderCount)
+      if (!h || h.status === 101) {
+        this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response head`))
+        return
+      }
+      if (h.status >= 200) {
+        this.onResponseHead(h, end)
+        return
+      }
+      // Informational (103 Early Hints): the final head follows.
+      this.client.write(this.rbuf.subarray(0, end))
+      this.rbuf = this.rbuf.subarray(end)
+    }
+  }
+
   private readonly onUpData = (chunk: Buffer): void => {
     this.gotBytes = true
     if (this.resFramer === undefined) {
       this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk])
-      this.onHead()
+      this.readHead()
       return
     }
     this.onBody(chunk)
