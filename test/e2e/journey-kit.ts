@@ -7,6 +7,7 @@ import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
 import {kubectl} from './mesh-env.js'
 import {transcript} from './transcript.js'
+import {eventuallyWith} from '../helpers/eventually.js'
 
 /** A step's budget; the test's timeout (vitest.e2e.config.ts: 180 s) leaves it room to report. */
 export const STEP_MS = 170_000
@@ -42,20 +43,7 @@ export async function runStep<T>(fn: () => Promise<T>, budgetMs: number, seen: (
   }
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-}
+export const eventually = eventuallyWith({intervalMs: 1000})
 
 export const identity = (sa: string, ns: string): string => `${sa}.${ns}.serviceaccount.identity.mesh-system.cluster.local`
 

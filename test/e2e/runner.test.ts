@@ -9,6 +9,7 @@ import {testCluster} from '../cluster/cluster.js'
 import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
+import {eventuallyWith} from '../helpers/eventually.js'
 
 const NS = 'e2e-plain'
 const cluster = testCluster()
@@ -69,20 +70,7 @@ async function kubectl(args: string[], stdin?: string): Promise<string> {
 }
 const getJson = async (args: string[]): Promise<Obj> => JSON.parse(await kubectl([...args, '-o', 'json'])) as Obj
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${runner.describe()}`)
-}
+const eventually = eventuallyWith({context: () => runner.describe()})
 
 function webPods(): string[] {
   return [...runner.pods.values()].filter((p) => p.metadata.namespace === NS && p.metadata.labels?.app === 'web').map((p) => `${NS}/${p.metadata.name}`)

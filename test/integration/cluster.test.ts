@@ -20,6 +20,7 @@ import {
 } from '@kubernetes/client-node'
 import type {KubernetesObject, V1ConfigMap, V1EndpointSlice, V1Pod} from '@kubernetes/client-node'
 import {issueCertificate, testCluster} from '../cluster/cluster.js'
+import {eventuallyWith} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const ns = `mesh-it-${randomBytes(3).toString('hex')}`
@@ -39,20 +40,7 @@ function statusOf(err: unknown): number | undefined {
   return (err as {code?: number}).code
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastErr: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) {
-      lastErr = err
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`)
-}
+const eventually = eventuallyWith({timeoutMs: 20_000})
 
 beforeAll(async () => {
   await core.createNamespace({body: {metadata: {name: ns}}})

@@ -31,6 +31,7 @@ import {callCertify} from '../../src/proxy/identity/index.js'
 import {createCsr, generateRsaKey, parseCertificate, singleDnsSan} from '../../src/tls/index.js'
 import {fixture} from '../install/helpers.js'
 import {cluster, core, finalizeNamespace, fixtureIdentity, kc, mesh, removeControlPlane} from './install-helpers.js'
+import {eventuallyWith} from '../helpers/eventually.js'
 
 const appNs = `mesh-it-rbac-${randomBytes(3).toString('hex')}`
 const SA = `system:serviceaccount:${CONTROL_PLANE_NAMESPACE}:${ControlPlane.controller}`
@@ -98,16 +99,7 @@ async function allowed(user: string, attrs: k8s.V1ResourceAttributes): Promise<b
 
 const canI = async (args: string[], as = SA) => (await cluster.kubectl(['auth', 'can-i', ...args, '--as', as], {allowFailure: true})).stdout.trim()
 
-async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    const v = await fn().catch((e: unknown) => ((last = e), undefined))
-    if (v !== undefined) return v
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-}
+const eventually = eventuallyWith({timeoutMs: 15_000})
 
 /** A kubeconfig whose only credential is a TokenRequest token of the controller's ServiceAccount. */
 async function serviceAccountKubeconfig(): Promise<string> {

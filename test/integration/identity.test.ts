@@ -27,6 +27,7 @@ import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {newStats} from '../../src/proxy/side.js'
 import {closeServer, quietLog, request, startEchoApp, testConfig} from '../proxy/helpers.js'
+import {eventuallyWith} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const suffix = randomBytes(3).toString('hex')
@@ -61,15 +62,7 @@ async function refusal(body: {identity: string; csr: string; token: string}): Pr
   return err as CertifyError
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+const eventually = eventuallyWith({timeoutMs: 15_000})
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-it-id-'))

@@ -41,6 +41,7 @@ import {startTapServer, type RunningTapServer} from '../../src/control/tap/serve
 import {loadKube} from '../../src/k8s/client.js'
 import type {StatReport} from '../../src/stat/types.js'
 import {resolveControlPlane, tapServiceProxyPath} from '../../src/tapclient/target.js'
+import {eventually as poll} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const ns = `mesh-tap-${randomBytes(3).toString('hex')}`
@@ -263,13 +264,12 @@ describe('through the API server service proxy (client certificate users, tap We
   })
 
   /** Retries while RBAC (read from the API server's cache) has not caught up. */
-  async function eventually(args: [string, ...string[]], ok: (r: {stdout: string; stderr: string; exitCode: number}) => boolean) {
-    let r = await mesh(...args)
-    for (let i = 0; i < 20 && !ok(r); i++) {
-      await new Promise((res) => setTimeout(res, 250))
-      r = await mesh(...args)
-    }
-    return r
+  function eventually(args: [string, ...string[]], ok: (r: {stdout: string; stderr: string; exitCode: number}) => boolean) {
+    return poll(`mesh ${args.join(' ')} to answer as expected`, async () => {
+      const r = await mesh(...args)
+      if (!ok(r)) throw new Error(`exit ${r.exitCode}: ${r.stderr.trim().slice(0, 500)}`)
+      return r
+    }, {intervalMs: 250})
   }
 
   it('a client-certificate user is known by its certificate: refused by name until bound, then served', async () => {
