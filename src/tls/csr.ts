@@ -1,8 +1,7 @@
 // Certificate signing requests: the proxy builds one for its identity name (its key never
-// leaves it); the identity service parses and checks it.
+// leaves it; csr-create.ts, without forge); the identity service parses and checks it here.
 import forge from 'node-forge'
-import {nativeSigner} from './signer.js'
-import {publicKeyOf, rsaBits, MIN_RSA_BITS} from './keys.js'
+import {rsaBits, MIN_RSA_BITS} from './keys.js'
 
 export type CsrProblem = 'CSR_INVALID' | 'CSR_BAD_SIGNATURE' | 'CSR_WEAK_KEY' | 'CSR_NO_SAN' | 'CSR_EXTRA_SANS'
 
@@ -13,15 +12,7 @@ export class CsrError extends Error {
   }
 }
 
-/** A CSR with one DNS SAN `dnsName` (also the subject CN), signed with `keyPem`. */
-export function createCsr(keyPem: string, dnsName: string): string {
-  const csr = forge.pki.createCertificationRequest()
-  csr.publicKey = forge.pki.publicKeyFromPem(publicKeyOf(keyPem))
-  csr.setSubject([{name: 'commonName', value: dnsName}])
-  csr.setAttributes([{name: 'extensionRequest', extensions: [{name: 'subjectAltName', altNames: [{type: 2, value: dnsName}]}]}])
-  csr.sign(nativeSigner(keyPem) as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
-  return forge.pki.certificationRequestToPem(csr).replace(/\r\n/g, '\n')
-}
+export {createCsr} from './csr-create.js'
 
 export interface ParsedCsr {
   /** DNS SANs requested. */
