@@ -6,3 +6,4 @@ export interface FastIO {
 }
 export function fastPath(argv: string[], io?: FastIO): boolean
 export function pinnedWidth(stdout?: FastIO['stdout'], env?: FastIO['env']): boolean
+export function fastProxy(argv: string[], env?: Record<string, string | undefined>): Promise<boolean>

@@ -29,6 +29,23 @@ export function fastPath(argv, io = {}) {
   return false
 }
 
+/**
+ * `mesh proxy` with no arguments (the injected sidecar's command: every setting comes from
+ * MESH_PROXY_* variables) runs the proxy without oclif. Resolves false, having started nothing,
+ * for any other argv, with MESH_NO_FAST_PATH=1, without a build, or when the settings do not
+ * load (oclif then reports the problem as usual).
+ */
+export async function fastProxy(argv, env = process.env) {
+  if (env.MESH_NO_FAST_PATH === '1' || argv.length !== 1 || argv[0] !== 'proxy') return false
+  let mod
+  try {
+    mod = await import(new URL('proxy/main.js', DIST).href)
+  } catch {
+    return false
+  }
+  return mod.serveProxyFromEnv(env)
+}
+
 // `mesh version [--short] [--client] [-o table|json]`, as src/commands/version.ts prints it.
 function versionCommand(args, stdout) {
   let short = false

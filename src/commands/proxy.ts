@@ -28,20 +28,12 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
 
   async run(): Promise<void> {
     const {loadProxyConfig} = await import('../proxy/config.js')
-    const {runSidecar} = await import('../proxy/run.js')
+    const {serveProxy} = await import('../proxy/main.js')
     const f = this.flags
-    const config = loadProxyConfig(process.env, {
+    await serveProxy(loadProxyConfig(process.env, {
       inbound: f['inbound-listen-addr'], outbound: f['outbound-listen-addr'], admin: f['admin-listen-addr'], tap: f['tap-listen-addr'],
       inboundForward: f['inbound-forward-addr'], staticRoutes: f['static-routes'], routes: f.routes, opaquePorts: f['opaque-ports'],
       logLevel: f['log-level'], logFormat: f['log-format'], shutdownGrace: f['shutdown-grace-period'],
-    })
-    const sidecar = await runSidecar(config)
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-      process.once('SIGINT', () => resolve('SIGINT'))
-      void sidecar.shutdownRequested.then(() => resolve('POST /shutdown'))
-    })
-    sidecar.proxy.log.info('draining', {reason: signal, graceSeconds: config.shutdownGraceMs / 1000})
-    await sidecar.stop()
+    }))
   }
 }
