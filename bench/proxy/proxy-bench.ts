@@ -4,7 +4,10 @@
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
-//        [--proxy-env=NODE_OPTIONS=--max-semi-space-size=1,MALLOC_ARENA_MAX=2] (env of the mesh proxies only)
+//        [--proxy-env=K=V,...] [--no-runtime-env]
+// The mesh proxies run with the runtime tuning injected pods get (PROXY_RUNTIME_ENV of
+// src/inject/sidecar.ts: NODE_OPTIONS, MALLOC_ARENA_MAX) unless --no-runtime-env; --proxy-env
+// adds or overrides variables of the mesh proxies only (e.g. MESH_PROXY_HTTP1_CODEC=node).
 // The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
 // Every path gets the same warm-up (1 s closed loop, then 2 s at 1,000 rps, discarded) before
@@ -19,6 +22,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
+import {PROXY_RUNTIME_ENV} from '../../src/inject/sidecar.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, openLoop, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
@@ -28,9 +32,12 @@ const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
 const WORKERS = 32
 const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
-/** Extra environment for the mesh proxies only (V8 flags through NODE_OPTIONS, malloc tuning). */
-const PROXY_ENV: Record<string, string> = Object.fromEntries((process.argv.find((a) => a.startsWith('--proxy-env='))?.slice(12).split(',') ?? [])
-  .filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+/** Environment of the mesh proxies only: the injected runtime tuning, then --proxy-env. */
+const PROXY_ENV: Record<string, string> = {
+  ...(process.argv.includes('--no-runtime-env') ? {} : Object.fromEntries(PROXY_RUNTIME_ENV.map((e) => [String(e.name), String(e.value)]))),
+  ...Object.fromEntries((process.argv.find((a) => a.startsWith('--proxy-env='))?.slice(12).split(',') ?? [])
+  .filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+}
 /** The machine's load before the bench adds its own. */
 const LOAD_AT_START = loadavg()
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')

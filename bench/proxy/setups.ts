@@ -49,7 +49,7 @@ export async function meshPair(backendPort: number, dist?: string, proxyEnv: Nod
   const [inPort, outPort, a1, a2, t1, t2, o1, i2] = await Promise.all(Array.from({length: 8}, freePort))
   const proxy = (args: string[], env: NodeJS.ProcessEnv): ChildProcess => {
     if (!dist) return start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy', ...args], {MESH_PROXY_LOG_LEVEL: 'warn', ...proxyEnv, ...env})
-    const vars: NodeJS.ProcessEnv = {MESH_PROXY_LOG_LEVEL: 'warn', ...proxyEnv, ...env}
+    const vars: NodeJS.ProcessEnv = {MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv, ...env}
     for (let i = 0; i < args.length; i += 2) vars[FLAG_ENV[args[i]]] = args[i + 1]
     return start(process.execPath, [join(ROOT, 'bench/proxy/sidecar.mjs'), dist], vars)
   }

@@ -1,11 +1,28 @@
-// Runs the sidecar from compiled JavaScript (no tsx, no oclif), as a production image would:
-// node bench/proxy/sidecar.mjs <dist dir> ; settings from MESH_PROXY_* like `mesh proxy`.
+// Runs the sidecar from compiled JavaScript the way the image does (`mesh proxy` with settings
+// from MESH_PROXY_*, which bin/run.js serves through dist/proxy/main.js without oclif):
+//   node bench/proxy/sidecar.mjs <dist dir>
+// MESH_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the proxy there when it stops (node
+// refuses --cpu-prof in NODE_OPTIONS, and the bench passes its proxies' options that way).
+import {writeFileSync} from 'node:fs'
 import process from 'node:process'
 import {pathToFileURL} from 'node:url'
 import {join, resolve} from 'node:path'
 const dist = resolve(process.argv[2] ?? 'dist')
-const {loadProxyConfig} = await import(pathToFileURL(join(dist, 'proxy/config.js')).href)
-const {runSidecar} = await import(pathToFileURL(join(dist, 'proxy/run.js')).href)
-const sidecar = await runSidecar(loadProxyConfig(process.env))
-await new Promise((r) => process.once('SIGTERM', r))
-await sidecar.stop(2000)
+const profDir = process.env.MESH_BENCH_CPU_PROF
+if (profDir) {
+  const {Session} = await import('node:inspector')
+  const session = new Session()
+  session.connect()
+  session.post('Profiler.enable')
+  session.post('Profiler.setSamplingInterval', {interval: 100})
+  session.post('Profiler.start')
+  // Before the proxy's own SIGTERM handler drains it (a same-thread session answers at once).
+  process.prependOnceListener('SIGTERM', () => session.post('Profiler.stop', (err, r) => {
+    if (!err) writeFileSync(join(profDir, `proxy-${process.pid}.cpuprofile`), JSON.stringify(r.profile))
+  }))
+}
+const {serveProxyFromEnv} = await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
+if (!(await serveProxyFromEnv(process.env))) {
+  process.stderr.write('the MESH_PROXY_* settings do not load: run `mesh proxy` for the error\n')
+  process.exitCode = 1
+}
