@@ -46,10 +46,10 @@ function recorder(into: {requests: RequestMeta[]; conns: ConnMeta[]}): Observer 
   }
 }
 
-/** A client-side proxy whose every connection was "redirected" from `orig`. */
-async function redirectedFrom(orig: Addr): Promise<RunningProxy> {
+/** A client-side proxy whose every connection was "redirected" from `orig` (or what it returns then). */
+async function redirectedFrom(orig: Addr | (() => Addr)): Promise<RunningProxy> {
   const webId = await idp.proxyIdentity('web')
-  const p = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), observers: [recorder(outbound)], log: quietLog(), originalDst: () => orig})
+  const p = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), observers: [recorder(outbound)], log: quietLog(), originalDst: typeof orig === 'function' ? orig : () => orig})
   proxies.push(p)
   return p
 }
@@ -150,7 +150,8 @@ describe('routing by original destination (cluster IP lookups)', () => {
   it('a cluster IP discovery did not know at first is meshed once discovery learns it: "not discovered" expires', async () => {
     // The Host is a cluster IP nobody knows yet; the original destination is the echo app on
     // 127.0.0.1, so while the Host is unknown the request goes there (no byte leaves 127.0.0.1).
-    const client = await redirectedFrom({ip: '127.0.0.1', port: app.port})
+    let orig: Addr = {ip: '127.0.0.1', port: app.port}
+    const client = await redirectedFrom(() => orig)
     const before = await get(client.ports.outbound, LATE_IP)
     expect(before.status, before.error).toBe(200)
     expect(outbound.requests.at(-1)!.tls.tls).toBe(false)
@@ -169,6 +170,19 @@ describe('routing by original destination (cluster IP lookups)', () => {
     expect(meshed.last.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
     expect(meshed.last.dstLabels).toMatchObject({dst_service: 'late', dst_pod: 'late-0'})
     expect(inbound.requests.at(-1)!.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
+    // Opaque TCP whose original destination is that IP uses the same (now discovered) target.
+    orig = {ip: LATE_IP, port: 80}
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(client.ports.outbound, '127.0.0.1', () => s.write('hello, not http\n'))
+      let text = ''
+      s.setTimeout(8000, () => s.destroy(new Error('timeout')))
+      s.on('data', (d: Buffer) => (text += d.toString()))
+      s.on('close', () => resolve(text))
+      s.on('error', reject)
+    })
+    // The echo app behind the db proxy refuses the bytes as HTTP: they reached it over mTLS.
+    expect(reply).toMatch(/^HTTP\/1\.1 400/)
+    expect(outbound.conns.find((c) => c.authority === `${LATE_IP}:80`)?.tls).toEqual({tls: true, clientId: WEB, serverId: DB})
   }, 30_000)
 
   it('without a redirect, an unknown Host is still where the request goes (by name)', async () => {

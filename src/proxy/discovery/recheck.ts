@@ -133,8 +133,9 @@ export class RecheckedResolution implements Resolution {
     }
     this.found = r
     this.unsubscribe = r.onChange((set) => this.emit(set))
-    this.onFound()
+    // The target first, then "no longer external": no request sees the one without the other.
     this.emit(r.current())
+    this.onFound()
   }
 
   private emit(set: EndpointSet): void {
