@@ -1,6 +1,7 @@
 // Retries of requests with bodies on the raw HTTP/1 codec (outbound proxy -> real apps): the
 // body streams upstream while up to 64 KiB of it is kept; a retried attempt sends the same
-// bytes (Content-Length from a Node client, chunked from curl); bodies past the limit or the
+// bytes (Content-Length from a Node client, chunked from curl; also when the first answer
+// came before the whole body); bodies past the limit or the
 // process-wide cap, and non-idempotent requests, are not retried; nothing hands over to the
 // node codec and no kept byte outlives its request.
 import {execFile} from 'node:child_process'
@@ -22,11 +23,17 @@ const KiB = 1024
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 /** An app that records each request's body, answering the first `fail` of them with 503. */
-interface App { server: http.Server, port: number, bodies: Buffer[], fail: number, firstData?: () => void }
+interface App { server: http.Server, port: number, bodies: Buffer[], fail: number, early: number, firstData?: () => void }
 
 async function startApp(): Promise<App> {
-  const app: App = {server: undefined as unknown as http.Server, port: 0, bodies: [], fail: 0}
+  const app: App = {server: undefined as unknown as http.Server, port: 0, bodies: [], fail: 0, early: 0}
   app.server = http.createServer((req, res) => {
+    if (app.early > 0) {
+      // A 503 on the head alone, before the body has arrived.
+      app.early--
+      res.writeHead(503, {connection: 'close'}).end('busy')
+      return
+    }
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => { chunks.push(c); app.firstData?.() })
     req.on('end', () => {
@@ -60,6 +67,7 @@ describe('raw codec: retries of requests with bodies', () => {
   afterEach(() => {
     app.bodies = []
     app.fail = 0
+    app.early = 0
     app.firstData = undefined
   })
   afterAll(async () => {
@@ -142,6 +150,26 @@ describe('raw codec: retries of requests with bodies', () => {
     expect(first).toBe(true)
     expect(answer).toMatch(/^HTTP\/1\.1 200 /)
     expect(answer).toContain(sha(Buffer.from('a'.repeat(1000) + 'b'.repeat(1000))))
+  })
+
+  it('retries a POST answered 503 before its body was all sent: the retry carries the kept part, then the rest', async () => {
+    app.early = 1
+    const sock = net.connect({host: '127.0.0.1', port: out})
+    await new Promise((r) => sock.once('connect', r))
+    let answer = ''
+    sock.on('data', (c: Buffer) => (answer += c.toString('latin1')))
+    const full = Buffer.from('c'.repeat(3000) + 'd'.repeat(3000))
+    sock.write('POST /early HTTP/1.1\r\nHost: web.local\r\nmesh-retryable: true\r\nContent-Length: 6000\r\n\r\n' + 'c'.repeat(3000))
+    // The first attempt's 503 comes back (and is retried) while the client still holds half.
+    const retries = proxy.stats.retries
+    for (let i = 0; i < 100 && proxy.stats.retries === retries; i++) await new Promise((r) => setTimeout(r, 20))
+    sock.write('d'.repeat(3000))
+    for (let i = 0; i < 100 && !answer.includes(sha(full)); i++) await new Promise((r) => setTimeout(r, 20))
+    sock.destroy()
+    expect(proxy.stats.retries - retries).toBe(1)
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    expect(answer).toContain(sha(full))
+    expect(app.bodies.map(sha)).toEqual([sha(full)])
   })
 
   it('retries a POST whose connection the app reset, on a route marked retryable, and keeps the connection raw', async () => {
