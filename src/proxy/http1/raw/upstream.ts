@@ -2,8 +2,8 @@
 // connection (raw/pool.ts): the request head, then the body as it arrives (held while the
 // target resolves; kept for a retry when one is possible, replay.ts), and the response body
 // back to the client as its framing allows, with backpressure both ways. The response head
-// and every decision (retry, answer, cut) are the exchange's (exchange.ts). The socket listeners are bound once per exchange and
-// moved from attempt to attempt.
+// and every decision (retry, answer, cut) are the exchange's (exchange.ts). The socket
+// listeners are bound once per exchange and moved from attempt to attempt.
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError} from '../../errors.js'
 import type {Side} from '../../side.js'
@@ -60,7 +60,6 @@ export abstract class UpstreamAttempt {
 
   constructor(protected readonly client: ClientSide, protected readonly head: Buffer) {}
 
-  /** Upstream bytes while the response head is incomplete (in `rbuf`), then body bytes. */
   /** The final response head (`end` bytes of `rbuf`). */
   protected abstract onResponseHead(h: ResponseHead, end: number): void
   /** The response is complete. */
@@ -89,7 +88,8 @@ export abstract class UpstreamAttempt {
     if (pending) {
       this.pending = undefined
       for (const b of pending) this.sendUp(b)
-      if (this.pendingBytes > HOLD_BYTES) this.client.resume()
+      // (paused for holding too much: reads again unless the upstream is already full)
+      if (this.pendingBytes > HOLD_BYTES && !this.upBlocked) this.client.resume()
       this.pendingBytes = 0
     } else if (this.kept) {
       // A retry: the body so far again; the rest follows as it arrives.
