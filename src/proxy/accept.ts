@@ -27,7 +27,7 @@ export function serveHttp(side: Side, servers: HttpServers, socket: Duplex, conn
     serveH2(servers.h2, socket, d.head)
     return
   }
-  // MESH_PROXY_HTTP1_CODEC=raw (experimental): the raw codec, which hands over what it does not serve.
+  // MESH_PROXY_HTTP1_CODEC=raw (the default): the raw codec, which hands over what it does not serve.
   if (isRawCodec(servers.h1)) return serveRaw(side, servers.h1, socket, d.head)
   if (d.head.length > 0) socket.unshift(d.head)
   servers.h1.emit('connection', socket)

@@ -265,13 +265,14 @@ describe('raw codec parts', () => {
   })
 
   it('reads MESH_PROXY_HTTP1_CODEC strictly, naming the variable and the fix', () => {
-    expect(http1Codec({})).toBe('node')
+    expect(http1Codec({})).toBe('raw')
+    expect(http1Codec({MESH_PROXY_HTTP1_CODEC: 'node'})).toBe('node')
     expect(http1Codec({MESH_PROXY_HTTP1_CODEC: 'raw'})).toBe('raw')
     let err: unknown
     try { http1Codec({MESH_PROXY_HTTP1_CODEC: 'fast'}) } catch (e) { err = e }
     expect(err).toBeInstanceOf(Error)
     expect((err as Error).message).toMatch(/MESH_PROXY_HTTP1_CODEC="fast"/)
-    expect((err as {suggestions?: string[]}).suggestions?.join(' ')).toMatch(/"node".*"raw"/)
+    expect((err as {suggestions?: string[]}).suggestions?.join(' ')).toMatch(/"raw".*"node"/)
   })
 
   it('mesh proxy exits 1 at start on a bad MESH_PROXY_HTTP1_CODEC, nothing on stdout', async () => {

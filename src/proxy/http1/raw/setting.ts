@@ -1,6 +1,7 @@
-// MESH_PROXY_HTTP1_CODEC: which HTTP/1 codec serves detected HTTP/1 connections. `node` (the
-// default) hands them to Node's http.Server; `raw` (experimental) serves the common case on
-// the socket itself (raw/conn.ts) and hands anything else over to the Node server.
+// MESH_PROXY_HTTP1_CODEC: which HTTP/1 codec serves detected HTTP/1 connections. `raw` (the
+// default) serves the common case on the socket itself (raw/conn.ts: ~2.5x less CPU per
+// request, bench/proxy) and hands anything else over to Node's http.Server; `node` hands every
+// connection to that server (the fallback, kept tested by running the proxy suites with it).
 import type http from 'node:http'
 import {InputError} from '../../../lib/errors.js'
 
@@ -12,10 +13,10 @@ const kCodec = Symbol('mesh.h1codec')
 /** The codec `env` selects; a clear InputError for anything else. */
 export function http1Codec(env: NodeJS.ProcessEnv = process.env): Http1Codec {
   const v = env[CODEC_ENV]
-  if (v === undefined || v === '' || v === 'node') return 'node'
-  if (v === 'raw') return 'raw'
+  if (v === undefined || v === '' || v === 'raw') return 'raw'
+  if (v === 'node') return 'node'
   throw new InputError(`${CODEC_ENV}="${v}" is not a known HTTP/1 codec`, {
-    suggestions: [`Set ${CODEC_ENV} to "node" (the default) or "raw" (experimental), or unset it.`],
+    suggestions: [`Set ${CODEC_ENV} to "raw" (the default) or "node" (Node's HTTP/1 server), or unset it.`],
   })
 }
 
