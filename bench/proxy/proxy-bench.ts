@@ -6,7 +6,7 @@
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
 //        [--proxy-env=K=V,...] [--no-runtime-env]
 // The mesh proxies run with the runtime tuning injected pods get (PROXY_RUNTIME_ENV of
-// src/inject/sidecar.ts: NODE_OPTIONS, MALLOC_ARENA_MAX) unless --no-runtime-env; --proxy-env
+// src/protocol/proxy-env.ts: NODE_OPTIONS, MALLOC_ARENA_MAX) unless --no-runtime-env; --proxy-env
 // adds or overrides variables of the mesh proxies only (e.g. MESH_PROXY_HTTP1_CODEC=node).
 // The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
@@ -22,7 +22,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
-import {PROXY_RUNTIME_ENV} from '../../src/inject/sidecar.js'
+import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, openLoop, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
@@ -34,7 +34,7 @@ const WORKERS = 32
 const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
 /** Environment of the mesh proxies only: the injected runtime tuning, then --proxy-env. */
 const PROXY_ENV: Record<string, string> = {
-  ...(process.argv.includes('--no-runtime-env') ? {} : Object.fromEntries(PROXY_RUNTIME_ENV.map((e) => [String(e.name), String(e.value)]))),
+  ...(process.argv.includes('--no-runtime-env') ? {} : PROXY_RUNTIME_ENV),
   ...Object.fromEntries((process.argv.find((a) => a.startsWith('--proxy-env='))?.slice(12).split(',') ?? [])
   .filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
 }

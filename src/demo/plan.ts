@@ -2,7 +2,7 @@
 // orchestrator runs, `mesh demo status` prints and the tests read (state.json).
 import path from 'node:path'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../protocol/identity.js'
-import {identityName, ProxyEnv} from '../protocol/proxy-env.js'
+import {identityName, PROXY_RUNTIME_ENV, ProxyEnv} from '../protocol/proxy-env.js'
 import {DEMO_NAMESPACE, DEMO_SERVICES, SERVICE_PORTS, serviceAuthority, type DemoService} from './apps/catalog.js'
 import type {DemoPaths} from './paths.js'
 
@@ -127,6 +127,8 @@ export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsP
       [ProxyEnv.WORKLOAD_NAME]: s.name,
       [ProxyEnv.LOG_LEVEL]: 'warn',
       [ProxyEnv.SHUTDOWN_GRACE_PERIOD]: '2',
+      // The runtime tuning injected pods get.
+      ...PROXY_RUNTIME_ENV,
     },
     log: path.join(p.logs, `proxy-${s.name}.log`),
   }

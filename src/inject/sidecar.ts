@@ -1,7 +1,7 @@
 // What the injection adds to a pod spec: the proxy container, the proxy-init container and
 // the identity volumes. Pure functions of the resolved options; Kubernetes field names and
 // types exactly as the API server expects them.
-import {ProxyEnv} from '../protocol/proxy-env.js'
+import {PROXY_RUNTIME_ENV, ProxyEnv} from '../protocol/proxy-env.js'
 import {
   CONTROLLER_SERVICE_ACCOUNT, IDENTITY_END_ENTITY_DIR, IDENTITY_END_ENTITY_VOLUME,
   IDENTITY_TOKEN_AUDIENCE, IDENTITY_TOKEN_DIR, IDENTITY_TOKEN_EXPIRATION_SECONDS, IDENTITY_TOKEN_PATH, IDENTITY_TOKEN_VOLUME,
@@ -57,19 +57,12 @@ function env(o: ProxyOptions, workload: Workload): Obj[] {
   if (o.inboundPolicy !== '') list.push({name: ProxyEnv.INBOUND_POLICY, value: o.inboundPolicy})
   list.push({name: ProxyEnv.INBOUND_PORTS_TO_IGNORE, value: inboundPortsToIgnore(o).join(',')})
   if (o.skipOutboundPorts.length > 0) list.push({name: ProxyEnv.OUTBOUND_PORTS_TO_IGNORE, value: o.skipOutboundPorts.join(',')})
-  list.push(...PROXY_RUNTIME_ENV)
+  list.push(...RUNTIME_ENV)
   return list
 }
 
-/**
- * Memory tuning of the proxy's Node runtime, measured with bench/proxy (docs/architecture/proxy.md):
- * a 1 MB young generation and two malloc arenas take ~15 MB off a loaded proxy's RSS at no
- * measurable CPU cost.
- */
-export const PROXY_RUNTIME_ENV: readonly Obj[] = [
-  {name: 'NODE_OPTIONS', value: '--max-semi-space-size=1'},
-  {name: 'MALLOC_ARENA_MAX', value: '2'},
-]
+/** The runtime tuning every proxy gets (PROXY_RUNTIME_ENV in src/protocol/proxy-env.ts), as env entries. */
+const RUNTIME_ENV: readonly Obj[] = Object.entries(PROXY_RUNTIME_ENV).map(([name, value]) => ({name, value}))
 
 function inboundPortsToIgnore(o: ProxyOptions): string[] {
   const base = [String(o.tapPort), String(o.adminPort)]

@@ -71,6 +71,16 @@ export const ProxyEnv = {
 
 export type ProxyEnvName = (typeof ProxyEnv)[keyof typeof ProxyEnv]
 
+/**
+ * Memory tuning of the proxy's Node runtime, given to every proxy we start (injected pods, the
+ * demo) and to the benchmark's: a 1 MB young generation and two malloc arenas take ~15 MB off a
+ * loaded proxy's RSS at no measurable CPU cost (bench/proxy, docs/architecture/proxy.md).
+ */
+export const PROXY_RUNTIME_ENV: Readonly<Record<string, string>> = {
+  NODE_OPTIONS: '--max-semi-space-size=1',
+  MALLOC_ARENA_MAX: '2',
+}
+
 /** `<sa>.<ns>.serviceaccount.identity.<controlPlaneNs>.<trustDomain>` */
 export function identityName(serviceAccount: string, namespace: string, controlPlaneNamespace = 'mesh-system', trustDomain = 'cluster.local'): string {
   return `${serviceAccount}.${namespace}.serviceaccount.identity.${controlPlaneNamespace}.${trustDomain}`
