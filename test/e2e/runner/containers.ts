@@ -1,7 +1,7 @@
 // What a container becomes on this host: an argv (by image name), an env (the pod spec's env
 // with fieldRef, configMap/secret refs and $(VAR) expansion resolved as the kubelet does) and
 // volume mounts (emptyDir -> a temp dir, projected ServiceAccount token -> TokenRequest file).
-import {chmodSync, chownSync, mkdirSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {Kube, Obj} from './kube.js'
@@ -15,14 +15,18 @@ export const APP_IMAGE_PREFIX = 'mesh-e2e/'
 
 export class PodSpecError extends Error {}
 
-/** The argv for a container: the mesh image runs `mesh` (bin/dev.js), app images their test program. */
+/**
+ * The argv for a container: the mesh image runs its entrypoint, `node bin/run.js` over the
+ * compiled dist/ (so `npm run build` comes first, as in CI), app images their test program.
+ */
 export function containerArgv(c: Obj): string[] {
   const image = String(c.image ?? '')
   const name = image.split('@')[0]!.replace(/:[^/:]+$/, '')
   const args = (c.args ?? []) as string[]
   if (/(^|\/)mesh$/.test(name)) {
     if (c.command) throw new PodSpecError(`container ${c.name}: the mesh image is run through its entrypoint; command ${JSON.stringify(c.command)} is not supported`)
-    return [...TSX, path.join(ROOT, 'bin/dev.js'), ...args]
+    if (!existsSync(path.join(ROOT, 'dist/proxy/main.js'))) throw new PodSpecError(`container ${c.name}: the mesh image runs the compiled dist/, which is missing: run \`npm run build\` first`)
+    return [NODE, path.join(ROOT, 'bin/run.js'), ...args]
   }
   if (name.startsWith(APP_IMAGE_PREFIX)) {
     const app = name.slice(APP_IMAGE_PREFIX.length)
