@@ -190,6 +190,17 @@ describe('injector AdmissionReview', () => {
     expect(registry.metrics()).toMatch(/mesh_injector_requests_total\{result="injected"\} [1-9]/)
   })
 
+  it('admits a pod whose mesh settings are refused without a proxy, and kubectl shows why (a warning naming the annotation)', async () => {
+    const {response} = await admit('shop', pod({'mesh.dev/inject': 'enabled', 'config.mesh.dev/proxy-routes': 'api:80 GET /v1/=retries:11'}))
+    expect(response.allowed).toBe(true)
+    expect(response.patch).toBeUndefined()
+    expect(response.warnings).toHaveLength(1)
+    expect(response.warnings![0]).toMatch(/^mesh: the proxy was not injected: .*config\.mesh\.dev\/proxy-routes.*retries "11".*Write e\.g\. retries:2/)
+    expect(logs.join('')).toMatch(/WARN .*not injected: the pod asks for the mesh but cannot have it.*namespace=shop/)
+    // A pod that does not ask for the mesh gets no warning.
+    expect((await admit('plain', pod())).response.warnings).toBeUndefined()
+  })
+
   it('answers malformed requests with 4xx and counts them', async () => {
     expect((await post('{not json')).status).toBe(400)
     const wrong = await post({apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {uid: 'x'}})

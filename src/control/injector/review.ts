@@ -73,8 +73,14 @@ export async function review(req: AdmissionRequest, deps: ReviewDeps): Promise<A
     const result = injectPodForAdmission({pod: req.object, namespace, namespaceAnnotations, config, createdBy: deps.createdBy})
     if (result.patch.length === 0) {
       deps.metrics.requests.labels('skipped').inc()
-      deps.log.debug('not injected', {...fields, reason: result.decision.reason})
-      return allow
+      if (result.report === undefined) {
+        deps.log.debug('not injected', {...fields, reason: result.decision.reason})
+        return allow
+      }
+      // Asked for, but refused (e.g. a bad config.mesh.dev/* value): still admitted (fail open),
+      // and kubectl shows the reason, which names the annotation and the fix.
+      deps.log.warn('not injected: the pod asks for the mesh but cannot have it; admitted without a proxy', {...fields, reason: result.decision.reason})
+      return {...allow, warnings: [`mesh: the proxy was not injected: ${result.decision.reason}`]}
     }
     deps.metrics.requests.labels('injected').inc()
     deps.log.info('injected', {...fields, reason: result.decision.reason})
