@@ -14,7 +14,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
-import {rawReplayHeld, setRawReplayCap} from '../../src/proxy/http1/raw/replay.js'
+import {replayHeld as rawReplayHeld, setReplayCap as setRawReplayCap} from '../../src/proxy/replay-cap.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, request, testConfig} from './helpers.js'
 

@@ -4,25 +4,10 @@
 // rest. Once the body outgrows the limit (or a response is accepted) the copy is dropped and
 // the body can no longer be replayed.
 import type http2 from 'node:http2'
+import {holdReplayBytes, releaseReplayBytes} from '../replay-cap.js'
 
-/**
- * Bytes all bodies of this process may keep for replay at once: 64 KiB per stream times
- * thousands of streams held by a slow upstream would be an unbounded buffer. Past it, new
- * bodies are not kept (those requests are just not retried).
- */
-const pool = {held: 0, max: 32 * 1024 * 1024}
-
-/** For tests: sets the process-wide cap; returns the previous one. */
-export function setReplayCap(bytes: number): number {
-  const before = pool.max
-  pool.max = bytes
-  return before
-}
-
-/** Bytes kept for replay right now, in this process. */
-export function replayHeld(): number {
-  return pool.held
-}
+/** The process-wide cap on kept bytes is shared with the raw HTTP/1 codec (../replay-cap.ts). */
+export {replayHeld, setReplayCap} from '../replay-cap.js'
 
 export class ReplayBody {
   private chunks: Buffer[] = []
@@ -77,17 +62,16 @@ export class ReplayBody {
   commit(): void {
     this.overflow = true
     this.chunks = []
-    pool.held -= this.kept
+    releaseReplayBytes(this.kept)
     this.kept = 0
   }
 
   private onData(c: Buffer): void {
     if (!this.overflow) {
-      if (this.size + c.length <= this.max && pool.held + c.length <= pool.max) {
+      if (this.size + c.length <= this.max && holdReplayBytes(c.length)) {
         this.chunks.push(c)
         this.size += c.length
         this.kept += c.length
-        pool.held += c.length
       } else {
         this.commit()
       }
