@@ -3,7 +3,7 @@
 // pod template or the Namespace, and the flags --proxy-routes / --inbound-policy. Values are
 // checked with the proxy's own parsers; what lands in the sidecar's env is read back by the
 // proxy's config loader. The webhook is the real injector server over HTTPS.
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -11,7 +11,6 @@ import * as k8s from '@kubernetes/client-node'
 import {KubeConfig} from '@kubernetes/client-node'
 import {parseAllDocuments} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {loadIssuer, type IssuerSource} from '../../src/control/identity/issuer.js'
 import {startInjector, type Injector} from '../../src/control/injector/index.js'
 import {createLogger} from '../../src/control/logger.js'
 import {defaultConfig} from '../../src/inject/config.js'
@@ -20,7 +19,7 @@ import {ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {loadProxyConfig} from '../../src/proxy/config.js'
 import {parseInboundPolicy} from '../../src/proxy/inbound/policy.js'
 import {runMesh} from '../helpers/run.js'
-import {fixture} from '../install/helpers.js'
+import {fixtureIssuer} from '../install/helpers.js'
 import {ANCHORS} from './golden-helpers.js'
 
 const IGNORE = ['--ignore-cluster', '--identity-trust-anchors-file', ANCHORS]
@@ -133,14 +132,7 @@ describe('mesh inject with the proxy policy options', () => {
 })
 
 describe('the injector webhook with the proxy policy options', () => {
-  const anchorsPem = readFileSync(fixture('identity', 'ca.crt'), 'utf8')
-  const state = loadIssuer({
-    anchorsPem,
-    issuerCertPem: readFileSync(fixture('identity', 'issuer.crt'), 'utf8'),
-    issuerKeyPem: readFileSync(fixture('identity', 'issuer.key'), 'utf8'),
-    source: 'fixtures',
-  })
-  const issuer: IssuerSource = {start: async () => {}, current: () => state, onChange: () => () => {}, stop: async () => {}}
+  const {anchorsPem, issuer} = fixtureIssuer()
   const namespaces: Record<string, Record<string, string>> = {
     shop: {'mesh.dev/inject': 'enabled', 'config.mesh.dev/proxy-routes': ROUTES, 'config.mesh.dev/inbound-policy': 'all-authenticated'},
     typo: {'mesh.dev/inject': 'enabled', 'config.mesh.dev/inbound-policy': 'all-authenticate'},

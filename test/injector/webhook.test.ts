@@ -9,20 +9,12 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {KubeConfig} from '@kubernetes/client-node'
 import * as k8s from '@kubernetes/client-node'
 import {startInjector, type Injector} from '../../src/control/injector/index.js'
-import {loadIssuer, type IssuerSource} from '../../src/control/identity/issuer.js'
 import {createLogger} from '../../src/control/logger.js'
 import {defaultConfig} from '../../src/inject/config.js'
 import {Registry} from '../../src/metrics/index.js'
-import {fixture} from '../install/helpers.js'
+import {fixture, fixtureIssuer} from '../install/helpers.js'
 
-const anchorsPem = readFileSync(fixture('identity', 'ca.crt'), 'utf8')
-const state = loadIssuer({
-  anchorsPem,
-  issuerCertPem: readFileSync(fixture('identity', 'issuer.crt'), 'utf8'),
-  issuerKeyPem: readFileSync(fixture('identity', 'issuer.key'), 'utf8'),
-  source: 'fixtures',
-})
-const issuer: IssuerSource = {start: async () => {}, current: () => state, onChange: () => () => {}, stop: async () => {}}
+const {anchorsPem, issuer} = fixtureIssuer()
 
 const namespaces: Record<string, Record<string, string>> = {
   shop: {'mesh.dev/inject': 'enabled', 'config.mesh.dev/proxy-log-level': 'debug'},

@@ -4,6 +4,7 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {expect} from 'vitest'
+import {loadIssuer, type IssuerSource} from '../../src/control/identity/issuer.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const FIXTURES = path.join(here, 'fixtures')
@@ -27,4 +28,16 @@ export function expectGolden(name: string, actual: string): void {
     return
   }
   expect(actual).toBe(readFileSync(file, 'utf8'))
+}
+
+/** The fixture trust anchors and an issuer source serving the fixture issuer (for the injector's serving certificate). */
+export function fixtureIssuer(): {anchorsPem: string, issuer: IssuerSource} {
+  const anchorsPem = readFileSync(fixture('identity', 'ca.crt'), 'utf8')
+  const state = loadIssuer({
+    anchorsPem,
+    issuerCertPem: readFileSync(fixture('identity', 'issuer.crt'), 'utf8'),
+    issuerKeyPem: readFileSync(fixture('identity', 'issuer.key'), 'utf8'),
+    source: 'fixtures',
+  })
+  return {anchorsPem, issuer: {start: async () => {}, current: () => state, onChange: () => () => {}, stop: async () => {}}}
 }

@@ -3,6 +3,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config.js'
+import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
 import {Logger} from '../../src/proxy/log.js'
 import {startProxy, type RunningProxy, type StartOptions} from '../../src/proxy/server.js'
 
@@ -113,4 +114,16 @@ export function rawExchange(port: number, data: string | Buffer, ms = 2000, half
     sock.write(data)
     if (halfClose) sock.end()
   })
+}
+
+/** Discovery as the destination service would answer: fixed endpoints (with identities) per authority. */
+export function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
+  return {
+    resolve: (authority) => {
+      const set = routes[authority]
+      const r: Resolution | null = set ? {current: () => set, onChange: () => () => {}, close: () => {}} : null
+      return Promise.resolve(r)
+    },
+    close: () => {},
+  }
 }

@@ -5,20 +5,13 @@
 import {execFile} from 'node:child_process'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
+import type {EndpointSet} from '../../src/proxy/contracts.js'
 import type {ConnMeta, Observer} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+import {closeServer, fixedDiscovery, quietLog, startEchoApp, testConfig, type EchoApp} from './helpers.js'
 import {makePki, nameOf, type TestIdentity, type TestPki} from './test-identity.js'
 
 const exec = promisify(execFile)
-
-function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
-  return {
-    resolve: (authority) => Promise.resolve(routes[authority] ? {current: () => routes[authority]!, onChange: () => () => {}, close: () => {}} as Resolution : null),
-    close: () => {},
-  }
-}
 
 describe('mTLS session resumption between proxies', () => {
   let pki: TestPki

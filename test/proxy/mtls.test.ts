@@ -10,28 +10,16 @@ import net from 'node:net'
 import tls from 'node:tls'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
+import type {EndpointSet} from '../../src/proxy/contracts.js'
 import type {ConnMeta, Observer, RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
 import {parseInboundPolicy, type InboundPolicy} from '../../src/proxy/inbound/policy.js'
 import {newStats} from '../../src/proxy/side.js'
-import {closeServer, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+import {closeServer, fixedDiscovery, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
 import {makePki, nameOf, type TestPki} from './test-identity.js'
 
 const exec = promisify(execFile)
-
-/** Discovery as the destination service would answer: endpoints with their identities. */
-function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
-  return {
-    resolve: (authority) => {
-      const set = routes[authority]
-      const r: Resolution | null = set ? {current: () => set, onChange: () => () => {}, close: () => {}} : null
-      return Promise.resolve(r)
-    },
-    close: () => {},
-  }
-}
 
 function recorder(): Observer & {requests: RequestMeta[], conns: ConnMeta[]} {
   const requests: RequestMeta[] = []
