@@ -255,6 +255,8 @@ describe('raw codec parts', () => {
       }
       expect(first).toBe(-1)
       expect(f.feed(msg.subarray(cut), 0)).toBe(endAt - cut)
+      // Body data only (tap's response-length), whatever the split: 5 + 10 bytes.
+      expect(f.payload).toBe(15)
     }
   })
 

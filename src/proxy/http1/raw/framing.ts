@@ -10,9 +10,13 @@ const MAX_SIZE_DIGITS = 12
 export interface Framer {
   /** Consumes bytes from buf[start...]; returns the index just past the message's end, -1 when more is needed, -2 on a framing error. */
   feed(buf: Buffer, start: number): number
+  /** Body data bytes seen so far (chunk framing and trailers not counted), as tap's response-length. */
+  readonly payload: number
 }
 
 export class LengthFramer implements Framer {
+  payload = 0
+
   constructor(private left: number) {}
 
   /** Bytes still to come. */
@@ -23,11 +27,13 @@ export class LengthFramer implements Framer {
   feed(buf: Buffer, start: number): number {
     const n = Math.min(this.left, buf.length - start)
     this.left -= n
+    this.payload += n
     return this.left === 0 ? start + n : -1
   }
 }
 
 export class ChunkedFramer implements Framer {
+  payload = 0
   private s = S.Size
   private size = 0
   private digits = 0
@@ -72,6 +78,7 @@ export class ChunkedFramer implements Framer {
         case S.Data: {
           const n = Math.min(this.left, len - i)
           this.left -= n
+          this.payload += n
           i += n
           if (this.left === 0) this.s = S.DataCr
           break

@@ -185,7 +185,8 @@ export abstract class UpstreamAttempt {
         data = chunk.subarray(0, end)
       }
     }
-    this.bytes += data.length
+    // Body bytes as the node codec and HTTP/2 count them: without chunk framing.
+    this.bytes = framer ? framer.payload : this.bytes + data.length
     if (!this.client.write(data) && !done && !this.clientBlocked) {
       const up = this.up
       if (up) {
