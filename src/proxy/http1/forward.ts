@@ -10,7 +10,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {nextRequestId, policyOf, type Side} from '../side.js'
+import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../side.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders, isRetryableRequest} from './headers.js'
@@ -60,9 +60,10 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
     return sendError(res, err as ProxyError)
   }
   const authority = normalizeAuthority(where.authority, 80)
+  const method = req.method ?? 'GET'
+  const policy = policyOf(side, authority, where.path, method)
   const meta: RequestMeta = {
-    id: nextRequestId(), direction: side.direction, method: req.method ?? 'GET', scheme: 'http', authority, path: where.path,
-    route: policyOf(side, authority, where.path, req.method ?? 'GET').route,
+    id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
@@ -74,17 +75,17 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
     return fail(side, res, meta, err)
   }
   if (t instanceof Promise) {
-    t.then((target) => begin(side, req, res, meta, target, where), (err: unknown) => {
+    t.then((target) => begin(side, req, res, meta, policy, target, where), (err: unknown) => {
       side.observer?.requestInit(meta)
       fail(side, res, meta, err)
     }).catch((err: unknown) => crashed(side, res, err))
   } else {
-    begin(side, req, res, meta, t, where)
+    begin(side, req, res, meta, policy, t, where)
   }
 }
 
 /** Picks the endpoint, plans the attempts (retries only outbound), and starts the exchange. */
-function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, meta: RequestMeta, target: Target, where: {path: string, host?: string}): void {
+function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, meta: RequestMeta, policy: RoutePolicy, target: Target, where: {path: string, host?: string}): void {
   let ep: EndpointClient
   try {
     ep = target.pick()
@@ -98,7 +99,6 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
     meta.dstLabels = ep.labels
   }
   side.observer?.requestInit(meta)
-  const policy = policyOf(side, meta.authority, meta.path, meta.method)
   const retry = policy.retry
   // Retries are the outbound side's: there the balancer can pick another endpoint, and
   // retrying on both sides would multiply attempts (the inbound policy has none; this holds
