@@ -20,6 +20,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
     'inbound-forward-addr': Flags.string({description: 'send inbound traffic here instead of the original destination (MESH_PROXY_INBOUND_FORWARD_ADDR)'}),
     'static-routes': Flags.string({description: 'routes without a destination service: "authority=addr,addr;..." (MESH_PROXY_STATIC_ROUTES)'}),
     routes: Flags.string({description: 'per-route timeouts and retries: "authority [METHOD] [/prefix]=timeout:2s,retries:2,retry-on:502+503+unavailable,retryable:true;..." (authority * for any; the longest prefix wins) (MESH_PROXY_ROUTES)'}),
+    'inbound-policy': Flags.string({description: 'who the inbound side serves: all-unauthenticated | all-authenticated | identities:<id>,... (MESH_PROXY_INBOUND_POLICY, default all-unauthenticated)'}),
     'opaque-ports': Flags.string({description: 'ports carried as TCP without detection, e.g. 25,3306,8000-8010 (MESH_PROXY_OPAQUE_PORTS)'}),
     'log-level': Flags.string({description: 'error | warn | info | debug | trace (MESH_PROXY_LOG_LEVEL, default info)'}),
     'log-format': Flags.string({description: 'plain | json (MESH_PROXY_LOG_FORMAT, default plain)'}),
@@ -33,7 +34,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
     await serveProxy(loadProxyConfig(process.env, {
       inbound: f['inbound-listen-addr'], outbound: f['outbound-listen-addr'], admin: f['admin-listen-addr'], tap: f['tap-listen-addr'],
       inboundForward: f['inbound-forward-addr'], staticRoutes: f['static-routes'], routes: f.routes, opaquePorts: f['opaque-ports'],
-      logLevel: f['log-level'], logFormat: f['log-format'], shutdownGrace: f['shutdown-grace-period'],
+      logLevel: f['log-level'], logFormat: f['log-format'], shutdownGrace: f['shutdown-grace-period'], inboundPolicy: f['inbound-policy'],
     }))
   }
 }

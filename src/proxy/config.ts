@@ -4,6 +4,7 @@ import {InputError} from '../lib/errors.js'
 import {PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
 import type {LogFormat, LogLevel} from './log.js'
 import {parseLogLevel} from './log.js'
+import {parseInboundPolicy, type InboundPolicy} from './inbound/policy.js'
 import {parseRoutes, type RouteRule} from './route-policy.js'
 
 export interface ListenAddr {
@@ -67,6 +68,8 @@ export interface ProxyConfig {
   retry: RetryPolicy
   /** Per-route policies (MESH_PROXY_ROUTES); see route-policy.ts for the syntax. */
   routes: RouteRule[]
+  /** Who the inbound side serves (MESH_PROXY_INBOUND_POLICY / --inbound-policy); unset: read from the environment at start. */
+  inboundPolicy?: InboundPolicy
   failureAccrual: FailureAccrual
   limits: ProxyLimits
   /** Labels of the local pod (inbound dst_* labels). */
@@ -86,13 +89,13 @@ export const DEFAULT_LIMITS: ProxyLimits = {
 }
 
 /** Settings a caller (flags, tests) may give instead of the environment. */
-export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'routes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace', string>>
+export type ProxyOverrides = Partial<Record<'inbound' | 'outbound' | 'admin' | 'tap' | 'inboundForward' | 'staticRoutes' | 'routes' | 'opaquePorts' | 'logLevel' | 'logFormat' | 'shutdownGrace' | 'inboundPolicy', string>>
 
 /** The `mesh proxy` flag for each override (each mirrors one MESH_PROXY_* variable). */
 export const FLAG_NAMES: Record<keyof ProxyOverrides, string> = {
   inbound: 'inbound-listen-addr', outbound: 'outbound-listen-addr', admin: 'admin-listen-addr', tap: 'tap-listen-addr',
   inboundForward: 'inbound-forward-addr', staticRoutes: 'static-routes', routes: 'routes', opaquePorts: 'opaque-ports',
-  logLevel: 'log-level', logFormat: 'log-format', shutdownGrace: 'shutdown-grace-period',
+  logLevel: 'log-level', logFormat: 'log-format', shutdownGrace: 'shutdown-grace-period', inboundPolicy: 'inbound-policy',
 }
 
 export function parseAddr(value: string, name: string): ListenAddr {
@@ -163,6 +166,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
   const [level, levelName] = get('logLevel', ProxyEnv.LOG_LEVEL)
   const [format, formatName] = get('logFormat', ProxyEnv.LOG_FORMAT)
   const [grace, graceName] = get('shutdownGrace', ProxyEnv.SHUTDOWN_GRACE_PERIOD)
+  const [inboundPolicy, inboundPolicyName] = get('inboundPolicy', ProxyEnv.INBOUND_POLICY)
   if (format !== undefined && format !== 'plain' && format !== 'json') {
     throw new InputError(`${formatName}="${format}" is not a log format`, {suggestions: ['Use plain or json.']})
   }
@@ -188,6 +192,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     requestTimeoutMs: 0,
     retry: {...DEFAULT_RETRY},
     routes: policies === undefined ? [] : parseRoutes(policies, policiesName),
+    inboundPolicy: inboundPolicy === undefined ? undefined : parseInboundPolicy(inboundPolicy, inboundPolicyName),
     failureAccrual: {...DEFAULT_FAILURE_ACCRUAL},
     limits: {...DEFAULT_LIMITS},
     podLabels,

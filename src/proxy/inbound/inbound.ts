@@ -31,7 +31,7 @@ export interface InboundDeps {
   identity?: Identity
   originalDst?: OriginalDstFn
   stats: ProxyStats
-  /** Who is served; default: MESH_PROXY_INBOUND_POLICY from the environment. */
+  /** Who is served; default: the config's, else MESH_PROXY_INBOUND_POLICY from the environment. */
   policy?: InboundPolicy
 }
 
@@ -46,7 +46,7 @@ export interface Side$ {
 
 export async function startInbound(deps: InboundDeps): Promise<Side$> {
   const {config, log, identity} = deps
-  const authz = new InboundAuthz(deps.policy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]), deps.observer)
+  const authz = new InboundAuthz(deps.policy ?? config.inboundPolicy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]), deps.observer)
   if (!authz.allowsUnauthenticated && !identity) {
     throw new InputError(`the inbound policy ${describePolicy(authz.policy)} needs a mesh identity, and this proxy runs without one`, {
       suggestions: [`Configure identity (${ProxyEnv.IDENTITY_ADDR} and friends) or unset ${ProxyEnv.INBOUND_POLICY}.`],
