@@ -21,12 +21,12 @@ import {generateKeyPair, randomBytes} from 'node:crypto'
 import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 import forge from 'node-forge'
+import {freePort} from '../helpers/ports.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -391,17 +391,7 @@ function removeStaleDirs(parents: string[]): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
-    })
-  })
-}
+export {freePort}
 
 function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines - 1).join('\n')

@@ -4,9 +4,9 @@
 // namespace, pod and workload). Stopped and removed by stop().
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {freePort} from '../helpers/ports.js'
 
 export interface PrometheusServer {
   url: string
@@ -20,16 +20,6 @@ export interface PrometheusServer {
   targets(): Promise<Array<{labels: Record<string, string>; health: string; scrapeUrl: string; lastError: string}>>
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

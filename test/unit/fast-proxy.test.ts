@@ -8,17 +8,11 @@ import net from 'node:net'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 import {fastProxy} from '../../bin/fast.js'
+import {freePort} from '../helpers/ports.js'
 import {ROOT, spawnMesh} from '../helpers/run.js'
 
 const HOOK = join(ROOT, 'test/unit/fixtures/report-loads.mjs')
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as net.AddressInfo).port
-  s.close()
-  return port
-}
 
 async function proxyEnv(): Promise<{env: NodeJS.ProcessEnv, admin: number}> {
   const [inbound, outbound, admin, tap] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
