@@ -8,10 +8,10 @@
 // The demo's traffic: web -> books (HTTP/1) -> authors (gRPC) and stock (opaque TCP, one
 // connection per request, so one mTLS connection per request between those proxies).
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
-import {cpuMicros, rssMB} from './procs.js'
+import {anonMB, cpuMicros, rssMB} from './procs.js'
 
 const SECONDS = Number(process.argv[2] ?? 60)
 const RPS = Number(process.argv[3] ?? 50)
@@ -23,11 +23,6 @@ interface Sample { rss: number, anon: number }
 
 function mesh(args: string[]): string {
   return execFileSync(MESH[0]!, [...MESH.slice(1), ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}, timeout: 240_000})
-}
-
-function anonMB(pid: number): number {
-  const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) / 1024 : NaN
 }
 
 const fmt = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-')

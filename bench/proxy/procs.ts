@@ -39,9 +39,19 @@ export function privateMB(pid: number): number {
   }
 }
 
-export function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+/** A kB field of /proc/<pid>/status (VmRSS, RssAnon, ...), in MB. */
+function statusMB(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) / 1024 : NaN
+}
+
+export function rssMB(pid: number): number {
+  return statusMB(pid, 'VmRSS')
+}
+
+/** The anonymous part of the resident set (heap, stacks; not the binary's shared code pages). */
+export function anonMB(pid: number): number {
+  return statusMB(pid, 'RssAnon')
 }
 
 export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
