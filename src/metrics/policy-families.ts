@@ -1,11 +1,9 @@
 // The proxy's policy family: inbound connections the inbound policy (MESH_PROXY_INBOUND_POLICY)
 // refused, by reason. Named like the proxy's other own families (mesh_proxy_tap_*); every
 // reason's series exists from the start at 0, so rate() and alerts see it before a refusal.
+import {REFUSAL_REASONS} from '../proxy/inbound/policy.js'
 import type {CounterChild} from './counter.js'
 import type {Registry} from './registry.js'
-
-/** The reasons, as the inbound side names them (src/proxy/inbound/policy.ts RefusalReason). */
-export const INBOUND_REFUSAL_REASONS = ['untrusted_certificate', 'unauthenticated', 'no_client_certificate', 'identity_not_allowed'] as const
 
 export const INBOUND_REFUSED_FAMILY = 'mesh_proxy_inbound_policy_refused_total'
 
@@ -17,5 +15,5 @@ export function registerPolicyFamilies(registry: Registry): InboundRefusals {
     help: 'Inbound connections refused by the inbound policy, by reason (untrusted_certificate: a client certificate that does not verify; unauthenticated: plaintext or passed-through TLS; no_client_certificate: mesh TLS without a client certificate; identity_not_allowed: an identity the policy does not list).',
     labelNames: ['reason'],
   })
-  return new Map(INBOUND_REFUSAL_REASONS.map((r) => [r, family.labels(r)]))
+  return new Map(REFUSAL_REASONS.map((r) => [r, family.labels(r)]))
 }

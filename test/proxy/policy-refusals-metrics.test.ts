@@ -8,7 +8,7 @@ import tls from 'node:tls'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createProxyMetrics, parseMetrics} from '../../src/metrics/index.js'
-import {INBOUND_REFUSAL_REASONS} from '../../src/metrics/policy-families.js'
+import {REFUSAL_REASONS} from '../../src/proxy/inbound/policy.js'
 import {startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
 import type {Discovery, EndpointSet} from '../../src/proxy/contracts.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
@@ -98,7 +98,7 @@ describe('inbound policy refusals in /metrics', () => {
   }
 
   it('every reason is exposed at 0 before any refusal', async () => {
-    expect(refusals(await scrape())).toEqual(Object.fromEntries(INBOUND_REFUSAL_REASONS.map((r) => [r, 0])))
+    expect(refusals(await scrape())).toEqual(Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])))
   })
 
   it('counts each kind of refused connection by reason; served clients are not counted', async () => {

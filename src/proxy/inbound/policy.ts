@@ -14,16 +14,16 @@ export type InboundPolicy =
   | {kind: 'all-authenticated'}
   | {kind: 'identities'; identities: ReadonlySet<string>}
 
-/** Why a connection was refused (also the `reason` in logs and counters). */
-export type RefusalReason =
-  /** A client certificate was presented and did not verify against the trust anchors. */
-  | 'untrusted_certificate'
-  /** Plaintext (or an application's own TLS, passed through) under an authenticated policy. */
-  | 'unauthenticated'
-  /** TLS to this proxy without a client certificate, under an authenticated policy. */
-  | 'no_client_certificate'
-  /** A verified identity that the `identities:` policy does not list. */
-  | 'identity_not_allowed'
+/**
+ * Why a connection was refused (also the `reason` in logs, counters and the metrics family):
+ * untrusted_certificate: a client certificate was presented and did not verify against the
+ * trust anchors; unauthenticated: plaintext (or an application's own TLS, passed through) under
+ * an authenticated policy; no_client_certificate: TLS to this proxy without a client
+ * certificate, under an authenticated policy; identity_not_allowed: a verified identity that
+ * the `identities:` policy does not list.
+ */
+export const REFUSAL_REASONS = ['untrusted_certificate', 'unauthenticated', 'no_client_certificate', 'identity_not_allowed'] as const
+export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
 /** What the inbound side learned about a client in the handshake. */
 export interface ClientCert {
@@ -67,7 +67,7 @@ export function describePolicy(p: InboundPolicy): string {
  * observer (the metrics family mesh_proxy_inbound_policy_refused_total{reason}).
  */
 export class InboundAuthz {
-  readonly refused: Record<RefusalReason, number> = {untrusted_certificate: 0, unauthenticated: 0, no_client_certificate: 0, identity_not_allowed: 0}
+  readonly refused = Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>
 
   constructor(readonly policy: InboundPolicy, private readonly observer?: Pick<Observer, 'inboundRefused'>) {}
 
