@@ -5,6 +5,11 @@
       "target_name": "original_dst",
       "sources": ["original_dst.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "malloc_trim",
+      "sources": ["malloc_trim.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -6,6 +6,7 @@ import v8 from 'node:v8'
 import {formatError, toMeshError} from '../lib/errors.js'
 import type {ProxyConfig} from './config.js'
 import {loadProxyConfig} from './config.js'
+import {MALLOC_TRIM_INTERVAL_MS, mallocTrimSupport, startMallocTrim} from './net/malloc-trim.js'
 import {runSidecar} from './run.js'
 
 /**
@@ -20,12 +21,18 @@ export const PROXY_V8_FLAGS = '--optimize-for-size'
 export async function serveProxy(config: ProxyConfig): Promise<void> {
   v8.setFlagsFromString(PROXY_V8_FLAGS)
   const sidecar = await runSidecar(config)
+  // Freed malloc memory (mostly the optimizing compiler's) back to the kernel, periodically.
+  const stopTrim = startMallocTrim()
+  const trim = mallocTrimSupport()
+  sidecar.proxy.log.debug(trim.available ? 'trimming freed malloc memory' : 'not trimming freed malloc memory',
+    trim.available ? {everySeconds: MALLOC_TRIM_INTERVAL_MS / 1000} : {reason: trim.reason})
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
     void sidecar.shutdownRequested.then(() => resolve('POST /shutdown'))
   })
   sidecar.proxy.log.info('draining', {reason: signal, graceSeconds: config.shutdownGraceMs / 1000})
+  stopTrim()
   await sidecar.stop()
 }
 

@@ -60,9 +60,11 @@ async function runProxy(extraEnv: NodeJS.ProcessEnv): Promise<{loaded: string[],
 }
 
 describe('mesh proxy fast path', () => {
-  it('serves without loading oclif, drains on SIGTERM and exits 0', async () => {
-    const r = await runProxy({})
+  it('serves without loading oclif, trims freed malloc memory, drains on SIGTERM and exits 0', async () => {
+    const r = await runProxy({MESH_PROXY_LOG_LEVEL: 'debug'})
     expect(r.code).toBe(0)
+    // (npm run build builds native/build/malloc_trim.node; src/proxy/net/malloc-trim.ts)
+    expect(r.stderr).toMatch(/trimming freed malloc memory.*everySeconds=5/)
     expect(r.loaded.some((u) => u.endsWith('/dist/proxy/main.js'))).toBe(true)
     expect(r.loaded.filter((u) => u.includes('@oclif'))).toEqual([])
     expect(r.stderr).toMatch(/draining.*SIGTERM/)
