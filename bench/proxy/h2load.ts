@@ -17,8 +17,8 @@ export function hasH2load(): boolean {
 export function h2loadClosedLoop(port: number, host: string, conns: number, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = execFile('h2load', ['--h1', '-c', String(conns), '-D', String(seconds), '-H', `:authority: ${host}`, `http://127.0.0.1:${port}/`],
-      {timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20}, (err, stdout) => {
-        if (err) return reject(new Error(`h2load failed: ${err.message}`))
+      {timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20}, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`h2load failed: ${err.message}\n${stdout.slice(-600)}${stderr.slice(-400)}`))
         const fin = /finished in ([\d.]+)s/.exec(stdout)
         const req = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout)
         const t = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(stdout)

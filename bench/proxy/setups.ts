@@ -1,7 +1,7 @@
 // The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), and an
 // nginx pair in the same two slots (one worker each, upstream keep-alive), all on 127.0.0.1.
 import {execFileSync, type ChildProcess} from 'node:child_process'
-import {copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -29,13 +29,16 @@ export function direct(backendPort: number): Setup {
 
 /**
  * Compiles the sources once into node_modules/.cache/mesh-bench (outside the tree, next to the
- * dependencies it imports), so the proxies run as compiled JavaScript, as in the image.
+ * dependencies it imports), so the proxies run as compiled JavaScript, as in the image, with
+ * the native addons (scripts/build-native.sh) beside it as the image has them.
  */
 export function buildDist(): string {
   const base = join(ROOT, 'node_modules/.cache/mesh-bench')
   rmSync(base, {recursive: true, force: true})
   mkdirSync(base, {recursive: true})
   copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'))
+  execFileSync('sh', [join(ROOT, 'scripts/build-native.sh')], {stdio: 'ignore'})
+  symlinkSync(join(ROOT, 'native'), join(base, 'native'))
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(base, 'dist')], {stdio: 'ignore'})
   } catch {

@@ -3,11 +3,15 @@
 //   node bench/proxy/sidecar.mjs <dist dir>
 // MESH_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the proxy there when it stops (node
 // refuses --cpu-prof in NODE_OPTIONS, and the bench passes its proxies' options that way).
+// MESH_BENCH_V8_FLAGS="--flag ..." sets V8 flags before the proxy loads, for experiments with
+// flags NODE_OPTIONS refuses (the proxy sets its own, PROXY_V8_FLAGS, as it starts).
 import {writeFileSync} from 'node:fs'
 import process from 'node:process'
+import v8 from 'node:v8'
 import {pathToFileURL} from 'node:url'
 import {join, resolve} from 'node:path'
 const dist = resolve(process.argv[2] ?? 'dist')
+if (process.env.MESH_BENCH_V8_FLAGS) v8.setFlagsFromString(process.env.MESH_BENCH_V8_FLAGS)
 const profDir = process.env.MESH_BENCH_CPU_PROF
 if (profDir) {
   const {Session} = await import('node:inspector')

@@ -1,0 +1,70 @@
+// Where a proxy's resident memory goes: the mesh pair of proxy-bench.ts (compiled, with the
+// injected runtime tuning), idle and then under load (h2load closed loop, then 1,000 rps open
+// loop), each proxy's /proc/<pid>/smaps summed by kind of mapping: the node binary's pages
+// (file-backed, shared by every node process on the node), other files (libc, libstdc++ ...),
+// the malloc heap ([heap] and anonymous arenas are not told apart by the kernel: "anon" is V8's
+// heap, malloc arenas and thread stacks together), and the main stack.
+// Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...]
+import {readFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
+import {h2loadClosedLoop} from './h2load.js'
+import {openLoop} from './load.js'
+import {freePort, start, stop, waitHttp} from './procs.js'
+import {buildDist, HOST, meshPair} from './setups.js'
+
+const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 5)
+const PROXY_ENV: Record<string, string> = {
+  ...PROXY_RUNTIME_ENV,
+  ...Object.fromEntries((process.argv.find((a) => a.startsWith('--proxy-env='))?.slice(12).split(',') ?? [])
+    .filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+}
+
+type Kinds = Record<'node binary' | 'other files' | '[heap]' | 'anon' | '[stack]' | 'total', number>
+
+/** Resident kB per kind of mapping, from /proc/<pid>/smaps. */
+function breakdown(pid: number): Kinds {
+  const out: Kinds = {'node binary': 0, 'other files': 0, '[heap]': 0, anon: 0, '[stack]': 0, total: 0}
+  let kind: keyof Kinds = 'anon'
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (m) {
+      const name = m[1]
+      kind = name === '' ? 'anon' : name === '[heap]' ? '[heap]' : name === '[stack]' ? '[stack]'
+        : name.startsWith('[') ? 'anon' : /\/node$/.test(name) ? 'node binary' : 'other files'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss) {
+      out[kind] += Number(rss[1])
+      out.total += Number(rss[1])
+    }
+  }
+  return out
+}
+
+function row(label: string, k: Kinds): string {
+  return label.padEnd(26) + (Object.keys(k) as (keyof Kinds)[]).map((n) => (k[n] / 1024).toFixed(1).padStart(12)).join('')
+}
+
+const backendPort = await freePort()
+const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
+await waitHttp(backendPort, HOST)
+const pair = await meshPair(backendPort, buildDist(), PROXY_ENV)
+try {
+  const rows: string[] = []
+  const snap = (phase: string): void => {
+    for (const p of pair.procs) rows.push(row(`${p.label} ${phase}`, breakdown(p.pid)))
+  }
+  snap('idle')
+  const max = await h2loadClosedLoop(pair.port, HOST, 32, SECONDS)
+  snap('after max')
+  const fixed = await openLoop(pair.port, HOST, 1000, SECONDS)
+  snap('after 1,000 rps')
+  process.stdout.write(`proxy RSS by mapping (MB); proxy env ${JSON.stringify(PROXY_ENV)}; max ${Math.round(max.rps)} rps, then ${Math.round(fixed.rps)} rps\n`)
+  process.stdout.write(''.padEnd(26) + ['node binary', 'other files', '[heap]', 'anon', '[stack]', 'total'].map((n) => n.padStart(12)).join('') + '\n')
+  process.stdout.write(rows.join('\n') + '\n')
+} finally {
+  await pair.close()
+  await stop([backend])
+}
