@@ -84,6 +84,37 @@ describe('retries', () => {
     expect(a.requests).toBeLessThanOrEqual(121)
     expect(p.stats.retriesDenied).toBeGreaterThan(0)
   })
+  it('takes the retry of a stale pooled connection from the budget too', async () => {
+    // Each upstream connection answers one request, then drops the next one it is sent, unread:
+    // every request after the first meets a pooled connection the upstream has given up.
+    let served = 0
+    const upstream = net.createServer((s) => {
+      let requests = 0
+      s.on('data', () => {
+        if (requests++ === 0) {
+          served++
+          s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+        } else s.destroy()
+      })
+    })
+    const port = await listenOn(upstream)
+    try {
+      const p = await outbound(`web.local:80=127.0.0.1:${port}`, (c) => {
+        c.retry.budgetMinPerSecond = 0
+        c.failureAccrual.consecutiveFailures = 1_000_000
+      })
+      const statuses: number[] = []
+      for (let i = 0; i < 40; i++) statuses.push((await request(p.ports.outbound, {path: `/s${i}`, headers: {host: 'web.local'}})).status)
+      // Without the budget every stale connection would be retried: 40 answers, 39 retries.
+      expect(p.stats.retries).toBeLessThanOrEqual(9)
+      expect(p.stats.retriesDenied).toBeGreaterThan(0)
+      // A denied retry is the client's 502; every 200 is an upstream answer.
+      expect(statuses.filter((s) => s === 502).length).toBe(p.stats.retriesDenied)
+      expect(statuses.filter((s) => s === 200).length).toBe(served)
+    } finally {
+      await closeServer(upstream)
+    }
+  })
 })
 
 describe('retries happen on the outbound side only', () => {

@@ -7,7 +7,7 @@ import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import type {RoutePolicy} from '../../side.js'
+import {withdrawRetry, type RoutePolicy} from '../../side.js'
 import {LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 import {keepAliveIdleMs, rawPool} from './pool.js'
@@ -190,9 +190,10 @@ export class RawExchange extends UpstreamAttempt {
     this.endStats(false)
     const e = upstreamError(err, this.ep.key)
     const replayable = this.replayable
-    // A pooled connection the upstream closed while idle: once more on a fresh one.
+    // A pooled connection the upstream closed while idle: once more on a fresh one, even with
+    // retries off, but from the retry budget as every retry (as the node codec does).
     const stale = replayable && up?.reused === true && !this.gotBytes && this.attempt === 0
-    if (stale || mayRetryFailure(this.client.side, this.policy, e, up?.reused === true, isRetryable(this.policy, this.meta), replayable, this.attempt)) {
+    if (stale ? withdrawRetry(this.client.side) : mayRetryFailure(this.client.side, this.policy, e, up?.reused === true, isRetryable(this.policy, this.meta), replayable, this.attempt)) {
       this.retry()
       return
     }
