@@ -16,15 +16,6 @@ function isToken(s: string): boolean {
   return true
 }
 
-/** Field values: visible ASCII, obs-text, SP and HTAB; no other controls. */
-function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if ((c < 32 && c !== 9) || c === 127) return false
-  }
-  return true
-}
-
 /** Request-target in origin-form: a path with an optional query, visible ASCII only. */
 function isOriginForm(s: string): boolean {
   if (s.charCodeAt(0) !== 47) return false
@@ -62,54 +53,87 @@ export function headEnd(buf: Buffer): number {
   return i < 0 ? -1 : i + 4
 }
 
-function fields(lines: string[], maxCount: number, out: Head): boolean {
-  if (lines.length - 1 > maxCount) return false
+/** Field-value characters: visible ASCII, obs-text, SP and HTAB; no other controls (so no CR, no LF). */
+function isValueChar(c: number): boolean {
+  return c >= 32 ? c !== 127 : c === 9
+}
+
+/**
+ * The field lines of `text` (the head as latin1, each line ending in CRLF) from `pos`, in one
+ * pass: the name a token, the value trimmed of SP/HTAB and free of controls. False when a line
+ * is malformed (a bare CR or LF is a control in the line it is in) or there are over `maxCount`.
+ */
+function fields(text: string, pos: number, maxCount: number, out: Head): boolean {
   const raw = out.raw
   const headers = out.headers
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]
-    const colon = line.indexOf(':')
-    if (colon <= 0) return false
-    const name = line.slice(0, colon)
-    if (!isToken(name)) return false
-    const value = line.slice(colon + 1).trim()
-    if (!isFieldValue(value)) return false
+  const n = text.length
+  let count = 0
+  while (pos < n) {
+    if (++count > maxCount) return false
+    const eol = text.indexOf('\r\n', pos)
+    const colon = text.indexOf(':', pos)
+    if (eol < 0 || colon <= pos || colon > eol) return false
+    for (let i = pos; i < colon; i++) {
+      const c = text.charCodeAt(i)
+      if (c >= 128 || TCHAR[c] === 0) return false
+    }
+    let vs = colon + 1
+    let ve = eol
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--
+    for (let i = vs; i < ve; i++) if (!isValueChar(text.charCodeAt(i))) return false
+    const name = text.slice(pos, colon)
+    const value = text.slice(vs, ve)
     raw.push(name, value)
     const lower = name.toLowerCase()
     const prev = headers[lower]
     if (prev === undefined) headers[lower] = lower === 'set-cookie' ? [value] : value
     else if (Array.isArray(prev)) prev.push(value)
     else headers[lower] = prev + ', ' + value
+    pos = eol + 2
   }
   return true
 }
 
-/** The lines of a head, or null on a bare CR or LF (smuggling risk: leave it to Node). */
-function lines(buf: Buffer, end: number): string[] | null {
-  const text = buf.toString('latin1', 0, end - 4)
-  const out = text.split('\r\n')
-  for (const l of out) if (l.includes('\r') || l.includes('\n') || l.length === 0) return null
-  return out
+/** The head as latin1 text, every line (the start line and each field line) ending in CRLF. */
+function headText(buf: Buffer, end: number): string {
+  return buf.toString('latin1', 0, end - 2)
 }
 
 /** A request head this codec forwards itself, or null (hand the connection to Node). */
 export function parseRequestHead(buf: Buffer, end: number, maxCount: number): RequestHead | null {
-  const ls = lines(buf, end)
-  if (!ls) return null
-  const parts = ls[0].split(' ')
-  if (parts.length !== 3 || parts[2] !== 'HTTP/1.1' || !isToken(parts[0]) || !isOriginForm(parts[1])) return null
-  const head: RequestHead = {size: end, raw: [], headers: {}, method: parts[0], path: parts[1]}
-  return fields(ls, maxCount, head) ? head : null
+  const text = headText(buf, end)
+  const eol = text.indexOf('\r\n')
+  // METHOD SP origin-form SP HTTP/1.1
+  const sp1 = text.indexOf(' ')
+  const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1)
+  if (sp1 <= 0 || sp2 < 0 || sp2 + 9 !== eol || !text.startsWith('HTTP/1.1', sp2 + 1)) return null
+  const method = text.slice(0, sp1)
+  const path = text.slice(sp1 + 1, sp2)
+  if (!isToken(method) || !isOriginForm(path)) return null
+  const head: RequestHead = {size: end, raw: [], headers: {}, method, path}
+  return fields(text, eol + 2, maxCount, head) ? head : null
 }
 
 /** A response head, or null when it is malformed (the caller answers 502). */
 export function parseResponseHead(buf: Buffer, end: number, maxCount: number): ResponseHead | null {
-  const ls = lines(buf, end)
-  if (!ls) return null
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(ls[0])
-  if (!m || !isFieldValue(m[3] ?? '')) return null
-  const head: ResponseHead = {size: end, raw: [], headers: {}, status: Number(m[2]), reason: m[3] ?? '', http10: m[1] === '0'}
-  return fields(ls, maxCount, head) ? head : null
+  const text = headText(buf, end)
+  const eol = text.indexOf('\r\n')
+  // HTTP/1.x SP 3DIGIT [SP reason]
+  if (eol < 12 || !text.startsWith('HTTP/1.', 0) || text.charCodeAt(8) !== 32) return null
+  const minor = text.charCodeAt(7)
+  if (minor !== 48 && minor !== 49) return null
+  let status = 0
+  for (let i = 9; i < 12; i++) {
+    const d = text.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return null
+    status = status * 10 + d
+  }
+  if (eol > 12 && text.charCodeAt(12) !== 32) return null
+  for (let i = 13; i < eol; i++) if (!isValueChar(text.charCodeAt(i))) return null
+  const reason = eol > 13 ? text.slice(13, eol) : ''
+  const head: ResponseHead = {size: end, raw: [], headers: {}, status, reason, http10: minor === 48}
+  return fields(text, eol + 2, maxCount, head) ? head : null
 }
 
 /** Serialises a head: start line, then the fields. */
