@@ -1,7 +1,6 @@
 // The common front of both sides: accept -> detect -> HTTP/1 | HTTP/2 | TCP. Each side adds its
 // own step (inbound: mTLS termination; outbound: routing opaque traffic by original destination).
 import type http from 'node:http'
-import type http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
 import {kConn, type ConnCtx, type WithConn} from './conn.js'
 import type {Detected} from './detect.js'
@@ -9,14 +8,15 @@ import type {EndpointClient} from './endpoint.js'
 import {upstreamError} from './errors.js'
 import {serveRaw} from './http1/raw/conn.js'
 import {isRawCodec} from './http1/raw/setting.js'
-import {serveH2} from './http2/server.js'
+import type {LazyH2Server} from './lazy-h2.js'
 import type {ConnMeta} from './observe.js'
 import type {Side} from './side.js'
 import {pipeBoth} from './tcp.js'
 
 export interface HttpServers {
   h1: http.Server
-  h2: http2.Http2Server
+  /** Loads node:http2 and creates its server on the first HTTP/2 connection (lazy-h2.ts). */
+  h2: LazyH2Server
 }
 
 /** Hands a detected HTTP connection to its server, reporting the connection to the observer. */
@@ -24,7 +24,7 @@ export function serveHttp(side: Side, servers: HttpServers, socket: Duplex, conn
   ;(socket as Duplex & WithConn)[kConn] = conn
   observeTransport(side, socket, conn)
   if (d.protocol === 'h2') {
-    serveH2(servers.h2, socket, d.head)
+    servers.h2.serve(socket, d.head)
     return
   }
   // MESH_PROXY_HTTP1_CODEC=raw (the default): the raw codec, which hands over what it does not serve.

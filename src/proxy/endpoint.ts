@@ -1,11 +1,12 @@
 // One upstream endpoint: how to reach it (plaintext, or mTLS originated with the local identity
-// when the endpoint has one), its keep-alive pools (an http.Agent for HTTP/1, one HTTP/2
-// session), and its load-balancing state. mTLS connections resume the last TLS session made
-// with this endpoint under the same client certificate and expected identity: a resumed
-// handshake costs less than half the CPU of a full one (bench/tls-handshake.ts), which matters
-// for opaque TCP, where every client connection is its own upstream connection.
+// when the endpoint has one), its keep-alive pools (an http.Agent for HTTP/1, one HTTP/2 session,
+// which the HTTP/2 forwarding code opens, http2/attempt.ts h2Session(), so that this module does
+// not load node:http2), and its load-balancing state. mTLS connections resume the last TLS
+// session made with this endpoint under the same client certificate and expected identity: a
+// resumed handshake costs less than half the CPU of a full one (bench/tls-handshake.ts), which
+// matters for opaque TCP, where every client connection is its own upstream connection.
 import type http from 'node:http'
-import http2 from 'node:http2'
+import type http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
@@ -27,7 +28,8 @@ export class EndpointClient {
   readonly addr: Addr
   readonly stats: EndpointStats
   private agent?: http.Agent
-  private h2?: http2.ClientHttp2Session
+  /** The shared HTTP/2 session, opened and kept by http2/attempt.ts h2Session(); closed with the endpoint. */
+  h2?: http2.ClientHttp2Session
   private readonly tlsOn: TapTls
   private readonly tlsOff: TapTls
   /** The newest session ticket of a verified handshake, with what it was made under. */
@@ -108,23 +110,6 @@ export class EndpointClient {
     const agent = new Http1Pool(() => this.connect(['http/1.1']))
     this.agent = agent
     return agent
-  }
-
-  /** The shared HTTP/2 session (reconnected after it closes or is told to go away). */
-  h2Session(): http2.ClientHttp2Session {
-    const s = this.h2
-    if (s && !s.closed && !s.destroyed) return s
-    const session = http2.connect(`http://${this.key}`, {
-      createConnection: () => this.connect(['h2']),
-      peerMaxConcurrentStreams: 1000,
-    })
-    const drop = (): void => { if (this.h2 === session) this.h2 = undefined }
-    session.on('error', drop)
-    session.on('goaway', drop)
-    session.on('close', drop)
-    session.unref()
-    this.h2 = session
-    return session
   }
 
   close(): void {

@@ -3,7 +3,6 @@
 // finish within the grace period, then cut whatever is left.
 import type {Side$} from './inbound/inbound.js'
 import {closeIdleHttp1} from './http1/server.js'
-import {sessionsOf} from './http2/server.js'
 
 export async function drain(sides: Side$[], graceMs: number): Promise<{forced: number}> {
   for (const s of sides) {
@@ -13,7 +12,7 @@ export async function drain(sides: Side$[], graceMs: number): Promise<{forced: n
   const nudge = (): void => {
     for (const s of sides) {
       closeIdleHttp1(s.servers.h1)
-      for (const session of sessionsOf(s.servers.h2)) if (!session.closed) session.close()
+      for (const session of s.servers.h2.sessions()) if (!session.closed) session.close()
     }
   }
   nudge()

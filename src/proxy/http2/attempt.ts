@@ -21,11 +21,28 @@ export interface H2Attempt {
 
 const ignore = (): void => {}
 
+/** The endpoint's shared HTTP/2 session (reconnected after it closes or is told to go away). */
+export function h2Session(ep: EndpointClient): http2.ClientHttp2Session {
+  const s = ep.h2
+  if (s && !s.closed && !s.destroyed) return s
+  const session = http2.connect(`http://${ep.key}`, {
+    createConnection: () => ep.connect(['h2']),
+    peerMaxConcurrentStreams: 1000,
+  })
+  const drop = (): void => { if (ep.h2 === session) ep.h2 = undefined }
+  session.on('error', drop)
+  session.on('goaway', drop)
+  session.on('close', drop)
+  session.unref()
+  ep.h2 = session
+  return session
+}
+
 export function sendAttempt(ep: EndpointClient, headers: http2.OutgoingHttpHeaders, body: ReplayBody, started: (up: http2.ClientHttp2Stream) => void): Promise<H2Attempt> {
   return new Promise((resolve) => {
     let up: http2.ClientHttp2Stream
     try {
-      up = ep.h2Session().request(headers, {endStream: body.empty})
+      up = h2Session(ep).request(headers, {endStream: body.empty})
     } catch (err) {
       // The session closed or went away before the stream was opened: nothing was sent.
       return resolve({err: upstreamError(err, ep.key), unprocessed: true})

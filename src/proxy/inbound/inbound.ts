@@ -11,7 +11,7 @@ import {newConnCtx, type ConnCtx} from '../conn.js'
 import type {Identity} from '../contracts.js'
 import {detect, type Detected} from '../detect.js'
 import {createHttp1Server} from '../http1/server.js'
-import {createH2Server} from '../http2/server.js'
+import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
 import type {Logger} from '../log.js'
 import type {Observer} from '../observe.js'
@@ -59,7 +59,7 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
     target: (_authority, conn) => apps.target(conn),
   }
-  const servers: HttpServers = {h1: createHttp1Server(side), h2: createH2Server(side)}
+  const servers: HttpServers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
   const terminator = identity ? new TlsTerminator(identity, config.limits.detectTimeoutMs) : undefined
   const plain: TapTls = {tls: false, noTlsReason: identity?.localName ? 'not_provided_by_remote' : 'no_identity'}
 

@@ -10,8 +10,8 @@ import type {Discovery, Identity} from '../contracts.js'
 import {detect} from '../detect.js'
 import {OrigDstFallback} from '../discovery/orig-dst-fallback.js'
 import {createHttp1Server} from '../http1/server.js'
-import {createH2Server} from '../http2/server.js'
 import type {Side$} from '../inbound/inbound.js'
+import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
 import type {Logger} from '../log.js'
 import type {Observer} from '../observe.js'
@@ -50,7 +50,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
     target: (authority, conn) => discovery.target(byAuthority, authority, conn),
   }
-  const servers = {h1: createHttp1Server(side), h2: createH2Server(side)}
+  const servers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
 
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
