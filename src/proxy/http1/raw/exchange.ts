@@ -143,15 +143,14 @@ export class RawExchange extends UpstreamAttempt {
     const buf = this.rbuf
     const rest = buf.subarray(end)
     this.rbuf = EMPTY
-    // The head and the body bytes that came with it leave in one write (writev).
-    this.client.cork()
-    this.client.write(clientResponseHead(buf, h, plan.te, this.close))
+    const head = clientResponseHead(buf, h, plan.te, this.close)
     side.observer?.responseInit(this.meta, status)
     if (framer === null && !this.untilClose) {
+      this.client.write(head)
       if (rest.length > 0) this.upReusable = false
       this.finish()
-    } else if (rest.length > 0) this.onBody(rest)
-    this.client.uncork()
+    } else if (rest.length > 0) this.onBody(rest, head) // (the head and these body bytes in one write)
+    else this.client.write(head)
   }
 
   private retry(): void {

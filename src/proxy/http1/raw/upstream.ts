@@ -168,8 +168,11 @@ export abstract class UpstreamAttempt {
     this.ep.stats.end(this.started, ok)
   }
 
-  /** Response body bytes on to the client, up to the end its framing gives. */
-  protected onBody(chunk: Buffer): void {
+  /**
+   * Response body bytes on to the client, up to the end its framing gives; `head`, the response
+   * head, goes first in the same write.
+   */
+  protected onBody(chunk: Buffer, head?: Buffer): void {
     const framer = this.resFramer
     let data = chunk
     let done = false
@@ -187,7 +190,20 @@ export abstract class UpstreamAttempt {
     }
     // Body bytes as the node codec and HTTP/2 count them: without chunk framing.
     this.bytes = framer ? framer.payload : this.bytes + data.length
-    if (!this.client.write(data) && !done && !this.clientBlocked) {
+    let out = data
+    let corked = false
+    if (head !== undefined) {
+      if (adjacent(head, data)) out = Buffer.from(head.buffer, head.byteOffset, head.length + data.length)
+      else if (data.length <= COPY_BEHIND_HEAD) out = Buffer.concat([head, data], head.length + data.length)
+      else {
+        corked = true
+        this.client.cork()
+        this.client.write(head)
+      }
+    }
+    const flowing = this.client.write(out)
+    if (corked) this.client.uncork()
+    if (!flowing && !done && !this.clientBlocked) {
       const up = this.up
       if (up) {
         this.clientBlocked = true
@@ -242,4 +258,12 @@ export abstract class UpstreamAttempt {
   private readonly onUpClose = (): void => {
     this.upClosed()
   }
+}
+
+/** Up to this many body bytes are copied behind a re-written head (one write); beyond, the two go corked. */
+const COPY_BEHIND_HEAD = 16 * 1024
+
+/** `a` ends where `b` starts in the same memory (a head forwarded as it came, and the body bytes read with it). */
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset
 }
