@@ -15,6 +15,7 @@ import type {FailureAccrual} from './config.js'
 import type {Endpoint, Identity} from './contracts.js'
 import type {Addr} from './observe.js'
 import {Http1Pool} from './http1/pool.js'
+import {closeRawPool} from './http1/raw/pool.js'
 import {EndpointStats} from './outbound/balancer.js'
 
 export interface EndpointClientOptions {
@@ -115,6 +116,7 @@ export class EndpointClient {
   close(): void {
     this.agent?.destroy()
     this.agent = undefined
+    closeRawPool(this)
     this.h2?.close()
     this.h2 = undefined
   }

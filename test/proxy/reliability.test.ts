@@ -208,6 +208,24 @@ describe('graceful shutdown', () => {
     proxy = undefined
   })
 
+  it('closes its idle upstream connections when it stops (none left to keep the process up)', async () => {
+    const a = await app()
+    const open = new Set<net.Socket>()
+    a.server.on('connection', (s: net.Socket) => {
+      open.add(s)
+      s.once('close', () => open.delete(s))
+    })
+    const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)
+    for (let i = 0; i < 3; i++) expect((await request(p.ports.outbound, {path: `/k${i}`, headers: {host: 'web.local'}})).status).toBe(200)
+    // The proxy keeps one connection to the app alive for the next request.
+    expect(a.connections).toBe(1)
+    expect(open.size).toBe(1)
+    expect(await p.close(1000)).toEqual({forced: 0})
+    proxy = undefined
+    for (let i = 0; i < 40 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 25))
+    expect(open.size).toBe(0)
+  })
+
   it('cuts what is still running when the grace period ends', async () => {
     const a = await app((_req, res) => { setTimeout(() => res.end('too late'), 3000); return true })
     const p = await outbound(`web.local:80=127.0.0.1:${a.port}`)

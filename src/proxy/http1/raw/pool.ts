@@ -23,6 +23,8 @@ export interface Upstream {
 export class RawPool {
   private readonly free: Upstream[] = []
   private sweeper: NodeJS.Timeout | undefined
+  /** The endpoint is gone (closeRawPool): connections released from now on are closed. */
+  private closed = false
 
   constructor(private readonly ep: EndpointClient) {}
 
@@ -43,7 +45,7 @@ export class RawPool {
 
   /** Returns a connection whose last response ended cleanly. */
   release(u: Upstream): void {
-    if (u.socket.destroyed || u.idleMs <= 0 || this.free.length >= MAX_FREE) {
+    if (this.closed || u.socket.destroyed || u.idleMs <= 0 || this.free.length >= MAX_FREE) {
       u.socket.destroy()
       return
     }
@@ -61,6 +63,18 @@ export class RawPool {
     u.socket.on('data', drop)
     this.free.push(u)
     this.sweeper ??= setInterval(() => this.sweep(), POOL_IDLE_MS / 4).unref()
+  }
+
+  /** Closes every free connection, and each busy one when it is released. */
+  close(): void {
+    this.closed = true
+    for (const u of this.free) {
+      this.unwatch(u)
+      u.socket.destroy()
+    }
+    this.free.length = 0
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
   }
 
   private unwatch(u: Upstream): void {
@@ -106,4 +120,10 @@ export function rawPool(ep: EndpointClient): RawPool {
     pools.set(ep, p)
   }
   return p
+}
+
+/** The endpoint is closed: its raw pool's connections go (free ones now, busy ones when released). */
+export function closeRawPool(ep: EndpointClient): void {
+  // (kept in the map, closed: a busy connection released later is closed, not pooled again)
+  pools.get(ep)?.close()
 }
