@@ -3,6 +3,8 @@
 //   node bench/proxy/sidecar.mjs <dist dir>
 // MESH_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the proxy there when it stops (node
 // refuses --cpu-prof in NODE_OPTIONS, and the bench passes its proxies' options that way).
+// MESH_BENCH_HEAP_PROF=<dir> writes a sampling heap profile (every allocation site, collected
+// objects included: what the proxy allocates per request) the same way.
 // MESH_BENCH_V8_FLAGS="--flag ..." sets V8 flags before the proxy loads, for experiments with
 // flags NODE_OPTIONS refuses (the proxy sets its own, PROXY_V8_FLAGS, as it starts).
 import {writeFileSync} from 'node:fs'
@@ -23,6 +25,16 @@ if (profDir) {
   // Before the proxy's own SIGTERM handler drains it (a same-thread session answers at once).
   process.prependOnceListener('SIGTERM', () => session.post('Profiler.stop', (err, r) => {
     if (!err) writeFileSync(join(profDir, `proxy-${process.pid}.cpuprofile`), JSON.stringify(r.profile))
+  }))
+}
+const heapDir = process.env.MESH_BENCH_HEAP_PROF
+if (heapDir) {
+  const {Session} = await import('node:inspector')
+  const session = new Session()
+  session.connect()
+  session.post('HeapProfiler.startSampling', {samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true})
+  process.prependOnceListener('SIGTERM', () => session.post('HeapProfiler.stopSampling', (err, r) => {
+    if (!err) writeFileSync(join(heapDir, `proxy-${process.pid}.heapprofile`), JSON.stringify(r.profile))
   }))
 }
 const {serveProxyFromEnv} = await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
