@@ -2,12 +2,21 @@
 // EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
 // per pool, or sooner when the upstream said so (`Keep-Alive: timeout=N`: not reused N - 1 s
 // after its release, as Node's Agent and the node codec's pool do; never when N <= 1). A free
-// socket that the peer closes (or half-closes) or that sends anything leaves the list.
+// socket that the peer closes (or half-closes) or that sends anything leaves the list. Each
+// socket's listeners are bound once: its events go to the attempt that owns it, else drop it.
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
 import {POOL_IDLE_MS} from '../pool.js'
 
 const MAX_FREE = 256
+
+/** Where an upstream connection's events go while it carries a request. */
+export interface UpstreamOwner {
+  upData(chunk: Buffer): void
+  upError(err: Error): void
+  /** The upstream sent FIN or closed. */
+  upClose(): void
+}
 
 export interface Upstream {
   socket: Duplex
@@ -16,8 +25,11 @@ export interface Upstream {
   freedAt: number
   /** Idle time after which it is not reused: POOL_IDLE_MS, or less from the upstream's hint. */
   idleMs: number
-  /** While free: drops the socket from the pool when it closes or talks. */
-  onIdle?: () => void
+  /**
+   * The attempt the socket's events go to (its listeners are bound once, when it connects);
+   * without one, an event (close, FIN, error, bytes) drops the socket from the pool.
+   */
+  owner: UpstreamOwner | undefined
 }
 
 export class RawPool {
@@ -31,7 +43,6 @@ export class RawPool {
   /** A free connection (most recently used first), or a new one. */
   acquire(): Upstream {
     for (let u = this.free.pop(); u; u = this.free.pop()) {
-      this.unwatch(u)
       // (the clock is read only for a socket with a hint shorter than the sweep's)
       const fresh = u.idleMs >= POOL_IDLE_MS || performance.now() - u.freedAt < u.idleMs
       if (fresh && !u.socket.destroyed && u.socket.writable && !u.socket.readableEnded) {
@@ -40,7 +51,35 @@ export class RawPool {
       }
       u.socket.destroy()
     }
-    return {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: POOL_IDLE_MS}
+    return this.connect()
+  }
+
+  private connect(): Upstream {
+    const u: Upstream = {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: POOL_IDLE_MS, owner: undefined}
+    const s = u.socket
+    s.on('data', (chunk: Buffer) => {
+      if (u.owner) u.owner.upData(chunk)
+      else this.drop(u)
+    })
+    s.on('error', (err: Error) => {
+      if (u.owner) u.owner.upError(err)
+      else this.drop(u)
+    })
+    const closed = (): void => {
+      if (u.owner) u.owner.upClose()
+      else this.drop(u)
+    }
+    s.on('close', closed)
+    // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
+    s.on('end', closed)
+    return u
+  }
+
+  /** A connection no one owns closed, half-closed, failed or talked: out of the pool. */
+  private drop(u: Upstream): void {
+    const i = this.free.indexOf(u)
+    if (i >= 0) this.free.splice(i, 1)
+    u.socket.destroy()
   }
 
   /** Returns a connection whose last response ended cleanly. */
@@ -50,17 +89,7 @@ export class RawPool {
       return
     }
     u.freedAt = performance.now()
-    const drop = (): void => {
-      const i = this.free.indexOf(u)
-      if (i >= 0) this.free.splice(i, 1)
-      this.unwatch(u)
-      u.socket.destroy()
-    }
-    u.onIdle = drop
-    u.socket.on('close', drop)
-    u.socket.on('end', drop)
-    u.socket.on('error', drop)
-    u.socket.on('data', drop)
+    u.owner = undefined
     this.free.push(u)
     this.sweeper ??= setInterval(() => this.sweep(), POOL_IDLE_MS / 4).unref()
   }
@@ -68,33 +97,18 @@ export class RawPool {
   /** Closes every free connection, and each busy one when it is released. */
   close(): void {
     this.closed = true
-    for (const u of this.free) {
-      this.unwatch(u)
-      u.socket.destroy()
-    }
-    this.free.length = 0
+    const free = this.free.splice(0)
+    for (const u of free) u.socket.destroy()
     clearInterval(this.sweeper)
     this.sweeper = undefined
-  }
-
-  private unwatch(u: Upstream): void {
-    const f = u.onIdle
-    if (!f) return
-    u.onIdle = undefined
-    u.socket.off('close', f)
-    u.socket.off('end', f)
-    u.socket.off('error', f)
-    u.socket.off('data', f)
   }
 
   private sweep(): void {
     const now = performance.now()
     let kept = 0
     for (const u of this.free) {
-      if (now - u.freedAt >= u.idleMs) {
-        this.unwatch(u)
-        u.socket.destroy()
-      } else this.free[kept++] = u
+      if (now - u.freedAt >= u.idleMs) u.socket.destroy()
+      else this.free[kept++] = u
     }
     this.free.length = kept
     if (kept === 0) {

@@ -2,14 +2,14 @@
 // connection (raw/pool.ts): the request head, then the body as it arrives (held while the
 // target resolves; kept for a retry when one is possible, replay.ts), and the response body
 // back to the client as its framing allows, with backpressure both ways. The response head
-// and every decision (retry, answer, cut) are the exchange's (exchange.ts). The socket
-// listeners are bound once per exchange and moved from attempt to attempt.
+// and every decision (retry, answer, cut) are the exchange's (exchange.ts). The pooled socket's
+// listeners are the pool's, bound once; an attempt owns the socket's events while it runs.
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError} from '../../errors.js'
 import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead, type ResponseHead} from './head.js'
-import {rawPool, type Upstream} from './pool.js'
+import {rawPool, type Upstream, type UpstreamOwner} from './pool.js'
 import {KeptBody} from './replay.js'
 
 /** What the exchange needs of its client connection. */
@@ -32,7 +32,7 @@ export const EMPTY: Buffer = Buffer.alloc(0)
 /** Request body bytes held while the target resolves before the client is paused. */
 const HOLD_BYTES = 64 * 1024
 
-export abstract class UpstreamAttempt {
+export abstract class UpstreamAttempt implements UpstreamOwner {
   protected ep!: EndpointClient
   protected up: Upstream | undefined
   private started = 0
@@ -77,13 +77,8 @@ export abstract class UpstreamAttempt {
     this.statsOpen = true
     this.rbuf = EMPTY
     this.gotBytes = false
-    const s = up.socket
-    s.on('data', this.onUpData)
-    s.on('error', this.onUpError)
-    s.on('close', this.onUpClose)
-    // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
-    s.on('end', this.onUpClose)
-    s.write(this.head)
+    up.owner = this
+    up.socket.write(this.head)
     const pending = this.pending
     if (pending) {
       this.pending = undefined
@@ -114,19 +109,15 @@ export abstract class UpstreamAttempt {
     this.kept = undefined
   }
 
-  /** Takes the listeners off the attempt's connection and returns it. */
+  /** Gives up the attempt's connection (its events no longer reach this attempt) and returns it. */
   protected detach(): Upstream | undefined {
     const up = this.up
     if (!up) return undefined
     this.up = undefined
-    const s = up.socket
-    s.off('data', this.onUpData)
-    s.off('error', this.onUpError)
-    s.off('close', this.onUpClose)
-    s.off('end', this.onUpClose)
+    up.owner = undefined
     if (this.upBlocked) {
       // That connection will not drain for us: the client reads again (the next attempt may pause it).
-      s.off('drain', this.onUpDrain!)
+      up.socket.off('drain', this.onUpDrain!)
       this.onUpDrain!()
     }
     return up
@@ -241,7 +232,8 @@ export abstract class UpstreamAttempt {
     }
   }
 
-  private readonly onUpData = (chunk: Buffer): void => {
+  /** Bytes from the attempt's connection (UpstreamOwner): the head, then the body. */
+  upData(chunk: Buffer): void {
     this.gotBytes = true
     if (this.resFramer === undefined) {
       this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk])
@@ -251,11 +243,11 @@ export abstract class UpstreamAttempt {
     this.onBody(chunk)
   }
 
-  private readonly onUpError = (err: Error): void => {
+  upError(err: Error): void {
     this.upFailed(err)
   }
 
-  private readonly onUpClose = (): void => {
+  upClose(): void {
     this.upClosed()
   }
 }
