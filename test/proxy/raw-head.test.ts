@@ -5,7 +5,9 @@ import {once} from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {headEnd, parseRequestHead, parseResponseHead} from '../../src/proxy/http1/raw/head.js'
+import {forwardHeaders} from '../../src/proxy/http1/headers.js'
+import {headEnd, parseRequestHead, parseResponseHead, serializeHead} from '../../src/proxy/http1/raw/head.js'
+import {clientResponseHead, upstreamRequestHead} from '../../src/proxy/http1/raw/reply.js'
 
 const req = (s: string, max = 100): ReturnType<typeof parseRequestHead> => {
   const b = Buffer.from(s, 'latin1')
@@ -118,5 +120,61 @@ describe('against Node\'s parser', () => {
     const node = seen[before]
     const ours = req(s)!
     expect({method: ours.method, url: ours.path, rawHeaders: ours.raw}).toEqual(node)
+  })
+})
+
+describe('forwarded heads (hop-by-hop fields cut from the bytes as they came)', () => {
+  /** What the general path makes: forwardHeaders, then serializeHead. */
+  const general = (start: string, raw: string[], connection: string | undefined, keepTrailer: boolean, te?: string, extra = ''): string => {
+    const fields = forwardHeaders(raw, connection, {keepTrailer})
+    const out = fields === raw ? [...raw] : fields
+    if (te !== undefined) out.push('Transfer-Encoding', te)
+    return serializeHead(start, out, extra).toString('latin1')
+  }
+  /** Field lines as a sorted multiset (the cut keeps Transfer-Encoding where it was). */
+  const lines = (head: string): string[] => head.split('\r\n').slice(1).filter((l) => l !== '').sort()
+
+  it.each([
+    ['Connection: keep-alive (Node clients)', 'GET /a HTTP/1.1\r\nHost: web\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n'],
+    ['Connection: close', 'GET /a HTTP/1.1\r\nHost: web\r\nconnection: Close\r\n\r\n'],
+    ['every hop-by-hop field', 'GET /a HTTP/1.1\r\nTE: trailers\r\nHost: web\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nmesh-retryable: true\r\nX-Last: 1\r\n\r\n'],
+    ['chunked with a Trailer', 'POST /p HTTP/1.1\r\nHost: web\r\nTrailer: x-sum\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n'],
+    ['nothing to cut', 'GET /a HTTP/1.1\r\nHost: web\r\nAccept: */*\r\n\r\n'],
+  ])('request with %s: the same fields as the general path', (_what, s) => {
+    const b = Buffer.from(s + 'BODY', 'latin1')
+    const h = req(s + 'BODY')!
+    const chunked = h.headers['transfer-encoding'] !== undefined
+    const out = upstreamRequestHead(b, h, chunked).toString('latin1')
+    expect(out.startsWith(`${h.method} ${h.path} HTTP/1.1\r\n`)).toBe(true)
+    expect(out.endsWith('\r\n\r\n')).toBe(true)
+    expect(lines(out)).toEqual(lines(general(`${h.method} ${h.path} HTTP/1.1`, h.raw, h.headers.connection as string | undefined, chunked, chunked ? 'chunked' : undefined)))
+    // Parsed again, it is a valid head with no hop-by-hop field left (but the chunked framing).
+    const again = req(out)!
+    expect(Object.keys(again.headers).filter((n) => ['connection', 'keep-alive', 'proxy-connection', 'te', 'proxy-authorization', 'mesh-retryable'].includes(n))).toEqual([])
+  })
+
+  it('leaves what only the general path knows to it: a Connection naming fields, a repeated Host', () => {
+    for (const s of ['GET /a HTTP/1.1\r\nHost: web\r\nConnection: x-secret\r\nX-Secret: 1\r\n\r\n', 'HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n\r\n']) {
+      const b = Buffer.from(s, 'latin1')
+      const isReq = s.startsWith('GET')
+      const h = isReq ? req(s)! : res(s)!
+      const out = (isReq ? upstreamRequestHead(b, h as ReturnType<typeof req> & object, false) : clientResponseHead(b, h as ReturnType<typeof res> & object, undefined, false)).toString('latin1')
+      expect(lines(out)).not.toContain('X-Secret: 1')
+      expect(lines(out).filter((l) => /^host:/i.test(l)).length).toBe(1)
+    }
+  })
+
+  it.each([
+    ['a Node server\'s keep-alive fields', 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n', undefined, false],
+    ['close asked', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n', undefined, true],
+    ['chunked, kept', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nTrailer: x-sum\r\nConnection: keep-alive\r\n\r\n', 'gzip, chunked', false],
+    ['a coding that is not chunked (read until close)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n', undefined, true],
+  ])('response with %s: the same fields as the general path', (_what, s, te, close) => {
+    const b = Buffer.from(s + 'ok', 'latin1')
+    const h = res(s + 'ok')!
+    const out = clientResponseHead(b, h, te, close).toString('latin1')
+    expect(out.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true)
+    expect(out.endsWith('\r\n\r\n')).toBe(true)
+    expect(lines(out)).toEqual(lines(general('HTTP/1.1 200 OK', h.raw, h.headers.connection as string | undefined, te !== undefined, te, close ? 'Connection: close\r\n' : '')))
   })
 })

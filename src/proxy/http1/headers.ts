@@ -3,7 +3,7 @@
 // The common case (nothing to drop, no Host to rewrite) returns the list itself: no copy.
 
 /** Headers that belong to one connection, never forwarded. */
-function isHopByHop(lower: string): boolean {
+export function isHopByHop(lower: string): boolean {
   switch (lower.length) {
     case 2: return lower === 'te'
     case 7: return lower === 'upgrade' || lower === 'trailer'

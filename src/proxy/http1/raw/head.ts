@@ -3,6 +3,8 @@
 // odd tokens, absolute-form, HTTP/1.0 ...) makes the caller hand the connection to Node's parser,
 // which answers it exactly as the `node` codec does (400/431 with mesh-proxy-error).
 
+import {isHopByHop} from '../headers.js'
+
 /** tchar of RFC 9110 5.6.2, as a lookup table. */
 const TCHAR = new Uint8Array(128)
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1
@@ -29,6 +31,12 @@ function isOriginForm(s: string): boolean {
 export interface Head {
   /** Bytes of the head, the final CRLFCRLF included. */
   size: number
+  /**
+   * The field lines forwarding must look at: hop-by-hop ones (isHopByHop) and a repeated Host,
+   * as start, end (after the CRLF), lower-cased name, in order; undefined when there are none
+   * (most heads between two proxies), and the head then goes on as it came.
+   */
+  hop?: (number | string)[]
   /** name, value, name, value (case kept). */
   raw: string[]
   /** Lower-cased names; repeated fields joined with ', ' (set-cookie kept as an array). */
@@ -87,6 +95,7 @@ function fields(text: string, pos: number, maxCount: number, out: Head): boolean
     raw.push(name, value)
     const lower = name.toLowerCase()
     const prev = headers[lower]
+    if (isHopByHop(lower) || (prev !== undefined && lower === 'host')) (out.hop ??= []).push(pos, eol + 2, lower)
     if (prev === undefined) headers[lower] = lower === 'set-cookie' ? [value] : value
     else if (Array.isArray(prev)) prev.push(value)
     else headers[lower] = prev + ', ' + value

@@ -20,6 +20,9 @@ export function errorResponse(err: ProxyError, close: boolean): Buffer {
  * the body passes through still chunked).
  */
 export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boolean): Buffer {
+  if (head.hop === undefined) return buf.subarray(0, head.size)
+  const cut = cutHopByHop(buf, head, chunked, chunked, false)
+  if (cut) return cut
   const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: chunked})
   if (fields === head.raw) return buf.subarray(0, head.size)
   if (chunked) fields.push('Transfer-Encoding', 'chunked')
@@ -28,8 +31,52 @@ export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boo
 
 /** The response head as it goes to the client; `te` is kept when the body stays chunked. */
 export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string | undefined, close: boolean): Buffer {
+  if (!head.http10) {
+    if (head.hop === undefined && !close) return buf.subarray(0, head.size)
+    const cut = cutHopByHop(buf, head, te !== undefined, te !== undefined, close)
+    if (cut) return cut
+  }
   const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: te !== undefined})
   if (fields === head.raw && !close && !head.http10) return buf.subarray(0, head.size)
   if (te !== undefined) fields.push('Transfer-Encoding', te)
   return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields, close ? 'Connection: close\r\n' : '')
+}
+
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1')
+const CRLF = Buffer.from('\r\n', 'latin1')
+
+/**
+ * The head's own bytes without its hop-by-hop lines (Transfer-Encoding and Trailer kept when the
+ * body goes on chunked), `Connection: close` added when asked: what forwardHeaders and
+ * serializeHead make, without rebuilding the head as a string. Null when only they know how: a
+ * Connection field naming other fields than keep-alive and close, or a repeated Host.
+ */
+function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: boolean, keepTrailer: boolean, close: boolean): Buffer | null {
+  const connection = head.headers.connection
+  if (connection !== undefined && (typeof connection !== 'string' || !onlyStandardTokens(connection))) return null
+  const host = head.headers.host
+  if (host !== undefined && (typeof host !== 'string' || host.includes(','))) return null
+  const parts: Buffer[] = []
+  let at = 0
+  const hop = head.hop ?? []
+  for (let i = 0; i < hop.length; i += 3) {
+    const name = hop[i + 2]
+    if ((keepTe && name === 'transfer-encoding') || (keepTrailer && name === 'trailer')) continue
+    const start = hop[i] as number
+    if (start > at) parts.push(buf.subarray(at, start))
+    at = hop[i + 1] as number
+  }
+  parts.push(buf.subarray(at, head.size - 2))
+  if (close) parts.push(CONNECTION_CLOSE)
+  parts.push(CRLF)
+  return Buffer.concat(parts)
+}
+
+/** A Connection value that lists only keep-alive and close (which name no other field). */
+function onlyStandardTokens(value: string): boolean {
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase()
+    if (token !== '' && token !== 'keep-alive' && token !== 'close') return false
+  }
+  return true
 }
