@@ -5,6 +5,9 @@ import {classify} from '../../src/proxy/detect.js'
 import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config.js'
 import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
 import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
+import {ProxyError} from '../../src/proxy/errors.js'
+import {mayRetryFailure, mayRetryStatus, type RetryState} from '../../src/proxy/retry-rules.js'
+import type {Side} from '../../src/proxy/side.js'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
 
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))
@@ -120,6 +123,47 @@ describe('retry budget', () => {
     let free = 0
     while (floor.withdraw()) free++
     expect(free).toBe(100)
+  })
+})
+
+describe('retry rules (both HTTP/1 codecs)', () => {
+  /** A side whose budget has only its per-second floor (0: no retry at all), counting as the proxy does. */
+  const sideWith = (floorPerSecond: number): Side => {
+    const budget = new RetryBudget(0, floorPerSecond)
+    return {budget, stats: {retries: 0, retriesDenied: 0}} as unknown as Side
+  }
+  const state = (over: Partial<RetryState> = {}): RetryState => ({replayable: true, retryable: true, attempt: 0, limit: 2, statuses: [502, 503], ...over})
+  const reset = new ProxyError('UPSTREAM_RESET', 'reset')
+  const refused = new ProxyError('CONNECT_FAILED', 'refused')
+
+  it('retries a retry-on status of a replayable, retryable request within the limit, from the budget', () => {
+    const side = sideWith(10)
+    expect(mayRetryStatus(side, state(), 503)).toBe(true)
+    expect(mayRetryStatus(side, state(), 500)).toBe(false)
+    expect(mayRetryStatus(side, state({retryable: false}), 503)).toBe(false)
+    expect(mayRetryStatus(side, state({replayable: false}), 503)).toBe(false)
+    expect(mayRetryStatus(side, state({attempt: 2}), 503)).toBe(false)
+    expect(mayRetryStatus(side, state({limit: 0}), 503)).toBe(false)
+    expect((side.stats as {retries: number}).retries).toBe(1)
+    expect(mayRetryStatus(sideWith(0), state(), 503)).toBe(false)
+  })
+
+  it('retries a failure that never left, or on a reused connection, for any method; a reset only when retryable', () => {
+    const side = sideWith(10)
+    expect(mayRetryFailure(side, state({retryable: false}), refused, false, false)).toBe(true)
+    expect(mayRetryFailure(side, state({retryable: false}), reset, true, false)).toBe(true)
+    expect(mayRetryFailure(side, state({retryable: false}), reset, false, false)).toBe(false)
+    expect(mayRetryFailure(side, state(), reset, false, false)).toBe(true)
+    expect(mayRetryFailure(side, state({replayable: false}), refused, false, false)).toBe(false)
+  })
+
+  it('tries a stale pooled connection once more even with retries off (inbound too), from the budget', () => {
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, retryable: false}), reset, true, true)).toBe(true)
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, attempt: 1}), reset, true, true)).toBe(false)
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, replayable: false}), reset, true, true)).toBe(false)
+    const empty = sideWith(0)
+    expect(mayRetryFailure(empty, state({limit: 0}), reset, true, true)).toBe(false)
+    expect((empty.stats as {retriesDenied: number}).retriesDenied).toBe(1)
   })
 })
 

@@ -4,10 +4,11 @@
 // per-request hot path.
 import http from 'node:http'
 import type {EndpointClient} from '../endpoint.js'
-import {neverSent, ProxyError, upstreamError} from '../errors.js'
+import {ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {withdrawRetry, type Side} from '../side.js'
+import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-rules.js'
+import type {Side} from '../side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
 
@@ -17,10 +18,10 @@ export interface ExchangePlan {
   /** The request body streams (not replayable); else `body` (or no body) is sent. */
   streaming: boolean
   body: Buffer | null
-  /** Extra attempts allowed (0 on the inbound side). */
+  /** Extra attempts allowed (retryLimit: 0 on the inbound side). */
   retries: number
-  /** 5xx answers in `statuses` may be retried (idempotent or marked retryable). */
-  retryableStatus: boolean
+  /** Idempotent or marked retryable (retry-rules.ts RetryState.retryable). */
+  retryable: boolean
   statuses: readonly number[]
   timeoutMs: number
 }
@@ -76,7 +77,7 @@ export class Exchange implements BodySink {
     }
     const status = upRes.statusCode ?? 502
     this.ep.stats.end(this.started, status < 500)
-    if (status >= 500 && this.plan.retryableStatus && this.plan.statuses.includes(status) && this.mayRetry()) {
+    if (status >= 500 && !this.res.destroyed && mayRetryStatus(this.side, this.retryState(), status)) {
       upRes.resume()
       this.retry()
       return
@@ -98,12 +99,9 @@ export class Exchange implements BodySink {
       return
     }
     const e = upstreamError(err, this.ep.key)
-    const p = this.plan
-    const replayable = !p.streaming && (neverSent(e) || up.reusedSocket || p.retryableStatus)
     // A pooled connection the upstream closed while idle: one more try even with retries off
     // (the request died with the stale connection; Node's own agent leaves this to callers).
-    const stale = this.attempt === 0 && !p.streaming && up.reusedSocket
-    if (((replayable && this.attempt < p.retries) || stale) && !this.res.destroyed && withdrawRetry(this.side)) {
+    if (!this.res.destroyed && mayRetryFailure(this.side, this.retryState(), e, up.reusedSocket, up.reusedSocket)) {
       this.retry()
       return
     }
@@ -111,8 +109,10 @@ export class Exchange implements BodySink {
     this.fail(e)
   }
 
-  private mayRetry(): boolean {
-    return this.attempt < this.plan.retries && !this.res.destroyed && withdrawRetry(this.side)
+  /** What retry-rules.ts decides on. */
+  private retryState(): RetryState {
+    const p = this.plan
+    return {replayable: !p.streaming, retryable: p.retryable, attempt: this.attempt, limit: p.retries, statuses: p.statuses}
   }
 
   private retry(): void {

@@ -10,6 +10,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
+import {retryLimit} from '../retry-rules.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../side.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
@@ -100,10 +101,8 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   }
   side.observer?.requestInit(meta)
   const retry = policy.retry
-  // Retries are the outbound side's: there the balancer can pick another endpoint, and
-  // retrying on both sides would multiply attempts (the inbound policy has none; this holds
-  // whatever a side's policy says).
-  const retries = side.direction === 'outbound' ? retry.limit : 0
+  // Retries are the outbound side's (retry-rules.ts), whatever a side's policy says.
+  const retries = retryLimit(side, policy)
   const h = req.headers
   const chunked = h['transfer-encoding'] !== undefined
   const cl = h['content-length']
@@ -120,7 +119,7 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   side.budget.deposit()
   const plan: ExchangePlan = {
     path: where.path, headers, streaming, body: null, retries,
-    retryableStatus: !streaming && (retry.retryable || isRetryableRequest(meta.method, h)),
+    retryable: retry.retryable || isRetryableRequest(meta.method, h),
     statuses: retry.statuses, timeoutMs: policy.requestTimeoutMs,
   }
   const ex = new Exchange(side, req, res, meta, target, ep, plan, (err) => fail(side, res, meta, err))

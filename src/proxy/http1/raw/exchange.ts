@@ -1,18 +1,19 @@
 // One request on the raw codec, as the client sees it: the upstream attempts (upstream.ts)
 // carry the bytes; here the endpoint is picked, the response head re-framed for the client,
-// and every outcome decided: retried (the node codec's rules, retry.ts; a body only while it is
-// kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
+// and every outcome decided: retried (the rules both codecs share, retry-rules.ts; a body only
+// while it is kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
 // request timeout runs from the first attempt to the response head (504, as the node codec).
 import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import {withdrawRetry, type RoutePolicy} from '../../side.js'
+import {mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-rules.js'
+import type {RoutePolicy} from '../../side.js'
+import {isRetryableRequest} from '../headers.js'
 import {LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 import {keepAliveIdleMs, rawPool} from './pool.js'
 import {planResponse} from './response.js'
-import {isRetryable, mayRetryFailure, mayRetryStatus, retriesAllowed} from './retry.js'
 import {clientResponseHead, errorResponse} from './reply.js'
 import {EMPTY, UpstreamAttempt, type ClientSide} from './upstream.js'
 
@@ -41,12 +42,21 @@ export class RawExchange extends UpstreamAttempt {
     this.reqDone = reqFramer === null
     // A body is kept for a retry only when one is possible and the body may fit.
     const max = policy.retry.maxBodyBytes
-    if (reqFramer !== null && max > 0 && retriesAllowed(client.side, policy, true, 0) && !(reqFramer instanceof LengthFramer && reqFramer.remaining > max)) this.keepBody(max)
+    if (reqFramer !== null && max > 0 && retryLimit(client.side, policy) > 0 && !(reqFramer instanceof LengthFramer && reqFramer.remaining > max)) this.keepBody(max)
   }
 
   /** Another attempt could send the whole request again. */
   private get replayable(): boolean {
     return this.reqFramer === null || this.bodyKept
+  }
+
+  /** What retry-rules.ts decides on. */
+  private retryState(): RetryState {
+    const policy = this.policy
+    return {
+      replayable: this.replayable, attempt: this.attempt, limit: retryLimit(this.client.side, policy), statuses: policy.retry.statuses,
+      retryable: policy.retry.retryable || isRetryableRequest(this.meta.method, this.meta.headers),
+    }
   }
 
   /** The request body is still arriving. */
@@ -118,7 +128,7 @@ export class RawExchange extends UpstreamAttempt {
     const side = this.client.side
     const status = h.status
     this.endStats(status < 500)
-    if (status >= 500 && mayRetryStatus(side, this.policy, this.meta, this.replayable, this.attempt, status)) {
+    if (status >= 500 && mayRetryStatus(side, this.retryState(), status)) {
       this.detach()?.socket.destroy()
       this.retry()
       return
@@ -188,11 +198,9 @@ export class RawExchange extends UpstreamAttempt {
     }
     this.endStats(false)
     const e = upstreamError(err, this.ep.key)
-    const replayable = this.replayable
-    // A pooled connection the upstream closed while idle: once more on a fresh one, even with
-    // retries off, but from the retry budget as every retry (as the node codec does).
-    const stale = replayable && up?.reused === true && !this.gotBytes && this.attempt === 0
-    if (stale ? withdrawRetry(this.client.side) : mayRetryFailure(this.client.side, this.policy, e, up?.reused === true, isRetryable(this.policy, this.meta), replayable, this.attempt)) {
+    const reused = up?.reused === true
+    // A pooled connection the upstream closed while idle: once more on a fresh one.
+    if (mayRetryFailure(this.client.side, this.retryState(), e, reused, reused && !this.gotBytes)) {
       this.retry()
       return
     }
