@@ -17,7 +17,7 @@ export interface LoadResult {
   max: number
 }
 
-function summarize(lat: Float64Array, n: number, ok: number, errors: number, seconds: number): LoadResult {
+export function summarize(lat: Float64Array, n: number, ok: number, errors: number, seconds: number): LoadResult {
   const s = lat.subarray(0, n).sort()
   const q = (p: number): number => (n === 0 ? NaN : s[Math.min(n - 1, Math.floor(p * n))])
   return {sent: n, ok, errors, seconds, rps: ok / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: n ? s[n - 1] : NaN}
@@ -33,11 +33,24 @@ function once(agent: http.Agent, port: number, host: string, done: (ok: boolean)
   req.end()
 }
 
+/** One open-loop run's latencies (ms, one per request), before they are summarized. */
+export interface OpenLoopRun {
+  lat: Float64Array
+  ok: number
+  seconds: number
+}
+
 /** Sends `rate` requests per second for `seconds`, each at its scheduled time. */
-export function openLoop(port: number, host: string, rate: number, seconds: number): Promise<LoadResult> {
+export async function openLoop(port: number, host: string, rate: number, seconds: number): Promise<LoadResult> {
+  const r = await openLoopRun(port, host, rate, seconds)
+  return summarize(r.lat, r.lat.length, r.ok, r.lat.length - r.ok, r.seconds)
+}
+
+/** openLoop's latencies themselves (runs can be merged); on `agent` when given (kept open). */
+export function openLoopRun(port: number, host: string, rate: number, seconds: number, shared?: http.Agent): Promise<OpenLoopRun> {
   const total = Math.round(rate * seconds)
   const lat = new Float64Array(total)
-  const agent = new http.Agent({keepAlive: true, maxSockets: 512})
+  const agent = shared ?? new http.Agent({keepAlive: true, maxSockets: 512})
   let done = 0
   let ok = 0
   let next = 0
@@ -49,8 +62,8 @@ export function openLoop(port: number, host: string, rate: number, seconds: numb
       if (good) ok++
       if (++done === total) {
         clearInterval(timer)
-        agent.destroy()
-        resolve(summarize(lat, total, ok, total - ok, (performance.now() - t0) / 1000))
+        if (!shared) agent.destroy()
+        resolve({lat, ok, seconds: (performance.now() - t0) / 1000})
       }
     }
     const tick = (): void => {

@@ -4,7 +4,10 @@
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
-//        [--proxy-env=K=V,...] [--no-runtime-env]
+//        [--proxy-env=K=V,...] [--no-runtime-env] [--rounds=N]
+// The 1,000 rps phase, whose latencies the targets compare between paths, runs in rounds (3 by
+// default; --rounds=1 is one stretch per path as before), the paths in turn within each round,
+// so that the machine's drift during the run lands on every path alike.
 // The mesh proxies run with the runtime tuning injected pods get (PROXY_RUNTIME_ENV of
 // src/protocol/proxy-env.ts: NODE_OPTIONS, MALLOC_ARENA_MAX) unless --no-runtime-env; --proxy-env
 // adds or overrides variables of the mesh proxies only (e.g. MESH_PROXY_HTTP1_CODEC=node).
@@ -19,18 +22,21 @@
 // handshake, measured at the end by bench/tls-handshake.ts (RSA 2048 as certify issues, with
 // and without session resumption) and printed and recorded with the rest (--no-handshake skips it).
 import {spawnSync} from 'node:child_process'
+import http from 'node:http'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
-import {closedLoop, openLoop, type LoadResult} from './load.js'
+import {closedLoop, openLoop, openLoopRun, summarize, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
 import {buildDist, direct, HOST, meshPair, nginxPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
 const WORKERS = 32
+/** The 1,000 rps phase is split into this many rounds per path, the paths in turn (--rounds=N). */
+const ROUNDS = Math.max(1, Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3) || 3)
 const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
 /** Environment of the mesh proxies only: the injected runtime tuning, then --proxy-env. */
 const PROXY_ENV: Record<string, string> = {
@@ -53,34 +59,61 @@ interface PathResult {
   procs: {label: string, rssIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
 }
 
-async function measure(setup: Setup, backendPid: number): Promise<PathResult> {
-  // RSS idle: started and answered the readiness probe, before any load.
+/** CPU of the measured processes (the path's proxies, then the app) and of this process. */
+function cpuNow(pids: number[]): {procs: number[], gen: {own: number, children: number}} {
+  return {procs: pids.map(cpuMicros), gen: selfCpuMicros()}
+}
+
+/**
+ * The 1,000 rps phase of every path, in ROUNDS rounds with the paths in turn within each round,
+ * so that the machine's drift over the run hits every path alike (the targets compare paths);
+ * each path's latencies over its rounds make one histogram, its CPU is summed over them.
+ */
+async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, cpuUs: number[], genUs: number, appUs: number}[]> {
+  const acc = setups.map((s) => ({lat: [] as Float64Array[], ok: 0, seconds: 0, cpu: s.procs.map(() => 0), gen: 0, app: 0, agent: new http.Agent({keepAlive: true, maxSockets: 512})}))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, s] of setups.entries()) {
+      const a = acc[i]
+      const pids = [...s.procs.map((p) => p.pid), backendPid]
+      const c0 = cpuNow(pids)
+      const run = await openLoopRun(s.port, HOST, 1000, SECONDS / ROUNDS, a.agent)
+      const c1 = cpuNow(pids)
+      a.lat.push(run.lat)
+      a.ok += run.ok
+      a.seconds += run.seconds
+      s.procs.forEach((_, j) => { a.cpu[j] += c1.procs[j] - c0.procs[j] })
+      a.app += c1.procs[pids.length - 1] - c0.procs[pids.length - 1]
+      a.gen += c1.gen.own - c0.gen.own
+    }
+  }
+  return acc.map((a) => {
+    a.agent.destroy()
+    const n = a.lat.reduce((t, l) => t + l.length, 0)
+    const all = new Float64Array(n)
+    let at = 0
+    for (const l of a.lat) {
+      all.set(l, at)
+      at += l.length
+    }
+    return {fixed1000: summarize(all, n, a.ok, n - a.ok, a.seconds), cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
+  })
+}
+
+/** Idle RSS, a warm-up, the closed-loop maximum with CPU and RSS under load. */
+async function measureMax(setup: Setup, backendPid: number): Promise<Omit<PathResult, 'fixed1000'>> {
   const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
-  // Warm-up (JIT, pools, connection setup), discarded: the first phase used to pay for it.
-  await closedLoop(setup.port, HOST, 8, 1)
-  await openLoop(setup.port, HOST, 1000, 2)
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
-  let cpu0 = pids.map(cpuMicros)
-  let gen0 = selfCpuMicros()
-  const fixed1000 = await openLoop(setup.port, HOST, 1000, SECONDS)
-  let gen1 = selfCpuMicros()
-  let cpu1 = pids.map(cpuMicros)
-  setup.procs.forEach((_, i) => { procs[i].cpuUsPerReq1000 = (cpu1[i] - cpu0[i]) / fixed1000.sent })
-  const generatorUsPerReq = {at1000: (gen1.own - gen0.own) / fixed1000.sent, atMax: 0}
-  const appUsPerReq = {at1000: (cpu1[pids.length - 1] - cpu0[pids.length - 1]) / fixed1000.sent, atMax: 0}
-  cpu0 = pids.map(cpuMicros)
-  gen0 = selfCpuMicros()
+  const c0 = cpuNow(pids)
   const max = H2LOAD ? await h2loadClosedLoop(setup.port, HOST, WORKERS, SECONDS) : await closedLoop(setup.port, HOST, WORKERS, SECONDS)
-  gen1 = selfCpuMicros()
-  cpu1 = pids.map(cpuMicros)
+  const c1 = cpuNow(pids)
   setup.procs.forEach((p, i) => {
-    procs[i].cpuUsPerReqMax = (cpu1[i] - cpu0[i]) / max.sent
+    procs[i].cpuUsPerReqMax = (c1.procs[i] - c0.procs[i]) / max.sent
     procs[i].rssLoadMB = rssMB(p.pid)
     procs[i].privateLoadMB = privateMB(p.pid)
   })
-  generatorUsPerReq.atMax = (H2LOAD ? gen1.children - gen0.children : gen1.own - gen0.own) / max.sent
-  appUsPerReq.atMax = (cpu1[pids.length - 1] - cpu0[pids.length - 1]) / max.sent
-  return {name: setup.name, fixed1000, max, generatorUsPerReq, appUsPerReq, procs}
+  const generatorUsPerReq = {at1000: 0, atMax: (H2LOAD ? c1.gen.children - c0.gen.children : c1.gen.own - c0.gen.own) / max.sent}
+  const appUsPerReq = {at1000: 0, atMax: (c1.procs[pids.length - 1] - c0.procs[pids.length - 1]) / max.sent}
+  return {name: setup.name, max, generatorUsPerReq, appUsPerReq, procs}
 }
 
 async function main(): Promise<void> {
@@ -91,9 +124,25 @@ async function main(): Promise<void> {
   const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort)]
   const results: PathResult[] = []
   try {
+    // Idle RSS first (started and answered the readiness probe, before any load), then the same
+    // warm-up for every path (JIT, pools, connections), discarded.
+    const idle = setups.map((s) => s.procs.map((p) => rssMB(p.pid)))
     for (const s of setups) {
-      process.stderr.write(`measuring ${s.name}...\n`)
-      results.push(await measure(s, backend.pid!))
+      await closedLoop(s.port, HOST, 8, 1)
+      await openLoop(s.port, HOST, 1000, 2)
+    }
+    process.stderr.write(`1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn...\n`)
+    const fixed = await fixedRatePhase(setups, backend.pid!)
+    for (const [i, s] of setups.entries()) {
+      process.stderr.write(`measuring ${s.name}'s maximum...\n`)
+      const m = await measureMax(s, backend.pid!)
+      m.procs.forEach((p, j) => {
+        p.rssIdleMB = idle[i][j]
+        p.cpuUsPerReq1000 = fixed[i].cpuUs[j]
+      })
+      m.generatorUsPerReq.at1000 = fixed[i].genUs
+      m.appUsPerReq.at1000 = fixed[i].appUs
+      results.push({...m, fixed1000: fixed[i].fixed1000})
     }
     const halfRate = Math.max(100, Math.round(results[1].max.rps / 2))
     for (const [i, s] of setups.entries()) {
@@ -121,7 +170,7 @@ function handshakeCost(): string[] {
 function report(results: PathResult[], halfRate: number, handshake: string[]): void {
   const [d, mesh, nginx] = results
   const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
-  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up, 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
+  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up (1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn), 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
   lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
   for (const r of results) {
     for (const [label, l, base] of [['1000', r.fixed1000, d.fixed1000], [String(halfRate), r.half!, d.half!]] as const) {
@@ -154,7 +203,7 @@ function report(results: PathResult[], halfRate: number, handshake: string[]): v
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, halfRate, results, targets, handshake}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, roundsAt1000: ROUNDS, halfRate, results, targets, handshake}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }
