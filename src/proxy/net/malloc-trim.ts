@@ -4,7 +4,7 @@
 // pages resident: measured with bench/proxy/mem-breakdown.ts, a proxy's malloc heap holds
 // 7-8 MB after start-up and under load, 3.5-4.5 MB when trimmed (the proxies then stay under
 // 60 MB RSS). A trim takes under 1 ms. Without the addon (not built, not glibc) nothing runs.
-import {createRequire} from 'node:module'
+import {nativeAddon} from './addon.js'
 
 /** How often the proxy trims. */
 export const MALLOC_TRIM_INTERVAL_MS = 5_000
@@ -13,34 +13,21 @@ interface Addon {
   mallocTrim(): boolean
 }
 
-let addon: Addon | null | undefined
-let loadError: string | undefined
-
-function load(): Addon | null {
-  if (addon !== undefined) return addon
-  try {
-    // src/proxy/net/ and dist/proxy/net/ are both three levels below the package root.
-    addon = createRequire(import.meta.url)('../../../native/build/malloc_trim.node') as Addon
-  } catch (err) {
-    addon = null
-    loadError = (err as Error).message
-  }
-  return addon
-}
+const addon = nativeAddon<Addon>('malloc_trim')
 
 /** Whether trimming is possible here; with the reason when not. */
 export function mallocTrimSupport(): {available: boolean, reason?: string} {
-  return load() ? {available: true} : {available: false, reason: `native addon not loaded (run scripts/build-native.sh): ${loadError ?? 'unknown'}`}
+  return addon.support()
 }
 
 /** Trims once: true when some memory went back to the kernel, false when none (or no addon). */
 export function mallocTrim(): boolean {
-  return load()?.mallocTrim() ?? false
+  return addon.get()?.mallocTrim() ?? false
 }
 
 /** Trims every `intervalMs` (the timer does not keep the process alive); returns the stop function. */
 export function startMallocTrim(intervalMs = MALLOC_TRIM_INTERVAL_MS): () => void {
-  if (!load()) return () => {}
+  if (!addon.get()) return () => {}
   const timer = setInterval(mallocTrim, intervalMs).unref()
   return () => clearInterval(timer)
 }

@@ -2,8 +2,8 @@
 // (getsockopt SO_ORIGINAL_DST, through the tiny N-API addon in native/original_dst.c, built by
 // scripts/build-native.sh). undefined when the addon is not built, the platform is not Linux,
 // or the connection was not redirected.
-import {createRequire} from 'node:module'
 import type {Socket} from 'node:net'
+import {nativeAddon} from './addon.js'
 
 export interface OriginalDst {
   ip: string
@@ -15,30 +15,16 @@ interface Addon {
   originalDst(fd: number): OriginalDst | null
 }
 
-let addon: Addon | null | undefined
-let loadError: string | undefined
-
-function load(): Addon | null {
-  if (addon !== undefined) return addon
-  try {
-    const require = createRequire(import.meta.url)
-    // src/proxy/net/ and dist/proxy/net/ are both three levels below the package root.
-    addon = require('../../../native/build/original_dst.node') as Addon
-  } catch (err) {
-    addon = null
-    loadError = (err as Error).message
-  }
-  return addon
-}
+const addon = nativeAddon<Addon>('original_dst')
 
 /** Whether SO_ORIGINAL_DST can be read here; with the reason when not. */
 export function originalDstSupport(): {available: boolean; reason?: string} {
-  return load() ? {available: true} : {available: false, reason: `native addon not loaded (run scripts/build-native.sh): ${loadError ?? 'unknown'}`}
+  return addon.support()
 }
 
 /** Where the client meant to connect, or undefined when the connection was not redirected. */
 export function originalDst(socket: Socket): {ip: string; port: number} | undefined {
-  const a = load()
+  const a = addon.get()
   if (!a) return undefined
   const fd = (socket as unknown as {_handle?: {fd?: number}})._handle?.fd
   if (typeof fd !== 'number' || fd < 0) return undefined
