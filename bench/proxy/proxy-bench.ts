@@ -99,9 +99,9 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
   })
 }
 
-/** Idle RSS, a warm-up, the closed-loop maximum with CPU and RSS under load. */
-async function measureMax(setup: Setup, backendPid: number): Promise<Omit<PathResult, 'fixed1000'>> {
-  const procs = setup.procs.map((p) => ({label: p.label, rssIdleMB: rssMB(p.pid), rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
+/** The closed-loop maximum, with CPU per request and RSS under load (`idleMB`: each proxy's RSS before any load). */
+async function measureMax(setup: Setup, backendPid: number, idleMB: number[]): Promise<Omit<PathResult, 'fixed1000'>> {
+  const procs = setup.procs.map((p, i) => ({label: p.label, rssIdleMB: idleMB[i], rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
   const c0 = cpuNow(pids)
   const max = H2LOAD ? await h2loadClosedLoop(setup.port, HOST, WORKERS, SECONDS) : await closedLoop(setup.port, HOST, WORKERS, SECONDS)
@@ -135,11 +135,8 @@ async function main(): Promise<void> {
     const fixed = await fixedRatePhase(setups, backend.pid!)
     for (const [i, s] of setups.entries()) {
       process.stderr.write(`measuring ${s.name}'s maximum...\n`)
-      const m = await measureMax(s, backend.pid!)
-      m.procs.forEach((p, j) => {
-        p.rssIdleMB = idle[i][j]
-        p.cpuUsPerReq1000 = fixed[i].cpuUs[j]
-      })
+      const m = await measureMax(s, backend.pid!, idle[i])
+      m.procs.forEach((p, j) => { p.cpuUsPerReq1000 = fixed[i].cpuUs[j] })
       m.generatorUsPerReq.at1000 = fixed[i].genUs
       m.appUsPerReq.at1000 = fixed[i].appUs
       results.push({...m, fixed1000: fixed[i].fixed1000})

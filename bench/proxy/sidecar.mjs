@@ -14,28 +14,25 @@ import {pathToFileURL} from 'node:url'
 import {join, resolve} from 'node:path'
 const dist = resolve(process.argv[2] ?? 'dist')
 if (process.env.MESH_BENCH_V8_FLAGS) v8.setFlagsFromString(process.env.MESH_BENCH_V8_FLAGS)
-const profDir = process.env.MESH_BENCH_CPU_PROF
-if (profDir) {
+/** Starts an inspector profile now; writes it to `dir` on SIGTERM, before the proxy's own handler drains it. */
+async function profileUntilSigterm(dir, start, stop, ext) {
   const {Session} = await import('node:inspector')
   const session = new Session()
   session.connect()
-  session.post('Profiler.enable')
-  session.post('Profiler.setSamplingInterval', {interval: 100})
-  session.post('Profiler.start')
-  // Before the proxy's own SIGTERM handler drains it (a same-thread session answers at once).
-  process.prependOnceListener('SIGTERM', () => session.post('Profiler.stop', (err, r) => {
-    if (!err) writeFileSync(join(profDir, `proxy-${process.pid}.cpuprofile`), JSON.stringify(r.profile))
+  for (const [method, params] of start) session.post(method, params)
+  // (a same-thread session answers at once)
+  process.prependOnceListener('SIGTERM', () => session.post(stop, (err, r) => {
+    if (!err) writeFileSync(join(dir, `proxy-${process.pid}.${ext}`), JSON.stringify(r.profile))
   }))
 }
-const heapDir = process.env.MESH_BENCH_HEAP_PROF
-if (heapDir) {
-  const {Session} = await import('node:inspector')
-  const session = new Session()
-  session.connect()
-  session.post('HeapProfiler.startSampling', {samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true})
-  process.prependOnceListener('SIGTERM', () => session.post('HeapProfiler.stopSampling', (err, r) => {
-    if (!err) writeFileSync(join(heapDir, `proxy-${process.pid}.heapprofile`), JSON.stringify(r.profile))
-  }))
+if (process.env.MESH_BENCH_CPU_PROF) {
+  await profileUntilSigterm(process.env.MESH_BENCH_CPU_PROF,
+    [['Profiler.enable'], ['Profiler.setSamplingInterval', {interval: 100}], ['Profiler.start']], 'Profiler.stop', 'cpuprofile')
+}
+if (process.env.MESH_BENCH_HEAP_PROF) {
+  await profileUntilSigterm(process.env.MESH_BENCH_HEAP_PROF,
+    [['HeapProfiler.startSampling', {samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true}]],
+    'HeapProfiler.stopSampling', 'heapprofile')
 }
 const {serveProxyFromEnv} = await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
 if (!(await serveProxyFromEnv(process.env))) {
