@@ -2,6 +2,7 @@
 // counts against the system, not hidden by it: no coordinated omission) and closed loop (N
 // workers back to back) for the maximum. Latencies are kept exactly (one float per request).
 import http from 'node:http'
+import {rawClient, type Client} from './raw-client.js'
 
 export interface LoadResult {
   sent: number
@@ -40,17 +41,28 @@ export interface OpenLoopRun {
   seconds: number
 }
 
+/** Node's own http client (an http.Agent, keep-alive), for comparison with rawClient. */
+export function httpClient(port: number, host: string, maxSockets = 512): Client {
+  const agent = new http.Agent({keepAlive: true, maxSockets})
+  return {send: (done) => once(agent, port, host, done), close: () => agent.destroy()}
+}
+
+/** The open loop's client: the lean one unless MESH_BENCH_GENERATOR=node (Node's http client). */
+export const openLoopClient: (port: number, host: string) => Client = process.env.MESH_BENCH_GENERATOR === 'node' ? httpClient : rawClient
+export const OPEN_LOOP_GENERATOR = process.env.MESH_BENCH_GENERATOR === 'node' ? 'Node http client' : 'lean Node client (raw-client.ts)'
+
 /** Sends `rate` requests per second for `seconds`, each at its scheduled time. */
 export async function openLoop(port: number, host: string, rate: number, seconds: number): Promise<LoadResult> {
-  const r = await openLoopRun(port, host, rate, seconds)
+  const client = openLoopClient(port, host)
+  const r = await openLoopRun(client, rate, seconds)
+  client.close()
   return summarize(r.lat, r.lat.length, r.ok, r.lat.length - r.ok, r.seconds)
 }
 
-/** openLoop's latencies themselves (runs can be merged); on `agent` when given (kept open). */
-export function openLoopRun(port: number, host: string, rate: number, seconds: number, shared?: http.Agent): Promise<OpenLoopRun> {
+/** openLoop's latencies themselves (runs can be merged), on `client` (left open). */
+export function openLoopRun(client: Client, rate: number, seconds: number): Promise<OpenLoopRun> {
   const total = Math.round(rate * seconds)
   const lat = new Float64Array(total)
-  const agent = shared ?? new http.Agent({keepAlive: true, maxSockets: 512})
   let done = 0
   let ok = 0
   let next = 0
@@ -62,15 +74,13 @@ export function openLoopRun(port: number, host: string, rate: number, seconds: n
       if (good) ok++
       if (++done === total) {
         clearInterval(timer)
-        if (!shared) agent.destroy()
         resolve({lat, ok, seconds: (performance.now() - t0) / 1000})
       }
     }
     const tick = (): void => {
       const now = performance.now()
       while (next < total && t0 + next * interval <= now) {
-        const intended = t0 + next * interval
-        once(agent, port, host, finish(next, intended))
+        client.send(finish(next, t0 + next * interval))
         next++
       }
     }

@@ -1,5 +1,6 @@
-// Benchmark: client -> outbound proxy -> inbound proxy -> app, against the direct path and an
-// nginx pair in the same slots, in one run. Per path: open loop at 1,000 rps and at 50 % of the
+// Benchmark: client -> outbound proxy -> inbound proxy -> app, against the direct path, an nginx
+// pair in the same slots and a pair of minimal Node TCP relays (bench/proxy/relay.mjs: what any
+// proxy on this runtime costs at least, here), in one run. Per path: open loop at 1,000 rps and at 50 % of the
 // mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
@@ -13,6 +14,8 @@
 // adds or overrides variables of the mesh proxies only (e.g. MESH_PROXY_HTTP1_CODEC=node).
 // The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
+// The open loop's client is raw-client.ts (MESH_BENCH_GENERATOR=node: Node's http client, which
+// takes twice the CPU per request from the machine the paths share).
 // Every path gets the same warm-up (1 s closed loop, then 2 s at 1,000 rps, discarded) before
 // its measured fixed-rate phase. The closed-loop maximum uses h2load (a C generator, so the
 // generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
@@ -22,15 +25,14 @@
 // handshake, measured at the end by bench/tls-handshake.ts (RSA 2048 as certify issues, with
 // and without session resumption) and printed and recorded with the rest (--no-handshake skips it).
 import {spawnSync} from 'node:child_process'
-import http from 'node:http'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
-import {closedLoop, openLoop, openLoopRun, summarize, type LoadResult} from './load.js'
+import {closedLoop, OPEN_LOOP_GENERATOR, openLoop, openLoopClient, openLoopRun, summarize, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
-import {buildDist, direct, HOST, meshPair, nginxPair, type Setup} from './setups.js'
+import {buildDist, direct, HOST, meshPair, nginxPair, nodeRelayPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
@@ -51,6 +53,8 @@ const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '
 interface PathResult {
   name: string
   fixed1000: LoadResult
+  /** The 1,000 rps phase round by round (fixed1000 is all rounds together). */
+  rounds1000: LoadResult[]
   max: LoadResult
   half?: LoadResult
   /** CPU µs per request of the load generator and of the app, at 1,000 rps and at max. */
@@ -69,16 +73,17 @@ function cpuNow(pids: number[]): {procs: number[], gen: {own: number, children: 
  * so that the machine's drift over the run hits every path alike (the targets compare paths);
  * each path's latencies over its rounds make one histogram, its CPU is summed over them.
  */
-async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, cpuUs: number[], genUs: number, appUs: number}[]> {
-  const acc = setups.map((s) => ({lat: [] as Float64Array[], ok: 0, seconds: 0, cpu: s.procs.map(() => 0), gen: 0, app: 0, agent: new http.Agent({keepAlive: true, maxSockets: 512})}))
+async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, rounds: LoadResult[], cpuUs: number[], genUs: number, appUs: number}[]> {
+  const acc = setups.map((s) => ({lat: [] as Float64Array[], rounds: [] as LoadResult[], ok: 0, seconds: 0, cpu: s.procs.map(() => 0), gen: 0, app: 0, client: openLoopClient(s.port, HOST)}))
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, s] of setups.entries()) {
       const a = acc[i]
       const pids = [...s.procs.map((p) => p.pid), backendPid]
       const c0 = cpuNow(pids)
-      const run = await openLoopRun(s.port, HOST, 1000, SECONDS / ROUNDS, a.agent)
+      const run = await openLoopRun(a.client, 1000, SECONDS / ROUNDS)
       const c1 = cpuNow(pids)
       a.lat.push(run.lat)
+      a.rounds.push(summarize(run.lat.slice(), run.lat.length, run.ok, run.lat.length - run.ok, run.seconds))
       a.ok += run.ok
       a.seconds += run.seconds
       s.procs.forEach((_, j) => { a.cpu[j] += c1.procs[j] - c0.procs[j] })
@@ -87,7 +92,7 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
     }
   }
   return acc.map((a) => {
-    a.agent.destroy()
+    a.client.close()
     const n = a.lat.reduce((t, l) => t + l.length, 0)
     const all = new Float64Array(n)
     let at = 0
@@ -95,12 +100,12 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
       all.set(l, at)
       at += l.length
     }
-    return {fixed1000: summarize(all, n, a.ok, n - a.ok, a.seconds), cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
+    return {fixed1000: summarize(all, n, a.ok, n - a.ok, a.seconds), rounds: a.rounds, cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
   })
 }
 
 /** The closed-loop maximum, with CPU per request and RSS under load (`idleMB`: each proxy's RSS before any load). */
-async function measureMax(setup: Setup, backendPid: number, idleMB: number[]): Promise<Omit<PathResult, 'fixed1000'>> {
+async function measureMax(setup: Setup, backendPid: number, idleMB: number[]): Promise<Omit<PathResult, 'fixed1000' | 'rounds1000'>> {
   const procs = setup.procs.map((p, i) => ({label: p.label, rssIdleMB: idleMB[i], rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
   const c0 = cpuNow(pids)
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
   const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
   await waitHttp(backendPort, HOST)
   const dist = DEV ? undefined : buildDist()
-  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort)]
+  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort), await nodeRelayPair(backendPort)]
   const results: PathResult[] = []
   try {
     // Idle RSS first (started and answered the readiness probe, before any load), then the same
@@ -139,7 +144,7 @@ async function main(): Promise<void> {
       m.procs.forEach((p, j) => { p.cpuUsPerReq1000 = fixed[i].cpuUs[j] })
       m.generatorUsPerReq.at1000 = fixed[i].genUs
       m.appUsPerReq.at1000 = fixed[i].appUs
-      results.push({...m, fixed1000: fixed[i].fixed1000})
+      results.push({...m, fixed1000: fixed[i].fixed1000, rounds1000: fixed[i].rounds})
     }
     const halfRate = Math.max(100, Math.round(results[1].max.rps / 2))
     for (const [i, s] of setups.entries()) {
@@ -165,9 +170,9 @@ function handshakeCost(): string[] {
 }
 
 function report(results: PathResult[], halfRate: number, handshake: string[]): void {
-  const [d, mesh, nginx] = results
+  const [d, mesh, nginx, relay] = results
   const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
-  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up (1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn), 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: Node generator, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
+  const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up (1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn), 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: ${OPEN_LOOP_GENERATOR}, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
   lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
   for (const r of results) {
     for (const [label, l, base] of [['1000', r.fixed1000, d.fixed1000], [String(halfRate), r.half!, d.half!]] as const) {
@@ -191,16 +196,30 @@ function report(results: PathResult[], halfRate: number, handshake: string[]): v
     maxRssMB: {value: maxRss, target: 60, met: maxRss < 60},
     throughputVsNginx: {value: ratio, target: 0.5, met: ratio >= 0.5},
   }
+  // Each round against direct's round next to it, and the median over rounds: one stall of the
+  // machine moves a pooled p99 but only one round's.
+  const perRound = (path: PathResult, q: 'p50' | 'p99'): number[] => path.rounds1000.map((r, i) => r[q] - d.rounds1000[i][q])
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  const rounds = {addedP50Ms: perRound(mesh, 'p50'), addedP99Ms: perRound(mesh, 'p99')}
+  const floor = {addedP50Ms: relay.fixed1000.p50 - d.fixed1000.p50, addedP99Ms: relay.fixed1000.p99 - d.fixed1000.p99}
   lines.push('', 'targets (mesh pair at 1,000 rps vs direct):')
   lines.push(`  added p50 ${fmt(addedP50, 3)} ms (< 0.3): ${targets.addedP50Ms.met ? 'met' : 'NOT met'}`)
   lines.push(`  added p99 ${fmt(addedP99, 3)} ms (< 1): ${targets.addedP99Ms.met ? 'met' : 'NOT met'}`)
   lines.push(`  RSS per proxy ${fmt(maxRss, 1)} MB (< 60): ${targets.maxRssMB.met ? 'met' : 'NOT met'}`)
   lines.push(`  throughput ${fmt(ratio * 100, 0)} % of the nginx pair (>= 50 %): ${targets.throughputVsNginx.met ? 'met' : 'NOT met'}`)
+  if (ROUNDS > 1) {
+    const list = (xs: number[]): string => xs.map((x) => fmt(x, 3)).join(', ')
+    lines.push(`  round by round: added p50 ${list(rounds.addedP50Ms)} (median ${fmt(median(rounds.addedP50Ms), 3)}), p99 ${list(rounds.addedP99Ms)} (median ${fmt(median(rounds.addedP99Ms), 3)}) ms`)
+  }
+  lines.push(`  (the floor of a Node proxy here, the node relay pair: added p50 ${fmt(floor.addedP50Ms, 3)} ms, p99 ${fmt(floor.addedP99Ms, 3)} ms)`)
   lines.push('', 'mTLS between the proxies: handshake cost (bench/tls-handshake.ts, 200 handshakes, concurrency 2):', ...handshake.map((l) => `  ${l}`))
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, roundsAt1000: ROUNDS, halfRate, results, targets, handshake}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, roundsAt1000: ROUNDS, halfRate, results, targets, addedByRound: rounds, nodeRelayFloor: floor, handshake}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }

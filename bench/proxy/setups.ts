@@ -1,5 +1,6 @@
-// The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), and an
-// nginx pair in the same two slots (one worker each, upstream keep-alive), all on 127.0.0.1.
+// The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), an nginx
+// pair in the same two slots (one worker each, upstream keep-alive) and a pair of minimal Node
+// TCP relays (the floor of any proxy on this runtime), all on 127.0.0.1. And the app itself.
 import {execFileSync, type ChildProcess} from 'node:child_process'
 import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -68,19 +69,39 @@ export async function meshPair(backendPort: number, dist?: string, proxyEnv: Nod
   }
 }
 
+/** The top of an nginx config: in the foreground, one worker, no master. */
+function nginxMain(dir: string, name: string): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}.err warn;
+events { worker_connections 4096; }`
+}
+
+/** Two bench/proxy/relay.mjs in the proxies' slots. */
+export async function nodeRelayPair(backendPort: number): Promise<Setup> {
+  const [inPort, outPort] = await Promise.all([freePort(), freePort()])
+  const relay = join(ROOT, 'bench/proxy/relay.mjs')
+  const inbound = start(process.execPath, [relay, String(inPort), String(backendPort)])
+  const outbound = start(process.execPath, [relay, String(outPort), String(inPort)])
+  await waitHttp(outPort, HOST)
+  return {
+    name: 'node relay', port: outPort,
+    procs: [{label: 'outbound', pid: outbound.pid!}, {label: 'inbound', pid: inbound.pid!}],
+    close: () => stop([outbound, inbound]),
+  }
+}
+
 export async function nginxPair(backendPort: number): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-nginx-'))
   const [inPort, outPort] = await Promise.all([freePort(), freePort()])
   const conf = (name: string, listen: number, upstream: number): string => {
     const file = join(dir, `${name}.conf`)
-    writeFileSync(file, `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}.err warn;
-events { worker_connections 4096; }
+    writeFileSync(file, `${nginxMain(dir, name)}
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path ${dir}/${name}-body;
   proxy_temp_path ${dir}/${name}-proxy;
   upstream up { server 127.0.0.1:${upstream}; keepalive 128; }
