@@ -1,4 +1,4 @@
-// How long `mesh --help` and `mesh version` take to start, from the compiled dist/ (the way a
+// How long `mesh --help` and `mesh version --client` take to start, from the compiled dist/ (the way a
 // user runs the installed binary), next to a bare `node -e 0` on the same machine and to the
 // same commands with the fast path off (oclif loaded). A benchmark: it prints numbers, it
 // asserts nothing. Run: npm run build && npx tsx bench/cli-startup.ts [runs]
@@ -15,10 +15,10 @@ interface Case { label: string, args: string[], env?: Record<string, string> }
 const cases: Case[] = [
   {label: 'node -e 0 (baseline)', args: ['-e', '0']},
   {label: 'mesh --help', args: [RUN, '--help']},
-  {label: 'mesh version', args: [RUN, 'version']},
-  {label: 'mesh version -o json', args: [RUN, 'version', '-o', 'json']},
+  {label: 'mesh version --client', args: [RUN, 'version', '--client']},
+  {label: 'mesh version --client -o json', args: [RUN, 'version', '--client', '-o', 'json']},
   {label: 'mesh --help (oclif)', args: [RUN, '--help'], env: {MESH_NO_FAST_PATH: '1'}},
-  {label: 'mesh version (oclif)', args: [RUN, 'version'], env: {MESH_NO_FAST_PATH: '1'}},
+  {label: 'mesh version --client (oclif)', args: [RUN, 'version', '--client'], env: {MESH_NO_FAST_PATH: '1'}},
   {label: 'mesh inject --help', args: [RUN, 'inject', '--help']},
 ]
 

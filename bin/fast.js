@@ -1,4 +1,4 @@
-// The fast path of the installed binary: `mesh version` (its plain forms), `mesh --version` and
+// The fast path of the installed binary: `mesh version --client` (its plain forms), `mesh --version` and
 // the root help answer without loading oclif, whose import and command discovery cost ~200 ms
 // of a ~250 ms start. Anything else, and any argument this file does not know, goes to oclif,
 // which parses, validates and reports errors as usual. MESH_NO_FAST_PATH=1 turns it off (the
@@ -46,19 +46,22 @@ export async function fastProxy(argv, env = process.env) {
   return mod.serveProxyFromEnv(env)
 }
 
-// `mesh version [--short] [--client] [-o table|json]`, as src/commands/version.ts prints it.
+// `mesh version --client [--short] [-o table|json]`, as src/commands/version.ts prints it.
+// Without --client the command reads the server version from the cluster: oclif runs it.
 function versionCommand(args, stdout) {
   let short = false
+  let client = false
   let output = 'table'
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--short') short = true
-    else if (a === '--client') continue
+    else if (a === '--client') client = true
     else if (a === '-o' || a === '--output') output = args[++i]
     else if (a.startsWith('--output=')) output = a.slice(9)
     else if (a.startsWith('-o=')) output = a.slice(3)
     else return false
   }
+  if (!client) return false
   if (output === 'json') stdout.write(JSON.stringify({client: version()}, null, 2) + '\n')
   else if (output === 'table') stdout.write(short ? `${version()}\n` : `Client version: ${version()}\n`)
   else return false // oclif names the bad value

@@ -34,6 +34,27 @@ export async function refuseIfInstalled(kube: Kube): Promise<void> {
   })
 }
 
+/**
+ * The version of the installed control plane: the image tag it was rendered with (what its
+ * pods run; `mesh upgrade` moves it), from the install record in mesh-config's `data`
+ * (undefined: no mesh-config). Throws a ClusterError saying what is missing.
+ */
+export function serverVersionOf(data: Record<string, string> | undefined, server: string): string {
+  if (data === undefined) {
+    throw new ClusterError(`no mesh control plane is installed on ${server} (no ${CONFIG_WHERE})`, {code: 'MESH_NOT_INSTALLED'})
+  }
+  let record: Partial<InstalledRecord> | undefined
+  try {
+    record = JSON.parse(data[INSTALL_KEY] ?? 'null') as Partial<InstalledRecord> | undefined
+  } catch {
+    record = undefined
+  }
+  const tag = (record?.values as {image?: {tag?: unknown}} | undefined)?.image?.tag
+  if (typeof tag === 'string' && tag !== '') return tag
+  if (typeof record?.cliVersion === 'string' && record.cliVersion !== '') return record.cliVersion
+  throw new ClusterError(`${CONFIG_WHERE} has no readable "${INSTALL_KEY}" key: it was not written by \`mesh install\``, {code: 'MESH_NO_RECORD'})
+}
+
 export interface Installed {
   record: InstalledRecord
   values: FlatValues

@@ -5,6 +5,7 @@ import {randomBytes} from 'node:crypto'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ControlPlane, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
 import {controlPlaneHeaders} from '../../src/install/uninstall.js'
+import {meshVersion} from '../../src/lib/version.js'
 import type {KubeObject} from '../../src/install/render.js'
 import {cluster, core, finalizeNamespace, fixtureIdentity, mesh, objects, removeControlPlane} from './install-helpers.js'
 
@@ -61,6 +62,10 @@ describe('mesh install on a real API server', () => {
     const un = await mesh('uninstall')
     expect(un.exitCode).toBe(0)
     expect(un.stderr).toContain('nothing to uninstall')
+    const version = await mesh('version')
+    expect(version.exitCode).toBe(0)
+    expect(version.stdout).toBe(`Client version: ${meshVersion()}\nServer version: unavailable\n`)
+    expect(version.stderr).toContain(`server version unavailable: no mesh control plane is installed on ${cluster.server}`)
   })
 
   it('runs the pre-install checks: a namespace left in the way stops the install, naming the check and its hint', async () => {
@@ -109,6 +114,21 @@ describe('mesh install on a real API server', () => {
     expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
     const deploy = await objects.read({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: ControlPlane.controller, namespace: CONTROL_PLANE_NAMESPACE}})
     expect(deploy.metadata?.managedFields?.map((f) => f.manager)).toContain('mesh')
+  })
+
+  it('mesh version reads the installed version back from the cluster', async () => {
+    const r = await mesh('version')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr).toBe('')
+    // the image tag the control plane was rendered with, which follows the CLI by default
+    expect(r.stdout).toBe(`Client version: ${meshVersion()}\nServer version: ${meshVersion()}\n`)
+    const json = await mesh('version', '-o', 'json')
+    expect(JSON.parse(json.stdout)).toEqual({client: meshVersion(), server: meshVersion()})
+    // a user who may not read the control plane's ConfigMap: unavailable, and why
+    const restricted = await mesh('version', '--context', 'restricted')
+    expect(restricted.exitCode).toBe(0)
+    expect(restricted.stdout).toBe(`Client version: ${meshVersion()}\nServer version: unavailable\n`)
+    expect(restricted.stderr).toMatch(/server version unavailable: the API server at \S+ answered 403 to GET \/api\/v1\/namespaces\/\S+\/configmaps\//)
   })
 
   it('refuses a second install and points at `mesh upgrade`', async () => {

@@ -4,22 +4,34 @@ import {ROOT, runMesh, spawnMesh} from '../helpers/run.js'
 import {meshVersion} from '../../src/lib/version.js'
 
 describe('mesh version (in process)', () => {
-  it('prints the client version', async () => {
-    const r = await runMesh(['version'])
+  // No cluster here: a kubeconfig that does not exist (the server version is read in the
+  // cluster suites, test/integration/install.test.ts).
+  const NO_CLUSTER = ['--kubeconfig', '/nonexistent/mesh-kubeconfig']
+
+  it('prints the client version, and the server version as unavailable with the reason on stderr', async () => {
+    const r = await runMesh(['version', ...NO_CLUSTER])
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toBe(`Client version: ${meshVersion()}\nServer version: unavailable\n`)
+    expect(r.stderr).toBe('‼ server version unavailable: no kubeconfig at /nonexistent/mesh-kubeconfig\n')
+  })
+
+  it('--client prints the client version only and does not look for a cluster', async () => {
+    const r = await runMesh(['version', '--client', ...NO_CLUSTER])
     expect(r.exitCode).toBe(0)
     expect(r.stdout).toBe(`Client version: ${meshVersion()}\n`)
     expect(r.stderr).toBe('')
   })
 
-  it('--short prints the bare version', async () => {
-    const r = await runMesh(['version', '--short', '--client'])
-    expect(r.stdout).toBe(`${meshVersion()}\n`)
+  it('--short prints the bare versions', async () => {
+    expect((await runMesh(['version', '--short', '--client'])).stdout).toBe(`${meshVersion()}\n`)
+    expect((await runMesh(['version', '--short', ...NO_CLUSTER])).stdout).toBe(`${meshVersion()}\nunavailable\n`)
   })
 
-  it('-o json prints a JSON document with the client version', async () => {
-    const r = await runMesh(['version', '-o', 'json'])
+  it('-o json prints a JSON document with the versions', async () => {
+    const r = await runMesh(['version', '-o', 'json', ...NO_CLUSTER])
     expect(r.exitCode).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({client: meshVersion()})
+    expect(JSON.parse(r.stdout)).toEqual({client: meshVersion(), server: null, serverUnavailable: 'no kubeconfig at /nonexistent/mesh-kubeconfig'})
+    expect(JSON.parse((await runMesh(['version', '-o', 'json', '--client'])).stdout)).toEqual({client: meshVersion()})
   })
 
   it('rejects an unknown output format with exit 2 and nothing on stdout', async () => {
@@ -47,9 +59,9 @@ describe('the real binary', () => {
   })
 
   it('version -o json prints valid JSON', async () => {
-    const r = await spawnMesh(['version', '-o', 'json'])
+    const r = await spawnMesh(['version', '-o', 'json', '--client'])
     expect(r.exitCode).toBe(0)
-    expect(JSON.parse(r.stdout).client).toBe(meshVersion())
+    expect(JSON.parse(r.stdout)).toEqual({client: meshVersion()})
   })
 
   it('an unknown flag exits 2 with nothing on stdout and no stack trace', async () => {
@@ -73,7 +85,7 @@ describe('the real binary', () => {
     const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
     delete env.SHELL
     const r = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'version', '--short'], {cwd: ROOT, env, uid: 54321, gid: 54321}, (err, stdout, stderr) => {
+      execFile(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'version', '--short', '--client'], {cwd: ROOT, env, uid: 54321, gid: 54321}, (err, stdout, stderr) => {
         resolve({code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr})
       })
     })

@@ -16,8 +16,8 @@ function fake(isTTY = false, columns?: number): {out: string} & NonNullable<Fast
 }
 
 describe('fast path: version', () => {
-  const forms = [['version'], ['version', '--short'], ['version', '--client'], ['version', '-o', 'json'],
-    ['version', '--client', '-o=json'], ['version', '--output', 'table', '--short'], ['version', '--output=json'], ['--version']]
+  const forms = [['version', '--client'], ['version', '--short', '--client'], ['version', '-o', 'json', '--client'],
+    ['version', '--client', '-o=json'], ['version', '--output', 'table', '--short', '--client'], ['version', '--client', '--output=json'], ['--version']]
   for (const argv of forms) {
     it(`mesh ${argv.join(' ')} prints what oclif prints`, async () => {
       const out = fake()
@@ -28,7 +28,8 @@ describe('fast path: version', () => {
     })
   }
 
-  const others = [['version', '--bogus'], ['version', '-o', 'xml'], ['version', '-o'], ['version', '--verbose'],
+  // without --client, `mesh version` asks the cluster for the server version: oclif's command
+  const others = [['version'], ['version', '--short'], ['version', '-o', 'json'], ['version', '--bogus', '--client'], ['version', '--bogus'], ['version', '-o', 'xml'], ['version', '-o'], ['version', '--verbose'],
     ['version', 'extra'], ['inject', 'x.yaml'], ['-h'], ['--help', 'inject'], ['help', 'inject']]
   for (const argv of others) {
     it(`leaves mesh ${argv.join(' ')} to oclif`, () => {

@@ -1,0 +1,25 @@
+// `mesh version`'s server version, from mesh-config's install record (the cluster read itself is
+// in test/integration/install.test.ts).
+import {describe, expect, it} from 'vitest'
+import {serverVersionOf} from '../../src/install/cluster.js'
+
+const SERVER = 'https://127.0.0.1:6443'
+const record = (r: unknown): Record<string, string> => ({install: JSON.stringify(r)})
+
+describe('serverVersionOf', () => {
+  it('is the image tag the control plane was rendered with, which a pinned tag keeps', () => {
+    expect(serverVersionOf(record({cliVersion: '0.1.0', values: {image: {tag: '0.1.0'}}}), SERVER)).toBe('0.1.0')
+    expect(serverVersionOf(record({cliVersion: '0.2.0', values: {image: {tag: '0.1.5'}}}), SERVER)).toBe('0.1.5')
+  })
+
+  it('falls back to the CLI version that rendered it', () => {
+    expect(serverVersionOf(record({cliVersion: '0.1.0', values: {}}), SERVER)).toBe('0.1.0')
+  })
+
+  it('says what is missing: no mesh-config, no record, a record without a version', () => {
+    expect(() => serverVersionOf(undefined, SERVER)).toThrow(`no mesh control plane is installed on ${SERVER}`)
+    expect(() => serverVersionOf({}, SERVER)).toThrow(/has no readable "install" key/)
+    expect(() => serverVersionOf({install: '{not json'}, SERVER)).toThrow(/has no readable "install" key/)
+    expect(() => serverVersionOf(record({values: {image: {tag: ''}}}), SERVER)).toThrow(/has no readable "install" key/)
+  })
+})
