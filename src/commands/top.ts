@@ -17,7 +17,7 @@ export default class Top extends BaseCommand<typeof Top> {
     resource: Args.string({description: 'what to watch: deploy/web, po/web-1, ns/shop, sts/db, ds/x, job/x, svc/web', required: true}),
   }
   static override flags = {
-    routes: Flags.boolean({description: 'group by route (destination, method, path template) instead of source and path', default: false}),
+    routes: Flags.boolean({description: 'group by route (destination, method, and the route rule the proxy matched, else a path template) instead of source and path', default: false}),
     interval: Flags.string({description: 'refresh (or print) every this long', default: '2s'}),
     duration: Flags.string({description: 'stop after this long (e.g. 1m)'}),
     to: Flags.string({description: 'only requests to this resource (e.g. deploy/books)'}),

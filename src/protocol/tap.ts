@@ -35,6 +35,8 @@ export interface TapRequestInit extends TapBase {
   scheme: string
   authority: string
   path: string
+  /** The outbound route rule this request matched (MESH_PROXY_ROUTES: `GET /api/`, `/api/`); absent when none did. */
+  route?: string
   headers: Record<string, string>
 }
 

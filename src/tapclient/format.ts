@@ -1,5 +1,6 @@
 // One line per tap event, Linkerd-style:
 //   req id=web-0:3 proxy=out src=127.0.0.1:5000 dst=127.0.0.1:4143 tls=true :method=GET :authority=books:80 :path=/x
+//   (then rt_route="GET /api/" when the request matched an outbound route rule)
 //   rsp id=web-0:3 proxy=out ... :status=200 latency=1234µs
 //   end id=web-0:3 proxy=out ... duration=1500µs response-length=2B
 // -o wide adds the source and destination labels (src_pod=..., dst_deployment=...).
@@ -24,6 +25,8 @@ export function eventLine(pod: string, ev: TapEvent, wide = false): string {
     case 'requestInit':
       kind = 'req'
       tail = [`:method=${ev.method}`, `:authority=${ev.authority}`, `:path=${ev.path}`]
+      // quoted when it holds a space (`GET /api/`), so that the line still splits on spaces
+      if (ev.route !== undefined) tail.push(`rt_route=${/[\s"]/.test(ev.route) ? JSON.stringify(ev.route) : ev.route}`)
       break
     case 'responseInit':
       kind = 'rsp'

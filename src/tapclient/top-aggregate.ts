@@ -83,7 +83,8 @@ export class TopAggregator {
   add(pod: string, ev: TapEvent): void {
     const id = `${pod}\u0000${ev.id}`
     if (ev.type === 'requestInit') {
-      const path = this.opts.routes ? routeOf(ev.path) : ev.path.split('?')[0]
+      // with --routes: the route rule the proxy matched, else one made from the path
+      const path = this.opts.routes ? (ev.route ?? routeOf(ev.path)) : ev.path.split('?')[0]
       const row = {source: this.opts.routes ? '' : peerName(ev.source), destination: peerName(ev.destination), method: ev.method, path}
       if (this.pending.size >= this.maxPending) {
         this.pending.delete(this.pending.keys().next().value!)

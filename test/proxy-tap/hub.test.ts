@@ -37,6 +37,7 @@ describe('TapHub', () => {
       headers: {'user-agent': 'curl/8', authorization: REDACTED_VALUE, accept: 'a, b'},
     })
     expect(init.source).toEqual({address: '10.244.0.7:51000'})
+    expect(init).not.toHaveProperty('route') // no route rule matched
     expect(rInit).toMatchObject({status: 201})
     expect(rInit.sinceRequestInit).toBeGreaterThanOrEqual(2000)
     expect(end).toMatchObject({status: 201, responseBytes: 42})
@@ -48,8 +49,8 @@ describe('TapHub', () => {
     const hub = new TapHub({localLabels: {pod: 'web-0'}})
     const s = new RecordingSocket()
     hub.subscribe(s, q(''))
-    hub.requestInit(request({direction: 'outbound', destination: {ip: '::1', port: 80}}))
-    expect(s.sent[0]).toMatchObject({source: {labels: {pod: 'web-0'}}, destination: {address: '[::1]:80', labels: {dst_namespace: 'default', dst_pod: 'web-0'}}})
+    hub.requestInit(request({direction: 'outbound', destination: {ip: '::1', port: 80}, route: 'GET /api/'}))
+    expect(s.sent[0]).toMatchObject({source: {labels: {pod: 'web-0'}}, destination: {address: '[::1]:80', labels: {dst_namespace: 'default', dst_pod: 'web-0'}}, route: 'GET /api/'})
   })
 
   it('applies method, authority, path prefix and direction filters per subscriber', () => {

@@ -12,6 +12,7 @@ import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
 import {loadProxyConfig} from '../../src/proxy/config.js'
 import type {Discovery, EndpointSet, Identity, Resolution} from '../../src/proxy/contracts.js'
 import {Logger} from '../../src/proxy/log.js'
+import {parseRoutes} from '../../src/proxy/route-policy.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {TapHub} from '../../src/proxy/tap/hub.js'
 import {startTapServer as startProxyTap, type TapServer as ProxyTapServer} from '../../src/proxy/tap/server.js'
@@ -57,6 +58,8 @@ export interface PodSpec {
   host?: string
   /** The proxy's identity on its tap port: only `tapServiceName` may tap it (over mTLS). */
   tapIdentity?: {identity: Identity; tapServiceName: string}
+  /** Outbound route rules, as MESH_PROXY_ROUTES (`books:80 GET /api/=retries:0;...`). */
+  proxyRoutes?: string
 }
 
 class LabelledDiscovery implements Discovery {
@@ -88,6 +91,7 @@ export async function startMeshPod(spec: PodSpec): Promise<MeshPod> {
   cfg.inboundForward = {host: '127.0.0.1', port: appPort}
   cfg.podLabels = local
   cfg.retry.limit = 0
+  if (spec.proxyRoutes) cfg.routes = parseRoutes(spec.proxyRoutes, 'MESH_PROXY_ROUTES')
   const proxy = await startProxy(cfg, {
     log: new Logger('error', 'plain'),
     originalDst: null,

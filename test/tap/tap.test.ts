@@ -18,7 +18,7 @@ let restoreEnv: () => void
 beforeAll(async () => {
   books0 = await startMeshPod({name: 'books-0', deployment: 'books'})
   books1 = await startMeshPod({name: 'books-1', deployment: 'books'})
-  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books0, 'books1:80': books1}})
+  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books0, 'books1:80': books1}, proxyRoutes: 'books:80 GET /api/=retries:0'})
   plane = await startLocalPlane([books0.info, books1.info, web.info])
   restoreEnv = withEnv({...plane.env, KUBECONFIG: '/nonexistent/kubeconfig'})
 })
@@ -122,6 +122,19 @@ describe('mesh tap (local control plane, real proxies)', () => {
     expect(lines[0]).toMatch(/^req id=books-1:\S+ proxy=in src=127\.0\.0\.1:\d+ dst=127\.0\.0\.1:\d+ tls=\S+ :method=GET :authority=books1:80 :path=\/notfound$/)
     expect(lines[1]).toMatch(/^rsp id=books-1:\S+ proxy=in .* :status=404 latency=\d+µs$/)
     expect(lines[2]).toMatch(/^end id=books-1:\S+ proxy=in .* duration=\d+µs response-length=4B$/)
+  })
+
+  it('names the outbound route rule a request matched: route in JSON, rt_route on the req line', async () => {
+    const json = await tapWhile('deploy/web', {'max-events': 6}, 1, async () => {
+      await send(web, 'books:80', '/api/items')
+      await send(web, 'books:80', '/ok')
+    })
+    await json.run
+    const inits = parse(json.o.stdout).filter((e) => e.type === 'requestInit')
+    expect(inits.map((e) => [e.path, e.type === 'requestInit' ? e.route : 'x'])).toEqual([['/api/items', 'GET /api/'], ['/ok', undefined]])
+    const text = await tapWhile('deploy/web', {output: 'text', 'max-events': 3}, 1, () => send(web, 'books:80', '/api/x'))
+    await text.run
+    expect(text.o.stdout.split('\n')[0]).toMatch(/^req id=web-0:\S+ proxy=out .* :method=GET :authority=books:80 :path=\/api\/x rt_route="GET \/api\/"$/)
   })
 
   it('a pod that disappears mid-stream ends its part; the other pods keep streaming', async () => {

@@ -15,7 +15,7 @@ let restoreEnv: () => void
 
 beforeAll(async () => {
   books = await startMeshPod({name: 'books-0', deployment: 'books'})
-  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
+  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}, proxyRoutes: 'books:80 GET /authors=retries:0'})
   plane = await startLocalPlane([books.info, web.info])
   restoreEnv = withEnv({...plane.env, KUBECONFIG: '/nonexistent/kubeconfig'})
 })
@@ -73,14 +73,14 @@ describe('mesh top (local control plane, real proxies)', () => {
     expect(ok.p95).toBeLessThanOrEqual(ok.worst)
   })
 
-  it('--routes groups paths with IDs into one route per destination and method', async () => {
+  it('--routes groups by the route rule the proxy matched, else paths with IDs into one route per destination and method', async () => {
     const stdout = await topWhile({routes: true}, 12, async () => {
       for (const p of ['/books/1', '/books/22', '/books/0a1b2c3d4e', '/authors']) await send(web, 'books:80', p)
     })
     const last = JSON.parse(stdout.trim().split('\n').pop()!) as TopSnapshot
     expect(last.rows.map((r) => [r.source, r.destination, r.path, r.count])).toEqual([
       ['', 'books-0', '/books/{id}', 3],
-      ['', 'books-0', '/authors', 1],
+      ['', 'books-0', 'GET /authors', 1], // web's proxy matched its rule `books:80 GET /authors`
     ])
   })
 

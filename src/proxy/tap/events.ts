@@ -52,6 +52,7 @@ export class TapEventBuilder {
       scheme: req.scheme,
       authority: req.authority,
       path: req.path,
+      ...(req.route === '' ? {} : {route: req.route}),
       headers: tapHeaders(req.headers),
     }
   }
