@@ -1,6 +1,6 @@
 // The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), an nginx
 // pair in the same two slots (one worker each, upstream keep-alive) and a pair of minimal Node
-// TCP relays (the floor of any proxy on this runtime), all on 127.0.0.1. And the app itself.
+// TCP relays (the floor of any proxy on this runtime), all on 127.0.0.1.
 import {execFileSync, type ChildProcess} from 'node:child_process'
 import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -69,16 +69,6 @@ export async function meshPair(backendPort: number, dist?: string, proxyEnv: Nod
   }
 }
 
-/** The top of an nginx config: in the foreground, one worker, no master. */
-function nginxMain(dir: string, name: string): string {
-  return `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}.err warn;
-events { worker_connections 4096; }`
-}
-
 /** Two bench/proxy/relay.mjs in the proxies' slots. */
 export async function nodeRelayPair(backendPort: number): Promise<Setup> {
   const [inPort, outPort] = await Promise.all([freePort(), freePort()])
@@ -98,7 +88,12 @@ export async function nginxPair(backendPort: number): Promise<Setup> {
   const [inPort, outPort] = await Promise.all([freePort(), freePort()])
   const conf = (name: string, listen: number, upstream: number): string => {
     const file = join(dir, `${name}.conf`)
-    writeFileSync(file, `${nginxMain(dir, name)}
+    writeFileSync(file, `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}.err warn;
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
