@@ -99,7 +99,10 @@ class RawConn {
   }
 
   private onData(d: Buffer): void {
-    if (!this.done) return this.socket.destroy() // bytes nobody asked for
+    if (!this.done) {
+      this.socket.destroy() // bytes nobody asked for
+      return
+    }
     let chunk = this.buf ? Buffer.concat([this.buf, d]) : d
     this.buf = undefined
     if (!this.inBody) {
@@ -109,7 +112,7 @@ class RawConn {
         this.buf = chunk
         return
       }
-      const head = chunk.latin1Slice(0, end).toLowerCase()
+      const head = chunk.toString('latin1', 0, end).toLowerCase()
       this.status = Number(head.slice(9, 12))
       this.keepAlive = !/\r\nconnection:[ \t]*close/.test(head)
       const cl = /\r\ncontent-length:[ \t]*(\d+)/.exec(head)
@@ -136,7 +139,7 @@ class RawConn {
     for (;;) {
       const eol = chunk.indexOf('\r\n', at, 'latin1')
       if (eol < 0) break
-      const size = Number.parseInt(chunk.latin1Slice(at, eol), 16)
+      const size = Number.parseInt(chunk.toString('latin1', at, eol), 16)
       if (!Number.isFinite(size)) return this.fail()
       if (size === 0) {
         // the last chunk, then (no trailers from these paths) an empty line
