@@ -34,25 +34,36 @@ export async function refuseIfInstalled(kube: Kube): Promise<void> {
   })
 }
 
+/** The install record `mesh install` wrote into mesh-config's `data`; throws when it is missing or unreadable. */
+function installRecord(data: Record<string, string>): InstalledRecord {
+  const raw = data[INSTALL_KEY]
+  if (raw === undefined) {
+    throw new InputError(`${CONFIG_WHERE} has no "${INSTALL_KEY}" key: it was not written by \`mesh install\``, {
+      code: 'MESH_UPGRADE_NO_RECORD',
+      suggestions: ['Reinstall with `mesh uninstall` then `mesh install`.'],
+    })
+  }
+  try {
+    return JSON.parse(raw) as InstalledRecord
+  } catch (error) {
+    throw new InputError(`${CONFIG_WHERE} key "${INSTALL_KEY}" is not valid JSON: ${(error as Error).message}`, {code: 'MESH_UPGRADE_NO_RECORD', cause: error})
+  }
+}
+
 /**
  * The version of the installed control plane: the image tag it was rendered with (what its
  * pods run; `mesh upgrade` moves it), from the install record in mesh-config's `data`
- * (undefined: no mesh-config). Throws a ClusterError saying what is missing.
+ * (undefined: no mesh-config). Throws an error saying what is missing.
  */
 export function serverVersionOf(data: Record<string, string> | undefined, server: string): string {
   if (data === undefined) {
     throw new ClusterError(`no mesh control plane is installed on ${server} (no ${CONFIG_WHERE})`, {code: 'MESH_NOT_INSTALLED'})
   }
-  let record: Partial<InstalledRecord> | undefined
-  try {
-    record = JSON.parse(data[INSTALL_KEY] ?? 'null') as Partial<InstalledRecord> | undefined
-  } catch {
-    record = undefined
-  }
-  const tag = (record?.values as {image?: {tag?: unknown}} | undefined)?.image?.tag
+  const record = installRecord(data)
+  const tag = (record.values as {image?: {tag?: unknown}} | undefined)?.image?.tag
   if (typeof tag === 'string' && tag !== '') return tag
-  if (typeof record?.cliVersion === 'string' && record.cliVersion !== '') return record.cliVersion
-  throw new ClusterError(`${CONFIG_WHERE} has no readable "${INSTALL_KEY}" key: it was not written by \`mesh install\``, {code: 'MESH_NO_RECORD'})
+  if (typeof record.cliVersion === 'string' && record.cliVersion !== '') return record.cliVersion
+  throw new InputError(`${CONFIG_WHERE} key "${INSTALL_KEY}" names no version`, {code: 'MESH_UPGRADE_NO_RECORD'})
 }
 
 export interface Installed {
@@ -70,19 +81,7 @@ export async function readInstalled(kube: Kube): Promise<Installed> {
       suggestions: ['Install it first: `mesh install | kubectl apply -f -`.'],
     })
   }
-  const raw = data[INSTALL_KEY]
-  if (raw === undefined) {
-    throw new InputError(`${CONFIG_WHERE} has no "${INSTALL_KEY}" key: it was not written by \`mesh install\``, {
-      code: 'MESH_UPGRADE_NO_RECORD',
-      suggestions: ['Reinstall with `mesh uninstall` then `mesh install`.'],
-    })
-  }
-  let record: InstalledRecord
-  try {
-    record = JSON.parse(raw) as InstalledRecord
-  } catch (error) {
-    throw new InputError(`${CONFIG_WHERE} key "${INSTALL_KEY}" is not valid JSON: ${(error as Error).message}`, {code: 'MESH_UPGRADE_NO_RECORD', cause: error})
-  }
+  const record = installRecord(data)
   const values = flattenFile(record.values, `${CONFIG_WHERE} key "${INSTALL_KEY}"`)
   return {record, values, identity: await readIdentity(kube)}
 }

@@ -18,8 +18,8 @@ describe('serverVersionOf', () => {
 
   it('says what is missing: no mesh-config, no record, a record without a version', () => {
     expect(() => serverVersionOf(undefined, SERVER)).toThrow(`no mesh control plane is installed on ${SERVER}`)
-    expect(() => serverVersionOf({}, SERVER)).toThrow(/has no readable "install" key/)
-    expect(() => serverVersionOf({install: '{not json'}, SERVER)).toThrow(/has no readable "install" key/)
-    expect(() => serverVersionOf(record({values: {image: {tag: ''}}}), SERVER)).toThrow(/has no readable "install" key/)
+    expect(() => serverVersionOf({}, SERVER)).toThrow(/has no "install" key: it was not written by `mesh install`/)
+    expect(() => serverVersionOf({install: '{not json'}, SERVER)).toThrow(/key "install" is not valid JSON/)
+    expect(() => serverVersionOf(record({values: {image: {tag: ''}}}), SERVER)).toThrow(/key "install" names no version/)
   })
 })
