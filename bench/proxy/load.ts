@@ -48,8 +48,9 @@ export function httpClient(port: number, host: string, maxSockets = 512): Client
 }
 
 /** The open loop's client: the lean one unless MESH_BENCH_GENERATOR=node (Node's http client). */
-export const openLoopClient: (port: number, host: string) => Client = process.env.MESH_BENCH_GENERATOR === 'node' ? httpClient : rawClient
-export const OPEN_LOOP_GENERATOR = process.env.MESH_BENCH_GENERATOR === 'node' ? 'Node http client' : 'lean Node client (raw-client.ts)'
+const NODE_CLIENT = process.env.MESH_BENCH_GENERATOR === 'node'
+export const openLoopClient: (port: number, host: string) => Client = NODE_CLIENT ? httpClient : rawClient
+export const OPEN_LOOP_GENERATOR = NODE_CLIENT ? 'Node http client' : 'lean Node client (raw-client.ts)'
 
 /** Sends `rate` requests per second for `seconds`, each at its scheduled time. */
 export async function openLoop(port: number, host: string, rate: number, seconds: number): Promise<LoadResult> {

@@ -74,7 +74,7 @@ function cpuNow(pids: number[]): {procs: number[], gen: {own: number, children: 
  * each path's latencies over its rounds make one histogram, its CPU is summed over them.
  */
 async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, rounds: LoadResult[], cpuUs: number[], genUs: number, appUs: number}[]> {
-  const acc = setups.map((s) => ({lat: [] as Float64Array[], rounds: [] as LoadResult[], ok: 0, seconds: 0, cpu: s.procs.map(() => 0), gen: 0, app: 0, client: openLoopClient(s.port, HOST)}))
+  const acc = setups.map((s) => ({lat: [] as Float64Array[], rounds: [] as LoadResult[], cpu: s.procs.map(() => 0), gen: 0, app: 0, client: openLoopClient(s.port, HOST)}))
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, s] of setups.entries()) {
       const a = acc[i]
@@ -84,8 +84,6 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
       const c1 = cpuNow(pids)
       a.lat.push(run.lat)
       a.rounds.push(summarize(run.lat.slice(), run.lat.length, run.ok, run.lat.length - run.ok, run.seconds))
-      a.ok += run.ok
-      a.seconds += run.seconds
       s.procs.forEach((_, j) => { a.cpu[j] += c1.procs[j] - c0.procs[j] })
       a.app += c1.procs[pids.length - 1] - c0.procs[pids.length - 1]
       a.gen += c1.gen.own - c0.gen.own
@@ -100,7 +98,9 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
       all.set(l, at)
       at += l.length
     }
-    return {fixed1000: summarize(all, n, a.ok, n - a.ok, a.seconds), rounds: a.rounds, cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
+    const ok = a.rounds.reduce((t, r) => t + r.ok, 0)
+    const seconds = a.rounds.reduce((t, r) => t + r.seconds, 0)
+    return {fixed1000: summarize(all, n, ok, n - ok, seconds), rounds: a.rounds, cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
   })
 }
 
