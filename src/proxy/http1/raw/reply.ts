@@ -74,6 +74,8 @@ function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: bool
 
 /** A Connection value that lists only keep-alive and close (which name no other field). */
 function onlyStandardTokens(value: string): boolean {
+  // (the values servers send, checked without splitting)
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return true
   for (const t of value.split(',')) {
     const token = t.trim().toLowerCase()
     if (token !== '' && token !== 'keep-alive' && token !== 'close') return false
