@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {rawGet} from '../check/k8s-raw.js'
-import {serverVersionOf} from '../install/cluster.js'
+import {configMapData, serverVersionOf} from '../install/cluster.js'
 import {loadKube} from '../k8s/client.js'
 import {BaseCommand, outputFlag} from '../lib/base-command.js'
 import {meshVersion} from '../lib/version.js'
@@ -45,8 +45,7 @@ export default class Version extends BaseCommand<typeof Version> {
       const path = `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/configmaps/${ControlPlane.configMap}`
       const r = await rawGet(kube, path, {timeoutMs: SERVER_TIMEOUT_MS})
       if (r.status !== 200 && r.status !== 404) throw new Error(`the API server at ${kube.server} answered ${r.status} to GET ${path}`)
-      const data = r.status === 404 ? undefined : ((JSON.parse(r.body) as {data?: Record<string, string>}).data ?? {})
-      return {version: serverVersionOf(data, kube.server)}
+      return {version: serverVersionOf(r.status === 404 ? undefined : configMapData(r.body, `${kube.server}${path}`), kube.server)}
     } catch (error) {
       return {unavailable: (error as Error).message}
     }

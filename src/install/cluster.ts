@@ -66,6 +66,21 @@ export function serverVersionOf(data: Record<string, string> | undefined, server
   throw new InputError(`${CONFIG_WHERE} key "${INSTALL_KEY}" names no version`, {code: 'MESH_UPGRADE_NO_RECORD'})
 }
 
+/** A ConfigMap's `data` from the API server's answer at `where`; throws a message naming it when the body is not one. */
+export function configMapData(body: string, where: string): Record<string, string> {
+  let cm: unknown
+  try {
+    cm = JSON.parse(body)
+  } catch {
+    throw new Error(`the answer to GET ${where} is not JSON (is the kubeconfig's server a Kubernetes API server?)`)
+  }
+  if (cm === null || typeof cm !== 'object' || Array.isArray(cm)) throw new Error(`the answer to GET ${where} is not a ConfigMap`)
+  const data = (cm as {data?: unknown}).data
+  if (data === undefined) return {}
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new Error(`the answer to GET ${where} has a "data" that is not a map`)
+  return data as Record<string, string>
+}
+
 export interface Installed {
   record: InstalledRecord
   values: FlatValues

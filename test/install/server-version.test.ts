@@ -1,7 +1,7 @@
 // `mesh version`'s server version, from mesh-config's install record (the cluster read itself is
 // in test/integration/install.test.ts).
 import {describe, expect, it} from 'vitest'
-import {serverVersionOf} from '../../src/install/cluster.js'
+import {configMapData, serverVersionOf} from '../../src/install/cluster.js'
 
 const SERVER = 'https://127.0.0.1:6443'
 const record = (r: unknown): Record<string, string> => ({install: JSON.stringify(r)})
@@ -21,5 +21,19 @@ describe('serverVersionOf', () => {
     expect(() => serverVersionOf({}, SERVER)).toThrow(/has no "install" key: it was not written by `mesh install`/)
     expect(() => serverVersionOf({install: '{not json'}, SERVER)).toThrow(/key "install" is not valid JSON/)
     expect(() => serverVersionOf(record({values: {image: {tag: ''}}}), SERVER)).toThrow(/key "install" names no version/)
+  })
+})
+
+describe('configMapData', () => {
+  const WHERE = `${SERVER}/api/v1/namespaces/mesh-system/configmaps/mesh-config`
+  it('is the data of a ConfigMap, empty when it has none', () => {
+    expect(configMapData(JSON.stringify({kind: 'ConfigMap', data: {install: '{}'}}), WHERE)).toEqual({install: '{}'})
+    expect(configMapData(JSON.stringify({kind: 'ConfigMap'}), WHERE)).toEqual({})
+  })
+
+  it('names the URL when the answer is not a ConfigMap', () => {
+    expect(() => configMapData('<html>login</html>', WHERE)).toThrow(`the answer to GET ${WHERE} is not JSON`)
+    expect(() => configMapData('[1]', WHERE)).toThrow(`the answer to GET ${WHERE} is not a ConfigMap`)
+    expect(() => configMapData('{"data": "x"}', WHERE)).toThrow(`the answer to GET ${WHERE} has a "data" that is not a map`)
   })
 })

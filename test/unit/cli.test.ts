@@ -1,5 +1,10 @@
 import {describe, expect, it} from 'vitest'
 import {execFile} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {ROOT, runMesh, spawnMesh} from '../helpers/run.js'
 import {meshVersion} from '../../src/lib/version.js'
 
@@ -32,6 +37,24 @@ describe('mesh version (in process)', () => {
     expect(r.exitCode).toBe(0)
     expect(JSON.parse(r.stdout)).toEqual({client: meshVersion(), server: null, serverUnavailable: 'no kubeconfig at /nonexistent/mesh-kubeconfig'})
     expect(JSON.parse((await runMesh(['version', '-o', 'json', '--client'])).stdout)).toEqual({client: meshVersion()})
+  })
+
+  it('names the server whose answer is not an API server\'s (200 with HTML), still exit 0', async () => {
+    const server = http.createServer((_req, res) => res.writeHead(200, {'content-type': 'text/html'}).end('<html>login</html>'))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-version-'))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const kubeconfig = join(dir, 'config')
+      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: '${url}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`)
+      const r = await runMesh(['version', '--kubeconfig', kubeconfig])
+      expect(r.exitCode).toBe(0)
+      expect(r.stdout).toBe(`Client version: ${meshVersion()}\nServer version: unavailable\n`)
+      expect(r.stderr).toBe(`‼ server version unavailable: the answer to GET ${url}/api/v1/namespaces/mesh-system/configmaps/mesh-config is not JSON (is the kubeconfig's server a Kubernetes API server?)\n`)
+    } finally {
+      server.close()
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   it('rejects an unknown output format with exit 2 and nothing on stdout', async () => {
