@@ -1,4 +1,6 @@
-// A TCP listener with a connection cap; every accepted socket is tracked for shutdown.
+// A TCP listener with a connection cap; every accepted socket is tracked for shutdown. With a
+// gate, sockets accepted before it opens wait (paused, counted against the cap) and are served
+// when it does.
 import net from 'node:net'
 import type {ListenAddr} from './config.js'
 import {ConnTracker} from './conn.js'
@@ -7,14 +9,26 @@ export interface Listener {
   server: net.Server
   tracker: ConnTracker
   port(): number
+  /** Closes the sockets still waiting for the gate (on shutdown: nothing of theirs was served). */
+  dropHeld(): void
 }
 
-export async function listen(addr: ListenAddr, maxConnections: number, onConnection: (socket: net.Socket) => void, onRejected: () => void): Promise<Listener> {
+export async function listen(addr: ListenAddr, maxConnections: number, onConnection: (socket: net.Socket) => void, onRejected: () => void, gate?: Promise<void>): Promise<Listener> {
   const tracker = new ConnTracker()
+  let held: net.Socket[] | undefined
+  if (gate) {
+    held = []
+    void gate.then(() => {
+      const waiting = held!
+      held = undefined
+      for (const socket of waiting) if (!socket.destroyed) onConnection(socket)
+    })
+  }
   const server = net.createServer({allowHalfOpen: true, noDelay: true, pauseOnConnect: true}, (socket) => {
     tracker.add(socket)
     socket.on('error', () => {})
-    onConnection(socket)
+    if (held) held.push(socket)
+    else onConnection(socket)
   })
   server.maxConnections = maxConnections
   server.on('drop', onRejected)
@@ -25,5 +39,10 @@ export async function listen(addr: ListenAddr, maxConnections: number, onConnect
       resolve()
     })
   })
-  return {server, tracker, port: () => (server.address() as net.AddressInfo).port}
+  return {
+    server, tracker, port: () => (server.address() as net.AddressInfo).port,
+    dropHeld: () => {
+      if (held) for (const socket of held.splice(0)) socket.destroy()
+    },
+  }
 }

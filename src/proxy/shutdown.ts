@@ -8,6 +8,7 @@ export async function drain(sides: Side$[], graceMs: number): Promise<{forced: n
   for (const s of sides) {
     s.side.draining = true
     s.listener.server.close()
+    s.listener.dropHeld()
   }
   const nudge = (): void => {
     for (const s of sides) {

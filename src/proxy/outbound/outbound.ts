@@ -67,14 +67,28 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     forwardTcp(side, socket, conn, d.head, ep)
   }
 
+  const waitForIdentity = identityGate(deps.identity, log)
   const listener: Listener = await listen(config.outbound, config.limits.maxConnections, (s) => {
     onConnection(s).catch((err: unknown) => {
       log.debug('outbound connection failed', {error: (err as Error).message})
       s.destroy()
     })
-  }, () => deps.stats.rejectedConnections++)
+  }, () => deps.stats.rejectedConnections++, waitForIdentity.gate)
   const port = listener.port()
   selfAddrs.push(`127.0.0.1:${port}`, `localhost:${port}`, ...deps.selfAddrs())
   log.info('outbound listening', {addr: `${config.outbound.host}:${port}`, routes: config.staticRoutes.size})
-  return {side, listener, servers, close: () => { router.close(); discovery.close() }}
+  return {side, listener, servers, close: () => { waitForIdentity.stop(); router.close(); discovery.close() }}
+}
+
+/**
+ * With an identity, outbound connections wait until it holds a certificate (as Linkerd's proxy
+ * serves only once certified): served earlier, they would reach meshed endpoints in plaintext,
+ * and stay plaintext while pooled. A warning every 15 s while they wait.
+ */
+function identityGate(identity: Identity | undefined, log: Logger): {gate?: Promise<void>, stop(): void} {
+  if (!identity || identity.clientContext()) return {stop: () => {}}
+  const warn = setInterval(() => log.warn('outbound connections are waiting for this proxy\'s identity to be certified'), 15_000)
+  warn.unref()
+  const stop = (): void => clearInterval(warn)
+  return {gate: identity.ready().then(stop), stop}
 }
