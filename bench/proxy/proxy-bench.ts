@@ -1,6 +1,8 @@
 // Benchmark: client -> outbound proxy -> inbound proxy -> app, against the direct path, an nginx
 // pair in the same slots and a pair of minimal Node TCP relays (bench/proxy/relay.mjs: what any
-// proxy on this runtime costs at least, here), in one run. Per path: open loop at 1,000 rps and at 50 % of the
+// proxy on this runtime costs at least, here), in one run. The mesh pair runs twice: plaintext
+// (static routes), and with mTLS between the proxies as in a mesh (identities and discovery
+// from a local-mode controller; setups.ts meshTlsPair). Per path: open loop at 1,000 rps and at 50 % of the
 // mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
 // CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
@@ -21,9 +23,11 @@
 // generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
 // CPU the generator and the app spend per request is printed, so the split is visible.
 // Needs: nginx (apt-get install -y nginx), h2load (nghttp2-client). 1 KiB responses, HTTP/1.1.
-// The pair above is plaintext; the cost mTLS adds per connection between two proxies is the
+// The mTLS pair keeps its connections; what a new connection between two proxies costs is the
 // handshake, measured at the end by bench/tls-handshake.ts (RSA 2048 as certify issues, with
 // and without session resumption) and printed and recorded with the rest (--no-handshake skips it).
+// The targets are judged on the plaintext pair, as in every run before; the mTLS pair's numbers
+// are printed beside them.
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
@@ -32,7 +36,7 @@ import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, OPEN_LOOP_GENERATOR, openLoop, openLoopClient, openLoopRun, summarize, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
-import {buildDist, direct, HOST, meshPair, nginxPair, nodeRelayPair, type Setup} from './setups.js'
+import {buildDist, direct, HOST, meshPair, meshTlsPair, nginxPair, nodeRelayPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
 const DEV = process.argv.includes('--dev')
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
   const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
   await waitHttp(backendPort, HOST)
   const dist = DEV ? undefined : buildDist()
-  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort), await nodeRelayPair(backendPort)]
+  const setups: Setup[] = [direct(backendPort), await meshPair(backendPort, dist, PROXY_ENV), await nginxPair(backendPort), await nodeRelayPair(backendPort), await meshTlsPair(backendPort, dist, PROXY_ENV)]
   const results: PathResult[] = []
   try {
     // Idle RSS first (started and answered the readiness probe, before any load), then the same
@@ -170,21 +174,21 @@ function handshakeCost(): string[] {
 }
 
 function report(results: PathResult[], halfRate: number, handshake: string[]): void {
-  const [d, mesh, nginx, relay] = results
+  const [d, mesh, nginx, relay, mtls] = results
   const gen = H2LOAD ? `h2load --h1 -c ${WORKERS}` : `Node, ${WORKERS} workers`
   const lines = [`proxy benchmark (${DEV ? 'dev' : 'compiled'}; load average at start ${LOAD_AT_START.map((l) => l.toFixed(1)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs): ${SECONDS}s per phase after a warm-up (1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn), 1 KiB responses, HTTP/1.1 keep-alive, 127.0.0.1; open loop: ${OPEN_LOOP_GENERATOR}, latency from the intended send time; max: ${gen}${Object.keys(PROXY_ENV).length ? `; proxy env ${JSON.stringify(PROXY_ENV)}` : ''}`, '']
-  lines.push('path          rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
+  lines.push('path              rate     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  added p50/p99 vs direct  errors')
   for (const r of results) {
     for (const [label, l, base] of [['1000', r.fixed1000, d.fixed1000], [String(halfRate), r.half!, d.half!]] as const) {
       const added = r === d ? '-' : `${fmt(l.p50 - base.p50, 3)} / ${fmt(l.p99 - base.p99, 3)}`
-      lines.push(`${r.name.padEnd(12)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${added.padStart(23)}  ${String(l.errors).padStart(6)}`)
+      lines.push(`${r.name.padEnd(16)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${added.padStart(23)}  ${String(l.errors).padStart(6)}`)
     }
   }
-  lines.push('', 'path          max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load (private)')
+  lines.push('', 'path              max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load (private)')
   for (const r of results) {
     const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} (${fmt(p.privateLoadMB, 1)}) MB`).join('; ')
     const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
-    lines.push(`${r.name.padEnd(12)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
+    lines.push(`${r.name.padEnd(16)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
   }
   const addedP50 = mesh.fixed1000.p50 - d.fixed1000.p50
   const addedP99 = mesh.fixed1000.p99 - d.fixed1000.p99
@@ -215,11 +219,13 @@ function report(results: PathResult[], halfRate: number, handshake: string[]): v
     lines.push(`  round by round: added p50 ${list(rounds.addedP50Ms)} (median ${fmt(median(rounds.addedP50Ms), 3)}), p99 ${list(rounds.addedP99Ms)} (median ${fmt(median(rounds.addedP99Ms), 3)}) ms`)
   }
   lines.push(`  (the floor of a Node proxy here, the node relay pair: added p50 ${fmt(floor.addedP50Ms, 3)} ms, p99 ${fmt(floor.addedP99Ms, 3)} ms)`)
+  const tls = {addedP50Ms: mtls.fixed1000.p50 - d.fixed1000.p50, addedP99Ms: mtls.fixed1000.p99 - d.fixed1000.p99, maxRssMB: Math.max(...mtls.procs.map((p) => Math.max(p.rssIdleMB, p.rssLoadMB))), throughputVsNginx: mtls.max.rps / nginx.max.rps}
+  lines.push(`  (the mesh pair with mTLS: added p50 ${fmt(tls.addedP50Ms, 3)} ms, p99 ${fmt(tls.addedP99Ms, 3)} ms; RSS ${fmt(tls.maxRssMB, 1)} MB; throughput ${fmt(tls.throughputVsNginx * 100, 0)} % of the nginx pair)`)
   lines.push('', 'mTLS between the proxies: handshake cost (bench/tls-handshake.ts, 200 handshakes, concurrency 2):', ...handshake.map((l) => `  ${l}`))
   process.stdout.write(lines.join('\n') + '\n')
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
   mkdirSync(dir, {recursive: true})
-  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, roundsAt1000: ROUNDS, halfRate, results, targets, addedByRound: rounds, nodeRelayFloor: floor, handshake}
+  const doc = {date: new Date().toISOString(), node: process.version, mode: DEV ? 'dev (tsx + oclif)' : 'compiled', maxGenerator: H2LOAD ? 'h2load' : 'node', proxyEnv: PROXY_ENV, loadAverageAtStart: LOAD_AT_START, loadAverage: loadavg(), cpus: cpus().length, secondsPerPhase: SECONDS, roundsAt1000: ROUNDS, halfRate, results, targets, addedByRound: rounds, nodeRelayFloor: floor, mtlsPair: tls, handshake}
   writeFileSync(`${dir}proxy.json`, JSON.stringify(doc, null, 2) + '\n')
   process.stderr.write(`wrote ${dir}proxy.json\n`)
 }

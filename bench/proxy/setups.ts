@@ -1,11 +1,16 @@
-// The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound), an nginx
-// pair in the same two slots (one worker each, upstream keep-alive) and a pair of minimal Node
-// TCP relays (the floor of any proxy on this runtime), all on 127.0.0.1.
+// The paths compared: direct to the app, the mesh proxy pair (outbound -> inbound; plaintext
+// with static routes, and with mTLS as in a mesh: identities and discovery from a local-mode
+// controller), an nginx pair in the same two slots (one worker each, upstream keep-alive) and a
+// pair of minimal Node TCP relays (the floor of any proxy on this runtime), all on 127.0.0.1.
 import {execFileSync, type ChildProcess} from 'node:child_process'
 import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {ensureLocalIdentityDir} from '../../src/control/identity/local-dir.js'
+import {issueLocalToken} from '../../src/control/identity/local-tokens.js'
+import {CONTROLLER_SERVICE_ACCOUNT} from '../../src/protocol/identity.js'
+import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {freePort, start, stop, waitHttp} from './procs.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -14,7 +19,9 @@ const FLAG_ENV: Record<string, string> = {
   '--admin-listen-addr': 'MESH_PROXY_ADMIN_LISTEN_ADDR', '--inbound-forward-addr': 'MESH_PROXY_INBOUND_FORWARD_ADDR',
   '--static-routes': 'MESH_PROXY_STATIC_ROUTES',
 }
-export const HOST = 'bench.local'
+/** The app's authority: Service `bench` in namespace `bench` (what the mTLS pair's discovery serves). */
+export const HOST = 'bench.bench.svc.cluster.local'
+const NAMESPACE = 'bench'
 
 export interface Setup {
   name: string
@@ -67,6 +74,60 @@ export async function meshPair(backendPort: number, dist?: string, proxyEnv: Nod
     procs: [{label: 'outbound', pid: client.pid!}, {label: 'inbound', pid: server.pid!}],
     close: () => stop([client, server]),
   }
+}
+
+/**
+ * The mesh pair with mTLS between the proxies, as in a mesh: a local-mode controller (`mesh
+ * controller --mode local`, through tsx: it is not measured) certifies both proxies and serves
+ * the outbound proxy the inbound proxy as the endpoint of HOST, with its identity. `dist` as
+ * for meshPair. Checked before it is measured: the outbound proxy's requests went over mTLS.
+ */
+export async function meshTlsPair(backendPort: number, dist?: string, proxyEnv: NodeJS.ProcessEnv = {}): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-mtls-'))
+  const [idPort, destPort, tapPort, inPort, outPort, a1, a2, t1, t2, o1, i2] = await Promise.all(Array.from({length: 11}, freePort))
+  const id = await ensureLocalIdentityDir(join(dir, 'identity'))
+  const registry = join(dir, 'registry.json')
+  writeFileSync(registry, JSON.stringify({services: [{name: 'bench', namespace: NAMESPACE, ports: [{port: 80, endpoints: [
+    {address: '127.0.0.1', port: inPort, serviceAccount: 'server', pod: 'server-0', deployment: 'server'}]}]}], pods: []}))
+  const controller = start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'controller', '--mode', 'local',
+    '--identity-dir', join(dir, 'identity'), '--registry-file', registry, '--listen-host', '127.0.0.1',
+    '--identity-port', String(idPort), '--destination-port', String(destPort), '--tap-port', String(tapPort), '--log-level', 'warn'])
+  const controllerId = identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')
+  const proxy = (sa: string, inbound: number, outbound: number, admin: number, tap: number, extra: NodeJS.ProcessEnv): ChildProcess => {
+    const token = join(dir, `${sa}.token`)
+    writeFileSync(token, issueLocalToken(sa, NAMESPACE, id.tokenSecret) + '\n', {mode: 0o600})
+    return start(process.execPath, dist ? [join(ROOT, 'bench/proxy/sidecar.mjs'), dist] : ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy'], {
+      MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv, ...extra,
+      [ProxyEnv.INBOUND_LISTEN_ADDR]: `127.0.0.1:${inbound}`, [ProxyEnv.OUTBOUND_LISTEN_ADDR]: `127.0.0.1:${outbound}`,
+      [ProxyEnv.ADMIN_LISTEN_ADDR]: `127.0.0.1:${admin}`, [ProxyEnv.TAP_LISTEN_ADDR]: `127.0.0.1:${tap}`,
+      [ProxyEnv.DESTINATION_ADDR]: `wss://127.0.0.1:${destPort}`, [ProxyEnv.DESTINATION_IDENTITY]: controllerId,
+      [ProxyEnv.IDENTITY_ADDR]: `https://127.0.0.1:${idPort}`, [ProxyEnv.IDENTITY_SVC_NAME]: controllerId,
+      [ProxyEnv.IDENTITY_LOCAL_NAME]: identityName(sa, NAMESPACE), [ProxyEnv.IDENTITY_DIR]: join(dir, `${sa}-id`),
+      [ProxyEnv.IDENTITY_TOKEN_FILE]: token, [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: id.anchorsPem, [ProxyEnv.TAP_SVC_NAME]: controllerId,
+      [ProxyEnv.POD_NAMESPACE]: NAMESPACE,
+    })
+  }
+  const server = proxy('server', inPort, o1, a1, t1, {[ProxyEnv.INBOUND_FORWARD_ADDR]: `127.0.0.1:${backendPort}`})
+  const client = proxy('client', i2, outPort, a2, t2, {})
+  const close = async (): Promise<void> => {
+    await stop([client, server, controller])
+    rmSync(dir, {recursive: true, force: true})
+  }
+  try {
+    await waitHttp(outPort, HOST, 60_000)
+    await assertMtls(a2)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return {name: 'mesh pair, mTLS', port: outPort, procs: [{label: 'outbound', pid: client.pid!}, {label: 'inbound', pid: server.pid!}], close}
+}
+
+/** The outbound proxy's requests went over mTLS (its metrics say tls="true"), or an error saying they did not. */
+async function assertMtls(adminPort: number): Promise<void> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith('request_total{') && l.includes('direction="outbound"'))
+  if (!line?.includes('tls="true"')) throw new Error(`the mTLS pair's requests did not go over mTLS: ${line ?? 'no outbound request_total'}`)
 }
 
 /** Two bench/proxy/relay.mjs in the proxies' slots. */
