@@ -29,6 +29,8 @@ let dbId: ProxyIdentity
 let client: RunningProxy
 let server: RunningProxy
 const seen: {inbound: RequestMeta[]; outbound: RequestMeta[]} = {inbound: [], outbound: []}
+/** Connections the server's inbound side accepted over mTLS. */
+let mtlsConnections = 0
 
 function recorder(side: 'inbound' | 'outbound'): Observer {
   return {
@@ -37,7 +39,9 @@ function recorder(side: 'inbound' | 'outbound'): Observer {
     },
     responseInit: () => {},
     responseEnd: () => {},
-    tcpOpen: () => {},
+    tcpOpen: (c) => {
+      if (side === 'inbound' && c.tls.tls) mtlsConnections++
+    },
     tcpClose: () => {},
   }
 }
@@ -87,6 +91,23 @@ afterAll(async () => {
 })
 
 describe('a proxy pair over mTLS', () => {
+  it('a burst of 64 requests at once on an empty pool: every one answered, over shared connections', async () => {
+    // 64 client connections at once; the outbound pool is empty, so requests wait in the pool
+    // for connections (raw/pool.ts; its rules are unit-tested in test/proxy/raw-pool.test.ts).
+    const burst = new http.Agent({keepAlive: false})
+    const statuses = await Promise.all(Array.from({length: 64}, () => new Promise<number>((resolve) => {
+      const req = http.request({host: '127.0.0.1', port: client.ports.outbound, path: '/burst', headers: {host: 'db.shop.svc.cluster.local'}, agent: burst}, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      })
+      req.setTimeout(10_000, () => req.destroy())
+      req.on('error', () => resolve(-1))
+      req.end()
+    })))
+    expect(statuses).toEqual(Array(64).fill(200))
+    expect(mtlsConnections).toBeLessThan(64)
+  })
+
   it('carries a request with both identities checked', async () => {
     seen.inbound.length = 0
     seen.outbound.length = 0

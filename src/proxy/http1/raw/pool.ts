@@ -1,14 +1,27 @@
 // Raw upstream connections per endpoint (plaintext or the endpoint's mTLS, from
 // EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
-// per pool, or sooner when the upstream said so (`Keep-Alive: timeout=N`: not reused N - 1 s
+// per pool (MESHED_POOL_IDLE_MS for mTLS to a peer proxy: a handshake saved, and the peer's
+// inbound side keeps connections for 60 s), or sooner when the upstream said so (`Keep-Alive: timeout=N`: not reused N - 1 s
 // after its release, as Node's Agent and the node codec's pool do; never when N <= 1). A free
 // socket that the peer closes (or half-closes) or that sends anything leaves the list. Each
 // socket's listeners are bound once: its events go to the attempt that owns it, else drop it.
+// With no free connection, an attempt waits for the first connection that is released or
+// connects, whichever comes first, and at most MAX_CONNECTING connects (for mTLS, handshakes of
+// several ms of CPU each) run at once per endpoint: a burst that finds the pool empty no longer
+// opens one connection per request, which under load fed on itself (handshakes slowed the
+// answers, so more requests found no free connection, so more handshakes).
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
 import {POOL_IDLE_MS} from '../pool.js'
 
 const MAX_FREE = 256
+/**
+ * Idle time of mTLS connections to a peer proxy: reconnecting costs a handshake (4-10 ms of CPU
+ * on both sides), and the peer's inbound side keeps idle connections for 60 s (httpIdleTimeoutMs).
+ */
+export const MESHED_POOL_IDLE_MS = 30_000
+/** Connects in progress per endpoint at most (the waiting attempts share them). */
+export const MAX_CONNECTING = 4
 
 /** Where an upstream connection's events go while it carries a request. */
 export interface UpstreamOwner {
@@ -18,12 +31,20 @@ export interface UpstreamOwner {
   upClose(): void
 }
 
+/** An attempt waiting for a connection (acquire() found none free). */
+export interface UpstreamWaiter {
+  /** The connection is this attempt's now (owner not yet set). */
+  gotUpstream(u: Upstream): void
+  /** A connect failed while this attempt waited (every waiter then gets it). */
+  connectFailed(err: Error): void
+}
+
 export interface Upstream {
   socket: Duplex
   /** Has carried a request before (a failure before any response byte may be a stale socket). */
   reused: boolean
   freedAt: number
-  /** Idle time after which it is not reused: POOL_IDLE_MS, or less from the upstream's hint. */
+  /** Idle time after which it is not reused: the pool's, or less from the upstream's hint. */
   idleMs: number
   /**
    * The attempt the socket's events go to (its listeners are bound once, when it connects);
@@ -34,45 +55,98 @@ export interface Upstream {
 
 export class RawPool {
   private readonly free: Upstream[] = []
+  private readonly waiting: UpstreamWaiter[] = []
+  private connecting = 0
   private sweeper: NodeJS.Timeout | undefined
   /** The endpoint is gone (closeRawPool): connections released from now on are closed. */
   private closed = false
+  /** How long a free connection is kept: POOL_IDLE_MS, MESHED_POOL_IDLE_MS for mTLS. */
+  readonly idleMs: number
 
-  constructor(private readonly ep: EndpointClient) {}
+  constructor(private readonly ep: EndpointClient) {
+    this.idleMs = ep.tls.tls ? MESHED_POOL_IDLE_MS : POOL_IDLE_MS
+  }
 
-  /** A free connection (most recently used first), or a new one. */
-  acquire(): Upstream {
+  /**
+   * A free connection (most recently used first); else undefined, and `w` gets the first
+   * connection released or connected from now on (or a connect's failure), unless cancelled.
+   */
+  acquire(w: UpstreamWaiter): Upstream | undefined {
     for (let u = this.free.pop(); u; u = this.free.pop()) {
       // (the clock is read only for a socket with a hint shorter than the sweep's)
-      const fresh = u.idleMs >= POOL_IDLE_MS || performance.now() - u.freedAt < u.idleMs
-      if (fresh && !u.socket.destroyed && u.socket.writable && !u.socket.readableEnded) {
+      const fresh = u.idleMs >= this.idleMs || performance.now() - u.freedAt < u.idleMs
+      if (fresh && usable(u)) {
         u.reused = true
         return u
       }
       u.socket.destroy()
     }
-    return this.connect()
+    this.waiting.push(w)
+    this.grow()
+    return undefined
   }
 
-  private connect(): Upstream {
-    const u: Upstream = {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: POOL_IDLE_MS, owner: undefined}
+  /** `w` no longer waits (its client went, its timeout fired). */
+  cancel(w: UpstreamWaiter): void {
+    const i = this.waiting.indexOf(w)
+    if (i >= 0) this.waiting.splice(i, 1)
+  }
+
+  /** Attempts waiting now (tests). */
+  get waiters(): number {
+    return this.waiting.length
+  }
+
+  /** More connects while attempts wait that the ones in progress would not serve (up to MAX_CONNECTING). */
+  private grow(): void {
+    while (!this.closed && this.connecting < MAX_CONNECTING && this.waiting.length > this.connecting) this.connect()
+  }
+
+  private connect(): void {
+    this.connecting++
+    const u: Upstream = {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: this.idleMs, owner: undefined}
     const s = u.socket
+    let state: 'connecting' | 'up' | 'failed' = 'connecting'
+    // A connect that failed: every waiting attempt gets the error (each decides: retry elsewhere or answer).
+    const failed = (err: Error): void => {
+      if (state !== 'connecting') return
+      state = 'failed'
+      this.connecting--
+      s.destroy()
+      for (const w of this.waiting.splice(0)) w.connectFailed(err)
+    }
+    // (an mTLS socket is usable once its handshake is done and the peer verified)
+    s.once((s as Duplex & {encrypted?: boolean}).encrypted ? 'secureConnect' : 'connect', () => {
+      if (state !== 'connecting') return
+      state = 'up'
+      this.connecting--
+      this.hand(u)
+      this.grow()
+    })
     s.on('data', (chunk: Buffer) => {
       if (u.owner) u.owner.upData(chunk)
       else this.drop(u)
     })
     s.on('error', (err: Error) => {
+      if (state === 'connecting') return failed(err)
       if (u.owner) u.owner.upError(err)
       else this.drop(u)
     })
     const closed = (): void => {
+      if (state === 'connecting') return failed(new Error('the connection closed before it was established'))
       if (u.owner) u.owner.upClose()
       else this.drop(u)
     }
     s.on('close', closed)
     // (half-open sockets: the upstream's FIN comes as 'end', and 'close' only after ours)
     s.on('end', closed)
-    return u
+  }
+
+  /** A usable connection: to the longest waiting attempt, else to the free list. */
+  private hand(u: Upstream): void {
+    const w = this.waiting.shift()
+    if (w) w.gotUpstream(u)
+    else this.keep(u)
   }
 
   /** A connection no one owns closed, half-closed, failed or talked: out of the pool. */
@@ -84,21 +158,34 @@ export class RawPool {
 
   /** Returns a connection whose last response ended cleanly. */
   release(u: Upstream): void {
-    if (this.closed || u.socket.destroyed || u.idleMs <= 0 || this.free.length >= MAX_FREE) {
+    u.owner = undefined
+    if (this.closed || !usable(u) || u.idleMs <= 0) {
+      u.socket.destroy()
+      return
+    }
+    const w = this.waiting.shift()
+    if (w) {
+      u.reused = true
+      w.gotUpstream(u)
+    } else this.keep(u)
+  }
+
+  private keep(u: Upstream): void {
+    if (this.closed || this.free.length >= MAX_FREE) {
       u.socket.destroy()
       return
     }
     u.freedAt = performance.now()
-    u.owner = undefined
     this.free.push(u)
-    this.sweeper ??= setInterval(() => this.sweep(), POOL_IDLE_MS / 4).unref()
+    this.sweeper ??= setInterval(() => this.sweep(), this.idleMs / 4).unref()
   }
 
-  /** Closes every free connection, and each busy one when it is released. */
+  /** Closes every free connection, and each busy one when it is released; waiting attempts fail. */
   close(): void {
     this.closed = true
     const free = this.free.splice(0)
     for (const u of free) u.socket.destroy()
+    for (const w of this.waiting.splice(0)) w.connectFailed(new Error('the endpoint was removed'))
     clearInterval(this.sweeper)
     this.sweeper = undefined
   }
@@ -116,6 +203,10 @@ export class RawPool {
       this.sweeper = undefined
     }
   }
+}
+
+function usable(u: Upstream): boolean {
+  return !u.socket.destroyed && u.socket.writable && !u.socket.readableEnded
 }
 
 /** The idle time a `Keep-Alive` response field allows: `timeout=N` seconds minus 1 s, at most POOL_IDLE_MS. */

@@ -9,7 +9,7 @@ import {ProxyError} from '../../errors.js'
 import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
 import {headEnd, parseResponseHead, type ResponseHead} from './head.js'
-import {rawPool, type Upstream, type UpstreamOwner} from './pool.js'
+import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from './pool.js'
 import {KeptBody} from './replay.js'
 
 /** What the exchange needs of its client connection. */
@@ -32,7 +32,7 @@ export const EMPTY: Buffer = Buffer.alloc(0)
 /** Request body bytes held while the target resolves before the client is paused. */
 const HOLD_BYTES = 64 * 1024
 
-export abstract class UpstreamAttempt implements UpstreamOwner {
+export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   protected ep!: EndpointClient
   protected up: Upstream | undefined
   private started = 0
@@ -44,8 +44,13 @@ export abstract class UpstreamAttempt implements UpstreamOwner {
   protected rbuf: Buffer = EMPTY
   /** The response body's framing: undefined until the final head is in. */
   protected resFramer: Framer | null | undefined
+  /** Request body bytes not yet written: held until the attempt has a connection. */
   private pending: Buffer[] | undefined = []
   private pendingBytes = 0
+  /** A retry's body so far (the kept chunks when it started), written before `pending`. */
+  private replay: Buffer[] | undefined
+  /** Waiting in the pool for a connection. */
+  private waiting = false
   /** Waiting for 'drain' of the upstream socket, with this listener. */
   private upBlocked = false
   private onUpDrain: (() => void) | undefined
@@ -69,27 +74,49 @@ export abstract class UpstreamAttempt implements UpstreamOwner {
   /** The upstream sent FIN or closed. */
   protected abstract upClosed(): void
 
-  /** Starts an attempt on `this.ep`: a pooled (or new) connection, the head, the held body. */
+  /** Starts an attempt on `this.ep`: a pooled connection, or the first the pool can give (gotUpstream). */
   protected send(): void {
-    const up = rawPool(this.ep).acquire()
-    this.up = up
     this.started = this.ep.stats.start()
     this.statsOpen = true
     this.rbuf = EMPTY
     this.gotBytes = false
+    if (this.pending === undefined) {
+      // A retry: the body so far again (what arrives from now on is held as on the first attempt).
+      this.pending = []
+      this.pendingBytes = 0
+      this.replay = this.kept ? [...this.kept.chunks] : undefined
+    }
+    const up = rawPool(this.ep).acquire(this)
+    if (up) this.attach(up)
+    else this.waiting = true
+  }
+
+  /** The pool's connection for this attempt (UpstreamWaiter). */
+  gotUpstream(up: Upstream): void {
+    this.waiting = false
+    this.attach(up)
+  }
+
+  /** A connect failed while this attempt waited (UpstreamWaiter). */
+  connectFailed(err: Error): void {
+    this.waiting = false
+    this.upFailed(err)
+  }
+
+  /** The attempt's connection: the head, then the body held so far. */
+  private attach(up: Upstream): void {
+    this.up = up
     up.owner = this
     up.socket.write(this.head)
-    const pending = this.pending
-    if (pending) {
-      this.pending = undefined
-      for (const b of pending) this.sendUp(b)
-      // (paused for holding too much: reads again unless the upstream is already full)
-      if (this.pendingBytes > HOLD_BYTES && !this.upBlocked) this.client.resume()
-      this.pendingBytes = 0
-    } else if (this.kept) {
-      // A retry: the body so far again; the rest follows as it arrives.
-      for (const b of this.kept.chunks) this.sendUp(b)
-    }
+    const replay = this.replay
+    this.replay = undefined
+    if (replay) for (const b of replay) this.sendUp(b)
+    const pending = this.pending!
+    this.pending = undefined
+    for (const b of pending) this.sendUp(b)
+    // (paused for holding too much: reads again unless the upstream is already full)
+    if (this.pendingBytes > HOLD_BYTES && !this.upBlocked) this.client.resume()
+    this.pendingBytes = 0
   }
 
   /** Keeps the body from now on, up to `max` bytes, so that a retry can send it again. */
@@ -111,6 +138,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner {
 
   /** Gives up the attempt's connection (its events no longer reach this attempt) and returns it. */
   protected detach(): Upstream | undefined {
+    if (this.waiting) {
+      this.waiting = false
+      rawPool(this.ep).cancel(this)
+    }
     const up = this.up
     if (!up) return undefined
     this.up = undefined
@@ -128,7 +159,7 @@ export abstract class UpstreamAttempt implements UpstreamOwner {
     if (b.length === 0) return
     if (this.kept && !this.kept.keep(b)) this.kept = undefined
     if (this.pending) {
-      // The target is still resolving: hold a little, then stop reading the client.
+      // No connection yet (the target resolving, or waiting in the pool): hold a little, then stop reading the client.
       this.pending.push(b)
       this.pendingBytes += b.length
       if (this.pendingBytes > HOLD_BYTES) this.client.pause()
