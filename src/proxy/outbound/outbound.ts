@@ -87,7 +87,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
  */
 function identityGate(identity: Identity | undefined, log: Logger): {gate?: Promise<void>, stop(): void} {
   if (!identity || identity.clientContext()) return {stop: () => {}}
-  const warn = setInterval(() => log.warn('outbound connections are waiting for this proxy\'s identity to be certified'), 15_000)
+  const warn = setInterval(() => log.warn('this proxy\'s identity is not certified yet: outbound connections wait for it'), 15_000)
   warn.unref()
   const stop = (): void => clearInterval(warn)
   return {gate: identity.ready().then(stop), stop}

@@ -1,10 +1,11 @@
 // Raw upstream connections per endpoint (plaintext or the endpoint's mTLS, from
-// EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one sweep
-// per pool (MESHED_POOL_IDLE_MS for mTLS to a peer proxy: a handshake saved, and the peer's
-// inbound side keeps connections for 60 s), or sooner when the upstream said so (`Keep-Alive: timeout=N`: not reused N - 1 s
-// after its release, as Node's Agent and the node codec's pool do; never when N <= 1). A free
-// socket that the peer closes (or half-closes) or that sends anything leaves the list. Each
-// socket's listeners are bound once: its events go to the attempt that owns it, else drop it.
+// EndpointClient.connect): a lifo free list, idle sockets closed after POOL_IDLE_MS by one
+// sweep per pool (MESHED_POOL_IDLE_MS for mTLS to a peer proxy: a handshake saved, and the
+// peer's inbound side keeps connections for 60 s), or sooner when the upstream said so
+// (`Keep-Alive: timeout=N`: not reused N - 1 s after its release, as Node's Agent and the node
+// codec's pool do; never when N <= 1). A free socket that the peer closes (or half-closes) or
+// that sends anything leaves the list. Each socket's listeners are bound once: its events go to
+// the attempt that owns it, else drop it.
 // With no free connection, an attempt waits for the first connection that is released or
 // connects, whichever comes first, and at most MAX_CONNECTING connects (for mTLS, handshakes of
 // several ms of CPU each) run at once per endpoint: a burst that finds the pool empty no longer
