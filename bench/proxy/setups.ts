@@ -10,7 +10,8 @@ import {fileURLToPath} from 'node:url'
 import {ensureLocalIdentityDir} from '../../src/control/identity/local-dir.js'
 import {issueLocalToken} from '../../src/control/identity/local-tokens.js'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../src/protocol/identity.js'
-import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
+import {localControllerArgs, localProxyEnv, type LocalProxy} from '../../src/demo/plan.js'
+import {identityName} from '../../src/protocol/proxy-env.js'
 import {freePort, start, stop, waitHttp} from './procs.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -89,26 +90,18 @@ export async function meshTlsPair(backendPort: number, dist?: string, proxyEnv: 
   const registry = join(dir, 'registry.json')
   writeFileSync(registry, JSON.stringify({services: [{name: 'bench', namespace: NAMESPACE, ports: [{port: 80, endpoints: [
     {address: '127.0.0.1', port: inPort, serviceAccount: 'server', pod: 'server-0', deployment: 'server'}]}]}], pods: []}))
-  const controller = start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'controller', '--mode', 'local',
-    '--identity-dir', join(dir, 'identity'), '--registry-file', registry, '--listen-host', '127.0.0.1',
-    '--identity-port', String(idPort), '--destination-port', String(destPort), '--tap-port', String(tapPort), '--log-level', 'warn'])
-  const controllerId = identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')
-  const proxy = (sa: string, inbound: number, outbound: number, admin: number, tap: number, extra: NodeJS.ProcessEnv): ChildProcess => {
-    const token = join(dir, `${sa}.token`)
-    writeFileSync(token, issueLocalToken(sa, NAMESPACE, id.tokenSecret) + '\n', {mode: 0o600})
+  const ctl = {identityPort: idPort, destinationPort: destPort, tapPort, identity: identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system')}
+  const controller = start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), ...localControllerArgs(ctl, join(dir, 'identity'), registry)])
+  const proxy = (sa: string, ports: LocalProxy['ports'], appPort?: number): ChildProcess => {
+    const tokenFile = join(dir, `${sa}.token`)
+    writeFileSync(tokenFile, issueLocalToken(sa, NAMESPACE, id.tokenSecret) + '\n', {mode: 0o600})
     return start(process.execPath, dist ? [join(ROOT, 'bench/proxy/sidecar.mjs'), dist] : ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy'], {
-      MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv, ...extra,
-      [ProxyEnv.INBOUND_LISTEN_ADDR]: `127.0.0.1:${inbound}`, [ProxyEnv.OUTBOUND_LISTEN_ADDR]: `127.0.0.1:${outbound}`,
-      [ProxyEnv.ADMIN_LISTEN_ADDR]: `127.0.0.1:${admin}`, [ProxyEnv.TAP_LISTEN_ADDR]: `127.0.0.1:${tap}`,
-      [ProxyEnv.DESTINATION_ADDR]: `wss://127.0.0.1:${destPort}`, [ProxyEnv.DESTINATION_IDENTITY]: controllerId,
-      [ProxyEnv.IDENTITY_ADDR]: `https://127.0.0.1:${idPort}`, [ProxyEnv.IDENTITY_SVC_NAME]: controllerId,
-      [ProxyEnv.IDENTITY_LOCAL_NAME]: identityName(sa, NAMESPACE), [ProxyEnv.IDENTITY_DIR]: join(dir, `${sa}-id`),
-      [ProxyEnv.IDENTITY_TOKEN_FILE]: token, [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: id.anchorsPem, [ProxyEnv.TAP_SVC_NAME]: controllerId,
-      [ProxyEnv.POD_NAMESPACE]: NAMESPACE,
+      MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv,
+      ...localProxyEnv(ctl, {ports, appPort, identity: identityName(sa, NAMESPACE), identityDir: join(dir, `${sa}-id`), tokenFile, namespace: NAMESPACE}, id.anchorsPem),
     })
   }
-  const server = proxy('server', inPort, o1, a1, t1, {[ProxyEnv.INBOUND_FORWARD_ADDR]: `127.0.0.1:${backendPort}`})
-  const client = proxy('client', i2, outPort, a2, t2, {})
+  const server = proxy('server', {inbound: inPort, outbound: o1, admin: a1, tap: t1}, backendPort)
+  const client = proxy('client', {inbound: i2, outbound: outPort, admin: a2, tap: t2})
   const close = async (): Promise<void> => {
     await stop([client, server, controller])
     rmSync(dir, {recursive: true, force: true})

@@ -20,7 +20,7 @@ export interface ServicePlan {
 
 export interface DemoPlan {
   namespace: string
-  controller: {identityPort: number; destinationPort: number; tapPort: number; identity: string}
+  controller: LocalController
   /** The local tap server (in the demo process). */
   tapPort: number
   services: ServicePlan[]
@@ -85,44 +85,81 @@ export interface ProcessSpec {
   log: string
 }
 
+/** What a local-mode controller listens on, and where the proxies find it. */
+export interface LocalController {
+  identityPort: number
+  destinationPort: number
+  tapPort: number
+  /** Its identity (it serves identity, destination and tap with it). */
+  identity: string
+}
+
+/** `mesh controller --mode local` arguments (the demo's, the proxy bench's mTLS pair's). */
+export function localControllerArgs(c: LocalController, identityDir: string, registryFile: string): string[] {
+  return ['controller', '--mode', 'local', '--identity-dir', identityDir, '--registry-file', registryFile, '--listen-host', '127.0.0.1',
+    '--identity-port', String(c.identityPort), '--destination-port', String(c.destinationPort), '--tap-port', String(c.tapPort), '--log-level', 'warn']
+}
+
 export function controllerSpec(plan: DemoPlan, p: DemoPaths): ProcessSpec {
   return {
     key: 'controller',
     role: 'controller',
-    args: ['controller', '--mode', 'local', '--identity-dir', p.identity, '--registry-file', p.registry, '--listen-host', '127.0.0.1',
-      '--identity-port', String(plan.controller.identityPort), '--destination-port', String(plan.controller.destinationPort),
-      '--tap-port', String(plan.controller.tapPort), '--log-level', 'warn'],
+    args: localControllerArgs(plan.controller, p.identity, p.registry),
     env: {},
     log: path.join(p.logs, 'controller.log'),
   }
 }
 
-/** `anchorsPem`: the trust anchors themselves (the variable takes PEM or a file; PEM works for every reader). */
-export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsPem: string): ProcessSpec {
+export interface LocalProxy {
+  ports: {inbound: number; outbound: number; admin: number; tap: number}
+  /** The app the inbound side forwards to (127.0.0.1:port). */
+  appPort?: number
+  /** Its identity name, and where its key and certificate, and its token, are. */
+  identity: string
+  identityDir: string
+  tokenFile: string
+  namespace: string
+}
+
+/**
+ * The environment of a proxy under a local-mode controller (the demo's, the proxy bench's mTLS
+ * pair's): listeners, discovery and identity from the controller, with mTLS between proxies.
+ * `anchorsPem`: the trust anchors themselves (the variable takes PEM or a file; PEM works for every reader).
+ */
+export function localProxyEnv(c: LocalController, o: LocalProxy, anchorsPem: string): Record<string, string> {
   const a = (port: number): string => `127.0.0.1:${port}`
+  return {
+    [ProxyEnv.INBOUND_LISTEN_ADDR]: a(o.ports.inbound),
+    [ProxyEnv.OUTBOUND_LISTEN_ADDR]: a(o.ports.outbound),
+    [ProxyEnv.ADMIN_LISTEN_ADDR]: a(o.ports.admin),
+    [ProxyEnv.TAP_LISTEN_ADDR]: a(o.ports.tap),
+    ...(o.appPort === undefined ? {} : {[ProxyEnv.INBOUND_FORWARD_ADDR]: a(o.appPort)}),
+    [ProxyEnv.DESTINATION_ADDR]: `wss://127.0.0.1:${c.destinationPort}`,
+    [ProxyEnv.DESTINATION_IDENTITY]: c.identity,
+    [ProxyEnv.IDENTITY_ADDR]: `https://127.0.0.1:${c.identityPort}`,
+    [ProxyEnv.IDENTITY_SVC_NAME]: c.identity,
+    [ProxyEnv.IDENTITY_LOCAL_NAME]: o.identity,
+    [ProxyEnv.IDENTITY_DIR]: o.identityDir,
+    [ProxyEnv.IDENTITY_TOKEN_FILE]: o.tokenFile,
+    [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: anchorsPem,
+    // The tap server holds the controller's identity, as the controller's does in a cluster.
+    [ProxyEnv.TAP_SVC_NAME]: c.identity,
+    [ProxyEnv.POD_NAMESPACE]: o.namespace,
+  }
+}
+
+/** `anchorsPem`: the trust anchors themselves. */
+export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsPem: string): ProcessSpec {
   return {
     key: `proxy/${s.name}`,
     role: 'proxy',
     service: s.name,
     args: ['proxy'],
     env: {
-      [ProxyEnv.INBOUND_LISTEN_ADDR]: a(s.proxy.inbound),
-      [ProxyEnv.OUTBOUND_LISTEN_ADDR]: a(s.proxy.outbound),
-      [ProxyEnv.ADMIN_LISTEN_ADDR]: a(s.proxy.admin),
-      [ProxyEnv.TAP_LISTEN_ADDR]: a(s.proxy.tap),
-      [ProxyEnv.INBOUND_FORWARD_ADDR]: a(s.appPort),
-      [ProxyEnv.DESTINATION_ADDR]: `wss://127.0.0.1:${plan.controller.destinationPort}`,
-      [ProxyEnv.DESTINATION_IDENTITY]: plan.controller.identity,
-      [ProxyEnv.IDENTITY_ADDR]: `https://127.0.0.1:${plan.controller.identityPort}`,
-      [ProxyEnv.IDENTITY_SVC_NAME]: plan.controller.identity,
-      [ProxyEnv.IDENTITY_LOCAL_NAME]: s.identity,
-      [ProxyEnv.IDENTITY_DIR]: path.join(p.proxies, s.name),
-      [ProxyEnv.IDENTITY_TOKEN_FILE]: path.join(p.tokens, s.name),
-      [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: anchorsPem,
-      // The demo's tap server holds the controller's identity, as the controller's does in a cluster.
-      [ProxyEnv.TAP_SVC_NAME]: plan.controller.identity,
+      ...localProxyEnv(plan.controller, {
+        ports: s.proxy, appPort: s.appPort, identity: s.identity, identityDir: path.join(p.proxies, s.name), tokenFile: path.join(p.tokens, s.name), namespace: plan.namespace,
+      }, anchorsPem),
       [ProxyEnv.POD_NAME]: s.pod,
-      [ProxyEnv.POD_NAMESPACE]: plan.namespace,
       [ProxyEnv.WORKLOAD_KIND]: 'deployment',
       [ProxyEnv.WORKLOAD_NAME]: s.name,
       [ProxyEnv.LOG_LEVEL]: 'warn',
