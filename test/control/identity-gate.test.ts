@@ -1,17 +1,16 @@
 // A proxy whose identity is not certified yet holds its outbound connections until it is, so
 // that nothing reaches a meshed endpoint in plaintext (Linkerd's proxy serves only once
 // certified). Real parts: the local identity service behind a relay this test opens late (the
-// identity service unreachable, then reachable), the destination service, two proxies.
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+// identity service unreachable, then reachable), the destination service (whose client, as a
+// real proxy's, answers before the certificate), two proxies.
+import {mkdtempSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {controllerIdentityName, issueLocalToken} from '../../src/control/identity/index.js'
-import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {identityName} from '../../src/protocol/proxy-env.js'
-import {startIdentity, type ProxyIdentity} from '../../src/proxy/identity/index.js'
+import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
@@ -55,22 +54,8 @@ async function lateRelay(target: number): Promise<{port: number, open(): void, c
 }
 
 /** The web proxy's identity, certified through `relay` (so not before it opens). */
-async function lateIdentity(relayPort: number): Promise<ProxyIdentity> {
-  const tokenFile = path.join(tmp, `web-${relayPort}.token`)
-  writeFileSync(tokenFile, issueLocalToken('web', 'shop', idp.local.tokenSecret))
-  const id = await startIdentity({
-    localName: WEB, identityAddr: `https://127.0.0.1:${relayPort}`, identityServiceName: idp.service.serviceName,
-    tokenFile, trustAnchorsPem: idp.local.anchorsPem, backoff: {minMs: 50, maxMs: 200},
-  })
-  closers.push(() => id.close())
-  return id
-}
-
-/** Discovery as a real proxy has it (src/proxy/run.ts): the trust anchors too, so it answers before the identity is certified. */
-function discovery(id: ProxyIdentity): DestinationClient {
-  const c = new DestinationClient({addr: `wss://127.0.0.1:${dest.service.port}`, namespace: 'shop', identity: id, trustAnchorsPem: idp.local.anchorsPem, serverName: controllerIdentityName()})
-  closers.push(() => c.close())
-  return c
+function lateIdentity(relayPort: number): Promise<ProxyIdentity> {
+  return idp.proxyIdentity('web', 'shop', {identityAddr: `https://127.0.0.1:${relayPort}`, backoff: {minMs: 50, maxMs: 200}}, false)
 }
 
 function get(port: number): Promise<{status: number, at: number}> {
@@ -109,7 +94,7 @@ describe('outbound before the proxy is certified', () => {
     const relay = await lateRelay(idp.service.port)
     closers.push(relay.close)
     const webId = await lateIdentity(relay.port)
-    const client = await startProxy(testConfig(), {identity: webId, discovery: discovery(webId), log: quietLog(), originalDst: null})
+    const client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), log: quietLog(), originalDst: null})
     closers.push(() => client.close(200))
     inbound.length = 0
     const response = get(client.ports.outbound)
@@ -130,7 +115,7 @@ describe('outbound before the proxy is certified', () => {
     const relay = await lateRelay(idp.service.port)
     closers.push(relay.close)
     const webId = await lateIdentity(relay.port)
-    const client = await startProxy(testConfig(), {identity: webId, discovery: discovery(webId), log: quietLog(), originalDst: null})
+    const client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), log: quietLog(), originalDst: null})
     const socket = net.connect(client.ports.outbound, '127.0.0.1')
     await new Promise((resolve) => socket.once('connect', resolve))
     socket.write('GET / HTTP/1.1\r\nhost: db.shop.svc.cluster.local\r\n\r\n')

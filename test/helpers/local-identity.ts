@@ -16,8 +16,8 @@ export interface LocalIdentity {
   dir: string
   local: LocalIdentityDir
   service: IdentityService
-  /** A certified identity for ServiceAccount `sa` in `namespace` (ready when it resolves). */
-  proxyIdentity(sa: string, namespace?: string, extra?: Partial<ProxyIdentityConfig>): Promise<ProxyIdentity>
+  /** An identity for ServiceAccount `sa` in `namespace`, certified when it resolves (unless `wait` is false). */
+  proxyIdentity(sa: string, namespace?: string, extra?: Partial<ProxyIdentityConfig>, wait?: boolean): Promise<ProxyIdentity>
   stop(): Promise<void>
 }
 
@@ -32,7 +32,7 @@ export async function startLocalIdentity(dir: string, options: {leafLifetimeMs?:
   const ids: ProxyIdentity[] = []
   return {
     dir, local, service,
-    async proxyIdentity(sa, namespace = 'shop', extra = {}) {
+    async proxyIdentity(sa, namespace = 'shop', extra = {}, wait = true) {
       const tokenFile = path.join(dir, `${sa}.${namespace}.token`)
       writeFileSync(tokenFile, issueLocalToken(sa, namespace, local.tokenSecret))
       const id = await startIdentity({
@@ -40,7 +40,7 @@ export async function startLocalIdentity(dir: string, options: {leafLifetimeMs?:
         tokenFile, trustAnchorsPem: local.anchorsPem, ...extra,
       })
       ids.push(id)
-      await id.ready()
+      if (wait) await id.ready()
       return id
     },
     async stop() {
@@ -55,7 +55,7 @@ export interface LocalDestination {
   registryFile: string
   /** Replaces the registry (atomically: the service never reads half a file). */
   writeRegistry(doc: {services: unknown[]}): void
-  /** A client as a proxy of `identity` in `namespace` uses it. */
+  /** A client as a proxy of `identity` in `namespace` has it (src/proxy/run.ts: the anchors too, so it answers before the identity is certified). */
   client(identity: ProxyIdentity, namespace?: string): DestinationClient
   stop(): Promise<void>
 }
@@ -77,7 +77,7 @@ export async function startLocalDestination(identity: LocalIdentity, registry: {
   return {
     service, registryFile, writeRegistry,
     client(id, namespace = 'shop') {
-      const c = new DestinationClient({addr: `wss://127.0.0.1:${service.port}`, namespace, identity: id, serverName: controllerIdentityName()})
+      const c = new DestinationClient({addr: `wss://127.0.0.1:${service.port}`, namespace, identity: id, trustAnchorsPem: identity.local.anchorsPem, serverName: controllerIdentityName()})
       clients.push(c)
       return c
     },
