@@ -1,6 +1,7 @@
 // A proxy whose identity is not certified yet holds its outbound connections until it is, so
 // that nothing reaches a meshed endpoint in plaintext (Linkerd's proxy serves only once
-// certified). Real parts: the local identity service behind a relay this test opens late (the
+// certified); on its inbound side, a peer proxy's mTLS handshake waits for the certificate
+// instead of passing through to the application. Real parts: the local identity service behind a relay this test opens late (the
 // identity service unreachable, then reachable), the destination service (whose client, as a
 // real proxy's, answers before the certificate), two proxies.
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -18,6 +19,7 @@ import {startLocalDestination, startLocalIdentity, type LocalDestination, type L
 
 const WEB = identityName('web', 'shop')
 const DB = identityName('db', 'shop')
+const PAY = identityName('pay', 'shop')
 
 let tmp: string
 let idp: LocalIdentity
@@ -53,14 +55,14 @@ async function lateRelay(target: number): Promise<{port: number, open(): void, c
   }
 }
 
-/** The web proxy's identity, certified through `relay` (so not before it opens). */
-function lateIdentity(relayPort: number): Promise<ProxyIdentity> {
-  return idp.proxyIdentity('web', 'shop', {identityAddr: `https://127.0.0.1:${relayPort}`, backoff: {minMs: 50, maxMs: 200}}, false)
+/** An identity for `sa`, certified through `relay` (so not before it opens). */
+function lateIdentity(relayPort: number, sa = 'web'): Promise<ProxyIdentity> {
+  return idp.proxyIdentity(sa, 'shop', {identityAddr: `https://127.0.0.1:${relayPort}`, backoff: {minMs: 50, maxMs: 200}}, false)
 }
 
-function get(port: number): Promise<{status: number, at: number}> {
+function get(port: number, service = 'db'): Promise<{status: number, at: number}> {
   return new Promise((resolve, reject) => {
-    const req = http.request({host: '127.0.0.1', port, path: '/held', headers: {host: 'db.shop.svc.cluster.local'}, agent: false}, (res) => {
+    const req = http.request({host: '127.0.0.1', port, path: '/held', headers: {host: `${service}.shop.svc.cluster.local`}, agent: false}, (res) => {
       res.resume()
       res.on('end', () => resolve({status: res.statusCode ?? 0, at: Date.now()}))
     })
@@ -129,5 +131,35 @@ describe('outbound before the proxy is certified', () => {
     expect(await client.close(10_000)).toEqual({forced: 0})
     expect(await closed).toBe('')
     expect(inbound.filter((m) => m.path === '/')).toHaveLength(0)
+  }, 30_000)
+})
+
+describe('inbound before the proxy is certified', () => {
+  it('a peer proxy\'s mTLS connection waits for the certificate, then is served', async () => {
+    const relay = await lateRelay(idp.service.port)
+    closers.push(relay.close)
+    const payApp = await startEchoApp()
+    closers.push(() => closeServer(payApp.server))
+    const seen: RequestMeta[] = []
+    const recorder: Observer = {requestInit: (r) => void seen.push(r), responseInit: () => {}, responseEnd: () => {}, tcpOpen: () => {}, tcpClose: () => {}}
+    const pay = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: payApp.port}}), {identity: await lateIdentity(relay.port, 'pay'), observers: [recorder], log: quietLog(), originalDst: null})
+    closers.push(() => pay.close(200))
+    dest.writeRegistry({services: [
+      {name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: server.ports.inbound, pod: 'db-0', deployment: 'db', identity: DB, serviceAccount: 'db'}]}]},
+      {name: 'pay', namespace: 'shop', ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: pay.ports.inbound, pod: 'pay-0', deployment: 'pay', identity: PAY, serviceAccount: 'pay'}]}]},
+    ]})
+    const webId = await idp.proxyIdentity('web')
+    const client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), log: quietLog(), originalDst: null})
+    closers.push(() => client.close(200))
+    const response = get(client.ports.outbound, 'pay')
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    // pay holds no certificate: nothing reached its application, TLS bytes included.
+    expect(pay.isReady()).toBe(false)
+    expect(payApp.connections).toBe(0)
+    relay.open()
+    const r = await response
+    expect(r.status).toBe(200)
+    expect(payApp.requests).toBe(1)
+    expect(seen.map((m) => m.tls)).toEqual([{tls: true, clientId: WEB, serverId: PAY}])
   }, 30_000)
 })

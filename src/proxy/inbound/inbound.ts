@@ -62,6 +62,23 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
   const servers: HttpServers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
   const terminator = identity ? new TlsTerminator(identity, config.limits.detectTimeoutMs) : undefined
   const plain: TapTls = {tls: false, noTlsReason: identity?.localName ? 'not_provided_by_remote' : 'no_identity'}
+  // Handshakes waiting for the first certificate (one reaction on ready(), not one per connection).
+  const uncertified = new Set<() => void>()
+  void identity?.ready().then(() => {
+    for (const go of uncertified) go()
+  })
+  const certifiedWithin = (ms: number): Promise<boolean> => new Promise((resolve) => {
+    const go = (): void => {
+      clearTimeout(timer)
+      uncertified.delete(go)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      uncertified.delete(go)
+      resolve(false)
+    }, ms)
+    uncertified.add(go)
+  })
 
   const dispatch = (socket: Duplex, conn: ConnCtx, d: Detected): void => {
     if (d.protocol === 'http1' || d.protocol === 'h2') return serveHttp(side, servers, socket, conn, d)
@@ -93,10 +110,15 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     if (d.closed) return void socket.destroy()
     if (d.protocol !== 'tls' && config.opaquePorts.has(conn.origDst.port)) d.protocol = 'opaque'
     if (d.protocol === 'opaque' && d.head.length === 0) deps.stats.detectTimeouts++
-    if (d.protocol === 'tls' && terminator?.ready) {
+    if (d.protocol === 'tls' && terminator) {
       // Terminate only TLS meant for this proxy; an application's own TLS passes through.
       d.head = await readFirstRecord(socket, d.head, config.limits.detectTimeoutMs)
       if (serverName(d.head) !== identity?.localName) return decide(socket, conn, d, authz.checkPlain('TLS not addressed to this proxy (passed through to the application)'))
+      // A peer proxy's mTLS before this proxy's first certificate: the handshake waits for it (bounded).
+      if (!terminator.ready && !(await certifiedWithin(config.limits.detectTimeoutMs))) {
+        log.debug('inbound mTLS connection closed: no certificate yet', {source: `${conn.source.ip}:${conn.source.port}`})
+        return void socket.destroy()
+      }
       const t = await terminator.terminate(socket, d.head)
       if (!t) return
       conn.tls = t.tls
@@ -109,7 +131,7 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       if (inner.closed) return void t.socket.destroy()
       return decide(t.socket, conn, inner, verdict)
     }
-    decide(socket, conn, d, authz.checkPlain(d.protocol === 'tls' ? 'TLS before this proxy holds a certificate' : 'plaintext'))
+    decide(socket, conn, d, authz.checkPlain(d.protocol === 'tls' ? 'TLS, and this proxy has no identity' : 'plaintext'))
   }
 
   const listener: Listener = await listen(config.inbound, config.limits.maxConnections, (s) => {
@@ -121,3 +143,4 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
   log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
   return {side, listener, servers, authz, close: () => apps.close()}
 }
+
