@@ -5,6 +5,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
   static override summary = 'Run the sidecar proxy (inbound, outbound, admin and tap listeners) until SIGTERM.'
   static override description = 'Every flag mirrors a MESH_PROXY_* environment variable (the injector sets those); a flag wins over its variable. ' +
     'With no control plane configured the proxy runs standalone and plaintext from these settings alone. ' +
+    'With an identity (MESH_PROXY_IDENTITY_ADDR), it is ready, and its outbound side serves, only once it holds its first certificate. ' +
     'On SIGTERM it stops accepting, lets in-flight requests finish within the grace period, and exits 0.'
   static override examples = [
     '<%= config.bin %> proxy',
