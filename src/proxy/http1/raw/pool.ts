@@ -164,11 +164,8 @@ export class RawPool {
       u.socket.destroy()
       return
     }
-    const w = this.waiting.shift()
-    if (w) {
-      u.reused = true
-      w.gotUpstream(u)
-    } else this.keep(u)
+    u.reused = true
+    this.hand(u)
   }
 
   private keep(u: Upstream): void {
