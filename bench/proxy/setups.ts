@@ -11,6 +11,7 @@ import {ensureLocalIdentityDir} from '../../src/control/identity/local-dir.js'
 import {issueLocalToken} from '../../src/control/identity/local-tokens.js'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../src/protocol/identity.js'
 import {localControllerArgs, localProxyEnv, type LocalProxy} from '../../src/demo/plan.js'
+import {parseMetrics} from '../../src/metrics/parse.js'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import {freePort, start, stop, waitHttp} from './procs.js'
 
@@ -119,8 +120,9 @@ export async function meshTlsPair(backendPort: number, dist?: string, proxyEnv: 
 /** The outbound proxy's requests went over mTLS (its metrics say tls="true"), or an error saying they did not. */
 async function assertMtls(adminPort: number): Promise<void> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith('request_total{') && l.includes('direction="outbound"'))
-  if (!line?.includes('tls="true"')) throw new Error(`the mTLS pair's requests did not go over mTLS: ${line ?? 'no outbound request_total'}`)
+  const outbound = parseMetrics(text).get('request_total')?.samples.filter((x) => x.labels.direction === 'outbound') ?? []
+  const plain = outbound.filter((x) => x.labels.tls !== 'true')
+  if (outbound.length === 0 || plain.length > 0) throw new Error(`the mTLS pair's requests did not go over mTLS: ${JSON.stringify(plain[0]?.labels ?? 'no outbound request_total')}`)
 }
 
 /** Two bench/proxy/relay.mjs in the proxies' slots. */
