@@ -1,9 +1,10 @@
 // A proxy whose identity is not certified yet holds its outbound connections until it is, so
 // that nothing reaches a meshed endpoint in plaintext (Linkerd's proxy serves only once
 // certified); on its inbound side, a peer proxy's mTLS handshake waits for the certificate
-// instead of passing through to the application. Real parts: the local identity service behind a relay this test opens late (the
-// identity service unreachable, then reachable), the destination service (whose client, as a
-// real proxy's, answers before the certificate), two proxies.
+// instead of passing through to the application. Real parts: the local identity service behind
+// a relay this test opens late (the identity service unreachable, then reachable), the
+// destination service (whose client, as a real proxy's, answers before the certificate), and
+// real proxies.
 import {mkdtempSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -12,9 +13,9 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {identityName} from '../../src/protocol/proxy-env.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
-import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
+import type {RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+import {closeServer, quietLog, requestRecorder, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
 import {startLocalDestination, startLocalIdentity, type LocalDestination, type LocalIdentity} from '../helpers/local-identity.js'
 
 const WEB = identityName('web', 'shop')
@@ -76,8 +77,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-gate-'))
   idp = await startLocalIdentity(tmp)
   app = await startEchoApp()
-  const recorder: Observer = {requestInit: (r) => void inbound.push(r), responseInit: () => {}, responseEnd: () => {}, tcpOpen: () => {}, tcpClose: () => {}}
-  server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: await idp.proxyIdentity('db'), observers: [recorder], log: quietLog(), originalDst: null})
+  server = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {identity: await idp.proxyIdentity('db'), observers: [requestRecorder(inbound)], log: quietLog(), originalDst: null})
   const endpoint = {address: '127.0.0.1', port: server.ports.inbound, pod: 'db-0', deployment: 'db', identity: DB, serviceAccount: 'db'}
   dest = await startLocalDestination(idp, {services: [{name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [endpoint]}]}]})
 }, 60_000)
@@ -141,8 +141,7 @@ describe('inbound before the proxy is certified', () => {
     const payApp = await startEchoApp()
     closers.push(() => closeServer(payApp.server))
     const seen: RequestMeta[] = []
-    const recorder: Observer = {requestInit: (r) => void seen.push(r), responseInit: () => {}, responseEnd: () => {}, tcpOpen: () => {}, tcpClose: () => {}}
-    const pay = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: payApp.port}}), {identity: await lateIdentity(relay.port, 'pay'), observers: [recorder], log: quietLog(), originalDst: null})
+    const pay = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: payApp.port}}), {identity: await lateIdentity(relay.port, 'pay'), observers: [requestRecorder(seen)], log: quietLog(), originalDst: null})
     closers.push(() => pay.close(200))
     dest.writeRegistry({services: [
       {name: 'db', namespace: 'shop', ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: server.ports.inbound, pod: 'db-0', deployment: 'db', identity: DB, serviceAccount: 'db'}]}]},

@@ -5,6 +5,7 @@ import net from 'node:net'
 import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config.js'
 import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
 import {Logger} from '../../src/proxy/log.js'
+import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy, type StartOptions} from '../../src/proxy/server.js'
 
 export const quietLog = (): Logger => new Logger(process.env.MESH_TEST_PROXY_LOG === '1' ? 'debug' : 'error', 'plain')
@@ -126,4 +127,9 @@ export function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
     },
     close: () => {},
   }
+}
+
+/** An observer that records each request as it starts into `into` (and nothing else). */
+export function requestRecorder(into: RequestMeta[]): Observer {
+  return {requestInit: (r) => void into.push(r), responseInit: () => {}, responseEnd: () => {}, tcpOpen: () => {}, tcpClose: () => {}}
 }

@@ -32,6 +32,9 @@ function endpoint(tls = true): {ep: EndpointClient, sockets: FakeTls[]} {
   return {ep, sockets}
 }
 
+/** A destroyed stream's 'error' and 'close' come on the next turns. */
+const eventsDelivered = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 interface Waiter extends UpstreamWaiter {
   got?: Upstream
   error?: Error
@@ -81,7 +84,7 @@ describe('raw pool: attempts that find no free connection', () => {
     expect(pool.waiters).toBe(0)
   })
 
-  it('a failed connect fails every waiting attempt; a cancelled one gets nothing', () => {
+  it('a failed connect fails every waiting attempt; a cancelled one gets nothing', async () => {
     const {ep, sockets} = endpoint()
     const pool = new RawPool(ep)
     const [a, b, c] = [waiter(), waiter(), waiter()]
@@ -90,26 +93,22 @@ describe('raw pool: attempts that find no free connection', () => {
     pool.acquire(c)
     pool.cancel(b)
     sockets[0].destroy(Object.assign(new Error('connect ECONNREFUSED'), {code: 'ECONNREFUSED'}))
-    return new Promise<void>((resolve) => setImmediate(() => {
-      expect(a.error?.message).toBe('connect ECONNREFUSED')
-      expect(c.error?.message).toBe('connect ECONNREFUSED')
-      expect(b.error).toBeUndefined()
-      expect(b.got).toBeUndefined()
-      expect(pool.waiters).toBe(0)
-      resolve()
-    }))
+    await eventsDelivered()
+    expect(a.error?.message).toBe('connect ECONNREFUSED')
+    expect(c.error?.message).toBe('connect ECONNREFUSED')
+    expect(b.error).toBeUndefined()
+    expect(b.got).toBeUndefined()
+    expect(pool.waiters).toBe(0)
   })
 
-  it('a connection that closes before it is established is a failed connect', () => {
+  it('a connection that closes before it is established is a failed connect', async () => {
     const {ep, sockets} = endpoint()
     const pool = new RawPool(ep)
     const a = waiter()
     pool.acquire(a)
     sockets[0].destroy()
-    return new Promise<void>((resolve) => setImmediate(() => {
-      expect(a.error?.message).toBe('the connection closed before it was established')
-      resolve()
-    }))
+    await eventsDelivered()
+    expect(a.error?.message).toBe('the connection closed before it was established')
   })
 
   it('closing the pool (the endpoint went) fails the waiting attempts', () => {

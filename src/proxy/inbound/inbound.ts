@@ -143,4 +143,3 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
   log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
   return {side, listener, servers, authz, close: () => apps.close()}
 }
-
