@@ -14,7 +14,7 @@ import type {TapTls} from '../protocol/tap.js'
 import type {FailureAccrual} from './config.js'
 import type {Endpoint, Identity} from './contracts.js'
 import type {Addr} from './observe.js'
-import {Http1Pool} from './http1/pool.js'
+import {Http1Pool, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from './http1/pool.js'
 import {closeRawPool} from './http1/raw/pool.js'
 import {EndpointStats} from './outbound/balancer.js'
 
@@ -28,7 +28,7 @@ export class EndpointClient {
   readonly key: string
   readonly addr: Addr
   readonly stats: EndpointStats
-  private agent?: http.Agent
+  private agent?: Http1Pool
   /** The shared HTTP/2 session, opened and kept by http2/attempt.ts h2Session(); closed with the endpoint. */
   h2?: http2.ClientHttp2Session
   private readonly tlsOn: TapTls
@@ -105,10 +105,10 @@ export class EndpointClient {
     return socket
   }
 
-  /** The HTTP/1 keep-alive pool (http1/pool.ts: lifo, idle sockets swept after 4 s). */
-  httpAgent(): http.Agent {
+  /** The HTTP/1 keep-alive pool (http1/pool.ts: lifo, bounded connects, idle sockets swept after 4 s, 30 s for mTLS). */
+  httpAgent(): Http1Pool {
     if (this.agent) return this.agent
-    const agent = new Http1Pool(() => this.connect(['http/1.1']))
+    const agent = new Http1Pool(() => this.connect(['http/1.1']), this.tls.tls ? MESHED_POOL_IDLE_MS : POOL_IDLE_MS)
     this.agent = agent
     return agent
   }

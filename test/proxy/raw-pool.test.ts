@@ -6,8 +6,8 @@
 import {Duplex} from 'node:stream'
 import {describe, expect, it} from 'vitest'
 import type {EndpointClient} from '../../src/proxy/endpoint.js'
-import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/http1/raw/pool.js'
-import {POOL_IDLE_MS} from '../../src/proxy/http1/pool.js'
+import {RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/http1/raw/pool.js'
+import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../../src/proxy/http1/pool.js'
 
 /** A connection that establishes (secureConnect, as an mTLS one) or fails when the test says. */
 class FakeTls extends Duplex {

@@ -1,9 +1,12 @@
 // Reliability on real sockets: retries (idempotent or marked retryable, connect failures),
 // the retry budget, request timeouts, failure-accrual ejection, graceful shutdown under load.
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 import type {ProxyConfig} from '../../src/proxy/config.js'
+import {parseRoutes} from '../../src/proxy/route-policy.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, request, startEchoApp, startPair, testConfig, type EchoApp} from './helpers.js'
 
@@ -154,6 +157,44 @@ describe('timeouts', () => {
     expect(r.status).toBe(504)
     expect(r.headers['mesh-proxy-error']).toMatch(/within 200ms/)
     expect(performance.now() - t0).toBeLessThan(1200)
+  })
+
+  it('answers 504 on time to requests still waiting for a connection (the pool connects at most 4 at once)', async () => {
+    // An upstream that does not accept: its accept queue fills and further connects hang (SYNs
+    // dropped). Requests under /hold (no timeout) take the connect slots; the next ones wait in
+    // the pool for a connection, and their 300 ms timeout must answer them there.
+    const stuck = spawn(process.execPath, ['-e', `
+      const s = require('net').createServer().listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
+        console.log(s.address().port)
+        setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000), 50)
+      })`], {stdio: ['ignore', 'pipe', 'inherit']})
+    const holders: http.ClientRequest[] = []
+    try {
+      const [line] = await once(stuck.stdout!, 'data') as [Buffer]
+      await new Promise((r) => setTimeout(r, 200)) // blocked now
+      const p = await outbound(`web.local:80=127.0.0.1:${Number(line.toString())}`, (c) => {
+        c.requestTimeoutMs = 300
+        c.routes = parseRoutes('web.local /hold=timeout:0', 'test routes')
+        c.limits.connectTimeoutMs = 8000
+        c.retry.limit = 0
+        c.failureAccrual.consecutiveFailures = 1000
+      })
+      for (let i = 0; i < 8; i++) {
+        const h = http.get({port: p.ports.outbound, host: '127.0.0.1', path: `/hold${i}`, headers: {host: 'web.local'}})
+        h.on('error', () => {})
+        holders.push(h)
+      }
+      await new Promise((r) => setTimeout(r, 300))
+      const t0 = performance.now()
+      const rs = await Promise.all(Array.from({length: 6}, (_, i) => request(p.ports.outbound, {path: `/w${i}`, headers: {host: 'web.local'}})))
+      const elapsed = performance.now() - t0
+      expect(rs.map((r) => r.status)).toEqual(Array(6).fill(504))
+      for (const r of rs) expect(r.headers['mesh-proxy-error']).toMatch(/within 300ms/)
+      expect(elapsed).toBeLessThan(3000) // not when the held connects time out (8 s)
+    } finally {
+      for (const h of holders) h.destroy()
+      stuck.kill('SIGKILL')
+    }
   })
 })
 

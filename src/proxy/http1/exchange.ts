@@ -130,14 +130,22 @@ export class Exchange implements BodySink {
 
   private onTimeout(): void {
     this.timedOut = true
-    this.up?.destroy(new ProxyError('TIMEOUT', 'request timeout'))
+    this.abandon(new ProxyError('TIMEOUT', 'request timeout'))
+  }
+
+  /** The attempt ends: its connection is destroyed, or, waiting for one in the pool, it leaves the queue; an 'error' follows either way. */
+  private abandon(err?: Error): void {
+    const up = this.up
+    if (!up) return
+    up.destroy(err)
+    if (!up.socket) this.ep.httpAgent().withdraw(up, err)
   }
 
   private onClientClose(): void {
     if (this.res.writableFinished) return
     this.clientGone = true
     clearTimeout(this.timer)
-    this.up?.destroy()
+    this.abandon()
     this.end('client reset', this.bytes)
   }
 

@@ -13,16 +13,9 @@
 // answers, so more requests found no free connection, so more handshakes).
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
-import {POOL_IDLE_MS} from '../pool.js'
+import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../pool.js'
 
 const MAX_FREE = 256
-/**
- * Idle time of mTLS connections to a peer proxy: reconnecting costs a handshake (4-10 ms of CPU
- * on both sides), and the peer's inbound side keeps idle connections for 60 s (httpIdleTimeoutMs).
- */
-export const MESHED_POOL_IDLE_MS = 30_000
-/** Connects in progress per endpoint at most (the waiting attempts share them). */
-export const MAX_CONNECTING = 4
 
 /** Where an upstream connection's events go while it carries a request. */
 export interface UpstreamOwner {
