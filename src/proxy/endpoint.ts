@@ -1,11 +1,10 @@
 // One upstream endpoint: how to reach it (plaintext, or mTLS originated with the local identity
-// when the endpoint has one), its keep-alive pools (an http.Agent for HTTP/1, one HTTP/2 session,
+// when the endpoint has one), its keep-alive pools (http1/pool.ts, an http.Agent, for HTTP/1, one HTTP/2 session,
 // which the HTTP/2 forwarding code opens, http2/attempt.ts h2Session(), so that this module does
 // not load node:http2), and its load-balancing state. mTLS connections resume the last TLS
 // session made with this endpoint under the same client certificate and expected identity: a
 // resumed handshake costs less than half the CPU of a full one (bench/tls-handshake.ts), which
 // matters for opaque TCP, where every client connection is its own upstream connection.
-import type http from 'node:http'
 import type http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
