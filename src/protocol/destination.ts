@@ -1,13 +1,24 @@
-// The destination stream between a proxy and the destination service: one WebSocket per
-// authority, JSON text messages. The first message of every connection is the full state
-// (`add` with every endpoint, `noEndpoints` or `noSuchService`); later messages are changes.
-// A client that reconnects replaces what it held with that first message.
+// The destination streams between a proxy and the destination service, JSON text messages
+// over WebSocket. A stream follows one authority: its first message is the full state (`add`
+// with every endpoint, `noEndpoints` or `noSuchService`); later messages are changes. A client
+// that subscribes again replaces what it held with that first message.
+// Two ways to carry streams:
+// - DESTINATIONS_PATH (what the proxy uses): one connection, many streams. The client sends
+//   `watch` (an id of its choosing and an authority) and `unwatch`; every message of a stream
+//   carries its id. After `noSuchService` or `error` the server forgets that stream (as if its
+//   connection had closed). One TLS connection per proxy, however many services it talks to.
+// - DESTINATION_PATH: one connection per stream, the authority in the query; the server closes
+//   it after `noSuchService` or `error`. Kept for older clients and tools.
 
 export const DESTINATION_PORT = 8086
 /** `GET DESTINATION_PATH?authority=web.shop.svc.cluster.local:80&ns=<caller namespace>` + Upgrade. */
 export const DESTINATION_PATH = '/v1/destination'
+/** `GET DESTINATIONS_PATH?ns=<caller namespace>` + Upgrade, then watch / unwatch messages. */
+export const DESTINATIONS_PATH = '/v1/destinations'
 /** Largest authority accepted (bytes). */
 export const DESTINATION_MAX_AUTHORITY = 512
+/** Streams open at once on one DESTINATIONS_PATH connection (the proxy's router holds at most 10,000 targets). */
+export const DESTINATION_MAX_WATCHES = 10_000
 
 /** The dst_* metric labels of an endpoint (present when known). */
 export interface EndpointLabels {
@@ -70,6 +81,24 @@ export interface ErrorMessage {
 }
 
 export type DestinationMessage = AddMessage | RemoveMessage | NoEndpointsMessage | NoSuchServiceMessage | ErrorMessage
+
+/** Client to server on DESTINATIONS_PATH: follow `authority` as stream `id` (a positive integer not in use). */
+export interface WatchRequest {
+  type: 'watch'
+  id: number
+  authority: string
+}
+
+/** Client to server on DESTINATIONS_PATH: stop stream `id`. */
+export interface UnwatchRequest {
+  type: 'unwatch'
+  id: number
+}
+
+export type DestinationRequest = WatchRequest | UnwatchRequest
+
+/** Server to client on DESTINATIONS_PATH: a message of stream `id`. */
+export type StreamMessage = DestinationMessage & {id: number}
 
 /** The key of an endpoint in add/remove messages. */
 export function endpointKey(e: {address: string; port: number}): string {

@@ -1,6 +1,7 @@
 // The destination service with the file registry, over real WSS on 127.0.0.1, and the proxy's
 // DestinationClient: full set, short names, unknown and external names, live file edits,
-// reconnection keeping the last set, client certificates.
+// reconnection keeping the last set, every stream on one connection, the watch protocol's
+// bounds and errors, client certificates.
 import {mkdtempSync, rmSync, writeFileSync, renameSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -138,19 +139,117 @@ describe('destination (local registry, real WSS)', () => {
 
   it('keeps the last set while the service is down, and replaces it on reconnect', async () => {
     const c = client()
-    writeRegistry([web([ep1, ep2])])
+    writeRegistry([web([ep1, ep2]), {name: 'db', namespace: 'data', ports: [{port: 5432, endpoints: [{address: '127.0.0.3', port: 15432}]}]}])
     await new Promise((res) => setTimeout(res, 400))
     const r = (await c.resolve('web.shop.svc.cluster.local:80'))!
     await nextChange(r, (s) => s.endpoints.length === 2)
+    const db = (await c.resolve('db.data:5432'))!
+    expect(db.current().endpoints).toHaveLength(1)
     const port = dest.port
     await dest.stop()
     writeRegistry([web([ep2])])
     await new Promise((res) => setTimeout(res, 300))
     expect(r.current().endpoints).toHaveLength(2)
+    expect(db.current().endpoints).toHaveLength(1)
     dest = await startDest(port)
+    // Both streams are asked for again on the new connection.
     const s = await nextChange(r, (x) => x.endpoints.length === 1, 5000)
     expect(s.endpoints[0]!.port).toBe(18082)
+    await nextChange(db, (x) => x.endpoints.length === 0, 5000)
+    expect(c.connections()).toBe(1)
+    expect(dest.connections()).toBe(1)
     r.close()
+    db.close()
+  })
+
+  it('carries every stream of a client on one connection; a closed resolution ends its stream on the server', async () => {
+    const until = async (what: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !what(); i++) await new Promise((res) => setTimeout(res, 20))
+    }
+    writeRegistry([web([ep1]), {name: 'empty', namespace: 'shop', ports: [{port: 80, endpoints: []}]}, {name: 'db', namespace: 'data', ports: [{port: 5432, endpoints: [{address: '127.0.0.3', port: 15432}]}]}])
+    await new Promise((res) => setTimeout(res, 400))
+    const conns = dest.connections()
+    const streams = dest.streams()
+    const c = client()
+    const names = ['web.shop.svc.cluster.local:80', 'web.shop:80', 'db.data.svc.cluster.local:5432', 'empty.shop.svc.cluster.local:80']
+    const rs = await Promise.all(names.map(async (n) => (await c.resolve(n))!))
+    expect(rs.map((r) => r.current().endpoints.length)).toEqual([1, 1, 1, 0])
+    expect(c.connections()).toBe(1)
+    expect(dest.connections()).toBe(conns + 1)
+    expect(dest.streams()).toBe(streams + names.length)
+    rs[0].close()
+    await until(() => dest.streams() === streams + names.length - 1)
+    expect(dest.streams()).toBe(streams + names.length - 1)
+    // Answers that end a stream (an outside IP, an unknown name) go over the same connection,
+    // which stays open after its last stream, for the next question.
+    expect(await c.resolve('10.1.2.3:80')).toBeNull()
+    await expect(c.resolve('nope.shop.svc.cluster.local:80')).rejects.toBeInstanceOf(NoSuchServiceError)
+    for (const r of rs.slice(1)) r.close()
+    await until(() => dest.streams() === streams)
+    expect(dest.streams()).toBe(streams)
+    expect(c.connections()).toBe(1)
+    expect(await c.resolve('10.1.2.4:80')).toBeNull()
+    expect(dest.connections()).toBe(conns + 1)
+    c.close()
+    await until(() => dest.connections() === conns)
+    expect(dest.connections()).toBe(conns)
+  })
+
+  it('answers bad watch requests on their stream, and closes a connection that does not speak the protocol', async () => {
+    const open = async (): Promise<{ws: WebSocket, messages: Array<Record<string, unknown>>}> => {
+      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destinations?ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
+      const messages: Array<Record<string, unknown>> = []
+      ws.on('message', (d) => messages.push(JSON.parse(String(d)) as Record<string, unknown>))
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      return {ws, messages}
+    }
+    const {ws, messages} = await open()
+    const until = async (n: number): Promise<void> => {
+      for (let i = 0; i < 100 && messages.length < n; i++) await new Promise((res) => setTimeout(res, 20))
+    }
+    ws.send(JSON.stringify({type: 'watch', id: 1, authority: 'web:80'}))
+    await until(1)
+    expect(messages[0]).toMatchObject({id: 1, type: 'add'})
+    ws.send(JSON.stringify({type: 'watch', id: 1, authority: 'web:80'}))
+    ws.send(JSON.stringify({type: 'watch', id: 2, authority: 'x'.repeat(600)}))
+    ws.send(JSON.stringify({type: 'subscribe', id: 3}))
+    ws.send(JSON.stringify({type: 'watch', id: 4, authority: 'no such name!:80'}))
+    await until(5)
+    expect(messages.slice(1)).toEqual([
+      {id: 1, type: 'error', code: 'BAD_REQUEST', message: 'stream 1 is open already; unwatch it first or use another id'},
+      {id: 2, type: 'error', code: 'BAD_REQUEST', message: 'a watch needs an authority of at most 512 characters'},
+      {id: 3, type: 'error', code: 'BAD_REQUEST', message: 'unknown request type "subscribe"; use watch or unwatch'},
+      expect.objectContaining({id: 4, type: 'error', code: 'BAD_REQUEST'}),
+    ])
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+    ws.send('not json')
+    expect(await closed).toBe(1003)
+    const second = await open()
+    const closed2 = new Promise<number>((resolve) => second.ws.once('close', (code) => resolve(code)))
+    second.ws.send(JSON.stringify({type: 'watch', authority: 'web:80'}))
+    expect(await closed2).toBe(1003)
+  })
+
+  it('refuses streams beyond its limit, on the stream that asked', async () => {
+    const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger, maxStreams: 2})
+    try {
+      const ws = new WebSocket(`wss://127.0.0.1:${small.port}/v1/destinations?ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
+      const messages: Array<Record<string, unknown>> = []
+      ws.on('message', (d) => messages.push(JSON.parse(String(d)) as Record<string, unknown>))
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      for (const id of [1, 2, 3]) ws.send(JSON.stringify({type: 'watch', id, authority: 'web:80'}))
+      for (let i = 0; i < 100 && messages.length < 3; i++) await new Promise((res) => setTimeout(res, 20))
+      expect(messages.map((m) => [m.id, m.type])).toEqual([[1, 'add'], [2, 'add'], [3, 'error']])
+      expect(messages[2]).toMatchObject({code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams/)})
+      expect(small.streams()).toBe(2)
+      ws.send(JSON.stringify({type: 'unwatch', id: 1}))
+      ws.send(JSON.stringify({type: 'watch', id: 3, authority: 'web:80'}))
+      for (let i = 0; i < 100 && messages.length < 4; i++) await new Promise((res) => setTimeout(res, 20))
+      expect(messages[3]).toMatchObject({id: 3, type: 'add'})
+      ws.close()
+    } finally {
+      await small.stop()
+    }
   })
 
   it('a cluster IP resolves to its service and is followed when it moves to another service or goes away', async () => {

@@ -6,7 +6,10 @@ export type DestinationServiceOptions = DestinationServerOptions
 
 export interface DestinationService {
   port: number
+  /** Streams open (on either path). */
   streams(): number
+  /** WebSocket connections open. */
+  connections(): number
   stop(): Promise<void>
 }
 
@@ -23,6 +26,7 @@ export async function startDestinationService(o: DestinationServiceOptions): Pro
   return {
     port: server.port,
     streams: () => server.streams(),
+    connections: () => server.connections(),
     stop: async () => {
       await server.close()
       await o.registry.stop()

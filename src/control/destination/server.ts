@@ -1,5 +1,8 @@
 // The destination service: WebSocket streams over TLS on :8086.
-//   GET /v1/destination?authority=web.shop.svc.cluster.local:80&ns=<caller ns>  (Upgrade)
+//   GET /v1/destinations?ns=<caller ns>  (Upgrade), then {type: 'watch', id, authority} and
+//     {type: 'unwatch', id}: many streams on one connection, each message tagged with its id
+//   GET /v1/destination?authority=web.shop.svc.cluster.local:80&ns=<caller ns>  (Upgrade): one
+//     stream per connection
 // TLS: the serving certificate comes from the issuer (named like the controller's identity).
 // Client certificates are requested, not required: a proxy with identity presents its
 // certificate, which must then chain to the trust anchors (else 403); a proxy running without
@@ -10,11 +13,11 @@ import {STATUS_CODES, type IncomingMessage} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 import type {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'
-import {DESTINATION_MAX_AUTHORITY, DESTINATION_PATH, type DestinationMessage} from '../../protocol/destination.js'
+import {DESTINATION_MAX_AUTHORITY, DESTINATION_MAX_WATCHES, DESTINATION_PATH, DESTINATIONS_PATH, type DestinationMessage, type DestinationRequest, type StreamMessage} from '../../protocol/destination.js'
 import type {ServingCert} from '../identity/serving-cert.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from './registry.js'
-import {openStream} from './stream.js'
+import {openStream, type Stream} from './stream.js'
 
 export interface DestinationServerOptions {
   registry: Registry
@@ -22,7 +25,7 @@ export interface DestinationServerOptions {
   host?: string
   port?: number
   clusterDomain?: string
-  /** Most concurrent streams (default 10000). */
+  /** Most concurrent streams, of both kinds together (default 100,000). */
   maxStreams?: number
   /** Ping interval to find dead peers (default 30 s). */
   pingIntervalMs?: number
@@ -31,7 +34,10 @@ export interface DestinationServerOptions {
 
 export interface DestinationServer {
   port: number
+  /** Streams open (on either path). */
   streams(): number
+  /** WebSocket connections open. */
+  connections(): number
   close(): Promise<void>
 }
 
@@ -43,50 +49,103 @@ function reject(socket: Socket, status: number, reason: string): void {
 export async function startDestinationServer(o: DestinationServerOptions): Promise<DestinationServer> {
   const log = o.log
   const clusterDomain = o.clusterDomain ?? 'cluster.local'
-  const maxStreams = o.maxStreams ?? 10_000
+  const maxStreams = o.maxStreams ?? 100_000
   const server = https.createServer({...o.serving.tlsOptions(), requestCert: true, rejectUnauthorized: false}, (_req, res) => {
     const ok = _req.url === '/ready' || _req.url === '/live'
     res.writeHead(ok ? 200 : 404, {'content-type': 'application/json'})
-    res.end(JSON.stringify(ok ? {ok: true} : {error: `use GET ${DESTINATION_PATH} with a WebSocket upgrade`}))
+    res.end(JSON.stringify(ok ? {ok: true} : {error: `use GET ${DESTINATIONS_PATH} with a WebSocket upgrade`}))
   })
   server.on('tlsClientError', () => {})
   const unsubscribe = o.serving.onRenew((opts) => server.setSecureContext(opts))
   const wss = new WebSocketServer({noServer: true, maxPayload: 4096, perMessageDeflate: false})
   const alive = new WeakMap<WebSocket, boolean>()
+  /** Streams open on DESTINATIONS_PATH connections (each DESTINATION_PATH connection is one more). */
+  let watches = 0
+  let single = 0
+  const streams = (): number => watches + single
+
+  const open = (authority: string, ns: string | undefined, send: (msg: DestinationMessage) => void, end: () => void): Stream | undefined =>
+    openStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, send, end})
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'https://destination')
-    if (url.pathname !== DESTINATION_PATH) return reject(socket, 404, `no such path ${url.pathname}; use ${DESTINATION_PATH}`)
+    const many = url.pathname === DESTINATIONS_PATH
+    if (!many && url.pathname !== DESTINATION_PATH) return reject(socket, 404, `no such path ${url.pathname}; use ${DESTINATIONS_PATH}`)
     const authority = url.searchParams.get('authority') ?? ''
-    if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return reject(socket, 400, `the query parameter authority is required (at most ${DESTINATION_MAX_AUTHORITY} characters)`)
+    if (!many && (!authority || authority.length > DESTINATION_MAX_AUTHORITY)) return reject(socket, 400, `the query parameter authority is required (at most ${DESTINATION_MAX_AUTHORITY} characters)`)
     const tlsSocket = socket as TLSSocket
     const peer = tlsSocket.getPeerCertificate?.()
     const presented = peer && Object.keys(peer).length > 0
     if (presented && !tlsSocket.authorized) return reject(socket, 403, `client certificate refused: ${String(tlsSocket.authorizationError)}`)
-    if (wss.clients.size >= maxStreams) return reject(socket, 503, 'too many streams')
+    if (streams() >= maxStreams) return reject(socket, 503, 'too many streams')
     const client = presented ? (peer.subjectaltname ?? '').replace(/^DNS:/, '') : undefined
+    const ns = url.searchParams.get('ns') ?? undefined
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true)
       ws.on('pong', () => alive.set(ws, true))
       ws.on('error', () => {})
+      if (many) return serveWatches(ws, ns, client)
+      single++
       const send = (msg: DestinationMessage): void => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg))
       }
-      const stream = openStream({
-        authority,
-        callerNamespace: url.searchParams.get('ns') ?? undefined,
-        clusterDomain,
-        registry: o.registry,
-        send,
-        end: () => ws.close(1000, 'done'),
-      })
+      const stream = open(authority, ns, send, () => ws.close(1000, 'done'))
       log.debug('stream opened', {authority, client, watching: stream?.canonical})
-      ws.on('close', () => stream?.close())
+      ws.on('close', () => {
+        single--
+        stream?.close()
+      })
       ws.on('message', () => {
-        // Clients send nothing; anything they do send is ignored (and bounded by maxPayload).
+        // Clients send nothing here; anything they do send is ignored (and bounded by maxPayload).
       })
     })
   })
+
+  /** Many streams on one connection: watch / unwatch requests; each message tagged with its stream's id. */
+  const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined): void => {
+    // id -> its stream (null while openStream runs: it may end the stream before returning)
+    const mine = new Map<number, Stream | null>()
+    const send = (id: number, msg: DestinationMessage): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({...msg, id} satisfies StreamMessage))
+    }
+    const forget = (id: number): void => {
+      if (mine.delete(id)) watches--
+    }
+    const refuse = (id: number, code: 'BAD_REQUEST' | 'UNAVAILABLE', message: string): void => send(id, {type: 'error', code, message})
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      let r: DestinationRequest
+      try {
+        r = JSON.parse(isBinary ? '' : data.toString('utf8')) as DestinationRequest
+      } catch {
+        return ws.close(1003, 'requests are JSON text messages')
+      }
+      const id = r?.id
+      if (!Number.isSafeInteger(id) || id <= 0) return ws.close(1003, 'a request needs an id, a positive integer')
+      if (r.type === 'unwatch') {
+        mine.get(id)?.close()
+        return forget(id)
+      }
+      if (r.type !== 'watch') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch or unwatch`)
+      if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
+      const authority = typeof r.authority === 'string' ? r.authority : ''
+      if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
+      if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
+      mine.set(id, null)
+      watches++
+      let ended = false
+      const stream = open(authority, ns, (msg) => send(id, msg), () => {
+        ended = true
+        forget(id)
+      })
+      if (!ended && stream) mine.set(id, stream)
+      log.debug('stream opened', {authority, client, id, watching: stream?.canonical})
+    })
+    ws.on('close', () => {
+      for (const s of mine.values()) s?.close()
+      watches -= mine.size
+      mine.clear()
+    })
+  }
 
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
@@ -109,7 +168,8 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   })
   return {
     port: (server.address() as AddressInfo).port,
-    streams: () => wss.clients.size,
+    streams,
+    connections: () => wss.clients.size,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger)

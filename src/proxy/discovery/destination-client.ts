@@ -1,15 +1,17 @@
-// Discovery over the destination service's WebSocket stream (src/protocol/destination.ts):
-// one stream per authority, shared by every resolve() of it, reconnected with backoff when it
-// drops; the last known set stays in use meanwhile. The first message of each connection is
-// the full state and replaces what was held. IP authorities are asked about too: the destination
-// service answers for a Service's cluster IP like for its name, and "external" for others.
+// Discovery over the destination service's streams (src/protocol/destination.ts): one
+// WebSocket connection per client (DESTINATIONS_PATH), one stream on it per authority, shared by
+// every resolve() of it. The connection reconnects with backoff when it drops and every stream
+// is asked for again; the last known sets stay in use meanwhile. The first message of each
+// stream is the full state and replaces what was held. IP authorities are asked about too: the
+// destination service answers for a Service's cluster IP like for its name, and "external" for
+// others.
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import type {PeerCertificate} from 'node:tls'
 import WebSocket from 'ws'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
 import {identityName} from '../../protocol/proxy-env.js'
-import {DESTINATION_PATH, endpointKey, type DestinationMessage, type WireEndpoint} from '../../protocol/destination.js'
+import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {askable, hostOf} from './ip-authority.js'
 import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../contracts.js'
 
@@ -31,6 +33,11 @@ export interface DestinationClientOptions {
 }
 
 const MAX_MESSAGE = 4 * 1024 * 1024
+/**
+ * The connection stays this long after its last stream ends: a proxy whose only streams come and
+ * go (an IP asked about again every 5-60 s, recheck.ts) does not pay a TLS handshake each time.
+ */
+export const CONNECTION_IDLE_MS = 60_000
 
 function toEndpoint(e: WireEndpoint): Endpoint {
   const labels: Record<string, string> = {}
@@ -43,25 +50,61 @@ function toEndpoint(e: WireEndpoint): Endpoint {
 
 type Outcome = {kind: 'set'} | {kind: 'external'} | {kind: 'noSuchService'} | {kind: 'failed'; error: Error}
 
-class Watch {
-  readonly set = new Map<string, Endpoint>()
-  readonly listeners = new Set<(s: EndpointSet) => void>()
-  refs = 0
-  lastError: string | undefined
+/** Backoff with jitter: half the base plus up to half again, the base doubling per attempt. */
+function backoffMs(o: DestinationClientOptions, attempts: number): number {
+  const {minMs, maxMs} = o.backoff ?? {minMs: 200, maxMs: 10_000}
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempts - 1, 16))
+  return Math.round(base / 2 + (Math.random() * base) / 2)
+}
+
+/** The one WebSocket to the destination service: open while some stream is wanted. */
+class Connection {
   private ws: WebSocket | undefined
-  private closed = false
-  private fresh = true
+  private open = false
+  private nextId = 1
+  private readonly streams = new Map<number, Watch>()
   private attempts = 0
   private timer: NodeJS.Timeout | undefined
-  private settle: ((o: Outcome) => void) | undefined
-  readonly first: Promise<Outcome>
+  private idle: NodeJS.Timeout | undefined
+  private anchorsPem: string | undefined
+  lastError: string | undefined
 
-  constructor(private readonly authority: string, private readonly o: DestinationClientOptions, private readonly onDead: () => void) {
-    this.first = new Promise((r) => (this.settle = r))
-    this.connect()
+  constructor(private readonly o: DestinationClientOptions) {}
+
+  /** Asks for `w`'s authority as a new stream (now, or when connected); its id. */
+  watch(w: Watch): number {
+    clearTimeout(this.idle)
+    this.idle = undefined
+    const id = this.nextId++
+    this.streams.set(id, w)
+    if (this.open) this.request({type: 'watch', id, authority: w.authority})
+    else if (!this.ws && !this.timer) this.connect()
+    return id
   }
 
-  private anchorsPem: string | undefined
+  /** Stream `id` is no longer wanted (or the server forgot it); the connection closes CONNECTION_IDLE_MS after the last. */
+  unwatch(id: number, tell: boolean): void {
+    if (!this.streams.delete(id)) return
+    if (tell && this.open) this.request({type: 'unwatch', id})
+    if (this.streams.size === 0 && !this.idle) {
+      this.idle = setTimeout(() => this.close(), CONNECTION_IDLE_MS)
+      this.idle.unref()
+    }
+  }
+
+  /** Connections open or being opened (0 or 1; tests). */
+  connections(): number {
+    return this.ws ? 1 : 0
+  }
+
+  /** A stream delivered state: the connection works, so the next drop starts the backoff again. */
+  delivered(): void {
+    this.attempts = 0
+  }
+
+  private request(r: DestinationRequest): void {
+    this.ws?.send(JSON.stringify(r))
+  }
 
   /** The anchors PEM; MESH_PROXY_IDENTITY_TRUST_ANCHORS_PEM may also name a file. */
   private anchors(): string | undefined {
@@ -75,20 +118,10 @@ class Watch {
     return this.anchorsPem
   }
 
-  snapshot(): EndpointSet {
-    return {endpoints: [...this.set.values()]}
-  }
-
-  private settleOnce(outcome: Outcome): void {
-    const s = this.settle
-    this.settle = undefined
-    s?.(outcome)
-  }
-
   private connect(): void {
-    if (this.closed) return
-    const url = new URL(DESTINATION_PATH, this.o.addr)
-    url.searchParams.set('authority', this.authority)
+    this.timer = undefined
+    if (this.streams.size === 0) return
+    const url = new URL(DESTINATIONS_PATH, this.o.addr)
     if (this.o.namespace) url.searchParams.set('ns', this.o.namespace)
     const ctx = this.o.identity?.clientContext()
     const serverName = this.o.serverName ?? identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system', 'mesh-system')
@@ -99,46 +132,122 @@ class Watch {
     }
     const ws = new WebSocket(url, {...tlsOpts, maxPayload: MAX_MESSAGE, handshakeTimeout: 10_000, perMessageDeflate: false} as WebSocket.ClientOptions)
     this.ws = ws
-    this.fresh = true
+    ws.on('open', () => {
+      if (this.ws !== ws) return
+      this.open = true
+      // Every stream wanted is asked for (again): its first message replaces what it held.
+      for (const [id, w] of this.streams) {
+        w.subscribed()
+        this.request({type: 'watch', id, authority: w.authority})
+      }
+    })
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) return
-      let msg: DestinationMessage
+      if (isBinary || this.ws !== ws) return
+      let msg: StreamMessage
       try {
-        msg = JSON.parse(data.toString('utf8')) as DestinationMessage
+        msg = JSON.parse(data.toString('utf8')) as StreamMessage
       } catch {
         return
       }
-      this.handle(msg)
+      this.streams.get(msg.id)?.handle(msg, msg.id)
     })
     ws.on('error', (err) => {
       this.lastError = err.message
-      this.o.log?.debug('destination stream error', {authority: this.authority, error: err.message})
+      this.o.log?.debug('destination connection error', {error: err.message})
     })
     ws.on('close', () => {
-      if (this.ws !== ws || this.closed) return
+      if (this.ws !== ws) return
       this.ws = undefined
-      this.retry(new Error(`the destination stream for ${this.authority} closed`))
+      this.open = false
+      if (this.streams.size === 0) return
+      this.attempts++
+      const wait = backoffMs(this.o, this.attempts)
+      this.o.log?.debug('destination connection reconnecting', {inMs: wait, streams: this.streams.size, error: this.lastError})
+      this.timer = setTimeout(() => this.connect(), wait)
+      this.timer.unref()
     })
   }
 
-  private retry(error: Error): void {
+  close(): void {
+    this.streams.clear()
+    clearTimeout(this.timer)
+    this.timer = undefined
+    clearTimeout(this.idle)
+    this.idle = undefined
+    const ws = this.ws
+    this.ws = undefined
+    this.open = false
+    ws?.close()
+  }
+}
+
+class Watch {
+  readonly set = new Map<string, Endpoint>()
+  readonly listeners = new Set<(s: EndpointSet) => void>()
+  refs = 0
+  private id: number | undefined
+  /** The server's last error message for this stream. */
+  private streamError: string | undefined
+  private closed = false
+  private fresh = true
+  private attempts = 0
+  private timer: NodeJS.Timeout | undefined
+  private settle: ((o: Outcome) => void) | undefined
+  readonly first: Promise<Outcome>
+
+  constructor(readonly authority: string, private readonly o: DestinationClientOptions, private readonly conn: Connection, private readonly onDead: () => void) {
+    this.first = new Promise((r) => (this.settle = r))
+    this.subscribe()
+  }
+
+  get lastError(): string | undefined {
+    return this.streamError ?? this.conn.lastError
+  }
+
+  snapshot(): EndpointSet {
+    return {endpoints: [...this.set.values()]}
+  }
+
+  private settleOnce(outcome: Outcome): void {
+    const s = this.settle
+    this.settle = undefined
+    s?.(outcome)
+  }
+
+  private subscribe(): void {
+    this.timer = undefined
     if (this.closed) return
-    // Nobody waits yet and nothing is known: keep trying until resolve() gives up.
+    this.fresh = true
+    this.id = this.conn.watch(this)
+  }
+
+  /** Asked for (again) on a new connection: the next message is the full state. */
+  subscribed(): void {
+    this.fresh = true
+  }
+
+  /** The server forgot this stream (noSuchService, error): ask again after a backoff. */
+  private retry(): void {
+    if (this.id !== undefined) this.conn.unwatch(this.id, false)
+    this.id = undefined
+    if (this.closed) return
     this.attempts++
-    const {minMs, maxMs} = this.o.backoff ?? {minMs: 200, maxMs: 10_000}
-    const base = Math.min(maxMs, minMs * 2 ** Math.min(this.attempts - 1, 16))
-    const wait = Math.round(base / 2 + (Math.random() * base) / 2)
-    this.o.log?.debug('destination stream reconnecting', {authority: this.authority, inMs: wait, error: error.message})
-    this.timer = setTimeout(() => this.connect(), wait)
+    const wait = backoffMs(this.o, this.attempts)
+    this.o.log?.debug('destination stream asked again', {authority: this.authority, inMs: wait})
+    this.timer = setTimeout(() => this.subscribe(), wait)
     this.timer.unref()
   }
 
-  private handle(msg: DestinationMessage): void {
+  handle(msg: StreamMessage, id: number): void {
+    if (id !== this.id) return
     const replace = this.fresh
     this.fresh = false
-    // A stream that delivers state resets the backoff; noSuchService/error (followed by a
-    // close) keep it growing, so a vanished service is not asked for in a tight loop.
-    if (msg.type === 'add' || msg.type === 'remove' || msg.type === 'noEndpoints') this.attempts = 0
+    // A stream that delivers state resets the backoff; noSuchService/error (the server then
+    // forgets the stream) keep it growing, so a vanished service is not asked for in a tight loop.
+    if (msg.type === 'add' || msg.type === 'remove' || msg.type === 'noEndpoints') {
+      this.attempts = 0
+      this.conn.delivered()
+    }
     switch (msg.type) {
       case 'add':
         if (replace) this.set.clear()
@@ -159,9 +268,12 @@ class Watch {
           return
         }
         // Gone while watched: an empty set (503 fast) until it comes back.
+        this.retry()
         break
       case 'error':
         this.o.log?.warn('destination service error', {authority: this.authority, code: msg.code, message: msg.message})
+        this.streamError = msg.message
+        this.retry()
         return
       default:
         return
@@ -174,18 +286,21 @@ class Watch {
   close(): void {
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
-    this.ws?.close()
-    this.ws = undefined
+    this.timer = undefined
+    if (this.id !== undefined) this.conn.unwatch(this.id, true)
+    this.id = undefined
     this.settleOnce({kind: 'failed', error: new Error('closed')})
   }
 }
 
 export class DestinationClient implements Discovery {
   private readonly watches = new Map<string, Watch>()
+  private readonly conn: Connection
 
   constructor(private readonly o: DestinationClientOptions) {
     const u = new URL(o.addr)
     if (u.protocol !== 'wss:' && u.protocol !== 'ws:') throw new Error(`the destination address must be wss://host:port, got ${o.addr}`)
+    this.conn = new Connection(o)
   }
 
   async resolve(authority: string): Promise<Resolution | null> {
@@ -196,7 +311,7 @@ export class DestinationClient implements Discovery {
     if (isIP(host) && !askable(host)) return null
     let w = this.watches.get(key)
     if (!w) {
-      const created: Watch = new Watch(key, this.o, () => {
+      const created: Watch = new Watch(key, this.o, this.conn, () => {
         if (this.watches.get(key) === created) this.watches.delete(key)
       })
       w = created
@@ -253,9 +368,15 @@ export class DestinationClient implements Discovery {
     return this.watches.size
   }
 
+  /** Connections to the destination service open or being opened: 0 or 1 (tests). */
+  connections(): number {
+    return this.conn.connections()
+  }
+
   close(): void {
     for (const w of this.watches.values()) w.close()
     this.watches.clear()
+    this.conn.close()
   }
 }
 
