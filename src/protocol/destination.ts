@@ -8,7 +8,8 @@
 //   carries its id. After `noSuchService` or `error` the server forgets that stream (as if its
 //   connection had closed). One TLS connection per proxy, however many services it talks to.
 // - DESTINATION_PATH: one connection per stream, the authority in the query; the server closes
-//   it after `noSuchService` or `error`. Kept for older clients and tools.
+//   it after `noSuchService` or `error`. Kept for proxies of earlier versions (in an upgrade the
+//   control plane is new before the proxies are).
 
 export const DESTINATION_PORT = 8086
 /** `GET DESTINATION_PATH?authority=web.shop.svc.cluster.local:80&ns=<caller namespace>` + Upgrade. */

@@ -57,6 +57,20 @@ function nextChange(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs 
   })
 }
 
+/** Polls `what` every 20 ms, for up to 2 s. */
+async function until(what: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !what(); i++) await new Promise((res) => setTimeout(res, 20))
+}
+
+/** A raw client of the many-streams path, collecting what the server sends. */
+async function watchSocket(port: number): Promise<{ws: WebSocket, messages: Array<Record<string, unknown>>}> {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/destinations?ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
+  const messages: Array<Record<string, unknown>> = []
+  ws.on('message', (d) => messages.push(JSON.parse(String(d)) as Record<string, unknown>))
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  return {ws, messages}
+}
+
 async function startDest(port = 0): Promise<DestinationService> {
   return startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port, log: silentLogger})
 }
@@ -163,9 +177,6 @@ describe('destination (local registry, real WSS)', () => {
   })
 
   it('carries every stream of a client on one connection; a closed resolution ends its stream on the server', async () => {
-    const until = async (what: () => boolean): Promise<void> => {
-      for (let i = 0; i < 100 && !what(); i++) await new Promise((res) => setTimeout(res, 20))
-    }
     writeRegistry([web([ep1]), {name: 'empty', namespace: 'shop', ports: [{port: 80, endpoints: []}]}, {name: 'db', namespace: 'data', ports: [{port: 5432, endpoints: [{address: '127.0.0.3', port: 15432}]}]}])
     await new Promise((res) => setTimeout(res, 400))
     const conns = dest.connections()
@@ -196,25 +207,15 @@ describe('destination (local registry, real WSS)', () => {
   })
 
   it('answers bad watch requests on their stream, and closes a connection that does not speak the protocol', async () => {
-    const open = async (): Promise<{ws: WebSocket, messages: Array<Record<string, unknown>>}> => {
-      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destinations?ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
-      const messages: Array<Record<string, unknown>> = []
-      ws.on('message', (d) => messages.push(JSON.parse(String(d)) as Record<string, unknown>))
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-      return {ws, messages}
-    }
-    const {ws, messages} = await open()
-    const until = async (n: number): Promise<void> => {
-      for (let i = 0; i < 100 && messages.length < n; i++) await new Promise((res) => setTimeout(res, 20))
-    }
+    const {ws, messages} = await watchSocket(dest.port)
     ws.send(JSON.stringify({type: 'watch', id: 1, authority: 'web:80'}))
-    await until(1)
+    await until(() => messages.length >= 1)
     expect(messages[0]).toMatchObject({id: 1, type: 'add'})
     ws.send(JSON.stringify({type: 'watch', id: 1, authority: 'web:80'}))
     ws.send(JSON.stringify({type: 'watch', id: 2, authority: 'x'.repeat(600)}))
     ws.send(JSON.stringify({type: 'subscribe', id: 3}))
     ws.send(JSON.stringify({type: 'watch', id: 4, authority: 'no such name!:80'}))
-    await until(5)
+    await until(() => messages.length >= 5)
     expect(messages.slice(1)).toEqual([
       {id: 1, type: 'error', code: 'BAD_REQUEST', message: 'stream 1 is open already; unwatch it first or use another id'},
       {id: 2, type: 'error', code: 'BAD_REQUEST', message: 'a watch needs an authority of at most 512 characters'},
@@ -224,7 +225,7 @@ describe('destination (local registry, real WSS)', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
     ws.send('not json')
     expect(await closed).toBe(1003)
-    const second = await open()
+    const second = await watchSocket(dest.port)
     const closed2 = new Promise<number>((resolve) => second.ws.once('close', (code) => resolve(code)))
     second.ws.send(JSON.stringify({type: 'watch', authority: 'web:80'}))
     expect(await closed2).toBe(1003)
@@ -233,18 +234,15 @@ describe('destination (local registry, real WSS)', () => {
   it('refuses streams beyond its limit, on the stream that asked', async () => {
     const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger, maxStreams: 2})
     try {
-      const ws = new WebSocket(`wss://127.0.0.1:${small.port}/v1/destinations?ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
-      const messages: Array<Record<string, unknown>> = []
-      ws.on('message', (d) => messages.push(JSON.parse(String(d)) as Record<string, unknown>))
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      const {ws, messages} = await watchSocket(small.port)
       for (const id of [1, 2, 3]) ws.send(JSON.stringify({type: 'watch', id, authority: 'web:80'}))
-      for (let i = 0; i < 100 && messages.length < 3; i++) await new Promise((res) => setTimeout(res, 20))
+      await until(() => messages.length >= 3)
       expect(messages.map((m) => [m.id, m.type])).toEqual([[1, 'add'], [2, 'add'], [3, 'error']])
       expect(messages[2]).toMatchObject({code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams/)})
       expect(small.streams()).toBe(2)
       ws.send(JSON.stringify({type: 'unwatch', id: 1}))
       ws.send(JSON.stringify({type: 'watch', id: 3, authority: 'web:80'}))
-      for (let i = 0; i < 100 && messages.length < 4; i++) await new Promise((res) => setTimeout(res, 20))
+      await until(() => messages.length >= 4)
       expect(messages[3]).toMatchObject({id: 3, type: 'add'})
       ws.close()
     } finally {
