@@ -231,6 +231,24 @@ describe('destination (local registry, real WSS)', () => {
     expect(await closed2).toBe(1003)
   })
 
+  it('still serves one stream per connection on /v1/destination (proxies of earlier versions)', async () => {
+    const one = async (authority: string): Promise<{messages: Array<Record<string, unknown>>, closed: number}> => {
+      const ws = new WebSocket(`wss://127.0.0.1:${dest.port}/v1/destination?authority=${encodeURIComponent(authority)}&ns=shop`, {ca: local.anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
+      const messages: Array<Record<string, unknown>> = []
+      ws.on('message', (d) => {
+        messages.push(JSON.parse(String(d)) as Record<string, unknown>)
+        if (messages[0]?.type === 'add') ws.close()
+      })
+      const closed = await new Promise<number>((resolve, reject) => ws.once('close', resolve).once('error', reject))
+      return {messages, closed}
+    }
+    const web = await one('web:80')
+    expect(web.messages).toEqual([{type: 'add', endpoints: [expect.objectContaining({address: '127.0.0.1', port: 18081})]}])
+    const nope = await one('nope.shop.svc.cluster.local:80')
+    expect(nope.messages).toEqual([{type: 'noSuchService', authority: 'nope.shop.svc.cluster.local:80', external: false}])
+    expect(nope.closed).toBe(1000)
+  })
+
   it('refuses streams beyond its limit, on the stream that asked', async () => {
     const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger, maxStreams: 2})
     try {
