@@ -249,6 +249,25 @@ describe('destination (local registry, real WSS)', () => {
     expect(nope.closed).toBe(1000)
   })
 
+  it('drops the connection of a client that stops reading', async () => {
+    // 2,000 endpoints: each full state is ~400 KB; 60 streams of it overflow the socket buffers.
+    const bigFile = path.join(tmp, 'big.json')
+    const endpoints = Array.from({length: 2000}, (_, i) => ({address: `127.1.${i >> 8}.${i & 255}`, port: 8080, serviceAccount: 'big', pod: `big-${i}`, deployment: 'big'}))
+    writeFileSync(bigFile, JSON.stringify({services: [{name: 'big', namespace: 'shop', ports: [{port: 80, endpoints}]}]}))
+    const small = await startDestinationService({registry: new LocalRegistry({file: bigFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger, maxBufferedBytes: 1024 * 1024})
+    try {
+      const {ws} = await watchSocket(small.port)
+      ws.pause()
+      for (let id = 1; id <= 60; id++) ws.send(JSON.stringify({type: 'watch', id, authority: 'big:80'}))
+      await until(() => small.connections() === 0)
+      expect(small.connections()).toBe(0)
+      expect(small.streams()).toBe(0)
+      ws.terminate()
+    } finally {
+      await small.stop()
+    }
+  })
+
   it('refuses streams beyond its limit, on the stream that asked', async () => {
     const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log: silentLogger, maxStreams: 2})
     try {

@@ -29,6 +29,12 @@ export interface DestinationServerOptions {
   maxStreams?: number
   /** Ping interval to find dead peers (default 30 s). */
   pingIntervalMs?: number
+  /**
+   * Bytes queued for a peer that does not read, past which its connection is dropped (default
+   * 8 MiB): it reconnects and gets the full state then, instead of the controller holding an
+   * ever longer backlog of changes for it.
+   */
+  maxBufferedBytes?: number
   log: Logger
 }
 
@@ -64,8 +70,21 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   let single = 0
   const streams = (): number => watches + single
 
+  const maxBuffered = o.maxBufferedBytes ?? 8 * 1024 * 1024
+
   const open = (authority: string, ns: string | undefined, send: (msg: DestinationMessage) => void, end: () => void): Stream | undefined =>
     openStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, send, end})
+
+  /** Sends `text` unless the peer has stopped reading: then its connection goes. */
+  const deliver = (ws: WebSocket, text: string, client: string | undefined): void => {
+    if (ws.readyState !== ws.OPEN) return
+    if (ws.bufferedAmount > maxBuffered) {
+      log.warn('a destination client is not reading; dropping its connection (it reconnects and gets the full state)', {client, bufferedBytes: ws.bufferedAmount})
+      ws.terminate()
+      return
+    }
+    ws.send(text)
+  }
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'https://destination')
@@ -86,10 +105,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
       ws.on('error', () => {})
       if (many) return serveWatches(ws, ns, client)
       single++
-      const send = (msg: DestinationMessage): void => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg))
-      }
-      const stream = open(authority, ns, send, () => ws.close(1000, 'done'))
+      const stream = open(authority, ns, (msg) => deliver(ws, JSON.stringify(msg), client), () => ws.close(1000, 'done'))
       log.debug('stream opened', {authority, client, watching: stream?.canonical})
       ws.on('close', () => {
         single--
@@ -105,9 +121,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined): void => {
     // id -> its stream (null while openStream runs: it may end the stream before returning)
     const mine = new Map<number, Stream | null>()
-    const send = (id: number, msg: DestinationMessage): void => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({...msg, id} satisfies StreamMessage))
-    }
+    const send = (id: number, msg: DestinationMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
     const forget = (id: number): void => {
       if (mine.delete(id)) watches--
     }
