@@ -11,6 +11,7 @@ import {isRawCodec} from './http1/raw/setting.js'
 import type {LazyH2Server} from './lazy-h2.js'
 import type {ConnMeta} from './observe.js'
 import type {Side} from './side.js'
+import {onEstablished} from './net/established.js'
 import {pipeBoth} from './tcp.js'
 
 export interface HttpServers {
@@ -57,7 +58,7 @@ export function forwardTcp(side: Side, socket: Duplex, conn: ConnCtx, head: Buff
     socket.destroy()
   })
   const started = ep.stats.start()
-  up.once(ep.tls.tls && side.direction === 'outbound' ? 'secureConnect' : 'connect', () => {
+  onEstablished(up, () => {
     opened = true
     ep.stats.end(started, true)
     side.observer?.tcpOpen(meta)

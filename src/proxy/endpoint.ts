@@ -16,6 +16,7 @@ import type {Addr} from './observe.js'
 import {Http1Pool, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from './http1/pool.js'
 import {closeRawPool} from './http1/raw/pool.js'
 import {EndpointStats} from './outbound/balancer.js'
+import {onEstablished} from './net/established.js'
 
 export interface EndpointClientOptions {
   identity?: Identity
@@ -98,7 +99,7 @@ export class EndpointClient {
         const err = Object.assign(new Error(`connect timeout after ${timeout}ms`), {code: 'ECONNECT_TIMEOUT'})
         socket.destroy(err)
       }, timeout)
-      socket.once(ctx ? 'secureConnect' : 'connect', () => clearTimeout(timer))
+      onEstablished(socket, () => clearTimeout(timer))
       socket.once('close', () => clearTimeout(timer))
     }
     return socket

@@ -12,6 +12,7 @@
 // at 1,000 rps in bench/proxy.
 import http from 'node:http'
 import type {Duplex} from 'node:stream'
+import {onEstablished} from '../net/established.js'
 
 /** Idle keep-alive connections close after this (under Node's 5 s server default, so we close first). */
 export const POOL_IDLE_MS = 4000
@@ -86,7 +87,7 @@ export class Http1Pool extends http.Agent {
     this.connecting++
     let state: 'connecting' | 'up' | 'failed' = 'connecting'
     let error: Error | undefined
-    s.once((s as Duplex & {encrypted?: boolean}).encrypted ? 'secureConnect' : 'connect', () => {
+    onEstablished(s, () => {
       if (state !== 'connecting') return
       state = 'up'
       this.connecting--

@@ -7,6 +7,7 @@ import {normalizeAuthority} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'
 import type {EndpointClient} from '../endpoint.js'
 import {ProxyError, upstreamError} from '../errors.js'
+import {onEstablished} from '../net/established.js'
 import type {ConnMeta} from '../observe.js'
 import type {Side} from '../side.js'
 import {pipeBoth} from '../tcp.js'
@@ -47,7 +48,7 @@ export function connectHandler(side: Side): (req: http.IncomingMessage, socket: 
     }
     pickEndpoint(side, authority, conn).then((ep) => {
       const up = ep.connect()
-      up.once(ep.tls.tls ? 'secureConnect' : 'connect', () => {
+      onEstablished(up, () => {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
         void carry(side, conn, ep, socket, up, head)
       })

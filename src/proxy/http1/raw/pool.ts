@@ -13,6 +13,7 @@
 // answers, so more requests found no free connection, so more handshakes).
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from '../../endpoint.js'
+import {onEstablished} from '../../net/established.js'
 import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../pool.js'
 
 const MAX_FREE = 256
@@ -110,7 +111,7 @@ export class RawPool {
       for (const w of this.waiting.splice(0)) w.connectFailed(err)
     }
     // (an mTLS socket is usable once its handshake is done and the peer verified)
-    s.once((s as Duplex & {encrypted?: boolean}).encrypted ? 'secureConnect' : 'connect', () => {
+    onEstablished(s, () => {
       if (state !== 'connecting') return
       state = 'up'
       this.connecting--
