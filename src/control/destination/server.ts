@@ -13,7 +13,7 @@ import {STATUS_CODES, type IncomingMessage} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 import type {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'
-import {DESTINATION_MAX_AUTHORITY, DESTINATION_MAX_WATCHES, DESTINATION_PATH, DESTINATIONS_PATH, type DestinationMessage, type DestinationRequest, type StreamMessage} from '../../protocol/destination.js'
+import {DESTINATION_MAX_AUTHORITY, DESTINATION_MAX_WATCHES, DESTINATION_PATH, DESTINATIONS_PATH, type DestinationErrorCode, type DestinationMessage, type DestinationRequest, type StreamMessage} from '../../protocol/destination.js'
 import type {ServingCert} from '../identity/serving-cert.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from './registry.js'
@@ -125,7 +125,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     const forget = (id: number): void => {
       if (mine.delete(id)) watches--
     }
-    const refuse = (id: number, code: 'BAD_REQUEST' | 'UNAVAILABLE', message: string): void => send(id, {type: 'error', code, message})
+    const refuse = (id: number, code: DestinationErrorCode, message: string): void => send(id, {type: 'error', code, message})
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       let r: DestinationRequest
       try {

@@ -60,7 +60,6 @@ function backoffMs(o: DestinationClientOptions, attempts: number): number {
 /** The one WebSocket to the destination service: open while some stream is wanted. */
 class Connection {
   private ws: WebSocket | undefined
-  private open = false
   private nextId = 1
   private readonly streams = new Map<number, Watch>()
   private attempts = 0
@@ -70,6 +69,11 @@ class Connection {
   lastError: string | undefined
 
   constructor(private readonly o: DestinationClientOptions) {}
+
+  /** Requests can go now (else they go when the connection opens). */
+  private get open(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN
+  }
 
   /** Asks for `w`'s authority as a new stream (now, or when connected); its id. */
   watch(w: Watch): number {
@@ -134,7 +138,6 @@ class Connection {
     this.ws = ws
     ws.on('open', () => {
       if (this.ws !== ws) return
-      this.open = true
       // Every stream wanted is asked for (again): its first message replaces what it held.
       for (const [id, w] of this.streams) {
         w.subscribed()
@@ -158,7 +161,6 @@ class Connection {
     ws.on('close', () => {
       if (this.ws !== ws) return
       this.ws = undefined
-      this.open = false
       if (this.streams.size === 0) return
       this.attempts++
       const wait = backoffMs(this.o, this.attempts)
@@ -176,7 +178,6 @@ class Connection {
     this.idle = undefined
     const ws = this.ws
     this.ws = undefined
-    this.open = false
     ws?.close()
   }
 }
@@ -217,7 +218,7 @@ class Watch {
   private subscribe(): void {
     this.timer = undefined
     if (this.closed) return
-    this.fresh = true
+    this.subscribed()
     this.id = this.conn.watch(this)
   }
 
