@@ -2,6 +2,8 @@
 // refused, by reason. Named like the proxy's other own families (mesh_proxy_tap_*); every
 // reason's series exists from the start at 0, so rate() and alerts see it before a refusal.
 import {REFUSAL_REASONS} from '../proxy/inbound/policy.js'
+import {REFUSAL_REASON_NAMES, REFUSAL_REASONS as BOUND_REASONS, type RefusalReason} from '../proxy/refusals.js'
+import type {Direction} from '../protocol/tap.js'
 import type {CounterChild} from './counter.js'
 import type {Registry} from './registry.js'
 
@@ -16,4 +18,19 @@ export function registerPolicyFamilies(registry: Registry): InboundRefusals {
     labelNames: ['reason'],
   })
   return new Map(REFUSAL_REASONS.map((r) => [r, family.labels(r)]))
+}
+
+export const REFUSED_FAMILY = 'mesh_proxy_refused_total'
+
+/** Refusals by direction, then reason: every series registered at 0. */
+export type Refusals = Record<Direction, Record<RefusalReason, CounterChild>>
+
+export function registerRefusalFamily(registry: Registry): Refusals {
+  const family = registry.counter({
+    name: REFUSED_FAMILY,
+    help: `Input the proxy refused or cut off because a bound fired, by direction and reason (${REFUSAL_REASON_NAMES.map((r) => `${r}: ${BOUND_REASONS[r]}`).join('; ')}).`,
+    labelNames: ['direction', 'reason'],
+  })
+  const side = (d: Direction) => Object.fromEntries(REFUSAL_REASON_NAMES.map((r) => [r, family.labels(d, r)])) as Record<RefusalReason, CounterChild>
+  return {inbound: side('inbound'), outbound: side('outbound')}
 }

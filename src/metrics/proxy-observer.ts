@@ -2,7 +2,8 @@
 // nothing once a series exists: the TLS object (one per connection) and the dst labels object
 // (one per endpoint) are looked up by identity in WeakMaps (falling back to their content when
 // the data path builds fresh ones), then the series by authority (and route) in a Map.
-import type {TapTls} from '../protocol/tap.js'
+import type {Direction, TapTls} from '../protocol/tap.js'
+import type {RefusalReason} from '../proxy/refusals.js'
 import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta} from '../proxy/observe.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
@@ -11,7 +12,7 @@ import {assertLabelName} from './format.js'
 import type {GaugeChild} from './gauge.js'
 import type {HistogramChild} from './histogram.js'
 import {DST_LABELS, type LinkerdFamilies, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
-import {registerPolicyFamilies, type InboundRefusals} from './policy-families.js'
+import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, type Refusals} from './policy-families.js'
 import type {Registry} from './registry.js'
 
 export interface ProxyMetricsOptions {
@@ -63,6 +64,7 @@ const SEP = '\u0000'
 export class ProxyMetricsObserver implements Observer {
   readonly families: LinkerdFamilies
   private readonly refusals: InboundRefusals
+  private readonly bounds: Refusals
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -83,10 +85,15 @@ export class ProxyMetricsObserver implements Observer {
     this.now = options.now ?? process.hrtime.bigint
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
+    this.bounds = registerRefusalFamily(registry)
   }
 
   inboundRefused(reason: string): void {
     this.refusals.get(reason)?.inc()
+  }
+
+  refused(direction: Direction, reason: RefusalReason): void {
+    this.bounds[direction][reason].inc()
   }
 
   requestInit(req: RequestMeta): void {

@@ -2,6 +2,7 @@
 // Observer at the points of a request's and a connection's life; observers must be cheap and
 // must not throw. Tap's observer returns immediately when nobody is tapping.
 import type {Direction, TapTls} from '../protocol/tap.js'
+import type {RefusalReason} from './refusals.js'
 
 export interface Addr {
   ip: string
@@ -59,6 +60,8 @@ export interface Observer {
   tcpClose(conn: ConnMeta, end: ConnEndMeta): void
   /** An inbound connection the inbound policy refused; `reason` as in inbound/policy.ts (optional). */
   inboundRefused?(reason: string): void
+  /** Input a bound or a parser refused (src/proxy/refusals.ts), on one side. */
+  refused?(direction: Direction, reason: RefusalReason): void
 }
 
 /** Fans one call out to several observers. */
@@ -71,5 +74,6 @@ export function combineObservers(observers: Observer[]): Observer {
     tcpOpen: (c) => { for (const o of observers) o.tcpOpen(c) },
     tcpClose: (c, e) => { for (const o of observers) o.tcpClose(c, e) },
     inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
+    refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
   }
 }

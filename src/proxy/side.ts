@@ -8,21 +8,27 @@ import type {Logger} from './log.js'
 import type {Observer} from './observe.js'
 import type {Target} from './outbound/router.js'
 import type {RetryBudget} from './outbound/retry-budget.js'
+import {countRefusal, newRefusalCounts, type RefusalCounts, type RefusalReason} from './refusals.js'
 import {routeTable, type RoutePolicy} from './route-policy.js'
 
 export type {RoutePolicy} from './route-policy.js'
 
 /** Events that have no Observer hook, counted here (read by tests and the admin side). */
 export interface ProxyStats {
-  malformedRequests: number
   rejectedConnections: number
-  detectTimeouts: number
   retries: number
   retriesDenied: number
+  /** Refusals by reason (refusals.ts); also on /metrics as mesh_proxy_refused_total. */
+  refused: RefusalCounts
 }
 
 export function newStats(): ProxyStats {
-  return {malformedRequests: 0, rejectedConnections: 0, detectTimeouts: 0, retries: 0, retriesDenied: 0}
+  return {rejectedConnections: 0, retries: 0, retriesDenied: 0, refused: newRefusalCounts()}
+}
+
+/** Counts a refusal on this side (stats and /metrics). */
+export function refuseInput(side: Side, reason: RefusalReason): void {
+  countRefusal(side.stats.refused, side.observer, side.direction, reason)
 }
 
 export interface Side {

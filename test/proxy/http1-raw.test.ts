@@ -164,7 +164,7 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
 
   it('answers malformed heads with 400 and mesh-proxy-error, counted, never forwarded', async () => {
     const requests = app.requests
-    const malformed = pair.client.stats.malformedRequests
+    const malformed = pair.client.stats.refused.malformed_request
     const bad = [
       'GET / HTTP/1.1\r\nHost: web.local\r\nX-Fold: a\r\n b\r\n\r\n',
       'POST / HTTP/1.1\r\nHost: web.local\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
@@ -179,7 +179,7 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
     // A malformed chunked body on the raw path itself (after the head was forwarded).
     const text = await rawExchange(out, 'POST /x HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 2000)
     expect(text).toMatch(/^HTTP\/1\.1 400 /)
-    expect(pair.client.stats.malformedRequests - malformed).toBe(5)
+    expect(pair.client.stats.refused.malformed_request - malformed).toBe(5)
     // The chunked one reached the app as a head only (it was forwarded before its body went bad).
     expect(app.requests - requests).toBeLessThanOrEqual(1)
   })

@@ -34,12 +34,12 @@ describe('malformed and oversized HTTP/1 input', () => {
 
   for (const [name, raw, status, streamed] of cases) {
     it(`answers ${status} to ${name}`, async () => {
-      const before = proxy.stats.malformedRequests
+      const before = proxy.stats.refused.malformed_request
       const appBefore = app.requests
       const text = await rawExchange(proxy.ports.inbound, raw, 2000)
       expect(text).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
       expect(text.toLowerCase()).toContain('mesh-proxy-error:')
-      expect(proxy.stats.malformedRequests).toBe(before + 1)
+      expect(proxy.stats.refused.malformed_request).toBe(before + 1)
       if (!streamed) expect(app.requests).toBe(appBefore)
     })
   }
@@ -51,14 +51,14 @@ describe('malformed and oversized HTTP/1 input', () => {
   })
 
   it('does not count a peer that resets mid-request as malformed', async () => {
-    const before = proxy.stats.malformedRequests
+    const before = proxy.stats.refused.malformed_request
     const sock = net.connect(proxy.ports.inbound, '127.0.0.1')
     await new Promise((resolve) => sock.once('connect', resolve))
     sock.write('GET /reset HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n')
     await new Promise((r) => setTimeout(r, 100))
     sock.resetAndDestroy()
     await new Promise((r) => setTimeout(r, 200))
-    expect(proxy.stats.malformedRequests).toBe(before)
+    expect(proxy.stats.refused.malformed_request).toBe(before)
     const r = await request(proxy.ports.inbound, {path: '/after-reset', headers: {host: 'x'}})
     expect(r.status).toBe(200)
   })

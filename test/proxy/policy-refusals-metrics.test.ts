@@ -9,6 +9,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createProxyMetrics, parseMetrics} from '../../src/metrics/index.js'
 import {REFUSAL_REASONS} from '../../src/proxy/inbound/policy.js'
+import {REFUSAL_REASON_NAMES} from '../../src/proxy/refusals.js'
 import {startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
 import type {Discovery, EndpointSet} from '../../src/proxy/contracts.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
@@ -133,4 +134,25 @@ describe('inbound policy refusals in /metrics', () => {
     const only = spawnSync('promtool', ['check', 'metrics'], {input: text.split('\n').filter((l) => l.includes(FAMILY)).join('\n') + '\n', encoding: 'utf8', timeout: 20_000})
     expect({status: only.status, out: `${only.stdout}${only.stderr}`.trim()}).toEqual({status: 0, out: ''})
   })
+
+  const BOUNDS = 'mesh_proxy_refused_total'
+  function bounds(text: string): Record<string, number> {
+    const fam = parseMetrics(text).get(BOUNDS)
+    expect(fam?.type).toBe('counter')
+    return Object.fromEntries((fam?.samples ?? []).map((s) => [`${s.labels.direction}/${s.labels.reason}`, s.value]))
+  }
+
+  it('exposes every bound at 0 for both directions, and counts a malformed request under its reason', async () => {
+    const start = bounds(await scrape())
+    expect(Object.keys(start).sort()).toEqual(['inbound', 'outbound'].flatMap((d) => REFUSAL_REASON_NAMES.map((r) => `${d}/${r}`)).sort())
+    // A malformed request inside the mTLS of an allowed client: this proxy's parser refuses it.
+    const s = tls.connect({
+      host: '127.0.0.1', port: web.ports.inbound, servername: nameOf('web'), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], secureContext: pki.identity('client').clientContext(),
+    }, () => s.write('GET / HTTP/1.1\r\nHost: web.local\r\nBad Header\r\n\r\n'))
+    expect(await exchange(s)).toMatch(/^HTTP\/1.1 400/)
+    const after = bounds(await scrape())
+    expect(after['inbound/malformed_request']).toBe(start['inbound/malformed_request'] + 1)
+    expect({...after, 'inbound/malformed_request': 0}).toEqual({...start, 'inbound/malformed_request': 0})
+  })
 })
+

@@ -52,7 +52,7 @@ describe('opaque TCP', () => {
     const bye = await new Promise<string>((resolve) => sock.once('data', (c: Buffer) => resolve(c.toString())))
     expect(bye).toBe('got HELO x\r\n')
     sock.destroy()
-    expect(proxy.stats.detectTimeouts).toBe(1)
+    expect(proxy.stats.refused.detect_timeout).toBe(1)
   })
 
   it('skips detection on opaque ports: an HTTP-looking stream is passed through untouched', async () => {

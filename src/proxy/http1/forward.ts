@@ -11,7 +11,7 @@ import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
 import {retryLimit} from '../retry-rules.js'
-import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../side.js'
+import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../side.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders, isRetryableRequest} from './headers.js'
@@ -50,14 +50,14 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
   const conn = connOf(req.socket)!
   const cfg = side.config
   if (req.rawHeaders.length > cfg.limits.maxHeaderCount * 2) {
-    side.stats.malformedRequests++
+    refuseInput(side, 'malformed_request')
     return sendError(res, new ProxyError('BAD_REQUEST', `more than ${cfg.limits.maxHeaderCount} headers`), 431)
   }
   let where
   try {
     where = requestTarget(req, conn)
   } catch (err) {
-    side.stats.malformedRequests++
+    refuseInput(side, 'malformed_request')
     return sendError(res, err as ProxyError)
   }
   const authority = normalizeAuthority(where.authority, 80)

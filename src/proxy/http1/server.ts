@@ -4,7 +4,7 @@
 import http from 'node:http'
 import type {Duplex} from 'node:stream'
 import {PROXY_ERROR_HEADER} from '../errors.js'
-import type {Side} from '../side.js'
+import {refuseInput, type Side} from '../side.js'
 import {http1Handler} from './forward.js'
 import {markCodec} from './raw/setting.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
@@ -74,7 +74,7 @@ export function createHttp1Server(side: Side): http.Server {
       socket.destroy()
       return
     }
-    side.stats.malformedRequests++
+    refuseInput(side, 'malformed_request')
     side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
     const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']

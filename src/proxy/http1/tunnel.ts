@@ -9,7 +9,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {ProxyError, upstreamError} from '../errors.js'
 import {onEstablished} from '../net/established.js'
 import type {ConnMeta} from '../observe.js'
-import type {Side} from '../side.js'
+import {refuseInput, type Side} from '../side.js'
 import {pipeBoth} from '../tcp.js'
 import {forwardHeaders} from './headers.js'
 import {requestTarget} from './forward.js'
@@ -42,7 +42,7 @@ export function connectHandler(side: Side): (req: http.IncomingMessage, socket: 
     }
     const authority = normalizeAuthority(req.url ?? '', 443)
     if (!/^[^\s/]+:\d+$/.test(authority)) {
-      side.stats.malformedRequests++
+      refuseInput(side, 'malformed_request')
       writeRawError(socket, new ProxyError('BAD_REQUEST', 'CONNECT needs host:port'))
       return
     }
@@ -65,7 +65,7 @@ export function upgradeHandler(side: Side): (req: http.IncomingMessage, socket: 
     try {
       where = requestTarget(req, conn)
     } catch (err) {
-      side.stats.malformedRequests++
+      refuseInput(side, 'malformed_request')
       writeRawError(socket, err as ProxyError)
       return
     }

@@ -11,7 +11,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {nextRequestId, policyOf, withdrawRetry, type Side} from '../side.js'
+import {nextRequestId, policyOf, refuseInput, withdrawRetry, type Side} from '../side.js'
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
@@ -60,7 +60,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   const method = headers[':method'] ?? 'GET'
   const path = headers[':path'] ?? '/'
   if (!rawAuthority || method === 'CONNECT') {
-    side.stats.malformedRequests++
+    refuseInput(side, 'malformed_request')
     return refuse(side, stream, undefined, new ProxyError('BAD_REQUEST', method === 'CONNECT' ? 'HTTP/2 CONNECT is not supported' : 'request without :authority'))
   }
   const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)

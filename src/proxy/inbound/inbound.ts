@@ -18,6 +18,7 @@ import type {Observer} from '../observe.js'
 import type {OriginalDstFn} from '../orig-dst.js'
 import {RetryBudget} from '../outbound/retry-budget.js'
 import type {ProxyStats, Side} from '../side.js'
+import {countRefusal} from '../refusals.js'
 import {AppTargets} from './app-target.js'
 import {readFirstRecord, serverName} from './client-hello.js'
 import {describePolicy, InboundAuthz, parseInboundPolicy, type InboundPolicy, type Verdict} from './policy.js'
@@ -109,7 +110,7 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     const d = await detect(socket, config.limits.detectTimeoutMs)
     if (d.closed) return void socket.destroy()
     if (d.protocol !== 'tls' && config.opaquePorts.has(conn.origDst.port)) d.protocol = 'opaque'
-    if (d.protocol === 'opaque' && d.head.length === 0) deps.stats.detectTimeouts++
+    if (d.protocol === 'opaque' && d.head.length === 0) countRefusal(deps.stats.refused, deps.observer, 'inbound', 'detect_timeout')
     if (d.protocol === 'tls' && terminator) {
       // Terminate only TLS meant for this proxy; an application's own TLS passes through.
       d.head = await readFirstRecord(socket, d.head, config.limits.detectTimeoutMs)

@@ -8,7 +8,7 @@ import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import {mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-rules.js'
-import type {RoutePolicy} from '../../side.js'
+import {refuseInput, type RoutePolicy} from '../../side.js'
 import {isRetryableRequest} from '../headers.js'
 import {LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
@@ -110,7 +110,7 @@ export class RawExchange extends UpstreamAttempt {
   pushBody(chunk: Buffer): Buffer | null {
     const end = this.reqFramer!.feed(chunk, 0)
     if (end === -2) {
-      this.client.side.stats.malformedRequests++
+      refuseInput(this.client.side, 'malformed_request')
       this.fail(new ProxyError('BAD_REQUEST', 'malformed chunked request body'), true)
       return null
     }
