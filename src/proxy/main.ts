@@ -8,6 +8,7 @@ import type {ProxyConfig} from './config.js'
 import {loadProxyConfig} from './config.js'
 import {MALLOC_TRIM_INTERVAL_MS, mallocTrimSupport, startMallocTrim} from './net/malloc-trim.js'
 import {runSidecar} from './run.js'
+import {containUncaught} from './uncaught.js'
 
 /**
  * V8 settings of the proxy process that NODE_OPTIONS does not accept. `--optimize-for-size`
@@ -21,6 +22,8 @@ export const PROXY_V8_FLAGS = '--optimize-for-size'
 export async function serveProxy(config: ProxyConfig): Promise<void> {
   v8.setFlagsFromString(PROXY_V8_FLAGS)
   const sidecar = await runSidecar(config)
+  // What no entry point contained is logged and counted; the proxy keeps serving (uncaught.ts).
+  const uncaught = containUncaught(sidecar.proxy.log, sidecar.countUncaught)
   // Freed malloc memory (mostly the optimizing compiler's) back to the kernel, periodically.
   const stopTrim = startMallocTrim()
   const trim = mallocTrimSupport()
@@ -34,6 +37,7 @@ export async function serveProxy(config: ProxyConfig): Promise<void> {
   sidecar.proxy.log.info('draining', {reason: signal, graceSeconds: config.shutdownGraceMs / 1000})
   stopTrim()
   await sidecar.stop()
+  uncaught.uninstall()
 }
 
 /**

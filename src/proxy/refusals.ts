@@ -8,6 +8,7 @@ export const REFUSAL_REASONS = {
   malformed_request: 'a request the HTTP parser refused (400/431, or the connection closed)',
   malformed_response: 'a response from upstream the HTTP parser refused (502)',
   detect_timeout: 'a connection that sent nothing recognisable within the detect timeout',
+  internal_error: 'an unexpected exception in the data path, contained: its connection closed, the process kept serving',
 } as const
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS

@@ -7,11 +7,15 @@ import {Logger, parseLogLevel} from './log.js'
 import {ProxyEnv} from '../protocol/proxy-env.js'
 import {startProxy, type RunningProxy} from './server.js'
 
+export const UNCAUGHT_FAMILY = 'mesh_proxy_uncaught_exceptions_total'
+
 export interface Sidecar {
   proxy: RunningProxy
   ports: {inbound: number, outbound: number, admin: number, tap: number}
   /** Resolves when something asks the proxy to stop (POST /shutdown). */
   shutdownRequested: Promise<void>
+  /** Counts an exception no entry point contained (uncaught.ts): mesh_proxy_uncaught_exceptions_total. */
+  countUncaught(): void
   stop(graceMs?: number): Promise<void>
 }
 
@@ -23,6 +27,10 @@ export async function runSidecar(config: ProxyConfig, env: NodeJS.ProcessEnv = p
   const identity = await startIdentityFromEnv(env, log)
   const discovery = await startDiscoveryFromEnv(env, identity, log)
   const metrics = createProxyMetrics({localLabels})
+  const uncaught = metrics.registry.counter({
+    name: UNCAUGHT_FAMILY,
+    help: 'Exceptions and promise rejections no entry point of the data path contained; logged with their stack, the proxy kept serving (docs/architecture/proxy.md, Containment).',
+  }).labels()
   const hub = new TapHub({localLabels, registry: metrics.registry})
   const closers: (() => unknown)[] = []
   try {
@@ -47,6 +55,7 @@ export async function runSidecar(config: ProxyConfig, env: NodeJS.ProcessEnv = p
       proxy,
       ports: {...proxy.ports, admin: admin.address.port, tap: tap.address.port},
       shutdownRequested,
+      countUncaught: () => uncaught.inc(),
       async stop(graceMs = config.shutdownGraceMs) {
         await proxy.close(graceMs)
         await Promise.all([admin.close(), tap.close()])

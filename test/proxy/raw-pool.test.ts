@@ -44,6 +44,7 @@ function waiter(): Waiter {
   const w: Waiter = {
     gotUpstream: (u) => void (w.got = u),
     connectFailed: (err) => void (w.error = err),
+    crashed: (err) => { throw err },
   }
   return w
 }

@@ -4,6 +4,7 @@
 // per-request hot path.
 import http from 'node:http'
 import type {EndpointClient} from '../endpoint.js'
+import {contained} from '../contain.js'
 import {ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
@@ -35,6 +36,16 @@ export class Exchange implements BodySink {
   private timedOut = false
   private timer: NodeJS.Timeout | undefined
   private ended = false
+  /** The client has its answer from this exchange (relayed, or the proxy's own): nothing more to do on a close. */
+  private settled = false
+  /** Closes both ends when a callback throws (contain.ts). */
+  private readonly cut = (): void => {
+    this.clientGone = true
+    clearTimeout(this.timer)
+    this.up?.destroy()
+    this.res.destroy()
+    this.end('internal error', this.bytes)
+  }
   /** Response bytes relayed (BodySink). */
   bytes = 0
 
@@ -51,8 +62,8 @@ export class Exchange implements BodySink {
 
   start(): void {
     const ms = this.plan.timeoutMs
-    if (ms > 0) this.timer = setTimeout(() => this.onTimeout(), ms)
-    this.res.on('close', () => this.onClientClose())
+    if (ms > 0) this.timer = setTimeout(contained(this.side, 'http1 timeout', () => this.onTimeout(), this.cut), ms)
+    this.res.on('close', contained(this.side, 'http1 client close', () => this.onClientClose(), this.cut))
     this.send()
   }
 
@@ -64,8 +75,8 @@ export class Exchange implements BodySink {
       headers: this.plan.headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false,
     })
     this.up = up
-    up.on('response', (upRes: http.IncomingMessage) => this.onResponse(up, upRes))
-    up.on('error', (err: Error) => this.onError(up, err))
+    up.on('response', contained(this.side, 'http1 response', (upRes: http.IncomingMessage) => this.onResponse(up, upRes), this.cut))
+    up.on('error', contained(this.side, 'http1 upstream error', (err: Error) => this.onError(up, err), this.cut))
     if (this.plan.streaming) pump(this.req, up)
     else up.end(this.plan.body ?? undefined)
   }
@@ -73,6 +84,18 @@ export class Exchange implements BodySink {
   private onResponse(up: http.ClientRequest, upRes: http.IncomingMessage): void {
     if (up !== this.up || this.clientGone) {
       upRes.resume()
+      return
+    }
+    if (this.res.headersSent || this.res.destroyed) {
+      // Someone else answered the client (the server's 400 for a body that turned out
+      // malformed): this response has nowhere to go.
+      // Neither a success nor a failure of the endpoint; the connection cannot be reused.
+      this.ep.stats.inflight--
+      this.clientGone = true
+      this.up = undefined
+      clearTimeout(this.timer)
+      up.destroy()
+      this.end('client reset', 0)
       return
     }
     const status = upRes.statusCode ?? 502
@@ -95,7 +118,7 @@ export class Exchange implements BodySink {
     }
     this.ep.stats.end(this.started, false)
     if (this.timedOut) {
-      this.fail(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.timeoutMs}ms`))
+      this.failWith(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.timeoutMs}ms`))
       return
     }
     const e = upstreamError(err, this.ep.key)
@@ -106,7 +129,13 @@ export class Exchange implements BodySink {
       return
     }
     clearTimeout(this.timer)
-    this.fail(e)
+    this.failWith(e)
+  }
+
+  /** The proxy answers the client itself (fail()), once. */
+  private failWith(err: unknown): void {
+    this.settled = true
+    this.fail(err)
   }
 
   /** What retry-rules.ts decides on. */
@@ -121,7 +150,7 @@ export class Exchange implements BodySink {
       this.ep = this.target.pick()
     } catch (err) {
       clearTimeout(this.timer)
-      this.fail(err)
+      this.failWith(err)
       return
     }
     if (this.side.direction === 'outbound') this.meta.destination = this.ep.addr
@@ -142,7 +171,8 @@ export class Exchange implements BodySink {
   }
 
   private onClientClose(): void {
-    if (this.res.writableFinished) return
+    // (a response this exchange finished, relayed or its own: nothing left to cancel)
+    if (this.clientGone || (this.settled && this.res.writableFinished)) return
     this.clientGone = true
     clearTimeout(this.timer)
     this.abandon()
@@ -152,6 +182,7 @@ export class Exchange implements BodySink {
   /** Streams the upstream response to the client, counting bytes for responseEnd. */
   private relay(upRes: http.IncomingMessage, status: number): void {
     this.responding = true
+    this.settled = true
     const res = this.res
     if (this.side.draining) res.shouldKeepAlive = false
     // Trailers can follow only a chunked message; `Trailer` is kept only when they can.

@@ -6,6 +6,7 @@
 import type http from 'node:http'
 import {normalizeAuthority} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'
+import {containedError} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
@@ -26,9 +27,14 @@ export function http1Handler(side: Side): (req: http.IncomingMessage, res: http.
   }
 }
 
+/** An exception while forwarding (contain.ts): logged and counted, the client answered 502 (or cut). */
 function crashed(side: Side, res: http.ServerResponse, err: unknown): void {
-  side.log.error('http/1 forwarding failed', {error: (err as Error).message})
-  sendError(res, err instanceof ProxyError ? err : new ProxyError('UPSTREAM_RESET', String(err)))
+  containedError(side, 'http1 request', err)
+  try {
+    sendError(res, new ProxyError('INTERNAL', 'internal error in the proxy'))
+  } catch {
+    res.destroy()
+  }
 }
 
 /** Where the request goes and what path to send: origin-form with Host, or absolute-form. */

@@ -11,6 +11,7 @@
 // handshake of several ms of CPU on both proxies) fed on itself under load: 941 errors in 4 s
 // at 1,000 rps in bench/proxy.
 import http from 'node:http'
+import net from 'node:net'
 import type {Duplex} from 'node:stream'
 import {onEstablished} from '../net/established.js'
 
@@ -83,7 +84,14 @@ export class Http1Pool extends http.Agent {
   }
 
   private connect(connect: () => Duplex): Duplex {
-    const s = connect()
+    let s: Duplex
+    try {
+      s = connect()
+    } catch (err) {
+      // (net.connect throws for an address it cannot use, e.g. a bad port): a failed connect, as the raw pool has it
+      s = new net.Socket()
+      process.nextTick(() => s.destroy(err as Error))
+    }
     this.connecting++
     let state: 'connecting' | 'up' | 'failed' = 'connecting'
     let error: Error | undefined

@@ -3,6 +3,7 @@
 // `mesh-proxy-error` header and is counted; it never reaches the application.
 import http from 'node:http'
 import type {Duplex} from 'node:stream'
+import {contain} from '../contain.js'
 import {PROXY_ERROR_HEADER} from '../errors.js'
 import {refuseInput, type Side} from '../side.js'
 import {http1Handler} from './forward.js'
@@ -68,31 +69,34 @@ export function createHttp1Server(side: Side): http.Server {
   })
   server.on('connect', connectHandler(side))
   server.on('upgrade', upgradeHandler(side))
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // A peer that reset or vanished mid-request sent nothing malformed: just let it go.
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
-      socket.destroy()
-      return
-    }
-    refuseInput(side, 'malformed_request')
-    side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
-    const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-      : [400, 'Bad Request']
-    const reason = `${err.code ?? 'malformed request'}`
-    // A request already dispatched (its body turned out malformed) is answered through its response.
-    const inFlight = (socket as Duplex & {_httpMessage?: http.ServerResponse})._httpMessage
-    if (inFlight && !inFlight.headersSent && !inFlight.destroyed) {
-      inFlight.shouldKeepAlive = false
-      inFlight.writeHead(status, {[PROXY_ERROR_HEADER]: reason, 'content-length': 0})
-      inFlight.end()
-      return
-    }
-    if (!socket.writable || inFlight) {
-      socket.destroy()
-      return
-    }
-    socket.end(`HTTP/1.1 ${status} ${text}\r\n${PROXY_ERROR_HEADER}: ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
-  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => contain(side, 'http1 client error', () => clientError(side, err, socket), () => socket.destroy()))
   return server
+}
+
+/** Answers what Node's parser refused (400/431/408, counted), or lets a vanished peer go. */
+function clientError(side: Side, err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A peer that reset or vanished mid-request sent nothing malformed: just let it go.
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+    socket.destroy()
+    return
+  }
+  refuseInput(side, 'malformed_request')
+  side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
+  const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+    : [400, 'Bad Request']
+  const reason = `${err.code ?? 'malformed request'}`
+  // A request already dispatched (its body turned out malformed) is answered through its response.
+  const inFlight = (socket as Duplex & {_httpMessage?: http.ServerResponse})._httpMessage
+  if (inFlight && !inFlight.headersSent && !inFlight.destroyed) {
+    inFlight.shouldKeepAlive = false
+    inFlight.writeHead(status, {[PROXY_ERROR_HEADER]: reason, 'content-length': 0})
+    inFlight.end()
+    return
+  }
+  if (!socket.writable || inFlight) {
+    socket.destroy()
+    return
+  }
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${PROXY_ERROR_HEADER}: ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
 }

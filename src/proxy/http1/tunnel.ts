@@ -5,6 +5,7 @@ import http from 'node:http'
 import type {Duplex} from 'node:stream'
 import {normalizeAuthority} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'
+import {contain, contained} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'
 import {ProxyError, upstreamError} from '../errors.js'
 import {onEstablished} from '../net/established.js'
@@ -33,66 +34,73 @@ async function carry(side: Side, conn: ConnCtx, ep: EndpointClient, client: Dupl
 }
 
 export function connectHandler(side: Side): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
-    const conn = connOf(socket)!
-    socket.on('error', () => {})
-    if (side.direction === 'inbound') {
-      writeRawError(socket, new ProxyError('BAD_REQUEST', 'CONNECT is only served on the outbound side'))
-      return
-    }
-    const authority = normalizeAuthority(req.url ?? '', 443)
-    if (!/^[^\s/]+:\d+$/.test(authority)) {
-      refuseInput(side, 'malformed_request')
-      writeRawError(socket, new ProxyError('BAD_REQUEST', 'CONNECT needs host:port'))
-      return
-    }
-    pickEndpoint(side, authority, conn).then((ep) => {
-      const up = ep.connect()
-      onEstablished(up, () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-        void carry(side, conn, ep, socket, up, head)
-      })
-      up.once('error', (e) => { if (!socket.writableEnded) writeRawError(socket, upstreamError(e, ep.key)) })
-    }, (err: unknown) => writeRawError(socket, err instanceof ProxyError ? err : upstreamError(err, authority)))
+  return (req, socket, head) => contain(side, 'http1 connect', () => connect(side, req, socket, head), () => socket.destroy())
+}
+
+function connect(side: Side, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  const conn = connOf(socket)!
+  socket.on('error', () => {})
+  if (side.direction === 'inbound') {
+    writeRawError(socket, new ProxyError('BAD_REQUEST', 'CONNECT is only served on the outbound side'))
+    return
   }
+  const authority = normalizeAuthority(req.url ?? '', 443)
+  if (!/^[^\s/]+:\d+$/.test(authority)) {
+    refuseInput(side, 'malformed_request')
+    writeRawError(socket, new ProxyError('BAD_REQUEST', 'CONNECT needs host:port'))
+    return
+  }
+  const cut = (): void => { socket.destroy() }
+  pickEndpoint(side, authority, conn).then(contained(side, 'http1 connect', (ep: EndpointClient) => {
+    const up = ep.connect()
+    onEstablished(up, contained(side, 'http1 connect', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      void carry(side, conn, ep, socket, up, head)
+    }, () => { up.destroy(); cut() }))
+    up.once('error', (e) => { if (!socket.writableEnded) writeRawError(socket, upstreamError(e, ep.key)) })
+  }, cut), contained(side, 'http1 connect', (err: unknown) => writeRawError(socket, err instanceof ProxyError ? err : upstreamError(err, authority)), cut))
 }
 
 export function upgradeHandler(side: Side): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
-    const conn = connOf(socket)!
-    socket.on('error', () => {})
-    let where
-    try {
-      where = requestTarget(req, conn)
-    } catch (err) {
-      refuseInput(side, 'malformed_request')
-      writeRawError(socket, err as ProxyError)
-      return
-    }
-    const authority = normalizeAuthority(where.authority, 80)
-    pickEndpoint(side, authority, conn).then((ep) => {
-      const up = http.request({
-        host: ep.endpoint.host, port: ep.endpoint.port, method: req.method, path: where.path, setHost: false,
-        headers: forwardHeaders(req.rawHeaders, undefined, true, where.host) as unknown as http.OutgoingHttpHeaders,
-        createConnection: () => ep.connect(['http/1.1']) as never,
-      })
-      up.on('upgrade', (upRes, upSocket, upHead) => {
-        let line = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`
-        for (let i = 0; i < upRes.rawHeaders.length; i += 2) line += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`
-        socket.write(line + '\r\n')
-        if (upHead.length > 0) socket.write(upHead)
-        void carry(side, conn, ep, socket, upSocket, head)
-      })
-      up.on('response', (upRes) => {
-        // The upstream declined the upgrade: pass its answer on and close.
-        let line = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`
-        const hs = forwardHeaders(upRes.rawHeaders, upRes.headers.connection)
-        for (let i = 0; i < hs.length; i += 2) if (hs[i].toLowerCase() !== 'content-length') line += `${hs[i]}: ${hs[i + 1]}\r\n`
-        socket.write(line + 'connection: close\r\n\r\n')
-        upRes.pipe(socket)
-      })
-      up.on('error', (e) => { if (!socket.writableEnded) writeRawError(socket, upstreamError(e, ep.key)) })
-      up.end()
-    }, (err: unknown) => writeRawError(socket, err instanceof ProxyError ? err : upstreamError(err, authority)))
+  return (req, socket, head) => contain(side, 'http1 upgrade', () => upgrade(side, req, socket, head), () => socket.destroy())
+}
+
+function upgrade(side: Side, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  const conn = connOf(socket)!
+  socket.on('error', () => {})
+  let where
+  try {
+    where = requestTarget(req, conn)
+  } catch (err) {
+    refuseInput(side, 'malformed_request')
+    writeRawError(socket, err as ProxyError)
+    return
   }
+  const authority = normalizeAuthority(where.authority, 80)
+  const cut = (): void => { socket.destroy() }
+  pickEndpoint(side, authority, conn).then(contained(side, 'http1 upgrade', (ep: EndpointClient) => {
+    const up = http.request({
+      host: ep.endpoint.host, port: ep.endpoint.port, method: req.method, path: where.path, setHost: false,
+      headers: forwardHeaders(req.rawHeaders, undefined, true, where.host) as unknown as http.OutgoingHttpHeaders,
+      createConnection: () => ep.connect(['http/1.1']) as never,
+    })
+    const cutBoth = (): void => { up.destroy(); cut() }
+    up.on('upgrade', contained(side, 'http1 upgrade', (upRes: http.IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
+      let line = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) line += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`
+      socket.write(line + '\r\n')
+      if (upHead.length > 0) socket.write(upHead)
+      void carry(side, conn, ep, socket, upSocket, head)
+    }, cutBoth))
+    up.on('response', contained(side, 'http1 upgrade', (upRes: http.IncomingMessage) => {
+      // The upstream declined the upgrade: pass its answer on and close.
+      let line = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`
+      const hs = forwardHeaders(upRes.rawHeaders, upRes.headers.connection)
+      for (let i = 0; i < hs.length; i += 2) if (hs[i].toLowerCase() !== 'content-length') line += `${hs[i]}: ${hs[i + 1]}\r\n`
+      socket.write(line + 'connection: close\r\n\r\n')
+      upRes.pipe(socket)
+    }, cutBoth))
+    up.on('error', (e) => { if (!socket.writableEnded) writeRawError(socket, upstreamError(e, ep.key)) })
+    up.end()
+  }, cut), contained(side, 'http1 upgrade', (err: unknown) => writeRawError(socket, err instanceof ProxyError ? err : upstreamError(err, authority)), cut))
 }

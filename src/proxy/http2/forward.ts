@@ -7,6 +7,7 @@
 import http2 from 'node:http2'
 import {normalizeAuthority} from '../config.js'
 import {connOf} from '../conn.js'
+import {containedError} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
@@ -23,7 +24,7 @@ const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.
 export function h2StreamHandler(side: Side): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void {
   return (stream, headers, flags) => {
     forward(side, stream, headers, flags).catch((err: unknown) => {
-      side.log.error('http/2 forwarding failed', {error: (err as Error).message})
+      containedError(side, 'http2 stream', err)
       if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
     })
   }

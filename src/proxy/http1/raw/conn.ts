@@ -7,6 +7,7 @@ import type http from 'node:http'
 import type {Duplex} from 'node:stream'
 import {normalizeAuthority} from '../../config.js'
 import {connOf, type ConnCtx} from '../../conn.js'
+import {containedError} from '../../contain.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../side.js'
@@ -55,6 +56,28 @@ export class RawConn implements ClientSide {
 
   readonly onData = (chunk: Buffer): void => {
     if (this.closed) return
+    try {
+      this.read(chunk)
+    } catch (err) {
+      this.crashed(err)
+    }
+  }
+
+  /** An exception on this connection (contain.ts): logged, counted, both ends closed; the process goes on. */
+  crashed(err: unknown): void {
+    containedError(this.side, 'raw http1', err)
+    const ex = this.ex
+    this.ex = undefined
+    this.closed = true
+    try {
+      ex?.clientGone()
+    } catch {
+      // (its upstream connection is destroyed below with everything else it held, or times out)
+    }
+    this.socket.destroy()
+  }
+
+  private read(chunk: Buffer): void {
     let data: Buffer | null = chunk
     if (this.ex?.wantsBody) {
       data = this.ex.pushBody(chunk)
@@ -117,11 +140,20 @@ export class RawConn implements ClientSide {
     } catch (err) {
       t = Promise.reject(err)
     }
-    if (t instanceof Promise) t.then((target) => ex.begin(target), (err: unknown) => ex.begin(failing(err)))
+    if (t instanceof Promise) t.then((target) => this.begin(ex, target), (err: unknown) => this.begin(ex, failing(err)))
     else ex.begin(t)
     if (ex.wantsBody && this.buf.length > 0) {
       const rest = ex.pushBody(this.buf)
       this.buf = rest ?? EMPTY
+    }
+  }
+
+  /** Starts `ex` on its resolved target, contained (a throw here would otherwise reject into nowhere). */
+  private begin(ex: RawExchange, target: Target): void {
+    try {
+      ex.begin(target)
+    } catch (err) {
+      this.crashed(err)
     }
   }
 

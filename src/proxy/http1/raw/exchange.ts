@@ -4,6 +4,7 @@
 // while it is kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
 // request timeout runs from the first attempt to the response head (504, as the node codec).
 import type {EndpointClient} from '../../endpoint.js'
+import {containedError} from '../../contain.js'
 import {ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
@@ -245,6 +246,16 @@ export class RawExchange extends UpstreamAttempt {
       this.reqDone = true
       this.client.done(true)
     }
+  }
+
+  crashed(err: unknown): void {
+    containedError(this.client.side, 'raw http1 upstream', err)
+    try {
+      this.clientGone()
+    } catch {
+      this.detach()?.socket.destroy()
+    }
+    this.client.abort()
   }
 
   /** The client went away mid-exchange. */

@@ -24,6 +24,8 @@ export interface UpstreamOwner {
   upError(err: Error): void
   /** The upstream sent FIN or closed. */
   upClose(): void
+  /** One of the calls above threw (contain.ts): the attempt is cut, client and upstream. */
+  crashed(err: unknown): void
 }
 
 /** An attempt waiting for a connection (acquire() found none free). */
@@ -32,6 +34,8 @@ export interface UpstreamWaiter {
   gotUpstream(u: Upstream): void
   /** A connect failed while this attempt waited (every waiter then gets it). */
   connectFailed(err: Error): void
+  /** One of the calls above threw (contain.ts). */
+  crashed(err: unknown): void
 }
 
 export interface Upstream {
@@ -99,7 +103,17 @@ export class RawPool {
 
   private connect(): void {
     this.connecting++
-    const u: Upstream = {socket: this.ep.connect(['http/1.1']), reused: false, freedAt: 0, idleMs: this.idleMs, owner: undefined}
+    let socket: Duplex
+    try {
+      socket = this.ep.connect(['http/1.1'])
+    } catch (err) {
+      // (net.connect throws for an address it cannot use, e.g. a bad port): a connect failure
+      this.connecting--
+      const waiting = this.waiting.splice(0)
+      queueMicrotask(() => { for (const w of waiting) deliver(w, () => w.connectFailed(err as Error)) })
+      return
+    }
+    const u: Upstream = {socket, reused: false, freedAt: 0, idleMs: this.idleMs, owner: undefined}
     const s = u.socket
     let state: 'connecting' | 'up' | 'failed' = 'connecting'
     // A connect that failed: every waiting attempt gets the error (each decides: retry elsewhere or answer).
@@ -108,7 +122,7 @@ export class RawPool {
       state = 'failed'
       this.connecting--
       s.destroy()
-      for (const w of this.waiting.splice(0)) w.connectFailed(err)
+      for (const w of this.waiting.splice(0)) deliver(w, () => w.connectFailed(err))
     }
     // (an mTLS socket is usable once its handshake is done and the peer verified)
     onEstablished(s, () => {
@@ -119,17 +133,20 @@ export class RawPool {
       this.grow()
     })
     s.on('data', (chunk: Buffer) => {
-      if (u.owner) u.owner.upData(chunk)
+      const o = u.owner
+      if (o) deliver(o, () => o.upData(chunk))
       else this.drop(u)
     })
     s.on('error', (err: Error) => {
       if (state === 'connecting') return failed(err)
-      if (u.owner) u.owner.upError(err)
+      const o = u.owner
+      if (o) deliver(o, () => o.upError(err))
       else this.drop(u)
     })
     const closed = (): void => {
       if (state === 'connecting') return failed(new Error('the connection closed before it was established'))
-      if (u.owner) u.owner.upClose()
+      const o = u.owner
+      if (o) deliver(o, () => o.upClose())
       else this.drop(u)
     }
     s.on('close', closed)
@@ -140,7 +157,7 @@ export class RawPool {
   /** A usable connection: to the longest waiting attempt, else to the free list. */
   private hand(u: Upstream): void {
     const w = this.waiting.shift()
-    if (w) w.gotUpstream(u)
+    if (w) deliver(w, () => w.gotUpstream(u))
     else this.keep(u)
   }
 
@@ -177,7 +194,7 @@ export class RawPool {
     this.closed = true
     const free = this.free.splice(0)
     for (const u of free) u.socket.destroy()
-    for (const w of this.waiting.splice(0)) w.connectFailed(new Error('the endpoint was removed'))
+    for (const w of this.waiting.splice(0)) deliver(w, () => w.connectFailed(new Error('the endpoint was removed')))
     clearInterval(this.sweeper)
     this.sweeper = undefined
   }
@@ -194,6 +211,15 @@ export class RawPool {
       clearInterval(this.sweeper)
       this.sweeper = undefined
     }
+  }
+}
+
+/** Calls into an attempt, contained: a throw cuts that attempt only (its crashed()), never the pool or the process. */
+function deliver(to: UpstreamOwner | UpstreamWaiter, call: () => void): void {
+  try {
+    call()
+  } catch (err) {
+    to.crashed(err)
   }
 }
 

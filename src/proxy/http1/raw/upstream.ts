@@ -73,6 +73,8 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   protected abstract upFailed(err: unknown): void
   /** The upstream sent FIN or closed. */
   protected abstract upClosed(): void
+  /** An exception in this attempt's code (contain.ts): cut the exchange, client and upstream. */
+  abstract crashed(err: unknown): void
 
   /** Starts an attempt on `this.ep`: a pooled connection, or the first the pool can give (gotUpstream). */
   protected send(): void {

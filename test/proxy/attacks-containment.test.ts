@@ -1,0 +1,74 @@
+// Containment (issue 19): no input on any listener ends the process. Each attack that ended a
+// real `mesh proxy` (attacks.ts) is replayed against a real pair of proxy processes (compiled:
+// `npm run build` first; the codec is MESH_PROXY_HTTP1_CODEC's, so `npm run test:node-codec`
+// covers the node codec): the attacker gets a 400 or a 502, both processes live, nothing was
+// contained as an internal error (each class is fixed at its cause), and the pair still serves.
+// Then the process-level policy: an exception and a rejection no entry point caught are logged,
+// counted on /metrics, and the proxy keeps serving.
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
+import {closeServer, request} from './helpers.js'
+import {CRASH_ATTACKS, startHoldApp, type HoldApp} from './attacks.js'
+import {metricsOf, startRealPair, startRealProxy, type RealPair, type RealProxy} from './real-proxy.js'
+import {join} from 'node:path'
+import {ROOT} from '../helpers/run.js'
+
+const internalErrors = (metrics: string): number[] =>
+  [...metrics.matchAll(/^mesh_proxy_refused_total\{[^}]*reason="internal_error"[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]))
+
+describe('attacks that ended the process (real mesh proxy processes)', () => {
+  let app: HoldApp
+  let pair: RealPair
+  beforeAll(async () => {
+    app = await startHoldApp()
+    pair = await startRealPair('web.local:80', app.port)
+  })
+  afterAll(async () => {
+    await pair?.close()
+    await closeServer(app?.server)
+  })
+
+  CRASH_ATTACKS.forEach((attack, i) => {
+    it(`survives ${attack.name}`, async () => {
+      const got = await attack.run({inbound: pair.server.ports.inbound, outbound: pair.client.ports.outbound}, app, `a${i}`)
+      expect(got).toMatch(/HTTP\/1\.1 (400|502) /)
+      expect(got.toLowerCase()).toContain('mesh-proxy-error:')
+      // Both processes live and serve.
+      expect(pair.server.alive(), pair.server.stderr()).toBe(true)
+      expect(pair.client.alive(), pair.client.stderr()).toBe(true)
+      const r = await request(pair.client.ports.outbound, {path: `/after/${i}`, headers: {host: 'web.local'}})
+      expect(r.status).toBe(200)
+      expect(r.body).toBe(`ok /after/${i}`)
+      // Fixed at the cause, not caught as an internal error.
+      expect(internalErrors(await metricsOf(pair.server))).toEqual([0, 0])
+      expect(internalErrors(await metricsOf(pair.client))).toEqual([0, 0])
+    })
+  })
+})
+
+describe('an exception no entry point caught (the process-level policy)', () => {
+  let proxy: RealProxy
+  beforeAll(async () => {
+    proxy = await startRealProxy({MESH_PROXY_STATIC_ROUTES: 'web.local:80=127.0.0.1:9'}, ['--import', join(ROOT, 'test/proxy/fixtures/throw-on-signal.mjs')])
+  })
+  afterAll(async () => {
+    await proxy?.kill()
+  })
+
+  it('is logged with its stack and counted, and the proxy keeps serving', async () => {
+    proxy.child.kill('SIGUSR2')
+    const metrics = await eventually('both failures counted', async () => {
+      const m = await metricsOf(proxy)
+      return /^mesh_proxy_uncaught_exceptions_total 2$/m.test(m) ? m : undefined
+    }, 10_000)
+    expect(metrics).toMatch(/^# HELP mesh_proxy_uncaught_exceptions_total /m)
+    expect(proxy.alive()).toBe(true)
+    // (the exception came within the same second as the rejection: its line is suppressed, it is counted)
+    expect(proxy.stderr()).toMatch(/ERROR unhandled promise rejection, contained; the proxy keeps serving error="injected by the test: a rejection nobody handled".*stack=/)
+    const ready = await request(proxy.ports.admin, {path: '/ready'})
+    expect(ready.status).toBe(200)
+    const r = await request(proxy.ports.outbound, {path: '/x', headers: {host: 'web.local'}})
+    expect(r.status).toBe(502)
+    expect(r.headers['mesh-proxy-error']).toMatch(/connecting to 127\.0\.0\.1:9/)
+  })
+})

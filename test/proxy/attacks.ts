@@ -1,0 +1,200 @@
+// The attacks of issue 19 that ended the proxy process, one per class, as raw bytes on real
+// sockets; shared by the regression suite (attacks-containment.test.ts) and the footprint bench
+// (bench/proxy/attack-footprint.ts). Most need the app to answer *after* the proxy refused the
+// rest of the client's bytes, so the app here holds `/hold/*` requests until released.
+import http from 'node:http'
+import net from 'node:net'
+import {listenOn} from './helpers.js'
+
+/** An app that answers `/hold/<id>` only when released, and anything else at once. */
+export interface HoldApp {
+  server: http.Server
+  port: number
+  /** Requests seen, by path. */
+  seen: string[]
+  /** Resolves when a request for `path` has arrived (and its first body bytes, if it has a body). */
+  arrived(path: string): Promise<void>
+  /** Answers the held request for `path` (200, a short body); resolves when the answer is written (or its connection is gone). */
+  release(path: string): Promise<void>
+}
+
+export async function startHoldApp(): Promise<HoldApp> {
+  const held = new Map<string, http.ServerResponse>()
+  const waiters = new Map<string, () => void>()
+  const arrivedSet = new Set<string>()
+  const app: HoldApp = {
+    server: http.createServer((req, res) => {
+      const path = req.url ?? ''
+      app.seen.push(path)
+      req.on('error', () => {})
+      const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+      const arrive = (): void => {
+        arrivedSet.add(path)
+        waiters.get(path)?.()
+      }
+      if (path.startsWith('/hold/')) {
+        held.set(path, res)
+        if (hasBody) req.once('data', arrive)
+        else arrive()
+        req.resume()
+        return
+      }
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, {'content-type': 'text/plain'})
+        res.end(`ok ${path}`)
+      })
+    }),
+    port: 0,
+    seen: [],
+    arrived: (path) => arrivedSet.has(path) ? Promise.resolve() : new Promise((resolve) => waiters.set(path, resolve)),
+    release: async (path) => {
+      const res = held.get(path)
+      if (!res) throw new Error(`no held request for ${path}`)
+      held.delete(path)
+      const written = new Promise<void>((resolve) => {
+        if (res.closed || res.destroyed || !res.socket || res.socket.destroyed) return resolve()
+        res.once('finish', resolve)
+        res.once('close', resolve)
+      })
+      res.writeHead(200, {'content-type': 'text/plain', 'content-length': '4'})
+      res.end('late')
+      await written
+    },
+  }
+  app.port = await listenOn(app.server)
+  return app
+}
+
+export interface Ports {
+  /** The server proxy's inbound port (forwards to the app). */
+  inbound: number
+  /** The client proxy's outbound port (routes web.local:80 to the server proxy). */
+  outbound: number
+}
+
+export interface Attack {
+  name: string
+  /** Runs the attack; returns what the attacker's socket received. */
+  run(ports: Ports, app: HoldApp, id: string): Promise<string>
+}
+
+/** A raw connection that collects what it receives. */
+export class RawClient {
+  readonly socket: net.Socket
+  received = ''
+  private readonly closed: Promise<void>
+  private waiters: (() => void)[] = []
+
+  constructor(port: number) {
+    this.socket = net.connect({host: '127.0.0.1', port, allowHalfOpen: false})
+    this.socket.on('error', () => {})
+    this.socket.on('data', (c: Buffer) => {
+      this.received += c.toString('latin1')
+      for (const w of this.waiters.splice(0)) w()
+    })
+    this.closed = new Promise((resolve) => this.socket.once('close', () => {
+      for (const w of this.waiters.splice(0)) w()
+      resolve()
+    }))
+  }
+
+  write(s: string): void {
+    this.socket.write(s)
+  }
+
+  /** Resolves once `re` matches what was received (or the connection closed). */
+  async until(re: RegExp): Promise<string> {
+    while (!re.test(this.received) && !this.socket.destroyed) await new Promise<void>((r) => this.waiters.push(r))
+    return this.received
+  }
+
+  /** Resolves when the proxy closed the connection. */
+  async end(): Promise<string> {
+    await this.closed
+    return this.received
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+}
+
+/** Sends `head` (a request for `/hold/<id>` with a body), a good chunk, then `bad`, waits for the answer, then lets the app answer. */
+async function badChunkAfterGood(port: number, app: HoldApp, path: string, head: string, bad: string, expectContinue = false): Promise<string> {
+  const c = new RawClient(port)
+  c.write(head)
+  if (expectContinue) await c.until(/100 Continue/)
+  c.write('1\r\na\r\n')
+  await app.arrived(path)
+  c.write(bad)
+  const got = await c.until(/HTTP\/1\.1 [45]\d\d /)
+  await app.release(path)
+  c.destroy()
+  return got
+}
+
+export const CRASH_ATTACKS: Attack[] = [
+  {
+    // Node's parser: the request is dispatched, then the extra byte after an HTTP/1.0 request is an error.
+    name: 'an extra byte after an HTTP/1.0 request (inbound)',
+    run: async (p, app, id) => {
+      const path = `/hold/${id}`
+      const c = new RawClient(p.inbound)
+      c.write(`GET ${path} HTTP/1.0\r\n\r\n`)
+      await app.arrived(path)
+      c.write('X')
+      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+      await app.release(path)
+      c.destroy()
+      return got
+    },
+  },
+  {
+    name: 'absolute-form, Connection: close and one extra byte (outbound)',
+    run: async (p, app, id) => {
+      const path = `/hold/${id}`
+      const c = new RawClient(p.outbound)
+      c.write(`GET http://web.local${path} HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n`)
+      await app.arrived(path)
+      c.write('X')
+      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+      await app.release(path)
+      c.destroy()
+      return got
+    },
+  },
+  {
+    name: 'TE: gzip, chunked with a bad chunk after a good one (inbound)',
+    run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: gzip, chunked\r\n\r\n`, 'zz\r\n'),
+  },
+  {
+    name: 'Expect: 100-continue with a bad chunk after a good one (inbound)',
+    run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n', true),
+  },
+  {
+    name: 'plain chunked with a bad chunk after a good one (inbound)',
+    run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n'),
+  },
+  {
+    name: 'plain chunked with a bad chunk after a good one (outbound, through the pair)',
+    run: (p, app, id) => badChunkAfterGood(p.outbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n'),
+  },
+  {
+    // The authority's port is another helper's to validate; here it must not end the process.
+    name: 'a Host whose port is not a number (outbound)',
+    run: async (p) => {
+      const c = new RawClient(p.outbound)
+      c.write('GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n')
+      return c.until(/HTTP\/1\.1 \d\d\d /)
+    },
+  },
+  {
+    name: 'a Host whose port is out of range (outbound)',
+    run: async (p) => {
+      const c = new RawClient(p.outbound)
+      c.write('GET / HTTP/1.1\r\nHost: foo.local:99999\r\n\r\n')
+      return c.until(/HTTP\/1\.1 \d\d\d /)
+    },
+  },
+]
