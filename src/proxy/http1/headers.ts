@@ -1,6 +1,10 @@
 // Header handling for HTTP/1 forwarding on raw header lists (name, value, name, value): drop
 // hop-by-hop headers (RFC 9110 7.6.1) and those the Connection header names, keep case and order.
 // The common case (nothing to drop, no Host to rewrite) returns the list itself: no copy.
+// Framing is sacred: a Connection header naming a field that frames or routes the message
+// (Content-Length, Host; Transfer-Encoding is re-added by the codecs when the body stays
+// chunked) never removes it. Dropping `Content-Length` while forwarding the body let one client
+// request become two upstream (issue 19); nginx does not act on such names either.
 
 /** Headers that belong to one connection, never forwarded. */
 export function isHopByHop(lower: string): boolean {
@@ -14,6 +18,14 @@ export function isHopByHop(lower: string): boolean {
     case 14: return lower === 'mesh-retryable'
     default: return false
   }
+}
+
+/**
+ * Fields that frame or route a message: a Connection header naming them is not obeyed (the
+ * message is forwarded with the framing it was parsed with).
+ */
+export function definesFraming(lower: string): boolean {
+  return lower === 'content-length' || lower === 'host'
 }
 
 /** Lengths of the names isHopByHop knows, plus `host` (4): other names need no lowercasing. */
@@ -53,7 +65,7 @@ export function forwardHeaders(raw: string[], connectionHeader: string | undefin
       continue
     }
     if (isHopByHop(lower)) continue
-    if (named && named.includes(lower)) continue
+    if (named && named.includes(lower) && !definesFraming(lower)) continue
     if (lower === 'host') {
       if (sawHost) continue
       sawHost = true
