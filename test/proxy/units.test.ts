@@ -5,8 +5,7 @@ import {classify} from '../../src/proxy/detect.js'
 import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config.js'
 import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
 import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
-import {ProxyError} from '../../src/proxy/errors.js'
-import {mayRetryFailure, mayRetryStatus, type RetryState} from '../../src/proxy/retry-rules.js'
+import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/retry-decision.js'
 import type {Side} from '../../src/proxy/side.js'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
 
@@ -126,15 +125,16 @@ describe('retry budget', () => {
   })
 })
 
-describe('retry rules (both HTTP/1 codecs)', () => {
+describe('the retry decision (HTTP/1, both codecs, and HTTP/2)', () => {
   /** A side whose budget has only its per-second floor (0: no retry at all), counting as the proxy does. */
   const sideWith = (floorPerSecond: number): Side => {
     const budget = new RetryBudget(0, floorPerSecond)
     return {budget, stats: {retries: 0, retriesDenied: 0}} as unknown as Side
   }
   const state = (over: Partial<RetryState> = {}): RetryState => ({replayable: true, retryable: true, attempt: 0, limit: 2, statuses: [502, 503], ...over})
-  const reset = new ProxyError('UPSTREAM_RESET', 'reset')
-  const refused = new ProxyError('CONNECT_FAILED', 'refused')
+  const unprocessed: AttemptFailure = {unprocessed: true, staleReuse: false}
+  const written: AttemptFailure = {unprocessed: false, staleReuse: false}
+  const stale: AttemptFailure = {unprocessed: false, staleReuse: true}
 
   it('retries a retry-on status of a replayable, retryable request within the limit, from the budget', () => {
     const side = sideWith(10)
@@ -148,21 +148,24 @@ describe('retry rules (both HTTP/1 codecs)', () => {
     expect(mayRetryStatus(sideWith(0), state(), 503)).toBe(false)
   })
 
-  it('retries a failure that never left, or on a reused connection, for any method; a reset only when retryable', () => {
+  it('retries any method that provably never reached the server; after a write, only retryable ones', () => {
     const side = sideWith(10)
-    expect(mayRetryFailure(side, state({retryable: false}), refused, false, false)).toBe(true)
-    expect(mayRetryFailure(side, state({retryable: false}), reset, true, false)).toBe(true)
-    expect(mayRetryFailure(side, state({retryable: false}), reset, false, false)).toBe(false)
-    expect(mayRetryFailure(side, state(), reset, false, false)).toBe(true)
-    expect(mayRetryFailure(side, state({replayable: false}), refused, false, false)).toBe(false)
+    expect(mayRetryFailure(side, state({retryable: false}), unprocessed)).toBe(true)
+    expect(mayRetryFailure(side, state({retryable: false}), written)).toBe(false)
+    // A POST on a reused connection that failed: it may have been processed.
+    expect(mayRetryFailure(side, state({retryable: false}), stale)).toBe(false)
+    expect(mayRetryFailure(side, state(), written)).toBe(true)
+    expect(mayRetryFailure(side, state({replayable: false}), unprocessed)).toBe(false)
+    expect(mayRetryFailure(side, state({attempt: 2}), unprocessed)).toBe(false)
   })
 
-  it('tries a stale pooled connection once more even with retries off (inbound too), from the budget', () => {
-    expect(mayRetryFailure(sideWith(10), state({limit: 0, retryable: false}), reset, true, true)).toBe(true)
-    expect(mayRetryFailure(sideWith(10), state({limit: 0, attempt: 1}), reset, true, true)).toBe(false)
-    expect(mayRetryFailure(sideWith(10), state({limit: 0, replayable: false}), reset, true, true)).toBe(false)
+  it('tries a stale pooled connection once more even with retries off (inbound too) for retryable requests only, from the budget', () => {
+    expect(mayRetryFailure(sideWith(10), state({limit: 0}), stale)).toBe(true)
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, retryable: false}), stale)).toBe(false)
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, attempt: 1}), stale)).toBe(false)
+    expect(mayRetryFailure(sideWith(10), state({limit: 0, replayable: false}), stale)).toBe(false)
     const empty = sideWith(0)
-    expect(mayRetryFailure(empty, state({limit: 0}), reset, true, true)).toBe(false)
+    expect(mayRetryFailure(empty, state({limit: 0}), stale)).toBe(false)
     expect((empty.stats as {retriesDenied: number}).retriesDenied).toBe(1)
   })
 })

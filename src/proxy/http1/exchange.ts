@@ -5,10 +5,11 @@
 import http from 'node:http'
 import type {EndpointClient} from '../endpoint.js'
 import {contained} from '../contain.js'
-import {ProxyError, upstreamError} from '../errors.js'
+import {neverSent, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-rules.js'
+import {onEstablished} from '../net/established.js'
+import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-decision.js'
 import type {Side} from '../side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
@@ -21,7 +22,7 @@ export interface ExchangePlan {
   body: Buffer | null
   /** Extra attempts allowed (retryLimit: 0 on the inbound side). */
   retries: number
-  /** Idempotent or marked retryable (retry-rules.ts RetryState.retryable). */
+  /** Idempotent or marked retryable (retry-decision.ts RetryState.retryable). */
   retryable: boolean
   statuses: readonly number[]
   timeoutMs: number
@@ -38,6 +39,8 @@ export class Exchange implements BodySink {
   private ended = false
   /** The client has its answer from this exchange (relayed, or the proxy's own): nothing more to do on a close. */
   private settled = false
+  /** The current attempt's connection was established (so its request may have been written). */
+  private established = false
   /** Closes both ends when a callback throws (contain.ts). */
   private readonly cut = (): void => {
     this.clientGone = true
@@ -75,6 +78,12 @@ export class Exchange implements BodySink {
       headers: this.plan.headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false,
     })
     this.up = up
+    this.established = false
+    // Whether this attempt's request can have left: a reused connection, or a new one once established.
+    up.once('socket', (s) => {
+      if (up.reusedSocket) this.established = true
+      else onEstablished(s, () => { if (this.up === up) this.established = true })
+    })
     up.on('response', contained(this.side, 'http1 response', (upRes: http.IncomingMessage) => this.onResponse(up, upRes), this.cut))
     up.on('error', contained(this.side, 'http1 upstream error', (err: Error) => this.onError(up, err), this.cut))
     if (this.plan.streaming) pump(this.req, up)
@@ -122,9 +131,11 @@ export class Exchange implements BodySink {
       return
     }
     const e = upstreamError(err, this.ep.key)
-    // A pooled connection the upstream closed while idle: one more try even with retries off
-    // (the request died with the stale connection; Node's own agent leaves this to callers).
-    if (!this.res.destroyed && mayRetryFailure(this.side, this.retryState(), e, up.reusedSocket, up.reusedSocket)) {
+    // Unprocessed: the attempt's connection was never established (nothing was written). A
+    // reused connection that failed before any response is the stale keep-alive race, retried
+    // once more for retryable requests even with retries off (Node's agent leaves this to callers).
+    const fate = {unprocessed: !this.established || neverSent(e), staleReuse: up.reusedSocket}
+    if (!this.res.destroyed && mayRetryFailure(this.side, this.retryState(), fate)) {
       this.retry()
       return
     }
@@ -138,7 +149,7 @@ export class Exchange implements BodySink {
     this.fail(err)
   }
 
-  /** What retry-rules.ts decides on. */
+  /** What retry-decision.ts decides on. */
   private retryState(): RetryState {
     const p = this.plan
     return {replayable: !p.streaming, retryable: p.retryable, attempt: this.attempt, limit: p.retries, statuses: p.statuses}

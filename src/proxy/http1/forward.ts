@@ -11,11 +11,11 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
-import {retryLimit} from '../retry-rules.js'
+import {isRetryableRequest, retryLimit} from '../retry-decision.js'
 import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../side.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
-import {forwardHeaders, isRetryableRequest} from './headers.js'
+import {forwardHeaders} from './headers.js'
 
 export function http1Handler(side: Side): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
@@ -107,7 +107,7 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   }
   side.observer?.requestInit(meta)
   const retry = policy.retry
-  // Retries are the outbound side's (retry-rules.ts), whatever a side's policy says.
+  // Retries are the outbound side's (retry-decision.ts), whatever a side's policy says.
   const retries = retryLimit(side, policy)
   const h = req.headers
   const chunked = h['transfer-encoding'] !== undefined

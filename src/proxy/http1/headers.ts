@@ -97,13 +97,6 @@ function needsCopy(raw: string[], o: ForwardOptions): boolean {
   return false
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
-
-/** Idempotent methods, or a request the application marked `mesh-retryable: true`. */
-export function isRetryableRequest(method: string, headers: Record<string, string | string[] | undefined>): boolean {
-  return IDEMPOTENT.has(method) || headers['mesh-retryable'] === 'true'
-}
-
 /** Node's flat raw trailer list as the [name, value] pairs `addTrailers` takes. */
 export function trailerPairs(raw: string[]): [string, string][] {
   const out: [string, string][] = []

@@ -12,6 +12,7 @@ import type {EndpointClient} from '../endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../errors.js'
 import type {RequestMeta} from '../observe.js'
 import type {Target} from '../outbound/router.js'
+import {mayRetryFailure} from '../retry-decision.js'
 import {nextRequestId, policyOf, refuseInput, withdrawRetry, type Side} from '../side.js'
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
@@ -161,7 +162,9 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
       })
     }
     ep.stats.end(started, false)
-    if (more && (a.unprocessed === true || retryResponse) && withdrawRetry(side)) continue
+    // The one retry decision (retry-decision.ts): any method when the stream provably never reached the app.
+    const state = {replayable: body.replayable, retryable: retryResponse, attempt, limit: retry.limit, statuses: retry.statuses}
+    if (mayRetryFailure(side, state, {unprocessed: a.unprocessed === true, staleReuse: false})) continue
     clearTimeout(timer)
     return refuse(side, stream, meta, a.err!)
   }

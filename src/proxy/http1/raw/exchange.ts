@@ -1,16 +1,15 @@
 // One request on the raw codec, as the client sees it: the upstream attempts (upstream.ts)
 // carry the bytes; here the endpoint is picked, the response head re-framed for the client,
-// and every outcome decided: retried (the rules both codecs share, retry-rules.ts; a body only
+// and every outcome decided: retried (the rules both codecs share, retry-decision.ts; a body only
 // while it is kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
 // request timeout runs from the first attempt to the response head (504, as the node codec).
 import type {EndpointClient} from '../../endpoint.js'
 import {containedError} from '../../contain.js'
-import {ProxyError, upstreamError} from '../../errors.js'
+import {neverSent, ProxyError, upstreamError} from '../../errors.js'
 import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
-import {mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-rules.js'
+import {isRetryableRequest, mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-decision.js'
 import {refuseInput, type RoutePolicy} from '../../side.js'
-import {isRetryableRequest} from '../headers.js'
 import {LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 import {keepAliveIdleMs, rawPool} from './pool.js'
@@ -51,7 +50,7 @@ export class RawExchange extends UpstreamAttempt {
     return this.reqFramer === null || this.bodyKept
   }
 
-  /** What retry-rules.ts decides on. */
+  /** What retry-decision.ts decides on. */
   private retryState(): RetryState {
     const policy = this.policy
     return {
@@ -199,9 +198,10 @@ export class RawExchange extends UpstreamAttempt {
     }
     this.endStats(false)
     const e = upstreamError(err, this.ep.key)
-    const reused = up?.reused === true
-    // A pooled connection the upstream closed while idle: once more on a fresh one.
-    if (mayRetryFailure(this.client.side, this.retryState(), e, reused, reused && !this.gotBytes)) {
+    // Never attached to a connection (its connect failed while it waited): nothing was written.
+    // Else the head went out; a reused connection with no response byte is the stale keep-alive race.
+    const fate = {unprocessed: up === undefined || neverSent(e), staleReuse: up?.reused === true && !this.gotBytes}
+    if (mayRetryFailure(this.client.side, this.retryState(), fate)) {
       this.retry()
       return
     }
