@@ -12,12 +12,12 @@ import type {RequestMeta} from '../../observe.js'
 import type {Target} from '../../outbound/router.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../side.js'
 import {RawExchange, type ClientSide} from './exchange.js'
-import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
-import {headEnd, parseRequestHead, type RequestHead} from './head.js'
+import {ChunkedFramer, type Framer} from './framing.js'
+import {HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
+import {requestFraming, wantsClose} from './request-plan.js'
 import {watchDrain} from './drain.js'
 
-const EMPTY: Buffer = Buffer.alloc(0)
 
 /** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
 export const rawCounts = {requests: 0, handovers: 0}
@@ -30,7 +30,8 @@ export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: 
 }
 
 export class RawConn implements ClientSide {
-  private buf: Buffer = EMPTY
+  /** Bytes read and not yet consumed: the next head (pipelined requests wait here). */
+  private readonly pending = new HeadBuffer()
   private ex: RawExchange | undefined
   private closed = false
   private ended = false
@@ -51,7 +52,7 @@ export class RawConn implements ClientSide {
   }
 
   get idle(): boolean {
-    return this.ex === undefined && this.buf.length === 0
+    return this.ex === undefined && this.pending.length === 0
   }
 
   readonly onData = (chunk: Buffer): void => {
@@ -83,10 +84,10 @@ export class RawConn implements ClientSide {
       data = this.ex.pushBody(chunk)
       if (data === null || data.length === 0) return
     }
-    this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data])
+    this.pending.add(data)
     if (this.ex === undefined) this.next()
     // Pipelined requests wait; past a head's worth of them, stop reading.
-    else if (this.buf.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
+    else if (this.pending.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
   }
 
   private readonly onError = (): void => {
@@ -114,21 +115,22 @@ export class RawConn implements ClientSide {
 
   /** Starts the next buffered request, if a whole head is there. */
   private next(): void {
-    const buf = this.buf
-    if (buf.length === 0 || this.closed) return
+    const pending = this.pending
+    if (pending.length === 0 || this.closed) return
     const limits = this.side.config.limits
-    const end = headEnd(buf)
+    const end = pending.end
     if (end < 0) {
-      if (buf.length > limits.maxHeaderBytes) this.handOver()
+      if (pending.length > limits.maxHeaderBytes) this.handOver()
       return
     }
+    const buf = pending.flat()
     const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
     const plan = head ? this.plan(head) : null
     if (!head || !plan) {
       this.handOver()
       return
     }
-    this.buf = buf.subarray(end)
+    pending.consume(end)
     this.served++
     rawCounts.requests++
     const {meta, framer} = plan
@@ -142,9 +144,10 @@ export class RawConn implements ClientSide {
     }
     if (t instanceof Promise) t.then((target) => this.begin(ex, target), (err: unknown) => this.begin(ex, failing(err)))
     else ex.begin(t)
-    if (ex.wantsBody && this.buf.length > 0) {
-      const rest = ex.pushBody(this.buf)
-      this.buf = rest ?? EMPTY
+    if (ex.wantsBody && pending.length > 0) {
+      const rest = ex.pushBody(pending.flat())
+      pending.clear()
+      if (rest) pending.add(rest)
     }
   }
 
@@ -159,20 +162,11 @@ export class RawConn implements ClientSide {
 
   /** The request's metadata and body framing, or null when the Node codec should take it. */
   private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, policy: RoutePolicy, close: boolean} | null {
+    const framing = requestFraming(head, this.side.config.limits.maxHeaderBytes)
+    if (framing === undefined) return null
+    const framer = framing.framer
     const h = head.headers
-    const host = h.host
-    if (typeof host !== 'string' || host === '' || host.includes(',')) return null
-    if (head.method === 'CONNECT' || h.upgrade !== undefined || h.expect !== undefined) return null
-    const te = h['transfer-encoding']
-    const cl = h['content-length']
-    let framer: Framer | null = null
-    if (te !== undefined) {
-      if (cl !== undefined || typeof te !== 'string' || te.toLowerCase() !== 'chunked') return null
-      framer = new ChunkedFramer(this.side.config.limits.maxHeaderBytes)
-    } else if (cl !== undefined) {
-      if (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl)) return null
-      if (cl !== '0' && !/^0+$/.test(cl)) framer = new LengthFramer(Number(cl))
-    }
+    const host = h.host as string
     const authority = normalizeAuthority(host, 80)
     const policy = policyOf(this.side, authority, head.path, head.method)
     const conn = this.conn
@@ -181,8 +175,7 @@ export class RawConn implements ClientSide {
       headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
       startNs: process.hrtime.bigint(),
     }
-    const connection = typeof h.connection === 'string' ? h.connection.toLowerCase() : ''
-    return {meta, framer, policy, close: connection.includes('close') || this.side.draining}
+    return {meta, framer, policy, close: wantsClose(head) || this.side.draining}
   }
 
   /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */
@@ -196,8 +189,8 @@ export class RawConn implements ClientSide {
     s.off('close', this.onClose)
     s.off('end', this.onEnd)
     ;(s as Duplex & {setTimeout?: (ms: number) => void}).setTimeout?.(0)
-    if (this.buf.length > 0) s.unshift(this.buf)
-    this.buf = EMPTY
+    if (this.pending.length > 0) s.unshift(this.pending.flat())
+    this.pending.clear()
     this.server.emit('connection', s)
     s.resume()
   }

@@ -1,8 +1,15 @@
 // Body framing for bytes that pass through unchanged: a Content-Length countdown, or a chunked
-// state machine that only finds where the message ends (chunk data is never copied). Strict:
-// a bad chunk size line or a missing CRLF is an error; trailers pass through as bytes.
+// state machine that only finds where the message ends (chunk data is never copied). Strict, and
+// never looser than llhttp (proven by test/proxy/http1-differential.test.ts): a chunk-size line
+// is hex digits then `;name` or `;name=value` extensions (token or quoted-string), no
+// whitespace, CRLF; chunk data is followed by CRLF; each trailer line is `name:value` as a
+// header field is. Anything else is a framing error. Trailers pass through as bytes, bounded.
+import {isTchar, isValueChar} from './head.js'
 
-const enum S { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, Trailer, TrailerLf, EndLf, Done }
+const enum S {
+  Size, SizeMore, ExtName, ExtNameMore, ExtValue, ExtToken, ExtQuoted, ExtQuotedEscape, ExtQuoteEnd, SizeLf,
+  Data, DataCr, DataLf, TrailerStart, TrailerName, TrailerValue, TrailerLf, EndLf, Done,
+}
 
 /** Largest chunk size accepted (hex digits beyond this are an error). */
 const MAX_SIZE_DIGITS = 12
@@ -32,14 +39,23 @@ export class LengthFramer implements Framer {
   }
 }
 
+function hexDigit(c: number): number {
+  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
+}
+
+/** qdtext of RFC 9110 5.6.4: HTAB, SP, visible ASCII but `"` and `\`, obs-text. */
+function isQdtext(c: number): boolean {
+  return c === 9 || c === 32 || c === 33 || (c >= 35 && c <= 91) || (c >= 93 && c <= 126) || c >= 128
+}
+
 export class ChunkedFramer implements Framer {
   payload = 0
   private s = S.Size
   private size = 0
   private digits = 0
   private left = 0
-  /** Trailer bytes seen (bounded like a head). */
-  private trailer = 0
+  /** Bytes of chunk extensions and trailers seen (bounded like a head). */
+  private meta = 0
 
   constructor(private readonly maxTrailerBytes = 16 * 1024) {}
 
@@ -47,78 +63,109 @@ export class ChunkedFramer implements Framer {
     let i = start
     const len = buf.length
     while (i < len) {
-      const c = buf[i]
-      switch (this.s) {
-        case S.Size: {
-          const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
+      const s = this.s
+      if (s === S.Data) {
+        const n = Math.min(this.left, len - i)
+        this.left -= n
+        this.payload += n
+        i += n
+        if (this.left === 0) this.s = S.DataCr
+        continue
+      }
+      const c = buf[i++]
+      if (s >= S.ExtName && s <= S.ExtQuoteEnd || s >= S.TrailerStart) {
+        if (++this.meta > this.maxTrailerBytes) return -2
+      }
+      switch (s) {
+        case S.Size:
+        case S.SizeMore: {
+          const d = hexDigit(c)
           if (d >= 0) {
             if (++this.digits > MAX_SIZE_DIGITS) return -2
             this.size = this.size * 16 + d
-          } else if (this.digits === 0) return -2
+            this.s = S.SizeMore
+          } else if (s === S.Size) return -2
           else if (c === 13) this.s = S.SizeLf
-          else if (c === 59 /* ; */ || c === 32 || c === 9) this.s = S.Ext
+          else if (c === 59 /* ; */) this.s = S.ExtName
           else return -2
-          i++
           break
         }
-        case S.Ext:
-          if (c === 13) this.s = S.SizeLf
-          else if (c === 10 || (c < 32 && c !== 9)) return -2
-          i++
+        case S.ExtName:
+          if (!isTchar(c)) return -2
+          this.s = S.ExtNameMore
+          break
+        case S.ExtNameMore:
+          if (c === 61 /* = */) this.s = S.ExtValue
+          else if (c === 59) this.s = S.ExtName
+          else if (c === 13) this.s = S.SizeLf
+          else if (!isTchar(c)) return -2
+          break
+        case S.ExtValue:
+          if (c === 34 /* " */) this.s = S.ExtQuoted
+          else if (isTchar(c)) this.s = S.ExtToken
+          else return -2
+          break
+        case S.ExtToken:
+          if (c === 59) this.s = S.ExtName
+          else if (c === 13) this.s = S.SizeLf
+          else if (!isTchar(c)) return -2
+          break
+        case S.ExtQuoted:
+          if (c === 34) this.s = S.ExtQuoteEnd
+          else if (c === 92 /* \ */) this.s = S.ExtQuotedEscape
+          else if (!isQdtext(c)) return -2
+          break
+        case S.ExtQuotedEscape:
+          if (c !== 9 && (c < 32 || c === 127)) return -2
+          this.s = S.ExtQuoted
+          break
+        case S.ExtQuoteEnd:
+          if (c === 59) this.s = S.ExtName
+          else if (c === 13) this.s = S.SizeLf
+          else return -2
           break
         case S.SizeLf:
           if (c !== 10) return -2
-          i++
           if (this.size === 0) this.s = S.TrailerStart
           else {
             this.left = this.size
             this.s = S.Data
           }
           break
-        case S.Data: {
-          const n = Math.min(this.left, len - i)
-          this.left -= n
-          this.payload += n
-          i += n
-          if (this.left === 0) this.s = S.DataCr
-          break
-        }
         case S.DataCr:
           if (c !== 13) return -2
           this.s = S.DataLf
-          i++
           break
         case S.DataLf:
           if (c !== 10) return -2
           this.s = S.Size
           this.size = 0
           this.digits = 0
-          i++
           break
         case S.TrailerStart:
           // An empty line ends the message; anything else is a trailer field line.
           if (c === 13) this.s = S.EndLf
-          else if (c === 10 || c === 32 || c === 9) return -2
-          else this.s = S.Trailer
-          i++
+          else if (isTchar(c)) this.s = S.TrailerName
+          else return -2
           break
-        case S.Trailer:
-          if (++this.trailer > this.maxTrailerBytes) return -2
+        case S.TrailerName:
+          if (c === 58 /* : */) this.s = S.TrailerValue
+          else if (!isTchar(c)) return -2
+          break
+        case S.TrailerValue:
           if (c === 13) this.s = S.TrailerLf
-          else if (c === 10) return -2
-          i++
+          else if (!isValueChar(c)) return -2
           break
         case S.TrailerLf:
           if (c !== 10) return -2
           this.s = S.TrailerStart
-          i++
           break
         case S.EndLf:
           if (c !== 10) return -2
           this.s = S.Done
-          return i + 1
-        default:
           return i
+        default:
+          return i - 1
       }
     }
     return -1

@@ -1,21 +1,25 @@
 // A strict parser for HTTP/1.1 message heads (request line or status line, then header fields).
-// It accepts only the clean common subset: anything it does not accept (obs-fold, bare CR or LF,
-// odd tokens, absolute-form, HTTP/1.0 ...) makes the caller hand the connection to Node's parser,
-// which answers it exactly as the `node` codec does (400/431 with mesh-proxy-error).
-
+// It accepts only the clean common subset, and nothing llhttp (Node's parser, strict mode)
+// refuses: anything it does not accept (obs-fold, bare CR or LF, methods llhttp does not know,
+// absolute-form, HTTP/1.0 ...) makes the caller hand the connection to Node's parser, which
+// answers it exactly as the `node` codec does (400/431 with mesh-proxy-error). Proven by the
+// differential tests against llhttp (test/proxy/http1-differential.test.ts, scripts/fuzz-http1.ts).
+import {METHODS} from 'node:http'
 import {isHopByHop} from '../headers.js'
+
+/**
+ * The methods llhttp knows in HTTP mode (node:http's METHODS): a lowercase, unknown or `PRI`
+ * method is llhttp's to refuse. CONNECT is listed, and handed over by request-plan.ts.
+ */
+const KNOWN_METHODS = new Set(METHODS)
 
 /** tchar of RFC 9110 5.6.2, as a lookup table. */
 const TCHAR = new Uint8Array(128)
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1
 
-function isToken(s: string): boolean {
-  if (s.length === 0) return false
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 128 || TCHAR[c] === 0) return false
-  }
-  return true
+/** A tchar (a byte of a token: a field name, a method, a chunk extension's name). */
+export function isTchar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1
 }
 
 /** Request-target in origin-form: a path with an optional query, visible ASCII only. */
@@ -55,14 +59,65 @@ export interface ResponseHead extends Head {
   http10: boolean
 }
 
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
+
 /** Where the head ends (index after CRLFCRLF), or -1 when it has not all arrived. */
 export function headEnd(buf: Buffer): number {
-  const i = buf.indexOf('\r\n\r\n', 0, 'latin1')
+  const i = buf.indexOf(CRLFCRLF)
   return i < 0 ? -1 : i + 4
 }
 
+/**
+ * Finds the end of a head that arrives in pieces, looking at each byte once: a head sent a byte
+ * at a time costs O(n), not O(n^2) as a rescan of everything buffered would (issue 19). push()
+ * each piece in order; it returns where the head ends, counted from the head's first byte, once
+ * the CRLFCRLF is in (later pushes are the caller's to avoid); reset() for the next head.
+ */
+export class HeadScanner {
+  /** Bytes pushed since reset(). */
+  length = 0
+  /** How many bytes of CRLFCRLF the bytes pushed so far end with (0-3). */
+  private partial = 0
+
+  push(chunk: Buffer): number {
+    const n = this.partial
+    if (n > 0) {
+      // A CRLFCRLF that started in an earlier piece: its first n bytes, then this piece's first ones.
+      const joint = Buffer.concat([CRLFCRLF.subarray(0, n), chunk.subarray(0, 3)])
+      const i = joint.indexOf(CRLFCRLF)
+      if (i >= 0 && i < n) return this.length + i + 4 - n
+    }
+    const i = chunk.indexOf(CRLFCRLF)
+    if (i >= 0) return this.length + i + 4
+    this.length += chunk.length
+    this.partial = tailOfCrlfCrlf(chunk, n)
+    return -1
+  }
+
+  reset(): void {
+    this.length = 0
+    this.partial = 0
+  }
+}
+
+/** How many of CRLFCRLF's first bytes `chunk` ends with (`before`: how many the bytes before it ended with). */
+function tailOfCrlfCrlf(chunk: Buffer, before: number): number {
+  for (let k = 3; k > 0; k--) {
+    // The last k bytes (reaching back into the earlier pieces' known tail when chunk is short).
+    if (k > chunk.length + before) continue
+    let ok = true
+    for (let j = 0; j < k && ok; j++) {
+      const at = chunk.length - k + j
+      const c = at >= 0 ? chunk[at] : CRLFCRLF[before + at]
+      ok = c === CRLFCRLF[j]
+    }
+    if (ok) return k
+  }
+  return 0
+}
+
 /** Field-value characters: visible ASCII, obs-text, SP and HTAB; no other controls (so no CR, no LF). */
-function isValueChar(c: number): boolean {
+export function isValueChar(c: number): boolean {
   return c >= 32 ? c !== 127 : c === 9
 }
 
@@ -87,13 +142,16 @@ function fields(text: string, pos: number, maxCount: number, out: Head): boolean
     }
     let vs = colon + 1
     let ve = eol
-    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++
-    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--
+    let tab = false
+    for (let c = text.charCodeAt(vs); vs < ve && (c === 32 || c === 9); c = text.charCodeAt(++vs)) if (c === 9) tab = true
+    for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1)) if (c === 9) tab = true
     for (let i = vs; i < ve; i++) if (!isValueChar(text.charCodeAt(i))) return false
     const name = text.slice(pos, colon)
     const value = text.slice(vs, ve)
     raw.push(name, value)
     const lower = name.toLowerCase()
+    // llhttp refuses a tab around a Content-Length value and does not read `chunked\t` as chunked.
+    if (tab && (lower === 'content-length' || lower === 'transfer-encoding')) return false
     const prev = headers[lower]
     if (isHopByHop(lower) || (prev !== undefined && lower === 'host')) (out.hop ??= []).push(pos, eol + 2, lower)
     if (prev === undefined) headers[lower] = lower === 'set-cookie' ? [value] : value
@@ -119,7 +177,7 @@ export function parseRequestHead(buf: Buffer, end: number, maxCount: number): Re
   if (sp1 <= 0 || sp2 < 0 || sp2 + 9 !== eol || !text.startsWith('HTTP/1.1', sp2 + 1)) return null
   const method = text.slice(0, sp1)
   const path = text.slice(sp1 + 1, sp2)
-  if (!isToken(method) || !isOriginForm(path)) return null
+  if (!KNOWN_METHODS.has(method) || !isOriginForm(path)) return null
   const head: RequestHead = {size: end, raw: [], headers: {}, method, path}
   return fields(text, eol + 2, maxCount, head) ? head : null
 }
@@ -138,6 +196,8 @@ export function parseResponseHead(buf: Buffer, end: number, maxCount: number): R
     if (d < 0 || d > 9) return null
     status = status * 10 + d
   }
+  // (a status under 100 is neither informational nor an answer)
+  if (status < 100) return null
   if (eol > 12 && text.charCodeAt(12) !== 32) return null
   for (let i = 13; i < eol; i++) if (!isValueChar(text.charCodeAt(i))) return null
   const reason = eol > 13 ? text.slice(13, eol) : ''
@@ -150,4 +210,46 @@ export function serializeHead(start: string, raw: string[], extra = ''): Buffer 
   let s = start + '\r\n'
   for (let i = 0; i < raw.length; i += 2) s += raw[i] + ': ' + raw[i + 1] + '\r\n'
   return Buffer.from(s + extra + '\r\n', 'latin1')
+}
+
+const NOTHING: Buffer = Buffer.alloc(0)
+
+/**
+ * Bytes buffered until a whole head is in: pieces kept as they came (no copy per piece), the
+ * head's end found by a HeadScanner as they arrive, joined once when the head is read.
+ */
+export class HeadBuffer {
+  private parts: Buffer[] = []
+  private readonly scanner = new HeadScanner()
+  /** Bytes buffered. */
+  length = 0
+  /** Where the first head ends (from the first byte buffered), or -1 while it is not all in. */
+  end = -1
+
+  add(b: Buffer): void {
+    if (b.length === 0) return
+    this.parts.push(b)
+    this.length += b.length
+    if (this.end < 0) this.end = this.scanner.push(b)
+  }
+
+  /** Everything buffered, as one buffer (joined at most once). */
+  flat(): Buffer {
+    if (this.parts.length > 1) this.parts = [Buffer.concat(this.parts, this.length)]
+    return this.parts[0] ?? NOTHING
+  }
+
+  /** Drops the first `n` bytes; the next head is looked for in what remains. */
+  consume(n: number): void {
+    const rest = this.flat().subarray(n)
+    this.clear()
+    this.add(rest)
+  }
+
+  clear(): void {
+    this.parts = []
+    this.length = 0
+    this.end = -1
+    this.scanner.reset()
+  }
 }

@@ -14,17 +14,27 @@ export interface ResponsePlan {
   te: string | undefined
 }
 
-/** The plan for `h`, or null for an unusable Content-Length (the caller answers 502). */
+/**
+ * A response head whose framing fields llhttp accepts, whatever the response (1xx, 204, 304 and
+ * a HEAD's answer included): not Content-Length and Transfer-Encoding both, a Content-Length of
+ * digits only (a repeated one arrives joined by a comma, and is refused).
+ */
+export function framingFieldsValid(h: ResponseHead): boolean {
+  const te = h.headers['transfer-encoding']
+  const cl = h.headers['content-length']
+  if (te !== undefined && cl !== undefined) return false
+  return cl === undefined || (typeof cl === 'string' && /^\d{1,15}$/.test(cl))
+}
+
+/** The plan for `h`, or null when its framing fields are not valid (the caller answers 502). */
 export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: number): ResponsePlan | null {
+  if (!framingFieldsValid(h)) return null
   const te = h.headers['transfer-encoding'] as string | undefined
   const cl = h.headers['content-length'] as string | undefined
   const conn = (h.headers.connection as string | undefined)?.toLowerCase() ?? ''
   const reusable = h.http10 ? conn.includes('keep-alive') : !conn.includes('close')
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return {framer: null, untilClose: false, reusable, te: undefined}
   if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) return {framer: new ChunkedFramer(maxTrailerBytes), untilClose: false, reusable, te}
-  if (te === undefined && cl !== undefined) {
-    if (!/^\d{1,15}$/.test(cl)) return null
-    return {framer: Number(cl) > 0 ? new LengthFramer(Number(cl)) : null, untilClose: false, reusable, te: undefined}
-  }
+  if (cl !== undefined) return {framer: Number(cl) > 0 ? new LengthFramer(Number(cl)) : null, untilClose: false, reusable, te: undefined}
   return {framer: null, untilClose: true, reusable: false, te: undefined}
 }

@@ -8,8 +8,9 @@ import type {EndpointClient} from '../../endpoint.js'
 import {ProxyError} from '../../errors.js'
 import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
-import {headEnd, parseResponseHead, type ResponseHead} from './head.js'
+import {HeadBuffer, parseResponseHead, type ResponseHead} from './head.js'
 import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from './pool.js'
+import {framingFieldsValid} from './response.js'
 import {KeptBody} from './replay.js'
 
 /** What the exchange needs of its client connection. */
@@ -40,8 +41,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   protected statsOpen = false
   /** The upstream sent something on this attempt. */
   protected gotBytes = false
-  /** Response bytes not yet parsed (the head so far). */
+  /** The final response head and the bytes read with it, for onResponseHead (`end` bytes are the head). */
   protected rbuf: Buffer = EMPTY
+  /** Response bytes until a head is complete (found as they arrive: no rescan per piece). */
+  private readonly rhead = new HeadBuffer()
   /** The response body's framing: undefined until the final head is in. */
   protected resFramer: Framer | null | undefined
   /** Request body bytes not yet written: held until the attempt has a connection. */
@@ -81,6 +84,7 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     this.started = this.ep.stats.start()
     this.statsOpen = true
     this.rbuf = EMPTY
+    this.rhead.clear()
     this.gotBytes = false
     if (this.pending === undefined) {
       // A retry: the body so far again (what arrives from now on is held as on the first attempt).
@@ -244,24 +248,29 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   /** Finds the final response head in `rbuf` (informational ones go on to the client as they came). */
   private readHead(): void {
     const limits = this.client.side.config.limits
+    const rhead = this.rhead
     for (;;) {
-      const end = headEnd(this.rbuf)
+      const end = rhead.end
       if (end < 0) {
-        if (this.rbuf.length > limits.maxHeaderBytes) this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: response head too large`))
+        if (rhead.length > limits.maxHeaderBytes) this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: response head too large`))
         return
       }
-      const h = parseResponseHead(this.rbuf, end, limits.maxHeaderCount)
-      if (!h || h.status === 101) {
+      const buf = rhead.flat()
+      const h = end <= limits.maxHeaderBytes ? parseResponseHead(buf, end, limits.maxHeaderCount) : null
+      // (101 was not asked for; HTTP/1.0 has no informational responses: llhttp ends such a connection after one)
+      if (!h || h.status === 101 || (h.status < 200 && (h.http10 || !framingFieldsValid(h)))) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response head`))
         return
       }
       if (h.status >= 200) {
+        this.rbuf = buf
+        rhead.clear()
         this.onResponseHead(h, end)
         return
       }
       // Informational (103 Early Hints): the final head follows.
-      this.client.write(this.rbuf.subarray(0, end))
-      this.rbuf = this.rbuf.subarray(end)
+      this.client.write(buf.subarray(0, end))
+      rhead.consume(end)
     }
   }
 
@@ -269,7 +278,7 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   upData(chunk: Buffer): void {
     this.gotBytes = true
     if (this.resFramer === undefined) {
-      this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk])
+      this.rhead.add(chunk)
       this.readHead()
       return
     }
