@@ -6,7 +6,7 @@
 import {ChunkedFramer, type Framer} from '../../../src/proxy/http1/raw/framing.js'
 import {HeadScanner, parseRequestHead, parseResponseHead} from '../../../src/proxy/http1/raw/head.js'
 import {requestFraming, wantsClose} from '../../../src/proxy/http1/raw/request-plan.js'
-import {framingFieldsValid, planResponse} from '../../../src/proxy/http1/raw/response.js'
+import {informationalValid, planResponse} from '../../../src/proxy/http1/raw/response.js'
 
 export interface RawMessage {
   /** Offset of the message's first byte and just past its last. */
@@ -67,6 +67,8 @@ export function rawReadResponses(bytes: Buffer, cuts: number[], limits: Limits, 
     r.messages.push({...r.untilClose, end: bytes.length})
     return {messages: r.messages, end: 'done', at: bytes.length}
   }
+  // (the upstream closed mid-message: the exchange answers 502)
+  if (r.end === 'waiting' && eof) return {messages: r.messages, end: 'refused', at: r.at}
   return {messages: r.messages, end: r.end, at: r.at}
 }
 
@@ -106,7 +108,7 @@ function read(bytes: Buffer, cuts: number[], limits: Limits, type: 'request' | '
           if (wantsClose(head)) current.end = -2 // (closes after this one)
         } else {
           const h = parseResponseHead(headBuf, headEnd, limits.maxHeaderCount)
-          if (!h || h.status === 101 || (h.status < 200 && (h.http10 || !framingFieldsValid(h)))) return {messages, end: 'refused', at: start}
+          if (!h || h.status === 101 || (h.status < 200 && !informationalValid(h))) return {messages, end: 'refused', at: start}
           if (h.status < 200) {
             messages.push({start, end: start + headEnd, status: h.status, rawHeaders: h.raw, payload: 0, chunked: false})
             start += headEnd

@@ -26,6 +26,16 @@ export function framingFieldsValid(h: ResponseHead): boolean {
   return cl === undefined || (typeof cl === 'string' && /^\d{1,15}$/.test(cl))
 }
 
+/**
+ * An informational (1xx) head the codec relays, after which the final one follows on the same
+ * connection: not from HTTP/1.0 (which has none), with valid framing fields, and not saying
+ * `Connection: close` (llhttp reads nothing after such a message).
+ */
+export function informationalValid(h: ResponseHead): boolean {
+  const c = h.headers.connection
+  return !h.http10 && framingFieldsValid(h) && !(typeof c === 'string' && c.toLowerCase().includes('close'))
+}
+
 /** The plan for `h`, or null when its framing fields are not valid (the caller answers 502). */
 export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: number): ResponsePlan | null {
   if (!framingFieldsValid(h)) return null

@@ -10,7 +10,7 @@ import type {Side} from '../../side.js'
 import type {Framer} from './framing.js'
 import {HeadBuffer, parseResponseHead, type ResponseHead} from './head.js'
 import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from './pool.js'
-import {framingFieldsValid} from './response.js'
+import {informationalValid} from './response.js'
 import {KeptBody} from './replay.js'
 
 /** What the exchange needs of its client connection. */
@@ -257,8 +257,8 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
       }
       const buf = rhead.flat()
       const h = end <= limits.maxHeaderBytes ? parseResponseHead(buf, end, limits.maxHeaderCount) : null
-      // (101 was not asked for; HTTP/1.0 has no informational responses: llhttp ends such a connection after one)
-      if (!h || h.status === 101 || (h.status < 200 && (h.http10 || !framingFieldsValid(h)))) {
+      // (101 was not asked for; an informational head must let the final one follow: response.ts)
+      if (!h || h.status === 101 || (h.status < 200 && !informationalValid(h))) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response head`))
         return
       }
