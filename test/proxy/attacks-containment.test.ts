@@ -8,8 +8,8 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, request} from './helpers.js'
-import {CRASH_ATTACKS, startHoldApp, type HoldApp} from './attacks.js'
-import {metricsOf, startRealPair, startRealProxy, type RealPair, type RealProxy} from './real-proxy.js'
+import {CRASH_ATTACKS, startHoldApp, vanishAfterEarlyAnswer, type HoldApp} from './attacks.js'
+import {footprint, metricsOf, startRealPair, startRealProxy, type RealPair, type RealProxy} from './real-proxy.js'
 import {join} from 'node:path'
 import {ROOT} from '../helpers/run.js'
 
@@ -19,9 +19,11 @@ const internalErrors = (metrics: string): number[] =>
 describe('attacks that ended the process (real mesh proxy processes)', () => {
   let app: HoldApp
   let pair: RealPair
+  let baseline: {client: number, server: number}
   beforeAll(async () => {
     app = await startHoldApp()
     pair = await startRealPair('web.local:80', app.port)
+    baseline = {client: footprint(pair.client.pid).fds, server: footprint(pair.server.pid).fds}
   })
   afterAll(async () => {
     await pair?.close()
@@ -43,6 +45,20 @@ describe('attacks that ended the process (real mesh proxy processes)', () => {
       expect(internalErrors(await metricsOf(pair.server))).toEqual([0, 0])
       expect(internalErrors(await metricsOf(pair.client))).toEqual([0, 0])
     })
+  })
+
+  it('leaves no connection behind: both processes go back to the fds they started with', async () => {
+    // Clients that vanish mid-body after their answer came, through the pair and to the inbound side.
+    for (let i = 0; i < 5; i++) {
+      expect(await vanishAfterEarlyAnswer(pair.client.ports.outbound, `o${i}`)).toMatch(/^HTTP\/1\.1 200 /)
+      expect(await vanishAfterEarlyAnswer(pair.server.ports.inbound, `i${i}`)).toMatch(/^HTTP\/1\.1 200 /)
+    }
+    // (pooled connections close after 4 s idle; an upstream request whose client vanished while
+    // its body was still streaming used to stay open in CLOSE-WAIT with the node codec)
+    await eventually('the fds of both proxies back to where they started', () => {
+      const now = {client: footprint(pair.client.pid).fds, server: footprint(pair.server.pid).fds}
+      return now.client <= baseline.client && now.server <= baseline.server ? now : undefined
+    }, {timeoutMs: 20_000, intervalMs: 500, context: () => JSON.stringify({baseline, client: footprint(pair.client.pid), server: footprint(pair.server.pid)})})
   })
 })
 

@@ -6,7 +6,7 @@ import http from 'node:http'
 import net from 'node:net'
 import {listenOn} from './helpers.js'
 
-/** An app that answers `/hold/<id>` only when released, and anything else at once. */
+/** An app that answers `/hold/<id>` only when released, `/early/*` before the request body ends, and anything else once the request is in. */
 export interface HoldApp {
   server: http.Server
   port: number
@@ -40,6 +40,12 @@ export async function startHoldApp(): Promise<HoldApp> {
         return
       }
       req.resume()
+      if (path.startsWith('/early/')) {
+        // Answers before the request body has all come (as servers that refuse a body do).
+        res.writeHead(200, {'content-type': 'text/plain', 'content-length': '5'})
+        res.end('early')
+        return
+      }
       req.on('end', () => {
         res.writeHead(200, {'content-type': 'text/plain'})
         res.end(`ok ${path}`)
@@ -134,6 +140,15 @@ async function badChunkAfterGood(port: number, app: HoldApp, path: string, head:
   return got
 }
 
+/** A chunked POST answered before its body ended, whose client then vanishes mid-body (the upstream request must not stay open). */
+export async function vanishAfterEarlyAnswer(port: number, id: string): Promise<string> {
+  const c = new RawClient(port)
+  c.write(`POST /early/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`)
+  const got = await c.until(/early$/)
+  c.destroy()
+  return got
+}
+
 export const CRASH_ATTACKS: Attack[] = [
   {
     // Node's parser: the request is dispatched, then the extra byte after an HTTP/1.0 request is an error.
@@ -186,7 +201,9 @@ export const CRASH_ATTACKS: Attack[] = [
     run: async (p) => {
       const c = new RawClient(p.outbound)
       c.write('GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n')
-      return c.until(/HTTP\/1\.1 \d\d\d /)
+      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+      c.destroy()
+      return got
     },
   },
   {
@@ -194,7 +211,9 @@ export const CRASH_ATTACKS: Attack[] = [
     run: async (p) => {
       const c = new RawClient(p.outbound)
       c.write('GET / HTTP/1.1\r\nHost: foo.local:99999\r\n\r\n')
-      return c.until(/HTTP\/1\.1 \d\d\d /)
+      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+      c.destroy()
+      return got
     },
   },
 ]

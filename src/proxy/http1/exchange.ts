@@ -182,8 +182,14 @@ export class Exchange implements BodySink {
   }
 
   private onClientClose(): void {
-    // (a response this exchange finished, relayed or its own: nothing left to cancel)
-    if (this.clientGone || (this.settled && this.res.writableFinished)) return
+    if (this.clientGone) return
+    if (this.settled && this.res.writableFinished) {
+      // The answer went out whole. A request body still streaming upstream will never end now:
+      // cut that connection (left open, it sat in CLOSE-WAIT once the app closed its side).
+      const up = this.up
+      if (up && !up.writableFinished) up.destroy()
+      return
+    }
     this.clientGone = true
     clearTimeout(this.timer)
     this.abandon()
