@@ -149,35 +149,36 @@ export async function vanishAfterEarlyAnswer(port: number, id: string): Promise<
   return got
 }
 
+/** Sends a request for `path`, waits until the app holds it, then one byte more; the app answers after the proxy's. */
+async function byteAfterRequest(port: number, app: HoldApp, path: string, request: (path: string) => string): Promise<string> {
+  const c = new RawClient(port)
+  c.write(request(path))
+  await app.arrived(path)
+  c.write('X')
+  const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+  await app.release(path)
+  c.destroy()
+  return got
+}
+
+/** Sends `request`, returns the first answer, closes. */
+async function answerTo(port: number, request: string): Promise<string> {
+  const c = new RawClient(port)
+  c.write(request)
+  const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+  c.destroy()
+  return got
+}
+
 export const CRASH_ATTACKS: Attack[] = [
   {
     // Node's parser: the request is dispatched, then the extra byte after an HTTP/1.0 request is an error.
     name: 'an extra byte after an HTTP/1.0 request (inbound)',
-    run: async (p, app, id) => {
-      const path = `/hold/${id}`
-      const c = new RawClient(p.inbound)
-      c.write(`GET ${path} HTTP/1.0\r\n\r\n`)
-      await app.arrived(path)
-      c.write('X')
-      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
-      await app.release(path)
-      c.destroy()
-      return got
-    },
+    run: (p, app, id) => byteAfterRequest(p.inbound, app, `/hold/${id}`, (path) => `GET ${path} HTTP/1.0\r\n\r\n`),
   },
   {
     name: 'absolute-form, Connection: close and one extra byte (outbound)',
-    run: async (p, app, id) => {
-      const path = `/hold/${id}`
-      const c = new RawClient(p.outbound)
-      c.write(`GET http://web.local${path} HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n`)
-      await app.arrived(path)
-      c.write('X')
-      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
-      await app.release(path)
-      c.destroy()
-      return got
-    },
+    run: (p, app, id) => byteAfterRequest(p.outbound, app, `/hold/${id}`, (path) => `GET http://web.local${path} HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n`),
   },
   {
     name: 'TE: gzip, chunked with a bad chunk after a good one (inbound)',
@@ -198,22 +199,10 @@ export const CRASH_ATTACKS: Attack[] = [
   {
     // The authority's port is another helper's to validate; here it must not end the process.
     name: 'a Host whose port is not a number (outbound)',
-    run: async (p) => {
-      const c = new RawClient(p.outbound)
-      c.write('GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n')
-      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
-      c.destroy()
-      return got
-    },
+    run: (p) => answerTo(p.outbound, 'GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n'),
   },
   {
     name: 'a Host whose port is out of range (outbound)',
-    run: async (p) => {
-      const c = new RawClient(p.outbound)
-      c.write('GET / HTTP/1.1\r\nHost: foo.local:99999\r\n\r\n')
-      const got = await c.until(/HTTP\/1\.1 \d\d\d /)
-      c.destroy()
-      return got
-    },
+    run: (p) => answerTo(p.outbound, 'GET / HTTP/1.1\r\nHost: foo.local:99999\r\n\r\n'),
   },
 ]
