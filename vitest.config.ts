@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/integration/**', 'test/e2e/**', '**/node_modules/**'],
+    // Builds dist/ first when it is missing or older than the sources (suites run bin/run.js).
+    globalSetup: ['test/helpers/build-setup.ts'],
     // oclif writes through console.log; vitest would swallow it otherwise.
     disableConsoleIntercept: true,
     testTimeout: 30_000,

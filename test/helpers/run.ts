@@ -31,7 +31,11 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv
   stdin?: string
   timeoutMs?: number
-  /** Run bin/run.js (compiled dist/) instead of bin/dev.js (sources through tsx). */
+  /**
+   * Run bin/run.js (compiled dist/) instead of bin/dev.js (sources through tsx). NODE_ENV is set
+   * to production: under vitest it is `test`, and oclif then loads src/ through tsx even from
+   * bin/run.js, which would test the sources while claiming to test the build.
+   */
   compiled?: boolean
 }
 
@@ -42,7 +46,7 @@ export function spawnMesh(args: string[], options: SpawnOptions = {}): Promise<R
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgs, ...args], {
       cwd: ROOT,
-      env: {...process.env, NO_COLOR: '1', ...options.env},
+      env: {...process.env, NO_COLOR: '1', ...(options.compiled ? {NODE_ENV: 'production'} : {}), ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     let stdout = ''
