@@ -136,10 +136,10 @@ describe('mesh demo', {timeout: 600_000}, () => {
   it('`mesh top deploy/web` (not a TTY, -o json) prints snapshots of the live routes', async () => {
     const r = await mesh(['top', 'deploy/web', '--duration', '8s', '--interval', '2s', '-o', 'json'])
     expect(r.exitCode, r.stderr).toBe(0)
-    const snapshots = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as {rows: Array<{path: string; count: number}>})
+    const snapshots = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as {rows: Array<{route: string; count: number}>})
     expect(snapshots.length).toBeGreaterThanOrEqual(2)
     const rows = snapshots.at(-1)!.rows
-    expect(rows.some((x) => x.path.startsWith('/api/books') && x.count > 0)).toBe(true)
+    expect(rows.some((x) => x.route.startsWith('/api/books') && x.count > 0)).toBe(true)
   })
 
   it('`mesh check --proxy` (no flags) passes against the demo\'s proxies', async () => {

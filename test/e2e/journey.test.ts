@@ -239,7 +239,7 @@ describe.sequential('the mesh user journey on the test cluster', () => {
     const top = await whileTraffic(runner, SHOP, client, meshWithToken(kc, 'top', 'deploy/books', '-n', BOOKS, '--duration', '12s', '--interval', '2s', '-o', 'json'), [`${url}/top`, `${url}/status/500`])
     const snaps = expectOk(top, 'mesh top').trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
     const rows = snaps.at(-1)!.rows
-    const row = (p: string): TopRow | undefined => rows.find((r) => r.path === p)
+    const row = (p: string): TopRow | undefined => rows.find((r) => r.route === p)
     expect(row('/top'), top.stdout).toMatchObject({successRate: 1})
     expect(row('/top')!.count).toBeGreaterThanOrEqual(1)
     expect(row('/top')!.source, top.stdout).toContain('client')

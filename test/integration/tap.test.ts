@@ -395,7 +395,7 @@ describe('through the API server service proxy (client certificate users, tap We
       let opened: () => void = () => {}
       const started = new Promise<void>((r) => (opened = r))
       let seen = 0
-      const run = runTopCommand(out, 'deploy/api', {kubeconfig, context: 'cert', routes: false, interval: '200ms', 'max-rps': 1000, output: 'json'}, {
+      const run = runTopCommand(out, 'deploy/api', {kubeconfig, context: 'cert', paths: false, interval: '200ms', 'max-rps': 1000, output: 'json'}, {
         signal: abort.signal,
         onMessage: (m) => {
           if (m.type === 'podStart') opened()
@@ -412,7 +412,7 @@ describe('through the API server service proxy (client certificate users, tap We
       clearTimeout(guard)
       const snaps = stdout.trim().split('\n').map((l) => JSON.parse(l) as TopSnapshot)
       const last = snaps[snaps.length - 1]
-      expect(last.rows.map((r) => [r.destination, r.method, r.path, r.count, r.successRate])).toEqual([
+      expect(last.rows.map((r) => [r.destination, r.method, r.route, r.count, r.successRate])).toEqual([
         ['api-0', 'GET', '/ok', 2, 1],
         ['api-0', 'GET', '/fail', 1, 0],
       ])

@@ -34,7 +34,7 @@ describe('mesh top in a terminal', () => {
     const lines = s.split('\n')
     expect(lines[0]).toMatch(/^mesh top deploy\/web\s+sort: count\s+3 rows\s+\(q: quit, s: change sort\)/)
     const head = lines.findIndex((l) => l.startsWith('SOURCE'))
-    expect(lines[head].split(/\s+/)).toEqual(['SOURCE', 'DESTINATION', 'METHOD', 'PATH', 'COUNT', 'SUCCESS', 'P50', 'P95', 'P99', 'LAST', 'BEST', 'WORST'])
+    expect(lines[head].split(/\s+/)).toEqual(['SOURCE', 'DESTINATION', 'METHOD', 'ROUTE', 'COUNT', 'SUCCESS', 'P50', 'P95', 'P99', 'LAST', 'BEST', 'WORST'])
     expect(lines[head + 1]).toMatch(/^web-0\s+books-0\s+GET\s+\/ok\s+20\s+100\.00%/)
     expect(lines[head + 2]).toMatch(/^web-0\s+books-0\s+GET\s+\/fail\s+5\s+0\.00%/)
     expect(lines[head + 3]).toMatch(/^web-0\s+books-0\s+GET\s+\/slow\s+5\s+100\.00%/)
