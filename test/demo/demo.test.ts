@@ -7,10 +7,10 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
+import {PATH_WITHOUT_MESH, ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
 
 const home = mkdtempSync(path.join(tmpdir(), 'mesh-demo-test-'))
-const env = {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo'), KUBECONFIG: path.join(home, 'no-kubeconfig')}
+const env = {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo'), KUBECONFIG: path.join(home, 'no-kubeconfig'), PATH: PATH_WITHOUT_MESH}
 const mesh = (args: string[], timeoutMs = 120_000): Promise<RunResult> => spawnMesh(args, {env, timeoutMs})
 
 interface DemoJson {
@@ -67,8 +67,9 @@ describe('mesh demo', {timeout: 600_000}, () => {
     expect(started.stderr).not.toMatch(/Error/)
     expect(started.exitCode).toBe(0)
     for (const svc of ['web', 'books', 'authors', 'stock']) expect(started.stdout).toContain(`${svc}.demo.serviceaccount.identity.mesh-system.cluster.local`)
-    expect(started.stdout).toContain('mesh stat deploy')
-    expect(started.stdout).toContain('mesh demo stop')
+    // Run as bin/dev.js with no `mesh` on the PATH: the commands to try are written as typed here.
+    expect(started.stdout).toContain('./bin/dev.js stat deploy')
+    expect(started.stdout).toContain('./bin/dev.js demo stop')
     expect(pids.length).toBe(11)
   })
 

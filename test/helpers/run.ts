@@ -1,11 +1,16 @@
 // Run mesh commands in process (oclif's config from this package, commands from src/ through
 // tsx) and as the real binary. Both return stdout, stderr and the exit code.
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {captureOutput} from '@oclif/test'
 import {Config, run} from '@oclif/core'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** $PATH without any directory that holds a `mesh`: what a fresh clone's user has. */
+export const PATH_WITHOUT_MESH = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '' && !existsSync(path.join(d, 'mesh'))).join(path.delimiter)
 
 export interface RunResult {
   stdout: string
