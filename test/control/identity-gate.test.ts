@@ -100,7 +100,9 @@ describe('outbound before the proxy is certified', () => {
     closers.push(() => client.close(200))
     inbound.length = 0
     const response = get(client.ports.outbound)
-    // Identity unreachable: the request is held, and nothing reached the server side.
+    // Identity unreachable: the request is held, and nothing reached the server side. A fixed
+    // pause on purpose: it proves a negative (nothing happened while held), which no event
+    // can announce.
     await new Promise((resolve) => setTimeout(resolve, 600))
     expect(client.isReady()).toBe(false)
     expect(inbound).toHaveLength(0)
@@ -151,6 +153,8 @@ describe('inbound before the proxy is certified', () => {
     const client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), log: quietLog(), originalDst: null})
     closers.push(() => client.close(200))
     const response = get(client.ports.outbound, 'pay')
+    // A fixed pause on purpose: it proves a negative (nothing reached pay while it held no
+    // certificate), which no event can announce.
     await new Promise((resolve) => setTimeout(resolve, 600))
     // pay holds no certificate: nothing reached its application, TLS bytes included.
     expect(pay.isReady()).toBe(false)

@@ -7,6 +7,7 @@ import {execFileSync, spawn, spawnSync, type ChildProcess} from 'node:child_proc
 import {randomBytes} from 'node:crypto'
 import {createInterface} from 'node:readline'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
 
 const id = randomBytes(3).toString('hex')
@@ -52,15 +53,7 @@ function connectFrom(ns: string, host: string, port: number, uid?: number): stri
   return sh(inNs(ns, [process.execPath, '-e', script]))
 }
 
-async function waitFor<T>(get: () => T | undefined, what: string): Promise<T> {
-  const end = Date.now() + 5000
-  for (;;) {
-    const v = get()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const waitFor = <T>(get: () => T | undefined, what: string): Promise<T> => eventually(what, get, {intervalMs: 20})
 
 function proxyInit(extra: string[] = []): {status: number | null; stdout: string; stderr: string} {
   const argv = inNs(POD, [process.execPath, '--import', 'tsx', '--no-warnings', 'bin/dev.js', 'proxy-init', '--outbound-ports-to-ignore', '5432', ...extra])

@@ -87,13 +87,14 @@ async function builtins(): Promise<string[]> {
 }
 
 async function ready(): Promise<void> {
-  await eventually('the sidecar to be ready', async () => {
-    if (child!.exitCode !== null) throw new Error(`the sidecar exited ${child!.exitCode}`)
+  const state = await eventually('the sidecar to be ready (or to exit)', async () => {
+    if (child!.exitCode !== null) return 'exited'
     const status = await new Promise<number>((resolve) => {
       http.get({host: '127.0.0.1', port: ports.admin, path: '/ready', agent: false}, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', () => resolve(0))
     })
-    return status === 200 ? true : undefined
+    return status === 200 ? 'ready' : undefined
   }, {intervalMs: 50, context: () => stderr})
+  if (state !== 'ready') throw new Error(`the sidecar exited ${child!.exitCode}:\n${stderr}`)
 }
 
 describe('the sidecar loads HTTP/2 on first use', () => {

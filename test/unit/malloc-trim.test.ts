@@ -23,6 +23,7 @@ for (let i = 0; i < 3000; i++) {
   keep.push(new Uint8Array(512).fill(1))
 }
 big = null
+// (the child's own procedure, not a test waiting: turns of the event loop let V8 free what gc() released)
 for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
 const before = anonKB()
 const released = process.argv.includes('trim') ? mallocTrim() : false
