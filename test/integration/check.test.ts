@@ -23,6 +23,7 @@ import {testCluster} from '../cluster/cluster.js'
 import {runMesh} from '../helpers/run.js'
 import {controllerPod, installObjects, issuerSecret, meshedPod, setPodStatus, startInjectorStandIn} from '../check/cluster-fixtures.js'
 import {schemaProblems} from '../check/schema.js'
+import {eventually} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const suffix = randomBytes(3).toString('hex')
@@ -111,12 +112,11 @@ describe('mesh check --pre', () => {
       body: {metadata: {name}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name}, subjects: [{kind: 'User', name: cluster.users.restricted, apiGroup: 'rbac.authorization.k8s.io'}]},
     })
     // RBAC changes reach the authorizer's cache within moments: wait until the grant shows.
-    const deadline = Date.now() + 20_000
     let r = await check(['--pre', '-n', appNs], 'restricted')
-    while (r.results.MESH1109 !== 'success' && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 300))
+    await eventually('the grant to show in mesh check --pre', async () => {
       r = await check(['--pre', '-n', appNs], 'restricted')
-    }
+      return r.results.MESH1109 === 'success' ? true : undefined
+    }, {timeoutMs: 60_000, intervalMs: 300}).catch(() => undefined)
     const errors = Object.keys(r.results).filter((id) => r.results[id]!.startsWith('error')).sort()
     expect(errors).toEqual(['MESH1103', 'MESH1104', 'MESH1105', 'MESH1106', 'MESH1107', 'MESH1108'])
     expect(r.results.MESH1103).toBe('error: you may not create clusterroles.rbac.authorization.k8s.io')

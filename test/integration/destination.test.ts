@@ -18,6 +18,7 @@ import {startDestinationService, type DestinationService} from '../../src/contro
 import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {silentLogger} from '../../src/control/logger.js'
+import {eventually} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const ns = `dest-${randomBytes(3).toString('hex')}`
@@ -65,6 +66,19 @@ function until(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 30_
       resolve(s)
     })
   })
+}
+
+/**
+ * Resolves `authority` until `want` holds (the informers see new objects within moments); the
+ * last answer when the deadline passes, for the caller's assertion to show.
+ */
+async function resolveSoon(authority: string, want = (r: Resolution | null): boolean => !!r?.current().endpoints.length): Promise<Resolution | null> {
+  let last: Resolution | null = null
+  return eventually(`${authority} to resolve`, async () => {
+    last?.close()
+    last = await client.resolve(authority)
+    return want(last) ? last : undefined
+  }, {intervalMs: 100}).catch(() => last)
 }
 
 beforeAll(async () => {
@@ -223,13 +237,8 @@ describe('destination lookups by cluster IP (the original destination of a redir
     await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'late', annotations: {'config.mesh.dev/opaque-ports': '6379'}}, spec: {ports: [{name: 'redis', port: 6379}]}}})
     await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('late-a', 'late', [ep('10.244.6.1', PLAIN)], 'redis', 6379)})
     const ip = await svcIp('late')
-    // The informers see the new objects within moments; retry the first lookup briefly.
-    let r: Resolution | null = null
-    for (let i = 0; i < 20 && !r?.current().endpoints.length; i++) {
-      r?.close()
-      r = await client.resolve(`${ip}:6379`)
-      if (!r?.current().endpoints.length) await new Promise((res) => setTimeout(res, 100))
-    }
+    // The informers see the new objects within moments: retry the first lookup until they do.
+    const r = await resolveSoon(`${ip}:6379`)
     expect(r, 'the new Service is found by its ClusterIP').not.toBeNull()
     try {
       expect(r!.current().endpoints).toHaveLength(1)
@@ -256,17 +265,6 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
     serviceAccountName: sa,
     containers: [{name: 'app', image: 'app:1'}, {name: 'mesh-proxy', image: 'mesh:1', env: [{name: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE', value: ignore}]}],
   })
-  /** The informers see a status change within moments: retry the first lookup briefly. */
-  const resolveSoon = async (authority: string, want = (r: Resolution | null): boolean => !!r?.current().endpoints.length): Promise<Resolution | null> => {
-    let r: Resolution | null = null
-    for (let i = 0; i < 30; i++) {
-      r = await client.resolve(authority)
-      if (want(r)) return r
-      r?.close()
-      await new Promise((res) => setTimeout(res, 100))
-    }
-    return r
-  }
 
   it('a running meshed pod\'s IP:port is that one endpoint with its identity and labels, and follows the pod', async () => {
     await createPod('db-0', meshedSpec('db'), {labels: {app: 'db'}, annotations: {'config.mesh.dev/opaque-ports': '9000'}, finalizers: ['mesh.dev/test-hold']})
@@ -343,6 +341,8 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
     const clusterIp = svc.spec!.clusterIP!
     await createPod('impostor', meshedSpec('impostor'))
     await setStatus('impostor', running(clusterIp))
+    // A fixed pause on purpose: "the impostor does not take over" is a negative no event can
+    // announce (the informer's view of the pod is not observable from here).
     await new Promise((res) => setTimeout(res, 300))
     const r = (await client.resolve(`${clusterIp}:80`))!
     try {
