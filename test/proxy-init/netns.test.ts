@@ -9,6 +9,7 @@ import {createInterface} from 'node:readline'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
+import {requireNative, requireRoot} from '../helpers/needs.js'
 
 const id = randomBytes(3).toString('hex')
 const POD = `mesh-test-${id}-pod`
@@ -63,8 +64,10 @@ function proxyInit(extra: string[] = []): {status: number | null; stdout: string
   return {status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
+requireRoot('test/proxy-init/netns.test.ts', 'it creates network namespaces, veth pairs and iptables rules')
+requireNative('test/proxy-init/netns.test.ts', 'original_dst', 'the proxy reads SO_ORIGINAL_DST through it')
+
 beforeAll(() => {
-  if (process.getuid?.() !== 0) throw new Error('test/proxy-init/netns.test.ts must run as root (it creates network namespaces and iptables rules)')
   for (const bin of ['ip', 'iptables-nft-restore', 'cc']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} is required (apt-get install -y iproute2 iptables gcc)`)
   }

@@ -11,6 +11,9 @@ import {fastProxy} from '../../bin/fast.js'
 import {eventually} from '../helpers/eventually.js'
 import {freePort} from '../helpers/ports.js'
 import {ROOT, spawnMesh} from '../helpers/run.js'
+import {requireNative} from '../helpers/needs.js'
+
+requireNative('test/unit/fast-proxy.test.ts', 'malloc_trim', 'the sidecar\'s fast path trims freed memory with it, which the suite checks')
 
 const HOOK = join(ROOT, 'test/unit/fixtures/report-loads.mjs')
 

@@ -16,6 +16,9 @@ beforeAll(() => {
 const CHILD = `
 import {readFileSync} from 'node:fs'
 import {mallocTrim} from './src/proxy/net/malloc-trim.ts'
+import {requireNative} from '../helpers/needs.js'
+
+requireNative('test/unit/malloc-trim.test.ts', 'malloc_trim', 'the suite tests it')
 const anonKB = () => Number(/RssAnon:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1])
 let big = [], keep = []
 for (let i = 0; i < 3000; i++) {
