@@ -29,8 +29,8 @@ describe('the demo banner\'s commands', () => {
     const how = invocation(entry, {PATH: '/nonexistent'}, ROOT)
     expect(how.command).toBe('./bin/run.js')
     expect(how.hint).toBe(`\`mesh\` is not on your PATH: run \`npm link\` in ${ROOT.replace(/\/$/, '')} once to put it there (or type ./bin/run.js for mesh, as below)`)
-    // From another directory: the full path.
-    expect(invocation(entry, {PATH: '/nonexistent'}, tmpdir()).command).toBe(entry)
+    // From a directory outside the clone: the full path.
+    expect(invocation(entry, {PATH: '/nonexistent'}, dir).command).toBe(entry)
   })
 
   it('another mesh on the PATH is named, and not used', () => {
