@@ -8,6 +8,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
+import {alive} from '../../src/demo/state.js'
 import {eventually} from '../helpers/eventually.js'
 import {ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
 import {Tmux} from '../helpers/tmux.js'
@@ -16,15 +17,6 @@ interface DemoJson {
   pid: number
   status: string
   processes: Array<{key: string; pid?: number}>
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const homes: string[] = []

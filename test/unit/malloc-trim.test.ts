@@ -3,7 +3,10 @@
 import {execFileSync} from 'node:child_process'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {mallocTrimSupport} from '../../src/proxy/net/malloc-trim.js'
+import {requireNative} from '../helpers/needs.js'
 import {ROOT} from '../helpers/run.js'
+
+requireNative('test/unit/malloc-trim.test.ts', 'malloc_trim', 'the suite tests it')
 
 beforeAll(() => {
   execFileSync('sh', [`${ROOT}scripts/build-native.sh`], {env: {...process.env, BUILD_NATIVE_REQUIRED: '1'}, stdio: 'pipe'})
@@ -16,9 +19,6 @@ beforeAll(() => {
 const CHILD = `
 import {readFileSync} from 'node:fs'
 import {mallocTrim} from './src/proxy/net/malloc-trim.ts'
-import {requireNative} from '../helpers/needs.js'
-
-requireNative('test/unit/malloc-trim.test.ts', 'malloc_trim', 'the suite tests it')
 const anonKB = () => Number(/RssAnon:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1])
 let big = [], keep = []
 for (let i = 0; i < 3000; i++) {
