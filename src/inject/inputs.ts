@@ -60,7 +60,7 @@ async function readPath(path: string): Promise<Source[]> {
   if (info.isDirectory()) {
     const entries = (await readdir(path, {recursive: true, withFileTypes: true}))
       .filter((e) => e.isFile() && MANIFEST_FILE.test(e.name))
-      .map((e) => join(e.parentPath ?? e.path, e.name))
+      .map((e) => join(e.parentPath, e.name))
       .sort()
     const out: Source[] = []
     for (const file of entries) out.push(...(await readPath(file)))

@@ -69,7 +69,7 @@ afterAll(async () => {
   expect(links, 'host ends of our veths').not.toMatch(/\bmve\d+@/)
 })
 
-describe.sequential('the mesh user journey on the test cluster', () => {
+describe('the mesh user journey on the test cluster', () => {
   it('1. mesh check --pre passes as admin and fails for a restricted user', () => step(async () => {
     const admin = await mesh('check', '--pre')
     expectOk(admin, 'mesh check --pre (admin)')

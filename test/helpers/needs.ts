@@ -16,7 +16,7 @@ export function requireRoot(suite: string, why: string): void {
   })
 }
 
-export type NativeAddon = 'original_dst' | 'malloc_trim'
+export type NativeAddon = 'original_dst' | 'malloc_trim' | 'code_pages'
 
 /** The suite needs a native addon that `npm run build` builds (scripts/build-native.sh). */
 export function requireNative(suite: string, addon: NativeAddon, why: string): void {

@@ -187,7 +187,7 @@ describe('the Kubernetes-mode controller with only its ServiceAccount token', ()
     const name = identityName('web', appNs, CONTROL_PLANE_NAMESPACE)
     const key = (await generateRsaKey()).keyPem
     const id = controller.ctx.identity!
-    const res = await callCertify({url: `https://127.0.0.1:${id.port}`, anchorsPem, serviceName: id.serviceName}, {identity: name, csr: createCsr(key, name), token: tr.status!.token})
+    const res = await callCertify({url: `https://127.0.0.1:${id.port}`, anchorsPem, serviceName: id.serviceName}, {identity: name, csr: createCsr(key, name), token: tr.status!.token!})
     expect(singleDnsSan(parseCertificate(res.certificate))).toBe(name)
     const events = await eventually(async () => {
       const list = await core.listNamespacedEvent({namespace: appNs, fieldSelector: 'involvedObject.kind=ServiceAccount,involvedObject.name=web'})
