@@ -15,6 +15,11 @@ export const GATEWAY_VERSION = 'v1'
 export const CONTROLLER_NAME = 'mesh.dev/controller'
 export type RouteKind = 'HTTPRoute' | 'GRPCRoute'
 
+/** The Gateway API release the tests install (test/cluster/gateway-api/go.mod). */
+export const GATEWAY_API_TESTED_VERSION = 'v1.6.3'
+/** How a user installs the Gateway API CRDs (they belong to the cluster: mesh never does). */
+export const GATEWAY_API_INSTALL = `kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_TESTED_VERSION}/standard-install.yaml`
+
 /** Annotations that configure retries on a route whose CRD has no `retry` field (standard channel). */
 export const RETRY_ANNOTATIONS = {
   http: 'retry.mesh.dev/http',

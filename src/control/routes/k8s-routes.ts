@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node'
 import {startInformer, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from '../destination/registry.js'
-import {CONTROLLER_NAME, GATEWAY_GROUP, GATEWAY_VERSION, validateRoute, type RouteKind} from '../../routes/validate.js'
+import {CONTROLLER_NAME, GATEWAY_API_INSTALL, GATEWAY_GROUP, GATEWAY_VERSION, validateRoute, type RouteKind} from '../../routes/validate.js'
 import {registryPorts, routeKey, type ParentStatus, type RouteState} from './state.js'
 
 export const ROUTE_KINDS: ReadonlyArray<{kind: RouteKind; plural: string}> = [
@@ -17,9 +17,6 @@ export const ROUTE_KINDS: ReadonlyArray<{kind: RouteKind; plural: string}> = [
   {kind: 'GRPCRoute', plural: 'grpcroutes'},
 ]
 
-/** The command a user runs to install the Gateway API CRDs (the version mesh is tested with). */
-export const GATEWAY_API_TESTED_VERSION = 'v1.6.3'
-export const GATEWAY_API_INSTALL = `kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_TESTED_VERSION}/standard-install.yaml`
 
 export interface KubernetesRoutesOptions {
   lib: typeof k8s
