@@ -25,6 +25,7 @@ import {createLogger, silentLogger} from '../../src/control/logger.js'
 import {CONTROLLER_NAME} from '../../src/routes/validate.js'
 import type {RoutesMessage} from '../../src/protocol/routes.js'
 import {eventuallyWith} from '../helpers/eventually.js'
+import {mesh} from './install-helpers.js'
 
 const cluster = testCluster()
 const ns = `routes-${randomBytes(3).toString('hex')}`
@@ -71,6 +72,18 @@ async function ourConditions(name: string, pred: (c: Record<string, {status: str
     if (!mine || mine.conditions.some((c) => c.observedGeneration !== o.metadata.generation)) return undefined
     const byType = Object.fromEntries(mine.conditions.map((c) => [c.type, c]))
     return pred(byType) ? byType : undefined
+  })
+}
+
+/** Both CRDs report Established (kubectl wait fails while a new CRD has no conditions yet). */
+async function established(): Promise<void> {
+  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api)
+  await eventually('the CRDs to be Established', async () => {
+    for (const name of CRDS) {
+      const crd = await ext.readCustomResourceDefinition({name})
+      if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return undefined
+    }
+    return true
   })
 }
 
@@ -134,7 +147,7 @@ describe('routes from the API server', () => {
   it('picks the CRDs up when they are installed (kubectl apply --server-side, from the gateway-api module)', async () => {
     const crds = gatewayApiCrds()
     await kubectl(['apply', '--server-side', '-f', crds.standard])
-    await kubectl(['wait', '--for=condition=Established', 'crd', ...CRDS, '--timeout=60s'])
+    await established()
     await eventually('both kinds watched', () => (routes.watching().length === 2 ? true : undefined))
     expect(logs.some((l) => l.includes('httproutes.gateway.networking.k8s.io/v1 is served: watching HTTPRoutes'))).toBe(true)
   })
@@ -240,9 +253,46 @@ describe('routes from the API server', () => {
     ws.close()
   })
 
+  it('mesh routes (the real binary): the routes of a Service, their status, the rules in precedence order', async () => {
+    await apply(httpRoute('cli', {rules: [
+      {matches: [{path: {type: 'PathPrefix', value: '/books'}}], timeouts: {request: '2s'}, backendRefs: [{name: 'books', port: 8080, weight: 9}, {name: 'books-canary', port: 8080, weight: 1}]},
+      {matches: [{path: {type: 'Exact', value: '/books/special'}, method: 'GET'}]},
+    ]}))
+    await ourConditions('cli')
+    const json = await mesh('routes', 'svc/books', '-n', ns, '-o', 'json')
+    expect(json.exitCode, json.stderr).toBe(0)
+    const report = JSON.parse(json.stdout) as {service: unknown; routes: Array<{kind: string; name: string; conditions: Array<{type: string; status: string}>}>; policies: RoutesMessage[]}
+    expect(report.service).toEqual({namespace: ns, name: 'books', ports: [8080]})
+    const cli = report.routes.find((r) => r.name === 'cli')!
+    expect(cli.conditions.map((c) => [c.type, c.status])).toEqual([['Accepted', 'True'], ['ResolvedRefs', 'True']])
+    const p = report.policies[0]!
+    const order = p.http.map((e) => `${p.rules[e.rule]!.route.name}#${p.rules[e.rule]!.route.rule}`)
+    expect(order.indexOf('cli#1')).toBeLessThan(order.indexOf('cli#0')) // the exact path first
+    const table = await mesh('routes', 'svc/books', '-n', ns)
+    expect(table.exitCode, table.stderr).toBe(0)
+    expect(table.stdout).toMatch(/HTTPRoute\s+cli\s+1\s+yes \(Accepted\)\s+yes \(ResolvedRefs\)/)
+    expect(table.stdout).toContain('Rules for books:8080, in precedence order')
+    expect(table.stdout).toMatch(/GET = \/books\/special\s+http cli#1/)
+    expect(table.stdout).toMatch(/\/books\/\*\s+http cli#0\s+books:8080 90%, books-canary:8080 10%\s+request 2s/)
+    const usage = await mesh('routes', 'deploy/books', '-n', ns)
+    expect(usage.exitCode).toBe(2)
+    expect(usage.stderr).toContain('"deploy/books" is not a Service')
+    const missing = await mesh('routes', 'svc/nope', '-n', ns)
+    expect(missing.exitCode).toBe(1)
+    expect(missing.stderr).toContain(`Service ${ns}/nope not found`)
+    expect(missing.stdout).toBe('')
+    await kubectl(['delete', 'httproute', 'cli', '-n', ns])
+  })
+
   it('the retry field is honoured where the installed CRD has it (experimental channel)', async () => {
     await kubectl(['apply', '--server-side', '--force-conflicts', '-f', gatewayApiCrds().experimental])
-    await kubectl(['wait', '--for=condition=Established', 'crd', ...CRDS, '--timeout=60s'])
+    await established()
+    // The API server keeps serving a watch opened before a CRD's schema changed with the old
+    // schema (fields the new one adds are pruned from its events): a controller picks such fields
+    // up when its watch is opened again, here by starting it again (docs/architecture/routes.md).
+    await routes.stop()
+    routes = new KubernetesRoutes({lib: k8s, kc, registry, state, log: createLogger({level: 'debug', write: (l) => void logs.push(l)}), pollMs: 300})
+    await routes.start()
     await eventually('the retry field to be kept by the API server', async () => {
       await apply(httpRoute('retrying', {rules: [{retry: {attempts: 3, codes: [503]}}]}))
       const o = (await custom.getNamespacedCustomObject({group: G, version: 'v1', namespace: ns, plural: 'httproutes', name: 'retrying'})) as {spec: {rules: Array<{retry?: unknown}>}}

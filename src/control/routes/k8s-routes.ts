@@ -123,7 +123,7 @@ export class KubernetesRoutes {
         await inf.stop()
         this.o.state.clearKind(k.kind)
       } else if (found !== before && found === 'absent') {
-        this.o.log.info(`routes: ${k.plural}.${GATEWAY_GROUP}/${GATEWAY_VERSION} is not installed: no ${k.kind}s apply; looking again every ${Math.round((this.o.pollMs ?? 30_000) / 1000)} s. The Gateway API CRDs belong to the cluster; install them with: ${GATEWAY_API_INSTALL}`, {kind: k.kind})
+        this.o.log.info(`routes: ${k.plural}.${GATEWAY_GROUP}/${GATEWAY_VERSION} is not installed: no ${k.kind}s apply; looking again every ${(this.o.pollMs ?? 30_000) >= 1000 ? `${Math.round((this.o.pollMs ?? 30_000) / 1000)} s` : `${this.o.pollMs} ms`}. The Gateway API CRDs belong to the cluster; install them with: ${GATEWAY_API_INSTALL}`, {kind: k.kind})
       } else if (found !== before && found === 'forbidden') {
         this.o.log.warn(`routes: not allowed to list ${k.plural}.${GATEWAY_GROUP}: no ${k.kind}s apply (the controller's ClusterRole needs get/list/watch on them)`, {kind: k.kind})
       }
