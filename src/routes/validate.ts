@@ -148,7 +148,6 @@ function headerName(v: unknown, at: string): string {
 
 function headerValue(v: unknown, at: string, maxBytes: number): string {
   const value = str(v, at, maxBytes, true)!
-  // eslint-disable-next-line no-control-regex
   if (/[\r\n\0]/.test(value)) refuse(at, 'contains CR, LF or NUL')
   return value
 }
