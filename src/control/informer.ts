@@ -77,3 +77,11 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     },
   }
 }
+
+/** Whether `synced` resolved within `timeoutMs` (the timer never outlives the answer). */
+export async function syncedWithin(synced: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const ok = await Promise.race([synced.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))])
+  clearTimeout(timer)
+  return ok
+}

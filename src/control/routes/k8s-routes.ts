@@ -6,7 +6,7 @@
 // are written (only ours: entries of other controllers are kept as they are) whenever what
 // they should say changes: after a route event, or a change of Services in its namespace.
 import type * as k8s from '@kubernetes/client-node'
-import {startInformer, type Informer} from '../informer.js'
+import {startInformer, syncedWithin, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from '../destination/registry.js'
 import {CONTROLLER_NAME, GATEWAY_API_INSTALL, GATEWAY_GROUP, GATEWAY_VERSION, validateRoute, type RouteKind} from '../../routes/validate.js'
@@ -70,10 +70,7 @@ export class KubernetesRoutes {
     await this.look()
     const synced = this.kinds.flatMap((k) => (k.informer ? [k.informer.synced] : []))
     const timeoutMs = this.o.syncTimeoutMs ?? 60_000
-    let timer: NodeJS.Timeout | undefined
-    const ok = await Promise.race([Promise.all(synced).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))])
-    clearTimeout(timer)
-    if (!ok) this.o.log.warn('routes: the first list of HTTPRoutes/GRPCRoutes did not complete; serving without them until it does', {timeoutMs})
+    if (!(await syncedWithin(Promise.all(synced), timeoutMs))) this.o.log.warn('routes: the first list of HTTPRoutes/GRPCRoutes did not complete; serving without them until it does', {timeoutMs})
     const poll = (): void => {
       this.poller = setTimeout(() => void this.look().finally(() => !this.stopped && poll()), this.o.pollMs ?? 30_000)
       this.poller.unref()
