@@ -82,7 +82,7 @@ describe('refused, naming the field and the fix', () => {
     ['numeric port name', {...base, to: [{ports: ['8080']}]}, 'is neither a port number'],
     ['bad method', {...base, to: [{methods: ['get']}]}, 'spec.to[0].methods[0] "get" is not one of GET, HEAD'],
     ['relative path', {...base, to: [{paths: [{value: 'api'}]}]}, 'spec.to[0].paths[0].value "api" must start with /'],
-    ['path with query', {...base, to: [{paths: [{value: '/a?b'}]}]}, 'is a path: no ?, # or spaces'],
+    ['path with query', {...base, to: [{paths: [{value: '/a?b'}]}]}, '"/a?b" is not a path as requests carry it: printable ASCII (percent-encode the rest), no ?, # or spaces'],
     ['backreference', {...base, to: [{paths: [{type: 'RegularExpression', value: '/(a)\\1'}]}]}, 'spec.to[0].paths[0].value is not an RE2 regular expression'],
     ['huge regex', {...base, to: [{paths: [{type: 'RegularExpression', value: '[a-z]{1000}[a-z]{1000}[a-z]{1000}'}]}]}, 'instructions, over the bound'],
     ['unknown field', {...base, action: 'DENY'}, 'spec.action is not a field of AuthorizationPolicy (known here: target, from, to, mode)'],
