@@ -210,6 +210,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
   const tap = tapComponent({
     mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
     serving: () => ({source: ctx.identity!.serving, name: ctx.identity!.serviceName}),
+    authz: () => compiler.view(),
   })
   ctx.tap = tap
   components.push(tap)

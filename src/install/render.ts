@@ -139,7 +139,7 @@ function context(input: RenderInput): Record<string, unknown> {
     tapAdminRole: TAP_ADMIN_ROLE,
     tapServiceProxy: TAP_SERVICE_PROXY_NAME,
     tapApiGroup: TAP_API_GROUP,
-    tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
+    tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`, `${r}/authz`])},
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
     webhookClientConfig: v.webhook.url

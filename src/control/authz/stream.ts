@@ -14,6 +14,7 @@ import {registryPorts} from '../routes/state.js'
 import type {Registry} from '../destination/registry.js'
 import type {AuthzState} from './state.js'
 import type {WorkloadSource} from './workloads.js'
+import type {AuthzView} from '../tap/authz-service.js'
 
 export interface AuthzSettings {
   clusterDefault: DefaultInboundPolicy
@@ -94,6 +95,19 @@ export class AuthzCompiler {
     if (!ns) this.byNs.set(namespace, (ns = new Map()))
     ns.set(name, hit)
     return hit
+  }
+
+  /** What `mesh authz` asks (through the tap server). */
+  view(): AuthzView {
+    return {
+      policyOf: (namespace, pod) => {
+        if (!this.isReady) return undefined
+        const p = this.get(namespace, pod)
+        return p.kind === 'policy' && p.facts.meshed ? p.policy : undefined
+      },
+      refused: (namespace) =>
+        this.state.inNamespace(namespace).flatMap((p) => (p.verdict.ok ? [] : [{name: p.name, generation: p.generation, message: p.verdict.message}])).sort((a, b) => a.name.localeCompare(b.name)),
+    }
   }
 
   /** Changes that may change a pod's policy (after the cache has dropped its entries). */
