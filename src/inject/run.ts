@@ -4,6 +4,7 @@
 import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
+import type {KubeOptions} from '../k8s/client.js'
 import {InputError, MeshError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import {CONFIG_PREFIX} from './constants.js'
@@ -25,8 +26,8 @@ export interface RunOptions {
   ingress: boolean
   ignoreCluster: boolean
   trustAnchorsFile?: string
-  kubeconfig?: string
-  context?: string
+  /** How to reach the cluster (--kubeconfig, --context, --request-timeout). */
+  kube?: KubeOptions
   namespace?: string
   /** Option name (as in config.mesh.dev/<option>) -> value, from flags. */
   proxyFlags: Record<string, string | undefined>
@@ -105,7 +106,7 @@ async function resolveConfig(o: RunOptions): Promise<MeshConfig> {
     return defaultConfig({trustAnchorsPEM: anchors})
   }
   const {loadClusterConfig} = await import('./cluster.js')
-  const config = await loadClusterConfig({kubeconfig: o.kubeconfig, context: o.context})
+  const config = await loadClusterConfig(o.kube ?? {})
   return anchors ? {...config, trustAnchorsPEM: anchors} : config
 }
 

@@ -43,6 +43,8 @@ export interface MeshPod {
   app: http.Server
   admin: AdminServer
   tap: ProxyTapServer
+  /** The proxy's tap hub (its subscriberCount tells whether a tap stream is open). */
+  hub: TapHub
   /** Stops the pod as a deletion would: proxy, tap, admin and app. */
   stop(): Promise<void>
 }
@@ -116,7 +118,7 @@ export async function startMeshPod(spec: PodSpec): Promise<MeshPod> {
   }
   let stopped = false
   return {
-    info, proxy, app, admin, tap,
+    info, proxy, app, admin, tap, hub,
     stop: async () => {
       if (stopped) return
       stopped = true
