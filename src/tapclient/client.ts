@@ -13,6 +13,8 @@ import {CONTROL_PLANE_NAMESPACE, TAP_SERVICE_PROXY_NAME} from '../protocol/contr
 import type {ControlPlaneTarget} from './target.js'
 
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024
+/** How often the tap server pings an open stream (src/control/tap/server.ts). */
+export const SERVER_PING_MS = 30_000
 /** After close(), how long the tap server gets to answer the WebSocket close before the socket is cut. */
 const CLOSE_GRACE_MS = 1_000
 
@@ -134,10 +136,24 @@ export function openTapStream(target: ControlPlaneTarget, path: string, query: R
   const ws = new WebSocket(url, {...(target.requestOptions as WebSocket.ClientOptions), headers, maxPayload: 1024 * 1024, perMessageDeflate: false})
   let closing = false
   let timedOut = false
-  // The stream must open within the deadline; once open it lasts as long as the tap does.
-  const opening = deadline(target) > 0 ? setTimeout(() => ((timedOut = true), ws.terminate()), deadline(target)) : undefined
-  ws.once('open', () => clearTimeout(opening))
-  ws.once('close', () => clearTimeout(opening))
+  let silent = false
+  const ms = deadline(target)
+  // The stream must open within the deadline; once open it lasts as long as the tap does, but
+  // not longer than the connection lives: the tap server pings every SERVER_PING_MS, so a
+  // stream that hears nothing for that long plus the deadline is dead (a dropped VPN, a
+  // suspended laptop) and ends with an error instead of waiting forever.
+  const opening = ms > 0 ? setTimeout(() => ((timedOut = true), ws.terminate()), ms) : undefined
+  let idle: NodeJS.Timeout | undefined
+  const heard = (): void => void idle?.refresh()
+  ws.once('open', () => {
+    clearTimeout(opening)
+    if (ms > 0) idle = setTimeout(() => ((silent = true), ws.terminate()), SERVER_PING_MS + ms)
+  })
+  ws.on('ping', heard)
+  ws.once('close', () => {
+    clearTimeout(opening)
+    clearTimeout(idle)
+  })
   const done = new Promise<void>((resolve, reject) => {
     ws.on('unexpected-response', (_req, res) => {
       let text = ''
@@ -149,6 +165,7 @@ export function openTapStream(target: ControlPlaneTarget, path: string, query: R
       res.on('error', (err) => reject(connectError(target, err)))
     })
     ws.on('message', (data) => {
+      heard()
       let m: TapStreamMessage
       try {
         m = JSON.parse(String(data)) as TapStreamMessage
@@ -161,7 +178,15 @@ export function openTapStream(target: ControlPlaneTarget, path: string, query: R
       if (timedOut) reject(timeoutError(target, 'answer to the stream request'))
       else if (!closing) reject(connectError(target, err))
     })
-    ws.on('close', () => (timedOut ? reject(timeoutError(target, 'answer to the stream request')) : resolve()))
+    ws.on('close', () => {
+      if (timedOut) reject(timeoutError(target, 'answer to the stream request'))
+      else if (silent) {
+        reject(new TimeoutError(`the tap stream via ${target.description} went silent: no event and no ping for ${formatDuration(SERVER_PING_MS + ms)} (the tap server pings every ${formatDuration(SERVER_PING_MS)}; --request-timeout ${formatDuration(ms)})`, {
+          code: 'MESH_TAP_SILENT',
+          suggestions: ['The connection to the tap server was lost; run the command again.'],
+        }))
+      } else resolve()
+    })
   })
   return {
     done,

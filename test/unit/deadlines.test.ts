@@ -6,6 +6,7 @@ import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {spawnMesh, type RunResult} from '../helpers/run.js'
 
 /** A server that accepts every connection and never sends a byte. */
@@ -158,6 +159,34 @@ describe('a local tap server that accepts connections and never answers', {timeo
     const runs = await Promise.all(['stat deploy', 'edges deploy', 'tap deploy/web', 'top deploy/web'].map((c) => timed([...c.split(' '), ...t], muteDemo)))
     for (const r of runs) expectGaveUp(r, /no answer(?: to the stream request)? from the tap server via the local demo/, 1.5)
     expect(tap.accepted()).toBeGreaterThanOrEqual(runs.length)
+  })
+})
+
+describe('a tap stream whose server goes silent once open', {timeout: 120_000}, () => {
+  it('tap and top end with exit 1 after the ping period plus --request-timeout, naming both', async () => {
+    const http = await import('node:http')
+    const {WebSocketServer} = await import('ws')
+    const server = http.createServer()
+    // Accepts the stream, then never sends an event nor a ping (a connection lost on the way).
+    const wss = new WebSocketServer({server})
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const home = join(dir, 'home-silent')
+    const {writeLocalContext} = await import('../../src/tapclient/local-context.js')
+    writeLocalContext({version: 1, pid: process.pid, tap: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, token: 't', namespace: 'default'}, {MESH_HOME: home})
+    try {
+      const env = {MESH_HOME: home, KUBECONFIG: '/nonexistent/kubeconfig'}
+      const [tapRun, top] = await Promise.all([timed(['tap', 'deploy/web', '--request-timeout', '1s'], env), timed(['top', 'deploy/web', '-o', 'json', '--request-timeout', '1s'], env)])
+      for (const r of [tapRun, top]) {
+        expect(r.exitCode, r.stderr).toBe(1)
+        expect(r.stderr).toMatch(/^Error: the tap stream via the local demo \(pid \d+, .*\) went silent: no event and no ping for 31s \(the tap server pings every 30s; --request-timeout 1s\)\n/)
+        expect(r.ms).toBeGreaterThanOrEqual(31_000)
+      }
+      await eventually('the server to see both streams closed', () => (wss.clients.size === 0 ? true : undefined))
+    } finally {
+      for (const c of wss.clients) c.terminate()
+      wss.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
   })
 })
 
