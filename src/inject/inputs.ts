@@ -14,6 +14,8 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i
 
 export interface ReadOptions {
   stdin?: Readable
+  /** Told when the command waits for a person to type (stdin is a terminal). */
+  notice?: (line: string) => void
   /** Extra CA certificates for https URLs (tests use a self-signed server). */
   ca?: string | Buffer
   timeoutMs?: number
@@ -24,7 +26,11 @@ export async function readSources(inputs: string[], opts: ReadOptions = {}): Pro
   if (inputs.filter((i) => i === '-').length > 1) throw new UsageError('stdin (-) can be read only once')
   const sources: Source[] = []
   for (const input of inputs) {
-    if (input === '-') sources.push({name: '<stdin>', text: await readStream(opts.stdin ?? process.stdin, '<stdin>')})
+    if (input === '-') {
+      const stdin = opts.stdin ?? process.stdin
+      if ((stdin as Readable & {isTTY?: boolean}).isTTY) opts.notice?.('reading manifests from the terminal; end with Ctrl-D')
+      sources.push({name: '<stdin>', text: await readStream(stdin, '<stdin>')})
+    }
     else if (/^https?:\/\//i.test(input)) sources.push({name: input, text: await fetchUrl(input, opts)})
     else sources.push(...(await readPath(input)))
   }

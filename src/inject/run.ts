@@ -122,7 +122,7 @@ export function printReport(out: Output, lines: ReportLine[]): void {
 export async function runInjection(o: RunOptions, out: Output): Promise<void> {
   const flags = o.mode === 'inject' ? flagAnnotations(o.proxyFlags) : {}
   const config = await resolveConfig(o)
-  const sources = await readSources(o.inputs, {stdin: o.stdin, ca: o.ca})
+  const sources = await readSources(o.inputs, {stdin: o.stdin, ca: o.ca, notice: (line) => out.info(line)})
   const result = transformSources(sources, {
     mode: o.mode,
     output: o.output,
