@@ -1,5 +1,6 @@
 // Reads what the user named: files, directories (recursively, .yaml/.yml/.json), `-` for
 // stdin, and https URLs. Every source is bounded in size; URLs in time and redirects.
+import {isUtf8} from 'node:buffer'
 import {readdir, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Readable} from 'node:stream'
@@ -37,6 +38,41 @@ export async function readSources(inputs: string[], opts: ReadOptions = {}): Pro
   return sources
 }
 
+/**
+ * The text of a manifest, which must be UTF-8 (a BOM is kept, and passed through): a byte that
+ * is not would be replaced by U+FFFD and silently lost on output.
+ */
+export function decodeText(buf: Buffer, name: string): string {
+  if ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff)) {
+    throw new InputError(`${name} is UTF-16 text (it starts with a UTF-16 byte order mark); manifests are read as UTF-8`, {
+      code: 'MESH_INJECT_ENCODING',
+      suggestions: [`Convert it first: \`iconv -f UTF-16 -t UTF-8 ${name}\`.`],
+    })
+  }
+  if (!isUtf8(buf)) {
+    // 0x0A is never part of a multi-byte sequence: the first line that does not decode is the place.
+    let start = 0
+    for (let line = 1; ; line++) {
+      const nl = buf.indexOf(0x0a, start)
+      const end = nl < 0 ? buf.length : nl
+      if (!isUtf8(buf.subarray(start, end))) {
+        throw new InputError(`${name}: line ${line} is not UTF-8 text (manifests must be UTF-8; the bytes there would be lost)`, {
+          code: 'MESH_INJECT_ENCODING',
+          suggestions: [`Convert the file to UTF-8, e.g. \`iconv -f LATIN1 -t UTF-8 ${name}\`, or fix line ${line}.`],
+        })
+      }
+      if (nl < 0) break
+      start = nl + 1
+    }
+  }
+  const nul = buf.indexOf(0)
+  if (nul >= 0) {
+    const line = buf.subarray(0, nul).filter((b) => b === 0x0a).length + 1
+    throw new InputError(`${name}: line ${line} holds a NUL byte: this is not a text manifest`, {code: 'MESH_INJECT_ENCODING', suggestions: ['Pass the YAML or JSON file itself.']})
+  }
+  return buf.toString('utf8')
+}
+
 function tooLarge(name: string): InputError {
   return new InputError(`${name} is larger than ${MAX_SOURCE_BYTES / 1024 / 1024} MiB`, {code: 'MESH_INJECT_TOO_LARGE', suggestions: ['Split the manifests into smaller files.']})
 }
@@ -53,7 +89,7 @@ async function readStream(stream: Readable, name: string): Promise<string> {
     }
     chunks.push(buf)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return decodeText(Buffer.concat(chunks), name)
 }
 
 async function readPath(path: string): Promise<Source[]> {
@@ -73,7 +109,7 @@ async function readPath(path: string): Promise<Source[]> {
     return out
   }
   if (info.size > MAX_SOURCE_BYTES) throw tooLarge(path)
-  return [{name: path, text: await readFile(path, 'utf8')}]
+  return [{name: path, text: decodeText(await readFile(path), path)}]
 }
 
 async function fetchUrl(url: string, opts: ReadOptions, redirects = 0): Promise<string> {

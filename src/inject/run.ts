@@ -146,4 +146,10 @@ export async function runInjection(o: RunOptions, out: Output): Promise<void> {
   }
   out.stdout.write(result.output)
   if (!o.quiet) printReport(out, lines)
+  // Said whatever --quiet says: the user's text was not kept as written there.
+  for (const r of result.rewritten) {
+    out.warn(r.commentsKept
+      ? `${r.source}, document ${r.index}: rewritten in full (its comments kept, their spacing not)`
+      : `${r.source}, document ${r.index}: rewritten from its value; its comments could not be kept`)
+  }
 }

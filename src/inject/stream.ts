@@ -1,9 +1,13 @@
 // YAML and JSON streams in and out. YAML is parsed as Kubernetes reads it (YAML 1.1, minus
-// the timestamp tag so dates stay strings) into editable documents that keep comments; the
-// transformed value is synced back into each document so untouched text survives.
+// the timestamp tag so dates stay strings). Output is the user's own text with the changed
+// values spliced in (splice.ts): documents that did not change, comment-only documents, markers,
+// spacing and line endings pass through byte for byte. The result is parsed again and must
+// give exactly the transformed values; a document the splicer cannot express is rewritten
+// with its comments kept (yaml-sync.ts), else from its value, and the report says so.
 import {Document, parseAllDocuments, type ToStringOptions} from 'yaml'
-import {InputError} from '../lib/errors.js'
-import {syncNode} from './yaml-sync.js'
+import {InputError, MeshError} from '../lib/errors.js'
+import {applyEdits, spliceEdits, Unsupported, type Edit} from './splice.js'
+import {deepEqual, syncNode} from './yaml-sync.js'
 
 export interface Source {
   /** File path, URL or `-` (stdin), used in every error message. */
@@ -23,6 +27,16 @@ export interface ParsedDoc {
   value: unknown
   /** The editable YAML document (absent for JSON sources). */
   doc?: Document
+  style: Style
+}
+
+/** A source and its documents: the non-empty ones, and how many there are in all. */
+export interface ParsedSource {
+  source: Source
+  json: boolean
+  docs: ParsedDoc[]
+  /** Every document of the stream, empty and comment-only ones included. */
+  total: number
   style: Style
 }
 
@@ -76,16 +90,26 @@ function lineOf(text: string, offset: number): number {
 }
 
 export function parseSource(src: Source): ParsedDoc[] {
-  if (isJsonText(src.text)) return parseJson(src)
+  return parseStream(src).docs
+}
+
+export function parseStream(src: Source): ParsedSource {
+  if (isJsonText(src.text)) {
+    const docs = parseJson(src)
+    return {source: src, json: true, docs, total: docs.length, style: docs[0]!.style}
+  }
   const style = sniffStyle(src.text)
   const docs = parseAllDocuments(src.text, PARSE_OPTIONS)
-  if (!Array.isArray(docs)) return [] // an empty stream
+  if (!Array.isArray(docs)) return {source: src, json: false, docs: [], total: 0, style} // an empty stream
   const out: ParsedDoc[] = []
   docs.forEach((doc, i) => {
     const error = doc.errors[0]
     if (error) {
       const line = error.linePos?.[0].line ?? lineOf(src.text, error.pos[0])
-      throw new InputError(`${src.name}: line ${line}: malformed YAML: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, {
+      const why = /Maximum call stack/.test(error.message)
+        ? 'nested too deeply to be read'
+        : `malformed YAML: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`
+      throw new InputError(`${src.name}: line ${line}: ${why}`, {
         code: 'MESH_INJECT_MALFORMED',
         suggestions: [`Fix the YAML near line ${line} of ${src.name}, then run the command again.`],
       })
@@ -98,15 +122,34 @@ export function parseSource(src: Source): ParsedDoc[] {
       throw new InputError(`${src.name}: document ${i + 1}: ${(error as Error).message}`, {code: 'MESH_INJECT_MALFORMED', cause: error})
     }
     if (value === null || value === undefined) return // empty document, e.g. a trailing `---`
+    checkDepth(value, src.name, i + 1)
     out.push({source: src.name, index: i + 1, value, doc, style})
   })
-  return out
+  return {source: src, json: false, docs: out, total: docs.length, style}
+}
+
+/** Deeper than any Kubernetes object: refused before a recursive walk could overflow the stack. */
+export const MAX_DEPTH = 1000
+
+function checkDepth(value: unknown, name: string, index: number): void {
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (depth > MAX_DEPTH) {
+      throw new InputError(`${name}: document ${index} is nested more than ${MAX_DEPTH} levels deep; no Kubernetes object is`, {code: 'MESH_INJECT_MALFORMED'})
+    }
+    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, depth + 1])
+  }
 }
 
 function parseJson(src: Source): ParsedDoc[] {
   try {
-    return [{source: src.name, index: 1, value: JSON.parse(src.text), style: {indent: 2, indentSeq: true}}]
+    const value: unknown = JSON.parse(src.text)
+    checkDepth(value, src.name, 1)
+    return [{source: src.name, index: 1, value, style: {indent: 2, indentSeq: true}}]
   } catch (error) {
+    if (error instanceof InputError) throw error
     const m = /position (\d+)/.exec((error as Error).message)
     const line = m ? lineOf(src.text, Number(m[1])) : undefined
     throw new InputError(`${src.name}: ${line ? `line ${line}: ` : ''}malformed JSON: ${(error as Error).message}`, {
@@ -120,22 +163,150 @@ function toStringOptions(style: Style): ToStringOptions {
   return {indent: style.indent, indentSeq: style.indentSeq, lineWidth: 0, flowCollectionPadding: false}
 }
 
-/** One YAML document's text for a (possibly transformed) value, keeping what did not change. */
-export function renderYamlDoc(d: ParsedDoc, value: unknown): string {
-  if (!d.doc) return new Document(value, {version: '1.1'}).toString(toStringOptions(d.style))
-  if (value !== d.value) d.doc.contents = syncNode(d.doc, d.doc.contents, value) as never
-  return d.doc.toString(toStringOptions(d.style))
+/** A document whose text could not be spliced, for the report. */
+export interface Rewritten {
+  source: string
+  index: number
+  /** true: its comments were kept (printed anew); false: written from its value alone. */
+  commentsKept: boolean
+}
+
+/** The text of a document's contents for `value`: the old tree synced (comments kept), or the value alone. */
+function rewriteContents(d: ParsedDoc, value: unknown, keepComments: boolean): Edit {
+  const contents = d.doc!.contents as {range?: [number, number, number]} | null
+  if (!contents?.range) throw new MeshError(`${d.source}: document ${d.index} has no contents to rewrite`, {code: 'MESH_INTERNAL'})
+  const [start, end] = contents.range
+  let text: string
+  if (keepComments) {
+    const copy = d.doc!.clone()
+    const node = syncNode(copy, copy.contents, value) as {commentBefore?: string | null; comment?: string | null}
+    // The comments around the contents stay in the text around the span.
+    node.commentBefore = null
+    node.comment = null
+    const holder = new Document(null, {version: '1.1'})
+    holder.contents = node as never
+    text = holder.toString(toStringOptions(d.style))
+  } else {
+    text = new Document(value, {version: '1.1'}).toString(toStringOptions(d.style))
+  }
+  return {start, end, text}
 }
 
 /**
- * The stream: documents in input order, separated by `---` (a document that starts with its
- * own marker keeps it). Empty documents are not written.
+ * The YAML text of one source after the transform: its own text with each changed document's
+ * edits spliced in, checked by parsing it again. `values[i]` is the new value of `parsed.docs[i]`.
+ */
+export function renderYamlSource(parsed: ParsedSource, values: unknown[], rewritten: Rewritten[] = []): string {
+  const text = parsed.source.text
+  if (parsed.json) return joinYaml(parsed.docs.map((d, i) => new Document(values[i], {version: '1.1'}).toString(toStringOptions(d.style))))
+  const changed = parsed.docs.map((d, i) => values[i] !== d.value && !deepEqual(values[i], d.value))
+  if (!changed.includes(true)) return text
+  // Per document: 0 splice, 1 rewrite keeping comments, 2 rewrite from the value.
+  const tier = parsed.docs.map(() => 0)
+  for (let round = 0; round < 3; round++) {
+    const edits: Edit[] = []
+    parsed.docs.forEach((d, i) => {
+      if (!changed[i]) return
+      if (tier[i] === 0) {
+        try {
+          edits.push(...spliceEdits(text, d.doc!.contents, d.value, values[i], d.style))
+          return
+        } catch (error) {
+          if (!(error instanceof Unsupported)) throw error
+          tier[i] = 1
+        }
+      }
+      edits.push(endsAligned(text, rewriteContents(d, values[i], tier[i] === 1)))
+    })
+    let out: string
+    try {
+      out = applyEdits(text, edits)
+    } catch (error) {
+      if (!(error instanceof Unsupported)) throw error
+      parsed.docs.forEach((_, i) => changed[i] && (tier[i] = Math.max(tier[i]!, 1)))
+      continue
+    }
+    const wrong = mismatches(parsed, values, out)
+    if (wrong.length === 0) {
+      parsed.docs.forEach((d, i) => tier[i]! > 0 && rewritten.push({source: d.source, index: d.index, commentsKept: tier[i] === 1}))
+      return out
+    }
+    if (wrong.includes(-1)) parsed.docs.forEach((_, i) => changed[i] && (tier[i] = tier[i]! + 1))
+    for (const i of wrong) if (i >= 0) tier[i] = tier[i]! + 1
+    if (tier.some((t) => t > 2)) break
+  }
+  throw new MeshError(`${parsed.source.name}: the transformed stream could not be written back faithfully`, {
+    code: 'MESH_INTERNAL',
+    suggestions: ['Please report this with the input (MESH_DEBUG=1 shows more); `-o json` writes the values instead.'],
+  })
+}
+
+/** A rewrite of a span that ended with a newline ends with one too, and the other way round. */
+function endsAligned(text: string, e: Edit): Edit {
+  const wantsNl = e.end > e.start && text[e.end - 1] === '\n'
+  const body = e.text.replace(/\n+$/, '')
+  return {...e, text: wantsNl ? body + '\n' : body}
+}
+
+/** Indexes (into parsed.docs) of the documents whose value in `out` is not the wanted one; -1: the stream itself differs. */
+function mismatches(parsed: ParsedSource, values: unknown[], out: string): number[] {
+  const again = parseAllDocuments(out, PARSE_OPTIONS)
+  const docs = Array.isArray(again) ? again : []
+  if (docs.length !== parsed.total || docs.some((d) => d.errors.length > 0)) return [-1]
+  const wrong: number[] = []
+  parsed.docs.forEach((d, i) => {
+    let v: unknown
+    try {
+      v = docs[d.index - 1]!.toJS({maxAliasCount: MAX_ALIAS_COUNT})
+    } catch {
+      v = Symbol('unreadable')
+    }
+    if (!deepEqual(v, values[i])) wrong.push(i)
+  })
+  return wrong
+}
+
+/**
+ * The stream of several sources: each source's text as it is, a `---` between two sources
+ * unless the second starts with its own marker or directive.
  */
 export function joinYaml(texts: string[]): string {
-  return texts.map((t, i) => {
-    const text = t.endsWith('\n') ? t : t + '\n'
-    return i === 0 || /^(---|%)/.test(text) ? text : '---\n' + text
-  }).join('')
+  let out = ''
+  for (const t of texts) {
+    if (t === '') continue
+    if (out !== '') {
+      if (!out.endsWith('\n')) out += '\n'
+      if (!/^(\uFEFF)?(---|%)/.test(t)) out += '---\n'
+    }
+    out += t
+  }
+  return out
+}
+
+/**
+ * A JSON source of one document, written as JSON: its own text with the changes spliced in (in
+ * its layout), when that parses back to `value`; else `value` printed.
+ */
+export function renderJsonSource(parsed: ParsedSource, value: unknown): string {
+  const text = parsed.source.text
+  const d = parsed.docs[0]!
+  if (value === d.value || deepEqual(value, d.value)) return text
+  try {
+    const tree = parseAllDocuments(text, PARSE_OPTIONS)
+    if (Array.isArray(tree) && tree.length === 1 && tree[0]!.errors.length === 0) {
+      const out = applyEdits(text, spliceEdits(text, tree[0]!.contents, d.value, value, {indent: jsonIndent(text), indentSeq: true}, true))
+      if (deepEqual(JSON.parse(out), value)) return out
+    }
+  } catch (error) {
+    if (!(error instanceof Unsupported) && !(error instanceof SyntaxError)) throw error
+  }
+  return renderJson([value])
+}
+
+/** The indentation step of pretty-printed JSON (2 when it cannot tell). */
+function jsonIndent(text: string): number {
+  const m = /\n( +)\S/.exec(text)
+  return m ? m[1]!.length : 2
 }
 
 /** JSON out: one document as itself, several as a `kind: List` kubectl accepts. */
