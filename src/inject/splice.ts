@@ -42,14 +42,36 @@ type Place =
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-/** Options of the documents that render new parts: as the stream is parsed (YAML 1.1, no timestamps). */
-export const RENDER_DOC_OPTIONS = {
-  version: '1.1' as const,
-  customTags: (tags: unknown[]) => tags.filter((t) => (t as {tag?: string}).tag !== 'tag:yaml.org,2002:timestamp') as never,
+interface TagLike {
+  tag?: string
+  format?: string
+  test?: RegExp
 }
 
+/**
+ * YAML 1.1's tags as Kubernetes reads them (go-yaml): without the timestamp tag, so dates stay
+ * strings, and with floats that need a digit: `yaml`'s 1.1 float patterns also match `e0`,
+ * `.e5` and `.`, which would read as NaN (a namespace `e0` is a string to the API server).
+ */
+export function kubernetesTags(tags: unknown[]): never {
+  return tags
+    .filter((t) => (t as TagLike).tag !== 'tag:yaml.org,2002:timestamp')
+    .map((t) => {
+      const tag = t as TagLike
+      if (tag.tag !== 'tag:yaml.org,2002:float' || !tag.test) return t
+      if (tag.format === 'EXP') return {...tag, test: /^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$/}
+      if (/nan/.test(tag.test.source)) return t
+      return {...tag, test: /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/}
+    }) as never
+}
+
+/** How every stream is parsed and every new part rendered: YAML 1.1 as Kubernetes reads it. */
+export const YAML_OPTIONS = {version: '1.1' as const, customTags: kubernetesTags}
+const RENDER_DOC_OPTIONS = YAML_OPTIONS
+
 class Splicer {
-  readonly edits: Edit[] = []
+  private readonly edits: Edit[] = []
+  private readonly deletions: [number, number][] = []
   readonly eol: string
 
   constructor(
@@ -63,8 +85,10 @@ class Splicer {
 
   // ---- text positions ----
 
+  /** Where the line holding `off` starts (after a BOM on the first line: it takes no column). */
   private lineStart(off: number): number {
-    return this.src.lastIndexOf('\n', off - 1) + 1
+    const start = this.src.lastIndexOf('\n', off - 1) + 1
+    return start === 0 && this.src.charCodeAt(0) === 0xfeff && off > 0 ? 1 : start
   }
 
   private column(off: number): number {
@@ -91,6 +115,29 @@ class Splicer {
 
   private add(start: number, end: number, text: string): void {
     this.edits.push({start, end, text: this.eol === '\n' ? text : text.replace(/\r?\n/g, this.eol)})
+  }
+
+  /**
+   * Deletes whole lines [start, end). At the end of a text without a final newline, the newline
+   * before them goes too, so what an insertion there added (insertLines) comes out again.
+   */
+  private deleteLines(start: number, end: number): void {
+    this.deletions.push([start, end])
+  }
+
+  /** The edits: deletions of adjacent lines merged, the one that reaches a text's unterminated end taking the newline before it. */
+  finish(): Edit[] {
+    const runs: [number, number][] = []
+    for (const [start, end] of [...this.deletions].sort((a, b) => a[0] - b[0])) {
+      const last = runs.at(-1)
+      if (last && start <= last[1]) last[1] = Math.max(last[1], end)
+      else runs.push([start, end])
+    }
+    const tail = runs.at(-1)
+    if (tail && tail[1] === this.src.length && this.src[tail[1] - 1] !== '\n' && tail[0] > 0 && this.src[tail[0] - 1] === '\n') {
+      tail[0] -= this.src[tail[0] - 2] === '\r' ? 2 : 1
+    }
+    return [...this.edits, ...runs.map(([start, end]) => ({start, end, text: ''}))]
   }
 
   /** Inserts whole lines at `at` (a line start, or the text's end without a final newline). */
@@ -154,7 +201,7 @@ class Splicer {
       const k = this.keyOf(p)!
       const keyNode = p.key as Node
       if (!Object.hasOwn(value, k)) {
-        this.add(this.lineStart(keyNode.range![0]), this.lineEndAfter(this.pairEnd(p)), '')
+        this.deleteLines(this.lineStart(keyNode.range![0]), this.lineEndAfter(this.pairEnd(p)))
         continue
       }
       this.patch(p.value, old[k], value[k], {kind: 'map-value', keyColumn: column, colon: this.colonAfter(keyNode)})
@@ -213,7 +260,7 @@ class Splicer {
     const dashColumn = this.column(dashes[0]!)
     const matched = new Set(match)
     items.forEach((n, j) => {
-      if (!matched.has(j)) this.add(this.lineStart(dashes[j]!), this.lineEndAfter(Math.max(n.range![2], n.range![1])), '')
+      if (!matched.has(j)) this.deleteLines(this.lineStart(dashes[j]!), this.lineEndAfter(Math.max(n.range![2], n.range![1])))
     })
     let pending: unknown[] = []
     const flush = (at: number): void => {
@@ -413,7 +460,7 @@ function oneLineJson(v: unknown): string {
 export function spliceEdits(src: string, contents: unknown, old: unknown, value: unknown, style: SpliceStyle, json = false): Edit[] {
   const s = new Splicer(src, style, json)
   s.patch(contents, old, value, json ? {kind: 'flow'} : {kind: 'top'})
-  return s.edits
+  return s.finish()
 }
 
 /** Applies non-overlapping edits (an insertion before a deletion that starts at the same offset). */

@@ -4,9 +4,9 @@
 // spacing and line endings pass through byte for byte. The result is parsed again and must
 // give exactly the transformed values; a document the splicer cannot express is rewritten
 // with its comments kept (yaml-sync.ts), else from its value, and the report says so.
-import {Document, parseAllDocuments, type ToStringOptions} from 'yaml'
+import {Document, isCollection, isMap, parseAllDocuments, visit, type ToStringOptions} from 'yaml'
 import {InputError, MeshError} from '../lib/errors.js'
-import {applyEdits, spliceEdits, Unsupported, type Edit} from './splice.js'
+import {applyEdits, spliceEdits, Unsupported, YAML_OPTIONS, type Edit} from './splice.js'
 import {deepEqual, syncNode} from './yaml-sync.js'
 
 export interface Source {
@@ -43,11 +43,7 @@ export interface ParsedSource {
 /** Aliases expanded per document at most this many times (billion-laughs guard). */
 const MAX_ALIAS_COUNT = 100
 
-const PARSE_OPTIONS = {
-  version: '1.1' as const,
-  customTags: (tags: unknown[]) => tags.filter((t) => (t as {tag?: string}).tag !== 'tag:yaml.org,2002:timestamp') as never,
-  prettyErrors: false,
-}
+const PARSE_OPTIONS = {...YAML_OPTIONS, prettyErrors: false}
 
 export function isJsonText(text: string): boolean {
   const first = /\S/.exec(text)
@@ -115,6 +111,17 @@ export function parseStream(src: Source): ParsedSource {
       })
     }
     if (doc.contents === null) return // empty document, e.g. a trailing `---`
+    // A key that is a mapping or a list (`? [a, b]: x`) has no JSON form: the API refuses it.
+    visit(doc, {
+      Pair(_, pair) {
+        if (!isCollection(pair.key)) return
+        const line = lineOf(src.text, (pair.key as {range?: [number, number, number]}).range?.[0] ?? 0)
+        throw new InputError(`${src.name}: line ${line}: a mapping key that is itself a ${isMap(pair.key) ? 'mapping' : 'list'}; Kubernetes objects have string keys`, {
+          code: 'MESH_INJECT_MALFORMED',
+          suggestions: [`Fix the key near line ${line} of ${src.name}.`],
+        })
+      },
+    })
     let value: unknown
     try {
       value = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT})
@@ -183,11 +190,11 @@ function rewriteContents(d: ParsedDoc, value: unknown, keepComments: boolean): E
     // The comments around the contents stay in the text around the span.
     node.commentBefore = null
     node.comment = null
-    const holder = new Document(null, {version: '1.1'})
+    const holder = new Document(null, YAML_OPTIONS)
     holder.contents = node as never
     text = holder.toString(toStringOptions(d.style))
   } else {
-    text = new Document(value, {version: '1.1'}).toString(toStringOptions(d.style))
+    text = new Document(value, YAML_OPTIONS).toString(toStringOptions(d.style))
   }
   return {start, end, text}
 }
@@ -198,7 +205,7 @@ function rewriteContents(d: ParsedDoc, value: unknown, keepComments: boolean): E
  */
 export function renderYamlSource(parsed: ParsedSource, values: unknown[], rewritten: Rewritten[] = []): string {
   const text = parsed.source.text
-  if (parsed.json) return joinYaml(parsed.docs.map((d, i) => new Document(values[i], {version: '1.1'}).toString(toStringOptions(d.style))))
+  if (parsed.json) return joinYaml(parsed.docs.map((d, i) => new Document(values[i], YAML_OPTIONS).toString(toStringOptions(d.style))))
   const changed = parsed.docs.map((d, i) => values[i] !== d.value && !deepEqual(values[i], d.value))
   if (!changed.includes(true)) return text
   // Per document: 0 splice, 1 rewrite keeping comments, 2 rewrite from the value.
