@@ -150,6 +150,6 @@ export async function runInjection(o: RunOptions, out: Output): Promise<void> {
   for (const r of result.rewritten) {
     out.warn(r.commentsKept
       ? `${r.source}, document ${r.index}: rewritten in full (its comments kept, their spacing not)`
-      : `${r.source}, document ${r.index}: rewritten from its value; its comments could not be kept`)
+      : `${r.source}, document ${r.index}: rewritten in full; some of its comments could not be kept`)
   }
 }

@@ -15,7 +15,7 @@
 //
 // The caller checks the result by parsing it again; a document this cannot express (merge
 // keys, anchors whose aliases would change, odd layouts) is written another way (stream.ts).
-import {isAlias, isMap, isScalar, isSeq, Document, type Node, type Pair, type YAMLMap, type YAMLSeq} from 'yaml'
+import {isAlias, isMap, isScalar, isSeq, Document, Parser, type Node, type Pair, type YAMLMap, type YAMLSeq} from 'yaml'
 import {deepEqual} from './yaml-sync.js'
 
 export interface Edit {
@@ -74,10 +74,14 @@ class Splicer {
   private readonly deletions: [number, number][] = []
   readonly eol: string
 
+  /** Offsets of the comments in the document's span, read from its CST when first needed. */
+  private comments: number[] | undefined
+
   constructor(
     private readonly src: string,
     private readonly style: SpliceStyle,
     private readonly json: boolean,
+    private readonly span: [number, number] = [0, src.length],
   ) {
     const lf = src.indexOf('\n')
     this.eol = lf > 0 && src[lf - 1] === '\r' ? '\r\n' : '\n'
@@ -175,8 +179,10 @@ class Splicer {
     this.replace(node as Node | null, value, place)
   }
 
+  /** A pair's key as the value has it; '<<' for a merge key; undefined for a key with no simple text. */
   private keyOf(pair: Pair): string | undefined {
-    return isScalar(pair.key) && pair.key.range ? String(pair.key.value) : undefined
+    if (!isScalar(pair.key) || !pair.key.range) return undefined
+    return typeof pair.key.value === 'symbol' ? '<<' : String(pair.key.value)
   }
 
   private patchMap(map: YAMLMap, old: Obj, value: Obj): boolean {
@@ -327,16 +333,20 @@ class Splicer {
     return {sep: ',\n' + ' '.repeat(column), column}
   }
 
-  /** A value in flow style: JSON in a JSON source (pretty when the collection spans lines), else YAML's flow. */
-  private flowValue(v: unknown, column?: number): string {
-    if (!this.json) return this.render(v, true).trim()
+  /**
+   * A value in flow style: JSON in a JSON source (pretty when the collection spans lines), else
+   * YAML's flow; continuation lines (a long or multi-line value) are indented past `base`, the
+   * indentation of the block the collection sits in.
+   */
+  private flowValue(v: unknown, column?: number, base = 0): string {
+    if (!this.json) return this.render(v, true).trim().split('\n').join('\n' + ' '.repeat(base + this.style.indent))
     if (column === undefined) return oneLineJson(v)
     return JSON.stringify(v, null, this.style.indent).split('\n').join('\n' + ' '.repeat(column))
   }
 
-  private renderFlowPair(k: string, v: unknown, column?: number): string {
+  private renderFlowPair(k: string, v: unknown, column?: number, base = 0): string {
     if (this.json) return `${JSON.stringify(k)}: ${this.flowValue(v, column)}`
-    return this.render({[k]: v}, true).trim().slice(1, -1)
+    return this.flowValue({[k]: v}, undefined, base).slice(1, -1)
   }
 
   private patchFlowMap(map: YAMLMap, old: Obj, value: Obj, added: string[]): boolean {
@@ -350,7 +360,8 @@ class Splicer {
     if (added.length > 0) {
       const {sep, column} = this.flowLayout(spans, map.range![0])
       const lastKept = spans.filter((_, i) => keep[i]).at(-1)!
-      this.add(lastKept[1], lastKept[1], added.map((k) => sep + this.renderFlowPair(k, value[k], column)).join(''))
+      const base = this.indentOf(map.range![0])
+      this.add(lastKept[1], lastKept[1], added.map((k) => sep + this.renderFlowPair(k, value[k], column, base)).join(''))
     }
     return true
   }
@@ -362,7 +373,8 @@ class Splicer {
     this.deleteFlowItems(spans, items.map((_, j) => matched.has(j)))
     const {sep, column} = this.flowLayout(spans, seq.range![0])
     let pending: unknown[] = []
-    const rendered = (): string[] => pending.map((v) => this.flowValue(v, column))
+    const base = this.indentOf(seq.range![0])
+    const rendered = (): string[] => pending.map((v) => this.flowValue(v, column, base))
     let lastEnd = -1
     value.forEach((v, i) => {
       const j = match[i]!
@@ -383,14 +395,24 @@ class Splicer {
 
   // ---- replacing a node ----
 
+  /** Whether a comment starts in [start, end). */
+  private hasComment(start: number, end: number): boolean {
+    if (!this.src.slice(start, end).includes('#')) return false
+    this.comments ??= commentOffsets(this.src.slice(this.span[0], this.span[1])).map((o) => o + this.span[0])
+    return this.comments.some((o) => o >= start && o < end)
+  }
+
   private replace(node: Node | null, value: unknown, place: Place): void {
     if (node && !node.range) throw new Unsupported('a node without a position')
     if (node && (node as {anchor?: string}).anchor) throw new Unsupported('an anchored node changes')
+    // Replacing text that holds comments would lose them: the document is written another way.
+    if (node && this.hasComment(node.range![0], node.range![1])) throw new Unsupported('a node with comments inside changes')
     switch (place.kind) {
       case 'flow': {
         if (!node) throw new Unsupported('an empty flow item')
         const multiline = this.src.slice(node.range![0], node.range![1]).includes('\n')
-        this.add(node.range![0], node.range![1], this.flowValue(value, multiline ? this.indentOf(node.range![0]) : undefined))
+        const base = this.indentOf(node.range![0])
+        this.add(node.range![0], node.range![1], this.flowValue(value, multiline ? base : undefined, base))
         return
       }
       case 'top': {
@@ -446,6 +468,28 @@ class Splicer {
   }
 }
 
+/** Where the comments of a YAML text start, from its CST (a `#` inside a scalar is no comment). */
+export function commentOffsets(text: string): number[] {
+  const out: number[] = []
+  const walk = (t: unknown): void => {
+    if (t === null || typeof t !== 'object') return
+    if (Array.isArray(t)) return t.forEach(walk)
+    const tok = t as {type?: string; offset?: number}
+    if (tok.type === 'comment' && typeof tok.offset === 'number') out.push(tok.offset)
+    for (const v of Object.values(t)) if (v !== null && typeof v === 'object') walk(v)
+  }
+  for (const token of new Parser().parse(text)) walk(token)
+  return out
+}
+
+/** The text of each comment, in order. */
+export function commentTexts(text: string): string[] {
+  return commentOffsets(text).map((o) => {
+    const nl = text.indexOf('\n', o)
+    return text.slice(o, nl < 0 ? text.length : nl).trimEnd()
+  })
+}
+
 /** JSON on one line as people write it: `{"a": 1, "b": [2, 3]}`. */
 function oneLineJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(oneLineJson).join(', ')}]`
@@ -457,8 +501,8 @@ function oneLineJson(v: unknown): string {
  * The edits that turn `src` (the text `doc` was parsed from) into the text of `value`, given
  * `old`, the value `doc` holds. Throws Unsupported for what it does not edit.
  */
-export function spliceEdits(src: string, contents: unknown, old: unknown, value: unknown, style: SpliceStyle, json = false): Edit[] {
-  const s = new Splicer(src, style, json)
+export function spliceEdits(src: string, contents: unknown, old: unknown, value: unknown, style: SpliceStyle, json = false, span?: [number, number]): Edit[] {
+  const s = new Splicer(src, style, json, span)
   s.patch(contents, old, value, json ? {kind: 'flow'} : {kind: 'top'})
   return s.finish()
 }

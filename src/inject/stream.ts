@@ -6,7 +6,7 @@
 // with its comments kept (yaml-sync.ts), else from its value, and the report says so.
 import {Document, isCollection, isMap, parseAllDocuments, visit, type ToStringOptions} from 'yaml'
 import {InputError, MeshError} from '../lib/errors.js'
-import {applyEdits, spliceEdits, Unsupported, YAML_OPTIONS, type Edit} from './splice.js'
+import {applyEdits, commentTexts, spliceEdits, Unsupported, YAML_OPTIONS, type Edit} from './splice.js'
 import {deepEqual, syncNode} from './yaml-sync.js'
 
 export interface Source {
@@ -30,13 +30,11 @@ export interface ParsedDoc {
   style: Style
 }
 
-/** A source and its documents: the non-empty ones, and how many there are in all. */
+/** A source and its non-empty documents. */
 export interface ParsedSource {
   source: Source
   json: boolean
   docs: ParsedDoc[]
-  /** Every document of the stream, empty and comment-only ones included. */
-  total: number
   style: Style
 }
 
@@ -92,11 +90,11 @@ export function parseSource(src: Source): ParsedDoc[] {
 export function parseStream(src: Source): ParsedSource {
   if (isJsonText(src.text)) {
     const docs = parseJson(src)
-    return {source: src, json: true, docs, total: docs.length, style: docs[0]!.style}
+    return {source: src, json: true, docs, style: docs[0]!.style}
   }
   const style = sniffStyle(src.text)
   const docs = parseAllDocuments(src.text, PARSE_OPTIONS)
-  if (!Array.isArray(docs)) return {source: src, json: false, docs: [], total: 0, style} // an empty stream
+  if (!Array.isArray(docs)) return {source: src, json: false, docs: [], style} // an empty stream
   const out: ParsedDoc[] = []
   docs.forEach((doc, i) => {
     const error = doc.errors[0]
@@ -132,7 +130,7 @@ export function parseStream(src: Source): ParsedSource {
     checkDepth(value, src.name, i + 1)
     out.push({source: src.name, index: i + 1, value, doc, style})
   })
-  return {source: src, json: false, docs: out, total: docs.length, style}
+  return {source: src, json: false, docs: out, style}
 }
 
 /** Deeper than any Kubernetes object: refused before a recursive walk could overflow the stack. */
@@ -174,7 +172,7 @@ function toStringOptions(style: Style): ToStringOptions {
 export interface Rewritten {
   source: string
   index: number
-  /** true: its comments were kept (printed anew); false: written from its value alone. */
+  /** true: every comment is still there (printed anew); false: some are gone. */
   commentsKept: boolean
 }
 
@@ -201,51 +199,43 @@ function rewriteContents(d: ParsedDoc, value: unknown, keepComments: boolean): E
 
 /**
  * The YAML text of one source after the transform: its own text with each changed document's
- * edits spliced in, checked by parsing it again. `values[i]` is the new value of `parsed.docs[i]`.
+ * edits spliced in. `values[i]` is the new value of `parsed.docs[i]`. Each changed document is
+ * checked on its own: its new text, parsed alone, must be one document holding exactly the new
+ * value (edits stay inside their document's span, so the others are their own bytes); a
+ * document that fails is rewritten whole (comments kept, else from its value) and checked again.
  */
 export function renderYamlSource(parsed: ParsedSource, values: unknown[], rewritten: Rewritten[] = []): string {
   const text = parsed.source.text
   if (parsed.json) return joinYaml(parsed.docs.map((d, i) => new Document(values[i], YAML_OPTIONS).toString(toStringOptions(d.style))))
-  const changed = parsed.docs.map((d, i) => values[i] !== d.value && !deepEqual(values[i], d.value))
-  if (!changed.includes(true)) return text
-  // Per document: 0 splice, 1 rewrite keeping comments, 2 rewrite from the value.
-  const tier = parsed.docs.map(() => 0)
-  for (let round = 0; round < 3; round++) {
-    const edits: Edit[] = []
-    parsed.docs.forEach((d, i) => {
-      if (!changed[i]) return
-      if (tier[i] === 0) {
-        try {
-          edits.push(...spliceEdits(text, d.doc!.contents, d.value, values[i], d.style))
-          return
-        } catch (error) {
-          if (!(error instanceof Unsupported)) throw error
-          tier[i] = 1
-        }
+  const edits: Edit[] = []
+  const all = parsed.docs
+  parsed.docs.forEach((d, i) => {
+    if (values[i] === d.value || deepEqual(values[i], d.value)) return
+    const [start, , end] = d.doc!.range ?? [0, 0, text.length]
+    // The directives just before the document (%YAML, %TAG) go with it into the check.
+    const previousEnd = i > 0 ? all[i - 1]!.doc!.range?.[2] ?? 0 : 0
+    const directives = text.slice(previousEnd, start).split('\n').filter((l) => l.startsWith('%')).map((l) => l + '\n').join('')
+    // 0: splice; 1: rewrite keeping comments; 2: rewrite from the value.
+    for (let tier = 0; tier <= 2; tier++) {
+      let mine: Edit[]
+      try {
+        mine = tier === 0 ? spliceEdits(text, d.doc!.contents, d.value, values[i], d.style, false, [start, end]) : [endsAligned(text, rewriteContents(d, values[i], tier === 1))]
+      } catch (error) {
+        if (!(error instanceof Unsupported)) throw error
+        continue
       }
-      edits.push(endsAligned(text, rewriteContents(d, values[i], tier[i] === 1)))
+      if (mine.every((e) => e.start >= start && e.end <= end) && holds(directives, text.slice(start, end), mine, start, values[i])) {
+        edits.push(...mine)
+        if (tier > 0) rewritten.push({source: d.source, index: d.index, commentsKept: keptComments(text.slice(start, end), mine, start)})
+        return
+      }
+    }
+    throw new MeshError(`${parsed.source.name}: document ${d.index} could not be written back faithfully`, {
+      code: 'MESH_INTERNAL',
+      suggestions: ['Please report this with the input (MESH_DEBUG=1 shows more); `-o json` writes the values instead.'],
     })
-    let out: string
-    try {
-      out = applyEdits(text, edits)
-    } catch (error) {
-      if (!(error instanceof Unsupported)) throw error
-      parsed.docs.forEach((_, i) => changed[i] && (tier[i] = Math.max(tier[i]!, 1)))
-      continue
-    }
-    const wrong = mismatches(parsed, values, out)
-    if (wrong.length === 0) {
-      parsed.docs.forEach((d, i) => tier[i]! > 0 && rewritten.push({source: d.source, index: d.index, commentsKept: tier[i] === 1}))
-      return out
-    }
-    if (wrong.includes(-1)) parsed.docs.forEach((_, i) => changed[i] && (tier[i] = tier[i]! + 1))
-    for (const i of wrong) if (i >= 0) tier[i] = tier[i]! + 1
-    if (tier.some((t) => t > 2)) break
-  }
-  throw new MeshError(`${parsed.source.name}: the transformed stream could not be written back faithfully`, {
-    code: 'MESH_INTERNAL',
-    suggestions: ['Please report this with the input (MESH_DEBUG=1 shows more); `-o json` writes the values instead.'],
   })
+  return edits.length === 0 ? text : applyEdits(text, edits)
 }
 
 /** A rewrite of a span that ended with a newline ends with one too, and the other way round. */
@@ -255,22 +245,36 @@ function endsAligned(text: string, e: Edit): Edit {
   return {...e, text: wantsNl ? body + '\n' : body}
 }
 
-/** Indexes (into parsed.docs) of the documents whose value in `out` is not the wanted one; -1: the stream itself differs. */
-function mismatches(parsed: ParsedSource, values: unknown[], out: string): number[] {
-  const again = parseAllDocuments(out, PARSE_OPTIONS)
-  const docs = Array.isArray(again) ? again : []
-  if (docs.length !== parsed.total || docs.some((d) => d.errors.length > 0)) return [-1]
-  const wrong: number[] = []
-  parsed.docs.forEach((d, i) => {
-    let v: unknown
-    try {
-      v = docs[d.index - 1]!.toJS({maxAliasCount: MAX_ALIAS_COUNT})
-    } catch {
-      v = Symbol('unreadable')
-    }
-    if (!deepEqual(v, values[i])) wrong.push(i)
+/** Whether every comment of the document's text is still there after `edits`. */
+function keptComments(segment: string, edits: Edit[], offset: number): boolean {
+  const after = applyEdits(segment, edits.map((e) => ({...e, start: e.start - offset, end: e.end - offset})))
+  const left = commentTexts(after).map((c) => c.replace(/^#\s*/, ''))
+  const count = new Map<string, number>()
+  for (const c of left) count.set(c, (count.get(c) ?? 0) + 1)
+  return commentTexts(segment).every((c) => {
+    const k = c.replace(/^#\s*/, '')
+    const n = count.get(k) ?? 0
+    count.set(k, n - 1)
+    return n > 0
   })
-  return wrong
+}
+
+/** Whether `segment` (a document's text, at `offset` in its source) with `edits` parses to `value` alone. */
+function holds(directives: string, segment: string, edits: Edit[], offset: number, value: unknown): boolean {
+  let out: string
+  try {
+    out = directives + applyEdits(segment, edits.map((e) => ({...e, start: e.start - offset, end: e.end - offset})))
+  } catch (error) {
+    if (error instanceof Unsupported) return false
+    throw error
+  }
+  const again = parseAllDocuments(out, PARSE_OPTIONS)
+  if (!Array.isArray(again) || again.length !== 1 || again[0]!.errors.length > 0) return false
+  try {
+    return deepEqual(again[0]!.toJS({maxAliasCount: MAX_ALIAS_COUNT}), value)
+  } catch {
+    return false
+  }
 }
 
 /**
