@@ -219,8 +219,22 @@ class Splicer {
     return true
   }
 
+  /**
+   * Where a node's content ends: its last descendant's value, not the comment lines a block
+   * collection's range runs on to (they may belong to what follows, or be the user's notes).
+   */
+  private contentEnd(node: Node): number {
+    if (!node.range) throw new Unsupported('a node without a position')
+    if ((isMap(node) || isSeq(node)) && !node.flow && node.items.length > 0) {
+      const last = node.items.at(-1) as Node | Pair<Node, Node | null>
+      if (isMap(node)) return this.pairEnd(last as Pair<Node, Node | null>)
+      return last ? this.contentEnd(last as Node) : node.range[1]
+    }
+    return node.range[1]
+  }
+
   private pairEnd(p: Pair<Node, Node | null>): number {
-    if (p.value?.range) return Math.max(p.value.range[2], p.value.range[1])
+    if (p.value?.range) return this.contentEnd(p.value)
     return this.colonAfter(p.key)
   }
 
@@ -266,7 +280,7 @@ class Splicer {
     const dashColumn = this.column(dashes[0]!)
     const matched = new Set(match)
     items.forEach((n, j) => {
-      if (!matched.has(j)) this.deleteLines(this.lineStart(dashes[j]!), this.lineEndAfter(Math.max(n.range![2], n.range![1])))
+      if (!matched.has(j)) this.deleteLines(this.lineStart(dashes[j]!), this.lineEndAfter(this.contentEnd(n)))
     })
     let pending: unknown[] = []
     const flush = (at: number): void => {
@@ -285,7 +299,7 @@ class Splicer {
       this.patch(items[j], old[j], v, {kind: 'seq-item', dashColumn})
     })
     const last = items.at(-1)!
-    flush(this.lineEndAfter(Math.max(last.range![2], last.range![1])))
+    flush(this.lineEndAfter(this.contentEnd(last)))
     return true
   }
 

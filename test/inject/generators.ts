@@ -86,6 +86,7 @@ export function workloadArb(layout: Layout): fc.Arbitrary<string[]> {
     images: fc.array(fc.constantFrom('app:1', '"app:2"', "'registry.local/app:3'"), {minLength: 3, maxLength: 3}),
     extras: fc.array(fc.record({env: fc.boolean(), args: fc.boolean(), comment: trailing, own: ownLine}), {minLength: 3, maxLength: 3}),
     anchored: fc.boolean(),
+    flowContainers: fc.boolean(),
     initContainer: fc.boolean(),
     volumes: fc.boolean(),
     blank: fc.array(fc.boolean(), {minLength: 4, maxLength: 4}),
@@ -133,9 +134,16 @@ export function workloadArb(layout: Layout): fc.Arbitrary<string[]> {
     own(s, 2)
     if (g.kind === 'Job' || g.kind === 'CronJob') L.push(`${pad(s)}restartPolicy: Never`)
     if (g.initContainer) L.push(`${pad(s)}initContainers:`, `${pad(seqCol(s, layout))}- name: setup`, `${pad(seqCol(s, layout) + 2)}image: busybox:1.36${g.c[11]}`)
-    L.push(`${pad(s)}containers:`)
-    own(seqCol(s, layout), 3)
-    L.push(...containerLines(g.containers, g.images, g.extras, s, layout, g.anchored && g.extras.slice(0, g.containers.length).every((x) => x.env)))
+    if (g.flowContainers) {
+      // One line, or one container per line.
+      const items = g.containers.map((c, i) => `{name: ${c}, image: ${g.images[i]}}`)
+      if (g.blank[3]) L.push(`${pad(s)}containers: [${items.join(', ')}]${g.c[11]}`)
+      else L.push(`${pad(s)}containers: [`, ...items.map((x, i) => `${pad(s + I)}${x}${i < items.length - 1 ? ',' : ''}`), `${pad(s)}]`)
+    } else {
+      L.push(`${pad(s)}containers:`)
+      own(seqCol(s, layout), 3)
+      L.push(...containerLines(g.containers, g.images, g.extras, s, layout, g.anchored && g.extras.slice(0, g.containers.length).every((x) => x.env)))
+    }
     if (g.blank[3]) L.push('')
     if (g.volumes) L.push(`${pad(s)}volumes:`, `${pad(seqCol(s, layout))}- name: data`, `${pad(seqCol(s, layout) + 2)}emptyDir: {}`)
     own(s, 4)
