@@ -29,6 +29,9 @@ export interface SpliceStyle {
   indentSeq: boolean
 }
 
+/** Recent renderings (key: style and value), oldest first. */
+const RENDERED = new Map<string, string>()
+
 /** A layout this module does not edit; the caller writes the document another way. */
 export class Unsupported extends Error {}
 
@@ -154,8 +157,15 @@ class Splicer {
 
   private render(value: unknown, flow = false): string {
     if (flow && this.json) return JSON.stringify(value)
+    // Workloads get the same parts (volumes, the init container, ...): print each once.
+    const key = `${flow ? 'f' : 'b'}${this.style.indent}${this.style.indentSeq ? 's' : ''}${JSON.stringify(value)}`
+    const hit = RENDERED.get(key)
+    if (hit !== undefined) return hit
     const doc = new Document(value, RENDER_DOC_OPTIONS)
-    return doc.toString({indent: this.style.indent, indentSeq: this.style.indentSeq, lineWidth: 0, flowCollectionPadding: false, ...(flow ? {collectionStyle: 'flow' as const} : {})})
+    const text = doc.toString({indent: this.style.indent, indentSeq: this.style.indentSeq, lineWidth: 0, flowCollectionPadding: false, ...(flow ? {collectionStyle: 'flow' as const} : {})})
+    if (RENDERED.size >= 512) RENDERED.delete(RENDERED.keys().next().value!)
+    RENDERED.set(key, text)
+    return text
   }
 
   /** Lines of a block rendering (no final empty line). */
@@ -214,7 +224,8 @@ class Splicer {
     }
     if (added.length > 0) {
       const at = this.lineEndAfter(this.pairEnd(pairs.at(-1)!))
-      this.insertLines(at, this.pad(this.lines(this.render(Object.fromEntries(added.map((k) => [k, value[k]])))), column))
+      // Pair by pair (the same as the map at once, in block style), so repeated parts print once.
+      this.insertLines(at, this.pad(added.flatMap((k) => this.lines(this.render({[k]: value[k]}))), column))
     }
     return true
   }
@@ -285,7 +296,7 @@ class Splicer {
     let pending: unknown[] = []
     const flush = (at: number): void => {
       if (pending.length === 0) return
-      this.insertLines(at, this.pad(this.lines(this.render(pending)), dashColumn))
+      this.insertLines(at, this.pad(pending.flatMap((v) => this.lines(this.render([v]))), dashColumn))
       pending = []
     }
     value.forEach((v, i) => {

@@ -93,6 +93,7 @@ export function parseStream(src: Source): ParsedSource {
     return {source: src, json: true, docs, style: docs[0]!.style}
   }
   const style = sniffStyle(src.text)
+  const mayHaveCollectionKeys = /\?|[\]}]\s*:/.test(src.text)
   const docs = parseAllDocuments(src.text, PARSE_OPTIONS)
   if (!Array.isArray(docs)) return {source: src, json: false, docs: [], style} // an empty stream
   const out: ParsedDoc[] = []
@@ -109,8 +110,9 @@ export function parseStream(src: Source): ParsedSource {
       })
     }
     if (doc.contents === null) return // empty document, e.g. a trailing `---`
-    // A key that is a mapping or a list (`? [a, b]: x`) has no JSON form: the API refuses it.
-    visit(doc, {
+    // A key that is a mapping or a list (`? [a, b]: x`, `[a]: x`) has no JSON form: the API
+    // refuses it. Such a key needs `?`, or `]`/`}` before a `:`; other texts skip the walk.
+    if (mayHaveCollectionKeys) visit(doc, {
       Pair(_, pair) {
         if (!isCollection(pair.key)) return
         const line = lineOf(src.text, (pair.key as {range?: [number, number, number]}).range?.[0] ?? 0)
@@ -127,7 +129,6 @@ export function parseStream(src: Source): ParsedSource {
       throw new InputError(`${src.name}: document ${i + 1}: ${(error as Error).message}`, {code: 'MESH_INJECT_MALFORMED', cause: error})
     }
     if (value === null || value === undefined) return // empty document, e.g. a trailing `---`
-    checkDepth(value, src.name, i + 1)
     out.push({source: src.name, index: i + 1, value, doc, style})
   })
   return {source: src, json: false, docs: out, style}
