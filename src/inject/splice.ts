@@ -51,14 +51,26 @@ interface TagLike {
   test?: RegExp
 }
 
+/** `0o17` is 15 to go-yaml too (parse only: numbers are never printed this way). */
+const INT_OCT_O = {
+  identify: () => false,
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^[-+]?0o[0-7_]+$/,
+  resolve: (str: string) => (str.startsWith('-') ? -1 : 1) * parseInt(str.replace(/^[-+]?0o/, '').replace(/_/g, ''), 8),
+}
+
 /**
- * YAML 1.1's tags as Kubernetes reads them (go-yaml): without the timestamp tag, so dates stay
- * strings, and with floats that need a digit: `yaml`'s 1.1 float patterns also match `e0`,
- * `.e5` and `.`, which would read as NaN (a namespace `e0` is a string to the API server).
+ * YAML 1.1's tags as Kubernetes reads them (go-yaml; test/integration/yaml-reading.test.ts
+ * compares with kubectl): without the timestamp tag, so dates stay strings; without base 60
+ * (`12:30` is a string, not 750); with floats that need a digit (`yaml`'s 1.1 float patterns
+ * also match `e0`, `.e5` and `.`, which would read as NaN: a namespace `e0` is a string to the
+ * API server); and with `0o17` as an octal int.
  */
 export function kubernetesTags(tags: unknown[]): never {
-  return tags
-    .filter((t) => (t as TagLike).tag !== 'tag:yaml.org,2002:timestamp')
+  return [...tags, INT_OCT_O]
+    .filter((t) => (t as TagLike).tag !== 'tag:yaml.org,2002:timestamp' && (t as TagLike).format !== 'TIME')
     .map((t) => {
       const tag = t as TagLike
       if (tag.tag !== 'tag:yaml.org,2002:float' || !tag.test) return t
