@@ -3,6 +3,7 @@ import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {runMesh, spawnMesh} from '../helpers/run.js'
 import {schemaProblems} from './schema.js'
 
@@ -49,7 +50,7 @@ describe('mesh check without a cluster', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mesh-check-wait-'))
     try {
       const kubeconfig = join(dir, 'config')
-      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:${port}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`)
+      writeFileSync(kubeconfig, kubeconfigYaml(`https://127.0.0.1:${port}`))
       const r = await spawnMesh(['check', '--wait', '10s', '--kubeconfig', kubeconfig], {compiled: true})
       expect(r.exitCode).toBe(1)
       expect(r.stderr).toMatch(/^waiting for "can query the Kubernetes API" \(--wait 10s\): cannot reach the API server at https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*\n$/)

@@ -6,21 +6,19 @@ import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
-import {send, startLocalPlane, startMeshPod, type MeshPod, type Plane} from './harness.js'
+import {send, startWebAndBooks, type MeshPod, type Plane} from './harness.js'
 
 let books: MeshPod
 let web: MeshPod
 let plane: Plane
+let close: () => Promise<void>
 
 beforeAll(async () => {
-  books = await startMeshPod({name: 'books-0', deployment: 'books'})
-  web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
-  plane = await startLocalPlane([books.info, web.info])
+  ;({books, web, plane, close} = await startWebAndBooks())
 })
 
 afterAll(async () => {
-  await plane?.close()
-  await Promise.all([books?.stop(), web?.stop()])
+  await close?.()
 })
 
 interface Running {

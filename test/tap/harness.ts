@@ -159,6 +159,17 @@ export async function startLocalPlane(pods: LocalPod[], opts: {refreshMs?: numbe
   }
 }
 
+/** web-0 (deploy/web) sending to books-0 (deploy/books) through real proxies, and the local plane over both. */
+export async function startWebAndBooks(): Promise<{web: MeshPod; books: MeshPod; plane: Plane; close(): Promise<void>}> {
+  const books = await startMeshPod({name: 'books-0', deployment: 'books'})
+  const web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
+  const plane = await startLocalPlane([books.info, web.info])
+  return {web, books, plane, close: async () => {
+    await plane.close()
+    await Promise.all([books.stop(), web.stop()])
+  }}
+}
+
 export interface Sent {
   status: number
   ms: number

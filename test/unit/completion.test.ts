@@ -9,8 +9,9 @@ import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {ROOT, spawnMesh} from '../helpers/run.js'
-import {startLocalPlane, startMeshPod, type MeshPod, type Plane} from '../tap/harness.js'
+import {startWebAndBooks, type Plane} from '../tap/harness.js'
 
 let dir: string
 let shim: string
@@ -148,17 +149,13 @@ words=(mesh inject ''); CURRENT=3; _mesh`])
 })
 
 describe('names from a running demo', {timeout: 120_000}, () => {
-  let books: MeshPod
-  let web: MeshPod
   let plane: Plane
+  let close: () => Promise<void>
   beforeAll(async () => {
-    books = await startMeshPod({name: 'books-0', deployment: 'books'})
-    web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
-    plane = await startLocalPlane([books.info, web.info])
+    ;({plane, close} = await startWebAndBooks())
   })
   afterAll(async () => {
-    await plane?.close()
-    await Promise.all([books?.stop(), web?.stop()])
+    await close?.()
   })
 
   it('mesh tap deploy/<TAB> offers the deployments; po/<TAB> the pods', async () => {
@@ -178,7 +175,7 @@ describe('a lookup that gets no answer', {timeout: 120_000}, () => {
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve))
     try {
       const kubeconfig = join(dir, 'mute-kubeconfig')
-      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:${(mute.address() as net.AddressInfo).port}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`)
+      writeFileSync(kubeconfig, kubeconfigYaml(`https://127.0.0.1:${(mute.address() as net.AddressInfo).port}`))
       const r = await protocol(['tap', 'deploy/'], {MESH_HOME: '/nonexistent/mesh-home', KUBECONFIG: kubeconfig})
       expect(r).toEqual({values: [], described: {}, directive: 4})
       expect(sockets.length).toBeGreaterThan(0)

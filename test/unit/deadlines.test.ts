@@ -7,6 +7,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {spawnMesh, type RunResult} from '../helpers/run.js'
 
 /** A server that accepts every connection and never sends a byte. */
@@ -45,19 +46,7 @@ beforeAll(async () => {
   api = await muteServer()
   tap = await muteServer()
   kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, `apiVersion: v1
-kind: Config
-clusters:
-- name: mute
-  cluster: {server: "https://127.0.0.1:${api.port}", insecure-skip-tls-verify: true}
-users:
-- name: u
-  user: {token: test-token}
-contexts:
-- name: mute
-  context: {cluster: mute, user: u}
-current-context: mute
-`)
+  writeFileSync(kubeconfig, kubeconfigYaml(`https://127.0.0.1:${api.port}`))
   app = join(dir, 'app.yaml')
   writeFileSync(app, 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: web:1\n')
   noDemo = {MESH_HOME: join(dir, 'home-none'), KUBECONFIG: kubeconfig}
