@@ -1,6 +1,7 @@
 // Every command ends: against an API server (and a tap server) that accepts connections and
 // never answers, each command that talks to it gives up after --request-timeout, says how long
 // it waited, and exits 1. Through the real binary (bin/run.js) and a real TCP server.
+import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
@@ -8,7 +9,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {kubeconfigYaml} from '../helpers/kubeconfig.js'
-import {spawnMesh, type RunResult} from '../helpers/run.js'
+import {ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
 
 /** A server that accepts every connection and never sends a byte. */
 async function muteServer(): Promise<{port: number; accepted: () => number; close: () => Promise<void>}> {
@@ -82,7 +83,7 @@ function expectGaveUp(r: RunResult & {ms: number}, what: RegExp, seconds: number
 describe('an API server that accepts connections and never answers', {timeout: 120_000}, () => {
   const apiTimeout = /no answer from https:\/\/127\.0\.0\.1:\d+ within/
 
-  it('inject, install, uninstall, upgrade, stat, edges, tap and top give up after --request-timeout, exit 1', async () => {
+  it('inject, install, uninstall, upgrade, stat, edges, tap, top and routes give up after --request-timeout, exit 1', async () => {
     const t = ['--request-timeout', '2s']
     const runs = await Promise.all([
       timed(['inject', app, ...t], noDemo),
@@ -94,8 +95,10 @@ describe('an API server that accepts connections and never answers', {timeout: 1
       timed(['tap', 'deploy/web', ...t], noDemo),
       timed(['top', 'deploy/web', ...t], noDemo),
       timed(['check', '--inject', app, ...t], noDemo),
+      timed(['routes', 'svc/web', ...t], noDemo),
     ])
-    const [inject, install, uninstall, upgrade, stat, edges, tapRun, top, explain] = runs
+    const [inject, install, uninstall, upgrade, stat, edges, tapRun, top, explain, routes] = runs
+    expectGaveUp(routes!, apiTimeout, 2)
     // check --inject explains from the file alone when the cluster does not help (exit 0).
     expect(explain.exitCode).toBe(0)
     expect(explain.stderr).toMatch(/^note: cannot read namespace default from https:\/\/127\.0\.0\.1:\d+ \(no answer from https:\/\/127\.0\.0\.1:\d+ within 2s \(--request-timeout\)\): namespace annotations come from the file only\n$/)
@@ -176,6 +179,14 @@ describe('a tap stream whose server goes silent once open', {timeout: 120_000}, 
       wss.close()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
+  })
+})
+
+describe('one place gives API clients their deadline', () => {
+  it('no command builds a client-node API client itself (src/k8s/client.ts does, with the deadline)', () => {
+    const offenders = execFileSync('grep', ['-rln', '--include=*.ts', 'makeApiClient(', 'src'], {cwd: ROOT, encoding: 'utf8'})
+      .split('\n').filter((f) => f !== '' && f !== 'src/k8s/client.ts' && !/^src\/(control|proxy)\//.test(f))
+    expect(offenders, 'use kube.api(Ctor) from loadKube(): its calls have --request-timeout').toEqual([])
   })
 })
 
