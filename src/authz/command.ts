@@ -123,7 +123,7 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
       const verdicts = policy ? (c.ports.length > 0 ? c.ports : [undefined]).map((port) => {
         if (port === undefined) return 'unknown port'
         const v = verdictFor(policy, c, port)
-        return `${c.ports.length > 1 ? `${port}: ` : ''}${v.verdict === 'depends' ? `depends on ${v.on}` : `${v.verdict} by ${v.by}`}`
+        return `${c.ports.length > 1 ? `${port}: ` : ''}${v.verdict === 'depends' ? `depends on ${v.on}` : `${v.verdict} by ${v.by}${v.audit ? ` (audit: ${v.audit.join(', ')} would deny)` : ''}`}`
       }).join('; ') : '-'
       const row = [who, c.ports.join(',') || '-', String(c.requests), String(c.connections), verdicts]
       if (wide) row.push(c.routes.map((r) => `${r.kind} ${r.name}: ${r.requests}`).join(', ') || '-')

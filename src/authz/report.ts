@@ -29,7 +29,8 @@ export interface AuthzReport {
   scraped: number
 }
 
-export type Verdict = {verdict: 'allowed' | 'denied'; by: string} | {verdict: 'depends'; on: string}
+/** `audit`: the audit-mode policies (or `default:audit`) that would deny the caller, were they enforced. */
+export type Verdict = {verdict: 'allowed' | 'denied'; by: string; audit?: string[]} | {verdict: 'depends'; on: string}
 
 /** How the policy in force treats an observed caller on each port it used (its requests' methods and paths unknown). */
 export function verdictFor(policy: AuthzPolicy, caller: Pick<ObservedCaller, 'clientId'>, port: number): Verdict {
@@ -44,5 +45,5 @@ export function verdictFor(policy: AuthzPolicy, caller: Pick<ObservedCaller, 'cl
   if (usesAddress || a.allow !== b.allow) {
     if (caller.clientId === undefined || usesAddress) return {verdict: 'depends', on: 'the client\'s address'}
   }
-  return {verdict: a.allow ? 'allowed' : 'denied', by: a.policy}
+  return {verdict: a.allow ? 'allowed' : 'denied', by: a.policy, ...(a.audit.length > 0 ? {audit: a.audit} : {})}
 }
