@@ -371,4 +371,19 @@ describe('the user-facing ClusterRole mesh-tap-admin', () => {
       expect(r.status, `${kind}: ${JSON.stringify(r.body)}`).toBe(200)
     }
   })
+
+  it('and authz (get deployments/authz): the policy the controller streams to web-0, the one applied with kubectl above', async () => {
+    const r = await tapGet(`/v1/authz?resource=deploy/web&namespace=${appNs}`, cluster.tokens.restricted)
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body).toMatchObject({resource: 'deployment/web', namespace: appNs, workload: {kind: 'Deployment', name: 'web'}, refused: []})
+    expect(r.body.pods.map((p: any) => p.pod)).toEqual(['web-0'])
+    const policy = r.body.pods[0].policy
+    expect(policy.workload.identity).toBe(identityName('web', appNs))
+    expect(policy.rules.map((x: any) => x.policy)).toEqual([{namespace: appNs, name: 'web-in'}])
+    // No kubelet runs the pod: its proxy's metrics cannot be read, and the answer says so.
+    expect(r.body.pods[0].metricsError).toBe('not running')
+    // A Service is not a workload: refused by the tap server too (400), not only by the CLI.
+    const svc = await tapGet(`/v1/authz?resource=svc/web&namespace=${appNs}`, cluster.tokens.restricted)
+    expect(svc.status).toBe(400)
+  })
 })
