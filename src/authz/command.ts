@@ -9,7 +9,7 @@ import {resolveControlPlane, type ControlPlaneFlags} from '../tapclient/target.j
 import {AuthzMetrics, type AuthzPolicy, type AuthzRule} from '../protocol/authz.js'
 import {INBOUND_REFUSED_FAMILY} from './observed.js'
 import {verdictFor, type AuthzReport} from './report.js'
-import {meshSuffix, suggest} from './suggest.js'
+import {meshSuffix, suggest, suggestionYaml} from './suggest.js'
 
 const WORKLOAD_KINDS: ResourceRef['kind'][] = ['deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'pod']
 
@@ -166,13 +166,7 @@ export async function runSuggestCommand(out: Output, workload: string, flags: Su
   if (flags.output === 'json') {
     out.json({apiVersion: 'v1', kind: 'List', items: s.policies.map((p) => p.object)})
   } else {
-    const YAML = await import('yaml')
-    const docs = s.policies.map((p, i) => {
-      const doc = new YAML.Document(p.object)
-      doc.commentBefore = ((i === 0 ? `${s.header}\n\n` : '') + p.comment).split('\n').map((l) => ` ${l}`).join('\n')
-      return doc.toString({lineWidth: 0})
-    })
-    out.stdout.write(docs.map((d) => `---\n${d}`).join(''))
+    out.stdout.write(suggestionYaml(s))
   }
   out.info(`${s.policies.length} AuthorizationPolic${s.policies.length === 1 ? 'y' : 'ies'} in ${flags.mode} mode; review, then \`kubectl apply -f -\`.`)
 }

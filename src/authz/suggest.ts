@@ -10,7 +10,10 @@
 //   - Callers of this cluster are written as ServiceAccounts; others as exact identities.
 //   - Clients without a mesh identity cannot be written down (the metrics carry no address): a
 //     comment says how much traffic they sent, and that kubelet probes are allowed anyway.
+import {createHash} from 'node:crypto'
+import {Document} from 'yaml'
 import {AUTHZ_GROUP, AUTHZ_KIND, AUTHZ_VERSION} from '../protocol/authz.js'
+import {AUTHZ_LIMITS} from './limits.js'
 import {parseMeshIdentity} from './identity.js'
 import type {ObservedCaller} from './observed.js'
 import type {AuthzReport} from './report.js'
@@ -43,12 +46,31 @@ export function meshSuffix(identity: string): {controlPlaneNamespace: string; tr
   return m ? {controlPlaneNamespace: m[1]!, trustDomain: m[3]!} : undefined
 }
 
+/** A DNS subdomain (metadata.name) from anything: lower case, runs of other characters as `-`, labels that start and end alphanumeric. */
 function dnsName(s: string): string {
-  const v = s.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 253).replace(/[-.]+$/, '')
+  const v = s.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/[-.]*\.[-.]*/g, '.').replace(/^[-.]+/, '').slice(0, 253).replace(/[-.]+$/, '')
   return v || 'policy'
 }
 
-function fromEntry(ids: string[], ns: string, cluster: {controlPlaneNamespace: string; trustDomain: string} | undefined): Record<string, unknown>[] {
+/** Names unique among the policies of one suggestion: a name cut to fit, or taken already, gets a hash of what it wanted. */
+function namer(): (want: string) => string {
+  const used = new Set<string>()
+  return (want) => {
+    let name = dnsName(want)
+    for (let i = 0; used.has(name) || (i === 0 && want.length > 253); i++) {
+      const h = createHash('sha256').update(`${want}\u0000${i}`).digest('hex').slice(0, 8)
+      name = `${dnsName(want).slice(0, 253 - 9).replace(/[-.]+$/, '')}-${h}`
+      if (!used.has(name)) break
+    }
+    used.add(name)
+    return name
+  }
+}
+
+const chunk = <T>(xs: readonly T[], n: number): T[][] => Array.from({length: Math.ceil(xs.length / n)}, (_, i) => xs.slice(i * n, i * n + n))
+
+/** `from` entries for these identities, within the CRD's bounds (entries of at most 64 ServiceAccounts or identities each). */
+function fromEntries(ids: string[], ns: string, cluster: {controlPlaneNamespace: string; trustDomain: string} | undefined): Record<string, unknown>[] {
   const sas: Array<{name: string; namespace?: string}> = []
   const exact: string[] = []
   for (const id of [...ids].sort()) {
@@ -56,10 +78,7 @@ function fromEntry(ids: string[], ns: string, cluster: {controlPlaneNamespace: s
     if (p) sas.push(p.namespace === ns ? {name: p.serviceAccount} : {name: p.serviceAccount, namespace: p.namespace})
     else exact.push(id)
   }
-  const out: Record<string, unknown>[] = []
-  if (sas.length > 0) out.push({serviceAccounts: sas})
-  if (exact.length > 0) out.push({identities: exact})
-  return out
+  return [...chunk(sas, AUTHZ_LIMITS.serviceAccounts).map((serviceAccounts) => ({serviceAccounts})), ...chunk(exact, AUTHZ_LIMITS.identities).map((identities) => ({identities}))]
 }
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
@@ -74,7 +93,7 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
   const ns = report.namespace
   const identity = report.pods.find((p) => p.policy)?.policy?.workload.identity
   const cluster = identity ? meshSuffix(identity) : {controlPlaneNamespace: 'mesh-system', trustDomain: 'cluster.local'}
-  const base = dnsName(o.name ?? `${report.workload.name}-callers`)
+  const base = o.name ?? `${report.workload.name}-callers`
   const meshed = report.observed.callers.filter((c) => c.clientId)
   const anon = report.observed.callers.filter((c) => !c.clientId)
   const unauthenticated = {requests: anon.reduce((a, c) => a + c.requests, 0), connections: anon.reduce((a, c) => a + c.connections, 0)}
@@ -97,22 +116,35 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
   }
   const several = byPorts.size + byRoute.size > 1
   const policies: SuggestedPolicy[] = []
+  const name = namer()
+  const object = (n: string, spec: Record<string, unknown>): SuggestedPolicy['object'] => ({apiVersion: `${AUTHZ_GROUP}/${AUTHZ_VERSION}`, kind: AUTHZ_KIND, metadata: {name: n, namespace: ns}, spec})
+  // More callers than one policy's `from` holds (16 entries of 64): several policies, same coverage.
+  const parts = (callers: ObservedCaller[]) => chunk(fromEntries(callers.map((c) => c.clientId!), ns, cluster), AUTHZ_LIMITS.from)
   const target = {workload: {kind: report.workload.kind, name: report.workload.name}}
   for (const [key, callers] of [...byPorts].sort(([a], [b]) => a.localeCompare(b))) {
     const ports = key === '' ? [] : key.split(',').map(Number)
-    const name = dnsName(several ? `${base}-${ports.length > 0 ? ports.join('-') : 'any-port'}` : base)
-    const spec: Record<string, unknown> = {mode: o.mode, target, from: fromEntry(callers.map((c) => c.clientId!), ns, cluster)}
-    if (ports.length > 0) spec.to = [{ports}]
-    policies.push({
-      comment: `Seen calling ${report.resource}${ports.length > 0 ? ` on ${ports.length > 1 ? 'ports' : 'port'} ${ports.join(', ')}` : ' (no connection series: any port)'}:\n${callers.map((c) => `  ${describe(c, 'all')}`).join('\n')}`,
-      object: {apiVersion: `${AUTHZ_GROUP}/${AUTHZ_VERSION}`, kind: AUTHZ_KIND, metadata: {name, namespace: ns}, spec},
+    const to = chunk(ports, AUTHZ_LIMITS.ports).map((p) => ({ports: p}))
+    const anyPort = ports.length === 0 || to.length > AUTHZ_LIMITS.to
+    const want = several ? `${base}-${ports.length > 0 ? ports.join('-') : 'any-port'}` : base
+    const seen = ports.length === 0 ? ' (no connection series: any port)' : to.length > AUTHZ_LIMITS.to ? ` on ${ports.length} ports (more than a policy can list: any port)` : ` on ${ports.length > 1 ? 'ports' : 'port'} ${ports.join(', ')}`
+    const all = parts(callers)
+    all.forEach((from, i) => {
+      const spec: Record<string, unknown> = {mode: o.mode, target, from}
+      if (!anyPort) spec.to = to
+      policies.push({
+        comment: `Seen calling ${report.resource}${seen}${all.length > 1 ? ` (part ${i + 1} of ${all.length})` : ''}:\n${callers.map((c) => `  ${describe(c, 'all')}`).join('\n')}`,
+        object: object(name(all.length > 1 ? `${want}-${i + 1}` : want), spec),
+      })
     })
   }
   for (const g of [...byRoute.values()].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`))) {
-    const name = dnsName(several ? `${base}-${g.name}` : base)
-    policies.push({
-      comment: `Seen calling ${report.resource} only through ${g.kind} ${g.name}:\n${g.callers.map((c) => `  ${describe(c, 'routes')}`).join('\n')}`,
-      object: {apiVersion: `${AUTHZ_GROUP}/${AUTHZ_VERSION}`, kind: AUTHZ_KIND, metadata: {name, namespace: ns}, spec: {mode: o.mode, target: {route: {kind: g.kind, name: g.name}}, from: fromEntry(g.callers.map((c) => c.clientId!), ns, cluster)}},
+    const want = several ? `${base}-${g.name}` : base
+    const all = parts(g.callers)
+    all.forEach((from, i) => {
+      policies.push({
+        comment: `Seen calling ${report.resource} only through ${g.kind} ${g.name}${all.length > 1 ? ` (part ${i + 1} of ${all.length})` : ''}:\n${g.callers.map((c) => `  ${describe(c, 'routes')}`).join('\n')}`,
+        object: object(name(all.length > 1 ? `${want}-${i + 1}` : want), {mode: o.mode, target: {route: {kind: g.kind, name: g.name}}, from}),
+      })
     })
   }
   const pods = report.pods.map((p) => p.pod)
@@ -126,4 +158,16 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
     lines.push(`Not allowed here: ${plural(unauthenticated.requests, 'request')} and ${plural(unauthenticated.connections, 'connection')} from clients without a mesh identity (${[...new Set(anon.map((c) => c.noTlsReason ?? 'plaintext'))].join(', ')}); the metrics do not say their addresses. Kubelet probes are allowed whatever the policy; any other such client needs a from entry with networks (its CIDR).`)
   }
   return {policies, header: lines.join('\n'), unauthenticated}
+}
+
+/** The suggestion as `kubectl apply -f -` reads it: a YAML stream, each policy under its comment (the header above the first). */
+export function suggestionYaml(s: Suggestion): string {
+  return s.policies
+    .map((p, i) => {
+      // YAML 1.1 as kubectl reads it: a ServiceAccount or route named y, no or on stays a string (quoted).
+      const doc = new Document(p.object, {version: '1.1', aliasDuplicateObjects: false})
+      doc.commentBefore = ((i === 0 ? `${s.header}\n\n` : '') + p.comment).split('\n').map((l) => ` ${l}`).join('\n')
+      return `---\n${doc.toString({lineWidth: 0})}`
+    })
+    .join('')
 }

@@ -6,14 +6,16 @@
  * (the validator refuses more: host bits in CIDRs, regexes RE2 cannot compile; nothing less).
  */
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
 import * as k8s from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
+import {suggest, suggestionYaml} from '../../src/authz/suggest.js'
 import {validatePolicy} from '../../src/authz/validate.js'
+import {callers, report} from '../authz/generators.js'
 import {AUTHZ_GROUP, AUTHZ_PLURAL, AUTHZ_VERSION} from '../../src/protocol/authz.js'
 import {eventually} from '../helpers/eventually.js'
 import {cluster, core, kc, mesh} from './install-helpers.js'
@@ -156,5 +158,30 @@ describe('the schema against the controller\'s validator', () => {
     expect(disagreements).toEqual([])
     // The generator is not all garbage: a fair share is admitted.
     expect(admitted).toBeGreaterThan(20)
+  })
+})
+
+describe('what mesh authz suggest writes, and what the docs show', () => {
+  it('the API server admits every suggestion for 40 generated observations (kubectl apply --dry-run=server of the YAML as printed)', async () => {
+    const samples = fc.sample(fc.tuple(callers(150, 30, true, ns).filter((c) => c.some((x) => x.clientId)), fc.constantFrom<'audit' | 'enforce'>('audit', 'enforce')), {numRuns: 40, seed: 2323})
+    const stream = samples.map(([observed, mode], i) => suggestionYaml(suggest(report(observed, 'books', ns), {mode, name: `s${i}`}))).join('')
+    const file = path.join(tmp, 'suggested.yaml')
+    writeFileSync(file, stream)
+    const count = (stream.match(/^kind: AuthorizationPolicy$/gm) ?? []).length
+    const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', file], {allowFailure: true})
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect((r.stdout.match(/created \(server dry run\)/g) ?? []).length).toBe(count)
+    expect(count).toBeGreaterThan(40)
+  })
+
+  it('the example in docs/architecture/authz.md is admitted as written', async () => {
+    const md = readFileSync(path.join(import.meta.dirname, '../../docs/architecture/authz.md'), 'utf8')
+    const example = /```yaml\n(apiVersion: policy\.mesh\.dev[\s\S]*?)```/.exec(md)![1]!.replace('namespace: shop', `namespace: ${ns}`)
+    const file = path.join(tmp, 'doc-example.yaml')
+    writeFileSync(file, example)
+    const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', file], {allowFailure: true})
+    expect(r.stderr).toBe('')
+    expect(r.stdout).toContain('authorizationpolicy.policy.mesh.dev/web-to-books created (server dry run)')
   })
 })
