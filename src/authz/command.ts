@@ -1,7 +1,7 @@
 // `mesh authz <workload>` and `mesh authz suggest <workload>` end to end: check the input, ask
 // the tap server (through the API server's service proxy, or the local demo), render.
 import {MeshError, UsageError} from '../lib/errors.js'
-import type {Output} from '../lib/output.js'
+import {printable, type Output} from '../lib/output.js'
 import {TapApi} from '../control/tap/api.js'
 import {formatResource, parseResource, type ResourceRef} from '../control/tap/resource.js'
 import {getJson} from '../tapclient/client.js'
@@ -83,7 +83,7 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
     return
   }
   const wide = flags.output === 'wide'
-  for (const p of report.pods) if (p.metricsError) out.warn(`pod ${p.pod}: metrics unavailable: ${p.metricsError}`)
+  for (const p of report.pods) if (p.metricsError) out.warn(printable(`pod ${p.pod}: metrics unavailable: ${p.metricsError}`))
   const withPolicy = report.pods.filter((p) => p.policy)
   const policy: AuthzPolicy | undefined = withPolicy[0]?.policy
   const revisions = new Set(withPolicy.map((p) => p.policy!.revision))
@@ -95,7 +95,7 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
     const d = policy.default
     out.data(`Default inbound policy: ${d.policy}${d.identities ? ` except ${d.identities.map((i) => shortId(i, meshSuffixOf(policy), wide)).join(', ')}` : ''}, from ${SOURCE[d.source] ?? d.source}`)
     if (policy.probes.length > 0) out.data(`Kubelet probes, always allowed: ${policy.probes.map((p) => `${p.port} ${p.method} ${p.path}`).join(', ')}`)
-    for (const n of policy.notes ?? []) out.warn(n)
+    for (const n of policy.notes ?? []) out.warn(printable(n, 1000))
   }
   for (const r of report.refused) out.warn(`AuthorizationPolicy ${report.namespace}/${r.name} (generation ${r.generation}) is refused by the controller and applies nothing: ${r.message}`)
   const counts = report.observed.policies
@@ -109,10 +109,11 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
     const dl = `default:${policy.default.policy}`
     rows.push(['(default)', policy.default.policy, policy.rules.some((r) => r.mode === 'enforce' && r.target.kind === 'workload') ? 'nothing left' : 'what no enforce policy covers', '-', '-', count(dl, 'allowed'), count(dl, 'denied'), count(dl, 'audit')])
     out.data('')
-    out.stdout.write(await out.table(['POLICY', 'MODE', 'COVERS', 'FROM', 'TO', 'ALLOWED', 'DENIED', 'AUDIT'], rows))
+    out.stdout.write(await out.table(['POLICY', 'MODE', 'COVERS', 'FROM', 'TO', 'ALLOWED', 'DENIED', 'AUDIT'], rows.map((r) => r.map((c) => printable(c, wide ? 4096 : 300)))))
     if (!counts) out.info(`Allowed, denied and audit counts per policy: not available: these proxies do not export ${AuthzMetrics.allowed} and its siblings (they enforce MESH_PROXY_INBOUND_POLICY, not the controller's policy, until the proxy half of authorization lands).`)
   }
   const callers = report.observed.callers
+  if (report.observed.omitted) out.warn(`${report.observed.omitted} less active callers are left out of this report (it holds at most ${callers.length}); -o json has the same`)
   out.data('')
   if (callers.length === 0) {
     out.data(`No inbound traffic counted by the proxies of ${report.scraped} pod${report.scraped === 1 ? '' : 's'} yet.`)
@@ -130,12 +131,12 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
       return row
     })
     out.data(`Who called it, as its proxies counted since they started (${report.scraped} of ${report.pods.length} pods read):`)
-    out.stdout.write(await out.table(['CLIENT', 'PORTS', 'REQUESTS', 'CONNECTIONS', 'UNDER THE POLICY IN FORCE', ...(wide ? ['ROUTES'] : [])], rows))
+    out.stdout.write(await out.table(['CLIENT', 'PORTS', 'REQUESTS', 'CONNECTIONS', 'UNDER THE POLICY IN FORCE', ...(wide ? ['ROUTES'] : [])], rows.map((r) => r.map((c) => printable(c, wide ? 4096 : 300)))))
   }
   const refused = report.observed.refused
   if (refused) {
     const total = Object.values(refused).reduce((a, b) => a + b, 0)
-    out.data(`Connections the proxies' inbound policy refused (${INBOUND_REFUSED_FAMILY}): ${total === 0 ? 'none' : Object.entries(refused).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+    out.data(`Connections the proxies' inbound policy refused (${INBOUND_REFUSED_FAMILY}): ${total === 0 ? 'none' : Object.entries(refused).filter(([, v]) => v > 0).map(([k, v]) => `${printable(k, 60)} ${v}`).join(', ')}`)
   }
 }
 
@@ -155,7 +156,7 @@ export async function runSuggestCommand(out: Output, workload: string, flags: Su
     throw new UsageError(`--name "${flags.name.slice(0, 80)}" is not an object name`, {suggestions: ['Use lower-case letters, digits, - and ., e.g. --name books-callers']})
   }
   const report = await fetchAuthz(workload, flags)
-  for (const p of report.pods) if (p.metricsError) out.warn(`pod ${p.pod}: metrics unavailable: ${p.metricsError}`)
+  for (const p of report.pods) if (p.metricsError) out.warn(printable(`pod ${p.pod}: metrics unavailable: ${p.metricsError}`))
   const s = suggest(report, {mode: flags.mode, name: flags.name, now: new Date().toISOString().replace(/\.\d+Z$/, 'Z')})
   if (s.policies.length === 0) {
     const anon = s.unauthenticated.requests + s.unauthenticated.connections > 0 ? `; only clients without a mesh identity (${s.unauthenticated.requests} requests, ${s.unauthenticated.connections} connections), which a policy names by address, and the metrics carry none` : ''

@@ -12,6 +12,17 @@ import {AuthzMetrics} from '../protocol/authz.js'
 
 export const INBOUND_REFUSED_FAMILY = 'mesh_proxy_inbound_policy_refused_total'
 
+/** Callers a report holds: the proxies' series caps allow more, and a report is read by people. */
+export const MAX_OBSERVED_CALLERS = 1000
+
+/** Keeps the `max` most active callers (by requests + connections), counting the rest in `omitted`. */
+export function boundObserved(o: ObservedInbound, max = MAX_OBSERVED_CALLERS): void {
+  if (o.callers.length <= max) return
+  const kept = new Set([...o.callers].sort((a, b) => b.requests + b.connections - (a.requests + a.connections)).slice(0, max))
+  o.omitted = (o.omitted ?? 0) + o.callers.length - kept.size
+  o.callers = o.callers.filter((c) => kept.has(c))
+}
+
 /** The families `mesh authz` reads from a proxy's /metrics. */
 export const AUTHZ_METRIC_FAMILIES = ['request_total', 'tcp_open_total', INBOUND_REFUSED_FAMILY, AuthzMetrics.allowed, AuthzMetrics.denied, AuthzMetrics.audit] as const
 
@@ -42,6 +53,8 @@ export interface PolicyCounts {
 
 export interface ObservedInbound {
   callers: ObservedCaller[]
+  /** Callers left out by the bound (MAX_OBSERVED_CALLERS, the least active first). */
+  omitted?: number
   /** mesh_proxy_inbound_policy_refused_total by reason (summed over pods); absent when no proxy exports it. */
   refused?: Record<string, number>
   /** By policy label, when the proxies export the per-policy families; absent otherwise. */
@@ -75,7 +88,7 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
     return c
   }
   for (const g of sumBy(families.get('tcp_open_total') as MetricFamily | undefined, ['tls', 'client_id', 'no_tls_reason', 'authority'], inbound)) {
-    if (g.value <= 0) continue
+    if (!(g.value > 0) || !Number.isFinite(g.value)) continue
     const c = caller(g.labels)
     if (!c) continue
     c.connections += g.value
@@ -83,7 +96,7 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
     if (port !== undefined && !c.ports.includes(port)) c.ports = [...c.ports, port].sort((a, b) => a - b)
   }
   for (const g of sumBy(families.get('request_total') as MetricFamily | undefined, ['tls', 'client_id', 'no_tls_reason', 'route', 'route_kind'], inbound)) {
-    if (g.value <= 0) continue
+    if (!(g.value > 0) || !Number.isFinite(g.value)) continue
     const c = caller(g.labels)
     if (!c) continue
     c.requests += g.value
@@ -97,13 +110,14 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
   const refused = families.get(INBOUND_REFUSED_FAMILY) as MetricFamily | undefined
   if (refused) {
     into.refused ??= {}
-    for (const g of sumBy(refused, ['reason'])) into.refused[g.labels.reason ?? ''] = (into.refused[g.labels.reason ?? ''] ?? 0) + g.value
+    for (const g of sumBy(refused, ['reason'])) if (Number.isFinite(g.value) && g.value >= 0) into.refused[g.labels.reason ?? ''] = (into.refused[g.labels.reason ?? ''] ?? 0) + g.value
   }
   for (const [field, name] of [['allowed', AuthzMetrics.allowed], ['denied', AuthzMetrics.denied], ['audit', AuthzMetrics.audit]] as const) {
     const f = families.get(name) as MetricFamily | undefined
     if (!f) continue
     into.policies ??= {}
     for (const g of sumBy(f, ['policy'])) {
+      if (!Number.isFinite(g.value) || g.value < 0) continue
       const label = g.labels.policy ?? ''
       const counts = (into.policies[label] ??= {allowed: 0, denied: 0, audit: 0})
       counts[field] += g.value

@@ -14,7 +14,8 @@ import {createHash} from 'node:crypto'
 import {Document} from 'yaml'
 import {AUTHZ_GROUP, AUTHZ_KIND, AUTHZ_VERSION} from '../protocol/authz.js'
 import {AUTHZ_LIMITS} from './limits.js'
-import {parseMeshIdentity} from './identity.js'
+import {printable} from '../lib/output.js'
+import {DNS_SUBDOMAIN, isIdentityName, parseMeshIdentity} from './identity.js'
 import type {ObservedCaller} from './observed.js'
 import type {AuthzReport} from './report.js'
 
@@ -81,6 +82,8 @@ function fromEntries(ids: string[], ns: string, cluster: {controlPlaneNamespace:
   return [...chunk(sas, AUTHZ_LIMITS.serviceAccounts).map((serviceAccounts) => ({serviceAccounts})), ...chunk(exact, AUTHZ_LIMITS.identities).map((identities) => ({identities}))]
 }
 
+const routeName = (r: {kind: string; name: string}): boolean => (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute') && r.name.length <= 253 && DNS_SUBDOMAIN.test(r.name)
+
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
 function describe(c: ObservedCaller, what: 'all' | 'routes'): string {
@@ -94,8 +97,11 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
   const identity = report.pods.find((p) => p.policy)?.policy?.workload.identity
   const cluster = identity ? meshSuffix(identity) : {controlPlaneNamespace: 'mesh-system', trustDomain: 'cluster.local'}
   const base = o.name ?? `${report.workload.name}-callers`
-  const meshed = report.observed.callers.filter((c) => c.clientId)
-  const anon = report.observed.callers.filter((c) => !c.clientId)
+  // What the proxies said is not trusted to be well formed: a client_id that is not an identity
+  // name, or a route label that is not a route name, is left out (and said), never written.
+  const meshed = report.observed.callers.filter((c) => c.clientId !== undefined && isIdentityName(c.clientId)).map((c) => ({...c, routes: c.routes.filter(routeName)}))
+  const invalid = report.observed.callers.filter((c) => c.clientId !== undefined && !isIdentityName(c.clientId))
+  const anon = report.observed.callers.filter((c) => c.clientId === undefined)
   const unauthenticated = {requests: anon.reduce((a, c) => a + c.requests, 0), connections: anon.reduce((a, c) => a + c.connections, 0)}
   // Callers whose every request named a route: route policies only. The rest: by port set.
   const routeOnly = (c: ObservedCaller): boolean => c.routes.length > 0 && c.routes.reduce((a, r) => a + r.requests, 0) >= c.requests
@@ -155,8 +161,10 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
       : 'Mode enforce: once applied, callers not listed here are refused (403).',
   ]
   if (unauthenticated.requests + unauthenticated.connections > 0) {
-    lines.push(`Not allowed here: ${plural(unauthenticated.requests, 'request')} and ${plural(unauthenticated.connections, 'connection')} from clients without a mesh identity (${[...new Set(anon.map((c) => c.noTlsReason ?? 'plaintext'))].join(', ')}); the metrics do not say their addresses. Kubelet probes are allowed whatever the policy; any other such client needs a from entry with networks (its CIDR).`)
+    lines.push(`Not allowed here: ${plural(unauthenticated.requests, 'request')} and ${plural(unauthenticated.connections, 'connection')} from clients without a mesh identity (${[...new Set(anon.map((c) => printable(c.noTlsReason ?? 'plaintext', 60)))].slice(0, 5).join(', ')}); the metrics do not say their addresses. Kubelet probes are allowed whatever the policy; any other such client needs a from entry with networks (its CIDR).`)
   }
+  if (invalid.length > 0) lines.push(`Left out: ${plural(invalid.length, 'caller')} whose client_id is not a mesh identity name.`)
+  if (report.observed.omitted) lines.push(`Left out: the ${plural(report.observed.omitted, 'least active caller')} (a report holds at most ${report.observed.callers.length}).`)
   return {policies, header: lines.join('\n'), unauthenticated}
 }
 

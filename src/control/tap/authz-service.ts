@@ -3,7 +3,7 @@
 // its proxies' /metrics (each scrape bounded like stat's; a pod whose metrics cannot be read is
 // reported, never fails the answer).
 import type {AuthzPolicy} from '../../protocol/authz.js'
-import {addObserved, type ObservedInbound} from '../../authz/observed.js'
+import {addObserved, boundObserved, type ObservedInbound} from '../../authz/observed.js'
 import type {AuthzReport} from '../../authz/report.js'
 import type {MetricsStore} from './metrics-store.js'
 import {BadQuery} from './query.js'
@@ -56,6 +56,7 @@ export async function authzQuery(resolver: TargetResolver, store: MetricsStore, 
       }
     }),
   )
+  boundObserved(observed)
   report.pods.sort((a, b) => a.pod.localeCompare(b.pod))
   report.scraped = scraped
   return report
