@@ -255,18 +255,29 @@ function inNet(n: CompiledNet, v4: number, ip: Ip | undefined): boolean {
   return ip !== undefined && ip.family === 6 && cidrContains(n.cidr, ip)
 }
 
+/** The last client address read (a decision asks every rule's networks about the same one). */
+let last: {text: string; v4: number; ip: Ip | undefined} = {text: '', v4: -1, ip: undefined}
+
+/** A client address as an IPv4 integer (v4 >= 0) or IPv6 bytes (ip); neither when it does not parse. */
+function clientAddress(clientIp: string): {v4: number; ip: Ip | undefined} {
+  if (clientIp === last.text) return last
+  const plain = clientIp.startsWith('::ffff:') && clientIp.includes('.') ? clientIp.slice(7) : clientIp
+  let v4 = v4Int(plain)
+  let ip = v4 >= 0 ? undefined : parseClientIp(plain)
+  if (ip) {
+    const u = unmap(ip)
+    if (u.family === 4) [v4, ip] = [((u.bytes[0]! << 24) | (u.bytes[1]! << 16) | (u.bytes[2]! << 8) | u.bytes[3]!) >>> 0, undefined]
+  }
+  last = {text: clientIp, v4, ip}
+  return last
+}
+
 /** Compiles `{cidr, except}` entries once per policy message; `contains` is true when any entry holds. */
 export function compileNetworks(list: ReadonlyArray<{cidr: string; except?: readonly string[]}>): NetworkMatcher {
   const entries = list.map((n) => ({net: compileOne(n.cidr), except: (n.except ?? []).map(compileOne)}))
   return {
     contains(clientIp: string): boolean {
-      const plain = clientIp.startsWith('::ffff:') && clientIp.includes('.') ? clientIp.slice(7) : clientIp
-      let v4 = v4Int(plain)
-      let ip = v4 >= 0 ? undefined : parseClientIp(plain)
-      if (ip) {
-        const u = unmap(ip)
-        if (u.family === 4) [v4, ip] = [((u.bytes[0]! << 24) | (u.bytes[1]! << 16) | (u.bytes[2]! << 8) | u.bytes[3]!) >>> 0, undefined]
-      }
+      const {v4, ip} = clientAddress(clientIp)
       for (const e of entries) {
         if (!inNet(e.net, v4, ip)) continue
         if (!e.except.some((x) => inNet(x, v4, ip))) return true

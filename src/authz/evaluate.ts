@@ -41,8 +41,8 @@ export interface Decision {
 }
 
 interface CompiledSource {
-  ids?: IdentityMatcher
-  nets?: NetworkMatcher
+  ids: IdentityMatcher | undefined
+  nets: NetworkMatcher | undefined
 }
 
 interface CompiledOp {
@@ -93,10 +93,8 @@ function compileRule(rule: AuthzRule): CompiledRule {
     enforce: rule.mode === 'enforce',
     ports: t.kind === 'workload' ? undefined : new Set(t.ports),
     route: t.kind === 'route' ? routeKey(t.route) : undefined,
-    from: rule.from.map((s) => ({
-      ...(s.identities ? {ids: compileIdentities(s.identities)} : {}),
-      ...(s.networks ? {nets: compileNetworks(s.networks)} : {}),
-    })),
+    // Every source has both fields (undefined when absent): one object shape for V8.
+    from: rule.from.map((s) => ({ids: s.identities ? compileIdentities(s.identities) : undefined, nets: s.networks ? compileNetworks(s.networks) : undefined})),
     to: rule.to.map((op) => ({
       ...(op.ports ? {ports: new Set(op.ports)} : {}),
       ...(op.methods ? {methods: new Set(op.methods)} : {}),
