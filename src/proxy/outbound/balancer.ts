@@ -18,7 +18,7 @@ export class EndpointStats {
   ejectedUntil = 0
   ejections = 0
 
-  constructor(private readonly accrual: FailureAccrual) {}
+  constructor(private readonly accrual: FailureAccrual, private readonly onEject?: () => void) {}
 
   cost(): number {
     return this.rttMs * (this.inflight + 1)
@@ -62,6 +62,7 @@ export class EndpointStats {
     this.ejectedUntil = now + base * (0.75 + Math.random() * 0.25)
     this.ejections++
     this.consecutiveFailures = 0
+    this.onEject?.()
   }
 }
 
