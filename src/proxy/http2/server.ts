@@ -3,7 +3,7 @@
 // session directly: Node's HTTP/2 reads the socket's handle, not what was unshifted.
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {Side} from '../side.js'
+import {refuseInput, type Side} from '../side.js'
 import {h2StreamHandler} from './forward.js'
 
 const kHead = Symbol('mesh.h2head')
@@ -28,11 +28,17 @@ function nativeHandle(session: http2.Http2Session): SessionHandle | undefined {
 
 export function createH2Server(side: Side): http2.Http2Server {
   const limits = side.config.limits
-  const server = http2.createServer({
+  // (Node's types lack the two invalid-frame options it takes, documented since v15)
+  const options: http2.ServerOptions & {maxSessionInvalidFrames: number, maxSessionRejectedStreams: number} = {
     maxHeaderListPairs: limits.maxHeaderCount + 8,
     maxSessionMemory: 32,
-    settings: {maxConcurrentStreams: 1000, maxHeaderListSize: limits.maxHeaderBytes},
-  })
+    // A client that keeps opening streams past the limit (each refused with REFUSED_STREAM) is
+    // cut off after this many (Node's default: 1,000); counted h2_stream_limit.
+    maxSessionInvalidFrames: limits.h2MaxConcurrentStreams,
+    maxSessionRejectedStreams: limits.h2MaxConcurrentStreams,
+    settings: {maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes},
+  }
+  const server = http2.createServer(options)
   const sessions = new Set<http2.ServerHttp2Session>()
   ;(server as unknown as Record<symbol, unknown>)[kSessions] = sessions
   server.on('session', (session) => {
@@ -44,7 +50,13 @@ export function createH2Server(side: Side): http2.Http2Server {
       if (handle) handle.receive(head)
       else session.destroy(new Error('cannot hand detected bytes to the HTTP/2 session'))
     }
-    session.on('error', (err) => side.log.debug('http/2 session error', {error: err.message}))
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') {
+        refuseInput(side, 'h2_stream_limit')
+        side.log.warn('HTTP/2 client opened streams past the limit (or sent invalid frames) too often: connection closed', {limit: limits.h2MaxConcurrentStreams})
+      }
+      side.log.debug('http/2 session error', {error: err.message})
+    })
   })
   server.on('stream', h2StreamHandler(side))
   server.setTimeout(limits.httpIdleTimeoutMs)
