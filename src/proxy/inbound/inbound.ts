@@ -12,6 +12,7 @@ import {newConnCtx, type ConnCtx} from '../conn.js'
 import type {Identity} from '../contracts.js'
 import {detect, type Detected} from '../detect.js'
 import {createHttp1Server} from '../http1/server.js'
+import {enforceHeaderTimeout} from '../head-timeout.js'
 import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
 import type {Logger} from '../log.js'
@@ -70,7 +71,7 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       return apps.target(conn)
     },
   }
-  const servers: HttpServers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
+  const servers: HttpServers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
   const terminator = identity ? new TlsTerminator(identity, config.limits.detectTimeoutMs) : undefined
   const plain: TapTls = {tls: false, noTlsReason: identity?.localName ? 'not_provided_by_remote' : 'no_identity'}
   // Handshakes waiting for the first certificate (one reaction on ready(), not one per connection).

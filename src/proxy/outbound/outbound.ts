@@ -11,6 +11,7 @@ import type {Discovery, Identity} from '../contracts.js'
 import {detect} from '../detect.js'
 import {OrigDstFallback} from '../discovery/orig-dst-fallback.js'
 import {createHttp1Server} from '../http1/server.js'
+import {enforceHeaderTimeout} from '../head-timeout.js'
 import type {Side$} from '../inbound/inbound.js'
 import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
@@ -58,7 +59,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
       return discovery.target(byAuthority, authority, conn)
     },
   }
-  const servers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
+  const servers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
 
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
