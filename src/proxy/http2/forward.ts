@@ -18,7 +18,7 @@ import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
 import {relay} from './relay.js'
-import {closeByProxy, guardStream} from './reset-guard.js'
+import {closeByProxy, guardStream} from './client-limits.js'
 import {ReplayBody} from './replay-body.js'
 
 const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants

@@ -5,7 +5,7 @@ import type {RequestMeta} from '../observe.js'
 import type {Side} from '../side.js'
 import {grpcStatus} from './grpc.js'
 import {copyHeaders} from './headers.js'
-import {closeByProxy} from './reset-guard.js'
+import {closeByProxy} from './client-limits.js'
 
 const {NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
 

@@ -3,7 +3,8 @@
 // session directly: Node's HTTP/2 reads the socket's handle, not what was unshifted.
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import {refuseInput, type Side} from '../side.js'
+import type {Side} from '../side.js'
+import {guardSession} from './client-limits.js'
 import {h2StreamHandler} from './forward.js'
 
 const kHead = Symbol('mesh.h2head')
@@ -33,7 +34,7 @@ export function createH2Server(side: Side): http2.Http2Server {
     maxHeaderListPairs: limits.maxHeaderCount + 8,
     maxSessionMemory: 32,
     // A client that keeps opening streams past the limit (each refused with REFUSED_STREAM) is
-    // cut off after this many (Node's default: 1,000); counted h2_stream_limit.
+    // cut off after this many (Node's default: 1,000); counted (client-limits.ts).
     maxSessionInvalidFrames: limits.h2MaxConcurrentStreams,
     maxSessionRejectedStreams: limits.h2MaxConcurrentStreams,
     settings: {maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes},
@@ -50,13 +51,7 @@ export function createH2Server(side: Side): http2.Http2Server {
       if (handle) handle.receive(head)
       else session.destroy(new Error('cannot hand detected bytes to the HTTP/2 session'))
     }
-    session.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') {
-        refuseInput(side, 'h2_stream_limit')
-        side.log.warn('HTTP/2 client opened streams past the limit (or sent invalid frames) too often: connection closed', {limit: limits.h2MaxConcurrentStreams})
-      }
-      side.log.debug('http/2 session error', {error: err.message})
-    })
+    guardSession(side, session)
   })
   server.on('stream', h2StreamHandler(side))
   server.setTimeout(limits.httpIdleTimeoutMs)
