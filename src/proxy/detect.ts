@@ -25,8 +25,10 @@ const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PAT
 const MAX_LINE = 16 * 1024
 /** A method token longer than this is not HTTP. */
 const MAX_METHOD = 32
-const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d$/
-const HTTP09_LINE = /^[A-Z]+ \/\S*$/
+/** A method token, a target, then HTTP/ (whatever follows: the parser judges the rest). */
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\//
+/** A known method and an origin-form target: HTTP/0.9, or a request line broken after its target. */
+const ORIGIN_LINE = /^[A-Z]+ \//
 
 /** tchar (RFC 9110): the characters of a method token. */
 function isTchar(c: number): boolean {
@@ -57,12 +59,12 @@ export function classify(buf: Buffer): Protocol | undefined {
   const lf = buf.indexOf(0x0a)
   if (lf === -1) return n > MAX_LINE ? 'http1' : undefined
   const line = buf.toString('latin1', 0, lf > 0 && buf[lf - 1] === 0x0d ? lf - 1 : lf)
-  // A request line (any method token: the parser refuses what it does not serve, with a 400), a
-  // line that ends in a broken version, or HTTP/0.9 of a known method (`GET /path`, refused by
-  // the parser): HTTP. Anything else, such as Memcached's `get key` or Redis's inline
-  // `GET key`, is not.
-  if (REQUEST_LINE.test(line) || / HTTP\/\S*$/.test(line)) return 'http1'
-  if (HTTP09_LINE.test(line) && METHODS.has(line.slice(0, sp))) return 'http1'
+  // A request line (any method token: the parser refuses what it does not serve, with a 400,
+  // whatever its version or what follows it), or a known method with an origin-form target
+  // (HTTP/0.9's `GET /path`, refused by the parser): HTTP. Anything else, such as Memcached's
+  // `get key` or Redis's inline `GET key`, is not.
+  if (REQUEST_LINE.test(line)) return 'http1'
+  if (ORIGIN_LINE.test(line) && METHODS.has(line.slice(0, sp))) return 'http1'
   return 'opaque'
 }
 
