@@ -58,8 +58,11 @@ function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: Req
 
 async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): Promise<void> {
   stream.on('error', () => {})
+  // One turn of the event loop before anything goes upstream: a reset that came right behind the
+  // HEADERS (rapid reset, CVE-2023-44487) is read by then, and the stream is not forwarded.
+  await new Promise<void>((resolve) => setImmediate(resolve))
   // Reset (or its connection gone) before we got to it: nothing to forward.
-  const conn = stream.destroyed ? undefined : connOf(stream.session?.socket)
+  const conn = stream.destroyed || stream.closed ? undefined : connOf(stream.session?.socket)
   if (!conn) return
   const scheme = headers[':scheme'] ?? 'http'
   const rawAuthority = headers[':authority'] ?? headers.host
