@@ -3,8 +3,9 @@
 // afterwards: bad authorities (400), loops in every address form (508), slowloris heads (408),
 // idle connections past the connection cap (the oldest idle closed, legitimate clients served,
 // none carried to the app), HTTP-shaped input that is not HTTP/1.1 (400, never raw bytes to the
-// app), HTTP/2 rapid reset (GOAWAY ENHANCE_YOUR_CALM) and streams past the concurrent limit,
-// retries and ejections. Runs under both HTTP/1 codecs (npm run test:node-codec).
+// app), HTTP/2 rapid reset (GOAWAY ENHANCE_YOUR_CALM), streams past the concurrent limit and a
+// flood in the first packets (which ended the process), retries and ejections. Runs under both
+// HTTP/1 codecs (npm run test:node-codec).
 import http2 from 'node:http2'
 import net from 'node:net'
 import os from 'node:os'
@@ -12,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseMetrics} from '../../src/metrics/index.js'
 import {eventually} from '../helpers/eventually.js'
 import {freePort} from '../helpers/ports.js'
-import {get, h2Attack, ENHANCE_YOUR_CALM, rst} from './h2-frames.js'
+import {frame, get, h2Attack, ENHANCE_YOUR_CALM, PREFACE, rst, SETTINGS} from './h2-frames.js'
 import {closeServer, listenOn, rawExchange, request, startEchoApp, type EchoApp} from './helpers.js'
 import {sample, startSidecar, type Sidecar} from './processes.js'
 
@@ -264,6 +265,29 @@ describe('attacks on a real proxy process', () => {
     await eventually('h2_stream_limit counted', async () => ((await refused('outbound', 'h2_stream_limit')) === 1 ? true : undefined), 10_000)
     expect((await h2get(proxy.ports.outbound, 'h2.local')).status).toBe(200)
     await settles(fds)
+  })
+
+  it('an HTTP/2 flood in the very first packets (the preface and 4,000 HEADERS in one write, four connections, as HTTP/2 support loads) does not end the process', async () => {
+    // A fresh proxy: while it loads HTTP/2 on the first such connection, the rest waits buffered.
+    const fresh = await startSidecar({MESH_PROXY_STATIC_ROUTES: `h2.local:80=127.0.0.1:${(h2app.address() as net.AddressInfo).port}`})
+    try {
+      const startStreams = h2streams
+      const frames: Buffer[] = [PREFACE, frame(SETTINGS, 0, 0)]
+      for (let i = 0; i < 4000; i++) frames.push(get(1 + 2 * i, 'h2.local'))
+      const burst = Buffer.concat(frames)
+      await Promise.all(Array.from({length: 4}, () => new Promise<void>((resolve) => {
+        const s = net.connect(fresh.ports.outbound, '127.0.0.1', () => s.write(burst))
+        s.on('error', () => {})
+        s.on('close', () => resolve())
+        s.resume()
+      })))
+      expect(h2streams - startStreams).toBeLessThanOrEqual(4 * 100)
+      expect((await h2get(fresh.ports.outbound, 'h2.local')).status).toBe(200)
+      expect(fresh.alive()).toBe(true)
+      expect(fresh.stderr()).not.toMatch(/TypeError/)
+    } finally {
+      await fresh.kill()
+    }
   })
 
   it('retries and ejections are on /metrics', async () => {

@@ -8,6 +8,7 @@ import {guardSession} from './client-limits.js'
 import {h2StreamHandler} from './forward.js'
 
 const kHead = Symbol('mesh.h2head')
+const kRaw = Symbol('mesh.h2raw')
 const kSessions = Symbol('mesh.h2sessions')
 
 /** The live sessions of a server created here (shutdown sends each a GOAWAY). */
@@ -45,13 +46,23 @@ export function createH2Server(side: Side): http2.Http2Server {
   server.on('session', (session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))
-    const head = (session.socket as unknown as Record<symbol, Buffer | undefined>)[kHead]
+    guardSession(side, session)
+    const socket = session.socket as unknown as Record<symbol, unknown>
+    const head = socket[kHead] as Buffer | undefined
+    const raw = socket[kRaw] as Duplex | undefined
     if (head && head.length > 0) {
       const handle = nativeHandle(session)
       if (handle) handle.receive(head)
       else session.destroy(new Error('cannot hand detected bytes to the HTTP/2 session'))
     }
-    guardSession(side, session)
+    // Those bytes may have ended the session (a flood in the first packets: too many invalid
+    // frames, the reset budget). Node then still feeds, on the next tick, whatever else the
+    // socket has buffered, through the native handle it has just dropped: a TypeError that ends
+    // the process. What is buffered is the ended session's: dropped with its socket.
+    if (session.destroyed && raw) {
+      raw.destroy()
+      while (raw.read() !== null);
+    }
   })
   server.on('stream', h2StreamHandler(side))
   server.setTimeout(limits.httpIdleTimeoutMs)
@@ -60,6 +71,8 @@ export function createH2Server(side: Side): http2.Http2Server {
 
 /** Serves `socket` (detected as HTTP/2; `head` holds the bytes read so far) on `server`. */
 export function serveH2(server: http2.Http2Server, socket: Duplex, head: Buffer): void {
-  ;(socket as unknown as Record<symbol, Buffer>)[kHead] = head
+  const s = socket as unknown as Record<symbol, unknown>
+  s[kHead] = head
+  s[kRaw] = socket
   server.emit('connection', socket)
 }
