@@ -64,9 +64,12 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('outbound', socket, orig, OUTBOUND_TLS, {})
-    const d = await detect(socket, config.limits.detectTimeoutMs, orig !== undefined && config.opaquePorts.has(orig.port))
+    // Opaque: a port of MESH_PROXY_OPAQUE_PORTS, or a destination discovery marked opaque (the
+    // server's config.mesh.dev/opaque-ports), once its target is known.
+    const opaque = orig !== undefined && (config.opaquePorts.has(orig.port) || router.cached(conn.authority)?.opaque === true)
+    const d = await detect(socket, config.limits.detectTimeoutMs, opaque)
     if (d.closed) return void socket.destroy()
-    if (d.timedOut) {
+    if (d.timedOut && !(orig && await opaqueDestination(conn.authority))) {
       // Nothing recognisable in time: closed (a server-first protocol's port belongs in MESH_PROXY_OPAQUE_PORTS).
       refused('detect_timeout')
       log.debug('outbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, destination: conn.authority, bytes: d.head.length})
@@ -81,6 +84,16 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     const t = router.resolve(conn.authority)
     const ep = (t instanceof Promise ? await t : t).pick()
     forwardTcp(side, socket, conn, d.head, ep)
+  }
+
+  /** Whether discovery marks the destination opaque (its first connection waited the detect timeout). */
+  const opaqueDestination = async (authority: string): Promise<boolean> => {
+    try {
+      const t = router.resolve(authority)
+      return (t instanceof Promise ? await t : t).opaque === true
+    } catch {
+      return false
+    }
   }
 
   const waitForIdentity = identityGate(deps.identity, log)

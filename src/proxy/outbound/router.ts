@@ -14,6 +14,8 @@ import {pickP2C} from './balancer.js'
 
 export interface Target {
   readonly authority: string
+  /** Discovery marks its endpoints opaque (carried as TCP without detection). */
+  readonly opaque?: boolean
   /** An endpoint to send to; throws a ProxyError (503) when there is none. */
   pick(): EndpointClient
   close(): void
@@ -62,6 +64,10 @@ export class BalancedTarget implements Target {
     return this.endpoints.length
   }
 
+  get opaque(): boolean {
+    return this.endpoints.some((e) => e.endpoint.opaque === true)
+  }
+
   close(): void {
     this.unsubscribe?.()
     this.onClose?.()
@@ -107,6 +113,11 @@ export class Router {
       this.pending.set(authority, p)
     }
     return p
+  }
+
+  /** The cached target of `authority`, if any (no discovery asked). */
+  cached(authority: string): BalancedTarget | undefined {
+    return this.targets.get(authority)
   }
 
   /** Authorities cached (tests). */
