@@ -7,9 +7,10 @@
 //   the proxy itself resets (an upstream reset passed on) are not the client's doing and are
 //   marked as ours first (closeByProxy);
 // - streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused by nghttp2 (REFUSED_STREAM), and a
-//   client that goes on opening them has its connection ended by nghttp2 or Node (a protocol
-//   error, or too many invalid frames): counted h2_stream_limit when the connection was at its
-//   stream limit then, malformed_request otherwise.
+//   client that goes on opening them has its connection ended by nghttp2 or Node: too many
+//   invalid frames (Node's limit is set to the stream limit; refused streams are what a client
+//   makes by the hundred) counts h2_stream_limit, and so does a protocol error on a connection
+//   that was at its stream limit; another protocol error counts malformed_request.
 import http2 from 'node:http2'
 import type {Side} from '../side.js'
 import {refuseInput} from '../side.js'
@@ -37,7 +38,10 @@ export function guardSession(side: Side, session: http2.ServerHttp2Session): voi
   session.on('error', (err: NodeJS.ErrnoException) => {
     side.log.debug('http/2 session error', {code: err.code, error: err.message})
     if (!PROTOCOL_ERRORS.has(err.code ?? '')) return
-    if ((session as Guarded)[kFull]) {
+    // Invalid frames past Node's limit (set to the stream limit): streams refused past it, the
+    // only invalid frames a client makes by the hundred. A protocol error: when the connection
+    // was at its stream limit.
+    if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES' || (session as Guarded)[kFull]) {
       refuseInput(side, 'h2_stream_limit')
       side.log.warn('HTTP/2 client went on opening streams past the concurrent-stream limit: connection closed', {limit: side.config.limits.h2MaxConcurrentStreams})
     } else {
