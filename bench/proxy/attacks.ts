@@ -3,7 +3,7 @@
 // at their peak during, and after each (once what the attack opened is gone), and what the
 // attack got. The regression suite (test/proxy/attacks-bounds.test.ts) runs scaled-down versions;
 // this one runs the full numbers of issue 19 (10,000 idle connections).
-//   npx tsx bench/proxy/attacks.ts [--idle=10000] [--dist=<compiled dist dir>] [--only=idle,loop,...]
+//   npx tsx bench/proxy/attacks.ts [--idle=10000] [--dist=<compiled dist dir>] [--only=idle,loop,...] [--rounds=1]
 // Attack classes: authority, loop, slowloris, slowheaders, idle, shapes, h2reset, h2streams.
 import http from 'node:http'
 import http2 from 'node:http2'
@@ -21,6 +21,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const IDLE = Number(arg('idle') ?? 10_000)
 const ONLY = arg('only')?.split(',')
+/** Each class again this many times (memory that keeps growing round after round is kept, not a high-water mark). */
+const ROUNDS = Number(arg('rounds') ?? 1)
 
 const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -90,6 +92,9 @@ async function main(): Promise<void> {
   try {
     await waitHttp(outPort, 'web.local', 60_000)
     await waitHttp(inPort, 'web.local', 60_000)
+    // (the admin server starts last: a port taken meanwhile by another process ends the proxy there)
+    const ready = await new Promise<number>((resolve) => http.get({host: '127.0.0.1', port: adminPort, path: '/ready'}, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', () => resolve(0)))
+    if (ready !== 200 || proxy.exitCode !== null) throw new Error(`the proxy did not start (admin /ready: ${ready}); run again`)
     await many(200, 4, () => legit(outPort, 'web.local'))
     const base = {rss: rssMB(pid), fd: fds(pid)}
     process.stderr.write(`proxy ${pid}: ${base.rss.toFixed(1)} MB, ${base.fd} fds after warm-up\n`)
@@ -117,71 +122,73 @@ async function main(): Promise<void> {
       rows.push({name, rss: [before.rss, peak.rss, alive ? rssMB(pid) : NaN], fd: [before.fd, peak.fd, alive ? fds(pid) : NaN], outcome})
     }
 
-    await measure('authority: 3,000 requests with Host foo.local:abc / :99999 / user@, 20 at a time', async () => {
-      const hosts = ['foo.local:abc', 'foo.local:99999', 'a@web.local:80']
-      const t = await many(3000, 20, (i) => raw(i % 2 ? outPort : inPort, `GET / HTTP/1.1\r\nHost: ${hosts[i % 3]}\r\nConnection: close\r\n\r\n`))
-      return `answers ${JSON.stringify(t)}`
-    })
-    await measure('loop: 3,000 requests naming the outbound port as 127.1, 2130706433, [::ffff:127.0.0.1], 0x7f.1, localhost, 20 at a time', async () => {
-      const forms = ['127.1', '2130706433', '[::ffff:127.0.0.1]', '0x7f.1', 'localhost']
-      const t = await many(3000, 20, (i) => raw(outPort, `GET / HTTP/1.1\r\nHost: ${forms[i % 5]}:${outPort}\r\nConnection: close\r\n\r\n`))
-      return `answers ${JSON.stringify(t)}`
-    })
-    const slowloris = (name: string, head: string, first: string): Promise<void> => measure(name, async () => {
-      const t = await many(1000, 1000, () => new Promise((resolve) => {
-        const s = net.connect(inPort, '127.0.0.1')
-        let out = ''
-        let k = 0
-        const drip = setInterval(() => { if (k < head.length) s.write(head[k++]) }, 1000)
-        s.on('data', (c: Buffer) => (out += c.toString('latin1')))
-        s.on('error', () => {})
-        s.on('close', () => { clearInterval(drip); resolve(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? '') })
-        s.on('connect', () => s.write(first))
-      }))
-      return `answers ${JSON.stringify(t)}`
-    })
-    await slowloris('slowloris: 1,000 connections sending their request line a byte a second', 'GET /slow HTTP/1.1\r\nHost: web.local\r\n\r\n', 'G')
-    await slowloris('slowheaders: 1,000 connections sending the request line, then a header byte a second', 'X-Slow: 1\r\n'.repeat(40), 'GET /slow HTTP/1.1\r\nHost: web.local\r\n')
-    await measure(`idle: ${IDLE.toLocaleString('en')} idle connections held open, 500 legitimate requests meanwhile`, async () => {
-      const sockets: net.Socket[] = []
-      let closedByProxy = 0
-      const opened = await many(IDLE, 200, () => new Promise((resolve) => {
-        const s = net.connect(inPort, '127.0.0.1')
-        sockets.push(s)
-        s.on('error', () => {})
-        s.once('close', () => closedByProxy++)
-        s.once('connect', () => resolve('open'))
-        s.once('close', () => resolve('closed'))
-      }))
-      const ok = await many(500, 10, () => legit(inPort, 'web.local'))
-      // Hold them until the proxy closes them (the detect timeout), or 30 s.
-      const deadline = Date.now() + 30_000
-      while (Date.now() < deadline && closedByProxy < sockets.length) await sleep(200)
-      const left = sockets.length - closedByProxy
-      for (const s of sockets) s.destroy()
-      return `connects ${JSON.stringify(opened)}; legit ${JSON.stringify(ok)}; closed by the proxy: ${closedByProxy} of ${sockets.length}${left ? ` (${left} still open at 30 s)` : ''}`
-    })
-    await measure('shapes: 3,000 lowercase/unknown-method/HTTP-0.9 requests, 20 at a time', async () => {
-      const reqs = ['get / HTTP/1.1\r\nHost: web.local\r\n\r\n', 'FOO / HTTP/1.1\r\nHost: web.local\r\n\r\n', 'GET /\r\n\r\n']
-      const t = await many(3000, 20, (i) => raw(inPort, reqs[i % 3]))
-      return `answers ${JSON.stringify(t)}`
-    })
-    await measure('h2reset: 20 connections x 2,000 HEADERS+RST_STREAM (rapid reset)', async () => {
-      const before = h2streams
-      const chunks: Buffer[] = []
-      for (let i = 0; i < 2000; i++) chunks.push(get(1 + 2 * i, 'h2.local'), rst(1 + 2 * i))
-      const seen = await Promise.all(Array.from({length: 20}, () => h2Attack(outPort, chunks, 30_000)))
-      const codes = seen.map((s) => s.goaway?.code ?? 'none')
-      return `streams that reached the app: ${h2streams - before} (of 40,000); GOAWAY codes ${JSON.stringify(countOf(codes))}`
-    })
-    await measure('h2streams: 20 connections x 1,000 streams, the concurrent limit ignored', async () => {
-      const before = h2streams
-      const chunks: Buffer[] = []
-      for (let i = 0; i < 1000; i++) chunks.push(get(1 + 2 * i, 'h2.local'))
-      const seen = await Promise.all(Array.from({length: 20}, () => h2Attack(outPort, chunks, 30_000)))
-      return `streams that reached the app: ${h2streams - before} (of 20,000); refused ${seen.reduce((n, s) => n + s.resets, 0)}`
-    })
+    for (let round = 1; round <= ROUNDS; round++) {
+      await measure('authority: 3,000 requests with Host foo.local:abc / :99999 / user@, 20 at a time', async () => {
+        const hosts = ['foo.local:abc', 'foo.local:99999', 'a@web.local:80']
+        const t = await many(3000, 20, (i) => raw(i % 2 ? outPort : inPort, `GET / HTTP/1.1\r\nHost: ${hosts[i % 3]}\r\nConnection: close\r\n\r\n`))
+        return `answers ${JSON.stringify(t)}`
+      })
+      await measure('loop: 3,000 requests naming the outbound port as 127.1, 2130706433, [::ffff:127.0.0.1], 0x7f.1, localhost, 20 at a time', async () => {
+        const forms = ['127.1', '2130706433', '[::ffff:127.0.0.1]', '0x7f.1', 'localhost']
+        const t = await many(3000, 20, (i) => raw(outPort, `GET / HTTP/1.1\r\nHost: ${forms[i % 5]}:${outPort}\r\nConnection: close\r\n\r\n`))
+        return `answers ${JSON.stringify(t)}`
+      })
+      const slowloris = (name: string, head: string, first: string): Promise<void> => measure(name, async () => {
+        const t = await many(1000, 1000, () => new Promise((resolve) => {
+          const s = net.connect(inPort, '127.0.0.1')
+          let out = ''
+          let k = 0
+          const drip = setInterval(() => { if (k < head.length) s.write(head[k++]) }, 1000)
+          s.on('data', (c: Buffer) => (out += c.toString('latin1')))
+          s.on('error', () => {})
+          s.on('close', () => { clearInterval(drip); resolve(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? '') })
+          s.on('connect', () => s.write(first))
+        }))
+        return `answers ${JSON.stringify(t)}`
+      })
+      await slowloris('slowloris: 1,000 connections sending their request line a byte a second', 'GET /slow HTTP/1.1\r\nHost: web.local\r\n\r\n', 'G')
+      await slowloris('slowheaders: 1,000 connections sending the request line, then a header byte a second', 'X-Slow: 1\r\n'.repeat(40), 'GET /slow HTTP/1.1\r\nHost: web.local\r\n')
+      await measure(`idle: ${IDLE.toLocaleString('en')} idle connections held open, 500 legitimate requests meanwhile`, async () => {
+        const sockets: net.Socket[] = []
+        let closedByProxy = 0
+        const opened = await many(IDLE, 200, () => new Promise((resolve) => {
+          const s = net.connect(inPort, '127.0.0.1')
+          sockets.push(s)
+          s.on('error', () => {})
+          s.once('close', () => closedByProxy++)
+          s.once('connect', () => resolve('open'))
+          s.once('close', () => resolve('closed'))
+        }))
+        const ok = await many(500, 10, () => legit(inPort, 'web.local'))
+        // Hold them until the proxy closes them (the detect timeout), or 30 s.
+        const deadline = Date.now() + 30_000
+        while (Date.now() < deadline && closedByProxy < sockets.length) await sleep(200)
+        const left = sockets.length - closedByProxy
+        for (const s of sockets) s.destroy()
+        return `connects ${JSON.stringify(opened)}; legit ${JSON.stringify(ok)}; closed by the proxy: ${closedByProxy} of ${sockets.length}${left ? ` (${left} still open at 30 s)` : ''}`
+      })
+      await measure('shapes: 3,000 lowercase/unknown-method/HTTP-0.9 requests, 20 at a time', async () => {
+        const reqs = ['get / HTTP/1.1\r\nHost: web.local\r\n\r\n', 'FOO / HTTP/1.1\r\nHost: web.local\r\n\r\n', 'GET /\r\n\r\n']
+        const t = await many(3000, 20, (i) => raw(inPort, reqs[i % 3]))
+        return `answers ${JSON.stringify(t)}`
+      })
+      await measure('h2reset: 20 connections x 2,000 HEADERS+RST_STREAM (rapid reset)', async () => {
+        const before = h2streams
+        const chunks: Buffer[] = []
+        for (let i = 0; i < 2000; i++) chunks.push(get(1 + 2 * i, 'h2.local'), rst(1 + 2 * i))
+        const seen = await Promise.all(Array.from({length: 20}, () => h2Attack(outPort, chunks, 30_000)))
+        const codes = seen.map((s) => s.goaway?.code ?? 'none')
+        return `streams that reached the app: ${h2streams - before} (of 40,000); GOAWAY codes ${JSON.stringify(countOf(codes))}`
+      })
+      await measure('h2streams: 20 connections x 1,000 streams, the concurrent limit ignored', async () => {
+        const before = h2streams
+        const chunks: Buffer[] = []
+        for (let i = 0; i < 1000; i++) chunks.push(get(1 + 2 * i, 'h2.local'))
+        const seen = await Promise.all(Array.from({length: 20}, () => h2Attack(outPort, chunks, 30_000)))
+        return `streams that reached the app: ${h2streams - before} (of 20,000); refused ${seen.reduce((n, s) => n + s.resets, 0)}`
+      })
 
+    }
     const metrics = await new Promise<string>((resolve) => http.get({host: '127.0.0.1', port: adminPort, path: '/metrics'}, (res) => {
       let b = ''
       res.on('data', (c: Buffer) => (b += c))
