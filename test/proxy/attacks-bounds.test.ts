@@ -238,15 +238,18 @@ describe('attacks on a real proxy process', () => {
   it('HTTP/2 rapid reset: GOAWAY ENHANCE_YOUR_CALM after the reset budget; a bounded number of streams reach the app; counted h2_reset_flood', async () => {
     const fds = proxy.fds()
     const startStreams = h2streams
+    // 400 resets: past the proxy's budget (100), short of nghttp2's own limit (1,000), which
+    // would otherwise race the proxy's GOAWAY when many arrive in one read (bench/proxy/attacks.ts
+    // floods harder).
     const chunks: Buffer[] = []
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 400; i++) {
       const id = 1 + 2 * i
       chunks.push(get(id, 'h2.local'), rst(id))
     }
     const got = await h2Attack(proxy.ports.outbound, chunks)
     expect(got.goaway?.code).toBe(ENHANCE_YOUR_CALM)
-    // The budget (100, refilled 20/s) and what was in flight when it ran out: far from 2,000.
-    expect(h2streams - startStreams).toBeLessThan(400)
+    // The budget (100, refilled 20/s) and what was in flight when it ran out.
+    expect(h2streams - startStreams).toBeLessThanOrEqual(150)
     expect(await refused('outbound', 'h2_reset_flood')).toBe(1)
     // A well-behaved client is served.
     expect((await h2get(proxy.ports.outbound, 'h2.local')).status).toBe(200)

@@ -63,7 +63,8 @@ export function h2Attack(port: number, chunks: Buffer[], guardMs = 20_000): Prom
         const type = buf[3]
         const payload = buf.subarray(9, 9 + len)
         if (type === SETTINGS && (buf[4] & 1) === 0) sock.write(frame(SETTINGS, 1, 0))
-        if (type === GOAWAY) seen.goaway = {last: payload.readUInt32BE(0), code: payload.readUInt32BE(4)}
+        // (the first GOAWAY is the server's decision; a later one only repeats or closes)
+        if (type === GOAWAY) seen.goaway ??= {last: payload.readUInt32BE(0), code: payload.readUInt32BE(4)}
         if (type === RST_STREAM) seen.resets++
         if (type === HEADERS) seen.headers++
         buf = buf.subarray(9 + len)

@@ -12,6 +12,7 @@
 //   makes by the hundred) counts h2_stream_limit, and so does a protocol error on a connection
 //   that was at its stream limit; another protocol error counts malformed_request.
 import http2 from 'node:http2'
+import type {Duplex} from 'node:stream'
 import type {Side} from '../side.js'
 import {refuseInput} from '../side.js'
 
@@ -21,6 +22,11 @@ const kOurs = Symbol('mesh.h2ours')
 const kBudget = Symbol('mesh.h2resets')
 const kActive = Symbol('mesh.h2active')
 const kFull = Symbol('mesh.h2full')
+const kCalmed = Symbol('mesh.h2calmed')
+const kSocket = Symbol('mesh.h2socket')
+/** Streams of the connection that reached the proxy, and how many of them the client reset. */
+const kAnnounced = Symbol('mesh.h2announced')
+const kResets = Symbol('mesh.h2resetcount')
 
 interface Budget {
   tokens: number
@@ -28,14 +34,28 @@ interface Budget {
 }
 
 type Marked = http2.ServerHttp2Stream & {[kOurs]?: boolean}
-type Guarded = http2.ServerHttp2Session & {[kBudget]?: Budget, [kActive]?: number, [kFull]?: boolean}
+type Guarded = http2.ServerHttp2Session & {[kBudget]?: Budget, [kActive]?: number, [kFull]?: boolean, [kCalmed]?: boolean, [kSocket]?: Duplex, [kAnnounced]?: number, [kResets]?: number}
 
 /** Errors with which nghttp2 or Node end a connection that broke the protocol. */
 const PROTOCOL_ERRORS = new Set(['ERR_HTTP2_TOO_MANY_INVALID_FRAMES', 'ERR_HTTP2_ERROR'])
 
-/** Watches a new server session: how its end is counted. */
-export function guardSession(side: Side, session: http2.ServerHttp2Session): void {
+/** Watches a new server session (on `socket`, the connection itself): how its end is counted. */
+export function guardSession(side: Side, session: http2.ServerHttp2Session, socket: Duplex | undefined): void {
+  ;(session as Guarded)[kSocket] = socket
+  let errored = false
+  // nghttp2's own flood limits (a burst of 1,000 resets, ...) may end a connection within one
+  // read, before the proxy saw more than a few of its streams: it sends GOAWAY INTERNAL_ERROR,
+  // Node stops reading the connection and reports nothing, and the connection goes at the idle
+  // timeout (60 s; as before this work). A connection that sent 16 KiB or more and reset every
+  // stream the proxy saw (none, often) is that, counted as it closes.
+  session.once('close', () => {
+    const g = session as Guarded
+    if (errored || g[kCalmed] || (g[kResets] ?? 0) < (g[kAnnounced] ?? 0) || ((socket as {bytesRead?: number} | undefined)?.bytesRead ?? 0) < 16 * 1024) return
+    refuseInput(side, 'h2_reset_flood')
+    side.log.warn('HTTP/2 client flood: nghttp2 ended the connection (every stream the proxy saw was reset)', {bytes: (socket as {bytesRead?: number}).bytesRead, streams: g[kAnnounced] ?? 0})
+  })
   session.on('error', (err: NodeJS.ErrnoException) => {
+    errored = true
     side.log.debug('http/2 session error', {code: err.code, error: err.message})
     if (!PROTOCOL_ERRORS.has(err.code ?? '')) return
     // Invalid frames past Node's limit (set to the stream limit): streams refused past it, the
@@ -61,32 +81,62 @@ export function guardStream(side: Side, stream: http2.ServerHttp2Stream): void {
   // (taken now: a closed stream no longer knows its session)
   const session = stream.session as Guarded | undefined
   if (session) {
+    session[kAnnounced] = (session[kAnnounced] ?? 0) + 1
     const active = (session[kActive] ?? 0) + 1
     session[kActive] = active
     if (active >= side.config.limits.h2MaxConcurrentStreams) session[kFull] = true
   }
   stream.once('close', () => {
     if (session) session[kActive]!--
-    if (!stream.aborted || (stream as Marked)[kOurs]) return
-    if (!session || session.destroyed) return
-    const {h2ResetBurst: burst, h2ResetsPerSecond: rate} = side.config.limits
-    const now = performance.now()
-    const b = (session[kBudget] ??= {tokens: burst, at: now})
-    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)
-    b.at = now
-    if (b.tokens >= 1) {
-      b.tokens -= 1
-      return
-    }
-    refuseInput(side, 'h2_reset_flood')
-    side.log.warn('HTTP/2 client reset too many streams: GOAWAY ENHANCE_YOUR_CALM', {burst, perSecond: rate})
-    calm(session)
+  })
+  // A stream whose HEADERS and reset came in the same read is announced already reset.
+  if (stream.aborted) return reset(side, session)
+  // Otherwise 'aborted' comes as the reset is read (before 'close').
+  stream.once('aborted', () => {
+    if (!(stream as Marked)[kOurs]) reset(side, session)
   })
 }
 
-/** GOAWAY ENHANCE_YOUR_CALM, then the connection closes. */
+/** A stream the client reset before its response ended: from the budget; past it, calm. */
+function reset(side: Side, session: Guarded | undefined): void {
+  if (!session) return
+  session[kResets] = (session[kResets] ?? 0) + 1
+  if (session[kCalmed]) return
+  const {h2ResetBurst: burst, h2ResetsPerSecond: rate} = side.config.limits
+  const now = performance.now()
+  const b = (session[kBudget] ??= {tokens: burst, at: now})
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)
+  b.at = now
+  if (b.tokens >= 1) {
+    b.tokens -= 1
+    return
+  }
+  session[kCalmed] = true
+  refuseInput(side, 'h2_reset_flood')
+  side.log.warn('HTTP/2 client reset too many streams: GOAWAY ENHANCE_YOUR_CALM', {burst, perSecond: rate})
+  // (nghttp2 may have ended it already, as the resets were announced)
+  if (!session.destroyed) calm(session)
+}
+
+/**
+ * GOAWAY ENHANCE_YOUR_CALM now, reading stops, then the connection closes. This runs while
+ * nghttp2 is still reading the client's frames: the GOAWAY can be queued from there (it goes
+ * before whatever nghttp2's own limits would send), but destroying the session there breaks
+ * Node's accounting of nghttp2's memory (an assertion, SIGABRT, seen under bench/proxy/attacks.ts's
+ * floods): that waits a turn.
+ */
 export function calm(session: http2.ServerHttp2Session): void {
   if (session.destroyed) return
-  // (with an error: destroy(undefined, code) would take its default error, NO_ERROR, as the code)
-  session.destroy(Object.assign(new Error('HTTP/2 client over its limits'), {code: 'ENHANCE_YOUR_CALM'}), NGHTTP2_ENHANCE_YOUR_CALM)
+  try {
+    session.goaway(NGHTTP2_ENHANCE_YOUR_CALM)
+  } catch {
+    // closing already
+  }
+  // Nothing more is read from it meanwhile (the GOAWAY still goes out).
+  ;(session as Guarded)[kSocket]?.pause()
+  setImmediate(() => {
+    if (session.destroyed) return
+    // (with an error: destroy(undefined, code) would take its default error, NO_ERROR, as the code)
+    session.destroy(Object.assign(new Error('HTTP/2 client over its limits'), {code: 'ENHANCE_YOUR_CALM'}), NGHTTP2_ENHANCE_YOUR_CALM)
+  })
 }

@@ -46,10 +46,10 @@ export function createH2Server(side: Side): http2.Http2Server {
   server.on('session', (session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))
-    guardSession(side, session)
     const socket = session.socket as unknown as Record<symbol, unknown>
     const head = socket[kHead] as Buffer | undefined
     const raw = socket[kRaw] as Duplex | undefined
+    guardSession(side, session, raw)
     if (head && head.length > 0) {
       const handle = nativeHandle(session)
       if (handle) handle.receive(head)
