@@ -1,18 +1,29 @@
-# The one image: the CLI, the proxy, the init container and the controller.
-#   docker build -t <registry>/mesh:<version> .
+# The one image: the CLI, the proxy, the init container and the controller, on Node 24, for
+# linux/amd64 and linux/arm64:
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/mesh:<version> --push .
+# (one platform, the builder's own: docker build -t <registry>/mesh:<version> .)
+# Each platform's build stage runs as that platform (under QEMU emulation when the builder is
+# another architecture: docker run --privileged --rm tonistiigi/binfmt --install arm64), so
+# npm ci installs that platform's packages and the native addons are compiled for it, against
+# the headers of the image's own node (/usr/local/include/node).
 # `mesh install --image ...` and `mesh inject --proxy-image ...` name it.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
+# cc and libc's headers for scripts/build-native.sh (the proxy's three N-API addons).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY bin ./bin
 COPY src ./src
 COPY native ./native
 COPY scripts ./scripts
-RUN apt-get update && apt-get install -y --no-install-recommends g++ make && rm -rf /var/lib/apt/lists/*
-RUN npm run build && OCLIF_SKIP_NEW_VERSION_CHECK=1 npx oclif manifest && npm prune --omit=dev
+# The addons must build: an image without them would not see redirected connections' addresses.
+RUN BUILD_NATIVE_REQUIRED=1 npm run build \
+ && OCLIF_SKIP_NEW_VERSION_CHECK=1 npx oclif manifest \
+ && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables iproute2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

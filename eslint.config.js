@@ -23,6 +23,18 @@ export default tseslint.config(
     },
   },
   {
+    // The sidecar takes node:http's values from src/proxy/node-http.ts: on Node 24 an ESM import
+    // of node:http loads undici, http2 and tls into every proxy (issue 21).
+    files: ['src/proxy/**/*.ts'],
+    ignores: ['src/proxy/node-http.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {paths: ['node:http', 'http'].map((name) => ({
+        name, allowTypeImports: true,
+        message: 'import node:http values from src/proxy/node-http.ts (an ESM import of node:http loads undici on Node 24)',
+      }))}],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {globals: {process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly'}},
   },

@@ -5,7 +5,7 @@ import {defineConfig} from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/integration/**/*.test.ts'],
-    globalSetup: ['test/cluster/global-setup.ts'],
+    globalSetup: ['test/helpers/build-setup.ts', 'test/cluster/global-setup.ts'],
     disableConsoleIntercept: true,
     testTimeout: 120_000,
     hookTimeout: 600_000,

@@ -6,7 +6,7 @@ import {defineConfig} from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.test.ts'],
-    globalSetup: ['test/cluster/global-setup.ts'],
+    globalSetup: ['test/helpers/build-setup.ts', 'test/cluster/global-setup.ts'],
     disableConsoleIntercept: true,
     testTimeout: 180_000,
     hookTimeout: 600_000,

@@ -4,9 +4,12 @@
 // over mTLS, the client holding a proxy identity certified by a real identity service.
 // Both run in this process (so CPU is the two sides together), one lookup at a time.
 // Prints wall time per lookup (p50, p90, max), CPU per lookup, and the most connections the
-// destination service held after a lookup (one per client since session 7).
+// destination service held after a lookup (one per client since session 7). Then how long an
+// edit of the registry file takes to reach a connected client as a pushed change (the file
+// watch, the reload, the stream): what test/control/destination-local.test.ts asserted as
+// "within a second" until tests stopped asserting the machine's speed.
 //   npx tsx bench/destination-lookup.ts [lookups=200]
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {controllerIdentityName, ensureLocalIdentityDir, FileIssuerSource, issueLocalToken, LocalTokenValidator, ServingCert, startIdentityService} from '../src/control/identity/index.js'
@@ -60,6 +63,32 @@ try {
   await measure('unknown IP (external)', (i) => `10.77.${i >> 8}.${i & 255}:80`, false)
   await measure('service name', () => 'web.shop.svc.cluster.local:80', true)
   console.log(`connections the destination service held at most: ${connections}`)
+
+  // Registry edit -> pushed change, one edit at a time (the endpoint's port alternates).
+  const edits = Math.min(N, 50)
+  const r = (await client.resolve('web.shop.svc.cluster.local:80'))!
+  const times: number[] = []
+  for (let i = 0; i < edits; i++) {
+    const port = 18081 + (i % 2)
+    const seen = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`edit ${i}: no change within 30 s`)), 30_000)
+      const off = r.onChange((set) => {
+        if (set.endpoints[0]?.port !== port) return
+        clearTimeout(t)
+        off()
+        resolve()
+      })
+    })
+    const t0 = performance.now()
+    writeFileSync(registry + '.tmp', JSON.stringify({services: [{name: 'web', namespace: 'shop', ports: [{port: 80, endpoints: [{address: '127.0.0.1', port, serviceAccount: 'web'}]}]}]}))
+    renameSync(registry + '.tmp', registry)
+    await seen
+    times.push(performance.now() - t0)
+  }
+  r.close()
+  times.sort((a, b) => a - b)
+  const q = (x: number): string => times[Math.min(times.length - 1, Math.floor(x * times.length))]!.toFixed(1)
+  console.log(`registry edit -> client      ${String(times.length).padStart(5)} edits     p50 ${q(0.5).padStart(6)} ms   p90 ${q(0.9).padStart(6)} ms   max ${times[times.length - 1]!.toFixed(1).padStart(6)} ms`)
   client.close()
   id.close()
   await dest.stop()

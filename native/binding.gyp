@@ -10,6 +10,11 @@
       "target_name": "malloc_trim",
       "sources": ["malloc_trim.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "code_pages",
+      "sources": ["code_pages.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -4,14 +4,17 @@
 // (file-backed, shared by every node process on the node), other files (libc, libstdc++ ...),
 // the malloc heap ([heap] and anonymous arenas are not told apart by the kernel: "anon" is V8's
 // heap, malloc arenas and thread stacks together), and the main stack.
-// Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...]
+// Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...] [--mtls]
+// (--mtls: the pair with mTLS between the proxies, identities and discovery from a local
+// controller, as in a mesh; meshTlsPair in setups.ts). The proxies run on the node that runs this.
 import {readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
+import {CODE_PAGES_DROP_DELAY_MS} from '../../src/proxy/net/code-pages.js'
 import {h2loadClosedLoop} from './h2load.js'
 import {openLoop} from './load.js'
 import {freePort, start, stop, waitHttp} from './procs.js'
-import {buildDist, HOST, meshPair} from './setups.js'
+import {buildDist, HOST, meshPair, meshTlsPair} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 5)
 const PROXY_ENV: Record<string, string> = {
@@ -50,18 +53,22 @@ function row(label: string, k: Kinds): string {
 const backendPort = await freePort()
 const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
 await waitHttp(backendPort, HOST)
-const pair = await meshPair(backendPort, buildDist(), PROXY_ENV)
+const MTLS = process.argv.includes('--mtls')
+const pair = await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), PROXY_ENV)
 try {
   const rows: string[] = []
   const snap = (phase: string): void => {
     for (const p of pair.procs) rows.push(row(`${p.label} ${phase}`, breakdown(p.pid)))
   }
+  snap('started')
+  // Once serving, each proxy lets go of the binary's start-up code pages (src/proxy/net/code-pages.ts).
+  await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
   snap('idle')
   const max = await h2loadClosedLoop(pair.port, HOST, 32, SECONDS)
   snap('after max')
   const fixed = await openLoop(pair.port, HOST, 1000, SECONDS)
   snap('after 1,000 rps')
-  process.stdout.write(`proxy RSS by mapping (MB); proxy env ${JSON.stringify(PROXY_ENV)}; max ${Math.round(max.rps)} rps, then ${Math.round(fixed.rps)} rps\n`)
+  process.stdout.write(`${pair.name} on Node ${process.versions.node}: proxy RSS by mapping (MB); proxy env ${JSON.stringify(PROXY_ENV)}; max ${Math.round(max.rps)} rps, then ${Math.round(fixed.rps)} rps\n`)
   process.stdout.write(''.padEnd(26) + ['node binary', 'other files', '[heap]', 'anon', '[stack]', 'total'].map((n) => n.padStart(12)).join('') + '\n')
   process.stdout.write(rows.join('\n') + '\n')
 } finally {

@@ -7,6 +7,7 @@ import {kubernetesApi, kubernetesVersion} from './categories/kubernetes.js'
 import {preInstall} from './categories/pre-install.js'
 import {version} from './categories/version.js'
 import {webhook} from './categories/webhook.js'
+import {gatewayApi} from './categories/gateway-api.js'
 import type {Category} from './types.js'
 
 export type CheckMode = 'pre' | 'default' | 'proxy' | 'local-proxy'
@@ -14,9 +15,9 @@ export type CheckMode = 'pre' | 'default' | 'proxy' | 'local-proxy'
 export function categoriesFor(mode: CheckMode): Category[] {
   switch (mode) {
     case 'pre':
-      return [kubernetesApi(), kubernetesVersion(), preInstall(), capability()]
+      return [kubernetesApi(), kubernetesVersion(), preInstall(), capability(), gatewayApi()]
     case 'default':
-      return [kubernetesApi(), kubernetesVersion(), controlPlane(), identity(), webhook(), version()]
+      return [kubernetesApi(), kubernetesVersion(), controlPlane(), identity(), webhook(), version(), gatewayApi()]
     case 'proxy':
       return [...categoriesFor('default'), dataPlane()]
     case 'local-proxy':

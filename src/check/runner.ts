@@ -58,7 +58,8 @@ interface Loop<C> {
 }
 
 async function runOne<C>(check: Check<C>, ctx: C, loop: Loop<C>): Promise<CheckOutcome> {
-  const base = {id: check.id, description: check.description, hint: check.hint}
+  // Read after the run: a check may state what it found in its description (gateway-api.ts).
+  const base = (): {id: string; description: string; hint: string} => ({id: check.id, description: check.description, hint: check.hint})
   const retryable = check.retryDeadline !== undefined && loop.waitMs > 0
   const deadline = retryable ? Math.min(loop.runDeadline, loop.clock() + check.retryDeadline!) : 0
   let lastError: string | undefined
@@ -66,13 +67,13 @@ async function runOne<C>(check: Check<C>, ctx: C, loop: Loop<C>): Promise<CheckO
     loop.observer?.onAttempt?.(check, attempt, lastError)
     try {
       await check.run(ctx)
-      return {...base, error: '', result: 'success'}
+      return {...base(), error: '', result: 'success'}
     } catch (error) {
       const message = errorMessage(error)
-      if (error instanceof CheckWarning) return {...base, error: message, result: 'warning'}
+      if (error instanceof CheckWarning) return {...base(), error: message, result: 'warning'}
       lastError = message
       if (!retryable || loop.clock() + loop.interval > deadline) {
-        return {...base, error: message, result: check.warning ? 'warning' : 'error'}
+        return {...base(), error: message, result: check.warning ? 'warning' : 'error'}
       }
       await loop.sleep(loop.interval)
     }

@@ -26,7 +26,7 @@ While it runs, \`mesh stat\`, \`mesh top\`, \`mesh tap\`, \`mesh edges\` and \`m
       if (f['port-base'] !== undefined) args.push('--port-base', String(f['port-base']))
       this.out.info('starting the demo in the background ...')
       const state = await detachDemo(args, process.env, (f['ready-timeout'] + 30) * 1000)
-      this.out.stdout.write((await renderSummary(state, this.out)).replace('press Ctrl-C to stop (or run `mesh demo stop`)', 'stop it with `mesh demo stop`'))
+      this.out.stdout.write(await renderSummary(state, this.out, {detached: true}))
       return
     }
     const {runDemo} = await import('../demo/run.js')

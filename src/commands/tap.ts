@@ -4,7 +4,9 @@ import {BaseCommand, outputFlag} from '../lib/base-command.js'
 export default class Tap extends BaseCommand<typeof Tap> {
   static override summary = 'Stream the live requests of a resource\'s pods, as their proxies see them.'
   static override description =
-    'One line per event: req (request headers), rsp (response headers, latency), end (duration, size). ' +
+    'One line per event: req (request headers), rsp (response headers, latency), end (duration, size), ' +
+    'each with the connection\'s mTLS identities (client=, server=; -o wide: in full). ' +
+    'Tap sees HTTP and gRPC requests; plain TCP connections show in `mesh stat -o wide` and `mesh edges`. ' +
     'Filters apply inside the proxies. Runs until Ctrl-C, --max-events or --duration.'
   static override examples = [
     '<%= config.bin %> tap deploy/web',

@@ -13,6 +13,8 @@ import type {EventRecorder} from './identity/events.js'
 import type {Registry} from './destination/registry.js'
 import {injectorComponent} from './injector/component.js'
 import {tapComponent, type TapComponent} from './tap/component.js'
+import {RouteState} from './routes/state.js'
+import {syncLocalRoutes} from './routes/local-routes.js'
 
 export interface Component {
   name: string
@@ -42,6 +44,8 @@ export interface ControllerOptions {
   registryFile?: string
   /** kubernetes mode. */
   kube?: {kubeconfig?: string; context?: string}
+  /** kubernetes mode: how often to look for the Gateway API CRDs (default 30 s). */
+  routesPollMs?: number
   /** More components (injector, tap), started after identity and destination. */
   extraComponents?: (ctx: ControllerContext) => Component[]
   log: Logger
@@ -53,6 +57,8 @@ export interface ControllerContext {
   tap?: TapComponent
   identity?: IdentityService
   destination?: DestinationService
+  /** HTTPRoutes/GRPCRoutes as the destination service applies them. */
+  routes?: RouteState
 }
 
 export interface RunningController {
@@ -66,6 +72,9 @@ interface Backends {
   validator: TokenValidator
   events?: EventRecorder
   registry: Registry
+  routes: RouteState
+  /** Starts what feeds `routes` once the registry has its first view (kubernetes: the route informers and status). */
+  routeSource?: (log: Logger) => Component
 }
 
 async function backends(o: ControllerOptions): Promise<Backends> {
@@ -75,25 +84,38 @@ async function backends(o: ControllerOptions): Promise<Backends> {
     const dir = path.resolve(o.identityDir!)
     const local = await ensureLocalIdentityDir(dir)
     if (local.created) o.log.info('created a local trust anchor, issuer and token secret', {dir})
+    const registry = new LocalRegistry({file: path.resolve(o.registryFile!), controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')})
+    const routes = new RouteState()
+    // Subscribed before the destination server, so its streams see the routes of each reload.
+    syncLocalRoutes(registry, routes)
     return {
       issuer: new FileIssuerSource(dir, o.log.child('identity')),
       validator: new LocalTokenValidator(local.tokenSecret),
-      registry: new LocalRegistry({file: path.resolve(o.registryFile!), controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')}),
+      registry,
+      routes,
     }
   }
   const {loadKube} = await import('../k8s/client.js')
   const kube = await loadKube({kubeconfig: o.kube?.kubeconfig, context: o.kube?.context})
-  const [{KubernetesIssuerSource}, {KubernetesTokenValidator}, {KubernetesEventRecorder}, {KubernetesRegistry}] = await Promise.all([
+  const [{KubernetesIssuerSource}, {KubernetesTokenValidator}, {KubernetesEventRecorder}, {KubernetesRegistry}, {KubernetesRoutes}] = await Promise.all([
     import('./identity/k8s-issuer.js'),
     import('./identity/k8s-tokens.js'),
     import('./identity/events.js'),
     import('./destination/k8s-registry.js'),
+    import('./routes/k8s-routes.js'),
   ])
+  const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')})
+  const routes = new RouteState()
   return {
     issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, log: o.log.child('identity')}),
     validator: new KubernetesTokenValidator(kube.k8s, kube.kc),
     events: new KubernetesEventRecorder(kube.k8s, kube.kc, o.log.child('events')),
-    registry: new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')}),
+    registry,
+    routes,
+    routeSource: (log) => {
+      const source = new KubernetesRoutes({lib: kube.k8s, kc: kube.kc, registry, state: routes, log, pollMs: o.routesPollMs})
+      return {name: 'routes', start: () => source.start(), stop: () => source.stop()}
+    },
   }
 }
 
@@ -120,8 +142,10 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
     {
       name: 'destination',
       start: async () => {
+        ctx.routes = b.routes
         ctx.destination = await startDestinationService({
           registry: b.registry,
+          routes: b.routes,
           serving: ctx.identity!.serving,
           host,
           port: o.destinationPort ?? DESTINATION_PORT,
@@ -132,6 +156,8 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
       stop: async () => ctx.destination?.stop(),
     },
   ]
+  // After destination, whose start syncs the registry the route status is computed against.
+  if (b.routeSource) components.push(b.routeSource(o.log.child('routes')))
   if (o.mode === 'kubernetes') {
     components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, log: o.log}))
   }

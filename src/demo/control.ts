@@ -7,7 +7,7 @@ import {MeshError} from '../lib/errors.js'
 import {logTail} from './logs.js'
 import {demoPaths} from './paths.js'
 import {httpStatus, tcpOpen} from './ready.js'
-import {alive, alreadyRunning, cleanStale, findDemo, readState, type DemoState} from './state.js'
+import {alive, alreadyRunning, cleanStale, findDemo, findLeftovers, readState, removeStaleContext, type DemoState, type Leftover} from './state.js'
 import {meshCommandLine} from './supervisor.js'
 
 export interface StopResult {
@@ -15,21 +15,32 @@ export interface StopResult {
   found: 'live' | 'stale' | 'none'
   pid?: number
   dir: string
+  /** Processes a dead demo had left running, killed now. */
+  killed?: number
 }
 
-/** SIGTERM to the demo, then waits (bounded) for it to remove its files; SIGKILL + cleanup if it hangs. */
+/**
+ * SIGTERM to the demo, then waits (bounded) for it to remove its files; SIGKILL + cleanup if it
+ * hangs. A demo that is gone is cleaned up: what it left running, its files, the local context.
+ */
 export async function stopDemo(env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<StopResult> {
   const p = demoPaths(env)
   const found = findDemo(p)
-  if (found.state === 'none') return {found: 'none', dir: p.dir}
-  if (found.state === 'stale') {
-    cleanStale(p, found.demo)
-    return {found: 'stale', pid: found.pid, dir: p.dir}
+  if (found.state === 'none') {
+    // No files, but maybe processes of a demo whose directory was removed under it.
+    const left = findLeftovers(p.dir)
+    removeStaleContext(env, undefined)
+    if (left.length === 0) return {found: 'none', dir: p.dir}
+    return {found: 'stale', pid: left[0]!.owner, dir: p.dir, killed: cleanStale(p, undefined, env)}
   }
+  if (found.state === 'stale') return {found: 'stale', pid: found.pid, dir: p.dir, killed: cleanStale(p, found.demo, env)}
   process.kill(found.pid, 'SIGTERM')
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (!alive(found.pid) && !existsSync(p.dir)) return {found: 'live', pid: found.pid, dir: p.dir}
+    if (!alive(found.pid) && !existsSync(p.dir)) {
+      removeStaleContext(env, found.pid)
+      return {found: 'live', pid: found.pid, dir: p.dir}
+    }
     await sleep(200)
   }
   const state = readState(p)
@@ -38,7 +49,7 @@ export async function stopDemo(env: NodeJS.ProcessEnv = process.env, timeoutMs =
   } catch {
     // gone meanwhile
   }
-  cleanStale(p, state)
+  cleanStale(p, state, env)
   return {found: 'live', pid: found.pid, dir: p.dir}
 }
 
@@ -56,6 +67,8 @@ export interface ProcessReport {
 
 export interface StatusReport {
   running: boolean
+  /** A demo that is gone without cleaning up: its pid, and what it left. */
+  stale?: {pid?: number; leftovers: Leftover[]; files: boolean}
   pid?: number
   status?: DemoState['status']
   startedAt?: string
@@ -69,7 +82,13 @@ export interface StatusReport {
 export async function demoStatus(env: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
   const p = demoPaths(env)
   const found = findDemo(p)
-  if (found.state !== 'live' || !found.demo) return {running: found.state === 'live', pid: found.state === 'live' ? found.pid : undefined, dir: p.dir, processes: []}
+  if (found.state !== 'live') {
+    const leftovers = findLeftovers(p.dir)
+    if (found.state === 'none' && leftovers.length === 0) return {running: false, dir: p.dir, processes: []}
+    const pid = found.state === 'stale' ? (found.pid ?? found.demo?.pid) : leftovers[0]!.owner
+    return {running: false, stale: {pid, leftovers, files: existsSync(p.dir)}, dir: p.dir, processes: []}
+  }
+  if (!found.demo) return {running: true, pid: found.pid, dir: p.dir, processes: []}
   const d = found.demo
   const probes = await Promise.all(d.processes.map(async (c): Promise<ProcessReport> => {
     const svc = d.plan.services.find((s) => s.name === c.service)
@@ -94,12 +113,21 @@ export async function demoStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   }
 }
 
+/** What `mesh demo status` says about a demo that is gone but left processes or files. */
+export function staleNote(r: StatusReport): string {
+  const s = r.stale!
+  const left = s.leftovers.length > 0 ? `${s.leftovers.length} of its processes still run (pid ${s.leftovers.map((l) => l.pid).join(', ')})` : ''
+  const files = s.files ? `its files are still in ${r.dir}` : ''
+  return `no mesh demo is running, but the demo with pid ${s.pid ?? '?'} ended without cleaning up: ${[left, files].filter(Boolean).join(' and ')}. ` +
+    'Run `mesh demo stop` to stop them and remove the files.'
+}
+
 /** Starts `mesh demo <args>` in the background and waits until it is ready; returns its state. */
 export async function detachDemo(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DemoState> {
   const p = demoPaths(env)
   const found = findDemo(p)
   if (found.state === 'live') throw alreadyRunning(found.pid, p)
-  if (found.state === 'stale') cleanStale(p, found.demo)
+  if (found.state === 'stale') cleanStale(p, found.demo, env)
   mkdirSync(p.dir, {recursive: true, mode: 0o700})
   const fd = openSync(p.log, 'a', 0o600)
   const [cmd, ...prefix] = meshCommandLine()

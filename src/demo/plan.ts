@@ -148,8 +148,23 @@ export function localProxyEnv(c: LocalController, o: LocalProxy, anchorsPem: str
   }
 }
 
+/**
+ * The route rules of the callers' proxies (MESH_PROXY_ROUTES, outbound): what `mesh top` shows as
+ * routes and the metrics label `route`. web calls books' list and items, books calls authors'
+ * two gRPC methods; each rule also bounds the call (a timeout). The longest prefix wins, so
+ * `/books/b1` is `GET /books/` and `/books` is `GET /books`.
+ */
+export function demoRoutes(name: DemoService, namespace: string): string | undefined {
+  const books = serviceAuthority('books', namespace)
+  const authors = serviceAuthority('authors', namespace)
+  if (name === 'web') return [`${books} GET /books/=timeout:2s`, `${books} GET /books=timeout:2s`].join(';')
+  if (name === 'books') return [`${authors} POST /demo.Authors/GetAuthor=timeout:1s`, `${authors} POST /demo.Authors/ListAuthors=timeout:2s`].join(';')
+  return undefined
+}
+
 /** `anchorsPem`: the trust anchors themselves. */
 export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsPem: string): ProcessSpec {
+  const routes = demoRoutes(s.name, plan.namespace)
   return {
     key: `proxy/${s.name}`,
     role: 'proxy',
@@ -164,6 +179,7 @@ export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsP
       [ProxyEnv.WORKLOAD_NAME]: s.name,
       [ProxyEnv.LOG_LEVEL]: 'warn',
       [ProxyEnv.SHUTDOWN_GRACE_PERIOD]: '2',
+      ...(routes ? {[ProxyEnv.ROUTES]: routes} : {}),
       // The runtime tuning injected pods get.
       ...PROXY_RUNTIME_ENV,
     },

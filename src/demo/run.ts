@@ -16,9 +16,9 @@ import {demoPaths, type DemoPaths} from './paths.js'
 import {appSpec, buildPlan, controllerSpec, loadSpec, PORTS_NEEDED, proxySpec, registryDocument, type DemoPlan} from './plan.js'
 import {allocatePorts} from './ports.js'
 import {httpStatus, tcpOpen, waitFor} from './ready.js'
-import {acquireLock, alreadyRunning, cleanStale, findDemo, writeState, type DemoState} from './state.js'
+import {acquireLock, alreadyRunning, cleanStale, findDemo, findLeftovers, OWNER_ENV, ownerMarker, writeState, type DemoState} from './state.js'
 import {renderSummary} from './summary.js'
-import {meshCommandLine, Supervisor} from './supervisor.js'
+import {Supervisor, supervisedCommandLine} from './supervisor.js'
 import {startTapPlane, type TapPlane} from './tap-plane.js'
 
 export interface DemoOptions {
@@ -40,8 +40,8 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
   const p = demoPaths(env)
   const found = findDemo(p)
   if (found.state === 'live' && found.pid !== process.pid) throw alreadyRunning(found.pid, p)
-  if (found.state === 'stale') {
-    const killed = cleanStale(p, found.demo)
+  if (found.state === 'stale' || (found.state === 'none' && findLeftovers(p.dir).length > 0)) {
+    const killed = cleanStale(p, found.state === 'stale' ? found.demo : undefined, env)
     out.warn(`removed what a previous demo left in ${p.dir}${killed ? ` (and stopped ${killed} of its processes)` : ''}`)
   }
   acquireLock(p)
@@ -60,6 +60,12 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   process.on('SIGHUP', onSignal)
+  // Once the terminal is gone (SIGHUP), writing to it fails (EIO), and an unheard stream error
+  // would end this process before it stopped its children and removed its files: the demo
+  // goes on stopping without a terminal.
+  const quiet = (): void => {}
+  process.stdout.on('error', quiet)
+  process.stderr.on('error', quiet)
   void o.until?.then(() => requestStop('requested'))
 
   let supervisor: Supervisor | undefined
@@ -81,7 +87,9 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
       anchorsFile: path.join(p.identity, LOCAL_IDENTITY_FILES.anchor), issuerFile: path.join(p.identity, LOCAL_IDENTITY_FILES.issuerCert), processes: [],
     }
     persist()
-    supervisor = new Supervisor({command: meshCommandLine(), env, onEvent: (line) => out.warn(line), onChange: persist})
+    // Every child carries its owner's mark, so what a killed demo leaves is found (state.ts).
+    const childEnv = {...env, [OWNER_ENV]: ownerMarker(process.pid, p.dir)}
+    supervisor = new Supervisor({command: supervisedCommandLine(), env: childEnv, onEvent: (line) => out.warn(line), onChange: persist})
     await startAll(plan, p, id.anchorsPem, supervisor, o.readyTimeoutMs ?? 180_000, out, () => stopReason)
     const tapToken = path.join(p.tokens, CONTROLLER_SERVICE_ACCOUNT)
     writeFileSync(tapToken, issueLocalToken(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system', id.tokenSecret) + '\n', {mode: 0o600})
@@ -115,6 +123,8 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     await tap?.close()
     removeFiles(p, env.MESH_DEMO_DETACHED === '1' && failure !== undefined)
     if (state?.status === 'stopping' && failure === undefined) out.info('demo stopped; every process it started is gone and its files are removed')
+    process.stdout.off('error', quiet)
+    process.stderr.off('error', quiet)
   }
 }
 

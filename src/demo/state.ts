@@ -1,7 +1,8 @@
 // The running demo as files: demo.pid (the lock a second `mesh demo` finds) and state.json
 // (what runs where, for `mesh demo status`, `mesh demo stop`, `mesh check --proxy` and tests).
-import {existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {MeshError} from '../lib/errors.js'
+import {readLocalContext, removeLocalContext} from '../tapclient/local-context.js'
 import type {DemoPaths} from './paths.js'
 import type {DemoPlan} from './plan.js'
 import type {ChildState} from './supervisor.js'
@@ -86,24 +87,111 @@ export function acquireLock(p: DemoPaths): void {
   }
 }
 
-/** Kills processes a crashed demo left behind (recorded in its state) and removes its files. */
-export function cleanStale(p: DemoPaths, demo: DemoState | undefined): number {
-  let killed = 0
-  for (const c of demo?.processes ?? []) {
-    if (c.pid && alive(c.pid)) {
-      try {
-        process.kill(-c.pid, 'SIGKILL')
-        killed++
-      } catch {
-        try {
-          process.kill(c.pid, 'SIGKILL')
-          killed++
-        } catch {
-          // gone meanwhile
-        }
-      }
+/**
+ * Every process the demo starts carries `MESH_DEMO_OWNER=<orchestrator pid>@<demo dir>` in its
+ * environment, so what a dead demo left running can be found (and told apart from an unrelated
+ * process that reused a recorded pid) by reading /proc/<pid>/environ.
+ */
+export const OWNER_ENV = 'MESH_DEMO_OWNER'
+
+export function ownerMarker(pid: number, dir: string): string {
+  return `${pid}@${dir}`
+}
+
+export interface Leftover {
+  pid: number
+  /** The orchestrator that started it (now gone). */
+  owner: number
+  command: string
+}
+
+function procEnv(pid: number): Map<string, string> | undefined {
+  let raw: string
+  try {
+    raw = readFileSync(`/proc/${pid}/environ`, 'latin1')
+  } catch {
+    return undefined
+  }
+  const env = new Map<string, string>()
+  for (const kv of raw.split('\0')) {
+    const eq = kv.indexOf('=')
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1))
+  }
+  return env
+}
+
+function procCommand(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter((a) => a !== '').join(' ')
+  } catch {
+    return '?'
+  }
+}
+
+function ownerOf(pid: number): {pid: number; dir: string} | undefined {
+  const m = /^(\d+)@(.+)$/.exec(procEnv(pid)?.get(OWNER_ENV) ?? '')
+  return m ? {pid: Number(m[1]), dir: m[2]!} : undefined
+}
+
+/** Whether /proc can tell us what a process is (Linux). */
+const haveProc = (): boolean => existsSync(`/proc/${process.pid}/environ`)
+
+/**
+ * Processes started for the demo in `dir` by an orchestrator other than `livePid` (the one its
+ * pid file names, if alive): what a killed demo left running. Linux only (/proc); elsewhere,
+ * none are found this way.
+ */
+export function findLeftovers(dir: string, livePid?: number): Leftover[] {
+  if (!haveProc()) return []
+  const found: Leftover[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const pid = Number(name)
+    if (pid === process.pid) continue
+    const owner = ownerOf(pid)
+    if (!owner || owner.dir !== dir || owner.pid === livePid || owner.pid === pid) continue
+    found.push({pid, owner: owner.pid, command: procCommand(pid)})
+  }
+  return found.sort((a, b) => a.pid - b.pid)
+}
+
+function kill(pid: number): boolean {
+  try {
+    process.kill(-pid, 'SIGKILL')
+    return true
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL')
+      return true
+    } catch {
+      return false
     }
   }
+}
+
+/**
+ * Cleans up after a demo whose orchestrator is gone: kills what it left running (the processes
+ * its state recorded, checked to be its own when /proc can tell, and any other process carrying
+ * its marker), removes its files and the local context that named it. Returns how many
+ * processes it killed.
+ */
+export function cleanStale(p: DemoPaths, demo: DemoState | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  const victims = new Set(findLeftovers(p.dir).map((l) => l.pid))
+  for (const c of demo?.processes ?? []) {
+    if (!c.pid || !alive(c.pid)) continue
+    // A recorded pid another process may have reused since: only ours, when we can tell.
+    if (haveProc() && ownerOf(c.pid)?.dir !== p.dir) continue
+    victims.add(c.pid)
+  }
+  let killed = 0
+  for (const pid of victims) if (kill(pid)) killed++
   rmSync(p.dir, {recursive: true, force: true})
+  removeStaleContext(env, demo?.pid)
   return killed
+}
+
+/** Removes $MESH_HOME/local.json when it names `pid` or a process that is gone. */
+export function removeStaleContext(env: NodeJS.ProcessEnv, pid: number | undefined): void {
+  const ctx = readLocalContext(env)
+  if (ctx.state === 'stale' || (ctx.state === 'live' && pid !== undefined && ctx.context.pid === pid && !alive(pid))) removeLocalContext(env)
 }

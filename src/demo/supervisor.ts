@@ -2,8 +2,16 @@
 // runs from, with the same Node flags), each with its output in its own log file. A child that
 // exits while the demo runs is reported and restarted with backoff (1 s doubling to 30 s; the
 // backoff resets after a minute up), never hidden.
+// Children die with the supervisor: each leads its own process group (stopped as a group), and
+// each holds one end of a pipe whose other end only the supervisor holds, watched by
+// parent-watch.ts (loaded with --import), so that even a SIGKILLed supervisor leaves nothing.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {closeSync, openSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import type {Socket} from 'node:net'
+import path from 'node:path'
+import {fileURLToPath, pathToFileURL} from 'node:url'
+import {PARENT_FD_ENV} from './parent-watch.js'
 import type {ProcessSpec} from './plan.js'
 
 export type ChildStatus = 'starting' | 'running' | 'restarting' | 'stopped'
@@ -33,6 +41,8 @@ interface Entry {
   spec: ProcessSpec
   state: ChildState
   child?: ChildProcess
+  /** The supervisor's end of the child's parent-death pipe (fd 3 in the child). */
+  watch?: Socket
   timer?: NodeJS.Timeout
   startedAt: number
   failures: number
@@ -40,6 +50,19 @@ interface Entry {
 
 export function meshCommandLine(): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!]
+}
+
+/** parent-watch.ts next to this module: the compiled .js, or the .ts source under tsx. */
+export const PARENT_WATCH_MODULE = new URL(`./parent-watch${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
+
+/** `mesh` as a supervised child runs: meshCommandLine() with the parent-death watch preloaded. */
+export function supervisedCommandLine(): string[] {
+  // From the sources (.ts), the watch needs tsx's loader before it, which the entry's own Node
+  // flags may not have (oclif registers tsx itself when it runs src/ under a test runner).
+  const tsx = PARENT_WATCH_MODULE.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx'))
+    ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href]
+    : []
+  return [process.execPath, ...process.execArgv, ...tsx, '--import', PARENT_WATCH_MODULE, process.argv[1]!]
 }
 
 export class Supervisor {
@@ -69,14 +92,22 @@ export class Supervisor {
     let child: ChildProcess
     try {
       child = spawn(cmd!, [...prefix, ...entry.spec.args], {
-        env: {...(this.o.env ?? process.env), ...entry.spec.env, NO_COLOR: '1'},
-        stdio: ['ignore', fd, fd],
-        // Its own process group: Ctrl-C reaches the demo, which stops the children in order.
+        env: {...(this.o.env ?? process.env), ...entry.spec.env, NO_COLOR: '1', [PARENT_FD_ENV]: '3'},
+        // fd 3: the parent-death pipe (parent-watch.ts).
+        stdio: ['ignore', fd, fd, 'pipe'],
+        // Its own process group: Ctrl-C reaches the demo, which stops the children in order,
+        // each with everything it may have started.
         detached: true,
       })
     } finally {
       closeSync(fd)
     }
+    const watch = child.stdio[3] as Socket | null
+    if (watch) {
+      watch.on('error', () => {})
+      watch.unref()
+    }
+    entry.watch = watch ?? undefined
     entry.child = child
     entry.startedAt = Date.now()
     entry.state.pid = child.pid
@@ -98,6 +129,8 @@ export class Supervisor {
   private exited(entry: Entry, child: ChildProcess | undefined, how: string): void {
     if (entry.child !== child) return
     entry.child = undefined
+    entry.watch?.destroy()
+    entry.watch = undefined
     entry.state.pid = undefined
     entry.state.lastExit = how
     if (this.stopping) {
@@ -140,11 +173,24 @@ export class Supervisor {
 function stopChild(child: ChildProcess | undefined, graceMs: number): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs)
     child.once('exit', () => {
       clearTimeout(kill)
       resolve()
     })
-    child.kill('SIGTERM')
+    signalGroup(child, 'SIGTERM')
   })
+}
+
+/** Signals the child's process group (it leads one: detached), else the child alone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal)
+  } catch {
+    try {
+      child.kill(signal)
+    } catch {
+      // gone
+    }
+  }
 }

@@ -6,6 +6,7 @@ import v8 from 'node:v8'
 import {formatError, toMeshError} from '../lib/errors.js'
 import type {ProxyConfig} from './config.js'
 import {loadProxyConfig} from './config.js'
+import {dropCodePagesLater} from './net/code-pages.js'
 import {MALLOC_TRIM_INTERVAL_MS, mallocTrimSupport, startMallocTrim} from './net/malloc-trim.js'
 import {runSidecar} from './run.js'
 import {containUncaught} from './uncaught.js'
@@ -29,6 +30,8 @@ export async function serveProxy(config: ProxyConfig): Promise<void> {
   const trim = mallocTrimSupport()
   sidecar.proxy.log.debug(trim.available ? 'trimming freed malloc memory' : 'not trimming freed malloc memory',
     trim.available ? {everySeconds: MALLOC_TRIM_INTERVAL_MS / 1000} : {reason: trim.reason})
+  // The binary's start-up code pages, once serving (src/proxy/net/code-pages.ts).
+  const stopDrop = dropCodePagesLater((bytes) => sidecar.proxy.log.debug('dropped start-up code pages', {residentMB: Math.round(bytes / 1048576)}))
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
@@ -36,6 +39,7 @@ export async function serveProxy(config: ProxyConfig): Promise<void> {
   })
   sidecar.proxy.log.info('draining', {reason: signal, graceSeconds: config.shutdownGraceMs / 1000})
   stopTrim()
+  stopDrop()
   await sidecar.stop()
   uncaught.uninstall()
 }

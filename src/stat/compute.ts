@@ -1,5 +1,6 @@
 // `mesh stat` from scraped /metrics: per resource MESHED, SUCCESS, RPS, latency percentiles and
-// TCP connections over a window. Inbound traffic of the resource's pods by default; with --to,
+// TCP (open connections, connections opened per second, bytes read and written per second)
+// over a window. Inbound traffic of the resource's pods by default; with --to,
 // the resource's outbound traffic to the --to resource; with --from, the --from pods' outbound
 // traffic to the resource.
 import {histogramQuantile} from '../metrics/query.js'
@@ -59,6 +60,9 @@ function row(group: ResolvedGroup, windows: PodWindow[], filter: LabelMatcher): 
     rps: null,
     latencyMs: {p50: null, p95: null, p99: null},
     tcpConnections: null,
+    tcpConnectionsPerSecond: null,
+    readBytesPerSecond: null,
+    writeBytesPerSecond: null,
     windowSeconds: null,
   }
   if (windows.length === 0) return base
@@ -66,6 +70,9 @@ function row(group: ResolvedGroup, windows: PodWindow[], filter: LabelMatcher): 
   let successes = 0
   let rps = 0
   let tcp = 0
+  let cps = 0
+  let read = 0
+  let written = 0
   let span = 0
   const bucketLists = []
   for (const w of windows) {
@@ -73,7 +80,12 @@ function row(group: ResolvedGroup, windows: PodWindow[], filter: LabelMatcher): 
     requests += n
     successes += deltaSum(w, 'response_total', (l) => l.classification === 'success' && filter(l))
     const s = seconds(w)
-    if (s > 0) rps += n / s
+    if (s > 0) {
+      rps += n / s
+      cps += deltaSum(w, 'tcp_open_total', filter) / s
+      read += deltaSum(w, 'tcp_read_bytes_total', filter) / s
+      written += deltaSum(w, 'tcp_write_bytes_total', filter) / s
+    }
     span = Math.max(span, s)
     tcp += gaugeSum(w.current, 'tcp_open_connections', filter)
     bucketLists.push(deltaBuckets(w, 'response_latency_ms', filter))
@@ -90,6 +102,9 @@ function row(group: ResolvedGroup, windows: PodWindow[], filter: LabelMatcher): 
     rps,
     latencyMs: requests > 0 ? {p50: q(0.5), p95: q(0.95), p99: q(0.99)} : base.latencyMs,
     tcpConnections: tcp,
+    tcpConnectionsPerSecond: cps,
+    readBytesPerSecond: read,
+    writeBytesPerSecond: written,
     windowSeconds: Math.round(span * 10) / 10,
   }
 }

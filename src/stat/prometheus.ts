@@ -91,12 +91,17 @@ export async function statFromPrometheus(base: string, p: StatParams): Promise<S
   const dstNameSel = p.from && ref.name ? `,dst_${kl}=${q(ref.name)},dst_namespace=${q(ns)}` : ''
   const s = `{${sel}${scope}${nameSel}${dstNameSel}}`
   const byPod = by.split(',').includes('pod') ? by : `${by},pod`
-  const [total, success, p50, p95, p99, tcp, pods] = await Promise.all([
-    promQuery(base, `sum by (${by}) (${windowDelta(`response_total${s}`, w)})`),
-    promQuery(base, `sum by (${by}) (${windowDelta(`response_total${s.replace('}', ',classification="success"}')}`, w)})`),
+  const delta = (family: string, selector = s): Promise<VectorSample[]> => promQuery(base, `sum by (${by}) (${windowDelta(`${family}${selector}`, w)})`)
+  const [total, success, p50, p95, p99, tcp, pods, opened, read, written] = await Promise.all([
+    delta('response_total'),
+    delta('response_total', s.replace('}', ',classification="success"}')),
     ...[0.5, 0.95, 0.99].map((x) => promQuery(base, `histogram_quantile(${x}, sum by (le,${by}) (${windowDelta(`response_latency_ms_bucket${s}`, w)}))`)),
     promQuery(base, `sum by (${by}) (tcp_open_connections${s})`),
-    promQuery(base, `count by (${by}) (count by (${byPod}) (last_over_time(request_total${s}[${w}])))`),
+    // A pod that reported anything in the window: requests, or (a TCP-only workload) connections.
+    promQuery(base, `count by (${by}) (count by (${byPod}) (last_over_time(request_total${s}[${w}]) or last_over_time(tcp_open_total${s}[${w}])))`),
+    delta('tcp_open_total'),
+    delta('tcp_read_bytes_total'),
+    delta('tcp_write_bytes_total'),
   ])
   const key = (m: Record<string, string>): string => {
     const namespace = p.from ? m.dst_namespace : m.namespace
@@ -109,7 +114,10 @@ export async function statFromPrometheus(base: string, p: StatParams): Promise<S
     let r = rows.get(k)
     if (!r) {
       const [namespace, name] = k.split('/')
-      r = {namespace, kind: ref.kind, name, meshedPods: 0, totalPods: 0, requests: null, successRate: null, rps: null, latencyMs: {p50: null, p95: null, p99: null}, tcpConnections: null, windowSeconds: windowMs / 1000}
+      r = {
+        namespace, kind: ref.kind, name, meshedPods: 0, totalPods: 0, requests: null, successRate: null, rps: null, latencyMs: {p50: null, p95: null, p99: null},
+        tcpConnections: null, tcpConnectionsPerSecond: null, readBytesPerSecond: null, writeBytesPerSecond: null, windowSeconds: windowMs / 1000,
+      }
       rows.set(k, r)
     }
     return r
@@ -135,5 +143,9 @@ export async function statFromPrometheus(base: string, p: StatParams): Promise<S
   }
   for (const [list, field] of [[p50, 'p50'], [p95, 'p95'], [p99, 'p99']] as const) for (const v of list) rowFor(v.metric).latencyMs[field] = num(v)
   for (const v of tcp) rowFor(v.metric).tcpConnections = num(v)
+  const perSecond = (v: VectorSample): number => (num(v) ?? 0) / (windowMs / 1000)
+  for (const v of opened) rowFor(v.metric).tcpConnectionsPerSecond = perSecond(v)
+  for (const v of read) rowFor(v.metric).readBytesPerSecond = perSecond(v)
+  for (const v of written) rowFor(v.metric).writeBytesPerSecond = perSecond(v)
   return {window: w, rows: [...rows.values()].filter((r) => r.name !== '').sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`)), errors: []}
 }

@@ -6,12 +6,19 @@ const dash = (v: number | null, f: (n: number) => string): string => (v === null
 export const fmtPercent = (v: number | null): string => dash(v, (n) => `${(n * 100).toFixed(2)}%`)
 export const fmtRps = (v: number | null): string => dash(v, (n) => `${n.toFixed(1)}rps`)
 export const fmtMs = (v: number | null): string => dash(v, (n) => (n >= 100 || Number.isInteger(n) ? `${Math.round(n)}ms` : `${n.toFixed(1)}ms`))
+export const fmtPerSecond = (v: number | null): string => dash(v, (n) => `${n.toFixed(1)}/s`)
+/** Bytes per second, in B/s, KiB/s, MiB/s. */
+export const fmtBytesPerSecond = (v: number | null): string => dash(v, (n) => {
+  if (n < 1024) return `${n.toFixed(0)}B/s`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}KiB/s`
+  return `${(n / 1024 / 1024).toFixed(1)}MiB/s`
+})
 
 export function statTable(report: StatReport, opts: {wide?: boolean; allNamespaces?: boolean}): {head: string[]; rows: string[][]} {
   const head = [
     ...(opts.allNamespaces ? ['NAMESPACE'] : []),
-    'NAME', 'MESHED', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'TCP_CONN',
-    ...(opts.wide ? ['REQUESTS', 'WINDOW'] : []),
+    'NAME', 'MESHED', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'TCP_CONN', 'TCP_CONN/S',
+    ...(opts.wide ? ['READ_BYTES/SEC', 'WRITE_BYTES/SEC', 'REQUESTS', 'WINDOW'] : []),
   ]
   const rows = report.rows.map((r: StatRow) => [
     ...(opts.allNamespaces ? [r.namespace] : []),
@@ -23,7 +30,8 @@ export function statTable(report: StatReport, opts: {wide?: boolean; allNamespac
     fmtMs(r.latencyMs.p95),
     fmtMs(r.latencyMs.p99),
     dash(r.tcpConnections, String),
-    ...(opts.wide ? [dash(r.requests, String), dash(r.windowSeconds, (s) => `${s}s`)] : []),
+    fmtPerSecond(r.tcpConnectionsPerSecond),
+    ...(opts.wide ? [fmtBytesPerSecond(r.readBytesPerSecond), fmtBytesPerSecond(r.writeBytesPerSecond), dash(r.requests, String), dash(r.windowSeconds, (s) => `${s}s`)] : []),
   ])
   return {head, rows}
 }

@@ -19,6 +19,15 @@ export interface StatRow {
   latencyMs: {p50: number | null; p95: number | null; p99: number | null}
   /** Open TCP connections now; null when no meshed pod could be read. */
   tcpConnections: number | null
+  /**
+   * TCP connections opened per second over the window (HTTP ones included: every request rides
+   * one); what shows a TCP-only workload's traffic, whose connections are mostly short and so
+   * rarely open at the moment of a scrape. null when no meshed pod could be read.
+   */
+  tcpConnectionsPerSecond: number | null
+  /** Bytes per second the proxies read from / wrote to the peers over the window, on connections that closed in it. */
+  readBytesPerSecond: number | null
+  writeBytesPerSecond: number | null
   /** The window the numbers cover, in seconds (shorter than asked when the proxies are younger). */
   windowSeconds: number | null
 }

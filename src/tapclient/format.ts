@@ -1,13 +1,21 @@
-// One line per tap event, Linkerd-style:
-//   req id=web-0:3 proxy=out src=127.0.0.1:5000 dst=127.0.0.1:4143 tls=true :method=GET :authority=books:80 :path=/x
+// One line per tap event, Linkerd-style, with the mTLS identities on every line:
+//   req id=web-0:3 proxy=out src=127.0.0.1:5000 dst=127.0.0.1:4143 tls=true client=web.shop server=books.shop :method=GET :authority=books:80 :path=/x
 //   (then rt_route="GET /api/" when the request matched an outbound route rule)
 //   rsp id=web-0:3 proxy=out ... :status=200 latency=1234µs
 //   end id=web-0:3 proxy=out ... duration=1500µs response-length=2B
-// -o wide adds the source and destination labels (src_pod=..., dst_deployment=...).
+// client= and server= are the identities in short (<serviceaccount>.<namespace> of
+// `<sa>.<ns>.serviceaccount.identity.mesh-system.<td>`); without mTLS, tls= says why
+// (not_provided_by_remote, no_identity, ...) and there are none. -o wide shows the identities
+// in full (client_id=, server_id=) and adds the source and destination labels (src_pod=...,
+// dst_deployment=...).
 import type {TapEvent} from '../protocol/tap.js'
+import {shortId} from '../stat/render.js'
 
-function tls(ev: TapEvent): string {
-  return ev.tls.tls ? 'true' : ev.tls.noTlsReason ?? 'no_identity'
+function tls(ev: TapEvent, wide: boolean): string[] {
+  const t = ev.tls
+  if (!t.tls) return [`tls=${t.noTlsReason ?? 'no_identity'}`]
+  const id = (key: string, v: string | undefined): string => `${key}${wide ? '_id' : ''}=${v ? (wide ? v : shortId(v)) : '-'}`
+  return ['tls=true', id('client', t.clientId), id('server', t.serverId)]
 }
 
 function labels(prefix: string, l: Record<string, string> | undefined): string[] {
@@ -18,7 +26,7 @@ function labels(prefix: string, l: Record<string, string> | undefined): string[]
 
 export function eventLine(pod: string, ev: TapEvent, wide = false): string {
   const podName = pod.split('/').pop() ?? pod
-  const head = [`id=${podName}:${ev.id}`, `proxy=${ev.direction === 'inbound' ? 'in' : 'out'}`, `src=${ev.source.address}`, `dst=${ev.destination.address}`, `tls=${tls(ev)}`]
+  const head = [`id=${podName}:${ev.id}`, `proxy=${ev.direction === 'inbound' ? 'in' : 'out'}`, `src=${ev.source.address}`, `dst=${ev.destination.address}`, ...tls(ev, wide)]
   let kind: string
   let tail: string[]
   switch (ev.type) {

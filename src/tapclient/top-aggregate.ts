@@ -1,14 +1,22 @@
-// `mesh top`'s table from tap events: rows keyed by source, destination, method and path (or
-// destination, method and route with --routes), each with count, success rate, latency
-// percentiles and last/best/worst. Latency is to the response headers, as in the proxies'
-// response_latency_ms. Bounded: requests in flight, rows, and latency samples per row.
+// `mesh top`'s table from tap events: one row per route (by default) or per path (--paths),
+// keyed by source, destination and method too, each with count, success rate, latency
+// percentiles and last/best/worst. The route is the rule the client's proxy matched
+// (MESH_PROXY_ROUTES, `GET /books/`), else a template learnt from the paths seen
+// (route-template.ts: `/books/b1`..`/books/b5` are `/books/{id}`). Latency is to the response
+// headers, as in the proxies' response_latency_ms. Bounded: requests in flight, rows, and
+// latency samples per row; when rows run out, rows are folded into their learnt templates.
 import type {TapEvent, TapPeer} from '../protocol/tap.js'
+import {learnTemplates, staticTemplate} from './route-template.js'
+
+export type RouteKind = 'rule' | 'template' | 'path'
 
 export interface TopRow {
   source: string
   destination: string
   method: string
-  path: string
+  /** What the row stands for: the rule the proxy matched, a learnt template, or (--paths) the path. */
+  route: string
+  routeKind: RouteKind
   count: number
   successes: number
   successRate: number
@@ -21,34 +29,32 @@ export interface TopSnapshot {
   rows: TopRow[]
 }
 
-export const SORT_KEYS = ['count', 'success', 'p99', 'worst', 'path'] as const
+export const SORT_KEYS = ['count', 'success', 'p99', 'worst', 'route'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
+
+type RowKey = Pick<TopRow, 'source' | 'destination' | 'method' | 'route' | 'routeKind'>
 
 interface Pending {
   key: string
-  row: Omit<TopRow, 'count' | 'successes' | 'successRate' | 'latencyMs'>
+  row: RowKey
   latencyUs?: number
   status?: number
 }
 
 interface Acc {
-  row: Pending['row']
+  row: RowKey
   count: number
   successes: number
   samples: number[]
   seen: number
   last: number
+  /** Order of the last record, so that merged rows keep the latest `last`. */
+  lastSeq: number
   best: number
   worst: number
 }
 
 const GRPC_FAILURES = new Set([2, 4, 7, 13, 14, 15])
-const SEGMENT_ID = /^(\d+|[0-9a-f]{8,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i
-
-/** `/books/42?x=1` -> `/books/{id}`: a route when the proxy names none. */
-export function routeOf(path: string): string {
-  return (path.split('?')[0] || '/').split('/').map((s) => (SEGMENT_ID.test(s) ? '{id}' : s)).join('/')
-}
 
 export function peerName(p: TapPeer): string {
   const l = p.labels ?? {}
@@ -59,11 +65,14 @@ export function peerName(p: TapPeer): string {
 }
 
 export interface TopOptions {
-  routes?: boolean
+  /** One row per path (query dropped) instead of per route. */
+  paths?: boolean
   maxPending?: number
   maxRows?: number
   maxSamples?: number
 }
+
+const keyOf = (r: RowKey): string => [r.source, r.destination, r.method, r.routeKind, r.route].join('\u0000')
 
 export class TopAggregator {
   private readonly pending = new Map<string, Pending>()
@@ -80,17 +89,20 @@ export class TopAggregator {
     this.maxSamples = opts.maxSamples ?? 2_000
   }
 
+  private seq = 0
+
   add(pod: string, ev: TapEvent): void {
     const id = `${pod}\u0000${ev.id}`
     if (ev.type === 'requestInit') {
-      // with --routes: the route rule the proxy matched, else one made from the path
-      const path = this.opts.routes ? (ev.route ?? routeOf(ev.path)) : ev.path.split('?')[0]
-      const row = {source: this.opts.routes ? '' : peerName(ev.source), destination: peerName(ev.destination), method: ev.method, path}
+      const [route, routeKind]: [string, RouteKind] = this.opts.paths
+        ? [ev.path.split('?')[0] || '/', 'path']
+        : ev.route !== undefined ? [ev.route, 'rule'] : [staticTemplate(ev.path), 'template']
+      const row: RowKey = {source: peerName(ev.source), destination: peerName(ev.destination), method: ev.method, route, routeKind}
       if (this.pending.size >= this.maxPending) {
         this.pending.delete(this.pending.keys().next().value!)
         this.dropped++
       }
-      this.pending.set(id, {key: [row.source, row.destination, row.method, row.path].join('\u0000'), row})
+      this.pending.set(id, {key: keyOf(row), row})
       return
     }
     const p = this.pending.get(id)
@@ -109,16 +121,22 @@ export class TopAggregator {
   private record(p: Pending, ok: boolean, ms: number): void {
     let acc = this.rows.get(p.key)
     if (!acc) {
+      // Full: fold the rows into what traffic has taught so far, and try again.
+      if (this.rows.size >= this.maxRows) this.compact()
+      acc = this.rows.get(p.key)
+    }
+    if (!acc) {
       if (this.rows.size >= this.maxRows) {
         this.dropped++
         return
       }
-      acc = {row: p.row, count: 0, successes: 0, samples: [], seen: 0, last: ms, best: ms, worst: ms}
+      acc = {row: p.row, count: 0, successes: 0, samples: [], seen: 0, last: ms, lastSeq: 0, best: ms, worst: ms}
       this.rows.set(p.key, acc)
     }
     acc.count++
     if (ok) acc.successes++
     acc.last = ms
+    acc.lastSeq = ++this.seq
     acc.best = Math.min(acc.best, ms)
     acc.worst = Math.max(acc.worst, ms)
     // Reservoir sampling keeps percentiles honest over long runs in bounded memory.
@@ -130,15 +148,47 @@ export class TopAggregator {
     }
   }
 
+  /** The rows as they stand, each path row under the template learnt from all paths seen. */
+  private grouped(): Map<string, Acc[]> {
+    const accs = [...this.rows.values()]
+    // Templates are learnt per destination and method, over every source's paths.
+    const paths = new Map<string, string[]>()
+    for (const a of accs) {
+      if (a.row.routeKind !== 'template') continue
+      const k = `${a.row.destination}\u0000${a.row.method}`
+      paths.set(k, [...(paths.get(k) ?? []), a.row.route])
+    }
+    const templates = new Map([...paths].map(([k, list]) => [k, learnTemplates(list)]))
+    const groups = new Map<string, Acc[]>()
+    for (const a of accs) {
+      const route = a.row.routeKind === 'template' ? templates.get(`${a.row.destination}\u0000${a.row.method}`)!.get(a.row.route)! : a.row.route
+      const row = {...a.row, route}
+      const k = keyOf(row)
+      const g = groups.get(k)
+      if (g) g.push({...a, row})
+      else groups.set(k, [{...a, row}])
+    }
+    return groups
+  }
+
+  /** Replaces the rows by their merged templates (when the row bound is reached). */
+  private compact(): void {
+    const merged = new Map<string, Acc>()
+    for (const [k, g] of this.grouped()) merged.set(k, mergeAccs(g, this.maxSamples))
+    this.rows.clear()
+    for (const [k, a] of merged) this.rows.set(k, a)
+  }
+
   snapshot(sort: SortKey = 'count', now = new Date()): TopSnapshot {
-    const rows = [...this.rows.values()].map((a): TopRow => {
-      const s = [...a.samples].sort((x, y) => x - y)
+    const rows = [...this.grouped().values()].map((g): TopRow => {
+      const a = mergeAccs(g)
+      const weighted = g.flatMap((x) => x.samples.map((v) => ({v, w: x.seen / x.samples.length}))).sort((x, y) => x.v - y.v)
       return {
         ...a.row,
         count: a.count,
         successes: a.successes,
         successRate: a.successes / a.count,
-        latencyMs: {p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99), last: a.last, best: a.best, worst: a.worst},
+        latencyMs: {p50: quantile(weighted, 0.5), p95: quantile(weighted, 0.95), p99: quantile(weighted, 0.99), last: a.last, best: a.best, worst: a.worst},
       }
     })
     rows.sort(comparator(sort))
@@ -146,14 +196,52 @@ export class TopAggregator {
   }
 }
 
-/** Nearest-rank quantile of sorted samples. */
-export function quantile(sorted: readonly number[], q: number): number {
+/**
+ * One row from several (the paths of one template): counts add up, last is the latest, and the
+ * latency samples are kept in proportion to the requests each row stood for (bounded).
+ */
+function mergeAccs(g: Acc[], maxSamples = Infinity): Acc {
+  if (g.length === 1) return g[0]!
+  const latest = g.reduce((x, y) => (y.lastSeq > x.lastSeq ? y : x))
+  const seen = g.reduce((n, a) => n + a.seen, 0)
+  let samples = g.flatMap((a) => a.samples)
+  if (samples.length > maxSamples) {
+    samples = g.flatMap((a) => {
+      const share = Math.max(1, Math.round((maxSamples * a.seen) / seen))
+      return a.samples.slice(0, share)
+    }).slice(0, maxSamples)
+  }
+  return {
+    row: g[0]!.row,
+    count: g.reduce((n, a) => n + a.count, 0),
+    successes: g.reduce((n, a) => n + a.successes, 0),
+    samples,
+    seen,
+    last: latest.last,
+    lastSeq: latest.lastSeq,
+    best: Math.min(...g.map((a) => a.best)),
+    worst: Math.max(...g.map((a) => a.worst)),
+  }
+}
+
+/**
+ * Nearest-rank quantile of sorted samples, each standing for `w` requests (a sample of a row
+ * whose reservoir is full stands for more than one): the smallest value whose cumulative
+ * weight reaches q of the total. With equal weights, the plain nearest rank.
+ */
+export function quantile(sorted: ReadonlyArray<{v: number; w: number}>, q: number): number {
   if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+  const total = sorted.reduce((n, x) => n + x.w, 0)
+  let cum = 0
+  for (const x of sorted) {
+    cum += x.w
+    if (cum >= q * total - 1e-9) return x.v
+  }
+  return sorted[sorted.length - 1]!.v
 }
 
 function comparator(sort: SortKey): (a: TopRow, b: TopRow) => number {
-  const tie = (a: TopRow, b: TopRow) => `${a.source} ${a.destination} ${a.path}`.localeCompare(`${b.source} ${b.destination} ${b.path}`)
+  const tie = (a: TopRow, b: TopRow) => `${a.source} ${a.destination} ${a.route}`.localeCompare(`${b.source} ${b.destination} ${b.route}`)
   switch (sort) {
     case 'count':
       return (a, b) => b.count - a.count || tie(a, b)
@@ -163,7 +251,7 @@ function comparator(sort: SortKey): (a: TopRow, b: TopRow) => number {
       return (a, b) => b.latencyMs.p99 - a.latencyMs.p99 || tie(a, b)
     case 'worst':
       return (a, b) => b.latencyMs.worst - a.latencyMs.worst || tie(a, b)
-    case 'path':
-      return (a, b) => a.path.localeCompare(b.path) || b.count - a.count || tie(a, b)
+    case 'route':
+      return (a, b) => a.route.localeCompare(b.route) || b.count - a.count || tie(a, b)
   }
 }

@@ -4,13 +4,14 @@ import type {TopRow, TopSnapshot} from './top-aggregate.js'
 const ms = (v: number): string => (Number.isNaN(v) ? '-' : v >= 100 ? `${Math.round(v)}ms` : `${v.toFixed(1)}ms`)
 const pct = (v: number): string => `${(v * 100).toFixed(2)}%`
 
-export function topHead(routes: boolean): string[] {
-  return [...(routes ? [] : ['SOURCE']), 'DESTINATION', 'METHOD', routes ? 'ROUTE' : 'PATH', 'COUNT', 'SUCCESS', 'P50', 'P95', 'P99', 'LAST', 'BEST', 'WORST']
+/** ROUTE: the rule the proxy matched or a learnt template; PATH with --paths. */
+export function topHead(paths: boolean): string[] {
+  return ['SOURCE', 'DESTINATION', 'METHOD', paths ? 'PATH' : 'ROUTE', 'COUNT', 'SUCCESS', 'P50', 'P95', 'P99', 'LAST', 'BEST', 'WORST']
 }
 
-export function topCells(r: TopRow, routes: boolean): string[] {
+export function topCells(r: TopRow): string[] {
   const l = r.latencyMs
-  return [...(routes ? [] : [r.source]), r.destination, r.method, r.path, String(r.count), pct(r.successRate), ms(l.p50), ms(l.p95), ms(l.p99), ms(l.last), ms(l.best), ms(l.worst)]
+  return [r.source, r.destination, r.method, r.route, String(r.count), pct(r.successRate), ms(l.p50), ms(l.p95), ms(l.p99), ms(l.last), ms(l.best), ms(l.worst)]
 }
 
 /** Left-aligned columns, two spaces apart, each line cut to `width`. */
@@ -20,10 +21,10 @@ export function layout(head: string[], rows: string[][], width = Infinity): stri
   return [line(head), ...rows.map(line)]
 }
 
-export function topScreen(snap: TopSnapshot, opts: {resource: string; routes: boolean; columns?: number; rows?: number; note?: string}): string {
+export function topScreen(snap: TopSnapshot, opts: {resource: string; paths: boolean; columns?: number; rows?: number; note?: string}): string {
   const width = opts.columns ?? 200
   const title = `mesh top ${opts.resource}   sort: ${snap.sort}   ${snap.rows.length} rows   (q: quit, s: change sort)`
   const maxRows = Math.max(1, (opts.rows ?? 40) - 4)
-  const body = snap.rows.length === 0 ? ['(waiting for requests...)'] : layout(topHead(opts.routes), snap.rows.slice(0, maxRows).map((r) => topCells(r, opts.routes)), width)
+  const body = snap.rows.length === 0 ? ['(waiting for requests...)'] : layout(topHead(opts.paths), snap.rows.slice(0, maxRows).map((r) => topCells(r)), width)
   return [title.slice(0, width), opts.note ?? '', ...body].join('\n')
 }

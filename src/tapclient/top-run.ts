@@ -11,7 +11,7 @@ import {streamEvents, tapQuery, type StreamHooks, type TapFlags} from './tap-run
 import {resolveControlPlane} from './target.js'
 
 export interface TopFlags extends Omit<TapFlags, 'output' | 'max-events'> {
-  routes: boolean
+  paths: boolean
   interval: string
   output: 'table' | 'json'
 }
@@ -35,7 +35,7 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
   tapQuery({resource, namespace: 'default', flags})
   const target = await resolveControlPlane(flags)
   const query = tapQuery({resource, namespace: target.namespace, flags})
-  const agg = new TopAggregator({routes: flags.routes})
+  const agg = new TopAggregator({paths: flags.paths})
   const live = out.stdoutIsTTY && flags.output !== 'json'
   const stdin = hooks.stdin ?? process.stdin
   let sort: SortKey = 'count'
@@ -59,9 +59,9 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
   const draw = (): void => {
     const snap = agg.snapshot(sort)
     if (flags.output === 'json') out.stdout.write(JSON.stringify(snap) + '\n')
-    else if (live) out.stdout.write(HOME_CLEAR + topScreen(snap, {resource, routes: flags.routes, columns: columns(), rows: rows(), note: note()}) + '\n')
+    else if (live) out.stdout.write(HOME_CLEAR + topScreen(snap, {resource, paths: flags.paths, columns: columns(), rows: rows(), note: note()}) + '\n')
     else {
-      const body = snap.rows.length === 0 ? ['(no requests yet)'] : layout(topHead(flags.routes), snap.rows.map((r) => topCells(r, flags.routes)))
+      const body = snap.rows.length === 0 ? ['(no requests yet)'] : layout(topHead(flags.paths), snap.rows.map((r) => topCells(r)))
       out.stdout.write(`${snap.time}\n${body.join('\n')}\n\n`)
     }
   }
@@ -95,6 +95,6 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
     if (live) out.stdout.write(ALT_OFF)
   }
   // The last state stays visible after the live screen is gone (and ends every log).
-  if (live) out.stdout.write(topScreen(agg.snapshot(sort), {resource, routes: flags.routes, columns: columns(), rows: rows()}).split('\n').filter((l, i) => i !== 1).join('\n') + '\n')
+  if (live) out.stdout.write(topScreen(agg.snapshot(sort), {resource, paths: flags.paths, columns: columns(), rows: rows()}).split('\n').filter((l, i) => i !== 1).join('\n') + '\n')
   else draw()
 }

@@ -16,6 +16,7 @@ import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import type {RequestMeta} from '../../src/proxy/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, quietLog, requestRecorder, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
+import {eventually} from '../helpers/eventually.js'
 import {startLocalDestination, startLocalIdentity, type LocalDestination, type LocalIdentity} from '../helpers/local-identity.js'
 
 const WEB = identityName('web', 'shop')
@@ -100,7 +101,9 @@ describe('outbound before the proxy is certified', () => {
     closers.push(() => client.close(200))
     inbound.length = 0
     const response = get(client.ports.outbound)
-    // Identity unreachable: the request is held, and nothing reached the server side.
+    // Identity unreachable: the request is held, and nothing reached the server side. A fixed
+    // pause on purpose: it proves a negative (nothing happened while held), which no event
+    // can announce.
     await new Promise((resolve) => setTimeout(resolve, 600))
     expect(client.isReady()).toBe(false)
     expect(inbound).toHaveLength(0)
@@ -148,9 +151,19 @@ describe('inbound before the proxy is certified', () => {
       {name: 'pay', namespace: 'shop', ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: pay.ports.inbound, pod: 'pay-0', deployment: 'pay', identity: PAY, serviceAccount: 'pay'}]}]},
     ]})
     const webId = await idp.proxyIdentity('web')
+    // The registry reloads by itself (fs.watch, else every 200 ms): pay must be listed before the
+    // request, or the client answers "no such service" (seen on Node 24, where this runs faster).
+    const probe = dest.client(webId)
+    await eventually('the registry to list pay', async () => {
+      const r = await probe.resolve('pay.shop.svc.cluster.local:80').catch(() => null)
+      r?.close()
+      return r ? true : undefined
+    }, {timeoutMs: 10_000, intervalMs: 100})
     const client = await startProxy(testConfig(), {identity: webId, discovery: dest.client(webId), log: quietLog(), originalDst: null})
     closers.push(() => client.close(200))
     const response = get(client.ports.outbound, 'pay')
+    // A fixed pause on purpose: it proves a negative (nothing reached pay while it held no
+    // certificate), which no event can announce.
     await new Promise((resolve) => setTimeout(resolve, 600))
     // pay holds no certificate: nothing reached its application, TLS bytes included.
     expect(pay.isReady()).toBe(false)

@@ -4,6 +4,7 @@
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import * as k8s from '@kubernetes/client-node'
 import {startInformer} from '../../src/control/informer.js'
 import {createLogger} from '../../src/control/logger.js'
@@ -81,8 +82,7 @@ describe('startInformer', () => {
       expect(lists).toBeGreaterThanOrEqual(3)
       expect(logs.filter((l) => l.includes('watch failed; restarting')).length).toBe(2)
       expect(logs[0]).toContain('informer=cms')
-      const deadline = Date.now() + 5000
-      while (Date.now() < deadline && !(lists >= 4 && watches >= 2 && seen.includes('add:c'))) await new Promise((r) => setTimeout(r, 20))
+      await eventually('the relist after 410 and the resumed watch', () => (lists >= 4 && watches >= 2 && seen.includes('add:c') ? true : undefined), {intervalMs: 20})
       expect(lists).toBe(4) // the relist after 410
       expect(seen).toEqual(expect.arrayContaining(['add:a', 'add:b', 'add:c']))
       expect(inf.list('x').map((o) => o.metadata!.name).sort()).toEqual(['a', 'b', 'c'])

@@ -201,7 +201,7 @@ describe('a proxy pair over mTLS', () => {
           const r = await get(`/load/${sent}`).catch(() => ({status: -1, body: ''}))
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
           if (r.status !== 200) failed++
-          await new Promise((res) => setTimeout(res, 5))
+          await new Promise((res) => setTimeout(res, 5)) // pacing the load, not a wait
         }
       }),
     )

@@ -13,7 +13,8 @@ import {demoPaths} from '../../src/demo/paths.js'
 import {buildPlan, PORTS_NEEDED, registryDocument} from '../../src/demo/plan.js'
 import {allocatePorts} from '../../src/demo/ports.js'
 import {acquireLock, findDemo} from '../../src/demo/state.js'
-import {Supervisor} from '../../src/demo/supervisor.js'
+import {PARENT_WATCH_MODULE, Supervisor} from '../../src/demo/supervisor.js'
+import {eventually} from '../helpers/eventually.js'
 
 const dirs: string[] = []
 const tmp = (): string => {
@@ -98,8 +99,7 @@ describe('supervisor', () => {
     const sup = new Supervisor({command: [process.execPath], backoff: {minMs: 100, maxMs: 400}, onEvent: (line) => events.push(line)})
     sup.start({key: 'app/crash', role: 'app', args: ['-e', 'process.exit(3)'], env: {}, log: path.join(dir, 'crash.log')})
     sup.start({key: 'app/up', role: 'app', args: ['-e', 'process.on("SIGTERM", () => { console.log("bye"); process.exit(0) }); setInterval(() => {}, 1000)'], env: {}, log: path.join(dir, 'up.log')})
-    const deadline = Date.now() + 20_000
-    while ((sup.state('app/crash')?.restarts ?? 0) < 3 && Date.now() < deadline) await sleep(50)
+    await eventually('three restarts of app/crash', () => ((sup.state('app/crash')?.restarts ?? 0) >= 3 ? true : undefined), {timeoutMs: 20_000, intervalMs: 50})
     expect(sup.state('app/crash')).toMatchObject({lastExit: 'code 3'})
     expect(sup.state('app/crash')!.restarts).toBeGreaterThanOrEqual(3)
     expect(events[0]).toMatch(/^app\/crash exited \(code 3\); restarting in 0\.1s \(restart 1/)
@@ -111,8 +111,41 @@ describe('supervisor', () => {
     expect(() => process.kill(upPid, 0)).toThrow()
     expect(readFileSync(path.join(dir, 'up.log'), 'utf8')).toContain('bye')
     const restarts = sup.state('app/crash')!.restarts
+    // Proving a negative (no restart once stopped): nothing happens to await, so this waits
+    // longer than the longest backoff (400 ms) and checks that the count did not move.
     await sleep(600)
     expect(sup.state('app/crash')!.restarts).toBe(restarts)
+  })
+
+  it('a child with the parent-death watch (parent-watch.ts) stops itself when its supervisor\'s end of the pipe closes', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PARENT_WATCH_MODULE, '-e',
+      'process.on("SIGTERM", () => { console.log("graceful stop"); process.exit(0) }); setInterval(() => {}, 1000); console.log("up")'], {
+      env: {...process.env, MESH_DEMO_PARENT_FD: '3'}, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    try {
+      await eventually('the child to be up', () => (stdout.includes('up') ? true : undefined))
+      // What the kernel does to the supervisor's end when the supervisor dies, however it dies.
+      ;(child.stdio[3] as net.Socket).destroy()
+      expect(await exited).toBe(0)
+      expect(stdout).toContain('graceful stop')
+      expect(stderr).toMatch(/mesh demo child \d+: its supervisor (closed the watch pipe|is gone); stopping/)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('the watch is off without MESH_DEMO_PARENT_FD (the module is harmless when imported)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PARENT_WATCH_MODULE, '-e', 'setTimeout(() => console.log("still here"), 300)'], {stdio: ['ignore', 'pipe', 'pipe', 'pipe']})
+    let stdout = ''
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    ;(child.stdio[3] as net.Socket).destroy()
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    expect([code, stdout]).toEqual([0, 'still here\n'])
   })
 })
 

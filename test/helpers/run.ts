@@ -1,11 +1,16 @@
 // Run mesh commands in process (oclif's config from this package, commands from src/ through
 // tsx) and as the real binary. Both return stdout, stderr and the exit code.
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {captureOutput} from '@oclif/test'
 import {Config, run} from '@oclif/core'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** $PATH without any directory that holds a `mesh`: what a fresh clone's user has. */
+export const PATH_WITHOUT_MESH = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '' && !existsSync(path.join(d, 'mesh'))).join(path.delimiter)
 
 export interface RunResult {
   stdout: string
@@ -31,7 +36,11 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv
   stdin?: string
   timeoutMs?: number
-  /** Run bin/run.js (compiled dist/) instead of bin/dev.js (sources through tsx). */
+  /**
+   * Run bin/run.js (compiled dist/) instead of bin/dev.js (sources through tsx). NODE_ENV is set
+   * to production: under vitest it is `test`, and oclif then loads src/ through tsx even from
+   * bin/run.js, which would test the sources while claiming to test the build.
+   */
   compiled?: boolean
 }
 
@@ -42,7 +51,7 @@ export function spawnMesh(args: string[], options: SpawnOptions = {}): Promise<R
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgs, ...args], {
       cwd: ROOT,
-      env: {...process.env, NO_COLOR: '1', ...options.env},
+      env: {...process.env, NO_COLOR: '1', ...(options.compiled ? {NODE_ENV: 'production'} : {}), ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     let stdout = ''

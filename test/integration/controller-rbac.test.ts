@@ -66,6 +66,13 @@ const CALLS: [string, string, string[]][] = [
     ['tap', `kube-resolver.ts list ${r} in a namespace`, ['list', r, '-n', 'any-app-ns']],
     ['tap', `kube-resolver.ts list ${r} (-A)`, ['list', r, '--all-namespaces']],
   ]) as [string, string, string[]][]),
+  ...(['httproutes', 'grpcroutes'].flatMap((r) => [
+    ['routes', `k8s-routes.ts look (list, limit 1) and informer ${r}`, ['list', `${r}.gateway.networking.k8s.io`, '--all-namespaces']],
+    ['routes', `k8s-routes.ts informer ${r}`, ['watch', `${r}.gateway.networking.k8s.io`, '--all-namespaces']],
+    ['routes', `k8s-routes.ts get ${r}`, ['get', `${r}.gateway.networking.k8s.io`, '-n', 'any-app-ns']],
+    ['routes', `k8s-routes.ts replaceNamespacedCustomObjectStatus ${r}`, ['update', `${r}.gateway.networking.k8s.io`, '--subresource=status', '-n', 'any-app-ns']],
+    ['routes', `k8s-routes.ts status patch ${r}`, ['patch', `${r}.gateway.networking.k8s.io`, '--subresource=status', '-n', 'any-app-ns']],
+  ]) as [string, string, string[]][]),
 ]
 
 /** What it must not be able to do. */
@@ -88,6 +95,15 @@ const DENIED: string[][] = [
   ['create', 'serviceaccounts/token', '-n', 'any-app-ns'],
   ['update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
   ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
+  // Routes: their status only, never their spec; the CRDs belong to the cluster.
+  ['update', 'httproutes.gateway.networking.k8s.io', '-n', 'any-app-ns'],
+  ['patch', 'grpcroutes.gateway.networking.k8s.io', '-n', 'any-app-ns'],
+  ['create', 'httproutes.gateway.networking.k8s.io', '-n', 'any-app-ns'],
+  ['delete', 'httproutes.gateway.networking.k8s.io', '-n', 'any-app-ns'],
+  ['list', 'gateways.gateway.networking.k8s.io', '--all-namespaces'],
+  ['create', 'customresourcedefinitions.apiextensions.k8s.io'],
+  ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
+  ['list', 'referencegrants.gateway.networking.k8s.io', '--all-namespaces'],
 ]
 
 /** A SubjectAccessReview asked by the admin (kubectl cannot name a group the API server does not serve). */
@@ -175,8 +191,8 @@ describe('the controller ServiceAccount (kubectl auth can-i)', () => {
 })
 
 describe('the Kubernetes-mode controller with only its ServiceAccount token', () => {
-  it('starts all four components and logs no RBAC failure', () => {
-    expect(controller.components).toEqual(['identity', 'destination', 'injector', 'tap'])
+  it('starts all five components and logs no RBAC failure', () => {
+    expect(controller.components).toEqual(['identity', 'destination', 'routes', 'injector', 'tap'])
     // \b: a random port such as 39403 in a listening line is not an HTTP 403.
     expect(logs.join('')).not.toMatch(/forbidden|\b403\b/i)
   })
@@ -187,7 +203,7 @@ describe('the Kubernetes-mode controller with only its ServiceAccount token', ()
     const name = identityName('web', appNs, CONTROL_PLANE_NAMESPACE)
     const key = (await generateRsaKey()).keyPem
     const id = controller.ctx.identity!
-    const res = await callCertify({url: `https://127.0.0.1:${id.port}`, anchorsPem, serviceName: id.serviceName}, {identity: name, csr: createCsr(key, name), token: tr.status!.token})
+    const res = await callCertify({url: `https://127.0.0.1:${id.port}`, anchorsPem, serviceName: id.serviceName}, {identity: name, csr: createCsr(key, name), token: tr.status!.token!})
     expect(singleDnsSan(parseCertificate(res.certificate))).toBe(name)
     const events = await eventually(async () => {
       const list = await core.listNamespacedEvent({namespace: appNs, fieldSelector: 'involvedObject.kind=ServiceAccount,involvedObject.name=web'})

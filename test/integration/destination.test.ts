@@ -1,8 +1,8 @@
 /**
  * Destination on the real test cluster: Services, EndpointSlices and Pods through informers,
  * streamed over WSS to the proxy's DestinationClient; EndpointSlice changes reach the
- * connected client within a second. (Endpoint addresses are 10.244.x.x: nothing connects to
- * them.)
+ * connected client as pushed changes (how soon depends on the machine: no bound here).
+ * (Endpoint addresses are 10.244.x.x: nothing connects to them.)
  */
 import {randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -18,6 +18,7 @@ import {startDestinationService, type DestinationService} from '../../src/contro
 import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {silentLogger} from '../../src/control/logger.js'
+import {eventually} from '../helpers/eventually.js'
 
 const cluster = testCluster()
 const ns = `dest-${randomBytes(3).toString('hex')}`
@@ -47,10 +48,13 @@ function slice(name: string, service: string, endpoints: k8s.V1Endpoint[], portN
 }
 const ep = (ip: string, pod: string, ready = true): k8s.V1Endpoint => ({addresses: [ip], conditions: {ready}, targetRef: {kind: 'Pod', name: pod, namespace: ns}})
 
-function until(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 1000): Promise<number> {
-  const t0 = Date.now()
+/**
+ * The first pushed change (or the current state) that passes `pred`. The deadline only guards
+ * against a hang: how soon a change arrives depends on the machine, and is measured in bench/.
+ */
+function until(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 30_000): Promise<EndpointSet> {
   return new Promise((resolve, reject) => {
-    if (pred(r.current())) return resolve(0)
+    if (pred(r.current())) return resolve(r.current())
     const timer = setTimeout(() => {
       off()
       reject(new Error(`no matching change within ${timeoutMs} ms; have ${JSON.stringify(r.current().endpoints)}`))
@@ -59,9 +63,22 @@ function until(r: Resolution, pred: (s: EndpointSet) => boolean, timeoutMs = 100
       if (!pred(s)) return
       clearTimeout(timer)
       off()
-      resolve(Date.now() - t0)
+      resolve(s)
     })
   })
+}
+
+/**
+ * Resolves `authority` until `want` holds (the informers see new objects within moments); the
+ * last answer when the deadline passes, for the caller's assertion to show.
+ */
+async function resolveSoon(authority: string, want = (r: Resolution | null): boolean => !!r?.current().endpoints.length): Promise<Resolution | null> {
+  let last: Resolution | null = null
+  return eventually(`${authority} to resolve`, async () => {
+    last?.close()
+    last = await client.resolve(authority)
+    return want(last) ? last : undefined
+  }, {intervalMs: 100}).catch(() => last)
 }
 
 beforeAll(async () => {
@@ -116,27 +133,27 @@ describe('destination on a real API server', () => {
     db.close()
   })
 
-  it('EndpointSlice changes reach the connected client within a second', async () => {
+  it('EndpointSlice changes reach the connected client (pushed, not polled)', async () => {
     const r = (await client.resolve(`web.${ns}.svc.cluster.local:80`))!
     try {
       // Add a non-meshed endpoint: no identity, deployment from the label.
       await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.5', MESHED), ep('10.244.1.6', PLAIN)])})
-      expect(await until(r, (s) => s.endpoints.length === 2)).toBeLessThan(1000)
+      await until(r, (s) => s.endpoints.length === 2)
       const plain = r.current().endpoints.find((e) => e.host === '10.244.1.6')!
       expect(plain.identity).toBeUndefined()
       expect(plain.labels).toEqual({dst_namespace: ns, dst_service: 'web', dst_pod: PLAIN, dst_serviceaccount: 'default', dst_deployment: 'web-legacy'})
       // A second slice for the same service adds to the set.
       await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('web-b', 'web', [ep('10.244.3.1', MESHED)])})
-      expect(await until(r, (s) => s.endpoints.length === 3)).toBeLessThan(1000)
+      await until(r, (s) => s.endpoints.length === 3)
       // Not ready: removed.
       await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.5', MESHED, false), ep('10.244.1.6', PLAIN)])})
-      expect(await until(r, (s) => !s.endpoints.some((e) => e.host === '10.244.1.5'))).toBeLessThan(1000)
+      await until(r, (s) => !s.endpoints.some((e) => e.host === '10.244.1.5'))
       // Slices deleted: empty (503 fast in the proxy), still a known service.
       await discovery.deleteNamespacedEndpointSlice({name: 'web-a', namespace: ns})
       await discovery.deleteNamespacedEndpointSlice({name: 'web-b', namespace: ns})
-      expect(await until(r, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await until(r, (s) => s.endpoints.length === 0)
       await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.7', MESHED)])})
-      expect(await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.7')).toBeLessThan(1000)
+      await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.7')
     } finally {
       r.close()
     }
@@ -146,12 +163,12 @@ describe('destination on a real API server', () => {
     await discovery.replaceNamespacedEndpointSlice({name: 'web-a', namespace: ns, body: slice('web-a', 'web', [ep('10.244.1.6', PLAIN)])})
     const r = (await client.resolve(`web.${ns}.svc.cluster.local:80`))!
     try {
-      await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.6', 3000)
+      await until(r, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.1.6')
       expect(r.current().endpoints[0]!.identity).toBeUndefined()
       // Pods are immutable in their containers: replace the pod with a meshed one of the same name.
       await core.deleteNamespacedPod({name: PLAIN, namespace: ns, gracePeriodSeconds: 0})
       await core.createNamespacedPod({namespace: ns, body: {metadata: {name: PLAIN, labels: {app: 'web'}}, spec: {serviceAccountName: 'legacy', initContainers: [{name: 'mesh-proxy', image: 'mesh:1', restartPolicy: 'Always'}], containers: [{name: 'app', image: 'app:1'}]}}})
-      expect(await until(r, (s) => s.endpoints[0]?.identity === identityName('legacy', ns), 2000)).toBeLessThan(2000)
+      await until(r, (s) => s.endpoints[0]?.identity === identityName('legacy', ns))
     } finally {
       r.close()
     }
@@ -170,7 +187,7 @@ describe('destination on a real API server', () => {
     try {
       expect(r.current().endpoints).toHaveLength(1)
       await core.deleteNamespacedService({name: 'db', namespace: ns})
-      expect(await until(r, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await until(r, (s) => s.endpoints.length === 0)
     } finally {
       r.close()
     }
@@ -194,15 +211,15 @@ describe('destination lookups by cluster IP (the original destination of a redir
     const byName = (await client.resolve(`api.${ns}.svc.cluster.local:80`))!
     const byIp = (await client.resolve(`${ip}:80`))!
     try {
-      await until(byIp, (s) => s.endpoints.length === 1, 3000)
+      await until(byIp, (s) => s.endpoints.length === 1)
       expect(byIp.current().endpoints).toEqual([
         {host: '10.244.5.1', port: 8080, identity: identityName('web', ns), labels: {dst_namespace: ns, dst_service: 'api', dst_pod: MESHED, dst_serviceaccount: 'web', dst_deployment: 'web'}},
       ])
       expect(byIp.current()).toEqual(byName.current())
       await discovery.replaceNamespacedEndpointSlice({name: 'api-a', namespace: ns, body: slice('api-a', 'api', [ep('10.244.5.1', MESHED), ep('10.244.5.2', MESHED)])})
-      expect(await until(byIp, (s) => s.endpoints.length === 2)).toBeLessThan(1000)
+      await until(byIp, (s) => s.endpoints.length === 2)
       await discovery.replaceNamespacedEndpointSlice({name: 'api-a', namespace: ns, body: slice('api-a', 'api', [ep('10.244.5.2', MESHED)])})
-      expect(await until(byIp, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.5.2')).toBeLessThan(1000)
+      await until(byIp, (s) => s.endpoints.length === 1 && s.endpoints[0]!.host === '10.244.5.2')
     } finally {
       byName.close()
       byIp.close()
@@ -220,19 +237,14 @@ describe('destination lookups by cluster IP (the original destination of a redir
     await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'late', annotations: {'config.mesh.dev/opaque-ports': '6379'}}, spec: {ports: [{name: 'redis', port: 6379}]}}})
     await discovery.createNamespacedEndpointSlice({namespace: ns, body: slice('late-a', 'late', [ep('10.244.6.1', PLAIN)], 'redis', 6379)})
     const ip = await svcIp('late')
-    // The informers see the new objects within moments; retry the first lookup briefly.
-    let r: Resolution | null = null
-    for (let i = 0; i < 20 && !r?.current().endpoints.length; i++) {
-      r?.close()
-      r = await client.resolve(`${ip}:6379`)
-      if (!r?.current().endpoints.length) await new Promise((res) => setTimeout(res, 100))
-    }
+    // The informers see the new objects within moments: retry the first lookup until they do.
+    const r = await resolveSoon(`${ip}:6379`)
     expect(r, 'the new Service is found by its ClusterIP').not.toBeNull()
     try {
       expect(r!.current().endpoints).toHaveLength(1)
       expect(r!.current().endpoints[0]).toMatchObject({host: '10.244.6.1', port: 6379, opaque: true, labels: {dst_namespace: ns, dst_service: 'late', dst_pod: PLAIN}})
       await core.deleteNamespacedService({name: 'late', namespace: ns})
-      expect(await until(r!, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await until(r!, (s) => s.endpoints.length === 0)
     } finally {
       r!.close()
     }
@@ -253,17 +265,6 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
     serviceAccountName: sa,
     containers: [{name: 'app', image: 'app:1'}, {name: 'mesh-proxy', image: 'mesh:1', env: [{name: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE', value: ignore}]}],
   })
-  /** The informers see a status change within moments: retry the first lookup briefly. */
-  const resolveSoon = async (authority: string, want = (r: Resolution | null): boolean => !!r?.current().endpoints.length): Promise<Resolution | null> => {
-    let r: Resolution | null = null
-    for (let i = 0; i < 30; i++) {
-      r = await client.resolve(authority)
-      if (want(r)) return r
-      r?.close()
-      await new Promise((res) => setTimeout(res, 100))
-    }
-    return r
-  }
 
   it('a running meshed pod\'s IP:port is that one endpoint with its identity and labels, and follows the pod', async () => {
     await createPod('db-0', meshedSpec('db'), {labels: {app: 'db'}, annotations: {'config.mesh.dev/opaque-ports': '9000'}, finalizers: ['mesh.dev/test-hold']})
@@ -276,20 +277,20 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
       ])
       // Labels follow the pod.
       await core.patchNamespacedPod({name: 'db-0', namespace: ns, body: [{op: 'add', path: '/metadata/labels/mesh.dev~1proxy-deployment', value: 'db'}]})
-      expect(await until(r!, (s) => s.endpoints[0]?.labels.dst_deployment === 'db')).toBeLessThan(1000)
+      await until(r!, (s) => s.endpoints[0]?.labels.dst_deployment === 'db')
       expect(r!.current().endpoints[0]!.identity).toBe(identityName('db', ns))
       // Terminating (held by a finalizer): it no longer owns its IP, the set empties.
       await core.deleteNamespacedPod({name: 'db-0', namespace: ns})
-      expect(await until(r!, (s) => s.endpoints.length === 0)).toBeLessThan(1000)
+      await until(r!, (s) => s.endpoints.length === 0)
       await core.patchNamespacedPod({name: 'db-0', namespace: ns, body: [{op: 'remove', path: '/metadata/finalizers'}]})
       // The IP given to another (unmeshed) pod: the stream follows it, without identity.
       await createPod('cache-1', {containers: [{name: 'app', image: 'app:1'}]})
       await setStatus('cache-1', running('10.244.7.5'))
-      expect(await until(r!, (s) => s.endpoints[0]?.labels.dst_pod === 'cache-1', 3000)).toBeLessThan(3000)
+      await until(r!, (s) => s.endpoints[0]?.labels.dst_pod === 'cache-1')
       expect(r!.current().endpoints).toEqual([{host: '10.244.7.5', port: 9000, labels: {dst_namespace: ns, dst_pod: 'cache-1', dst_serviceaccount: 'default'}}])
       // Deleted: empty.
       await core.deleteNamespacedPod({name: 'cache-1', namespace: ns, gracePeriodSeconds: 0})
-      expect(await until(r!, (s) => s.endpoints.length === 0, 2000)).toBeLessThan(2000)
+      await until(r!, (s) => s.endpoints.length === 0)
     } finally {
       r!.close()
     }
@@ -340,6 +341,8 @@ describe('destination lookups by pod IP (a headless Service, a StatefulSet peer)
     const clusterIp = svc.spec!.clusterIP!
     await createPod('impostor', meshedSpec('impostor'))
     await setStatus('impostor', running(clusterIp))
+    // A fixed pause on purpose: "the impostor does not take over" is a negative no event can
+    // announce (the informer's view of the pod is not observable from here).
     await new Promise((res) => setTimeout(res, 300))
     const r = (await client.resolve(`${clusterIp}:80`))!
     try {

@@ -50,7 +50,7 @@ function secretData(issuer: CaMaterial): Record<string, string> {
 
 async function token(sa: string, audiences = ['identity.mesh.dev']): Promise<string> {
   const tr = await core.createNamespacedServiceAccountToken({name: sa, namespace: appNs, body: {spec: {audiences, expirationSeconds: 600}}})
-  return tr.status!.token
+  return tr.status!.token!
 }
 
 const call = (body: {identity: string; csr: string; token: string}) =>

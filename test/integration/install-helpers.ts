@@ -4,6 +4,7 @@
 import {CoreV1Api, KubeConfig, KubernetesObjectApi} from '@kubernetes/client-node'
 import {testCluster} from '../cluster/cluster.js'
 import {CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-plane.js'
+import {eventually} from '../helpers/eventually.js'
 import {runMesh, type RunResult} from '../helpers/run.js'
 import {identityArgs} from '../install/helpers.js'
 
@@ -39,18 +40,16 @@ export async function finalizeNamespace(name: string): Promise<void> {
   await core.deleteCollectionNamespacedPod({namespace: name, gracePeriodSeconds: 0}).catch((error: unknown) => {
     if ((error as {code?: number}).code !== 404) throw error
   })
-  const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
+  await eventually(`namespace ${name} to be gone`, async () => {
     let ns
     try {
       ns = await core.readNamespace({name})
     } catch (error) {
-      if ((error as {code?: number}).code === 404) return
+      if ((error as {code?: number}).code === 404) return true
       throw error
     }
     if (!ns.metadata?.deletionTimestamp) await core.deleteNamespace({name})
     else await core.replaceNamespaceFinalize({name, body: {...ns, spec: {finalizers: []}}})
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`namespace ${name} is still there after 20 s`)
+    return undefined
+  }, {timeoutMs: 60_000})
 }

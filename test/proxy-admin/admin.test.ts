@@ -3,6 +3,7 @@ import {connect} from 'node:net'
 import {promisify} from 'node:util'
 import {gunzipSync} from 'node:zlib'
 import {afterEach, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {createProxyMetrics, parseMetrics} from '../../src/metrics/index.js'
 import {isLoopback, parseListenAddr, startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
 
@@ -68,9 +69,10 @@ describe('admin server', () => {
   it('POST /shutdown from localhost answers 200, then calls the callback once', async () => {
     const {state, url} = await start()
     expect(await curl(['-X', 'POST', `${url}/shutdown`])).toEqual({status: 200, body: 'shutdown\n'})
-    await new Promise((r) => setTimeout(r, 50))
+    await eventually('the shutdown callback', () => (state.shutdowns > 0 ? true : undefined), {intervalMs: 10})
     expect(state.shutdowns).toBe(1)
     await curl(['-X', 'POST', `${url}/shutdown`])
+    // A fixed pause on purpose: "not called again" is a negative no event can announce.
     await new Promise((r) => setTimeout(r, 50))
     expect(state.shutdowns).toBe(1)
   })

@@ -7,7 +7,9 @@ import {execFileSync, spawn, spawnSync, type ChildProcess} from 'node:child_proc
 import {randomBytes} from 'node:crypto'
 import {createInterface} from 'node:readline'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
+import {requireNative, requireRoot} from '../helpers/needs.js'
 
 const id = randomBytes(3).toString('hex')
 const POD = `mesh-test-${id}-pod`
@@ -52,15 +54,7 @@ function connectFrom(ns: string, host: string, port: number, uid?: number): stri
   return sh(inNs(ns, [process.execPath, '-e', script]))
 }
 
-async function waitFor<T>(get: () => T | undefined, what: string): Promise<T> {
-  const end = Date.now() + 5000
-  for (;;) {
-    const v = get()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const waitFor = <T>(get: () => T | undefined, what: string): Promise<T> => eventually(what, get, {intervalMs: 20})
 
 function proxyInit(extra: string[] = []): {status: number | null; stdout: string; stderr: string} {
   const argv = inNs(POD, [process.execPath, '--import', 'tsx', '--no-warnings', 'bin/dev.js', 'proxy-init', '--outbound-ports-to-ignore', '5432', ...extra])
@@ -70,8 +64,10 @@ function proxyInit(extra: string[] = []): {status: number | null; stdout: string
   return {status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
+requireRoot('test/proxy-init/netns.test.ts', 'it creates network namespaces, veth pairs and iptables rules')
+requireNative('test/proxy-init/netns.test.ts', 'original_dst', 'the proxy reads SO_ORIGINAL_DST through it')
+
 beforeAll(() => {
-  if (process.getuid?.() !== 0) throw new Error('test/proxy-init/netns.test.ts must run as root (it creates network namespaces and iptables rules)')
   for (const bin of ['ip', 'iptables-nft-restore', 'cc']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} is required (apt-get install -y iproute2 iptables gcc)`)
   }

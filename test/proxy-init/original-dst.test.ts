@@ -5,6 +5,9 @@ import {createServer, connect, type Socket} from 'node:net'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {originalDst, originalDstSupport} from '../../src/proxy/net/original-dst.js'
 import {ROOT} from '../helpers/run.js'
+import {requireNative} from '../helpers/needs.js'
+
+requireNative('test/proxy-init/original-dst.test.ts', 'original_dst', 'the suite tests it')
 
 beforeAll(() => {
   execFileSync('sh', [`${ROOT}scripts/build-native.sh`], {env: {...process.env, BUILD_NATIVE_REQUIRED: '1'}, stdio: 'pipe'})

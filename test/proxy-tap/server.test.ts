@@ -2,6 +2,7 @@
 // openssl-made certificates when the proxy has an identity.
 import {checkServerIdentity, type PeerCertificate} from 'node:tls'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import WebSocket from 'ws'
 import {TapHub, startTapServer, type TapServer} from '../../src/proxy/tap/index.js'
 import {CertFactory, pemIdentity, type Pem} from './certs.js'
@@ -38,12 +39,8 @@ function subscribe(url: string, options: WebSocket.ClientOptions = {}): Promise<
   })
 }
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
+async function until(cond: () => boolean, what: string): Promise<void> {
+  await eventually(what, () => (cond() ? true : undefined), {intervalMs: 10})
 }
 
 describe('tap server, local mode (no identity)', () => {

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, startPair, type Pair} from './helpers.js'
 
 interface Msg { text: string, n: number }
@@ -91,8 +92,7 @@ describe('gRPC through a pair with default routes', () => {
     const before = cancelled
     const r = await unary(client, 'slow-deadline', {deadlineMs: 300})
     expect(r.err?.code).toBe(grpc.status.DEADLINE_EXCEEDED)
-    expect(r.ms).toBeLessThan(1500)
-    for (let i = 0; i < 50 && cancelled === before; i++) await new Promise((res) => setTimeout(res, 20))
+    await eventually('the server\'s call to be cancelled', () => (cancelled > before ? true : undefined))
     expect(cancelled).toBe(before + 1)
   })
 })
@@ -115,9 +115,9 @@ describe('gRPC through a pair with a route timeout and retryable route', () => {
     expect(r.err?.code).toBe(grpc.status.DEADLINE_EXCEEDED)
     expect(r.err?.details).toMatch(/no response from .* within 300ms/)
     expect(r.err?.metadata.get('mesh-proxy-error')[0]).toMatch(/within 300ms/)
+    // The proxy's own deadline answered (it says so), not the client's 10 s: no upper bound.
     expect(r.ms).toBeGreaterThanOrEqual(280)
-    expect(r.ms).toBeLessThan(1500)
-    for (let i = 0; i < 50 && cancelled === before; i++) await new Promise((res) => setTimeout(res, 20))
+    await eventually('the server\'s call to be cancelled', () => (cancelled > before ? true : undefined))
     expect(cancelled).toBe(before + 1)
   })
 
@@ -155,13 +155,13 @@ describe('grpc-timeout', () => {
       expect(res['grpc-message']).toMatch(/within 250ms/)
       expect(res['mesh-proxy-error']).toMatch(/within 250ms/)
       expect(ms).toBeGreaterThanOrEqual(240)
-      expect(ms).toBeLessThan(1500)
-      // Both proxies passed on the time left: at most 250 ms, never the route's 5 s.
+      // Both proxies passed on the time left: at most 250 ms, never the route's 5 s (how much is
+      // left depends on the machine's speed: only that some is).
       expect(seen).toHaveLength(1)
       expect(seen[0]).toMatch(/^\d+m$/)
       expect(Number(seen[0].slice(0, -1))).toBeLessThanOrEqual(250)
-      expect(Number(seen[0].slice(0, -1))).toBeGreaterThan(100)
-      for (let i = 0; i < 50 && resets.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(Number(seen[0].slice(0, -1))).toBeGreaterThan(0)
+      await eventually('the upstream stream to be reset', () => (resets.length > 0 ? true : undefined))
       expect(resets).toEqual([http2.constants.NGHTTP2_CANCEL])
     } finally {
       await pair.close()

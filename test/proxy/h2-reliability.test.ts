@@ -9,6 +9,7 @@ import type {ProxyConfig} from '../../src/proxy/config.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {replayHeld, setReplayCap} from '../../src/proxy/http2/replay-body.js'
 import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, quietLog, testConfig} from './helpers.js'
 
 const {NGHTTP2_REFUSED_STREAM} = http2.constants
@@ -212,9 +213,10 @@ describe('HTTP/2 timeouts', () => {
     const t0 = performance.now()
     const r = await h2(p.ports.outbound, {':path': '/slow/1'})
     expect(r.status).toBe(504)
+    // The header says the route's timeout answered (the app never does): no upper bound.
     expect(r.headers['mesh-proxy-error']).toMatch(/within 200ms/)
-    expect(performance.now() - t0).toBeLessThan(1500)
-    for (let i = 0; i < 50 && app.resets.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(195)
+    await eventually('the upstream stream to be reset', () => (app.resets.length > 0 ? true : undefined))
     expect(app.resets).toEqual([http2.constants.NGHTTP2_CANCEL])
     expect(app.streams).toHaveLength(1)
   })
@@ -227,10 +229,10 @@ describe('HTTP/2 client cancel', () => {
     const session = http2.connect(`http://127.0.0.1:${p.ports.outbound}`)
     const req = session.request({':path': '/wait', ':authority': 'h2.local'})
     req.on('error', () => {})
-    for (let i = 0; i < 50 && app.streams.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+    await eventually('the stream at the app', () => (app.streams.length > 0 ? true : undefined), {intervalMs: 20})
     expect(app.streams).toHaveLength(1)
     req.close(http2.constants.NGHTTP2_CANCEL)
-    for (let i = 0; i < 50 && app.resets.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+    await eventually('the upstream stream to be reset', () => (app.resets.length > 0 ? true : undefined), {intervalMs: 20})
     session.close()
     expect(app.resets).toEqual([http2.constants.NGHTTP2_CANCEL])
     expect(app.streams).toHaveLength(1)

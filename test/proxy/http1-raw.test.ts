@@ -12,6 +12,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket, {WebSocketServer} from 'ws'
 import {spawnMesh} from '../helpers/run.js'
+import {eventually} from '../helpers/eventually.js'
 import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
 import type {Discovery} from '../../src/proxy/contracts.js'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
@@ -141,11 +142,13 @@ describe('raw HTTP/1 codec through a proxy pair', () => {
   it('does not reuse a pooled upstream connection the app closed while idle (POST with a body succeeds)', async () => {
     const quick = await startEchoApp()
     quick.server.keepAliveTimeout = 150
+    let appClosed = 0
+    quick.server.on('connection', (s: net.Socket) => s.once('close', () => appClosed++))
     const p = await startPair('quick.local:80', quick.port, (c) => { c.retry = {...c.retry, limit: 0} })
     try {
       const post = (): Promise<{status: number}> => request(p.client.ports.outbound, {method: 'POST', path: '/q', headers: {host: 'quick.local', 'content-length': 5}, body: 'hello'})
       expect((await post()).status).toBe(200)
-      await new Promise((r) => setTimeout(r, 400))
+      await eventually('the app to close the idle connection', () => (appClosed > 0 ? true : undefined), {intervalMs: 50})
       expect((await post()).status).toBe(200)
       expect(quick.requests).toBe(2)
     } finally {

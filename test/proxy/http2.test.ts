@@ -8,6 +8,7 @@ import {promisify} from 'node:util'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {startPair, type Pair} from './helpers.js'
 
 const exec = promisify(execFile)
@@ -132,8 +133,8 @@ describe('gRPC through the proxy pair', () => {
       call.on('status', (s: grpc.StatusObject) => (trailers = s.metadata))
     })
     expect(res).toEqual({text: 'echo:hi:c1', n: 42})
-    await new Promise((r) => setTimeout(r, 20))
-    expect(trailers?.get('x-trailer')).toEqual(['unary-done'])
+    const t = await eventually('the call\'s trailers', () => trailers, {intervalMs: 10})
+    expect(t.get('x-trailer')).toEqual(['unary-done'])
   })
 
   it('passes a grpc-status error (trailers-only response) through', async () => {

@@ -15,6 +15,7 @@ import {LazyH2Server, type H2Module} from '../../src/proxy/lazy-h2.js'
 import {Logger} from '../../src/proxy/log.js'
 import type {Side} from '../../src/proxy/side.js'
 import {freePort} from '../helpers/ports.js'
+import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
 import {closeServer, listenOn} from './helpers.js'
 
@@ -81,23 +82,19 @@ const h2Loaded = (): string[] => loaded().filter((u) => u === 'node:http2' || u.
 async function builtins(): Promise<string[]> {
   const before = stderr.length
   child!.stdin!.write('list\n')
-  for (let i = 0; i < 100; i++) {
-    const m = /^BUILTINS (.*)$/m.exec(stderr.slice(before))
-    if (m) return JSON.parse(m[1]) as string[]
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error('the sidecar did not list its builtins')
+  const m = await eventually('the sidecar to list its builtins', () => /^BUILTINS (.*)$/m.exec(stderr.slice(before)) ?? undefined, {intervalMs: 20})
+  return JSON.parse(m[1]!) as string[]
 }
 
 async function ready(): Promise<void> {
-  for (let i = 0; i < 400 && child!.exitCode === null; i++) {
+  const state = await eventually('the sidecar to be ready (or to exit)', async () => {
+    if (child!.exitCode !== null) return 'exited'
     const status = await new Promise<number>((resolve) => {
       http.get({host: '127.0.0.1', port: ports.admin, path: '/ready', agent: false}, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', () => resolve(0))
     })
-    if (status === 200) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`the sidecar never became ready:\n${stderr}`)
+    return status === 200 ? 'ready' : undefined
+  }, {intervalMs: 50, context: () => stderr})
+  if (state !== 'ready') throw new Error(`the sidecar exited ${child!.exitCode}:\n${stderr}`)
 }
 
 describe('the sidecar loads HTTP/2 on first use', () => {
@@ -160,12 +157,11 @@ describe('the sidecar loads HTTP/2 on first use', () => {
     const goaway = once(session, 'goaway')
     session.on('error', () => {})
     expect(await h2Get(session, '/open', 'web.test')).toEqual({status: 200, body: 'h2 /open'})
-    const started = Date.now()
     child!.kill('SIGTERM')
     await goaway
     const [code] = await once(child!, 'exit') as [number | null]
     expect(code).toBe(0)
-    expect(Date.now() - started).toBeLessThan(10_000)
+    // Within the grace period: nothing was cut (forced=0), whatever the machine's speed.
     expect(stderr).toMatch(/proxy stopped forced=0/)
   })
 })
@@ -220,7 +216,7 @@ describe('LazyH2Server', () => {
       lazy.serve(b.server, Buffer.alloc(0))
       b.server.destroy()
       release()
-      await new Promise((r) => setTimeout(r, 50))
+      await eventually('HTTP/2 to be loaded', () => lazy.current)
       expect(served).toEqual([a.server])
       expect(lazy.current).toBeDefined()
       lazy.serve(b.client, Buffer.alloc(0))

@@ -1,12 +1,13 @@
 // Real processes for the tests whose claim is about a process: an HTTP/2 (or gRPC) backend that a
-// test kills with SIGKILL and starts again on the same port, and `mesh proxy` itself (from the
-// sources, configured by MESH_PROXY_* as a pod's sidecar is), with its ports, /metrics, resident
-// memory and open file descriptors read from /proc.
+// test kills with SIGKILL and starts again on the same port, and `mesh proxy` itself from the
+// sources (configured by MESH_PROXY_* as a pod's sidecar is), with its ports, /metrics and open
+// file descriptors. (real-proxy.ts starts the compiled proxy, as pods run it, for benches and
+// the containment suite: it tests what `npm run build` last made; these test the tree as it is.)
 import {spawn, type ChildProcess} from 'node:child_process'
-import {readdirSync, readFileSync} from 'node:fs'
 import {parseMetrics} from '../../src/metrics/index.js'
 import {ROOT} from '../helpers/run.js'
 import {request} from './helpers.js'
+import {footprint} from './real-proxy.js'
 
 export interface Proc {
   child: ChildProcess
@@ -40,8 +41,6 @@ export interface Sidecar extends Proc {
   stderr(): string
   /** The admin server's /metrics. */
   metrics(): Promise<string>
-  /** Resident memory (VmRSS), bytes. */
-  rss(): number
   /** Open file descriptors. */
   fds(): number
   alive(): boolean
@@ -79,8 +78,7 @@ export function startSidecar(env: NodeJS.ProcessEnv): Promise<Sidecar> {
         stderr: () => stderr,
         kill: () => { child.kill('SIGKILL'); return exited(child) },
         metrics: async () => (await request(ports.admin, {path: '/metrics'})).body,
-        rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024,
-        fds: () => readdirSync(`/proc/${pid}/fd`).length,
+        fds: () => footprint(pid).fds,
         alive: () => child.exitCode === null && child.signalCode === null,
       })
     })

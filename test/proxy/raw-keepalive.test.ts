@@ -53,6 +53,8 @@ describe('raw codec: the upstream Keep-Alive hint', () => {
     expect(keepAliveIdleMs('max=5')).toBe(POOL_IDLE_MS)
   })
 
+  // The 1.3 s pauses below are the input of these tests (how long the connection sits idle),
+  // not waits for something to happen.
   it('reuses a connection within the hint (timeout=5, 1.3 s idle): one upstream connection', async () => {
     await get('five')
     await sleep(1300)

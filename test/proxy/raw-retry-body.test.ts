@@ -13,6 +13,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {eventually} from '../helpers/eventually.js'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
 import {replayHeld as rawReplayHeld, setReplayCap as setRawReplayCap} from '../../src/proxy/replay-cap.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
@@ -141,11 +142,12 @@ describe('raw codec: retries of requests with bodies', () => {
     await new Promise((r) => sock.once('connect', r))
     const seen = new Promise<void>((resolve) => { app.firstData = resolve })
     sock.write('POST /stream HTTP/1.1\r\nHost: web.local\r\nmesh-retryable: true\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000))
-    const first = await Promise.race([seen.then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))])
+    // The app sees the first half before the client sends the rest (a generous guard, not a bound).
+    const first = await Promise.race([seen.then(() => true), new Promise((r) => setTimeout(() => r(false), 30_000))])
     let answer = ''
     sock.on('data', (c: Buffer) => (answer += c.toString('latin1')))
     sock.write('b'.repeat(1000))
-    for (let i = 0; i < 100 && !answer.includes(sha(Buffer.from('a'.repeat(1000) + 'b'.repeat(1000)))); i++) await new Promise((r) => setTimeout(r, 20))
+    await eventually('the answer with the whole body\'s hash', () => (answer.includes(sha(Buffer.from('a'.repeat(1000) + 'b'.repeat(1000)))) ? true : undefined), {intervalMs: 20})
     sock.destroy()
     expect(first).toBe(true)
     expect(answer).toMatch(/^HTTP\/1\.1 200 /)
@@ -162,9 +164,9 @@ describe('raw codec: retries of requests with bodies', () => {
     sock.write('POST /early HTTP/1.1\r\nHost: web.local\r\nmesh-retryable: true\r\nContent-Length: 6000\r\n\r\n' + 'c'.repeat(3000))
     // The first attempt's 503 comes back (and is retried) while the client still holds half.
     const retries = proxy.stats.retries
-    for (let i = 0; i < 100 && proxy.stats.retries === retries; i++) await new Promise((r) => setTimeout(r, 20))
+    await eventually('the first attempt to be retried', () => (proxy.stats.retries !== retries ? true : undefined), {intervalMs: 20})
     sock.write('d'.repeat(3000))
-    for (let i = 0; i < 100 && !answer.includes(sha(full)); i++) await new Promise((r) => setTimeout(r, 20))
+    await eventually('the answer with the whole body\'s hash', () => (answer.includes(sha(full)) ? true : undefined), {intervalMs: 20})
     sock.destroy()
     expect(proxy.stats.retries - retries).toBe(1)
     expect(answer).toMatch(/^HTTP\/1\.1 200 /)

@@ -29,11 +29,13 @@ function recorder(): {observer: Observer, seen: Seen[]} {
 
 describe('request timeouts: raw codec answers as the node codec', () => {
   let app: EchoApp
+  let twiceAttempts = 0
   const pairs: Record<'node' | 'raw', {pair: Pair, seen: Seen[]}> = {} as never
   const saved = process.env.MESH_PROXY_HTTP1_CODEC
 
   beforeAll(async () => {
     app = await startEchoApp((req, res) => {
+      if (req.url === '/twice') twiceAttempts++
       if (req.url === '/slow' || req.url === '/slowpost' || req.url === '/twice') {
         setTimeout(() => { if (!res.destroyed) res.end('late') }, 1500)
         return true
@@ -78,9 +80,8 @@ describe('request timeouts: raw codec answers as the node codec', () => {
     expect(raw.r.headers['mesh-proxy-error']).toMatch(/^no response from 127\.0\.0\.1:\d+ within 300ms$/)
     expect(shape(raw.r)).toEqual(shape(node.r))
     expect(raw.r.body).toBe(node.r.body.replace(/:\d+/, raw.r.body.match(/:\d+/)![0]))
-    // Not before the timeout, well before the app's 1.5 s.
+    // Not before the timeout; the header says the route's timeout answered, not the app (1.5 s).
     expect(raw.ms).toBeGreaterThanOrEqual(280)
-    expect(raw.ms).toBeLessThan(1300)
     expect(raw.handovers).toBe(0)
   })
 
@@ -89,7 +90,6 @@ describe('request timeouts: raw codec answers as the node codec', () => {
     const raw = await timed('raw', '/slowpost', 'POST', 'amount=5')
     expect(raw.r.status).toBe(504)
     expect(shape(raw.r)).toEqual(shape(node.r))
-    expect(raw.ms).toBeLessThan(1300)
     expect(raw.handovers).toBe(0)
   })
 
@@ -102,10 +102,13 @@ describe('request timeouts: raw codec answers as the node codec', () => {
   })
 
   it('bounds all attempts together: the timeout is not restarted per retry', async () => {
+    const before = twiceAttempts
     const raw = await timed('raw', '/twice')
     expect(raw.r.status).toBe(504)
     expect(raw.r.headers['mesh-proxy-error']).toMatch(/within 600ms$/)
-    expect(raw.ms).toBeLessThan(1300)
+    // One attempt reached the app: a timer restarted per retry would have sent the retries
+    // (retries:2) after it expired. Counted, not timed.
+    expect(twiceAttempts - before).toBe(1)
   })
 
   it('reports the same observer events (tap, metrics) for a timed-out request', () => {

@@ -8,6 +8,7 @@ import http from 'node:http'
 import {join} from 'node:path'
 import {freePort} from '../helpers/ports.js'
 import {ROOT} from '../helpers/run.js'
+import {eventually} from '../helpers/eventually.js'
 
 export interface RealProxy {
   child: ChildProcess
@@ -62,11 +63,12 @@ export async function startRealProxy(env: NodeJS.ProcessEnv, nodeArgs: string[] 
       await once(child, 'exit')
     },
   }
-  for (let i = 0; i < 400; i++) {
-    if (!p.alive()) throw new Error(`mesh proxy exited (${child.exitCode ?? child.signalCode}): ${stderr}`)
-    if ((await get(admin, '/ready').catch(() => ({status: 0}))).status === 200) return p
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  const state = await eventually('mesh proxy to be ready (or to exit)', async () => {
+    if (!p.alive()) return 'exited'
+    return (await get(admin, '/ready').catch(() => ({status: 0}))).status === 200 ? 'ready' : undefined
+  }, {timeoutMs: 60_000, intervalMs: 50}).catch(() => 'never')
+  if (state === 'ready') return p
+  if (state === 'exited') throw new Error(`mesh proxy exited (${child.exitCode ?? child.signalCode}): ${stderr}`)
   await p.kill()
   throw new Error(`mesh proxy never became ready: ${stderr}`)
 }

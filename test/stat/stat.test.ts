@@ -44,16 +44,17 @@ describe('mesh stat (local control plane, real proxies)', () => {
     expect(b).toMatchObject({namespace: 'default', kind: 'deployment', meshedPods: 1, totalPods: 1, requests: 30})
     expect(b.successRate).toBeCloseTo(25 / 30, 10)
     expect(b.rps).toBeGreaterThan(0)
-    // 25 fast answers and 5 of 150 ms: the median is fast, p95/p99 fall in the (100, 200] bucket.
-    expect(b.latencyMs.p50!).toBeLessThan(50)
+    // Every request rode a TCP connection into books' inbound side.
+    expect(b.tcpConnectionsPerSecond).toBeGreaterThan(0)
+    // 25 fast answers and 5 of 150 ms or more: p95 and p99 fall among the slow ones, above the
+    // 100 ms bucket bound; the median is at most that (no bound on the machine's speed).
     expect(b.latencyMs.p95!).toBeGreaterThan(100)
-    expect(b.latencyMs.p95!).toBeLessThanOrEqual(200)
     expect(b.latencyMs.p99!).toBeGreaterThan(100)
-    expect(b.latencyMs.p99!).toBeLessThanOrEqual(200)
+    expect(b.latencyMs.p50!).toBeLessThanOrEqual(b.latencyMs.p95!)
     // web received nothing inbound: no success rate, no latency, 0 rps.
     expect(byName.web).toMatchObject({meshedPods: 1, requests: 0, successRate: null, rps: 0, latencyMs: {p50: null, p95: null, p99: null}})
     // a pod without proxy: 0/1 meshed and no data at all.
-    expect(byName.legacy).toMatchObject({meshedPods: 0, totalPods: 1, requests: null, successRate: null, rps: null, tcpConnections: null})
+    expect(byName.legacy).toMatchObject({meshedPods: 0, totalPods: 1, requests: null, successRate: null, rps: null, tcpConnections: null, tcpConnectionsPerSecond: null, readBytesPerSecond: null})
     expect(report.errors).toEqual([])
     expect(report.window).toBe('1m')
   })
@@ -84,13 +85,13 @@ describe('mesh stat (local control plane, real proxies)', () => {
     const r = await runMesh(['stat', 'deploy'])
     expect(r.exitCode).toBe(0)
     const lines = r.stdout.trimEnd().split('\n')
-    expect(lines[0].split(/\s+/)).toEqual(['NAME', 'MESHED', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'TCP_CONN'])
+    expect(lines[0].split(/\s+/)).toEqual(['NAME', 'MESHED', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'TCP_CONN', 'TCP_CONN/S'])
     const books = lines.find((l) => l.startsWith('deploy/books'))!.split(/\s+/)
     expect(books[1]).toBe('1/1')
     expect(books[2]).toBe('83.33%')
     expect(books[3]).toMatch(/^\d+\.\drps$/)
     const legacy = lines.find((l) => l.startsWith('deploy/legacy'))!.split(/\s+/)
-    expect(legacy.slice(1)).toEqual(['0/1', '-', '-', '-', '-', '-', '-'])
+    expect(legacy.slice(1)).toEqual(['0/1', '-', '-', '-', '-', '-', '-', '-'])
   })
 
   it('refuses bad input before any network call, naming it (exit 2, nothing on stdout)', async () => {

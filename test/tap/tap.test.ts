@@ -6,6 +6,7 @@ import {Output} from '../../src/lib/output.js'
 import type {TapStreamMessage} from '../../src/control/tap/api.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
 import {runTapCommand, type TapFlags} from '../../src/tapclient/tap-run.js'
+import {eventually} from '../helpers/eventually.js'
 import {runMesh} from '../helpers/run.js'
 import {scriptedTraffic, send, startLocalPlane, startMeshPod, withEnv, type MeshPod, type Plane} from './harness.js'
 
@@ -77,19 +78,20 @@ describe('mesh tap (local control plane, real proxies)', () => {
   })
 
   it('--path and --method filter in the proxy; the stream names the peers', async () => {
-    const t = await tapWhile('deploy/web', {path: '/slow', method: 'get', duration: '10s'}, 1, async () => {
+    const t = await tapWhile('deploy/web', {path: '/slow', method: 'get', duration: '30s'}, 1, async () => {
       await scriptedTraffic(web, 'books:80')
       await send(web, 'books:80', '/slow', 'POST')
+      // A marker that matches, sent last: one pod's events come in order, so once the marker's
+      // are in, a POST that slipped through the filter would be too. No pause needed.
+      await send(web, 'books:80', '/slow')
     })
-    // 5 GET /slow requests (the POST is filtered out): wait for their 15 events, then stop.
-    const deadline = Date.now() + 5_000
-    while (t.messages.filter((m) => m.type === 'event').length < 15 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    await new Promise((r) => setTimeout(r, 300))
+    // 5 + 1 GET /slow requests (the POST is filtered out): their 18 events, then stop.
+    await eventually('18 events', () => (t.messages.filter((m) => m.type === 'event').length >= 18 ? true : undefined), {intervalMs: 50})
     await t.stop()
     const events = parse(t.o.stdout)
-    expect(events).toHaveLength(15)
+    expect(events).toHaveLength(18)
     const reqs = events.filter((e) => e.type === 'requestInit')
-    expect(reqs).toHaveLength(5)
+    expect(reqs).toHaveLength(6)
     for (const r of reqs) {
       if (r.type !== 'requestInit') continue
       expect(r).toMatchObject({method: 'GET', path: '/slow', authority: 'books:80', direction: 'outbound'})
@@ -101,13 +103,13 @@ describe('mesh tap (local control plane, real proxies)', () => {
   })
 
   it('--to keeps only the requests to that resource', async () => {
-    const t = await tapWhile('deploy/web', {to: 'po/books-1', duration: '10s'}, 1, async () => {
+    const t = await tapWhile('deploy/web', {to: 'po/books-1', duration: '30s'}, 1, async () => {
       for (let i = 0; i < 3; i++) await send(web, 'books:80', '/ok')
       for (let i = 0; i < 2; i++) await send(web, 'books1:80', '/ok')
     })
-    const deadline = Date.now() + 5_000
-    while (t.messages.filter((m) => m.type === 'event').length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    await new Promise((r) => setTimeout(r, 300))
+    // The requests to books-0 went first, and web-0's events come in order: once the 6 events
+    // to books-1 are in, any to books-0 that slipped through would be too. No pause needed.
+    await eventually('the 6 events to books-1', () => (t.messages.filter((m) => m.type === 'event' && m.event.destination.labels?.pod === 'books-1').length >= 6 ? true : undefined), {intervalMs: 50})
     await t.stop()
     const events = parse(t.o.stdout)
     expect(events).toHaveLength(6)
@@ -138,18 +140,12 @@ describe('mesh tap (local control plane, real proxies)', () => {
   })
 
   it('a pod that disappears mid-stream ends its part; the other pods keep streaming', async () => {
-    const t = await tapWhile('deploy/books', {duration: '20s'}, 2, async () => {
+    const t = await tapWhile('deploy/books', {duration: '120s'}, 2, async () => {
       await send(web, 'books1:80', '/ok')
       await send(web, 'books:80', '/ok')
     })
     const count = (pod: string) => t.messages.filter((m) => m.type === 'event' && m.pod === pod).length
-    const wait = async (cond: () => boolean, what: string) => {
-      const deadline = Date.now() + 5_000
-      while (!cond()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 50))
-      }
-    }
+    const wait = (cond: () => boolean, what: string): Promise<true> => eventually(what, () => (cond() ? true : undefined), {intervalMs: 50})
     await wait(() => count('default/books-1') === 3 && count('default/books-0') === 3, 'events of both pods')
     await books1.stop()
     await wait(() => t.messages.some((m) => m.type === 'podEnd' && m.pod === 'default/books-1'), 'podEnd of books-1')

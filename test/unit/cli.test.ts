@@ -1,11 +1,10 @@
 import {describe, expect, it} from 'vitest'
-import {execFile} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {ROOT, runMesh, spawnMesh} from '../helpers/run.js'
+import {runMesh, spawnMesh} from '../helpers/run.js'
 import {meshVersion} from '../../src/lib/version.js'
 
 describe('mesh version (in process)', () => {
@@ -101,20 +100,6 @@ describe('the real binary', () => {
     expect(r.stdout).toBe('')
     expect(r.stderr).toContain('unknown command "frobnicate"')
     expect(r.stderr).toContain('mesh --help')
-  })
-
-  it('runs under a uid with no passwd entry and no SHELL, as a sidecar does (needs root)', async () => {
-    expect(process.getuid?.(), 'this test runs as root, as CI does').toBe(0)
-    const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
-    delete env.SHELL
-    const r = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', '--no-warnings', 'bin/dev.js', 'version', '--short', '--client'], {cwd: ROOT, env, uid: 54321, gid: 54321}, (err, stdout, stderr) => {
-        resolve({code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr})
-      })
-    })
-    expect(r.stderr).toBe('')
-    expect(r.code).toBe(0)
-    expect(r.stdout).toBe(`${meshVersion()}\n`)
   })
 
   it('MESH_DEBUG=1 adds the stack trace', async () => {

@@ -8,8 +8,12 @@ import net from 'node:net'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 import {fastProxy} from '../../bin/fast.js'
+import {eventually} from '../helpers/eventually.js'
 import {freePort} from '../helpers/ports.js'
 import {ROOT, spawnMesh} from '../helpers/run.js'
+import {requireNative} from '../helpers/needs.js'
+
+requireNative('test/unit/fast-proxy.test.ts', 'malloc_trim', 'the sidecar\'s fast path trims freed memory with it, which the suite checks')
 
 const HOOK = join(ROOT, 'test/unit/fixtures/report-loads.mjs')
 
@@ -33,11 +37,8 @@ function get(port: number, path: string): Promise<number> {
 }
 
 async function ready(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200 && child.exitCode === null; i++) {
-    if (await get(port, '/ready').catch(() => 0) === 200) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error('the proxy never became ready')
+  const state = await eventually('the proxy to be ready (or to exit)', async () => (child.exitCode !== null ? 'exited' : (await get(port, '/ready').catch(() => 0)) === 200 ? 'ready' : undefined), {intervalMs: 50})
+  if (state !== 'ready') throw new Error(`the proxy exited ${child.exitCode} before it was ready`)
 }
 
 const children: ChildProcess[] = []

@@ -3,7 +3,10 @@
 import {execFileSync} from 'node:child_process'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {mallocTrimSupport} from '../../src/proxy/net/malloc-trim.js'
+import {requireNative} from '../helpers/needs.js'
 import {ROOT} from '../helpers/run.js'
+
+requireNative('test/unit/malloc-trim.test.ts', 'malloc_trim', 'the suite tests it')
 
 beforeAll(() => {
   execFileSync('sh', [`${ROOT}scripts/build-native.sh`], {env: {...process.env, BUILD_NATIVE_REQUIRED: '1'}, stdio: 'pipe'})
@@ -23,6 +26,7 @@ for (let i = 0; i < 3000; i++) {
   keep.push(new Uint8Array(512).fill(1))
 }
 big = null
+// (the child's own procedure, not a test waiting: turns of the event loop let V8 free what gc() released)
 for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
 const before = anonKB()
 const released = process.argv.includes('trim') ? mallocTrim() : false

@@ -13,7 +13,8 @@ export default class DemoStatus extends BaseCommand<typeof DemoStatus> {
     const r = await demoStatus()
     if (this.flags.output === 'json') this.out.json(r)
     if (!r.running) {
-      if (this.flags.output !== 'json') this.out.info(`no mesh demo is running (looked in ${r.dir}); start one with \`mesh demo\``)
+      const {staleNote} = await import('../../demo/control.js')
+      if (this.flags.output !== 'json') this.out.info(r.stale ? staleNote(r) : `no mesh demo is running (looked in ${r.dir}); start one with \`mesh demo\``)
       process.exitCode = 1
       return
     }

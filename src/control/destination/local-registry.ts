@@ -16,6 +16,10 @@
 //               meshed: true            # default true when serviceAccount is set
 //               pod: web-0              # optional labels
 //               deployment: web
+//   routes:                               # optional: HTTPRoutes / GRPCRoutes, as in Kubernetes
+//     - kind: HTTPRoute                   # (see docs/architecture/routes.md); a route that does
+//       metadata: {name: web, namespace: shop}   # not validate makes the document refused
+//       spec: {parentRefs: [{group: '', kind: Service, name: web, port: 80}], rules: [...]}
 import {readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {InputError} from '../../lib/errors.js'
@@ -24,6 +28,7 @@ import type {WireEndpoint} from '../../protocol/destination.js'
 import {watchFiles, type FileWatch} from '../file-watch.js'
 import {silentLogger, type Logger} from '../logger.js'
 import {ChangeFanout, ipKey, type PortResolution, type Registry, type ServiceRef} from './registry.js'
+import {backendProblem, validateRoute, type ValidatedRoute} from '../../routes/validate.js'
 
 export interface LocalRegistryOptions {
   file: string
@@ -39,7 +44,12 @@ export interface ParsedRegistry {
   services: Services
   /** clusterIP -> service */
   clusterIps: Map<string, ServiceRef>
+  /** The routes, every one valid (file order decides precedence ties: earlier is older). */
+  routes: ValidatedRoute[]
 }
+
+/** Routes one registry file may hold. */
+const MAX_ROUTES = 1000
 
 export class RegistryFileError extends InputError {
   constructor(message: string) {
@@ -70,9 +80,8 @@ export async function parseRegistry(text: string, file: string, cpNs = 'mesh-sys
   }
   const out: Services = new Map()
   const clusterIps = new Map<string, ServiceRef>()
-  if (doc === null || doc === undefined) return {services: out, clusterIps}
-  const services = (doc as {services?: unknown}).services
-  if (services === undefined) return {services: out, clusterIps}
+  if (doc === null || doc === undefined) return {services: out, clusterIps, routes: []}
+  const services = (doc as {services?: unknown}).services ?? []
   if (!Array.isArray(services)) fail(file, 'services', 'must be a list')
   const str = (v: unknown, where: string, required = false): string | undefined => {
     if (v === undefined || v === null) {
@@ -132,12 +141,52 @@ export async function parseRegistry(text: string, file: string, cpNs = 'mesh-sys
     })
     out.set(key, ports)
   })
-  return {services: out, clusterIps}
+  return {services: out, clusterIps, routes: parseRoutes((doc as {routes?: unknown}).routes, file, out)}
+}
+
+/** The document's routes: each must validate, name Services of this document and resolve its backends. */
+function parseRoutes(raw: unknown, file: string, services: Services): ValidatedRoute[] {
+  if (raw === undefined || raw === null) return []
+  if (!Array.isArray(raw)) fail(file, 'routes', 'must be a list')
+  if (raw.length > MAX_ROUTES) fail(file, 'routes', `has ${raw.length} routes; at most ${MAX_ROUTES}`)
+  const ports = (ns: string, name: string): number[] | undefined => {
+    const p = services.get(`${ns}/${name}`)
+    return p ? [...p.keys()] : undefined
+  }
+  const seen = new Set<string>()
+  return raw.map((r: unknown, i) => {
+    const at = `routes[${i}]`
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) fail(file, at, 'must be a mapping')
+    const o = r as Record<string, unknown>
+    if (o.kind !== 'HTTPRoute' && o.kind !== 'GRPCRoute') fail(file, `${at}.kind`, 'must be HTTPRoute or GRPCRoute')
+    if (o.apiVersion !== undefined && o.apiVersion !== 'gateway.networking.k8s.io/v1') fail(file, `${at}.apiVersion`, 'must be gateway.networking.k8s.io/v1 (or left out)')
+    const meta = typeof o.metadata === 'object' && o.metadata !== null ? (o.metadata as Record<string, unknown>) : fail(file, `${at}.metadata`, 'must be a mapping with a name')
+    // File order stands in for creation time: an earlier route wins precedence ties.
+    const v = validateRoute({...o, metadata: {namespace: 'default', ...meta, generation: 1, creationTimestamp: new Date(i).toISOString()}})
+    if (!v) fail(file, at, 'has no parentRef to a Service (group: "", kind: Service)')
+    const where = `${at} (${v.kind} ${v.namespace}/${v.name})`
+    const key = `${v.kind}/${v.namespace}/${v.name}`
+    if (seen.has(key)) fail(file, where, 'is listed twice')
+    seen.add(key)
+    if (!v.verdict.ok) fail(file, where, v.verdict.message)
+    for (const p of v.parents) {
+      if (p.problem) fail(file, `${where}.spec.parentRefs`, p.problem.message)
+      const have = ports(p.namespace, p.name)
+      if (!have) fail(file, `${where}.spec.parentRefs`, `Service ${p.namespace}/${p.name} is not in this document`)
+      if (p.port !== undefined && !have.includes(p.port)) fail(file, `${where}.spec.parentRefs`, `Service ${p.namespace}/${p.name} has no port ${p.port}`)
+    }
+    for (const refs of v.backendRefs) for (const b of refs) {
+      const p = backendProblem(b, v.namespace, ports)
+      if (p) fail(file, `${where}.spec.rules`, p.message)
+    }
+    return v
+  })
 }
 
 export class LocalRegistry implements Registry {
   private services: Services = new Map()
   private clusterIps = new Map<string, ServiceRef>()
+  private routeList: ValidatedRoute[] = []
   private namespaces = new Set<string>()
   private readonly fanout = new ChangeFanout()
   private watcher: FileWatch | undefined
@@ -165,7 +214,7 @@ export class LocalRegistry implements Registry {
   private async reload(): Promise<void> {
     try {
       this.apply(await this.read())
-      this.log.info('registry reloaded', {file: this.o.file, services: this.services.size})
+      this.log.info('registry reloaded', {file: this.o.file, services: this.services.size, routes: this.routeList.length})
     } catch (err) {
       this.log.warn('registry reload failed; keeping the previous registry', {error: (err as Error).message})
     }
@@ -173,10 +222,17 @@ export class LocalRegistry implements Registry {
 
   private apply(next: ParsedRegistry): void {
     const before = this.namespaces
+    const routeNs = new Set([...this.routeList, ...next.routes].map((r) => r.namespace))
     this.services = next.services
     this.clusterIps = next.clusterIps
+    this.routeList = next.routes
     this.namespaces = new Set([...next.services.keys()].map((k) => k.split('/')[0]!))
-    for (const ns of new Set([...before, ...this.namespaces])) this.fanout.emit(ns)
+    for (const ns of new Set([...before, ...this.namespaces, ...routeNs])) this.fanout.emit(ns)
+  }
+
+  /** The routes of the current document (a new array after every reload). */
+  routes(): readonly ValidatedRoute[] {
+    return this.routeList
   }
 
   async stop(): Promise<void> {

@@ -20,9 +20,14 @@ import type {Logger} from '../logger.js'
 import {PeerLimits, type DestinationRefusal} from './peer-limits.js'
 import type {Registry} from './registry.js'
 import {openStream, type Stream} from './stream.js'
+import {ROUTE_POLICY_VERSION} from '../../protocol/routes.js'
+import {RouteState} from '../routes/state.js'
+import {openRouteStream, PolicyCache} from '../routes/stream.js'
 
 export interface DestinationServerOptions {
   registry: Registry
+  /** Route policy served on `watchRoutes` streams (src/control/routes); without it every Service has none. */
+  routes?: RouteState
   serving: ServingCert
   host?: string
   port?: number
@@ -84,6 +89,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   const streams = (): number => watches + single
 
   const maxBuffered = o.maxBufferedBytes ?? 8 * 1024 * 1024
+  const policies = new PolicyCache(o.registry, o.routes ?? new RouteState(), clusterDomain)
 
   const open = (authority: string, ns: string | undefined, send: (msg: DestinationMessage) => void, end: () => void): Stream | undefined =>
     openStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, send, end})
@@ -172,7 +178,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         mine.get(id)?.close()
         return forget(id)
       }
-      if (r.type !== 'watch') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch or unwatch`)
+      if (r.type !== 'watch' && r.type !== 'watchRoutes') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes or unwatch`)
       if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
       const authority = typeof r.authority === 'string' ? r.authority : ''
       if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
@@ -180,16 +186,21 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         limits.refuse(mine.size >= DESTINATION_MAX_WATCHES ? 'connection_watches' : 'total_streams', who)
         return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
       }
+      if (r.type === 'watchRoutes' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchRoutes request needs the highest route policy version the client implements (this server sends version ${ROUTE_POLICY_VERSION})`)
       if (!limits.watch(who)) return refuse(id, 'UNAVAILABLE', `too many streams from this client (at most ${limits.maxWatches})`)
       mine.set(id, null)
       watches++
       let ended = false
-      const stream = open(authority, ns, (msg) => send(id, msg), () => {
+      const end = (): void => {
         ended = true
         forget(id)
-      })
+      }
+      const stream =
+        r.type === 'watch'
+          ? open(authority, ns, (msg) => send(id, msg), end)
+          : openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText: (text) => deliver(ws, `{"id":${id},${text.slice(1)}`, client), end})
       if (!ended && stream) mine.set(id, stream)
-      log.debug('stream opened', {authority, client, id, watching: stream?.canonical})
+      log.debug('stream opened', {authority, client, id, kind: r.type, watching: stream?.canonical})
     })
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()
@@ -227,6 +238,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
       new Promise<void>((resolve) => {
         clearInterval(pinger)
         unsubscribe()
+        policies.close()
         for (const ws of wss.clients) ws.close(1001, 'shutting down')
         wss.close()
         server.close(() => resolve())

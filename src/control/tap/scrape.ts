@@ -7,7 +7,7 @@ import type {Scrape} from '../../stat/window.js'
 export const MAX_METRICS_BYTES = 16 * 1024 * 1024
 export const SCRAPE_TIMEOUT_MS = 5_000
 
-const KEEP = new Set(['request_total', 'response_total', 'response_latency_ms', 'tcp_open_total', 'tcp_open_connections', 'process_start_time_seconds'])
+const KEEP = new Set(['request_total', 'response_total', 'response_latency_ms', 'tcp_open_total', 'tcp_open_connections', 'tcp_read_bytes_total', 'tcp_write_bytes_total', 'process_start_time_seconds'])
 
 export function fetchText(url: string, timeoutMs = SCRAPE_TIMEOUT_MS, maxBytes = MAX_METRICS_BYTES): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -149,7 +149,7 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
       }
       const pending: TapStreamMessage[] = []
       const session = new TapSession({
-        resolver: opts.resolver, resource: c.resource, scope, filter, to, identity: opts.identity, lookup: opts.lookup, refreshMs: opts.refreshMs,
+        resolver: opts.resolver, resource: c.resource, scope, filter, to, identity: opts.identity, lookup: opts.lookup, refreshMs: opts.refreshMs, metrics: store,
         send: (m) => (ws ? send(m) : void pending.push(m)),
       })
       await session.start()

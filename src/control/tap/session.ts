@@ -1,16 +1,22 @@
 // One `mesh tap` / `mesh top` stream: connects to the proxy of every pod the target resolves
 // to, merges their events into one sink, names the peers, and re-resolves every few seconds so
 // pods that appear join. A pod whose connection ends (deleted, proxy gone) reports podEnd and
-// the others go on; when none is left and none appears, the stream ends.
+// the others go on; when none is left and none appears, the stream ends. A target whose
+// proxies only ever carried opaque TCP gets a warning saying why no event will come.
+import {sumBy} from '../../metrics/query.js'
 import type {Identity} from '../../proxy/contracts.js'
 import type {TapEvent, TapFilter} from '../../protocol/tap.js'
+import type {Scrape} from '../../stat/window.js'
 import type {TapStreamMessage} from './api.js'
 import {destinationIs, enrichEvent, type PodLookup} from './enrich.js'
 import {openProxyTap} from './proxy-tap.js'
-import type {ResourceRef} from './resource.js'
+import {shortKind, type ResourceRef} from './resource.js'
 import type {PodInfo, ResolvedGroup, ResolveScope, TargetResolver} from './types.js'
 
 const RETRY_MS = 30_000
+
+/** Not the app's own hop into its proxy's outbound listener (tls no_tls_reason=loopback). */
+const tcpToPeers = (l: Record<string, string>): boolean => l.no_tls_reason !== 'loopback'
 
 export interface TapSessionOptions {
   resolver: TargetResolver
@@ -25,6 +31,11 @@ export interface TapSessionOptions {
   refreshMs?: number
   /** Pods tapped at once (default 500). */
   maxPods?: number
+  /**
+   * The pods' metrics (the tap server's MetricsStore), to tell a user who taps a TCP-only
+   * workload why no event comes: tap sees HTTP and gRPC requests, not opaque connections.
+   */
+  metrics?: {current(pod: PodInfo): Promise<{current: Scrape}>}
 }
 
 export class TapSession {
@@ -36,6 +47,8 @@ export class TapSession {
   private closed = false
   private toMatch: ((ev: TapEvent) => boolean) | undefined
   private emptyRounds = 0
+  private events = 0
+  private protocolHint: 'pending' | 'checking' | 'done' = 'pending'
 
   constructor(private readonly opts: TapSessionOptions) {}
 
@@ -50,6 +63,7 @@ export class TapSession {
       this.toMatch = (ev) => destinationIs(ev, {kind: ref.kind, name: ref.name, namespace, pods})
     }
     this.connect(groups, true)
+    void this.hintProtocol(groups)
     this.timer = setInterval(() => void this.refresh(), this.opts.refreshMs ?? 5_000)
     this.timer.unref()
   }
@@ -64,7 +78,9 @@ export class TapSession {
   private async refresh(): Promise<void> {
     if (this.closed) return
     try {
-      this.connect(await this.opts.resolver.resolve(this.opts.resource, this.opts.scope), false)
+      const groups = await this.opts.resolver.resolve(this.opts.resource, this.opts.scope)
+      this.connect(groups, false)
+      void this.hintProtocol(groups)
     } catch {
       this.connect([], false)
     }
@@ -115,6 +131,7 @@ export class TapSession {
           chain = chain.then(async () => {
             const named = await enrichEvent(ev, pod, this.opts.lookup).catch(() => ev)
             if (this.closed || (this.toMatch && !this.toMatch(named))) return
+            this.events++
             send({type: 'event', pod: key, event: named})
           })
         },
@@ -133,6 +150,44 @@ export class TapSession {
       {identity: this.opts.identity},
     )
     this.conns.set(key, conn)
+  }
+
+  /**
+   * Until the first event: when the tapped pods' proxies have carried TCP connections and never
+   * an HTTP or gRPC request (a database, a line protocol), says so once, instead of leaving the
+   * user in front of a silent stream. Checked again at every refresh until it can tell.
+   */
+  private async hintProtocol(groups: ResolvedGroup[]): Promise<void> {
+    const metrics = this.opts.metrics
+    if (!metrics || this.protocolHint !== 'pending' || this.events > 0) return
+    const pods = groups.flatMap((g) => g.pods).filter((p) => p.meshed && p.running && p.adminAddress)
+    if (pods.length === 0) return
+    this.protocolHint = 'checking'
+    let requests = 0
+    let connections = 0
+    await Promise.all(pods.map(async (p) => {
+      const {current} = await metrics.current(p).catch(() => ({current: undefined}))
+      if (!current) return
+      const total = (family: string): number => sumBy(current.families.get(family), [], tcpToPeers).reduce((a, g) => a + g.value, 0)
+      requests += total('request_total')
+      connections += total('tcp_open_total')
+    }))
+    if (requests > 0 || this.closed || this.events > 0) {
+      this.protocolHint = requests > 0 ? 'done' : 'pending'
+      return
+    }
+    if (connections === 0) {
+      this.protocolHint = 'pending'
+      return
+    }
+    this.protocolHint = 'done'
+    const r = this.opts.resource
+    const what = r.name === undefined ? shortKind(r.kind) : `${shortKind(r.kind)}/${r.name}`
+    this.opts.send({
+      type: 'warning',
+      message: `${what}: its proxies have carried ${connections} TCP connection${connections === 1 ? '' : 's'} and no HTTP or gRPC request. ` +
+        'tap shows HTTP and gRPC requests only; see its connections with `mesh stat ' + what + ' -o wide` (connection rate, bytes/s) and `mesh edges`.',
+    })
   }
 
   private finish(reason: string): void {

@@ -59,5 +59,5 @@ export async function edgesQuery(resolver: TargetResolver, store: MetricsStore, 
       }
     }),
   )
-  return {edges: computeEdges(scrapedPods), errors}
+  return {edges: computeEdges(scrapedPods, {byPod: resource.kind === 'pod'}), errors}
 }

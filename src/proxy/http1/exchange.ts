@@ -2,7 +2,7 @@
 // (outbound only, replayable bodies, bounded by the retry budget), the request timeout, and the
 // response relayed back with its trailers. Plain callbacks, no Promise per attempt: this is the
 // per-request hot path.
-import http from 'node:http'
+import * as http from '../node-http.js'
 import type {EndpointClient} from '../endpoint.js'
 import {contained} from '../contain.js'
 import {neverSent, ProxyError, upstreamError} from '../errors.js'

@@ -10,8 +10,8 @@
 // Node's Agent alone opens a connection per request that finds none free, which with mTLS (a
 // handshake of several ms of CPU on both proxies) fed on itself under load: 941 errors in 4 s
 // at 1,000 rps in bench/proxy.
-import http from 'node:http'
 import net from 'node:net'
+import * as http from '../node-http.js'
 import type {Duplex} from 'node:stream'
 import {onEstablished} from '../net/established.js'
 

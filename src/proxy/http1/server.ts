@@ -1,7 +1,7 @@
 // The HTTP/1 server of one side: Node's parser with our limits (header size, timeouts), fed
 // connections the detector has already accepted. Malformed input gets a 400/431/408 with the
 // `mesh-proxy-error` header and is counted; it never reaches the application.
-import http from 'node:http'
+import * as http from '../node-http.js'
 import type {Duplex} from 'node:stream'
 import {contain} from '../contain.js'
 import {PROXY_ERROR_HEADER} from '../errors.js'

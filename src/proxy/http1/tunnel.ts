@@ -1,7 +1,7 @@
 // The two ways an HTTP/1 connection stops being HTTP: CONNECT (outbound: a tunnel to the routed
 // authority, for HTTP_PROXY users) and Upgrade (WebSocket and friends: the upgrade request is
 // forwarded, and after the 101 the connection is carried as opaque bytes).
-import http from 'node:http'
+import * as http from '../node-http.js'
 import type {Duplex} from 'node:stream'
 import {normalizeAuthority} from '../config.js'
 import {connOf, type ConnCtx} from '../conn.js'

@@ -4,7 +4,7 @@
 // (renewed certificates are picked up per connection) and only a client whose verified identity
 // is the tap server's (MESH_PROXY_TAP_SVC_NAME) may subscribe. Bounded: header size and
 // timeouts, TLS handshake time, message size, subscriber count.
-import {createServer as createHttpServer, type IncomingMessage} from 'node:http'
+import {createServer as createHttpServer, type IncomingMessage} from '../node-http.js'
 import {createServer as createNetServer, type AddressInfo, type Server, type Socket} from 'node:net'
 import {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'

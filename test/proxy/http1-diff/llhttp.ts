@@ -5,6 +5,7 @@
 // differential run needs hundreds of thousands of verdicts: a socket per case to a real
 // node:http server costs ~1 ms, the binding ~10 µs. http1-differential.test.ts checks on a
 // sample that the binding's verdict is the real server's (same accept/refuse, same messages).
+import {METHODS} from 'node:http'
 import {createRequire} from 'node:module'
 
 interface ParserBinding {
@@ -27,16 +28,27 @@ interface ParserInstance {
 }
 
 const {HTTPParser} = createRequire(import.meta.url)('_http_common') as {HTTPParser: ParserBinding}
-/** llhttp's method numbers index this list (Node's own parserOnHeadersComplete reads it; `_http_common` does not export it). */
+/**
+ * llhttp's method numbers -> names, for the methods it parses in HTTP mode (node:http's METHODS;
+ * a request with any other method never completes). Node's own parserOnHeadersComplete reads the
+ * binding's `allMethods`, which `_http_common` does not export and Node 24 no longer lets
+ * `process.binding` reach: so each method's number is read from the parser itself, by parsing
+ * one request with it.
+ */
 const methods = ((): string[] => {
-  const p = process as unknown as {noDeprecation?: boolean, binding(name: string): {allMethods: string[]}}
-  const quiet = p.noDeprecation
-  p.noDeprecation = true
-  try {
-    return p.binding('http_parser').allMethods
-  } finally {
-    p.noDeprecation = quiet
+  const table: string[] = []
+  for (const name of METHODS) {
+    const p = new HTTPParser()
+    p.initialize(HTTPParser.REQUEST, {}, 8192, HTTPParser.kLenientNone)
+    p[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, _headers: unknown, method: number) => {
+      table[method] = name
+      return 0
+    }
+    p.execute(Buffer.from(`${name} ${name === 'CONNECT' ? 'example.com:443' : '/'} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`))
+    p.close()
+    if (!table.includes(name)) throw new Error(`llhttp did not parse a ${name} request: the method table is incomplete`)
   }
+  return table
 })()
 
 export interface Message {
