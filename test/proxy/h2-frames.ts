@@ -49,7 +49,11 @@ export interface Seen {
  * chunk on its own turn of the event loop; resolves with what came back once the server closes
  * the connection (or after `guardMs`, then closing it).
  */
-export function h2Attack(port: number, chunks: Buffer[], guardMs = 20_000): Promise<Seen> {
+/**
+ * Sends `chunks` on a new HTTP/2 connection, one write each a turn apart (with `withPreface`,
+ * the preface and the first chunk go in one write), and reports what the server sent back.
+ */
+export function h2Attack(port: number, chunks: Buffer[], guardMs = 20_000, withPreface = false): Promise<Seen> {
   const seen: Seen = {resets: 0, headers: 0}
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1')
@@ -76,8 +80,8 @@ export function h2Attack(port: number, chunks: Buffer[], guardMs = 20_000): Prom
       resolve(seen)
     })
     sock.on('connect', () => {
-      sock.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]))
       let i = 0
+      sock.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), ...(withPreface && chunks.length > 0 ? [chunks[i++]] : [])]))
       const next = (): void => {
         if (sock.destroyed || i >= chunks.length) return
         sock.write(chunks[i++])

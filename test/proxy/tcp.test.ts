@@ -6,7 +6,6 @@ import crypto from 'node:crypto'
 import {afterEach, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, quietLog, rawExchange, testConfig} from './helpers.js'
 
 /** Reads everything until the client half-closes, then answers with its length and hash and ends. */

@@ -1,7 +1,8 @@
 // Bounds on what one HTTP/2 client connection may make the proxy do (CVE-2023-44487, "rapid
 // reset", and its kin):
 // - streams it resets before their response has ended each cost an upstream request, so they
-//   are taken from a per-connection budget (a burst, refilled at a steady rate); past it the
+//   are taken from a per-connection budget (a burst of at most half the stream limit, refilled
+//   at a steady rate); past it the
 //   connection gets GOAWAY ENHANCE_YOUR_CALM and closes (reason h2_reset_flood). Before, ~1,100
 //   streams of one connection reached the application before nghttp2's own limit fired. Streams
 //   the proxy itself resets (an upstream reset passed on) are not the client's doing and are
@@ -57,6 +58,8 @@ export function guardSession(side: Side, session: http2.ServerHttp2Session, sock
   session.on('error', (err: NodeJS.ErrnoException) => {
     errored = true
     side.log.debug('http/2 session error', {code: err.code, error: err.message})
+    // (a flood the reset budget caught: counted as h2_reset_flood already, whatever Node adds)
+    if ((session as Guarded)[kCalmed]) return
     if (!PROTOCOL_ERRORS.has(err.code ?? '')) return
     // Invalid frames past Node's limit (set to the stream limit): streams refused past it, the
     // only invalid frames a client makes by the hundred. A protocol error: when the connection
@@ -76,24 +79,29 @@ export function closeByProxy(stream: http2.ServerHttp2Stream, code: number): voi
   stream.close(code)
 }
 
-/** Watches a new server stream: a reset by the client before its response ended takes from the connection's budget. */
-export function guardStream(side: Side, stream: http2.ServerHttp2Stream): void {
-  // (taken now: a closed stream no longer knows its session)
-  const session = stream.session as Guarded | undefined
-  if (session) {
-    session[kAnnounced] = (session[kAnnounced] ?? 0) + 1
-    const active = (session[kActive] ?? 0) + 1
-    session[kActive] = active
-    if (active >= side.config.limits.h2MaxConcurrentStreams) session[kFull] = true
-  }
+/**
+ * Watches a new server stream of `session`: a reset by the client before its response ended
+ * takes from the connection's budget. Registered on the session, not the server: Node announces
+ * a stream a tick after reading its HEADERS, and one whose reset came in the same read is
+ * destroyed by then and no longer knows its session (a flood written in one go, preface
+ * included, went uncounted and the connection sat idle instead of getting its GOAWAY).
+ */
+export function guardStream(side: Side, session: http2.ServerHttp2Session, stream: http2.ServerHttp2Stream): void {
+  const g = session as Guarded
+  g[kAnnounced] = (g[kAnnounced] ?? 0) + 1
+  const active = (g[kActive] ?? 0) + 1
+  g[kActive] = active
+  if (active >= side.config.limits.h2MaxConcurrentStreams) g[kFull] = true
   stream.once('close', () => {
-    if (session) session[kActive]!--
+    g[kActive]!--
   })
   // A stream whose HEADERS and reset came in the same read is announced already reset.
-  if (stream.aborted) return reset(side, session)
+  if (stream.aborted) return reset(side, g)
   // Otherwise 'aborted' comes as the reset is read (before 'close').
+  // (Not when the session is going: Node aborts every open stream as it destroys a session, for
+  // too many invalid frames say, before it reports why; those are not the client's resets.)
   stream.once('aborted', () => {
-    if (!(stream as Marked)[kOurs]) reset(side, session)
+    if (!(stream as Marked)[kOurs] && !session.destroyed) reset(side, g)
   })
 }
 
@@ -102,7 +110,13 @@ function reset(side: Side, session: Guarded | undefined): void {
   if (!session) return
   session[kResets] = (session[kResets] ?? 0) + 1
   if (session[kCalmed]) return
-  const {h2ResetBurst: burst, h2ResetsPerSecond: rate} = side.config.limits
+  const {h2ResetBurst, h2ResetsPerSecond: rate, h2MaxConcurrentStreams} = side.config.limits
+  // At most half the stream limit: Node keeps a reset stream in its session until JavaScript has
+  // run, so when one read brings many streams with their resets, past the stream limit Node
+  // refuses the rest and, past maxSessionRejectedStreams, ends the session itself (GOAWAY
+  // INTERNAL_ERROR, "the user callback function failed"). The budget must run out first, so the
+  // client is told ENHANCE_YOUR_CALM and the connection counted as the flood it is.
+  const burst = Math.min(h2ResetBurst, Math.max(1, Math.floor(h2MaxConcurrentStreams / 2)))
   const now = performance.now()
   const b = (session[kBudget] ??= {tokens: burst, at: now})
   b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)

@@ -18,14 +18,13 @@ import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
 import {relay} from './relay.js'
-import {closeByProxy, guardStream} from './client-limits.js'
+import {closeByProxy} from './client-limits.js'
 import {ReplayBody} from './replay-body.js'
 
 const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
 
 export function h2StreamHandler(side: Side): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void {
   return (stream, headers, flags) => {
-    guardStream(side, stream)
     forward(side, stream, headers, flags).catch((err: unknown) => {
       containedError(side, 'http2 stream', err)
       if (!stream.destroyed) closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)

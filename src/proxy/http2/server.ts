@@ -4,7 +4,7 @@
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
 import type {Side} from '../side.js'
-import {guardSession} from './client-limits.js'
+import {guardSession, guardStream} from './client-limits.js'
 import {h2StreamHandler} from './forward.js'
 
 const kHead = Symbol('mesh.h2head')
@@ -50,6 +50,7 @@ export function createH2Server(side: Side): http2.Http2Server {
     const head = socket[kHead] as Buffer | undefined
     const raw = socket[kRaw] as Duplex | undefined
     guardSession(side, session, raw)
+    session.on('stream', (stream: http2.ServerHttp2Stream) => guardStream(side, session, stream))
     if (head && head.length > 0) {
       const handle = nativeHandle(session)
       if (handle) handle.receive(head)
