@@ -152,6 +152,11 @@ describe('P2C over peak-EWMA', () => {
     expect(picks.get(known)).toBeGreaterThan(120)
     // Two endpoints that have never answered are a coin toss too; in-flight requests still count.
     expect(pickP2C([ep(undefined, 3, clock), fresh])).toBe(fresh)
+    // Against a failing (priced at 1 s) or slow endpoint, the new one is assumed at 30 ms and wins.
+    const failing = ep(undefined, 0, clock)
+    failing.stats.end(failing.stats.start(), false)
+    for (let i = 0; i < 50; i++) expect(pickP2C([failing, fresh])).toBe(fresh)
+    for (let i = 0; i < 50; i++) expect(pickP2C([ep(200, 0, clock), fresh])).toBe(fresh)
   })
 
   it('fades an idle estimate toward zero, so an endpoint once slow is tried again', () => {
