@@ -30,7 +30,11 @@ export class EndpointStats {
   ejectedUntil = 0
   ejections = 0
 
-  constructor(private readonly accrual: FailureAccrual, private readonly clock: Clock = () => performance.now()) {
+  constructor(
+    private readonly accrual: FailureAccrual,
+    private readonly onEject?: () => void,
+    private readonly clock: Clock = () => performance.now(),
+  ) {
     this.stamp = clock()
   }
 
@@ -87,6 +91,7 @@ export class EndpointStats {
     this.ejectedUntil = now + base * (0.75 + Math.random() * 0.25)
     this.ejections++
     this.consecutiveFailures = 0
+    this.onEject?.()
   }
 }
 
