@@ -177,11 +177,11 @@ describe('what mesh authz suggest writes, and what the docs show', () => {
 
   it('the example in docs/architecture/authz.md is admitted as written', async () => {
     const md = readFileSync(path.join(import.meta.dirname, '../../docs/architecture/authz.md'), 'utf8')
-    const example = /```yaml\n(apiVersion: policy\.mesh\.dev[\s\S]*?)```/.exec(md)![1]!.replace('namespace: shop', `namespace: ${ns}`)
+    const example = /```yaml\n(apiVersion: policy\.mesh\.dev[\s\S]*?)```/.exec(md)![1]!.replace('namespace: shop', `namespace: ${ns}`).replace('name: web-to-books', 'name: doc-example')
     const file = path.join(tmp, 'doc-example.yaml')
     writeFileSync(file, example)
     const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', file], {allowFailure: true})
     expect(r.stderr).toBe('')
-    expect(r.stdout).toContain('authorizationpolicy.policy.mesh.dev/web-to-books created (server dry run)')
+    expect(r.stdout).toContain('authorizationpolicy.policy.mesh.dev/doc-example created (server dry run)')
   })
 })
