@@ -42,7 +42,7 @@ function layout(snapshot: Snapshot): Laid {
   }
 }
 
-const edgeText = (e: GraphEdge): string => `${e.rps === null ? `${e.connections} conn` : rps(e.rps)} · ${pct(e.successRate)} · ${e.verified ? 'mTLS' : 'not verified'}`
+const edgeText = (e: GraphEdge): string => `${e.rps === null || e.requests === 0 ? `${e.connections} conn` : rps(e.rps)} · ${pct(e.successRate)} · ${e.verified ? 'mTLS' : 'not verified'}`
 
 export function GraphView({snapshot}: {snapshot: Snapshot}) {
   const laid = useMemo(() => layout(snapshot), [snapshot])
@@ -53,7 +53,7 @@ export function GraphView({snapshot}: {snapshot: Snapshot}) {
       <p class="note">Nodes are workloads; an edge is a pair that talks, with its requests per second and success rate over the last {snapshot.window}, and whether both identities were verified (mTLS).</p>
       {snapshot.graph.length === 0 && <p>No traffic seen yet between workloads.</p>}
       <div class="graph-wrap">
-        <svg class="graph" data-testid="graph" viewBox={`0 0 ${laid.width} ${laid.height}`} width={laid.width} height={laid.height} role="group" aria-label="service graph">
+        <svg class="graph" data-testid="graph" viewBox={`0 0 ${laid.width} ${laid.height}`} role="group" aria-label="service graph">
           <defs>
             <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
               <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
@@ -77,7 +77,7 @@ export function GraphView({snapshot}: {snapshot: Snapshot}) {
                 class={`node ${n.w ? '' : 'external'}`}
                 data-node={n.id}
                 transform={`translate(${(n.x - NODE_W / 2).toFixed(1)} ${(n.y - NODE_H / 2).toFixed(1)})`}
-                tabIndex={0}
+                tabindex={0}
                 role="link"
                 aria-label={label}
                 onClick={() => go(href)}

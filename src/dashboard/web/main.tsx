@@ -13,6 +13,11 @@ import {WorkloadsView} from './workloads.js'
 type Theme = 'light' | 'dark'
 const THEME_KEY = 'mesh-dashboard-theme'
 
+function applyTheme(theme: Theme): Theme {
+  document.documentElement.dataset.theme = theme
+  return theme
+}
+
 function initialTheme(): Theme {
   const saved = localStorage.getItem(THEME_KEY)
   if (saved === 'light' || saved === 'dark') return saved
@@ -40,13 +45,10 @@ const VIEWS = [
 ] as const
 
 function App() {
-  const [theme, setTheme] = useState<Theme>(initialTheme)
+  const [theme, setTheme] = useState<Theme>(() => applyTheme(initialTheme()))
   const hash = useHash()
   const {snapshot, link} = useLive()
   const [, tick] = useState(0)
-  useEffect(() => {
-    document.documentElement.dataset.theme = theme
-  }, [theme])
   useEffect(() => {
     const t = setInterval(() => tick((n) => n + 1), 1000)
     return () => clearInterval(t)
@@ -80,7 +82,7 @@ function App() {
         <button type="button" class="theme" aria-pressed={theme === 'dark'} onClick={() => {
           const next = theme === 'dark' ? 'light' : 'dark'
           localStorage.setItem(THEME_KEY, next)
-          setTheme(next)
+          setTheme(applyTheme(next))
         }}>Dark theme</button>
       </header>
       <main id="main" tabIndex={-1}>
@@ -92,4 +94,7 @@ function App() {
   )
 }
 
-render(<App />, document.getElementById('app')!)
+const root = document.getElementById('app')!
+// The page's "Loading" line goes; preact renders into the emptied container.
+root.textContent = ''
+render(<App />, root)
