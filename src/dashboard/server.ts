@@ -140,12 +140,18 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     headersTimeout: LIMITS.headersTimeoutMs,
     requestTimeout: LIMITS.requestTimeoutMs,
     keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+    // How often the two timeouts above are looked at (Node's default, 30 s, lets a slow client hold on that much longer).
+    connectionsCheckingInterval: 1_000,
   })
   server.maxConnections = LIMITS.connections
   server.on('drop', () => refuse('connections'))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    refuse(err.code === 'HPE_HEADER_OVERFLOW' ? 'header_size' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'malformed')
-    if (socket.writable) socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n')
+    const [reason, answer] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? ['header_size', '431 Request Header Fields Too Large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? ['timeout', '408 Request Timeout']
+      : ['malformed', '400 Bad Request']
+    refuse(reason)
+    if (socket.writable) socket.end(`HTTP/1.1 ${answer}\r\nconnection: close\r\n\r\n`)
     else socket.destroy()
   })
 
