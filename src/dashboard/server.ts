@@ -44,6 +44,7 @@ export const LIMITS = {
 const KEEP_POLLING_MS = 15 * 60 * 1000
 const CHECK_CACHE_MS = 10_000
 const ROUTES_EVERY_MS = 2_000
+const PING_MS = 30_000
 
 export const CSP = [
   "default-src 'none'",
@@ -190,13 +191,15 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   let lastListener = 0
   let closed = false
   const read = (): Promise<Snapshot> => {
-    reading ??= o.source.snapshot().then((s) => {
-      latest = s
-      reading = undefined
-      const msg = JSON.stringify({type: 'snapshot', snapshot: s} satisfies LiveMessage)
-      for (const ws of live) if (ws.bufferedAmount < LIMITS.maxWsBuffered) ws.send(msg)
-      return s
-    })
+    reading ??= o.source
+      .snapshot()
+      .then((s) => {
+        latest = s
+        const msg = JSON.stringify({type: 'snapshot', snapshot: s} satisfies LiveMessage)
+        for (const ws of live) if (ws.bufferedAmount < LIMITS.maxWsBuffered) ws.send(msg)
+        return s
+      })
+      .finally(() => (reading = undefined))
     return reading
   }
   const poller = setInterval(() => {
@@ -254,6 +257,24 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   })
 
   const wss = new WebSocketServer({noServer: true, maxPayload: LIMITS.maxWsPayload, perMessageDeflate: false})
+  // A page that went away without closing (a suspended laptop) must not keep its place: each
+  // WebSocket is pinged every PING_MS, and one that did not answer the last ping is cut.
+  const answered = new WeakSet<WebSocket>()
+  wss.on('connection', (ws: WebSocket) => {
+    answered.add(ws)
+    ws.on('pong', () => answered.add(ws))
+  })
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!answered.has(ws)) {
+        refuse('ws_silent')
+        ws.terminate()
+        continue
+      }
+      answered.delete(ws)
+      ws.ping()
+    }
+  }, PING_MS)
   const taps = new Set<TapStream>()
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const no = (status: number, reason: string, text: string): void => {
@@ -268,11 +289,11 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     const url = new URL(req.url ?? '/', 'http://dashboard')
     if (url.pathname === '/api/live') {
       if (live.size >= LIMITS.liveStreams) return no(503, 'live_streams', `more than ${LIMITS.liveStreams} pages listen already\n`)
-      return wss.handleUpgrade(req, socket, head, (ws) => onLive(ws))
+      return wss.handleUpgrade(req, socket, head, (ws) => (wss.emit('connection', ws, req), onLive(ws)))
     }
     if (url.pathname === '/api/tap') {
       if (taps.size >= LIMITS.tapStreams) return no(503, 'tap_streams', `more than ${LIMITS.tapStreams} tap streams are open already: close one\n`)
-      return wss.handleUpgrade(req, socket, head, (ws) => onTap(ws, url.searchParams))
+      return wss.handleUpgrade(req, socket, head, (ws) => (wss.emit('connection', ws, req), onTap(ws, url.searchParams)))
     }
     no(404, 'not_found', 'no such stream\n')
   })
@@ -332,6 +353,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     close: async () => {
       closed = true
       clearInterval(poller)
+      clearInterval(pinger)
       for (const t of taps) t.close()
       for (const ws of wss.clients) ws.terminate()
       await new Promise<void>((resolve) => {
