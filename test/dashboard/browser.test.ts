@@ -78,6 +78,9 @@ describe('mesh dashboard in Chromium, against a running demo', {timeout: 300_000
   it('mesh demo prints the address of its own dashboard, which serves the page', async () => {
     const url = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/\?key=\S+) /m.exec(started.stdout)?.[1]
     expect(url, started.stdout).toBeDefined()
+    // `mesh demo status` tells it again (a detached demo's banner is easily lost).
+    const status = await mesh(['demo', 'status', '-o', 'json'])
+    expect((JSON.parse(status.stdout) as {dashboard?: string}).dashboard).toBe(url)
     const {page, problems} = await open(url!)
     await page.getByRole('table', {name: 'workloads'}).getByRole('link', {name: 'deploy/web'}).waitFor()
     expect(problems).toEqual([])
