@@ -2,7 +2,8 @@
 // 127.0.0.1, print its address (stdout) and open a browser, stay until Ctrl-C. `mesh demo` starts
 // the same server for itself with `startDashboard`.
 import {spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {KubeOptions} from '../k8s/client.js'
@@ -67,11 +68,24 @@ export async function startDashboard(o: StartOptions): Promise<DashboardServer> 
   }
 }
 
-function openBrowser(url: string, out: Output): void {
-  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]]
+/**
+ * Opens the page in the user's browser. Not with the address itself on a command line: any local
+ * user can read another's process arguments (/proc/<pid>/cmdline), and the address carries the
+ * key. The browser gets a file only this user can read (0600, in a 0700 directory), which sends
+ * it on to the address; the file is removed after a minute or when the dashboard stops.
+ */
+function openBrowser(url: string, out: Output): () => void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mesh-dashboard-'))
+  const file = path.join(dir, 'open.html')
+  const href = url.replaceAll('&', '&amp;').replaceAll('"', '&quot;')
+  writeFileSync(file, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${href}"><title>mesh dashboard</title><a href="${href}">Open the mesh dashboard</a>\n`, {mode: 0o600})
+  const [cmd, args] = process.platform === 'darwin' ? ['open', [file]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', file]] : ['xdg-open', [file]]
   const child = spawn(cmd, args, {stdio: 'ignore', detached: true})
   child.on('error', () => out.info(`could not start a browser (${cmd}): open the address above yourself`))
   child.unref()
+  const remove = (): void => rmSync(dir, {recursive: true, force: true})
+  setTimeout(remove, 60_000).unref()
+  return remove
 }
 
 export async function runDashboardCommand(out: Output, flags: DashboardFlags, opts: {until?: Promise<unknown>} = {}): Promise<void> {
@@ -85,7 +99,7 @@ export async function runDashboardCommand(out: Output, flags: DashboardFlags, op
   const server = await startDashboard({target, kube, port: flags.port, address: flags.address, scope: {namespace: target.namespace, allNamespaces: flags['all-namespaces'], window: flags.window}})
   out.data(server.url)
   out.info(`serving the dashboard of ${target.description} on ${server.origin}; Ctrl-C stops it`)
-  if (flags.open) openBrowser(server.url, out)
+  const opened = flags.open ? openBrowser(server.url, out) : undefined
   let stop!: () => void
   const stopped = new Promise<void>((resolve) => (stop = resolve))
   process.once('SIGINT', stop)
@@ -96,6 +110,7 @@ export async function runDashboardCommand(out: Output, flags: DashboardFlags, op
   } finally {
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
+    opened?.()
     await server.close()
   }
 }

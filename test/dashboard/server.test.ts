@@ -2,7 +2,10 @@
 // WebSocket's Origin, and every bound (method, body, URL and header size, slow headers,
 // connections, streams, messages from the page), each refusal counted on /metrics by reason.
 // The source of its data is a stand-in here (the browser suite runs it against a real demo).
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket from 'ws'
 import {LIMITS, startDashboardServer, type DashboardServer} from '../../src/dashboard/server.js'
@@ -10,7 +13,9 @@ import type {DashboardSource} from '../../src/dashboard/source.js'
 import type {Snapshot} from '../../src/dashboard/types.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {assetsDir} from '../../src/dashboard/run.js'
+import {startDashboardProcess} from '../helpers/dashboard.js'
 import {eventually} from '../helpers/eventually.js'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {spawnMesh} from '../helpers/run.js'
 
 const snapshot: Snapshot = {time: Date.now(), window: '1m', namespace: 'demo', allNamespaces: false, source: 'a stand-in', namespaces: [], workloads: [], edges: [], graph: [], podErrors: []}
@@ -184,6 +189,30 @@ describe('mesh dashboard, the command', () => {
     expect(r.stderr).toContain('no kubeconfig at /nonexistent/kubeconfig')
     expect(r.stdout).toBe('')
     expect(r.exitCode).toBe(1)
+  })
+
+  it('opens the browser on a file only the user can read, never with the key on a command line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mesh-dashboard-open-'))
+    try {
+      // A browser opener that records what it was given (other users can read a process's arguments).
+      writeFileSync(path.join(dir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/args\nstat -c %a "$1" > ${dir}/mode\ncp "$1" ${dir}/page.html\n`, {mode: 0o755})
+      writeFileSync(path.join(dir, 'kubeconfig'), kubeconfigYaml('https://127.0.0.1:1'))
+      const d = await startDashboardProcess(['--open', '--kubeconfig', path.join(dir, 'kubeconfig')], {...env, PATH: `${dir}:${process.env.PATH}`})
+      try {
+        const key = new URL(d.url).searchParams.get('key')!
+        await eventually('the browser opener to run', () => (existsSync(path.join(dir, 'page.html')) ? true : undefined))
+        const args = readFileSync(path.join(dir, 'args'), 'utf8')
+        expect(args).not.toContain(key)
+        expect(readFileSync(path.join(dir, 'mode'), 'utf8').trim()).toBe('600')
+        expect(readFileSync(path.join(dir, 'page.html'), 'utf8')).toContain(`<meta http-equiv="refresh" content="0;url=${d.url}">`)
+      } finally {
+        await d.stop()
+      }
+      // Gone once the dashboard stops.
+      expect(existsSync(readFileSync(path.join(dir, 'args'), 'utf8').trim())).toBe(false)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   it('bad flags are usage errors (exit 2)', async () => {

@@ -1,5 +1,5 @@
 // A `mesh dashboard` process (the compiled binary) for the browser tests and the bench: started
-// with --no-open, its address read from the first line of its stdout.
+// with --no-open (unless the args say --open), its address read from the first line of its stdout.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {ROOT} from './run.js'
 
@@ -12,7 +12,7 @@ export interface RunningDashboard {
 }
 
 export function startDashboardProcess(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunningDashboard> {
-  const child = spawn(process.execPath, ['bin/run.js', 'dashboard', '--no-open', ...args], {
+  const child = spawn(process.execPath, ['bin/run.js', 'dashboard', ...(args.includes('--open') ? [] : ['--no-open']), ...args], {
     cwd: ROOT,
     env: {...process.env, NO_COLOR: '1', NODE_ENV: 'production', ...env},
     stdio: ['ignore', 'pipe', 'pipe'],
