@@ -1,6 +1,6 @@
 // The sides' check of a request's authority before any lookup: one that does not parse
 // (authority.ts) is answered 400 by whichever codec asked, and counted (reason bad_authority).
-import {checkAuthority} from './authority.js'
+import {checkAuthority} from './config/authority.js'
 import {ProxyError} from './errors.js'
 import {refuseInput, type Side} from './side.js'
 

@@ -4,7 +4,7 @@
 // protocol detection (idle connections are the cheap attack: they must not lock legitimate
 // clients out), and is refused only when every connection is past detection.
 import net from 'node:net'
-import type {ListenAddr} from './config.js'
+import type {ListenAddr} from './config/config.js'
 import {ConnTracker} from './conn.js'
 
 export interface Listener {

@@ -1,16 +1,8 @@
 // The proxy's log: one line per event on stderr, plain (`2024-... INFO msg k=v`) or JSON, with
 // a level that the admin server can change at run time.
-import {InputError} from '../lib/errors.js'
+import {LOG_RANK as RANK, type LogFormat, type LogLevel} from './config/log-level.js'
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
-export type LogFormat = 'plain' | 'json'
-const RANK: Record<LogLevel, number> = {error: 0, warn: 1, info: 2, debug: 3, trace: 4}
-
-export function parseLogLevel(value: string, name = 'log level'): LogLevel {
-  const v = value.trim().toLowerCase()
-  if (v in RANK) return v as LogLevel
-  throw new InputError(`${name}="${value}" is not a log level`, {suggestions: ['Use one of error, warn, info, debug, trace.']})
-}
+export type {LogFormat, LogLevel} from './config/log-level.js'
 
 export type Fields = Record<string, string | number | boolean | undefined>
 

@@ -1,7 +1,7 @@
 // startProxy: the data plane in one call, for `mesh proxy`, `mesh demo` and tests. It starts the
 // inbound and outbound listeners (admin and tap are separate pieces the caller adds) and
 // returns their ports, a readiness promise, counters, and a graceful close.
-import type {ProxyConfig} from './config.js'
+import type {ProxyConfig} from './config/config.js'
 import type {Discovery, Identity} from './contracts.js'
 import {startInbound, type Side$} from './inbound/inbound.js'
 import {Logger} from './log.js'

@@ -2,7 +2,7 @@
 // with (connect timeout, failure accrual and its ejection counter, HTTP/2 keep-alive PINGs) and
 // the counter of the listener's connection cap.
 import type {Direction} from '../protocol/tap.js'
-import type {ProxyConfig} from './config.js'
+import type {ProxyConfig} from './config/config.js'
 import type {EndpointClientOptions} from './endpoint.js'
 import type {Logger} from './log.js'
 import type {Observer} from './observe.js'

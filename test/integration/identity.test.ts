@@ -22,7 +22,7 @@ import {callCertify, CertifyError, startIdentity} from '../../src/proxy/identity
 import {createCsr, generateIssuer, generateRsaKey, generateTrustAnchor, parseCertificate, publicKeyOf, signLeaf, singleDnsSan, verifyChain, type CaMaterial} from '../../src/tls/index.js'
 import type {Discovery} from '../../src/proxy/contracts.js'
 import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
-import {parseInboundPolicy} from '../../src/proxy/inbound/policy.js'
+import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {newStats} from '../../src/proxy/side.js'

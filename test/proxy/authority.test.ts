@@ -4,7 +4,7 @@
 // userinfo, no sub-delims in names), never looser. And the loop guard's address checks.
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
-import {checkAuthority, normalizeAuthority, parseAuthority, type Authority} from '../../src/proxy/authority.js'
+import {checkAuthority, normalizeAuthority, parseAuthority, type Authority} from '../../src/proxy/config/authority.js'
 import {LoopGuard} from '../../src/proxy/loop-guard.js'
 
 function ok(input: string, defaultPort = 80): Authority {

@@ -2,7 +2,7 @@
 // (outbound -> inbound -> app) started in process, and small raw-socket clients.
 import http from 'node:http'
 import net from 'node:net'
-import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config.js'
+import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config/config.js'
 import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
 import {Logger} from '../../src/proxy/log.js'
 import type {Observer, RequestMeta} from '../../src/proxy/observe.js'

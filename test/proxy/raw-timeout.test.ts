@@ -5,7 +5,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/observe.js'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
-import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {closeServer, request, startEchoApp, startPair, type EchoApp, type Pair, type SimpleResponse} from './helpers.js'
 
 const ROUTES = 'web.local GET /slow=timeout:300ms;web.local POST /slowpost=timeout:300ms,retries:0;web.local GET /headfirst=timeout:300ms;web.local GET /twice=timeout:600ms,retries:2'

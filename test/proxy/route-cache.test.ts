@@ -3,7 +3,7 @@
 // 127.0.0.1 and real requests through the endpoints' pools.
 import http from 'node:http'
 import {afterEach, describe, expect, it} from 'vitest'
-import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
+import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 import type {Discovery} from '../../src/proxy/contracts.js'
 import {LoopGuard} from '../../src/proxy/loop-guard.js'
 import {BalancedTarget, Router} from '../../src/proxy/outbound/router.js'

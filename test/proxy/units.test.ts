@@ -2,12 +2,12 @@
 // balancer's preferences, and the retry budget's arithmetic.
 import {describe, expect, it} from 'vitest'
 import {classify} from '../../src/proxy/detect.js'
-import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config.js'
+import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config/config.js'
 import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
 import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
 import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/retry-decision.js'
 import type {Side} from '../../src/proxy/side.js'
-import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
+import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))
 

@@ -4,7 +4,7 @@
 // budget; the request timeout) and relays the response. Failures are answered by the proxy
 // itself with the `mesh-proxy-error` header.
 import type http from 'node:http'
-import {normalizeAuthority} from '../config.js'
+import {normalizeAuthority} from '../config/config.js'
 import {connOf, type ConnCtx} from '../conn.js'
 import {containedError} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'

@@ -3,7 +3,7 @@
 // forwarded, and after the 101 the connection is carried as opaque bytes).
 import * as http from '../node-http.js'
 import type {Duplex} from 'node:stream'
-import {normalizeAuthority} from '../config.js'
+import {normalizeAuthority} from '../config/config.js'
 import {connOf, type ConnCtx} from '../conn.js'
 import {contain, contained} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'

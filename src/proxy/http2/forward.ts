@@ -5,7 +5,7 @@
 // retryable gRPC trailers-only errors (UNAVAILABLE), with bodies replayed up to 64 KiB and
 // every retry taken from the side's budget.
 import http2 from 'node:http2'
-import {normalizeAuthority} from '../config.js'
+import {normalizeAuthority} from '../config/config.js'
 import {connOf} from '../conn.js'
 import {containedError} from '../contain.js'
 import type {EndpointClient} from '../endpoint.js'

@@ -2,7 +2,7 @@
 // the connection's original destination port, on loopback. One cached target per address, so
 // each keeps its keep-alive pools. An original destination on one of this proxy's own listener
 // ports would reach the proxy again: refused as a loop (508).
-import type {ListenAddr} from '../config.js'
+import type {ListenAddr} from '../config/config.js'
 import type {ConnCtx} from '../conn.js'
 import type {EndpointClientOptions} from '../endpoint.js'
 import {ProxyError} from '../errors.js'

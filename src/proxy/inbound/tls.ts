@@ -7,7 +7,7 @@ import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
 import type {Identity} from '../contracts.js'
-import type {ClientCert} from './policy.js'
+import type {ClientCert} from './authz.js'
 
 export interface Terminated {
   socket: tls.TLSSocket

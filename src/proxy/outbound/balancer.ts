@@ -10,7 +10,7 @@
 //   comparison on a 30 ms guess, and still wins against a failing or slow one);
 // - an idle endpoint's estimate fades toward zero with the decay time when read, as Tower's
 //   PeakEwma does (linkerd2-proxy's balancer), so an endpoint that was once slow is tried again.
-import type {FailureAccrual} from '../config.js'
+import type {FailureAccrual} from '../config/config.js'
 
 /** Latency assumed for an endpoint before its first response (ms). */
 const DEFAULT_RTT_MS = 30

@@ -5,7 +5,7 @@
 import type net from 'node:net'
 import {forwardTcp, serveHttp} from '../accept.js'
 import {requireAuthority} from '../authority-gate.js'
-import type {ProxyConfig} from '../config.js'
+import type {ProxyConfig} from '../config/config.js'
 import {newConnCtx} from '../conn.js'
 import type {Discovery, Identity} from '../contracts.js'
 import {detect} from '../detect.js'

@@ -3,7 +3,7 @@
 // MAX_TARGETS: the least recently used one leaves first, and its connections close once nothing
 // is in flight on them). Authorities discovery does not handle go straight to the named
 // host:port, plaintext, unless that is this proxy itself (loop-guard.ts: 508).
-import {checkAuthority} from '../authority.js'
+import {checkAuthority} from '../config/authority.js'
 import type {Identity, Discovery, EndpointSet} from '../contracts.js'
 import {NoSuchServiceError} from '../contracts.js'
 import {EndpointClient, type EndpointClientOptions} from '../endpoint.js'

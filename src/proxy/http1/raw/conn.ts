@@ -5,7 +5,7 @@
 // side's Node http.Server, which answers it as the node codec does.
 import type http from 'node:http'
 import type {Duplex} from 'node:stream'
-import {normalizeAuthority} from '../../config.js'
+import {normalizeAuthority} from '../../config/config.js'
 import {connOf, type ConnCtx} from '../../conn.js'
 import {containedError} from '../../contain.js'
 import type {RequestMeta} from '../../observe.js'

@@ -14,7 +14,7 @@
 // `route` label): the method and path prefix as written, `GET /api/` or `/api/` when the rule
 // names no method; requests no rule matches (and every inbound request) have route ''. The
 // names are built once per rule here, so the label's cardinality is bounded by the config.
-import {InputError} from '../lib/errors.js'
+import {InputError} from '../../lib/errors.js'
 import type {ProxyConfig, RetryPolicy} from './config.js'
 
 /** What governs one request: how long it may take, and how it is retried. */

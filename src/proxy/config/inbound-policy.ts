@@ -5,9 +5,9 @@
 //   identities:<id>,<id>           only these client identities
 // Under every policy a client certificate that does not verify (another trust root, expired,
 // not exactly one DNS SAN) is refused: a client claiming an identity must prove it.
+// The policies as written; inbound/authz.ts applies them.
 import {InputError} from '../../lib/errors.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
-import type {Observer} from '../observe.js'
 
 export type InboundPolicy =
   | {kind: 'all-unauthenticated'}
@@ -24,19 +24,6 @@ export type InboundPolicy =
  */
 export const REFUSAL_REASONS = ['untrusted_certificate', 'unauthenticated', 'no_client_certificate', 'identity_not_allowed'] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
-
-/** What the inbound side learned about a client in the handshake. */
-export interface ClientCert {
-  presented: boolean
-  /** The verified identity (present only when the certificate verified). */
-  id?: string
-  /** Why a presented certificate did not verify. */
-  problem?: string
-}
-
-export type Verdict = {allow: true} | {allow: false; reason: RefusalReason; detail: string}
-
-const ALLOW: Verdict = {allow: true}
 
 const MAX_IDENTITIES = 1000
 const IDENTITY = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
@@ -60,45 +47,4 @@ export function parseInboundPolicy(value: string | undefined, name: string = Pro
 
 export function describePolicy(p: InboundPolicy): string {
   return p.kind === 'identities' ? `identities:${[...p.identities].join(',')}` : p.kind
-}
-
-/**
- * A policy applied: decisions plus counters of refusals by reason, which also go to the
- * observer (the metrics family mesh_proxy_inbound_policy_refused_total{reason}).
- */
-export class InboundAuthz {
-  readonly refused = Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>
-
-  constructor(readonly policy: InboundPolicy, private readonly observer?: Pick<Observer, 'inboundRefused'>) {}
-
-  /** Whether clients without a verified identity are served. */
-  get allowsUnauthenticated(): boolean {
-    return this.policy.kind === 'all-unauthenticated'
-  }
-
-  /** A connection that is not mTLS to this proxy (plaintext, or TLS for the application). */
-  checkPlain(what: string): Verdict {
-    if (this.allowsUnauthenticated) return ALLOW
-    return {allow: false, reason: 'unauthenticated', detail: `${what} is not allowed by the inbound policy ${describePolicy(this.policy)}`}
-  }
-
-  /** A TLS connection this proxy terminated. */
-  checkTls(client: ClientCert): Verdict {
-    if (client.presented && !client.id) {
-      return {allow: false, reason: 'untrusted_certificate', detail: `the client certificate was not accepted: ${client.problem ?? 'it does not verify'}`}
-    }
-    if (!client.id) {
-      if (this.allowsUnauthenticated) return ALLOW
-      return {allow: false, reason: 'no_client_certificate', detail: `a client without a certificate is not allowed by the inbound policy ${describePolicy(this.policy)}`}
-    }
-    if (this.policy.kind === 'identities' && !this.policy.identities.has(client.id)) {
-      return {allow: false, reason: 'identity_not_allowed', detail: `the client identity ${client.id} is not allowed by the inbound policy`}
-    }
-    return ALLOW
-  }
-
-  count(reason: RefusalReason): void {
-    this.refused[reason]++
-    this.observer?.inboundRefused?.(reason)
-  }
 }

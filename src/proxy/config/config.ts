@@ -1,11 +1,10 @@
 // ProxyConfig: everything the data path needs, from the MESH_PROXY_* environment (the names in
 // src/protocol/proxy-env.ts) with flag overrides. Bad values fail here, naming the variable.
-import {InputError} from '../lib/errors.js'
-import {DEFAULT_OPAQUE_PORTS, PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
+import {InputError} from '../../lib/errors.js'
+import {DEFAULT_OPAQUE_PORTS, PROXY_PORTS, ProxyEnv} from '../../protocol/proxy-env.js'
 import {authorityOf} from './authority.js'
-import type {LogFormat, LogLevel} from './log.js'
-import {parseLogLevel} from './log.js'
-import {parseInboundPolicy, type InboundPolicy} from './inbound/policy.js'
+import {parseLogLevel, type LogFormat, type LogLevel} from './log-level.js'
+import {parseInboundPolicy, type InboundPolicy} from './inbound-policy.js'
 import {parseDuration, parseRoutes, type RouteRule} from './route-policy.js'
 
 export {normalizeAuthority} from './authority.js'
