@@ -6,7 +6,7 @@
 import http2 from 'node:http2'
 import type net from 'node:net'
 import {loadProxyConfig} from '../src/proxy/config/config.js'
-import {Logger} from '../src/proxy/log.js'
+import {Logger} from '../src/proxy/core/log.js'
 import {parseRoutes, RouteTable} from '../src/proxy/config/route-policy.js'
 import {startProxy} from '../src/proxy/server.js'
 

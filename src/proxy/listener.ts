@@ -5,7 +5,7 @@
 // clients out), and is refused only when every connection is past detection.
 import net from 'node:net'
 import type {ListenAddr} from './config/config.js'
-import {ConnTracker} from './conn.js'
+import {ConnTracker} from './core/conn.js'
 
 export interface Listener {
   server: net.Server

@@ -9,7 +9,7 @@ import {loadProxyConfig} from './config/config.js'
 import {dropCodePagesLater} from './net/code-pages.js'
 import {MALLOC_TRIM_INTERVAL_MS, mallocTrimSupport, startMallocTrim} from './net/malloc-trim.js'
 import {runSidecar} from './run.js'
-import {containUncaught} from './uncaught.js'
+import {containUncaught} from './core/uncaught.js'
 
 /**
  * V8 settings of the proxy process that NODE_OPTIONS does not accept. `--optimize-for-size`

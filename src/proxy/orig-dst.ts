@@ -2,7 +2,7 @@
 // SO_ORIGINAL_DST addon in ./net/original-dst.ts when it is built; without it, undefined
 // (the proxy then uses MESH_PROXY_INBOUND_FORWARD_ADDR or the local address).
 import type {Socket} from 'node:net'
-import type {Addr} from './observe.js'
+import type {Addr} from './core/observe.js'
 
 export type OriginalDstFn = (socket: Socket) => Addr | undefined
 

@@ -2,13 +2,13 @@
 // inbound and outbound listeners (admin and tap are separate pieces the caller adds) and
 // returns their ports, a readiness promise, counters, and a graceful close.
 import type {ProxyConfig} from './config/config.js'
-import type {Discovery, Identity} from './contracts.js'
+import type {Discovery, Identity} from './core/contracts.js'
 import {startInbound, type Side$} from './inbound/inbound.js'
-import {Logger} from './log.js'
-import {combineObservers, type Observer} from './observe.js'
+import {Logger} from './core/log.js'
+import {combineObservers, type Observer} from './core/observe.js'
 import {loadOriginalDst, type OriginalDstFn} from './orig-dst.js'
 import {startOutbound} from './outbound/outbound.js'
-import {newStats, type ProxyStats} from './side.js'
+import {newStats, type ProxyStats} from './core/side.js'
 import {drain} from './shutdown.js'
 
 export interface StartOptions {

@@ -4,10 +4,10 @@
 import type {Direction} from '../protocol/tap.js'
 import type {ProxyConfig} from './config/config.js'
 import type {EndpointClientOptions} from './endpoint.js'
-import type {Logger} from './log.js'
-import type {Observer} from './observe.js'
-import type {RefusalReason} from './refusals.js'
-import type {ProxyStats} from './side.js'
+import type {Logger} from './core/log.js'
+import type {Observer} from './core/observe.js'
+import type {RefusalReason} from './core/refusals.js'
+import type {ProxyStats} from './core/side.js'
 
 /** How often the listener's cap is logged while it fires. */
 const WARN_EVERY_MS = 10_000

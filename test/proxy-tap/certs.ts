@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {X509Certificate} from 'node:crypto'
 import {createSecureContext, type PeerCertificate, type SecureContext} from 'node:tls'
-import type {Identity} from '../../src/proxy/contracts.js'
+import type {Identity} from '../../src/proxy/core/contracts.js'
 
 export interface Pem {
   key: string

@@ -3,7 +3,7 @@
 // app; the raw pair must answer as the node pair does (504, mesh-proxy-error, observer events)
 // and keep the requests on the raw path.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/observe.js'
+import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/core/observe.js'
 import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
 import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {closeServer, request, startEchoApp, startPair, type EchoApp, type Pair, type SimpleResponse} from './helpers.js'

@@ -4,7 +4,7 @@
 import http from 'node:http'
 import {afterEach, describe, expect, it} from 'vitest'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
-import type {Discovery} from '../../src/proxy/contracts.js'
+import type {Discovery} from '../../src/proxy/core/contracts.js'
 import {LoopGuard} from '../../src/proxy/loop-guard.js'
 import {BalancedTarget, Router} from '../../src/proxy/outbound/router.js'
 import {eventually} from '../helpers/eventually.js'

@@ -6,7 +6,7 @@ import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from
 import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
 import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
 import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/retry-decision.js'
-import type {Side} from '../../src/proxy/side.js'
+import type {Side} from '../../src/proxy/core/side.js'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))
@@ -261,7 +261,7 @@ describe('the retry decision (HTTP/1, both codecs, and HTTP/2)', () => {
 
 describe('log', () => {
   it('writes one JSON object per line with MESH_PROXY_LOG_FORMAT=json, filtered by a settable level', async () => {
-    const {Logger} = await import('../../src/proxy/log.js')
+    const {Logger} = await import('../../src/proxy/core/log.js')
     const lines: string[] = []
     const log = new Logger('info', 'json', (l) => lines.push(l))
     log.debug('hidden')
@@ -273,7 +273,7 @@ describe('log', () => {
   })
 
   it('plain lines quote values with spaces', async () => {
-    const {Logger} = await import('../../src/proxy/log.js')
+    const {Logger} = await import('../../src/proxy/core/log.js')
     const lines: string[] = []
     new Logger('info', 'plain', (l) => lines.push(l)).warn('drop', {error: 'a b', code: 'X'})
     expect(lines[0]).toMatch(/^\S+Z WARN {2}drop error="a b" code=X\n$/)

@@ -2,15 +2,15 @@
 // (outbound only, replayable bodies, bounded by the retry budget), the request timeout, and the
 // response relayed back with its trailers. Plain callbacks, no Promise per attempt: this is the
 // per-request hot path.
-import * as http from '../node-http.js'
+import * as http from '../core/node-http.js'
 import type {EndpointClient} from '../endpoint.js'
-import {contained} from '../contain.js'
-import {neverSent, ProxyError, upstreamError} from '../errors.js'
-import type {RequestMeta} from '../observe.js'
+import {contained} from '../core/contain.js'
+import {neverSent, ProxyError, upstreamError} from '../core/errors.js'
+import type {RequestMeta} from '../core/observe.js'
 import type {Target} from '../outbound/router.js'
 import {onEstablished} from '../net/established.js'
 import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-decision.js'
-import type {Side} from '../side.js'
+import type {Side} from '../core/side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
 

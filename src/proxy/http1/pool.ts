@@ -11,7 +11,7 @@
 // handshake of several ms of CPU on both proxies) fed on itself under load: 941 errors in 4 s
 // at 1,000 rps in bench/proxy.
 import net from 'node:net'
-import * as http from '../node-http.js'
+import * as http from '../core/node-http.js'
 import type {Duplex} from 'node:stream'
 import {onEstablished} from '../net/established.js'
 

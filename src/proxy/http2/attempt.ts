@@ -4,7 +4,7 @@
 // above a GOAWAY's last stream id get) and so may be retried whatever the method.
 import http2 from 'node:http2'
 import type {EndpointClient} from '../endpoint.js'
-import {neverSent, ProxyError, upstreamError} from '../errors.js'
+import {neverSent, ProxyError, upstreamError} from '../core/errors.js'
 import type {ReplayBody} from './replay-body.js'
 import {h2Session} from './session.js'
 

@@ -3,9 +3,9 @@
 // each keeps its keep-alive pools. An original destination on one of this proxy's own listener
 // ports would reach the proxy again: refused as a loop (508).
 import type {ListenAddr} from '../config/config.js'
-import type {ConnCtx} from '../conn.js'
+import type {ConnCtx} from '../core/conn.js'
 import type {EndpointClientOptions} from '../endpoint.js'
-import {ProxyError} from '../errors.js'
+import {ProxyError} from '../core/errors.js'
 import type {LoopGuard} from '../loop-guard.js'
 import {BalancedTarget, type Target} from '../outbound/router.js'
 

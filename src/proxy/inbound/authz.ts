@@ -1,7 +1,7 @@
 // Inbound authorization applied: the verdict on each connection under the inbound policy
 // (config/inbound-policy.ts: what the policies are and how they are written), and the counters
 // of refusals by reason.
-import type {Observer} from '../observe.js'
+import type {Observer} from '../core/observe.js'
 import {describePolicy, type InboundPolicy, type RefusalReason, REFUSAL_REASONS} from '../config/inbound-policy.js'
 
 /** What the inbound side learned about a client in the handshake. */

@@ -3,7 +3,7 @@
 // connection is closed; anything else is closed at once. Nothing reaches the application.
 import type {Duplex} from 'node:stream'
 import type {Protocol} from '../detect.js'
-import {PROXY_ERROR_HEADER} from '../errors.js'
+import {PROXY_ERROR_HEADER} from '../core/errors.js'
 
 /** How long a 403 may take to flush before the socket is cut. */
 const FLUSH_MS = 1000

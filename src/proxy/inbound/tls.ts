@@ -6,7 +6,7 @@ import {X509Certificate} from 'node:crypto'
 import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
-import type {Identity} from '../contracts.js'
+import type {Identity} from '../core/contracts.js'
 import type {ClientCert} from './authz.js'
 
 export interface Terminated {

@@ -4,11 +4,11 @@
 // is in flight on them). Authorities discovery does not handle go straight to the named
 // host:port, plaintext, unless that is this proxy itself (loop-guard.ts: 508).
 import {checkAuthority} from '../config/authority.js'
-import type {Identity, Discovery, EndpointSet} from '../contracts.js'
-import {NoSuchServiceError} from '../contracts.js'
+import type {Identity, Discovery, EndpointSet} from '../core/contracts.js'
+import {NoSuchServiceError} from '../core/contracts.js'
 import {EndpointClient, type EndpointClientOptions} from '../endpoint.js'
-import {ProxyError} from '../errors.js'
-import type {Logger} from '../log.js'
+import {ProxyError} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
 import type {LoopGuard} from '../loop-guard.js'
 import {pickP2C} from './balancer.js'
 

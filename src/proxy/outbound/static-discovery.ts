@@ -1,7 +1,7 @@
 // Discovery from MESH_PROXY_STATIC_ROUTES, for running outside Kubernetes: a fixed endpoint list
 // per authority; authorities it does not list are not its business (null: go direct).
 import type {ListenAddr} from '../config/config.js'
-import type {Discovery, EndpointSet, Resolution} from '../contracts.js'
+import type {Discovery, EndpointSet, Resolution} from '../core/contracts.js'
 
 export class StaticDiscovery implements Discovery {
   constructor(private readonly routes: Map<string, ListenAddr[]>) {}

@@ -5,8 +5,8 @@
 // and every decision (retry, answer, cut) are the exchange's (exchange.ts). The pooled socket's
 // listeners are the pool's, bound once; an attempt owns the socket's events while it runs.
 import type {EndpointClient} from '../../endpoint.js'
-import {ProxyError} from '../../errors.js'
-import type {Side} from '../../side.js'
+import {ProxyError} from '../../core/errors.js'
+import type {Side} from '../../core/side.js'
 import type {Framer} from './framing.js'
 import {HeadBuffer, parseResponseHead, type ResponseHead} from './head.js'
 import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from './pool.js'

@@ -1,7 +1,7 @@
 // Every bound or refusal the data path applies to what a peer sends, by reason. One list, so the
 // metric (mesh_proxy_refused_total{direction,reason}) has every series from the start at 0 and a
 // dashboard sees a bound before it first fires. Add a reason here when adding a bound.
-import type {Direction} from '../protocol/tap.js'
+import type {Direction} from '../../protocol/tap.js'
 import type {Observer} from './observe.js'
 
 export const REFUSAL_REASONS = {

@@ -4,7 +4,7 @@
 // tls, crypto, readline and more: http2 before any HTTP/2 traffic and ~3 MB of a sidecar's RSS (issue 21,
 // docs/architecture/proxy.md). process.getBuiltinModule returns the CommonJS module object, whose
 // getters run only when read: the proxy reads the values below and never those.
-// The proxy imports node:http's values from here (`import * as http from '../node-http.js'` or
+// The proxy imports node:http's values from here (`import * as http from '../core/node-http.js'` or
 // named imports); `import type` from node:http is erased and stays as it is.
 export type * from 'node:http'
 

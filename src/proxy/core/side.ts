@@ -1,17 +1,17 @@
 // What the protocol layers (HTTP/1, HTTP/2, TCP) share for one direction: where requests go
 // (a Target per authority), the reliability policy, the observer, the log, counters, and
 // whether the proxy is draining.
-import type {Direction} from '../protocol/tap.js'
-import type {ProxyConfig} from './config/config.js'
+import type {Direction} from '../../protocol/tap.js'
+import type {ProxyConfig} from '../config/config.js'
 import type {ConnCtx} from './conn.js'
 import type {Logger} from './log.js'
 import type {Observer} from './observe.js'
-import type {Target} from './outbound/router.js'
-import type {RetryBudget} from './outbound/retry-budget.js'
+import type {Target} from '../outbound/router.js'
+import type {RetryBudget} from '../outbound/retry-budget.js'
 import {countRefusal, newRefusalCounts, type RefusalCounts, type RefusalReason} from './refusals.js'
-import {routeTable, type RoutePolicy} from './config/route-policy.js'
+import {routeTable, type RoutePolicy} from '../config/route-policy.js'
 
-export type {RoutePolicy} from './config/route-policy.js'
+export type {RoutePolicy} from '../config/route-policy.js'
 
 /** Events that have no Observer hook, counted here (read by tests and the admin side). */
 export interface ProxyStats {

@@ -3,7 +3,7 @@
 // connections a listener drains on shutdown.
 import type {Socket} from 'node:net'
 import type {Duplex} from 'node:stream'
-import type {Direction, TapTls} from '../protocol/tap.js'
+import type {Direction, TapTls} from '../../protocol/tap.js'
 import type {Addr, ConnMeta} from './observe.js'
 
 export interface ConnCtx extends ConnMeta {

@@ -1,8 +1,8 @@
 // The proxy's log: one line per event on stderr, plain (`2024-... INFO msg k=v`) or JSON, with
 // a level that the admin server can change at run time.
-import {LOG_RANK as RANK, type LogFormat, type LogLevel} from './config/log-level.js'
+import {LOG_RANK as RANK, type LogFormat, type LogLevel} from '../config/log-level.js'
 
-export type {LogFormat, LogLevel} from './config/log-level.js'
+export type {LogFormat, LogLevel} from '../config/log-level.js'
 
 export type Fields = Record<string, string | number | boolean | undefined>
 

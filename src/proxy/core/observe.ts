@@ -1,7 +1,7 @@
 // The seam between the data path and whoever watches it (metrics, tap). The data path calls an
 // Observer at the points of a request's and a connection's life; observers must be cheap and
 // must not throw. Tap's observer returns immediately when nobody is tapping.
-import type {Direction, TapTls} from '../protocol/tap.js'
+import type {Direction, TapTls} from '../../protocol/tap.js'
 import type {RefusalReason} from './refusals.js'
 
 export interface Addr {
