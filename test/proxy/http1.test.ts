@@ -251,7 +251,7 @@ describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
   }
 
   it('reuses a connection, keeps a busy one open past the idle time, and closes it once idle', async () => {
-    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    const {Http1Pool} = await import('../../src/proxy/endpoint/http1-pool.js')
     let opened = 0
     let closed = 0
     const app = http.createServer({keepAliveTimeout: 60_000}, (req, res) => {
@@ -274,7 +274,7 @@ describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
   })
 
   it('closes sooner when the server announces a shorter Keep-Alive timeout', async () => {
-    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    const {Http1Pool} = await import('../../src/proxy/endpoint/http1-pool.js')
     let closedAt = 0
     const app = http.createServer({keepAliveTimeout: 60_000}, (_req, res) => {
       res.shouldKeepAlive = true

@@ -76,7 +76,7 @@ let stderr = ''
 const ports = {inbound: 0, outbound: 0, admin: 0}
 
 const loaded = (): string[] => stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice(7))
-const h2Loaded = (): string[] => loaded().filter((u) => u === 'node:http2' || u.includes('/src/proxy/http2/'))
+const h2Loaded = (): string[] => loaded().filter((u) => u === 'node:http2' || u.includes('/src/proxy/http2/') || u.endsWith('/src/proxy/endpoint/h2-session.ts'))
 
 /** Node's own list of the builtins the child has loaded (catches require() too). */
 async function builtins(): Promise<string[]> {

@@ -7,7 +7,7 @@
 import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {Http1Pool, MAX_CONNECTING} from '../../src/proxy/http1/pool.js'
+import {Http1Pool, MAX_CONNECTING} from '../../src/proxy/endpoint/http1-pool.js'
 
 let server: http.Server
 let port: number

@@ -5,9 +5,9 @@
 // mTLS connections is exercised by test/control/mtls-pair.test.ts and measured by bench/proxy.
 import {Duplex} from 'node:stream'
 import {describe, expect, it} from 'vitest'
-import type {EndpointClient} from '../../src/proxy/endpoint.js'
-import {RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/http1/raw/pool.js'
-import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../../src/proxy/http1/pool.js'
+import type {EndpointClient} from '../../src/proxy/endpoint/endpoint.js'
+import {RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/endpoint/raw-pool.js'
+import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../../src/proxy/endpoint/http1-pool.js'
 
 /** A connection that establishes (secureConnect, as an mTLS one) or fails when the test says. */
 class FakeTls extends Duplex {

@@ -3,7 +3,7 @@
 // response relayed back with its trailers. Plain callbacks, no Promise per attempt: this is the
 // per-request hot path.
 import * as http from '../core/node-http.js'
-import type {EndpointClient} from '../endpoint.js'
+import type {EndpointClient} from '../endpoint/endpoint.js'
 import {contained} from '../core/contain.js'
 import {neverSent, ProxyError, upstreamError} from '../core/errors.js'
 import type {RequestMeta} from '../core/observe.js'

@@ -4,7 +4,7 @@
 // ports would reach the proxy again: refused as a loop (508).
 import type {ListenAddr} from '../config/config.js'
 import type {ConnCtx} from '../core/conn.js'
-import type {EndpointClientOptions} from '../endpoint.js'
+import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
 import type {LoopGuard} from '../loop-guard.js'
 import {BalancedTarget, type Target} from '../outbound/router.js'

@@ -6,7 +6,7 @@
 import {checkAuthority} from '../config/authority.js'
 import type {Identity, Discovery, EndpointSet} from '../core/contracts.js'
 import {NoSuchServiceError} from '../core/contracts.js'
-import {EndpointClient, type EndpointClientOptions} from '../endpoint.js'
+import {EndpointClient, type EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {LoopGuard} from '../loop-guard.js'

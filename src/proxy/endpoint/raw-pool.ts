@@ -12,9 +12,9 @@
 // opens one connection per request, which under load fed on itself (handshakes slowed the
 // answers, so more requests found no free connection, so more handshakes).
 import type {Duplex} from 'node:stream'
-import type {EndpointClient} from '../../endpoint.js'
-import {onEstablished} from '../../net/established.js'
-import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../pool.js'
+import type {EndpointClient} from './endpoint.js'
+import {onEstablished} from '../net/established.js'
+import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from './http1-pool.js'
 
 const MAX_FREE = 256
 

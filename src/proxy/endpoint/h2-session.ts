@@ -11,7 +11,7 @@
 //   is retried on a new session whatever the method).
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {EndpointClient} from '../endpoint.js'
+import type {EndpointClient} from './endpoint.js'
 
 const kAlive = Symbol('mesh.h2alive')
 
