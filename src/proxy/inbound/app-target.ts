@@ -7,7 +7,7 @@ import type {ConnCtx} from '../core/conn.js'
 import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
 import type {LoopGuard} from '../loop-guard.js'
-import {BalancedTarget, type Target} from '../outbound/router.js'
+import {BalancedTarget, type Target} from '../balance/target.js'
 
 export class AppTargets {
   private readonly targets = new Map<number, BalancedTarget>()
