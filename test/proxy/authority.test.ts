@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 import {checkAuthority, normalizeAuthority, parseAuthority, type Authority} from '../../src/proxy/config/authority.js'
-import {LoopGuard} from '../../src/proxy/loop-guard.js'
+import {LoopGuard} from '../../src/proxy/route/loop-guard.js'
 
 function ok(input: string, defaultPort = 80): Authority {
   const a = parseAuthority(input, defaultPort)

@@ -7,7 +7,7 @@ import type {ConnCtx} from './conn.js'
 import type {Logger} from './log.js'
 import type {Observer} from './observe.js'
 import type {Target} from '../balance/target.js'
-import type {RetryBudget} from '../outbound/retry-budget.js'
+import type {RetryBudget} from '../route/retry-budget.js'
 import {countRefusal, newRefusalCounts, type RefusalCounts, type RefusalReason} from './refusals.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
 

@@ -6,7 +6,7 @@ import type {ListenAddr} from '../config/config.js'
 import type {ConnCtx} from '../core/conn.js'
 import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
-import type {LoopGuard} from '../loop-guard.js'
+import type {LoopGuard} from './loop-guard.js'
 import {BalancedTarget, type Target} from '../balance/target.js'
 
 export class AppTargets {

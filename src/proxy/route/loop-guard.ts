@@ -7,7 +7,7 @@
 import dns from 'node:dns'
 import net from 'node:net'
 import os from 'node:os'
-import {ProxyError} from './core/errors.js'
+import {ProxyError} from '../core/errors.js'
 
 /** How long the host's interface addresses are kept before they are read again. */
 const INTERFACES_TTL_MS = 10_000

@@ -9,7 +9,7 @@ import {NoSuchServiceError} from '../core/contracts.js'
 import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
-import type {LoopGuard} from '../loop-guard.js'
+import type {LoopGuard} from './loop-guard.js'
 import {BalancedTarget, type Target} from '../balance/target.js'
 
 export const MAX_TARGETS = 10_000
