@@ -6,13 +6,13 @@ import {kConn, type ConnCtx, type WithConn} from './core/conn.js'
 import type {Detected} from './detect.js'
 import type {EndpointClient} from './endpoint/endpoint.js'
 import {upstreamError} from './core/errors.js'
-import {serveRaw} from './http1/raw/conn.js'
-import {isRawCodec} from './http1/raw/setting.js'
+import {serveRaw} from './http/http1/raw/conn.js'
+import {isRawCodec} from './http/http1/codec.js'
 import type {LazyH2Server} from './lazy-h2.js'
 import type {ConnMeta} from './core/observe.js'
 import type {Side} from './core/side.js'
 import {onEstablished} from './net/established.js'
-import {pipeBoth} from './tcp.js'
+import {pipeBoth} from './tcp/pipe.js'
 
 export interface HttpServers {
   h1: http.Server

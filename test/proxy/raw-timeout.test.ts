@@ -4,7 +4,7 @@
 // and keep the requests on the raw path.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/core/observe.js'
-import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
+import {rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {closeServer, request, startEchoApp, startPair, type EchoApp, type Pair, type SimpleResponse} from './helpers.js'
 

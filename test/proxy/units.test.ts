@@ -6,7 +6,7 @@ import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from
 import {EndpointStats} from '../../src/proxy/endpoint/stats.js'
 import {pickP2C} from '../../src/proxy/balance/balancer.js'
 import {RetryBudget} from '../../src/proxy/route/retry-budget.js'
-import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/retry-decision.js'
+import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/http/retry-decision.js'
 import type {Side} from '../../src/proxy/core/side.js'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 
@@ -283,7 +283,7 @@ describe('log', () => {
 
 describe('grpc-timeout', () => {
   it('reads every unit, rounding up to whole milliseconds, and ignores malformed values', async () => {
-    const {parseGrpcTimeout, formatGrpcTimeout} = await import('../../src/proxy/http2/grpc.js')
+    const {parseGrpcTimeout, formatGrpcTimeout} = await import('../../src/proxy/http/http2/grpc.js')
     expect(['1H', '2M', '3S', '250m', '1500u', '1n'].map(parseGrpcTimeout)).toEqual([3_600_000, 120_000, 3000, 250, 2, 1])
     expect(['', '10', '1s', '123456789m', '-1m', ' 1m'].map(parseGrpcTimeout)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined])
     expect(parseGrpcTimeout(undefined)).toBeUndefined()

@@ -1,8 +1,8 @@
 // The sides' check of a request's authority before any lookup: one that does not parse
 // (authority.ts) is answered 400 by whichever codec asked, and counted (reason bad_authority).
-import {checkAuthority} from './config/authority.js'
-import {ProxyError} from './core/errors.js'
-import {refuseInput, type Side} from './core/side.js'
+import {checkAuthority} from '../config/authority.js'
+import {ProxyError} from '../core/errors.js'
+import {refuseInput, type Side} from '../core/side.js'
 
 /** Throws a 400 ProxyError, counted, when `authority` (as the codecs normalised it) does not parse. */
 export function requireAuthority(side: Side, authority: string): void {

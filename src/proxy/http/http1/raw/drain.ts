@@ -2,14 +2,27 @@
 // request in progress, none buffered) that have served a request, or are older than FRESH_MS,
 // are closed, the way closeIdleHttp1 does it for the node codec. One shared unref'd ticker,
 // running only while raw connections exist.
-import type {RawConn} from './conn.js'
+import type {Duplex} from 'node:stream'
+import type {Side} from '../../../core/side.js'
+
+/** What drain reads of a raw connection (conn.ts RawConn). */
+export interface Drainable {
+  readonly side: Side
+  readonly socket: Duplex
+  /** No request in progress and nothing buffered. */
+  readonly idle: boolean
+  /** Requests served so far. */
+  readonly served: number
+  /** performance.now() when the connection was accepted. */
+  readonly since: number
+}
 
 const FRESH_MS = 2000
 const TICK_MS = 50
-const live = new Set<RawConn>()
+const live = new Set<Drainable>()
 let ticker: NodeJS.Timeout | undefined
 
-export function watchDrain(c: RawConn): void {
+export function watchDrain(c: Drainable): void {
   live.add(c)
   c.socket.once('close', () => {
     live.delete(c)

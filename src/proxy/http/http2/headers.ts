@@ -1,7 +1,7 @@
 // Header handling for HTTP/2 forwarding: drop what HTTP/2 forbids or what belongs to one hop,
 // and tell which requests may be retried on a retryable response.
 import type http2 from 'node:http2'
-import type {RetryPolicy} from '../config/config.js'
+import type {RetryPolicy} from '../../config/config.js'
 
 /** Headers HTTP/2 forbids, or that belong to one hop. */
 const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'mesh-retryable'])

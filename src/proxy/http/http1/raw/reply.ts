@@ -1,6 +1,6 @@
 // What the raw codec writes itself: the proxy's own error answers (with `mesh-proxy-error`,
 // like the node codec's sendError) and the forwarded heads, hop-by-hop fields removed.
-import {PROXY_ERROR_HEADER, type ProxyError} from '../../core/errors.js'
+import {PROXY_ERROR_HEADER, type ProxyError} from '../../../core/errors.js'
 import {forwardHeaders} from '../headers.js'
 import {serializeHead, type RequestHead, type ResponseHead} from './head.js'
 

@@ -4,12 +4,12 @@
 // back to the client as its framing allows, with backpressure both ways. The response head
 // and every decision (retry, answer, cut) are the exchange's (exchange.ts). The pooled socket's
 // listeners are the pool's, bound once; an attempt owns the socket's events while it runs.
-import type {EndpointClient} from '../../endpoint/endpoint.js'
-import {ProxyError} from '../../core/errors.js'
-import type {Side} from '../../core/side.js'
+import type {EndpointClient} from '../../../endpoint/endpoint.js'
+import {ProxyError} from '../../../core/errors.js'
+import type {Side} from '../../../core/side.js'
 import type {Framer} from './framing.js'
 import {HeadBuffer, parseResponseHead, type ResponseHead} from './head.js'
-import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from '../../endpoint/raw-pool.js'
+import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from '../../../endpoint/raw-pool.js'
 import {informationalValid} from './response.js'
 import {KeptBody} from './replay.js'
 

@@ -5,8 +5,8 @@
 // Idle keep-alive connections between requests are the idle timeout's, not this one's.
 import type http from 'node:http'
 import type {Duplex} from 'node:stream'
-import {PROXY_ERROR_HEADER} from './core/errors.js'
-import {refuseInput, type Side} from './core/side.js'
+import {PROXY_ERROR_HEADER} from '../core/errors.js'
+import {refuseInput, type Side} from '../core/side.js'
 
 /**
  * The node codec: Node's server enforces `headersTimeout` only from its connection checker, which

@@ -3,10 +3,10 @@
 // failure, a session that was already going away, REFUSED_STREAM, which is also what streams
 // above a GOAWAY's last stream id get) and so may be retried whatever the method.
 import http2 from 'node:http2'
-import type {EndpointClient} from '../endpoint/endpoint.js'
-import {neverSent, ProxyError, upstreamError} from '../core/errors.js'
+import type {EndpointClient} from '../../endpoint/endpoint.js'
+import {neverSent, ProxyError, upstreamError} from '../../core/errors.js'
 import type {ReplayBody} from './replay-body.js'
-import {h2Session} from '../endpoint/h2-session.js'
+import {h2Session} from '../../endpoint/h2-session.js'
 
 const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM} = http2.constants
 

@@ -1,13 +1,13 @@
 // The HTTP/1 server of one side: Node's parser with our limits (header size, timeouts), fed
 // connections the detector has already accepted. Malformed input gets a 400/431/408 with the
 // `mesh-proxy-error` header and is counted; it never reaches the application.
-import * as http from '../core/node-http.js'
+import * as http from '../../core/node-http.js'
 import type {Duplex} from 'node:stream'
-import {contain} from '../core/contain.js'
-import {PROXY_ERROR_HEADER} from '../core/errors.js'
-import {refuseInput, type Side} from '../core/side.js'
+import {contain} from '../../core/contain.js'
+import {PROXY_ERROR_HEADER} from '../../core/errors.js'
+import {refuseInput, type Side} from '../../core/side.js'
 import {http1Handler} from './forward.js'
-import {markCodec} from './raw/setting.js'
+import {markCodec} from './codec.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
 /** Per connection: when it arrived, and whether it has carried a request (set, not counted). */

@@ -2,15 +2,15 @@
 // (outbound only, replayable bodies, bounded by the retry budget), the request timeout, and the
 // response relayed back with its trailers. Plain callbacks, no Promise per attempt: this is the
 // per-request hot path.
-import * as http from '../core/node-http.js'
-import type {EndpointClient} from '../endpoint/endpoint.js'
-import {contained} from '../core/contain.js'
-import {neverSent, ProxyError, upstreamError} from '../core/errors.js'
-import type {RequestMeta} from '../core/observe.js'
-import type {Target} from '../balance/target.js'
-import {onEstablished} from '../net/established.js'
+import * as http from '../../core/node-http.js'
+import type {EndpointClient} from '../../endpoint/endpoint.js'
+import {contained} from '../../core/contain.js'
+import {neverSent, ProxyError, upstreamError} from '../../core/errors.js'
+import type {RequestMeta} from '../../core/observe.js'
+import type {Target} from '../../balance/target.js'
+import {onEstablished} from '../../net/established.js'
 import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-decision.js'
-import type {Side} from '../core/side.js'
+import type {Side} from '../../core/side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
 

@@ -1,17 +1,17 @@
 // The two ways an HTTP/1 connection stops being HTTP: CONNECT (outbound: a tunnel to the routed
 // authority, for HTTP_PROXY users) and Upgrade (WebSocket and friends: the upgrade request is
 // forwarded, and after the 101 the connection is carried as opaque bytes).
-import * as http from '../core/node-http.js'
+import * as http from '../../core/node-http.js'
 import type {Duplex} from 'node:stream'
-import {normalizeAuthority} from '../config/config.js'
-import {connOf, type ConnCtx} from '../core/conn.js'
-import {contain, contained} from '../core/contain.js'
-import type {EndpointClient} from '../endpoint/endpoint.js'
-import {ProxyError, upstreamError} from '../core/errors.js'
-import {onEstablished} from '../net/established.js'
-import type {ConnMeta} from '../core/observe.js'
-import {refuseInput, type Side} from '../core/side.js'
-import {pipeBoth} from '../tcp.js'
+import {normalizeAuthority} from '../../config/config.js'
+import {connOf, type ConnCtx} from '../../core/conn.js'
+import {contain, contained} from '../../core/contain.js'
+import type {EndpointClient} from '../../endpoint/endpoint.js'
+import {ProxyError, upstreamError} from '../../core/errors.js'
+import {onEstablished} from '../../net/established.js'
+import type {ConnMeta} from '../../core/observe.js'
+import {refuseInput, type Side} from '../../core/side.js'
+import {pipeBoth} from '../../tcp/pipe.js'
 import {forwardHeaders} from './headers.js'
 import {requestTarget} from './forward.js'
 

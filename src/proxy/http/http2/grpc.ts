@@ -1,7 +1,7 @@
 // gRPC over HTTP/2 as the proxy sees it: which requests are gRPC, the `grpc-timeout` header
 // (read, and rewritten with the time left), and the trailers-only answers the proxy makes.
 import type http2 from 'node:http2'
-import {PROXY_ERROR_HEADER} from '../core/errors.js'
+import {PROXY_ERROR_HEADER} from '../../core/errors.js'
 
 export const GRPC_DEADLINE_EXCEEDED = 4
 

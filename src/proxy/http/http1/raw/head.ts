@@ -4,7 +4,7 @@
 // absolute-form, HTTP/1.0 ...) makes the caller hand the connection to Node's parser, which
 // answers it exactly as the `node` codec does (400/431 with mesh-proxy-error). Proven by the
 // differential tests against llhttp (test/proxy/http1-differential.test.ts, scripts/fuzz-http1.ts).
-import {METHODS} from '../../core/node-http.js'
+import {METHODS} from '../../../core/node-http.js'
 import {isHopByHop} from '../headers.js'
 
 /**
