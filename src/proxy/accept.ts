@@ -3,7 +3,7 @@
 import type http from 'node:http'
 import type {Duplex} from 'node:stream'
 import {kConn, type ConnCtx, type WithConn} from './core/conn.js'
-import type {Detected} from './detect.js'
+import type {Detected} from './detect/detect.js'
 import type {EndpointClient} from './endpoint/endpoint.js'
 import {upstreamError} from './core/errors.js'
 import {serveRaw} from './http/http1/raw/conn.js'

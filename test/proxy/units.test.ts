@@ -1,7 +1,7 @@
 // Small pure pieces of the data path: protocol classification, settings parsing, the P2C
 // balancer's preferences, and the retry budget's arithmetic.
 import {describe, expect, it} from 'vitest'
-import {classify} from '../../src/proxy/detect.js'
+import {classify} from '../../src/proxy/detect/detect.js'
 import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config/config.js'
 import {EndpointStats} from '../../src/proxy/endpoint/stats.js'
 import {pickP2C} from '../../src/proxy/balance/balancer.js'

@@ -2,16 +2,8 @@
 // (config/inbound-policy.ts: what the policies are and how they are written), and the counters
 // of refusals by reason.
 import type {Observer} from '../core/observe.js'
+import type {ClientCert} from '../tls/terminator.js'
 import {describePolicy, type InboundPolicy, type RefusalReason, REFUSAL_REASONS} from '../config/inbound-policy.js'
-
-/** What the inbound side learned about a client in the handshake. */
-export interface ClientCert {
-  presented: boolean
-  /** The verified identity (present only when the certificate verified). */
-  id?: string
-  /** Why a presented certificate did not verify. */
-  problem?: string
-}
 
 export type Verdict = {allow: true} | {allow: false; reason: RefusalReason; detail: string}
 

@@ -7,7 +7,15 @@ import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
 import type {Identity} from '../core/contracts.js'
-import type {ClientCert} from './authz.js'
+
+/** What the inbound side learned about a client in the handshake. */
+export interface ClientCert {
+  presented: boolean
+  /** The verified identity (present only when the certificate verified). */
+  id?: string
+  /** Why a presented certificate did not verify. */
+  problem?: string
+}
 
 export interface Terminated {
   socket: tls.TLSSocket
