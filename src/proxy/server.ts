@@ -3,10 +3,11 @@
 // returns their ports, a readiness promise, counters, and a graceful close.
 import type {ProxyConfig} from './config/config.js'
 import type {Discovery, Identity} from './core/contracts.js'
-import {startInbound, type Side$} from './inbound/inbound.js'
+import type {Side$} from './accept/accept.js'
+import {startInbound} from './inbound/inbound.js'
 import {Logger} from './core/log.js'
 import {combineObservers, type Observer} from './core/observe.js'
-import {loadOriginalDst, type OriginalDstFn} from './orig-dst.js'
+import {loadOriginalDst, type OriginalDstFn} from './accept/orig-dst.js'
 import {startOutbound} from './outbound/outbound.js'
 import {newStats, type ProxyStats} from './core/side.js'
 import {drain} from './shutdown.js'

@@ -5,7 +5,7 @@ import type {Duplex} from 'node:stream'
 import {InputError} from '../../lib/errors.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
 import type {TapTls} from '../../protocol/tap.js'
-import {serveHttp, forwardTcp, type HttpServers} from '../accept.js'
+import {serveHttp, forwardTcp, type HttpServers, type Side$} from '../accept/accept.js'
 import {requireAuthority} from '../http/authority-gate.js'
 import type {ProxyConfig} from '../config/config.js'
 import {newConnCtx, type ConnCtx} from '../core/conn.js'
@@ -13,14 +13,14 @@ import type {Identity} from '../core/contracts.js'
 import {detect, type Detected} from '../detect/detect.js'
 import {createHttp1Server} from '../http/http1/server.js'
 import {enforceHeaderTimeout} from '../http/head-timeout.js'
-import {LazyH2Server} from '../lazy-h2.js'
-import {listen, type Listener} from '../listener.js'
+import {LazyH2Server} from '../accept/lazy-h2.js'
+import {listen, type Listener} from '../accept/listener.js'
 import type {Logger} from '../core/log.js'
 import {LoopGuard} from '../route/loop-guard.js'
 import {endpointOptionsOf} from '../endpoint/options.js'
-import {limitCounter} from '../side-bounds.js'
+import {limitCounter} from '../accept/conn-limit.js'
 import type {Observer} from '../core/observe.js'
-import type {OriginalDstFn} from '../orig-dst.js'
+import type {OriginalDstFn} from '../accept/orig-dst.js'
 import {RetryBudget} from '../route/retry-budget.js'
 import type {ProxyStats, Side} from '../core/side.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
@@ -44,16 +44,12 @@ export interface InboundDeps {
   selfPorts?: number[]
 }
 
-export interface Side$ {
-  side: Side
-  listener: Listener
-  servers: HttpServers
-  /** The inbound policy and its refusal counters (inbound only). */
-  authz?: InboundAuthz
-  close(): void
+/** The inbound side as it runs, with its policy and the policy's refusal counters. */
+export interface InboundSide$ extends Side$ {
+  authz: InboundAuthz
 }
 
-export async function startInbound(deps: InboundDeps): Promise<Side$> {
+export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   const {config, log, identity} = deps
   const authz = new InboundAuthz(deps.policy ?? config.inboundPolicy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]), deps.observer)
   if (!authz.allowsUnauthenticated && !identity) {

@@ -4,8 +4,8 @@
 // protocol detection (idle connections are the cheap attack: they must not lock legitimate
 // clients out), and is refused only when every connection is past detection.
 import net from 'node:net'
-import type {ListenAddr} from './config/config.js'
-import {ConnTracker} from './core/conn.js'
+import type {ListenAddr} from '../config/config.js'
+import {ConnTracker} from '../core/conn.js'
 
 export interface Listener {
   server: net.Server

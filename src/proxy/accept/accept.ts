@@ -2,17 +2,26 @@
 // own step (inbound: mTLS termination; outbound: routing opaque traffic by original destination).
 import type http from 'node:http'
 import type {Duplex} from 'node:stream'
-import {kConn, type ConnCtx, type WithConn} from './core/conn.js'
-import type {Detected} from './detect/detect.js'
-import type {EndpointClient} from './endpoint/endpoint.js'
-import {upstreamError} from './core/errors.js'
-import {serveRaw} from './http/http1/raw/conn.js'
-import {isRawCodec} from './http/http1/codec.js'
+import {kConn, type ConnCtx, type WithConn} from '../core/conn.js'
+import type {Detected} from '../detect/detect.js'
+import type {EndpointClient} from '../endpoint/endpoint.js'
+import {upstreamError} from '../core/errors.js'
+import {serveRaw} from '../http/http1/raw/conn.js'
+import {isRawCodec} from '../http/http1/codec.js'
 import type {LazyH2Server} from './lazy-h2.js'
-import type {ConnMeta} from './core/observe.js'
-import type {Side} from './core/side.js'
-import {onEstablished} from './net/established.js'
-import {pipeBoth} from './tcp/pipe.js'
+import type {Listener} from './listener.js'
+import type {ConnMeta} from '../core/observe.js'
+import type {Side} from '../core/side.js'
+import {onEstablished} from '../net/established.js'
+import {pipeBoth} from '../tcp/pipe.js'
+
+/** A side as it runs: its context, its listener and the HTTP servers it hands connections to. */
+export interface Side$ {
+  side: Side
+  listener: Listener
+  servers: HttpServers
+  close(): void
+}
 
 export interface HttpServers {
   h1: http.Server

@@ -6,16 +6,16 @@
 // Only `import type` from node:http2 and ./http2/ here: both are erased.
 import type http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {Side} from './core/side.js'
+import type {Side} from '../core/side.js'
 
 /** What the lazy server needs of http2/server.ts. */
-export type H2Module = Pick<typeof import('./http/http2/server.js'), 'createH2Server' | 'serveH2' | 'sessionsOf'>
+export type H2Module = Pick<typeof import('../http/http2/server.js'), 'createH2Server' | 'serveH2' | 'sessionsOf'>
 
 let loading: Promise<H2Module> | undefined
 
 /** The HTTP/2 modules, loaded once; a failed load is forgotten so a later connection tries again. */
 export function loadH2(): Promise<H2Module> {
-  loading ??= import('./http/http2/server.js').catch((err: unknown) => {
+  loading ??= import('../http/http2/server.js').catch((err: unknown) => {
     loading = undefined
     throw err
   })

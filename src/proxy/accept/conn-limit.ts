@@ -1,8 +1,8 @@
 // The counter of the listener's connection cap, the same on both sides.
-import type {Direction} from '../protocol/tap.js'
-import type {Logger} from './core/log.js'
-import type {RefusalReason} from './core/refusals.js'
-import type {ProxyStats} from './core/side.js'
+import type {Direction} from '../../protocol/tap.js'
+import type {Logger} from '../core/log.js'
+import type {RefusalReason} from '../core/refusals.js'
+import type {ProxyStats} from '../core/side.js'
 
 /** How often the listener's cap is logged while it fires. */
 const WARN_EVERY_MS = 10_000
