@@ -1,5 +1,5 @@
 // Certificates made by the openssl CLI at test time, and an Identity over them (the contract
-// in src/proxy/contracts.ts, checked with Node's X509Certificate).
+// in src/proxy/core/contracts.ts, checked with Node's X509Certificate).
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'

@@ -1,4 +1,4 @@
-// The one authority parser (src/proxy/authority.ts): the forms it accepts and normalises, what it
+// The one authority parser (src/proxy/config/authority.ts): the forms it accepts and normalises, what it
 // refuses and why, and, on generated inputs, agreement with the URL standard's host parser (Node's
 // URL) wherever it accepts an authority: same host, same port. It is stricter than URL (no
 // userinfo, no sub-delims in names), never looser. And the loop guard's address checks.

@@ -243,7 +243,7 @@ describe('HTTP/1.1 retries belong to the outbound side', () => {
   })
 })
 
-describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
+describe('HTTP/1.1 keep-alive pool (endpoint/http1-pool.ts)', () => {
   async function pooled(pool: http.Agent, port: number, path: string): Promise<number> {
     return new Promise((resolve, reject) => {
       http.get({host: '127.0.0.1', port, path, agent: pool}, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)

@@ -1,4 +1,4 @@
-// node:http2 is loaded by the proxy only when HTTP/2 traffic first arrives (src/proxy/lazy-h2.ts):
+// node:http2 is loaded by the proxy only when HTTP/2 traffic first arrives (src/proxy/accept/lazy-h2.ts):
 // the sidecar runs from sources in a child process with a hook that reports every module it
 // loads (test/unit/fixtures/report-loads.mjs) and, on request, Node's own list of loaded
 // builtins; HTTP/1 traffic through both listeners loads neither node:http2 nor

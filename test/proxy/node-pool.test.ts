@@ -1,4 +1,4 @@
-// The node codec's keep-alive pool (http1/pool.ts, Node's Agent) when no connection is free:
+// The node codec's keep-alive pool (src/proxy/endpoint/http1-pool.ts, Node's Agent) when no connection is free:
 // at most MAX_CONNECTING connects at once, the other requests wait (FIFO) for a connection freed
 // or a connect slot, a failed connect fails every waiting request, and a waiting
 // request can be withdrawn. Real HTTP server and sockets; the connects' timing is held by the

@@ -1,4 +1,4 @@
-// The raw codec's head parser (src/proxy/http1/raw/head.ts): what it accepts it parses as
+// The raw codec's head parser (src/proxy/http/http1/raw/head.ts): what it accepts it parses as
 // Node's own parser (llhttp) does; what it refuses (null) goes to Node's server (requests) or is
 // answered 502 (responses). Strict on purpose: anything odd is left to llhttp.
 import {once} from 'node:events'

@@ -1,4 +1,4 @@
-// The raw codec's upstream pool when no connection is free (raw/pool.ts): attempts wait for the
+// The raw codec's upstream pool when no connection is free (src/proxy/endpoint/raw-pool.ts): attempts wait for the
 // first connection released or connected, at most MAX_CONNECTING connects run at once, a failed
 // connect fails every waiting attempt. The endpoint here is a stand-in whose connections the
 // test establishes or fails itself (a connect's timing is what is under test); the pool on real

@@ -58,9 +58,9 @@ export interface Observer {
   responseEnd(req: RequestMeta, end: ResponseEndMeta): void
   tcpOpen(conn: ConnMeta): void
   tcpClose(conn: ConnMeta, end: ConnEndMeta): void
-  /** An inbound connection the inbound policy refused; `reason` as in inbound/policy.ts (optional). */
+  /** An inbound connection the inbound policy refused; `reason` as in config/inbound-policy.ts (optional). */
   inboundRefused?(reason: string): void
-  /** Input a bound or a parser refused (src/proxy/refusals.ts), on one side. */
+  /** Input a bound or a parser refused (src/proxy/core/refusals.ts), on one side. */
   refused?(direction: Direction, reason: RefusalReason): void
   /** A retry the side wanted: made (`retried`) or denied by the retry budget (`budget_exhausted`). */
   retried?(direction: Direction, outcome: RetryOutcome): void

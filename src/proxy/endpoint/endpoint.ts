@@ -1,6 +1,6 @@
 // One upstream endpoint: how to reach it (plaintext, or mTLS originated with the local identity
-// when the endpoint has one), its keep-alive pools (http1/pool.ts, an http.Agent, for HTTP/1, one HTTP/2 session,
-// which the HTTP/2 forwarding code opens, http2/attempt.ts h2Session(), so that this module does
+// when the endpoint has one), its keep-alive pools (http1-pool.ts, an http.Agent, for HTTP/1; raw-pool.ts for the raw codec; one
+// HTTP/2 session, h2-session.ts, which the HTTP/2 forwarding code opens, http/http2/attempt.ts, so that this module does
 // not load node:http2), and its load-balancing state. mTLS connections resume the last TLS
 // session made with this endpoint under the same client certificate and expected identity: a
 // resumed handshake costs less than half the CPU of a full one (bench/tls-handshake.ts), which
@@ -24,7 +24,7 @@ export interface EndpointClientOptions {
   accrual: FailureAccrual
   /** Resolves the endpoint's name (given for endpoints named by a client: the loop guard's). */
   lookup?: net.LookupFunction
-  /** PINGs on the upstream HTTP/2 session (http2/session.ts); interval 0: none. */
+  /** PINGs on the upstream HTTP/2 session (h2-session.ts); interval 0: none. */
   h2KeepAlive?: {intervalMs: number, timeoutMs: number}
   /** Called when failure accrual ejects the endpoint (the ejection counter). */
   onEject?: () => void
@@ -119,7 +119,7 @@ export class EndpointClient {
     return socket
   }
 
-  /** The HTTP/1 keep-alive pool (http1/pool.ts: lifo, bounded connects, idle sockets swept after 4 s, 30 s for mTLS). */
+  /** The HTTP/1 keep-alive pool (http1-pool.ts: lifo, bounded connects, idle sockets swept after 4 s, 30 s for mTLS). */
   httpAgent(): Http1Pool {
     if (this.agent) return this.agent
     const agent = new Http1Pool(() => this.connect(['http/1.1']), this.tls.tls ? MESHED_POOL_IDLE_MS : POOL_IDLE_MS)

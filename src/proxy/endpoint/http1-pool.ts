@@ -3,7 +3,7 @@
 // out), with the idle timeout done by one sweep per pool instead of a socket timeout. A socket
 // timeout stays armed while a request runs, so every read and write refreshes a timer and every
 // request adds and removes a 'timeout' listener; the sweep costs nothing per request.
-// Connects are bounded as in the raw codec's pool (raw/pool.ts): at most MAX_CONNECTING at once.
+// Connects are bounded as in the raw codec's pool (raw-pool.ts): at most MAX_CONNECTING at once.
 // A request that finds no free connection while that many are in progress waits (FIFO) for a
 // connection freed or a connect slot (a connect is its request's, as Node's Agent binds them). A
 // failed connect fails every waiting request; one its request gave up on only frees its slot.

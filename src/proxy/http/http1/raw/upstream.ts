@@ -1,5 +1,5 @@
 // The upstream half of a raw-codec exchange: one attempt at a time on a pooled upstream
-// connection (raw/pool.ts): the request head, then the body as it arrives (held while the
+// connection (endpoint/raw-pool.ts): the request head, then the body as it arrives (held while the
 // target resolves; kept for a retry when one is possible, replay.ts), and the response body
 // back to the client as its framing allows, with backpressure both ways. The response head
 // and every decision (retry, answer, cut) are the exchange's (exchange.ts). The pooled socket's
