@@ -9,7 +9,7 @@ import {Logger} from './core/log.js'
 import {combineObservers, type Observer} from './core/observe.js'
 import {loadOriginalDst, type OriginalDstFn} from './accept/orig-dst.js'
 import {startOutbound} from './outbound/outbound.js'
-import {newStats, type ProxyStats} from './core/side.js'
+import {newStats, type ProxyStats} from './core/stats.js'
 import {drain} from './shutdown.js'
 
 export interface StartOptions {

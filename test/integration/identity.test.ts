@@ -25,7 +25,7 @@ import {startInbound, type InboundSide$} from '../../src/proxy/inbound/inbound.j
 import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {newStats} from '../../src/proxy/core/side.js'
+import {newStats} from '../../src/proxy/core/stats.js'
 import {closeServer, quietLog, request, startEchoApp, testConfig} from '../proxy/helpers.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 

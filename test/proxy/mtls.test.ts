@@ -15,7 +15,7 @@ import type {ConnMeta, Observer, RequestMeta} from '../../src/proxy/core/observe
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {startInbound, type InboundSide$} from '../../src/proxy/inbound/inbound.js'
 import {parseInboundPolicy, type InboundPolicy} from '../../src/proxy/config/inbound-policy.js'
-import {newStats} from '../../src/proxy/core/side.js'
+import {newStats} from '../../src/proxy/core/stats.js'
 import {closeServer, fixedDiscovery, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
 import {makePki, nameOf, type TestPki} from './test-identity.js'
 

@@ -4,7 +4,7 @@
 import {describe, expect, it} from 'vitest'
 import {DEFAULT_RETRY, loadProxyConfig} from '../../src/proxy/config/config.js'
 import {parseDuration, parseRoutes, RouteTable} from '../../src/proxy/config/route-policy.js'
-import {policyOf, type Side} from '../../src/proxy/core/side.js'
+import {policyOf, type Side} from '../../src/proxy/route/side.js'
 import {MeshError} from '../../src/lib/errors.js'
 
 const N = 'MESH_PROXY_ROUTES'

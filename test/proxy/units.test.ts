@@ -7,7 +7,7 @@ import {EndpointStats} from '../../src/proxy/endpoint/stats.js'
 import {pickP2C} from '../../src/proxy/balance/balancer.js'
 import {RetryBudget} from '../../src/proxy/route/retry-budget.js'
 import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/http/retry-decision.js'
-import type {Side} from '../../src/proxy/core/side.js'
+import type {Side} from '../../src/proxy/route/side.js'
 import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))

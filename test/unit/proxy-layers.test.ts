@@ -1,13 +1,13 @@
 // The shape of src/proxy (docs/architecture/proxy.md, "The stack, as the code reads"): its
-// folders are layers in the order a connection meets them, and a layer loads only layers
+// folders are layers in the order a connection meets them, and a layer imports only layers
 // beneath it, so a request can be followed from the listener to the application without
 // jumping back. Computed from the sources on every run:
 // - no cycle between folders (a top-level file counts as a folder of its own);
 // - no import from a layer to one above it in LAYERS.
-// Counted: every import that loads a module at run time: `import ... from`, `import {type X}
-// from` (kept by verbatimModuleSyntax as `import {} from`), `export ... from`, `import(...)`.
-// Not counted: `import type` and `export type` (erased at build: they name a shape, load no
-// code; the Side names the Target type its router builds, for one).
+// Every import counts, `import type` included: a layer that names a type of a layer above it
+// depends on that layer as much as one that calls it. Imports that load code at run time
+// (`import ... from`, `import {type X} from`, which verbatimModuleSyntax keeps as
+// `import {} from`, `export ... from`, `import(...)`) are told apart in the messages.
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
@@ -16,23 +16,23 @@ import {describe, expect, it} from 'vitest'
 const ROOT = path.resolve(import.meta.dirname, '../../src/proxy')
 
 /**
- * Bottom first: a unit may load only units listed before it (and itself). `(top)` is every file
+ * Bottom first: a unit may import only units listed before it (and itself). `(top)` is every file
  * directly in src/proxy (server.ts, run.ts, main.ts, shutdown.ts).
  */
 const LAYERS = [
   'net', // native addons: SO_ORIGINAL_DST, malloc_trim, code pages
   'init', // mesh proxy-init (iptables), a program of its own
-  'config', // settings and the grammars they are written in; loads nothing of the proxy
-  'core', // what every layer shares: the Side, errors, log, observer, containment
+  'config', // settings and the grammars they are written in; imports nothing of the proxy
+  'core', // what every layer shares: connection context, errors, log, observer, counters
   'identity', // the proxy's certificate and peer verification (behind contracts.ts)
   'discovery', // the destination client, static routes
   'admin', // the admin server
   'tap', // the tap server
   'endpoint', // one upstream endpoint: connect (mTLS), its pools, its load stats
   'balance', // P2C over an endpoint set
-  'route', // authority -> target (outbound), connection -> application (inbound)
+  'route', // authority -> target (outbound), connection -> application (inbound); the Side
   'tcp', // opaque bytes
-  'http', // what both HTTP codecs and HTTP/2 share
+  'http', // what both HTTP codecs and HTTP/2 share: authority gate, timeouts, retries, containment
   'http/http1', // Node's HTTP/1 server (the node codec)
   'http/http1/raw', // the raw HTTP/1 codec
   'http/http2',
@@ -44,7 +44,7 @@ const LAYERS = [
   '(top)',
 ] as const
 
-interface Edge {from: string, to: string, line: string}
+interface Edge {from: string, to: string, line: string, typeOnly: boolean}
 
 function sources(dir: string): string[] {
   return readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
@@ -54,10 +54,10 @@ function sources(dir: string): string[] {
   })
 }
 
-/** The module specifiers a file loads at run time. */
-function valueImports(file: string): string[] {
+/** The relative module specifiers a file imports, and whether each is erased at build (`import type`). */
+function importsOf(file: string): {spec: string, typeOnly: boolean}[] {
   const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true)
-  const out: string[] = []
+  const out: {spec: string, typeOnly: boolean}[] = []
   // `const specifier = './x.js'; import(specifier)`: a module that may be absent (orig-dst.ts).
   const consts = new Map<string, string>()
   const collect = (node: ts.Node): void => {
@@ -66,20 +66,23 @@ function valueImports(file: string): string[] {
   }
   collect(sf)
   const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) && !node.importClause?.isTypeOnly) {
-      out.push((node.moduleSpecifier as ts.StringLiteral).text)
-    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && !node.isTypeOnly) {
-      out.push((node.moduleSpecifier as ts.StringLiteral).text)
+    if (ts.isImportDeclaration(node)) {
+      out.push({spec: (node.moduleSpecifier as ts.StringLiteral).text, typeOnly: node.importClause?.isTypeOnly === true})
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
+      out.push({spec: (node.moduleSpecifier as ts.StringLiteral).text, typeOnly: node.isTypeOnly})
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+      // `typeof import('./x.js')`
+      out.push({spec: node.argument.literal.text, typeOnly: true})
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const arg = node.arguments[0]
-      if (arg && ts.isStringLiteralLike(arg)) out.push(arg.text)
-      else if (arg && ts.isIdentifier(arg) && consts.has(arg.text)) out.push(consts.get(arg.text)!)
+      if (arg && ts.isStringLiteralLike(arg)) out.push({spec: arg.text, typeOnly: false})
+      else if (arg && ts.isIdentifier(arg) && consts.has(arg.text)) out.push({spec: consts.get(arg.text)!, typeOnly: false})
       else throw new Error(`${path.relative(ROOT, file)}: import() of a computed specifier; this test cannot follow it`)
     }
     ts.forEachChild(node, visit)
   }
   visit(sf)
-  return out
+  return out.filter((i) => i.spec.startsWith('.'))
 }
 
 /** The unit of a file: its folder relative to src/proxy, or `(top)`. */
@@ -110,11 +113,10 @@ function layerOf(unit: string): number {
 const files = sources(ROOT)
 const edges: Edge[] = []
 for (const file of files) {
-  for (const spec of valueImports(file)) {
-    if (!spec.startsWith('.')) continue
+  for (const {spec, typeOnly} of importsOf(file)) {
     const target = path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts')
     if (!target.startsWith(ROOT + path.sep)) continue
-    edges.push({from: file, to: target, line: `${path.relative(ROOT, file)} -> ${path.relative(ROOT, target)}`})
+    edges.push({from: file, to: target, typeOnly, line: `${path.relative(ROOT, file)} -> ${path.relative(ROOT, target)}${typeOnly ? ' (import type)' : ''}`})
   }
 }
 
@@ -159,7 +161,8 @@ describe('src/proxy layers', () => {
     expect(files.length).toBeGreaterThan(50)
     expect(edges.length).toBeGreaterThan(100)
     // HTTP/2 support is loaded on first use through import(): that edge must be seen.
-    expect(edges.some((e) => unitOf(e.to) === 'http/http2' && unitOf(e.from) !== 'http/http2')).toBe(true)
+    expect(edges.some((e) => !e.typeOnly && unitOf(e.to) === 'http/http2' && unitOf(e.from) !== 'http/http2')).toBe(true)
+    expect(edges.some((e) => e.typeOnly)).toBe(true)
   })
 
   it('resolves every relative import to a file (a computed specifier too)', () => {
@@ -185,7 +188,7 @@ describe('src/proxy layers', () => {
     expect(inCycle).toEqual([])
   })
 
-  it('loads only layers beneath it', () => {
+  it('imports only layers beneath it', () => {
     const upward = edges.filter((e) => layerOf(unitOf(e.to)) > layerOf(unitOf(e.from))).map((e) => `${e.line} (${unitOf(e.from)} is beneath ${unitOf(e.to)})`)
     expect(upward).toEqual([])
   })

@@ -11,7 +11,7 @@ import {isRawCodec} from '../http/http1/codec.js'
 import type {LazyH2Server} from './lazy-h2.js'
 import type {Listener} from './listener.js'
 import type {ConnMeta} from '../core/observe.js'
-import type {Side} from '../core/side.js'
+import type {Side} from '../route/side.js'
 import {onEstablished} from '../net/established.js'
 import {pipeBoth} from '../tcp/pipe.js'
 

@@ -2,7 +2,7 @@
 import type {Direction} from '../../protocol/tap.js'
 import type {Logger} from '../core/log.js'
 import type {RefusalReason} from '../core/refusals.js'
-import type {ProxyStats} from '../core/side.js'
+import type {ProxyStats} from '../core/stats.js'
 
 /** How often the listener's cap is logged while it fires. */
 const WARN_EVERY_MS = 10_000

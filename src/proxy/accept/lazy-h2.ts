@@ -6,7 +6,7 @@
 // Only `import type` from node:http2 and ./http2/ here: both are erased.
 import type http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {Side} from '../core/side.js'
+import type {Side} from '../route/side.js'
 
 /** What the lazy server needs of http2/server.ts. */
 export type H2Module = Pick<typeof import('../http/http2/server.js'), 'createH2Server' | 'serveH2' | 'sessionsOf'>

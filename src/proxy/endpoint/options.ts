@@ -3,7 +3,7 @@
 import type {Direction} from '../../protocol/tap.js'
 import type {ProxyConfig} from '../config/config.js'
 import type {Observer} from '../core/observe.js'
-import type {ProxyStats} from '../core/side.js'
+import type {ProxyStats} from '../core/stats.js'
 import type {EndpointClientOptions} from './endpoint.js'
 
 export function endpointOptionsOf(config: ProxyConfig, deps: {observer?: Observer, stats: ProxyStats}, direction: Direction): EndpointClientOptions {

@@ -2,7 +2,7 @@
 // (authority.ts) is answered 400 by whichever codec asked, and counted (reason bad_authority).
 import {checkAuthority} from '../config/authority.js'
 import {ProxyError} from '../core/errors.js'
-import {refuseInput, type Side} from '../core/side.js'
+import {refuseInput, type Side} from '../route/side.js'
 
 /** Throws a 400 ProxyError, counted, when `authority` (as the codecs normalised it) does not parse. */
 export function requireAuthority(side: Side, authority: string): void {

@@ -6,7 +6,7 @@
 import type http from 'node:http'
 import type {Duplex} from 'node:stream'
 import {PROXY_ERROR_HEADER} from '../core/errors.js'
-import {refuseInput, type Side} from '../core/side.js'
+import {refuseInput, type Side} from '../route/side.js'
 
 /**
  * The node codec: Node's server enforces `headersTimeout` only from its connection checker, which

@@ -20,7 +20,7 @@
 //   byte) is tried once more even with retries off, but only for those same retryable requests.
 // Compare: Envoy's `reset-before-request` retry-on (only resets before the request went out)
 // and `retriable_request_headers`; undici's retry handler (idempotent methods only by default).
-import {withdrawRetry, type RoutePolicy, type Side} from '../core/side.js'
+import {withdrawRetry, type RoutePolicy, type Side} from '../route/side.js'
 
 /** What the decision looks at, as the exchange knows it. */
 export interface RetryState {

@@ -4,13 +4,13 @@
 // per-request hot path.
 import * as http from '../../core/node-http.js'
 import type {EndpointClient} from '../../endpoint/endpoint.js'
-import {contained} from '../../core/contain.js'
+import {contained} from '../contain.js'
 import {neverSent, ProxyError, upstreamError} from '../../core/errors.js'
 import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {onEstablished} from '../../net/established.js'
 import {mayRetryFailure, mayRetryStatus, type RetryState} from '../retry-decision.js'
-import type {Side} from '../../core/side.js'
+import type {Side} from '../../route/side.js'
 import {pump, type BodySink} from './body.js'
 import {forwardHeaders} from './headers.js'
 

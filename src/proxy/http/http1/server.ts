@@ -3,9 +3,9 @@
 // `mesh-proxy-error` header and is counted; it never reaches the application.
 import * as http from '../../core/node-http.js'
 import type {Duplex} from 'node:stream'
-import {contain} from '../../core/contain.js'
+import {contain} from '../contain.js'
 import {PROXY_ERROR_HEADER} from '../../core/errors.js'
-import {refuseInput, type Side} from '../../core/side.js'
+import {refuseInput, type Side} from '../../route/side.js'
 import {http1Handler} from './forward.js'
 import {markCodec} from './codec.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'

@@ -14,8 +14,8 @@
 //   that was at its stream limit; another protocol error counts malformed_request.
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {Side} from '../../core/side.js'
-import {refuseInput} from '../../core/side.js'
+import type {Side} from '../../route/side.js'
+import {refuseInput} from '../../route/side.js'
 
 const {NGHTTP2_ENHANCE_YOUR_CALM} = http2.constants
 

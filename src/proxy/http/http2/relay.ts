@@ -2,7 +2,7 @@
 // with flow control, trailers (grpc-status), trailers-only responses, and resets both ways.
 import http2 from 'node:http2'
 import type {RequestMeta} from '../../core/observe.js'
-import type {Side} from '../../core/side.js'
+import type {Side} from '../../route/side.js'
 import {grpcStatus} from './grpc.js'
 import {copyHeaders} from './headers.js'
 import {closeByProxy} from './client-limits.js'

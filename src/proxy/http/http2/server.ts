@@ -3,7 +3,7 @@
 // session directly: Node's HTTP/2 reads the socket's handle, not what was unshifted.
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
-import type {Side} from '../../core/side.js'
+import type {Side} from '../../route/side.js'
 import {guardSession, guardStream} from './client-limits.js'
 import {h2StreamHandler} from './forward.js'
 

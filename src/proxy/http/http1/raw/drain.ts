@@ -3,7 +3,7 @@
 // are closed, the way closeIdleHttp1 does it for the node codec. One shared unref'd ticker,
 // running only while raw connections exist.
 import type {Duplex} from 'node:stream'
-import type {Side} from '../../../core/side.js'
+import type {Side} from '../../../route/side.js'
 
 /** What drain reads of a raw connection (conn.ts RawConn). */
 export interface Drainable {

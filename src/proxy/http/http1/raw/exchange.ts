@@ -4,12 +4,12 @@
 // while it is kept whole, replay.ts), answered by the proxy (`mesh-proxy-error`), or cut. The route's
 // request timeout runs from the first attempt to the response head (504, as the node codec).
 import type {EndpointClient} from '../../../endpoint/endpoint.js'
-import {containedError} from '../../../core/contain.js'
+import {containedError} from '../../contain.js'
 import {neverSent, ProxyError, upstreamError} from '../../../core/errors.js'
 import type {RequestMeta} from '../../../core/observe.js'
 import type {Target} from '../../../balance/target.js'
 import {isRetryableRequest, mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-decision.js'
-import {refuseInput, type RoutePolicy} from '../../../core/side.js'
+import {refuseInput, type RoutePolicy} from '../../../route/side.js'
 import {LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 import {keepAliveIdleMs, rawPool} from '../../../endpoint/raw-pool.js'

@@ -6,7 +6,7 @@
 // listeners are the pool's, bound once; an attempt owns the socket's events while it runs.
 import type {EndpointClient} from '../../../endpoint/endpoint.js'
 import {ProxyError} from '../../../core/errors.js'
-import type {Side} from '../../../core/side.js'
+import type {Side} from '../../../route/side.js'
 import type {Framer} from './framing.js'
 import {HeadBuffer, parseResponseHead, type ResponseHead} from './head.js'
 import {rawPool, type Upstream, type UpstreamOwner, type UpstreamWaiter} from '../../../endpoint/raw-pool.js'

@@ -1,32 +1,19 @@
-// What the protocol layers (HTTP/1, HTTP/2, TCP) share for one direction: where requests go
-// (a Target per authority), the reliability policy, the observer, the log, counters, and
-// whether the proxy is draining.
+// The Side: what the protocol layers above (accept, HTTP/1, HTTP/2, TCP) share for one
+// direction, and all they see of routing: where requests go (a Target per authority), the
+// reliability policy (the route's timeout and retries, the retry budget), the observer, the
+// log, counters, and whether the proxy is draining.
 import type {Direction} from '../../protocol/tap.js'
 import type {ProxyConfig} from '../config/config.js'
-import type {ConnCtx} from './conn.js'
-import type {Logger} from './log.js'
-import type {Observer} from './observe.js'
+import type {ConnCtx} from '../core/conn.js'
+import type {Logger} from '../core/log.js'
+import type {Observer} from '../core/observe.js'
 import type {Target} from '../balance/target.js'
-import type {RetryBudget} from '../route/retry-budget.js'
-import {countRefusal, newRefusalCounts, type RefusalCounts, type RefusalReason} from './refusals.js'
+import type {RetryBudget} from './retry-budget.js'
+import {countRefusal, type RefusalReason} from '../core/refusals.js'
+import type {ProxyStats} from '../core/stats.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
 
 export type {RoutePolicy} from '../config/route-policy.js'
-
-/** Events that have no Observer hook, counted here (read by tests and the admin side). */
-export interface ProxyStats {
-  rejectedConnections: number
-  retries: number
-  retriesDenied: number
-  /** Endpoints ejected by failure accrual. */
-  ejections: number
-  /** Refusals by reason (refusals.ts); also on /metrics as mesh_proxy_refused_total. */
-  refused: RefusalCounts
-}
-
-export function newStats(): ProxyStats {
-  return {rejectedConnections: 0, retries: 0, retriesDenied: 0, ejections: 0, refused: newRefusalCounts()}
-}
 
 /** Counts a refusal on this side (stats and /metrics). */
 export function refuseInput(side: Side, reason: RefusalReason): void {

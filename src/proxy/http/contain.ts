@@ -4,7 +4,7 @@
 // as `internal_error` (mesh_proxy_refused_total), and the caller's `cut` closes what belongs to
 // that connection. What still escapes reaches the process-level handler (main.ts,
 // containUncaught), which logs, counts and keeps serving: see docs/architecture/proxy.md.
-import {refuseInput, type Side} from './side.js'
+import {refuseInput, type Side} from '../route/side.js'
 
 /** Logs and counts an exception contained on `side`; `where` names the entry point. */
 export function containedError(side: Side, where: string, err: unknown): void {
