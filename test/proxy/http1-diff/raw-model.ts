@@ -3,10 +3,10 @@
 // raw/exchange.ts + upstream.ts (responses): where each message starts and ends, what it was
 // parsed as, and how the stream ends (served through, handed to Node's parser, refused, or
 // waiting for more). The bytes arrive in the given chunks, as a socket would deliver them.
-import {ChunkedFramer, type Framer} from '../../../src/proxy/http1/raw/framing.js'
-import {HeadScanner, parseRequestHead, parseResponseHead} from '../../../src/proxy/http1/raw/head.js'
-import {requestFraming, wantsClose} from '../../../src/proxy/http1/raw/request-plan.js'
-import {informationalValid, planResponse} from '../../../src/proxy/http1/raw/response.js'
+import {ChunkedFramer, type Framer} from '../../../src/proxy/http/http1/raw/framing.js'
+import {HeadScanner, parseRequestHead, parseResponseHead} from '../../../src/proxy/http/http1/raw/head.js'
+import {requestFraming, wantsClose} from '../../../src/proxy/http/http1/raw/request-plan.js'
+import {informationalValid, planResponse} from '../../../src/proxy/http/http1/raw/response.js'
 
 export interface RawMessage {
   /** Offset of the message's first byte and just past its last. */
