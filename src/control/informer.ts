@@ -85,3 +85,20 @@ export async function syncedWithin(synced: Promise<unknown>, timeoutMs: number):
   clearTimeout(timer)
   return ok
 }
+
+/** Calls `fn` every `everyMs` after the previous call settles (unref'd: it never keeps the process up), until stopped. */
+export function repeatAfter(fn: () => Promise<unknown>, everyMs: number): {stop(): void} {
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const next = (): void => {
+    timer = setTimeout(() => void fn().finally(() => !stopped && next()), everyMs)
+    timer.unref()
+  }
+  next()
+  return {
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}

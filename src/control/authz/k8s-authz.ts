@@ -5,7 +5,7 @@
 import type * as k8s from '@kubernetes/client-node'
 import {AUTHZ_GROUP, AUTHZ_PLURAL, AUTHZ_VERSION} from '../../protocol/authz.js'
 import {validatePolicy, type ValidateOptions} from '../../authz/validate.js'
-import {startInformer, syncedWithin, type Informer} from '../informer.js'
+import {startInformer, repeatAfter, syncedWithin, type Informer} from '../informer.js'
 import {apiStatus} from '../../k8s/client.js'
 import type {Logger} from '../logger.js'
 import type {AuthzState} from './state.js'
@@ -26,7 +26,7 @@ type PolicyObject = k8s.KubernetesObject & {spec?: unknown}
 export class KubernetesAuthz {
   private custom: k8s.CustomObjectsApi | undefined
   private informer: Informer<PolicyObject> | undefined
-  private poller: NodeJS.Timeout | undefined
+  private poller: {stop(): void} | undefined
   private stopped = false
   private seen: 'present' | 'absent' | 'forbidden' | undefined
 
@@ -49,16 +49,12 @@ export class KubernetesAuthz {
     if (this.informer && !(await syncedWithin(this.informer.synced, timeoutMs))) {
       this.o.log.warn('authz: the first list of AuthorizationPolicies did not complete; no authorization policy is streamed until it does', {timeoutMs})
     }
-    const poll = (): void => {
-      this.poller = setTimeout(() => void this.look().finally(() => !this.stopped && poll()), this.o.pollMs ?? 30_000)
-      this.poller.unref()
-    }
-    poll()
+    this.poller = repeatAfter(() => this.look(), this.o.pollMs ?? 30_000)
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    clearTimeout(this.poller)
+    this.poller?.stop()
     await this.informer?.stop()
   }
 
