@@ -13,7 +13,7 @@ import type {Target} from '../../../balance/target.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../../route/side.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer, type Framer} from './framing.js'
-import {HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
+import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
 import {watchDrain} from './drain.js'
@@ -32,7 +32,7 @@ export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: 
 
 export class RawConn implements ClientSide {
   /** Bytes read and not yet consumed: the next head (pipelined requests wait here). */
-  private readonly pending = new HeadBuffer()
+  private readonly pending = new HeadBuffer(true)
   private ex: RawExchange | undefined
   private closed = false
   private ended = false
@@ -123,6 +123,11 @@ export class RawConn implements ClientSide {
     if (pending.length === 0 || this.closed) return
     const limits = this.side.config.limits
     const end = pending.end
+    if (end === HEAD_MALFORMED) {
+      // (llhttp reads it: an HTTP/0.9 request it completes, or a refusal)
+      this.handOver()
+      return
+    }
     if (end < 0) {
       if (pending.length > limits.maxHeaderBytes) this.handOver()
       else this.headTimer ??= startHeadTimer(this.side, this.socket)

@@ -78,8 +78,29 @@ export class HeadScanner {
   length = 0
   /** How many bytes of CRLFCRLF the bytes pushed so far end with (0-3). */
   private partial = 0
+  /** Whether the first line's LF has been seen (with `firstLine`). */
+  private firstLineSeen = false
+  /** The last byte pushed (the byte before a piece's first). */
+  private last = -1
+
+  /**
+   * `firstLine`: a request's head, whose first line must end in CRLF. One that ends in a bare LF
+   * is reported at once (HEAD_MALFORMED) instead of waiting for a CRLFCRLF that may never come:
+   * llhttp reads a line without a version that ends so as an HTTP/0.9 request (complete), and
+   * refuses a versioned one; either way the raw codec hands it to llhttp (found by the
+   * differential test: `HEAD /$HTTP/1.1\n\r\n...` waited while llhttp had a message).
+   */
+  constructor(private readonly firstLine = false) {}
 
   push(chunk: Buffer): number {
+    if (this.firstLine && !this.firstLineSeen && chunk.length > 0) {
+      const lf = chunk.indexOf(10)
+      if (lf >= 0) {
+        this.firstLineSeen = true
+        if ((lf > 0 ? chunk[lf - 1] : this.last) !== 13) return HEAD_MALFORMED
+      }
+      this.last = chunk[chunk.length - 1]
+    }
     const n = this.partial
     if (n > 0) {
       // A CRLFCRLF that started in an earlier piece: its first n bytes, then this piece's first ones.
@@ -97,8 +118,13 @@ export class HeadScanner {
   reset(): void {
     this.length = 0
     this.partial = 0
+    this.firstLineSeen = false
+    this.last = -1
   }
 }
+
+/** HeadScanner.push(): the head's first line ends in a bare LF (requests only). */
+export const HEAD_MALFORMED = -2
 
 /** How many of CRLFCRLF's first bytes `chunk` ends with (`before`: how many the bytes before it ended with). */
 function tailOfCrlfCrlf(chunk: Buffer, before: number): number {
@@ -220,10 +246,15 @@ const NOTHING: Buffer = Buffer.alloc(0)
  */
 export class HeadBuffer {
   private parts: Buffer[] = []
-  private readonly scanner = new HeadScanner()
+  private readonly scanner: HeadScanner
+  /** `requests`: the first line is checked as it arrives (HEAD_MALFORMED; see HeadScanner). */
+  constructor(requests = false) {
+    this.scanner = new HeadScanner(requests)
+  }
+
   /** Bytes buffered. */
   length = 0
-  /** Where the first head ends (from the first byte buffered), or -1 while it is not all in. */
+  /** Where the first head ends (from the first byte buffered), -1 while it is not all in, or HEAD_MALFORMED. */
   end = -1
 
   add(b: Buffer): void {
