@@ -3,6 +3,7 @@ import {BaseCommand} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import {IDENTITY_PORT} from '../protocol/identity.js'
 import {ControlPlanePorts} from '../protocol/control-plane.js'
+import {DEFAULT_CLUSTER_NETWORKS, DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
 
 export default class Controller extends BaseCommand<typeof Controller> {
   static override summary = 'Run the control plane: identity, destination, the proxy injector (Kubernetes mode) and tap.'
@@ -25,6 +26,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
     'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
     'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
     'leaf-lifetime': Flags.string({description: 'lifetime of the certificates issued to proxies', default: '24h'}),
+    'default-inbound-policy': Flags.option({options: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', helpValue: '<policy>', description: `the cluster's default inbound policy: ${DEFAULT_INBOUND_POLICIES.join(', ')} (namespaces and workloads may set their own)`})(),
+    'cluster-networks': Flags.string({description: 'comma-separated CIDRs of the cluster\'s pods and nodes (cluster-authenticated)', default: DEFAULT_CLUSTER_NETWORKS.join(',')}),
     'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, default: 'info', description: 'log level'})(),
     'log-format': Flags.option({options: ['plain', 'json'] as const, default: 'plain', description: 'log format'})(),
   }
@@ -50,6 +53,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
         logFormat: f['log-format'],
         kubeconfig: f.kubeconfig,
         context: f.context,
+        defaultInboundPolicy: f['default-inbound-policy'],
+        clusterNetworks: f['cluster-networks'],
       },
       this.out,
     )

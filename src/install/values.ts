@@ -23,6 +23,7 @@ export interface Values {
   proxy: {logLevel: string; opaquePorts?: string; resources: Resources}
   identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number}
   webhook: {timeoutSeconds: number; url?: string}
+  policy: {defaultInbound: string; clusterNetworks: string}
 }
 
 /** The schema's defaults, flat. */
@@ -61,6 +62,8 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
   if (typeof value !== 'string') throw bad(`is ${JSON.stringify(raw)}`)
   if (Array.isArray(spec.type) && !spec.type.includes(value)) throw bad(`is "${value}"`)
   if (value === '' && spec.default !== undefined) throw bad('is empty')
+  const problem = spec.check?.(value)
+  if (problem) throw bad(problem)
   return value
 }
 
@@ -130,7 +133,7 @@ export function flattenFile(doc: unknown, where: string): FlatValues {
 
 /** Dotted keys into the nested Values the templates read. */
 export function nest(flat: FlatValues): Values {
-  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}}
+  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}, policy: {}}
   for (const key of Object.keys(SCHEMA)) {
     const v = flat[key]
     if (v === undefined) continue

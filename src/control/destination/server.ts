@@ -23,11 +23,16 @@ import {openStream, type Stream} from './stream.js'
 import {ROUTE_POLICY_VERSION} from '../../protocol/routes.js'
 import {RouteState} from '../routes/state.js'
 import {openRouteStream, PolicyCache} from '../routes/stream.js'
+import type {AuthzCompiler} from '../authz/stream.js'
+import {openAuthzStream} from '../authz/stream.js'
+import {AUTHZ_POLICY_VERSION} from '../../protocol/authz.js'
 
 export interface DestinationServerOptions {
   registry: Registry
   /** Route policy served on `watchRoutes` streams (src/control/routes); without it every Service has none. */
   routes?: RouteState
+  /** Authorization policy served on `watchAuthz` streams (src/control/authz); without it such a watch is refused (UNAVAILABLE). */
+  authz?: AuthzCompiler
   serving: ServingCert
   host?: string
   port?: number
@@ -67,6 +72,16 @@ export interface DestinationServer {
 function reject(socket: Socket, status: number, reason: string): void {
   const body = JSON.stringify({error: reason})
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * The identity a verified client certificate proves: its one DNS SAN (the identity service
+ * issues exactly one). Anything else (several names, an IP or URI SAN) proves no identity.
+ */
+export function peerIdentity(subjectaltname: string | undefined): string | undefined {
+  const names = (subjectaltname ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (names.length !== 1 || !names[0]!.startsWith('DNS:')) return undefined
+  return names[0]!.slice(4)
 }
 
 export async function startDestinationServer(o: DestinationServerOptions): Promise<DestinationServer> {
@@ -115,7 +130,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     const peer = tlsSocket.getPeerCertificate?.()
     const presented = peer && Object.keys(peer).length > 0
     if (presented && !tlsSocket.authorized) return reject(socket, 403, `client certificate refused: ${String(tlsSocket.authorizationError)}`)
-    const client = presented ? (peer.subjectaltname ?? '').replace(/^DNS:/, '') : undefined
+    const client = presented ? peerIdentity(peer.subjectaltname) : undefined
     const who = limits.key(client, socket.remoteAddress, socket.remotePort)
     if (streams() >= maxStreams) {
       limits.refuse('total_streams', who)
@@ -178,15 +193,17 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         mine.get(id)?.close()
         return forget(id)
       }
-      if (r.type !== 'watch' && r.type !== 'watchRoutes') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes or unwatch`)
+      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchAuthz') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchAuthz or unwatch`)
       if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
-      const authority = typeof r.authority === 'string' ? r.authority : ''
-      if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
+      const authority = r.type === 'watchAuthz' ? '' : typeof r.authority === 'string' ? r.authority : ''
+      if (r.type !== 'watchAuthz' && (!authority || authority.length > DESTINATION_MAX_AUTHORITY)) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
       if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) {
         limits.refuse(mine.size >= DESTINATION_MAX_WATCHES ? 'connection_watches' : 'total_streams', who)
         return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
       }
       if (r.type === 'watchRoutes' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchRoutes request needs the highest route policy version the client implements (this server sends version ${ROUTE_POLICY_VERSION})`)
+      if (r.type === 'watchAuthz' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchAuthz request needs the highest authorization policy version the client implements (this server sends version ${AUTHZ_POLICY_VERSION})`)
+      if (r.type === 'watchAuthz' && !o.authz) return refuse(id, 'UNAVAILABLE', 'this destination service serves no authorization policy')
       if (!limits.watch(who)) return refuse(id, 'UNAVAILABLE', `too many streams from this client (at most ${limits.maxWatches})`)
       mine.set(id, null)
       watches++
@@ -195,12 +212,15 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         ended = true
         forget(id)
       }
+      const sendText = (text: string): void => deliver(ws, `{"id":${id},${text.slice(1)}`, client)
       const stream =
         r.type === 'watch'
           ? open(authority, ns, (msg) => send(id, msg), end)
-          : openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText: (text) => deliver(ws, `{"id":${id},${text.slice(1)}`, client), end})
+          : r.type === 'watchRoutes'
+            ? openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText, end})
+            : openAuthzStream({namespace: r.namespace, pod: r.pod, client, compiler: o.authz!, send: (msg) => send(id, msg), sendText, end})
       if (!ended && stream) mine.set(id, stream)
-      log.debug('stream opened', {authority, client, id, kind: r.type, watching: stream?.canonical})
+      log.debug('stream opened', {authority: authority || undefined, client, id, kind: r.type, watching: stream?.canonical})
     })
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()
