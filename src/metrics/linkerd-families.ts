@@ -12,8 +12,12 @@ export const LATENCY_BUCKETS_MS = [
 
 export const DST_LABELS = ['dst_namespace', 'dst_deployment', 'dst_pod', 'dst_serviceaccount'] as const
 
-/** Labels every HTTP and TCP series carries, after the local pod's labels. */
-export const TRAFFIC_LABELS = ['direction', 'authority', 'route', 'tls', 'client_id', 'server_id', 'no_tls_reason', ...DST_LABELS] as const
+/**
+ * Labels every HTTP and TCP series carries, after the local pod's labels. `route_kind` and
+ * `backend` are set only when the control plane's route policy chose (docs/architecture/routes.md);
+ * an empty label is left out of the exposition.
+ */
+export const TRAFFIC_LABELS = ['direction', 'authority', 'route', 'route_kind', 'backend', 'tls', 'client_id', 'server_id', 'no_tls_reason', ...DST_LABELS] as const
 
 export interface LinkerdFamilies {
   requestTotal: Counter

@@ -158,10 +158,12 @@ export class ProxyMetricsObserver implements Observer {
   private requestSeries(req: RequestMeta): RequestSeries {
     const node = this.labelNode(req.tls, req.dstLabels)
     const map = node.requests[req.direction]
-    const key = req.route === '' ? req.authority : req.authority + SEP + req.route
+    const key = req.routeKind === undefined
+      ? (req.route === '' ? req.authority : req.authority + SEP + req.route)
+      : req.authority + SEP + req.route + SEP + req.routeKind + SEP + (req.backend ?? '')
     let s = map.get(key)
     if (s === undefined) {
-      const values = [...this.localValues, req.direction, req.authority, req.route, ...node.values]
+      const values = [...this.localValues, req.direction, req.authority, req.route, req.routeKind ?? '', req.backend ?? '', ...node.values]
       s = {values, request: this.families.requestTotal.child(values), byStatus: new Map()}
       if (this.cached < this.maxSeries) {
         map.set(key, s)
@@ -185,7 +187,7 @@ export class ProxyMetricsObserver implements Observer {
     const map = node.tcp[conn.direction]
     let t = map.get(conn.authority)
     if (t === undefined) {
-      const values = [...this.localValues, conn.direction, conn.authority, '', ...node.values]
+      const values = [...this.localValues, conn.direction, conn.authority, '', '', '', ...node.values]
       const f = this.families
       t = {
         values,

@@ -24,6 +24,16 @@ export interface RoutePolicy {
   readonly retry: RetryPolicy
   /** The matched rule's route name (`GET /api/`, `/api/`), or '' when no rule matched. */
   readonly route: string
+  /**
+   * Set when the control plane's route policy chose (route/routes.ts): `route_kind`
+   * (HTTPRoute, GRPCRoute, default), the `backend` label, where the request goes, the time one
+   * attempt may take (0: none), and the request header changes.
+   */
+  readonly routeKind?: string
+  readonly backend?: string
+  readonly backendAuthority?: string
+  readonly attemptTimeoutMs?: number
+  readonly requestHeaders?: import('../../protocol/routes.js').HeaderModifier
 }
 
 export interface RouteRule {

@@ -2,6 +2,7 @@
 // the destination service's stream in a cluster or the demo) and identity (none, or a
 // certificate from the identity service). The data path never knows which one it has.
 import type {SecureContext} from 'node:tls'
+import type {RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
 
 export interface Endpoint {
   /** ip or hostname */
@@ -44,6 +45,18 @@ export interface Discovery {
    * destination / DNS name directly, plaintext).
    */
   resolve(authority: string): Promise<Resolution | null>
+  /**
+   * Follow the control plane's route policy of a Service authority (docs/architecture/routes.md):
+   * undefined from `current()` until the first policy, and after the control plane answers
+   * `error` or `noSuchService` (no control-plane routes then). Absent: discovery has no routes.
+   */
+  watchRoutes?(authority: string): RoutesWatch
+  close(): void
+}
+
+export interface RoutesWatch {
+  /** The latest policy (each message replaces the last), or undefined: no control-plane routes. */
+  current(): ControlRoutePolicy | undefined
   close(): void
 }
 

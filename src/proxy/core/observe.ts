@@ -19,6 +19,9 @@ export interface RequestMeta {
   path: string
   /** Route name when a route matched (else ''). */
   route: string
+  /** `route_kind` and `backend` when the control plane's route policy applied (route/routes.ts). */
+  routeKind?: string
+  backend?: string
   headers: Record<string, string | string[] | undefined>
   source: Addr
   destination: Addr

@@ -12,8 +12,9 @@ import WebSocket from 'ws'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMessage, type WireEndpoint} from '../../protocol/destination.js'
+import {ROUTE_POLICY_VERSION, type RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
 import {askable, hostOf} from './ip-authority.js'
-import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../core/contracts.js'
+import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
 
 export interface DestinationClientOptions {
   /** wss://host:port of the destination service. */
@@ -57,11 +58,21 @@ function backoffMs(o: DestinationClientOptions, attempts: number): number {
   return Math.round(base / 2 + (Math.random() * base) / 2)
 }
 
+/** A stream on the connection: an endpoint watch or a routes watch. */
+interface Stream {
+  readonly authority: string
+  /** The request that opens it (again, on a new connection). */
+  request(id: number): DestinationRequest
+  /** Asked for (again) on a new connection. */
+  subscribed(): void
+  handle(msg: StreamMessage, id: number): void
+}
+
 /** The one WebSocket to the destination service: open while some stream is wanted. */
 class Connection {
   private ws: WebSocket | undefined
   private nextId = 1
-  private readonly streams = new Map<number, Watch>()
+  private readonly streams = new Map<number, Stream>()
   private attempts = 0
   private timer: NodeJS.Timeout | undefined
   private idle: NodeJS.Timeout | undefined
@@ -76,12 +87,12 @@ class Connection {
   }
 
   /** Asks for `w`'s authority as a new stream (now, or when connected); its id. */
-  watch(w: Watch): number {
+  watch(w: Stream): number {
     clearTimeout(this.idle)
     this.idle = undefined
     const id = this.nextId++
     this.streams.set(id, w)
-    if (this.open) this.request({type: 'watch', id, authority: w.authority})
+    if (this.open) this.request(w.request(id))
     else if (!this.ws && !this.timer) this.connect()
     return id
   }
@@ -141,7 +152,7 @@ class Connection {
       // Every stream wanted is asked for (again): its first message replaces what it held.
       for (const [id, w] of this.streams) {
         w.subscribed()
-        this.request({type: 'watch', id, authority: w.authority})
+        this.request(w.request(id))
       }
     })
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -182,7 +193,7 @@ class Connection {
   }
 }
 
-class Watch {
+class Watch implements Stream {
   readonly set = new Map<string, Endpoint>()
   readonly listeners = new Set<(s: EndpointSet) => void>()
   refs = 0
@@ -220,6 +231,10 @@ class Watch {
     if (this.closed) return
     this.subscribed()
     this.id = this.conn.watch(this)
+  }
+
+  request(id: number): DestinationRequest {
+    return {type: 'watch', id, authority: this.authority}
   }
 
   /** Asked for (again) on a new connection: the next message is the full state. */
@@ -294,7 +309,50 @@ class Watch {
   }
 }
 
+/**
+ * One watchRoutes stream (src/protocol/routes.ts): the latest policy, kept across reconnects
+ * (asked for again on a new connection; its first message replaces it). `error` (an older control
+ * plane: unknown request type) and `noSuchService` end it with no policy: no control-plane routes.
+ */
+class RoutesStream implements Stream {
+  policy: ControlRoutePolicy | undefined
+  refs = 0
+  private id: number | undefined
+
+  constructor(readonly authority: string, private readonly o: DestinationClientOptions, private readonly conn: Connection) {
+    this.id = conn.watch(this)
+  }
+
+  request(id: number): DestinationRequest {
+    return {type: 'watchRoutes', id, authority: this.authority, version: ROUTE_POLICY_VERSION}
+  }
+
+  subscribed(): void {}
+
+  handle(msg: StreamMessage, id: number): void {
+    if (id !== this.id) return
+    if (msg.type === 'routes') {
+      const {type: _type, id: _id, ...policy} = msg
+      // A version this client does not implement is no policy it can apply.
+      this.policy = policy.version === ROUTE_POLICY_VERSION && Array.isArray(policy.rules) && Array.isArray(policy.http) && Array.isArray(policy.grpc) ? policy : undefined
+      this.conn.delivered()
+      return
+    }
+    if (msg.type === 'error' || msg.type === 'noSuchService') {
+      if (msg.type === 'error') this.o.log?.debug('no route policy from the destination service', {authority: this.authority, code: msg.code, message: msg.message})
+      this.policy = undefined
+      this.end(false)
+    }
+  }
+
+  end(tell: boolean): void {
+    if (this.id !== undefined) this.conn.unwatch(this.id, tell)
+    this.id = undefined
+  }
+}
+
 export class DestinationClient implements Discovery {
+  private readonly routes = new Map<string, RoutesStream>()
   private readonly watches = new Map<string, Watch>()
   private readonly conn: Connection
 
@@ -364,6 +422,28 @@ export class DestinationClient implements Discovery {
     }
   }
 
+  watchRoutes(authority: string): RoutesWatch {
+    const key = normalize(authority)
+    let r = this.routes.get(key)
+    if (!r) {
+      r = new RoutesStream(key, this.o, this.conn)
+      this.routes.set(key, r)
+    }
+    const stream = r
+    stream.refs++
+    let closed = false
+    return {
+      current: () => stream.policy,
+      close: () => {
+        if (closed) return
+        closed = true
+        if (--stream.refs > 0) return
+        stream.end(true)
+        if (this.routes.get(key) === stream) this.routes.delete(key)
+      },
+    }
+  }
+
   /** Streams currently open (tests, admin). */
   openStreams(): number {
     return this.watches.size
@@ -377,6 +457,8 @@ export class DestinationClient implements Discovery {
   close(): void {
     for (const w of this.watches.values()) w.close()
     this.watches.clear()
+    for (const r of this.routes.values()) r.end(true)
+    this.routes.clear()
     this.conn.close()
   }
 }

@@ -50,6 +50,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
   const router = new Router({
     ...endpointOptionsOf(config, deps, 'outbound'),
     discovery, identity: deps.identity, log, loop: new LoopGuard(selfPorts, () => refused('loop')),
+    watchRoutes: deps.discovery?.watchRoutes?.bind(deps.discovery),
   })
   const byAuthority = (a: string): ReturnType<Router['resolve']> => router.resolve(a)
   const side: Side = {
@@ -59,6 +60,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
       requireAuthority(side, authority)
       return discovery.target(byAuthority, authority, conn)
     },
+    routes: (authority) => router.routes(authority),
   }
   const servers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
 

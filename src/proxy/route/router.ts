@@ -4,7 +4,8 @@
 // is in flight on them). Authorities discovery does not handle go straight to the named
 // host:port, plaintext, unless that is this proxy itself (loop-guard.ts: 508).
 import {checkAuthority} from '../config/authority.js'
-import type {Identity, Discovery} from '../core/contracts.js'
+import type {Identity, Discovery, RoutesWatch} from '../core/contracts.js'
+import {PolicyMatcher} from '../../routes/match.js'
 import {NoSuchServiceError} from '../core/contracts.js'
 import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
@@ -20,6 +21,8 @@ export interface RouterOptions extends EndpointClientOptions {
   /** This proxy's own listeners: an authority that reaches one directly would loop. */
   loop: LoopGuard
   log: Logger
+  /** Opens the control plane's route policy stream of a discovered authority (Discovery.watchRoutes). */
+  watchRoutes?: (authority: string) => RoutesWatch
   /** At most this many authorities cached (default MAX_TARGETS). */
   maxTargets?: number
 }
@@ -27,6 +30,8 @@ export interface RouterOptions extends EndpointClientOptions {
 export class Router {
   private readonly targets = new Map<string, BalancedTarget>()
   private readonly pending = new Map<string, Promise<Target>>()
+  /** The control plane's route policy of each discovered authority, compiled when it changes. */
+  private readonly routeWatches = new Map<string, {watch: RoutesWatch; matcher?: PolicyMatcher}>()
 
   constructor(private readonly options: RouterOptions) {}
 
@@ -43,6 +48,22 @@ export class Router {
       this.pending.set(authority, p)
     }
     return p
+  }
+
+  /**
+   * The compiled route policy of a discovered authority (its watchRoutes stream opened when
+   * the authority was resolved), or undefined: no control-plane routes (none yet, none sent,
+   * or an `error`). A new policy is compiled once, on the first request after it arrives.
+   */
+  routes(authority: string): PolicyMatcher | undefined {
+    const w = this.routeWatches.get(authority)
+    if (!w) return undefined
+    const t = this.targets.get(authority)
+    if (t) t.used = true
+    const policy = w.watch.current()
+    if (!policy) return undefined
+    if (w.matcher?.policy !== policy) w.matcher = new PolicyMatcher(policy)
+    return w.matcher
   }
 
   /** The cached target of `authority`, if any (no discovery asked). */
@@ -71,7 +92,15 @@ export class Router {
     }
     let target: BalancedTarget
     if (resolution) {
-      target = new BalancedTarget(authority, this.options, () => resolution?.close())
+      const watch = this.options.watchRoutes?.(authority)
+      if (watch) this.routeWatches.set(authority, {watch})
+      target = new BalancedTarget(authority, this.options, () => {
+        resolution?.close()
+        if (watch) {
+          watch.close()
+          if (this.routeWatches.get(authority)?.watch === watch) this.routeWatches.delete(authority)
+        }
+      })
       target.update(resolution.current())
       target.watch(resolution.onChange((set) => target.update(set)))
     } else {

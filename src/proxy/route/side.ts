@@ -12,6 +12,7 @@ import type {RetryBudget} from './retry-budget.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
 import type {ProxyStats} from '../core/stats.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
+import type {PolicyMatcher} from '../../routes/match.js'
 
 export type {RoutePolicy} from '../config/route-policy.js'
 
@@ -30,6 +31,8 @@ export interface Side {
   draining: boolean
   /** The target for an authority (outbound) or for the connection's destination (inbound). */
   target(authority: string, conn: ConnCtx): Target | Promise<Target>
+  /** Outbound: the control plane's route policy of an authority, when one is held (routes.ts). */
+  routes?(authority: string): PolicyMatcher | undefined
 }
 
 /**

@@ -26,6 +26,8 @@ export interface ExchangePlan {
   retryable: boolean
   statuses: readonly number[]
   timeoutMs: number
+  /** One attempt's time until its response head (a route's backendRequest timeout; 0: none). */
+  attemptTimeoutMs: number
 }
 
 export class Exchange implements BodySink {
@@ -36,6 +38,7 @@ export class Exchange implements BodySink {
   private clientGone = false
   private timedOut = false
   private timer: NodeJS.Timeout | undefined
+  private attemptTimer: NodeJS.Timeout | undefined
   private ended = false
   /** The client has its answer from this exchange (relayed, or the proxy's own): nothing more to do on a close. */
   private settled = false
@@ -45,6 +48,7 @@ export class Exchange implements BodySink {
   private readonly cut = (): void => {
     this.clientGone = true
     clearTimeout(this.timer)
+    clearTimeout(this.attemptTimer)
     this.up?.destroy()
     this.res.destroy()
     this.end('internal error', this.bytes)
@@ -73,6 +77,10 @@ export class Exchange implements BodySink {
   private send(): void {
     const ep = this.ep
     this.started = ep.stats.start()
+    if (this.plan.attemptTimeoutMs > 0) {
+      clearTimeout(this.attemptTimer)
+      this.attemptTimer = setTimeout(contained(this.side, 'http1 attempt timeout', () => this.onAttemptTimeout(), this.cut), this.plan.attemptTimeoutMs)
+    }
     const up = http.request({
       host: ep.endpoint.host, port: ep.endpoint.port, method: this.meta.method, path: this.plan.path,
       headers: this.plan.headers as unknown as http.OutgoingHttpHeaders, agent: ep.httpAgent(), setHost: false,
@@ -103,6 +111,7 @@ export class Exchange implements BodySink {
       this.clientGone = true
       this.up = undefined
       clearTimeout(this.timer)
+      clearTimeout(this.attemptTimer)
       up.destroy()
       this.end('client reset', 0)
       return
@@ -115,6 +124,7 @@ export class Exchange implements BodySink {
       return
     }
     clearTimeout(this.timer)
+    clearTimeout(this.attemptTimer)
     this.relay(upRes, status)
   }
 
@@ -127,7 +137,7 @@ export class Exchange implements BodySink {
     }
     this.ep.stats.end(this.started, false)
     if (this.timedOut) {
-      this.failWith(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.timeoutMs}ms`))
+      this.failWith(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.attemptTimeoutMs > 0 && (this.plan.timeoutMs === 0 || this.plan.attemptTimeoutMs < this.plan.timeoutMs) ? this.plan.attemptTimeoutMs : this.plan.timeoutMs}ms`))
       return
     }
     const e = upstreamError(err, this.ep.key)
@@ -140,6 +150,7 @@ export class Exchange implements BodySink {
       return
     }
     clearTimeout(this.timer)
+    clearTimeout(this.attemptTimer)
     this.failWith(e)
   }
 
@@ -161,11 +172,31 @@ export class Exchange implements BodySink {
       this.ep = this.target.pick()
     } catch (err) {
       clearTimeout(this.timer)
+      clearTimeout(this.attemptTimer)
       this.failWith(err)
       return
     }
     if (this.side.direction === 'outbound') this.meta.destination = this.ep.addr
     this.send()
+  }
+
+  /**
+   * An attempt took its route's backendRequest timeout: answered as a 504 of that attempt, so
+   * the one retry decision (retry-decision.ts) may try again; else the client gets the 504.
+   */
+  private onAttemptTimeout(): void {
+    const up = this.up
+    if (!up || this.responding || this.clientGone) return
+    if (!this.res.destroyed && mayRetryStatus(this.side, this.retryState(), 504)) {
+      this.ep.stats.end(this.started, false)
+      this.up = undefined
+      up.destroy()
+      if (!up.socket) this.ep.httpAgent().withdraw(up, new ProxyError('TIMEOUT', 'attempt timeout'))
+      this.retry()
+      return
+    }
+    this.timedOut = true
+    this.abandon(new ProxyError('TIMEOUT', 'backend request timeout'))
   }
 
   private onTimeout(): void {
@@ -192,6 +223,7 @@ export class Exchange implements BodySink {
     }
     this.clientGone = true
     clearTimeout(this.timer)
+    clearTimeout(this.attemptTimer)
     this.abandon()
     this.end('client reset', this.bytes)
   }

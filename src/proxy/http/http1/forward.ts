@@ -13,6 +13,8 @@ import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {isRetryableRequest, retryLimit} from '../retry-decision.js'
 import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../../route/side.js'
+import {headerOf, modifyRawHeaders, routePolicyOf} from '../../route/routes.js'
+import {isGrpcContentType} from '../../../routes/match.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders} from './headers.js'
@@ -68,15 +70,21 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
   }
   const authority = normalizeAuthority(where.authority, 80)
   const method = req.method ?? 'GET'
-  const policy = policyOf(side, authority, where.path, method)
+  const h = req.headers
+  const policy = routePolicyOf(side, authority, {method, target: where.path, grpc: isGrpcContentType(headerOf(h, 'content-type')), header: (n) => headerOf(h, n)}, policyOf(side, authority, where.path, method))
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
+  if (policy.routeKind !== undefined) {
+    meta.routeKind = policy.routeKind
+    meta.backend = policy.backend
+  }
   let t: Target | Promise<Target>
   try {
-    t = side.target(authority, conn)
+    if ('refusal' in policy) throw policy.refusal
+    t = side.target(policy.backendAuthority ?? authority, conn)
   } catch (err) {
     side.observer?.requestInit(meta)
     return fail(side, res, meta, err)
@@ -117,7 +125,8 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   const hasBody = chunked || (cl !== undefined && cl !== '0')
   const buffer = hasBody && !chunked && retries > 0 && Number(cl) <= retry.maxBodyBytes
   const streaming = hasBody && !buffer
-  const headers = forwardHeaders(req.rawHeaders, h.connection, {host: where.host, keepTrailer: chunked})
+  const forwarded = forwardHeaders(req.rawHeaders, h.connection, {host: where.host, keepTrailer: chunked})
+  const headers = policy.requestHeaders ? modifyRawHeaders(forwarded, policy.requestHeaders) : forwarded
   // A chunked body goes on chunked (whatever the method), so its framing and trailers survive,
   // with its other codings (`gzip, chunked`): the parser removed only the chunking.
   // (Transfer-Encoding is hop-by-hop, so `headers` is already a copy here.)
@@ -126,7 +135,7 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   const plan: ExchangePlan = {
     path: where.path, headers, streaming, body: null, retries,
     retryable: retry.retryable || isRetryableRequest(meta.method, h),
-    statuses: retry.statuses, timeoutMs: policy.requestTimeoutMs,
+    statuses: retry.statuses, timeoutMs: policy.requestTimeoutMs, attemptTimeoutMs: policy.attemptTimeoutMs ?? 0,
   }
   const ex = new Exchange(side, req, res, meta, target, ep, plan, (err) => fail(side, res, meta, err))
   if (!buffer) return ex.start()

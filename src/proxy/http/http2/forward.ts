@@ -17,6 +17,7 @@ import {nextRequestId, policyOf, refuseInput, withdrawRetry, type Side} from '..
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
+import {headerOf, routePolicyOf} from '../../route/routes.js'
 import {relay} from './relay.js'
 import {closeByProxy} from './client-limits.js'
 import {ReplayBody} from './replay-body.js'
@@ -72,13 +73,29 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     return refuse(side, stream, undefined, new ProxyError('BAD_REQUEST', method === 'CONNECT' ? 'HTTP/2 CONNECT is not supported' : 'request without :authority'))
   }
   const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)
-  const policy = policyOf(side, authority, path, method)
+  const grpc = isGrpc(headers)
+  const policy = routePolicyOf(side, authority, {method, target: path, grpc, header: (n) => headerOf(headers, n)}, policyOf(side, authority, path, method))
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
     startNs: process.hrtime.bigint(),
   }
-  const grpc = isGrpc(headers)
+  if (policy.routeKind !== undefined) {
+    meta.routeKind = policy.routeKind
+    meta.backend = policy.backend
+  }
+  if ('refusal' in policy) {
+    side.observer?.requestInit(meta)
+    const err = policy.refusal
+    // gRPC: no route is UNIMPLEMENTED (12), trailers-only, as the Gateway API's GRPCRoute asks.
+    if (grpc && err.code === 'NO_ROUTE' && !stream.destroyed) {
+      stream.respond(grpcTrailersOnly(12, err.message), {endStream: true})
+      side.observer?.responseInit(meta, 200)
+      side.observer?.responseEnd(meta, {status: 200, grpcStatus: 12, responseBytes: 0})
+      return
+    }
+    return refuse(side, stream, meta, err)
+  }
   const grpcMs = grpc ? parseGrpcTimeout(headers['grpc-timeout']) : undefined
   let timeoutMs = policy.requestTimeoutMs
   if (grpcMs !== undefined && (timeoutMs === 0 || grpcMs < timeoutMs)) timeoutMs = grpcMs
@@ -87,7 +104,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   let target: Target
   let ep: EndpointClient
   try {
-    const t = side.target(authority, conn)
+    const t = side.target(policy.backendAuthority ?? authority, conn)
     target = t instanceof Promise ? await t : t
     ep = target.pick()
   } catch (err) {
@@ -109,6 +126,15 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   const retryResponse = mayRetryResponse(method, headers, retry)
   const reqHeaders = copyHeaders(headers)
   reqHeaders[':authority'] = rawAuthority
+  const mod = policy.requestHeaders
+  if (mod) {
+    for (const h of mod.set ?? []) reqHeaders[h.name] = h.value
+    for (const h of mod.add ?? []) {
+      const v = reqHeaders[h.name]
+      reqHeaders[h.name] = v === undefined ? h.value : [...(Array.isArray(v) ? v : [String(v)]), h.value]
+    }
+    for (const name of mod.remove ?? []) delete reqHeaders[name]
+  }
   side.budget.deposit()
 
   let current: http2.ClientHttp2Stream | undefined

@@ -11,9 +11,11 @@ import {containedError} from '../../contain.js'
 import type {RequestMeta} from '../../../core/observe.js'
 import type {Target} from '../../../balance/target.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../../route/side.js'
+import {headerOf, modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
+import {isGrpcContentType} from '../../../../routes/match.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer, type Framer} from './framing.js'
-import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
+import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, serializeHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
 import {watchDrain} from './drain.js'
@@ -146,11 +148,14 @@ export class RawConn implements ClientSide {
     this.served++
     rawCounts.requests++
     const {meta, framer} = plan
-    const ex = new RawExchange(this, meta, upstreamRequestHead(buf, head, framer instanceof ChunkedFramer), framer, plan.policy, plan.close)
+    const policy = plan.policy
+    const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
+    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : upHead, framer, policy, plan.close)
     this.ex = ex
     let t: Target | Promise<Target>
     try {
-      t = this.side.target(meta.authority, this.conn)
+      if ('refusal' in policy) throw policy.refusal
+      t = this.side.target(policy.backendAuthority ?? meta.authority, this.conn)
     } catch (err) {
       t = Promise.reject(err)
     }
@@ -180,12 +185,16 @@ export class RawConn implements ClientSide {
     const h = head.headers
     const host = h.host as string
     const authority = normalizeAuthority(host, 80)
-    const policy = policyOf(this.side, authority, head.path, head.method)
+    const policy = routePolicyOf(this.side, authority, {method: head.method, target: head.path, grpc: isGrpcContentType(headerOf(h, 'content-type')), header: (n) => headerOf(h, n)}, policyOf(this.side, authority, head.path, head.method))
     const conn = this.conn
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
       headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
       startNs: process.hrtime.bigint(),
+    }
+    if (policy.routeKind !== undefined) {
+      meta.routeKind = policy.routeKind
+      meta.backend = policy.backend
     }
     return {meta, framer, policy, close: wantsClose(head) || this.side.draining}
   }
@@ -252,6 +261,19 @@ export class RawConn implements ClientSide {
     this.closed = true
     this.socket.destroy()
   }
+}
+
+/** A head (as upstreamRequestHead made it) with a route's request header changes. */
+function modifyHead(head: Buffer, mod: NonNullable<RoutePolicy['requestHeaders']>): Buffer {
+  const lines = head.toString('latin1').split('\r\n')
+  const raw: string[] = []
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    if (line === '') continue
+    const colon = line.indexOf(':')
+    raw.push(line.slice(0, colon), line.slice(colon + 1).trim())
+  }
+  return serializeHead(lines[0]!, modifyRawHeaders(raw, mod))
 }
 
 /** A target whose pick() throws `err` (a failed resolution is answered like a failed pick). */

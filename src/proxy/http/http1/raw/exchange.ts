@@ -29,6 +29,8 @@ export class RawExchange extends UpstreamAttempt {
   private target!: Target
   /** The request timeout's timer (only when the policy has one), cleared on the response head. */
   private timer: NodeJS.Timeout | undefined
+  /** One attempt's timer (a route's backendRequest timeout), restarted by each attempt. */
+  private attemptTimer: NodeJS.Timeout | undefined
 
   constructor(
     client: ClientSide,
@@ -88,7 +90,33 @@ export class RawExchange extends UpstreamAttempt {
     // As the node codec: from the first attempt until the response head, across retries.
     const ms = this.policy.requestTimeoutMs
     if (ms > 0) this.timer = setTimeout(timedOut, ms, this)
+    this.sendAttempt()
+  }
+
+  /** An attempt, under the route's per-attempt timeout when it has one. */
+  private sendAttempt(): void {
+    const ms = this.policy.attemptTimeoutMs ?? 0
+    if (ms > 0) {
+      clearTimeout(this.attemptTimer)
+      this.attemptTimer = setTimeout(attemptTimedOut, ms, this)
+    }
     this.send()
+  }
+
+  /**
+   * The attempt took its route's backendRequest timeout with no response head: a 504 of that
+   * attempt, so the one retry decision may try again; else the client gets the 504.
+   */
+  onAttemptTimeout(): void {
+    this.attemptTimer = undefined
+    if (this.finished || this.responding) return
+    this.detach()?.socket.destroy()
+    this.endStats(false)
+    if (mayRetryStatus(this.client.side, this.retryState(), 504)) {
+      this.retry()
+      return
+    }
+    this.fail(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.policy.attemptTimeoutMs}ms`))
   }
 
   /** The request timeout fired with no response head yet: 504, as the node codec answers. */
@@ -101,6 +129,8 @@ export class RawExchange extends UpstreamAttempt {
   }
 
   private stopTimer(): void {
+    clearTimeout(this.attemptTimer)
+    this.attemptTimer = undefined
     if (this.timer === undefined) return
     clearTimeout(this.timer)
     this.timer = undefined
@@ -127,6 +157,8 @@ export class RawExchange extends UpstreamAttempt {
   protected onResponseHead(h: ResponseHead, end: number): void {
     const side = this.client.side
     const status = h.status
+    clearTimeout(this.attemptTimer)
+    this.attemptTimer = undefined
     this.endStats(status < 500)
     if (status >= 500 && mayRetryStatus(side, this.retryState(), status)) {
       this.detach()?.socket.destroy()
@@ -172,7 +204,7 @@ export class RawExchange extends UpstreamAttempt {
       return
     }
     if (this.client.side.direction === 'outbound') this.meta.destination = this.ep.addr
-    this.send()
+    this.sendAttempt()
   }
 
   protected upClosed(): void {
@@ -277,4 +309,8 @@ export class RawExchange extends UpstreamAttempt {
 
 function timedOut(ex: RawExchange): void {
   ex.onTimeout()
+}
+
+function attemptTimedOut(ex: RawExchange): void {
+  ex.onAttemptTimeout()
 }

@@ -1,0 +1,108 @@
+// The control plane's route policy applied to one outbound request (docs/architecture/routes.md,
+// "What a proxy must do"): the rule (PolicyMatcher.select, the reference matcher), the backend by
+// weight (pickBackend), and what the codecs then do with it, as a RoutePolicy: where the request
+// goes, the rule's timeouts and retries (defaults for what it leaves out), the header changes and
+// the metric labels. Every codec calls this once per request, before it asks for a target, so
+// a request keeps the rule it was given whatever policy arrives while it is in flight.
+// The policies are built once per rule backend (WeakMap by the policy's own objects, which a new
+// policy message replaces), so the per-request cost is the match and one random draw.
+import {backendLabel, routeLabels, type RouteBackend, type RoutePolicyRule} from '../../protocol/routes.js'
+import {pickBackend, type RequestFacts} from '../../routes/match.js'
+import type {RoutePolicy} from '../config/route-policy.js'
+import {ProxyError} from '../core/errors.js'
+import type {Side} from './side.js'
+
+/** The text of `mesh-proxy-error` when a policy's routes match nothing (404). */
+export const NO_ROUTE_MATCHES = 'no route matches'
+
+/** A request the route policy answers itself: 404 (no route matches) or 500 (a backend with a problem). */
+export interface RouteRefusal extends RoutePolicy {
+  readonly refusal: ProxyError
+}
+
+const byBackend = new WeakMap<RouteBackend, RoutePolicy>()
+const byRuleInvalid = new WeakMap<RoutePolicyRule, RoutePolicy>()
+const defaults = new WeakMap<RoutePolicy, RoutePolicy>()
+
+/** `[[500, 599]]` to the statuses the retry decision compares with. */
+function statusesOf(ranges: ReadonlyArray<readonly [number, number]>): number[] {
+  const out: number[] = []
+  for (const [lo, hi] of ranges) for (let s = Math.max(100, lo); s <= Math.min(599, hi); s++) out.push(s)
+  return out
+}
+
+/** The policy of a rule (to `backend`, or to none: a problem), the proxy's defaults for what the rule leaves out. */
+function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | undefined): RoutePolicy {
+  const cfg = side.config
+  const labels = routeLabels(rule)
+  const r = rule.retry
+  return {
+    route: labels.route,
+    routeKind: labels.route_kind,
+    backend: backend ? backendLabel(backend) : 'invalid:NoWeight',
+    backendAuthority: backend?.problem === undefined ? backend?.authority : undefined,
+    requestTimeoutMs: rule.timeouts?.requestMs ?? cfg.requestTimeoutMs,
+    attemptTimeoutMs: rule.timeouts?.backendRequestMs ?? 0,
+    // A route that configures retries makes every method retryable (routes.md, point 4).
+    retry: r ? {...cfg.retry, limit: r.limit, statuses: statusesOf(r.httpStatuses), grpcStatuses: [...r.grpcStatuses], retryable: true} : cfg.retry,
+    requestHeaders: rule.requestHeaders,
+  }
+}
+
+/**
+ * The policy of one outbound request: `base` (MESH_PROXY_ROUTES or the defaults) when the
+ * authority has no control-plane routes; the default route's labels on `base` when its policy
+ * has no routes; else the chosen rule and backend, or a refusal (RouteRefusal.refusal).
+ */
+export function routePolicyOf(side: Side, authority: string, facts: RequestFacts, base: RoutePolicy): RoutePolicy | RouteRefusal {
+  const matcher = side.routes?.(authority)
+  if (matcher === undefined) return base
+  const sel = matcher.select(facts)
+  if (sel.kind === 'rule') {
+    const rule = sel.rule
+    const b = pickBackend(rule.backends, Math.random())
+    if (b === undefined || b.problem !== undefined || b.authority === undefined) {
+      let p = b ? byBackend.get(b) : byRuleInvalid.get(rule)
+      if (p === undefined) {
+        p = rulePolicy(side, rule, b)
+        if (b) byBackend.set(b, p)
+        else byRuleInvalid.set(rule, p)
+      }
+      const why = b ? `its backend ${backendLabel(b)} cannot take traffic` : 'every backend weight is 0'
+      return {...p, refusal: new ProxyError('BACKEND_INVALID', `route ${rule.route.namespace}/${rule.route.name}: ${why}`)}
+    }
+    let p = byBackend.get(b)
+    if (p === undefined) {
+      p = rulePolicy(side, rule, b)
+      byBackend.set(b, p)
+    }
+    return p
+  }
+  let d = defaults.get(base)
+  if (d === undefined) {
+    d = {...base, ...routeLabels(undefined), routeKind: 'default', route: 'default'}
+    defaults.set(base, d)
+  }
+  if (sel.kind === 'default') return d
+  return {...d, refusal: new ProxyError('NO_ROUTE', NO_ROUTE_MATCHES)}
+}
+
+/** A value of a header record as the matcher reads it (several values joined by `,`). */
+export function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name]
+  return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v
+}
+
+/**
+ * A rule's request header changes on a flat raw header list (`name, value, ...`, case kept):
+ * set (replacing every field of that name), then add, then remove. Returns a new list.
+ */
+export function modifyRawHeaders(raw: readonly string[], mod: NonNullable<RoutePolicy['requestHeaders']>): string[] {
+  const drop = new Set<string>([...(mod.set ?? []).map((h) => h.name), ...(mod.remove ?? [])])
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!)
+  const removed = new Set(mod.remove ?? [])
+  for (const h of mod.set ?? []) if (!removed.has(h.name)) out.push(h.name, h.value)
+  for (const h of mod.add ?? []) if (!removed.has(h.name)) out.push(h.name, h.value)
+  return out
+}
