@@ -30,6 +30,9 @@ const log: string[] = []
 const apps: Record<string, {server: http.Server; port: number; seen: Array<{url: string; headers: http.IncomingHttpHeaders}>}> = {}
 let h2app: http2.Http2Server
 let h2port = 0
+/** Arrivals at the HTTP/2 app of /demo.Flaky/* and /hang-once (each fails or hangs on odd arrivals). */
+let h2Flaky = 0
+let h2Hang = 0
 /** Arrivals at the flaky app and of /hang-once at the slow app (they fail or hang on odd arrivals). */
 let flakyArrivals = 0
 let slowArrivals = 0
@@ -95,8 +98,20 @@ const retryRoute = {
 
 const h2Route = {
   kind: 'HTTPRoute',
-  metadata: {name: 'h2-route', namespace: 'shop'},
-  spec: {parentRefs: [parent('h2')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/x'}}], filters: [{type: 'RequestHeaderModifier', requestHeaderModifier: {set: [{name: 'x-h2', value: 'routed'}]}}]}]},
+  metadata: {name: 'h2-route', namespace: 'shop', annotations: {'retry.mesh.dev/http': '5xx', 'retry.mesh.dev/limit': '2', 'retry.mesh.dev/timeout': '300ms'}},
+  spec: {
+    parentRefs: [parent('h2')],
+    rules: [
+      {matches: [{path: {type: 'PathPrefix', value: '/x'}}], filters: [{type: 'RequestHeaderModifier', requestHeaderModifier: {set: [{name: 'x-h2', value: 'routed'}]}}]},
+      {matches: [{path: {type: 'PathPrefix', value: '/hang-once'}}]},
+    ],
+  },
+}
+
+const grpcRoute = {
+  kind: 'GRPCRoute',
+  metadata: {name: 'h2-grpc', namespace: 'shop', annotations: {'retry.mesh.dev/grpc': 'unavailable', 'retry.mesh.dev/limit': '2'}},
+  spec: {parentRefs: [parent('h2')], rules: [{matches: [{method: {service: 'demo.Flaky'}}]}]},
 }
 
 function writeRegistry(routes: unknown[]): void {
@@ -158,13 +173,25 @@ beforeAll(async () => {
   })
   h2app = http2.createServer()
   h2app.on('stream', (stream, headers) => {
+    const p = headers[':path'] ?? ''
+    if (p.startsWith('/demo.Flaky/') && ++h2Flaky % 2 === 1) {
+      stream.respond({':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'flaky'}, {endStream: true})
+      return
+    }
+    if (p.startsWith('/hang-once') && ++h2Hang % 2 === 1) return // never answered (the session's close ends it)
+    if (p.startsWith('/demo.')) {
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      stream.end()
+      return
+    }
     stream.respond({':status': 200, 'content-type': 'application/json'})
     stream.end(JSON.stringify({app: 'h2', headers}))
   })
   h2port = await listenOn(h2app as unknown as http.Server)
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-proxy-routes-'))
   registryFile = path.join(tmp, 'registry.yaml')
-  writeRegistry([booksRoute('books'), retryRoute, h2Route])
+  writeRegistry([booksRoute('books'), retryRoute, h2Route, grpcRoute])
   controller = await startController({
     mode: 'local', identityDir: path.join(tmp, 'ca'), registryFile, identityPort: 0, destinationPort: 0, tapPort: 0,
     log: createLogger({level: 'info', write: (l) => void log.push(l)}),
@@ -272,14 +299,17 @@ describe('a proxy applies the control plane\'s routes', () => {
     expect(resp.some((s) => s.labels.route === 'books-api' && s.labels.route_kind === 'HTTPRoute' && s.labels.backend === 'shop/books-v2:8080' && s.labels.classification === 'success')).toBe(true)
   })
 
-  it('over HTTP/2: rules and header changes apply; no match is 404, for gRPC a trailers-only UNIMPLEMENTED', async () => {
+  it('over HTTP/2: rules and header changes apply; no match is 404, for gRPC a trailers-only UNIMPLEMENTED; retries and the per-attempt timeout', async () => {
     const session = http2.connect(`http://127.0.0.1:${sidecar.ports.outbound}`)
-    const h2get = (p: string, headers: Record<string, string> = {}): Promise<{headers: http2.IncomingHttpHeaders; body: string}> => new Promise((resolve, reject) => {
+    const grpcHeaders = {'content-type': 'application/grpc', te: 'trailers', ':method': 'POST'}
+    const h2get = (p: string, headers: Record<string, string> = {}): Promise<{headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: string}> => new Promise((resolve, reject) => {
       const s = session.request({':path': p, ':authority': 'h2.shop.svc.cluster.local:8080', ...headers})
       let body = ''
       let head: http2.IncomingHttpHeaders = {}
+      let trailers: http2.IncomingHttpHeaders = {}
       s.on('response', (h) => (head = h))
-      s.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({headers: head, body})).on('error', reject)
+      s.on('trailers', (t) => (trailers = t))
+      s.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({headers: head, trailers, body})).on('error', reject)
       s.end()
     })
     try {
@@ -291,9 +321,28 @@ describe('a proxy applies the control plane\'s routes', () => {
       const miss = await h2get('/y')
       expect(miss.headers[':status']).toBe(404)
       expect(miss.headers['mesh-proxy-error']).toBe('no route matches')
-      const g = await h2get('/pkg.Svc/Method', {'content-type': 'application/grpc', te: 'trailers'})
+      // A gRPC request uses the GRPCRoute list (not empty): no method matches, UNIMPLEMENTED.
+      const g = await h2get('/pkg.Svc/Method', grpcHeaders)
       expect(g.headers[':status']).toBe(200)
       expect(g.headers['grpc-status']).toBe('12')
+      expect(g.headers['mesh-proxy-error']).toBe('no route matches')
+      // UNAVAILABLE on every other arrival: the GRPCRoute's retry answers each call with OK.
+      const retriesBefore = sidecar.proxy.stats.retries
+      const before = h2Flaky
+      for (let i = 0; i < 3; i++) {
+        const r = await h2get('/demo.Flaky/Call', grpcHeaders)
+        expect(r.trailers['grpc-status'] ?? r.headers['grpc-status']).toBe('0')
+      }
+      expect(h2Flaky - before).toBe(6)
+      expect(sidecar.proxy.stats.retries - retriesBefore).toBe(3)
+      // The first attempt hangs past the route's 300 ms per-attempt timeout; the retry is answered.
+      const hangBefore = h2Hang
+      const hang = await h2get('/hang-once', {':method': 'POST'})
+      expect(hang.headers[':status']).toBe(200)
+      expect(h2Hang - hangBefore).toBe(2)
+      const text = await (await fetch(`http://127.0.0.1:${sidecar.ports.admin}/metrics`)).text()
+      const samples = parseMetrics(text).get('request_total')!.samples
+      expect(samples.some((x) => x.labels.route === 'h2-grpc' && x.labels.route_kind === 'GRPCRoute' && x.labels.backend === 'shop/h2:8080')).toBe(true)
     } finally {
       session.close()
     }
@@ -301,18 +350,18 @@ describe('a proxy applies the control plane\'s routes', () => {
 
   it('applies a new policy without restart, and keeps the last good one when an update is refused', async () => {
     expect(await who('/live')).toBe('books')
-    writeRegistry([booksRoute('books-v2'), retryRoute, h2Route])
+    writeRegistry([booksRoute('books-v2'), retryRoute, h2Route, grpcRoute])
     await eventually('the new policy to apply', async () => ((await who('/live')) === 'books-v2' ? true : undefined), {intervalMs: 50})
     const refusedBefore = log.filter((l) => l.includes('registry reload failed')).length
     const bad = booksRoute('books') as {spec: {rules: Array<Record<string, unknown>>}}
     bad.spec.rules[0]!.filters = [{type: 'URLRewrite', urlRewrite: {hostname: 'x'}}]
-    writeRegistry([bad, retryRoute, h2Route])
+    writeRegistry([bad, retryRoute, h2Route, grpcRoute])
     await eventually('the refused reload to be logged', () => (log.filter((l) => l.includes('registry reload failed')).length > refusedBefore ? true : undefined), {intervalMs: 20})
     // The controller refused the document: the proxy keeps the policy it holds.
     for (let i = 0; i < 5; i++) expect(await who('/live')).toBe('books-v2')
     expect(await who('/exact')).toBe('books-v2')
     // Removing the routes: the default route, the authority itself (no 404 any more).
-    writeRegistry([retryRoute, h2Route])
+    writeRegistry([retryRoute, h2Route, grpcRoute])
     await eventually('the default route', async () => ((await get('/nothing')).status === 200 ? true : undefined), {intervalMs: 50})
     expect(await who('/exact')).toBe('books')
   })

@@ -62,6 +62,12 @@ export function mayRetryStatus(side: Side, s: RetryState, status: number): boole
   return withdrawRetry(side)
 }
 
+/** A gRPC trailers-only response with `grpcStatus`: retried when it is one of `grpcStatuses`, as mayRetryStatus. */
+export function mayRetryGrpcStatus(side: Side, s: RetryState, grpcStatus: number, grpcStatuses: readonly number[]): boolean {
+  if (!s.replayable || !s.retryable || s.attempt >= s.limit || !grpcStatuses.includes(grpcStatus)) return false
+  return withdrawRetry(side)
+}
+
 /** A failure before any response head: the rule above, within limit and budget. */
 export function mayRetryFailure(side: Side, s: RetryState, f: AttemptFailure): boolean {
   if (!s.replayable) return false

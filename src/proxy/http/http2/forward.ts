@@ -12,8 +12,8 @@ import type {EndpointClient} from '../../endpoint/endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.js'
 import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
-import {mayRetryFailure} from '../retry-decision.js'
-import {nextRequestId, policyOf, refuseInput, withdrawRetry, type Side} from '../../route/side.js'
+import {mayRetryFailure, mayRetryGrpcStatus, mayRetryStatus, retryLimit, type RetryState} from '../retry-decision.js'
+import {nextRequestId, policyOf, refuseInput, type Side} from '../../route/side.js'
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
@@ -147,12 +147,14 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     if (!accepted) current?.close(stream.rstCode || NGHTTP2_CANCEL)
   })
 
-  const retryable = (a: H2Attempt): boolean => {
-    if (!retryResponse) return false
-    const status = Number(a.headers![':status'])
-    if (retry.statuses.includes(status)) return true
-    return grpc && a.endStream === true && retry.grpcStatuses.includes(grpcStatus(a.headers) ?? -1)
+  // The one retry decision (retry-decision.ts) on a response: a retry-on status, or a retry-on
+  // gRPC status of a trailers-only response.
+  const retryOnResponse = (a: H2Attempt, state: RetryState): boolean => {
+    if (mayRetryStatus(side, state, Number(a.headers![':status']))) return true
+    const g = grpc && a.endStream === true ? grpcStatus(a.headers) : undefined
+    return g !== undefined && mayRetryGrpcStatus(side, state, g, retry.grpcStatuses)
   }
+  const attemptMs = policy.attemptTimeoutMs ?? 0
 
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) {
@@ -166,7 +168,11 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     }
     if (grpc && deadline > 0) reqHeaders['grpc-timeout'] = formatGrpcTimeout(deadline - performance.now())
     const started = ep.stats.start()
+    // A route's backendRequest timeout bounds each attempt: a 504 of that attempt (retried as one).
+    let attemptTimedOut = false
+    const attemptTimer = attemptMs > 0 ? setTimeout(() => { attemptTimedOut = true; current?.close(NGHTTP2_CANCEL) }, attemptMs) : undefined
     const a = await sendAttempt(ep, reqHeaders, body, (up) => (current = up))
+    clearTimeout(attemptTimer)
     if (timedOut || stream.destroyed) {
       clearTimeout(timer)
       ep.stats.end(started, !timedOut)
@@ -175,10 +181,16 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
       side.observer?.responseEnd(meta, {status: 0, responseBytes: 0, resetError: 'client reset'})
       return
     }
-    const more = attempt < retry.limit && body.replayable
+    const state: RetryState = {replayable: body.replayable, retryable: retryResponse, attempt, limit: retryLimit(side, policy), statuses: retry.statuses}
+    if (attemptTimedOut && !a.headers) {
+      ep.stats.end(started, false)
+      if (mayRetryStatus(side, state, 504)) continue
+      clearTimeout(timer)
+      return deadlineExceeded(side, stream, meta, grpc, `no response from ${ep.key} within ${attemptMs}ms`)
+    }
     if (a.headers) {
       const ok = Number(a.headers[':status']) < 500 && (grpcStatus(a.headers) ?? 0) !== 14
-      if (more && retryable(a) && withdrawRetry(side)) {
+      if (retryOnResponse(a, state)) {
         ep.stats.end(started, ok)
         a.up!.close(NGHTTP2_CANCEL)
         continue
@@ -195,7 +207,6 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
     }
     ep.stats.end(started, false)
     // The one retry decision (retry-decision.ts): any method when the stream provably never reached the app.
-    const state = {replayable: body.replayable, retryable: retryResponse, attempt, limit: retry.limit, statuses: retry.statuses}
     if (mayRetryFailure(side, state, {unprocessed: a.unprocessed === true, staleReuse: false})) continue
     clearTimeout(timer)
     return refuse(side, stream, meta, a.err!)
