@@ -35,6 +35,8 @@ let h2Flaky = 0
 let h2Hang = 0
 /** Arrivals at the flaky app and of /hang-once at the slow app (they fail or hang on odd arrivals). */
 let flakyArrivals = 0
+/** When each URL arrived at the flaky app (performance.now()). */
+const flakyTimes = new Map<string, number[]>()
 let slowArrivals = 0
 const hung: http.ServerResponse[] = []
 
@@ -94,6 +96,12 @@ const retryRoute = {
   kind: 'HTTPRoute',
   metadata: {name: 'flaky-retry', namespace: 'shop', annotations: {'retry.mesh.dev/http': '5xx', 'retry.mesh.dev/limit': '2', 'retry.mesh.dev/timeout': '300ms'}},
   spec: {parentRefs: [parent('books-flaky')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/flaky'}}]}, {matches: [{path: {type: 'PathPrefix', value: '/hang-once'}}], backendRefs: [to('books-slow')]}]},
+}
+
+const backoffRoute = {
+  kind: 'HTTPRoute',
+  metadata: {name: 'flaky-backoff', namespace: 'shop'},
+  spec: {parentRefs: [parent('books-flaky')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/backoff'}}], retry: {attempts: 1, codes: [503], backoff: '200ms'}}]},
 }
 
 const h2Route = {
@@ -163,9 +171,14 @@ beforeAll(async () => {
     }
     return false
   })
-  await app('books-flaky', (_req, res) => {
+  await app('books-flaky', (req, res) => {
+    // Each URL fails its odd arrivals (the first, then every other), whatever came before.
+    const url = req.url ?? ''
+    const times = flakyTimes.get(url) ?? []
+    times.push(performance.now())
+    flakyTimes.set(url, times)
     flakyArrivals++
-    if (flakyArrivals % 2 === 1) {
+    if (times.length % 2 === 1) {
       res.writeHead(503).end('flaky')
       return true
     }
@@ -191,7 +204,7 @@ beforeAll(async () => {
   h2port = await listenOn(h2app as unknown as http.Server)
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-proxy-routes-'))
   registryFile = path.join(tmp, 'registry.yaml')
-  writeRegistry([booksRoute('books'), retryRoute, h2Route, grpcRoute])
+  writeRegistry([booksRoute('books'), retryRoute, backoffRoute, h2Route, grpcRoute])
   controller = await startController({
     mode: 'local', identityDir: path.join(tmp, 'ca'), registryFile, identityPort: 0, destinationPort: 0, tapPort: 0,
     log: createLogger({level: 'info', write: (l) => void log.push(l)}),
@@ -280,6 +293,12 @@ describe('a proxy applies the control plane\'s routes', () => {
     }
     expect(flakyArrivals - arrivals).toBe(8) // each request: a 503, then the retry that succeeds
     expect(sidecar.proxy.stats.retries - retriesBefore).toBe(4)
+    // The Gateway API retry field with a backoff: the retry goes no sooner than 200 ms after the 503.
+    // (Timers never fire early by more than the clock's rounding: 5 ms of slack.)
+    const b = await get('/backoff/1', {}, 'POST', flaky)
+    expect(b.status, b.body).toBe(200)
+    const [first, second] = flakyTimes.get('/backoff/1')!
+    expect(second! - first!).toBeGreaterThanOrEqual(195)
     // The first attempt hangs past retry.mesh.dev/timeout (300ms), the retry is answered.
     const slowBefore = slowArrivals
     const r = await get('/hang-once', {}, 'POST', flaky)
@@ -350,18 +369,18 @@ describe('a proxy applies the control plane\'s routes', () => {
 
   it('applies a new policy without restart, and keeps the last good one when an update is refused', async () => {
     expect(await who('/live')).toBe('books')
-    writeRegistry([booksRoute('books-v2'), retryRoute, h2Route, grpcRoute])
+    writeRegistry([booksRoute('books-v2'), retryRoute, backoffRoute, h2Route, grpcRoute])
     await eventually('the new policy to apply', async () => ((await who('/live')) === 'books-v2' ? true : undefined), {intervalMs: 50})
     const refusedBefore = log.filter((l) => l.includes('registry reload failed')).length
     const bad = booksRoute('books') as {spec: {rules: Array<Record<string, unknown>>}}
     bad.spec.rules[0]!.filters = [{type: 'URLRewrite', urlRewrite: {hostname: 'x'}}]
-    writeRegistry([bad, retryRoute, h2Route, grpcRoute])
+    writeRegistry([bad, retryRoute, backoffRoute, h2Route, grpcRoute])
     await eventually('the refused reload to be logged', () => (log.filter((l) => l.includes('registry reload failed')).length > refusedBefore ? true : undefined), {intervalMs: 20})
     // The controller refused the document: the proxy keeps the policy it holds.
     for (let i = 0; i < 5; i++) expect(await who('/live')).toBe('books-v2')
     expect(await who('/exact')).toBe('books-v2')
     // Removing the routes: the default route, the authority itself (no 404 any more).
-    writeRegistry([retryRoute, h2Route, grpcRoute])
+    writeRegistry([retryRoute, backoffRoute, h2Route, grpcRoute])
     await eventually('the default route', async () => ((await get('/nothing')).status === 200 ? true : undefined), {intervalMs: 50})
     expect(await who('/exact')).toBe('books')
   })

@@ -33,6 +33,8 @@ export interface RoutePolicy {
   readonly backend?: string
   readonly backendAuthority?: string
   readonly attemptTimeoutMs?: number
+  /** The wait before each retry (a route's retry backoff; absent: none). */
+  readonly retryBackoffMs?: number
   readonly requestHeaders?: import('../../protocol/routes.js').HeaderModifier
 }
 

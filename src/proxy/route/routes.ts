@@ -43,6 +43,7 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
     backendAuthority: backend?.problem === undefined ? backend?.authority : undefined,
     requestTimeoutMs: rule.timeouts?.requestMs ?? cfg.requestTimeoutMs,
     attemptTimeoutMs: rule.timeouts?.backendRequestMs ?? 0,
+    retryBackoffMs: r?.backoffMs,
     // A route that configures retries makes every method retryable (routes.md, point 4).
     retry: r ? {...cfg.retry, limit: r.limit, statuses: statusesOf(r.httpStatuses), grpcStatuses: [...r.grpcStatuses], retryable: true} : cfg.retry,
     requestHeaders: rule.requestHeaders,

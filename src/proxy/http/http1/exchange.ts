@@ -28,6 +28,8 @@ export interface ExchangePlan {
   timeoutMs: number
   /** One attempt's time until its response head (a route's backendRequest timeout; 0: none). */
   attemptTimeoutMs: number
+  /** The wait before each retry (a route's retry backoff; 0: none). */
+  backoffMs: number
 }
 
 export class Exchange implements BodySink {
@@ -39,6 +41,8 @@ export class Exchange implements BodySink {
   private timedOut = false
   private timer: NodeJS.Timeout | undefined
   private attemptTimer: NodeJS.Timeout | undefined
+  /** Set while a retry waits for its backoff (no attempt is in flight then). */
+  private backoff: NodeJS.Timeout | undefined
   private ended = false
   /** The client has its answer from this exchange (relayed, or the proxy's own): nothing more to do on a close. */
   private settled = false
@@ -177,7 +181,14 @@ export class Exchange implements BodySink {
       return
     }
     if (this.side.direction === 'outbound') this.meta.destination = this.ep.addr
-    this.send()
+    const ms = this.plan.backoffMs
+    if (ms <= 0) return this.send()
+    // The failed attempt is done with; the next goes after the route's backoff.
+    this.up = undefined
+    this.backoff = setTimeout(contained(this.side, 'http1 retry backoff', () => {
+      this.backoff = undefined
+      if (!this.clientGone && !this.settled) this.send()
+    }, this.cut), ms)
   }
 
   /**
@@ -201,6 +212,14 @@ export class Exchange implements BodySink {
 
   private onTimeout(): void {
     this.timedOut = true
+    if (this.backoff !== undefined) {
+      // Between attempts: nothing to abandon, the client gets the 504 now.
+      clearTimeout(this.backoff)
+      this.backoff = undefined
+      clearTimeout(this.attemptTimer)
+      this.failWith(new ProxyError('TIMEOUT', `no response from ${this.ep.key} within ${this.plan.timeoutMs}ms`))
+      return
+    }
     this.abandon(new ProxyError('TIMEOUT', 'request timeout'))
   }
 
@@ -224,6 +243,7 @@ export class Exchange implements BodySink {
     this.clientGone = true
     clearTimeout(this.timer)
     clearTimeout(this.attemptTimer)
+    clearTimeout(this.backoff)
     this.abandon()
     this.end('client reset', this.bytes)
   }

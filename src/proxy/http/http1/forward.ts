@@ -136,6 +136,7 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
     path: where.path, headers, streaming, body: null, retries,
     retryable: retry.retryable || isRetryableRequest(meta.method, h),
     statuses: retry.statuses, timeoutMs: policy.requestTimeoutMs, attemptTimeoutMs: policy.attemptTimeoutMs ?? 0,
+    backoffMs: policy.retryBackoffMs ?? 0,
   }
   const ex = new Exchange(side, req, res, meta, target, ep, plan, (err) => fail(side, res, meta, err))
   if (!buffer) return ex.start()

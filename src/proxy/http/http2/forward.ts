@@ -156,7 +156,18 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   }
   const attemptMs = policy.attemptTimeoutMs ?? 0
 
+  const backoffMs = policy.retryBackoffMs ?? 0
   for (let attempt = 0; ; attempt++) {
+    if (attempt > 0 && backoffMs > 0) {
+      // The route's wait between attempts; the deadline or the client may end it.
+      await new Promise<void>((resolve) => setTimeout(resolve, backoffMs))
+      if (timedOut) return deadlineExceeded(side, stream, meta, grpc, `no response from ${ep.key} within ${timeoutMs}ms`)
+      if (stream.destroyed) {
+        clearTimeout(timer)
+        side.observer?.responseEnd(meta, {status: 0, responseBytes: 0, resetError: 'client reset'})
+        return
+      }
+    }
     if (attempt > 0) {
       try {
         ep = target.pick()

@@ -31,6 +31,8 @@ export class RawExchange extends UpstreamAttempt {
   private timer: NodeJS.Timeout | undefined
   /** One attempt's timer (a route's backendRequest timeout), restarted by each attempt. */
   private attemptTimer: NodeJS.Timeout | undefined
+  /** Set while a retry waits for the route's backoff. */
+  private backoff: NodeJS.Timeout | undefined
 
   constructor(
     client: ClientSide,
@@ -129,6 +131,8 @@ export class RawExchange extends UpstreamAttempt {
   }
 
   private stopTimer(): void {
+    clearTimeout(this.backoff)
+    this.backoff = undefined
     clearTimeout(this.attemptTimer)
     this.attemptTimer = undefined
     if (this.timer === undefined) return
@@ -204,7 +208,15 @@ export class RawExchange extends UpstreamAttempt {
       return
     }
     if (this.client.side.direction === 'outbound') this.meta.destination = this.ep.addr
-    this.sendAttempt()
+    const ms = this.policy.retryBackoffMs ?? 0
+    if (ms > 0) this.backoff = setTimeout(backedOff, ms, this)
+    else this.sendAttempt()
+  }
+
+  /** The retry's backoff passed: its attempt goes, unless the exchange ended meanwhile. */
+  afterBackoff(): void {
+    this.backoff = undefined
+    if (!this.finished) this.sendAttempt()
   }
 
   protected upClosed(): void {
@@ -309,6 +321,10 @@ export class RawExchange extends UpstreamAttempt {
 
 function timedOut(ex: RawExchange): void {
   ex.onTimeout()
+}
+
+function backedOff(ex: RawExchange): void {
+  ex.afterBackoff()
 }
 
 function attemptTimedOut(ex: RawExchange): void {
