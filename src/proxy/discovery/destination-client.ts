@@ -334,7 +334,8 @@ class RoutesStream implements Stream {
     if (msg.type === 'routes') {
       const {type: _type, id: _id, ...policy} = msg
       // A version this client does not implement is no policy it can apply.
-      this.policy = policy.version === ROUTE_POLICY_VERSION && Array.isArray(policy.rules) && Array.isArray(policy.http) && Array.isArray(policy.grpc) ? policy : undefined
+      this.policy = usablePolicy(policy) ? policy : undefined
+      if (!this.policy) this.o.log?.warn('route policy not applied: not a version 1 policy this proxy can read', {authority: this.authority})
       this.conn.delivered()
       return
     }
@@ -349,6 +350,50 @@ class RoutesStream implements Stream {
     if (this.id !== undefined) this.conn.unwatch(this.id, tell)
     this.id = undefined
   }
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,256}$/
+const FIELD_VALUE = /^[^\0\r\n]{0,4096}$/
+const DAY_MS = 86_400_000
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isMs = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= DAY_MS)
+const isInts = (v: unknown, lo: number, hi: number): boolean => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi
+
+function headerListOk(v: unknown): boolean {
+  return v === undefined || (Array.isArray(v) && v.every((h) => isObj(h) && typeof h.name === 'string' && TOKEN.test(h.name) && typeof h.value === 'string' && FIELD_VALUE.test(h.value)))
+}
+
+function ruleOk(r: unknown): boolean {
+  if (!isObj(r) || !isObj(r.route) || typeof r.route.name !== 'string' || (r.route.kind !== 'HTTPRoute' && r.route.kind !== 'GRPCRoute')) return false
+  if (!Array.isArray(r.backends) || r.backends.length === 0 || r.backends.length > 64) return false
+  for (const b of r.backends) {
+    if (!isObj(b) || typeof b.weight !== 'number' || !Number.isFinite(b.weight) || b.weight < 0) return false
+    if (b.problem === undefined ? typeof b.authority !== 'string' || !isObj(b.service) : typeof b.problem !== 'string') return false
+  }
+  if (r.timeouts !== undefined && (!isObj(r.timeouts) || !isMs(r.timeouts.requestMs) || !isMs(r.timeouts.backendRequestMs))) return false
+  if (r.retry !== undefined) {
+    const t = r.retry
+    if (!isObj(t) || !isInts(t.limit, 0, 10) || !isMs(t.backoffMs) || !Array.isArray(t.grpcStatuses) || !t.grpcStatuses.every((g) => isInts(g, 0, 16))) return false
+    if (!Array.isArray(t.httpStatuses) || !t.httpStatuses.every((p) => Array.isArray(p) && p.length === 2 && isInts(p[0], 100, 599) && isInts(p[1], 100, 599))) return false
+  }
+  if (r.requestHeaders !== undefined) {
+    const h = r.requestHeaders
+    if (!isObj(h) || !headerListOk(h.set) || !headerListOk(h.add)) return false
+    if (h.remove !== undefined && !(Array.isArray(h.remove) && h.remove.every((n) => typeof n === 'string' && TOKEN.test(n)))) return false
+  }
+  return true
+}
+
+/**
+ * The shape the proxy relies on. The controller sends nothing else; anything that is not is no
+ * policy (the default route), never an exception or a 5xx per request. Matches are checked
+ * where they are compiled (Router.routes: a policy that does not compile is none too).
+ */
+function usablePolicy(p: ControlRoutePolicy): boolean {
+  if (p.version !== ROUTE_POLICY_VERSION || !Array.isArray(p.rules) || !Array.isArray(p.http) || !Array.isArray(p.grpc)) return false
+  const n = p.rules.length
+  const entryOk = (e: unknown): boolean => isObj(e) && isInts(e.rule, 0, n - 1) && isObj(e.match)
+  return p.rules.every(ruleOk) && p.http.every(entryOk) && p.grpc.every(entryOk)
 }
 
 export class DestinationClient implements Discovery {

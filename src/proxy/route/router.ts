@@ -31,7 +31,7 @@ export class Router {
   private readonly targets = new Map<string, BalancedTarget>()
   private readonly pending = new Map<string, Promise<Target>>()
   /** The control plane's route policy of each discovered authority, compiled when it changes. */
-  private readonly routeWatches = new Map<string, {watch: RoutesWatch; matcher?: PolicyMatcher}>()
+  private readonly routeWatches = new Map<string, {watch: RoutesWatch; matcher?: PolicyMatcher; failed?: object}>()
 
   constructor(private readonly options: RouterOptions) {}
 
@@ -62,7 +62,16 @@ export class Router {
     if (t) t.used = true
     const policy = w.watch.current()
     if (!policy) return undefined
-    if (w.matcher?.policy !== policy) w.matcher = new PolicyMatcher(policy)
+    if (w.matcher?.policy === policy) return w.matcher
+    if (w.failed === policy) return undefined
+    try {
+      w.matcher = new PolicyMatcher(policy)
+    } catch (err) {
+      // A policy that does not compile is none (the default route), said once per message.
+      w.failed = policy
+      this.options.log.warn('route policy not applied: it does not compile', {authority, error: (err as Error).message})
+      return undefined
+    }
     return w.matcher
   }
 
