@@ -7,7 +7,7 @@
 // The policies are built once per rule backend (WeakMap by the policy's own objects, which a new
 // policy message replaces), so the per-request cost is the match and one random draw.
 import {backendLabel, routeLabels, type RouteBackend, type RoutePolicyRule} from '../../protocol/routes.js'
-import {pickBackend, type RequestFacts} from '../../routes/match.js'
+import {isGrpcContentType, pickBackend, type RequestFacts} from '../../routes/match.js'
 import type {RoutePolicy} from '../config/route-policy.js'
 import {ProxyError} from '../core/errors.js'
 import type {Side} from './side.js'
@@ -55,9 +55,11 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
  * authority has no control-plane routes; the default route's labels on `base` when its policy
  * has no routes; else the chosen rule and backend, or a refusal (RouteRefusal.refusal).
  */
-export function routePolicyOf(side: Side, authority: string, facts: RequestFacts, base: RoutePolicy): RoutePolicy | RouteRefusal {
+export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Record<string, string | string[] | undefined>, base: RoutePolicy): RoutePolicy | RouteRefusal {
   const matcher = side.routes?.(authority)
+  // (no allocation for an authority without control-plane routes)
   if (matcher === undefined) return base
+  const facts: RequestFacts = {method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}
   const sel = matcher.select(facts)
   if (sel.kind === 'rule') {
     const rule = sel.rule
@@ -89,7 +91,7 @@ export function routePolicyOf(side: Side, authority: string, facts: RequestFacts
 }
 
 /** A value of a header record as the matcher reads it (several values joined by `,`). */
-export function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name]
   return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v
 }

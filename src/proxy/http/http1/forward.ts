@@ -13,8 +13,7 @@ import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {isRetryableRequest, retryLimit} from '../retry-decision.js'
 import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../../route/side.js'
-import {headerOf, modifyRawHeaders, routePolicyOf} from '../../route/routes.js'
-import {isGrpcContentType} from '../../../routes/match.js'
+import {modifyRawHeaders, routePolicyOf} from '../../route/routes.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
 import {forwardHeaders} from './headers.js'
@@ -71,7 +70,7 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
   const authority = normalizeAuthority(where.authority, 80)
   const method = req.method ?? 'GET'
   const h = req.headers
-  const policy = routePolicyOf(side, authority, {method, target: where.path, grpc: isGrpcContentType(headerOf(h, 'content-type')), header: (n) => headerOf(h, n)}, policyOf(side, authority, where.path, method))
+  const policy = routePolicyOf(side, authority, method, where.path, h, policyOf(side, authority, where.path, method))
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,

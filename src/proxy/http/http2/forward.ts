@@ -17,7 +17,7 @@ import {nextRequestId, policyOf, refuseInput, type Side} from '../../route/side.
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
-import {headerOf, routePolicyOf} from '../../route/routes.js'
+import {routePolicyOf} from '../../route/routes.js'
 import {relay} from './relay.js'
 import {closeByProxy} from './client-limits.js'
 import {ReplayBody} from './replay-body.js'
@@ -74,7 +74,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   }
   const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)
   const grpc = isGrpc(headers)
-  const policy = routePolicyOf(side, authority, {method, target: path, grpc, header: (n) => headerOf(headers, n)}, policyOf(side, authority, path, method))
+  const policy = routePolicyOf(side, authority, method, path, headers, policyOf(side, authority, path, method))
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,

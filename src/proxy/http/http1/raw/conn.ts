@@ -11,8 +11,7 @@ import {containedError} from '../../contain.js'
 import type {RequestMeta} from '../../../core/observe.js'
 import type {Target} from '../../../balance/target.js'
 import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../../route/side.js'
-import {headerOf, modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
-import {isGrpcContentType} from '../../../../routes/match.js'
+import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer, type Framer} from './framing.js'
 import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, serializeHead, type RequestHead} from './head.js'
@@ -185,7 +184,7 @@ export class RawConn implements ClientSide {
     const h = head.headers
     const host = h.host as string
     const authority = normalizeAuthority(host, 80)
-    const policy = routePolicyOf(this.side, authority, {method: head.method, target: head.path, grpc: isGrpcContentType(headerOf(h, 'content-type')), header: (n) => headerOf(h, n)}, policyOf(this.side, authority, head.path, head.method))
+    const policy = routePolicyOf(this.side, authority, head.method, head.path, h, policyOf(this.side, authority, head.path, head.method))
     const conn = this.conn
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
