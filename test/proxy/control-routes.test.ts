@@ -39,6 +39,8 @@ let flakyArrivals = 0
 const flakyTimes = new Map<string, number[]>()
 let slowArrivals = 0
 const hung: http.ServerResponse[] = []
+/** The first attempt of /inflight/held, held at gate-1. */
+let held: http.ServerResponse | undefined
 
 async function app(name: string, handler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean): Promise<void> {
   const seen: Array<{url: string; headers: http.IncomingHttpHeaders}> = []
@@ -62,6 +64,7 @@ function services(): unknown[] {
   return [
     svc('books', apps.books!.port), svc('books-v2', apps['books-v2']!.port), svc('books-slow', apps['books-slow']!.port),
     svc('books-flaky', apps['books-flaky']!.port), svc('plain', apps.plain!.port), svc('h2', h2port),
+    svc('gate-1', apps['gate-1']!.port), svc('gate-2', apps['gate-2']!.port),
   ]
 }
 
@@ -122,8 +125,16 @@ const grpcRoute = {
   spec: {parentRefs: [parent('h2')], rules: [{matches: [{method: {service: 'demo.Flaky'}}]}]},
 }
 
+/** Where the `inflight` route sends /inflight (a route of its own, written with every document). */
+let inflightTarget: string | undefined = 'gate-1'
+const inflightRoute = (): unknown => ({
+  kind: 'HTTPRoute',
+  metadata: {name: 'inflight', namespace: 'shop', annotations: {'retry.mesh.dev/http': '503', 'retry.mesh.dev/limit': '1'}},
+  spec: {parentRefs: [parent('books')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/inflight'}}], backendRefs: [to(inflightTarget!)]}]},
+})
+
 function writeRegistry(routes: unknown[]): void {
-  writeFileSync(registryFile + '.tmp', stringify({services: services(), routes}))
+  writeFileSync(registryFile + '.tmp', stringify({services: services(), routes: inflightTarget === undefined ? routes : [...routes, inflightRoute()]}))
   renameSync(registryFile + '.tmp', registryFile)
 }
 
@@ -158,6 +169,13 @@ beforeAll(async () => {
   await app('books')
   await app('books-v2')
   await app('plain')
+  // gate-1 holds the first /inflight/held request until the test answers it.
+  await app('gate-1', (req, res) => {
+    if (req.url !== '/inflight/held' || held !== undefined) return false
+    held = res
+    return true
+  })
+  await app('gate-2')
   await app('books-slow', (req, res) => {
     // /slow hangs (the route's 300 ms timeout answers); /hang-once hangs on odd arrivals only.
     if (req.url?.startsWith('/slow')) {
@@ -367,6 +385,21 @@ describe('a proxy applies the control plane\'s routes', () => {
     }
   })
 
+  it('a request in flight keeps its rule when a new policy arrives: its retry goes to the old rule\'s backend', async () => {
+    const inflight = get('/inflight/held', {}, 'POST')
+    await eventually('the request to be held at gate-1', () => held, {intervalMs: 20})
+    inflightTarget = 'gate-2'
+    writeRegistry([booksRoute('books'), retryRoute, backoffRoute, h2Route, grpcRoute])
+    await eventually('the new policy to apply', async () => ((await who('/inflight/probe')) === 'gate-2' ? true : undefined), {intervalMs: 50})
+    // Now the held attempt fails with a 503: the retry follows the rule the request was given.
+    held!.writeHead(503).end('held')
+    const r = await inflight
+    expect(r.status, r.body).toBe(200)
+    expect((JSON.parse(r.body) as {app: string}).app).toBe('gate-1')
+    expect(apps['gate-1']!.seen.filter((x) => x.url === '/inflight/held')).toHaveLength(2)
+    expect(apps['gate-2']!.seen.filter((x) => x.url === '/inflight/held')).toHaveLength(0)
+  })
+
   it('applies a new policy without restart, and keeps the last good one when an update is refused', async () => {
     expect(await who('/live')).toBe('books')
     writeRegistry([booksRoute('books-v2'), retryRoute, backoffRoute, h2Route, grpcRoute])
@@ -380,6 +413,7 @@ describe('a proxy applies the control plane\'s routes', () => {
     for (let i = 0; i < 5; i++) expect(await who('/live')).toBe('books-v2')
     expect(await who('/exact')).toBe('books-v2')
     // Removing the routes: the default route, the authority itself (no 404 any more).
+    inflightTarget = undefined
     writeRegistry([retryRoute, backoffRoute, h2Route, grpcRoute])
     await eventually('the default route', async () => ((await get('/nothing')).status === 200 ? true : undefined), {intervalMs: 50})
     expect(await who('/exact')).toBe('books')
