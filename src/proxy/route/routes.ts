@@ -83,7 +83,8 @@ export function routePolicyOf(side: Side, authority: string, method: string, tar
   }
   let d = defaults.get(base)
   if (d === undefined) {
-    d = {...base, ...routeLabels(undefined), routeKind: 'default', route: 'default'}
+    // (the MESH_PROXY_ROUTES rule that matched keeps its name: `mesh top` and tap show it)
+    d = {...base, ...routeLabels(undefined), routeKind: 'default', route: base.route || 'default'}
     defaults.set(base, d)
   }
   if (sel.kind === 'default') return d
