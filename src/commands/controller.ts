@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
-import {IDENTITY_PORT} from '../protocol/identity.js'
+import {DEFAULT_ISSUER_SCHEME, IDENTITY_PORT, ISSUER_SCHEMES} from '../protocol/identity.js'
 import {ControlPlanePorts} from '../protocol/control-plane.js'
 
 export default class Controller extends BaseCommand<typeof Controller> {
@@ -24,6 +24,11 @@ export default class Controller extends BaseCommand<typeof Controller> {
     'controller-namespace': Flags.string({description: 'the control plane namespace', default: 'mesh-system'}),
     'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
     'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'identity-issuer-scheme': Flags.option({
+      options: ISSUER_SCHEMES,
+      default: DEFAULT_ISSUER_SCHEME,
+      description: 'Kubernetes mode: the layout of the issuer Secret: mesh.dev/tls (issuer.crt, issuer.key, ca.crt, as mesh install renders it) or kubernetes.io/tls (cert-manager: tls.crt, tls.key, ca.crt)',
+    })(),
     'leaf-lifetime': Flags.string({description: 'lifetime of the certificates issued to proxies', default: '24h'}),
     'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, default: 'info', description: 'log level'})(),
     'log-format': Flags.option({options: ['plain', 'json'] as const, default: 'plain', description: 'log format'})(),
@@ -46,6 +51,7 @@ export default class Controller extends BaseCommand<typeof Controller> {
         trustDomain: f['trust-domain'],
         clusterDomain: f['cluster-domain'],
         leafLifetime: f['leaf-lifetime'],
+        issuerScheme: f['identity-issuer-scheme'],
         logLevel: f['log-level'],
         logFormat: f['log-format'],
         kubeconfig: f.kubeconfig,

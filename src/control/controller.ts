@@ -2,7 +2,7 @@
 // in reverse. Identity and destination live here; the injector and tap join by adding their
 // Component to the list (see buildComponents).
 import path from 'node:path'
-import {IDENTITY_PORT} from '../protocol/identity.js'
+import {IDENTITY_PORT, type IssuerScheme} from '../protocol/identity.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import type {Logger} from './logger.js'
 import {startIdentityService, ensureLocalIdentityDir, FileIssuerSource, LocalTokenValidator, type IdentityService} from './identity/index.js'
@@ -38,6 +38,8 @@ export interface ControllerOptions {
   trustDomain?: string
   clusterDomain?: string
   leafLifetimeMs?: number
+  /** kubernetes mode: the issuer Secret's layout (default mesh.dev/tls; kubernetes.io/tls for cert-manager). */
+  issuerScheme?: IssuerScheme
   /** local mode: anchor, issuer and token secret (created when missing). */
   identityDir?: string
   /** local mode: the registry file. */
@@ -107,7 +109,7 @@ async function backends(o: ControllerOptions): Promise<Backends> {
   const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')})
   const routes = new RouteState()
   return {
-    issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, log: o.log.child('identity')}),
+    issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, scheme: o.issuerScheme, log: o.log.child('identity')}),
     validator: new KubernetesTokenValidator(kube.k8s, kube.kc),
     events: new KubernetesEventRecorder(kube.k8s, kube.kc, o.log.child('events')),
     registry,

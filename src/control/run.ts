@@ -2,6 +2,7 @@
 // then wait for SIGTERM/SIGINT and stop them in reverse order (in-flight streams get closed
 // with 1001 "going away"; proxies reconnect to the next replica).
 import {UsageError} from '../lib/errors.js'
+import type {IssuerScheme} from '../protocol/identity.js'
 import type {Output} from '../lib/output.js'
 import {startController, type ControllerOptions} from './controller.js'
 import {createLogger, type LogLevel} from './logger.js'
@@ -21,6 +22,8 @@ export interface RunControllerFlags {
   trustDomain: string
   clusterDomain: string
   leafLifetime: string
+  /** Kubernetes mode: the issuer Secret's layout (default mesh.dev/tls). */
+  issuerScheme?: IssuerScheme
   logLevel: LogLevel
   logFormat: 'plain' | 'json'
   kubeconfig?: string
@@ -68,6 +71,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
     leafLifetimeMs,
+    issuerScheme: f.issuerScheme,
     identityDir: f.identityDir,
     registryFile: f.registryFile,
     kube: {kubeconfig: f.kubeconfig, context: f.context},

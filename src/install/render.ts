@@ -5,7 +5,7 @@ import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constan
 import type {MeshConfigValues} from '../inject/config.js'
 import {meshVersion} from '../lib/version.js'
 import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
-import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import {DEFAULT_ISSUER_SCHEME, ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import type {IdentityMaterial} from './identity.js'
 import {TAP_API_GROUP} from '../control/tap/auth.js'
 import type {ResourceKind} from '../control/tap/resource.js'
@@ -38,6 +38,7 @@ export const TAP_RESOURCES = Object.values(TAP_KIND_RESOURCES)
 /** Templates that only render under a condition. */
 const CONDITIONS: Record<string, (v: Values) => boolean> = {
   '70-pdb.yaml': (v) => v.ha,
+  '30-identity-issuer.yaml': (v) => v.identity.issuer.scheme === 'mesh.dev/tls',
 }
 
 /** What `mesh install` stores in mesh-config (key `install`) for `mesh upgrade` to read back. */
@@ -106,8 +107,8 @@ function context(input: RenderInput): Record<string, unknown> {
     identity: {
       trustAnchorsPEM: input.identity.trustAnchorsPEM,
       trustAnchorsBase64: caBundle,
-      issuerCertBase64: b64(input.identity.issuerCertPEM),
-      issuerKeyBase64: b64(input.identity.issuerKeyPEM),
+      issuerCertBase64: b64(input.identity.issuerCertPEM ?? ''),
+      issuerKeyBase64: b64(input.identity.issuerKeyPEM ?? ''),
     },
     meshConfigJSON: JSON.stringify(meshConfigValues(v, input.identity), null, 2) + '\n',
     installJSON: JSON.stringify(record, null, 2) + '\n',
@@ -123,6 +124,7 @@ function context(input: RenderInput): Record<string, unknown> {
       `--destination-port=${ControlPlanePorts.destination}`,
       `--injector-port=${ControlPlanePorts.injector}`,
       `--tap-port=${ControlPlanePorts.tap}`,
+      ...(v.identity.issuer.scheme === DEFAULT_ISSUER_SCHEME ? [] : [`--identity-issuer-scheme=${v.identity.issuer.scheme}`]),
     ],
     tapAdminRole: TAP_ADMIN_ROLE,
     tapServiceProxy: TAP_SERVICE_PROXY_NAME,

@@ -4,6 +4,7 @@
 import {DEFAULT_PROXY_IMAGE} from '../inject/constants.js'
 import {meshVersion} from '../lib/version.js'
 import {TRUST_DOMAIN} from '../protocol/control-plane.js'
+import {DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES} from '../protocol/identity.js'
 
 export type FieldType = 'string' | 'int' | 'bool' | readonly string[]
 
@@ -42,6 +43,11 @@ export const SCHEMA: Record<string, FieldSpec> = {
   'proxy.resources.cpuLimit': {type: 'string', description: 'default CPU limit of injected proxies'},
   'proxy.resources.memoryLimit': {type: 'string', description: 'default memory limit of injected proxies'},
   'identity.trustDomain': {type: 'string', default: TRUST_DOMAIN, description: 'trust domain of workload identities'},
+  'identity.issuer.scheme': {
+    type: ISSUER_SCHEMES,
+    default: DEFAULT_ISSUER_SCHEME,
+    description: 'layout of the issuer Secret: mesh.dev/tls (rendered by mesh) or kubernetes.io/tls (owned by cert-manager: tls.crt, tls.key, ca.crt; --identity-external-issuer)',
+  },
   'identity.issuerValidityDays': {type: 'int', default: 365, min: 1, description: 'validity of a generated issuer certificate'},
   'identity.trustAnchorValidityDays': {type: 'int', default: 3650, min: 1, description: 'validity of a generated trust anchor'},
   'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, description: 'how long the API server waits for the injector (1-30)'},

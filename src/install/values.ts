@@ -2,6 +2,7 @@
 // `--set key=value` in order (last wins). Every key and type is checked against SCHEMA; errors
 // name the source (flag or file), the key and the fix.
 import {InputError, UsageError} from '../lib/errors.js'
+import type {IssuerScheme} from '../protocol/identity.js'
 import {SCHEMA, typeName, type FieldSpec} from './schema.js'
 
 export type Scalar = string | number | boolean
@@ -20,7 +21,7 @@ export interface Values {
   ha: boolean
   controller: {replicas: number; logLevel: string; logFormat: 'plain' | 'json'; resources: Resources}
   proxy: {logLevel: string; opaquePorts?: string; resources: Resources}
-  identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number}
+  identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number; issuer: {scheme: IssuerScheme}}
   webhook: {timeoutSeconds: number; url?: string}
 }
 
