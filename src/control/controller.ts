@@ -148,6 +148,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
         ctx.destination = await startDestinationService({
           registry: b.registry,
           routes: b.routes,
+          trust: b.issuer,
           serving: ctx.identity!.serving,
           host,
           port: o.destinationPort ?? DESTINATION_PORT,

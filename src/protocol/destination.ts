@@ -10,10 +10,12 @@
 // - DESTINATION_PATH: one connection per stream, the authority in the query; the server closes
 //   it after `noSuchService` or `error`. Kept for proxies of earlier versions (in an upgrade the
 //   control plane is new before the proxies are).
-// Route policy (src/protocol/routes.ts) rides DESTINATIONS_PATH as streams of their own kind
-// (`watchRoutes`), so a proxy that never asks for it never sees it.
+// Route policy (src/protocol/routes.ts) and the trust bundle (src/protocol/trust.ts) ride
+// DESTINATIONS_PATH as streams of their own kind (`watchRoutes`, `watchTrust`), so a proxy that
+// never asks for them never sees them.
 
 import type {RoutesMessage, WatchRoutesRequest} from './routes.js'
+import type {TrustMessage, WatchTrustRequest} from './trust.js'
 
 export const DESTINATION_PORT = 8086
 /** `GET DESTINATION_PATH?authority=web.shop.svc.cluster.local:80&ns=<caller namespace>` + Upgrade. */
@@ -100,11 +102,14 @@ export interface UnwatchRequest {
   id: number
 }
 
-/** watchRoutes (src/protocol/routes.ts) is a stream kind of its own, answered by servers that know routes. */
-export type DestinationRequest = WatchRequest | UnwatchRequest | WatchRoutesRequest
+/**
+ * watchRoutes (src/protocol/routes.ts) and watchTrust (src/protocol/trust.ts: the trust
+ * bundle, no authority) are stream kinds of their own, answered by servers that know them.
+ */
+export type DestinationRequest = WatchRequest | UnwatchRequest | WatchRoutesRequest | WatchTrustRequest
 
-/** Server to client on DESTINATIONS_PATH: a message of stream `id` (a routes stream gets `routes` messages). */
-export type StreamMessage = (DestinationMessage | RoutesMessage) & {id: number}
+/** Server to client on DESTINATIONS_PATH: a message of stream `id` (a routes stream gets `routes` messages, a trust stream `trust`). */
+export type StreamMessage = (DestinationMessage | RoutesMessage | TrustMessage) & {id: number}
 
 /** The key of an endpoint in add/remove messages. */
 export function endpointKey(e: {address: string; port: number}): string {

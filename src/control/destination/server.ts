@@ -21,11 +21,15 @@ import {openStream, type Stream} from './stream.js'
 import {ROUTE_POLICY_VERSION} from '../../protocol/routes.js'
 import {RouteState} from '../routes/state.js'
 import {openRouteStream, PolicyCache} from '../routes/stream.js'
+import {TRUST_BUNDLE_VERSION, type TrustMessage} from '../../protocol/trust.js'
+import {openTrustStream, type TrustSource} from '../identity/trust-stream.js'
 
 export interface DestinationServerOptions {
   registry: Registry
   /** Route policy served on `watchRoutes` streams (src/control/routes); without it every Service has none. */
   routes?: RouteState
+  /** The trust bundle served on `watchTrust` streams (the identity component's issuer source); without it they are refused. */
+  trust?: TrustSource
   serving: ServingCert
   host?: string
   port?: number
@@ -127,7 +131,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined): void => {
     // id -> its stream (null while openStream runs: it may end the stream before returning)
     const mine = new Map<number, Stream | null>()
-    const send = (id: number, msg: DestinationMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
+    const send = (id: number, msg: DestinationMessage | TrustMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
     const forget = (id: number): void => {
       if (mine.delete(id)) watches--
     }
@@ -145,8 +149,9 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         mine.get(id)?.close()
         return forget(id)
       }
-      if (r.type !== 'watch' && r.type !== 'watchRoutes') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes or unwatch`)
+      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchTrust') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchTrust or unwatch`)
       if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
+      if (r.type === 'watchTrust') return watchTrust(id, r.version)
       const authority = typeof r.authority === 'string' ? r.authority : ''
       if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
       if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
@@ -165,6 +170,18 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
       if (!ended && stream) mine.set(id, stream)
       log.debug('stream opened', {authority, client, id, kind: r.type, watching: stream?.canonical})
     })
+    /** A trust bundle stream (no authority): src/control/identity/trust-stream.ts. */
+    const watchTrust = (id: number, version: unknown): void => {
+      if (!o.trust) return refuse(id, 'BAD_REQUEST', 'this destination service does not stream the trust bundle')
+      if (!(Number.isSafeInteger(version) && (version as number) >= 1)) return refuse(id, 'BAD_REQUEST', `a watchTrust request needs the highest trust bundle version the client implements (this server sends version ${TRUST_BUNDLE_VERSION})`)
+      if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
+      mine.set(id, null)
+      watches++
+      let ended = false
+      const stream = openTrustStream({source: o.trust, send: (msg) => send(id, msg), end: () => ((ended = true), forget(id))})
+      if (!ended && stream) mine.set(id, {canonical: 'trust', close: () => stream.close()})
+      log.debug('stream opened', {client, id, kind: 'watchTrust'})
+    }
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()
       watches -= mine.size
