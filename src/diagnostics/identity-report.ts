@@ -68,7 +68,7 @@ export function fromPodSpec(pod: ProxyPod): ProxyIdentityState {
   const base = {namespace: pod.namespace, name: pod.name, meshed: pod.proxy !== undefined, running: pod.running, identity: pod.identity}
   if (!pod.proxy) return {...base, source: 'none', trustAnchors: [], trustedSha256: []}
   const pem = proxyEnv(pod, ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM)
-  let anchors: X509Certificate[] = []
+  let anchors: X509Certificate[]
   try {
     anchors = pem ? parseCertificates(pem) : []
   } catch {
