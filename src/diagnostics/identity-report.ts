@@ -38,16 +38,21 @@ export const sha256Of = (cert: X509Certificate): string => createHash('sha256').
 const HEX64 = /^[0-9a-f]{64}$/
 
 /** Validates a /identity answer; throws naming the first problem. */
-export function parseIdentityReport(body: string): ProxyIdentityReport {
-  if (Buffer.byteLength(body) > IDENTITY_REPORT_MAX_BYTES) throw new Error(`larger than ${IDENTITY_REPORT_MAX_BYTES} bytes`)
+/** A proxy's JSON answer: at most `maxBytes`, an object; throws naming the problem. */
+export function parseJsonObject(body: string, maxBytes: number): Record<string, unknown> {
+  if (Buffer.byteLength(body) > maxBytes) throw new Error(`larger than ${maxBytes} bytes`)
   let v: unknown
   try {
     v = JSON.parse(body)
   } catch {
     throw new Error('not JSON')
   }
-  const o = v as Record<string, unknown>
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('not a JSON object')
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object')
+  return v as Record<string, unknown>
+}
+
+export function parseIdentityReport(body: string): ProxyIdentityReport {
+  const o = parseJsonObject(body, IDENTITY_REPORT_MAX_BYTES)
   if (o.version !== 1) throw new Error(`version ${JSON.stringify(o.version)} is not 1`)
   if (o.state !== 'pending' && o.state !== 'ready' && o.state !== 'disabled') throw new Error('state must be pending, ready or disabled')
   if (o.identity !== undefined && typeof o.identity !== 'string') throw new Error('identity must be a string')

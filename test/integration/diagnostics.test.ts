@@ -32,6 +32,7 @@ import {fixtureIssuer} from '../install/helpers.js'
 import {startMeshPod, type MeshPod} from '../tap/harness.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
 import {core, finalizeNamespace, kc, mesh} from './install-helpers.js'
+import {createMeshedPod, setEndpointSlice} from './meshed-pods.js'
 
 requireRoot('test/integration/diagnostics.test.ts', 'it creates a veth pair and a network namespace so the API server can reach in-process servers')
 const cluster = testCluster()
@@ -48,33 +49,12 @@ const logger = new Logger('info', 'plain')
 const discovery = k8s.DiscoveryV1Api
 
 /** A Running meshed pod (no kubelet: status written here) at `ip`, on the stand-in's node. */
-async function pod(name: string, o: {sa: string; ip: string; labels?: Record<string, string>; adminPort?: number}): Promise<void> {
-  const env = [{name: ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM, value: fixtureIssuer().anchorsPem}, ...(o.adminPort ? [{name: ProxyEnv.ADMIN_LISTEN_ADDR, value: `0.0.0.0:${o.adminPort}`}] : [])]
-  const body: k8s.V1Pod = {
-    metadata: {name, namespace: ns, labels: {app: name.replace(/-\d+$/, ''), 'mesh.dev/control-plane-ns': CONTROL_PLANE_NAMESPACE, ...o.labels}},
-    spec: {serviceAccountName: o.sa, nodeName: kubelet.node, containers: [{name: 'app', image: 'app'}, {name: 'mesh-proxy', image: 'ghcr.io/mesh-dev/mesh:test', env}]},
-  }
-  await core.createNamespacedPod({namespace: ns, body})
-  const created = await core.readNamespacedPod({name, namespace: ns})
-  created.status = {phase: 'Running', podIP: o.ip, podIPs: [{ip: o.ip}], conditions: [{type: 'Ready', status: 'True'}], containerStatuses: ['app', 'mesh-proxy'].map((c) => ({name: c, image: c, imageID: '', ready: true, restartCount: 0}))}
-  await core.replaceNamespacedPodStatus({name, namespace: ns, body: created})
+async function pod(name: string, o: {sa: string; ip: string; adminPort?: number}): Promise<void> {
+  const env = {[ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: fixtureIssuer().anchorsPem, ...(o.adminPort ? {[ProxyEnv.ADMIN_LISTEN_ADDR]: `0.0.0.0:${o.adminPort}`} : {})}
+  await createMeshedPod(ns, name, {sa: o.sa, ip: o.ip, env, nodeName: kubelet.node})
 }
 
-async function setSlice(pods: Array<{name: string; ip: string}>): Promise<void> {
-  const api = kc.makeApiClient(discovery)
-  const body: k8s.V1EndpointSlice = {
-    metadata: {name: 'books-slice', namespace: ns, labels: {'kubernetes.io/service-name': 'books'}},
-    addressType: 'IPv4',
-    ports: [{name: 'http', port: 8080, protocol: 'TCP'}],
-    endpoints: pods.map((p) => ({addresses: [p.ip], conditions: {ready: true}, targetRef: {kind: 'Pod', name: p.name, namespace: ns}})),
-  }
-  try {
-    const cur = await api.readNamespacedEndpointSlice({name: 'books-slice', namespace: ns})
-    await api.replaceNamespacedEndpointSlice({name: 'books-slice', namespace: ns, body: {...body, metadata: {...body.metadata, resourceVersion: cur.metadata!.resourceVersion}}})
-  } catch {
-    await api.createNamespacedEndpointSlice({namespace: ns, body})
-  }
-}
+const setSlice = (pods: Array<{name: string; ip: string}>): Promise<void> => setEndpointSlice(ns, 'books', 8080, pods)
 
 interface View {
   authority: string
