@@ -1,7 +1,7 @@
 // Shared by run.js and dev.js: run oclif, and render any error that escapes a command
 // (unknown command, broken install) the way commands render theirs. Errors inside commands
 // are rendered by the base command (src/lib/base-command.ts); this is the last line of defence.
-import {flush, run, settings} from '@oclif/core'
+import {run, settings} from '@oclif/core'
 
 export async function main(dir, development) {
   // oclif asks os.userInfo() for the shell when SHELL is unset, and that throws for a uid with
@@ -13,10 +13,31 @@ export async function main(dir, development) {
   }
   try {
     await run(process.argv.slice(2), dir)
-    await flush()
+    await drained(process.stdout)
   } catch (error) {
     renderTopLevel(error)
   }
+}
+
+/**
+ * Waits until what was written to `stream` is out. oclif's flush() waits for 'drain' alone,
+ * which never comes once the reader is gone (`mesh inject big.yaml | head -1`): the promise
+ * stays pending, the event loop empties and Node exits 13. A closed or failed stream has
+ * nothing left to wait for.
+ */
+function drained(stream) {
+  if (stream.destroyed || stream.writableEnded || !stream.writableNeedDrain) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      stream.off('error', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+    stream.on('error', done)
+  })
 }
 
 function renderTopLevel(error) {
@@ -28,15 +49,16 @@ function renderTopLevel(error) {
   }
   const debug = process.env.MESH_DEBUG === '1'
   let message = String(err.message ?? err).split('\n')[0]
-  let hint = 'Run `mesh --help` to see the commands.'
-  let exit = err.oclif?.exit ?? 1
+  // A MeshError (e.g. the command_not_found hook's) brings its own hints and exit code.
+  const hints = Array.isArray(err.suggestions) ? err.suggestions : ['Run `mesh --help` to see the commands.']
+  let exit = typeof err.exitCode === 'number' ? err.exitCode : err.oclif?.exit ?? 1
   const notFound = /^command (.+) not found$/i.exec(message)
   if (notFound) {
     message = `unknown command "${notFound[1].replaceAll(':', ' ')}"`
     exit = 2
   }
   if (exit === 127) exit = 2
-  process.stderr.write(`Error: ${message}\n  Try this: ${hint}\n`)
+  process.stderr.write(`Error: ${message}\n${hints.map((h) => `  Try this: ${h}\n`).join('')}`)
   if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
   process.exitCode = exit
 }

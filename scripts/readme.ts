@@ -38,7 +38,11 @@ export async function renderCommandReference(): Promise<string> {
     }
     parts.push('```', ...lines, '```', '')
   }
-  parts.push('Every command also takes the global flags `--kubeconfig`, `--context`, `-n/--namespace` and `--verbose`.')
+  const globals = Object.entries(commands[0]?.flags ?? {}).filter(([, f]) => f.helpGroup === 'GLOBAL').map(([name, f]) => `\`${f.char ? `-${f.char}/` : ''}--${name}\``)
+  parts.push(
+    `Every command also takes the global flags ${globals.slice(0, -1).join(', ')} and ${globals.at(-1)}. ` +
+      '`--request-timeout` bounds each call to the API server or the tap server (default 30s, as `10s` or `2m`; `0` waits forever, as in kubectl).',
+  )
   return parts.join('\n')
 }
 

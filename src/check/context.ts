@@ -1,6 +1,7 @@
 // The context every check receives: options, how to reach the cluster, and a clock.
 import type {Kube, KubeOptions} from '../k8s/client.js'
 import {ControlPlane} from '../protocol/control-plane.js'
+import {DEFAULT_REQUEST_TIMEOUT_MS} from '../lib/duration.js'
 import {meshVersion} from '../lib/version.js'
 import type {CheckContext, CheckOptions} from './types.js'
 
@@ -16,13 +17,13 @@ export function checkOptions(overrides: Partial<CheckOptions> = {}): CheckOption
     minKubernetesVersion: MIN_KUBERNETES_VERSION,
     maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
     expiryWarningMs: EXPIRY_WARNING_MS,
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
     ...defined,
   }
 }
 
 export function createContext(kubeOptions: KubeOptions, options: Partial<CheckOptions> = {}, now: () => Date = () => new Date()): CheckContext {
-  return {options: checkOptions(options), kubeOptions, now}
+  return {options: checkOptions({requestTimeoutMs: kubeOptions.requestTimeoutMs, ...options}), kubeOptions, now}
 }
 
 /** The loaded cluster connection; the kubernetes-api category loads it first (and is fatal). */

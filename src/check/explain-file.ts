@@ -15,7 +15,6 @@ export interface ExplainFileOptions {
   kube: KubeOptions
   /** Read namespace annotations from the cluster (default true). */
   useCluster?: boolean
-  timeoutMs?: number
 }
 
 export interface WorkloadExplanation extends Explanation {
@@ -66,26 +65,20 @@ async function clusterLookup(o: ExplainFileOptions, out: Output): Promise<{get: 
     out.info(`note: no cluster (${(error as Error).message}): namespace annotations come from the file only`)
     return undefined
   }
-  const timeoutMs = o.timeoutMs ?? 5000
-  let warned = false
+  // One failed read (not a 404) means the cluster is of no help: the other namespaces are not
+  // asked, so a mute API server costs one --request-timeout, not one per namespace.
+  let down = false
   const get: Lookup = async (name) => {
-    let timer: NodeJS.Timeout | undefined
+    if (down) return undefined
     try {
-      const ns = await Promise.race([
-        kube.core().readNamespace({name}),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs)
-        }),
-      ])
+      const ns = await kube.core().readNamespace({name})
       return ns.metadata?.annotations ?? {}
     } catch (error) {
-      if (apiStatus(error) !== 404 && !warned) {
-        warned = true
-        out.info(`note: cannot read namespace ${name} from ${kube.server} (${(error as Error).message.split('\n')[0]}): its annotations are taken as none`)
+      if (apiStatus(error) !== 404) {
+        down = true
+        out.info(`note: cannot read namespace ${name} from ${kube.server} (${(error as Error).message.split('\n')[0]}): namespace annotations come from the file only`)
       }
       return undefined
-    } finally {
-      clearTimeout(timer)
     }
   }
   return {get, defaultNamespace: kube.namespace}

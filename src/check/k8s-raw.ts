@@ -2,7 +2,7 @@
 // typed clients hide: the response's Date header (clock skew) and the pod proxy to a proxy's
 // admin port. Bounded in time and size.
 import type {IncomingHttpHeaders} from 'node:http'
-import type {Kube} from '../k8s/client.js'
+import {timeoutError, type Kube} from '../k8s/client.js'
 
 export interface RawResponse {
   status: number
@@ -11,6 +11,7 @@ export interface RawResponse {
 }
 
 export interface RawOptions {
+  /** Deadline of the whole exchange (default: the kube's --request-timeout; 0: none). */
   timeoutMs?: number
   /** Largest body read; longer bodies fail the request. Default 1 MiB. */
   maxBytes?: number
@@ -21,7 +22,7 @@ export async function rawGet(kube: Kube, path: string, options: RawOptions = {})
   const [{default: https}, {default: http}] = await Promise.all([import('node:https'), import('node:http')])
   const opts: import('node:https').RequestOptions = {method: 'GET', headers: {accept: 'application/json, */*'}}
   await kube.kc.applyToHTTPSOptions(opts)
-  const timeoutMs = options.timeoutMs ?? 10_000
+  const timeoutMs = options.timeoutMs ?? kube.requestTimeoutMs
   const maxBytes = options.maxBytes ?? 1024 * 1024
   const mod = url.protocol === 'http:' ? http : https
   return new Promise((resolve, reject) => {
@@ -39,7 +40,7 @@ export async function rawGet(kube: Kube, path: string, options: RawOptions = {})
       res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8')}))
       res.on('error', reject)
     })
-    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url.origin} within ${timeoutMs / 1000} s`)), timeoutMs)
+    const timer = timeoutMs > 0 ? setTimeout(() => req.destroy(timeoutError(url.origin, timeoutMs)), timeoutMs) : undefined
     req.on('close', () => clearTimeout(timer))
     req.on('error', reject)
     req.end()

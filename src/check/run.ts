@@ -1,6 +1,7 @@
 // `mesh check` as one library call: build the context, run the mode's categories with a
 // spinner on stderr (TTY only), render the report to stdout, return the exit code.
 import type {KubeOptions} from '../k8s/client.js'
+import {formatDuration} from '../lib/duration.js'
 import type {Output} from '../lib/output.js'
 import {createContext} from './context.js'
 import type {DataPlaneSource} from './data-plane/source.js'
@@ -33,8 +34,11 @@ export async function runMeshCheck(o: MeshCheckOptions, out: Output): Promise<{r
       waitMs: o.waitMs,
       retryIntervalMs: o.retryIntervalMs,
       observer: {
-        onAttempt: (check, attempt, lastError) =>
-          spinner?.update(attempt === 1 ? check.description : `${check.description} (retrying: ${lastError ?? ''})`),
+        onAttempt: (check, attempt, lastError) => {
+          if (spinner) spinner.update(attempt === 1 ? check.description : `${check.description} (retrying: ${lastError ?? ''})`)
+          // Off a terminal, a check that --wait retries says so once, so a long wait is never silent.
+          else if (attempt === 2) out.info(`waiting for "${check.description}" (--wait ${formatDuration(o.waitMs ?? 0)}): ${lastError ?? ''}`)
+        },
       },
     })
   } finally {

@@ -20,7 +20,7 @@ export interface CheckOptions {
   maxClockSkewMs: number
   /** Certificates expiring sooner than this produce a warning. */
   expiryWarningMs: number
-  /** How long one API call may take. */
+  /** How long one API call may take (--request-timeout; 0: no limit). */
   requestTimeoutMs: number
 }
 

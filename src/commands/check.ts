@@ -35,7 +35,7 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
         suggestions: ['Run `mesh check --pre` before installing, `mesh check --proxy` after; one at a time.'],
       })
     }
-    const kube = {kubeconfig: f.kubeconfig, context: f.context, namespace: f.namespace}
+    const kube = this.kubeOptions()
     if (f.inject !== undefined) {
       const {explainFile, renderExplanations} = await import('../check/explain-file.js')
       const list = await explainFile({file: f.inject, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], kube}, this.out)

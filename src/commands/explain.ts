@@ -29,7 +29,7 @@ Everything goes through the API server: the destination stream through the servi
       {
         from: this.args.from, to: this.args.to, namespace: f.namespace, toNamespace: f['to-namespace'], port: f.port,
         controlPlaneNamespace: f['control-plane-namespace'], trustDomain: f['trust-domain'], clusterDomain: f['cluster-domain'],
-        output: f.output, kube: {kubeconfig: f.kubeconfig, context: f.context},
+        output: f.output, kube: this.kubeOptions(),
       },
       this.out,
     )

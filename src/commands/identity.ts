@@ -22,7 +22,7 @@ TRUSTS compares what each proxy trusts with the current anchors (ConfigMap mesh-
     const f = this.flags
     const {runIdentityCommand} = await import('../diagnostics/identity-command.js')
     await runIdentityCommand(
-      {target: this.args.target, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], trustDomain: f['trust-domain'], output: f.output, kube: {kubeconfig: f.kubeconfig, context: f.context}},
+      {target: this.args.target, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], trustDomain: f['trust-domain'], output: f.output, kube: this.kubeOptions()},
       this.out,
     )
   }

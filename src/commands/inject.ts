@@ -55,8 +55,7 @@ The proxy's configuration comes from the control plane installed in the cluster 
       ingress: f.ingress,
       ignoreCluster: f['ignore-cluster'],
       trustAnchorsFile: f['identity-trust-anchors-file'],
-      kubeconfig: f.kubeconfig,
-      context: f.context,
+      kube: this.kubeOptions(),
       namespace: f.namespace,
       proxyFlags: {
         'proxy-image': f['proxy-image'],

@@ -32,7 +32,7 @@ Without identity flags a new trust anchor and issuer are generated (and said so 
         ignoreCluster: f['ignore-cluster'],
         apply: f.apply,
         crds: f.crds,
-        kube: {kubeconfig: f.kubeconfig, context: f.context},
+        kube: this.kubeOptions(),
       },
       this.out,
     )

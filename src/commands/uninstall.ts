@@ -18,6 +18,6 @@ export default class Uninstall extends BaseCommand<typeof Uninstall> {
   async run(): Promise<void> {
     const f = this.flags
     const {uninstall} = await import('../install/uninstall.js')
-    await uninstall({output: f.output, apply: f.apply, force: f.force, kube: {kubeconfig: f.kubeconfig, context: f.context}}, this.out)
+    await uninstall({output: f.output, apply: f.apply, force: f.force, kube: this.kubeOptions()}, this.out)
   }
 }

@@ -20,6 +20,6 @@ export default class Upgrade extends BaseCommand<typeof Upgrade> {
   async run(): Promise<void> {
     const f = this.flags
     const {upgrade} = await import('../install/upgrade.js')
-    await upgrade({...valueInputs(f), output: f.output, apply: f.apply, kube: {kubeconfig: f.kubeconfig, context: f.context}}, this.out)
+    await upgrade({...valueInputs(f), output: f.output, apply: f.apply, kube: this.kubeOptions()}, this.out)
   }
 }

@@ -6,7 +6,7 @@ import {BaseCommand, outputFlag} from '../lib/base-command.js'
 import {meshVersion} from '../lib/version.js'
 import {CONTROL_PLANE_NAMESPACE, ControlPlane} from '../protocol/control-plane.js'
 
-/** How long `mesh version` waits for the cluster before it says the server version is unavailable. */
+/** How long `mesh version` waits for the cluster before it says the server version is unavailable (unless --request-timeout says). */
 const SERVER_TIMEOUT_MS = 5_000
 
 export default class Version extends BaseCommand<typeof Version> {
@@ -38,12 +38,12 @@ export default class Version extends BaseCommand<typeof Version> {
     if (server?.unavailable) this.out.warn(`server version unavailable: ${server.unavailable}`)
   }
 
-  /** The installed control plane's version, or why it cannot be read (bounded: SERVER_TIMEOUT_MS). */
+  /** The installed control plane's version, or why it cannot be read (bounded: --request-timeout, else SERVER_TIMEOUT_MS). */
   private async server(): Promise<{version?: string, unavailable?: string}> {
     try {
-      const kube = await loadKube({kubeconfig: this.flags.kubeconfig, context: this.flags.context})
+      const kube = await loadKube({...this.kubeOptions(), requestTimeoutMs: this.flags['request-timeout'] ?? SERVER_TIMEOUT_MS})
       const path = `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/configmaps/${ControlPlane.configMap}`
-      const r = await rawGet(kube, path, {timeoutMs: SERVER_TIMEOUT_MS})
+      const r = await rawGet(kube, path)
       if (r.status !== 200 && r.status !== 404) throw new Error(`the API server at ${kube.server} answered ${r.status} to GET ${path}`)
       return {version: serverVersionOf(r.status === 404 ? undefined : configMapData(r.body, `${kube.server}${path}`), kube.server)}
     } catch (error) {

@@ -47,7 +47,7 @@ export async function queryDestination(kube: Kube, o: {authority: string; namesp
   const opts: RequestOptions & {headers: Record<string, string>} = {headers: {}}
   await kube.kc.applyToHTTPSOptions(opts)
   const url = kube.server.replace(/^http/, 'ws').replace(/\/+$/, '') + destinationProxyPath(o.controlPlaneNamespace) + `?ns=${encodeURIComponent(o.namespace)}`
-  const timeoutMs = o.timeoutMs ?? 10_000
+  const timeoutMs = o.timeoutMs ?? (kube.requestTimeoutMs || 10_000)
   const view: DestinationView = {authority, result: 'error', endpoints: []}
   await new Promise<void>((resolve, reject) => {
     const ws = new WebSocket(url, {...(opts as WebSocket.ClientOptions), maxPayload: 8 * 1024 * 1024, perMessageDeflate: false, handshakeTimeout: timeoutMs})

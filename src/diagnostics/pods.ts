@@ -114,8 +114,7 @@ async function selectorOf(kube: Kube, kind: string, name: string, namespace: str
     case 'replicaset':
       return (await apps.readNamespacedReplicaSet({name, namespace})).spec?.selector as LabelSelector
     case 'job': {
-      const {BatchV1Api} = kube.k8s
-      return (await kube.kc.makeApiClient(BatchV1Api).readNamespacedJob({name, namespace})).spec?.selector as LabelSelector
+      return (await kube.api(kube.k8s.BatchV1Api).readNamespacedJob({name, namespace})).spec?.selector as LabelSelector
     }
     default:
       return (await kube.core().readNamespacedService({name, namespace})).spec?.selector

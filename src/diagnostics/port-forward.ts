@@ -43,7 +43,7 @@ export async function portForwardHttp(
   pod: {namespace: string; name: string},
   port: number,
   req: {method: string; path: string; body?: string},
-  timeoutMs = 10_000,
+  timeoutMs = kube.requestTimeoutMs || 10_000,
 ): Promise<ForwardedResponse> {
   const opts: RequestOptions & {headers: Record<string, string>} = {headers: {}}
   await kube.kc.applyToHTTPSOptions(opts)

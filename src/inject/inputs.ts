@@ -1,5 +1,6 @@
 // Reads what the user named: files, directories (recursively, .yaml/.yml/.json), `-` for
 // stdin, and https URLs. Every source is bounded in size; URLs in time and redirects.
+import {isUtf8} from 'node:buffer'
 import {readdir, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Readable} from 'node:stream'
@@ -14,6 +15,8 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i
 
 export interface ReadOptions {
   stdin?: Readable
+  /** Told when the command waits for a person to type (stdin is a terminal). */
+  notice?: (line: string) => void
   /** Extra CA certificates for https URLs (tests use a self-signed server). */
   ca?: string | Buffer
   timeoutMs?: number
@@ -24,11 +27,50 @@ export async function readSources(inputs: string[], opts: ReadOptions = {}): Pro
   if (inputs.filter((i) => i === '-').length > 1) throw new UsageError('stdin (-) can be read only once')
   const sources: Source[] = []
   for (const input of inputs) {
-    if (input === '-') sources.push({name: '<stdin>', text: await readStream(opts.stdin ?? process.stdin, '<stdin>')})
+    if (input === '-') {
+      const stdin = opts.stdin ?? process.stdin
+      if ((stdin as Readable & {isTTY?: boolean}).isTTY) opts.notice?.('reading manifests from the terminal; end with Ctrl-D')
+      sources.push({name: '<stdin>', text: await readStream(stdin, '<stdin>')})
+    }
     else if (/^https?:\/\//i.test(input)) sources.push({name: input, text: await fetchUrl(input, opts)})
     else sources.push(...(await readPath(input)))
   }
   return sources
+}
+
+/**
+ * The text of a manifest, which must be UTF-8 (a BOM is kept, and passed through): a byte that
+ * is not would be replaced by U+FFFD and silently lost on output.
+ */
+export function decodeText(buf: Buffer, name: string): string {
+  if ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff)) {
+    throw new InputError(`${name} is UTF-16 text (it starts with a UTF-16 byte order mark); manifests are read as UTF-8`, {
+      code: 'MESH_INJECT_ENCODING',
+      suggestions: [`Convert it first: \`iconv -f UTF-16 -t UTF-8 ${name}\`.`],
+    })
+  }
+  if (!isUtf8(buf)) {
+    // 0x0A is never part of a multi-byte sequence: the first line that does not decode is the place.
+    let start = 0
+    for (let line = 1; ; line++) {
+      const nl = buf.indexOf(0x0a, start)
+      const end = nl < 0 ? buf.length : nl
+      if (!isUtf8(buf.subarray(start, end))) {
+        throw new InputError(`${name}: line ${line} is not UTF-8 text (manifests must be UTF-8; the bytes there would be lost)`, {
+          code: 'MESH_INJECT_ENCODING',
+          suggestions: [`Convert the file to UTF-8, e.g. \`iconv -f LATIN1 -t UTF-8 ${name}\`, or fix line ${line}.`],
+        })
+      }
+      if (nl < 0) break
+      start = nl + 1
+    }
+  }
+  const nul = buf.indexOf(0)
+  if (nul >= 0) {
+    const line = buf.subarray(0, nul).filter((b) => b === 0x0a).length + 1
+    throw new InputError(`${name}: line ${line} holds a NUL byte: this is not a text manifest`, {code: 'MESH_INJECT_ENCODING', suggestions: ['Pass the YAML or JSON file itself.']})
+  }
+  return buf.toString('utf8')
 }
 
 function tooLarge(name: string): InputError {
@@ -47,7 +89,7 @@ async function readStream(stream: Readable, name: string): Promise<string> {
     }
     chunks.push(buf)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return decodeText(Buffer.concat(chunks), name)
 }
 
 async function readPath(path: string): Promise<Source[]> {
@@ -67,7 +109,7 @@ async function readPath(path: string): Promise<Source[]> {
     return out
   }
   if (info.size > MAX_SOURCE_BYTES) throw tooLarge(path)
-  return [{name: path, text: await readFile(path, 'utf8')}]
+  return [{name: path, text: decodeText(await readFile(path), path)}]
 }
 
 async function fetchUrl(url: string, opts: ReadOptions, redirects = 0): Promise<string> {

@@ -4,6 +4,7 @@
 import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
+import type {KubeOptions} from '../k8s/client.js'
 import {InputError, MeshError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import {CONFIG_PREFIX} from './constants.js'
@@ -25,8 +26,8 @@ export interface RunOptions {
   ingress: boolean
   ignoreCluster: boolean
   trustAnchorsFile?: string
-  kubeconfig?: string
-  context?: string
+  /** How to reach the cluster (--kubeconfig, --context, --request-timeout). */
+  kube?: KubeOptions
   namespace?: string
   /** Option name (as in config.mesh.dev/<option>) -> value, from flags. */
   proxyFlags: Record<string, string | undefined>
@@ -105,7 +106,7 @@ async function resolveConfig(o: RunOptions): Promise<MeshConfig> {
     return defaultConfig({trustAnchorsPEM: anchors})
   }
   const {loadClusterConfig} = await import('./cluster.js')
-  const config = await loadClusterConfig({kubeconfig: o.kubeconfig, context: o.context})
+  const config = await loadClusterConfig(o.kube ?? {})
   return anchors ? {...config, trustAnchorsPEM: anchors} : config
 }
 
@@ -121,7 +122,7 @@ export function printReport(out: Output, lines: ReportLine[]): void {
 export async function runInjection(o: RunOptions, out: Output): Promise<void> {
   const flags = o.mode === 'inject' ? flagAnnotations(o.proxyFlags) : {}
   const config = await resolveConfig(o)
-  const sources = await readSources(o.inputs, {stdin: o.stdin, ca: o.ca})
+  const sources = await readSources(o.inputs, {stdin: o.stdin, ca: o.ca, notice: (line) => out.info(line)})
   const result = transformSources(sources, {
     mode: o.mode,
     output: o.output,
@@ -145,4 +146,10 @@ export async function runInjection(o: RunOptions, out: Output): Promise<void> {
   }
   out.stdout.write(result.output)
   if (!o.quiet) printReport(out, lines)
+  // Said whatever --quiet says: the user's text was not kept as written there.
+  for (const r of result.rewritten) {
+    out.warn(r.commentsKept
+      ? `${r.source}, document ${r.index}: rewritten in full (its comments kept, their spacing not)`
+      : `${r.source}, document ${r.index}: rewritten in full; some of its comments could not be kept`)
+  }
 }

@@ -4,8 +4,9 @@ import {CONFIG_PREFIX} from './constants.js'
 import type {MeshConfig} from './config.js'
 import {decide, type Decision} from './decision.js'
 import {diff, type JsonPatchOp} from './json-patch.js'
-import type {ResourceReport} from './report.js'
+import {newReport, type ResourceReport} from './report.js'
 import type {Obj} from './sidecar.js'
+import {PodSpecError} from './validate.js'
 import {transformObject} from './workloads.js'
 
 export interface AdmissionInput {
@@ -54,16 +55,27 @@ export function injectPodForAdmission(input: AdmissionInput): AdmissionResult {
     ? {apiVersion: 'v1', kind: owner.kind, metadata: {name: owner.name, namespace: input.namespace}, spec: {template: {metadata: pod.metadata, spec: pod.spec}}}
     : {...pod, metadata: {...pod.metadata, namespace: input.namespace}}
   const reports: ResourceReport[] = []
-  const out = transformObject(subject, {
-    mode: 'inject',
-    config: input.config,
-    createdBy: input.createdBy,
-    native: input.native ?? true,
-    annotateOnly: false,
-    ingress: decision.mode === 'ingress',
-    flagAnnotations: {},
-    namespaceAnnotations: nsConfig,
-  }, reports) as Obj
+  let out: Obj
+  try {
+    out = transformObject(subject, {
+      mode: 'inject',
+      config: input.config,
+      createdBy: input.createdBy,
+      native: input.native ?? true,
+      annotateOnly: false,
+      ingress: decision.mode === 'ingress',
+      flagAnnotations: {},
+      namespaceAnnotations: nsConfig,
+    }, reports) as Obj
+  } catch (error) {
+    if (!(error instanceof PodSpecError)) throw error
+    // The API server decodes pods before admission, so this is rare; say which field anyway.
+    const reason = `${error.field.replace(/^spec\.template\./, '')} ${error.problem}`
+    const report = reports[0] ?? newReport('pod', String(pod.metadata?.name ?? '<unnamed>'))
+    report.status = 'refused'
+    report.refusals.push(reason)
+    return {decision: {inject: false, reason}, patch: [], report}
+  }
   const report = reports[0]
   if (report.status !== 'injected') {
     return {decision: {inject: false, reason: report.refusals.join('; ') || 'not injectable'}, patch: [], report}

@@ -4,7 +4,8 @@ import {Annotation} from './constants.js'
 import {checkTemplate} from './checks.js'
 import type {MeshConfig} from './config.js'
 import {annotateTemplate, injectTemplate, isInjected, uninjectTemplate, type PodTemplate} from './pod-spec.js'
-import {newReport, type ResourceReport} from './report.js'
+import {label, newReport, type ResourceReport} from './report.js'
+import {PodSpecError, requireContainers, templateAt, validateTemplate} from './validate.js'
 import type {Obj} from './sidecar.js'
 
 /** Path from the object to its pod template; [] means the object is the pod. */
@@ -70,24 +71,46 @@ function describe(obj: unknown, index: number): Described {
 /** Transforms one object (recursing into `kind: List`), appending one report per resource. */
 export function transformObject(obj: unknown, opts: TransformOptions, reports: ResourceReport[], index = 0): unknown {
   if (isObj(obj) && obj.kind === 'List' && Array.isArray(obj.items)) {
-    return {...obj, items: obj.items.map((item, i) => transformObject(item, opts, reports, i))}
+    return {...obj, items: obj.items.map((item, i) => {
+      try {
+        return transformObject(item, opts, reports, i)
+      } catch (error) {
+        if (error instanceof PodSpecError) throw error.within(`items[${i}]`)
+        throw error
+      }
+    })}
   }
   const d = describe(obj, index)
   const report = newReport(d.kind, d.name, d.namespace)
   reports.push(report)
   if (!isObj(obj)) return obj
+  try {
+    return transformKnown(obj, d, path0(obj), opts, report)
+  } catch (error) {
+    if (error instanceof PodSpecError) error.subject ??= label(report)
+    throw error
+  }
+}
+
+function path0(obj: Obj): string[] | undefined {
+  return typeof obj.kind === 'string' ? TEMPLATE_PATHS[obj.kind] : undefined
+}
+
+/** A Namespace or a workload: checked for what the transform reads or writes, then transformed. */
+function transformKnown(obj: Obj, d: Described, path: string[] | undefined, opts: TransformOptions, report: ResourceReport): unknown {
+  if (obj.kind !== 'Namespace' && !path) return obj
+  validateMetadata(obj.metadata)
   if (obj.kind === 'Namespace') return transformNamespace(obj, opts, report)
-  const path = typeof obj.kind === 'string' ? TEMPLATE_PATHS[obj.kind] : undefined
-  if (!path) return obj
-  const template = path.length === 0 ? obj : getPath(obj, path)
+  const template = path!.length === 0 ? obj : templateAt(obj, path!)
+  if (template !== undefined) validateTemplate(template, path!.join('.'))
   if (!isObj(template) || !isObj(template.spec)) {
     report.warnings.push('has no pod template; left unchanged')
     return obj
   }
-  const next = transformTemplate({metadata: template.metadata, spec: template.spec}, obj, d, opts, report)
+  const next = transformTemplate({metadata: template.metadata, spec: template.spec}, obj, d, opts, report, path!.join('.'))
   if (!next) return obj
-  const merged = path.length === 0 ? {...obj, metadata: next.metadata, spec: next.spec} : withPath(obj, path, {...template, metadata: next.metadata, spec: next.spec})
-  if (next.metadata === undefined) delete (path.length === 0 ? merged : getPath(merged, path) as Obj).metadata
+  const merged = path!.length === 0 ? {...obj, metadata: next.metadata, spec: next.spec} : withPath(obj, path!, {...template, metadata: next.metadata, spec: next.spec})
+  if (next.metadata === undefined) delete (path!.length === 0 ? merged : getPath(merged, path!) as Obj).metadata
   return merged
 }
 
@@ -111,7 +134,12 @@ function transformNamespace(ns: Obj, opts: TransformOptions, report: ResourceRep
   return {...ns, metadata: {...meta, annotations: {...annotations, [Annotation.INJECT]: value}}}
 }
 
-function transformTemplate(template: PodTemplate, obj: Obj, d: Described, opts: TransformOptions, report: ResourceReport): PodTemplate | undefined {
+/** The object's own metadata, when it has any: a mapping whose annotations and labels map to strings. */
+function validateMetadata(meta: unknown): void {
+  if (meta !== undefined && meta !== null) validateTemplate({metadata: meta}, '')
+}
+
+function transformTemplate(template: PodTemplate, obj: Obj, d: Described, opts: TransformOptions, report: ResourceReport, at: string): PodTemplate | undefined {
   const templateAnnotations = isObj(template.metadata?.annotations) ? template.metadata.annotations as Obj : {}
   if (opts.mode === 'uninject') {
     if (!isInjected(template) && !Object.keys(templateAnnotations).some((k) => k.startsWith('mesh.dev/')) && !isObj(template.metadata?.labels)) return undefined
@@ -140,6 +168,7 @@ function transformTemplate(template: PodTemplate, obj: Obj, d: Described, opts: 
     report.status = 'annotated'
     return annotateTemplate(withFlags, opts.ingress, flagKeys)
   }
+  requireContainers(template.spec, at)
   report.status = 'injected'
   return injectTemplate(withFlags, {
     options: outcome.options,

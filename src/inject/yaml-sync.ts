@@ -10,8 +10,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b || (Number.isNaN(a) && Number.isNaN(b))) return true
   if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false
   if (Array.isArray(a) !== Array.isArray(b)) return false
   if (Array.isArray(a)) {

@@ -12,7 +12,7 @@ export async function preInstallChecks(kube: Kube, out: Output): Promise<void> {
     import('../check/categories/kubernetes.js'),
     import('../check/categories/pre-install.js'),
   ])
-  const ctx = createContext({})
+  const ctx = createContext({requestTimeoutMs: kube.requestTimeoutMs})
   ctx.kube = kube
   const report = await runChecks([kubernetesVersion(), preInstall()], ctx)
   const failed = report.categories.flatMap((c) => c.checks.filter((k) => k.result === 'error'))

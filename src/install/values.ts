@@ -2,6 +2,7 @@
 // `--set key=value` in order (last wins). Every key and type is checked against SCHEMA; errors
 // name the source (flag or file), the key and the fix.
 import {InputError, UsageError} from '../lib/errors.js'
+import {distance} from '../lib/suggest.js'
 import type {IssuerScheme} from '../protocol/identity.js'
 import {SCHEMA, typeName, type FieldSpec} from './schema.js'
 
@@ -82,17 +83,6 @@ function unknownKey(key: string, where: string): InputError {
       'The keys are listed in docs/architecture/install.md ("Values").',
     ],
   })
-}
-
-/** Levenshtein distance, for "did you mean". Keys are short. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({length: b.length + 1}, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = cur
-  }
-  return prev[b.length]!
 }
 
 /** `image.tag=1.2` -> ['image.tag', '1.2'] typed by the schema. */

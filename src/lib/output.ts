@@ -1,10 +1,52 @@
 // Output helpers: data to stdout, everything else to stderr. Colour and spinners only on a
 // TTY; NO_COLOR and FORCE_COLOR honoured. Commands receive an Output so tests can pass buffers.
+// A reader that goes away (`mesh tap | head -1`: EPIPE) is not an error: `closed` fires, later
+// writes are dropped, and commands that stream stop and end with exit 0.
 import {Chalk, type ChalkInstance} from 'chalk'
 
 export interface Writer {
   write(chunk: string): unknown
   isTTY?: boolean
+}
+
+/** Why a command stopped early: the reader of its stdout went away. Not a failure (exit 0). */
+export class OutputClosed extends Error {
+  constructor() {
+    super('the reader of stdout went away')
+    this.name = 'OutputClosed'
+  }
+}
+
+const watched = new WeakMap<object, AbortController>()
+
+/**
+ * A signal that fires when `stream` fails because its reader is gone (EPIPE, or a write after
+ * that). One listener per stream, however many Outputs share it.
+ */
+export function closedSignal(stream: Writer): AbortSignal {
+  let ctl = watched.get(stream)
+  if (!ctl) {
+    const c = new AbortController()
+    ctl = c
+    watched.set(stream, c)
+    const emitter = stream as Writer & {on?: (event: string, listener: (err: NodeJS.ErrnoException) => void) => unknown}
+    if (typeof emitter.on === 'function') {
+      emitter.on('error', (err) => {
+        if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_DESTROYED') c.abort(new OutputClosed())
+      })
+    }
+  }
+  return ctl.signal
+}
+
+/** `raw`, except that nothing is written once `closed` fired. */
+function guarded(raw: Writer, closed: AbortSignal): Writer {
+  return {
+    write: (chunk: string) => (closed.aborted ? false : raw.write(chunk)),
+    get isTTY() {
+      return raw.isTTY
+    },
+  }
 }
 
 export interface OutputOptions {
@@ -31,6 +73,8 @@ export function colorLevel(stream: Writer, env: NodeJS.ProcessEnv = process.env)
 export class Output {
   readonly stdout: Writer
   readonly stderr: Writer
+  /** Fires when stdout's reader went away: streaming commands stop, and exit 0. */
+  readonly closed: AbortSignal
   /** Colours for data on stdout. */
   readonly color: ChalkInstance
   /** Colours for diagnostics on stderr. */
@@ -38,8 +82,11 @@ export class Output {
   readonly env: NodeJS.ProcessEnv
 
   constructor(options: OutputOptions = {}) {
-    this.stdout = options.stdout ?? process.stdout
-    this.stderr = options.stderr ?? process.stderr
+    const stdout = options.stdout ?? process.stdout
+    const stderr = options.stderr ?? process.stderr
+    this.closed = closedSignal(stdout)
+    this.stdout = guarded(stdout, this.closed)
+    this.stderr = guarded(stderr, closedSignal(stderr))
     this.env = options.env ?? process.env
     this.color = new Chalk({level: colorLevel(this.stdout, this.env)})
     this.errColor = new Chalk({level: colorLevel(this.stderr, this.env)})

@@ -16,6 +16,8 @@ export interface RoutesFlags {
   kubeconfig?: string
   context?: string
   namespace?: string
+  /** --request-timeout in ms (0: none). */
+  'request-timeout'?: number
   output: 'table' | 'json' | 'wide'
 }
 
@@ -61,7 +63,7 @@ const PLURALS: Array<{kind: RouteKind; plural: string}> = [
 export async function fetchRoutes(target: string, flags: RoutesFlags): Promise<RoutesReport> {
   const name = parseTarget(target)
   const {loadKube, apiStatus} = await import('../k8s/client.js')
-  const kube = await loadKube({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace})
+  const kube = await loadKube({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, requestTimeoutMs: flags['request-timeout']})
   const ns = kube.namespace
   const core = kube.core()
   const wrap = (what: string, err: unknown): ClusterError => new ClusterError(`${what}: ${(err as Error).message?.split('\n')[0] ?? String(err)}`, {cause: err})
@@ -74,7 +76,7 @@ export async function fetchRoutes(target: string, flags: RoutesFlags): Promise<R
   const ports = new Map(services.items.map((s) => [s.metadata!.name!, (s.spec?.ports ?? []).map((p) => p.port)]))
   const svcPorts = ports.get(name)
   if (!svcPorts) throw new ClusterError(`Service ${ns}/${name} not found`, {suggestions: [`List the Services with: kubectl get svc -n ${ns}`]})
-  const custom = kube.kc.makeApiClient(kube.k8s.CustomObjectsApi)
+  const custom = kube.api(kube.k8s.CustomObjectsApi)
   const missingCrds: RouteKind[] = []
   const found: Array<{route: ValidatedRoute; raw: {status?: {parents?: Array<{controllerName?: string; parentRef?: Record<string, unknown>; conditions?: Condition[]}>}}}> = []
   for (const {kind, plural} of PLURALS) {

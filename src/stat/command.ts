@@ -1,7 +1,10 @@
 // `mesh stat` end to end, so the command stays a shell: check the input, find the control
 // plane (or a Prometheus), fetch one report per resource kind, render.
+import {MAX_WINDOW_MS} from '../control/tap/query.js'
+import {UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import {resolveControlPlane, type ControlPlaneFlags} from '../tapclient/target.js'
+import {parseDuration} from './duration.js'
 import {statTable} from './render.js'
 import {checkStatParams, fetchStat, type StatParams} from './run.js'
 import type {StatReport} from './types.js'
@@ -29,6 +32,16 @@ export async function runStatCommand(out: Output, resources: string, flags: Stat
     fromNamespace: flags['from-namespace'],
   })
   for (const resource of list) checkStatParams({resource, ...base('default')})
+  // The proxies' metrics are kept for an hour: a longer window is a usage error here, not the
+  // tap server's refusal after a round trip (a Prometheus keeps more).
+  if (!flags['prometheus-url']) {
+    const ms = parseDuration(flags.window, '--window')
+    if (ms < 1000 || ms > MAX_WINDOW_MS) {
+      throw new UsageError(`--window ${flags.window} is out of range: between 1s and 1h without a Prometheus`, {
+        suggestions: ['Pass e.g. --window 10m, or --prometheus-url <url> for longer windows.'],
+      })
+    }
+  }
   let report: StatReport
   if (flags['prometheus-url']) {
     const {statFromPrometheus} = await import('./prometheus.js')

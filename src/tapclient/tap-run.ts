@@ -65,7 +65,7 @@ export interface StreamHooks {
 
 /**
  * Runs a tap stream until the server ends it, `maxEvents` events were handled, `durationMs`
- * elapsed, SIGINT/SIGTERM, or the signal aborts. Returns how it ended.
+ * elapsed, SIGINT/SIGTERM, the signal aborts, or stdout's reader goes away. Returns how it ended.
  */
 export async function streamEvents(
   target: ControlPlaneTarget,
@@ -102,6 +102,9 @@ export async function streamEvents(
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   opts.signal?.addEventListener('abort', stop, {once: true})
+  // The reader of stdout went away (`mesh tap ... | head -1`): nothing more to show, stop now.
+  out.closed.addEventListener('abort', stop, {once: true})
+  if (out.closed.aborted) stop()
   const timer = opts.durationMs !== undefined ? setTimeout(stop, opts.durationMs) : undefined
   try {
     await stream.done
@@ -110,6 +113,7 @@ export async function streamEvents(
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
     opts.signal?.removeEventListener('abort', stop)
+    out.closed.removeEventListener('abort', stop)
   }
   return {events, endReason}
 }

@@ -6,6 +6,7 @@
 // a client certificate instead signs each request with its key (src/control/tap/caller-proof.ts).
 import type {RequestOptions} from 'node:https'
 import {CALLER_TOKEN_HEADER} from '../control/tap/api.js'
+import {DEFAULT_REQUEST_TIMEOUT_MS} from '../lib/duration.js'
 import {ClusterError} from '../lib/errors.js'
 import {ControlPlane, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
 import {readLocalContext} from './local-context.js'
@@ -14,6 +15,8 @@ export interface ControlPlaneFlags {
   kubeconfig?: string
   context?: string
   namespace?: string
+  /** --request-timeout in ms (0: none); default DEFAULT_REQUEST_TIMEOUT_MS. */
+  'request-timeout'?: number
 }
 
 export interface ControlPlaneTarget {
@@ -28,6 +31,8 @@ export interface ControlPlaneTarget {
   description: string
   /** Set when the user authenticates with a client certificate: prove it to the tap server per request. */
   clientCertificate?: {certPem: string; keyPem: string}
+  /** Deadline of each request (and of opening a stream), in ms; 0: none; default DEFAULT_REQUEST_TIMEOUT_MS. */
+  timeoutMs?: number
 }
 
 export function tapServiceProxyPath(): string {
@@ -35,6 +40,7 @@ export function tapServiceProxyPath(): string {
 }
 
 export async function resolveControlPlane(flags: ControlPlaneFlags, env: NodeJS.ProcessEnv = process.env): Promise<ControlPlaneTarget> {
+  const timeoutMs = flags['request-timeout'] ?? DEFAULT_REQUEST_TIMEOUT_MS
   if (!flags.context) {
     const local = readLocalContext(env)
     if (local.state === 'live') {
@@ -45,13 +51,14 @@ export async function resolveControlPlane(flags: ControlPlaneFlags, env: NodeJS.
         namespace: flags.namespace ?? ctx.namespace ?? 'default',
         requestOptions: {headers: {authorization: `Bearer ${ctx.token}`}},
         description: `the local demo (pid ${ctx.pid}, ${local.file})`,
+        timeoutMs,
       }
     }
   }
   const {loadKube} = await import('../k8s/client.js')
   let kube
   try {
-    kube = await loadKube(flags)
+    kube = await loadKube({...flags, requestTimeoutMs: timeoutMs})
   } catch (err) {
     if (err instanceof ClusterError && !flags.context && !flags.kubeconfig) {
       throw new ClusterError(`${err.message}, and no \`mesh demo\` is running`, {
@@ -79,5 +86,6 @@ export async function resolveControlPlane(flags: ControlPlaneFlags, env: NodeJS.
     namespace: kube.namespace,
     requestOptions,
     description: `cluster ${kube.server} (context ${kube.kc.getCurrentContext()})`,
+    timeoutMs,
   }
 }

@@ -1,4 +1,9 @@
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {runMesh, spawnMesh} from '../helpers/run.js'
 import {schemaProblems} from './schema.js'
 
@@ -36,6 +41,25 @@ describe('mesh check: flags', () => {
 })
 
 describe('mesh check without a cluster', () => {
+  it('--wait off a terminal says once per check that it is retrying, on stderr', async () => {
+    // An API server that refuses connections: "can query the Kubernetes API" is retried.
+    const closed = net.createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = (closed.address() as net.AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-check-wait-'))
+    try {
+      const kubeconfig = join(dir, 'config')
+      writeFileSync(kubeconfig, kubeconfigYaml(`https://127.0.0.1:${port}`))
+      const r = await spawnMesh(['check', '--wait', '10s', '--kubeconfig', kubeconfig], {compiled: true})
+      expect(r.exitCode).toBe(1)
+      expect(r.stderr).toMatch(/^waiting for "can query the Kubernetes API" \(--wait 10s\): cannot reach the API server at https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*\n$/)
+      expect(r.stdout).toContain('× can query the Kubernetes API')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it('fails the first, fatal check: exit 1, a table with the error and hint', async () => {
     const r = await runMesh(['check', ...NO_CLUSTER])
     expect(r.exitCode).toBe(1)

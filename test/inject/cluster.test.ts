@@ -7,6 +7,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {kubeconfigYaml} from '../helpers/kubeconfig.js'
 import {runMesh} from '../helpers/run.js'
 import {ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {ANCHORS} from './golden-helpers.js'
@@ -19,19 +20,7 @@ const POD = join(process.cwd(), 'test/fixtures/inject/pod.input.yaml')
 
 function kubeconfig(name: string, server: string): string {
   const file = join(dir, name)
-  writeFileSync(file, `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {server: "${server}", insecure-skip-tls-verify: true}
-users:
-- name: u
-  user: {token: test-token}
-contexts:
-- name: ctx
-  context: {cluster: c, user: u}
-current-context: ctx
-`)
+  writeFileSync(file, kubeconfigYaml(server))
   return file
 }
 

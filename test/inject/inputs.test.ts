@@ -42,6 +42,15 @@ describe('readSources', () => {
     expect(sources).toEqual([{name: '<stdin>', text: 'kind: Pod\n'}])
   })
 
+  it('says how to end the input when stdin is a terminal, and nothing when it is a pipe', async () => {
+    const heard: string[] = []
+    const tty = Object.assign(Readable.from(['kind: Service\n']), {isTTY: true})
+    await readSources(['-'], {stdin: tty, notice: (l) => heard.push(l)})
+    expect(heard).toEqual(['reading manifests from the terminal; end with Ctrl-D'])
+    await readSources(['-'], {stdin: Readable.from(['kind: Service\n']), notice: (l) => heard.push(l)})
+    expect(heard).toHaveLength(1)
+  })
+
   it('names a missing file', async () => {
     await expect(readSources([join(dir, 'nope.yaml')])).rejects.toThrow(/nope\.yaml: no such file or directory/)
   })

@@ -21,11 +21,7 @@ const cases = loadFixtures().filter((f) => f.args[0] === 'inject' && !f.name.sta
  * Fixtures where uninject restores the values but not every byte, and why (documented in
  * docs/architecture/inject.md).
  */
-const VALUES_ONLY: Record<string, string> = {
-  'anchors-aliases': 'the yaml printer indents an anchored sequence',
-  indented: '`-   name` is printed `- name`',
-  'multi-doc': 'empty documents (a lone or trailing ---) are not written',
-}
+const VALUES_ONLY: Record<string, string> = {}
 
 /** Fixtures where uninject cannot restore the input, and why. */
 const NOT_REVERSIBLE: Record<string, {why: string; expect: string}> = {

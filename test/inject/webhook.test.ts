@@ -117,6 +117,13 @@ describe('injectPodForAdmission', () => {
     expect(r.decision.reason).toContain('config.mesh.dev/admin-port')
     expect(r.patch).toEqual([])
   })
+
+  it('a pod spec that is not one is not injected, and the reason names the field', () => {
+    const r = injectPodForAdmission({pod: pod({metadata: {annotations: {'mesh.dev/inject': 'enabled'}}, spec: {containers: 'not-a-list'}}), namespace: 'shop', config, createdBy: 'x'})
+    expect(r.decision).toEqual({inject: false, reason: 'spec.containers is the string "not-a-list"; expected a list of containers'})
+    expect(r.patch).toEqual([])
+    expect(r.report?.status).toBe('refused')
+  })
 })
 
 describe('explainInjection', () => {

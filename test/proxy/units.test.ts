@@ -77,27 +77,78 @@ describe('settings', () => {
 })
 
 describe('P2C over peak-EWMA', () => {
-  const ep = (rtt: number, inflight = 0): {stats: EndpointStats} => {
-    const stats = new EndpointStats(DEFAULT_FAILURE_ACCRUAL)
-    stats.rttMs = rtt
+  /** A clock the test moves by hand. */
+  const manual = (): {now: number; read: () => number} => {
+    const c = {now: 1_000_000, read: () => c.now}
+    return c
+  }
+  /** An endpoint whose one answer took `rtt` ms on `clock`, with `inflight` requests open. */
+  const ep = (rtt: number | undefined, inflight = 0, clock = manual()): {stats: EndpointStats} => {
+    const stats = new EndpointStats(DEFAULT_FAILURE_ACCRUAL, clock.read)
+    if (rtt !== undefined) {
+      const t = stats.start()
+      clock.now += rtt
+      stats.end(t, true)
+    }
     stats.inflight = inflight
     return {stats}
   }
 
   it('prefers the cheaper of two endpoints, counting in-flight requests', () => {
-    const fast = ep(1)
-    const slow = ep(50)
+    const clock = manual()
+    const fast = ep(1, 0, clock)
+    const slow = ep(50, 0, clock)
     for (let i = 0; i < 50; i++) expect(pickP2C([fast, slow])).toBe(fast)
-    const busy = ep(1, 100)
+    const busy = ep(1, 100, clock)
     for (let i = 0; i < 50; i++) expect(pickP2C([busy, slow])).toBe(slow)
   })
 
+  it('gives an endpoint that has never answered its share against a fast one (no starvation of a new replica)', () => {
+    // The e2e journey once sent 4,000 sequential requests to one of two replicas: the other had
+    // never answered and lost every comparison on the 30 ms default.
+    const clock = manual()
+    const known = ep(0.5, 0, clock)
+    const fresh = ep(undefined, 0, clock)
+    const picks = new Map<unknown, number>()
+    for (let i = 0; i < 400; i++) {
+      const p = pickP2C([known, fresh])
+      picks.set(p, (picks.get(p) ?? 0) + 1)
+    }
+    // A fair coin: each side gets between 120 and 280 of 400 except with probability < 1e-15.
+    expect(picks.get(fresh)).toBeGreaterThan(120)
+    expect(picks.get(known)).toBeGreaterThan(120)
+    // Two endpoints that have never answered are a coin toss too; in-flight requests still count.
+    expect(pickP2C([ep(undefined, 3, clock), fresh])).toBe(fresh)
+  })
+
+  it('fades an idle estimate toward zero, so an endpoint once slow is tried again', () => {
+    const clock = manual()
+    const once = ep(200, 0, clock)
+    const steady = ep(2, 0, clock)
+    for (let i = 0; i < 50; i++) expect(pickP2C([once, steady])).toBe(steady)
+    // `steady` keeps answering in 2 ms; `once` is idle. 200 x e^(-t/10 s) < 2 after t > 46 s.
+    for (let t = 0; t < 60; t++) {
+      clock.now += 1000
+      const s = steady.stats.start()
+      clock.now += 2
+      steady.stats.end(s, true)
+    }
+    expect(once.stats.estimate()!).toBeLessThan(steady.stats.estimate()!)
+    expect(pickP2C([once, steady])).toBe(once)
+    // Its next answer sets the estimate again: a slow answer counts in full (the peak).
+    const s = once.stats.start()
+    clock.now += 300
+    once.stats.end(s, true)
+    expect(once.stats.estimate()).toBe(300)
+  })
+
   it('skips ejected endpoints and reports none when all are', () => {
-    const a = ep(1)
-    const bb = ep(1)
-    a.stats.ejectedUntil = performance.now() + 60_000
+    const clock = manual()
+    const a = ep(1, 0, clock)
+    const bb = ep(1, 0, clock)
+    a.stats.ejectedUntil = clock.now + 60_000
     for (let i = 0; i < 20; i++) expect(pickP2C([a, bb])).toBe(bb)
-    bb.stats.ejectedUntil = performance.now() + 60_000
+    bb.stats.ejectedUntil = clock.now + 60_000
     expect(pickP2C([a, bb])).toBeUndefined()
   })
 

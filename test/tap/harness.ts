@@ -43,6 +43,8 @@ export interface MeshPod {
   app: http.Server
   admin: AdminServer
   tap: ProxyTapServer
+  /** The proxy's tap hub (its subscriberCount tells whether a tap stream is open). */
+  hub: TapHub
   /** Stops the pod as a deletion would: proxy, tap, admin and app. */
   stop(): Promise<void>
 }
@@ -116,7 +118,7 @@ export async function startMeshPod(spec: PodSpec): Promise<MeshPod> {
   }
   let stopped = false
   return {
-    info, proxy, app, admin, tap,
+    info, proxy, app, admin, tap, hub,
     stop: async () => {
       if (stopped) return
       stopped = true
@@ -155,6 +157,17 @@ export async function startLocalPlane(pods: LocalPod[], opts: {refreshMs?: numbe
       rmSync(home, {recursive: true, force: true})
     },
   }
+}
+
+/** web-0 (deploy/web) sending to books-0 (deploy/books) through real proxies, and the local plane over both. */
+export async function startWebAndBooks(): Promise<{web: MeshPod; books: MeshPod; plane: Plane; close(): Promise<void>}> {
+  const books = await startMeshPod({name: 'books-0', deployment: 'books'})
+  const web = await startMeshPod({name: 'web-0', deployment: 'web', routes: {'books:80': books}})
+  const plane = await startLocalPlane([books.info, web.info])
+  return {web, books, plane, close: async () => {
+    await plane.close()
+    await Promise.all([books.stop(), web.stop()])
+  }}
 }
 
 export interface Sent {

@@ -30,7 +30,7 @@ describe('fast path: version', () => {
 
   // without --client, `mesh version` asks the cluster for the server version: oclif's command
   const others = [['version'], ['version', '--short'], ['version', '-o', 'json'], ['version', '--bogus', '--client'], ['version', '--bogus'], ['version', '-o', 'xml'], ['version', '-o'], ['version', '--verbose'],
-    ['version', 'extra'], ['inject', 'x.yaml'], ['-h'], ['--help', 'inject'], ['help', 'inject']]
+    ['version', 'extra'], ['inject', 'x.yaml'], ['-h', 'inject'], ['--help', 'inject'], ['help', 'inject']]
   for (const argv of others) {
     it(`leaves mesh ${argv.join(' ')} to oclif`, () => {
       const out = fake()
@@ -55,11 +55,13 @@ describe('fast path: root help', () => {
   }, 120_000)
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-  it('prints the help oclif prints when piped, for `mesh`, `mesh --help` and `mesh help`', async () => {
+  it('prints the help oclif prints when piped, for `mesh`, `mesh --help`, `mesh -h` and `mesh help`', async () => {
     const oclif = await spawnMesh(['--help'], {env: {OCLIF_COLUMNS: ''}})
     expect(oclif.exitCode).toBe(0)
     expect(oclif.stdout).toContain('COMMANDS')
-    for (const argv of [[], ['--help'], ['help']]) {
+    // -h is help, in oclif too (package.json: additionalHelpFlags).
+    expect(await spawnMesh(['-h'], {env: {OCLIF_COLUMNS: '', MESH_NO_FAST_PATH: '1'}})).toEqual(oclif)
+    for (const argv of [[], ['--help'], ['-h'], ['help']]) {
       const out = fake()
       expect(fastPath(argv, {stdout: out, env: {}, helpDir})).toBe(true)
       expect(out.out).toBe(oclif.stdout)

@@ -66,7 +66,7 @@ export function controlPlane(): Category {
         hint: reinstall,
         async run(ctx) {
           const kube = requireKube(ctx)
-          const rbac = kube.kc.makeApiClient(kube.k8s.RbacAuthorizationV1Api)
+          const rbac = kube.api(kube.k8s.RbacAuthorizationV1Api)
           const name = ControlPlane.controller
           const role = await readOptional(`reading ClusterRole ${name}`, () => rbac.readClusterRole({name}))
           if (!role) throw new Error(`ClusterRole ${name} not found`)
@@ -87,7 +87,7 @@ export function controlPlane(): Category {
         hint: `${reinstall} Without it, new pods start without a proxy.`,
         async run(ctx) {
           const kube = requireKube(ctx)
-          const api = kube.kc.makeApiClient(kube.k8s.AdmissionregistrationV1Api)
+          const api = kube.api(kube.k8s.AdmissionregistrationV1Api)
           const name = ControlPlane.webhookConfiguration
           const config = await readOptional(`reading MutatingWebhookConfiguration ${name}`, () => api.readMutatingWebhookConfiguration({name}))
           if (!config) throw new Error(`MutatingWebhookConfiguration ${name} not found`)

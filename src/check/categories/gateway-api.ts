@@ -25,7 +25,7 @@ function crdCheck(id: string, kind: 'HTTPRoute' | 'GRPCRoute', plural: string): 
     hint: `mesh applies ${kind}s whose parent is a Service once the Gateway API CRDs are installed; they belong to the cluster and mesh never installs them. Install them with: ${GATEWAY_API_INSTALL}`,
     async run(ctx) {
       const kube = requireKube(ctx)
-      const api = kube.kc.makeApiClient(kube.k8s.ApiextensionsV1Api)
+      const api = kube.api(kube.k8s.ApiextensionsV1Api)
       let crd
       try {
         crd = await readOptional(`read CustomResourceDefinition ${name}`, () => api.readCustomResourceDefinition({name}))

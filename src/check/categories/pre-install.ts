@@ -31,7 +31,7 @@ export const INSTALL_KINDS: InstallKind[] = [
 
 export async function canCreate(ctx: CheckContext, kind: InstallKind): Promise<{allowed: boolean; reason?: string}> {
   const kube = requireKube(ctx)
-  const api = kube.kc.makeApiClient(kube.k8s.AuthorizationV1Api)
+  const api = kube.api(kube.k8s.AuthorizationV1Api)
   const review = await call(`SelfSubjectAccessReview for create ${kind.resource}`, () =>
     api.createSelfSubjectAccessReview({
       body: {

@@ -30,7 +30,7 @@ export function assertCoversHost(cert: X509Certificate, host: string, what: stri
 
 async function readWebhookConfig(ctx: CheckContext): Promise<V1MutatingWebhookConfiguration> {
   const kube = requireKube(ctx)
-  const api = kube.kc.makeApiClient(kube.k8s.AdmissionregistrationV1Api)
+  const api = kube.api(kube.k8s.AdmissionregistrationV1Api)
   const name = ControlPlane.webhookConfiguration
   const config = await readOptional(`reading MutatingWebhookConfiguration ${name}`, () => api.readMutatingWebhookConfiguration({name}))
   if (!config) throw new Error(`MutatingWebhookConfiguration ${name} not found: nothing calls the injector`)
@@ -52,7 +52,7 @@ async function served(ctx: CheckContext, hook: V1MutatingWebhook): Promise<Serve
     const port = Number(u.port || 443)
     let pem: string
     try {
-      pem = await readPeerCertificate({host, port, servername: isIP(host) ? undefined : host}, Math.min(ctx.options.requestTimeoutMs, 5000))
+      pem = await readPeerCertificate({host, port, servername: isIP(host) ? undefined : host}, Math.min(ctx.options.requestTimeoutMs || 5000, 5000))
     } catch (error) {
       throw new Error(`cannot read the injector's serving certificate from ${url}: ${(error as Error).message}`, {cause: error})
     }

@@ -22,6 +22,6 @@ Needs \`get services/proxy\` on https:mesh-dst:8086 in the control plane namespa
   async run(): Promise<void> {
     const f = this.flags
     const {runEndpoints} = await import('../../diagnostics/diagnostics-command.js')
-    await runEndpoints({authority: this.args.authority, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], clusterDomain: f['cluster-domain'], output: f.output, kube: {kubeconfig: f.kubeconfig, context: f.context}}, this.out)
+    await runEndpoints({authority: this.args.authority, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], clusterDomain: f['cluster-domain'], output: f.output, kube: this.kubeOptions()}, this.out)
   }
 }

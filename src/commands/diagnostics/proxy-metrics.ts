@@ -18,6 +18,6 @@ export default class DiagnosticsProxyMetrics extends BaseCommand<typeof Diagnost
   async run(): Promise<void> {
     const f = this.flags
     const {runProxyMetrics} = await import('../../diagnostics/diagnostics-command.js')
-    await runProxyMetrics({target: this.args.target, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], kube: {kubeconfig: f.kubeconfig, context: f.context}}, this.out)
+    await runProxyMetrics({target: this.args.target, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], kube: this.kubeOptions()}, this.out)
   }
 }

@@ -29,7 +29,7 @@ Exit codes: 0 when the rotation is complete or (dry run) the plan was shown; 1 w
     const waitMs = f.wait === undefined ? 0 : parseDuration(f.wait)
     const {loadKube} = await import('../../k8s/client.js')
     const {runRotateAnchor} = await import('../../diagnostics/rotate-anchor.js')
-    const kube = await loadKube({kubeconfig: f.kubeconfig, context: f.context})
+    const kube = await loadKube(this.kubeOptions())
     await runRotateAnchor(
       kube,
       {

@@ -23,6 +23,6 @@ With --for, the level is put back afterwards: by the proxy itself when it suppor
     const {parseDuration} = await import('../../check/duration.js')
     const forMs = f.for === undefined ? undefined : parseDuration(f.for, '--for')
     const {runLogLevel} = await import('../../diagnostics/log-level.js')
-    await runLogLevel({target: this.args.target, level: this.args.level, forMs, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], kube: {kubeconfig: f.kubeconfig, context: f.context}}, this.out)
+    await runLogLevel({target: this.args.target, level: this.args.level, forMs, namespace: f.namespace, controlPlaneNamespace: f['control-plane-namespace'], kube: this.kubeOptions()}, this.out)
   }
 }

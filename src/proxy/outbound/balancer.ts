@@ -1,6 +1,14 @@
 // Load balancing: power of two choices over peak-EWMA latency (cost = latency estimate x
 // (in-flight + 1)), and failure accrual: an endpoint that fails `consecutiveFailures` times in a
 // row is ejected for a backoff that doubles with each ejection (with jitter), then tried again.
+//
+// No endpoint starves. An estimate only moves when its endpoint answers, so two rules keep an
+// endpoint that is not chosen from staying unchosen forever (sequential requests never have one
+// in flight, so in-flight counts alone cannot break the tie):
+// - an endpoint that has never answered is assumed as fast as the one it is compared with (a new
+//   replica gets its share at once instead of losing every comparison on a 30 ms guess);
+// - an idle endpoint's estimate fades toward zero with the decay time when read, as Tower's
+//   PeakEwma does (linkerd2-proxy's balancer), so an endpoint that was once slow is tried again.
 import type {FailureAccrual} from '../config.js'
 
 /** Latency assumed for an endpoint before its first response (ms). */
@@ -10,18 +18,34 @@ const FAILURE_PENALTY_MS = 1000
 /** Decay time of the EWMA (ms): old samples fade over ~10 s. */
 const DECAY_MS = 10_000
 
+export type Clock = () => number
+
 export class EndpointStats {
   inflight = 0
-  rttMs = DEFAULT_RTT_MS
-  private stamp = performance.now()
+  /** The latency estimate as of the last response (ms); undefined before the first. */
+  private rttMs: number | undefined
+  private stamp: number
   consecutiveFailures = 0
   ejectedUntil = 0
   ejections = 0
 
-  constructor(private readonly accrual: FailureAccrual) {}
+  constructor(private readonly accrual: FailureAccrual, private readonly clock: Clock = () => performance.now()) {
+    this.stamp = clock()
+  }
 
-  cost(): number {
-    return this.rttMs * (this.inflight + 1)
+  /** The latency estimate at `now` (ms): faded toward zero by the time since the last response. */
+  estimate(now: number = this.clock()): number | undefined {
+    if (this.rttMs === undefined) return undefined
+    return this.rttMs * Math.exp(-Math.max(0, now - this.stamp) / DECAY_MS)
+  }
+
+  /** Cost at `now`; an endpoint that has never answered is priced at `assumedRttMs`. */
+  cost(now: number = this.clock(), assumedRttMs = DEFAULT_RTT_MS): number {
+    return (this.estimate(now) ?? assumedRttMs) * (this.inflight + 1)
+  }
+
+  now(): number {
+    return this.clock()
   }
 
   available(now: number): boolean {
@@ -31,15 +55,15 @@ export class EndpointStats {
   /** Call when a request starts; returns the start time to pass to end(). */
   start(): number {
     this.inflight++
-    return performance.now()
+    return this.clock()
   }
 
   /** Records a finished request: its latency (peak-EWMA) and whether it failed. */
   end(started: number, ok: boolean): void {
     this.inflight--
-    const now = performance.now()
+    const now = this.clock()
     const rtt = ok ? now - started : Math.max(now - started, FAILURE_PENALTY_MS)
-    if (rtt > this.rttMs) {
+    if (this.rttMs === undefined || rtt > this.rttMs) {
       this.rttMs = rtt
     } else {
       const w = Math.exp(-(now - this.stamp) / DECAY_MS)
@@ -73,7 +97,7 @@ export interface Balanced {
 export function pickP2C<T extends Balanced>(items: readonly T[]): T | undefined {
   const n = items.length
   if (n === 0) return undefined
-  const now = performance.now()
+  const now = items[0].stats.now()
   if (n === 1) return items[0].stats.available(now) ? items[0] : undefined
   const i = Math.floor(Math.random() * n)
   let j = Math.floor(Math.random() * (n - 1))
@@ -82,7 +106,15 @@ export function pickP2C<T extends Balanced>(items: readonly T[]): T | undefined 
   const b = items[j]
   const aOk = a.stats.available(now)
   const bOk = b.stats.available(now)
-  if (aOk && bOk) return a.stats.cost() <= b.stats.cost() ? a : b
+  if (aOk && bOk) {
+    // An endpoint that has never answered is priced as its rival (both unknown: the default).
+    const ea = a.stats.estimate(now)
+    const eb = b.stats.estimate(now)
+    const ca = a.stats.cost(now, eb ?? DEFAULT_RTT_MS)
+    const cb = b.stats.cost(now, ea ?? DEFAULT_RTT_MS)
+    // `a` is the random draw, so a tie goes either way with equal chance.
+    return ca <= cb ? a : b
+  }
   if (aOk) return a
   if (bOk) return b
   // Both ejected: any endpoint still available, else none.
