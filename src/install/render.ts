@@ -81,7 +81,7 @@ function k8sResources(r: Resources): Record<string, unknown> {
   return {...(Object.keys(requests).length ? {requests} : {}), ...(Object.keys(limits).length ? {limits} : {})}
 }
 
-function antiAffinity(): unknown {
+export function antiAffinity(): unknown {
   const term = (topologyKey: string, weight: number) => ({
     weight,
     podAffinityTerm: {labelSelector: {matchLabels: {[ControlPlane.componentLabel]: 'controller'}}, topologyKey},
@@ -91,7 +91,20 @@ function antiAffinity(): unknown {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 
-function context(input: RenderInput): Record<string, unknown> {
+/**
+ * JSON with every object's keys sorted, two-space indented, ending in a newline: what Go's
+ * encoding/json writes for a map, so the Helm chart's `toPrettyJson` gives the same bytes.
+ */
+export function sortedJson(value: unknown): string {
+  const sort = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])])) : x
+  // Go escapes these inside strings (HTML safety); JSON readers read both forms alike.
+  const goEscapes: Record<string, string> = {'<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029'}
+  return JSON.stringify(sort(value), null, 2).replace(/[<>&\u2028\u2029]/g, (c) => goEscapes[c]!) + '\n'
+}
+
+/** What the templates' placeholders name (src/install/helm.ts builds the chart from it too). */
+export function renderContext(input: RenderInput): Record<string, unknown> {
   const v = nest(input.values)
   const caBundle = b64(input.identity.trustAnchorsPEM)
   const record: InstalledRecord = {cliVersion: meshVersion(), values: toDocument(input.values)}
@@ -110,8 +123,8 @@ function context(input: RenderInput): Record<string, unknown> {
       issuerCertBase64: b64(input.identity.issuerCertPEM ?? ''),
       issuerKeyBase64: b64(input.identity.issuerKeyPEM ?? ''),
     },
-    meshConfigJSON: JSON.stringify(meshConfigValues(v, input.identity), null, 2) + '\n',
-    installJSON: JSON.stringify(record, null, 2) + '\n',
+    meshConfigJSON: sortedJson(meshConfigValues(v, input.identity)),
+    installJSON: sortedJson(record),
     createdBy: `mesh/cli ${meshVersion()}`,
     image: imageOf(v),
     affinity: v.ha ? antiAffinity() : undefined,
@@ -140,7 +153,7 @@ function context(input: RenderInput): Record<string, unknown> {
 
 /** The control plane's objects in apply order (namespace first, webhook last). */
 export async function renderObjects(input: RenderInput): Promise<KubeObject[]> {
-  const ctx = context(input)
+  const ctx = renderContext(input)
   const v = ctx.values as Values
   const out: KubeObject[] = []
   for (const t of await loadTemplates()) {

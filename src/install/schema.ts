@@ -13,8 +13,9 @@ export interface FieldSpec {
   /** Absent: the key is optional and unset by default. */
   default?: string | number | boolean
   description: string
-  /** Lower bound for ints. */
+  /** Bounds for ints. */
   min?: number
+  max?: number
 }
 
 const PULL_POLICIES = ['IfNotPresent', 'Always', 'Never'] as const
@@ -50,7 +51,7 @@ export const SCHEMA: Record<string, FieldSpec> = {
   },
   'identity.issuerValidityDays': {type: 'int', default: 365, min: 1, description: 'validity of a generated issuer certificate'},
   'identity.trustAnchorValidityDays': {type: 'int', default: 3650, min: 1, description: 'validity of a generated trust anchor'},
-  'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, description: 'how long the API server waits for the injector (1-30)'},
+  'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, max: 30, description: 'how long the API server waits for the injector (1-30)'},
   'webhook.url': {
     type: 'string',
     description: 'clientConfig.url of the webhook instead of the in-cluster Service: for a controller running outside the cluster (tests, development)',

@@ -50,7 +50,7 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
     if (fromString) value = /^-?\d+$/.test(String(raw)) ? Number(raw) : NaN
     if (typeof value !== 'number' || !Number.isInteger(value)) throw bad(`is ${JSON.stringify(raw)}`)
     if (spec.min !== undefined && value < spec.min) throw bad(`is ${value}, below the minimum ${spec.min}`)
-    if (key === 'webhook.timeoutSeconds' && value > 30) throw bad(`is ${value}, above the API server's maximum 30`)
+    if (spec.max !== undefined && value > spec.max) throw bad(`is ${value}, above the maximum ${spec.max}`)
     return value
   }
   if (spec.type === 'bool') {
