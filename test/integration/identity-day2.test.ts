@@ -31,10 +31,9 @@ import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {newStats} from '../../src/proxy/side.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
-import {controllerPod, setPodStatus} from '../check/cluster-fixtures.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 import {closeServer, quietLog, request, startEchoApp, testConfig} from '../proxy/helpers.js'
-import {core, finalizeNamespace, kc, mesh, removeControlPlane} from './install-helpers.js'
+import {checkResults, controllerPodReady as controllerPodReadyNamed, core, finalizeNamespace, kc, mesh, removeControlPlane} from './install-helpers.js'
 
 const eventually = eventuallyWith({timeoutMs: 60_000, intervalMs: 200})
 const appNs = `mesh-day2-${randomBytes(3).toString('hex')}`
@@ -54,19 +53,8 @@ function files(name: string, m: {anchors: string; issuer?: CaMaterial}): string[
   ]
 }
 
-async function checkJson(): Promise<{exitCode: number; results: Record<string, string>}> {
-  const r = await mesh('check', '-o', 'json')
-  const doc = JSON.parse(r.stdout) as {categories: Array<{checks: Array<{id: string; result: string; error: string}>}>}
-  return {exitCode: r.exitCode, results: Object.fromEntries(doc.categories.flatMap((c) => c.checks).map((c) => [c.id, c.result === 'success' ? 'success' : `${c.result}: ${c.error}`]))}
-}
-
-/** A Running, Ready controller pod (no kubelet here): what MESH2006 and the version check read. */
-async function controllerPodReady(): Promise<void> {
-  const deploy = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({name: ControlPlane.controller, namespace: CONTROL_PLANE_NAMESPACE})
-  const pod = controllerPod(CONTROL_PLANE_NAMESPACE, 'mesh-controller-day2', deploy.spec!.template.spec!.containers[0]!.image!)
-  await core.createNamespacedPod({namespace: CONTROL_PLANE_NAMESPACE, body: pod})
-  await setPodStatus(kc, pod, true)
-}
+const checkJson = () => checkResults()
+const controllerPodReady = () => controllerPodReadyNamed('mesh-controller-day2')
 
 async function serviceAccountToken(sa: string): Promise<string> {
   const tr = await core.createNamespacedServiceAccountToken({name: sa, namespace: appNs, body: {spec: {audiences: ['identity.mesh.dev'], expirationSeconds: 3600}}})
