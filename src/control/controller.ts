@@ -10,7 +10,10 @@ import {startDestinationService, LocalRegistry, type DestinationService} from '.
 import type {IssuerSource} from './identity/issuer.js'
 import type {TokenValidator} from './identity/tokens.js'
 import type {EventRecorder} from './identity/events.js'
-import type {Registry} from './destination/registry.js'
+import type {Registry as EndpointRegistry} from './destination/registry.js'
+import {Registry, registerBuildInfo, registerProcessMetrics} from '../metrics/index.js'
+import {meshVersion} from '../lib/version.js'
+import {startControllerAdmin, type ControllerAdmin} from './admin.js'
 import {injectorComponent} from './injector/component.js'
 import {tapComponent, type TapComponent} from './tap/component.js'
 import {RouteState} from './routes/state.js'
@@ -32,6 +35,8 @@ export interface ControllerOptions {
   injectorPort?: number
   /** Port of the tap server, default 8089 (0: any free port). */
   tapPort?: number
+  /** Port of the admin server (/live, /ready, /metrics; 0: any free port); none when undefined. */
+  adminPort?: number
   /** local mode: the bearer token `mesh tap/top/stat` must present (generated when absent; see ctx.tap.token). */
   tapToken?: string
   controlPlaneNamespace?: string
@@ -66,6 +71,10 @@ export interface ControllerContext {
 export interface RunningController {
   ctx: ControllerContext
   components: string[]
+  /** The controller's metrics (the injector's counters, process metrics), served on the admin port. */
+  metrics: Registry
+  /** The admin server, when adminPort was given. */
+  admin?: ControllerAdmin
   stop(): Promise<void>
 }
 
@@ -73,7 +82,7 @@ interface Backends {
   issuer: IssuerSource
   validator: TokenValidator
   events?: EventRecorder
-  registry: Registry
+  registry: EndpointRegistry
   routes: RouteState
   /** Starts what feeds `routes` once the registry has its first view (kubernetes: the route informers and status). */
   routeSource?: (log: Logger) => Component
@@ -121,7 +130,7 @@ async function backends(o: ControllerOptions): Promise<Backends> {
   }
 }
 
-export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext): Component[] {
+export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext, metrics?: Registry): Component[] {
   const host = o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0')
   const components: Component[] = [
     {
@@ -162,7 +171,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
   // After destination, whose start syncs the registry the route status is computed against.
   if (b.routeSource) components.push(b.routeSource(o.log.child('routes')))
   if (o.mode === 'kubernetes') {
-    components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, log: o.log}))
+    components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, registry: metrics, log: o.log}))
   }
   const tap = tapComponent({
     mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
@@ -175,10 +184,23 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
 
 export async function startController(o: ControllerOptions): Promise<RunningController> {
   const ctx: ControllerContext = {}
+  const metrics = new Registry()
+  registerProcessMetrics(metrics)
+  registerBuildInfo(metrics, meshVersion(), {node_version: process.version}, 'controller')
   const b = await backends(o)
-  const components = buildComponents(o, b, ctx)
+  const components = buildComponents(o, b, ctx, metrics)
   const started: Component[] = []
+  let starting: string | undefined = 'starting'
+  // First, so the kubelet's liveness probe is answered while the rest starts (readiness says 503).
+  const admin = o.adminPort === undefined ? undefined : await startControllerAdmin({
+    host: o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0'),
+    port: o.adminPort,
+    registry: metrics,
+    notReady: () => starting ?? (b.issuer.current() ? undefined : 'no issuer loaded (see the controller log and `mesh check`)'),
+    log: o.log.child('admin'),
+  })
   const stopAll = async (): Promise<void> => {
+    starting = 'stopping'
     for (const c of [...started].reverse()) {
       try {
         await c.stop()
@@ -187,13 +209,16 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       }
     }
     started.length = 0
+    await admin?.close()
   }
   try {
     for (const c of components) {
+      starting = `starting ${c.name}`
       await c.start()
       started.push(c)
     }
     for (const c of o.extraComponents?.(ctx) ?? []) {
+      starting = `starting ${c.name}`
       await c.start()
       started.push(c)
     }
@@ -201,5 +226,6 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     await stopAll()
     throw err
   }
-  return {ctx, components: started.map((c) => c.name), stop: stopAll}
+  starting = undefined
+  return {ctx, components: started.map((c) => c.name), metrics, admin, stop: stopAll}
 }

@@ -18,6 +18,8 @@ export interface RunControllerFlags {
   injectorPort?: number
   /** The tap server's port (default 8089). */
   tapPort?: number
+  /** The admin server's port (/live, /ready, /metrics); none when undefined. */
+  adminPort?: number
   controllerNamespace: string
   trustDomain: string
   clusterDomain: string
@@ -48,7 +50,7 @@ function checkFlags(f: RunControllerFlags): void {
     if (f.registryFile) throw new UsageError('--registry-file only applies to --mode local', {suggestions: ['Drop --registry-file, or add --mode local.']})
     if (f.identityDir) throw new UsageError('--identity-dir only applies to --mode local', {suggestions: ['In Kubernetes mode the issuer comes from the Secret mesh-identity-issuer; drop --identity-dir.']})
   }
-  const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort]] as const
+  const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort], ['--admin-port', f.adminPort]] as const
   for (const [flag, port] of ports) {
     if (port === undefined) continue
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} ${port} is not a port`, {suggestions: [`Pass ${flag} with a number 0-65535.`]})
@@ -67,6 +69,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     destinationPort: f.destinationPort,
     injectorPort: f.injectorPort,
     tapPort: f.tapPort,
+    adminPort: f.adminPort,
     controlPlaneNamespace: f.controllerNamespace,
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
@@ -78,7 +81,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     log,
   }
   const controller = await startController(options)
-  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port, tapUrl: controller.ctx.tap?.server?.url})
+  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port, tapUrl: controller.ctx.tap?.server?.url, adminPort: controller.admin?.port})
   let onSignal: ((s: NodeJS.Signals) => void) | undefined
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = resolve

@@ -12,7 +12,7 @@
 // controller's args) as their printed text under the same conditions.
 import {meshVersion} from '../lib/version.js'
 import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constants.js'
-import {CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../protocol/control-plane.js'
+import {CONTROL_PLANE_NAMESPACE, ControlPlane} from '../protocol/control-plane.js'
 import {DEFAULT_ISSUER_SCHEME} from '../protocol/identity.js'
 import {antiAffinity, renderContext, WEBHOOK_PATH} from './render.js'
 import {SCHEMA, type FieldSpec} from './schema.js'
@@ -154,6 +154,7 @@ async function rules(): Promise<Record<string, Rule>> {
   return {
     'values.webhook.timeoutSeconds': {kind: 'inline', text: `{{ int64 ${v('webhook.timeoutSeconds')} }}`},
     'values.image.pullPolicy': {kind: 'inline', text: yamlOf(v('image.pullPolicy'))},
+    'webhookFailurePolicy': {kind: 'inline', text: `{{ if ${v('ha')} }}Fail{{ else }}Ignore{{ end }}`},
     'values.controller.replicas': {kind: 'inline', text: `{{ int64 ${v('controller.replicas')} }}`},
     'image': {kind: 'inline', text: yamlOf('(include "mesh.image" .)')},
     'identity.trustAnchorsBase64': b64('identity.trustAnchorsPEM'),
@@ -194,15 +195,13 @@ export async function generateChart(): Promise<Map<string, string>> {
     for (const p of parts.slice(0, -1)) node = node[p]
     node[parts.at(-1)!] = tokenFor(rule)
   }
+  // render.ts's args with the value-dependent ones as tokens (the defaults render no scheme flag: it comes last, under its condition).
+  const argValues: Record<string, string> = {'--trust-domain=': 'identity.trustDomain', '--log-level=': 'controller.logLevel', '--log-format=': 'controller.logFormat'}
   symbolic.controllerArgs = [
-    'controller',
-    tokenFor({kind: 'inline', text: yamlOf(`(printf "--trust-domain=%s" ${v('identity.trustDomain')})`)}),
-    tokenFor({kind: 'inline', text: yamlOf(`(printf "--log-level=%s" ${v('controller.logLevel')})`)}),
-    tokenFor({kind: 'inline', text: yamlOf(`(printf "--log-format=%s" ${v('controller.logFormat')})`)}),
-    `--identity-port=${ControlPlanePorts.identity}`,
-    `--destination-port=${ControlPlanePorts.destination}`,
-    `--injector-port=${ControlPlanePorts.injector}`,
-    `--tap-port=${ControlPlanePorts.tap}`,
+    ...(ctx.controllerArgs as string[]).map((arg) => {
+      const prefix = Object.keys(argValues).find((p) => arg.startsWith(p))
+      return prefix ? tokenFor({kind: 'inline', text: yamlOf(`(printf "${prefix}%s" ${v(argValues[prefix]!)})`)}) : arg
+    }),
     tokenFor({kind: 'inline', text: yamlOf(`(printf "--identity-issuer-scheme=%s" ${v('identity.issuer.scheme')})`), when: `ne ${v('identity.issuer.scheme')} ${goString(DEFAULT_ISSUER_SCHEME)}`}),
   ]
 

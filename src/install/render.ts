@@ -137,6 +137,7 @@ export function renderContext(input: RenderInput): Record<string, unknown> {
       `--destination-port=${ControlPlanePorts.destination}`,
       `--injector-port=${ControlPlanePorts.injector}`,
       `--tap-port=${ControlPlanePorts.tap}`,
+      `--admin-port=${ControlPlanePorts.admin}`,
       ...(v.identity.issuer.scheme === DEFAULT_ISSUER_SCHEME ? [] : [`--identity-issuer-scheme=${v.identity.issuer.scheme}`]),
     ],
     tapAdminRole: TAP_ADMIN_ROLE,
@@ -145,6 +146,9 @@ export function renderContext(input: RenderInput): Record<string, unknown> {
     tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
+    // HA runs 3 replicas behind a PodDisruptionBudget, so a pod created while none answers is
+    // refused (and retried by its controller) rather than started without a sidecar, as Linkerd does.
+    webhookFailurePolicy: v.ha ? 'Fail' : 'Ignore',
     webhookClientConfig: v.webhook.url
       ? {url: v.webhook.url, caBundle}
       : {service: {name: ControlPlane.injectorService, namespace: CONTROL_PLANE_NAMESPACE, path: WEBHOOK_PATH, port: 443}, caBundle},

@@ -52,6 +52,9 @@ afterAll(async () => {
   await finalizeNamespace(appNs).catch(() => {})
 })
 
+const failurePolicy = async (): Promise<string | undefined> =>
+  ((await objects.read({apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: {name: ControlPlane.webhookConfiguration}})) as unknown as {webhooks: Array<{failurePolicy?: string}>}).webhooks[0]?.failurePolicy
+
 describe('mesh install on a real API server', () => {
   it('mesh upgrade and mesh uninstall say there is nothing installed yet', async () => {
     const up = await mesh('upgrade')
@@ -170,9 +173,18 @@ describe('mesh install on a real API server', () => {
     expect(deploy.spec.replicas).toBe(3)
     const cm = await core.readNamespacedConfigMap({name: ControlPlane.configMap, namespace: CONTROL_PLANE_NAMESPACE})
     expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
+    // HA: the webhook fails closed (as Linkerd's): with no injector answering (none runs on this
+    // cluster), a Pod is refused rather than created without its sidecar.
+    expect(await failurePolicy()).toBe('Fail')
+    await expect(core.createNamespacedPod({namespace: appNs, body: {metadata: {name: 'unmeshed'}, spec: {containers: [{name: 'app', image: 'nginx'}]}}}))
+      .rejects.toThrow(/failed calling webhook .{0,8}mesh-proxy-injector\.mesh\.dev/)
   })
 
   it('mesh uninstall refuses while a meshed pod runs, then --force deletes everything of ours', async () => {
+    // Back to one replica: the webhook fails open again, so pods are created with no injector running.
+    const down = await mesh('upgrade', '--set', 'ha=false', '--apply')
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await failurePolicy()).toBe('Ignore')
     await core.createNamespacedPod({
       namespace: appNs,
       body: {metadata: {name: 'meshed', labels: {[ControlPlane.controlPlaneNsLabel]: CONTROL_PLANE_NAMESPACE}}, spec: {containers: [{name: 'app', image: 'nginx'}]}},
