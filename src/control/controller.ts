@@ -51,6 +51,8 @@ export interface ControllerOptions {
   registryFile?: string
   /** kubernetes mode. */
   kube?: {kubeconfig?: string; context?: string}
+  /** kubernetes mode: ports opaque on pods without a config.mesh.dev/opaque-ports annotation (`25,3306,...`). */
+  defaultOpaquePorts?: string
   /** kubernetes mode: how often to look for the Gateway API CRDs (default 30 s). */
   routesPollMs?: number
   /** More components (injector, tap), started after identity and destination. */
@@ -115,7 +117,7 @@ async function backends(o: ControllerOptions): Promise<Backends> {
     import('./destination/k8s-registry.js'),
     import('./routes/k8s-routes.js'),
   ])
-  const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')})
+  const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, defaultOpaquePorts: o.defaultOpaquePorts, log: o.log.child('registry')})
   const routes = new RouteState()
   return {
     issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, scheme: o.issuerScheme, log: o.log.child('identity')}),

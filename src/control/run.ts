@@ -3,6 +3,7 @@
 // with 1001 "going away"; proxies reconnect to the next replica).
 import {UsageError} from '../lib/errors.js'
 import type {IssuerScheme} from '../protocol/identity.js'
+import {PORT_LIST_PATTERN} from '../protocol/destination.js'
 import type {Output} from '../lib/output.js'
 import {startController, type ControllerOptions} from './controller.js'
 import {createLogger, type LogLevel} from './logger.js'
@@ -20,6 +21,8 @@ export interface RunControllerFlags {
   tapPort?: number
   /** The admin server's port (/live, /ready, /metrics); none when undefined. */
   adminPort?: number
+  /** Kubernetes mode: ports opaque on pods without the opaque-ports annotation. */
+  defaultOpaquePorts?: string
   controllerNamespace: string
   trustDomain: string
   clusterDomain: string
@@ -50,6 +53,9 @@ function checkFlags(f: RunControllerFlags): void {
     if (f.registryFile) throw new UsageError('--registry-file only applies to --mode local', {suggestions: ['Drop --registry-file, or add --mode local.']})
     if (f.identityDir) throw new UsageError('--identity-dir only applies to --mode local', {suggestions: ['In Kubernetes mode the issuer comes from the Secret mesh-identity-issuer; drop --identity-dir.']})
   }
+  if (f.defaultOpaquePorts !== undefined && f.defaultOpaquePorts !== '' && !new RegExp(PORT_LIST_PATTERN).test(f.defaultOpaquePorts)) {
+    throw new UsageError(`--default-opaque-ports "${f.defaultOpaquePorts.slice(0, 100)}" is not a list of ports`, {suggestions: ['Pass ports and ranges separated by commas: --default-opaque-ports 25,3306,5432,8000-8010.']})
+  }
   const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort], ['--admin-port', f.adminPort]] as const
   for (const [flag, port] of ports) {
     if (port === undefined) continue
@@ -70,6 +76,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     injectorPort: f.injectorPort,
     tapPort: f.tapPort,
     adminPort: f.adminPort,
+    defaultOpaquePorts: f.defaultOpaquePorts,
     controlPlaneNamespace: f.controllerNamespace,
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,

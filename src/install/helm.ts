@@ -196,11 +196,13 @@ export async function generateChart(): Promise<Map<string, string>> {
     node[parts.at(-1)!] = tokenFor(rule)
   }
   // render.ts's args with the value-dependent ones as tokens (the defaults render no scheme flag: it comes last, under its condition).
-  const argValues: Record<string, string> = {'--trust-domain=': 'identity.trustDomain', '--log-level=': 'controller.logLevel', '--log-format=': 'controller.logFormat'}
+  const argValues: Record<string, string> = {'--trust-domain=': 'identity.trustDomain', '--log-level=': 'controller.logLevel', '--log-format=': 'controller.logFormat', '--default-opaque-ports=': 'proxy.opaquePorts'}
+  /** Args render.ts leaves out when their value is unset. */
+  const optionalArgs = new Set(['--default-opaque-ports='])
   symbolic.controllerArgs = [
     ...(ctx.controllerArgs as string[]).map((arg) => {
       const prefix = Object.keys(argValues).find((p) => arg.startsWith(p))
-      return prefix ? tokenFor({kind: 'inline', text: yamlOf(`(printf "${prefix}%s" ${v(argValues[prefix]!)})`)}) : arg
+      return prefix ? tokenFor({kind: 'inline', text: yamlOf(`(printf "${prefix}%s" ${v(argValues[prefix]!)})`), ...(optionalArgs.has(prefix) ? {when: v(argValues[prefix]!)} : {})}) : arg
     }),
     tokenFor({kind: 'inline', text: yamlOf(`(printf "--identity-issuer-scheme=%s" ${v('identity.issuer.scheme')})`), when: `ne ${v('identity.issuer.scheme')} ${goString(DEFAULT_ISSUER_SCHEME)}`}),
   ]
@@ -322,7 +324,8 @@ function fieldSchema(spec: FieldSpec): JsonSchema {
   if (spec.type === 'bool') return {...base, type: 'boolean'}
   if (Array.isArray(spec.type)) return {...base, type: 'string', enum: [...spec.type]}
   // One line: a newline would make the printers disagree (and no key of the schema holds one).
-  return {...base, type: 'string', minLength: 1, pattern: '^[^\\n]*$'}
+  if (spec.pattern) return {...base, type: 'string', pattern: spec.allowEmpty ? `^$|${spec.pattern.source}` : spec.pattern.source}
+  return {...base, type: 'string', minLength: spec.allowEmpty ? 0 : 1, pattern: '^[^\\n]*$'}
 }
 
 /** values.schema.json from the same table as `--set`: types, enums, bounds, and no unknown key. */

@@ -138,6 +138,7 @@ export function renderContext(input: RenderInput): Record<string, unknown> {
       `--injector-port=${ControlPlanePorts.injector}`,
       `--tap-port=${ControlPlanePorts.tap}`,
       `--admin-port=${ControlPlanePorts.admin}`,
+      ...(v.proxy.opaquePorts ? [`--default-opaque-ports=${v.proxy.opaquePorts}`] : []),
       ...(v.identity.issuer.scheme === DEFAULT_ISSUER_SCHEME ? [] : [`--identity-issuer-scheme=${v.identity.issuer.scheme}`]),
     ],
     tapAdminRole: TAP_ADMIN_ROLE,

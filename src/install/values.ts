@@ -61,7 +61,8 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
   if (typeof value === 'number' && fromString === false) value = String(value)
   if (typeof value !== 'string') throw bad(`is ${JSON.stringify(raw)}`)
   if (Array.isArray(spec.type) && !spec.type.includes(value)) throw bad(`is "${value}"`)
-  if (value === '' && spec.default !== undefined) throw bad('is empty')
+  if (value === '' && spec.default !== undefined && !spec.allowEmpty) throw bad('is empty')
+  if (value !== '' && spec.pattern && !new RegExp(spec.pattern.source).test(value)) throw bad(`is "${value.slice(0, 100)}", not ${spec.pattern.what}`)
   return value
 }
 

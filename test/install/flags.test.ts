@@ -39,6 +39,7 @@ describe('mesh install: values errors', () => {
     await fails(['--set', 'ha=yes'], 2, /"ha" is "yes"; it must be bool/)
     await fails(['--set', 'image.pullPolicy=Sometimes'], 2, /one of IfNotPresent, Always, Never/)
     await fails(['--set', 'webhook.timeoutSeconds=60'], 2, /above the maximum 30/)
+    await fails(['--set', 'proxy.opaquePorts=mysql'], 2, /"proxy.opaquePorts" is "mysql", not ports and ranges separated by commas/)
   })
   it('--ha with one replica is a contradiction', async () => {
     await fails(['--ha', '--set', 'controller.replicas=1'], 2, /--ha with controller.replicas=1/)

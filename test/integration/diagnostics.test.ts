@@ -21,6 +21,7 @@ import {controllerIdentityName} from '../../src/control/identity/index.js'
 import {silentLogger} from '../../src/control/logger.js'
 import {Registry} from '../../src/metrics/registry.js'
 import {CONTROL_PLANE_NAMESPACE, ControlPlanePorts} from '../../src/protocol/control-plane.js'
+import {DEFAULT_OPAQUE_PORTS} from '../../src/protocol/destination.js'
 import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
 import {Logger, parseLogLevel} from '../../src/proxy/log.js'
@@ -97,7 +98,7 @@ beforeAll(async () => {
   serving = new ServingCert({name: controllerIdentityName(), issuer, log: silentLogger})
   await serving.start()
   destination = await startDestinationService({
-    registry: new KubernetesRegistry({lib: k8s, kc, log: silentLogger}),
+    registry: new KubernetesRegistry({lib: k8s, kc, defaultOpaquePorts: DEFAULT_OPAQUE_PORTS, log: silentLogger}),
     serving, host: route.ip, port: 0, log: silentLogger,
   })
   await route.publish(destination.port, {name: 'mesh-dst', port: ControlPlanePorts.destination, portName: 'destination'})
@@ -154,6 +155,28 @@ describe('mesh diagnostics endpoints', () => {
     expect(await endpointsJson('example.com:443')).toMatchObject({result: 'noSuchService', external: true})
     const table = await mesh('diagnostics', 'endpoints', `empty.${ns}.svc.cluster.local:80`)
     expect(table.stdout).toBe(`empty.${ns}.svc.cluster.local:80: no endpoints (no ready pod backs it): proxies answer 503\n`)
+  })
+
+  it('the server-speaks-first ports are opaque by default (the install\'s list); a pod\'s own annotation replaces the list', async () => {
+    for (const [svc, port] of [['mysql', 3306], ['pg', 5432]] as const) {
+      await core.createNamespacedService({namespace: ns, body: {metadata: {name: svc}, spec: {selector: {app: svc}, ports: [{name: 'http', port, targetPort: port}]}}})
+    }
+    await createMeshedPod(ns, 'mysql-0', {sa: 'web', ip: '10.244.9.1'})
+    await createMeshedPod(ns, 'pg-0', {sa: 'web', ip: '10.244.9.2', annotations: {'config.mesh.dev/opaque-ports': '9000'}})
+    await setEndpointSlice(ns, 'mysql', 3306, [{name: 'mysql-0', ip: '10.244.9.1'}])
+    await setEndpointSlice(ns, 'pg', 5432, [{name: 'pg-0', ip: '10.244.9.2'}])
+    const mysql = await eventually('mysql endpoints', async () => {
+      const v = await endpointsJson(`mysql.${ns}.svc.cluster.local:3306`)
+      return v.endpoints.length === 1 ? v : undefined
+    })
+    expect(mysql.endpoints[0]).toMatchObject({address: '10.244.9.1', port: 3306, opaque: true})
+    const pg = await eventually('pg endpoints', async () => {
+      const v = await endpointsJson(`pg.${ns}.svc.cluster.local:5432`)
+      return v.endpoints.length === 1 ? v : undefined
+    })
+    expect(pg.endpoints[0]!.opaque).toBeFalsy()
+    const table = await mesh('diagnostics', 'endpoints', `mysql.${ns}.svc.cluster.local:3306`)
+    expect(table.stdout).toMatch(/10\.244\.9\.1\s+3306\s+mysql-0\s+\S+\s+opaque/)
   })
 
   it('a user without services/proxy on mesh-dst is told which right is missing', async () => {

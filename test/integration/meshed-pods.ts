@@ -12,6 +12,7 @@ export interface MeshedPodSpec {
   /** The proxy container's env (name -> value). */
   env?: Record<string, string>
   labels?: Record<string, string>
+  annotations?: Record<string, string>
   nodeName?: string
 }
 
@@ -19,7 +20,7 @@ export interface MeshedPodSpec {
 export async function createMeshedPod(namespace: string, name: string, o: MeshedPodSpec): Promise<void> {
   const env = Object.entries(o.env ?? {}).map(([k, value]) => ({name: k, value}))
   const body: k8s.V1Pod = {
-    metadata: {name, namespace, labels: {app: name.replace(/-\d+$/, ''), 'mesh.dev/control-plane-ns': CONTROL_PLANE_NAMESPACE, ...o.labels}},
+    metadata: {name, namespace, labels: {app: name.replace(/-\d+$/, ''), 'mesh.dev/control-plane-ns': CONTROL_PLANE_NAMESPACE, ...o.labels}, ...(o.annotations ? {annotations: o.annotations} : {})},
     spec: {serviceAccountName: o.sa, ...(o.nodeName ? {nodeName: o.nodeName} : {}), containers: [{name: 'app', image: 'app'}, {name: 'mesh-proxy', image: 'ghcr.io/mesh-dev/mesh:test', env}]},
   }
   await core.createNamespacedPod({namespace, body})
