@@ -58,7 +58,7 @@ export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}):
   const child = spawn(cmd, args, {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
   let err = ''
   child.stderr!.on('data', (d: Buffer) => { if (err.length < 4000) err += d })
-  child.on('exit', (code, sig) => { if (code && code !== 0) process.stderr.write(`${cmd} exited ${code ?? sig}: ${err}\n`) })
+  child.on('exit', (code, sig) => { if ((code && code !== 0) || (sig && sig !== 'SIGTERM' && sig !== 'SIGKILL')) process.stderr.write(`${cmd} exited ${code ?? sig}: ${err}\n`) })
   return child
 }
 

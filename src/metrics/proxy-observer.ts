@@ -4,7 +4,7 @@
 // the data path builds fresh ones), then the series by authority (and route) in a Map.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta} from '../proxy/observe.js'
+import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/observe.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
@@ -13,6 +13,7 @@ import type {GaugeChild} from './gauge.js'
 import type {HistogramChild} from './histogram.js'
 import {DST_LABELS, type LinkerdFamilies, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
 import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, type Refusals} from './policy-families.js'
+import {registerReliabilityFamilies, type ReliabilityFamilies} from './reliability-families.js'
 import type {Registry} from './registry.js'
 
 export interface ProxyMetricsOptions {
@@ -65,6 +66,7 @@ export class ProxyMetricsObserver implements Observer {
   readonly families: LinkerdFamilies
   private readonly refusals: InboundRefusals
   private readonly bounds: Refusals
+  private readonly reliability: ReliabilityFamilies
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -86,6 +88,7 @@ export class ProxyMetricsObserver implements Observer {
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
+    this.reliability = registerReliabilityFamilies(registry)
   }
 
   inboundRefused(reason: string): void {
@@ -94,6 +97,14 @@ export class ProxyMetricsObserver implements Observer {
 
   refused(direction: Direction, reason: RefusalReason): void {
     this.bounds[direction][reason].inc()
+  }
+
+  retried(direction: Direction, outcome: RetryOutcome): void {
+    this.reliability.retries[direction][outcome].inc()
+  }
+
+  ejected(direction: Direction): void {
+    this.reliability.ejections[direction].inc()
   }
 
   requestInit(req: RequestMeta): void {

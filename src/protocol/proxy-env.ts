@@ -28,8 +28,24 @@ export const ProxyEnv = {
    * `web:80 GET /api/=timeout:2s,retries:2,retry-on:502+503;* POST /pay=timeout:5s,retries:0`.
    */
   ROUTES: 'MESH_PROXY_ROUTES',
-  /** Comma-separated ports (and ranges a-b) carried as opaque TCP without detection. */
+  /**
+   * Comma-separated ports (and ranges a-b) carried as opaque TCP without detection (default
+   * DEFAULT_OPAQUE_PORTS). Server-first protocols (the server speaks first) must be listed: on
+   * other ports a connection that sends nothing within the detect timeout is closed.
+   */
   OPAQUE_PORTS: 'MESH_PROXY_OPAQUE_PORTS',
+  /** Time a new connection has to show its protocol (default 10s; `500ms`, `10s`, or seconds). */
+  DETECT_TIMEOUT: 'MESH_PROXY_DETECT_TIMEOUT',
+  /** Time an HTTP/1 request head has to arrive whole, from its first byte (default 20s). */
+  HEADER_READ_TIMEOUT: 'MESH_PROXY_HEADER_READ_TIMEOUT',
+  /** Connections per listener (default 10000); at the cap the oldest still in detection is closed first. */
+  MAX_CONNECTIONS: 'MESH_PROXY_MAX_CONNECTIONS',
+  /** HTTP/2 streams a client connection may have open at once (default 100). */
+  H2_MAX_CONCURRENT_STREAMS: 'MESH_PROXY_H2_MAX_CONCURRENT_STREAMS',
+  /** How often an upstream HTTP/2 session is PINGed to find a dead peer (default 10s; 0 never). */
+  H2_KEEPALIVE_INTERVAL: 'MESH_PROXY_H2_KEEPALIVE_INTERVAL',
+  /** How long a PING may go unanswered before the session is dropped (default 5s). */
+  H2_KEEPALIVE_TIMEOUT: 'MESH_PROXY_H2_KEEPALIVE_TIMEOUT',
   /** Who the inbound side serves: `all-unauthenticated` (default), `all-authenticated`, `identities:<id>,<id>`. */
   INBOUND_POLICY: 'MESH_PROXY_INBOUND_POLICY',
   /** Ports the inbound side never sees (also passed to proxy-init). */
@@ -68,6 +84,14 @@ export const ProxyEnv = {
   /** Trust domain (default cluster.local). */
   TRUST_DOMAIN: 'MESH_PROXY_TRUST_DOMAIN',
 } as const
+
+/**
+ * Ports carried as opaque TCP when MESH_PROXY_OPAQUE_PORTS is not set: the server-first protocols
+ * Linkerd lists by default (SMTP 25 and 587, MySQL 3306, Galera 4444, PostgreSQL 5432, Redis
+ * 6379, Elasticsearch 9300, Memcached 11211). Detection on them would wait for a client that
+ * waits for the server, until the detect timeout closes the connection.
+ */
+export const DEFAULT_OPAQUE_PORTS = '25,587,3306,4444,5432,6379,9300,11211'
 
 export type ProxyEnvName = (typeof ProxyEnv)[keyof typeof ProxyEnv]
 

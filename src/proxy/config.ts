@@ -1,11 +1,14 @@
 // ProxyConfig: everything the data path needs, from the MESH_PROXY_* environment (the names in
 // src/protocol/proxy-env.ts) with flag overrides. Bad values fail here, naming the variable.
 import {InputError} from '../lib/errors.js'
-import {PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
+import {DEFAULT_OPAQUE_PORTS, PROXY_PORTS, ProxyEnv} from '../protocol/proxy-env.js'
+import {authorityOf} from './authority.js'
 import type {LogFormat, LogLevel} from './log.js'
 import {parseLogLevel} from './log.js'
 import {parseInboundPolicy, type InboundPolicy} from './inbound/policy.js'
-import {parseRoutes, type RouteRule} from './route-policy.js'
+import {parseDuration, parseRoutes, type RouteRule} from './route-policy.js'
+
+export {normalizeAuthority} from './authority.js'
 
 export interface ListenAddr {
   host: string
@@ -37,11 +40,30 @@ export interface FailureAccrual {
 }
 
 export interface ProxyLimits {
+  /**
+   * Connections per listener (MESH_PROXY_MAX_CONNECTIONS). At the cap a new connection closes
+   * the oldest one still in protocol detection, else it is refused (reason connection_limit).
+   */
   maxConnections: number
   maxHeaderBytes: number
   maxHeaderCount: number
-  /** Time to see enough bytes to tell the protocol; then the connection is carried as TCP. */
+  /**
+   * Time to see enough bytes to tell the protocol (MESH_PROXY_DETECT_TIMEOUT); then the
+   * connection is closed (reason detect_timeout). Opaque ports skip detection.
+   */
   detectTimeoutMs: number
+  /** An HTTP/1 request head must be complete within this long (MESH_PROXY_HEADER_READ_TIMEOUT); 408, reason header_timeout. */
+  headerReadTimeoutMs: number
+  /** HTTP/2 streams a client connection may have open at once (MESH_PROXY_H2_MAX_CONCURRENT_STREAMS). */
+  h2MaxConcurrentStreams: number
+  /** Streams a client may reset before their response: a burst of this many ... */
+  h2ResetBurst: number
+  /** ... refilled at this rate; past it the connection gets GOAWAY ENHANCE_YOUR_CALM (reason h2_reset_flood). */
+  h2ResetsPerSecond: number
+  /** An upstream HTTP/2 session is PINGed this often (MESH_PROXY_H2_KEEPALIVE_INTERVAL; 0: never) ... */
+  h2KeepAliveIntervalMs: number
+  /** ... and dropped when the PING is not answered within this long (MESH_PROXY_H2_KEEPALIVE_TIMEOUT). */
+  h2KeepAliveTimeoutMs: number
   /** HTTP/1 keep-alive idle timeout toward clients. */
   httpIdleTimeoutMs: number
   /** Idle timeout for opaque TCP (0: none). */
@@ -83,6 +105,12 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 100,
   detectTimeoutMs: 10_000,
+  headerReadTimeoutMs: 20_000,
+  h2MaxConcurrentStreams: 100,
+  h2ResetBurst: 100,
+  h2ResetsPerSecond: 20,
+  h2KeepAliveIntervalMs: 10_000,
+  h2KeepAliveTimeoutMs: 5_000,
   httpIdleTimeoutMs: 60_000,
   tcpIdleTimeoutMs: 3_600_000,
   connectTimeoutMs: 1_000,
@@ -116,7 +144,12 @@ export function parseStaticRoutes(value: string, name: string = ProxyEnv.STATIC_
     if (eq <= 0) {
       throw new InputError(`${name}: "${entry}" is not authority=addr[,addr]`, {suggestions: [`Write routes as web.local:80=127.0.0.1:4143,10.0.0.2:4143;api:8080=127.0.0.1:9000`]})
     }
-    const authority = normalizeAuthority(entry.slice(0, eq).trim(), 80)
+    const given = entry.slice(0, eq).trim()
+    const parsed = authorityOf(given, 80)
+    if (typeof parsed === 'string') {
+      throw new InputError(`${name}: route "${entry}" has authority "${given}": ${parsed}`, {suggestions: ['Write the authority as host or host:port, e.g. web.local:80 or [fd00::1]:80.']})
+    }
+    const authority = parsed.text
     const addrs = entry.slice(eq + 1).split(',').filter((a) => a.trim() !== '').map((a) => parseAddr(a, `${name} (route ${authority})`))
     routes.set(authority, addrs)
   }
@@ -140,12 +173,45 @@ export function parsePorts(value: string, name: string): Set<number> {
   return ports
 }
 
-/** Lower-cases the host and adds the default port: `Web.Local` -> `web.local:80`. */
-export function normalizeAuthority(authority: string, defaultPort: number): string {
-  const a = authority.toLowerCase()
-  if (a.startsWith('[')) return a.includes(']:') ? a : `${a}:${defaultPort}`
-  const colon = a.lastIndexOf(':')
-  return colon === -1 ? `${a}:${defaultPort}` : a
+/**
+ * A duration setting: `20s`, `500ms`, `1m`, or a number of seconds; `name` is the variable named
+ * in the error. `min` is the smallest value allowed in ms (0 allows 0: off).
+ */
+export function parseDurationSetting(value: string, name: string, min = 1): number {
+  const v = value.trim()
+  const ms = /^\d+(?:\.\d+)?$/.test(v) ? Math.round(Number(v) * 1000) : parseDuration(v)
+  if (!Number.isFinite(ms) || ms < min || ms > 86_400_000) {
+    throw new InputError(`${name}="${value}" is not a duration${min > 0 ? ' above 0' : ''}`, {suggestions: [`Set ${name} to e.g. 20s, 500ms or 1m (a bare number is seconds).`]})
+  }
+  return ms
+}
+
+/** A whole number setting between `min` and `max`. */
+export function parseCountSetting(value: string, name: string, min: number, max: number): number {
+  const n = /^\d{1,9}$/.test(value.trim()) ? Number(value.trim()) : NaN
+  if (!(n >= min && n <= max)) {
+    throw new InputError(`${name}="${value}" is not a whole number from ${min} to ${max}`, {suggestions: [`Set ${name} to a number such as ${Math.min(max, Math.max(min, 100))}.`]})
+  }
+  return n
+}
+
+/** Limits from MESH_PROXY_* (names in src/protocol/proxy-env.ts); unset ones keep their defaults. */
+export function limitsFromEnv(env: NodeJS.ProcessEnv): ProxyLimits {
+  const limits = {...DEFAULT_LIMITS}
+  const read = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name])
+  const duration = (name: string, key: 'detectTimeoutMs' | 'headerReadTimeoutMs' | 'h2KeepAliveIntervalMs' | 'h2KeepAliveTimeoutMs', min = 1): void => {
+    const v = read(name)
+    if (v !== undefined) limits[key] = parseDurationSetting(v, name, min)
+  }
+  duration(ProxyEnv.DETECT_TIMEOUT, 'detectTimeoutMs')
+  duration(ProxyEnv.HEADER_READ_TIMEOUT, 'headerReadTimeoutMs')
+  duration(ProxyEnv.H2_KEEPALIVE_INTERVAL, 'h2KeepAliveIntervalMs', 0)
+  duration(ProxyEnv.H2_KEEPALIVE_TIMEOUT, 'h2KeepAliveTimeoutMs')
+  const max = read(ProxyEnv.MAX_CONNECTIONS)
+  if (max !== undefined) limits.maxConnections = parseCountSetting(max, ProxyEnv.MAX_CONNECTIONS, 1, 1_000_000)
+  const streams = read(ProxyEnv.H2_MAX_CONCURRENT_STREAMS)
+  if (streams !== undefined) limits.h2MaxConcurrentStreams = parseCountSetting(streams, ProxyEnv.H2_MAX_CONCURRENT_STREAMS, 1, 10_000)
+  return limits
 }
 
 export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides: ProxyOverrides = {}): ProxyConfig {
@@ -185,7 +251,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     tap: addr('tap', ProxyEnv.TAP_LISTEN_ADDR, `0.0.0.0:${PROXY_PORTS.tap}`),
     inboundForward: fwd === undefined ? undefined : parseAddr(fwd, fwdName),
     staticRoutes: routes === undefined ? new Map() : parseStaticRoutes(routes, routesName),
-    opaquePorts: opaque === undefined ? new Set() : parsePorts(opaque, opaqueName),
+    opaquePorts: parsePorts(opaque ?? DEFAULT_OPAQUE_PORTS, opaqueName),
     logLevel: level === undefined ? 'info' : parseLogLevel(level, levelName),
     logFormat: (format ?? 'plain') as LogFormat,
     shutdownGraceMs: graceSeconds * 1000,
@@ -194,7 +260,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     routes: policies === undefined ? [] : parseRoutes(policies, policiesName),
     inboundPolicy: inboundPolicy === undefined ? undefined : parseInboundPolicy(inboundPolicy, inboundPolicyName),
     failureAccrual: {...DEFAULT_FAILURE_ACCRUAL},
-    limits: {...DEFAULT_LIMITS},
+    limits: limitsFromEnv(env),
     podLabels,
   }
 }

@@ -34,7 +34,7 @@ export function newConnCtx(direction: Direction, socket: Socket, origDst: Addr |
     origDst: dst,
     redirected: origDst !== undefined,
     tls,
-    authority: `${dst.ip}:${dst.port}`,
+    authority: dst.ip.includes(':') ? `[${dst.ip}]:${dst.port}` : `${dst.ip}:${dst.port}`,
     dstLabels,
   }
 }
@@ -47,17 +47,41 @@ export function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip === 'localhost'
 }
 
-/** Live connections of one listener, so shutdown can wait for them and then cut them. */
+/**
+ * Live connections of one listener, so shutdown can wait for them and then cut them, and those
+ * still in protocol detection (oldest first), which the listener closes first when at its cap.
+ */
 export class ConnTracker {
   readonly sockets = new Set<Duplex>()
+  /** Accepted and not yet past detection, in accept order. */
+  private readonly detecting = new Set<Duplex>()
   private waiters: (() => void)[] = []
 
   add(socket: Duplex): void {
     this.sockets.add(socket)
-    socket.once('close', () => {
-      this.sockets.delete(socket)
-      if (this.sockets.size === 0) for (const w of this.waiters.splice(0)) w()
-    })
+    this.detecting.add(socket)
+    socket.once('close', () => this.forget(socket))
+  }
+
+  /** The connection's protocol is known (or it is carried without detection): no longer evictable. */
+  detected(socket: Duplex): void {
+    this.detecting.delete(socket)
+  }
+
+  /** Closes the oldest connection still in detection; false when there is none. */
+  evictOldest(): boolean {
+    for (const socket of this.detecting) {
+      this.forget(socket)
+      socket.destroy()
+      return true
+    }
+    return false
+  }
+
+  private forget(socket: Duplex): void {
+    this.detecting.delete(socket)
+    if (!this.sockets.delete(socket)) return
+    if (this.sockets.size === 0) for (const w of this.waiters.splice(0)) w()
   }
 
   get size(): number {

@@ -22,7 +22,16 @@ export interface EndpointClientOptions {
   identity?: Identity
   connectTimeoutMs: number
   accrual: FailureAccrual
+  /** Resolves the endpoint's name (given for endpoints named by a client: the loop guard's). */
+  lookup?: net.LookupFunction
+  /** PINGs on the upstream HTTP/2 session (http2/session.ts); interval 0: none. */
+  h2KeepAlive?: {intervalMs: number, timeoutMs: number}
+  /** Called when failure accrual ejects the endpoint (the ejection counter). */
+  onEject?: () => void
 }
+
+/** How often a retired endpoint that is still busy is checked again. */
+const RETIRE_CHECK_MS = 1000
 
 export class EndpointClient {
   readonly key: string
@@ -39,10 +48,15 @@ export class EndpointClient {
   constructor(readonly endpoint: Endpoint, private readonly options: EndpointClientOptions) {
     this.key = `${endpoint.host}:${endpoint.port}`
     this.addr = {ip: endpoint.host, port: endpoint.port}
-    this.stats = new EndpointStats(options.accrual)
+    this.stats = new EndpointStats(options.accrual, options.onEject)
     const local = options.identity?.localName
     this.tlsOn = {tls: true, clientId: local, serverId: endpoint.identity}
     this.tlsOff = {tls: false, noTlsReason: !endpoint.identity ? 'not_provided_by_service_discovery' : 'no_identity'}
+  }
+
+  /** The options it was made with (the HTTP/2 session reads its keep-alive settings here). */
+  get settings(): EndpointClientOptions {
+    return this.options
   }
 
   get labels(): Record<string, string> {
@@ -72,7 +86,7 @@ export class EndpointClient {
       const session = r !== undefined && r.ctx === ctx && r.identity === expected ? r.session : undefined
       let verified = false
       const t = tls.connect({
-        socket: net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true}),
+        socket: net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, lookup: this.options.lookup}),
         secureContext: ctx,
         servername: net.isIP(expected) ? undefined : expected,
         ALPNProtocols: alpn,
@@ -90,7 +104,7 @@ export class EndpointClient {
       })
       socket = t
     } else {
-      socket = net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true})
+      socket = net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, lookup: this.options.lookup})
     }
     socket.setNoDelay(true)
     const timeout = this.options.connectTimeoutMs
@@ -111,6 +125,28 @@ export class EndpointClient {
     const agent = new Http1Pool(() => this.connect(['http/1.1']), this.tls.tls ? MESHED_POOL_IDLE_MS : POOL_IDLE_MS)
     this.agent = agent
     return agent
+  }
+
+  /**
+   * Requests are in flight on it (a response head awaited, or a node-codec connection still
+   * carrying a response body). The raw pool and the HTTP/2 session close gracefully anyway.
+   */
+  busy(): boolean {
+    if (this.stats.inflight > 0) return true
+    const sockets = this.agent?.sockets
+    if (sockets) for (const key in sockets) if ((sockets[key]?.length ?? 0) > 0) return true
+    return false
+  }
+
+  /** Closes the endpoint once nothing is in flight on it (it left its target: no new requests come). */
+  retire(): void {
+    if (!this.busy()) return this.close()
+    const timer = setInterval(() => {
+      if (this.busy()) return
+      clearInterval(timer)
+      this.close()
+    }, RETIRE_CHECK_MS)
+    timer.unref()
   }
 
   close(): void {

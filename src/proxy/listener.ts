@@ -1,6 +1,8 @@
 // A TCP listener with a connection cap; every accepted socket is tracked for shutdown. With a
 // gate, sockets accepted before it opens wait (paused, counted against the cap) and are served
-// when it does.
+// when it does. At the cap, a new connection first closes the oldest connection still in
+// protocol detection (idle connections are the cheap attack: they must not lock legitimate
+// clients out), and is refused only when every connection is past detection.
 import net from 'node:net'
 import type {ListenAddr} from './config.js'
 import {ConnTracker} from './conn.js'
@@ -13,7 +15,8 @@ export interface Listener {
   dropHeld(): void
 }
 
-export async function listen(addr: ListenAddr, maxConnections: number, onConnection: (socket: net.Socket) => void, onRejected: () => void, gate?: Promise<void>): Promise<Listener> {
+/** `onLimit`: the cap fired (a connection refused, or an idle one closed to make room). */
+export async function listen(addr: ListenAddr, maxConnections: number, onConnection: (socket: net.Socket) => void, onLimit: (what: 'refused' | 'evicted') => void, gate?: Promise<void>): Promise<Listener> {
   const tracker = new ConnTracker()
   let held: net.Socket[] | undefined
   if (gate) {
@@ -25,13 +28,19 @@ export async function listen(addr: ListenAddr, maxConnections: number, onConnect
     })
   }
   const server = net.createServer({allowHalfOpen: true, noDelay: true, pauseOnConnect: true}, (socket) => {
-    tracker.add(socket)
     socket.on('error', () => {})
+    if (tracker.size >= maxConnections) {
+      if (!tracker.evictOldest()) {
+        socket.destroy()
+        onLimit('refused')
+        return
+      }
+      onLimit('evicted')
+    }
+    tracker.add(socket)
     if (held) held.push(socket)
     else onConnection(socket)
   })
-  server.maxConnections = maxConnections
-  server.on('drop', onRejected)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(addr.port, addr.host, () => {

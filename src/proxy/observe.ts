@@ -62,7 +62,13 @@ export interface Observer {
   inboundRefused?(reason: string): void
   /** Input a bound or a parser refused (src/proxy/refusals.ts), on one side. */
   refused?(direction: Direction, reason: RefusalReason): void
+  /** A retry the side wanted: made (`retried`) or denied by the retry budget (`budget_exhausted`). */
+  retried?(direction: Direction, outcome: RetryOutcome): void
+  /** Failure accrual ejected an endpoint of this side. */
+  ejected?(direction: Direction): void
 }
+
+export type RetryOutcome = 'retried' | 'budget_exhausted'
 
 /** Fans one call out to several observers. */
 export function combineObservers(observers: Observer[]): Observer {
@@ -75,5 +81,7 @@ export function combineObservers(observers: Observer[]): Observer {
     tcpClose: (c, e) => { for (const o of observers) o.tcpClose(c, e) },
     inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
+    retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
+    ejected: (d) => { for (const o of observers) o.ejected?.(d) },
   }
 }

@@ -9,6 +9,12 @@ export const REFUSAL_REASONS = {
   malformed_response: 'a response from upstream the HTTP parser refused (502)',
   detect_timeout: 'a connection that sent nothing recognisable within the detect timeout',
   internal_error: 'an unexpected exception in the data path, contained: its connection closed, the process kept serving',
+  bad_authority: 'a request whose authority (Host, :authority, absolute-form, CONNECT) does not parse (400)',
+  loop: 'a request or connection whose destination is this proxy itself (508)',
+  header_timeout: 'an HTTP/1 request head not complete within the header read timeout (408)',
+  connection_limit: 'a connection refused, or an idle one closed, because the listener was at its connection cap',
+  h2_reset_flood: 'an HTTP/2 connection that reset too many streams before their response (GOAWAY ENHANCE_YOUR_CALM)',
+  h2_stream_limit: 'an HTTP/2 connection that opened streams beyond the concurrent-stream limit (GOAWAY ENHANCE_YOUR_CALM)',
 } as const
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS

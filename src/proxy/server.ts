@@ -37,11 +37,13 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const observer = observers.length === 0 ? undefined : combineObservers(observers)
   const originalDst = options.originalDst === null ? undefined : options.originalDst ?? await loadOriginalDst()
   const stats = newStats()
-  const common = {config, log, observer, identity: options.identity, originalDst, stats}
+  // Each side adds its listener's port: a destination there is this proxy (a loop).
+  const selfPorts: number[] = []
+  const common = {config, log, observer, identity: options.identity, originalDst, stats, selfPorts}
   const inbound = await startInbound(common)
   let outbound: Side$
   try {
-    outbound = await startOutbound({...common, discovery: options.discovery, selfAddrs: () => [`${config.inbound.host}:${inbound.listener.port()}`]})
+    outbound = await startOutbound({...common, discovery: options.discovery})
   } catch (err) {
     inbound.listener.server.close()
     throw err

@@ -18,12 +18,14 @@ export interface ProxyStats {
   rejectedConnections: number
   retries: number
   retriesDenied: number
+  /** Endpoints ejected by failure accrual. */
+  ejections: number
   /** Refusals by reason (refusals.ts); also on /metrics as mesh_proxy_refused_total. */
   refused: RefusalCounts
 }
 
 export function newStats(): ProxyStats {
-  return {rejectedConnections: 0, retries: 0, retriesDenied: 0, refused: newRefusalCounts()}
+  return {rejectedConnections: 0, retries: 0, retriesDenied: 0, ejections: 0, refused: newRefusalCounts()}
 }
 
 /** Counts a refusal on this side (stats and /metrics). */
@@ -57,9 +59,11 @@ export function policyOf(side: Side, authority: string, path: string, method: st
 export function withdrawRetry(side: Side): boolean {
   if (side.budget.withdraw()) {
     side.stats.retries++
+    side.observer?.retried?.(side.direction, 'retried')
     return true
   }
   side.stats.retriesDenied++
+  side.observer?.retried?.(side.direction, 'budget_exhausted')
   return false
 }
 

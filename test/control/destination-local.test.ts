@@ -15,6 +15,7 @@ import {LocalRegistry, startDestinationService, type DestinationService} from '.
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {startIdentity} from '../../src/proxy/identity/index.js'
 import {createLogger, silentLogger} from '../../src/control/logger.js'
+import {Registry} from '../../src/metrics/index.js'
 import {eventually} from '../helpers/eventually.js'
 
 let tmp: string
@@ -294,6 +295,43 @@ describe('destination (local registry, real WSS)', () => {
       await until(() => messages.length >= 4)
       expect(messages[3]).toMatchObject({id: 3, type: 'add'})
       ws.close()
+    } finally {
+      await small.stop()
+    }
+  })
+
+  it('bounds each client: connections and watches across its connections, counted and logged; released when it closes', async () => {
+    const metrics = new Registry()
+    const warnings: string[] = []
+    const log = createLogger({level: 'warn', format: 'json', write: (line) => void warnings.push(line)})
+    const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), serving, host: '127.0.0.1', port: 0, log, maxConnectionsPerPeer: 2, maxWatchesPerPeer: 3, metrics, loopbackPerConnection: false})
+    try {
+      const a = await watchSocket(small.port)
+      const b = await watchSocket(small.port)
+      // A third connection from the same client (no certificate: its address; loopback counted as
+      // one client here, as every other address is) is refused with 429.
+      await expect(watchSocket(small.port)).rejects.toThrow(/429/)
+      // Watches count across both connections: 2 + 1 served, the fourth refused on its stream.
+      for (const id of [1, 2]) a.ws.send(JSON.stringify({type: 'watch', id, authority: 'web:80'}))
+      for (const id of [1, 2]) b.ws.send(JSON.stringify({type: 'watch', id, authority: 'web:80'}))
+      await until(() => a.messages.length >= 2 && b.messages.length >= 2)
+      const all = [...a.messages, ...b.messages]
+      expect(all.filter((m) => m.type === 'add')).toHaveLength(3)
+      expect(all.filter((m) => m.type === 'error')).toEqual([expect.objectContaining({code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams from this client \(at most 3\)/)})])
+      expect(small.refused()).toMatchObject({peer_connections: 1, peer_watches: 1})
+      const warned = warnings.map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(warned).toContainEqual(expect.objectContaining({msg: 'destination client over its limits: refused', reason: 'peer_connections', client: '127.0.0.1'}))
+      const text = metrics.metrics()
+      expect(text).toMatch(/mesh_destination_refused_total\{reason="peer_watches"\} 1/)
+      expect(text).toMatch(/mesh_destination_refused_total\{reason="total_streams"\} 0/)
+      // Closing a connection gives its watches and its slot back.
+      a.ws.close()
+      await until(() => small.streams() === 1)
+      const c = await watchSocket(small.port)
+      for (const id of [1, 2]) c.ws.send(JSON.stringify({type: 'watch', id, authority: 'web:80'}))
+      await until(() => c.messages.length >= 2)
+      expect(c.messages.map((m) => m.type)).toEqual(['add', 'add'])
+      for (const s of [b, c]) s.ws.close()
     } finally {
       await small.stop()
     }

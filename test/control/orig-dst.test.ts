@@ -84,7 +84,11 @@ beforeAll(async () => {
   proxies.push(dbProxy, cacheProxy)
   services = [
     {name: 'db', namespace: 'shop', clusterIP: DB_IP, ports: [{port: 80, endpoints: [{address: '127.0.0.1', port: dbProxy.ports.inbound, serviceAccount: 'db', pod: 'db-0'}]}]},
-    {name: 'cache', namespace: 'shop', clusterIP: CACHE_IP, ports: [{port: 6379, opaque: true, endpoints: [{address: '127.0.0.1', port: cacheProxy.ports.inbound, serviceAccount: 'cache', pod: 'cache-0'}]}]},
+    {name: 'cache', namespace: 'shop', clusterIP: CACHE_IP, ports: [
+      {port: 6379, opaque: true, endpoints: [{address: '127.0.0.1', port: cacheProxy.ports.inbound, serviceAccount: 'cache', pod: 'cache-0'}]},
+      // Not one of the client proxy's opaque ports: only discovery says so.
+      {port: 9000, opaque: true, endpoints: [{address: '127.0.0.1', port: cacheProxy.ports.inbound, serviceAccount: 'cache', pod: 'cache-0'}]},
+    ]},
   ]
   dest = await startLocalDestination(idp, {services})
 }, 120_000)
@@ -118,6 +122,24 @@ describe('routing by original destination (cluster IP lookups)', () => {
     expect(out.tls).toEqual({tls: true, clientId: WEB, serverId: CACHE})
     expect(out.dstLabels).toMatchObject({dst_service: 'cache', dst_pod: 'cache-0'})
     expect(inbound.conns.some((c) => c.tls.tls && c.tls.clientId === WEB && c.tls.serverId === CACHE)).toBe(true)
+  })
+
+  it('a server-first protocol on a port only discovery marks opaque: the client proxy carries it after its detect timeout the first time, then without detection', async () => {
+    const client = await redirectedFrom({ip: CACHE_IP, port: 9000})
+    const greet = (): Promise<string> => new Promise((resolve, reject) => {
+      const s = net.connect(client.ports.outbound, '127.0.0.1')
+      let text = ''
+      s.setTimeout(8000, () => s.destroy(new Error('timeout')))
+      s.on('data', (d: Buffer) => {
+        text += d.toString()
+        if (text === 'HELLO from cache\n') s.end()
+      })
+      s.on('close', () => resolve(text))
+      s.on('error', reject)
+    })
+    expect(await greet()).toBe('HELLO from cache\n')
+    expect(await greet()).toBe('HELLO from cache\n')
+    expect(client.stats.refused.detect_timeout).toBe(0)
   })
 
   it('HTTP whose Host is the cluster IP goes to the Service over mTLS', async () => {

@@ -33,9 +33,9 @@ describe('ports', () => {
   })
 
   it('--port-base: refuses a base whose range holds a port in use, naming it', async () => {
-    const busy = net.createServer()
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()))
-    const port = (busy.address() as net.AddressInfo).port
+    // A busy port whose predecessor (the --port-base) is free, so the demo fails on the busy one
+    // and not on whatever else this machine runs (another suite once held the base).
+    const {busy, port} = await busyAfterFree()
     try {
       // Ours is the third port of the range; another process may hold one of the two before it.
       const err = await allocatePorts(5, port - 2).then(() => undefined, (e: unknown) => e as Error)
@@ -149,14 +149,34 @@ describe('supervisor', () => {
   })
 })
 
+/** Listens on a port P whose P-1 was free a moment ago (tried until one is). */
+async function busyAfterFree(): Promise<{busy: net.Server, port: number}> {
+  const listen = (port: number): Promise<net.Server | undefined> => new Promise((resolve) => {
+    const s = net.createServer()
+    s.once('error', () => resolve(undefined))
+    s.listen(port, '127.0.0.1', () => resolve(s))
+  })
+  for (let i = 0; i < 50; i++) {
+    const busy = (await listen(0))!
+    const port = (busy.address() as net.AddressInfo).port
+    const before = await listen(port - 1)
+    if (before) {
+      await new Promise<void>((r) => before.close(() => r()))
+      return {busy, port}
+    }
+    busy.close()
+  }
+  throw new Error('no port P with P-1 free in 50 tries')
+}
+
 describe('mesh demo: bad input', {timeout: 120_000}, () => {
   it('--detach with a --port-base range in use: the background demo\'s error is shown, exit 1, nothing left behind', async () => {
     const {spawnMesh} = await import('../helpers/run.js')
     const home = tmp()
     const env = {MESH_HOME: home, MESH_DEMO_DIR: path.join(home, 'demo')}
-    const busy = net.createServer()
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()))
-    const port = (busy.address() as net.AddressInfo).port
+    // A busy port whose predecessor (the --port-base) is free, so the demo fails on the busy one
+    // and not on whatever else this machine runs (another suite once held the base).
+    const {busy, port} = await busyAfterFree()
     try {
       const r = await spawnMesh(['demo', '--detach', '--port-base', String(port - 1)], {env, timeoutMs: 100_000})
       expect(r.exitCode).toBe(1)

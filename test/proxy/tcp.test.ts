@@ -1,5 +1,6 @@
 // Opaque TCP through the proxy: byte for byte, half-close both ways, server-first protocols
-// after the detect timeout, opaque ports, and the original destination on the outbound side.
+// (closed after the detect timeout, carried on opaque ports), opaque ports, the original
+// destination on the outbound side, and the connection cap.
 import net from 'node:net'
 import crypto from 'node:crypto'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -37,13 +38,32 @@ describe('opaque TCP', () => {
     expect(reply).toBe(`len=${data.length} sha=${crypto.createHash('sha256').update(data).digest('hex')}`)
   })
 
-  it('carries a server-first protocol after the detect timeout', async () => {
+  it('closes a connection that sends nothing on a port that is not opaque (detect timeout), counted; the app never sees it', async () => {
+    let accepted = 0
+    server = net.createServer((sock) => {
+      accepted++
+      sock.write('220 ready\r\n')
+    })
+    const port = await listenOn(server)
+    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port}})
+    cfg.limits.detectTimeoutMs = 150
+    proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
+    expect(await rawExchange(proxy.ports.inbound, '', 5000)).toBe('')
+    expect(proxy.stats.refused.detect_timeout).toBe(1)
+    expect(accepted).toBe(0)
+  })
+
+  it('carries a server-first protocol on an opaque port, after the inbound side looked for TLS', async () => {
     server = net.createServer((sock) => {
       sock.write('220 ready\r\n')
       sock.on('data', (c: Buffer) => sock.end(`got ${c.toString().trim()}\r\n`))
     })
     const port = await listenOn(server)
-    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port}})
+    // Not redirected: the original destination is the listener's own address, port taken below.
+    const probe = net.createServer()
+    const inPort = await listenOn(probe)
+    await closeServer(probe)
+    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port}, inbound: {host: '127.0.0.1', port: inPort}, opaquePorts: new Set([inPort])})
     cfg.limits.detectTimeoutMs = 150
     proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
     const sock = net.connect(proxy.ports.inbound, '127.0.0.1')
@@ -53,7 +73,7 @@ describe('opaque TCP', () => {
     const bye = await new Promise<string>((resolve) => sock.once('data', (c: Buffer) => resolve(c.toString())))
     expect(bye).toBe('got HELO x\r\n')
     sock.destroy()
-    expect(proxy.stats.refused.detect_timeout).toBe(1)
+    expect(proxy.stats.refused.detect_timeout).toBe(0)
   })
 
   it('skips detection on opaque ports: an HTTP-looking stream is passed through untouched', async () => {
@@ -100,19 +120,44 @@ describe('opaque TCP', () => {
     await eventually('the server to receive what was sent after its FIN', () => (received === '\x01hello-after-server-fin' ? true : undefined), {intervalMs: 20})
   })
 
-  it('caps connections', async () => {
-    server = net.createServer((sock) => sock.on('data', () => {}))
+  it('caps connections: a new one refused once every connection is past detection', async () => {
+    let carried = 0
+    server = net.createServer((sock) => sock.on('data', () => void carried++))
     const port = await listenOn(server)
     const cfg = testConfig({inboundForward: {host: '127.0.0.1', port}})
     cfg.limits.maxConnections = 2
+    cfg.limits.detectTimeoutMs = 5000
     proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
-    const socks = [0, 1, 2].map(() => net.connect(proxy!.ports.inbound, '127.0.0.1'))
-    const third = await new Promise<string>((resolve) => {
-      socks[2].on('close', () => resolve('closed'))
-      setTimeout(() => resolve('open'), 1000)
-    })
-    expect(third).toBe('closed')
+    // Two opaque connections (binary first bytes: carried as TCP at once).
+    const socks = [0, 1].map(() => net.connect(proxy!.ports.inbound, '127.0.0.1', function (this: net.Socket) { this.write('\x00opaque') }))
+    await eventually('both connections carried to the app', () => (carried === 2 ? true : undefined), 10_000)
+    const third = net.connect(proxy.ports.inbound, '127.0.0.1')
+    await new Promise<void>((resolve) => third.on('close', () => resolve()))
     expect(proxy.stats.rejectedConnections).toBe(1)
+    expect(proxy.stats.refused.connection_limit).toBe(1)
     for (const s of socks) s.destroy()
+  })
+
+  it('at the cap, closes the oldest connection still in detection to let a new one in', async () => {
+    let carried = 0
+    server = net.createServer((sock) => sock.on('data', () => void carried++))
+    const port = await listenOn(server)
+    const cfg = testConfig({inboundForward: {host: '127.0.0.1', port}})
+    cfg.limits.maxConnections = 2
+    cfg.limits.detectTimeoutMs = 10_000
+    proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
+    // Accepted in the order they connect (the kernel's accept queue).
+    const idle = net.connect(proxy.ports.inbound, '127.0.0.1')
+    const idleClosed = new Promise<void>((resolve) => idle.on('close', () => resolve()))
+    await new Promise((r) => idle.once('connect', r))
+    const second = net.connect(proxy.ports.inbound, '127.0.0.1')
+    await new Promise((r) => second.once('connect', r))
+    // The third closes the first (the oldest still in detection), not itself.
+    const third = net.connect(proxy.ports.inbound, '127.0.0.1', () => third.write('\x00late but welcome'))
+    await idleClosed
+    await eventually('the third connection carried to the app', () => (carried >= 1 ? true : undefined), 10_000)
+    expect(second.destroyed).toBe(false)
+    expect(proxy.stats.refused.connection_limit).toBe(1)
+    for (const s of [second, third]) s.destroy()
   })
 })

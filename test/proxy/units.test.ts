@@ -21,6 +21,21 @@ describe('classify', () => {
     ['SSH-2.0-OpenSSH\r\n', 'opaque'],
     ['EHLO mail\r\n', 'opaque'],
     ['*1\r\n$4\r\nPING\r\n', 'opaque'],
+    // HTTP-shaped, so the HTTP parser answers it (400 or served), never opaque bytes.
+    ['get / HTTP/1.1\r\n', 'http1'],
+    ['FOO / HTTP/1.1\r\n', 'http1'],
+    ['PROPFIND /dav HTTP/1.1\r\n', 'http1'],
+    ['M-SEARCH * HTTP/1.1\r\n', 'http1'],
+    ['GET /\r\n', 'http1'],
+    ['GET / HTTP/1.1 extra\r\n', 'http1'],
+    ['GET /a b c\r\n', 'http1'],
+    // Not HTTP: Memcached and Redis text commands, a method token too long.
+    ['get key\r\n', 'opaque'],
+    ['set k 0 0 5\r\n', 'opaque'],
+    ['GET key value\r\n', 'opaque'],
+    ['get /key\r\n', 'opaque'],
+    ['A'.repeat(40) + ' / HTTP/1.1\r\n', 'opaque'],
+    ['G\u00e9T / HTTP/1.1\r\n', 'opaque'],
   ])('%j -> %s', (input, want) => {
     expect(classify(b(input))).toBe(want)
   })
@@ -64,8 +79,25 @@ describe('settings', () => {
     expect(c.shutdownGraceMs).toBe(5000)
   })
 
+  it('reads the bounds from the environment: durations, counts, and Linkerd\'s default opaque ports', () => {
+    const d = loadProxyConfig({})
+    expect(d.limits).toMatchObject({headerReadTimeoutMs: 20_000, detectTimeoutMs: 10_000, maxConnections: 10_000, h2MaxConcurrentStreams: 100, h2KeepAliveIntervalMs: 10_000, h2KeepAliveTimeoutMs: 5_000})
+    expect([...d.opaquePorts].sort((x, y) => x - y)).toEqual([25, 587, 3306, 4444, 5432, 6379, 9300, 11211])
+    const c = loadProxyConfig({
+      MESH_PROXY_HEADER_READ_TIMEOUT: '500ms', MESH_PROXY_DETECT_TIMEOUT: '2', MESH_PROXY_MAX_CONNECTIONS: '250',
+      MESH_PROXY_H2_MAX_CONCURRENT_STREAMS: '64', MESH_PROXY_H2_KEEPALIVE_INTERVAL: '0', MESH_PROXY_H2_KEEPALIVE_TIMEOUT: '1m', MESH_PROXY_OPAQUE_PORTS: '9000',
+    })
+    expect(c.limits).toMatchObject({headerReadTimeoutMs: 500, detectTimeoutMs: 2000, maxConnections: 250, h2MaxConcurrentStreams: 64, h2KeepAliveIntervalMs: 0, h2KeepAliveTimeoutMs: 60_000})
+    expect([...c.opaquePorts]).toEqual([9000])
+  })
+
   it('names the variable in errors', () => {
     expect(() => loadProxyConfig({MESH_PROXY_LOG_FORMAT: 'xml'})).toThrow(/MESH_PROXY_LOG_FORMAT="xml"/)
+    expect(() => loadProxyConfig({MESH_PROXY_HEADER_READ_TIMEOUT: 'soon'})).toThrow(/MESH_PROXY_HEADER_READ_TIMEOUT="soon" is not a duration above 0/)
+    expect(() => loadProxyConfig({MESH_PROXY_DETECT_TIMEOUT: '0'})).toThrow(/MESH_PROXY_DETECT_TIMEOUT="0" is not a duration above 0/)
+    expect(() => loadProxyConfig({MESH_PROXY_MAX_CONNECTIONS: '-5'})).toThrow(/MESH_PROXY_MAX_CONNECTIONS="-5" is not a whole number from 1 to 1000000/)
+    expect(() => loadProxyConfig({MESH_PROXY_H2_MAX_CONCURRENT_STREAMS: '1e3'})).toThrow(/MESH_PROXY_H2_MAX_CONCURRENT_STREAMS="1e3"/)
+    expect(() => parseStaticRoutes('web:abc=127.0.0.1:80')).toThrow(/route "web:abc=127.0.0.1:80" has authority "web:abc": port "abc" is not 1-65535/)
     expect(() => loadProxyConfig({}, {inbound: '1.2.3.4'})).toThrow(/--inbound-listen-addr="1.2.3.4" is not a host:port/)
   })
 
@@ -73,6 +105,7 @@ describe('settings', () => {
     expect(normalizeAuthority('Web', 80)).toBe('web:80')
     expect(normalizeAuthority('web:8080', 80)).toBe('web:8080')
     expect(normalizeAuthority('[::1]', 443)).toBe('[::1]:443')
+    expect(normalizeAuthority('127.1:4140', 80)).toBe('127.0.0.1:4140')
   })
 })
 
@@ -84,7 +117,7 @@ describe('P2C over peak-EWMA', () => {
   }
   /** An endpoint whose one answer took `rtt` ms on `clock`, with `inflight` requests open. */
   const ep = (rtt: number | undefined, inflight = 0, clock = manual()): {stats: EndpointStats} => {
-    const stats = new EndpointStats(DEFAULT_FAILURE_ACCRUAL, clock.read)
+    const stats = new EndpointStats(DEFAULT_FAILURE_ACCRUAL, undefined, clock.read)
     if (rtt !== undefined) {
       const t = stats.start()
       clock.now += rtt
@@ -119,6 +152,11 @@ describe('P2C over peak-EWMA', () => {
     expect(picks.get(known)).toBeGreaterThan(120)
     // Two endpoints that have never answered are a coin toss too; in-flight requests still count.
     expect(pickP2C([ep(undefined, 3, clock), fresh])).toBe(fresh)
+    // Against a failing (priced at 1 s) or slow endpoint, the new one is assumed at 30 ms and wins.
+    const failing = ep(undefined, 0, clock)
+    failing.stats.end(failing.stats.start(), false)
+    for (let i = 0; i < 50; i++) expect(pickP2C([failing, fresh])).toBe(fresh)
+    for (let i = 0; i < 50; i++) expect(pickP2C([ep(200, 0, clock), fresh])).toBe(fresh)
   })
 
   it('fades an idle estimate toward zero, so an endpoint once slow is tried again', () => {

@@ -1,4 +1,5 @@
 // The destination component: a registry backend and the WebSocket server over TLS.
+import type {DestinationRefusal} from './peer-limits.js'
 import {startDestinationServer, type DestinationServer, type DestinationServerOptions} from './server.js'
 
 /** The service takes exactly what its server takes (the registry is started here first). */
@@ -10,6 +11,8 @@ export interface DestinationService {
   streams(): number
   /** WebSocket connections open. */
   connections(): number
+  /** Refusals by a bound (per-client connections and watches, the stream caps), by reason. */
+  refused(): Record<DestinationRefusal, number>
   stop(): Promise<void>
 }
 
@@ -27,6 +30,7 @@ export async function startDestinationService(o: DestinationServiceOptions): Pro
     port: server.port,
     streams: () => server.streams(),
     connections: () => server.connections(),
+    refused: () => server.refused(),
     stop: async () => {
       await server.close()
       await o.registry.stop()
@@ -37,3 +41,4 @@ export async function startDestinationService(o: DestinationServiceOptions): Pro
 export {LocalRegistry, parseRegistryDocument, RegistryFileError} from './local-registry.js'
 export {parseAuthority, canonicalAuthority} from './authority.js'
 export type {Registry, PortResolution} from './registry.js'
+export {DESTINATION_REFUSALS, DESTINATION_REFUSED_FAMILY, type DestinationRefusal} from './peer-limits.js'

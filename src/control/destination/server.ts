@@ -15,7 +15,9 @@ import type {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'
 import {DESTINATION_MAX_AUTHORITY, DESTINATION_MAX_WATCHES, DESTINATION_PATH, DESTINATIONS_PATH, type DestinationErrorCode, type DestinationMessage, type DestinationRequest, type StreamMessage} from '../../protocol/destination.js'
 import type {ServingCert} from '../identity/serving-cert.js'
+import type {Registry as MetricsRegistry} from '../../metrics/registry.js'
 import type {Logger} from '../logger.js'
+import {PeerLimits, type DestinationRefusal} from './peer-limits.js'
 import type {Registry} from './registry.js'
 import {openStream, type Stream} from './stream.js'
 import {ROUTE_POLICY_VERSION} from '../../protocol/routes.js'
@@ -36,6 +38,14 @@ export interface DestinationServerOptions {
   clusterDomain?: string
   /** Most concurrent streams, of both kinds together (default 100,000). */
   maxStreams?: number
+  /** Connections one client (identity and address, or address alone) may hold (default 4). */
+  maxConnectionsPerPeer?: number
+  /** Watches one client may hold over all its connections (default 2,000). */
+  maxWatchesPerPeer?: number
+  /** Each loopback connection counts as its own client (default true: local mode, where every proxy is on 127.0.0.1). */
+  loopbackPerConnection?: boolean
+  /** Where mesh_destination_refused_total{reason} is kept, when given. */
+  metrics?: MetricsRegistry
   /** Ping interval to find dead peers (default 30 s). */
   pingIntervalMs?: number
   /**
@@ -53,6 +63,8 @@ export interface DestinationServer {
   streams(): number
   /** WebSocket connections open. */
   connections(): number
+  /** Refusals by a bound, by reason. */
+  refused(): Record<DestinationRefusal, number>
   close(): Promise<void>
 }
 
@@ -65,6 +77,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   const log = o.log
   const clusterDomain = o.clusterDomain ?? 'cluster.local'
   const maxStreams = o.maxStreams ?? 100_000
+  const limits = new PeerLimits({maxConnectionsPerPeer: o.maxConnectionsPerPeer, maxWatchesPerPeer: o.maxWatchesPerPeer, loopbackPerConnection: o.loopbackPerConnection, log, registry: o.metrics})
   const server = https.createServer({...o.serving.tlsOptions(), requestCert: true, rejectUnauthorized: false}, (_req, res) => {
     const ok = _req.url === '/ready' || _req.url === '/live'
     res.writeHead(ok ? 200 : 404, {'content-type': 'application/json'})
@@ -106,14 +119,32 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     const peer = tlsSocket.getPeerCertificate?.()
     const presented = peer && Object.keys(peer).length > 0
     if (presented && !tlsSocket.authorized) return reject(socket, 403, `client certificate refused: ${String(tlsSocket.authorizationError)}`)
-    if (streams() >= maxStreams) return reject(socket, 503, 'too many streams')
     const client = presented ? (peer.subjectaltname ?? '').replace(/^DNS:/, '') : undefined
+    const who = limits.key(client, socket.remoteAddress, socket.remotePort)
+    if (streams() >= maxStreams) {
+      limits.refuse('total_streams', who)
+      return reject(socket, 503, 'too many streams')
+    }
+    if (!limits.connect(who)) return reject(socket, 429, `too many connections from this client (at most ${limits.maxConnections})`)
+    if (!many && !limits.watch(who)) {
+      limits.disconnect(who)
+      return reject(socket, 429, `too many streams from this client (at most ${limits.maxWatches})`)
+    }
     const ns = url.searchParams.get('ns') ?? undefined
+    // (the upgrade may fail: the socket then closes without a 'close' of the WebSocket)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      if (!many) limits.unwatch(who)
+      limits.disconnect(who)
+    }
+    socket.once('close', release)
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true)
       ws.on('pong', () => alive.set(ws, true))
       ws.on('error', () => {})
-      if (many) return serveWatches(ws, ns, client)
+      if (many) return serveWatches(ws, ns, client, who)
       single++
       const stream = open(authority, ns, (msg) => deliver(ws, JSON.stringify(msg), client), () => ws.close(1000, 'done'))
       log.debug('stream opened', {authority, client, watching: stream?.canonical})
@@ -128,12 +159,14 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   })
 
   /** Many streams on one connection: watch / unwatch requests; each message tagged with its stream's id. */
-  const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined): void => {
+  const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined, who: string): void => {
     // id -> its stream (null while openStream runs: it may end the stream before returning)
     const mine = new Map<number, Stream | null>()
     const send = (id: number, msg: DestinationMessage | TrustMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
     const forget = (id: number): void => {
-      if (mine.delete(id)) watches--
+      if (!mine.delete(id)) return
+      watches--
+      limits.unwatch(who)
     }
     const refuse = (id: number, code: DestinationErrorCode, message: string): void => send(id, {type: 'error', code, message})
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -154,8 +187,12 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
       if (r.type === 'watchTrust') return watchTrust(id, r.version)
       const authority = typeof r.authority === 'string' ? r.authority : ''
       if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
-      if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
+      if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) {
+        limits.refuse(mine.size >= DESTINATION_MAX_WATCHES ? 'connection_watches' : 'total_streams', who)
+        return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
+      }
       if (r.type === 'watchRoutes' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchRoutes request needs the highest route policy version the client implements (this server sends version ${ROUTE_POLICY_VERSION})`)
+      if (!limits.watch(who)) return refuse(id, 'UNAVAILABLE', `too many streams from this client (at most ${limits.maxWatches})`)
       mine.set(id, null)
       watches++
       let ended = false
@@ -185,6 +222,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()
       watches -= mine.size
+      limits.unwatch(who, mine.size)
       mine.clear()
     })
   }
@@ -212,6 +250,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     port: (server.address() as AddressInfo).port,
     streams,
     connections: () => wss.clients.size,
+    refused: () => ({...limits.refused}),
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger)

@@ -80,7 +80,7 @@ function clientError(side: Side, err: NodeJS.ErrnoException, socket: Duplex): vo
     socket.destroy()
     return
   }
-  refuseInput(side, 'malformed_request')
+  refuseInput(side, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'header_timeout' : 'malformed_request')
   side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
   const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']

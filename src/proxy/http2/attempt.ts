@@ -6,6 +6,7 @@ import http2 from 'node:http2'
 import type {EndpointClient} from '../endpoint.js'
 import {neverSent, ProxyError, upstreamError} from '../errors.js'
 import type {ReplayBody} from './replay-body.js'
+import {h2Session} from './session.js'
 
 const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM} = http2.constants
 
@@ -20,23 +21,6 @@ export interface H2Attempt {
 }
 
 const ignore = (): void => {}
-
-/** The endpoint's shared HTTP/2 session (reconnected after it closes or is told to go away). */
-export function h2Session(ep: EndpointClient): http2.ClientHttp2Session {
-  const s = ep.h2
-  if (s && !s.closed && !s.destroyed) return s
-  const session = http2.connect(`http://${ep.key}`, {
-    createConnection: () => ep.connect(['h2']),
-    peerMaxConcurrentStreams: 1000,
-  })
-  const drop = (): void => { if (ep.h2 === session) ep.h2 = undefined }
-  session.on('error', drop)
-  session.on('goaway', drop)
-  session.on('close', drop)
-  session.unref()
-  ep.h2 = session
-  return session
-}
 
 export function sendAttempt(ep: EndpointClient, headers: http2.OutgoingHttpHeaders, body: ReplayBody, started: (up: http2.ClientHttp2Stream) => void): Promise<H2Attempt> {
   return new Promise((resolve) => {

@@ -18,6 +18,7 @@ import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
 import {relay} from './relay.js'
+import {closeByProxy} from './client-limits.js'
 import {ReplayBody} from './replay-body.js'
 
 const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
@@ -26,7 +27,7 @@ export function h2StreamHandler(side: Side): (stream: http2.ServerHttp2Stream, h
   return (stream, headers, flags) => {
     forward(side, stream, headers, flags).catch((err: unknown) => {
       containedError(side, 'http2 stream', err)
-      if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
+      if (!stream.destroyed) closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)
     })
   }
 }
@@ -37,7 +38,7 @@ function refuse(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta |
     stream.respond({':status': err.status, 'content-type': 'text/plain; charset=utf-8', [PROXY_ERROR_HEADER]: text})
     stream.end(text + '\n')
   } else if (!stream.destroyed) {
-    stream.close(NGHTTP2_INTERNAL_ERROR)
+    closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)
   }
   if (meta) {
     side.observer?.responseInit(meta, err.status)
@@ -56,7 +57,12 @@ function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: Req
 
 async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): Promise<void> {
   stream.on('error', () => {})
-  const conn = connOf(stream.session?.socket)!
+  // One turn of the event loop before anything goes upstream: a reset that came right behind the
+  // HEADERS (rapid reset, CVE-2023-44487) is read by then, and the stream is not forwarded.
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  // Reset (or its connection gone) before we got to it: nothing to forward.
+  const conn = stream.destroyed || stream.closed ? undefined : connOf(stream.session?.socket)
+  if (!conn) return
   const scheme = headers[':scheme'] ?? 'http'
   const rawAuthority = headers[':authority'] ?? headers.host
   const method = headers[':method'] ?? 'GET'

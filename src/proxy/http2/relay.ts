@@ -5,6 +5,7 @@ import type {RequestMeta} from '../observe.js'
 import type {Side} from '../side.js'
 import {grpcStatus} from './grpc.js'
 import {copyHeaders} from './headers.js'
+import {closeByProxy} from './client-limits.js'
 
 const {NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
 
@@ -58,12 +59,12 @@ export function relay(side: Side, stream: http2.ServerHttp2Stream, meta: Request
   up.on('error', () => {
     settle(false)
     end('upstream reset')
-    if (!stream.destroyed) stream.close(up.rstCode || NGHTTP2_INTERNAL_ERROR)
+    if (!stream.destroyed) closeByProxy(stream, up.rstCode || NGHTTP2_INTERNAL_ERROR)
   })
   up.on('close', () => {
     if (up.rstCode !== undefined && up.rstCode !== 0 && !stream.destroyed) {
       end(`reset ${up.rstCode}`)
-      stream.close(up.rstCode)
+      closeByProxy(stream, up.rstCode)
     }
   })
   stream.on('close', () => {

@@ -4,9 +4,11 @@
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
 import type {Side} from '../side.js'
+import {guardSession, guardStream} from './client-limits.js'
 import {h2StreamHandler} from './forward.js'
 
 const kHead = Symbol('mesh.h2head')
+const kRaw = Symbol('mesh.h2raw')
 const kSessions = Symbol('mesh.h2sessions')
 
 /** The live sessions of a server created here (shutdown sends each a GOAWAY). */
@@ -28,23 +30,40 @@ function nativeHandle(session: http2.Http2Session): SessionHandle | undefined {
 
 export function createH2Server(side: Side): http2.Http2Server {
   const limits = side.config.limits
-  const server = http2.createServer({
+  // (Node's types lack the two invalid-frame options it takes, documented since v15)
+  const options: http2.ServerOptions & {maxSessionInvalidFrames: number, maxSessionRejectedStreams: number} = {
     maxHeaderListPairs: limits.maxHeaderCount + 8,
     maxSessionMemory: 32,
-    settings: {maxConcurrentStreams: 1000, maxHeaderListSize: limits.maxHeaderBytes},
-  })
+    // A client that keeps opening streams past the limit (each refused with REFUSED_STREAM) is
+    // cut off after this many (Node's default: 1,000); counted (client-limits.ts).
+    maxSessionInvalidFrames: limits.h2MaxConcurrentStreams,
+    maxSessionRejectedStreams: limits.h2MaxConcurrentStreams,
+    settings: {maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes},
+  }
+  const server = http2.createServer(options)
   const sessions = new Set<http2.ServerHttp2Session>()
   ;(server as unknown as Record<symbol, unknown>)[kSessions] = sessions
   server.on('session', (session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))
-    const head = (session.socket as unknown as Record<symbol, Buffer | undefined>)[kHead]
+    const socket = session.socket as unknown as Record<symbol, unknown>
+    const head = socket[kHead] as Buffer | undefined
+    const raw = socket[kRaw] as Duplex | undefined
+    guardSession(side, session, raw)
+    session.on('stream', (stream: http2.ServerHttp2Stream) => guardStream(side, session, stream))
     if (head && head.length > 0) {
       const handle = nativeHandle(session)
       if (handle) handle.receive(head)
       else session.destroy(new Error('cannot hand detected bytes to the HTTP/2 session'))
     }
-    session.on('error', (err) => side.log.debug('http/2 session error', {error: err.message}))
+    // Those bytes may have ended the session (a flood in the first packets: too many invalid
+    // frames, the reset budget). Node then still feeds, on the next tick, whatever else the
+    // socket has buffered, through the native handle it has just dropped: a TypeError that ends
+    // the process. What is buffered is the ended session's: dropped with its socket.
+    if (session.destroyed && raw) {
+      raw.destroy()
+      while (raw.read() !== null);
+    }
   })
   server.on('stream', h2StreamHandler(side))
   server.setTimeout(limits.httpIdleTimeoutMs)
@@ -53,6 +72,8 @@ export function createH2Server(side: Side): http2.Http2Server {
 
 /** Serves `socket` (detected as HTTP/2; `head` holds the bytes read so far) on `server`. */
 export function serveH2(server: http2.Http2Server, socket: Duplex, head: Buffer): void {
-  ;(socket as unknown as Record<symbol, Buffer>)[kHead] = head
+  const s = socket as unknown as Record<symbol, unknown>
+  s[kHead] = head
+  s[kRaw] = socket
   server.emit('connection', socket)
 }

@@ -6,19 +6,23 @@ import {InputError} from '../../lib/errors.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
 import type {TapTls} from '../../protocol/tap.js'
 import {serveHttp, forwardTcp, type HttpServers} from '../accept.js'
+import {requireAuthority} from '../authority-gate.js'
 import type {ProxyConfig} from '../config.js'
 import {newConnCtx, type ConnCtx} from '../conn.js'
 import type {Identity} from '../contracts.js'
 import {detect, type Detected} from '../detect.js'
 import {createHttp1Server} from '../http1/server.js'
+import {enforceHeaderTimeout} from '../head-timeout.js'
 import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
 import type {Logger} from '../log.js'
+import {LoopGuard} from '../loop-guard.js'
+import {endpointOptionsOf, limitCounter} from '../side-bounds.js'
 import type {Observer} from '../observe.js'
 import type {OriginalDstFn} from '../orig-dst.js'
 import {RetryBudget} from '../outbound/retry-budget.js'
 import type {ProxyStats, Side} from '../side.js'
-import {countRefusal} from '../refusals.js'
+import {countRefusal, type RefusalReason} from '../refusals.js'
 import {AppTargets} from './app-target.js'
 import {readFirstRecord, serverName} from './client-hello.js'
 import {describePolicy, InboundAuthz, parseInboundPolicy, type InboundPolicy, type Verdict} from './policy.js'
@@ -34,6 +38,8 @@ export interface InboundDeps {
   stats: ProxyStats
   /** Who is served; default: the config's, else MESH_PROXY_INBOUND_POLICY from the environment. */
   policy?: InboundPolicy
+  /** This proxy's listener ports (each side adds its own once listening): the loop guard's. */
+  selfPorts?: number[]
 }
 
 export interface Side$ {
@@ -53,14 +59,19 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       suggestions: [`Configure identity (${ProxyEnv.IDENTITY_ADDR} and friends) or unset ${ProxyEnv.INBOUND_POLICY}.`],
     })
   }
-  const endpointOptions = {connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual}
-  const apps = new AppTargets(config.inboundForward, () => listener.port(), endpointOptions)
+  const refused = (reason: RefusalReason): void => countRefusal(deps.stats.refused, deps.observer, 'inbound', reason)
+  const selfPorts = deps.selfPorts ?? []
+  const endpointOptions = endpointOptionsOf(config, deps, 'inbound')
+  const apps = new AppTargets(config.inboundForward, () => listener.port(), endpointOptions, new LoopGuard(selfPorts, () => refused('loop')))
   const side: Side = {
     direction: 'inbound', config, log, observer: deps.observer, stats: deps.stats, draining: false,
     budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
-    target: (_authority, conn) => apps.target(conn),
+    target: (authority, conn) => {
+      requireAuthority(side, authority)
+      return apps.target(conn)
+    },
   }
-  const servers: HttpServers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
+  const servers: HttpServers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
   const terminator = identity ? new TlsTerminator(identity, config.limits.detectTimeoutMs) : undefined
   const plain: TapTls = {tls: false, noTlsReason: identity?.localName ? 'not_provided_by_remote' : 'no_identity'}
   // Handshakes waiting for the first certificate (one reaction on ready(), not one per connection).
@@ -102,6 +113,15 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     refuse(socket, d.protocol, verdict.detail)
   }
 
+  /** Closes a connection that showed no protocol in time (opaque ports excepted: carried as TCP). */
+  const timedOut = (socket: Duplex, conn: ConnCtx, d: Detected): boolean => {
+    if (!d.timedOut || config.opaquePorts.has(conn.origDst.port)) return false
+    refused('detect_timeout')
+    log.debug('inbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, bytes: d.head.length})
+    socket.destroy()
+    return true
+  }
+
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
@@ -109,8 +129,9 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
     // sends first); only the protocol inside is not detected.
     const d = await detect(socket, config.limits.detectTimeoutMs)
     if (d.closed) return void socket.destroy()
+    if (timedOut(socket, conn, d)) return
+    listener.tracker.detected(socket)
     if (d.protocol !== 'tls' && config.opaquePorts.has(conn.origDst.port)) d.protocol = 'opaque'
-    if (d.protocol === 'opaque' && d.head.length === 0) countRefusal(deps.stats.refused, deps.observer, 'inbound', 'detect_timeout')
     if (d.protocol === 'tls' && terminator) {
       // Terminate only TLS meant for this proxy; an application's own TLS passes through.
       d.head = await readFirstRecord(socket, d.head, config.limits.detectTimeoutMs)
@@ -130,6 +151,9 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       }
       const inner = await detect(t.socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
       if (inner.closed) return void t.socket.destroy()
+      // A meshed peer that sends nothing carries a server-first protocol its side knew to be
+      // opaque (discovery said so): TCP, as before. Anyone else is closed.
+      if (t.client.id === undefined && timedOut(t.socket, conn, inner)) return
       return decide(t.socket, conn, inner, verdict)
     }
     decide(socket, conn, d, authz.checkPlain(d.protocol === 'tls' ? 'TLS, and this proxy has no identity' : 'plaintext'))
@@ -140,7 +164,9 @@ export async function startInbound(deps: InboundDeps): Promise<Side$> {
       log.warn('inbound connection failed', {error: (err as Error).message})
       s.destroy()
     })
-  }, () => deps.stats.rejectedConnections++)
+  }, limitCounter(deps.stats, log, 'inbound', refused))
+  selfPorts.push(listener.port())
   log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
   return {side, listener, servers, authz, close: () => apps.close()}
 }
+

@@ -5,8 +5,9 @@
 // No endpoint starves. An estimate only moves when its endpoint answers, so two rules keep an
 // endpoint that is not chosen from staying unchosen forever (sequential requests never have one
 // in flight, so in-flight counts alone cannot break the tie):
-// - an endpoint that has never answered is assumed as fast as the one it is compared with (a new
-//   replica gets its share at once instead of losing every comparison on a 30 ms guess);
+// - an endpoint that has never answered is assumed as fast as the one it is compared with, or
+//   30 ms if that one is slower (a new replica gets its share at once instead of losing every
+//   comparison on a 30 ms guess, and still wins against a failing or slow one);
 // - an idle endpoint's estimate fades toward zero with the decay time when read, as Tower's
 //   PeakEwma does (linkerd2-proxy's balancer), so an endpoint that was once slow is tried again.
 import type {FailureAccrual} from '../config.js'
@@ -29,7 +30,11 @@ export class EndpointStats {
   ejectedUntil = 0
   ejections = 0
 
-  constructor(private readonly accrual: FailureAccrual, private readonly clock: Clock = () => performance.now()) {
+  constructor(
+    private readonly accrual: FailureAccrual,
+    private readonly onEject?: () => void,
+    private readonly clock: Clock = () => performance.now(),
+  ) {
     this.stamp = clock()
   }
 
@@ -86,6 +91,7 @@ export class EndpointStats {
     this.ejectedUntil = now + base * (0.75 + Math.random() * 0.25)
     this.ejections++
     this.consecutiveFailures = 0
+    this.onEject?.()
   }
 }
 
@@ -107,11 +113,12 @@ export function pickP2C<T extends Balanced>(items: readonly T[]): T | undefined 
   const aOk = a.stats.available(now)
   const bOk = b.stats.available(now)
   if (aOk && bOk) {
-    // An endpoint that has never answered is priced as its rival (both unknown: the default).
+    // An endpoint that has never answered is priced as its rival when the rival is faster than
+    // the default, else at the default (a new endpoint beats one that is failing or slow).
     const ea = a.stats.estimate(now)
     const eb = b.stats.estimate(now)
-    const ca = a.stats.cost(now, eb ?? DEFAULT_RTT_MS)
-    const cb = b.stats.cost(now, ea ?? DEFAULT_RTT_MS)
+    const ca = a.stats.cost(now, Math.min(eb ?? DEFAULT_RTT_MS, DEFAULT_RTT_MS))
+    const cb = b.stats.cost(now, Math.min(ea ?? DEFAULT_RTT_MS, DEFAULT_RTT_MS))
     // `a` is the random draw, so a tie goes either way with equal chance.
     return ca <= cb ? a : b
   }

@@ -4,18 +4,23 @@
 // connection, goes to the original destination instead (discovery/orig-dst-fallback.ts).
 import type net from 'node:net'
 import {forwardTcp, serveHttp} from '../accept.js'
+import {requireAuthority} from '../authority-gate.js'
 import type {ProxyConfig} from '../config.js'
 import {newConnCtx} from '../conn.js'
 import type {Discovery, Identity} from '../contracts.js'
 import {detect} from '../detect.js'
 import {OrigDstFallback} from '../discovery/orig-dst-fallback.js'
 import {createHttp1Server} from '../http1/server.js'
+import {enforceHeaderTimeout} from '../head-timeout.js'
 import type {Side$} from '../inbound/inbound.js'
 import {LazyH2Server} from '../lazy-h2.js'
 import {listen, type Listener} from '../listener.js'
 import type {Logger} from '../log.js'
+import {LoopGuard} from '../loop-guard.js'
 import type {Observer} from '../observe.js'
 import type {OriginalDstFn} from '../orig-dst.js'
+import {countRefusal, type RefusalReason} from '../refusals.js'
+import {endpointOptionsOf, limitCounter} from '../side-bounds.js'
 import type {ProxyStats, Side} from '../side.js'
 import {RetryBudget} from './retry-budget.js'
 import {Router} from './router.js'
@@ -29,8 +34,8 @@ export interface OutboundDeps {
   discovery?: Discovery
   originalDst?: OriginalDstFn
   stats: ProxyStats
-  /** host:port strings this proxy listens on (requests there would loop). */
-  selfAddrs: () => string[]
+  /** This proxy's listener ports (each side adds its own once listening): the loop guard's. */
+  selfPorts?: number[]
 }
 
 const OUTBOUND_TLS = {tls: false, noTlsReason: 'loopback'} as const
@@ -39,24 +44,38 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
   const {config, log} = deps
   const statics = new StaticDiscovery(config.staticRoutes)
   const discovery = new OrigDstFallback(deps.discovery ? new ChainDiscovery([statics, deps.discovery]) : statics)
-  const selfAddrs: string[] = []
+  const refused = (reason: RefusalReason): void => countRefusal(deps.stats.refused, deps.observer, 'outbound', reason)
+  const selfPorts = deps.selfPorts ?? []
   const router = new Router({
-    discovery, identity: deps.identity, log, selfAddrs,
-    connectTimeoutMs: config.limits.connectTimeoutMs, accrual: config.failureAccrual,
+    ...endpointOptionsOf(config, deps, 'outbound'),
+    discovery, identity: deps.identity, log, loop: new LoopGuard(selfPorts, () => refused('loop')),
   })
   const byAuthority = (a: string): ReturnType<Router['resolve']> => router.resolve(a)
   const side: Side = {
     direction: 'outbound', config, log, observer: deps.observer, stats: deps.stats, draining: false,
     budget: new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond),
-    target: (authority, conn) => discovery.target(byAuthority, authority, conn),
+    target: (authority, conn) => {
+      requireAuthority(side, authority)
+      return discovery.target(byAuthority, authority, conn)
+    },
   }
-  const servers = {h1: createHttp1Server(side), h2: new LazyH2Server(side)}
+  const servers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
 
   const onConnection = async (socket: net.Socket): Promise<void> => {
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('outbound', socket, orig, OUTBOUND_TLS, {})
-    const d = await detect(socket, config.limits.detectTimeoutMs, orig !== undefined && config.opaquePorts.has(orig.port))
+    // Opaque: a port of MESH_PROXY_OPAQUE_PORTS, or a destination discovery marked opaque (the
+    // server's config.mesh.dev/opaque-ports), once its target is known.
+    const opaque = orig !== undefined && (config.opaquePorts.has(orig.port) || router.cached(conn.authority)?.opaque === true)
+    const d = await detect(socket, config.limits.detectTimeoutMs, opaque)
     if (d.closed) return void socket.destroy()
+    if (d.timedOut && !(orig && await opaqueDestination(conn.authority))) {
+      // Nothing recognisable in time: closed (a server-first protocol's port belongs in MESH_PROXY_OPAQUE_PORTS).
+      refused('detect_timeout')
+      log.debug('outbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, destination: conn.authority, bytes: d.head.length})
+      return void socket.destroy()
+    }
+    listener.tracker.detected(socket)
     if (d.protocol === 'http1' || d.protocol === 'h2') return serveHttp(side, servers, socket, conn, d)
     if (!orig) {
       log.debug('opaque outbound connection without an original destination: closed', {source: `${conn.source.ip}:${conn.source.port}`})
@@ -67,15 +86,25 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     forwardTcp(side, socket, conn, d.head, ep)
   }
 
+  /** Whether discovery marks the destination opaque (its first connection waited the detect timeout). */
+  const opaqueDestination = async (authority: string): Promise<boolean> => {
+    try {
+      const t = router.resolve(authority)
+      return (t instanceof Promise ? await t : t).opaque === true
+    } catch {
+      return false
+    }
+  }
+
   const waitForIdentity = identityGate(deps.identity, log)
   const listener: Listener = await listen(config.outbound, config.limits.maxConnections, (s) => {
     onConnection(s).catch((err: unknown) => {
       log.debug('outbound connection failed', {error: (err as Error).message})
       s.destroy()
     })
-  }, () => deps.stats.rejectedConnections++, waitForIdentity.gate)
+  }, limitCounter(deps.stats, log, 'outbound', refused), waitForIdentity.gate)
   const port = listener.port()
-  selfAddrs.push(`127.0.0.1:${port}`, `localhost:${port}`, ...deps.selfAddrs())
+  selfPorts.push(port)
   log.info('outbound listening', {addr: `${config.outbound.host}:${port}`, routes: config.staticRoutes.size})
   return {side, listener, servers, close: () => { waitForIdentity.stop(); router.close(); discovery.close() }}
 }

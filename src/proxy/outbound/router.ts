@@ -1,25 +1,33 @@
 // Outbound routing by authority: each authority resolves once through discovery into a Target
-// (its endpoints, kept up to date, balanced by P2C), cached for the next request. Authorities
-// discovery does not handle go straight to the named host:port, plaintext.
+// (its endpoints, kept up to date, balanced by P2C), cached for the next request (at most
+// MAX_TARGETS: the least recently used one leaves first, and its connections close once nothing
+// is in flight on them). Authorities discovery does not handle go straight to the named
+// host:port, plaintext, unless that is this proxy itself (loop-guard.ts: 508).
+import {checkAuthority} from '../authority.js'
 import type {Identity, Discovery, EndpointSet} from '../contracts.js'
 import {NoSuchServiceError} from '../contracts.js'
 import {EndpointClient, type EndpointClientOptions} from '../endpoint.js'
 import {ProxyError} from '../errors.js'
 import type {Logger} from '../log.js'
+import type {LoopGuard} from '../loop-guard.js'
 import {pickP2C} from './balancer.js'
 
 export interface Target {
   readonly authority: string
+  /** Discovery marks its endpoints opaque (carried as TCP without detection). */
+  readonly opaque?: boolean
   /** An endpoint to send to; throws a ProxyError (503) when there is none. */
   pick(): EndpointClient
   close(): void
 }
 
-const MAX_TARGETS = 10_000
+export const MAX_TARGETS = 10_000
 
 export class BalancedTarget implements Target {
   private endpoints: EndpointClient[] = []
   private unsubscribe?: () => void
+  /** Used since the cache last looked (the cache's second chance: least recently used goes first). */
+  used = false
 
   constructor(readonly authority: string, private readonly options: EndpointClientOptions, private readonly onClose?: () => void) {}
 
@@ -37,7 +45,7 @@ export class BalancedTarget implements Target {
         next.push(new EndpointClient(ep, this.options))
       }
     }
-    for (const gone of old.values()) gone.close()
+    for (const gone of old.values()) gone.retire()
     this.endpoints = next
   }
 
@@ -56,10 +64,22 @@ export class BalancedTarget implements Target {
     return this.endpoints.length
   }
 
+  get opaque(): boolean {
+    return this.endpoints.some((e) => e.endpoint.opaque === true)
+  }
+
   close(): void {
     this.unsubscribe?.()
     this.onClose?.()
     for (const e of this.endpoints) e.close()
+    this.endpoints = []
+  }
+
+  /** Leaves the cache: no longer updated; each endpoint closes once nothing is in flight on it. */
+  retire(): void {
+    this.unsubscribe?.()
+    this.onClose?.()
+    for (const e of this.endpoints) e.retire()
     this.endpoints = []
   }
 }
@@ -67,13 +87,15 @@ export class BalancedTarget implements Target {
 export interface RouterOptions extends EndpointClientOptions {
   discovery: Discovery
   identity?: Identity
-  /** Addresses of this proxy's own listeners: going there directly would loop. */
-  selfAddrs: string[]
+  /** This proxy's own listeners: an authority that reaches one directly would loop. */
+  loop: LoopGuard
   log: Logger
+  /** At most this many authorities cached (default MAX_TARGETS). */
+  maxTargets?: number
 }
 
 export class Router {
-  private readonly targets = new Map<string, Target>()
+  private readonly targets = new Map<string, BalancedTarget>()
   private readonly pending = new Map<string, Promise<Target>>()
 
   constructor(private readonly options: RouterOptions) {}
@@ -81,7 +103,10 @@ export class Router {
   /** The cached target (fast path) or a promise of it. */
   resolve(authority: string): Target | Promise<Target> {
     const t = this.targets.get(authority)
-    if (t) return t
+    if (t) {
+      t.used = true
+      return t
+    }
     let p = this.pending.get(authority)
     if (!p) {
       p = this.build(authority).finally(() => this.pending.delete(authority))
@@ -90,7 +115,23 @@ export class Router {
     return p
   }
 
+  /** The cached target of `authority`, if any (no discovery asked). */
+  cached(authority: string): BalancedTarget | undefined {
+    return this.targets.get(authority)
+  }
+
+  /** Authorities cached (tests). */
+  get size(): number {
+    return this.targets.size
+  }
+
   private async build(authority: string): Promise<Target> {
+    // (the sides refused authorities that do not parse, counted; this is the parsed form)
+    const parsed = checkAuthority(authority)
+    if (typeof parsed === 'string') throw new ProxyError('BAD_REQUEST', `bad authority "${authority.slice(0, 100)}": ${parsed}`)
+    // This host on one of this proxy's ports, in any form: whatever discovery would say, a loop.
+    const {loop} = this.options
+    if (loop.isSelf(parsed.host, parsed.port)) throw loop.refuse(parsed.host, parsed.port)
     let resolution
     try {
       resolution = await this.options.discovery.resolve(authority)
@@ -98,24 +139,39 @@ export class Router {
       if (err instanceof NoSuchServiceError) throw new ProxyError('NO_SUCH_SERVICE', `no such service: ${authority}`)
       throw new ProxyError('DISCOVERY_FAILED', `resolving ${authority}: ${(err as Error).message}`, {cause: err})
     }
-    const target = new BalancedTarget(authority, this.options, () => resolution?.close())
+    let target: BalancedTarget
     if (resolution) {
+      target = new BalancedTarget(authority, this.options, () => resolution?.close())
       target.update(resolution.current())
       target.watch(resolution.onChange((set) => target.update(set)))
     } else {
-      if (this.options.selfAddrs.includes(authority)) throw new ProxyError('LOOP', `${authority} is this proxy: the request would loop`)
-      const colon = authority.lastIndexOf(':')
-      const host = authority.slice(0, colon).replace(/^\[|\]$/g, '')
-      target.update({endpoints: [{host, port: Number(authority.slice(colon + 1)), labels: {}}]})
+      // Direct: a name that resolves to this proxy is a loop too; checked again on every connect (DNS may change).
+      if (parsed.kind === 'name' && await loop.resolvesToSelf(parsed.host, parsed.port, this.options.connectTimeoutMs)) throw loop.refuse(parsed.host, parsed.port)
+      target = new BalancedTarget(authority, {...this.options, lookup: loop.lookupFor(parsed.port)})
+      target.update({endpoints: [{host: parsed.host, port: parsed.port, labels: {}}]})
     }
-    if (this.targets.size >= MAX_TARGETS) {
-      const oldest = this.targets.keys().next().value as string
-      this.targets.get(oldest)?.close()
-      this.targets.delete(oldest)
-    }
+    if (this.targets.size >= (this.options.maxTargets ?? MAX_TARGETS)) this.evict()
     this.targets.set(authority, target)
     this.options.log.debug('resolved', {authority, endpoints: (target as BalancedTarget).size, discovered: resolution !== null})
     return target
+  }
+
+  /**
+   * Drops the least recently used target (second chance: one used since the last look goes to
+   * the back, unmarked). Its connections close once nothing is in flight on them.
+   */
+  private evict(): void {
+    for (const [key, t] of this.targets) {
+      this.targets.delete(key)
+      if (t.used) {
+        t.used = false
+        this.targets.set(key, t)
+        continue
+      }
+      t.retire()
+      this.options.log.debug('route cache full: least recently used authority dropped', {authority: key})
+      return
+    }
   }
 
   close(): void {

@@ -1,20 +1,10 @@
-// TapEvents from the data path's RequestMeta. Credentials never leave the proxy: the values of
-// authorization, cookie and similar headers are replaced.
+// TapEvents from the data path's RequestMeta. Credentials never leave the proxy (redact.ts):
+// credential headers' values and every query value are replaced.
 import type {TapPeer, TapRequestInit, TapResponseEnd, TapResponseInit} from '../../protocol/tap.js'
 import type {Addr, RequestMeta, ResponseEndMeta} from '../observe.js'
+import {tapHeaders, tapPath} from './redact.js'
 
-const REDACTED = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token'])
-export const REDACTED_VALUE = '<redacted>'
-
-export function tapHeaders(headers: RequestMeta['headers']): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue
-    const name = k.toLowerCase()
-    out[name] = REDACTED.has(name) ? REDACTED_VALUE : Array.isArray(v) ? v.join(', ') : v
-  }
-  return out
-}
+export {REDACTED_VALUE, tapHeaders} from './redact.js'
 
 function peer(a: Addr, labels: Record<string, string> | undefined): TapPeer {
   const address = a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`
@@ -51,7 +41,7 @@ export class TapEventBuilder {
       method: req.method,
       scheme: req.scheme,
       authority: req.authority,
-      path: req.path,
+      path: tapPath(req.path),
       ...(req.route === '' ? {} : {route: req.route}),
       headers: tapHeaders(req.headers),
     }

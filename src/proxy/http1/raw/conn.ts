@@ -17,6 +17,7 @@ import {HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
 import {watchDrain} from './drain.js'
+import {startHeadTimer} from '../../head-timeout.js'
 
 
 /** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
@@ -35,6 +36,8 @@ export class RawConn implements ClientSide {
   private ex: RawExchange | undefined
   private closed = false
   private ended = false
+  /** Runs while a request head is incomplete (head-timeout.ts: 408 when it fires). */
+  private headTimer: NodeJS.Timeout | undefined
   /** Requests served; a drain closes idle connections that have served one (or are old). */
   served = 0
   readonly since = performance.now()
@@ -95,6 +98,7 @@ export class RawConn implements ClientSide {
   }
 
   private readonly onClose = (): void => {
+    clearTimeout(this.headTimer)
     this.closed = true
     this.ex?.clientGone()
     this.ex = undefined
@@ -121,8 +125,11 @@ export class RawConn implements ClientSide {
     const end = pending.end
     if (end < 0) {
       if (pending.length > limits.maxHeaderBytes) this.handOver()
+      else this.headTimer ??= startHeadTimer(this.side, this.socket)
       return
     }
+    clearTimeout(this.headTimer)
+    this.headTimer = undefined
     const buf = pending.flat()
     const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
     const plan = head ? this.plan(head) : null
@@ -182,6 +189,7 @@ export class RawConn implements ClientSide {
   private handOver(): void {
     const s = this.socket
     this.closed = true
+    clearTimeout(this.headTimer)
     rawCounts.handovers++
     s.pause()
     s.off('data', this.onData)
