@@ -5,7 +5,8 @@ import {DEFAULT_PROXY_IMAGE} from '../inject/constants.js'
 import {meshVersion} from '../lib/version.js'
 import {TRUST_DOMAIN} from '../protocol/control-plane.js'
 import {DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES} from '../protocol/identity.js'
-import {DEFAULT_OPAQUE_PORTS, PORT_LIST_PATTERN} from '../protocol/destination.js'
+import {PORT_LIST_PATTERN} from '../protocol/destination.js'
+import {DEFAULT_OPAQUE_PORTS} from '../protocol/proxy-env.js'
 
 export type FieldType = 'string' | 'int' | 'bool' | readonly string[]
 
@@ -44,7 +45,7 @@ export const SCHEMA: Record<string, FieldSpec> = {
   'controller.resources.cpuLimit': {type: 'string', description: 'controller CPU limit (none by default)'},
   'controller.resources.memoryLimit': {type: 'string', default: '512Mi', description: 'controller memory limit'},
   'proxy.logLevel': {type: LOG_LEVELS, default: 'info', description: 'default log level of injected proxies'},
-  'proxy.opaquePorts': {type: 'string', default: DEFAULT_OPAQUE_PORTS, allowEmpty: true, pattern: {source: PORT_LIST_PATTERN, what: 'ports and ranges separated by commas (e.g. 3306,5432,8000-8010), or empty for none'}, description: 'ports carried as opaque TCP cluster-wide, without protocol detection: given to injected proxies and to discovery for pods without a config.mesh.dev/opaque-ports annotation (default: Linkerd\'s, the server-speaks-first protocols SMTP, MySQL, Galera, PostgreSQL, Redis, Elasticsearch, Memcached)'},
+  'proxy.opaquePorts': {type: 'string', default: DEFAULT_OPAQUE_PORTS, allowEmpty: true, pattern: {source: PORT_LIST_PATTERN, what: 'ports and ranges separated by commas (e.g. 3306,5432,8000-8010), or empty'}, description: 'ports carried as opaque TCP cluster-wide, without protocol detection: given to injected proxies and to discovery for pods without a config.mesh.dev/opaque-ports annotation (default: Linkerd\'s, the server-speaks-first protocols SMTP, MySQL, Galera, PostgreSQL, Redis, Elasticsearch, Memcached)'},
   'proxy.resources.cpuRequest': {type: 'string', description: 'default CPU request of injected proxies'},
   'proxy.resources.memoryRequest': {type: 'string', description: 'default memory request of injected proxies'},
   'proxy.resources.cpuLimit': {type: 'string', description: 'default CPU limit of injected proxies'},

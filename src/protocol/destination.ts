@@ -17,14 +17,6 @@
 import type {RoutesMessage, WatchRoutesRequest} from './routes.js'
 import type {TrustMessage, WatchTrustRequest} from './trust.js'
 
-/**
- * Ports carried as opaque TCP unless a pod's `config.mesh.dev/opaque-ports` says otherwise:
- * Linkerd's defaults, the server-speaks-first protocols (SMTP 25 and 587, MySQL 3306, Galera
- * 4444, PostgreSQL 5432, Redis 6379, Elasticsearch 9300, Memcached 11211), whose clients wait for
- * the server and would otherwise stall protocol detection on every connection.
- */
-export const DEFAULT_OPAQUE_PORTS = '25,587,3306,4444,5432,6379,9300,11211'
-
 /** `25,3306,8000-8010`: ports and ranges separated by commas (a JavaScript and RE2 regular expression). */
 export const PORT_LIST_PATTERN = '^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$'
 
