@@ -7,10 +7,11 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
       parserOptions: {
-        project: './tsconfig.check.json',
+        // The dashboard's page is browser code with its own compiler settings (DOM, JSX).
+        project: ['./tsconfig.check.json', './src/dashboard/web/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },

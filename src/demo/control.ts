@@ -75,6 +75,8 @@ export interface StatusReport {
   dir: string
   namespace?: string
   tap?: string
+  /** The demo's dashboard, key included. */
+  dashboard?: string
   controller?: {identity: string; destination: string}
   processes: ProcessReport[]
 }
@@ -107,7 +109,7 @@ export async function demoStatus(env: NodeJS.ProcessEnv = process.env): Promise<
     return {key: c.key, pid: c.pid, status: c.status, restarts: c.restarts, lastExit: c.lastExit, ready, address, log: c.log}
   }))
   return {
-    running: true, pid: found.pid, status: d.status, startedAt: d.startedAt, dir: p.dir, namespace: d.plan.namespace, tap: d.tapUrl,
+    running: true, pid: found.pid, status: d.status, startedAt: d.startedAt, dir: p.dir, namespace: d.plan.namespace, tap: d.tapUrl, dashboard: d.dashboardUrl,
     controller: {identity: `https://127.0.0.1:${d.plan.controller.identityPort}`, destination: `wss://127.0.0.1:${d.plan.controller.destinationPort}`},
     processes: probes,
   }

@@ -20,6 +20,7 @@ import {acquireLock, alreadyRunning, cleanStale, findDemo, findLeftovers, OWNER_
 import {renderSummary} from './summary.js'
 import {Supervisor, supervisedCommandLine} from './supervisor.js'
 import {startTapPlane, type TapPlane} from './tap-plane.js'
+import type {DashboardServer} from '../dashboard/server.js'
 
 export interface DemoOptions {
   portBase?: number
@@ -70,6 +71,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
 
   let supervisor: Supervisor | undefined
   let tap: TapPlane | undefined
+  let dashboard: DashboardServer | undefined
   let state: DemoState | undefined
   let failure: string | undefined
   const persist = (): void => {
@@ -97,6 +99,8 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     state.tapUrl = tap.url
     state.localContext = tap.contextFile
     writeCheckState(p, plan, state.anchorsFile, state.issuerFile)
+    dashboard = await (await import('../dashboard/run.js')).startDemoDashboard(env, p.checkState, out)
+    state.dashboardUrl = dashboard?.url
     supervisor.start(loadSpec(plan, p))
     supervisor.markRunning('load')
     state.status = 'ready'
@@ -120,6 +124,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
       persist()
     }
     await supervisor?.stopAll([...STOP_ORDER])
+    await dashboard?.close()
     await tap?.close()
     removeFiles(p, env.MESH_DEMO_DETACHED === '1' && failure !== undefined)
     if (state?.status === 'stopping' && failure === undefined) out.info('demo stopped; every process it started is gone and its files are removed')

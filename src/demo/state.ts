@@ -17,6 +17,8 @@ export interface DemoState {
   /** Base URL of the local tap server (also in the local context). */
   tapUrl?: string
   localContext?: string
+  /** The demo's dashboard, key included (`mesh dashboard` serves the same page). */
+  dashboardUrl?: string
   anchorsFile: string
   issuerFile: string
   processes: ChildState[]

@@ -97,6 +97,7 @@ export async function renderSummary(state: DemoState, out: Output, opts: {detach
     '',
     `controller (local mode): identity https://127.0.0.1:${plan.controller.identityPort}, destination wss://127.0.0.1:${plan.controller.destinationPort}`,
     `tap server: ${state.tapUrl ?? '-'} (found by the CLI through ${state.localContext ?? 'the local context'})`,
+    `dashboard: ${state.dashboardUrl ?? '-'} (open it in a browser: the mesh as a picture)`,
     `load: ${plan.load.rps} requests/s to web, through web's proxy`,
     '',
     table.trimEnd(),

@@ -19,7 +19,7 @@ export default class DemoStatus extends BaseCommand<typeof DemoStatus> {
       return
     }
     if (this.flags.output === 'json') return
-    this.out.info(`mesh demo (pid ${r.pid}) ${r.status}, since ${r.startedAt}, namespace ${r.namespace}; tap server ${r.tap ?? '-'}; files in ${r.dir}`)
+    this.out.info(`mesh demo (pid ${r.pid}) ${r.status}, since ${r.startedAt}, namespace ${r.namespace}; tap server ${r.tap ?? '-'}; dashboard ${r.dashboard ?? '-'}; files in ${r.dir}`)
     const rows = r.processes.map((p) => [p.key, p.pid ?? '-', p.status, p.ready === undefined ? '-' : p.ready ? 'yes' : 'no', p.restarts, p.lastExit ?? '-', p.address ?? '-'])
     this.out.stdout.write(await this.out.table(['PROCESS', 'PID', 'STATUS', 'READY', 'RESTARTS', 'LAST EXIT', 'ADDRESS'], rows))
   }
