@@ -24,14 +24,14 @@ export default tseslint.config(
     },
   },
   {
-    // The sidecar takes node:http's values from src/proxy/node-http.ts: on Node 24 an ESM import
+    // The sidecar takes node:http's values from src/proxy/core/node-http.ts: on Node 24 an ESM import
     // of node:http loads undici, http2 and tls into every proxy (issue 21).
     files: ['src/proxy/**/*.ts'],
-    ignores: ['src/proxy/node-http.ts'],
+    ignores: ['src/proxy/core/node-http.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {paths: ['node:http', 'http'].map((name) => ({
         name, allowTypeImports: true,
-        message: 'import node:http values from src/proxy/node-http.ts (an ESM import of node:http loads undici on Node 24)',
+        message: 'import node:http values from src/proxy/core/node-http.ts (an ESM import of node:http loads undici on Node 24)',
       }))}],
     },
   },

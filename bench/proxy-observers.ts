@@ -2,7 +2,7 @@
 // nanoseconds: the metrics observer, tap with no subscriber, tap with one matching subscriber,
 // and a /metrics scrape. Run: npx tsx bench/proxy-observers.ts
 import {createProxyMetrics} from '../src/metrics/index.js'
-import type {RequestMeta} from '../src/proxy/observe.js'
+import type {RequestMeta} from '../src/proxy/core/observe.js'
 import {TapHub, parseTapFilter} from '../src/proxy/tap/index.js'
 
 const N = 300_000

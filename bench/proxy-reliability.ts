@@ -5,9 +5,9 @@
 // Run: npx tsx bench/proxy-reliability.ts [requests]. Bounded in count; loopback only.
 import http2 from 'node:http2'
 import type net from 'node:net'
-import {loadProxyConfig} from '../src/proxy/config.js'
-import {Logger} from '../src/proxy/log.js'
-import {parseRoutes, RouteTable} from '../src/proxy/route-policy.js'
+import {loadProxyConfig} from '../src/proxy/config/config.js'
+import {Logger} from '../src/proxy/core/log.js'
+import {parseRoutes, RouteTable} from '../src/proxy/config/route-policy.js'
 import {startProxy} from '../src/proxy/server.js'
 
 const REQUESTS = Math.min(Number(process.argv[2] ?? 4000), 50_000)

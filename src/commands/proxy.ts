@@ -29,7 +29,7 @@ export default class Proxy extends BaseCommand<typeof Proxy> {
   }
 
   async run(): Promise<void> {
-    const {loadProxyConfig} = await import('../proxy/config.js')
+    const {loadProxyConfig} = await import('../proxy/config/config.js')
     const {serveProxy} = await import('../proxy/main.js')
     const f = this.flags
     await serveProxy(loadProxyConfig(process.env, {

@@ -3,8 +3,8 @@
 // annotations before this runs, so they win too, and stay visible in the output.
 import {MeshError} from '../lib/errors.js'
 import {PROXY_PORTS, PROXY_UID} from '../protocol/proxy-env.js'
-import {parseInboundPolicy} from '../proxy/inbound/policy.js'
-import {parseRoutes} from '../proxy/route-policy.js'
+import {parseInboundPolicy} from '../proxy/config/inbound-policy.js'
+import {parseRoutes} from '../proxy/config/route-policy.js'
 import {CONFIG_PREFIX} from './constants.js'
 import type {MeshConfig, ProxyResources} from './config.js'
 

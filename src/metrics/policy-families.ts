@@ -1,8 +1,8 @@
 // The proxy's policy family: inbound connections the inbound policy (MESH_PROXY_INBOUND_POLICY)
 // refused, by reason. Named like the proxy's other own families (mesh_proxy_tap_*); every
 // reason's series exists from the start at 0, so rate() and alerts see it before a refusal.
-import {REFUSAL_REASONS} from '../proxy/inbound/policy.js'
-import {REFUSAL_REASON_NAMES, REFUSAL_REASONS as BOUND_REASONS, type RefusalReason} from '../proxy/refusals.js'
+import {REFUSAL_REASONS} from '../proxy/config/inbound-policy.js'
+import {REFUSAL_REASON_NAMES, REFUSAL_REASONS as BOUND_REASONS, type RefusalReason} from '../proxy/core/refusals.js'
 import type {Direction} from '../protocol/tap.js'
 import type {CounterChild} from './counter.js'
 import type {Registry} from './registry.js'

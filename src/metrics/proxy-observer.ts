@@ -3,8 +3,8 @@
 // (one per endpoint) are looked up by identity in WeakMaps (falling back to their content when
 // the data path builds fresh ones), then the series by authority (and route) in a Map.
 import type {Direction, TapTls} from '../protocol/tap.js'
-import type {RefusalReason} from '../proxy/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/observe.js'
+import type {RefusalReason} from '../proxy/core/refusals.js'
+import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'

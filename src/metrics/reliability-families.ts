@@ -3,7 +3,7 @@
 // Linkerd's route-level retry families carry route objects this proxy does not have. Every
 // series exists from the start at 0.
 import type {Direction} from '../protocol/tap.js'
-import type {RetryOutcome} from '../proxy/observe.js'
+import type {RetryOutcome} from '../proxy/core/observe.js'
 import type {CounterChild} from './counter.js'
 import type {Registry} from './registry.js'
 

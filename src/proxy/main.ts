@@ -4,12 +4,12 @@
 // then drains within the grace period.
 import v8 from 'node:v8'
 import {formatError, toMeshError} from '../lib/errors.js'
-import type {ProxyConfig} from './config.js'
-import {loadProxyConfig} from './config.js'
+import type {ProxyConfig} from './config/config.js'
+import {loadProxyConfig} from './config/config.js'
 import {dropCodePagesLater} from './net/code-pages.js'
 import {MALLOC_TRIM_INTERVAL_MS, mallocTrimSupport, startMallocTrim} from './net/malloc-trim.js'
 import {runSidecar} from './run.js'
-import {containUncaught} from './uncaught.js'
+import {containUncaught} from './core/uncaught.js'
 
 /**
  * V8 settings of the proxy process that NODE_OPTIONS does not accept. `--optimize-for-size`

@@ -1,9 +1,10 @@
 // The whole sidecar as `mesh proxy` runs it: identity (when configured), discovery (the
 // destination service, else static routes), metrics, tap, the data path, and the admin server,
 // wired together; stop() drains and closes them in order.
-import type {ProxyConfig} from './config.js'
-import type {Discovery, Identity} from './contracts.js'
-import {Logger, parseLogLevel} from './log.js'
+import type {ProxyConfig} from './config/config.js'
+import type {Discovery, Identity} from './core/contracts.js'
+import {parseLogLevel} from './config/log-level.js'
+import {Logger} from './core/log.js'
 import {ProxyEnv} from '../protocol/proxy-env.js'
 import {startProxy, type RunningProxy} from './server.js'
 

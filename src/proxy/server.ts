@@ -1,14 +1,15 @@
 // startProxy: the data plane in one call, for `mesh proxy`, `mesh demo` and tests. It starts the
 // inbound and outbound listeners (admin and tap are separate pieces the caller adds) and
 // returns their ports, a readiness promise, counters, and a graceful close.
-import type {ProxyConfig} from './config.js'
-import type {Discovery, Identity} from './contracts.js'
-import {startInbound, type Side$} from './inbound/inbound.js'
-import {Logger} from './log.js'
-import {combineObservers, type Observer} from './observe.js'
-import {loadOriginalDst, type OriginalDstFn} from './orig-dst.js'
+import type {ProxyConfig} from './config/config.js'
+import type {Discovery, Identity} from './core/contracts.js'
+import type {Side$} from './accept/accept.js'
+import {startInbound} from './inbound/inbound.js'
+import {Logger} from './core/log.js'
+import {combineObservers, type Observer} from './core/observe.js'
+import {loadOriginalDst, type OriginalDstFn} from './accept/orig-dst.js'
 import {startOutbound} from './outbound/outbound.js'
-import {newStats, type ProxyStats} from './side.js'
+import {newStats, type ProxyStats} from './core/stats.js'
 import {drain} from './shutdown.js'
 
 export interface StartOptions {

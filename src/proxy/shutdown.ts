@@ -1,8 +1,8 @@
 // Graceful drain: stop accepting, tell HTTP/1 clients to close (Connection: close, idle
 // keep-alive connections closed) and HTTP/2 clients to go away (GOAWAY), let in-flight work
 // finish within the grace period, then cut whatever is left.
-import type {Side$} from './inbound/inbound.js'
-import {closeIdleHttp1} from './http1/server.js'
+import type {Side$} from './accept/accept.js'
+import {closeIdleHttp1} from './http/http1/server.js'
 
 export async function drain(sides: Side$[], graceMs: number): Promise<{forced: number}> {
   for (const s of sides) {

@@ -9,7 +9,7 @@ import path from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {identityName} from '../../src/protocol/proxy-env.js'
-import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
+import type {Observer, RequestMeta} from '../../src/proxy/core/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {closeServer, quietLog, startEchoApp, testConfig, type EchoApp} from '../proxy/helpers.js'
@@ -93,7 +93,7 @@ afterAll(async () => {
 describe('a proxy pair over mTLS', () => {
   it('a burst of 64 requests at once on an empty pool: every one answered, over shared connections', async () => {
     // 64 client connections at once; the outbound pool is empty, so requests wait in the pool
-    // for connections (raw/pool.ts; its rules are unit-tested in test/proxy/raw-pool.test.ts).
+    // for connections (src/proxy/endpoint/raw-pool.ts; its rules are unit-tested in test/proxy/raw-pool.test.ts).
     const burst = new http.Agent({keepAlive: false})
     const statuses = await Promise.all(Array.from({length: 64}, () => new Promise<number>((resolve) => {
       const req = http.request({host: '127.0.0.1', port: client.ports.outbound, path: '/burst', headers: {host: 'db.shop.svc.cluster.local'}, agent: burst}, (res) => {

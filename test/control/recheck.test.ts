@@ -3,7 +3,7 @@
 // a few overall, a cap on authorities), and nothing left running after close. The end-to-end
 // proof with a real destination service is in orig-dst.test.ts.
 import {describe, expect, it} from 'vitest'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
+import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/core/contracts.js'
 import {OrigDstFallback} from '../../src/proxy/discovery/orig-dst-fallback.js'
 import {Rechecker} from '../../src/proxy/discovery/recheck.js'
 import {eventually} from '../helpers/eventually.js'

@@ -8,8 +8,8 @@ import {serviceAuthority} from '../../src/demo/apps/catalog.js'
 import {Outbound} from '../../src/demo/apps/outbound.js'
 import {GrpcClient} from '../../src/demo/apps/grpc-client.js'
 import {decodeProto, encodeProto, frame, GrpcStatus, unframe} from '../../src/demo/apps/grpc-wire.js'
-import {loadProxyConfig} from '../../src/proxy/config.js'
-import {Logger} from '../../src/proxy/log.js'
+import {loadProxyConfig} from '../../src/proxy/config/config.js'
+import {Logger} from '../../src/proxy/core/log.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 
 describe('demo apps through a real proxy', () => {

@@ -9,7 +9,7 @@ export const CHROMIUM = '/usr/bin/chromium'
 export function requireChromium(suite: string): void {
   beforeAll(() => {
     if (existsSync(CHROMIUM)) return
-    throw new Error(`${suite} drives a real browser: ${CHROMIUM} is missing. Install Debian's Chromium: apt-get install -y chromium (.ci/run does), or run \`npm run test:unit\`, which leaves the browser suites out.`)
+    throw new Error(`${suite} drives a real browser: ${CHROMIUM} is missing. Install Debian's Chromium: apt-get install -y chromium (.ci/run does), or run "npm run test:unit", which leaves the browser suites out.`)
   })
 }
 

@@ -20,12 +20,12 @@ import {KubernetesEventRecorder} from '../../src/control/identity/events.js'
 import {silentLogger} from '../../src/control/logger.js'
 import {callCertify, CertifyError, startIdentity} from '../../src/proxy/identity/index.js'
 import {createCsr, generateIssuer, generateRsaKey, generateTrustAnchor, parseCertificate, publicKeyOf, signLeaf, singleDnsSan, verifyChain, type CaMaterial} from '../../src/tls/index.js'
-import type {Discovery} from '../../src/proxy/contracts.js'
-import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
-import {parseInboundPolicy} from '../../src/proxy/inbound/policy.js'
+import type {Discovery} from '../../src/proxy/core/contracts.js'
+import {startInbound, type InboundSide$} from '../../src/proxy/inbound/inbound.js'
+import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {newStats} from '../../src/proxy/side.js'
+import {newStats} from '../../src/proxy/core/stats.js'
 import {closeServer, quietLog, request, startEchoApp, testConfig} from '../proxy/helpers.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 
@@ -122,7 +122,7 @@ describe('identity on a real API server', () => {
     const ids: ProxyIdentity[] = []
     const proxies: RunningProxy[] = []
     const app = await startEchoApp()
-    let inbound: Side$ | undefined
+    let inbound: InboundSide$ | undefined
     try {
       const certified = async (sa: string): Promise<ProxyIdentity> => {
         const tokenFile = path.join(tmp, `${sa}-mtls.token`)

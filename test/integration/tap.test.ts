@@ -25,7 +25,7 @@ import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js
 import {startPrometheus, type PrometheusServer} from '../stat/prometheus-server.js'
 import {servingIdentity} from '../../src/control/tap/controller-identity.js'
 import {Output} from '../../src/lib/output.js'
-import type {Identity} from '../../src/proxy/contracts.js'
+import type {Identity} from '../../src/proxy/core/contracts.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/ca.js'
 import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'

@@ -1,6 +1,6 @@
 // RequestMeta / ConnMeta builders for observer tests.
 import type {TapTls} from '../../src/protocol/tap.js'
-import type {ConnMeta, RequestMeta} from '../../src/proxy/observe.js'
+import type {ConnMeta, RequestMeta} from '../../src/proxy/core/observe.js'
 
 let next = 0
 

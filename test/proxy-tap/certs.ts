@@ -1,12 +1,12 @@
 // Certificates made by the openssl CLI at test time, and an Identity over them (the contract
-// in src/proxy/contracts.ts, checked with Node's X509Certificate).
+// in src/proxy/core/contracts.ts, checked with Node's X509Certificate).
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {X509Certificate} from 'node:crypto'
 import {createSecureContext, type PeerCertificate, type SecureContext} from 'node:tls'
-import type {Identity} from '../../src/proxy/contracts.js'
+import type {Identity} from '../../src/proxy/core/contracts.js'
 
 export interface Pem {
   key: string

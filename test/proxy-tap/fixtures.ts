@@ -1,4 +1,4 @@
-import type {RequestMeta} from '../../src/proxy/observe.js'
+import type {RequestMeta} from '../../src/proxy/core/observe.js'
 import type {TapSocket} from '../../src/proxy/tap/index.js'
 
 let next = 0

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {parseMetrics, Registry} from '../../src/metrics/index.js'
-import type {RequestMeta} from '../../src/proxy/observe.js'
+import type {RequestMeta} from '../../src/proxy/core/observe.js'
 import {parseTapFilter, REDACTED_VALUE, TapFilterError, TapHub} from '../../src/proxy/tap/index.js'
 import {RecordingSocket, request} from './fixtures.js'
 

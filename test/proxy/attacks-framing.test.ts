@@ -7,7 +7,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {EndpointSet} from '../../src/proxy/contracts.js'
+import type {EndpointSet} from '../../src/proxy/core/contracts.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {RawClient} from './attacks.js'
 import {closeServer, fixedDiscovery, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'

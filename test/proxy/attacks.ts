@@ -197,7 +197,7 @@ export const CRASH_ATTACKS: Attack[] = [
     run: (p, app, id) => badChunkAfterGood(p.outbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n'),
   },
   {
-    // The authority's port is another helper's to validate; here it must not end the process.
+    // The authority's port is validated by the one authority parser (400, bad_authority); here: the process lives.
     name: 'a Host whose port is not a number (outbound)',
     run: (p) => answerTo(p.outbound, 'GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n'),
   },

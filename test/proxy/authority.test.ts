@@ -1,11 +1,11 @@
-// The one authority parser (src/proxy/authority.ts): the forms it accepts and normalises, what it
+// The one authority parser (src/proxy/config/authority.ts): the forms it accepts and normalises, what it
 // refuses and why, and, on generated inputs, agreement with the URL standard's host parser (Node's
 // URL) wherever it accepts an authority: same host, same port. It is stricter than URL (no
 // userinfo, no sub-delims in names), never looser. And the loop guard's address checks.
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
-import {checkAuthority, normalizeAuthority, parseAuthority, type Authority} from '../../src/proxy/authority.js'
-import {LoopGuard} from '../../src/proxy/loop-guard.js'
+import {checkAuthority, normalizeAuthority, parseAuthority, type Authority} from '../../src/proxy/config/authority.js'
+import {LoopGuard} from '../../src/proxy/route/loop-guard.js'
 
 function ok(input: string, defaultPort = 80): Authority {
   const a = parseAuthority(input, defaultPort)

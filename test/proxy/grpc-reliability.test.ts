@@ -7,7 +7,7 @@ import {fileURLToPath} from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, startPair, type Pair} from './helpers.js'
 

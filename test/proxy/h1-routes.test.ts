@@ -2,7 +2,7 @@
 // inbound -> app): a route's timeout, a route that turns retries off, a route's retry-on
 // statuses and a route marked retryable for POST; other routes keep the defaults.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {closeServer, request, startEchoApp, startPair, type EchoApp, type Pair} from './helpers.js'
 
 describe('HTTP/1 per-route policy through a proxy pair', () => {

@@ -5,10 +5,10 @@
 import http2 from 'node:http2'
 import net from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
-import type {ProxyConfig} from '../../src/proxy/config.js'
+import type {ProxyConfig} from '../../src/proxy/config/config.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {replayHeld, setReplayCap} from '../../src/proxy/http2/replay-body.js'
-import {parseRoutes} from '../../src/proxy/route-policy.js'
+import {replayHeld, setReplayCap} from '../../src/proxy/http/http2/replay-body.js'
+import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, quietLog, testConfig} from './helpers.js'
 

@@ -2,10 +2,10 @@
 // (outbound -> inbound -> app) started in process, and small raw-socket clients.
 import http from 'node:http'
 import net from 'node:net'
-import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config.js'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
-import {Logger} from '../../src/proxy/log.js'
-import type {Observer, RequestMeta} from '../../src/proxy/observe.js'
+import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config/config.js'
+import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/core/contracts.js'
+import {Logger} from '../../src/proxy/core/log.js'
+import type {Observer, RequestMeta} from '../../src/proxy/core/observe.js'
 import {startProxy, type RunningProxy, type StartOptions} from '../../src/proxy/server.js'
 
 export const quietLog = (): Logger => new Logger(process.env.MESH_TEST_PROXY_LOG === '1' ? 'debug' : 'error', 'plain')

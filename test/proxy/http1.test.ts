@@ -243,7 +243,7 @@ describe('HTTP/1.1 retries belong to the outbound side', () => {
   })
 })
 
-describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
+describe('HTTP/1.1 keep-alive pool (endpoint/http1-pool.ts)', () => {
   async function pooled(pool: http.Agent, port: number, path: string): Promise<number> {
     return new Promise((resolve, reject) => {
       http.get({host: '127.0.0.1', port, path, agent: pool}, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
@@ -251,7 +251,7 @@ describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
   }
 
   it('reuses a connection, keeps a busy one open past the idle time, and closes it once idle', async () => {
-    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    const {Http1Pool} = await import('../../src/proxy/endpoint/http1-pool.js')
     let opened = 0
     let closed = 0
     const app = http.createServer({keepAliveTimeout: 60_000}, (req, res) => {
@@ -274,7 +274,7 @@ describe('HTTP/1.1 keep-alive pool (http1/pool.ts)', () => {
   })
 
   it('closes sooner when the server announces a shorter Keep-Alive timeout', async () => {
-    const {Http1Pool} = await import('../../src/proxy/http1/pool.js')
+    const {Http1Pool} = await import('../../src/proxy/endpoint/http1-pool.js')
     let closedAt = 0
     const app = http.createServer({keepAliveTimeout: 60_000}, (_req, res) => {
       res.shouldKeepAlive = true

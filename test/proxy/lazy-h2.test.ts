@@ -1,8 +1,8 @@
-// node:http2 is loaded by the proxy only when HTTP/2 traffic first arrives (src/proxy/lazy-h2.ts):
+// node:http2 is loaded by the proxy only when HTTP/2 traffic first arrives (src/proxy/accept/lazy-h2.ts):
 // the sidecar runs from sources in a child process with a hook that reports every module it
 // loads (test/unit/fixtures/report-loads.mjs) and, on request, Node's own list of loaded
 // builtins; HTTP/1 traffic through both listeners loads neither node:http2 nor
-// src/proxy/http2/*, the first HTTP/2 (h2c) requests load them and are served, and shutdown
+// src/proxy/http/http2/*, the first HTTP/2 (h2c) requests load them and are served, and shutdown
 // still sends open HTTP/2 sessions a GOAWAY.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
@@ -11,9 +11,9 @@ import http2 from 'node:http2'
 import net from 'node:net'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {LazyH2Server, type H2Module} from '../../src/proxy/lazy-h2.js'
-import {Logger} from '../../src/proxy/log.js'
-import type {Side} from '../../src/proxy/side.js'
+import {LazyH2Server, type H2Module} from '../../src/proxy/accept/lazy-h2.js'
+import {Logger} from '../../src/proxy/core/log.js'
+import type {Side} from '../../src/proxy/route/side.js'
 import {freePort} from '../helpers/ports.js'
 import {eventually} from '../helpers/eventually.js'
 import {ROOT} from '../helpers/run.js'
@@ -76,7 +76,7 @@ let stderr = ''
 const ports = {inbound: 0, outbound: 0, admin: 0}
 
 const loaded = (): string[] => stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice(7))
-const h2Loaded = (): string[] => loaded().filter((u) => u === 'node:http2' || u.includes('/src/proxy/http2/'))
+const h2Loaded = (): string[] => loaded().filter((u) => u === 'node:http2' || u.includes('/src/proxy/http/http2/') || u.endsWith('/src/proxy/endpoint/h2-session.ts'))
 
 /** Node's own list of the builtins the child has loaded (catches require() too). */
 async function builtins(): Promise<string[]> {
@@ -120,7 +120,7 @@ describe('the sidecar loads HTTP/2 on first use', () => {
     await closeServer(app)
   })
 
-  it('serves HTTP/1 through both listeners without loading node:http2 or src/proxy/http2/*', async () => {
+  it('serves HTTP/1 through both listeners without loading node:http2 or src/proxy/http/http2/*', async () => {
     expect(await h1Get(ports.outbound, '/out', 'web.test')).toEqual({status: 200, body: 'h1 /out'})
     expect(await h1Get(ports.inbound, '/in', 'anything.test')).toEqual({status: 200, body: 'h1 /in'})
     expect(h2Loaded()).toEqual([])
@@ -147,7 +147,7 @@ describe('the sidecar loads HTTP/2 on first use', () => {
     }
     expect(await builtins()).toContain('NativeModule http2')
     expect(h2Loaded()).toContain('node:http2')
-    expect(h2Loaded().some((u) => u.endsWith('/src/proxy/http2/server.ts'))).toBe(true)
+    expect(h2Loaded().some((u) => u.endsWith('/src/proxy/http/http2/server.ts'))).toBe(true)
     expect(h2Loaded().filter((u) => u === 'node:http2')).toHaveLength(1)
     expect(await h1Get(ports.outbound, '/still', 'web.test')).toEqual({status: 200, body: 'h1 /still'})
   })

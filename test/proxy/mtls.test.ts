@@ -10,12 +10,12 @@ import net from 'node:net'
 import tls from 'node:tls'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {EndpointSet} from '../../src/proxy/contracts.js'
-import type {ConnMeta, Observer, RequestMeta} from '../../src/proxy/observe.js'
+import type {EndpointSet} from '../../src/proxy/core/contracts.js'
+import type {ConnMeta, Observer, RequestMeta} from '../../src/proxy/core/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {startInbound, type Side$} from '../../src/proxy/inbound/inbound.js'
-import {parseInboundPolicy, type InboundPolicy} from '../../src/proxy/inbound/policy.js'
-import {newStats} from '../../src/proxy/side.js'
+import {startInbound, type InboundSide$} from '../../src/proxy/inbound/inbound.js'
+import {parseInboundPolicy, type InboundPolicy} from '../../src/proxy/config/inbound-policy.js'
+import {newStats} from '../../src/proxy/core/stats.js'
 import {closeServer, fixedDiscovery, quietLog, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
 import {makePki, nameOf, type TestPki} from './test-identity.js'
 
@@ -168,7 +168,7 @@ describe('inbound policy', () => {
   let pki: TestPki
   let foreign: TestPki
   let app: EchoApp
-  const sides: Side$[] = []
+  const sides: InboundSide$[] = []
   const proxies: RunningProxy[] = []
 
   beforeAll(async () => {
@@ -189,7 +189,7 @@ describe('inbound policy', () => {
   })
 
   /** web's inbound side under `policy`, forwarding to the echo app. */
-  async function webInbound(policy: InboundPolicy): Promise<Side$> {
+  async function webInbound(policy: InboundPolicy): Promise<InboundSide$> {
     const side = await startInbound({config: testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), log: quietLog(), identity: pki.identity('web'), stats: newStats(), policy})
     sides.push(side)
     return side

@@ -1,4 +1,4 @@
-// The node codec's keep-alive pool (http1/pool.ts, Node's Agent) when no connection is free:
+// The node codec's keep-alive pool (src/proxy/endpoint/http1-pool.ts, Node's Agent) when no connection is free:
 // at most MAX_CONNECTING connects at once, the other requests wait (FIFO) for a connection freed
 // or a connect slot, a failed connect fails every waiting request, and a waiting
 // request can be withdrawn. Real HTTP server and sockets; the connects' timing is held by the
@@ -7,7 +7,7 @@
 import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {Http1Pool, MAX_CONNECTING} from '../../src/proxy/http1/pool.js'
+import {Http1Pool, MAX_CONNECTING} from '../../src/proxy/endpoint/http1-pool.js'
 
 let server: http.Server
 let port: number

@@ -5,8 +5,8 @@
 // opaque ports, passed the ClientHello to the app and the client saw its connection closed.
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/contracts.js'
-import type {ConnMeta, Observer} from '../../src/proxy/observe.js'
+import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/core/contracts.js'
+import type {ConnMeta, Observer} from '../../src/proxy/core/observe.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, testConfig} from './helpers.js'
 import {makePki, nameOf} from './test-identity.js'

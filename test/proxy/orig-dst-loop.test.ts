@@ -5,7 +5,7 @@
 // itself.
 import {afterEach, describe, expect, it} from 'vitest'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import type {Addr} from '../../src/proxy/observe.js'
+import type {Addr} from '../../src/proxy/core/observe.js'
 import {closeServer, quietLog, rawExchange, startEchoApp, testConfig, type EchoApp} from './helpers.js'
 
 let proxy: RunningProxy | undefined

@@ -1,13 +1,13 @@
-// The raw codec's head parser (src/proxy/http1/raw/head.ts): what it accepts it parses as
+// The raw codec's head parser (src/proxy/http/http1/raw/head.ts): what it accepts it parses as
 // Node's own parser (llhttp) does; what it refuses (null) goes to Node's server (requests) or is
 // answered 502 (responses). Strict on purpose: anything odd is left to llhttp.
 import {once} from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {forwardHeaders} from '../../src/proxy/http1/headers.js'
-import {headEnd, parseRequestHead, parseResponseHead, serializeHead} from '../../src/proxy/http1/raw/head.js'
-import {clientResponseHead, upstreamRequestHead} from '../../src/proxy/http1/raw/reply.js'
+import {forwardHeaders} from '../../src/proxy/http/http1/headers.js'
+import {headEnd, parseRequestHead, parseResponseHead, serializeHead} from '../../src/proxy/http/http1/raw/head.js'
+import {clientResponseHead, upstreamRequestHead} from '../../src/proxy/http/http1/raw/reply.js'
 
 const req = (s: string, max = 100): ReturnType<typeof parseRequestHead> => {
   const b = Buffer.from(s, 'latin1')

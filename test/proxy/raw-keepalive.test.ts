@@ -3,8 +3,8 @@
 // servers whose keepAliveTimeout sends the hint; the proof is the server's connection count.
 import http from 'node:http'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {keepAliveIdleMs} from '../../src/proxy/http1/raw/pool.js'
-import {POOL_IDLE_MS} from '../../src/proxy/http1/pool.js'
+import {keepAliveIdleMs} from '../../src/proxy/endpoint/raw-pool.js'
+import {POOL_IDLE_MS} from '../../src/proxy/endpoint/http1-pool.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, request, testConfig} from './helpers.js'
 

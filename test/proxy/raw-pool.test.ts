@@ -1,13 +1,13 @@
-// The raw codec's upstream pool when no connection is free (raw/pool.ts): attempts wait for the
+// The raw codec's upstream pool when no connection is free (src/proxy/endpoint/raw-pool.ts): attempts wait for the
 // first connection released or connected, at most MAX_CONNECTING connects run at once, a failed
 // connect fails every waiting attempt. The endpoint here is a stand-in whose connections the
 // test establishes or fails itself (a connect's timing is what is under test); the pool on real
 // mTLS connections is exercised by test/control/mtls-pair.test.ts and measured by bench/proxy.
 import {Duplex} from 'node:stream'
 import {describe, expect, it} from 'vitest'
-import type {EndpointClient} from '../../src/proxy/endpoint.js'
-import {RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/http1/raw/pool.js'
-import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../../src/proxy/http1/pool.js'
+import type {EndpointClient} from '../../src/proxy/endpoint/endpoint.js'
+import {RawPool, type Upstream, type UpstreamWaiter} from '../../src/proxy/endpoint/raw-pool.js'
+import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from '../../src/proxy/endpoint/http1-pool.js'
 
 /** A connection that establishes (secureConnect, as an mTLS one) or fails when the test says. */
 class FakeTls extends Duplex {

@@ -3,9 +3,9 @@
 // app; the raw pair must answer as the node pair does (504, mesh-proxy-error, observer events)
 // and keep the requests on the raw path.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/observe.js'
-import {rawCounts} from '../../src/proxy/http1/raw/conn.js'
-import {parseRoutes} from '../../src/proxy/route-policy.js'
+import type {Observer, RequestMeta, ResponseEndMeta} from '../../src/proxy/core/observe.js'
+import {rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
+import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {closeServer, request, startEchoApp, startPair, type EchoApp, type Pair, type SimpleResponse} from './helpers.js'
 
 const ROUTES = 'web.local GET /slow=timeout:300ms;web.local POST /slowpost=timeout:300ms,retries:0;web.local GET /headfirst=timeout:300ms;web.local GET /twice=timeout:600ms,retries:2'

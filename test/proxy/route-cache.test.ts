@@ -3,10 +3,11 @@
 // 127.0.0.1 and real requests through the endpoints' pools.
 import http from 'node:http'
 import {afterEach, describe, expect, it} from 'vitest'
-import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
-import type {Discovery} from '../../src/proxy/contracts.js'
-import {LoopGuard} from '../../src/proxy/loop-guard.js'
-import {BalancedTarget, Router} from '../../src/proxy/outbound/router.js'
+import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
+import type {Discovery} from '../../src/proxy/core/contracts.js'
+import {LoopGuard} from '../../src/proxy/route/loop-guard.js'
+import {BalancedTarget} from '../../src/proxy/balance/target.js'
+import {Router} from '../../src/proxy/route/router.js'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, listenOn, quietLog} from './helpers.js'
 

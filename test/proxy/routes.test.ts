@@ -2,9 +2,9 @@
 // and the fix), and the lookup (most specific rule wins, defaults fill what a rule leaves out,
 // the inbound side never retries).
 import {describe, expect, it} from 'vitest'
-import {DEFAULT_RETRY, loadProxyConfig} from '../../src/proxy/config.js'
-import {parseDuration, parseRoutes, RouteTable} from '../../src/proxy/route-policy.js'
-import {policyOf, type Side} from '../../src/proxy/side.js'
+import {DEFAULT_RETRY, loadProxyConfig} from '../../src/proxy/config/config.js'
+import {parseDuration, parseRoutes, RouteTable} from '../../src/proxy/config/route-policy.js'
+import {policyOf, type Side} from '../../src/proxy/route/side.js'
 import {MeshError} from '../../src/lib/errors.js'
 
 const N = 'MESH_PROXY_ROUTES'

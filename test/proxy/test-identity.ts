@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import tls from 'node:tls'
 import {X509Certificate} from 'node:crypto'
-import type {Identity} from '../../src/proxy/contracts.js'
+import type {Identity} from '../../src/proxy/core/contracts.js'
 
 export const nameOf = (sa: string): string => `${sa}.default.serviceaccount.identity.mesh-system.cluster.local`
 

@@ -1,13 +1,14 @@
 // Small pure pieces of the data path: protocol classification, settings parsing, the P2C
 // balancer's preferences, and the retry budget's arithmetic.
 import {describe, expect, it} from 'vitest'
-import {classify} from '../../src/proxy/detect.js'
-import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config.js'
-import {EndpointStats, pickP2C} from '../../src/proxy/outbound/balancer.js'
-import {RetryBudget} from '../../src/proxy/outbound/retry-budget.js'
-import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/retry-decision.js'
-import type {Side} from '../../src/proxy/side.js'
-import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config.js'
+import {classify} from '../../src/proxy/detect/detect.js'
+import {loadProxyConfig, normalizeAuthority, parsePorts, parseStaticRoutes} from '../../src/proxy/config/config.js'
+import {EndpointStats} from '../../src/proxy/endpoint/stats.js'
+import {pickP2C} from '../../src/proxy/balance/balancer.js'
+import {RetryBudget} from '../../src/proxy/route/retry-budget.js'
+import {mayRetryFailure, mayRetryStatus, type AttemptFailure, type RetryState} from '../../src/proxy/http/retry-decision.js'
+import type {Side} from '../../src/proxy/route/side.js'
+import {DEFAULT_FAILURE_ACCRUAL} from '../../src/proxy/config/config.js'
 
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s))
 
@@ -261,7 +262,7 @@ describe('the retry decision (HTTP/1, both codecs, and HTTP/2)', () => {
 
 describe('log', () => {
   it('writes one JSON object per line with MESH_PROXY_LOG_FORMAT=json, filtered by a settable level', async () => {
-    const {Logger} = await import('../../src/proxy/log.js')
+    const {Logger} = await import('../../src/proxy/core/log.js')
     const lines: string[] = []
     const log = new Logger('info', 'json', (l) => lines.push(l))
     log.debug('hidden')
@@ -273,7 +274,7 @@ describe('log', () => {
   })
 
   it('plain lines quote values with spaces', async () => {
-    const {Logger} = await import('../../src/proxy/log.js')
+    const {Logger} = await import('../../src/proxy/core/log.js')
     const lines: string[] = []
     new Logger('info', 'plain', (l) => lines.push(l)).warn('drop', {error: 'a b', code: 'X'})
     expect(lines[0]).toMatch(/^\S+Z WARN {2}drop error="a b" code=X\n$/)
@@ -282,7 +283,7 @@ describe('log', () => {
 
 describe('grpc-timeout', () => {
   it('reads every unit, rounding up to whole milliseconds, and ignores malformed values', async () => {
-    const {parseGrpcTimeout, formatGrpcTimeout} = await import('../../src/proxy/http2/grpc.js')
+    const {parseGrpcTimeout, formatGrpcTimeout} = await import('../../src/proxy/http/http2/grpc.js')
     expect(['1H', '2M', '3S', '250m', '1500u', '1n'].map(parseGrpcTimeout)).toEqual([3_600_000, 120_000, 3000, 250, 2, 1])
     expect(['', '10', '1s', '123456789m', '-1m', ' 1m'].map(parseGrpcTimeout)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined])
     expect(parseGrpcTimeout(undefined)).toBeUndefined()

@@ -68,7 +68,7 @@ describe('mesh proxy fast path', () => {
     expect(r.stderr).toMatch(/trimming freed malloc memory.*everySeconds=5/)
     expect(r.loaded.some((u) => u.endsWith('/dist/proxy/main.js'))).toBe(true)
     expect(r.loaded.filter((u) => u.includes('@oclif'))).toEqual([])
-    // No HTTP/2 connection came: HTTP/2 support is not loaded (src/proxy/lazy-h2.ts).
+    // No HTTP/2 connection came: HTTP/2 support is not loaded (src/proxy/accept/lazy-h2.ts).
     expect(r.loaded.filter((u) => u.includes('http2'))).toEqual([])
     expect(r.stderr).toMatch(/draining.*SIGTERM/)
   })

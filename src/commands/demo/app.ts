@@ -21,7 +21,7 @@ export default class DemoApp extends BaseCommand<typeof DemoApp> {
 
   async run(): Promise<void> {
     const {startApp} = await import('../../demo/apps/run.js')
-    const {parseAddr} = await import('../../proxy/config.js')
+    const {parseAddr} = await import('../../proxy/config/config.js')
     const f = this.flags
     const log = (line: string): void => this.out.info(line)
     const app = await startApp(this.args.name as 'web', {

@@ -3,7 +3,7 @@
 // .serviceaccount.identity..., the MESH_PROXY_TAP_SVC_NAME proxies accept) and trust anchors.
 import {X509Certificate} from 'node:crypto'
 import tls, {type PeerCertificate, type SecureContext, type SecureContextOptions} from 'node:tls'
-import type {Identity} from '../../proxy/contracts.js'
+import type {Identity} from '../../proxy/core/contracts.js'
 import {verifyPeerCertificate} from '../../proxy/identity/verify-peer.js'
 
 export interface ServingSource {

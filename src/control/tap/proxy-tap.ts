@@ -3,7 +3,7 @@
 // loopback. Bounded: message size, connect time; events that are not JSON are dropped.
 import type {PeerCertificate} from 'node:tls'
 import WebSocket from 'ws'
-import type {Identity} from '../../proxy/contracts.js'
+import type {Identity} from '../../proxy/core/contracts.js'
 import type {TapEvent, TapFilter} from '../../protocol/tap.js'
 import type {PodInfo} from './types.js'
 

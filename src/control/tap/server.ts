@@ -7,7 +7,7 @@ import {createServer as createHttpsServer, type Server as HttpsServer} from 'nod
 import type {SecureContextOptions} from 'node:tls'
 import type {AddressInfo, Socket} from 'node:net'
 import {WebSocketServer, type WebSocket} from 'ws'
-import type {Identity} from '../../proxy/contracts.js'
+import type {Identity} from '../../proxy/core/contracts.js'
 import type {Logger} from '../logger.js'
 import {TapApi, type ApiErrorBody, type TapStreamMessage} from './api.js'
 import {AccessDenied, type AccessCheck, type Authorizer} from './auth.js'

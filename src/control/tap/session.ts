@@ -4,7 +4,7 @@
 // the others go on; when none is left and none appears, the stream ends. A target whose
 // proxies only ever carried opaque TCP gets a warning saying why no event will come.
 import {sumBy} from '../../metrics/query.js'
-import type {Identity} from '../../proxy/contracts.js'
+import type {Identity} from '../../proxy/core/contracts.js'
 import type {TapEvent, TapFilter} from '../../protocol/tap.js'
 import type {Scrape} from '../../stat/window.js'
 import type {TapStreamMessage} from './api.js'

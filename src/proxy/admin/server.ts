@@ -2,7 +2,7 @@
 // GET/PUT /proxy-log-level, the last two from loopback peers only. Bounded: header size,
 // request and header timeouts, a body cap on PUT, a connection cap.
 import {readBoundedBody} from '../../lib/http-body.js'
-import {createServer, type IncomingMessage, type ServerResponse} from '../node-http.js'
+import {createServer, type IncomingMessage, type ServerResponse} from '../core/node-http.js'
 import type {AddressInfo} from 'node:net'
 import {gzipSync} from 'node:zlib'
 import {CONTENT_TYPE} from '../../metrics/format.js'

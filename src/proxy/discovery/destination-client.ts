@@ -13,7 +13,7 @@ import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {askable, hostOf} from './ip-authority.js'
-import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../contracts.js'
+import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution} from '../core/contracts.js'
 
 export interface DestinationClientOptions {
   /** wss://host:port of the destination service. */

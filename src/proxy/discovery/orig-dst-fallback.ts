@@ -6,8 +6,8 @@
 // outbound port on purpose (no original destination), the Host is all there is: DNS.
 // An IP authority discovery did not know is not forgotten as unknown: it is reached directly
 // while discovery is asked again (recheck.ts), and becomes its endpoints once discovery knows it.
-import type {ConnCtx} from '../conn.js'
-import type {Discovery, Resolution} from '../contracts.js'
+import type {ConnCtx} from '../core/conn.js'
+import type {Discovery, Resolution} from '../core/contracts.js'
 import {askableIpAuthority} from './ip-authority.js'
 import {Rechecker, type RecheckOptions} from './recheck.js'
 

@@ -7,7 +7,7 @@
 // Bounds: at most one lookup in flight per authority, at most `maxInFlight` for all of them,
 // at most `maxKeys` authorities re-checked at once (beyond that, negative answers stay as they
 // are, as they did before).
-import type {Discovery, EndpointSet, Resolution} from '../contracts.js'
+import type {Discovery, EndpointSet, Resolution} from '../core/contracts.js'
 
 export interface RecheckOptions {
   /** First re-ask after about this long (default 5 s). */

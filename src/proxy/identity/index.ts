@@ -1,4 +1,4 @@
-// The proxy's identity client: startIdentity(config) -> an Identity (src/proxy/contracts.ts).
+// The proxy's identity client: startIdentity(config) -> an Identity (src/proxy/core/contracts.ts).
 export {startIdentity, ProxyIdentity, type IdentityStatus, KEY_FILE, CERT_FILE} from './proxy-identity.js'
 export {identityConfigFromEnv, IdentityConfigError, type ProxyIdentityConfig, type IdentityLogger} from './config.js'
 export {verifyPeerCertificate, peerIdentityName, peerChain} from './verify-peer.js'

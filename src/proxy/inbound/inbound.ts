@@ -5,29 +5,32 @@ import type {Duplex} from 'node:stream'
 import {InputError} from '../../lib/errors.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
 import type {TapTls} from '../../protocol/tap.js'
-import {serveHttp, forwardTcp, type HttpServers} from '../accept.js'
-import {requireAuthority} from '../authority-gate.js'
-import type {ProxyConfig} from '../config.js'
-import {newConnCtx, type ConnCtx} from '../conn.js'
-import type {Identity} from '../contracts.js'
-import {detect, type Detected} from '../detect.js'
-import {createHttp1Server} from '../http1/server.js'
-import {enforceHeaderTimeout} from '../head-timeout.js'
-import {LazyH2Server} from '../lazy-h2.js'
-import {listen, type Listener} from '../listener.js'
-import type {Logger} from '../log.js'
-import {LoopGuard} from '../loop-guard.js'
-import {endpointOptionsOf, limitCounter} from '../side-bounds.js'
-import type {Observer} from '../observe.js'
-import type {OriginalDstFn} from '../orig-dst.js'
-import {RetryBudget} from '../outbound/retry-budget.js'
-import type {ProxyStats, Side} from '../side.js'
-import {countRefusal, type RefusalReason} from '../refusals.js'
-import {AppTargets} from './app-target.js'
-import {readFirstRecord, serverName} from './client-hello.js'
-import {describePolicy, InboundAuthz, parseInboundPolicy, type InboundPolicy, type Verdict} from './policy.js'
+import {serveHttp, forwardTcp, type HttpServers, type Side$} from '../accept/accept.js'
+import {limitCounter} from '../accept/conn-limit.js'
+import {LazyH2Server} from '../accept/lazy-h2.js'
+import {listen, type Listener} from '../accept/listener.js'
+import type {OriginalDstFn} from '../accept/orig-dst.js'
+import {detect, type Detected} from '../detect/detect.js'
+import {readFirstRecord, serverName} from '../tls/client-hello.js'
+import {TlsTerminator} from '../tls/terminator.js'
+import {requireAuthority} from '../http/authority-gate.js'
+import {enforceHeaderTimeout} from '../http/head-timeout.js'
+import {createHttp1Server} from '../http/http1/server.js'
+import {AppTargets} from '../route/app-target.js'
+import {LoopGuard} from '../route/loop-guard.js'
+import {RetryBudget} from '../route/retry-budget.js'
+import type {Side} from '../route/side.js'
+import {endpointOptionsOf} from '../endpoint/options.js'
+import {newConnCtx, type ConnCtx} from '../core/conn.js'
+import type {Identity} from '../core/contracts.js'
+import type {Logger} from '../core/log.js'
+import type {Observer} from '../core/observe.js'
+import {countRefusal, type RefusalReason} from '../core/refusals.js'
+import type {ProxyStats} from '../core/stats.js'
+import type {ProxyConfig} from '../config/config.js'
+import {describePolicy, parseInboundPolicy, type InboundPolicy} from '../config/inbound-policy.js'
+import {InboundAuthz, type Verdict} from './authz.js'
 import {refuse} from './refuse.js'
-import {TlsTerminator} from './tls.js'
 
 export interface InboundDeps {
   config: ProxyConfig
@@ -42,16 +45,12 @@ export interface InboundDeps {
   selfPorts?: number[]
 }
 
-export interface Side$ {
-  side: Side
-  listener: Listener
-  servers: HttpServers
-  /** The inbound policy and its refusal counters (inbound only). */
-  authz?: InboundAuthz
-  close(): void
+/** The inbound side as it runs, with its policy and the policy's refusal counters. */
+export interface InboundSide$ extends Side$ {
+  authz: InboundAuthz
 }
 
-export async function startInbound(deps: InboundDeps): Promise<Side$> {
+export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   const {config, log, identity} = deps
   const authz = new InboundAuthz(deps.policy ?? config.inboundPolicy ?? parseInboundPolicy(process.env[ProxyEnv.INBOUND_POLICY]), deps.observer)
   if (!authz.allowsUnauthenticated && !identity) {

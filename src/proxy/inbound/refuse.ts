@@ -2,8 +2,8 @@
 // says why (with the `mesh-proxy-error` header, like the proxy's other own answers) and the
 // connection is closed; anything else is closed at once. Nothing reaches the application.
 import type {Duplex} from 'node:stream'
-import type {Protocol} from '../detect.js'
-import {PROXY_ERROR_HEADER} from '../errors.js'
+import type {Protocol} from '../detect/detect.js'
+import {PROXY_ERROR_HEADER} from '../core/errors.js'
 
 /** How long a 403 may take to flush before the socket is cut. */
 const FLUSH_MS = 1000

@@ -1,7 +1,7 @@
 // TapEvents from the data path's RequestMeta. Credentials never leave the proxy (redact.ts):
 // credential headers' values and every query value are replaced.
 import type {TapPeer, TapRequestInit, TapResponseEnd, TapResponseInit} from '../../protocol/tap.js'
-import type {Addr, RequestMeta, ResponseEndMeta} from '../observe.js'
+import type {Addr, RequestMeta, ResponseEndMeta} from '../core/observe.js'
 import {tapHeaders, tapPath} from './redact.js'
 
 export {REDACTED_VALUE, tapHeaders} from './redact.js'

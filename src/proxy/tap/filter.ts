@@ -1,7 +1,7 @@
 // Tap filters come from the subscriber's query string (?method=GET&authority=web:80&path=/api
 // &status=500&maxRps=10&direction=inbound). Every field is checked and bounded.
 import type {Direction, TapFilter} from '../../protocol/tap.js'
-import type {RequestMeta} from '../observe.js'
+import type {RequestMeta} from '../core/observe.js'
 
 export const DEFAULT_MAX_RPS = 100
 export const MAX_MAX_RPS = 10_000

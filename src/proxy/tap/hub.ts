@@ -8,7 +8,7 @@
 // when the status differs.
 import type {Registry} from '../../metrics/registry.js'
 import type {TapFilter} from '../../protocol/tap.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta} from '../observe.js'
+import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta} from '../core/observe.js'
 import {TapEventBuilder} from './events.js'
 import {matchesRequest} from './filter.js'
 import {DEFAULT_LIMITS, Subscriber, type SubscriberLimits, type TapSocket} from './subscriber.js'

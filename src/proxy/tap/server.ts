@@ -4,12 +4,12 @@
 // (renewed certificates are picked up per connection) and only a client whose verified identity
 // is the tap server's (MESH_PROXY_TAP_SVC_NAME) may subscribe. Bounded: header size and
 // timeouts, TLS handshake time, message size, subscriber count.
-import {createServer as createHttpServer, type IncomingMessage} from '../node-http.js'
+import {createServer as createHttpServer, type IncomingMessage} from '../core/node-http.js'
 import {createServer as createNetServer, type AddressInfo, type Server, type Socket} from 'node:net'
 import {TLSSocket} from 'node:tls'
 import {WebSocketServer, type WebSocket} from 'ws'
 import {isLoopback, type ListenAddr, parseListenAddr} from '../admin/listen-addr.js'
-import type {Identity} from '../contracts.js'
+import type {Identity} from '../core/contracts.js'
 import {parseTapFilter, TapFilterError} from './filter.js'
 import type {TapHub} from './hub.js'
 

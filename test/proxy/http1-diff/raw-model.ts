@@ -3,10 +3,10 @@
 // raw/exchange.ts + upstream.ts (responses): where each message starts and ends, what it was
 // parsed as, and how the stream ends (served through, handed to Node's parser, refused, or
 // waiting for more). The bytes arrive in the given chunks, as a socket would deliver them.
-import {ChunkedFramer, type Framer} from '../../../src/proxy/http1/raw/framing.js'
-import {HeadScanner, parseRequestHead, parseResponseHead} from '../../../src/proxy/http1/raw/head.js'
-import {requestFraming, wantsClose} from '../../../src/proxy/http1/raw/request-plan.js'
-import {informationalValid, planResponse} from '../../../src/proxy/http1/raw/response.js'
+import {ChunkedFramer, type Framer} from '../../../src/proxy/http/http1/raw/framing.js'
+import {HEAD_MALFORMED, HeadScanner, parseRequestHead, parseResponseHead} from '../../../src/proxy/http/http1/raw/head.js'
+import {requestFraming, wantsClose} from '../../../src/proxy/http/http1/raw/request-plan.js'
+import {informationalValid, planResponse} from '../../../src/proxy/http/http1/raw/response.js'
 
 export interface RawMessage {
   /** Offset of the message's first byte and just past its last. */
@@ -74,7 +74,7 @@ export function rawReadResponses(bytes: Buffer, cuts: number[], limits: Limits, 
 
 function read(bytes: Buffer, cuts: number[], limits: Limits, type: 'request' | 'response', methods: string[]): RawReading & {untilClose?: RawMessage} {
   const messages: RawMessage[] = []
-  const scanner = new HeadScanner()
+  const scanner = new HeadScanner(type === 'request')
   let start = 0
   let framer: Framer | null | undefined
   let current: RawMessage | undefined
@@ -91,6 +91,7 @@ function read(bytes: Buffer, cuts: number[], limits: Limits, type: 'request' | '
       if (current === undefined) {
         // Reading a head: the scanner finds its end across chunks.
         const headEnd = scanner.push(chunk.subarray(pos))
+        if (headEnd === HEAD_MALFORMED) return {messages, end: 'handover', at: start}
         if (headEnd < 0) {
           if (scanner.length > limits.maxHeaderBytes) return {messages, end: type === 'request' ? 'handover' : 'refused', at: start}
           break

@@ -1,0 +1,87 @@
+// The seam between the data path and whoever watches it (metrics, tap). The data path calls an
+// Observer at the points of a request's and a connection's life; observers must be cheap and
+// must not throw. Tap's observer returns immediately when nobody is tapping.
+import type {Direction, TapTls} from '../../protocol/tap.js'
+import type {RefusalReason} from './refusals.js'
+
+export interface Addr {
+  ip: string
+  port: number
+}
+
+export interface RequestMeta {
+  /** Unique within this proxy, e.g. a counter. */
+  id: string
+  direction: Direction
+  method: string
+  scheme: string
+  authority: string
+  path: string
+  /** Route name when a route matched (else ''). */
+  route: string
+  headers: Record<string, string | string[] | undefined>
+  source: Addr
+  destination: Addr
+  tls: TapTls
+  /** dst_* labels from discovery (outbound), or the local pod's labels (inbound). */
+  dstLabels: Record<string, string>
+  /** process.hrtime.bigint() at request start */
+  startNs: bigint
+}
+
+export interface ResponseEndMeta {
+  status?: number
+  grpcStatus?: number
+  resetError?: string
+  responseBytes: number
+}
+
+export interface ConnMeta {
+  direction: Direction
+  source: Addr
+  destination: Addr
+  tls: TapTls
+  /** authority or host:port of the peer, for the tcp_* families */
+  authority: string
+  dstLabels: Record<string, string>
+}
+
+export interface ConnEndMeta {
+  readBytes: number
+  writeBytes: number
+  error?: string
+}
+
+export interface Observer {
+  requestInit(req: RequestMeta): void
+  responseInit(req: RequestMeta, status: number): void
+  responseEnd(req: RequestMeta, end: ResponseEndMeta): void
+  tcpOpen(conn: ConnMeta): void
+  tcpClose(conn: ConnMeta, end: ConnEndMeta): void
+  /** An inbound connection the inbound policy refused; `reason` as in config/inbound-policy.ts (optional). */
+  inboundRefused?(reason: string): void
+  /** Input a bound or a parser refused (src/proxy/core/refusals.ts), on one side. */
+  refused?(direction: Direction, reason: RefusalReason): void
+  /** A retry the side wanted: made (`retried`) or denied by the retry budget (`budget_exhausted`). */
+  retried?(direction: Direction, outcome: RetryOutcome): void
+  /** Failure accrual ejected an endpoint of this side. */
+  ejected?(direction: Direction): void
+}
+
+export type RetryOutcome = 'retried' | 'budget_exhausted'
+
+/** Fans one call out to several observers. */
+export function combineObservers(observers: Observer[]): Observer {
+  if (observers.length === 1) return observers[0]
+  return {
+    requestInit: (r) => { for (const o of observers) o.requestInit(r) },
+    responseInit: (r, s) => { for (const o of observers) o.responseInit(r, s) },
+    responseEnd: (r, e) => { for (const o of observers) o.responseEnd(r, e) },
+    tcpOpen: (c) => { for (const o of observers) o.tcpOpen(c) },
+    tcpClose: (c, e) => { for (const o of observers) o.tcpClose(c, e) },
+    inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
+    refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
+    retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
+    ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+  }
+}

@@ -1,0 +1,260 @@
+// The raw HTTP/1 codec on one accepted client connection: request heads parsed here (head.ts),
+// one request at a time (pipelined requests wait in the buffer), each forwarded by a
+// RawExchange. Anything outside the common case (Upgrade, CONNECT, Expect, absolute-form,
+// HTTP/1.0, odd framing, malformed heads) hands the connection, at a request boundary, to the
+// side's Node http.Server, which answers it as the node codec does.
+import type http from 'node:http'
+import type {Duplex} from 'node:stream'
+import {normalizeAuthority} from '../../../config/config.js'
+import {connOf, type ConnCtx} from '../../../core/conn.js'
+import {containedError} from '../../contain.js'
+import type {RequestMeta} from '../../../core/observe.js'
+import type {Target} from '../../../balance/target.js'
+import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../../route/side.js'
+import {RawExchange, type ClientSide} from './exchange.js'
+import {ChunkedFramer, type Framer} from './framing.js'
+import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, type RequestHead} from './head.js'
+import {upstreamRequestHead} from './reply.js'
+import {requestFraming, wantsClose} from './request-plan.js'
+import {watchDrain} from './drain.js'
+import {startHeadTimer} from '../../head-timeout.js'
+
+
+/** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
+export const rawCounts = {requests: 0, handovers: 0}
+
+/** Serves `socket` (its detected first bytes in `head`) with the raw codec. */
+export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: Buffer): void {
+  const c = new RawConn(side, server, socket)
+  if (head.length > 0) c.onData(head)
+  socket.resume()
+}
+
+export class RawConn implements ClientSide {
+  /** Bytes read and not yet consumed: the next head (pipelined requests wait here). */
+  private readonly pending = new HeadBuffer(true)
+  private ex: RawExchange | undefined
+  private closed = false
+  private ended = false
+  /** Runs while a request head is incomplete (head-timeout.ts: 408 when it fires). */
+  private headTimer: NodeJS.Timeout | undefined
+  /** Requests served; a drain closes idle connections that have served one (or are old). */
+  served = 0
+  readonly since = performance.now()
+  private readonly conn: ConnCtx
+
+  constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
+    this.conn = connOf(socket)!
+    socket.on('data', this.onData)
+    socket.on('error', this.onError)
+    socket.on('close', this.onClose)
+    socket.on('end', this.onEnd)
+    const s = socket as Duplex & {setTimeout?: (ms: number, f?: () => void) => void}
+    s.setTimeout?.(side.config.limits.httpIdleTimeoutMs, this.onTimeout)
+    watchDrain(this)
+  }
+
+  get idle(): boolean {
+    return this.ex === undefined && this.pending.length === 0
+  }
+
+  readonly onData = (chunk: Buffer): void => {
+    if (this.closed) return
+    try {
+      this.read(chunk)
+    } catch (err) {
+      this.crashed(err)
+    }
+  }
+
+  /** An exception on this connection (contain.ts): logged, counted, both ends closed; the process goes on. */
+  crashed(err: unknown): void {
+    containedError(this.side, 'raw http1', err)
+    const ex = this.ex
+    this.ex = undefined
+    this.closed = true
+    try {
+      ex?.clientGone()
+    } catch {
+      // (its upstream connection is destroyed below with everything else it held, or times out)
+    }
+    this.socket.destroy()
+  }
+
+  private read(chunk: Buffer): void {
+    let data: Buffer | null = chunk
+    if (this.ex?.wantsBody) {
+      data = this.ex.pushBody(chunk)
+      if (data === null || data.length === 0) return
+    }
+    this.pending.add(data)
+    if (this.ex === undefined) this.next()
+    // Pipelined requests wait; past a head's worth of them, stop reading.
+    else if (this.pending.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
+  }
+
+  private readonly onError = (): void => {
+    this.socket.destroy()
+  }
+
+  private readonly onClose = (): void => {
+    clearTimeout(this.headTimer)
+    this.closed = true
+    this.ex?.clientGone()
+    this.ex = undefined
+  }
+
+  /** The client half-closed: finish what it sent, then close (the socket is half-open). */
+  private readonly onEnd = (): void => {
+    this.ended = true
+    if (this.ex === undefined && !this.closed) {
+      this.closed = true
+      this.socket.end()
+    }
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.ex === undefined) this.socket.destroy()
+  }
+
+  /** Starts the next buffered request, if a whole head is there. */
+  private next(): void {
+    const pending = this.pending
+    if (pending.length === 0 || this.closed) return
+    const limits = this.side.config.limits
+    const end = pending.end
+    if (end === HEAD_MALFORMED) {
+      // (llhttp reads it: an HTTP/0.9 request it completes, or a refusal)
+      this.handOver()
+      return
+    }
+    if (end < 0) {
+      if (pending.length > limits.maxHeaderBytes) this.handOver()
+      else this.headTimer ??= startHeadTimer(this.side, this.socket)
+      return
+    }
+    clearTimeout(this.headTimer)
+    this.headTimer = undefined
+    const buf = pending.flat()
+    const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
+    const plan = head ? this.plan(head) : null
+    if (!head || !plan) {
+      this.handOver()
+      return
+    }
+    pending.consume(end)
+    this.served++
+    rawCounts.requests++
+    const {meta, framer} = plan
+    const ex = new RawExchange(this, meta, upstreamRequestHead(buf, head, framer instanceof ChunkedFramer), framer, plan.policy, plan.close)
+    this.ex = ex
+    let t: Target | Promise<Target>
+    try {
+      t = this.side.target(meta.authority, this.conn)
+    } catch (err) {
+      t = Promise.reject(err)
+    }
+    if (t instanceof Promise) t.then((target) => this.begin(ex, target), (err: unknown) => this.begin(ex, failing(err)))
+    else ex.begin(t)
+    if (ex.wantsBody && pending.length > 0) {
+      const rest = ex.pushBody(pending.flat())
+      pending.clear()
+      if (rest) pending.add(rest)
+    }
+  }
+
+  /** Starts `ex` on its resolved target, contained (a throw here would otherwise reject into nowhere). */
+  private begin(ex: RawExchange, target: Target): void {
+    try {
+      ex.begin(target)
+    } catch (err) {
+      this.crashed(err)
+    }
+  }
+
+  /** The request's metadata and body framing, or null when the Node codec should take it. */
+  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, policy: RoutePolicy, close: boolean} | null {
+    const framing = requestFraming(head, this.side.config.limits.maxHeaderBytes)
+    if (framing === undefined) return null
+    const framer = framing.framer
+    const h = head.headers
+    const host = h.host as string
+    const authority = normalizeAuthority(host, 80)
+    const policy = policyOf(this.side, authority, head.path, head.method)
+    const conn = this.conn
+    const meta: RequestMeta = {
+      id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
+      headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
+      startNs: process.hrtime.bigint(),
+    }
+    return {meta, framer, policy, close: wantsClose(head) || this.side.draining}
+  }
+
+  /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */
+  private handOver(): void {
+    const s = this.socket
+    this.closed = true
+    clearTimeout(this.headTimer)
+    rawCounts.handovers++
+    s.pause()
+    s.off('data', this.onData)
+    s.off('error', this.onError)
+    s.off('close', this.onClose)
+    s.off('end', this.onEnd)
+    ;(s as Duplex & {setTimeout?: (ms: number) => void}).setTimeout?.(0)
+    if (this.pending.length > 0) s.unshift(this.pending.flat())
+    this.pending.clear()
+    this.server.emit('connection', s)
+    s.resume()
+  }
+
+  write(b: Buffer): boolean {
+    return this.closed ? false : this.socket.write(b)
+  }
+
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    this.socket.resume()
+  }
+
+  onceDrain(f: () => void): void {
+    this.socket.once('drain', f)
+  }
+
+  cork(): void {
+    this.socket.cork()
+  }
+
+  uncork(): void {
+    this.socket.uncork()
+  }
+
+  done(close: boolean): void {
+    this.ex = undefined
+    if (close || this.side.draining) {
+      this.closed = true
+      this.socket.end()
+      return
+    }
+    this.socket.resume()
+    this.next()
+    if (this.ended && this.ex === undefined && !this.closed) {
+      this.closed = true
+      this.socket.end()
+    }
+  }
+
+  abort(): void {
+    this.ex = undefined
+    this.closed = true
+    this.socket.destroy()
+  }
+}
+
+/** A target whose pick() throws `err` (a failed resolution is answered like a failed pick). */
+function failing(err: unknown): Target {
+  return {authority: '', pick: () => { throw err }, close: () => {}}
+}

@@ -1,0 +1,84 @@
+// What the raw codec writes itself: the proxy's own error answers (with `mesh-proxy-error`,
+// like the node codec's sendError) and the forwarded heads, hop-by-hop fields removed.
+import {PROXY_ERROR_HEADER, type ProxyError} from '../../../core/errors.js'
+import {forwardHeaders} from '../headers.js'
+import {serializeHead, type RequestHead, type ResponseHead} from './head.js'
+
+const REASONS: Record<number, string> = {400: 'Bad Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 508: 'Loop Detected'}
+
+/** The proxy's own answer for `err`; `close` adds Connection: close. */
+export function errorResponse(err: ProxyError, close: boolean): Buffer {
+  const text = err.message.replace(/[^\x20-\x7e]/g, '?')
+  const body = text + '\n'
+  return Buffer.from(`HTTP/1.1 ${err.status} ${REASONS[err.status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n`
+    + `content-length: ${Buffer.byteLength(body)}\r\n${PROXY_ERROR_HEADER}: ${text}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`, 'latin1')
+}
+
+/**
+ * The request head as it goes upstream: the client's bytes themselves when nothing is
+ * hop-by-hop, else re-serialised without those fields (Transfer-Encoding: chunked kept, since
+ * the body passes through still chunked).
+ */
+export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boolean): Buffer {
+  if (head.hop === undefined) return buf.subarray(0, head.size)
+  const cut = cutHopByHop(buf, head, chunked, chunked, false)
+  if (cut) return cut
+  const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: chunked})
+  if (fields === head.raw) return buf.subarray(0, head.size)
+  if (chunked) fields.push('Transfer-Encoding', 'chunked')
+  return serializeHead(`${head.method} ${head.path} HTTP/1.1`, fields)
+}
+
+/** The response head as it goes to the client; `te` is kept when the body stays chunked. */
+export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string | undefined, close: boolean): Buffer {
+  if (!head.http10) {
+    if (head.hop === undefined && !close) return buf.subarray(0, head.size)
+    const cut = cutHopByHop(buf, head, te !== undefined, te !== undefined, close)
+    if (cut) return cut
+  }
+  const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: te !== undefined})
+  if (fields === head.raw && !close && !head.http10) return buf.subarray(0, head.size)
+  if (te !== undefined) fields.push('Transfer-Encoding', te)
+  return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields, close ? 'Connection: close\r\n' : '')
+}
+
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1')
+const CRLF = Buffer.from('\r\n', 'latin1')
+
+/**
+ * The head's own bytes without its hop-by-hop lines (Transfer-Encoding and Trailer kept when the
+ * body goes on chunked), `Connection: close` added when asked: what forwardHeaders and
+ * serializeHead make, without rebuilding the head as a string. Null when only they know how: a
+ * Connection field naming other fields than keep-alive and close, or a repeated Host.
+ */
+function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: boolean, keepTrailer: boolean, close: boolean): Buffer | null {
+  const connection = head.headers.connection
+  if (connection !== undefined && (typeof connection !== 'string' || !onlyStandardTokens(connection))) return null
+  const host = head.headers.host
+  if (host !== undefined && (typeof host !== 'string' || host.includes(','))) return null
+  const parts: Buffer[] = []
+  let at = 0
+  const hop = head.hop ?? []
+  for (let i = 0; i < hop.length; i += 3) {
+    const name = hop[i + 2]
+    if ((keepTe && name === 'transfer-encoding') || (keepTrailer && name === 'trailer')) continue
+    const start = hop[i] as number
+    if (start > at) parts.push(buf.subarray(at, start))
+    at = hop[i + 1] as number
+  }
+  parts.push(buf.subarray(at, head.size - 2))
+  if (close) parts.push(CONNECTION_CLOSE)
+  parts.push(CRLF)
+  return Buffer.concat(parts)
+}
+
+/** A Connection value that lists only keep-alive and close (which name no other field). */
+function onlyStandardTokens(value: string): boolean {
+  // (the values servers send, checked without splitting)
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return true
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase()
+    if (token !== '' && token !== 'keep-alive' && token !== 'close') return false
+  }
+  return true
+}

@@ -1,0 +1,102 @@
+// The HTTP/1 server of one side: Node's parser with our limits (header size, timeouts), fed
+// connections the detector has already accepted. Malformed input gets a 400/431/408 with the
+// `mesh-proxy-error` header and is counted; it never reaches the application.
+import * as http from '../../core/node-http.js'
+import type {Duplex} from 'node:stream'
+import {contain} from '../contain.js'
+import {PROXY_ERROR_HEADER} from '../../core/errors.js'
+import {refuseInput, type Side} from '../../route/side.js'
+import {http1Handler} from './forward.js'
+import {markCodec} from './codec.js'
+import {connectHandler, upgradeHandler} from './tunnel.js'
+
+/** Per connection: when it arrived, and whether it has carried a request (set, not counted). */
+interface H1Conn extends Duplex {
+  [kSince]?: number
+  [kServed]?: boolean
+  /** Node's: the response in progress on this connection, if any. */
+  _httpMessage?: http.ServerResponse | null
+}
+
+const kConns = Symbol('mesh.h1conns')
+const kSince = Symbol('mesh.h1since')
+const kServed = Symbol('mesh.h1served')
+/** A connection that never sent a request gets this long before a drain may close it. */
+const FRESH_MS = 2000
+
+/**
+ * Closes the keep-alive connections at rest: no response in progress and at least one request
+ * served (a fresh connection may have a request on the wire: closing it would reset that
+ * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
+ */
+export function closeIdleHttp1(server: http.Server): void {
+  const conns = (server as unknown as Record<symbol, Set<H1Conn>>)[kConns]
+  const now = performance.now()
+  for (const socket of conns) {
+    if (!socket._httpMessage && (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS)) socket.destroy()
+  }
+}
+
+/** Marks the connection as having carried a request, then handles it (one 'request' listener). */
+function served(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    ;(req.socket as H1Conn)[kServed] = true
+    handler(req, res)
+  }
+}
+
+export function createHttp1Server(side: Side): http.Server {
+  const limits = side.config.limits
+  const server = http.createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    keepAliveTimeout: limits.httpIdleTimeoutMs,
+    headersTimeout: Math.min(60_000, limits.httpIdleTimeoutMs + 1000),
+    requestTimeout: 0,
+    noDelay: true,
+    // Keep the request-line and headers byte-exact for forwarding.
+    joinDuplicateHeaders: false,
+    // Answered by the proxy (with mesh-proxy-error), not by Node's bare 400.
+    requireHostHeader: false,
+  }, served(http1Handler(side)))
+  // MESH_PROXY_HTTP1_CODEC, read once here so a bad value fails at start.
+  markCodec(server)
+  const conns = new Set<H1Conn>()
+  ;(server as unknown as Record<symbol, unknown>)[kConns] = conns
+  server.on('connection', (socket: H1Conn) => {
+    socket[kSince] = performance.now()
+    conns.add(socket)
+    socket.once('close', () => conns.delete(socket))
+  })
+  server.on('connect', connectHandler(side))
+  server.on('upgrade', upgradeHandler(side))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => contain(side, 'http1 client error', () => clientError(side, err, socket), () => socket.destroy()))
+  return server
+}
+
+/** Answers what Node's parser refused (400/431/408, counted), or lets a vanished peer go. */
+function clientError(side: Side, err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A peer that reset or vanished mid-request sent nothing malformed: just let it go.
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+    socket.destroy()
+    return
+  }
+  refuseInput(side, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'header_timeout' : 'malformed_request')
+  side.log.debug('malformed HTTP/1 request', {code: err.code, error: err.message})
+  const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+    : [400, 'Bad Request']
+  const reason = `${err.code ?? 'malformed request'}`
+  // A request already dispatched (its body turned out malformed) is answered through its response.
+  const inFlight = (socket as Duplex & {_httpMessage?: http.ServerResponse})._httpMessage
+  if (inFlight && !inFlight.headersSent && !inFlight.destroyed) {
+    inFlight.shouldKeepAlive = false
+    inFlight.writeHead(status, {[PROXY_ERROR_HEADER]: reason, 'content-length': 0})
+    inFlight.end()
+    return
+  }
+  if (!socket.writable || inFlight) {
+    socket.destroy()
+    return
+  }
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${PROXY_ERROR_HEADER}: ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+}

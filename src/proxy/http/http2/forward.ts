@@ -1,0 +1,177 @@
+// HTTP/2 and gRPC forwarding: each stream is forwarded as a stream on the endpoint's shared
+// session under the request's route policy: a deadline (the route timeout, or a shorter
+// grpc-timeout, passed upstream as the time left), and retries (outbound only) of streams that
+// failed before any response, of 502/503/504 for idempotent or retryable requests, and of
+// retryable gRPC trailers-only errors (UNAVAILABLE), with bodies replayed up to 64 KiB and
+// every retry taken from the side's budget.
+import http2 from 'node:http2'
+import {normalizeAuthority} from '../../config/config.js'
+import {connOf} from '../../core/conn.js'
+import {containedError} from '../contain.js'
+import type {EndpointClient} from '../../endpoint/endpoint.js'
+import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.js'
+import type {RequestMeta} from '../../core/observe.js'
+import type {Target} from '../../balance/target.js'
+import {mayRetryFailure} from '../retry-decision.js'
+import {nextRequestId, policyOf, refuseInput, withdrawRetry, type Side} from '../../route/side.js'
+import {sendAttempt, type H2Attempt} from './attempt.js'
+import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
+import {copyHeaders, mayRetryResponse} from './headers.js'
+import {relay} from './relay.js'
+import {closeByProxy} from './client-limits.js'
+import {ReplayBody} from './replay-body.js'
+
+const {NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR} = http2.constants
+
+export function h2StreamHandler(side: Side): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void {
+  return (stream, headers, flags) => {
+    forward(side, stream, headers, flags).catch((err: unknown) => {
+      containedError(side, 'http2 stream', err)
+      if (!stream.destroyed) closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)
+    })
+  }
+}
+
+function refuse(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta | undefined, err: ProxyError): void {
+  if (!stream.destroyed && !stream.headersSent) {
+    const text = err.message.replace(/[^\x20-\x7e]/g, '?')
+    stream.respond({':status': err.status, 'content-type': 'text/plain; charset=utf-8', [PROXY_ERROR_HEADER]: text})
+    stream.end(text + '\n')
+  } else if (!stream.destroyed) {
+    closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)
+  }
+  if (meta) {
+    side.observer?.responseInit(meta, err.status)
+    side.observer?.responseEnd(meta, {status: err.status, responseBytes: 0})
+  }
+}
+
+/** The deadline passed: 504, or for gRPC a trailers-only DEADLINE_EXCEEDED. */
+function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta, grpc: boolean, message: string): void {
+  side.log.debug('request timed out', {id: meta.id, authority: meta.authority, error: message})
+  if (!grpc || stream.destroyed || stream.headersSent) return refuse(side, stream, meta, new ProxyError('TIMEOUT', message))
+  stream.respond(grpcTrailersOnly(GRPC_DEADLINE_EXCEEDED, message), {endStream: true})
+  side.observer?.responseInit(meta, 200)
+  side.observer?.responseEnd(meta, {status: 200, grpcStatus: GRPC_DEADLINE_EXCEEDED, responseBytes: 0})
+}
+
+async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): Promise<void> {
+  stream.on('error', () => {})
+  // One turn of the event loop before anything goes upstream: a reset that came right behind the
+  // HEADERS (rapid reset, CVE-2023-44487) is read by then, and the stream is not forwarded.
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  // Reset (or its connection gone) before we got to it: nothing to forward.
+  const conn = stream.destroyed || stream.closed ? undefined : connOf(stream.session?.socket)
+  if (!conn) return
+  const scheme = headers[':scheme'] ?? 'http'
+  const rawAuthority = headers[':authority'] ?? headers.host
+  const method = headers[':method'] ?? 'GET'
+  const path = headers[':path'] ?? '/'
+  if (!rawAuthority || method === 'CONNECT') {
+    refuseInput(side, 'malformed_request')
+    return refuse(side, stream, undefined, new ProxyError('BAD_REQUEST', method === 'CONNECT' ? 'HTTP/2 CONNECT is not supported' : 'request without :authority'))
+  }
+  const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)
+  const policy = policyOf(side, authority, path, method)
+  const meta: RequestMeta = {
+    id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
+    headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
+    startNs: process.hrtime.bigint(),
+  }
+  const grpc = isGrpc(headers)
+  const grpcMs = grpc ? parseGrpcTimeout(headers['grpc-timeout']) : undefined
+  let timeoutMs = policy.requestTimeoutMs
+  if (grpcMs !== undefined && (timeoutMs === 0 || grpcMs < timeoutMs)) timeoutMs = grpcMs
+  const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0
+
+  let target: Target
+  let ep: EndpointClient
+  try {
+    const t = side.target(authority, conn)
+    target = t instanceof Promise ? await t : t
+    ep = target.pick()
+  } catch (err) {
+    side.observer?.requestInit(meta)
+    return refuse(side, stream, meta, err instanceof ProxyError ? err : upstreamError(err, authority))
+  }
+  if (side.direction === 'outbound') {
+    meta.destination = ep.addr
+    meta.tls = ep.tls
+    meta.dstLabels = ep.labels
+  }
+  side.observer?.requestInit(meta)
+  if (stream.destroyed) return
+  // Discovery may have taken the whole deadline.
+  if (deadline > 0 && performance.now() >= deadline) return deadlineExceeded(side, stream, meta, grpc, `no endpoint of ${authority} within ${timeoutMs}ms`)
+
+  const retry = policy.retry
+  const body = new ReplayBody(stream, retry.limit > 0 ? retry.maxBodyBytes : 0, (flags & NGHTTP2_FLAG_END_STREAM) !== 0)
+  const retryResponse = mayRetryResponse(method, headers, retry)
+  const reqHeaders = copyHeaders(headers)
+  reqHeaders[':authority'] = rawAuthority
+  side.budget.deposit()
+
+  let current: http2.ClientHttp2Stream | undefined
+  let timedOut = false
+  let accepted = false
+  const timer = deadline > 0 ? setTimeout(() => { timedOut = true; current?.close(NGHTTP2_CANCEL) }, Math.max(0, deadline - performance.now())) : undefined
+  // The client gave up before a response: cancel the attempt in flight.
+  stream.once('close', () => {
+    body.commit()
+    if (!accepted) current?.close(stream.rstCode || NGHTTP2_CANCEL)
+  })
+
+  const retryable = (a: H2Attempt): boolean => {
+    if (!retryResponse) return false
+    const status = Number(a.headers![':status'])
+    if (retry.statuses.includes(status)) return true
+    return grpc && a.endStream === true && retry.grpcStatuses.includes(grpcStatus(a.headers) ?? -1)
+  }
+
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) {
+      try {
+        ep = target.pick()
+      } catch (err) {
+        clearTimeout(timer)
+        return refuse(side, stream, meta, err as ProxyError)
+      }
+      if (side.direction === 'outbound') meta.destination = ep.addr
+    }
+    if (grpc && deadline > 0) reqHeaders['grpc-timeout'] = formatGrpcTimeout(deadline - performance.now())
+    const started = ep.stats.start()
+    const a = await sendAttempt(ep, reqHeaders, body, (up) => (current = up))
+    if (timedOut || stream.destroyed) {
+      clearTimeout(timer)
+      ep.stats.end(started, !timedOut)
+      if (a.up && !a.up.closed) a.up.close(NGHTTP2_CANCEL)
+      if (timedOut) return deadlineExceeded(side, stream, meta, grpc, `no response from ${ep.key} within ${timeoutMs}ms`)
+      side.observer?.responseEnd(meta, {status: 0, responseBytes: 0, resetError: 'client reset'})
+      return
+    }
+    const more = attempt < retry.limit && body.replayable
+    if (a.headers) {
+      const ok = Number(a.headers[':status']) < 500 && (grpcStatus(a.headers) ?? 0) !== 14
+      if (more && retryable(a) && withdrawRetry(side)) {
+        ep.stats.end(started, ok)
+        a.up!.close(NGHTTP2_CANCEL)
+        continue
+      }
+      clearTimeout(timer)
+      accepted = true
+      body.commit()
+      let settled = false
+      return relay(side, stream, meta, {up: a.up!, headers: a.headers, endStream: a.endStream === true}, (good) => {
+        if (settled) return
+        settled = true
+        ep.stats.end(started, good)
+      })
+    }
+    ep.stats.end(started, false)
+    // The one retry decision (retry-decision.ts): any method when the stream provably never reached the app.
+    const state = {replayable: body.replayable, retryable: retryResponse, attempt, limit: retry.limit, statuses: retry.statuses}
+    if (mayRetryFailure(side, state, {unprocessed: a.unprocessed === true, staleReuse: false})) continue
+    clearTimeout(timer)
+    return refuse(side, stream, meta, a.err!)
+  }
+}

@@ -1,0 +1,61 @@
+// The Side: what the protocol layers above (accept, HTTP/1, HTTP/2, TCP) share for one
+// direction, and all they see of routing: where requests go (a Target per authority), the
+// reliability policy (the route's timeout and retries, the retry budget), the observer, the
+// log, counters, and whether the proxy is draining.
+import type {Direction} from '../../protocol/tap.js'
+import type {ProxyConfig} from '../config/config.js'
+import type {ConnCtx} from '../core/conn.js'
+import type {Logger} from '../core/log.js'
+import type {Observer} from '../core/observe.js'
+import type {Target} from '../balance/target.js'
+import type {RetryBudget} from './retry-budget.js'
+import {countRefusal, type RefusalReason} from '../core/refusals.js'
+import type {ProxyStats} from '../core/stats.js'
+import {routeTable, type RoutePolicy} from '../config/route-policy.js'
+
+export type {RoutePolicy} from '../config/route-policy.js'
+
+/** Counts a refusal on this side (stats and /metrics). */
+export function refuseInput(side: Side, reason: RefusalReason): void {
+  countRefusal(side.stats.refused, side.observer, side.direction, reason)
+}
+
+export interface Side {
+  readonly direction: Direction
+  readonly config: ProxyConfig
+  readonly log: Logger
+  readonly observer: Observer | undefined
+  readonly budget: RetryBudget
+  readonly stats: ProxyStats
+  draining: boolean
+  /** The target for an authority (outbound) or for the connection's destination (inbound). */
+  target(authority: string, conn: ConnCtx): Target | Promise<Target>
+}
+
+/**
+ * The policy of one request on a side: outbound, the most specific MESH_PROXY_ROUTES rule (or
+ * the proxy's defaults); inbound, the global timeout and no retries (retries are the client
+ * proxy's job: retrying on both sides multiplies attempts). No allocation per call.
+ */
+export function policyOf(side: Side, authority: string, path: string, method: string): RoutePolicy {
+  const table = routeTable(side.config)
+  return side.direction === 'inbound' ? table.inbound : table.lookup(authority, path, method)
+}
+
+/** Takes a retry from the side's budget, counting the outcome (retries / retriesDenied). */
+export function withdrawRetry(side: Side): boolean {
+  if (side.budget.withdraw()) {
+    side.stats.retries++
+    side.observer?.retried?.(side.direction, 'retried')
+    return true
+  }
+  side.stats.retriesDenied++
+  side.observer?.retried?.(side.direction, 'budget_exhausted')
+  return false
+}
+
+let seq = 0
+/** Request ids, unique within this process. */
+export function nextRequestId(): string {
+  return (++seq).toString(36)
+}
