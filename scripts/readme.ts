@@ -10,7 +10,8 @@ export const STOP = '<!-- commandsstop -->'
 
 function flagUsage(name: string, flag: Command.Flag.Any): string {
   const short = flag.char ? `-${flag.char}, ` : ''
-  const value = flag.type === 'option' ? (flag.options ? ` ${flag.options.join('|')}` : ` <value>`) : ''
+  const help = flag.type === 'option' && flag.helpValue ? [flag.helpValue].flat().join(' ') : undefined
+  const value = flag.type === 'option' ? (help ? ` ${help}` : flag.options ? ` ${flag.options.join('|')}` : ` <value>`) : ''
   return `${short}--${name}${value}`
 }
 

@@ -8,6 +8,7 @@ import {preInstall} from './categories/pre-install.js'
 import {version} from './categories/version.js'
 import {webhook} from './categories/webhook.js'
 import {gatewayApi} from './categories/gateway-api.js'
+import {authz} from './categories/authz.js'
 import type {Category} from './types.js'
 
 export type CheckMode = 'pre' | 'default' | 'proxy' | 'local-proxy'
@@ -19,7 +20,7 @@ export function categoriesFor(mode: CheckMode): Category[] {
     case 'default':
       return [kubernetesApi(), kubernetesVersion(), controlPlane(), identity(), webhook(), version(), gatewayApi()]
     case 'proxy':
-      return [...categoriesFor('default'), dataPlane()]
+      return [...categoriesFor('default'), dataPlane(), authz()]
     case 'local-proxy':
       return [dataPlane()]
   }

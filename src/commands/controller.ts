@@ -3,6 +3,7 @@ import {BaseCommand} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import {DEFAULT_ISSUER_SCHEME, IDENTITY_PORT, ISSUER_SCHEMES} from '../protocol/identity.js'
 import {ControlPlanePorts} from '../protocol/control-plane.js'
+import {DEFAULT_CLUSTER_NETWORKS, DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
 
 export default class Controller extends BaseCommand<typeof Controller> {
   static override summary = 'Run the control plane: identity, destination, the proxy injector (Kubernetes mode) and tap.'
@@ -32,6 +33,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
       description: 'Kubernetes mode: the layout of the issuer Secret: mesh.dev/tls (issuer.crt, issuer.key, ca.crt, as mesh install renders it) or kubernetes.io/tls (cert-manager: tls.crt, tls.key, ca.crt)',
     })(),
     'leaf-lifetime': Flags.string({description: 'lifetime of the certificates issued to proxies', default: '24h'}),
+    'default-inbound-policy': Flags.option({options: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', helpValue: '<policy>', description: `the cluster's default inbound policy: ${DEFAULT_INBOUND_POLICIES.join(', ')} (namespaces and workloads may set their own)`})(),
+    'cluster-networks': Flags.string({description: 'comma-separated CIDRs of the cluster\'s pods and nodes (cluster-authenticated)', default: DEFAULT_CLUSTER_NETWORKS.join(',')}),
     'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, default: 'info', description: 'log level'})(),
     'log-format': Flags.option({options: ['plain', 'json'] as const, default: 'plain', description: 'log format'})(),
   }
@@ -60,6 +63,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
         logFormat: f['log-format'],
         kubeconfig: f.kubeconfig,
         context: f.context,
+        defaultInboundPolicy: f['default-inbound-policy'],
+        clusterNetworks: f['cluster-networks'],
       },
       this.out,
     )

@@ -4,7 +4,7 @@ import {valueFlags, valueInputs} from '../install/flags.js'
 
 export default class Install extends BaseCommand<typeof Install> {
   static override summary = 'Render the control plane manifests (or apply them with --apply).'
-  static override description = `Writes the control plane as a YAML stream (or a JSON List with -o json) to stdout: the mesh-system namespace, RBAC, the identity issuer, mesh-config, the mesh-controller Deployment and its Services, and the injector's MutatingWebhookConfiguration. The same inputs give byte-identical output.
+  static override description = `Writes the control plane as a YAML stream (or a JSON List with -o json) to stdout: the mesh-system namespace, the AuthorizationPolicy CRD, RBAC, the identity issuer, mesh-config, the mesh-controller Deployment and its Services, and the injector's MutatingWebhookConfiguration. The same inputs give byte-identical output.
 
 Without identity flags a new trust anchor and issuer are generated (and said so on stderr). Unless --ignore-cluster, it first refuses when a control plane is installed (use \`mesh upgrade\`) and runs the pre-install checks of \`mesh check --pre\`.`
   static override examples = [
@@ -19,7 +19,7 @@ Without identity flags a new trust anchor and issuer are generated (and said so 
     output: outputFlag(['yaml', 'json'] as const),
     'ignore-cluster': Flags.boolean({description: 'render without contacting the cluster (no "already installed" refusal, no pre-install checks)', default: false}),
     apply: Flags.boolean({description: 'apply to the cluster with server-side apply (field manager "mesh") instead of printing', default: false}),
-    crds: Flags.boolean({description: 'render only the CustomResourceDefinitions, to apply before the rest (this version has none)', default: false}),
+    crds: Flags.boolean({description: 'render only the CustomResourceDefinitions (AuthorizationPolicy), to apply before the rest', default: false}),
   }
 
   async run(): Promise<void> {

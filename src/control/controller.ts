@@ -18,6 +18,11 @@ import {injectorComponent} from './injector/component.js'
 import {tapComponent, type TapComponent} from './tap/component.js'
 import {RouteState} from './routes/state.js'
 import {syncLocalRoutes} from './routes/local-routes.js'
+import {AuthzState} from './authz/state.js'
+import {AuthzCompiler} from './authz/stream.js'
+import {syncLocalPolicies} from './authz/local-authz.js'
+import {LocalWorkloads, type WorkloadSource} from './authz/workloads.js'
+import {DEFAULT_CLUSTER_NETWORKS, type DefaultInboundPolicy} from '../protocol/authz.js'
 
 export interface Component {
   name: string
@@ -55,6 +60,12 @@ export interface ControllerOptions {
   defaultOpaquePorts?: string
   /** kubernetes mode: how often to look for the Gateway API CRDs (default 30 s). */
   routesPollMs?: number
+  /** The cluster's default inbound policy (default all-unauthenticated). */
+  defaultInboundPolicy?: DefaultInboundPolicy
+  /** Canonical CIDRs of the cluster's networks, for cluster-authenticated (default: the private ranges). */
+  clusterNetworks?: string[]
+  /** kubernetes mode: how often to look for the AuthorizationPolicy CRD while it is missing (default 30 s). */
+  authzPollMs?: number
   /** More components (injector, tap), started after identity and destination. */
   extraComponents?: (ctx: ControllerContext) => Component[]
   log: Logger
@@ -68,6 +79,8 @@ export interface ControllerContext {
   destination?: DestinationService
   /** HTTPRoutes/GRPCRoutes as the destination service applies them. */
   routes?: RouteState
+  /** Each pod's authorization policy, as the destination service streams it. */
+  authz?: AuthzCompiler
 }
 
 export interface RunningController {
@@ -88,6 +101,10 @@ interface Backends {
   routes: RouteState
   /** Starts what feeds `routes` once the registry has its first view (kubernetes: the route informers and status). */
   routeSource?: (log: Logger) => Component
+  authz: AuthzState
+  workloads: WorkloadSource
+  /** Starts what feeds `authz` (kubernetes: the AuthorizationPolicy informer); absent: ready at once. */
+  authzSource?: (log: Logger) => {synced: Promise<void>; start(): Promise<void>; stop(): Promise<void>}
 }
 
 async function backends(o: ControllerOptions): Promise<Backends> {
@@ -101,24 +118,31 @@ async function backends(o: ControllerOptions): Promise<Backends> {
     const routes = new RouteState()
     // Subscribed before the destination server, so its streams see the routes of each reload.
     syncLocalRoutes(registry, routes)
+    const authz = new AuthzState(o.log.child('authz'))
+    syncLocalPolicies(registry, authz)
     return {
       issuer: new FileIssuerSource(dir, o.log.child('identity')),
       validator: new LocalTokenValidator(local.tokenSecret),
       registry,
       routes,
+      authz,
+      workloads: new LocalWorkloads(registry, {controlPlaneNamespace: cpNs, trustDomain}),
     }
   }
   const {loadKube} = await import('../k8s/client.js')
   const kube = await loadKube({kubeconfig: o.kube?.kubeconfig, context: o.kube?.context})
-  const [{KubernetesIssuerSource}, {KubernetesTokenValidator}, {KubernetesEventRecorder}, {KubernetesRegistry}, {KubernetesRoutes}] = await Promise.all([
+  const [{KubernetesIssuerSource}, {KubernetesTokenValidator}, {KubernetesEventRecorder}, {KubernetesRegistry}, {KubernetesRoutes}, {KubernetesAuthz}, {KubernetesWorkloads}] = await Promise.all([
     import('./identity/k8s-issuer.js'),
     import('./identity/k8s-tokens.js'),
     import('./identity/events.js'),
     import('./destination/k8s-registry.js'),
     import('./routes/k8s-routes.js'),
+    import('./authz/k8s-authz.js'),
+    import('./authz/workloads.js'),
   ])
   const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, defaultOpaquePorts: o.defaultOpaquePorts, log: o.log.child('registry')})
   const routes = new RouteState()
+  const authzState = new AuthzState(o.log.child('authz'))
   return {
     issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, scheme: o.issuerScheme, log: o.log.child('identity')}),
     validator: new KubernetesTokenValidator(kube.k8s, kube.kc),
@@ -129,11 +153,17 @@ async function backends(o: ControllerOptions): Promise<Backends> {
       const source = new KubernetesRoutes({lib: kube.k8s, kc: kube.kc, registry, state: routes, log, pollMs: o.routesPollMs})
       return {name: 'routes', start: () => source.start(), stop: () => source.stop()}
     },
+    authz: authzState,
+    workloads: new KubernetesWorkloads(registry, {controlPlaneNamespace: cpNs, trustDomain}),
+    authzSource: (log) => new KubernetesAuthz({lib: kube.k8s, kc: kube.kc, state: authzState, log, pollMs: o.authzPollMs, controlPlaneNamespace: cpNs, trustDomain}),
   }
 }
 
 export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext, metrics?: Registry): Component[] {
   const host = o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0')
+  const settings = {clusterDefault: o.defaultInboundPolicy ?? 'all-unauthenticated', clusterNetworks: o.clusterNetworks ?? DEFAULT_CLUSTER_NETWORKS, clusterDomain: o.clusterDomain ?? 'cluster.local'} as const
+  // Not ready (streams silent) until the policy and route sources have their first view.
+  const compiler = new AuthzCompiler(b.workloads, b.authz, b.routes, b.registry, {...settings, clusterNetworks: [...settings.clusterNetworks]}, !b.authzSource)
   const components: Component[] = [
     {
       name: 'identity',
@@ -156,10 +186,12 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
       name: 'destination',
       start: async () => {
         ctx.routes = b.routes
+        ctx.authz = compiler
         ctx.destination = await startDestinationService({
           registry: b.registry,
           routes: b.routes,
           trust: b.issuer,
+          authz: compiler,
           serving: ctx.identity!.serving,
           host,
           port: o.destinationPort ?? DESTINATION_PORT,
@@ -172,12 +204,27 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
   ]
   // After destination, whose start syncs the registry the route status is computed against.
   if (b.routeSource) components.push(b.routeSource(o.log.child('routes')))
+  if (b.authzSource) {
+    const source = b.authzSource(o.log.child('authz'))
+    components.push({
+      name: 'authz',
+      start: async () => {
+        await source.start()
+        void source.synced.then(() => compiler.setReady())
+      },
+      stop: async () => {
+        await source.stop()
+        compiler.close()
+      },
+    })
+  }
   if (o.mode === 'kubernetes') {
     components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, registry: metrics, log: o.log}))
   }
   const tap = tapComponent({
     mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
     serving: () => ({source: ctx.identity!.serving, name: ctx.identity!.serviceName}),
+    authz: () => compiler.view(),
   })
   ctx.tap = tap
   components.push(tap)

@@ -77,3 +77,28 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     },
   }
 }
+
+/** Whether `synced` resolved within `timeoutMs` (the timer never outlives the answer). */
+export async function syncedWithin(synced: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const ok = await Promise.race([synced.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))])
+  clearTimeout(timer)
+  return ok
+}
+
+/** Calls `fn` every `everyMs` after the previous call settles (unref'd: it never keeps the process up), until stopped. */
+export function repeatAfter(fn: () => Promise<unknown>, everyMs: number): {stop(): void} {
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const next = (): void => {
+    timer = setTimeout(() => void fn().finally(() => !stopped && next()), everyMs)
+    timer.unref()
+  }
+  next()
+  return {
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}

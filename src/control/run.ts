@@ -7,6 +7,9 @@ import {PORT_LIST_PATTERN} from '../protocol/destination.js'
 import type {Output} from '../lib/output.js'
 import {startController, type ControllerOptions} from './controller.js'
 import {createLogger, type LogLevel} from './logger.js'
+import {DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
+import {parseDefaultInbound} from '../authz/validate.js'
+import {formatCidr, parseCidr} from '../authz/cidr.js'
 
 export interface RunControllerFlags {
   mode: 'kubernetes' | 'local'
@@ -33,6 +36,10 @@ export interface RunControllerFlags {
   logFormat: 'plain' | 'json'
   kubeconfig?: string
   context?: string
+  /** The cluster's default inbound policy (deny, audit, all-authenticated, cluster-authenticated, all-unauthenticated). */
+  defaultInboundPolicy?: string
+  /** Comma-separated CIDRs of the cluster's networks (cluster-authenticated). */
+  clusterNetworks?: string
   /** Resolves when the controller should stop (default: SIGTERM or SIGINT). */
   until?: Promise<unknown>
 }
@@ -63,8 +70,24 @@ function checkFlags(f: RunControllerFlags): void {
   }
 }
 
+/** --cluster-networks: canonical CIDRs, or a usage error naming the bad one. */
+export function parseClusterNetworks(value: string): string[] {
+  const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  if (parts.length === 0 || parts.length > 64) throw new UsageError(`--cluster-networks "${value.slice(0, 80)}" must list 1 to 64 CIDRs`, {suggestions: ['Pass e.g. --cluster-networks 10.0.0.0/8,fd00::/8']})
+  return parts.map((p) => {
+    const r = parseCidr(p)
+    if (!r.ok) throw new UsageError(`--cluster-networks: ${r.problem}`, {suggestions: ['Pass comma-separated CIDRs, e.g. --cluster-networks 10.0.0.0/8,fd00::/8']})
+    return formatCidr(r.cidr)
+  })
+}
+
 export async function runController(f: RunControllerFlags, out: Output): Promise<void> {
   checkFlags(f)
+  const defaultInboundPolicy = f.defaultInboundPolicy === undefined ? undefined : parseDefaultInbound(f.defaultInboundPolicy)
+  if (f.defaultInboundPolicy !== undefined && !defaultInboundPolicy) {
+    throw new UsageError(`--default-inbound-policy "${f.defaultInboundPolicy.slice(0, 60)}" is not a default inbound policy`, {suggestions: [`Pass one of ${DEFAULT_INBOUND_POLICIES.join(', ')}.`]})
+  }
+  const clusterNetworks = f.clusterNetworks === undefined ? undefined : parseClusterNetworks(f.clusterNetworks)
   const leafLifetimeMs = parseDuration(f.leafLifetime, '--leaf-lifetime')
   if (leafLifetimeMs < 60_000) throw new UsageError(`--leaf-lifetime ${f.leafLifetime} is shorter than a minute`, {suggestions: ['Use --leaf-lifetime 24h (the default) or at least 1m.']})
   const log = createLogger({level: f.logLevel, format: f.logFormat, write: (l) => out.stderr.write(l)})
@@ -85,6 +108,8 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     identityDir: f.identityDir,
     registryFile: f.registryFile,
     kube: {kubeconfig: f.kubeconfig, context: f.context},
+    defaultInboundPolicy,
+    clusterNetworks,
     log,
   }
   const controller = await startController(options)

@@ -196,7 +196,7 @@ export async function generateChart(): Promise<Map<string, string>> {
     node[parts.at(-1)!] = tokenFor(rule)
   }
   // render.ts's args with the value-dependent ones as tokens (the defaults render no scheme flag: it comes last, under its condition).
-  const argValues: Record<string, string> = {'--trust-domain=': 'identity.trustDomain', '--log-level=': 'controller.logLevel', '--log-format=': 'controller.logFormat', '--default-opaque-ports=': 'proxy.opaquePorts'}
+  const argValues: Record<string, string> = {'--trust-domain=': 'identity.trustDomain', '--log-level=': 'controller.logLevel', '--log-format=': 'controller.logFormat', '--default-opaque-ports=': 'proxy.opaquePorts', '--default-inbound-policy=': 'policy.defaultInbound', '--cluster-networks=': 'policy.clusterNetworks'}
   /** Args render.ts leaves out when their value is unset. */
   const optionalArgs = new Set(['--default-opaque-ports='])
   symbolic.controllerArgs = [

@@ -17,7 +17,7 @@ export interface InstallOptions extends ValueInputs, IdentityFiles {
   output: Format
   ignoreCluster: boolean
   apply: boolean
-  /** Render only the CustomResourceDefinitions (none in this version). */
+  /** Render only the CustomResourceDefinitions (AuthorizationPolicy). */
   crds: boolean
   kube: KubeOptions
 }
@@ -32,7 +32,7 @@ export async function install(opts: InstallOptions, out: Output): Promise<void> 
       suggestions: ['Pass --identity-trust-anchors-file with the CA certificate your cert-manager Issuer signs the mesh issuer with.'],
     })
   }
-  if (opts.crds) return renderCrds(opts, out)
+  if (opts.crds) return renderCrds(values, opts, out)
   let kube: Kube | undefined
   if (!opts.ignoreCluster || opts.apply) kube = await connect(opts)
   if (kube && !opts.ignoreCluster) {
@@ -70,10 +70,11 @@ async function connect(opts: InstallOptions): Promise<Kube> {
   }
 }
 
-/** This version defines no CRDs: `--crds` renders an empty stream so pipelines stay uniform. */
-async function renderCrds(opts: InstallOptions, out: Output): Promise<void> {
-  out.stdout.write(await formatObjects([], opts.output, '# mesh defines no CustomResourceDefinitions in this version\n'))
-  out.info('This version of mesh has no CRDs; next, run `mesh install`.')
+/** Only the CustomResourceDefinitions mesh owns, to apply before the rest (GitOps tools that order by kind). */
+async function renderCrds(values: FlatValues, opts: InstallOptions, out: Output): Promise<void> {
+  const objects = (await renderObjects({values, identity: {trustAnchorsPEM: '', issuerCertPEM: '', issuerKeyPEM: ''}})).filter((o) => o.kind === 'CustomResourceDefinition')
+  out.stdout.write(await formatObjects(objects, opts.output))
+  out.info('Next, apply them (`kubectl apply -f -`), then run `mesh install`, which renders them too.')
 }
 
 async function generated(values: FlatValues, out: Output): Promise<IdentityMaterial> {

@@ -10,6 +10,11 @@ import type {IdentityMaterial} from './identity.js'
 import {TAP_API_GROUP} from '../control/tap/auth.js'
 import type {ResourceKind} from '../control/tap/resource.js'
 import {fill, loadTemplates} from './template.js'
+import {AUTHZ_GROUP, AUTHZ_KIND, AUTHZ_PLURAL, AUTHZ_VERSION} from '../protocol/authz.js'
+import {CIDR_PATTERN, MAX_CIDR_LENGTH} from '../authz/cidr.js'
+import {IDENTITY_PATTERN, LABEL_PATTERN, MAX_IDENTITY_LENGTH, NAME_PATTERN} from '../authz/identity.js'
+import {AUTHZ_LIMITS, HTTP_METHODS, WORKLOAD_KINDS} from '../authz/limits.js'
+import {LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, SELECTOR_LIMITS} from '../authz/selector.js'
 import {nest, toDocument, type FlatValues, type Resources, type Values} from './values.js'
 
 export interface KubeObject {
@@ -139,12 +144,20 @@ export function renderContext(input: RenderInput): Record<string, unknown> {
       `--tap-port=${ControlPlanePorts.tap}`,
       `--admin-port=${ControlPlanePorts.admin}`,
       ...(v.proxy.opaquePorts ? [`--default-opaque-ports=${v.proxy.opaquePorts}`] : []),
+      `--default-inbound-policy=${v.policy.defaultInbound}`,
+      `--cluster-networks=${v.policy.clusterNetworks}`,
+      // Last: src/install/helm.ts appends it under its condition.
       ...(v.identity.issuer.scheme === DEFAULT_ISSUER_SCHEME ? [] : [`--identity-issuer-scheme=${v.identity.issuer.scheme}`]),
     ],
+    authz: {
+      group: AUTHZ_GROUP, version: AUTHZ_VERSION, kind: AUTHZ_KIND, plural: AUTHZ_PLURAL,
+      cidrPattern: CIDR_PATTERN, identityPattern: IDENTITY_PATTERN, namePattern: NAME_PATTERN, labelPattern: LABEL_PATTERN, labelKeyPattern: LABEL_KEY_PATTERN, labelValuePattern: LABEL_VALUE_PATTERN, maxCidrLength: MAX_CIDR_LENGTH, maxIdentityLength: MAX_IDENTITY_LENGTH,
+      limits: AUTHZ_LIMITS, selectorLimits: SELECTOR_LIMITS, workloadKinds: [...WORKLOAD_KINDS], methods: [...HTTP_METHODS],
+    },
     tapAdminRole: TAP_ADMIN_ROLE,
     tapServiceProxy: TAP_SERVICE_PROXY_NAME,
     tapApiGroup: TAP_API_GROUP,
-    tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`])},
+    tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`, `${r}/authz`])},
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
     // HA runs 3 replicas behind a PodDisruptionBudget, so a pod created while none answers is

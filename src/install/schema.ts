@@ -7,6 +7,8 @@ import {TRUST_DOMAIN} from '../protocol/control-plane.js'
 import {DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES} from '../protocol/identity.js'
 import {PORT_LIST_PATTERN} from '../protocol/destination.js'
 import {DEFAULT_OPAQUE_PORTS} from '../protocol/proxy-env.js'
+import {DEFAULT_CLUSTER_NETWORKS, DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
+import {parseCidr} from '../authz/cidr.js'
 
 export type FieldType = 'string' | 'int' | 'bool' | readonly string[]
 
@@ -22,11 +24,23 @@ export interface FieldSpec {
   pattern?: {source: string; what: string}
   /** Strings with a default: the empty string is a value (it turns the default off). */
   allowEmpty?: boolean
+  /** Further checks of a string value (after `pattern`): the problem, or undefined when it is fine. */
+  check?: (value: string) => string | undefined
 }
-
 
 const PULL_POLICIES = ['IfNotPresent', 'Always', 'Never'] as const
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const
+
+/** A comma-separated list of CIDRs (policy.clusterNetworks). */
+export function cidrListProblem(value: string): string | undefined {
+  const parts = value.split(',').map((s) => s.trim())
+  if (parts.length > 64) return `lists ${parts.length} networks; at most 64`
+  for (const p of parts) {
+    const r = parseCidr(p)
+    if (!r.ok) return `is not a list of CIDRs: ${r.problem}`
+  }
+  return undefined
+}
 
 const [defaultRegistry, defaultName] = splitRepository(DEFAULT_PROXY_IMAGE)
 
@@ -58,6 +72,8 @@ export const SCHEMA: Record<string, FieldSpec> = {
   },
   'identity.issuerValidityDays': {type: 'int', default: 365, min: 1, description: 'validity of a generated issuer certificate'},
   'identity.trustAnchorValidityDays': {type: 'int', default: 3650, min: 1, description: 'validity of a generated trust anchor'},
+  'policy.defaultInbound': {type: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', description: 'default inbound policy of meshed workloads without a namespace or workload default (docs/architecture/authz.md)'},
+  'policy.clusterNetworks': {type: 'string', default: DEFAULT_CLUSTER_NETWORKS.join(','), check: cidrListProblem, description: 'comma-separated CIDRs of the cluster\'s pods and nodes, for the cluster-authenticated default'},
   'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, max: 30, description: 'how long the API server waits for the injector (1-30)'},
   'webhook.url': {
     type: 'string',

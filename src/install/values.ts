@@ -24,6 +24,7 @@ export interface Values {
   proxy: {logLevel: string; opaquePorts?: string; resources: Resources}
   identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number; issuer: {scheme: IssuerScheme}}
   webhook: {timeoutSeconds: number; url?: string}
+  policy: {defaultInbound: string; clusterNetworks: string}
 }
 
 /** The schema's defaults, flat. */
@@ -63,6 +64,8 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
   if (Array.isArray(spec.type) && !spec.type.includes(value)) throw bad(`is "${value}"`)
   if (value === '' && spec.default !== undefined && !spec.allowEmpty) throw bad('is empty')
   if (value !== '' && spec.pattern && !new RegExp(spec.pattern.source).test(value)) throw bad(`is "${value.slice(0, 100)}", not ${spec.pattern.what}`)
+  const problem = spec.check?.(value)
+  if (problem) throw bad(problem)
   return value
 }
 
@@ -132,7 +135,7 @@ export function flattenFile(doc: unknown, where: string): FlatValues {
 
 /** Dotted keys into the nested Values the templates read. */
 export function nest(flat: FlatValues): Values {
-  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}}
+  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}, policy: {}}
   for (const key of Object.keys(SCHEMA)) {
     const v = flat[key]
     if (v === undefined) continue

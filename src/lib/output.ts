@@ -70,6 +70,17 @@ export function colorLevel(stream: Writer, env: NodeJS.ProcessEnv = process.env)
   return 1
 }
 
+/**
+ * Text that came from the network (metric labels, pod-reported values) made safe to print on a
+ * terminal: control characters (C0, DEL, C1, and the bidirectional overrides) shown as `\u{..}`,
+ * and at most `max` characters (an ellipsis says it was cut). Never for data on stdout in JSON.
+ */
+export function printable(s: string, max = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const v = s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`)
+  return v.length > max ? `${v.slice(0, max - 3)}...` : v
+}
+
 export class Output {
   readonly stdout: Writer
   readonly stderr: Writer

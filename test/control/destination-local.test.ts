@@ -232,7 +232,7 @@ describe('destination (local registry, real WSS)', () => {
     expect(messages.slice(1)).toEqual([
       {id: 1, type: 'error', code: 'BAD_REQUEST', message: 'stream 1 is open already; unwatch it first or use another id'},
       {id: 2, type: 'error', code: 'BAD_REQUEST', message: 'a watch needs an authority of at most 512 characters'},
-      {id: 3, type: 'error', code: 'BAD_REQUEST', message: 'unknown request type "subscribe"; use watch, watchRoutes, watchTrust or unwatch'},
+      {id: 3, type: 'error', code: 'BAD_REQUEST', message: 'unknown request type "subscribe"; use watch, watchRoutes, watchAuthz, watchTrust or unwatch'},
       expect.objectContaining({id: 4, type: 'error', code: 'BAD_REQUEST'}),
     ])
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))

@@ -41,6 +41,11 @@ describe('mesh install: values errors', () => {
     await fails(['--set', 'webhook.timeoutSeconds=60'], 2, /above the maximum 30/)
     await fails(['--set', 'proxy.opaquePorts=mysql'], 2, /"proxy.opaquePorts" is "mysql", not ports and ranges separated by commas/)
   })
+  it('policy.defaultInbound must be a default inbound policy, policy.clusterNetworks canonical CIDRs', async () => {
+    await fails(['--set', 'policy.defaultInbound=allow'], 2, /"policy.defaultInbound" is "allow"; it must be one of deny, audit, all-authenticated, cluster-authenticated, all-unauthenticated/)
+    await fails(['--set', 'policy.clusterNetworks=10.0.0.0/8,10.1.2.3/16'], 2, /"policy.clusterNetworks" is not a list of CIDRs: "10.1.2.3\/16" has host bits set: write 10.1.0.0\/16 for the network/)
+    await fails(['--set', 'policy.clusterNetworks=10.0.0.0/8,,'], 2, /is not a list of CIDRs: "" is not a CIDR/)
+  })
   it('--ha with one replica is a contradiction', async () => {
     await fails(['--ha', '--set', 'controller.replicas=1'], 2, /--ha with controller.replicas=1/)
   })

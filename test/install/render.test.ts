@@ -94,10 +94,23 @@ describe('mesh install rendering', () => {
     expect(url.clientConfig).toEqual({url: 'https://127.0.0.1:9443/inject', caBundle: svc.clientConfig.caBundle})
   })
 
-  it('--crds renders an empty stream (this version has no CRDs)', async () => {
+  it('--crds renders only the AuthorizationPolicy CRD (no cluster, no identity needed), the same one the full stream holds', async () => {
     const r = await runMesh(['install', '--crds'])
     expect(r.exitCode).toBe(0)
-    expect(docs(r.stdout)).toEqual([])
-    expect(r.stderr).toContain('no CRDs')
+    const crds = docs(r.stdout)
+    expect(crds.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['CustomResourceDefinition/authorizationpolicies.policy.mesh.dev'])
+    expect(r.stderr).toContain('then run `mesh install`')
+    const all = docs((await install()).stdout)
+    expect(find(all, 'CustomResourceDefinition')).toEqual(crds[0])
+    // Applied right after the namespace, before anything that could name it.
+    expect(all.findIndex((o) => o.kind === 'CustomResourceDefinition')).toBe(1)
+  })
+
+  it('passes the default inbound policy and the cluster networks to the controller (--set policy.*)', async () => {
+    const r = await install('--set', 'policy.defaultInbound=deny', '--set', 'policy.clusterNetworks=10.0.0.0/16,fd00::/8')
+    expect(r.exitCode).toBe(0)
+    const args = find(docs(r.stdout), 'Deployment', ControlPlane.controller).spec.template.spec.containers[0].args
+    expect(args).toContain('--default-inbound-policy=deny')
+    expect(args).toContain('--cluster-networks=10.0.0.0/16,fd00::/8')
   })
 })

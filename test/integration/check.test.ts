@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {
   AdmissionregistrationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
@@ -365,6 +366,10 @@ describe('mesh check on an installed control plane', () => {
         await setPodStatus(kc, pod, true)
         pods.push(pod)
       }
+      // The AuthorizationPolicy CRD (applied with the control plane above) serves lists once its
+      // storage is initialized; until then the API server answers "storage is (re)initializing".
+      const custom = kc.makeApiClient(CustomObjectsApi)
+      await eventually('AuthorizationPolicies to be listable', () => custom.listNamespacedCustomObject({group: 'policy.mesh.dev', version: 'v1alpha1', plural: 'authorizationpolicies', namespace: appNs}).then(() => true, (e: {code?: number}) => (e.code === 404 ? true : undefined)), {timeoutMs: 60_000})
     })
 
     it('passes when every meshed pod is ready, on the control plane version, trusting the current anchors', async () => {
@@ -385,6 +390,25 @@ describe('mesh check on an installed control plane', () => {
       expect(r.results.MESH3002).toBe(`warning: 1 of 3 proxies do not run ${version}: ${appNs}/old runs 0.0.1`)
       expect(r.results.MESH3003).toMatch(new RegExp(`^error: 1 of 3 proxies do not match the current trust anchors: ${appNs}/old: `))
       expect(r.exitCode).toBe(1)
+    })
+
+    it('mesh-authz warns on a default-deny pod whose probe its proxy cannot see, and on a policy naming a ServiceAccount that does not exist', async () => {
+      const quiet = await check(['--proxy', '-n', appNs])
+      expect([quiet.results.MESH3101, quiet.results.MESH3102]).toEqual(['success', 'success'])
+      const probed = meshedPod(appNs, 'probed', cpNs, {version, anchorsPem: pki.anchor.certPem})
+      probed.metadata!.annotations = {...probed.metadata!.annotations, 'config.mesh.dev/default-inbound-policy': 'deny'}
+      probed.spec!.containers[0]!.readinessProbe = {httpGet: {path: '/ready', port: 8443, scheme: 'HTTPS'}}
+      await core.createNamespacedPod({namespace: appNs, body: probed})
+      // The CRD as mesh install renders it, then a policy naming web (which exists) and ghost (which does not).
+      const crds = await runMesh(['install', '--crds', '--ignore-cluster', '-o', 'json'])
+      for (const o of (JSON.parse(crds.stdout) as {items: KubernetesObject[]}).items) await apply(o)
+      await core.createNamespacedServiceAccount({namespace: appNs, body: {metadata: {name: 'web'}}})
+      const policy = {apiVersion: 'policy.mesh.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: {name: 'to-web', namespace: appNs}, spec: {target: {workload: {name: 'web'}}, from: [{serviceAccounts: [{name: 'web'}, {name: 'ghost'}]}]}}
+      await eventually('the AuthorizationPolicy to be created (once the CRD is served)', () => apply(policy as KubernetesObject).then(() => true, () => undefined), {timeoutMs: 60_000})
+      const r = await check(['--proxy', '-n', appNs])
+      expect(r.results.MESH3101).toBe(`warning: 1 pod has probes its proxy would refuse under its default: ${appNs}/probed (default deny, from the workload): readiness probe of container app on port 8443: its httpGet probe uses HTTPS on port 8443: the application's own TLS passes through the proxy, which cannot see the path (allow the port with a networks rule, or skip it: config.mesh.dev/skip-inbound-ports)`)
+      expect(r.results.MESH3102).toBe(`warning: 1 AuthorizationPolicy names ServiceAccounts that do not exist: ${appNs}/to-web names ${appNs}/ghost`)
+      await core.deleteNamespacedPod({name: 'probed', namespace: appNs})
     })
 
     it('--proxy on a namespace without meshed pods fails, and on a missing namespace names it', async () => {

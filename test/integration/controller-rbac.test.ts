@@ -30,6 +30,7 @@ import {DestinationClient} from '../../src/proxy/discovery/destination-client.js
 import {callCertify} from '../../src/proxy/identity/index.js'
 import {createCsr, generateRsaKey, parseCertificate, singleDnsSan} from '../../src/tls/index.js'
 import {fixture} from '../install/helpers.js'
+import {gatewayApiCrds} from '../cluster/gateway-api.js'
 import {cluster, core, finalizeNamespace, fixtureIdentity, kc, mesh, removeControlPlane} from './install-helpers.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 
@@ -73,6 +74,8 @@ const CALLS: [string, string, string[]][] = [
     ['routes', `k8s-routes.ts replaceNamespacedCustomObjectStatus ${r}`, ['update', `${r}.gateway.networking.k8s.io`, '--subresource=status', '-n', 'any-app-ns']],
     ['routes', `k8s-routes.ts status patch ${r}`, ['patch', `${r}.gateway.networking.k8s.io`, '--subresource=status', '-n', 'any-app-ns']],
   ]) as [string, string, string[]][]),
+  ['authz', 'k8s-authz.ts look (list, limit 1) and informer authorizationpolicies', ['list', 'authorizationpolicies.policy.mesh.dev', '--all-namespaces']],
+  ['authz', 'k8s-authz.ts informer authorizationpolicies', ['watch', 'authorizationpolicies.policy.mesh.dev', '--all-namespaces']],
 ]
 
 /** What it must not be able to do. */
@@ -104,6 +107,13 @@ const DENIED: string[][] = [
   ['create', 'customresourcedefinitions.apiextensions.k8s.io'],
   ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
   ['list', 'referencegrants.gateway.networking.k8s.io', '--all-namespaces'],
+  // AuthorizationPolicies: read only (list and watch), no status, no get (nothing calls it).
+  ['create', 'authorizationpolicies.policy.mesh.dev', '-n', 'any-app-ns'],
+  ['update', 'authorizationpolicies.policy.mesh.dev', '-n', 'any-app-ns'],
+  ['patch', 'authorizationpolicies.policy.mesh.dev', '-n', 'any-app-ns'],
+  ['delete', 'authorizationpolicies.policy.mesh.dev', '-n', 'any-app-ns'],
+  ['update', 'authorizationpolicies.policy.mesh.dev', '--subresource=status', '-n', 'any-app-ns'],
+  ['get', 'authorizationpolicies.policy.mesh.dev', '-n', 'any-app-ns'],
 ]
 
 /** A SubjectAccessReview asked by the admin (kubectl cannot name a group the API server does not serve). */
@@ -152,6 +162,9 @@ beforeAll(async () => {
   await finalizeNamespace(CONTROL_PLANE_NAMESPACE)
   await core.createNamespace({body: {metadata: {name: appNs, annotations: {'mesh.dev/inject': 'enabled'}}}})
   const injectorPort = await freePort()
+  // kubectl auth can-i names a resource by its group only when discovery serves it: without the
+  // Gateway API CRDs (another suite may have removed them), httproutes would be asked in group ''.
+  await cluster.kubectl(['apply', '--server-side', '-f', gatewayApiCrds().standard])
   const r = await mesh('install', ...fixtureIdentity, '--webhook-url', `https://127.0.0.1:${injectorPort}/inject`, '--apply')
   if (r.exitCode !== 0) throw new Error(`mesh install --apply failed: ${r.stderr}`)
   saKubeconfig = await serviceAccountKubeconfig()
@@ -192,8 +205,8 @@ describe('the controller ServiceAccount (kubectl auth can-i)', () => {
 })
 
 describe('the Kubernetes-mode controller with only its ServiceAccount token', () => {
-  it('starts all five components and logs no RBAC failure', () => {
-    expect(controller.components).toEqual(['identity', 'destination', 'routes', 'injector', 'tap'])
+  it('starts all six components and logs no RBAC failure', () => {
+    expect(controller.components).toEqual(['identity', 'destination', 'routes', 'authz', 'injector', 'tap'])
     // \b: a random port such as 39403 in a listening line is not an HTTP 403.
     expect(logs.join('')).not.toMatch(/forbidden|\b403\b/i)
   })
@@ -258,6 +271,18 @@ describe('the Kubernetes-mode controller with only its ServiceAccount token', ()
     expect(metrics.body).toMatch(/^mesh_injector_requests_total\{result="injected"\} [1-9]\d*$/m)
     expect(metrics.body).toMatch(/^mesh_controller_build_info\{version="/m)
   })
+
+  it('authz: the AuthorizationPolicy informer (list/watch as the ServiceAccount) sees a policy applied with kubectl, and it applies to the injected pod', async () => {
+    const file = path.join(tmp, 'policy.yaml')
+    writeFileSync(file, JSON.stringify({apiVersion: 'policy.mesh.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: {name: 'web-in', namespace: appNs}, spec: {target: {workload: {selector: {matchLabels: {app: 'web'}}}}, from: [{namespaces: [appNs]}]}}))
+    await cluster.kubectl(['apply', '-f', file])
+    const p = await eventually(() => {
+      const got = controller.ctx.authz!.get(appNs, 'web-0')
+      return got.kind === 'policy' && got.policy.rules.length === 1 ? got.policy : undefined
+    }, 'the policy of web-0')
+    expect(p.rules[0]!.policy).toEqual({namespace: appNs, name: 'web-in'})
+    expect(p.workload.identity).toBe(identityName('web', appNs))
+  })
 })
 
 describe('the user-facing ClusterRole mesh-tap-admin', () => {
@@ -267,6 +292,7 @@ describe('the user-facing ClusterRole mesh-tap-admin', () => {
       {verb: 'watch', subresource: 'tap', resource: {kind, name: kind === 'namespace' ? appNs : name}, namespace: appNs},
       {verb: 'get', subresource: 'stat', resource: {kind, name: kind === 'namespace' ? appNs : name}, namespace: appNs},
       {verb: 'get', subresource: 'edges', resource: {kind, name: kind === 'namespace' ? appNs : name}, namespace: appNs},
+      {verb: 'get', subresource: 'authz', resource: {kind, name: kind === 'namespace' ? appNs : name}, namespace: appNs},
     ])
   const request = (token: string) => ({headers: {[CALLER_TOKEN_HEADER]: token}}) as unknown as IncomingMessage
   let authorizer: KubeAuthorizer
@@ -357,5 +383,20 @@ describe('the user-facing ClusterRole mesh-tap-admin', () => {
       const r = await tapGet(`/v1/stat?resource=${kind}&namespace=${appNs}`, cluster.tokens.restricted)
       expect(r.status, `${kind}: ${JSON.stringify(r.body)}`).toBe(200)
     }
+  })
+
+  it('and authz (get deployments/authz): the policy the controller streams to web-0, the one applied with kubectl above', async () => {
+    const r = await tapGet(`/v1/authz?resource=deploy/web&namespace=${appNs}`, cluster.tokens.restricted)
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body).toMatchObject({resource: 'deployment/web', namespace: appNs, workload: {kind: 'Deployment', name: 'web'}, refused: []})
+    expect(r.body.pods.map((p: any) => p.pod)).toEqual(['web-0'])
+    const policy = r.body.pods[0].policy
+    expect(policy.workload.identity).toBe(identityName('web', appNs))
+    expect(policy.rules.map((x: any) => x.policy)).toEqual([{namespace: appNs, name: 'web-in'}])
+    // No kubelet runs the pod: its proxy's metrics cannot be read, and the answer says so.
+    expect(r.body.pods[0].metricsError).toBe('not running')
+    // A Service is not a workload: refused by the tap server too (400), not only by the CLI.
+    const svc = await tapGet(`/v1/authz?resource=svc/web&namespace=${appNs}`, cluster.tokens.restricted)
+    expect(svc.status).toBe(400)
   })
 })

@@ -27,6 +27,7 @@ import {servingIdentity} from '../../src/control/tap/controller-identity.js'
 import {Output} from '../../src/lib/output.js'
 import type {Identity} from '../../src/proxy/core/contracts.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
+import type {AuthzReport} from '../../src/authz/report.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/ca.js'
 import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'
 import {signLeaf} from '../../src/tls/leaf.js'
@@ -303,6 +304,23 @@ describe('through the API server service proxy (client certificate users, tap We
     const r = await mesh('admin', 'stat', 'po', '-o', 'json')
     expect(r.stderr).toBe('')
     expect((JSON.parse(r.stdout) as StatReport).rows.map((x) => x.name)).toEqual(['other-0', 'web-0'])
+  })
+
+  it('mesh authz through the service proxy: the workload\'s pods as the tap server sees them; this tap server has no controller behind it, and the CLI says so rather than show a policy', async () => {
+    const r = await mesh('admin', 'authz', 'deploy/web', '-n', ns, '-o', 'json')
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    const report = JSON.parse(r.stdout) as AuthzReport
+    expect(report).toMatchObject({resource: 'deployment/web', namespace: ns, workload: {kind: 'Deployment', name: 'web'}, scraped: 0})
+    expect(report.pods).toEqual([{pod: 'web-0', metricsError: 'not running'}])
+    const table = await mesh('admin', 'authz', 'deploy/web', '-n', ns)
+    expect(table.exitCode).toBe(0)
+    expect(table.stderr).toContain('pod web-0: metrics unavailable: not running')
+    expect(table.stderr).toContain('the controller has no authorization policy for these pods')
+    const suggestion = await mesh('admin', 'authz', 'suggest', 'deploy/web', '-n', ns)
+    expect(suggestion.exitCode).toBe(1)
+    expect(suggestion.stdout).toBe('')
+    expect(suggestion.stderr).toContain('counted no caller with a mesh identity')
   })
 
   it('a caller cannot claim a certificate it has no key for: the admin\'s certificate with another key\'s signature is refused', async () => {

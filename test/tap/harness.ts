@@ -14,6 +14,7 @@ import type {Discovery, EndpointSet, Identity, Resolution} from '../../src/proxy
 import {Logger} from '../../src/proxy/core/log.js'
 import {parseRoutes} from '../../src/proxy/config/route-policy.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {TapHub} from '../../src/proxy/tap/hub.js'
 import {startTapServer as startProxyTap, type TapServer as ProxyTapServer} from '../../src/proxy/tap/server.js'
 import type {LocalPod} from '../../src/control/tap/local-resolver.js'
@@ -62,6 +63,9 @@ export interface PodSpec {
   tapIdentity?: {identity: Identity; tapServiceName: string}
   /** Outbound route rules, as MESH_PROXY_ROUTES (`books:80 GET /api/=retries:0;...`). */
   proxyRoutes?: string
+  /** The proxy's mesh identity (mTLS on both sides) and its discovery (default: `routes`, plaintext). */
+  identity?: ProxyIdentity
+  discovery?: Discovery
 }
 
 class LabelledDiscovery implements Discovery {
@@ -98,7 +102,8 @@ export async function startMeshPod(spec: PodSpec): Promise<MeshPod> {
     log: new Logger('error', 'plain'),
     originalDst: null,
     observers: [metrics.observer, hub],
-    discovery: new LabelledDiscovery(spec.routes ?? {}),
+    discovery: spec.discovery ?? new LabelledDiscovery(spec.routes ?? {}),
+    ...(spec.identity ? {identity: spec.identity} : {}),
   })
   const host = spec.host ?? '127.0.0.1'
   const admin = await startAdmin({listen: `${host}:0`, registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {}})

@@ -87,7 +87,8 @@ export function clusterSource(ctx: CheckContext): DataPlaneSource {
   }
 }
 
-async function listMeshedPods(ctx: CheckContext, namespace: string | undefined, cpNs: string): Promise<V1Pod[]> {
+/** Pods with a mesh proxy (in `namespace` when given), bounded by MAX_PODS. */
+export async function listMeshedPods(ctx: CheckContext, namespace: string | undefined, cpNs: string): Promise<V1Pod[]> {
   const kube = requireKube(ctx)
   if (namespace) {
     const ns = await kube.core().readNamespace({name: namespace}).catch(() => undefined)

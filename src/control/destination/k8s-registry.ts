@@ -94,6 +94,23 @@ export class KubernetesRegistry implements Registry {
     await Promise.all([this.services?.stop(), this.slices?.stop(), this.pods?.stop(), this.namespaces?.stop()])
   }
 
+  /** The informers' copies, read by authorization policy (src/control/authz/workloads.ts). */
+  podObject(namespace: string, name: string): k8s.V1Pod | undefined {
+    return this.pods?.get(name, namespace)
+  }
+
+  podObjects(namespace: string): ReadonlyArray<k8s.V1Pod> {
+    return this.pods?.list(namespace) ?? []
+  }
+
+  serviceObjects(namespace: string): ReadonlyArray<k8s.V1Service> {
+    return this.services?.list(namespace) ?? []
+  }
+
+  namespaceObject(name: string): k8s.V1Namespace | undefined {
+    return this.namespaces?.get(name)
+  }
+
   hasNamespace(namespace: string): boolean {
     return this.namespaces?.get(namespace) !== undefined
   }

@@ -16,6 +16,10 @@
 //               meshed: true            # default true when serviceAccount is set
 //               pod: web-0              # optional labels
 //               deployment: web
+//               labels: {app: web}      # optional: the pod's labels (authorization policy selectors)
+//   authorizationPolicies:                # optional: AuthorizationPolicies, as in Kubernetes
+//     - metadata: {name: web-callers, namespace: shop}   # (docs/architecture/authz.md)
+//       spec: {target: {workload: {name: web}}, from: [{serviceAccounts: [{name: load}]}]}
 //   routes:                               # optional: HTTPRoutes / GRPCRoutes, as in Kubernetes
 //     - kind: HTTPRoute                   # (see docs/architecture/routes.md); a route that does
 //       metadata: {name: web, namespace: shop}   # not validate makes the document refused
@@ -29,6 +33,8 @@ import {watchFiles, type FileWatch} from '../file-watch.js'
 import {silentLogger, type Logger} from '../logger.js'
 import {ChangeFanout, ipKey, type PortResolution, type Registry, type ServiceRef} from './registry.js'
 import {backendProblem, validateRoute, type ValidatedRoute} from '../../routes/validate.js'
+import type {ValidatedPolicy} from '../../authz/validate.js'
+import {parseLabels, parseLocalPolicies} from '../authz/local-authz.js'
 
 export interface LocalRegistryOptions {
   file: string
@@ -46,6 +52,10 @@ export interface ParsedRegistry {
   clusterIps: Map<string, ServiceRef>
   /** The routes, every one valid (file order decides precedence ties: earlier is older). */
   routes: ValidatedRoute[]
+  /** The AuthorizationPolicies, every one valid. */
+  authorizationPolicies: ValidatedPolicy[]
+  /** `ns/pod` -> the labels its endpoints give it. */
+  podLabels: Map<string, Record<string, string>>
 }
 
 /** Routes one registry file may hold. */
@@ -80,7 +90,8 @@ export async function parseRegistry(text: string, file: string, cpNs = 'mesh-sys
   }
   const out: Services = new Map()
   const clusterIps = new Map<string, ServiceRef>()
-  if (doc === null || doc === undefined) return {services: out, clusterIps, routes: []}
+  const podLabels = new Map<string, Record<string, string>>()
+  if (doc === null || doc === undefined) return {services: out, clusterIps, routes: [], authorizationPolicies: [], podLabels}
   const services = (doc as {services?: unknown}).services ?? []
   if (!Array.isArray(services)) fail(file, 'services', 'must be a list')
   const str = (v: unknown, where: string, required = false): string | undefined => {
@@ -132,6 +143,11 @@ export async function parseRegistry(text: string, file: string, cpNs = 'mesh-sys
           if (pod) labels.dst_pod = pod
           if (deployment) labels.dst_deployment = deployment
           if (sa) labels.dst_serviceaccount = sa
+          const podLabelsHere = parseLabels(e.labels, `${eat}.labels`, (where, problem) => fail(file, where, problem))
+          if (podLabelsHere) {
+            if (!pod) fail(file, `${eat}.labels`, 'are the labels of a pod: set pod as well')
+            podLabels.set(`${ns}/${pod}`, {...podLabels.get(`${ns}/${pod}`), ...podLabelsHere})
+          }
           const ep: WireEndpoint = {address, port: epPort, labels}
           if (identity) ep.identity = identity
           if (opaque || e.opaque === true) ep.opaque = true
@@ -141,7 +157,8 @@ export async function parseRegistry(text: string, file: string, cpNs = 'mesh-sys
     })
     out.set(key, ports)
   })
-  return {services: out, clusterIps, routes: parseRoutes((doc as {routes?: unknown}).routes, file, out)}
+  const authorizationPolicies = parseLocalPolicies((doc as {authorizationPolicies?: unknown}).authorizationPolicies, (where, problem) => fail(file, where, problem), {controlPlaneNamespace: cpNs, trustDomain})
+  return {services: out, clusterIps, routes: parseRoutes((doc as {routes?: unknown}).routes, file, out), authorizationPolicies, podLabels}
 }
 
 /** The document's routes: each must validate, name Services of this document and resolve its backends. */
@@ -187,6 +204,8 @@ export class LocalRegistry implements Registry {
   private services: Services = new Map()
   private clusterIps = new Map<string, ServiceRef>()
   private routeList: ValidatedRoute[] = []
+  private policyList: ValidatedPolicy[] = []
+  private labelsByPod = new Map<string, Record<string, string>>()
   private namespaces = new Set<string>()
   private readonly fanout = new ChangeFanout()
   private watcher: FileWatch | undefined
@@ -222,10 +241,12 @@ export class LocalRegistry implements Registry {
 
   private apply(next: ParsedRegistry): void {
     const before = this.namespaces
-    const routeNs = new Set([...this.routeList, ...next.routes].map((r) => r.namespace))
+    const routeNs = new Set([...this.routeList, ...next.routes, ...this.policyList, ...next.authorizationPolicies].map((r) => r.namespace))
     this.services = next.services
     this.clusterIps = next.clusterIps
     this.routeList = next.routes
+    this.policyList = next.authorizationPolicies
+    this.labelsByPod = next.podLabels
     this.namespaces = new Set([...next.services.keys()].map((k) => k.split('/')[0]!))
     for (const ns of new Set([...before, ...this.namespaces, ...routeNs])) this.fanout.emit(ns)
   }
@@ -233,6 +254,21 @@ export class LocalRegistry implements Registry {
   /** The routes of the current document (a new array after every reload). */
   routes(): readonly ValidatedRoute[] {
     return this.routeList
+  }
+
+  /** The AuthorizationPolicies of the current document (a new array after every reload). */
+  authorizationPolicies(): readonly ValidatedPolicy[] {
+    return this.policyList
+  }
+
+  /** Every Service's ports and endpoints (`ns/name` -> port -> endpoints; a new map after every reload). */
+  serviceEndpoints(): ReadonlyMap<string, ReadonlyMap<number, readonly WireEndpoint[]>> {
+    return this.services
+  }
+
+  /** The labels the file gives pod ns/name (empty when none). */
+  podLabels(namespace: string, pod: string): Readonly<Record<string, string>> {
+    return this.labelsByPod.get(`${namespace}/${pod}`) ?? {}
   }
 
   async stop(): Promise<void> {

@@ -25,6 +25,9 @@ import {RouteState} from '../routes/state.js'
 import {openRouteStream, PolicyCache} from '../routes/stream.js'
 import {TRUST_BUNDLE_VERSION, type TrustMessage} from '../../protocol/trust.js'
 import {openTrustStream, type TrustSource} from '../identity/trust-stream.js'
+import type {AuthzCompiler} from '../authz/stream.js'
+import {openAuthzStream} from '../authz/stream.js'
+import {AUTHZ_POLICY_VERSION} from '../../protocol/authz.js'
 
 export interface DestinationServerOptions {
   registry: Registry
@@ -32,6 +35,8 @@ export interface DestinationServerOptions {
   routes?: RouteState
   /** The trust bundle served on `watchTrust` streams (the identity component's issuer source); without it they are refused. */
   trust?: TrustSource
+  /** Authorization policy served on `watchAuthz` streams (src/control/authz); without it such a watch is refused (UNAVAILABLE). */
+  authz?: AuthzCompiler
   serving: ServingCert
   host?: string
   port?: number
@@ -71,6 +76,16 @@ export interface DestinationServer {
 function reject(socket: Socket, status: number, reason: string): void {
   const body = JSON.stringify({error: reason})
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * The identity a verified client certificate proves: its one DNS SAN (the identity service
+ * issues exactly one). Anything else (several names, an IP or URI SAN) proves no identity.
+ */
+export function peerIdentity(subjectaltname: string | undefined): string | undefined {
+  const names = (subjectaltname ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (names.length !== 1 || !names[0]!.startsWith('DNS:')) return undefined
+  return names[0]!.slice(4)
 }
 
 export async function startDestinationServer(o: DestinationServerOptions): Promise<DestinationServer> {
@@ -119,7 +134,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
     const peer = tlsSocket.getPeerCertificate?.()
     const presented = peer && Object.keys(peer).length > 0
     if (presented && !tlsSocket.authorized) return reject(socket, 403, `client certificate refused: ${String(tlsSocket.authorizationError)}`)
-    const client = presented ? (peer.subjectaltname ?? '').replace(/^DNS:/, '') : undefined
+    const client = presented ? peerIdentity(peer.subjectaltname) : undefined
     const who = limits.key(client, socket.remoteAddress, socket.remotePort)
     if (streams() >= maxStreams) {
       limits.refuse('total_streams', who)
@@ -182,16 +197,21 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         mine.get(id)?.close()
         return forget(id)
       }
-      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchTrust') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchTrust or unwatch`)
+      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchAuthz' && r.type !== 'watchTrust') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchAuthz, watchTrust or unwatch`)
       if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
-      if (r.type === 'watchTrust') return watchTrust(id, r.version)
-      const authority = typeof r.authority === 'string' ? r.authority : ''
-      if (!authority || authority.length > DESTINATION_MAX_AUTHORITY) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
+      // watchAuthz names a pod and watchTrust nothing: only watch and watchRoutes carry an authority.
+      const named = r.type === 'watch' || r.type === 'watchRoutes'
+      const authority = (r.type === 'watch' || r.type === 'watchRoutes') && typeof r.authority === 'string' ? r.authority : ''
+      if (named && (!authority || authority.length > DESTINATION_MAX_AUTHORITY)) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
       if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) {
         limits.refuse(mine.size >= DESTINATION_MAX_WATCHES ? 'connection_watches' : 'total_streams', who)
         return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
       }
       if (r.type === 'watchRoutes' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchRoutes request needs the highest route policy version the client implements (this server sends version ${ROUTE_POLICY_VERSION})`)
+      if (r.type === 'watchAuthz' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchAuthz request needs the highest authorization policy version the client implements (this server sends version ${AUTHZ_POLICY_VERSION})`)
+      if (r.type === 'watchAuthz' && !o.authz) return refuse(id, 'UNAVAILABLE', 'this destination service serves no authorization policy')
+      if (r.type === 'watchTrust' && !o.trust) return refuse(id, 'BAD_REQUEST', 'this destination service does not stream the trust bundle')
+      if (r.type === 'watchTrust' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchTrust request needs the highest trust bundle version the client implements (this server sends version ${TRUST_BUNDLE_VERSION})`)
       if (!limits.watch(who)) return refuse(id, 'UNAVAILABLE', `too many streams from this client (at most ${limits.maxWatches})`)
       mine.set(id, null)
       watches++
@@ -200,24 +220,22 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         ended = true
         forget(id)
       }
+      const sendText = (text: string): void => deliver(ws, `{"id":${id},${text.slice(1)}`, client)
       const stream =
         r.type === 'watch'
           ? open(authority, ns, (msg) => send(id, msg), end)
-          : openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText: (text) => deliver(ws, `{"id":${id},${text.slice(1)}`, client), end})
+          : r.type === 'watchRoutes'
+            ? openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText, end})
+            : r.type === 'watchAuthz'
+              ? openAuthzStream({namespace: r.namespace, pod: r.pod, client, compiler: o.authz!, send: (msg) => send(id, msg), sendText, end})
+              : trustStream(o.trust!, id, end)
       if (!ended && stream) mine.set(id, stream)
-      log.debug('stream opened', {authority, client, id, kind: r.type, watching: stream?.canonical})
+      log.debug('stream opened', {authority: authority || undefined, client, id, kind: r.type, watching: stream?.canonical})
     })
     /** A trust bundle stream (no authority): src/control/identity/trust-stream.ts. */
-    const watchTrust = (id: number, version: unknown): void => {
-      if (!o.trust) return refuse(id, 'BAD_REQUEST', 'this destination service does not stream the trust bundle')
-      if (!(Number.isSafeInteger(version) && (version as number) >= 1)) return refuse(id, 'BAD_REQUEST', `a watchTrust request needs the highest trust bundle version the client implements (this server sends version ${TRUST_BUNDLE_VERSION})`)
-      if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
-      mine.set(id, null)
-      watches++
-      let ended = false
-      const stream = openTrustStream({source: o.trust, send: (msg) => send(id, msg), end: () => ((ended = true), forget(id))})
-      if (!ended && stream) mine.set(id, {canonical: 'trust', close: () => stream.close()})
-      log.debug('stream opened', {client, id, kind: 'watchTrust'})
+    const trustStream = (source: TrustSource, id: number, end: () => void): Stream | undefined => {
+      const stream = openTrustStream({source, send: (msg) => send(id, msg), end})
+      return stream && {canonical: 'trust', close: () => stream.close()}
     }
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()

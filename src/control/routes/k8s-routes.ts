@@ -6,7 +6,7 @@
 // are written (only ours: entries of other controllers are kept as they are) whenever what
 // they should say changes: after a route event, or a change of Services in its namespace.
 import type * as k8s from '@kubernetes/client-node'
-import {startInformer, type Informer} from '../informer.js'
+import {startInformer, repeatAfter, syncedWithin, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
 import type {Registry} from '../destination/registry.js'
 import {CONTROLLER_NAME, GATEWAY_API_INSTALL, GATEWAY_GROUP, GATEWAY_VERSION, validateRoute, type RouteKind} from '../../routes/validate.js'
@@ -53,7 +53,7 @@ function statusCode(err: unknown): number | undefined {
 export class KubernetesRoutes {
   private readonly kinds: KindWatch[] = ROUTE_KINDS.map((k) => ({...k}))
   private custom: k8s.CustomObjectsApi | undefined
-  private poller: NodeJS.Timeout | undefined
+  private poller: {stop(): void} | undefined
   private stopped = false
   private readonly pending = new Set<string>()
   private flush: NodeJS.Immediate | undefined
@@ -70,20 +70,13 @@ export class KubernetesRoutes {
     await this.look()
     const synced = this.kinds.flatMap((k) => (k.informer ? [k.informer.synced] : []))
     const timeoutMs = this.o.syncTimeoutMs ?? 60_000
-    let timer: NodeJS.Timeout | undefined
-    const ok = await Promise.race([Promise.all(synced).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))])
-    clearTimeout(timer)
-    if (!ok) this.o.log.warn('routes: the first list of HTTPRoutes/GRPCRoutes did not complete; serving without them until it does', {timeoutMs})
-    const poll = (): void => {
-      this.poller = setTimeout(() => void this.look().finally(() => !this.stopped && poll()), this.o.pollMs ?? 30_000)
-      this.poller.unref()
-    }
-    poll()
+    if (!(await syncedWithin(Promise.all(synced), timeoutMs))) this.o.log.warn('routes: the first list of HTTPRoutes/GRPCRoutes did not complete; serving without them until it does', {timeoutMs})
+    this.poller = repeatAfter(() => this.look(), this.o.pollMs ?? 30_000)
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    clearTimeout(this.poller)
+    this.poller?.stop()
     if (this.flush) clearImmediate(this.flush)
     for (const off of this.offs) off()
     await Promise.all(this.kinds.map((k) => k.informer?.stop()))

@@ -6,6 +6,8 @@ export const TapApi = {
   tap: '/v1/tap',
   stat: '/v1/stat',
   edges: '/v1/edges',
+  /** `mesh authz`: the policies of a workload's pods and who called it (src/authz/report.ts). */
+  authz: '/v1/authz',
   ready: '/ready',
 } as const
 

@@ -3,7 +3,7 @@
 // server's service proxy authenticates the caller but strips Authorization before forwarding),
 // is checked with a TokenReview; a caller with a client certificate instead proves it holds the
 // certificate's key (caller-proof.ts), checked against the API server's client CA. The user and
-// groups either names must then pass a SubjectAccessReview for verb `watch` (tap, top) or `get` (stat, edges) on the target in the
+// groups either names must then pass a SubjectAccessReview for verb `watch` (tap, top) or `get` (stat, edges, authz) on the target in the
 // API group tap.mesh.dev, e.g. `deployments/tap` in namespace shop. See docs/architecture/tap.md.
 import {timingSafeEqual} from 'node:crypto'
 import type {IncomingMessage} from 'node:http'
@@ -22,7 +22,7 @@ export interface Caller {
 
 export interface AccessCheck {
   verb: 'watch' | 'get' | 'list'
-  /** tap, stat, edges */
+  /** tap, stat, edges, authz */
   subresource: string
   resource: ResourceRef
   /** '' for cluster-wide (-A). */

@@ -9,6 +9,7 @@ import type {Logger} from '../logger.js'
 import {KubeAuthorizer, LocalTokenAuthorizer} from './auth.js'
 import {servingIdentity, type ServingSource} from './controller-identity.js'
 import {startTapServer, type RunningTapServer} from './server.js'
+import type {AuthzView} from './authz-service.js'
 
 export interface TapComponentOptions {
   mode: 'kubernetes' | 'local'
@@ -22,6 +23,8 @@ export interface TapComponentOptions {
   token?: string
   /** The controller's serving certificate and its identity name (Kubernetes mode). */
   serving?: () => {source: ServingSource; name: string}
+  /** The controller's authorization policy, for `mesh authz`. */
+  authz?: () => AuthzView | undefined
   log: Logger
 }
 
@@ -45,7 +48,7 @@ export function tapComponent(o: TapComponentOptions): TapComponent {
         const [{LocalResolver}, {localPodsFromFile}] = await Promise.all([import('./local-resolver.js'), import('./local-pods.js')])
         c.token = o.token ?? randomBytes(24).toString('hex')
         const resolver = new LocalResolver(localPodsFromFile(o.registryFile!))
-        c.server = await startTapServer({host: o.host ?? '127.0.0.1', port, resolver, authorizer: new LocalTokenAuthorizer(c.token), lookup: (a) => resolver.podByAddress(a), log})
+        c.server = await startTapServer({host: o.host ?? '127.0.0.1', port, resolver, authorizer: new LocalTokenAuthorizer(c.token), lookup: (a) => resolver.podByAddress(a), authz: o.authz, log})
       } else {
         const [{loadKube}, {KubeResolver}] = await Promise.all([import('../../k8s/client.js'), import('./kube-resolver.js')])
         const kube = await loadKube({kubeconfig: o.kube?.kubeconfig, context: o.kube?.context})
@@ -59,6 +62,7 @@ export function tapComponent(o: TapComponentOptions): TapComponent {
           lookup: (a) => resolver.podByAddress(a),
           identity: serving ? servingIdentity(serving.source, serving.name) : undefined,
           tls: serving?.source.tlsOptions(),
+          authz: o.authz,
           log,
         })
         if (serving) unsubscribe = serving.source.onRenew((t) => c.server?.setTls(t))

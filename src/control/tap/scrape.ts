@@ -1,13 +1,14 @@
 // Reads one proxy's /metrics (plain HTTP on its admin port), bounded in size and time, and
-// keeps only the families stat and edges use.
+// keeps only the families stat, edges and authz use.
 import http from 'node:http'
 import {parseMetrics, type MetricFamily} from '../../metrics/parse.js'
 import type {Scrape} from '../../stat/window.js'
+import {AUTHZ_METRIC_FAMILIES} from '../../authz/observed.js'
 
 export const MAX_METRICS_BYTES = 16 * 1024 * 1024
 export const SCRAPE_TIMEOUT_MS = 5_000
 
-const KEEP = new Set(['request_total', 'response_total', 'response_latency_ms', 'tcp_open_total', 'tcp_open_connections', 'tcp_read_bytes_total', 'tcp_write_bytes_total', 'process_start_time_seconds'])
+const KEEP = new Set<string>(['request_total', 'response_total', 'response_latency_ms', 'tcp_open_total', 'tcp_open_connections', 'tcp_read_bytes_total', 'tcp_write_bytes_total', 'process_start_time_seconds', ...AUTHZ_METRIC_FAMILIES])
 
 export function fetchText(url: string, timeoutMs = SCRAPE_TIMEOUT_MS, maxBytes = MAX_METRICS_BYTES): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 // The tap server (:8089): the CLI's one door to live traffic and to stat. HTTP(S) with JSON
-// answers for /v1/stat and /v1/edges, a WebSocket for /v1/tap. Every request is authorized
+// answers for /v1/stat, /v1/edges and /v1/authz, a WebSocket for /v1/tap. Every request is authorized
 // first (Authorizer); bounded: headers, timeouts, concurrent streams, and a slow reader's
 // buffer (events are dropped, and counted, rather than queued without end).
 import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
@@ -16,6 +16,7 @@ import {MetricsStore} from './metrics-store.js'
 import {BadQuery, filterParam, optionalTarget, requestQuery, resourceParam, scopeParam, windowParam} from './query.js'
 import {TapSession} from './session.js'
 import {edgesQuery, statQuery} from './stat-service.js'
+import {authzQuery, type AuthzView} from './authz-service.js'
 import {TargetNotFoundError, type TargetResolver} from './types.js'
 
 export interface TapServerOptions {
@@ -34,6 +35,8 @@ export interface TapServerOptions {
   /** Bytes a slow CLI may have waiting before events are dropped (default 4 MiB). */
   maxBufferedBytes?: number
   refreshMs?: number
+  /** The controller's authorization policy, for /v1/authz (absent: no policy is shown, only the metrics). */
+  authz?: () => AuthzView | undefined
 }
 
 export interface RunningTapServer {
@@ -98,6 +101,11 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
         const c = check(q, 'get', 'edges')
         await opts.authorizer.authorize(req, c, target)
         return sendJson(res, 200, await edgesQuery(opts.resolver, store, c.resource, scopeParam(q)))
+      }
+      case TapApi.authz: {
+        const c = check(q, 'get', 'authz')
+        await opts.authorizer.authorize(req, c, target)
+        return sendJson(res, 200, await authzQuery(opts.resolver, store, opts.authz?.(), c.resource, scopeParam(q)))
       }
       case TapApi.tap:
         return sendJson(res, 426, {error: {code: 'MESH_TAP_UPGRADE', message: 'tap is a WebSocket: connect with `mesh tap`'}})
