@@ -337,6 +337,28 @@ describe('destination (local registry, real WSS)', () => {
     }
   })
 
+  it('trust streams count against the client\'s watches like the other kinds, and give theirs back on unwatch', async () => {
+    const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), trust: issuer, serving, host: '127.0.0.1', port: 0, log: silentLogger, maxWatchesPerPeer: 2, loopbackPerConnection: false})
+    try {
+      const a = await watchSocket(small.port)
+      a.ws.send(JSON.stringify({type: 'watchTrust', id: 1, version: 1}))
+      a.ws.send(JSON.stringify({type: 'watch', id: 2, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 1 && m.type === 'trust') && a.messages.some((m) => m.id === 2 && m.type === 'add'))
+      a.ws.send(JSON.stringify({type: 'watch', id: 3, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 3))
+      expect(a.messages.filter((m) => m.id === 3)).toEqual([expect.objectContaining({type: 'error', code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams from this client \(at most 2\)/)})])
+      expect(small.refused()).toMatchObject({peer_watches: 1})
+      a.ws.send(JSON.stringify({type: 'unwatch', id: 1}))
+      a.ws.send(JSON.stringify({type: 'watch', id: 4, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 4))
+      expect(a.messages.filter((m) => m.id === 4).map((m) => m.type)).toEqual(['add'])
+      expect(small.refused()).toMatchObject({peer_watches: 1})
+      a.ws.close()
+    } finally {
+      await small.stop()
+    }
+  })
+
   it('a cluster IP resolves to its service and is followed when it moves to another service or goes away', async () => {
     const c = client()
     const api = (ip: string | undefined, eps: Ep[]) => ({name: 'api', namespace: 'shop', ...(ip ? {clusterIP: ip} : {}), ports: [{port: 80, endpoints: eps}]})
