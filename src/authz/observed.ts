@@ -69,6 +69,12 @@ function portOf(authority: string | undefined): number | undefined {
 
 const inbound = (l: Record<string, string>): boolean => l.direction === 'inbound'
 
+/**
+ * Counts add saturating at 2^53 - 1: a proxy's counter never gets there, but a hostile text's
+ * `1e308` twice would sum to Infinity (and a number past 2^53 is no longer exact anyway).
+ */
+const plus = (a: number, b: number): number => Math.min(a + b, Number.MAX_SAFE_INTEGER)
+
 /** Adds one pod's families into `into` (callers keyed by identity, or by no_tls_reason). */
 export function addObserved(into: ObservedInbound, families: ReadonlyMap<string, MetricFamily>): void {
   const byKey = new Map(into.callers.map((c) => [c.clientId ?? `\u0000${c.noTlsReason ?? ''}`, c]))
@@ -91,7 +97,7 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
     if (!(g.value > 0) || !Number.isFinite(g.value)) continue
     const c = caller(g.labels)
     if (!c) continue
-    c.connections += g.value
+    c.connections = plus(c.connections, g.value)
     const port = portOf(g.labels.authority)
     if (port !== undefined && !c.ports.includes(port)) c.ports = [...c.ports, port].sort((a, b) => a - b)
   }
@@ -99,18 +105,18 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
     if (!(g.value > 0) || !Number.isFinite(g.value)) continue
     const c = caller(g.labels)
     if (!c) continue
-    c.requests += g.value
+    c.requests = plus(c.requests, g.value)
     const kind = g.labels.route_kind
     if ((kind === 'HTTPRoute' || kind === 'GRPCRoute') && g.labels.route) {
       const r = c.routes.find((x) => x.kind === kind && x.name === g.labels.route)
-      if (r) r.requests += g.value
-      else c.routes.push({kind, name: g.labels.route, requests: g.value})
+      if (r) r.requests = plus(r.requests, g.value)
+      else c.routes.push({kind, name: g.labels.route, requests: plus(0, g.value)})
     }
   }
   const refused = families.get(INBOUND_REFUSED_FAMILY) as MetricFamily | undefined
   if (refused) {
     into.refused ??= {}
-    for (const g of sumBy(refused, ['reason'])) if (Number.isFinite(g.value) && g.value >= 0) into.refused[g.labels.reason ?? ''] = (into.refused[g.labels.reason ?? ''] ?? 0) + g.value
+    for (const g of sumBy(refused, ['reason'])) if (Number.isFinite(g.value) && g.value >= 0) into.refused[g.labels.reason ?? ''] = plus(into.refused[g.labels.reason ?? ''] ?? 0, g.value)
   }
   for (const [field, name] of [['allowed', AuthzMetrics.allowed], ['denied', AuthzMetrics.denied], ['audit', AuthzMetrics.audit]] as const) {
     const f = families.get(name) as MetricFamily | undefined
@@ -120,7 +126,7 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
       if (!Number.isFinite(g.value) || g.value < 0) continue
       const label = g.labels.policy ?? ''
       const counts = (into.policies[label] ??= {allowed: 0, denied: 0, audit: 0})
-      counts[field] += g.value
+      counts[field] = plus(counts[field], g.value)
     }
   }
   into.callers.sort((a, b) => (a.clientId ?? '\uffff').localeCompare(b.clientId ?? '\uffff') || (a.noTlsReason ?? '').localeCompare(b.noTlsReason ?? ''))

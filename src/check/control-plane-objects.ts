@@ -2,7 +2,7 @@
 // src/protocol/control-plane.ts, with the keys of src/protocol/identity.ts.
 import type {V1Deployment, V1Secret} from '@kubernetes/client-node'
 import {ControlPlane} from '../protocol/control-plane.js'
-import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import {ISSUER_SECRET_KEYS, TLS_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import {requireKube} from './context.js'
 import {readOptional} from './api-errors.js'
 import type {CheckContext} from './types.js'
@@ -31,6 +31,24 @@ export async function readSecret(ctx: CheckContext, name: string): Promise<V1Sec
 export async function readSecretKey(ctx: CheckContext, name: string, key: string): Promise<string> {
   const value = secretValue(await readSecret(ctx, name), key)
   if (!value) throw new Error(`Secret ${ctx.options.controlPlaneNamespace}/${name} has no ${key}`)
+  return value
+}
+
+/**
+ * The issuer Secret's keys: mesh's own (issuer.crt, issuer.key), or cert-manager's (tls.crt,
+ * tls.key) when the Secret holds those instead (identity.issuer.scheme=kubernetes.io/tls).
+ */
+export function issuerKeysOf(secret: V1Secret): {anchor: string; cert: string; key: string} {
+  if (secretValue(secret, ISSUER_SECRET_KEYS.cert)) return ISSUER_SECRET_KEYS
+  return secretValue(secret, TLS_SECRET_KEYS.cert) ? TLS_SECRET_KEYS : ISSUER_SECRET_KEYS
+}
+
+/** The issuer's certificate (then any intermediates) or key, whichever scheme its Secret uses. */
+export async function readIssuerKey(ctx: CheckContext, which: 'cert' | 'key'): Promise<string> {
+  const secret = await readSecret(ctx, ControlPlane.issuerSecret)
+  const key = issuerKeysOf(secret)[which]
+  const value = secretValue(secret, key)
+  if (!value) throw new Error(`Secret ${ctx.options.controlPlaneNamespace}/${ControlPlane.issuerSecret} has no ${key}`)
   return value
 }
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
-import {IDENTITY_PORT} from '../protocol/identity.js'
+import {DEFAULT_ISSUER_SCHEME, IDENTITY_PORT, ISSUER_SCHEMES} from '../protocol/identity.js'
 import {ControlPlanePorts} from '../protocol/control-plane.js'
 import {DEFAULT_CLUSTER_NETWORKS, DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
 
@@ -22,9 +22,16 @@ export default class Controller extends BaseCommand<typeof Controller> {
     'destination-port': Flags.integer({description: 'port of the destination service (0 = any free port)', default: DESTINATION_PORT}),
     'injector-port': Flags.integer({description: 'Kubernetes mode: port of the proxy injector webhook (0 = any free port)', default: ControlPlanePorts.injector}),
     'tap-port': Flags.integer({description: 'port of the tap server (0 = any free port)', default: ControlPlanePorts.tap}),
+    'default-opaque-ports': Flags.string({description: 'Kubernetes mode: ports discovery marks opaque on pods without a config.mesh.dev/opaque-ports annotation (e.g. 25,3306,5432; the installed Deployment passes proxy.opaquePorts)'}),
+    'admin-port': Flags.integer({description: `port of the admin server: /live, /ready, /metrics over plain HTTP (0 = any free port; ${ControlPlanePorts.admin} in the installed Deployment); none when not given`}),
     'controller-namespace': Flags.string({description: 'the control plane namespace', default: 'mesh-system'}),
     'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
     'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'identity-issuer-scheme': Flags.option({
+      options: ISSUER_SCHEMES,
+      default: DEFAULT_ISSUER_SCHEME,
+      description: 'Kubernetes mode: the layout of the issuer Secret: mesh.dev/tls (issuer.crt, issuer.key, ca.crt, as mesh install renders it) or kubernetes.io/tls (cert-manager: tls.crt, tls.key, ca.crt)',
+    })(),
     'leaf-lifetime': Flags.string({description: 'lifetime of the certificates issued to proxies', default: '24h'}),
     'default-inbound-policy': Flags.option({options: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', helpValue: '<policy>', description: `the cluster's default inbound policy: ${DEFAULT_INBOUND_POLICIES.join(', ')} (namespaces and workloads may set their own)`})(),
     'cluster-networks': Flags.string({description: 'comma-separated CIDRs of the cluster\'s pods and nodes (cluster-authenticated)', default: DEFAULT_CLUSTER_NETWORKS.join(',')}),
@@ -45,10 +52,13 @@ export default class Controller extends BaseCommand<typeof Controller> {
         destinationPort: f['destination-port'],
         injectorPort: f['injector-port'],
         tapPort: f['tap-port'],
+        adminPort: f['admin-port'],
+        defaultOpaquePorts: f['default-opaque-ports'],
         controllerNamespace: f['controller-namespace'],
         trustDomain: f['trust-domain'],
         clusterDomain: f['cluster-domain'],
         leafLifetime: f['leaf-lifetime'],
+        issuerScheme: f['identity-issuer-scheme'],
         logLevel: f['log-level'],
         logFormat: f['log-format'],
         kubeconfig: f.kubeconfig,

@@ -2,7 +2,7 @@
 // in reverse. Identity and destination live here; the injector and tap join by adding their
 // Component to the list (see buildComponents).
 import path from 'node:path'
-import {IDENTITY_PORT} from '../protocol/identity.js'
+import {IDENTITY_PORT, type IssuerScheme} from '../protocol/identity.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import type {Logger} from './logger.js'
 import {startIdentityService, ensureLocalIdentityDir, FileIssuerSource, LocalTokenValidator, type IdentityService} from './identity/index.js'
@@ -10,7 +10,10 @@ import {startDestinationService, LocalRegistry, type DestinationService} from '.
 import type {IssuerSource} from './identity/issuer.js'
 import type {TokenValidator} from './identity/tokens.js'
 import type {EventRecorder} from './identity/events.js'
-import type {Registry} from './destination/registry.js'
+import type {Registry as EndpointRegistry} from './destination/registry.js'
+import {Registry, registerBuildInfo, registerProcessMetrics} from '../metrics/index.js'
+import {meshVersion} from '../lib/version.js'
+import {startControllerAdmin, type ControllerAdmin} from './admin.js'
 import {injectorComponent} from './injector/component.js'
 import {tapComponent, type TapComponent} from './tap/component.js'
 import {RouteState} from './routes/state.js'
@@ -37,18 +40,24 @@ export interface ControllerOptions {
   injectorPort?: number
   /** Port of the tap server, default 8089 (0: any free port). */
   tapPort?: number
+  /** Port of the admin server (/live, /ready, /metrics; 0: any free port); none when undefined. */
+  adminPort?: number
   /** local mode: the bearer token `mesh tap/top/stat` must present (generated when absent; see ctx.tap.token). */
   tapToken?: string
   controlPlaneNamespace?: string
   trustDomain?: string
   clusterDomain?: string
   leafLifetimeMs?: number
+  /** kubernetes mode: the issuer Secret's layout (default mesh.dev/tls; kubernetes.io/tls for cert-manager). */
+  issuerScheme?: IssuerScheme
   /** local mode: anchor, issuer and token secret (created when missing). */
   identityDir?: string
   /** local mode: the registry file. */
   registryFile?: string
   /** kubernetes mode. */
   kube?: {kubeconfig?: string; context?: string}
+  /** kubernetes mode: ports opaque on pods without a config.mesh.dev/opaque-ports annotation (`25,3306,...`). */
+  defaultOpaquePorts?: string
   /** kubernetes mode: how often to look for the Gateway API CRDs (default 30 s). */
   routesPollMs?: number
   /** The cluster's default inbound policy (default all-unauthenticated). */
@@ -77,6 +86,10 @@ export interface ControllerContext {
 export interface RunningController {
   ctx: ControllerContext
   components: string[]
+  /** The controller's metrics (the injector's counters, process metrics), served on the admin port. */
+  metrics: Registry
+  /** The admin server, when adminPort was given. */
+  admin?: ControllerAdmin
   stop(): Promise<void>
 }
 
@@ -84,7 +97,7 @@ interface Backends {
   issuer: IssuerSource
   validator: TokenValidator
   events?: EventRecorder
-  registry: Registry
+  registry: EndpointRegistry
   routes: RouteState
   /** Starts what feeds `routes` once the registry has its first view (kubernetes: the route informers and status). */
   routeSource?: (log: Logger) => Component
@@ -127,11 +140,11 @@ async function backends(o: ControllerOptions): Promise<Backends> {
     import('./authz/k8s-authz.js'),
     import('./authz/workloads.js'),
   ])
-  const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, log: o.log.child('registry')})
+  const registry = new KubernetesRegistry({lib: kube.k8s, kc: kube.kc, controlPlaneNamespace: cpNs, trustDomain, defaultOpaquePorts: o.defaultOpaquePorts, log: o.log.child('registry')})
   const routes = new RouteState()
   const authzState = new AuthzState(o.log.child('authz'))
   return {
-    issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, log: o.log.child('identity')}),
+    issuer: new KubernetesIssuerSource({lib: kube.k8s, kc: kube.kc, namespace: cpNs, scheme: o.issuerScheme, log: o.log.child('identity')}),
     validator: new KubernetesTokenValidator(kube.k8s, kube.kc),
     events: new KubernetesEventRecorder(kube.k8s, kube.kc, o.log.child('events')),
     registry,
@@ -146,7 +159,7 @@ async function backends(o: ControllerOptions): Promise<Backends> {
   }
 }
 
-export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext): Component[] {
+export function buildComponents(o: ControllerOptions, b: Backends, ctx: ControllerContext, metrics?: Registry): Component[] {
   const host = o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0')
   const settings = {clusterDefault: o.defaultInboundPolicy ?? 'all-unauthenticated', clusterNetworks: o.clusterNetworks ?? DEFAULT_CLUSTER_NETWORKS, clusterDomain: o.clusterDomain ?? 'cluster.local'} as const
   // Not ready (streams silent) until the policy and route sources have their first view.
@@ -177,6 +190,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
         ctx.destination = await startDestinationService({
           registry: b.registry,
           routes: b.routes,
+          trust: b.issuer,
           authz: compiler,
           serving: ctx.identity!.serving,
           host,
@@ -205,7 +219,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
     })
   }
   if (o.mode === 'kubernetes') {
-    components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, log: o.log}))
+    components.push(injectorComponent({issuer: b.issuer, kube: o.kube, host, port: o.injectorPort, controlPlaneNamespace: o.controlPlaneNamespace, registry: metrics, log: o.log}))
   }
   const tap = tapComponent({
     mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
@@ -219,10 +233,23 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
 
 export async function startController(o: ControllerOptions): Promise<RunningController> {
   const ctx: ControllerContext = {}
+  const metrics = new Registry()
+  registerProcessMetrics(metrics)
+  registerBuildInfo(metrics, meshVersion(), {node_version: process.version}, 'controller')
   const b = await backends(o)
-  const components = buildComponents(o, b, ctx)
+  const components = buildComponents(o, b, ctx, metrics)
   const started: Component[] = []
+  let starting: string | undefined = 'starting'
+  // First, so the kubelet's liveness probe is answered while the rest starts (readiness says 503).
+  const admin = o.adminPort === undefined ? undefined : await startControllerAdmin({
+    host: o.host ?? (o.mode === 'local' ? '127.0.0.1' : '0.0.0.0'),
+    port: o.adminPort,
+    registry: metrics,
+    notReady: () => starting ?? (b.issuer.current() ? undefined : 'no issuer loaded (see the controller log and `mesh check`)'),
+    log: o.log.child('admin'),
+  })
   const stopAll = async (): Promise<void> => {
+    starting = 'stopping'
     for (const c of [...started].reverse()) {
       try {
         await c.stop()
@@ -231,13 +258,16 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       }
     }
     started.length = 0
+    await admin?.close()
   }
   try {
     for (const c of components) {
+      starting = `starting ${c.name}`
       await c.start()
       started.push(c)
     }
     for (const c of o.extraComponents?.(ctx) ?? []) {
+      starting = `starting ${c.name}`
       await c.start()
       started.push(c)
     }
@@ -245,5 +275,6 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     await stopAll()
     throw err
   }
-  return {ctx, components: started.map((c) => c.name), stop: stopAll}
+  starting = undefined
+  return {ctx, components: started.map((c) => c.name), metrics, admin, stop: stopAll}
 }

@@ -2,6 +2,8 @@
 // then wait for SIGTERM/SIGINT and stop them in reverse order (in-flight streams get closed
 // with 1001 "going away"; proxies reconnect to the next replica).
 import {UsageError} from '../lib/errors.js'
+import type {IssuerScheme} from '../protocol/identity.js'
+import {PORT_LIST_PATTERN} from '../protocol/destination.js'
 import type {Output} from '../lib/output.js'
 import {startController, type ControllerOptions} from './controller.js'
 import {createLogger, type LogLevel} from './logger.js'
@@ -20,10 +22,16 @@ export interface RunControllerFlags {
   injectorPort?: number
   /** The tap server's port (default 8089). */
   tapPort?: number
+  /** The admin server's port (/live, /ready, /metrics); none when undefined. */
+  adminPort?: number
+  /** Kubernetes mode: ports opaque on pods without the opaque-ports annotation. */
+  defaultOpaquePorts?: string
   controllerNamespace: string
   trustDomain: string
   clusterDomain: string
   leafLifetime: string
+  /** Kubernetes mode: the issuer Secret's layout (default mesh.dev/tls). */
+  issuerScheme?: IssuerScheme
   logLevel: LogLevel
   logFormat: 'plain' | 'json'
   kubeconfig?: string
@@ -52,7 +60,10 @@ function checkFlags(f: RunControllerFlags): void {
     if (f.registryFile) throw new UsageError('--registry-file only applies to --mode local', {suggestions: ['Drop --registry-file, or add --mode local.']})
     if (f.identityDir) throw new UsageError('--identity-dir only applies to --mode local', {suggestions: ['In Kubernetes mode the issuer comes from the Secret mesh-identity-issuer; drop --identity-dir.']})
   }
-  const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort]] as const
+  if (f.defaultOpaquePorts !== undefined && f.defaultOpaquePorts !== '' && !new RegExp(PORT_LIST_PATTERN).test(f.defaultOpaquePorts)) {
+    throw new UsageError(`--default-opaque-ports "${f.defaultOpaquePorts.slice(0, 100)}" is not a list of ports`, {suggestions: ['Pass ports and ranges separated by commas: --default-opaque-ports 25,3306,5432,8000-8010.']})
+  }
+  const ports = [['--identity-port', f.identityPort], ['--destination-port', f.destinationPort], ['--injector-port', f.injectorPort], ['--tap-port', f.tapPort], ['--admin-port', f.adminPort]] as const
   for (const [flag, port] of ports) {
     if (port === undefined) continue
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} ${port} is not a port`, {suggestions: [`Pass ${flag} with a number 0-65535.`]})
@@ -87,10 +98,13 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     destinationPort: f.destinationPort,
     injectorPort: f.injectorPort,
     tapPort: f.tapPort,
+    adminPort: f.adminPort,
+    defaultOpaquePorts: f.defaultOpaquePorts,
     controlPlaneNamespace: f.controllerNamespace,
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
     leafLifetimeMs,
+    issuerScheme: f.issuerScheme,
     identityDir: f.identityDir,
     registryFile: f.registryFile,
     kube: {kubeconfig: f.kubeconfig, context: f.context},
@@ -99,7 +113,7 @@ export async function runController(f: RunControllerFlags, out: Output): Promise
     log,
   }
   const controller = await startController(options)
-  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port, tapUrl: controller.ctx.tap?.server?.url})
+  log.info('controller ready', {mode: f.mode, components: controller.components.join(','), identityPort: controller.ctx.identity?.port, destinationPort: controller.ctx.destination?.port, tapUrl: controller.ctx.tap?.server?.url, adminPort: controller.admin?.port})
   let onSignal: ((s: NodeJS.Signals) => void) | undefined
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = resolve

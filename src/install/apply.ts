@@ -29,7 +29,7 @@ export async function applyObjects(kube: Kube, objects: KubeObject[], out: Outpu
     }
     let after: KubeObject
     try {
-      after = (await api.patch(obj, undefined, dryRun, FIELD_MANAGER, true, kube.k8s.PatchStrategy.ServerSideApply)) as KubeObject
+      after = (await api.patch(modelForm(kube, obj), undefined, dryRun, FIELD_MANAGER, true, kube.k8s.PatchStrategy.ServerSideApply)) as KubeObject
     } catch (error) {
       throw clusterError(`cannot apply ${name}`, error, kube.server)
     }
@@ -39,6 +39,17 @@ export async function applyObjects(kube: Kube, objects: KubeObject[], out: Outpu
     if (obj.kind === 'CustomResourceDefinition' && !opts.dryRun) await waitEstablished(kube, obj, out, opts.establishTimeoutMs ?? 60_000)
   }
   return counts
+}
+
+/**
+ * The client writes a built-in kind through its generated model, whose property names are not
+ * always the wire's (`x-kubernetes-validations` is `x_kubernetes_validations`, `enum` is `_enum`,
+ * `default` is `_default`), and drops keys the model does not name: sent as rendered, a CRD lost
+ * its validation rules, enums and defaults (and a re-apply by kubectl changed it). The client's
+ * own loadYaml reads the wire form into the model form (JSON is YAML).
+ */
+function modelForm(kube: Kube, obj: KubeObject): KubeObject {
+  return kube.k8s.loadYaml<KubeObject>(JSON.stringify(obj))
 }
 
 function header(obj: KubeObject): {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}} {

@@ -4,7 +4,7 @@
 import {apiStatus, clusterError, type Kube} from '../k8s/client.js'
 import {ClusterError, InputError} from '../lib/errors.js'
 import {CONTROL_PLANE_NAMESPACE, ControlPlane} from '../protocol/control-plane.js'
-import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import {ISSUER_SECRET_KEYS, TLS_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import {validateIdentity, type IdentityMaterial} from './identity.js'
 import type {InstalledRecord} from './render.js'
 import {flattenFile, type FlatValues} from './values.js'
@@ -84,10 +84,9 @@ export function configMapData(body: string, where: string): Record<string, strin
 export interface Installed {
   record: InstalledRecord
   values: FlatValues
-  identity: IdentityMaterial
 }
 
-/** The values and identity of the installed control plane; throws when there is none. */
+/** The values of the installed control plane; throws when there is none. Identity is read apart (below). */
 export async function readInstalled(kube: Kube): Promise<Installed> {
   const data = await readMeshConfigData(kube)
   if (data === undefined) {
@@ -97,40 +96,96 @@ export async function readInstalled(kube: Kube): Promise<Installed> {
     })
   }
   const record = installRecord(data)
-  const values = flattenFile(record.values, `${CONFIG_WHERE} key "${INSTALL_KEY}"`)
-  return {record, values, identity: await readIdentity(kube)}
+  return {record, values: flattenFile(record.values, `${CONFIG_WHERE} key "${INSTALL_KEY}"`)}
 }
 
-async function readIdentity(kube: Kube): Promise<IdentityMaterial> {
-  const secretWhere = `Secret ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.issuerSecret}`
-  const rootsWhere = `ConfigMap ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.trustRootsConfigMap}`
-  let secretData: Record<string, string>
+const SECRET_WHERE = `Secret ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.issuerSecret}`
+const ROOTS_WHERE = `ConfigMap ${CONTROL_PLANE_NAMESPACE}/${ControlPlane.trustRootsConfigMap}`
+
+/** The installed trust anchors bundle (the trust-roots ConfigMap); throws when it cannot be read. */
+export async function readInstalledAnchors(kube: Kube): Promise<string> {
   let roots: string | undefined
   try {
-    const secret = await kube.core().readNamespacedSecret({name: ControlPlane.issuerSecret, namespace: CONTROL_PLANE_NAMESPACE})
-    secretData = secret.data ?? {}
     const cm = await kube.core().readNamespacedConfigMap({name: ControlPlane.trustRootsConfigMap, namespace: CONTROL_PLANE_NAMESPACE})
     roots = cm.data?.[TRUST_ROOTS_CONFIGMAP_KEY]
   } catch (error) {
-    throw clusterError(`cannot read the installed identity (${secretWhere}, ${rootsWhere})`, error, kube.server)
+    throw clusterError(`cannot read the installed trust anchors (${ROOTS_WHERE})`, error, kube.server)
+  }
+  if (!roots?.trim()) {
+    throw new InputError(`${ROOTS_WHERE} has no "${TRUST_ROOTS_CONFIGMAP_KEY}" key`, {
+      code: 'MESH_UPGRADE_IDENTITY',
+      suggestions: ['Pass the trust anchors to `mesh upgrade` with --identity-trust-anchors-file.'],
+    })
+  }
+  return roots
+}
+
+/** The suggestion every "cannot keep the installed identity" error ends with. */
+export const REPLACE_ISSUER_SUGGESTIONS = [
+  'Replace the issuer: `mesh upgrade --identity-trust-anchors-file ca.crt --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key --apply` ' +
+    '(an issuer signed by the installed anchor keeps every running proxy trusting it: they get new certificates on their next renewal attempt, without a restart).',
+  'A new trust anchor instead: while the old issuer still works, `mesh identity rotate-anchor --new ca2.crt`; once it has expired, every meshed workload must restart after the upgrade.',
+]
+
+/**
+ * The installed identity (mesh.dev/tls scheme), checked as `mesh install` checks files. When it
+ * cannot be kept as it is (expired, broken, missing), the error says so and how to replace it:
+ * `mesh upgrade` with new identity files never reads it (recovering from expired material).
+ */
+export async function readInstalledIdentity(kube: Kube, now = new Date()): Promise<IdentityMaterial> {
+  let secretData: Record<string, string>
+  try {
+    const secret = await kube.core().readNamespacedSecret({name: ControlPlane.issuerSecret, namespace: CONTROL_PLANE_NAMESPACE})
+    secretData = secret.data ?? {}
+  } catch (error) {
+    throw clusterError(`cannot read the installed identity (${SECRET_WHERE})`, error, kube.server)
   }
   const decode = (key: string): string => {
     const v = secretData[key]
     if (v === undefined) {
-      throw new InputError(`${secretWhere} has no "${key}" key`, {
-        code: 'MESH_UPGRADE_IDENTITY',
-        suggestions: ['Pass the identity files to `mesh upgrade` (--identity-trust-anchors-file, --identity-issuer-certificate-file, --identity-issuer-key-file).'],
-      })
+      throw new InputError(`${SECRET_WHERE} has no "${key}" key`, {code: 'MESH_UPGRADE_IDENTITY', suggestions: REPLACE_ISSUER_SUGGESTIONS})
     }
     return Buffer.from(v, 'base64').toString('utf8')
   }
   const identity: IdentityMaterial = {
-    trustAnchorsPEM: roots ?? decode(ISSUER_SECRET_KEYS.anchor),
+    trustAnchorsPEM: await readInstalledAnchors(kube).catch(() => decode(ISSUER_SECRET_KEYS.anchor)),
     issuerCertPEM: decode(ISSUER_SECRET_KEYS.cert),
     issuerKeyPEM: decode(ISSUER_SECRET_KEYS.key),
   }
-  await validateIdentity(identity, {anchors: rootsWhere, cert: `${secretWhere} key ${ISSUER_SECRET_KEYS.cert}`, key: `${secretWhere} key ${ISSUER_SECRET_KEYS.key}`})
+  try {
+    await validateIdentity(identity, {anchors: ROOTS_WHERE, cert: `${SECRET_WHERE} key ${ISSUER_SECRET_KEYS.cert}`, key: `${SECRET_WHERE} key ${ISSUER_SECRET_KEYS.key}`}, now)
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    throw new InputError(`the installed identity cannot be kept: ${error.message}`, {code: 'MESH_UPGRADE_IDENTITY', suggestions: REPLACE_ISSUER_SUGGESTIONS, cause: error})
+  }
   return identity
+}
+
+/**
+ * Under the kubernetes.io/tls scheme: what the cert-manager Secret holds right now, as a line for
+ * stderr (it is cert-manager's to create; the controller waits for it and reloads it).
+ */
+export async function describeExternalIssuer(kube: Kube, anchorsPem: string, now = new Date()): Promise<{ok: boolean; line: string}> {
+  let secret
+  try {
+    secret = await kube.core().readNamespacedSecret({name: ControlPlane.issuerSecret, namespace: CONTROL_PLANE_NAMESPACE})
+  } catch (error) {
+    if (apiStatus(error) === 404) return {ok: false, line: `${SECRET_WHERE} does not exist yet: the controller starts once cert-manager (a Certificate with secretName ${ControlPlane.issuerSecret}, isCA: true) has created it.`}
+    return {ok: false, line: `cannot read ${SECRET_WHERE} (${(error as Error).message.split('\n')[0]}); the controller reads it once it exists.`}
+  }
+  const data = secret.data ?? {}
+  const missing = Object.values(TLS_SECRET_KEYS).filter((k) => k !== TLS_SECRET_KEYS.anchor && !data[k])
+  if (missing.length > 0) return {ok: false, line: `${SECRET_WHERE} has no ${missing.join(', ')}: it is not a kubernetes.io/tls Secret made by cert-manager.`}
+  try {
+    await validateIdentity(
+      {trustAnchorsPEM: anchorsPem, issuerCertPEM: Buffer.from(data[TLS_SECRET_KEYS.cert]!, 'base64').toString('utf8'), issuerKeyPEM: Buffer.from(data[TLS_SECRET_KEYS.key]!, 'base64').toString('utf8')},
+      {anchors: 'the trust anchors', cert: `${SECRET_WHERE} key ${TLS_SECRET_KEYS.cert}`, key: `${SECRET_WHERE} key ${TLS_SECRET_KEYS.key}`},
+      now,
+    )
+  } catch (error) {
+    return {ok: false, line: (error as Error).message}
+  }
+  return {ok: true, line: `${SECRET_WHERE} (kubernetes.io/tls) holds an issuer that chains to the trust anchors.`}
 }
 
 /** Pods outside the control plane namespace that carry a proxy of this control plane. */

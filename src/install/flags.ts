@@ -13,7 +13,11 @@ export const valueFlags = {
   'image-pull-policy': Flags.option({options: ['IfNotPresent', 'Always', 'Never'] as const, description: 'imagePullPolicy of every mesh container', helpGroup: 'IMAGE'})(),
   'identity-trust-anchors-file': Flags.string({description: 'PEM file of the trust anchors (with the two other identity flags, or none to generate)', helpGroup: 'IDENTITY'}),
   'identity-issuer-certificate-file': Flags.string({description: 'PEM file of the issuer certificate, signed by a trust anchor', helpGroup: 'IDENTITY'}),
-  'identity-issuer-key-file': Flags.string({description: 'PEM file of the issuer\'s private key (RSA)', helpGroup: 'IDENTITY'}),
+  'identity-issuer-key-file': Flags.string({description: 'PEM file of the issuer\'s private key (RSA or ECDSA P-256)', helpGroup: 'IDENTITY'}),
+  'identity-external-issuer': Flags.boolean({
+    description: 'cert-manager (or another tool) owns the issuer: a kubernetes.io/tls Secret mesh-identity-issuer (tls.crt, tls.key, ca.crt) that mesh does not render; pass only --identity-trust-anchors-file',
+    helpGroup: 'IDENTITY',
+  }),
   'webhook-url': Flags.string({
     description: 'call the injector at this https URL instead of its in-cluster Service (for a controller running outside the cluster: tests, development)',
     helpGroup: 'VALUES',
@@ -31,6 +35,7 @@ export interface ValueFlagValues {
   'identity-trust-anchors-file'?: string
   'identity-issuer-certificate-file'?: string
   'identity-issuer-key-file'?: string
+  'identity-external-issuer'?: boolean
   'webhook-url'?: string
 }
 
@@ -44,6 +49,7 @@ export function valueInputs(f: ValueFlagValues): ValueInputs & IdentityFiles {
     imageTag: f['image-tag'],
     imagePullPolicy: f['image-pull-policy'],
     webhookUrl: f['webhook-url'],
+    externalIssuer: f['identity-external-issuer'],
     trustAnchorsFile: f['identity-trust-anchors-file'],
     issuerCertificateFile: f['identity-issuer-certificate-file'],
     issuerKeyFile: f['identity-issuer-key-file'],

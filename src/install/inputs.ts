@@ -17,6 +17,8 @@ export interface ValueInputs {
   imageTag?: string
   imagePullPolicy?: string
   webhookUrl?: string
+  /** `--identity-external-issuer`: cert-manager owns the issuer Secret (identity.issuer.scheme=kubernetes.io/tls). */
+  externalIssuer?: boolean
 }
 
 /** Every values source merged and checked. */
@@ -32,6 +34,7 @@ export async function resolveValues(inputs: ValueInputs): Promise<FlatValues> {
   if (inputs.registry !== undefined) flat['image.registry'] = coerceFlag('image.registry', inputs.registry.replace(/\/+$/, ''), '--registry')
   if (inputs.imageTag !== undefined) flat['image.tag'] = coerceFlag('image.tag', inputs.imageTag, '--image-tag')
   if (inputs.imagePullPolicy !== undefined) flat['image.pullPolicy'] = coerceFlag('image.pullPolicy', inputs.imagePullPolicy, '--image-pull-policy')
+  if (inputs.externalIssuer) flat['identity.issuer.scheme'] = 'kubernetes.io/tls'
   if (inputs.webhookUrl !== undefined) flat['webhook.url'] = checkWebhookUrl(inputs.webhookUrl)
   else if (typeof flat['webhook.url'] === 'string') checkWebhookUrl(flat['webhook.url'], 'webhook.url')
   if (flat.ha === true && (flat['controller.replicas'] as number) < 2) {

@@ -1,12 +1,13 @@
 // `mesh install`: flags -> values and identity -> objects -> a YAML/JSON stream on stdout, or
 // server-side applied with --apply. Nothing reaches stdout until the whole stream is rendered.
 import {loadKube, type Kube, type KubeOptions} from '../k8s/client.js'
-import {MeshError} from '../lib/errors.js'
+import {MeshError, UsageError} from '../lib/errors.js'
+import {ControlPlane} from '../protocol/control-plane.js'
 import type {Output} from '../lib/output.js'
 import {applyObjects} from './apply.js'
-import {refuseIfInstalled} from './cluster.js'
+import {describeExternalIssuer, refuseIfInstalled} from './cluster.js'
 import {formatObjects, type Format} from './format.js'
-import {generateIdentity, identityFilesGiven, loadIdentityFiles, type IdentityFiles, type IdentityMaterial} from './identity.js'
+import {externalIdentityFilesGiven, generateIdentity, identityFilesGiven, loadIdentityFiles, loadTrustAnchorsFile, type IdentityFiles, type IdentityMaterial} from './identity.js'
 import {resolveValues, type ValueInputs} from './inputs.js'
 import {preInstallChecks} from './precheck.js'
 import {renderObjects, type KubeObject} from './render.js'
@@ -22,8 +23,15 @@ export interface InstallOptions extends ValueInputs, IdentityFiles {
 }
 
 export async function install(opts: InstallOptions, out: Output): Promise<void> {
-  const filesGiven = identityFilesGiven(opts)
   const values = await resolveValues(opts)
+  const external = values['identity.issuer.scheme'] === 'kubernetes.io/tls'
+  const filesGiven = external ? externalIdentityFilesGiven(opts) : identityFilesGiven(opts)
+  if (external && !filesGiven) {
+    throw new UsageError('--identity-external-issuer (identity.issuer.scheme=kubernetes.io/tls) needs --identity-trust-anchors-file: mesh cannot generate the anchor of an issuer it does not make', {
+      code: 'MESH_INSTALL_IDENTITY_FLAGS',
+      suggestions: ['Pass --identity-trust-anchors-file with the CA certificate your cert-manager Issuer signs the mesh issuer with.'],
+    })
+  }
   if (opts.crds) return renderCrds(values, opts, out)
   let kube: Kube | undefined
   if (!opts.ignoreCluster || opts.apply) kube = await connect(opts)
@@ -31,7 +39,19 @@ export async function install(opts: InstallOptions, out: Output): Promise<void> 
     await refuseIfInstalled(kube)
     await preInstallChecks(kube, out)
   }
-  const identity = filesGiven ? await loadIdentityFiles(opts as Required<IdentityFiles>) : await generated(values, out)
+  let identity: IdentityMaterial
+  if (external) {
+    identity = {trustAnchorsPEM: await loadTrustAnchorsFile(opts.trustAnchorsFile!)}
+    if (kube) {
+      const state = await describeExternalIssuer(kube, identity.trustAnchorsPEM)
+      if (state.ok) out.info(`The issuer belongs to cert-manager: ${state.line}`)
+      else out.warn(state.line)
+    } else {
+      out.info(`The issuer belongs to cert-manager: the controller reads the kubernetes.io/tls Secret ${ControlPlane.issuerSecret} (tls.crt, tls.key, ca.crt) once it exists, and every renewal of it.`)
+    }
+  } else {
+    identity = filesGiven ? await loadIdentityFiles(opts as Required<IdentityFiles>) : await generated(values, out)
+  }
   const objects = await renderObjects({values, identity})
   if (opts.apply) {
     await applyAll(kube!, objects, out, 'installed')

@@ -5,7 +5,7 @@ import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constan
 import type {MeshConfigValues} from '../inject/config.js'
 import {meshVersion} from '../lib/version.js'
 import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
-import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
+import {DEFAULT_ISSUER_SCHEME, ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../protocol/identity.js'
 import type {IdentityMaterial} from './identity.js'
 import {TAP_API_GROUP} from '../control/tap/auth.js'
 import type {ResourceKind} from '../control/tap/resource.js'
@@ -43,6 +43,7 @@ export const TAP_RESOURCES = Object.values(TAP_KIND_RESOURCES)
 /** Templates that only render under a condition. */
 const CONDITIONS: Record<string, (v: Values) => boolean> = {
   '70-pdb.yaml': (v) => v.ha,
+  '30-identity-issuer.yaml': (v) => v.identity.issuer.scheme === 'mesh.dev/tls',
 }
 
 /** What `mesh install` stores in mesh-config (key `install`) for `mesh upgrade` to read back. */
@@ -85,7 +86,7 @@ function k8sResources(r: Resources): Record<string, unknown> {
   return {...(Object.keys(requests).length ? {requests} : {}), ...(Object.keys(limits).length ? {limits} : {})}
 }
 
-function antiAffinity(): unknown {
+export function antiAffinity(): unknown {
   const term = (topologyKey: string, weight: number) => ({
     weight,
     podAffinityTerm: {labelSelector: {matchLabels: {[ControlPlane.componentLabel]: 'controller'}}, topologyKey},
@@ -95,7 +96,20 @@ function antiAffinity(): unknown {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 
-function context(input: RenderInput): Record<string, unknown> {
+/**
+ * JSON with every object's keys sorted, two-space indented, ending in a newline: what Go's
+ * encoding/json writes for a map, so the Helm chart's `toPrettyJson` gives the same bytes.
+ */
+export function sortedJson(value: unknown): string {
+  const sort = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])])) : x
+  // Go escapes these inside strings (HTML safety); JSON readers read both forms alike.
+  const goEscapes: Record<string, string> = {'<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029'}
+  return JSON.stringify(sort(value), null, 2).replace(/[<>&\u2028\u2029]/g, (c) => goEscapes[c]!) + '\n'
+}
+
+/** What the templates' placeholders name (src/install/helm.ts builds the chart from it too). */
+export function renderContext(input: RenderInput): Record<string, unknown> {
   const v = nest(input.values)
   const caBundle = b64(input.identity.trustAnchorsPEM)
   const record: InstalledRecord = {cliVersion: meshVersion(), values: toDocument(input.values)}
@@ -111,11 +125,11 @@ function context(input: RenderInput): Record<string, unknown> {
     identity: {
       trustAnchorsPEM: input.identity.trustAnchorsPEM,
       trustAnchorsBase64: caBundle,
-      issuerCertBase64: b64(input.identity.issuerCertPEM),
-      issuerKeyBase64: b64(input.identity.issuerKeyPEM),
+      issuerCertBase64: b64(input.identity.issuerCertPEM ?? ''),
+      issuerKeyBase64: b64(input.identity.issuerKeyPEM ?? ''),
     },
-    meshConfigJSON: JSON.stringify(meshConfigValues(v, input.identity), null, 2) + '\n',
-    installJSON: JSON.stringify(record, null, 2) + '\n',
+    meshConfigJSON: sortedJson(meshConfigValues(v, input.identity)),
+    installJSON: sortedJson(record),
     createdBy: `mesh/cli ${meshVersion()}`,
     image: imageOf(v),
     affinity: v.ha ? antiAffinity() : undefined,
@@ -128,8 +142,12 @@ function context(input: RenderInput): Record<string, unknown> {
       `--destination-port=${ControlPlanePorts.destination}`,
       `--injector-port=${ControlPlanePorts.injector}`,
       `--tap-port=${ControlPlanePorts.tap}`,
+      `--admin-port=${ControlPlanePorts.admin}`,
+      ...(v.proxy.opaquePorts ? [`--default-opaque-ports=${v.proxy.opaquePorts}`] : []),
       `--default-inbound-policy=${v.policy.defaultInbound}`,
       `--cluster-networks=${v.policy.clusterNetworks}`,
+      // Last: src/install/helm.ts appends it under its condition.
+      ...(v.identity.issuer.scheme === DEFAULT_ISSUER_SCHEME ? [] : [`--identity-issuer-scheme=${v.identity.issuer.scheme}`]),
     ],
     authz: {
       group: AUTHZ_GROUP, version: AUTHZ_VERSION, kind: AUTHZ_KIND, plural: AUTHZ_PLURAL,
@@ -142,6 +160,9 @@ function context(input: RenderInput): Record<string, unknown> {
     tapResources: {tap: TAP_RESOURCES.map((r) => `${r}/tap`), read: TAP_RESOURCES.flatMap((r) => [`${r}/stat`, `${r}/edges`, `${r}/authz`])},
     controllerResources: k8sResources(v.controller.resources),
     webhookName: WEBHOOK_NAME,
+    // HA runs 3 replicas behind a PodDisruptionBudget, so a pod created while none answers is
+    // refused (and retried by its controller) rather than started without a sidecar, as Linkerd does.
+    webhookFailurePolicy: v.ha ? 'Fail' : 'Ignore',
     webhookClientConfig: v.webhook.url
       ? {url: v.webhook.url, caBundle}
       : {service: {name: ControlPlane.injectorService, namespace: CONTROL_PLANE_NAMESPACE, path: WEBHOOK_PATH, port: 443}, caBundle},
@@ -150,7 +171,7 @@ function context(input: RenderInput): Record<string, unknown> {
 
 /** The control plane's objects in apply order (namespace first, webhook last). */
 export async function renderObjects(input: RenderInput): Promise<KubeObject[]> {
-  const ctx = context(input)
+  const ctx = renderContext(input)
   const v = ctx.values as Values
   const out: KubeObject[] = []
   for (const t of await loadTemplates()) {

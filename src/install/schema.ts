@@ -4,6 +4,9 @@
 import {DEFAULT_PROXY_IMAGE} from '../inject/constants.js'
 import {meshVersion} from '../lib/version.js'
 import {TRUST_DOMAIN} from '../protocol/control-plane.js'
+import {DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES} from '../protocol/identity.js'
+import {PORT_LIST_PATTERN} from '../protocol/destination.js'
+import {DEFAULT_OPAQUE_PORTS} from '../protocol/proxy-env.js'
 import {DEFAULT_CLUSTER_NETWORKS, DEFAULT_INBOUND_POLICIES} from '../protocol/authz.js'
 import {parseCidr} from '../authz/cidr.js'
 
@@ -14,9 +17,14 @@ export interface FieldSpec {
   /** Absent: the key is optional and unset by default. */
   default?: string | number | boolean
   description: string
-  /** Lower bound for ints. */
+  /** Bounds for ints. */
   min?: number
-  /** Further checks of a string value: the problem, or undefined when it is fine. */
+  max?: number
+  /** Strings: the form a value must have (a JavaScript and RE2 regular expression), and what it is called. */
+  pattern?: {source: string; what: string}
+  /** Strings with a default: the empty string is a value (it turns the default off). */
+  allowEmpty?: boolean
+  /** Further checks of a string value (after `pattern`): the problem, or undefined when it is fine. */
   check?: (value: string) => string | undefined
 }
 
@@ -51,17 +59,22 @@ export const SCHEMA: Record<string, FieldSpec> = {
   'controller.resources.cpuLimit': {type: 'string', description: 'controller CPU limit (none by default)'},
   'controller.resources.memoryLimit': {type: 'string', default: '512Mi', description: 'controller memory limit'},
   'proxy.logLevel': {type: LOG_LEVELS, default: 'info', description: 'default log level of injected proxies'},
-  'proxy.opaquePorts': {type: 'string', description: 'ports carried as opaque TCP cluster-wide (e.g. "3306,5432,11211")'},
+  'proxy.opaquePorts': {type: 'string', default: DEFAULT_OPAQUE_PORTS, allowEmpty: true, pattern: {source: PORT_LIST_PATTERN, what: 'ports and ranges separated by commas (e.g. 3306,5432,8000-8010), or empty'}, description: 'ports carried as opaque TCP cluster-wide, without protocol detection: given to injected proxies and to discovery for pods without a config.mesh.dev/opaque-ports annotation (default: Linkerd\'s, the server-speaks-first protocols SMTP, MySQL, Galera, PostgreSQL, Redis, Elasticsearch, Memcached)'},
   'proxy.resources.cpuRequest': {type: 'string', description: 'default CPU request of injected proxies'},
   'proxy.resources.memoryRequest': {type: 'string', description: 'default memory request of injected proxies'},
   'proxy.resources.cpuLimit': {type: 'string', description: 'default CPU limit of injected proxies'},
   'proxy.resources.memoryLimit': {type: 'string', description: 'default memory limit of injected proxies'},
   'identity.trustDomain': {type: 'string', default: TRUST_DOMAIN, description: 'trust domain of workload identities'},
+  'identity.issuer.scheme': {
+    type: ISSUER_SCHEMES,
+    default: DEFAULT_ISSUER_SCHEME,
+    description: 'layout of the issuer Secret: mesh.dev/tls (rendered by mesh) or kubernetes.io/tls (owned by cert-manager: tls.crt, tls.key, ca.crt; --identity-external-issuer)',
+  },
   'identity.issuerValidityDays': {type: 'int', default: 365, min: 1, description: 'validity of a generated issuer certificate'},
   'identity.trustAnchorValidityDays': {type: 'int', default: 3650, min: 1, description: 'validity of a generated trust anchor'},
   'policy.defaultInbound': {type: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', description: 'default inbound policy of meshed workloads without a namespace or workload default (docs/architecture/authz.md)'},
   'policy.clusterNetworks': {type: 'string', default: DEFAULT_CLUSTER_NETWORKS.join(','), check: cidrListProblem, description: 'comma-separated CIDRs of the cluster\'s pods and nodes, for the cluster-authenticated default'},
-  'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, description: 'how long the API server waits for the injector (1-30)'},
+  'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, max: 30, description: 'how long the API server waits for the injector (1-30)'},
   'webhook.url': {
     type: 'string',
     description: 'clientConfig.url of the webhook instead of the in-cluster Service: for a controller running outside the cluster (tests, development)',

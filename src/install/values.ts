@@ -3,6 +3,7 @@
 // name the source (flag or file), the key and the fix.
 import {InputError, UsageError} from '../lib/errors.js'
 import {distance} from '../lib/suggest.js'
+import type {IssuerScheme} from '../protocol/identity.js'
 import {SCHEMA, typeName, type FieldSpec} from './schema.js'
 
 export type Scalar = string | number | boolean
@@ -21,7 +22,7 @@ export interface Values {
   ha: boolean
   controller: {replicas: number; logLevel: string; logFormat: 'plain' | 'json'; resources: Resources}
   proxy: {logLevel: string; opaquePorts?: string; resources: Resources}
-  identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number}
+  identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number; issuer: {scheme: IssuerScheme}}
   webhook: {timeoutSeconds: number; url?: string}
   policy: {defaultInbound: string; clusterNetworks: string}
 }
@@ -50,7 +51,7 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
     if (fromString) value = /^-?\d+$/.test(String(raw)) ? Number(raw) : NaN
     if (typeof value !== 'number' || !Number.isInteger(value)) throw bad(`is ${JSON.stringify(raw)}`)
     if (spec.min !== undefined && value < spec.min) throw bad(`is ${value}, below the minimum ${spec.min}`)
-    if (key === 'webhook.timeoutSeconds' && value > 30) throw bad(`is ${value}, above the API server's maximum 30`)
+    if (spec.max !== undefined && value > spec.max) throw bad(`is ${value}, above the maximum ${spec.max}`)
     return value
   }
   if (spec.type === 'bool') {
@@ -61,7 +62,8 @@ export function coerce(key: string, raw: unknown, where: string, fromString: boo
   if (typeof value === 'number' && fromString === false) value = String(value)
   if (typeof value !== 'string') throw bad(`is ${JSON.stringify(raw)}`)
   if (Array.isArray(spec.type) && !spec.type.includes(value)) throw bad(`is "${value}"`)
-  if (value === '' && spec.default !== undefined) throw bad('is empty')
+  if (value === '' && spec.default !== undefined && !spec.allowEmpty) throw bad('is empty')
+  if (value !== '' && spec.pattern && !new RegExp(spec.pattern.source).test(value)) throw bad(`is "${value.slice(0, 100)}", not ${spec.pattern.what}`)
   const problem = spec.check?.(value)
   if (problem) throw bad(problem)
   return value

@@ -81,6 +81,8 @@ function takesFile(f: FlagSpec): boolean {
 const RESOURCE_FLAGS = new Set(['to', 'from'])
 /** Commands whose arguments are resources; stat takes a comma-separated list. */
 const RESOURCE_COMMANDS = new Set(['tap', 'top', 'stat', 'edges'])
+/** Commands with a resource at some argument positions (0-based), others plain. */
+const RESOURCE_ARGS: Record<string, readonly number[]> = {'identity': [0], 'explain': [0, 1], 'diagnostics:proxy-metrics': [0], 'proxy:log-level': [0]}
 
 /** Finds the command the words name: the longest run of leading words that is a command id. */
 function findCommand(words: string[], commands: CommandSpec[]): {command?: CommandSpec; used: number} {
@@ -171,6 +173,7 @@ export async function complete(words: string[], commands: CommandSpec[], lookups
   // An argument.
   if (RESOURCE_COMMANDS.has(command.id)) return resources(current, command.id === 'stat', scope, lookups)
   const position = positionals(before.slice(used), command)
+  if (RESOURCE_ARGS[command.id]?.includes(position)) return resources(current, false, scope, lookups)
   const arg = command.args[position]
   if (arg?.options) return {candidates: prefixed(arg.options.map((value) => ({value})), current), directive: Directive.NO_FILE}
   if (command.variadic) return {candidates: [], directive: Directive.DEFAULT}

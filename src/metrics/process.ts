@@ -52,11 +52,11 @@ export function registerProcessMetrics(registry: Registry): void {
   })
 }
 
-/** `mesh_proxy_build_info{version="..."} 1` */
-export function registerBuildInfo(registry: Registry, version: string, extra: Record<string, string> = {}): void {
+/** `mesh_proxy_build_info{version="..."} 1` (the controller's: `mesh_controller_build_info`). */
+export function registerBuildInfo(registry: Registry, version: string, extra: Record<string, string> = {}, of: 'proxy' | 'controller' = 'proxy'): void {
   const names = ['version', ...Object.keys(extra)]
   registry
-    .gauge({name: 'mesh_proxy_build_info', help: 'Build information of the mesh proxy.', labelNames: names})
+    .gauge({name: `mesh_${of}_build_info`, help: `Build information of the mesh ${of}.`, labelNames: names})
     .child([version, ...Object.values(extra)])
     .set(1)
 }

@@ -10,12 +10,16 @@
 // - DESTINATION_PATH: one connection per stream, the authority in the query; the server closes
 //   it after `noSuchService` or `error`. Kept for proxies of earlier versions (in an upgrade the
 //   control plane is new before the proxies are).
-// Route policy (src/protocol/routes.ts) and a pod's authorization policy (src/protocol/authz.ts)
-// ride DESTINATIONS_PATH as streams of their own kinds (`watchRoutes`, `watchAuthz`), so a proxy
-// that never asks for them never sees them.
+// Route policy (src/protocol/routes.ts), a pod's authorization policy (src/protocol/authz.ts) and
+// the trust bundle (src/protocol/trust.ts) ride DESTINATIONS_PATH as streams of their own kinds
+// (`watchRoutes`, `watchAuthz`, `watchTrust`), so a proxy that never asks for them never sees them.
 
 import type {RoutesMessage, WatchRoutesRequest} from './routes.js'
 import type {AuthzMessage, WatchAuthzRequest} from './authz.js'
+import type {TrustMessage, WatchTrustRequest} from './trust.js'
+
+/** `25,3306,8000-8010`: ports and ranges separated by commas (a JavaScript and RE2 regular expression). */
+export const PORT_LIST_PATTERN = '^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$'
 
 export const DESTINATION_PORT = 8086
 /** `GET DESTINATION_PATH?authority=web.shop.svc.cluster.local:80&ns=<caller namespace>` + Upgrade. */
@@ -102,11 +106,15 @@ export interface UnwatchRequest {
   id: number
 }
 
-/** watchRoutes (src/protocol/routes.ts) and watchAuthz (src/protocol/authz.ts) are stream kinds of their own, answered by servers that know them. */
-export type DestinationRequest = WatchRequest | UnwatchRequest | WatchRoutesRequest | WatchAuthzRequest
+/**
+ * watchRoutes (src/protocol/routes.ts), watchAuthz (src/protocol/authz.ts) and watchTrust
+ * (src/protocol/trust.ts: the trust bundle, no authority) are stream kinds of their own, answered
+ * by servers that know them.
+ */
+export type DestinationRequest = WatchRequest | UnwatchRequest | WatchRoutesRequest | WatchAuthzRequest | WatchTrustRequest
 
-/** Server to client on DESTINATIONS_PATH: a message of stream `id` (a routes stream gets `routes` messages, an authz stream `authz` messages). */
-export type StreamMessage = (DestinationMessage | RoutesMessage | AuthzMessage) & {id: number}
+/** Server to client on DESTINATIONS_PATH: a message of stream `id` (a routes stream gets `routes` messages, an authz stream `authz`, a trust stream `trust`). */
+export type StreamMessage = (DestinationMessage | RoutesMessage | AuthzMessage | TrustMessage) & {id: number}
 
 /** The key of an endpoint in add/remove messages. */
 export function endpointKey(e: {address: string; port: number}): string {

@@ -15,6 +15,23 @@ export const CONTROLLER_SERVICE_ACCOUNT = 'mesh-controller'
 /** Kubernetes names of the issuer material (k8s mode). */
 export const ISSUER_SECRET = 'mesh-identity-issuer'
 export const ISSUER_SECRET_KEYS = {anchor: 'ca.crt', cert: 'issuer.crt', key: 'issuer.key'} as const
+/**
+ * How the issuer Secret is laid out. `mesh.dev/tls` (default): mesh's own keys above, rendered
+ * by `mesh install`. `kubernetes.io/tls`: cert-manager's format (a Secret of type
+ * kubernetes.io/tls with `tls.crt`, `tls.key` and `ca.crt`), so cert-manager can own and renew
+ * the issuer (`mesh install --identity-external-issuer`; Linkerd's `identity.issuer.scheme`).
+ */
+export const ISSUER_SCHEMES = ['mesh.dev/tls', 'kubernetes.io/tls'] as const
+export type IssuerScheme = (typeof ISSUER_SCHEMES)[number]
+export const DEFAULT_ISSUER_SCHEME: IssuerScheme = 'mesh.dev/tls'
+/** The keys of a cert-manager (kubernetes.io/tls) issuer Secret. */
+export const TLS_SECRET_KEYS = {anchor: 'ca.crt', cert: 'tls.crt', key: 'tls.key'} as const
+
+/** The issuer Secret's keys under a scheme. */
+export function issuerSecretKeys(scheme: IssuerScheme): {anchor: string; cert: string; key: string} {
+  return scheme === 'kubernetes.io/tls' ? TLS_SECRET_KEYS : ISSUER_SECRET_KEYS
+}
+
 export const TRUST_ROOTS_CONFIGMAP = 'mesh-identity-trust-roots'
 export const TRUST_ROOTS_CONFIGMAP_KEY = 'ca-bundle.crt'
 

@@ -2,7 +2,7 @@
 // (intermediate) signed by it. `mesh install` and `mesh demo` generate them with these; the
 // identity service signs leaves with the issuer.
 import {buildCertificate, BACKDATE_MS} from './cert-builder.js'
-import {DEFAULT_RSA_BITS, generateRsaKey} from './keys.js'
+import {DEFAULT_RSA_BITS, generateEcKey, generateRsaKey} from './keys.js'
 
 export interface CaMaterial {
   certPem: string
@@ -19,6 +19,8 @@ export interface CaOptions {
   now?: Date
   /** An existing key PEM instead of a new one. */
   keyPem?: string
+  /** The type of a new key: RSA (default) or ECDSA P-256. */
+  keyType?: 'rsa' | 'ecdsa'
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -33,7 +35,7 @@ async function keyFor(opts: CaOptions): Promise<{keyPem: string; publicKeyPem: s
     const {publicKeyOf} = await import('./keys.js')
     return {keyPem: opts.keyPem, publicKeyPem: publicKeyOf(opts.keyPem)}
   }
-  return generateRsaKey(opts.keyBits ?? DEFAULT_RSA_BITS)
+  return opts.keyType === 'ecdsa' ? generateEcKey() : generateRsaKey(opts.keyBits ?? DEFAULT_RSA_BITS)
 }
 
 /** A self-signed root: CA, may sign an issuer (pathLen 1). */

@@ -52,3 +52,95 @@ export function oid(dotted: string): Buffer {
 export function contextTag(n: number, constructed: boolean, ...parts: Buffer[]): Buffer {
   return tlv(0x80 | (constructed ? 0x20 : 0) | n, ...parts)
 }
+
+/** An INTEGER from big-endian magnitude bytes (e.g. a random serial), made positive and minimal. */
+export function integerBytes(magnitude: Buffer): Buffer {
+  let i = 0
+  while (i < magnitude.length - 1 && magnitude[i] === 0) i++
+  const bytes = magnitude.subarray(i)
+  return tlv(0x02, bytes.length === 0 ? Buffer.from([0]) : bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes)
+}
+
+export const booleanValue = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0x00])
+export const ia5String = (s: string): Buffer => tlv(0x16, Buffer.from(s, 'ascii'))
+
+/**
+ * A certificate time (RFC 5280 4.1.2.5): UTCTime (YYMMDDHHMMSSZ) for 1950-2049, else
+ * GeneralizedTime (YYYYMMDDHHMMSSZ); whole seconds, UTC.
+ */
+export function certificateTime(d: Date): Buffer {
+  const y = d.getUTCFullYear()
+  if (!Number.isFinite(y) || y < 0 || y > 9999) throw new RangeError(`certificate time ${String(d)} is out of range`)
+  const two = (n: number) => String(n).padStart(2, '0')
+  const rest = `${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`
+  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(`${two(y % 100)}${rest}`, 'ascii'))
+  return tlv(0x18, Buffer.from(`${String(y).padStart(4, '0')}${rest}`, 'ascii'))
+}
+
+/**
+ * A named BIT STRING (X.690 11.2.2: trailing zero bits removed) with bits[i] set when bit i
+ * (0 = the most significant bit of the first byte) is named.
+ */
+export function namedBits(bits: readonly number[]): Buffer {
+  if (bits.length === 0) return Buffer.from([0x03, 0x01, 0x00])
+  const highest = Math.max(...bits)
+  const bytes = Buffer.alloc(Math.floor(highest / 8) + 1)
+  for (const b of bits) bytes[Math.floor(b / 8)]! |= 0x80 >> b % 8
+  const unused = 7 - (highest % 8)
+  return tlv(0x03, Buffer.from([unused]), bytes)
+}
+
+/** One TLV read from DER: its tag, where its value starts and ends, and the whole encoding. */
+export interface DerNode {
+  tag: number
+  /** The value (contents octets). */
+  value: Buffer
+  /** The whole TLV. */
+  raw: Buffer
+}
+
+/** Reads the TLV at `offset`; throws on anything that is not definite-length DER inside `buf`. */
+export function readTlv(buf: Buffer, offset = 0): DerNode {
+  if (offset + 2 > buf.length) throw new Error('DER: truncated')
+  const tag = buf[offset]!
+  if ((tag & 0x1f) === 0x1f) throw new Error('DER: multi-byte tags are not supported')
+  let len = buf[offset + 1]!
+  let header = 2
+  if (len & 0x80) {
+    const n = len & 0x7f
+    if (n === 0 || n > 4) throw new Error('DER: indefinite or oversized length')
+    if (offset + 2 + n > buf.length) throw new Error('DER: truncated length')
+    len = 0
+    for (let i = 0; i < n; i++) len = len * 256 + buf[offset + 2 + i]!
+    header += n
+  }
+  const end = offset + header + len
+  if (end > buf.length) throw new Error('DER: value runs past the end')
+  return {tag, value: buf.subarray(offset + header, end), raw: buf.subarray(offset, end)}
+}
+
+/** The TLVs inside a constructed value, in order. */
+export function children(value: Buffer): DerNode[] {
+  const out: DerNode[] = []
+  for (let at = 0; at < value.length; ) {
+    const node = readTlv(value, at)
+    out.push(node)
+    at += node.raw.length
+  }
+  return out
+}
+
+/** The dotted form of an OBJECT IDENTIFIER's value. */
+export function oidString(value: Buffer): string {
+  const arcs: number[] = []
+  let v = 0
+  for (const byte of value) {
+    v = v * 128 + (byte & 0x7f)
+    if (!(byte & 0x80)) {
+      if (arcs.length === 0) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80)
+      else arcs.push(v)
+      v = 0
+    }
+  }
+  return arcs.join('.')
+}

@@ -54,6 +54,15 @@ describe('addObserved', () => {
       '',
     ].join('\n'))
     expect(o.callers.find((c) => c.clientId === WEB)).toBeUndefined()
+    // Found by the property test below (seed 1026522711): two huge counts of one caller, on two
+    // routes, summed to Infinity; counts saturate at 2^53 - 1 instead.
+    const huge = observe([
+      `request_total{direction="inbound",tls="true",client_id="${WEB}",route="",route_kind="HTTPRoute"} 1e308`,
+      `request_total{direction="inbound",tls="true",client_id="${WEB}",route="r",route_kind="HTTPRoute"} 1e308`,
+      `request_total{direction="inbound",tls="true",client_id="${WEB}",route="r",route_kind="GRPCRoute"} 1e308`,
+      '',
+    ].join('\n'))
+    expect(huge.callers.find((c) => c.clientId === WEB)).toMatchObject({requests: Number.MAX_SAFE_INTEGER, routes: [{kind: 'HTTPRoute', name: 'r', requests: Number.MAX_SAFE_INTEGER}, {kind: 'GRPCRoute', name: 'r', requests: Number.MAX_SAFE_INTEGER}]})
     // The family is there (the proxy exports it), and counted nothing.
     expect(o.policies).toEqual({})
     boundObserved(o)

@@ -8,6 +8,11 @@ import {categoriesFor} from '../../src/check/plan.js'
 import {runChecks} from '../../src/check/runner.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
 import {startLocalProxy} from './local-proxies.js'
+import net from 'node:net'
+import {createProxyMetrics} from '../../src/metrics/index.js'
+import {startAdmin} from '../../src/proxy/admin/index.js'
+import {startProxy} from '../../src/proxy/server.js'
+import {closeServer, quietLog, startEchoApp, testConfig} from '../proxy/helpers.js'
 import {schemaProblems} from './schema.js'
 
 let anchor: CaMaterial
@@ -44,7 +49,31 @@ describe('data plane checks on local proxies', () => {
       MESH3001: {result: 'success', error: ''},
       MESH3002: {result: 'success', error: ''},
       MESH3003: {result: 'success', error: ''},
+      MESH3004: {result: 'success', error: ''},
     })
+  })
+
+  it('a real proxy that closed a connection for a detection timeout is a warning naming it, with the annotation that fixes it', async () => {
+    // A real proxy (500 ms detect timeout) with the metrics and admin server `mesh proxy` wires,
+    // and a client that waits for the server to speak first on its inbound port.
+    const metrics = createProxyMetrics({version: '0.1.0'})
+    const app = await startEchoApp()
+    const running = await startProxy(testConfig({inboundForward: {host: '127.0.0.1', port: app.port}}), {log: quietLog(), originalDst: null, observers: [metrics.observer]})
+    const admin = await startAdmin({listen: '127.0.0.1:0', registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'info', setLogLevel: () => {}})
+    closers.push(async () => { await running.close(100) }, () => admin.close(), () => closeServer(app.server))
+    const db: LocalProxy = {name: 'db', namespace: 'demo', adminUrl: admin.url}
+    expect((await check([db])).MESH3004).toEqual({result: 'success', error: ''})
+    await new Promise<void>((resolve) => {
+      const s = net.connect(running.ports.inbound, '127.0.0.1')
+      s.on('error', () => {})
+      s.on('close', () => resolve())
+    })
+    const r = await check([db, await proxy('web')])
+    expect(r.MESH3004).toEqual({result: 'warning', error: '1 of 2 proxies hit the detect timeout: demo/db: 1 inbound connection sent nothing within the detect timeout'})
+    const ctx = createContext({}, {})
+    ctx.dataPlane = localSource({proxies: [db], expected: {version: '0.1.0', trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem}})
+    const report = await runChecks(categoriesFor('local-proxy'), ctx)
+    expect(report.categories.flatMap((c) => c.checks).find((c) => c.id === 'MESH3004')!.hint).toContain('config.mesh.dev/opaque-ports=<port>')
   })
 
   it('a proxy whose /ready answers 503 fails readiness, naming it', async () => {

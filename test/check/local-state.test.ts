@@ -36,7 +36,7 @@ describe('mesh check --proxy --local-state', () => {
     const doc = JSON.parse(r.stdout) as {success: boolean; categories: Array<{categoryName: string; checks: Array<{id: string; result: string}>}>}
     expect(schemaProblems(doc)).toEqual([])
     expect(doc.categories.map((c) => c.categoryName)).toEqual(['mesh-data-plane'])
-    expect(doc.categories[0]!.checks.map((c) => `${c.id}:${c.result}`)).toEqual(['MESH3001:success', 'MESH3002:success', 'MESH3003:success'])
+    expect(doc.categories[0]!.checks.map((c) => `${c.id}:${c.result}`)).toEqual(['MESH3001:success', 'MESH3002:success', 'MESH3003:success', 'MESH3004:success'])
     expect(r.exitCode).toBe(0)
   })
 

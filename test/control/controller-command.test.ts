@@ -71,6 +71,12 @@ describe('mesh controller --mode local (real binary)', () => {
     const r3 = await runMesh(['controller', '--mode', 'local', '--identity-dir', path.join(tmp, 'id2'), '--registry-file', 'x.yaml', '--leaf-lifetime', 'soon'])
     expect(r3.exitCode).toBe(2)
     expect(r3.stderr).toContain('--leaf-lifetime "soon" is not a duration')
+    for (const bad of ['3306;5432', 'mysql', '3306,', '1-2-3']) {
+      const r4 = await runMesh(['controller', '--default-opaque-ports', bad])
+      expect(r4.exitCode, bad).toBe(2)
+      expect(r4.stdout).toBe('')
+      expect(r4.stderr).toContain(`--default-opaque-ports "${bad}" is not a list of ports`)
+    }
   })
 
   it('a missing registry file fails with exit 1 naming the file', async () => {

@@ -232,7 +232,7 @@ describe('destination (local registry, real WSS)', () => {
     expect(messages.slice(1)).toEqual([
       {id: 1, type: 'error', code: 'BAD_REQUEST', message: 'stream 1 is open already; unwatch it first or use another id'},
       {id: 2, type: 'error', code: 'BAD_REQUEST', message: 'a watch needs an authority of at most 512 characters'},
-      {id: 3, type: 'error', code: 'BAD_REQUEST', message: 'unknown request type "subscribe"; use watch, watchRoutes, watchAuthz or unwatch'},
+      {id: 3, type: 'error', code: 'BAD_REQUEST', message: 'unknown request type "subscribe"; use watch, watchRoutes, watchAuthz, watchTrust or unwatch'},
       expect.objectContaining({id: 4, type: 'error', code: 'BAD_REQUEST'}),
     ])
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
@@ -332,6 +332,28 @@ describe('destination (local registry, real WSS)', () => {
       await until(() => c.messages.length >= 2)
       expect(c.messages.map((m) => m.type)).toEqual(['add', 'add'])
       for (const s of [b, c]) s.ws.close()
+    } finally {
+      await small.stop()
+    }
+  })
+
+  it('trust streams count against the client\'s watches like the other kinds, and give theirs back on unwatch', async () => {
+    const small = await startDestinationService({registry: new LocalRegistry({file: registryFile, pollMs: 200}), trust: issuer, serving, host: '127.0.0.1', port: 0, log: silentLogger, maxWatchesPerPeer: 2, loopbackPerConnection: false})
+    try {
+      const a = await watchSocket(small.port)
+      a.ws.send(JSON.stringify({type: 'watchTrust', id: 1, version: 1}))
+      a.ws.send(JSON.stringify({type: 'watch', id: 2, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 1 && m.type === 'trust') && a.messages.some((m) => m.id === 2 && m.type === 'add'))
+      a.ws.send(JSON.stringify({type: 'watch', id: 3, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 3))
+      expect(a.messages.filter((m) => m.id === 3)).toEqual([expect.objectContaining({type: 'error', code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams from this client \(at most 2\)/)})])
+      expect(small.refused()).toMatchObject({peer_watches: 1})
+      a.ws.send(JSON.stringify({type: 'unwatch', id: 1}))
+      a.ws.send(JSON.stringify({type: 'watch', id: 4, authority: 'web:80'}))
+      await until(() => a.messages.some((m) => m.id === 4))
+      expect(a.messages.filter((m) => m.id === 4).map((m) => m.type)).toEqual(['add'])
+      expect(small.refused()).toMatchObject({peer_watches: 1})
+      a.ws.close()
     } finally {
       await small.stop()
     }

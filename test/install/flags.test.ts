@@ -38,7 +38,8 @@ describe('mesh install: values errors', () => {
     await fails(['--set', 'controller.replicas=three'], 2, /"controller.replicas" is "three"; it must be int/)
     await fails(['--set', 'ha=yes'], 2, /"ha" is "yes"; it must be bool/)
     await fails(['--set', 'image.pullPolicy=Sometimes'], 2, /one of IfNotPresent, Always, Never/)
-    await fails(['--set', 'webhook.timeoutSeconds=60'], 2, /above the API server's maximum 30/)
+    await fails(['--set', 'webhook.timeoutSeconds=60'], 2, /above the maximum 30/)
+    await fails(['--set', 'proxy.opaquePorts=mysql'], 2, /"proxy.opaquePorts" is "mysql", not ports and ranges separated by commas/)
   })
   it('policy.defaultInbound must be a default inbound policy, policy.clusterNetworks canonical CIDRs', async () => {
     await fails(['--set', 'policy.defaultInbound=allow'], 2, /"policy.defaultInbound" is "allow"; it must be one of deny, audit, all-authenticated, cluster-authenticated, all-unauthenticated/)

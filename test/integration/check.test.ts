@@ -19,6 +19,7 @@ import {
 } from '@kubernetes/client-node'
 import type {KubernetesObject, V1Pod} from '@kubernetes/client-node'
 import {ControlPlane} from '../../src/protocol/control-plane.js'
+import {TRUST_ROOTS_CONFIGMAP_KEY} from '../../src/protocol/identity.js'
 import {meshVersion} from '../../src/lib/version.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
 import {testCluster} from '../cluster/cluster.js'
@@ -269,6 +270,30 @@ describe('mesh check on an installed control plane', () => {
       expect(r.exitCode).toBe(0)
     } finally {
       await apply(issuerSecret(cpNs, pki.issuer, pki.anchor))
+    }
+  })
+
+  it('a trust anchor expiring within 60 days is a warning with the rotation command; an expired one an error with the recovery: exit 0, then 1', async () => {
+    const roots = {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: ControlPlane.trustRootsConfigMap, namespace: cpNs}}
+    const withAnchors = (...pems: string[]) => ({...roots, data: {[TRUST_ROOTS_CONFIGMAP_KEY]: pems.join('')}}) as KubernetesObject
+    const soon = await generateTrustAnchor({commonName: 'root.soon', validityDays: 45})
+    const gone = await generateTrustAnchor({commonName: 'root.gone', validityDays: 1, now: new Date(Date.now() - 3 * DAY)})
+    const doc = (r: Awaited<ReturnType<typeof check>>, id: string) => r.doc.categories.flatMap((c) => c.checks).find((c) => c.id === id)!
+    try {
+      await apply(withAnchors(pki.anchor.certPem, soon.certPem))
+      const warned = await check([])
+      expect(warned.results.MESH2102).toMatch(/^warning: trust anchor \(CN=root\.soon\) expires at .*, in (44|45) days$/)
+      expect(doc(warned, 'MESH2102').hint).toContain('mesh identity rotate-anchor --new ca2.crt')
+      expect(failing(warned.results).filter((id) => !id.startsWith('MESH13'))).toEqual(['MESH2102'])
+      expect(warned.exitCode).toBe(0)
+
+      await apply(withAnchors(pki.anchor.certPem, gone.certPem))
+      const failed = await check([])
+      expect(failed.results.MESH2101).toMatch(/^error: trust anchor \(CN=root\.gone\) expired at /)
+      expect(doc(failed, 'MESH2101').hint).toContain('mesh upgrade --identity-trust-anchors-file ca.crt')
+      expect(failed.exitCode).toBe(1)
+    } finally {
+      await apply(withAnchors(pki.anchor.certPem))
     }
   })
 

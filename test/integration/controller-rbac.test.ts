@@ -175,6 +175,7 @@ beforeAll(async () => {
     destinationPort: 0,
     injectorPort,
     tapPort: 0,
+    adminPort: 0,
     kube: {kubeconfig: saKubeconfig},
     log: createLogger({level: 'debug', write: (l) => logs.push(l)}),
   })
@@ -257,6 +258,18 @@ describe('the Kubernetes-mode controller with only its ServiceAccount token', ()
     })
     expect([...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name)).toEqual(expect.arrayContaining(['mesh-init', 'mesh-proxy', 'app']))
     expect(logs.join('')).toMatch(new RegExp(`injected .*namespace=${appNs} pod=web-0`))
+  })
+
+  it('admin: ready, and its /metrics counts the injection (the injector\'s counters served by the controller)', async () => {
+    const get = async (p: string) => {
+      const res = await fetch(`http://127.0.0.1:${controller.admin!.port}${p}`, {signal: AbortSignal.timeout(10_000)})
+      return {status: res.status, body: await res.text()}
+    }
+    expect(await get('/ready')).toEqual({status: 200, body: 'ready\n'})
+    const metrics = await get('/metrics')
+    expect(metrics.status).toBe(200)
+    expect(metrics.body).toMatch(/^mesh_injector_requests_total\{result="injected"\} [1-9]\d*$/m)
+    expect(metrics.body).toMatch(/^mesh_controller_build_info\{version="/m)
   })
 
   it('authz: the AuthorizationPolicy informer (list/watch as the ServiceAccount) sees a policy applied with kubectl, and it applies to the injected pod', async () => {

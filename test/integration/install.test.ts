@@ -7,6 +7,7 @@ import {ControlPlane, CONTROL_PLANE_NAMESPACE} from '../../src/protocol/control-
 import {controlPlaneHeaders} from '../../src/install/uninstall.js'
 import {meshVersion} from '../../src/lib/version.js'
 import type {KubeObject} from '../../src/install/render.js'
+import {eventually} from '../helpers/eventually.js'
 import {cluster, core, finalizeNamespace, fixtureIdentity, mesh, objects, removeControlPlane} from './install-helpers.js'
 
 const appNs = `mesh-it-app-${randomBytes(3).toString('hex')}`
@@ -51,6 +52,9 @@ afterAll(async () => {
   await removeControlPlane().catch(() => {})
   await finalizeNamespace(appNs).catch(() => {})
 })
+
+const failurePolicy = async (): Promise<string | undefined> =>
+  ((await objects.read({apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: {name: ControlPlane.webhookConfiguration}})) as unknown as {webhooks: Array<{failurePolicy?: string}>}).webhooks[0]?.failurePolicy
 
 describe('mesh install on a real API server', () => {
   it('mesh upgrade and mesh uninstall say there is nothing installed yet', async () => {
@@ -114,6 +118,14 @@ describe('mesh install on a real API server', () => {
     expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
     const deploy = await objects.read({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: ControlPlane.controller, namespace: CONTROL_PLANE_NAMESPACE}})
     expect(deploy.metadata?.managedFields?.map((f) => f.manager)).toContain('mesh')
+    // The CRD is stored as rendered: its schema keeps the keys the client's models spell
+    // differently (x-kubernetes-validations, enum, default), which a plain object sent through
+    // the client would lose.
+    const rendered = JSON.parse((await mesh('install', '--crds', '-o', 'json')).stdout) as {items: Array<{metadata: {name: string}; spec: {versions: Array<{schema: unknown}>}}>}
+    expect(rendered.items).toHaveLength(1)
+    const stored = JSON.parse((await cluster.kubectl(['get', 'crd', rendered.items[0]!.metadata.name, '-o', 'json'])).stdout) as {spec: {versions: Array<{schema: unknown}>}}
+    expect(JSON.stringify(rendered.items[0]!.spec.versions[0]!.schema)).toContain('x-kubernetes-validations')
+    expect(stored.spec.versions.map((v) => v.schema)).toEqual(rendered.items[0]!.spec.versions.map((v) => v.schema))
   })
 
   it('mesh version reads the installed version back from the cluster', async () => {
@@ -170,9 +182,18 @@ describe('mesh install on a real API server', () => {
     expect(deploy.spec.replicas).toBe(3)
     const cm = await core.readNamespacedConfigMap({name: ControlPlane.configMap, namespace: CONTROL_PLANE_NAMESPACE})
     expect(JSON.parse(cm.data!.values!).proxyLogLevel).toBe('debug')
+    // HA: the webhook fails closed (as Linkerd's): with no injector answering (none runs on this
+    // cluster), a Pod is refused rather than created without its sidecar.
+    expect(await failurePolicy()).toBe('Fail')
+    await expect(core.createNamespacedPod({namespace: appNs, body: {metadata: {name: 'unmeshed'}, spec: {containers: [{name: 'app', image: 'nginx'}]}}}))
+      .rejects.toThrow(/failed calling webhook .{0,8}mesh-proxy-injector\.mesh\.dev/)
   })
 
   it('mesh uninstall refuses while a meshed pod runs, then --force deletes everything of ours', async () => {
+    // Back to one replica: the webhook fails open again, so pods are created with no injector running.
+    const down = await mesh('upgrade', '--set', 'ha=false', '--apply')
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await failurePolicy()).toBe('Ignore')
     await core.createNamespacedPod({
       namespace: appNs,
       body: {metadata: {name: 'meshed', labels: {[ControlPlane.controlPlaneNsLabel]: CONTROL_PLANE_NAMESPACE}}, spec: {containers: [{name: 'app', image: 'nginx'}]}},
@@ -191,9 +212,24 @@ describe('mesh install on a real API server', () => {
     const r = await mesh('uninstall', '--apply', '--force')
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stderr.split('\n').filter((l) => l.endsWith(' deleted')).at(-1)).toBe(`Namespace ${CONTROL_PLANE_NAMESPACE} deleted`)
-    // Nothing of ours but the namespace, which waits for the namespace controller.
+    // Nothing of ours but the namespace, which waits for the namespace controller, and the CRD
+    // while the API server's cleanup (its finalizer: the AuthorizationPolicies go first) runs.
+    const crds = (await controlPlaneHeaders()).filter((h) => h.kind === 'CustomResourceDefinition')
+    expect(crds.length).toBeGreaterThan(0)
     const left = await present(await controlPlaneHeaders())
-    expect(left).toEqual([`Namespace/${CONTROL_PLANE_NAMESPACE}`])
+    expect(left.filter((k) => !k.startsWith('CustomResourceDefinition/'))).toEqual([`Namespace/${CONTROL_PLANE_NAMESPACE}`])
+    for (const crd of crds) {
+      await eventually(`CustomResourceDefinition ${crd.metadata.name} to be gone`, async () => {
+        try {
+          const o = await objects.read(crd)
+          expect(o.metadata?.deletionTimestamp, 'a CRD mesh uninstall --apply did not delete').toBeDefined()
+          return undefined
+        } catch (error) {
+          if ((error as {code?: number}).code === 404) return true
+          throw error
+        }
+      })
+    }
     const ns = await core.readNamespace({name: CONTROL_PLANE_NAMESPACE})
     expect(ns.metadata?.deletionTimestamp).toBeDefined()
     await finalizeNamespace(CONTROL_PLANE_NAMESPACE)

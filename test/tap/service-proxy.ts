@@ -16,20 +16,28 @@ export interface ServiceProxyRoute {
   ip: string
   /** A second host address, for a pod whose proxy runs in this process (its pod IP). */
   podIp: string
-  /** Points mesh-system/mesh-tap at ip:port. */
-  publish(port: number): Promise<void>
+  /** podIp and the further host addresses asked for (`podIps`), one per in-process pod. */
+  podIps: string[]
+  /** Points mesh-system/<service> (default mesh-tap, port 8089 named tap) at ip:port. */
+  publish(port: number, service?: PublishedService): Promise<void>
   close(): Promise<void>
 }
 
+/** A control plane Service the API server's service proxy should reach in this process. */
+export interface PublishedService {
+  name: string
+  port: number
+  portName: string
+}
+
 const NS = 'mesh-system'
-const SERVICE = 'mesh-tap'
-const MIRROR = 'mesh-tap-test-host'
+const TAP: PublishedService = {name: 'mesh-tap', port: 8089, portName: 'tap'}
 
 function ip(args: string[]): void {
   execFileSync('ip', args, {stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000})
 }
 
-export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProxyRoute> {
+export async function serviceProxyRoute(kc: k8s.KubeConfig, o: {podIps?: number} = {}): Promise<ServiceProxyRoute> {
   const id = randomBytes(2).toString('hex')
   const octet = 1 + (parseInt(id, 16) % 250)
   const hostIf = `mtap${id}`
@@ -53,7 +61,7 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
     ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', `${hostIf}p`])
     ip(['link', 'set', `${hostIf}p`, 'netns', netns])
     ip(['addr', 'add', `${hostIp}/29`, 'dev', hostIf])
-    ip(['addr', 'add', `10.253.${octet}.3/32`, 'dev', hostIf])
+    for (let i = 0; i < Math.max(1, o.podIps ?? 1); i++) ip(['addr', 'add', `10.253.${octet}.${3 + i}/32`, 'dev', hostIf])
     ip(['link', 'set', hostIf, 'up'])
     ip(['-n', netns, 'addr', 'add', `10.253.${octet}.2/29`, 'dev', `${hostIf}p`])
     ip(['-n', netns, 'link', 'set', `${hostIf}p`, 'up'])
@@ -62,10 +70,20 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
     process.off('exit', onExit)
     throw err
   }
+  const published = new Set<string>()
+  const unpublish = async (name: string): Promise<void> => {
+    await core.deleteNamespacedEndpoints({namespace: NS, name}).catch(() => {})
+    await core.deleteNamespacedService({namespace: NS, name}).catch(() => {})
+    await core.deleteNamespacedPod({namespace: NS, name: `${name}-test-host`, gracePeriodSeconds: 0}).catch(() => {})
+  }
   return {
     ip: hostIp,
     podIp: `10.253.${octet}.3`,
-    publish: async (port) => {
+    podIps: Array.from({length: Math.max(1, o.podIps ?? 1)}, (_, i) => `10.253.${octet}.${3 + i}`),
+    publish: async (port, svc = TAP) => {
+      const SERVICE = svc.name
+      const MIRROR = `${svc.name}-test-host`
+      published.add(SERVICE)
       try {
         await core.readNamespace({name: NS})
       } catch {
@@ -74,10 +92,8 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
       }
       const labels = {'mesh.dev/test': 'tap-service-proxy'}
       // Whatever an earlier suite left under these names goes: this test's objects replace them.
-      await core.deleteNamespacedEndpoints({namespace: NS, name: SERVICE}).catch(() => {})
-      await core.deleteNamespacedService({namespace: NS, name: SERVICE}).catch(() => {})
-      await core.deleteNamespacedPod({namespace: NS, name: MIRROR, gracePeriodSeconds: 0}).catch(() => {})
-      await core.createNamespacedService({namespace: NS, body: {metadata: {name: SERVICE, labels}, spec: {ports: [{name: 'tap', port: 8089, targetPort: port}]}}})
+      await unpublish(SERVICE)
+      await core.createNamespacedService({namespace: NS, body: {metadata: {name: SERVICE, labels}, spec: {ports: [{name: svc.portName, port: svc.port, targetPort: port}]}}})
       const pod = await core.createNamespacedPod({namespace: NS, body: {metadata: {name: MIRROR, labels}, spec: {containers: [{name: 'controller', image: 'mesh'}]}}})
       const now = new Date().toISOString()
       await core.replaceNamespacedPodStatus({
@@ -87,13 +103,11 @@ export async function serviceProxyRoute(kc: k8s.KubeConfig): Promise<ServiceProx
       })
       await core.createNamespacedEndpoints({
         namespace: NS,
-        body: {metadata: {name: SERVICE, labels}, subsets: [{addresses: [{ip: hostIp, targetRef: {kind: 'Pod', namespace: NS, name: MIRROR}}], ports: [{name: 'tap', port, protocol: 'TCP'}]}]},
+        body: {metadata: {name: SERVICE, labels}, subsets: [{addresses: [{ip: hostIp, targetRef: {kind: 'Pod', namespace: NS, name: MIRROR}}], ports: [{name: svc.portName, port, protocol: 'TCP'}]}]},
       })
     },
     close: async () => {
-      await core.deleteNamespacedEndpoints({namespace: NS, name: SERVICE}).catch(() => {})
-      await core.deleteNamespacedService({namespace: NS, name: SERVICE}).catch(() => {})
-      await core.deleteNamespacedPod({namespace: NS, name: MIRROR, gracePeriodSeconds: 0}).catch(() => {})
+      for (const name of published) await unpublish(name)
       if (createdNamespace) {
         // No namespace controller here: finalize the (now empty) namespace as it would.
         await core.deleteNamespace({name: NS}).catch(() => {})

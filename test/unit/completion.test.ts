@@ -82,6 +82,11 @@ describe('mesh __complete (the protocol)', {timeout: 60_000}, () => {
     expect(r.values).toEqual(['deploy', 'deploy/'])
     expect(r.directive & 2).toBe(2)
     expect((await protocol(['stat', 'deploy,st'])).values).toEqual(['deploy,sts', 'deploy,sts/'])
+    // The day-two commands: resources where they take one, nothing where they do not.
+    expect((await protocol(['explain', 'deploy/web', 'sv'])).values).toEqual(['svc', 'svc/'])
+    expect((await protocol(['identity', 'de'])).values).toEqual(['deploy', 'deploy/'])
+    expect((await protocol(['proxy', 'log-level', 'po'])).values).toEqual(['po', 'po/'])
+    expect((await protocol(['proxy', 'log-level', 'po/web-0', ''])).values).toEqual([])
   })
 
   it('files where a command takes files', async () => {

@@ -3,7 +3,7 @@
 import {ControlPlane} from '../../protocol/control-plane.js'
 import {configFromConfigMapData, MESH_CONFIG_KEY} from '../../inject/config.js'
 import {assertChainsTo, assertCurrentCa, assertKeyMatches, assertNotExpiringSoon, parseBundle} from '../certs.js'
-import {readConfigMapKey, readSecretKey, IssuerKeys, TRUST_ROOTS_KEY} from '../control-plane-objects.js'
+import {readConfigMapKey, readIssuerKey, TRUST_ROOTS_KEY} from '../control-plane-objects.js'
 import type {Category, CheckContext} from '../types.js'
 
 async function anchors(ctx: CheckContext) {
@@ -13,7 +13,7 @@ async function anchors(ctx: CheckContext) {
 
 async function issuer(ctx: CheckContext) {
   const what = `issuer certificate in Secret ${ctx.options.controlPlaneNamespace}/${ControlPlane.issuerSecret}`
-  const pem = await readSecretKey(ctx, ControlPlane.issuerSecret, IssuerKeys.cert)
+  const pem = await readIssuerKey(ctx, 'cert')
   return {chain: parseBundle(pem, what), what}
 }
 
@@ -24,7 +24,7 @@ export function identity(): Category {
       {
         id: 'MESH2101',
         description: 'trust anchors are valid',
-        hint: 'Rotate the trust anchors: see `mesh upgrade --identity-trust-anchors-file`.',
+        hint: 'An expired anchor fails every certificate that chains to it. Install a new anchor and issuer: `mesh upgrade --identity-trust-anchors-file ca.crt --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key --apply`, then restart every meshed workload (`kubectl rollout restart deploy -n <ns>`).',
         async run(ctx) {
           for (const a of await anchors(ctx)) assertCurrentCa(a, 'trust anchor', ctx.now())
         },
@@ -32,7 +32,7 @@ export function identity(): Category {
       {
         id: 'MESH2102',
         description: 'trust anchors are not expiring soon',
-        hint: 'Plan a trust anchor rotation before they expire: add the new anchor to the bundle first.',
+        hint: 'Rotate the anchor while it still works, without an outage: `mesh identity rotate-anchor --new ca2.crt` shows the staged plan; add --apply to run it.',
         warning: true,
         async run(ctx) {
           for (const a of await anchors(ctx)) assertNotExpiringSoon(a, 'trust anchor', ctx.now(), ctx.options.expiryWarningMs)
@@ -41,22 +41,23 @@ export function identity(): Category {
       {
         id: 'MESH2103',
         description: 'issuer certificate is valid',
-        hint: 'Replace the issuer: `mesh upgrade --identity-issuer-certificate-file ... --identity-issuer-key-file ...`.',
+        hint: 'Replace the issuer (this works after it has expired too): `mesh upgrade --identity-trust-anchors-file ca.crt --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key --apply`; proxies pick it up on their next renewal. With cert-manager (kubernetes.io/tls), renew its Certificate: `cmctl renew mesh-identity-issuer -n mesh-system`.',
         async run(ctx) {
           const {chain, what} = await issuer(ctx)
           assertCurrentCa(chain[0]!, what, ctx.now())
-          const key = await readSecretKey(ctx, ControlPlane.issuerSecret, IssuerKeys.key)
+          const key = await readIssuerKey(ctx, 'key')
           assertKeyMatches(chain[0]!, key, what)
         },
       },
       {
         id: 'MESH2104',
         description: 'issuer certificate is not expiring soon',
-        hint: 'Renew the issuer certificate before it expires: proxies cannot get new certificates after that.',
+        hint: 'Renew the issuer before it expires (after that, no proxy gets a certificate): `mesh upgrade --identity-trust-anchors-file ca.crt --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key --apply` with an issuer signed by the same anchor. cert-manager renews its own: check the Certificate\'s renewBefore.',
         warning: true,
         async run(ctx) {
           const {chain, what} = await issuer(ctx)
-          assertNotExpiringSoon(chain[0]!, what, ctx.now(), ctx.options.expiryWarningMs)
+          // The issuer and any intermediate above it: the first of them to expire ends issuance.
+          for (const [i, cert] of chain.entries()) assertNotExpiringSoon(cert, i === 0 ? what : `intermediate #${i} above the ${what}`, ctx.now(), ctx.options.expiryWarningMs)
         },
       },
       {

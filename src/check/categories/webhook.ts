@@ -11,7 +11,7 @@ import {ControlPlane} from '../../protocol/control-plane.js'
 import {readOptional} from '../api-errors.js'
 import {assertChainsTo, assertCurrent, assertCurrentCa, assertKeyMatches, assertNotExpiringSoon, parseBundle, subjectOf} from '../certs.js'
 import {requireKube} from '../context.js'
-import {IssuerKeys, readSecret, readSecretKey, secretValue, TlsSecretKeys} from '../control-plane-objects.js'
+import {readIssuerKey, readSecret, secretValue, TlsSecretKeys} from '../control-plane-objects.js'
 import {readPeerCertificate} from '../data-plane/peer-cert.js'
 import type {Category, CheckContext} from '../types.js'
 import {notAfter, notBefore} from '../../tls/pem.js'
@@ -69,7 +69,7 @@ async function served(ctx: CheckContext, hook: V1MutatingWebhook): Promise<Serve
 
 async function issuerChain(ctx: CheckContext): Promise<Served> {
   const what = `issuer certificate in Secret ${ctx.options.controlPlaneNamespace}/${ControlPlane.issuerSecret} (which signs the injector's serving certificate)`
-  return {chain: parseBundle(await readSecretKey(ctx, ControlPlane.issuerSecret, IssuerKeys.cert), what), what}
+  return {chain: parseBundle(await readIssuerKey(ctx, 'cert'), what), what}
 }
 
 export function webhook(): Category {

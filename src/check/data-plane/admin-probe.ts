@@ -10,6 +10,8 @@ export interface AdminState {
   ready: boolean
   notReadyReason?: string
   version?: string
+  /** Connections that sent nothing recognisable within the detect timeout (mesh_proxy_refused_total{reason="detect_timeout"}). */
+  detectTimeouts?: {inbound: number; outbound: number}
 }
 
 /** Largest /metrics body read from one proxy. */
@@ -20,8 +22,24 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
   const state: AdminState = {ready: ready.status === 200}
   if (!state.ready) state.notReadyReason = `/ready answered ${ready.status}${ready.body.trim() ? ` (${ready.body.trim().slice(0, 80)})` : ''}`
   const metrics = await get('/metrics')
-  if (metrics.status === 200) state.version = buildVersion(metrics.body)
+  if (metrics.status === 200) {
+    state.version = buildVersion(metrics.body)
+    const timeouts = detectTimeouts(metrics.body)
+    if (timeouts) state.detectTimeouts = timeouts
+  }
   return state
+}
+
+/** The detect timeouts a proxy counted, by direction; undefined when its metrics do not say. */
+export function detectTimeouts(text: string): {inbound: number; outbound: number} | undefined {
+  try {
+    const family = parseMetrics(text).get('mesh_proxy_refused_total')
+    if (!family) return undefined
+    const sum = (d: string) => family.samples.filter((s) => s.labels.reason === 'detect_timeout' && s.labels.direction === d).reduce((a, s) => a + s.value, 0)
+    return {inbound: sum('inbound'), outbound: sum('outbound')}
+  } catch {
+    return undefined
+  }
 }
 
 export function buildVersion(text: string): string | undefined {

@@ -7,7 +7,7 @@ import {ControlPlane} from '../../protocol/control-plane.js'
 import {PROXY_PORTS, ProxyEnv} from '../../protocol/proxy-env.js'
 import {call} from '../api-errors.js'
 import {requireKube} from '../context.js'
-import {controlPlaneVersion, readConfigMapKey, readSecret, secretValue, IssuerKeys, TRUST_ROOTS_KEY, imageTag} from '../control-plane-objects.js'
+import {controlPlaneVersion, readConfigMapKey, readIssuerKey, TRUST_ROOTS_KEY, imageTag} from '../control-plane-objects.js'
 import {rawGet} from '../k8s-raw.js'
 import type {CheckContext} from '../types.js'
 import {MAX_METRICS_BYTES, probeAdmin} from './admin-probe.js'
@@ -49,7 +49,7 @@ export function clusterSource(ctx: CheckContext): DataPlaneSource {
       const [version, trustAnchorsPem] = await Promise.all([controlPlaneVersion(ctx), readConfigMapKey(ctx, ControlPlane.trustRootsConfigMap, TRUST_ROOTS_KEY)])
       let issuerPem: string | undefined
       try {
-        issuerPem = secretValue(await readSecret(ctx, ControlPlane.issuerSecret), IssuerKeys.cert)
+        issuerPem = await readIssuerKey(ctx, 'cert')
       } catch {
         issuerPem = undefined // reading the issuer needs rights on Secrets; the anchors suffice
       }
@@ -76,7 +76,7 @@ export function clusterSource(ctx: CheckContext): DataPlaneSource {
             return res
           })
           successes++
-          Object.assign(infos[i]!, {ready: state.ready && infos[i]!.ready, ...(state.version ? {version: state.version} : {})})
+          Object.assign(infos[i]!, {ready: state.ready && infos[i]!.ready, ...(state.version ? {version: state.version} : {}), ...(state.detectTimeouts ? {detectTimeouts: state.detectTimeouts} : {})})
           if (!state.ready) infos[i]!.notReadyReason = state.notReadyReason
         } catch {
           failures++ // keep what the pod's status says

@@ -15,6 +15,8 @@ export interface ProxyInfo {
   trustAnchorsPem?: string
   /** The certificate chain it presents (leaf first, PEM), when it could be read. */
   certificatePem?: string
+  /** Connections that hit the detect timeout since it started, when its metrics say. */
+  detectTimeouts?: {inbound: number; outbound: number}
 }
 
 export interface Expected {

@@ -22,6 +22,8 @@ export interface KubernetesRegistryOptions {
   log: Logger
   /** How long start() waits for the first lists (default 60 s). */
   syncTimeoutMs?: number
+  /** Ports opaque on pods without a `config.mesh.dev/opaque-ports` annotation (`3306,5432,...`; default none). */
+  defaultOpaquePorts?: string
 }
 
 export {DEPLOYMENT_LABEL, OPAQUE_PORTS_ANNOTATION, PROXY_CONTAINER, podDeployment, podIsMeshed} from './pod-endpoint.js'
@@ -39,7 +41,11 @@ export class KubernetesRegistry implements Registry {
   /** status.podIPs -> Pod (running, not terminating, not hostNetwork), rebuilt on the first lookup after any Pod event. */
   private byPodIp: Map<string, k8s.V1Pod> | undefined
 
-  constructor(private readonly o: KubernetesRegistryOptions) {}
+  private readonly defaultOpaque: (port: number) => boolean
+
+  constructor(private readonly o: KubernetesRegistryOptions) {
+    this.defaultOpaque = parsePortList(o.defaultOpaquePorts)
+  }
 
   /** Coalesces bursts (a relist, a rollout) into one change per namespace per tick. */
   private changed(ns: string | undefined): void {
@@ -131,7 +137,7 @@ export class KubernetesRegistry implements Registry {
   podAt(ip: string, port: number): WireEndpoint | undefined {
     this.byPodIp ??= indexPodIps(this.pods?.list() ?? [])
     const pod = this.byPodIp.get(ipKey(ip))
-    return pod ? podIpEndpoint(pod, ipKey(ip), port, this.o.controlPlaneNamespace ?? 'mesh-system', this.o.trustDomain ?? 'cluster.local') : undefined
+    return pod ? podIpEndpoint(pod, ipKey(ip), port, this.o.controlPlaneNamespace ?? 'mesh-system', this.o.trustDomain ?? 'cluster.local', this.defaultOpaque) : undefined
   }
 
   resolve(namespace: string, service: string, port: number): PortResolution {
@@ -160,9 +166,9 @@ export class KubernetesRegistry implements Registry {
         const pod = ref?.kind === 'Pod' && ref.name ? this.pods?.get(ref.name, ref.namespace ?? namespace) : undefined
         if (ref?.kind === 'Pod' && ref.name) labels.dst_pod = ref.name
         if (pod) {
-          describePod(pod, namespace, target, e, cpNs, td)
+          describePod(pod, namespace, target, e, cpNs, td, this.defaultOpaque)
           if (!proxyServesPort(pod, target)) delete e.identity
-        }
+        } else if (this.defaultOpaque(target)) e.opaque = true
         if (svcOpaque) e.opaque = true
         out.set(`${address}:${target}`, e)
       }

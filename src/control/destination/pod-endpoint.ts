@@ -32,13 +32,15 @@ export function podIsMeshed(pod: k8s.V1Pod): boolean {
  * The pod's identity (when meshed; callers drop it on ports its proxy does not serve), labels
  * and opaque flag, added to an endpoint (shared by Service endpoints and pod lookups).
  */
-export function describePod(pod: k8s.V1Pod, namespace: string, targetPort: number, e: WireEndpoint, cpNs: string, td: string): void {
+export function describePod(pod: k8s.V1Pod, namespace: string, targetPort: number, e: WireEndpoint, cpNs: string, td: string, defaultOpaque: (port: number) => boolean = () => false): void {
   const sa = pod.spec?.serviceAccountName || 'default'
   e.labels.dst_serviceaccount = sa
   const deployment = podDeployment(pod)
   if (deployment) e.labels.dst_deployment = deployment
   if (podIsMeshed(pod)) e.identity = identityName(sa, namespace, cpNs, td)
-  if (parsePortList(pod.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION])(targetPort)) e.opaque = true
+  // The pod's annotation, when it has one, replaces the cluster's default list (as Linkerd's).
+  const annotated = pod.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION]
+  if (annotated === undefined ? defaultOpaque(targetPort) : parsePortList(annotated)(targetPort)) e.opaque = true
 }
 
 /**
@@ -81,11 +83,11 @@ export function indexPodIps(pods: Iterable<k8s.V1Pod>): Map<string, k8s.V1Pod> {
 }
 
 /** The one endpoint a lookup of `<pod IP>:<port>` answers: no dst_service (no Service was named). */
-export function podIpEndpoint(pod: k8s.V1Pod, address: string, port: number, cpNs: string, td: string): WireEndpoint {
+export function podIpEndpoint(pod: k8s.V1Pod, address: string, port: number, cpNs: string, td: string, defaultOpaque?: (port: number) => boolean): WireEndpoint {
   const namespace = pod.metadata!.namespace!
   const labels: EndpointLabels = {dst_namespace: namespace, dst_pod: pod.metadata!.name!}
   const e: WireEndpoint = {address, port, labels}
-  describePod(pod, namespace, port, e, cpNs, td)
+  describePod(pod, namespace, port, e, cpNs, td, defaultOpaque)
   if (!proxyServesPort(pod, port)) delete e.identity
   return e
 }

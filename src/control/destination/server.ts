@@ -23,6 +23,8 @@ import {openStream, type Stream} from './stream.js'
 import {ROUTE_POLICY_VERSION} from '../../protocol/routes.js'
 import {RouteState} from '../routes/state.js'
 import {openRouteStream, PolicyCache} from '../routes/stream.js'
+import {TRUST_BUNDLE_VERSION, type TrustMessage} from '../../protocol/trust.js'
+import {openTrustStream, type TrustSource} from '../identity/trust-stream.js'
 import type {AuthzCompiler} from '../authz/stream.js'
 import {openAuthzStream} from '../authz/stream.js'
 import {AUTHZ_POLICY_VERSION} from '../../protocol/authz.js'
@@ -31,6 +33,8 @@ export interface DestinationServerOptions {
   registry: Registry
   /** Route policy served on `watchRoutes` streams (src/control/routes); without it every Service has none. */
   routes?: RouteState
+  /** The trust bundle served on `watchTrust` streams (the identity component's issuer source); without it they are refused. */
+  trust?: TrustSource
   /** Authorization policy served on `watchAuthz` streams (src/control/authz); without it such a watch is refused (UNAVAILABLE). */
   authz?: AuthzCompiler
   serving: ServingCert
@@ -173,7 +177,7 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
   const serveWatches = (ws: WebSocket, ns: string | undefined, client: string | undefined, who: string): void => {
     // id -> its stream (null while openStream runs: it may end the stream before returning)
     const mine = new Map<number, Stream | null>()
-    const send = (id: number, msg: DestinationMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
+    const send = (id: number, msg: DestinationMessage | TrustMessage): void => deliver(ws, JSON.stringify({...msg, id} satisfies StreamMessage), client)
     const forget = (id: number): void => {
       if (!mine.delete(id)) return
       watches--
@@ -193,10 +197,12 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
         mine.get(id)?.close()
         return forget(id)
       }
-      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchAuthz') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchAuthz or unwatch`)
+      if (r.type !== 'watch' && r.type !== 'watchRoutes' && r.type !== 'watchAuthz' && r.type !== 'watchTrust') return refuse(id, 'BAD_REQUEST', `unknown request type ${JSON.stringify(String((r as {type?: unknown}).type).slice(0, 40))}; use watch, watchRoutes, watchAuthz, watchTrust or unwatch`)
       if (mine.has(id)) return refuse(id, 'BAD_REQUEST', `stream ${id} is open already; unwatch it first or use another id`)
-      const authority = r.type === 'watchAuthz' ? '' : typeof r.authority === 'string' ? r.authority : ''
-      if (r.type !== 'watchAuthz' && (!authority || authority.length > DESTINATION_MAX_AUTHORITY)) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
+      // watchAuthz names a pod and watchTrust nothing: only watch and watchRoutes carry an authority.
+      const named = r.type === 'watch' || r.type === 'watchRoutes'
+      const authority = (r.type === 'watch' || r.type === 'watchRoutes') && typeof r.authority === 'string' ? r.authority : ''
+      if (named && (!authority || authority.length > DESTINATION_MAX_AUTHORITY)) return refuse(id, 'BAD_REQUEST', `a watch needs an authority of at most ${DESTINATION_MAX_AUTHORITY} characters`)
       if (mine.size >= DESTINATION_MAX_WATCHES || streams() >= maxStreams) {
         limits.refuse(mine.size >= DESTINATION_MAX_WATCHES ? 'connection_watches' : 'total_streams', who)
         return refuse(id, 'UNAVAILABLE', `too many streams (${DESTINATION_MAX_WATCHES} per connection, ${maxStreams} in all)`)
@@ -204,6 +210,8 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
       if (r.type === 'watchRoutes' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchRoutes request needs the highest route policy version the client implements (this server sends version ${ROUTE_POLICY_VERSION})`)
       if (r.type === 'watchAuthz' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchAuthz request needs the highest authorization policy version the client implements (this server sends version ${AUTHZ_POLICY_VERSION})`)
       if (r.type === 'watchAuthz' && !o.authz) return refuse(id, 'UNAVAILABLE', 'this destination service serves no authorization policy')
+      if (r.type === 'watchTrust' && !o.trust) return refuse(id, 'BAD_REQUEST', 'this destination service does not stream the trust bundle')
+      if (r.type === 'watchTrust' && !(Number.isSafeInteger(r.version) && r.version >= 1)) return refuse(id, 'BAD_REQUEST', `a watchTrust request needs the highest trust bundle version the client implements (this server sends version ${TRUST_BUNDLE_VERSION})`)
       if (!limits.watch(who)) return refuse(id, 'UNAVAILABLE', `too many streams from this client (at most ${limits.maxWatches})`)
       mine.set(id, null)
       watches++
@@ -218,10 +226,17 @@ export async function startDestinationServer(o: DestinationServerOptions): Promi
           ? open(authority, ns, (msg) => send(id, msg), end)
           : r.type === 'watchRoutes'
             ? openRouteStream({authority, callerNamespace: ns, clusterDomain, registry: o.registry, cache: policies, send: (msg) => send(id, msg), sendText, end})
-            : openAuthzStream({namespace: r.namespace, pod: r.pod, client, compiler: o.authz!, send: (msg) => send(id, msg), sendText, end})
+            : r.type === 'watchAuthz'
+              ? openAuthzStream({namespace: r.namespace, pod: r.pod, client, compiler: o.authz!, send: (msg) => send(id, msg), sendText, end})
+              : trustStream(o.trust!, id, end)
       if (!ended && stream) mine.set(id, stream)
       log.debug('stream opened', {authority: authority || undefined, client, id, kind: r.type, watching: stream?.canonical})
     })
+    /** A trust bundle stream (no authority): src/control/identity/trust-stream.ts. */
+    const trustStream = (source: TrustSource, id: number, end: () => void): Stream | undefined => {
+      const stream = openTrustStream({source, send: (msg) => send(id, msg), end})
+      return stream && {canonical: 'trust', close: () => stream.close()}
+    }
     ws.on('close', () => {
       for (const s of mine.values()) s?.close()
       watches -= mine.size

@@ -3,6 +3,7 @@
 // ConfigMap (k8s mode) or from files (local mode), checked the same way.
 import {createHash, createPrivateKey, createPublicKey, type X509Certificate} from 'node:crypto'
 import type {CaMaterial} from '../../tls/ca.js'
+import {ISSUER_KEY_TYPES, issuerKeyProblem} from '../../tls/keys.js'
 import {notAfter, parseCertificates, splitPem} from '../../tls/pem.js'
 import {verifyChain} from '../../tls/verify.js'
 
@@ -52,8 +53,9 @@ export function loadIssuer(input: IssuerInput): IssuerState {
   let keyPem = input.issuerKeyPem
   try {
     const key = createPrivateKey(keyPem)
-    if (key.asymmetricKeyType !== 'rsa') throw new IssuerError(`${source}: the issuer key is ${key.asymmetricKeyType}; node-forge signs with RSA keys only`)
-    keyPem = key.export({type: 'pkcs1', format: 'pem'}).toString()
+    const problem = issuerKeyProblem(key)
+    if (problem) throw new IssuerError(`${source}: the issuer key is ${problem}; mesh signs with ${ISSUER_KEY_TYPES} keys`)
+    keyPem = key.export({type: 'pkcs8', format: 'pem'}).toString()
     const pub = createPublicKey(key).export({type: 'spki', format: 'der'})
     if (!pub.equals(issuerCert.publicKey.export({type: 'spki', format: 'der'}))) {
       throw new IssuerError(`${source}: the issuer key does not match the issuer certificate`)

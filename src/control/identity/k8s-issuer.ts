@@ -1,9 +1,11 @@
 // Kubernetes mode: the issuer from the Secret `mesh-identity-issuer` (keys ca.crt, issuer.crt,
-// issuer.key) and the trust roots from the ConfigMap `mesh-identity-trust-roots` (key
-// ca-bundle.crt; when absent, the Secret's ca.crt), both in the control plane namespace,
-// watched and hot-reloaded. A bad update is logged and the previous issuer kept.
+// issuer.key; or cert-manager's tls.crt, tls.key, ca.crt under the kubernetes.io/tls scheme)
+// and the trust roots from the ConfigMap `mesh-identity-trust-roots` (key ca-bundle.crt; when
+// absent, the Secret's ca.crt), both in the control plane namespace, watched and hot-reloaded
+// (a renewal by cert-manager is picked up like any other update). A bad update is logged and
+// the previous issuer kept.
 import type * as k8s from '@kubernetes/client-node'
-import {ISSUER_SECRET, ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_CONFIGMAP_KEY} from '../../protocol/identity.js'
+import {DEFAULT_ISSUER_SCHEME, ISSUER_SECRET, issuerSecretKeys, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_CONFIGMAP_KEY, type IssuerScheme} from '../../protocol/identity.js'
 import {startInformer, type Informer} from '../informer.js'
 import type {Logger} from '../logger.js'
 import {IssuerError, IssuerHolder, loadIssuer, type IssuerSource, type IssuerState} from './issuer.js'
@@ -17,6 +19,8 @@ export interface KubernetesIssuerOptions {
   log: Logger
   /** How long start() waits for the Secret (default 30 s). */
   startTimeoutMs?: number
+  /** The Secret's layout (default mesh.dev/tls; kubernetes.io/tls: cert-manager's tls.crt, tls.key, ca.crt). */
+  scheme?: IssuerScheme
 }
 
 export class KubernetesIssuerSource implements IssuerSource {
@@ -78,22 +82,25 @@ export class KubernetesIssuerSource implements IssuerSource {
   /** Rebuilds the issuer from the cached Secret and ConfigMap; throws IssuerError when unusable. */
   private reload(): void {
     const ns = this.o.namespace
+    const scheme = this.o.scheme ?? DEFAULT_ISSUER_SCHEME
+    const keys = issuerSecretKeys(scheme)
     const secret = this.secrets?.get(this.secretName, ns)
     if (!secret) {
-      throw new IssuerError(`Secret ${ns}/${this.secretName} not found: create it with keys ${Object.values(ISSUER_SECRET_KEYS).join(', ')} (mesh install does)`)
+      const who = scheme === 'kubernetes.io/tls' ? 'a cert-manager Certificate with this secretName does' : 'mesh install does'
+      throw new IssuerError(`Secret ${ns}/${this.secretName} not found: create it with keys ${Object.values(keys).join(', ')} (${who})`)
     }
     const data = secret.data ?? {}
     const field = (k: string): string => {
       const v = data[k]
-      if (!v) throw new IssuerError(`Secret ${ns}/${this.secretName} has no key ${k}`)
+      if (!v) throw new IssuerError(`Secret ${ns}/${this.secretName} has no key ${k} (issuer scheme ${scheme} reads ${Object.values(keys).join(', ')})`)
       return Buffer.from(v, 'base64').toString('utf8')
     }
     const bundle = this.configMaps?.get(this.configMapName, ns)?.data?.[TRUST_ROOTS_CONFIGMAP_KEY]
     const state = loadIssuer({
-      anchorsPem: bundle ?? field(ISSUER_SECRET_KEYS.anchor),
-      issuerCertPem: field(ISSUER_SECRET_KEYS.cert),
-      issuerKeyPem: field(ISSUER_SECRET_KEYS.key),
-      source: `secret ${ns}/${this.secretName}${bundle ? ` + configmap ${ns}/${this.configMapName}` : ''}`,
+      anchorsPem: bundle ?? field(keys.anchor),
+      issuerCertPem: field(keys.cert),
+      issuerKeyPem: field(keys.key),
+      source: `secret ${ns}/${this.secretName}${scheme === DEFAULT_ISSUER_SCHEME ? '' : ` (${scheme})`}${bundle ? ` + configmap ${ns}/${this.configMapName}` : ''}`,
     })
     if (this.holder.set(state)) this.o.log.info('issuer loaded', {source: state.source, notAfter: state.notAfter.toISOString()})
   }

@@ -40,7 +40,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: ReviewDep
   if (body === undefined) {
     deps.metrics.requests.labels('bad_request').inc()
     deps.metrics.failures.labels('request').inc()
-    deps.log.warn('admission review too large; refused (the API server admits the pod: failurePolicy Ignore)', {limit: MAX_BODY_BYTES})
+    deps.log.warn('admission review too large; refused (the API server applies the webhook\'s failurePolicy: Ignore admits the pod without a sidecar, Fail (--ha) refuses it)', {limit: MAX_BODY_BYTES})
     return send(res, 413, `body larger than ${MAX_BODY_BYTES} bytes`)
   }
   let request

@@ -5,7 +5,7 @@
 // 70 % of its life and whenever the issuer changes; the server swaps contexts in place.
 import {isIP} from 'node:net'
 import type {SecureContextOptions} from 'node:tls'
-import {buildCertificate, BACKDATE_MS} from '../../tls/cert-builder.js'
+import {buildCertificate, BACKDATE_MS, type AltName} from '../../tls/cert-builder.js'
 import {generateRsaKey} from '../../tls/keys.js'
 import type {IssuerSource, IssuerState} from '../identity/issuer.js'
 import type {Logger} from '../logger.js'
@@ -27,7 +27,7 @@ export function serviceNames(service: string, namespace: string, clusterDomain =
 
 export function signServingCert(state: IssuerState, publicKeyPem: string, names: string[], lifetimeMs = INJECTOR_CERT_LIFETIME_MS, now = Date.now()): {certPem: string; notAfter: Date} {
   const notAfter = new Date(Math.floor(Math.min(now + lifetimeMs, state.notAfter.getTime()) / 1000) * 1000)
-  const altNames = names.map((n) => (isIP(n) ? {type: 7, ip: n} : {type: 2, value: n}))
+  const altNames = names.map((n): AltName => (isIP(n) ? {type: 7, ip: n} : {type: 2, value: n}))
   const certPem = buildCertificate(
     {
       publicKeyPem,

@@ -1,0 +1,315 @@
+/**
+ * `mesh explain deploy/web svc/<name>` on the real test cluster: the built binary reads
+ * discovery through the API server's service proxy (the controller's destination service, in
+ * this process, published as mesh-system/mesh-dst) and each proxy's admin server through the
+ * pod proxy. The proxies are real (startProxy, the real metrics observer, the real admin server)
+ * on veth addresses the API server reaches; their pods are objects whose status this file writes
+ * (the test cluster has no kubelet). mTLS between them uses certificates from src/tls: the
+ * cluster's anchor and issuer (also written to mesh-system, as `mesh install` does) and, for the
+ * untrusted case, a foreign anchor.
+ * One failing pair per cause; `explain` must name it: no endpoints, all endpoints ejected, policy
+ * denied, protocol detection timeout, untrusted certificate.
+ * Root only (veth, network namespace).
+ */
+import {randomBytes, X509Certificate} from 'node:crypto'
+import net from 'node:net'
+import type {PeerCertificate, SecureContext} from 'node:tls'
+import {createSecureContext} from 'node:tls'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import * as k8s from '@kubernetes/client-node'
+import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
+import {startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
+import {ServingCert} from '../../src/control/identity/serving-cert.js'
+import {controllerIdentityName} from '../../src/control/identity/index.js'
+import {silentLogger} from '../../src/control/logger.js'
+import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
+import {CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../../src/protocol/control-plane.js'
+import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../../src/protocol/identity.js'
+import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
+import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
+import {loadProxyConfig} from '../../src/proxy/config/config.js'
+import type {Discovery, EndpointSet, Identity} from '../../src/proxy/core/contracts.js'
+import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {generateEcKey, generateIssuer, generateTrustAnchor, signLeaf, verifyChain, type CaMaterial} from '../../src/tls/index.js'
+import {eventuallyWith} from '../helpers/eventually.js'
+import {requireRoot} from '../helpers/needs.js'
+import {fixtureIssuer} from '../install/helpers.js'
+import {closeServer, quietLog, request, startEchoApp, type EchoApp} from '../proxy/helpers.js'
+import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
+import {core, finalizeNamespace, kc, mesh} from './install-helpers.js'
+import {createMeshedPod, setEndpointSlice} from './meshed-pods.js'
+
+requireRoot('test/integration/explain.test.ts', 'it creates a veth pair and a network namespace so the API server can reach in-process proxies')
+const eventually = eventuallyWith({timeoutMs: 30_000, intervalMs: 250})
+const ns = `mesh-explain-${randomBytes(3).toString('hex')}`
+const PORT = 8080
+const authority = (svc: string): string => `${svc}.${ns}.svc.cluster.local:${PORT}`
+const idOf = (sa: string): string => identityName(sa, ns, CONTROL_PLANE_NAMESPACE, 'cluster.local')
+
+interface Pki {
+  anchor: CaMaterial
+  issuer: CaMaterial
+}
+
+/** A proxy's identity over fixed material: its leaf (and issuer) from `pki`, trusting `pki`'s anchor. */
+class ChainIdentity implements Identity {
+  private readonly ctx: SecureContext
+  private readonly anchor: X509Certificate
+  private readonly issuer: X509Certificate
+  constructor(readonly localName: string, key: string, chainPem: string, pki: Pki) {
+    this.ctx = createSecureContext({key, cert: chainPem, ca: pki.anchor.certPem})
+    this.anchor = new X509Certificate(pki.anchor.certPem)
+    this.issuer = new X509Certificate(pki.issuer.certPem)
+  }
+
+  ready(): Promise<void> { return Promise.resolve() }
+  serverContext(): SecureContext { return this.ctx }
+  clientContext(): SecureContext { return this.ctx }
+  verifyPeer(cert: PeerCertificate, expected: string): Error | undefined {
+    if (!cert?.raw) return new Error('no peer certificate')
+    const problem = verifyChain({leaf: new X509Certificate(cert.raw), intermediates: [this.issuer], anchors: [this.anchor]})
+    if (problem) return new Error(problem)
+    return this.peerName(cert) === expected ? undefined : new Error(`peer is ${this.peerName(cert)}, expected ${expected}`)
+  }
+
+  peerName(cert: PeerCertificate): string | undefined {
+    return /^DNS:([^,]+)$/.exec(cert?.subjectaltname ?? '')?.[1]
+  }
+
+  close(): void {}
+}
+
+async function identityFor(sa: string, pki: Pki): Promise<ChainIdentity> {
+  const key = await generateEcKey()
+  const leaf = signLeaf(pki.issuer, {publicKeyPem: key.publicKeyPem, dnsName: idOf(sa)})
+  return new ChainIdentity(idOf(sa), key.keyPem, leaf.certPem + pki.issuer.certPem, pki)
+}
+
+function discovery(routes: Record<string, EndpointSet>): Discovery {
+  return {
+    resolve: (a) => Promise.resolve(routes[a] ? {current: () => routes[a]!, onChange: () => () => {}, close: () => {}} : null),
+    close: () => {},
+  }
+}
+
+interface PodProxy {
+  proxy: RunningProxy
+  admin: AdminServer
+  app: EchoApp
+  close(): Promise<void>
+}
+
+/**
+ * A meshed pod: a real proxy whose inbound listens on `ip`:8080 (its pod IP and the Service's
+ * target port) in front of an echo app, the admin server on `ip`, and the pod object saying so.
+ */
+async function meshedPod(name: string, o: {sa: string; ip: string; pki: Pki; policy?: string; routes?: Record<string, EndpointSet>}): Promise<PodProxy> {
+  const app = await startEchoApp()
+  const cfg = loadProxyConfig({}, {inbound: `${o.ip}:${PORT}`, outbound: '127.0.0.1:0', admin: '127.0.0.1:0', tap: '127.0.0.1:0'})
+  cfg.limits.detectTimeoutMs = 300
+  cfg.inboundForward = {host: '127.0.0.1', port: app.port}
+  cfg.retry.limit = 0
+  if (o.policy) cfg.inboundPolicy = parseInboundPolicy(o.policy)
+  const metrics = createProxyMetrics({localLabels: {namespace: ns, pod: name}})
+  const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, identity: await identityFor(o.sa, o.pki), observers: [metrics.observer], discovery: discovery(o.routes ?? {})})
+  const admin = await startAdmin({listen: `${o.ip}:0`, registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {}})
+  await createMeshedPod(ns, name, {
+    sa: o.sa, ip: o.ip,
+    env: {
+      [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: o.pki.anchor.certPem,
+      [ProxyEnv.ADMIN_LISTEN_ADDR]: `0.0.0.0:${admin.address.port}`,
+      ...(o.policy ? {[ProxyEnv.INBOUND_POLICY]: o.policy} : {}),
+    },
+  })
+  return {proxy, admin, app, close: async () => { await Promise.all([proxy.close(100), admin.close(), closeServer(app.server)]) }}
+}
+
+interface Explanation {
+  steps: Array<{step: string; state: string; summary: string; details: string[]}>
+  cause?: {step: string; summary: string; fix: string}
+}
+
+async function explain(svc: string, ...args: string[]): Promise<Explanation> {
+  const r = await mesh('explain', 'deploy/web', `svc/${svc}`, '-n', ns, '-o', 'json', ...args)
+  if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as Explanation
+}
+
+const stepOf = (e: Explanation, step: string) => e.steps.find((s) => s.step === step)!
+
+let route: ServiceProxyRoute
+let destination: DestinationService
+let serving: ServingCert
+let cluster: Pki
+let foreign: Pki
+const pods: PodProxy[] = []
+let web: PodProxy
+let ip: Record<'web' | 'dead' | 'locked' | 'db' | 'vault', string>
+const saved: {configMap?: k8s.V1ConfigMap; secret?: k8s.V1Secret} = {}
+
+/** The cluster's anchors and issuer in mesh-system, as `mesh install` writes them (the old ones kept to put back). */
+async function writeControlPlaneIdentity(): Promise<void> {
+  const cpNs = CONTROL_PLANE_NAMESPACE
+  saved.configMap = await core.readNamespacedConfigMap({name: ControlPlane.trustRootsConfigMap, namespace: cpNs}).catch(() => undefined)
+  saved.secret = await core.readNamespacedSecret({name: ControlPlane.issuerSecret, namespace: cpNs}).catch(() => undefined)
+  await core.deleteNamespacedConfigMap({name: ControlPlane.trustRootsConfigMap, namespace: cpNs}).catch(() => {})
+  await core.deleteNamespacedSecret({name: ControlPlane.issuerSecret, namespace: cpNs}).catch(() => {})
+  await core.createNamespacedConfigMap({namespace: cpNs, body: {metadata: {name: ControlPlane.trustRootsConfigMap}, data: {[TRUST_ROOTS_CONFIGMAP_KEY]: cluster.anchor.certPem}}})
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  await core.createNamespacedSecret({namespace: cpNs, body: {
+    metadata: {name: ControlPlane.issuerSecret},
+    data: {[ISSUER_SECRET_KEYS.anchor]: b64(cluster.anchor.certPem), [ISSUER_SECRET_KEYS.cert]: b64(cluster.issuer.certPem), [ISSUER_SECRET_KEYS.key]: b64(cluster.issuer.keyPem)},
+  }})
+}
+
+async function restoreControlPlaneIdentity(): Promise<void> {
+  const cpNs = CONTROL_PLANE_NAMESPACE
+  await core.deleteNamespacedConfigMap({name: ControlPlane.trustRootsConfigMap, namespace: cpNs}).catch(() => {})
+  await core.deleteNamespacedSecret({name: ControlPlane.issuerSecret, namespace: cpNs}).catch(() => {})
+  const strip = <T extends {metadata?: k8s.V1ObjectMeta}>(o: T): T => ({...o, metadata: {name: o.metadata!.name, labels: o.metadata!.labels, annotations: o.metadata!.annotations}})
+  if (saved.configMap) await core.createNamespacedConfigMap({namespace: cpNs, body: strip(saved.configMap)}).catch(() => {})
+  if (saved.secret) await core.createNamespacedSecret({namespace: cpNs, body: strip(saved.secret)}).catch(() => {})
+}
+
+async function service(name: string, backends: Array<{name: string; ip: string}>): Promise<void> {
+  await core.createNamespacedService({namespace: ns, body: {metadata: {name}, spec: {selector: {app: name}, ports: [{name: 'http', port: PORT, targetPort: PORT}]}}})
+  if (backends.length > 0) await setEndpointSlice(ns, name, PORT, backends)
+}
+
+const endpoint = (pod: string, sa: string, at: string): EndpointSet => ({endpoints: [{host: at, port: PORT, identity: idOf(sa), labels: {dst_namespace: ns, dst_pod: pod}}]})
+
+beforeAll(async () => {
+  route = await serviceProxyRoute(kc, {podIps: 5})
+  const [w, d, l, b, v] = route.podIps
+  ip = {web: w!, dead: d!, locked: l!, db: b!, vault: v!}
+  const anchor = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'root.explain.test'})
+  cluster = {anchor, issuer: await generateIssuer(anchor, {keyType: 'ecdsa'})}
+  const other = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'foreign.explain.test'})
+  foreign = {anchor: other, issuer: await generateIssuer(other, {keyType: 'ecdsa', commonName: 'foreign-issuer'})}
+  await core.createNamespace({body: {metadata: {name: ns}}})
+  for (const sa of ['web', 'dead', 'locked', 'db', 'vault']) await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: sa}}})
+  await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({namespace: ns, body: {
+    metadata: {name: 'web'},
+    spec: {selector: {matchLabels: {app: 'web'}}, template: {metadata: {labels: {app: 'web'}}, spec: {containers: [{name: 'app', image: 'app'}]}}},
+  }})
+  serving = new ServingCert({name: controllerIdentityName(), issuer: fixtureIssuer().issuer, log: silentLogger})
+  await serving.start()
+  destination = await startDestinationService({registry: new KubernetesRegistry({lib: k8s, kc, log: silentLogger}), serving, host: route.ip, port: 0, log: silentLogger})
+  await route.publish(destination.port, {name: 'mesh-dst', port: ControlPlanePorts.destination, portName: 'destination'})
+  await writeControlPlaneIdentity()
+
+  // dead-0 is listed but nothing listens at its address: connections are refused.
+  await createMeshedPod(ns, 'dead-0', {sa: 'dead', ip: ip.dead, env: {[ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: cluster.anchor.certPem}})
+  pods.push(await meshedPod('locked-0', {sa: 'locked', ip: ip.locked, pki: cluster, policy: `identities:${idOf('db')}`}))
+  pods.push(await meshedPod('db-0', {sa: 'db', ip: ip.db, pki: cluster}))
+  // vault-0 was injected (and certified) under another anchor.
+  pods.push(await meshedPod('vault-0', {sa: 'vault', ip: ip.vault, pki: foreign}))
+  web = await meshedPod('web-0', {
+    sa: 'web', ip: ip.web, pki: cluster,
+    routes: {
+      [authority('dead')]: endpoint('dead-0', 'dead', ip.dead),
+      [authority('locked')]: endpoint('locked-0', 'locked', ip.locked),
+      [authority('db')]: endpoint('db-0', 'db', ip.db),
+      [authority('vault')]: endpoint('vault-0', 'vault', ip.vault),
+    },
+  })
+  pods.push(web)
+  await service('empty', [])
+  await service('dead', [{name: 'dead-0', ip: ip.dead}])
+  await service('locked', [{name: 'locked-0', ip: ip.locked}])
+  await service('db', [{name: 'db-0', ip: ip.db}])
+  await service('vault', [{name: 'vault-0', ip: ip.vault}])
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(pods.map((p) => p.close()))
+  await destination?.stop()
+  serving?.stop()
+  await route?.close()
+  await restoreControlPlaneIdentity()
+  await finalizeNamespace(ns).catch(() => {})
+})
+
+/** A request from web's application through its proxy to the Service. */
+const call = (svc: string) => request(web.proxy.ports.outbound, {path: '/', headers: {host: authority(svc)}})
+
+describe('mesh explain names the cause of a failing pair', () => {
+  it('no endpoints: discovery has none for the Service', async () => {
+    const e = await explain('empty')
+    expect(e.cause).toMatchObject({step: 'discovery'})
+    expect(e.cause!.summary).toContain(`no endpoints for ${authority('empty')}`)
+    expect(e.cause!.fix).toContain('kubectl get endpointslices')
+    expect(stepOf(e, 'discovery').state).toBe('problem')
+  })
+
+  it('all endpoints ejected: discovery lists them, the source proxy cannot connect and ejects them', async () => {
+    await eventually('a 503 once every endpoint is ejected', async () => ((await call('dead')).status === 503 ? true : undefined))
+    const e = await explain('dead')
+    expect(stepOf(e, 'discovery')).toMatchObject({state: 'ok'})
+    expect(stepOf(e, 'policy').state).toBe('ok')
+    expect(stepOf(e, 'certificates').state).toBe('ok')
+    expect(e.cause).toMatchObject({step: 'endpoints'})
+    expect(e.cause!.summary).toMatch(/could not reach them \(\d+ connect failures, then \d+ answers 503: every endpoint ejected\)/)
+    expect(stepOf(e, 'endpoints').details.join('\n')).toMatch(/source web-0: [1-9]\d* answered 502/)
+  })
+
+  it('policy denied: the destination\'s inbound policy does not list the source, and its proxy refused it', async () => {
+    const r = await call('locked')
+    expect(r.status).toBe(403)
+    const e = await eventually('the refusal counted', async () => {
+      const x = await explain('locked')
+      return stepOf(x, 'policy').details.some((d) => /refused 1 \(identity_not_allowed\)/.test(d)) ? x : undefined
+    })
+    expect(e.cause).toMatchObject({step: 'policy'})
+    expect(stepOf(e, 'policy').details).toContain(`locked-0: identities:${idOf('db')} does not list ${idOf('web')}`)
+    expect(e.cause!.fix).toContain('config.mesh.dev/inbound-policy')
+    expect(stepOf(e, 'discovery').state).toBe('ok')
+  })
+
+  it('detection timeout: a client that waits for the server to speak first stalls detection on a port not marked opaque', async () => {
+    const sock = net.connect(PORT, ip.db)
+    sock.on('error', () => {})
+    try {
+      const e = await eventually('the detection timeout counted', async () => {
+        const x = await explain('db')
+        return stepOf(x, 'detection').state === 'problem' ? x : undefined
+      })
+      expect(e.cause).toMatchObject({step: 'detection'})
+      expect(e.cause!.summary).toContain(`on port ${PORT} that discovery does not mark opaque`)
+      expect(stepOf(e, 'detection').details).toContain('destination db-0: 1 inbound connection sent nothing recognisable within the detect timeout')
+      expect(e.cause!.fix).toContain(`kubectl annotate svc/db -n ${ns} config.mesh.dev/opaque-ports=${PORT}`)
+      for (const s of ['discovery', 'policy', 'certificates']) expect(stepOf(e, s).state, s).toBe('ok')
+    } finally {
+      sock.destroy()
+    }
+  })
+
+  it('untrusted certificate: the destination trusts another anchor than the one the source\'s certificate chains to', async () => {
+    const r = await call('vault')
+    expect(r.status).toBe(502)
+    const e = await explain('vault')
+    expect(e.cause).toMatchObject({step: 'certificates'})
+    const details = stepOf(e, 'certificates').details.join('\n')
+    expect(details).toContain('destination vault-0 does not trust CN=root.explain.test')
+    expect(details).toContain('which web-0\'s certificate chains to (from the anchors it was injected with)')
+    expect(e.cause!.fix).toContain('mesh identity rotate-anchor')
+  })
+
+  it('prints one reason chain as a table; refuses what is not a workload or a Service (exit 2)', async () => {
+    const r = await mesh('explain', 'deploy/web', 'svc/empty', '-n', ns)
+    expect(r.exitCode, r.stderr).toBe(0)
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toBe(`deploy/web (1 pod) -> svc/empty in ${ns} (${authority('empty')})`)
+    expect(lines.filter((l) => /^[√×?] /.test(l)).map((l) => l.slice(2).split(/\s+/)[0])).toEqual(['discovery', 'policy', 'certificates', 'detection', 'endpoints', 'errors'])
+    expect(r.stdout).toContain(`Cause: discovery: no endpoints for ${authority('empty')}`)
+    expect(r.stdout).toMatch(/^Fix: /m)
+    const bad = await mesh('explain', 'deploy/web', 'deploy/books', '-n', ns)
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stdout).toBe('')
+    expect(bad.stderr).toContain('destination "deploy/books" must name one service')
+    const missing = await mesh('explain', 'deploy/web', 'svc/nothing', '-n', ns)
+    expect(missing.exitCode).toBe(1)
+    expect(missing.stderr).toContain(`svc/nothing not found in namespace ${ns}`)
+  })
+})
