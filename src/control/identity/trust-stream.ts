@@ -4,6 +4,7 @@
 // validates the current issuer (loadIssuer refuses anything else), so a bundle that would strand
 // the issuer never reaches a proxy.
 import {createHash, type X509Certificate} from 'node:crypto'
+import {anchorInfo} from '../../tls/anchor-info.js'
 import {TRUST_BUNDLE_MAX_ANCHORS, TRUST_BUNDLE_MAX_BYTES, TRUST_BUNDLE_VERSION, type TrustBundle, type TrustMessage} from '../../protocol/trust.js'
 import type {DestinationErrorCode} from '../../protocol/destination.js'
 
@@ -15,15 +16,15 @@ export interface TrustSource {
 
 /** The wire form of a set of anchors (bounded: an oversized bundle is an error, never truncated). */
 export function trustBundle(anchors: X509Certificate[]): TrustBundle {
-  const sorted = anchors.map((a) => ({cert: a, sha256: createHash('sha256').update(a.raw).digest('hex')}))
+  const sorted = anchors.map((a) => ({cert: a, info: anchorInfo(a)}))
   const anchorsPem = sorted.map((a) => a.cert.toString()).join('')
   if (sorted.length > TRUST_BUNDLE_MAX_ANCHORS) throw new Error(`the trust bundle holds ${sorted.length} anchors; at most ${TRUST_BUNDLE_MAX_ANCHORS} are streamed`)
   if (Buffer.byteLength(anchorsPem) > TRUST_BUNDLE_MAX_BYTES) throw new Error(`the trust bundle is ${Buffer.byteLength(anchorsPem)} bytes; at most ${TRUST_BUNDLE_MAX_BYTES} are streamed`)
   return {
     version: TRUST_BUNDLE_VERSION,
-    revision: createHash('sha256').update(sorted.map((a) => a.sha256).join(',')).digest('hex').slice(0, 32),
+    revision: createHash('sha256').update(sorted.map((a) => a.info.sha256).join(',')).digest('hex').slice(0, 32),
     anchorsPem,
-    anchors: sorted.map((a) => ({sha256: a.sha256, subject: a.cert.subject.replace(/\n/g, ', '), notAfter: new Date(a.cert.validTo).toISOString()})),
+    anchors: sorted.map((a) => a.info),
   }
 }
 

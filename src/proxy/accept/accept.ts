@@ -6,6 +6,7 @@ import {kConn, type ConnCtx, type WithConn} from '../core/conn.js'
 import type {Detected} from '../detect/detect.js'
 import type {EndpointClient} from '../endpoint/endpoint.js'
 import {upstreamError} from '../core/errors.js'
+import {connectionFailed, failureKind} from '../core/failures.js'
 import {serveRaw} from '../http/http1/raw/conn.js'
 import {isRawCodec} from '../http/http1/codec.js'
 import type {LazyH2Server} from './lazy-h2.js'
@@ -62,7 +63,9 @@ export function forwardTcp(side: Side, socket: Duplex, conn: ConnCtx, head: Buff
   let opened = false
   up.once('error', (err) => {
     if (opened) return
-    side.log.debug('opaque connect failed', {target: ep.key, error: upstreamError(err, ep.key).message})
+    const e = upstreamError(err, ep.key)
+    side.log.debug('opaque connect failed', {target: ep.key, error: e.message})
+    connectionFailed(side.observer, conn, failureKind(e), e.message, side.direction === 'outbound' ? (ep.endpoint.identity ?? ep.key) : undefined)
     ep.stats.end(started, false)
     socket.destroy()
   })

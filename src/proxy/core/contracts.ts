@@ -51,6 +51,11 @@ export interface Discovery {
    * `error` or `noSuchService` (no control-plane routes then). Absent: discovery has no routes.
    */
   watchRoutes?(authority: string): RoutesWatch
+  /**
+   * Follow the trust bundle (src/protocol/trust.ts): `onBundle` gets each bundle as the control
+   * plane sends it (unchecked: the identity checks it). Absent: discovery has no trust stream.
+   */
+  watchTrust?(onBundle: (bundle: unknown) => void): {close(): void}
   close(): void
 }
 
@@ -73,5 +78,10 @@ export interface Identity {
   verifyPeer(cert: import('node:tls').PeerCertificate, expected: string): Error | undefined
   /** Identity name carried in a verified peer certificate (its single DNS SAN). */
   peerName(cert: import('node:tls').PeerCertificate): string | undefined
+  /**
+   * Called after the trust anchors changed (a trust bundle applied): what was verified under the
+   * old anchors (the inbound side's TLS session tickets) must not be taken on trust any more.
+   */
+  onTrustChange?(listener: () => void): () => void
   close(): void
 }

@@ -3,6 +3,7 @@
 // must not throw. Tap's observer returns immediately when nobody is tapping.
 import type {Direction, TapTls} from '../../protocol/tap.js'
 import type {RefusalReason} from './refusals.js'
+import type {FailureEvent} from './failures.js'
 
 export interface Addr {
   ip: string
@@ -69,6 +70,8 @@ export interface Observer {
   retried?(direction: Direction, outcome: RetryOutcome): void
   /** Failure accrual ejected an endpoint of this side. */
   ejected?(direction: Direction): void
+  /** A request or connection failed and the proxy answered or closed it (core/failures.ts). */
+  failed?(f: FailureEvent): void
 }
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
@@ -86,5 +89,6 @@ export function combineObservers(observers: Observer[]): Observer {
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
     ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+    failed: (f) => { for (const o of observers) o.failed?.(f) },
   }
 }

@@ -13,6 +13,7 @@ import {CONTROLLER_SERVICE_ACCOUNT} from '../../protocol/identity.js'
 import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {ROUTE_POLICY_VERSION, type RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
+import {TRUST_BUNDLE_VERSION} from '../../protocol/trust.js'
 import {askable, hostOf} from './ip-authority.js'
 import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
 
@@ -352,6 +353,63 @@ class RoutesStream implements Stream {
   }
 }
 
+/**
+ * The watchTrust stream (src/protocol/trust.ts): each `trust` message goes to the listener as it
+ * came (the identity checks it). Asked for again on every new connection. `error` BAD_REQUEST is
+ * a control plane that predates the stream: never asked again (the env's anchors stay); any other
+ * error is asked again after the connection's backoff.
+ */
+class TrustStream implements Stream {
+  readonly authority = ''
+  private id: number | undefined
+  private attempts = 0
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+
+  constructor(private readonly o: DestinationClientOptions, private readonly conn: Connection, private readonly onBundle: (bundle: unknown) => void) {
+    this.id = conn.watch(this)
+  }
+
+  request(id: number): DestinationRequest {
+    return {type: 'watchTrust', id, version: TRUST_BUNDLE_VERSION}
+  }
+
+  subscribed(): void {}
+
+  handle(msg: StreamMessage, id: number): void {
+    if (id !== this.id) return
+    if (msg.type === 'trust') {
+      this.attempts = 0
+      this.conn.delivered()
+      const {type: _type, id: _id, ...bundle} = msg
+      this.onBundle(bundle)
+      return
+    }
+    if (msg.type !== 'error') return
+    this.conn.unwatch(id, false)
+    this.id = undefined
+    if (msg.code === 'BAD_REQUEST') {
+      this.o.log?.debug('no trust bundle stream from the destination service: the anchors of the environment stay', {message: msg.message})
+      return
+    }
+    this.attempts++
+    const wait = backoffMs(this.o, this.attempts)
+    this.o.log?.debug('trust bundle stream asked again', {code: msg.code, message: msg.message, inMs: wait})
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      if (!this.closed) this.id = this.conn.watch(this)
+    }, wait)
+    this.timer.unref()
+  }
+
+  close(): void {
+    this.closed = true
+    clearTimeout(this.timer)
+    if (this.id !== undefined) this.conn.unwatch(this.id, true)
+    this.id = undefined
+  }
+}
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,256}$/
 const FIELD_VALUE = /^[^\0\r\n]{0,4096}$/
 const DAY_MS = 86_400_000
@@ -399,6 +457,7 @@ function usablePolicy(p: ControlRoutePolicy): boolean {
 export class DestinationClient implements Discovery {
   private readonly routes = new Map<string, RoutesStream>()
   private readonly watches = new Map<string, Watch>()
+  private readonly trust = new Set<TrustStream>()
   private readonly conn: Connection
 
   constructor(private readonly o: DestinationClientOptions) {
@@ -489,6 +548,18 @@ export class DestinationClient implements Discovery {
     }
   }
 
+  /** Follows the trust bundle on the destination connection (which then stays open). */
+  watchTrust(onBundle: (bundle: unknown) => void): {close(): void} {
+    const stream = new TrustStream(this.o, this.conn, onBundle)
+    this.trust.add(stream)
+    return {
+      close: () => {
+        stream.close()
+        this.trust.delete(stream)
+      },
+    }
+  }
+
   /** Streams currently open (tests, admin). */
   openStreams(): number {
     return this.watches.size
@@ -504,6 +575,8 @@ export class DestinationClient implements Discovery {
     this.watches.clear()
     for (const r of this.routes.values()) r.end(true)
     this.routes.clear()
+    for (const t of this.trust) t.close()
+    this.trust.clear()
     this.conn.close()
   }
 }

@@ -26,6 +26,7 @@ import type {Identity} from '../core/contracts.js'
 import type {Logger} from '../core/log.js'
 import type {Observer} from '../core/observe.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
+import {connectionFailed} from '../core/failures.js'
 import type {ProxyStats} from '../core/stats.js'
 import type {ProxyConfig} from '../config/config.js'
 import {describePolicy, parseInboundPolicy, type InboundPolicy} from '../config/inbound-policy.js'
@@ -109,6 +110,7 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     if (verdict.allow) return dispatch(socket, conn, d)
     authz.count(verdict.reason)
     log.debug('inbound connection refused', {reason: verdict.reason, detail: verdict.detail, source: `${conn.source.ip}:${conn.source.port}`})
+    connectionFailed(deps.observer, conn, verdict.reason, verdict.detail)
     refuse(socket, d.protocol, verdict.detail)
   }
 
@@ -117,6 +119,7 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     if (!d.timedOut || config.opaquePorts.has(conn.origDst.port)) return false
     refused('detect_timeout')
     log.debug('inbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, bytes: d.head.length})
+    connectionFailed(deps.observer, conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) on port ${conn.origDst.port}, which is not opaque`)
     socket.destroy()
     return true
   }

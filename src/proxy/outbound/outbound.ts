@@ -24,6 +24,7 @@ import type {Discovery, Identity} from '../core/contracts.js'
 import type {Logger} from '../core/log.js'
 import type {Observer} from '../core/observe.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
+import {connectionFailed} from '../core/failures.js'
 import type {ProxyStats} from '../core/stats.js'
 import type {ProxyConfig} from '../config/config.js'
 
@@ -76,6 +77,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
       // Nothing recognisable in time: closed (a server-first protocol's port belongs in MESH_PROXY_OPAQUE_PORTS).
       refused('detect_timeout')
       log.debug('outbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, destination: conn.authority, bytes: d.head.length})
+      connectionFailed(deps.observer, conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) to ${conn.authority}, which is not opaque`)
       return void socket.destroy()
     }
     listener.tracker.detected(socket)

@@ -2,7 +2,7 @@
 // certificate (the identity's server context, picked per handshake so rotation takes effect);
 // a verified client certificate names the client identity; a presented one that does not
 // verify is reported (the policy refuses it).
-import {X509Certificate} from 'node:crypto'
+import {randomBytes, X509Certificate} from 'node:crypto'
 import tls from 'node:tls'
 import type {Duplex} from 'node:stream'
 import type {TapTls} from '../../protocol/tap.js'
@@ -50,6 +50,10 @@ export class TlsTerminator {
       const raw = (t as unknown as {_parent?: Duplex})._parent
       if (raw) this.waiting.get(raw)?.(undefined)
     })
+    // A resumed session is accepted on the verification of its full handshake (resumed() below):
+    // after the anchors change, every ticket issued before is made useless by new ticket keys, so
+    // a client whose anchor was dropped makes a full handshake and is verified again.
+    identity.onTrustChange?.(() => this.server.setTicketKeys(randomBytes(48)))
   }
 
   /** Whether a handshake can be answered now (the identity holds a certificate). */

@@ -10,6 +10,7 @@ import {containedError} from '../contain.js'
 import type {EndpointClient} from '../../endpoint/endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.js'
 import type {RequestMeta} from '../../core/observe.js'
+import {requestFailed} from '../../core/failures.js'
 import type {Target} from '../../balance/target.js'
 import {isRetryableRequest, retryLimit} from '../retry-decision.js'
 import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../../route/side.js'
@@ -148,6 +149,7 @@ function begin(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
 function fail(side: Side, res: http.ServerResponse, meta: RequestMeta, err: unknown): void {
   const e = err instanceof ProxyError ? err : upstreamError(err, meta.authority)
   side.log.debug('request failed', {id: meta.id, authority: meta.authority, code: e.code, error: e.message})
+  requestFailed(side.observer, meta, e)
   sendError(res, e)
   side.observer?.responseInit(meta, e.status)
   side.observer?.responseEnd(meta, {status: e.status, responseBytes: 0})

@@ -10,6 +10,7 @@ import {connOf} from '../../core/conn.js'
 import {containedError} from '../contain.js'
 import type {EndpointClient} from '../../endpoint/endpoint.js'
 import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.js'
+import {requestFailed} from '../../core/failures.js'
 import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {mayRetryFailure, mayRetryGrpcStatus, mayRetryStatus, retryLimit, type RetryState} from '../retry-decision.js'
@@ -42,6 +43,8 @@ function refuse(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta |
     closeByProxy(stream, NGHTTP2_INTERNAL_ERROR)
   }
   if (meta) {
+    side.log.debug('request failed', {id: meta.id, authority: meta.authority, code: err.code, error: err.message})
+    requestFailed(side.observer, meta, err)
     side.observer?.responseInit(meta, err.status)
     side.observer?.responseEnd(meta, {status: err.status, responseBytes: 0})
   }
@@ -51,6 +54,7 @@ function refuse(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta |
 function deadlineExceeded(side: Side, stream: http2.ServerHttp2Stream, meta: RequestMeta, grpc: boolean, message: string): void {
   side.log.debug('request timed out', {id: meta.id, authority: meta.authority, error: message})
   if (!grpc || stream.destroyed || stream.headersSent) return refuse(side, stream, meta, new ProxyError('TIMEOUT', message))
+  requestFailed(side.observer, meta, new ProxyError('TIMEOUT', message))
   stream.respond(grpcTrailersOnly(GRPC_DEADLINE_EXCEEDED, message), {endStream: true})
   side.observer?.responseInit(meta, 200)
   side.observer?.responseEnd(meta, {status: 200, grpcStatus: GRPC_DEADLINE_EXCEEDED, responseBytes: 0})

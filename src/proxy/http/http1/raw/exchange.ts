@@ -6,6 +6,7 @@
 import type {EndpointClient} from '../../../endpoint/endpoint.js'
 import {containedError} from '../../contain.js'
 import {neverSent, ProxyError, upstreamError} from '../../../core/errors.js'
+import {requestFailed} from '../../../core/failures.js'
 import type {RequestMeta} from '../../../core/observe.js'
 import type {Target} from '../../../balance/target.js'
 import {isRetryableRequest, mayRetryFailure, mayRetryStatus, retryLimit, type RetryState} from '../../retry-decision.js'
@@ -257,6 +258,7 @@ export class RawExchange extends UpstreamAttempt {
     if (this.finished) return
     const e = err instanceof ProxyError ? err : upstreamError(err, this.meta.authority)
     this.client.side.log.debug('request failed', {id: this.meta.id, authority: this.meta.authority, code: e.code, error: e.message})
+    requestFailed(this.client.side.observer, this.meta, e)
     this.detach()?.socket.destroy()
     this.finished = true
     this.stopTimer()
