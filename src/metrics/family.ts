@@ -45,10 +45,7 @@ export abstract class Family<C> {
   }
 
   child(values: readonly string[]): C {
-    if (values.length !== this.labelNames.length) {
-      throw new Error(`${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`)
-    }
-    const key = values.length === 1 ? values[0] : values.join(SEP)
+    const key = this.keyOf(values)
     const hit = this.children.get(key)
     if (hit) return hit.child
     if (this.children.size >= this.maxSeries) {
@@ -58,6 +55,23 @@ export abstract class Family<C> {
     const child = this.create()
     this.children.set(key, {labels: renderLabels(this.labelNames, values), child})
     return child
+  }
+
+  /** Whether these label values have a series. */
+  has(values: readonly string[]): boolean {
+    return this.children.has(this.keyOf(values))
+  }
+
+  /** Drops the series of these label values (its subject is gone, e.g. an endpoint left discovery). */
+  remove(values: readonly string[]): void {
+    this.children.delete(this.keyOf(values))
+  }
+
+  private keyOf(values: readonly string[]): string {
+    if (values.length !== this.labelNames.length) {
+      throw new Error(`${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`)
+    }
+    return values.length === 1 ? values[0]! : values.join(SEP)
   }
 
   /** Drops every child (e.g. tests, or a reset of the proxy's metrics). */

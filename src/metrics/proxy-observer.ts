@@ -14,6 +14,7 @@ import type {HistogramChild} from './histogram.js'
 import {DST_LABELS, type LinkerdFamilies, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
 import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, type Refusals} from './policy-families.js'
 import {registerReliabilityFamilies, type ReliabilityFamilies} from './reliability-families.js'
+import {DetectTimeouts} from './detect-families.js'
 import type {Registry} from './registry.js'
 
 export interface ProxyMetricsOptions {
@@ -67,6 +68,7 @@ export class ProxyMetricsObserver implements Observer {
   private readonly refusals: InboundRefusals
   private readonly bounds: Refusals
   private readonly reliability: ReliabilityFamilies
+  private readonly detectTimeouts: DetectTimeouts
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -88,7 +90,8 @@ export class ProxyMetricsObserver implements Observer {
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
-    this.reliability = registerReliabilityFamilies(registry)
+    this.reliability = registerReliabilityFamilies(registry, this.maxSeries)
+    this.detectTimeouts = new DetectTimeouts(registry, this.maxSeries)
   }
 
   inboundRefused(reason: string): void {
@@ -103,8 +106,19 @@ export class ProxyMetricsObserver implements Observer {
     this.reliability.retries[direction][outcome].inc()
   }
 
-  ejected(direction: Direction): void {
-    this.reliability.ejections[direction].inc()
+  ejected(direction: Direction, authority: string, endpoint: string): void {
+    this.reliability.ejections.labels(direction, authority).inc()
+    this.reliability.ejected.labels(direction, authority, endpoint).set(1)
+  }
+
+  ejectionOver(direction: Direction, authority: string, endpoint: string, removed: boolean): void {
+    const values = [direction, authority, endpoint]
+    if (removed) this.reliability.ejected.remove(values)
+    else if (this.reliability.ejected.has(values)) this.reliability.ejected.child(values).set(0)
+  }
+
+  detectTimedOut(direction: Direction, port: number): void {
+    this.detectTimeouts.count(direction, port)
   }
 
   requestInit(req: RequestMeta): void {

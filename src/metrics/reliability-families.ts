@@ -1,24 +1,31 @@
 // The proxy's reliability families: retries the sides wanted, made or denied by the retry budget,
-// and endpoints ejected by failure accrual. Named like the proxy's own families (mesh_proxy_*):
-// Linkerd's route-level retry families carry route objects this proxy does not have. Every
-// series exists from the start at 0.
+// and endpoints ejected by failure accrual (how many times, by the authority whose balancer
+// ejected them, and which are ejected now). Named like the proxy's own families (mesh_proxy_*):
+// Linkerd's route-level retry families carry route objects this proxy does not have. The retry
+// series exist from the start at 0; the ejection series appear with their authority.
 import type {Direction} from '../protocol/tap.js'
 import type {RetryOutcome} from '../proxy/core/observe.js'
-import type {CounterChild} from './counter.js'
+import type {Counter, CounterChild} from './counter.js'
+import type {Gauge} from './gauge.js'
 import type {Registry} from './registry.js'
 
 export const RETRIES_FAMILY = 'mesh_proxy_retries_total'
 export const EJECTIONS_FAMILY = 'mesh_proxy_endpoint_ejections_total'
+export const EJECTED_FAMILY = 'mesh_proxy_endpoint_ejected'
 
 const DIRECTIONS: Direction[] = ['inbound', 'outbound']
 const OUTCOMES: RetryOutcome[] = ['retried', 'budget_exhausted']
 
 export interface ReliabilityFamilies {
   retries: Record<Direction, Record<RetryOutcome, CounterChild>>
-  ejections: Record<Direction, CounterChild>
+  /** {direction, authority}: ejections counted. */
+  ejections: Counter
+  /** {direction, authority, endpoint}: 1 while ejected, 0 once it answered again, removed when it leaves discovery. */
+  ejected: Gauge
 }
 
-export function registerReliabilityFamilies(registry: Registry): ReliabilityFamilies {
+/** `maxSeries` bounds the authority and endpoint label sets (the route cache bounds authorities too). */
+export function registerReliabilityFamilies(registry: Registry, maxSeries?: number): ReliabilityFamilies {
   const retries = registry.counter({
     name: RETRIES_FAMILY,
     help: 'Retries the proxy wanted, by direction and outcome (retried: sent again; budget_exhausted: not sent, the retry budget was spent).',
@@ -26,12 +33,20 @@ export function registerReliabilityFamilies(registry: Registry): ReliabilityFami
   })
   const ejections = registry.counter({
     name: EJECTIONS_FAMILY,
-    help: 'Endpoints ejected from load balancing after consecutive failures (failure accrual), by direction.',
-    labelNames: ['direction'],
+    help: 'Endpoints ejected from load balancing after consecutive failures (failure accrual), by direction and the authority whose balancer ejected them.',
+    labelNames: ['direction', 'authority'],
+    maxSeries,
+  })
+  const ejected = registry.gauge({
+    name: EJECTED_FAMILY,
+    help: 'Endpoints (ip:port) ejected by failure accrual: 1 while ejected, 0 once the endpoint answered again; the series goes when the endpoint leaves discovery.',
+    labelNames: ['direction', 'authority', 'endpoint'],
+    maxSeries,
   })
   const byOutcome = (d: Direction) => Object.fromEntries(OUTCOMES.map((o) => [o, retries.labels(d, o)])) as Record<RetryOutcome, CounterChild>
   return {
     retries: Object.fromEntries(DIRECTIONS.map((d) => [d, byOutcome(d)])) as ReliabilityFamilies['retries'],
-    ejections: Object.fromEntries(DIRECTIONS.map((d) => [d, ejections.labels(d)])) as ReliabilityFamilies['ejections'],
+    ejections,
+    ejected,
   }
 }

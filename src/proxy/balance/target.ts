@@ -35,7 +35,7 @@ export class BalancedTarget implements Target {
         old.delete(key)
         next.push(existing)
       } else {
-        next.push(new EndpointClient(ep, this.options))
+        next.push(new EndpointClient(ep, this.options, this.authority))
       }
     }
     for (const gone of old.values()) gone.retire()

@@ -68,8 +68,12 @@ export interface Observer {
   refused?(direction: Direction, reason: RefusalReason): void
   /** A retry the side wanted: made (`retried`) or denied by the retry budget (`budget_exhausted`). */
   retried?(direction: Direction, outcome: RetryOutcome): void
-  /** Failure accrual ejected an endpoint of this side. */
-  ejected?(direction: Direction): void
+  /** Failure accrual ejected an endpoint (`ip:port`) of a target (the authority) of this side. */
+  ejected?(direction: Direction, authority: string, endpoint: string): void
+  /** An ejected endpoint answered again, or (`removed`) left its target. */
+  ejectionOver?(direction: Direction, authority: string, endpoint: string, removed: boolean): void
+  /** A connection closed for sending nothing recognisable within the detect timeout, on `port` (inbound: the original destination's; outbound: the authority's). */
+  detectTimedOut?(direction: Direction, port: number): void
   /** A request or connection failed and the proxy answered or closed it (core/failures.ts). */
   failed?(f: FailureEvent): void
 }
@@ -88,7 +92,9 @@ export function combineObservers(observers: Observer[]): Observer {
     inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
-    ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+    ejected: (d, a, e) => { for (const o of observers) o.ejected?.(d, a, e) },
+    ejectionOver: (d, a, e, r) => { for (const o of observers) o.ejectionOver?.(d, a, e, r) },
+    detectTimedOut: (d, p) => { for (const o of observers) o.detectTimedOut?.(d, p) },
     failed: (f) => { for (const o of observers) o.failed?.(f) },
   }
 }

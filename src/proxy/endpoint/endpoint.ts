@@ -26,9 +26,15 @@ export interface EndpointClientOptions {
   lookup?: net.LookupFunction
   /** PINGs on the upstream HTTP/2 session (h2-session.ts); interval 0: none. */
   h2KeepAlive?: {intervalMs: number, timeoutMs: number}
-  /** Called when failure accrual ejects the endpoint (the ejection counter). */
-  onEject?: () => void
+  /** Failure accrual's verdict on an endpoint changed: the ejection counter and gauge (endpoint/options.ts). */
+  ejection?: EjectionListener
 }
+
+/**
+ * `ejected` each time failure accrual ejects the endpoint; `restored` when it answers again
+ * after that; `removed` when an endpoint that was ever ejected leaves its target (its series go).
+ */
+export type EjectionListener = (ep: EndpointClient, event: 'ejected' | 'restored' | 'removed') => void
 
 /** How often a retired endpoint that is still busy is checked again. */
 const RETIRE_CHECK_MS = 1000
@@ -44,11 +50,18 @@ export class EndpointClient {
   private readonly tlsOff: TapTls
   /** The newest session ticket of a verified handshake, with what it was made under. */
   private resumable: {ctx: tls.SecureContext, identity: string, session: Buffer} | undefined
+  /** Ever ejected, and not yet told removed. */
+  private reported = false
 
-  constructor(readonly endpoint: Endpoint, private readonly options: EndpointClientOptions) {
+  /** `authority`: the target this endpoint serves (outbound: the authority clients name). */
+  constructor(readonly endpoint: Endpoint, private readonly options: EndpointClientOptions, readonly authority = '') {
     this.key = `${endpoint.host}:${endpoint.port}`
     this.addr = {ip: endpoint.host, port: endpoint.port}
-    this.stats = new EndpointStats(options.accrual, options.onEject)
+    const listener = options.ejection
+    this.stats = new EndpointStats(options.accrual, listener && ((ejected) => {
+      if (ejected) this.reported = true
+      listener(this, ejected ? 'ejected' : 'restored')
+    }))
     const local = options.identity?.localName
     this.tlsOn = {tls: true, clientId: local, serverId: endpoint.identity}
     this.tlsOff = {tls: false, noTlsReason: !endpoint.identity ? 'not_provided_by_service_discovery' : 'no_identity'}
@@ -140,6 +153,7 @@ export class EndpointClient {
 
   /** Closes the endpoint once nothing is in flight on it (it left its target: no new requests come). */
   retire(): void {
+    this.left()
     if (!this.busy()) return this.close()
     const timer = setInterval(() => {
       if (this.busy()) return
@@ -149,7 +163,15 @@ export class EndpointClient {
     timer.unref()
   }
 
+  /** It left its target: an ejection reported for it is over for good. */
+  private left(): void {
+    if (!this.reported) return
+    this.reported = false
+    this.options.ejection?.(this, 'removed')
+  }
+
   close(): void {
+    this.left()
     this.agent?.destroy()
     this.agent = undefined
     closeRawPool(this)

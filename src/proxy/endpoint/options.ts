@@ -1,5 +1,5 @@
 // The options every endpoint of a side is made with, the same on both sides: connect timeout,
-// failure accrual and its ejection counter, HTTP/2 keep-alive PINGs.
+// failure accrual and its ejection counter and gauge, HTTP/2 keep-alive PINGs.
 import type {Direction} from '../../protocol/tap.js'
 import type {ProxyConfig} from '../config/config.js'
 import type {Observer} from '../core/observe.js'
@@ -12,9 +12,13 @@ export function endpointOptionsOf(config: ProxyConfig, deps: {observer?: Observe
     connectTimeoutMs: l.connectTimeoutMs,
     accrual: config.failureAccrual,
     h2KeepAlive: {intervalMs: l.h2KeepAliveIntervalMs, timeoutMs: l.h2KeepAliveTimeoutMs},
-    onEject: () => {
-      deps.stats.ejections++
-      deps.observer?.ejected?.(direction)
+    ejection: (ep, event) => {
+      if (event === 'ejected') {
+        deps.stats.ejections++
+        deps.observer?.ejected?.(direction, ep.authority, ep.key)
+      } else {
+        deps.observer?.ejectionOver?.(direction, ep.authority, ep.key, event === 'removed')
+      }
     },
   }
 }

@@ -2,6 +2,7 @@
 // requests, a peak-EWMA latency estimate that fades while the endpoint is idle, and failure
 // accrual: `consecutiveFailures` failures in a row eject the endpoint for a backoff that doubles
 // with each ejection (with jitter). Each EndpointClient keeps one, and records every request on it.
+// An ejected endpoint is back once it answers again after its backoff (onChange(false)).
 import type {FailureAccrual} from '../config/config.js'
 
 /** Latency assumed for an endpoint before its first response (ms). */
@@ -24,7 +25,8 @@ export class EndpointStats {
 
   constructor(
     private readonly accrual: FailureAccrual,
-    private readonly onEject?: () => void,
+    /** true: ejected (each time); false: answered again after an ejection. */
+    private readonly onChange?: (ejected: boolean) => void,
     private readonly clock: Clock = () => performance.now(),
   ) {
     this.stamp = clock()
@@ -72,6 +74,7 @@ export class EndpointStats {
       if (this.ejectedUntil !== 0 && now >= this.ejectedUntil) {
         this.ejectedUntil = 0
         this.ejections = 0
+        this.onChange?.(false)
       }
       return
     }
@@ -83,6 +86,6 @@ export class EndpointStats {
     this.ejectedUntil = now + base * (0.75 + Math.random() * 0.25)
     this.ejections++
     this.consecutiveFailures = 0
-    this.onEject?.()
+    this.onChange?.(true)
   }
 }

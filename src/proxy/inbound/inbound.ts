@@ -118,6 +118,7 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   const timedOut = (socket: Duplex, conn: ConnCtx, d: Detected): boolean => {
     if (!d.timedOut || config.opaquePorts.has(conn.origDst.port)) return false
     refused('detect_timeout')
+    deps.observer?.detectTimedOut?.('inbound', conn.origDst.port)
     log.debug('inbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, bytes: d.head.length})
     connectionFailed(deps.observer, conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) on port ${conn.origDst.port}, which is not opaque`)
     socket.destroy()

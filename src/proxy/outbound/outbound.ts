@@ -76,6 +76,7 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     if (d.timedOut && !(orig && await opaqueDestination(conn.authority))) {
       // Nothing recognisable in time: closed (a server-first protocol's port belongs in MESH_PROXY_OPAQUE_PORTS).
       refused('detect_timeout')
+      deps.observer?.detectTimedOut?.('outbound', conn.origDst.port)
       log.debug('outbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, destination: conn.authority, bytes: d.head.length})
       connectionFailed(deps.observer, conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) to ${conn.authority}, which is not opaque`)
       return void socket.destroy()
