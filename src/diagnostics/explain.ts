@@ -5,19 +5,22 @@
 //                 refusals its proxy counted (mesh_proxy_inbound_policy_refused_total)
 //   certificates  whether each side trusts the anchor the other's certificate chains to, and the
 //                 untrusted_certificate refusals counted
-//   detection     protocol detection timeouts counted (mesh_proxy_refused_total{reason=
-//                 "detect_timeout"}) on ports discovery does not mark opaque
-//   endpoints     the source proxies' answers for the authority: 502 (connect failed) and the
-//                 ejections they counted (an endpoint is ejected after consecutive failures; when
-//                 all are, the proxy answers 503)
-//   errors        the last errors both proxies logged for the pair (GET /errors: a follow-up;
-//                 proxies of this version answer 404, and the step says so)
+//   detection     protocol detection timeouts counted on the Service's ports
+//                 (mesh_proxy_detect_timeouts_total{port}; older proxies: mesh_proxy_refused_total
+//                 {reason="detect_timeout"}, any port) that discovery does not mark opaque
+//   endpoints     the source proxies' answers for the authority: 502 (connect failed), the
+//                 ejections they counted for it and the endpoints ejected now (an endpoint is
+//                 ejected after consecutive failures; when all are, the proxy answers 503)
+//   errors        the last errors both proxies recorded for the pair (GET /errors; proxies
+//                 before it answer 404, and the step says so)
 // The cause is the first step with a problem, in that order, with its fix.
 import type {X509Certificate} from 'node:crypto'
 import {loadKube, type Kube, type KubeOptions} from '../k8s/client.js'
 import {ClusterError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import {parseMetrics, type MetricFamily} from '../metrics/parse.js'
+import {DETECT_TIMEOUTS_FAMILY} from '../metrics/detect-families.js'
+import {EJECTED_FAMILY, EJECTIONS_FAMILY} from '../metrics/reliability-families.js'
 import {ControlPlane} from '../protocol/control-plane.js'
 import {ADMIN_ERRORS_PATH, ERRORS_REPORT_MAX_BYTES, ERRORS_RING_SIZE, type ProxyErrorEntry} from '../protocol/proxy-admin.js'
 import {ProxyEnv} from '../protocol/proxy-env.js'
@@ -36,6 +39,8 @@ export interface ExplainStep {
   state: 'ok' | 'problem' | 'unknown'
   summary: string
   details: string[]
+  /** detection: the ports to mark opaque. */
+  ports?: number[]
 }
 
 export interface Explanation {
@@ -135,9 +140,9 @@ export async function explain(kube: Kube, f: ExplainFlags): Promise<Explanation>
     discoveryStep(views),
     policyStep(fromPods, toPods, toSide, views),
     certificateStep(fromIds, toIds, toSide, current, issuerChain),
-    detectionStep(fromSide, toSide, views),
+    detectionStep(fromSide, toSide, views, ports),
     endpointsStep(fromSide, views, matchPort),
-    await errorsStep(kube, fromPods, toPods),
+    await errorsStep(kube, fromPods, toPods, matchPort),
   ]
   const first = steps.find((s) => s.state === 'problem' && s.step !== 'errors')
   return {
@@ -242,20 +247,44 @@ function certificateStep(from: ProxyIdentityState[], to: ProxyIdentityState[], t
   return {step: 'certificates', state: 'ok', summary: 'both sides trust the anchor the other\'s certificate chains to', details}
 }
 
-function detectionStep(from: Side, to: Side, views: DestinationView[]): ExplainStep {
+/** Series of a family whose samples carry `label` (proxies since issue 24); undefined when the family is absent. */
+function familyWith(m: Map<string, MetricFamily> | undefined, name: string, label: string): MetricFamily | undefined {
+  const f = m?.get(name)
+  return f && f.samples.some((s) => label in s.labels) ? f : undefined
+}
+
+function detectionStep(from: Side, to: Side, views: DestinationView[], servicePorts: number[]): ExplainStep {
   const details: string[] = []
-  const inbound = [...to.metrics].map(([pod, m]) => [pod, sum(m, 'mesh_proxy_refused_total', (l) => l.reason === 'detect_timeout' && l.direction === 'inbound')] as const).filter(([, n]) => n > 0)
-  const outbound = [...from.metrics].map(([pod, m]) => [pod, sum(m, 'mesh_proxy_refused_total', (l) => l.reason === 'detect_timeout' && l.direction === 'outbound')] as const).filter(([, n]) => n > 0)
-  for (const [pod, n] of inbound) details.push(`destination ${pod}: ${fmtCount(n, 'inbound connection')} sent nothing recognisable within the detect timeout`)
-  for (const [pod, n] of outbound) details.push(`source ${pod}: ${fmtCount(n, 'outbound connection')} sent nothing recognisable within the detect timeout`)
-  const notOpaque = views.flatMap((v) => v.endpoints.filter((e) => !e.opaque).map((e) => e.port))
+  // Inbound timeouts count at the destination on the Service's target ports; outbound ones at the
+  // source on the Service's own ports. Proxies that count by port tell which; older ones only how many.
+  const targetPorts = new Set(views.flatMap((v) => v.endpoints.map((e) => e.port)))
+  const found: Array<{pod: string; direction: 'inbound' | 'outbound'; n: number; ports?: number[]}> = []
+  for (const [side, direction, keep] of [[to, 'inbound', targetPorts], [from, 'outbound', new Set(servicePorts)]] as const) {
+    for (const [pod, m] of side.metrics) {
+      const byPort = familyWith(m, DETECT_TIMEOUTS_FAMILY, 'port')
+      if (byPort) {
+        const hits = byPort.samples.filter((x) => x.labels.direction === direction && x.value > 0 && keep.has(Number(x.labels.port)))
+        const n = hits.reduce((a, x) => a + x.value, 0)
+        if (n > 0) found.push({pod, direction, n, ports: hits.map((x) => Number(x.labels.port)).sort((a, b) => a - b)})
+        continue
+      }
+      const n = sum(m, 'mesh_proxy_refused_total', (l) => l.reason === 'detect_timeout' && l.direction === direction)
+      if (n > 0) found.push({pod, direction, n})
+    }
+  }
+  for (const f of found) {
+    details.push(`${f.direction === 'inbound' ? 'destination' : 'source'} ${f.pod}: ${fmtCount(f.n, `${f.direction} connection`)} sent nothing recognisable within the detect timeout${f.ports ? ` (port ${f.ports.join(', ')})` : ''}`)
+  }
   if (to.unreadable.length + from.unreadable.length > 0) details.push(`metrics not read from: ${[...from.unreadable, ...to.unreadable].join(', ')}`)
-  if (inbound.length + outbound.length === 0) {
+  if (found.length === 0) {
     if (to.metrics.size + from.metrics.size === 0) return {step: 'detection', state: 'unknown', summary: 'no proxy\'s metrics could be read', details}
     return {step: 'detection', state: 'ok', summary: 'no protocol detection timeouts', details}
   }
-  const ports = [...new Set(notOpaque)]
-  return {step: 'detection', state: 'problem', summary: `protocol detection timed out (${inbound.length + outbound.length} prox${inbound.length + outbound.length === 1 ? 'y' : 'ies'}), on port${ports.length === 1 ? '' : 's'} ${ports.join(', ') || 'unknown'} that discovery does not mark opaque: a server-speaks-first protocol stalls the detect timeout on each connection`, details}
+  // Where the proxies name the ports, those; else every target port discovery does not mark opaque.
+  const named = found.flatMap((f) => (f.direction === 'inbound' ? f.ports ?? [] : []))
+  const notOpaque = views.flatMap((v) => v.endpoints.filter((e) => !e.opaque).map((e) => e.port))
+  const ports = [...new Set(named.length > 0 ? named : notOpaque)].sort((a, b) => a - b)
+  return {step: 'detection', state: 'problem', ports, summary: `protocol detection timed out (${found.length} prox${found.length === 1 ? 'y' : 'ies'}), on port${ports.length === 1 ? '' : 's'} ${ports.join(', ') || 'unknown'} that discovery does not mark opaque: a server-speaks-first protocol stalls the detect timeout on each connection`, details}
 }
 
 function endpointsStep(from: Side, views: DestinationView[], matchPort: (a: string | undefined) => boolean): ExplainStep {
@@ -263,23 +292,33 @@ function endpointsStep(from: Side, views: DestinationView[], matchPort: (a: stri
   let connectFailed = 0
   let unavailable = 0
   let ejections = 0
+  let ejectedNow = 0
+  let byAuthority = true
   for (const [pod, m] of from.metrics) {
     const byStatus = (code: string) => sum(m, 'response_total', (l) => l.direction === 'outbound' && l.status_code === code && matchPort(l.authority))
     const c502 = byStatus('502')
     const c503 = byStatus('503')
-    const ej = sum(m, 'mesh_proxy_endpoint_ejections_total', (l) => l.direction === 'outbound')
-    const ejected = (m.get('mesh_proxy_endpoint_ejected')?.samples ?? []).filter((s) => s.value > 0 && matchPort(s.labels.authority)).map((s) => printable(s.labels.endpoint ?? '?'))
+    // Proxies since issue 24 count ejections by authority; older ones for every authority together.
+    const perAuthority = familyWith(m, EJECTIONS_FAMILY, 'authority') !== undefined
+    if (!perAuthority) byAuthority = false
+    const ej = sum(m, EJECTIONS_FAMILY, (l) => l.direction === 'outbound' && (!perAuthority || matchPort(l.authority)))
+    const ejected = (m.get(EJECTED_FAMILY)?.samples ?? []).filter((s) => s.value > 0 && s.labels.direction === 'outbound' && matchPort(s.labels.authority)).map((s) => printable(s.labels.endpoint ?? '?'))
     connectFailed += c502
     unavailable += c503
     ejections += ej
-    if (c502 + c503 + ej + ejected.length > 0) details.push(`source ${pod}: ${c502} answered 502 (connect failed or reset), ${c503} answered 503${ej ? `, ${fmtCount(ej, 'endpoint ejection')} counted (all authorities)` : ''}${ejected.length ? `, ejected now: ${ejected.join(', ')}` : ''}`)
+    ejectedNow += ejected.length
+    if (c502 + c503 + ej + ejected.length > 0) details.push(`source ${pod}: ${c502} answered 502 (connect failed or reset), ${c503} answered 503${ej ? `, ${fmtCount(ej, 'endpoint ejection')} counted${perAuthority ? '' : ' (all authorities)'}` : ''}${ejected.length ? `, ejected now: ${ejected.join(', ')}` : ''}`)
   }
   if (from.metrics.size === 0) return {step: 'endpoints', state: 'unknown', summary: 'the source proxies\' metrics could not be read', details: from.unreadable.map((u) => `not read: ${u}`)}
   const listed = views.some((v) => v.endpoints.length > 0)
   if (listed && (connectFailed > 0 || ejections > 0)) {
-    return {step: 'endpoints', state: 'problem', summary: `discovery lists endpoints but the source proxies could not reach them (${connectFailed} connect failures${unavailable ? `, then ${unavailable} answers 503: every endpoint ejected` : ''})`, details}
+    const all = listed && ejectedNow > 0 && ejectedNow >= views.reduce((a, v) => a + v.endpoints.length, 0) * Math.max(1, from.metrics.size)
+    return {step: 'endpoints', state: 'problem', summary: `discovery lists endpoints but the source proxies could not reach them (${connectFailed} connect failures${unavailable ? `, then ${unavailable} answers 503: every endpoint ejected` : ''}${all ? '; every endpoint is ejected now' : ''})`, details}
   }
-  if (listed && unavailable > 0) return {step: 'endpoints', state: 'unknown', summary: `${unavailable} answers 503 for this Service: from the application, or from the proxy with every endpoint ejected (proxies of this version do not tell which)`, details}
+  if (listed && unavailable > 0) {
+    if (byAuthority) return {step: 'endpoints', state: 'unknown', summary: `${unavailable} answers 503 for this Service, and no endpoint of it was ejected: the application answered them (or discovery had no endpoints then)`, details}
+    return {step: 'endpoints', state: 'unknown', summary: `${unavailable} answers 503 for this Service: from the application, or from the proxy with every endpoint ejected (proxies of this version do not tell which)`, details}
+  }
   return {step: 'endpoints', state: 'ok', summary: 'no connect failures or ejections seen by the source proxies', details}
 }
 
@@ -318,16 +357,42 @@ export function parseErrorsReport(body: string): ProxyErrorEntry[] {
   return out.sort((a, b) => b.at - a.at).map(({at: _at, ...e}) => e)
 }
 
-async function errorsStep(kube: Kube, from: ProxyPod[], to: ProxyPod[]): Promise<ExplainStep> {
+/** Who a proxy's /errors entries must name to be about the pair: the other side's identities and pod IPs, or (source side) the Service's authority. */
+interface PairFilter {
+  peers: Set<string>
+  ips: Set<string>
+  authority?: (a: string | undefined) => boolean
+}
+
+function aboutPair(e: ProxyErrorEntry, f: PairFilter): boolean {
+  if (f.peers.has(e.peer)) return true
+  const i = e.peer.lastIndexOf(':')
+  if (i > 0 && f.ips.has(e.peer.slice(0, i).replace(/^\[|\]$/g, ''))) return true
+  return f.authority?.(e.authority) === true
+}
+
+async function errorsStep(kube: Kube, from: ProxyPod[], to: ProxyPod[], matchPort: (a: string | undefined) => boolean): Promise<ExplainStep> {
   const details: string[] = []
   let answered = 0
+  let notServed = 0
   const entries: Array<ProxyErrorEntry & {pod: string}> = []
-  for (const [pods, peers] of [[from, to], [to, from]] as const) {
+  const filterOf = (peers: ProxyPod[], authority?: PairFilter['authority']): PairFilter => ({
+    peers: new Set(peers.map((p) => p.identity).filter((x): x is string => !!x)),
+    ips: new Set(peers.map((p) => p.ip).filter((x): x is string => !!x)),
+    authority,
+  })
+  // The whole ring (at most ERRORS_RING_SIZE entries), kept when about the pair: a failure with no
+  // endpoint (no endpoints, every one ejected) names the Service's authority, not a peer.
+  for (const [pods, filter] of [[from, filterOf(to, matchPort)], [to, filterOf(from)]] as const) {
     for (const pod of pods.filter((p) => p.proxy && p.running)) {
       try {
-        const peer = peers.find((p) => p.identity)?.identity
-        const res = await adminGet(kube, pod, `${ADMIN_ERRORS_PATH}${peer ? `?peer=${encodeURIComponent(peer)}` : ''}`, {maxBytes: ERRORS_REPORT_MAX_BYTES})
-        if (!res.fromProxy || res.status !== 200) continue
+        const res = await adminGet(kube, pod, ADMIN_ERRORS_PATH, {maxBytes: ERRORS_REPORT_MAX_BYTES})
+        if (!res.fromProxy) continue
+        if (res.status === 404) {
+          notServed++
+          continue
+        }
+        if (res.status !== 200) continue
         let report: ProxyErrorEntry[]
         try {
           report = parseErrorsReport(res.body)
@@ -336,20 +401,22 @@ async function errorsStep(kube: Kube, from: ProxyPod[], to: ProxyPod[]): Promise
           continue
         }
         answered++
-        for (const e of report.slice(0, 10)) entries.push({...e, pod: pod.name})
+        for (const e of report.filter((x) => aboutPair(x, filter)).slice(0, 10)) entries.push({...e, pod: pod.name})
       } catch {
         // not answered (the API server could not reach it, or the deadline passed)
       }
     }
   }
-  if (answered === 0) return {step: 'errors', state: 'unknown', summary: `not available: the proxies do not serve ${ADMIN_ERRORS_PATH} (recent errors are a follow-up of the proxy); see their logs: \`kubectl logs <pod> -c mesh-proxy\``, details}
+  if (answered === 0) {
+    return {step: 'errors', state: 'unknown', summary: notServed > 0 ? `not available: the proxies do not serve ${ADMIN_ERRORS_PATH} (a version before it); see their logs: \`kubectl logs <pod> -c mesh-proxy\`` : `the proxies' ${ADMIN_ERRORS_PATH} could not be read; see their logs: \`kubectl logs <pod> -c mesh-proxy\``, details}
+  }
   entries.sort((a, b) => b.time.localeCompare(a.time))
-  for (const e of entries.slice(0, 10)) details.push(`${e.time} ${e.pod} ${e.direction} ${e.peer}: ${e.kind}: ${e.message}`)
-  return {step: 'errors', state: entries.length > 0 ? 'problem' : 'ok', summary: entries.length > 0 ? `${entries.length} recent errors for this pair` : 'no recent errors for this pair', details}
+  for (const e of entries.slice(0, 10)) details.push(`${e.time} ${e.pod} ${e.direction} ${e.peer}${e.authority ? ` ${e.authority}` : ''}: ${e.kind}: ${e.message}`)
+  return {step: 'errors', state: entries.length > 0 ? 'problem' : 'ok', summary: entries.length > 0 ? `${entries.length} recent errors for this pair (the last ${ERRORS_RING_SIZE} each proxy keeps)` : 'no recent errors for this pair', details}
 }
 
 function fixFor(step: ExplainStep, service: string, ns: string, views: DestinationView[]): string {
-  const ports = [...new Set(views.flatMap((v) => v.endpoints.map((e) => e.port)))].join(',')
+  const ports = (step.ports ?? [...new Set(views.flatMap((v) => v.endpoints.map((e) => e.port)))]).join(',')
   switch (step.step) {
     case 'discovery':
       return `Check that svc/${service} selects ready pods: \`kubectl get endpointslices -n ${ns} -l kubernetes.io/service-name=${service}\` and \`kubectl get pods -n ${ns}\`.`

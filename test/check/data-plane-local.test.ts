@@ -53,7 +53,7 @@ describe('data plane checks on local proxies', () => {
     })
   })
 
-  it('a real proxy that closed a connection for a detection timeout is a warning naming it, with the annotation that fixes it', async () => {
+  it('a real proxy that closed a connection for a detection timeout is a warning naming it and the port, with the annotation that fixes it', async () => {
     // A real proxy (500 ms detect timeout) with the metrics and admin server `mesh proxy` wires,
     // and a client that waits for the server to speak first on its inbound port.
     const metrics = createProxyMetrics({version: '0.1.0'})
@@ -69,7 +69,8 @@ describe('data plane checks on local proxies', () => {
       s.on('close', () => resolve())
     })
     const r = await check([db, await proxy('web')])
-    expect(r.MESH3004).toEqual({result: 'warning', error: '1 of 2 proxies hit the detect timeout: demo/db: 1 inbound connection sent nothing within the detect timeout'})
+    const port = running.ports.inbound
+    expect(r.MESH3004).toEqual({result: 'warning', error: `1 of 2 proxies hit the detect timeout: demo/db: 1 inbound connection sent nothing within the detect timeout on port ${port} (mark it opaque: config.mesh.dev/opaque-ports=${port})`})
     const ctx = createContext({}, {})
     ctx.dataPlane = localSource({proxies: [db], expected: {version: '0.1.0', trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem}})
     const report = await runChecks(categoriesFor('local-proxy'), ctx)

@@ -7,8 +7,10 @@
  *   ServiceAccounts across scale-up and scale-down;
  * - proxy-metrics: the API server's pod proxy to a real proxy's admin server at its pod IP;
  * - log-level: the API server's pod port-forward, served by a kubelet stand-in
- *   (test/cluster/kubelet-standin.ts) that connects on 127.0.0.1, to a real admin server over a
- *   real proxy logger; the admin server answers that loopback peer and no other.
+ *   (test/cluster/kubelet-standin.ts) that connects on 127.0.0.1, to a real `mesh proxy` process's
+ *   admin server (which answers that loopback peer and no other, and reverts a timed level by
+ *   itself); and to a stand-in for a proxy of a version before timed levels (it answers 204 and
+ *   ignores `for`), for which the command stays and reverts.
  * Root only (veth, network namespace).
  */
 import {randomBytes} from 'node:crypto'
@@ -19,12 +21,12 @@ import {startDestinationService, type DestinationService} from '../../src/contro
 import {ServingCert} from '../../src/control/identity/serving-cert.js'
 import {controllerIdentityName} from '../../src/control/identity/index.js'
 import {silentLogger} from '../../src/control/logger.js'
-import {Registry} from '../../src/metrics/registry.js'
 import {CONTROL_PLANE_NAMESPACE, ControlPlanePorts} from '../../src/protocol/control-plane.js'
 import {DEFAULT_OPAQUE_PORTS, identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
-import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
-import {parseLogLevel} from '../../src/proxy/config/log-level.js'
-import {Logger} from '../../src/proxy/core/log.js'
+import http from 'node:http'
+import {LOG_LEVEL_UNTIL_HEADER} from '../../src/protocol/proxy-admin.js'
+import {startSidecar, type Sidecar} from '../proxy/processes.js'
+import {closeServer, listenOn, request} from '../proxy/helpers.js'
 import {startKubeletStandIn, type KubeletStandIn} from '../cluster/kubelet-standin.js'
 import {testCluster} from '../cluster/cluster.js'
 import {eventuallyWith} from '../helpers/eventually.js'
@@ -45,8 +47,11 @@ let destination: DestinationService
 let serving: ServingCert
 let kubelet: KubeletStandIn
 let web: MeshPod
-let logAdmin: AdminServer
-const logger = new Logger('info', 'plain')
+/** The proxy web-0's admin port is forwarded to: `mesh proxy` as a process. */
+let sidecar: Sidecar
+/** old-0's: a proxy before timed log levels (PUT answers 204, `for` ignored). */
+let legacy: {server: http.Server; port: number; level: string; puts: string[]}
+const OLD_ADMIN_PORT = 4191
 const discovery = k8s.DiscoveryV1Api
 
 /** A Running meshed pod (no kubelet: status written here) at `ip`, on the stand-in's node. */
@@ -88,7 +93,12 @@ beforeAll(async () => {
   kubelet = await startKubeletStandIn(kc, {
     host: route.ip,
     node: `mesh-diag-node-${randomBytes(2).toString('hex')}`,
-    map: (podNs, name, port) => (podNs === ns && name === 'web-0' && port === web?.admin.address.port ? logAdmin.address.port : undefined),
+    map: (podNs, name, port) => {
+      if (podNs !== ns) return undefined
+      if (name === 'web-0' && port === web?.admin.address.port) return sidecar.ports.admin
+      if (name === 'old-0' && port === OLD_ADMIN_PORT) return legacy.port
+      return undefined
+    },
   })
   await core.createNamespace({body: {metadata: {name: ns}}})
   for (const sa of ['books', 'books-canary', 'web']) await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: sa}}})
@@ -103,13 +113,27 @@ beforeAll(async () => {
   })
   await route.publish(destination.port, {name: 'mesh-dst', port: ControlPlanePorts.destination, portName: 'destination'})
   web = await startMeshPod({namespace: ns, name: 'web-0', deployment: 'web', host: route.podIps[4]})
-  logAdmin = await startAdmin({listen: '127.0.0.1:0', registry: new Registry(), ready: () => true, onShutdown: () => {}, getLogLevel: () => logger.currentLevel, setLogLevel: (l) => logger.setLevel(parseLogLevel(l))})
+  sidecar = await startSidecar({[ProxyEnv.IDENTITY_DISABLED]: '1', [ProxyEnv.LOG_LEVEL]: 'info'})
+  legacy = {server: http.createServer(), port: 0, level: 'info', puts: []}
+  legacy.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    let body = ''
+    req.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => {
+      if (req.method === 'PUT') {
+        legacy.puts.push(req.url ?? '')
+        legacy.level = body.trim()
+        res.writeHead(204).end()
+      } else res.writeHead(200, {'content-length': legacy.level.length + 1}).end(`${legacy.level}\n`)
+    })
+  })
+  legacy.port = await listenOn(legacy.server)
   await pod('web-0', {sa: 'web', ip: route.podIps[4]!, adminPort: web.admin.address.port})
+  await pod('old-0', {sa: 'web', ip: route.podIps[3]!, adminPort: OLD_ADMIN_PORT})
 }, 120_000)
 
 afterAll(async () => {
   await web?.stop()
-  await logAdmin?.close()
+  await sidecar?.kill()
+  await closeServer(legacy?.server)
   await destination?.stop()
   serving?.stop()
   await kubelet?.close()
@@ -202,22 +226,39 @@ describe('mesh diagnostics proxy-metrics', () => {
 })
 
 describe('mesh proxy log-level', () => {
-  it('sets the level over a port-forward; with --for, puts it back (this proxy answers 204: no timed levels, so the command does)', async () => {
-    logger.setLevel('info')
+  const level = async (): Promise<string> => (await request(sidecar.ports.admin, {path: '/proxy-log-level'})).body.trim()
+
+  it('sets the level of a real proxy over a port-forward; with --for, the proxy answers when it ends and puts the level back by itself', async () => {
     const set = await mesh('proxy', 'log-level', 'po/web-0', 'debug', '-n', ns)
     expect(set.exitCode, set.stderr).toBe(0)
     expect(set.stdout).toBe('web-0: info -> debug\n')
-    expect(logger.currentLevel).toBe('debug')
+    expect(await level()).toBe('debug')
     expect(kubelet.forwarded.get(`${ns}/web-0:${web.admin.address.port}`)).toBeGreaterThanOrEqual(2)
 
-    const timed = mesh('proxy', 'log-level', 'po/web-0', 'trace', '-n', ns, '--for', '2s')
-    await eventually('the timed level', () => (logger.currentLevel === 'trace' ? true : undefined))
-    const r = await timed
+    // The command returns with the proxy's end time; nothing of it stays running.
+    const timed = await mesh('proxy', 'log-level', 'po/web-0', 'trace', '-n', ns, '--for', '2s')
+    expect(timed.exitCode, timed.stderr).toBe(0)
+    expect(timed.stdout).toMatch(/^web-0: debug -> trace until (\S+) \(the proxy puts debug back\)\n$/)
+    expect(Date.parse(/until (\S+)/.exec(timed.stdout)![1]!)).toBeGreaterThan(Date.now() - 60_000)
+    expect(timed.stderr).not.toContain('do not revert timed levels themselves')
+    expect(await level()).toBe('trace')
+    await eventually('the proxy to put debug back', async () => ((await level()) === 'debug' ? true : undefined))
+    await eventually('the proxy to log it', () => (/timed log level over: put back level=debug was=trace/.test(sidecar.stderr()) ? true : undefined))
+    // The proxy bounds the duration itself: the CLI's own check aside, a raw PUT beyond a day is refused.
+    const raw = await request(sidecar.ports.admin, {method: 'PUT', path: '/proxy-log-level?for=86401', body: 'trace'})
+    expect(raw.status).toBe(400)
+    expect(raw.headers[LOG_LEVEL_UNTIL_HEADER]).toBeUndefined()
+  })
+
+  it('with a proxy from before timed levels (204), the command stays and puts the level back itself', async () => {
+    legacy.level = 'debug'
+    const r = await mesh('proxy', 'log-level', 'po/old-0', 'trace', '-n', ns, '--for', '2s')
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout).toBe('web-0: debug -> trace\n')
+    expect(r.stdout).toBe('old-0: debug -> trace\n')
     expect(r.stderr).toContain('1 of 1 proxies do not revert timed levels themselves (they answered 204): this command sets them back in 2 s')
-    expect(r.stderr).toContain('web-0: log level back to debug (after 2 s)')
-    expect(logger.currentLevel).toBe('debug')
+    expect(r.stderr).toContain('old-0: log level back to debug (after 2 s)')
+    expect(legacy.level).toBe('debug')
+    expect(legacy.puts).toEqual(['/proxy-log-level?for=2', '/proxy-log-level'])
   })
 
   it('refuses a bad level (exit 2) and says which right is missing without pods/portforward', async () => {
@@ -241,6 +282,6 @@ describe('mesh proxy log-level', () => {
       expect(r.stderr).toMatch(/the port-forward to .*web-0:\d+ was refused: HTTP 403/)
       expect(r.stderr).toContain('Try this: You need `create pods/portforward`')
     })
-    expect(logger.currentLevel).toBe('debug')
+    expect(await level()).toBe('debug')
   })
 })

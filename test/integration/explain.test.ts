@@ -2,19 +2,22 @@
  * `mesh explain deploy/web svc/<name>` on the real test cluster: the built binary reads
  * discovery through the API server's service proxy (the controller's destination service, in
  * this process, published as mesh-system/mesh-dst) and each proxy's admin server through the
- * pod proxy. The proxies are real (startProxy, the real metrics observer, the real admin server)
- * on veth addresses the API server reaches; their pods are objects whose status this file writes
- * (the test cluster has no kubelet). mTLS between them uses certificates from src/tls: the
- * cluster's anchor and issuer (also written to mesh-system, as `mesh install` does) and, for the
- * untrusted case, a foreign anchor.
+ * pod proxy: /metrics, /identity and /errors as the proxy serves them. The proxies are real
+ * (startProxy, the real metrics observer, the /errors ring and the admin server, each with a real
+ * identity certified by an identity service) on veth addresses the API server reaches; their
+ * pods are objects whose status this file writes (the test cluster has no kubelet). Two identity
+ * services in this process certify them: one over the cluster's anchor and issuer (also written
+ * to mesh-system, as `mesh install` does) and, for the untrusted case, one over a foreign anchor.
+ * `mesh identity` reads the same proxies.
  * One failing pair per cause; `explain` must name it: no endpoints, all endpoints ejected, policy
  * denied, protocol detection timeout, untrusted certificate.
  * Root only (veth, network namespace).
  */
-import {randomBytes, X509Certificate} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
-import type {PeerCertificate, SecureContext} from 'node:tls'
-import {createSecureContext} from 'node:tls'
+import os from 'node:os'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import * as k8s from '@kubernetes/client-node'
 import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
@@ -26,12 +29,16 @@ import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
 import {CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts} from '../../src/protocol/control-plane.js'
 import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../../src/protocol/identity.js'
 import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
-import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
+import {ErrorRing, startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
 import {loadProxyConfig} from '../../src/proxy/config/config.js'
-import type {Discovery, EndpointSet, Identity} from '../../src/proxy/core/contracts.js'
+import type {Discovery, EndpointSet} from '../../src/proxy/core/contracts.js'
 import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
+import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
-import {generateEcKey, generateIssuer, generateTrustAnchor, signLeaf, verifyChain, type CaMaterial} from '../../src/tls/index.js'
+import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
+import {sha256Hex} from '../../src/tls/anchor-info.js'
+import {X509Certificate} from 'node:crypto'
+import {startLocalIdentity, type LocalIdentity} from '../helpers/local-identity.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 import {requireRoot} from '../helpers/needs.js'
 import {fixtureIssuer} from '../install/helpers.js'
@@ -52,38 +59,14 @@ interface Pki {
   issuer: CaMaterial
 }
 
-/** A proxy's identity over fixed material: its leaf (and issuer) from `pki`, trusting `pki`'s anchor. */
-class ChainIdentity implements Identity {
-  private readonly ctx: SecureContext
-  private readonly anchor: X509Certificate
-  private readonly issuer: X509Certificate
-  constructor(readonly localName: string, key: string, chainPem: string, pki: Pki) {
-    this.ctx = createSecureContext({key, cert: chainPem, ca: pki.anchor.certPem})
-    this.anchor = new X509Certificate(pki.anchor.certPem)
-    this.issuer = new X509Certificate(pki.issuer.certPem)
-  }
-
-  ready(): Promise<void> { return Promise.resolve() }
-  serverContext(): SecureContext { return this.ctx }
-  clientContext(): SecureContext { return this.ctx }
-  verifyPeer(cert: PeerCertificate, expected: string): Error | undefined {
-    if (!cert?.raw) return new Error('no peer certificate')
-    const problem = verifyChain({leaf: new X509Certificate(cert.raw), intermediates: [this.issuer], anchors: [this.anchor]})
-    if (problem) return new Error(problem)
-    return this.peerName(cert) === expected ? undefined : new Error(`peer is ${this.peerName(cert)}, expected ${expected}`)
-  }
-
-  peerName(cert: PeerCertificate): string | undefined {
-    return /^DNS:([^,]+)$/.exec(cert?.subjectaltname ?? '')?.[1]
-  }
-
-  close(): void {}
-}
-
-async function identityFor(sa: string, pki: Pki): Promise<ChainIdentity> {
-  const key = await generateEcKey()
-  const leaf = signLeaf(pki.issuer, {publicKeyPem: key.publicKeyPem, dnsName: idOf(sa)})
-  return new ChainIdentity(idOf(sa), key.keyPem, leaf.certPem + pki.issuer.certPem, pki)
+/** An identity service over `pki` (its files written as `mesh controller --mode local` keeps them), certifying proxies of `ns`. */
+async function identityService(pki: Pki, name: string): Promise<LocalIdentity> {
+  const dir = path.join(tmp, name)
+  mkdirSync(path.join(dir, 'id'), {recursive: true})
+  writeFileSync(path.join(dir, 'id', 'ca.crt'), pki.anchor.certPem)
+  writeFileSync(path.join(dir, 'id', 'issuer.crt'), pki.issuer.certPem)
+  writeFileSync(path.join(dir, 'id', 'issuer.key'), pki.issuer.keyPem)
+  return startLocalIdentity(dir)
 }
 
 function discovery(routes: Record<string, EndpointSet>): Discovery {
@@ -104,20 +87,25 @@ interface PodProxy {
  * A meshed pod: a real proxy whose inbound listens on `ip`:8080 (its pod IP and the Service's
  * target port) in front of an echo app, the admin server on `ip`, and the pod object saying so.
  */
-async function meshedPod(name: string, o: {sa: string; ip: string; pki: Pki; policy?: string; routes?: Record<string, EndpointSet>}): Promise<PodProxy> {
+async function meshedPod(name: string, o: {sa: string; ip: string; ids: LocalIdentity; policy?: string; routes?: Record<string, EndpointSet>}): Promise<PodProxy> {
   const app = await startEchoApp()
+  const identity: ProxyIdentity = await o.ids.proxyIdentity(o.sa, ns)
+  const errors = new ErrorRing()
   const cfg = loadProxyConfig({}, {inbound: `${o.ip}:${PORT}`, outbound: '127.0.0.1:0', admin: '127.0.0.1:0', tap: '127.0.0.1:0'})
   cfg.limits.detectTimeoutMs = 300
   cfg.inboundForward = {host: '127.0.0.1', port: app.port}
   cfg.retry.limit = 0
   if (o.policy) cfg.inboundPolicy = parseInboundPolicy(o.policy)
   const metrics = createProxyMetrics({localLabels: {namespace: ns, pod: name}})
-  const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, identity: await identityFor(o.sa, o.pki), observers: [metrics.observer], discovery: discovery(o.routes ?? {})})
-  const admin = await startAdmin({listen: `${o.ip}:0`, registry: metrics.registry, ready: () => true, onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {}})
+  const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, identity, observers: [metrics.observer, errors], discovery: discovery(o.routes ?? {})})
+  const admin = await startAdmin({
+    listen: `${o.ip}:0`, registry: metrics.registry, ready: () => proxy.isReady(), onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {},
+    identityReport: () => identity.report(), errors,
+  })
   await createMeshedPod(ns, name, {
     sa: o.sa, ip: o.ip,
     env: {
-      [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: o.pki.anchor.certPem,
+      [ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: o.ids.local.anchorsPem,
       [ProxyEnv.ADMIN_LISTEN_ADDR]: `0.0.0.0:${admin.address.port}`,
       ...(o.policy ? {[ProxyEnv.INBOUND_POLICY]: o.policy} : {}),
     },
@@ -126,7 +114,7 @@ async function meshedPod(name: string, o: {sa: string; ip: string; pki: Pki; pol
 }
 
 interface Explanation {
-  steps: Array<{step: string; state: string; summary: string; details: string[]}>
+  steps: Array<{step: string; state: string; summary: string; details: string[]; ports?: number[]}>
   cause?: {step: string; summary: string; fix: string}
 }
 
@@ -143,6 +131,9 @@ let destination: DestinationService
 let serving: ServingCert
 let cluster: Pki
 let foreign: Pki
+let clusterIds: LocalIdentity
+let foreignIds: LocalIdentity
+let tmp: string
 const pods: PodProxy[] = []
 let web: PodProxy
 let ip: Record<'web' | 'dead' | 'locked' | 'db' | 'vault', string>
@@ -187,6 +178,9 @@ beforeAll(async () => {
   cluster = {anchor, issuer: await generateIssuer(anchor, {keyType: 'ecdsa'})}
   const other = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'foreign.explain.test'})
   foreign = {anchor: other, issuer: await generateIssuer(other, {keyType: 'ecdsa', commonName: 'foreign-issuer'})}
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-it-explain-'))
+  clusterIds = await identityService(cluster, 'cluster')
+  foreignIds = await identityService(foreign, 'foreign')
   await core.createNamespace({body: {metadata: {name: ns}}})
   for (const sa of ['web', 'dead', 'locked', 'db', 'vault']) await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: sa}}})
   await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({namespace: ns, body: {
@@ -201,13 +195,14 @@ beforeAll(async () => {
 
   // dead-0 is listed but nothing listens at its address: connections are refused.
   await createMeshedPod(ns, 'dead-0', {sa: 'dead', ip: ip.dead, env: {[ProxyEnv.IDENTITY_TRUST_ANCHORS_PEM]: cluster.anchor.certPem}})
-  pods.push(await meshedPod('locked-0', {sa: 'locked', ip: ip.locked, pki: cluster, policy: `identities:${idOf('db')}`}))
-  pods.push(await meshedPod('db-0', {sa: 'db', ip: ip.db, pki: cluster}))
+  pods.push(await meshedPod('locked-0', {sa: 'locked', ip: ip.locked, ids: clusterIds, policy: `identities:${idOf('db')}`}))
+  pods.push(await meshedPod('db-0', {sa: 'db', ip: ip.db, ids: clusterIds}))
   // vault-0 was injected (and certified) under another anchor.
-  pods.push(await meshedPod('vault-0', {sa: 'vault', ip: ip.vault, pki: foreign}))
+  pods.push(await meshedPod('vault-0', {sa: 'vault', ip: ip.vault, ids: foreignIds}))
   web = await meshedPod('web-0', {
-    sa: 'web', ip: ip.web, pki: cluster,
+    sa: 'web', ip: ip.web, ids: clusterIds,
     routes: {
+      [authority('empty')]: {endpoints: []},
       [authority('dead')]: endpoint('dead-0', 'dead', ip.dead),
       [authority('locked')]: endpoint('locked-0', 'locked', ip.locked),
       [authority('db')]: endpoint('db-0', 'db', ip.db),
@@ -229,6 +224,9 @@ afterAll(async () => {
   await route?.close()
   await restoreControlPlaneIdentity()
   await finalizeNamespace(ns).catch(() => {})
+  await clusterIds?.stop()
+  await foreignIds?.stop()
+  if (tmp) rmSync(tmp, {recursive: true, force: true})
 })
 
 /** A request from web's application through its proxy to the Service. */
@@ -250,8 +248,16 @@ describe('mesh explain names the cause of a failing pair', () => {
     expect(stepOf(e, 'policy').state).toBe('ok')
     expect(stepOf(e, 'certificates').state).toBe('ok')
     expect(e.cause).toMatchObject({step: 'endpoints'})
-    expect(e.cause!.summary).toMatch(/could not reach them \(\d+ connect failures, then \d+ answers 503: every endpoint ejected\)/)
-    expect(stepOf(e, 'endpoints').details.join('\n')).toMatch(/source web-0: [1-9]\d* answered 502/)
+    expect(e.cause!.summary).toMatch(/could not reach them \(\d+ connect failures, then \d+ answers 503: every endpoint ejected; every endpoint is ejected now\)/)
+    const endpoints = stepOf(e, 'endpoints').details.join('\n')
+    expect(endpoints).toMatch(/source web-0: [1-9]\d* answered 502/)
+    // Counted for this authority, and which endpoint is ejected now: the source proxy's own answer.
+    expect(endpoints).toMatch(new RegExp(`[1-9]\\d* endpoint ejections? counted, ejected now: ${ip.dead.replaceAll('.', '\\.')}:${PORT}`))
+    expect(endpoints).not.toContain('(all authorities)')
+    // The errors both proxies recorded for the pair: the source's connect failures, naming dead's identity.
+    const errors = stepOf(e, 'errors')
+    expect(errors.state).toBe('problem')
+    expect(errors.details.join('\n')).toMatch(new RegExp(`web-0 outbound ${idOf('dead').replaceAll('.', '\\.')} ${authority('dead').replaceAll('.', '\\.')}: (CONNECT_FAILED: connecting to ${ip.dead.replaceAll('.', '\\.')}:${PORT}: ECONNREFUSED|ALL_EJECTED)`))
   })
 
   it('policy denied: the destination\'s inbound policy does not list the source, and its proxy refused it', async () => {
@@ -265,6 +271,8 @@ describe('mesh explain names the cause of a failing pair', () => {
     expect(stepOf(e, 'policy').details).toContain(`locked-0: identities:${idOf('db')} does not list ${idOf('web')}`)
     expect(e.cause!.fix).toContain('config.mesh.dev/inbound-policy')
     expect(stepOf(e, 'discovery').state).toBe('ok')
+    // The refusing proxy recorded it, with the source's verified identity.
+    expect(stepOf(e, 'errors').details.join('\n')).toContain(`locked-0 inbound ${idOf('web')} ${ip.locked}:${PORT}: identity_not_allowed: the client identity ${idOf('web')} is not allowed by the inbound policy`)
   })
 
   it('detection timeout: a client that waits for the server to speak first stalls detection on a port not marked opaque', async () => {
@@ -277,7 +285,9 @@ describe('mesh explain names the cause of a failing pair', () => {
       })
       expect(e.cause).toMatchObject({step: 'detection'})
       expect(e.cause!.summary).toContain(`on port ${PORT} that discovery does not mark opaque`)
-      expect(stepOf(e, 'detection').details).toContain('destination db-0: 1 inbound connection sent nothing recognisable within the detect timeout')
+      // The destination proxy counts by port: the port is its answer, not a guess from discovery.
+      expect(stepOf(e, 'detection').details).toContain(`destination db-0: 1 inbound connection sent nothing recognisable within the detect timeout (port ${PORT})`)
+      expect(stepOf(e, 'detection').ports).toEqual([PORT])
       expect(e.cause!.fix).toContain(`kubectl annotate svc/db -n ${ns} config.mesh.dev/opaque-ports=${PORT}`)
       for (const s of ['discovery', 'policy', 'certificates']) expect(stepOf(e, s).state, s).toBe('ok')
     } finally {
@@ -292,8 +302,17 @@ describe('mesh explain names the cause of a failing pair', () => {
     expect(e.cause).toMatchObject({step: 'certificates'})
     const details = stepOf(e, 'certificates').details.join('\n')
     expect(details).toContain('destination vault-0 does not trust CN=root.explain.test')
-    expect(details).toContain('which web-0\'s certificate chains to (from the anchors it was injected with)')
+    expect(details).toContain('which web-0\'s certificate chains to (as its proxy reports)')
     expect(e.cause!.fix).toContain('mesh identity rotate-anchor')
+    // The source proxy recorded the server certificate that did not verify, naming vault's identity.
+    expect(stepOf(e, 'errors').details.join('\n')).toMatch(new RegExp(`web-0 outbound ${idOf('vault').replaceAll('.', '\\.')} ${authority('vault').replaceAll('.', '\\.')}: untrusted_certificate: `))
+  })
+
+  it('no endpoints: the source proxy\'s NO_ENDPOINTS answers are the pair\'s errors (they name the Service, no peer)', async () => {
+    expect((await call('empty')).status).toBe(503)
+    const e = await explain('empty')
+    expect(stepOf(e, 'errors').details.join('\n')).toContain(`web-0 outbound`)
+    expect(stepOf(e, 'errors').details.join('\n')).toContain(`${authority('empty')}: NO_ENDPOINTS: service ${authority('empty')} has no endpoints`)
   })
 
   it('prints one reason chain as a table; refuses what is not a workload or a Service (exit 2)', async () => {
@@ -311,5 +330,26 @@ describe('mesh explain names the cause of a failing pair', () => {
     const missing = await mesh('explain', 'deploy/web', 'svc/nothing', '-n', ns)
     expect(missing.exitCode).toBe(1)
     expect(missing.stderr).toContain(`svc/nothing not found in namespace ${ns}`)
+  })
+})
+
+describe('mesh identity reads the same proxies\' GET /identity', () => {
+  interface Row {pod: string; source: string; identity: string; certificate?: {issuer: string; sha256: string; notAfter: string}; anchor?: {sha256: string}; chainProblem?: string; trustedAnchors: Array<{sha256: string}>; missingCurrentAnchors: Array<{sha256: string}>}
+  const rows = async (target: string): Promise<Row[]> => {
+    const r = await mesh('identity', target, '-n', ns, '-o', 'json')
+    if (r.exitCode !== 0) throw new Error(r.stderr)
+    return (JSON.parse(r.stdout) as {pods: Row[]}).pods
+  }
+  const sha = (pem: string) => sha256Hex(new X509Certificate(pem))
+
+  it('source proxy: the certificate each proxy presents, the anchor it chains to, what it trusts now', async () => {
+    const [w] = await rows('deploy/web')
+    expect(w).toMatchObject({pod: 'web-0', source: 'proxy', identity: idOf('web'), anchor: {sha256: sha(cluster.anchor.certPem)}, trustedAnchors: [{sha256: sha(cluster.anchor.certPem)}], missingCurrentAnchors: []})
+    expect(w!.certificate!.issuer).toBe(new X509Certificate(cluster.issuer.certPem).subject.replace(/\n/g, ', '))
+    const [v] = await rows('po/vault-0')
+    expect(v).toMatchObject({pod: 'vault-0', source: 'proxy', trustedAnchors: [{sha256: sha(foreign.anchor.certPem)}], missingCurrentAnchors: [{sha256: sha(cluster.anchor.certPem)}]})
+    expect(v!.chainProblem).toBeTruthy()
+    const table = await mesh('identity', 'po/web-0', '-n', ns)
+    expect(table.stdout).toMatch(/web-0\s+web\.\S+\s+.*\s+all current\s+proxy/)
   })
 })

@@ -98,7 +98,7 @@ export function dataPlane(): Category {
       {
         id: 'MESH3004',
         description: 'no proxy closed connections for a protocol detection timeout',
-        hint: 'A client that waits for the server to speak first (MySQL, SMTP, Redis...) on a port not marked opaque waits the detect timeout on every connection, which is then closed. Find the port with `mesh explain <client> svc/<server>`, then mark it opaque: `kubectl annotate svc/<server> -n <ns> config.mesh.dev/opaque-ports=<port>` and the same annotation on the server\'s pod template (or add the port to the install\'s proxy.opaquePorts: `mesh upgrade --set proxy.opaquePorts=...`). The counts are totals since each proxy started.',
+        hint: 'A client that waits for the server to speak first (MySQL, SMTP, Redis...) on a port not marked opaque waits the detect timeout on every connection, which is then closed. Mark the ports each proxy names opaque: `kubectl annotate svc/<server> -n <ns> config.mesh.dev/opaque-ports=<port>` and the same annotation on the server\'s pod template (or add the port to the install\'s proxy.opaquePorts: `mesh upgrade --set proxy.opaquePorts=...`); for a proxy that does not name ports, find them with `mesh explain <client> svc/<server>`. The counts are totals since each proxy started.',
         warning: true,
         async run(ctx) {
           const list = await proxies(ctx)
@@ -106,7 +106,9 @@ export function dataPlane(): Category {
             list.flatMap((p) => {
               const t = p.detectTimeouts
               if (!t || t.inbound + t.outbound === 0) return []
-              return [`${key(p)}: ${[t.inbound ? `${t.inbound} inbound` : '', t.outbound ? `${t.outbound} outbound` : ''].filter(Boolean).join(' and ')} connection${t.inbound + t.outbound === 1 ? '' : 's'} sent nothing within the detect timeout`]
+              const ports = t.ports ? [...new Set([...t.ports.inbound, ...t.ports.outbound])].sort((a, b) => a - b) : []
+              const where = ports.length > 0 ? ` on port${ports.length === 1 ? '' : 's'} ${ports.join(', ')} (mark ${ports.length === 1 ? 'it' : 'them'} opaque: config.mesh.dev/opaque-ports=${ports.join(',')})` : ''
+              return [`${key(p)}: ${[t.inbound ? `${t.inbound} inbound` : '', t.outbound ? `${t.outbound} outbound` : ''].filter(Boolean).join(' and ')} connection${t.inbound + t.outbound === 1 ? '' : 's'} sent nothing within the detect timeout${where}`]
             }),
             list.length,
             'hit the detect timeout',

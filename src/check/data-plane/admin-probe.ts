@@ -2,7 +2,9 @@
 // mesh_proxy_build_info{version="..."} on /metrics. Transport-agnostic: the local source GETs
 // 127.0.0.1 directly, the cluster source goes through the API server's pod proxy.
 import {request} from 'node:http'
+import {DETECT_TIMEOUTS_FAMILY} from '../../metrics/detect-families.js'
 import {parseMetrics} from '../../metrics/parse.js'
+import type {DetectTimeoutCounts} from './source.js'
 
 export type AdminGet = (path: string) => Promise<{status: number; body: string}>
 
@@ -10,8 +12,8 @@ export interface AdminState {
   ready: boolean
   notReadyReason?: string
   version?: string
-  /** Connections that sent nothing recognisable within the detect timeout (mesh_proxy_refused_total{reason="detect_timeout"}). */
-  detectTimeouts?: {inbound: number; outbound: number}
+  /** Connections that sent nothing recognisable within the detect timeout (mesh_proxy_refused_total{reason="detect_timeout"}), and on which ports. */
+  detectTimeouts?: DetectTimeoutCounts
 }
 
 /** Largest /metrics body read from one proxy. */
@@ -30,13 +32,24 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
   return state
 }
 
-/** The detect timeouts a proxy counted, by direction; undefined when its metrics do not say. */
-export function detectTimeouts(text: string): {inbound: number; outbound: number} | undefined {
+/**
+ * The detect timeouts a proxy counted, by direction, and the ports they happened on when it
+ * counts by port (ports past its series bound are "other": not listed); undefined when its
+ * metrics do not say.
+ */
+export function detectTimeouts(text: string): DetectTimeoutCounts | undefined {
   try {
-    const family = parseMetrics(text).get('mesh_proxy_refused_total')
+    const families = parseMetrics(text)
+    const family = families.get('mesh_proxy_refused_total')
     if (!family) return undefined
     const sum = (d: string) => family.samples.filter((s) => s.labels.reason === 'detect_timeout' && s.labels.direction === d).reduce((a, s) => a + s.value, 0)
-    return {inbound: sum('inbound'), outbound: sum('outbound')}
+    const out: DetectTimeoutCounts = {inbound: sum('inbound'), outbound: sum('outbound')}
+    const byPort = families.get(DETECT_TIMEOUTS_FAMILY)
+    if (byPort) {
+      const ports = (d: string) => byPort.samples.filter((s) => s.labels.direction === d && s.value > 0 && /^\d{1,5}$/.test(s.labels.port ?? '')).map((s) => Number(s.labels.port)).sort((a, b) => a - b)
+      out.ports = {inbound: ports('inbound'), outbound: ports('outbound')}
+    }
+    return out
   } catch {
     return undefined
   }

@@ -16,7 +16,14 @@ export interface ProxyInfo {
   /** The certificate chain it presents (leaf first, PEM), when it could be read. */
   certificatePem?: string
   /** Connections that hit the detect timeout since it started, when its metrics say. */
-  detectTimeouts?: {inbound: number; outbound: number}
+  detectTimeouts?: DetectTimeoutCounts
+}
+
+export interface DetectTimeoutCounts {
+  inbound: number
+  outbound: number
+  /** The ports they happened on (mesh_proxy_detect_timeouts_total{port}), when the proxy counts by port. */
+  ports?: {inbound: number[]; outbound: number[]}
 }
 
 export interface Expected {
