@@ -49,12 +49,13 @@ export const LEAF_LIFETIME = '1m'
 /**
  * `mesh controller` as a process on the host, listening on the bridge's host address: the pods
  * reach it as mesh-identity/mesh-dst.mesh-system (their hosts files map those names there).
+ * `extraArgs` as the installed Deployment would pass them (e.g. the issuer Secret's scheme).
  */
-export async function startHostController(dir: string): Promise<HostController> {
+export async function startHostController(dir: string, extraArgs: string[] = []): Promise<HostController> {
   const logPath = path.join(dir, 'controller.log')
   const fd = openSync(logPath, 'a')
   const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', path.join(ROOT, 'bin/dev.js'), 'controller',
-    '--kubeconfig', cluster.kubeconfigPath, '--listen-host', HOST_IP, '--log-level', 'debug', '--leaf-lifetime', LEAF_LIFETIME], {cwd: ROOT, stdio: ['ignore', fd, fd]})
+    '--kubeconfig', cluster.kubeconfigPath, '--listen-host', HOST_IP, '--log-level', 'debug', '--leaf-lifetime', LEAF_LIFETIME, ...extraArgs], {cwd: ROOT, stdio: ['ignore', fd, fd]})
   closeSync(fd)
   let exited = false
   child.on('exit', () => (exited = true))
@@ -79,7 +80,7 @@ export async function startHostController(dir: string): Promise<HostController> 
 }
 
 
-function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>} = {}): string {
+export function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>} = {}): string {
   return `apiVersion: v1
 kind: ServiceAccount
 metadata: {name: ${name}, namespace: ${ns}}
@@ -105,7 +106,7 @@ spec:
 `
 }
 
-function service(ns: string, name: string, port: number, targetPort: number): string {
+export function service(ns: string, name: string, port: number, targetPort: number): string {
   return `apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: ${ns}}
