@@ -3,11 +3,11 @@
 // admin server answers writes only to loopback peers; a port-forward arrives on 127.0.0.1).
 //
 // Who reverts a timed level: the proxy, when it can. The request carries `?for=<seconds>`
-// (src/protocol/proxy-admin.ts); a proxy that implements timed levels answers 200 with
-// `mesh-log-level-until` and puts the previous level back itself, so nothing depends on this
-// command staying alive. Today's proxies ignore the query and answer 204: for them this command
-// stays in the foreground and puts each previous level back when the time is up, or at once on
-// Ctrl-C / SIGTERM (a killed command leaves the level as it is: it says so).
+// (src/protocol/proxy-admin.ts); the proxy answers 200 with `mesh-log-level-until` and puts the
+// previous level back itself, so nothing depends on this command staying alive. Proxies before
+// timed levels ignore the query and answer 204: for them this command stays in the foreground
+// and puts each previous level back when the time is up, or at once on Ctrl-C / SIGTERM (a
+// killed command leaves the level as it is: it says so).
 import {loadKube, type Kube, type KubeOptions} from '../k8s/client.js'
 import {ClusterError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'

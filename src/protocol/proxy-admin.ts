@@ -3,18 +3,17 @@
 // `mesh proxy log-level` are written against. Reads go through the API server's pod proxy
 // (GET pods/<pod>:4191/proxy/<path>); the log-level write through a pod port-forward (the admin
 // server answers writes only to loopback peers, and a port-forward arrives on 127.0.0.1 inside
-// the pod). The proxy side of the three marked "follow-up" is not implemented yet
-// (src/proxy is being restructured); until it is, proxies answer 404 (or ignore the TTL) and
-// the CLI says so and falls back to what the pod spec and /metrics tell.
-// docs/architecture/diagnostics.md describes each, and what the proxy must do.
+// the pod). The proxy serves them (src/proxy/admin); proxies of versions before them answer
+// 404 (or ignore the TTL), and the CLI says so and falls back to what the pod spec and /metrics
+// tell. docs/architecture/diagnostics.md describes each, and what the proxy does.
 
 import type {TrustAnchorInfo} from './trust.js'
 
-/** GET: the proxy's certificate and the anchors it trusts now (follow-up). JSON, no secrets. */
+/** GET: the proxy's certificate and the anchors it trusts now. JSON, no secrets. */
 export const ADMIN_IDENTITY_PATH = '/identity'
-/** GET: the most recent errors the proxy saw, newest first (follow-up). `?peer=<identity or ip>` filters. */
+/** GET: the most recent errors the proxy saw, newest first. `?peer=<identity or ip>` filters. */
 export const ADMIN_ERRORS_PATH = '/errors'
-/** GET (level) and PUT (body: a level) exist; PUT `?for=<seconds>` with a revert timer is the follow-up. */
+/** GET (level) and PUT (body: a level); PUT `?for=<seconds>` sets it until then (the proxy reverts it). */
 export const ADMIN_LOG_LEVEL_PATH = '/proxy-log-level'
 /** Answer header of a timed PUT: when the proxy will put the previous level back (ISO 8601). */
 export const LOG_LEVEL_UNTIL_HEADER = 'mesh-log-level-until'

@@ -47,6 +47,11 @@ describe('mesh_proxy_detect_timeouts_total{direction, port}', () => {
     for (let i = 0; i < 3; i++) await silent(p.ports.inbound)
     expect(series()).toEqual([['inbound', 'other', 0], ['outbound', 'other', 0], ['inbound', '8080', 2], ['inbound', '9090', 1]])
     expect(p.stats.refused.detect_timeout).toBe(3)
+    // A default opaque port (MySQL's) is carried as TCP without detection: no timeout to count.
+    const {p: q, series: s2} = await proxyWith(1000, () => 3306)
+    await silent(q.ports.inbound)
+    expect(s2()).toEqual([['inbound', 'other', 0], ['outbound', 'other', 0]])
+    expect(q.stats.refused.detect_timeout).toBe(0)
   })
 
   it('a flood over many ports stops at the series bound and counts the rest as other', async () => {
