@@ -21,7 +21,7 @@ import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
 import {eventually, finalizeNamespace, identity, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, runStep, STEP_MS, sumMetric} from './journey-kit.js'
-import {cluster, deployment, expectOk, kubectl, mesh, mirrorControllerPod, service, startHostController, type HostController} from './mesh-env.js'
+import {cluster, deployment, expectOk, kubectl, mesh, meshCheckPasses, mirrorControllerPod, service, startHostController, type HostController} from './mesh-env.js'
 import type {ClientSummary} from './runner/runner.js'
 import type {IdentityReport} from '../../src/diagnostics/identity-command.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
@@ -99,6 +99,19 @@ function load(tag: string): {started(): boolean; stop(): Promise<ClientSummary>}
   }
 }
 
+/**
+ * After 30 more requests served (on what is in force now), stops the load: none failed, and the
+ * pods are the ones `before` saw, with no container restarted.
+ */
+async function stopClean(traffic: ReturnType<typeof load>, before: Record<string, string>, stepName: string): Promise<void> {
+  await servedMore(30)
+  const r = await traffic.stop()
+  progress(`${stepName}: ${r.ok} requests answered, ${r.failed} failed, over ${(r.ms / 1000).toFixed(1)} s`)
+  expect(r.failed, r.raw).toBe(0)
+  expect(r.ok, r.raw).toBeGreaterThan(100)
+  expect(await podState()).toEqual(before)
+}
+
 beforeAll(async () => {
   runner = await PodRunner.start(cluster, {namespaces: [NS], hostNamespaces: ['mesh-system']})
   anchorA = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'day2-root-a'})
@@ -129,12 +142,7 @@ describe('day two: certificates change under load, nothing fails', () => {
     await certManagerWrites(await generateIssuer(anchorA, {commonName: 'day2-issuer-1', keyType: 'ecdsa'}), anchorA)
     controller = await startHostController(runner.dir, ['--identity-issuer-scheme', 'kubernetes.io/tls'])
     await mirrorControllerPod()
-    let check = await mesh('check')
-    await eventually('mesh check to pass', async () => {
-      check = await mesh('check')
-      return check.exitCode === 0 ? true : undefined
-    }, 60_000).catch(() => undefined)
-    expectOk(check, 'mesh check')
+    await meshCheckPasses()
   }))
 
   it('2. an injected app talks over mTLS; mesh identity reads each proxy\'s certificate and anchors from the proxy itself', () => step(async () => {
@@ -166,12 +174,7 @@ describe('day two: certificates change under load, nothing fails', () => {
     await eventually('every proxy to present a certificate from the renewed issuer', async () => ((await identities()).pods.every((p) => p.certificate?.issuer === 'CN=day2-issuer-2') ? true : undefined), {timeoutMs: 150_000, intervalMs: 2000})
     progress(`3: every proxy renewed from the new issuer ${((Date.now() - tRenewed) / 1000).toFixed(1)} s after cert-manager wrote it`)
     // Traffic on the new certificates before the load stops.
-    await servedMore(30)
-    const r = await traffic.stop()
-    progress(`3: ${r.ok} requests answered, ${r.failed} failed, over ${(r.ms / 1000).toFixed(1)} s`)
-    expect(r.failed, r.raw).toBe(0)
-    expect(r.ok, r.raw).toBeGreaterThan(100)
-    expect(await podState()).toEqual(before)
+    await stopClean(traffic, before, '3')
   }, LONG_STEP_MS), LONG_TEST_MS)
 
   it('4. mesh identity rotate-anchor replaces the anchor under load, each stage gated on the live proxies; no request fails, no restart', () => step(async () => {
@@ -205,12 +208,7 @@ describe('day two: certificates change under load, nothing fails', () => {
     for (const p of after.pods) expect(p, JSON.stringify(p)).toMatchObject({source: 'proxy', anchor: {sha256: sha(anchorB.certPem)}, missingCurrentAnchors: [], certificate: {issuer: 'CN=day2-issuer-b'}})
     expect(after.currentAnchors!.map((a) => a.sha256)).toEqual([sha(anchorB.certPem)])
     // Traffic with the old anchor gone before the load stops.
-    await servedMore(30)
-    const result = await traffic.stop()
-    progress(`4: ${result.ok} requests answered, ${result.failed} failed, over ${(result.ms / 1000).toFixed(1)} s`)
-    expect(result.failed, result.raw).toBe(0)
-    expect(result.ok, result.raw).toBeGreaterThan(100)
-    expect(await podState()).toEqual(before)
+    await stopClean(traffic, before, '4')
     const check = JSON.parse((await mesh('check', '-o', 'json')).stdout) as {categories: Array<{checks: Array<{id: string; result: string; error: string}>}>}
     expect(check.categories.flatMap((c) => c.checks).filter((c) => c.result !== 'success' && !c.id.startsWith('MESH13')).map((c) => `${c.id}: ${c.error}`)).toEqual([])
   }, LONG_STEP_MS), LONG_TEST_MS)

@@ -15,7 +15,7 @@ import {eventually, finalizeNamespace, identity, LONG_STEP_MS, LONG_TEST_MS, pro
 import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
 import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
-import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
+import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, meshCheckPasses, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
 const BOOKS = 'books'
@@ -84,12 +84,7 @@ describe('the mesh user journey on the test cluster', () => {
     await kubectl(['apply', '-f', '-'], manifest)
     controller = await startHostController(runner.dir)
     await mirrorControllerPod()
-    let check = await mesh('check')
-    await eventually('mesh check to pass', async () => {
-      check = await mesh('check')
-      return check.exitCode === 0 ? true : undefined
-    }, 60_000).catch(() => undefined)
-    expectOk(check, 'mesh check')
+    await meshCheckPasses()
   }))
 
   it('3a. mesh inject app.yaml | kubectl apply -f - meshes a three-service app', () => step(async () => {

@@ -33,6 +33,17 @@ export async function kubectl(args: string[], stdin?: string, context = 'admin')
   return r.stdout
 }
 
+/** `mesh check` until it passes (60 s), then its result must be a pass: what a failing one printed otherwise. */
+export async function meshCheckPasses(): Promise<void> {
+  let check = await mesh('check')
+  const end = Date.now() + 60_000
+  while (check.exitCode !== 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 1000))
+    check = await mesh('check')
+  }
+  expectOk(check, 'mesh check')
+}
+
 export interface HostController {
   child: ChildProcess
   logPath: string

@@ -3,10 +3,12 @@
  * (trust roots, the webhook's caBundle, mesh-config, the issuer Secret) as the API server stores
  * them, the controller's identity component (in this process, watching those objects) following
  * each one without a restart, and the gates reading the meshed pods. The test cluster has no
- * kubelet and today's proxies do not serve GET /identity, so the gates judge proxies by their pod
- * spec here: gate 2 holds until the pods are "restarted" with the new bundle (recreated with the
- * anchors mesh-config now gives), gate 4 cannot tell until they are gone. The gates' logic on
- * proxies that do report is tested in test/diagnostics/rotate-anchor.test.ts.
+ * kubelet and these pods run no proxy (their IPs answer nothing), which is how the command meets
+ * proxies of a version before GET /identity: the gates judge them by their pod spec: gate 2 holds
+ * until the pods are "restarted" with the new bundle (recreated with the anchors mesh-config now
+ * gives), gate 4 cannot tell until they are gone. The gates' logic on proxies that do report is
+ * tested in test/diagnostics/rotate-anchor.test.ts; a rotation against live proxies that apply
+ * the streamed bundle, under load, in test/e2e/day2.test.ts.
  */
 import {createHash, randomBytes, X509Certificate} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
