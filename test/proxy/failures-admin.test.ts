@@ -6,6 +6,7 @@
 // detection timeouts), a bounded ring (1,000 failures keep 100), hostile input stored cut;
 // ejections per authority and which endpoints are ejected now; detection timeouts by port.
 import http from 'node:http'
+import http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -107,11 +108,26 @@ afterAll(async () => {
 })
 
 describe('GET /errors', () => {
-  it('no endpoints: NO_ENDPOINTS with the authority', async () => {
+  it('no endpoints: NO_ENDPOINTS with the authority, from HTTP/1 and from HTTP/2', async () => {
     expect((await call('empty')).status).toBe(503)
     const [e] = await errorsOf(web)
     expect(e).toMatchObject({direction: 'outbound', authority: authority('empty'), kind: 'NO_ENDPOINTS', message: `service ${authority('empty')} has no endpoints`})
     expect(Date.now() - Date.parse(e!.time)).toBeLessThan(60_000)
+    // h2c with prior knowledge: the HTTP/2 codec records its own answers too.
+    const before = (await errorsOf(web)).length
+    const session = http2.connect(`http://127.0.0.1:${web.ports.outbound}`)
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = session.request({':path': '/h2', ':authority': authority('empty')})
+      req.on('response', (h) => resolve(Number(h[':status'])))
+      req.on('error', reject)
+      req.resume()
+      req.end()
+    })
+    session.close()
+    expect(status).toBe(503)
+    const errors = await errorsOf(web)
+    expect(errors.length).toBe(before + 1)
+    expect(errors[0]).toMatchObject({direction: 'outbound', authority: authority('empty'), kind: 'NO_ENDPOINTS'})
   })
 
   it('connect failures, then every endpoint ejected: the endpoints\' identity as the peer; ejection counted per authority, each ejected endpoint 1', async () => {
