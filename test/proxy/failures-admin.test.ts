@@ -214,6 +214,22 @@ describe('GET /errors', () => {
     expect(parseErrorsReport(JSON.stringify({version: 1, errors: [e]}))[0]!.authority!.startsWith('\u00e2\ufffd\u00ae')).toBe(true)
   })
 
+  it('credentials in an authority (userinfo) never reach /errors, the answer or the message', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      let out = ''
+      const s = net.connect(web.ports.outbound, '127.0.0.1', () => s.write('GET http://alice:s3cret-pw@db.shop.svc.cluster.local:8080/x?token=t0p HTTP/1.1\r\nhost: db\r\nconnection: close\r\n\r\n'))
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')))
+      s.on('error', () => {})
+      s.on('close', () => resolve(out))
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+    expect(answer).not.toContain('s3cret')
+    const [e] = await errorsOf(web)
+    expect(e).toMatchObject({kind: 'BAD_REQUEST', authority: '***@db.shop.svc.cluster.local:8080'})
+    const all = JSON.stringify(await errorsOf(web))
+    for (const secret of ['s3cret', 'alice', 't0p']) expect(all).not.toContain(secret)
+  })
+
   it('keeps the last 100 of 1,000 failures, newest first; ?peer is bounded', async () => {
     const agent = new http.Agent({keepAlive: true, maxSockets: 8})
     await Promise.all(Array.from({length: 8}, async (_, w) => {

@@ -200,3 +200,12 @@ export function normalizeAuthority(input: string, defaultPort: number): string {
 export function checkAuthority(normalized: string): Authority | string {
   return authorityOf(normalized, 0)
 }
+
+/**
+ * An authority as the proxy may repeat it (answers, logs, GET /errors): userinfo
+ * (`user:password@host`, refused anyway) is credentials, so everything before the last `@` goes.
+ */
+export function withoutUserinfo(authority: string): string {
+  const at = authority.lastIndexOf('@')
+  return at < 0 ? authority : `***@${authority.slice(at + 1)}`
+}

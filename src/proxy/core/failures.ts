@@ -3,6 +3,7 @@
 // every detection timeout, every TLS verification failure. One shape for all of them, so the
 // data path calls one function where it already logs the failure.
 import type {Direction} from '../../protocol/tap.js'
+import {withoutUserinfo} from '../config/authority.js'
 import type {ConnCtx} from './conn.js'
 import type {ProxyError} from './errors.js'
 import type {Addr, Observer, RequestMeta} from './observe.js'
@@ -11,7 +12,7 @@ export interface FailureEvent {
   direction: Direction
   /** The peer: its identity when known (the verified client, the server discovery named), else ip:port. */
   peer: string
-  /** Outbound: the target; inbound: the Host / original destination. */
+  /** Outbound: the target; inbound: the Host / original destination (userinfo never kept). */
   authority?: string
   /** A ProxyErrorCode, an inbound policy reason, or a refusal reason (detect_timeout, untrusted_certificate, ...). */
   kind: string
@@ -43,7 +44,7 @@ export function requestFailed(observer: Observer | undefined, meta: RequestMeta,
   const peer = meta.direction === 'inbound'
     ? (meta.tls.clientId ?? hostPort(meta.source))
     : (meta.tls.serverId ?? hostPort(meta.destination))
-  observer.failed({direction: meta.direction, peer, authority: meta.authority, kind: failureKind(err), message: err.message})
+  observer.failed({direction: meta.direction, peer, authority: withoutUserinfo(meta.authority), kind: failureKind(err), message: err.message})
 }
 
 /** A connection the proxy closed (or refused) itself; `peer` when another is known than the connection's (outbound: the endpoint). */
