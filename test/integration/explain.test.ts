@@ -8,7 +8,8 @@
  * pods are objects whose status this file writes (the test cluster has no kubelet). Two identity
  * services in this process certify them: one over the cluster's anchor and issuer (also written
  * to mesh-system, as `mesh install` does) and, for the untrusted case, one over a foreign anchor.
- * `mesh identity` reads the same proxies.
+ * web's proxy finds its endpoints with its own destination client (mTLS to the destination
+ * service, as in a pod). `mesh identity` reads the same proxies.
  * One failing pair per cause; `explain` must name it: no endpoints, all endpoints ejected, policy
  * denied, protocol detection timeout, untrusted certificate.
  * Root only (veth, network namespace).
@@ -22,7 +23,6 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import * as k8s from '@kubernetes/client-node'
 import {KubernetesRegistry} from '../../src/control/destination/k8s-registry.js'
 import {startDestinationService, type DestinationService} from '../../src/control/destination/index.js'
-import {ServingCert} from '../../src/control/identity/serving-cert.js'
 import {controllerIdentityName} from '../../src/control/identity/index.js'
 import {silentLogger} from '../../src/control/logger.js'
 import {createProxyMetrics} from '../../src/metrics/proxy-metrics.js'
@@ -31,7 +31,7 @@ import {ISSUER_SECRET_KEYS, TRUST_ROOTS_CONFIGMAP_KEY} from '../../src/protocol/
 import {identityName, ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {ErrorRing, startAdmin, type AdminServer} from '../../src/proxy/admin/index.js'
 import {loadProxyConfig} from '../../src/proxy/config/config.js'
-import type {Discovery, EndpointSet} from '../../src/proxy/core/contracts.js'
+import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {parseInboundPolicy} from '../../src/proxy/config/inbound-policy.js'
 import type {ProxyIdentity} from '../../src/proxy/identity/index.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
@@ -41,7 +41,6 @@ import {X509Certificate} from 'node:crypto'
 import {startLocalIdentity, type LocalIdentity} from '../helpers/local-identity.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 import {requireRoot} from '../helpers/needs.js'
-import {fixtureIssuer} from '../install/helpers.js'
 import {closeServer, quietLog, request, startEchoApp, type EchoApp} from '../proxy/helpers.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
 import {core, finalizeNamespace, kc, mesh} from './install-helpers.js'
@@ -69,13 +68,6 @@ async function identityService(pki: Pki, name: string): Promise<LocalIdentity> {
   return startLocalIdentity(dir)
 }
 
-function discovery(routes: Record<string, EndpointSet>): Discovery {
-  return {
-    resolve: (a) => Promise.resolve(routes[a] ? {current: () => routes[a]!, onChange: () => () => {}, close: () => {}} : null),
-    close: () => {},
-  }
-}
-
 interface PodProxy {
   proxy: RunningProxy
   admin: AdminServer
@@ -87,7 +79,7 @@ interface PodProxy {
  * A meshed pod: a real proxy whose inbound listens on `ip`:8080 (its pod IP and the Service's
  * target port) in front of an echo app, the admin server on `ip`, and the pod object saying so.
  */
-async function meshedPod(name: string, o: {sa: string; ip: string; ids: LocalIdentity; policy?: string; routes?: Record<string, EndpointSet>}): Promise<PodProxy> {
+async function meshedPod(name: string, o: {sa: string; ip: string; ids: LocalIdentity; policy?: string; discover?: boolean}): Promise<PodProxy> {
   const app = await startEchoApp()
   const identity: ProxyIdentity = await o.ids.proxyIdentity(o.sa, ns)
   const errors = new ErrorRing()
@@ -97,7 +89,9 @@ async function meshedPod(name: string, o: {sa: string; ip: string; ids: LocalIde
   cfg.retry.limit = 0
   if (o.policy) cfg.inboundPolicy = parseInboundPolicy(o.policy)
   const metrics = createProxyMetrics({localLabels: {namespace: ns, pod: name}})
-  const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, identity, observers: [metrics.observer, errors], discovery: discovery(o.routes ?? {})})
+  // The source's discovery: its own destination client, over mTLS to the destination service (as in a pod).
+  const discovery = o.discover ? new DestinationClient({addr: `wss://${route.ip}:${destination.port}`, namespace: ns, identity, serverName: controllerIdentityName(), trustAnchorsPem: o.ids.local.anchorsPem}) : undefined
+  const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, identity, observers: [metrics.observer, errors], discovery})
   const admin = await startAdmin({
     listen: `${o.ip}:0`, registry: metrics.registry, ready: () => proxy.isReady(), onShutdown: () => {}, getLogLevel: () => 'error', setLogLevel: () => {},
     identityReport: () => identity.report(), errors,
@@ -110,7 +104,7 @@ async function meshedPod(name: string, o: {sa: string; ip: string; ids: LocalIde
       ...(o.policy ? {[ProxyEnv.INBOUND_POLICY]: o.policy} : {}),
     },
   })
-  return {proxy, admin, app, close: async () => { await Promise.all([proxy.close(100), admin.close(), closeServer(app.server)]) }}
+  return {proxy, admin, app, close: async () => { discovery?.close(); await Promise.all([proxy.close(100), admin.close(), closeServer(app.server)]) }}
 }
 
 interface Explanation {
@@ -128,7 +122,6 @@ const stepOf = (e: Explanation, step: string) => e.steps.find((s) => s.step === 
 
 let route: ServiceProxyRoute
 let destination: DestinationService
-let serving: ServingCert
 let cluster: Pki
 let foreign: Pki
 let clusterIds: LocalIdentity
@@ -168,7 +161,6 @@ async function service(name: string, backends: Array<{name: string; ip: string}>
   if (backends.length > 0) await setEndpointSlice(ns, name, PORT, backends)
 }
 
-const endpoint = (pod: string, sa: string, at: string): EndpointSet => ({endpoints: [{host: at, port: PORT, identity: idOf(sa), labels: {dst_namespace: ns, dst_pod: pod}}]})
 
 beforeAll(async () => {
   route = await serviceProxyRoute(kc, {podIps: 5})
@@ -187,9 +179,8 @@ beforeAll(async () => {
     metadata: {name: 'web'},
     spec: {selector: {matchLabels: {app: 'web'}}, template: {metadata: {labels: {app: 'web'}}, spec: {containers: [{name: 'app', image: 'app'}]}}},
   }})
-  serving = new ServingCert({name: controllerIdentityName(), issuer: fixtureIssuer().issuer, log: silentLogger})
-  await serving.start()
-  destination = await startDestinationService({registry: new KubernetesRegistry({lib: k8s, kc, log: silentLogger}), serving, host: route.ip, port: 0, log: silentLogger})
+  // The destination service serves with the controller's certificate from the cluster's issuer, as the controller does.
+  destination = await startDestinationService({registry: new KubernetesRegistry({lib: k8s, kc, log: silentLogger}), serving: clusterIds.service.serving, host: route.ip, port: 0, log: silentLogger})
   await route.publish(destination.port, {name: 'mesh-dst', port: ControlPlanePorts.destination, portName: 'destination'})
   await writeControlPlaneIdentity()
 
@@ -199,16 +190,7 @@ beforeAll(async () => {
   pods.push(await meshedPod('db-0', {sa: 'db', ip: ip.db, ids: clusterIds}))
   // vault-0 was injected (and certified) under another anchor.
   pods.push(await meshedPod('vault-0', {sa: 'vault', ip: ip.vault, ids: foreignIds}))
-  web = await meshedPod('web-0', {
-    sa: 'web', ip: ip.web, ids: clusterIds,
-    routes: {
-      [authority('empty')]: {endpoints: []},
-      [authority('dead')]: endpoint('dead-0', 'dead', ip.dead),
-      [authority('locked')]: endpoint('locked-0', 'locked', ip.locked),
-      [authority('db')]: endpoint('db-0', 'db', ip.db),
-      [authority('vault')]: endpoint('vault-0', 'vault', ip.vault),
-    },
-  })
+  web = await meshedPod('web-0', {sa: 'web', ip: ip.web, ids: clusterIds, discover: true})
   pods.push(web)
   await service('empty', [])
   await service('dead', [{name: 'dead-0', ip: ip.dead}])
@@ -220,7 +202,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(pods.map((p) => p.close()))
   await destination?.stop()
-  serving?.stop()
   await route?.close()
   await restoreControlPlaneIdentity()
   await finalizeNamespace(ns).catch(() => {})
