@@ -29,6 +29,8 @@ let db: MeshSidecar
 let locked: MeshSidecar
 let foreign: {anchor: CaMaterial; issuer: CaMaterial}
 let foreignServer: tls.Server
+/** A server certified under the mesh's own anchor, as another identity than discovery names. */
+let imposterServer: tls.Server
 let dead: number[]
 
 async function errorsOf(s: MeshSidecar, query = ''): Promise<ProxyErrorEntry[]> {
@@ -76,6 +78,7 @@ function registry(): void {
     {name: 'dead', port: 8080, endpoints: dead.map((port) => ({port, sa: 'dead'}))},
     {name: 'empty', port: 8080, endpoints: []},
     {name: 'foreign', port: 8080, endpoints: [{port: (foreignServer.address() as net.AddressInfo).port, sa: 'foreign'}]},
+    {name: 'imposter', port: 8080, endpoints: [{port: (imposterServer.address() as net.AddressInfo).port, sa: 'imposter'}]},
   ])
 }
 
@@ -87,6 +90,10 @@ beforeAll(async () => {
   const leaf = signLeaf(foreign.issuer, {publicKeyPem: key.publicKeyPem, dnsName: identityName('foreign', NS)})
   foreignServer = tls.createServer({key: key.keyPem, cert: leaf.certPem + foreign.issuer.certPem}, (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'))
   await listenOn(foreignServer)
+  const other = await generateEcKey()
+  const otherLeaf = signLeaf(mesh.issuer, {publicKeyPem: other.publicKeyPem, dnsName: identityName('other', NS)})
+  imposterServer = tls.createServer({key: other.keyPem, cert: otherLeaf.certPem + mesh.issuer.certPem}, (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'))
+  await listenOn(imposterServer)
   const app = async () => {
     const a = await startEchoApp()
     apps.push(a)
@@ -104,6 +111,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.stop()
   await closeServer(foreignServer)
+  await closeServer(imposterServer)
   for (const a of apps) await closeServer(a.server)
 })
 
@@ -165,6 +173,13 @@ describe('GET /errors', () => {
     expect((await call('foreign')).status).toBe(502)
     const [e] = await errorsOf(web, `?peer=${encodeURIComponent(identityName('foreign', NS))}`)
     expect(e).toMatchObject({direction: 'outbound', peer: identityName('foreign', NS), authority: authority('foreign'), kind: 'untrusted_certificate'})
+  })
+
+  it('a server whose certificate chains to the mesh\'s anchor but names another identity: untrusted_certificate too', async () => {
+    expect((await call('imposter')).status).toBe(502)
+    const [e] = await errorsOf(web, `?peer=${encodeURIComponent(identityName('imposter', NS))}`)
+    expect(e).toMatchObject({direction: 'outbound', kind: 'untrusted_certificate'})
+    expect(e!.message).toContain(`the peer is ${identityName('other', NS)}, not the expected ${identityName('imposter', NS)}`)
   })
 
   it('an inbound policy refusal: the client\'s verified identity and the reason, on the refusing side', async () => {

@@ -24,12 +24,13 @@ const hostPort = (a: Addr): string => (a.ip.includes(':') ? `[${a.ip}]:${a.port}
 
 /**
  * A certificate the other side presented did not verify: OpenSSL's verification codes, and the
- * error checkServerIdentity returned (Node gives it `reason` and `cert`).
+ * errors of the identity's own check (`verifyPeer`, which the endpoint's checkServerIdentity
+ * returns: they carry `untrustedPeer`).
  */
 export function isTlsVerifyError(err: unknown): boolean {
-  const e = err as {code?: unknown, reason?: unknown, cert?: unknown} | undefined
+  const e = err as {code?: unknown, untrustedPeer?: unknown} | undefined
   if (!e || typeof e !== 'object') return false
-  if (typeof e.reason === 'string' && e.cert !== undefined) return true
+  if (e.untrustedPeer === true) return true
   return typeof e.code === 'string' && /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|INVALID_CA|PATH_LENGTH_EXCEEDED|INVALID_PURPOSE|HOSTNAME_MISMATCH|ERR_TLS_CERT_ALTNAME)/.test(e.code)
 }
 

@@ -21,20 +21,25 @@ export function peerChain(cert: PeerCertificate): X509Certificate[] {
   return out
 }
 
+/** A peer certificate this proxy does not accept; `untrustedPeer` lets a failure be told as such (core/failures.ts). */
+function untrusted(message: string): Error & {untrustedPeer: true} {
+  return Object.assign(new Error(message), {untrustedPeer: true as const})
+}
+
 export function verifyPeerCertificate(cert: PeerCertificate | undefined, expected: string, anchors: X509Certificate[], at = new Date()): Error | undefined {
-  if (!cert?.raw) return new Error(`the peer presented no certificate (expected ${expected})`)
+  if (!cert?.raw) return untrusted(`the peer presented no certificate (expected ${expected})`)
   let chain: X509Certificate[]
   try {
     chain = peerChain(cert)
   } catch (err) {
-    return new Error(`the peer certificate cannot be parsed: ${(err as Error).message}`)
+    return untrusted(`the peer certificate cannot be parsed: ${(err as Error).message}`)
   }
   const leaf = chain[0]!
   const problem = verifyChain({leaf, intermediates: chain.slice(1), anchors, at})
-  if (problem) return new Error(`the peer certificate does not chain to the trust anchors: ${problem}`)
+  if (problem) return untrusted(`the peer certificate does not chain to the trust anchors: ${problem}`)
   const name = singleDnsSan(leaf)
-  if (name === undefined) return new Error(`the peer certificate must carry exactly one DNS SAN (got ${leaf.subjectAltName ?? 'none'})`)
-  if (name !== expected) return new Error(`the peer is ${name}, not the expected ${expected}`)
+  if (name === undefined) return untrusted(`the peer certificate must carry exactly one DNS SAN (got ${leaf.subjectAltName ?? 'none'})`)
+  if (name !== expected) return untrusted(`the peer is ${name}, not the expected ${expected}`)
   return undefined
 }
 
