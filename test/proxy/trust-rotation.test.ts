@@ -12,6 +12,7 @@
 // from before (the proxy's ticket keys change with its anchors). Zero failed requests.
 import {X509Certificate} from 'node:crypto'
 import http from 'node:http'
+import https from 'node:https'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseMetrics} from '../../src/metrics/index.js'
@@ -83,6 +84,23 @@ async function direct(to: MeshSidecar, issuer: CaMaterial, session?: Buffer): Pr
   })
 }
 
+/** A keep-alive mTLS client (one connection) certified as web under `issuer`, straight to `to`'s inbound port. */
+async function keptConnection(to: MeshSidecar, issuer: CaMaterial): Promise<{get(p: string): Promise<{status: number; reused: boolean}>; close(): void}> {
+  const key = await generateEcKey()
+  const leaf = signLeaf(issuer, {publicKeyPem: key.publicKeyPem, dnsName: identityName('web', NS)})
+  const agent = new https.Agent({keepAlive: true, maxSockets: 1, key: key.keyPem, cert: leaf.certPem + issuer.certPem, ca: mesh.anchor.certPem + anchorB.certPem, servername: to.identity, checkServerIdentity: () => undefined})
+  return {
+    get: (p) => new Promise((resolve, reject) => {
+      const req = https.request({host: '127.0.0.1', port: to.ports.inbound, path: p, agent, headers: {host: AUTHORITY}}, (res) => {
+        res.resume().on('end', () => resolve({status: res.statusCode ?? 0, reused: req.reusedSocket}))
+      })
+      req.on('error', reject)
+      req.end()
+    }),
+    close: () => agent.destroy(),
+  }
+}
+
 /** Requests through web's proxy to db, one after another on a keep-alive agent, until stopped. */
 function load(): {stop(): Promise<void>; ok: () => number; failures: string[]} {
   const agent = new http.Agent({keepAlive: true, maxSockets: 2})
@@ -152,6 +170,9 @@ describe('an anchor rotation reaches running proxies through the trust bundle st
 
       // Before: db trusts A only; a peer certified under B is refused (and counted).
       expect(await anchorsOf(db0)).toEqual([A])
+      // A connection established now, under A, is kept through the whole rotation.
+      const kept = await keptConnection(db0, mesh.issuer)
+      expect(await kept.get('/kept/1')).toEqual({status: 200, reused: false})
       const refusedBefore = await untrustedRefusals(db0)
       expect((await direct(db0, issuerB)).status).toBeUndefined()
       expect(await untrustedRefusals(db0)).toBe(refusedBefore + 1)
@@ -191,6 +212,10 @@ describe('an anchor rotation reaches running proxies through the trust bundle st
       expect(resumedTry.status).toBeUndefined()
       expect(await untrustedRefusals(db0)).toBe(refusedAfter + 2)
       expect((await direct(db0, issuerB)).status).toBe(200)
+      // The connection established under A before the rotation still carries requests: an
+      // anchor change affects new handshakes only.
+      expect(await kept.get('/kept/2')).toEqual({status: 200, reused: true})
+      kept.close()
 
       // A replica injected after the rotation (anchor B alone) takes traffic from web too.
       const app2 = await app()
