@@ -196,6 +196,8 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
           host,
           port: o.destinationPort ?? DESTINATION_PORT,
           clusterDomain: o.clusterDomain,
+          // mesh_destination_refused_total{reason} on the controller's /metrics (admin port).
+          metrics,
           log: o.log.child('destination'),
         })
       },
