@@ -28,7 +28,20 @@ export interface LinkerdFamilies {
   tcpReadBytesTotal: Counter
   tcpWriteBytesTotal: Counter
   tcpCloseTotal: Counter
+  tcpConnectionDurationMs: Histogram
+  routeRequestTotal: Counter
+  routeResponseTotal: Counter
+  routeResponseLatencyMs: Histogram
 }
+
+/**
+ * Labels of the per-route families (route_request_total, route_response_total,
+ * route_response_latency_ms), after the local pod's labels. Linkerd's: `dst` is the authority the
+ * route policy belongs to, `rt_route` the route's name (empty for the default route: no rule
+ * matched, or the policy has no routes); `tls` as on the other families, which Linkerd's route
+ * dashboard selects on.
+ */
+export const ROUTE_LABELS = ['direction', 'dst', 'rt_route', 'tls'] as const
 
 export function registerLinkerdFamilies(registry: Registry, localLabelNames: readonly string[], maxSeries?: number): LinkerdFamilies {
   const base = [...localLabelNames, ...TRAFFIC_LABELS]
@@ -55,6 +68,34 @@ export function registerLinkerdFamilies(registry: Registry, localLabelNames: rea
       name: 'tcp_close_total',
       help: 'Total count of closed connections.',
       labelNames: [...base, 'errno'],
+      maxSeries,
+    }),
+    tcpConnectionDurationMs: registry.histogram({
+      name: 'tcp_connection_duration_ms',
+      help: 'Connection lifetimes, from open to close, in milliseconds.',
+      labelNames: [...base, 'errno'],
+      buckets: LATENCY_BUCKETS_MS,
+      maxSeries,
+    }),
+    ...registerRouteFamilies(registry, localLabelNames, maxSeries),
+  }
+}
+
+function registerRouteFamilies(registry: Registry, localLabelNames: readonly string[], maxSeries?: number): Pick<LinkerdFamilies, 'routeRequestTotal' | 'routeResponseTotal' | 'routeResponseLatencyMs'> {
+  const base = [...localLabelNames, ...ROUTE_LABELS]
+  return {
+    routeRequestTotal: registry.counter({name: 'route_request_total', help: 'Total count of HTTP requests, by route.', labelNames: base, maxSeries}),
+    routeResponseTotal: registry.counter({
+      name: 'route_response_total',
+      help: 'Total count of HTTP responses, by route.',
+      labelNames: [...base, 'status_code', 'classification'],
+      maxSeries,
+    }),
+    routeResponseLatencyMs: registry.histogram({
+      name: 'route_response_latency_ms',
+      help: 'Elapsed times between a request\'s headers being received and its response headers being sent, by route, in milliseconds.',
+      labelNames: [...base, 'status_code'],
+      buckets: LATENCY_BUCKETS_MS,
       maxSeries,
     }),
   }
