@@ -35,6 +35,8 @@ interface ResponseSeries {
 
 interface StatusSeries extends ResponseSeries {
   status: number
+  /** The request series it belongs to (its label values), so a response needs no lookup. */
+  owner: RequestSeries
   /** The same response in the route families, when the request has a route series. */
   route?: ResponseSeries
 }
@@ -147,18 +149,18 @@ export class ProxyMetricsObserver implements Observer {
   }
 
   responseEnd(req: RequestMeta, end: ResponseEndMeta): void {
-    const r = this.requestSeries(req)
     let s = this.inFlight.get(req)
     if (s === undefined || (end.status !== undefined && end.status !== s.status)) {
-      s = this.statusSeries(r, end.status ?? 0)
+      s = this.statusSeries(this.requestSeries(req), end.status ?? 0)
     }
     this.inFlight.delete(req)
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
     const classification = classify(status, end.grpcStatus, end.resetError)
+    const {owner} = s
     const code = statusLabel(s.status)
-    this.responseCounter(s, classification, () => this.families.responseTotal.child([...r.values, code, classification])).inc()
-    if (s.route !== undefined && r.route !== undefined) {
-      const values = r.route.values
+    this.responseCounter(s, classification, () => this.families.responseTotal.child([...owner.values, code, classification])).inc()
+    if (s.route !== undefined && owner.route !== undefined) {
+      const values = owner.route.values
       this.responseCounter(s.route, classification, () => this.families.routeResponseTotal.child([...values, code, classification])).inc()
     }
   }
@@ -228,7 +230,7 @@ export class ProxyMetricsObserver implements Observer {
   private statusSeries(r: RequestSeries, status: number): StatusSeries {
     let s = r.byStatus.get(status)
     if (s === undefined) {
-      s = {status, latency: this.families.responseLatencyMs.child([...r.values, statusLabel(status)])}
+      s = {status, owner: r, latency: this.families.responseLatencyMs.child([...r.values, statusLabel(status)])}
       if (r.route !== undefined) {
         const route = r.route
         let rs = route.byStatus.get(status)
