@@ -94,7 +94,7 @@ describe('the controller admin server', () => {
       })
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
       for (let id = 1; id <= 2001; id++) ws.send(JSON.stringify({type: 'watch', id, authority: 'web.default.svc.cluster.local:80'}))
-      await eventually(() => expect(errors.some((m) => m.id === 2001)).toBe(true), {timeoutMs: 60_000})
+      await eventually('the 2,001st watch refused', () => expect(errors.some((m) => m.id === 2001)).toBe(true), {timeoutMs: 60_000})
       expect(errors.find((m) => m.id === 2001)).toMatchObject({code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams from this client/)})
       const after = parseMetrics((await curl(`${base}/metrics`)).body).get('mesh_destination_refused_total')
       expect(after!.samples.find((s) => s.labels.reason === 'peer_watches')!.value).toBe(watchesBefore + 1)
