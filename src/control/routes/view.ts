@@ -1,0 +1,32 @@
+// The tap server's view of Services and their routes (ServiceView, src/control/tap/types.ts):
+// which Service port an authority label names (as the destination service reads the authority
+// a proxy asks about: a name in any form for the caller's namespace, or a cluster IP), and the
+// routes in force on each port of a Service (as the routes streams compile them). Built on the
+// controller's own registry and route state, so `mesh stat --routes` and the proxies agree.
+import {isIP} from 'node:net'
+import type {Registry} from '../destination/registry.js'
+import {parseLabelAuthority as parse} from '../tap/service-view.js'
+import type {ServicePort, ServiceView} from '../tap/types.js'
+import {registryPorts, type RouteState} from './state.js'
+
+export function registryServiceView(registry: Registry, routes: RouteState, clusterDomain = 'cluster.local'): ServiceView {
+  const servicePorts = registryPorts(registry)
+  return {
+    clusterDomain,
+    serviceOf(authority, callerNamespace): ServicePort | undefined {
+      const a = parse(authority, callerNamespace, clusterDomain)
+      if (!a) return undefined
+      if (a.kind === 'external') {
+        const ref = isIP(a.host) ? registry.serviceAt(a.host) : undefined
+        return ref ? {namespace: ref.namespace, name: ref.service, port: a.port} : undefined
+      }
+      const r = registry.resolve(a.namespace, a.service, a.port)
+      return r.kind === 'endpoints' ? {namespace: a.namespace, name: a.service, port: a.port} : undefined
+    },
+    routesOf(namespace, name) {
+      const ports = servicePorts(namespace, name)
+      if (!ports) return undefined
+      return ports.map((port) => ({port, routes: routes.inForce(namespace, name, port, servicePorts).map((r) => ({kind: r.kind, name: r.name}))}))
+    },
+  }
+}
