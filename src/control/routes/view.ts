@@ -7,7 +7,9 @@ import {isIP} from 'node:net'
 import type {Registry} from '../destination/registry.js'
 import {parseLabelAuthority as parse} from '../tap/service-view.js'
 import type {ServicePort, ServiceView} from '../tap/types.js'
-import {registryPorts, type RouteState} from './state.js'
+import {compilePolicy} from '../../routes/policy.js'
+import type {RouteReport, RoutesReport} from '../../routes/command.js'
+import {registryPorts, routeKey, type RouteState} from './state.js'
 
 export function registryServiceView(registry: Registry, routes: RouteState, clusterDomain = 'cluster.local'): ServiceView {
   const servicePorts = registryPorts(registry)
@@ -28,5 +30,28 @@ export function registryServiceView(registry: Registry, routes: RouteState, clus
       if (!ports) return undefined
       return ports.map((port) => ({port, routes: routes.inForce(namespace, name, port, servicePorts).map((r) => ({kind: r.kind, name: r.name}))}))
     },
+    routesReport: (namespace, name) => routesReportOf(routes, servicePorts, clusterDomain, namespace, name),
   }
+}
+
+/**
+ * `mesh routes svc/<name>` from the controller's own state (local mode, where there is no API
+ * server to read): the routes attached to the Service with the status the controller computes
+ * for them, and per port the policy the routes streams send. Undefined: no such Service.
+ */
+export function routesReportOf(state: RouteState, servicePorts: (ns: string, name: string) => number[] | undefined, clusterDomain: string, namespace: string, name: string): RoutesReport | undefined {
+  const ports = servicePorts(namespace, name)
+  if (!ports) return undefined
+  const reports: RouteReport[] = []
+  for (const route of state.routes(namespace)) {
+    const i = route.parents.findIndex((p) => p.namespace === namespace && p.name === name)
+    if (i < 0) continue
+    const parent = route.parents[i]!
+    const problem = parent.problem?.message ?? (route.verdict.ok ? undefined : route.verdict.message)
+    const conditions = state.status(routeKey(route), servicePorts)[i]?.conditions ?? []
+    reports.push({kind: route.kind, name: route.name, generation: route.generation, conditions: conditions.map((c) => ({...c, observedGeneration: route.generation})), compiled: !problem, ...(problem ? {problem} : {})})
+  }
+  reports.sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`))
+  const policies = ports.map((port) => compilePolicy({service: {namespace, name, port}, clusterDomain, routes: state.inForce(namespace, name, port, servicePorts), servicePorts}))
+  return {service: {namespace, name, ports}, missingCrds: [], routes: reports, policies}
 }

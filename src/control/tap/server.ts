@@ -121,6 +121,15 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
         await opts.authorizer.authorize(req, c, target)
         return sendJson(res, 200, await authzQuery(opts.resolver, store, opts.authz?.(), c.resource, scopeParam(q)))
       }
+      case TapApi.routes: {
+        const c = check(q, 'get', 'routes')
+        if (c.resource.kind !== 'service' || !c.resource.name) throw new BadQuery('resource must name a Service (svc/<name>): routes attach to Services')
+        await opts.authorizer.authorize(req, c, target)
+        const report = services.routesReport?.(scopeParam(q).namespace, c.resource.name)
+        if (!services.routesReport) return sendJson(res, 501, {error: {code: 'MESH_TAP_NO_ROUTES', message: 'this tap server has no view of the routes: ask the API server (kubectl get httproutes, mesh routes with a kubeconfig)'}})
+        if (!report) throw new TargetNotFoundError(c.resource, scopeParam(q).namespace)
+        return sendJson(res, 200, report)
+      }
       case TapApi.tap:
         return sendJson(res, 426, {error: {code: 'MESH_TAP_UPGRADE', message: 'tap is a WebSocket: connect with `mesh tap`'}})
       default:

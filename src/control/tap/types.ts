@@ -1,6 +1,7 @@
 // What the tap server knows about pods and how it learns it. A TargetResolver maps a resource
 // to its pods: the Kubernetes one reads the API server, the local one the demo's registry.
 import type {ResourceKind, ResourceRef} from './resource.js'
+import type {RoutesReport} from '../../routes/command.js'
 
 export interface WorkloadRef {
   kind: ResourceKind
@@ -80,4 +81,6 @@ export interface ServiceView {
   serviceOf(authority: string, callerNamespace: string): ServicePort | undefined
   /** The ports of Service namespace/name and the routes in force on each; undefined: unknown. */
   routesOf?(namespace: string, name: string): Array<{port: number; routes: Array<{kind: string; name: string}>}> | undefined
+  /** `mesh routes svc/<name>` where the CLI has no API server (local mode); undefined: no such Service. */
+  routesReport?(namespace: string, name: string): RoutesReport | undefined
 }
