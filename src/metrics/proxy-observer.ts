@@ -4,7 +4,7 @@
 // the data path builds fresh ones), then the series by authority (and route) in a Map.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
+import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
@@ -101,6 +101,10 @@ export class ProxyMetricsObserver implements Observer {
 
   retried(direction: Direction, outcome: RetryOutcome): void {
     this.reliability.retries[direction][outcome].inc()
+  }
+
+  routePolicyWait(outcome: RoutesWaitOutcome): void {
+    this.reliability.routePolicyWaits[outcome].inc()
   }
 
   ejected(direction: Direction): void {
