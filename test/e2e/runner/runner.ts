@@ -45,6 +45,8 @@ export interface ClientSummary {
   last: Record<string, number>
   started: number
   statuses: Record<string, number>
+  /** HTTP: answers the proxy gave itself, by their `mesh-proxy-error` header. */
+  proxyErrors: Record<string, number>
   errors: string[]
   ms: number
   raw: string
