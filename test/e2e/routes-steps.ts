@@ -48,7 +48,20 @@ async function accepted(ns: string, name: string): Promise<string | undefined> {
  * 6c: a running client proxy picks up a 1 s request timeout (504 with mesh-proxy-error, no
  * restart); deleting the route restores the default. Also starts the canary for 6d.
  */
-export async function timeoutStep(ctx: RoutesContext): Promise<void> {
+export function timeoutStep(ctx: RoutesContext): Promise<void> {
+  return withRoutes(ctx.ns, ['web-timeout'], () => timeouts(ctx))
+}
+
+/** Runs a step; whatever happens, its routes go (a later step must not meet a leftover route). */
+async function withRoutes(ns: string, names: string[], fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn()
+  } finally {
+    await kubectl(['delete', 'httproute', ...names, '-n', ns, '--ignore-not-found'])
+  }
+}
+
+async function timeouts(ctx: RoutesContext): Promise<void> {
   const {runner, ns} = ctx
   const client = ctx.podsOf(ns, 'client')[0]!
   const url = `http://web.${ns}.svc.cluster.local`
@@ -88,11 +101,16 @@ export async function timeoutStep(ctx: RoutesContext): Promise<void> {
  * 3 points of 10 %; `mesh stat --routes -o json` counts exactly what was sent, per backend;
  * moving to 0/100 under load fails no request.
  */
-export async function splitStep(ctx: RoutesContext): Promise<void> {
+export function splitStep(ctx: RoutesContext): Promise<void> {
+  return withRoutes(ctx.ns, ['web-split'], () => splitting(ctx))
+}
+
+async function splitting(ctx: RoutesContext): Promise<void> {
   const {runner, ns} = ctx
   const client = ctx.podsOf(ns, 'client')[0]!
   const url = `http://web.${ns}.svc.cluster.local/split`
   await ctx.waitApps(ns, ['web-canary'], 150_000)
+  await defaultRoute(ctx, client)
   const rules = (stable: number, canary: number): Obj[] => [
     {matches: [{path: {type: 'PathPrefix', value: '/split'}, headers: [{name: 'x-canary', value: 'yes'}]}], backendRefs: [to('web-canary')]},
     {matches: [{path: {type: 'PathPrefix', value: '/split'}}], backendRefs: [to('web', stable), to('web-canary', canary)]},
@@ -157,19 +175,26 @@ export async function splitStep(ctx: RoutesContext): Promise<void> {
   expect(r.ok, r.raw).toBeGreaterThan(0)
   const canaryLast = Math.max(...Object.entries(r.last).filter(([p]) => isCanary(p)).map(([, t]) => t))
   expect(canaryLast, `the canary answered the load after the change: ${r.raw}`).toBeGreaterThan(tPatch)
-  // The route goes: /split is the Service's again (a path no route matched was 404 meanwhile).
-  await kubectl(['delete', 'httproute', 'web-split', '-n', ns])
-  await eventually('the default route back for web', async () => {
-    const back = await runner.client(ns, client, ['http', `http://web.${ns}.svc.cluster.local/hello`, '1'])
-    return back.statuses['200'] === 1 ? back : undefined
+}
+
+/** Web has no route (a leftover of an earlier step would 404 this step's paths): waits until its proxy says so. */
+async function defaultRoute(ctx: RoutesContext, client: string): Promise<void> {
+  await eventually('the default route for web (no route left)', async () => {
+    const r = await ctx.runner.client(ctx.ns, client, ['http', `http://web.${ctx.ns}.svc.cluster.local/hello`, '1'])
+    return r.statuses['200'] === 1 ? r : undefined
   }, 120_000)
 }
 
 /** 6e: retries configured on a route recover a backend that fails 1 request in 3; then the routes go. */
-export async function retryStep(ctx: RoutesContext): Promise<void> {
+export function retryStep(ctx: RoutesContext): Promise<void> {
+  return withRoutes(ctx.ns, ['web-retry'], () => retries(ctx))
+}
+
+async function retries(ctx: RoutesContext): Promise<void> {
   const {runner, ns} = ctx
   const client = ctx.podsOf(ns, 'client')[0]!
   const url = `http://web.${ns}.svc.cluster.local/flaky`
+  await defaultRoute(ctx, client)
   // Without a route: the default retries (502-504, idempotent) do not cover the 500s.
   const bare = await runner.client(ns, client, ['http', `${url}/bare`, '30'])
   expect(bare.failed, `1 in 3 fails without the route: ${bare.raw}`).toBeGreaterThan(0)
@@ -183,5 +208,4 @@ export async function retryStep(ctx: RoutesContext): Promise<void> {
   const r = await runner.client(ns, client, ['http', `${url}/x`, '30'])
   expect(r, `the route's retries recover every failure: ${r.raw}`).toMatchObject({ok: 30, failed: 0})
   expect(await retried() - before, 'the failures were retried').toBeGreaterThan(0)
-  await kubectl(['delete', 'httproute', 'web-retry', '-n', ns])
 }
