@@ -36,6 +36,19 @@ export interface RoutePlane {
 export const svcPort = (name: string): {group: string; kind: string; name: string; port: number} => ({group: '', kind: 'Service', name, port: PORT})
 export const backend = (name: string, weight?: number): Record<string, unknown> => (weight === undefined ? {name, port: PORT} : {name, port: PORT, weight})
 
+/** HTTPRoute books-api on books: /split 50/50 to books and books-v2, /fail to books. */
+export const booksApi = {
+  kind: 'HTTPRoute',
+  metadata: {name: 'books-api', namespace: NS},
+  spec: {
+    parentRefs: [svcPort('books')],
+    rules: [
+      {matches: [{path: {type: 'PathPrefix', value: '/split'}}], backendRefs: [backend('books', 50), backend('books-v2', 50)]},
+      {matches: [{path: {type: 'PathPrefix', value: '/fail'}}], backendRefs: [backend('books')]},
+    ],
+  },
+}
+
 export async function startRoutePlane(services: string[], routes: unknown[], opts: {proxyRoutes?: string} = {}): Promise<RoutePlane> {
   const servers: http.Server[] = []
   const apps: Record<string, number> = {}

@@ -9,7 +9,7 @@ import type {RouteStatReport, RouteStatRow} from '../../src/stat/types.js'
 import {eventually} from '../helpers/eventually.js'
 import {runMesh} from '../helpers/run.js'
 import {withEnv} from '../tap/harness.js'
-import {backend, NS, startRoutePlane, svcPort, type RoutePlane} from './route-plane.js'
+import {booksApi, NS, startRoutePlane, svcPort, type RoutePlane} from './route-plane.js'
 
 let plane: RoutePlane
 let restoreEnv: () => void
@@ -18,17 +18,7 @@ let warmups = 0
 const split = {books: 0, 'books-v2': 0}
 
 const routes = [
-  {
-    kind: 'HTTPRoute',
-    metadata: {name: 'books-api', namespace: NS},
-    spec: {
-      parentRefs: [svcPort('books')],
-      rules: [
-        {matches: [{path: {type: 'PathPrefix', value: '/split'}}], backendRefs: [backend('books', 50), backend('books-v2', 50)]},
-        {matches: [{path: {type: 'PathPrefix', value: '/fail'}}], backendRefs: [backend('books')]},
-      ],
-    },
-  },
+  booksApi,
   {kind: 'HTTPRoute', metadata: {name: 'books-slow', namespace: NS}, spec: {parentRefs: [svcPort('books')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/slow'}}]}]}},
   {kind: 'HTTPRoute', metadata: {name: 'books-idle', namespace: NS}, spec: {parentRefs: [svcPort('books')], rules: [{matches: [{path: {type: 'PathPrefix', value: '/idle'}}]}]}},
 ]
@@ -36,8 +26,9 @@ const routes = [
 beforeAll(async () => {
   plane = await startRoutePlane(['books', 'books-v2', 'authors'], routes, {proxyRoutes: `authors.${NS}.svc.cluster.local:8080 GET /a/=timeout:5s`})
   restoreEnv = withEnv({...plane.env, KUBECONFIG: '/nonexistent/kubeconfig'})
-  // Until the policy arrives books' requests take the default route (200 from books); after, /warm
-  // matches no route (404). Both count under [default].
+  // /warm matches no route: 404 once the policy is in force (the first request waits for it,
+  // bounded); a request that took the default route before it would be a 200 from books. Both
+  // count under [default].
   await eventually('the route policy to reach the proxy', async () => {
     warmups++
     return (await plane.send('books', '/warm')).status === 404 ? true : undefined

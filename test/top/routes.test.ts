@@ -9,23 +9,13 @@ import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import {eventually} from '../helpers/eventually.js'
 import {runMesh} from '../helpers/run.js'
 import {withEnv} from '../tap/harness.js'
-import {backend, NS, startRoutePlane, svcPort, type RoutePlane} from '../stat/route-plane.js'
+import {booksApi, NS, startRoutePlane, type RoutePlane} from '../stat/route-plane.js'
 import {topWhile} from './top-kit.js'
 
 let plane: RoutePlane
 let restoreEnv: () => void
 
-const routes = [{
-  kind: 'HTTPRoute',
-  metadata: {name: 'books-api', namespace: NS},
-  spec: {
-    parentRefs: [svcPort('books')],
-    rules: [
-      {matches: [{path: {type: 'PathPrefix', value: '/split'}}], backendRefs: [backend('books', 50), backend('books-v2', 50)]},
-      {matches: [{path: {type: 'PathPrefix', value: '/fail'}}], backendRefs: [backend('books')]},
-    ],
-  },
-}]
+const routes = [booksApi]
 
 beforeAll(async () => {
   plane = await startRoutePlane(['books', 'books-v2', 'authors'], routes, {proxyRoutes: `authors.${NS}.svc.cluster.local:8080 GET /a/=timeout:5s`})
