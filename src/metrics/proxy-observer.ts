@@ -6,7 +6,7 @@
 // route series, so a routed request costs one more increment per event, not a lookup.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
+import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
@@ -128,6 +128,10 @@ export class ProxyMetricsObserver implements Observer {
 
   retried(direction: Direction, outcome: RetryOutcome): void {
     this.reliability.retries[direction][outcome].inc()
+  }
+
+  routePolicyWait(outcome: RoutesWaitOutcome): void {
+    this.reliability.routePolicyWaits[outcome].inc()
   }
 
   ejected(direction: Direction): void {

@@ -69,9 +69,14 @@ export interface Observer {
   retried?(direction: Direction, outcome: RetryOutcome): void
   /** Failure accrual ejected an endpoint of this side. */
   ejected?(direction: Direction): void
+  /** A first request's wait for an authority's route policy ended (outbound; route/router.ts). */
+  routePolicyWait?(outcome: RoutesWaitOutcome): void
 }
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
+
+/** How a wait for a route policy ended: the control plane answered, or the deadline passed (the default route). */
+export type RoutesWaitOutcome = 'arrived' | 'timeout'
 
 /** Fans one call out to several observers. */
 export function combineObservers(observers: Observer[]): Observer {
@@ -86,5 +91,6 @@ export function combineObservers(observers: Observer[]): Observer {
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
     ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+    routePolicyWait: (w) => { for (const o of observers) o.routePolicyWait?.(w) },
   }
 }
