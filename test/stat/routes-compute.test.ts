@@ -26,17 +26,20 @@ const series = fc.record({
   before: fc.nat(1200),
 })
 
+/** One generated series (what `series` produces). */
+type Series = typeof series extends fc.Arbitrary<infer T> ? T : never
+
 function family(name: string, type: 'counter' | 'histogram', samples: Sample[]): MetricFamily {
   return {name, type, help: '', samples} as unknown as MetricFamily
 }
 
-function scrapes(list: Array<fc.RecordValue<typeof series>>): {current: Scrape; baseline: Scrape} {
-  const labels = (s: fc.RecordValue<typeof series>): Record<string, string> => {
+function scrapes(list: Array<Series>): {current: Scrape; baseline: Scrape} {
+  const labels = (s: Series): Record<string, string> => {
     const l: Record<string, string> = {direction: s.direction, authority: s.authority}
     for (const k of ['route_kind', 'route', 'backend'] as const) if (s[k] !== undefined) l[k] = s[k]!
     return l
   }
-  const at = (pick: (s: fc.RecordValue<typeof series>) => number, t: number): Scrape => ({
+  const at = (pick: (s: Series) => number, t: number): Scrape => ({
     at: t,
     families: new Map([
       ['response_total', family('response_total', 'counter', list.map((s) => ({name: 'response_total', labels: {...labels(s), classification: s.classification}, value: pick(s)})))],
@@ -64,7 +67,7 @@ describe('computeRouteStats on generated scrapes', () => {
       const windows = new Map([['shop/web-0', {current, baseline, baselineAt: 0}]])
       const view = authorityOnlyView()
       const rows = computeRouteStats({groups: [web], mode: 'client', view}, windows)
-      const delta = (s: fc.RecordValue<typeof series>): number => (s.count >= s.before ? s.count - s.before : s.count)
+      const delta = (s: Series): number => (s.count >= s.before ? s.count - s.before : s.count)
       const sent = uniq.filter((s) => s.direction === 'outbound').reduce((a, s) => a + delta(s), 0)
       // (exact for counts below 2^53; sums past it round, in whatever order they are added)
       const same = (a: number, b: number): void => expect(Math.abs(a - b)).toBeLessThanOrEqual(b > 2 ** 53 ? b * 1e-12 : 0)
