@@ -1,10 +1,11 @@
 // The proxy's reliability families: retries the sides wanted, made or denied by the retry budget,
-// and endpoints ejected by failure accrual (how many times, by the authority whose balancer
-// ejected them, and which are ejected now). Named like the proxy's own families (mesh_proxy_*):
-// Linkerd's route-level retry families carry route objects this proxy does not have. The retry
-// series exist from the start at 0; the ejection series appear with their authority.
+// endpoints ejected by failure accrual (how many times, by the authority whose balancer ejected
+// them, and which are ejected now), and how first requests' waits for a route policy ended. Named
+// like the proxy's own families (mesh_proxy_*): Linkerd's route-level retry families carry route
+// objects this proxy does not have. The retry and wait series exist from the start at 0; the
+// ejection series appear with their authority.
 import type {Direction} from '../protocol/tap.js'
-import type {RetryOutcome} from '../proxy/core/observe.js'
+import type {RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import type {Counter, CounterChild} from './counter.js'
 import type {Gauge} from './gauge.js'
 import type {Registry} from './registry.js'
@@ -12,9 +13,11 @@ import type {Registry} from './registry.js'
 export const RETRIES_FAMILY = 'mesh_proxy_retries_total'
 export const EJECTIONS_FAMILY = 'mesh_proxy_endpoint_ejections_total'
 export const EJECTED_FAMILY = 'mesh_proxy_endpoint_ejected'
+export const ROUTE_POLICY_WAITS_FAMILY = 'mesh_proxy_route_policy_waits_total'
 
 const DIRECTIONS: Direction[] = ['inbound', 'outbound']
 const OUTCOMES: RetryOutcome[] = ['retried', 'budget_exhausted']
+const WAIT_OUTCOMES: RoutesWaitOutcome[] = ['arrived', 'timeout']
 
 export interface ReliabilityFamilies {
   retries: Record<Direction, Record<RetryOutcome, CounterChild>>
@@ -22,6 +25,7 @@ export interface ReliabilityFamilies {
   ejections: Counter
   /** {direction, authority, endpoint}: 1 while ejected, 0 once it answered again, removed when it leaves discovery. */
   ejected: Gauge
+  routePolicyWaits: Record<RoutesWaitOutcome, CounterChild>
 }
 
 /** `maxSeries` bounds the authority and endpoint label sets (the route cache bounds authorities too). */
@@ -43,10 +47,16 @@ export function registerReliabilityFamilies(registry: Registry, maxSeries?: numb
     labelNames: ['direction', 'authority', 'endpoint'],
     maxSeries,
   })
+  const waits = registry.counter({
+    name: ROUTE_POLICY_WAITS_FAMILY,
+    help: 'First requests to a Service that waited for its route policy, by how the wait ended (arrived: the control plane answered; timeout: the request took the default route).',
+    labelNames: ['outcome'],
+  })
   const byOutcome = (d: Direction) => Object.fromEntries(OUTCOMES.map((o) => [o, retries.labels(d, o)])) as Record<RetryOutcome, CounterChild>
   return {
     retries: Object.fromEntries(DIRECTIONS.map((d) => [d, byOutcome(d)])) as ReliabilityFamilies['retries'],
     ejections,
     ejected,
+    routePolicyWaits: Object.fromEntries(WAIT_OUTCOMES.map((o) => [o, waits.labels(o)])) as ReliabilityFamilies['routePolicyWaits'],
   }
 }

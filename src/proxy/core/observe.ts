@@ -76,9 +76,14 @@ export interface Observer {
   detectTimedOut?(direction: Direction, port: number): void
   /** A request or connection failed and the proxy answered or closed it (core/failures.ts). */
   failed?(f: FailureEvent): void
+  /** A first request's wait for an authority's route policy ended (outbound; route/router.ts). */
+  routePolicyWait?(outcome: RoutesWaitOutcome): void
 }
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
+
+/** How a wait for a route policy ended: the control plane answered, or the deadline passed (the default route). */
+export type RoutesWaitOutcome = 'arrived' | 'timeout'
 
 /** Fans one call out to several observers. */
 export function combineObservers(observers: Observer[]): Observer {
@@ -96,5 +101,6 @@ export function combineObservers(observers: Observer[]): Observer {
     ejectionOver: (d, a, e, r) => { for (const o of observers) o.ejectionOver?.(d, a, e, r) },
     detectTimedOut: (d, p) => { for (const o of observers) o.detectTimedOut?.(d, p) },
     failed: (f) => { for (const o of observers) o.failed?.(f) },
+    routePolicyWait: (w) => { for (const o of observers) o.routePolicyWait?.(w) },
   }
 }
