@@ -4,7 +4,8 @@
 // the data path builds fresh ones), then the series by authority (and route) in a Map.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
+import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
+import {AuthzFamilies} from './authz-families.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
@@ -67,6 +68,7 @@ export class ProxyMetricsObserver implements Observer {
   private readonly refusals: InboundRefusals
   private readonly bounds: Refusals
   private readonly reliability: ReliabilityFamilies
+  private readonly authzFamilies: AuthzFamilies
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -89,6 +91,15 @@ export class ProxyMetricsObserver implements Observer {
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
     this.reliability = registerReliabilityFamilies(registry)
+    this.authzFamilies = new AuthzFamilies(registry, this.maxSeries)
+  }
+
+  authz(outcome: AuthzOutcome, policy: string, clientId: string): void {
+    this.authzFamilies.count(outcome, policy, clientId)
+  }
+
+  authzStreamError(): void {
+    this.authzFamilies.streamError()
   }
 
   inboundRefused(reason: string): void {

@@ -69,9 +69,18 @@ export interface Observer {
   retried?(direction: Direction, outcome: RetryOutcome): void
   /** Failure accrual ejected an endpoint of this side. */
   ejected?(direction: Direction): void
+  /**
+   * Inbound, under the control plane's authorization policy: a request or connection allowed or
+   * denied by `policy`, or an audit-mode `policy` that would have denied it; `clientId` is the
+   * verified identity ('' without one).
+   */
+  authz?(outcome: AuthzOutcome, policy: string, clientId: string): void
+  /** An authorization policy message the proxy could not use (the last good one stayed). */
+  authzStreamError?(): void
 }
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
+export type AuthzOutcome = 'allowed' | 'denied' | 'audit'
 
 /** Fans one call out to several observers. */
 export function combineObservers(observers: Observer[]): Observer {
@@ -86,5 +95,7 @@ export function combineObservers(observers: Observer[]): Observer {
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
     ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+    authz: (x, p, c) => { for (const o of observers) o.authz?.(x, p, c) },
+    authzStreamError: () => { for (const o of observers) o.authzStreamError?.() },
   }
 }

@@ -15,6 +15,7 @@ export const REFUSAL_REASONS = {
   connection_limit: 'a connection refused, or an idle one closed, because the listener was at its connection cap',
   h2_reset_flood: 'an HTTP/2 connection that reset too many streams before their response (GOAWAY ENHANCE_YOUR_CALM)',
   h2_stream_limit: 'an HTTP/2 connection that opened streams beyond the concurrent-stream limit (GOAWAY ENHANCE_YOUR_CALM)',
+  forbidden: 'an inbound request (403, gRPC PERMISSION_DENIED) or connection (closed) the authorization policy refused',
 } as const
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS

@@ -14,7 +14,8 @@ import {identityName} from '../../protocol/proxy-env.js'
 import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMessage, type WireEndpoint} from '../../protocol/destination.js'
 import {ROUTE_POLICY_VERSION, type RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
 import {askable, hostOf} from './ip-authority.js'
-import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
+import {AuthzStream} from './authz-stream.js'
+import {NoSuchServiceError, type AuthzEvents, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
 
 export interface DestinationClientOptions {
   /** wss://host:port of the destination service. */
@@ -399,6 +400,7 @@ function usablePolicy(p: ControlRoutePolicy): boolean {
 export class DestinationClient implements Discovery {
   private readonly routes = new Map<string, RoutesStream>()
   private readonly watches = new Map<string, Watch>()
+  private readonly authz = new Set<AuthzStream>()
   private readonly conn: Connection
 
   constructor(private readonly o: DestinationClientOptions) {
@@ -489,6 +491,16 @@ export class DestinationClient implements Discovery {
     }
   }
 
+  watchAuthz(namespace: string, pod: string, events: AuthzEvents): {close(): void} {
+    const stream = new AuthzStream(this.conn, namespace, pod, events, (n) => backoffMs(this.o, n))
+    this.authz.add(stream)
+    return {
+      close: () => {
+        if (this.authz.delete(stream)) stream.close()
+      },
+    }
+  }
+
   /** Streams currently open (tests, admin). */
   openStreams(): number {
     return this.watches.size
@@ -504,6 +516,8 @@ export class DestinationClient implements Discovery {
     this.watches.clear()
     for (const r of this.routes.values()) r.end(true)
     this.routes.clear()
+    for (const a of this.authz) a.close()
+    this.authz.clear()
     this.conn.close()
   }
 }

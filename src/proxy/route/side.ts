@@ -12,7 +12,8 @@ import type {RetryBudget} from './retry-budget.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
 import type {ProxyStats} from '../core/stats.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
-import type {PolicyMatcher} from '../../routes/match.js'
+import type {PolicyMatcher, RequestFacts} from '../../routes/match.js'
+import type {ProxyError} from '../core/errors.js'
 
 export type {RoutePolicy} from '../config/route-policy.js'
 
@@ -33,6 +34,18 @@ export interface Side {
   target(authority: string, conn: ConnCtx): Target | Promise<Target>
   /** Outbound: the control plane's route policy of an authority, when one is held (routes.ts). */
   routes?(authority: string): PolicyMatcher | undefined
+  /**
+   * Inbound: the authorization decision on one request (inbound/authz.ts), asked by every codec
+   * through routePolicyOf before anything goes to the application. Undefined: nothing to say.
+   */
+  authorize?(conn: ConnCtx, req: RequestFacts): RequestAuthz | undefined
+}
+
+/** What authorization says of one inbound request: refused (403), and the route labels. */
+export interface RequestAuthz {
+  refusal?: ProxyError
+  /** `route`/`route_kind` of the inbound series, from the policy's route table (one object per route). */
+  labels?: {readonly route: string; readonly routeKind: string}
 }
 
 /**
