@@ -20,15 +20,14 @@ const HELP: Record<AuthzOutcome, string> = {
 }
 
 export class AuthzFamilies {
-  private readonly counters: Record<AuthzOutcome, Counter>
+  /** Registered with the first decision: a proxy that never applied a control-plane policy does not export them (`mesh authz` then says so rather than show zeros). */
+  private counters: Record<AuthzOutcome, Counter> | undefined
   private readonly series: Record<AuthzOutcome, Map<string, Map<string, CounterChild>>> = {allowed: new Map(), denied: new Map(), audit: new Map()}
   private readonly streamErrors: CounterChild
   private readonly dropped: CounterChild
   private cached = 0
 
-  constructor(registry: Registry, private readonly maxSeries = DEFAULT_MAX_SERIES) {
-    const family = (o: AuthzOutcome): Counter => registry.counter({name: AuthzMetrics[o], help: HELP[o], labelNames: ['direction', 'policy', 'client_id'], maxSeries})
-    this.counters = {allowed: family('allowed'), denied: family('denied'), audit: family('audit')}
+  constructor(private readonly registry: Registry, private readonly maxSeries = DEFAULT_MAX_SERIES) {
     this.streamErrors = registry.counter({
       name: AUTHZ_STREAM_ERRORS_FAMILY,
       help: 'Authorization policy messages from the control plane this proxy could not use (reason invalid: not a version 1 policy it can rely on); the last good policy stayed in force.',
@@ -48,7 +47,7 @@ export class AuthzFamilies {
     }
     let child = byClient.get(clientId)
     if (child === undefined) {
-      const family = this.counters[outcome]
+      const family = (this.counters ??= this.register())[outcome]
       if (family.size >= this.maxSeries) {
         this.dropped.inc()
         return
@@ -60,6 +59,11 @@ export class AuthzFamilies {
       }
     }
     child.inc()
+  }
+
+  private register(): Record<AuthzOutcome, Counter> {
+    const family = (o: AuthzOutcome): Counter => this.registry.counter({name: AuthzMetrics[o], help: HELP[o], labelNames: ['direction', 'policy', 'client_id'], maxSeries: this.maxSeries})
+    return {allowed: family('allowed'), denied: family('denied'), audit: family('audit')}
   }
 
   streamError(): void {

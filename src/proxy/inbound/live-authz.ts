@@ -124,7 +124,7 @@ export class LiveAuthz implements AuthzEvents {
     this.revision = p.revision
     this.counts.policies++
     this.o.log.info(first ? 'authorization policy from the control plane in force' : 'authorization policy changed', {
-      revision: printable(p.revision, 64), default: p.default.policy, source: p.default.source, rules: p.rules.length, probes: m.policy.probes.length,
+      revision: printable(p.revision, 256), default: p.default.policy, source: p.default.source, rules: p.rules.length, probes: m.policy.probes.length,
     })
     this.settle()
   }
