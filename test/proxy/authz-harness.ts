@@ -68,7 +68,7 @@ export interface AuthzPodOptions {
 
 export async function startAuthzPod(o: AuthzPodOptions): Promise<AuthzPod> {
   const arrivals: Record<PortKind, number> = {http: 0, h2: 0, grpc: 0, tcp: 0}
-  const web: EchoApp = await startEchoApp((req, _res, _body) => {
+  const web: EchoApp = await startEchoApp((_req, _res, _body) => {
     arrivals.http++
     return false
   })
