@@ -101,7 +101,7 @@ export async function startAuthzPod(o: AuthzPodOptions): Promise<AuthzPod> {
   if (o.inboundPolicy) cfg.inboundPolicy = o.inboundPolicy
   cfg.limits.detectTimeoutMs = 2000
   const proxy = await startProxy(cfg, {
-    log: new Logger(process.env.MESH_TEST_PROXY_LOG === '1' ? 'debug' : 'info', 'plain', (l) => {
+    log: new Logger('debug', 'plain', (l) => {
       logs.push(l)
       if (process.env.MESH_TEST_PROXY_LOG === '1') process.stderr.write(l)
     }),

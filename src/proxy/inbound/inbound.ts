@@ -174,7 +174,10 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
 
   const onConnection = async (socket: net.Socket): Promise<void> => {
     // Before the control plane's first policy (bounded): nobody is served under a policy that is about to change.
-    if (live.waiting) await live.settled()
+    if (live.waiting) {
+      log.debug('inbound connection waits for the first authorization policy', {source: `${socket.remoteAddress}:${socket.remotePort}`})
+      await live.settled()
+    }
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
     // TLS is looked for even on an opaque port: a meshed client's proxy speaks mTLS there (and
