@@ -11,11 +11,11 @@ import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
-import {eventually, finalizeNamespace, identity, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, renewalsIn, runStep, STEP_MS, sumMetric, whileTraffic, type Renewal} from './journey-kit.js'
+import {eventually, identity, installMesh, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, renewalsIn, runStep, STEP_MS, sumMetric, uninstallMesh, whileTraffic, type Renewal} from './journey-kit.js'
 import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
 import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
-import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
+import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, plainYaml, shopYaml, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
 const BOOKS = 'books'
@@ -79,17 +79,7 @@ describe('the mesh user journey on the test cluster', () => {
   }))
 
   it('2. mesh install | kubectl apply -f -, the controller on the host, then mesh check passes', () => step(async () => {
-    const manifest = expectOk(await mesh('install'), 'mesh install')
-    installManifest = manifest
-    await kubectl(['apply', '-f', '-'], manifest)
-    controller = await startHostController(runner.dir)
-    await mirrorControllerPod()
-    let check = await mesh('check')
-    await eventually('mesh check to pass', async () => {
-      check = await mesh('check')
-      return check.exitCode === 0 ? true : undefined
-    }, 60_000).catch(() => undefined)
-    expectOk(check, 'mesh check')
+    installManifest = await installMesh(runner.dir, (c) => (controller = c))
   }))
 
   it('3a. mesh inject app.yaml | kubectl apply -f - meshes a three-service app', () => step(async () => {
@@ -347,20 +337,8 @@ describe('the mesh user journey on the test cluster', () => {
 
   // Must stay last: it removes the control plane.
   it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {
-    // The user removes the meshed apps first (uninstall refuses while proxies run): the
-    // Deployments, then (no garbage collector in this cluster) their pods.
-    for (const ns of [SHOP, BOOKS]) {
-      await kubectl(['delete', 'deployments', '--all', '-n', ns])
-      await eventually(`the runner to see the deployments of ${ns} gone`, () => ([...runner.deployments.values()].some((d) => d.metadata.namespace === ns) ? undefined : true), {timeoutMs: 30_000, intervalMs: 50})
-      await kubectl(['delete', 'pods', '--all', '-n', ns])
-    }
-    const manifest = expectOk(await mesh('uninstall'), 'mesh uninstall')
+    const manifest = await uninstallMesh(runner, [SHOP, BOOKS], controller)
     expect(manifest).toContain('MutatingWebhookConfiguration')
-    await kubectl(['delete', '-f', '-', '--wait=false'], manifest)
-    // The controller's Deployment is gone: its process (on the host) and its mirror pod go too.
-    await controller?.stop()
-    await kubectl(['delete', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--ignore-not-found'])
-    await finalizeNamespace('mesh-system')
     const ns = await cluster.kubectl(['get', 'namespace', 'mesh-system'], {allowFailure: true, context: 'admin'})
     expect(ns.code, `mesh-system still there: ${ns.stdout}`).not.toBe(0)
     expect(ns.stderr).toMatch(/NotFound|not found/)

@@ -79,7 +79,8 @@ export async function startHostController(dir: string): Promise<HostController> 
 }
 
 
-function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>} = {}): string {
+/** A ServiceAccount and a Deployment of it; the readiness probe is tcpSocket, or httpGet on `httpProbe`. */
+export function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>; httpProbe?: string} = {}): string {
   return `apiVersion: v1
 kind: ServiceAccount
 metadata: {name: ${name}, namespace: ${ns}}
@@ -101,11 +102,11 @@ spec:
         image: ${image}
         env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}, {name: PORT, value: "${port}"}]
         ports: [{name: main, containerPort: ${port}}]
-        readinessProbe: {tcpSocket: {port: ${port}}, periodSeconds: 1}
+        readinessProbe: ${opts.httpProbe ? `{httpGet: {path: ${opts.httpProbe}, port: main}, periodSeconds: 1}` : `{tcpSocket: {port: ${port}}, periodSeconds: 1}`}
 `
 }
 
-function service(ns: string, name: string, port: number, targetPort: number): string {
+export function service(ns: string, name: string, port: number, targetPort: number): string {
   return `apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: ${ns}}
