@@ -13,7 +13,7 @@ import {parseAllDocuments} from 'yaml'
 import type {AuthzReport} from '../../src/authz/report.js'
 import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
-import {eventually, identity, installMesh, progress, proxyMetrics, runStep, STEP_MS, LONG_STEP_MS, LONG_TEST_MS, sumMetric, uninstallMesh} from './journey-kit.js'
+import {eventually, finalizeNamespace, identity, installMesh, progress, proxyMetrics, runStep, STEP_MS, LONG_STEP_MS, LONG_TEST_MS, sumMetric, uninstallMesh} from './journey-kit.js'
 import {cluster, controlPlaneEndpoints, deployment, expectOk, kubectl, mesh, meshAs, service, tokenKubeconfig, type HostController} from './mesh-env.js'
 
 const NS = 'authz'
@@ -188,8 +188,12 @@ describe('authorization policy on the test cluster', () => {
     expect(report.observed.policies?.[`${NS}/books-callers`]?.denied).toBeGreaterThanOrEqual(1)
   }))
 
-  it('8. mesh uninstall removes the policies with the CRD', () => step(async () => {
+  it('8. mesh uninstall removes the policies with the CRD; the namespaces go too (the cluster is shared with the journey)', () => step(async () => {
     await uninstallMesh(runner, [NS, LAN], controller)
     await eventually('the CRD gone', async () => ((await kubectl(['get', 'crd', '-o', 'name'])).includes('authorizationpolicies.policy.mesh.dev') ? undefined : true), {timeoutMs: 60_000})
+    for (const ns of [NS, LAN]) {
+      await kubectl(['delete', 'namespace', ns, '--wait=false'])
+      await finalizeNamespace(ns)
+    }
   }))
 })
