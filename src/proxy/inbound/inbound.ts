@@ -87,14 +87,14 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
       requireAuthority(side, authority)
       return apps.target(conn)
     },
-    authorize: (conn, req) => {
+    authorize: (conn, facts) => {
       const m = live.current
-      if (m) return live.authorize(m, conn, req)
+      if (m) return live.authorize(m, conn, facts())
       // The environment's policy: connections it refuses reached HTTP only for the probes.
       if (authz.allowsUnauthenticated) return undefined
       const t = conn.tls
       const verdict = t.tls ? authz.checkTls(t.clientId === undefined ? {presented: false} : {presented: true, id: t.clientId}) : authz.checkPlain('plaintext')
-      if (verdict.allow || envProbes?.decide(conn.origDst.port, {ip: conn.source.ip}, req).reason === 'probe') return undefined
+      if (verdict.allow || envProbes?.decide(conn.origDst.port, {ip: conn.source.ip}, facts()).reason === 'probe') return undefined
       authz.count(verdict.reason)
       refused('forbidden')
       return {refusal: new ProxyError('FORBIDDEN', verdict.detail)}

@@ -60,7 +60,7 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
  */
 export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Record<string, string | string[] | undefined>, base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
   if (side.authorize !== undefined && conn !== undefined) {
-    const a = side.authorize(conn, {method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)})
+    const a = side.authorize(conn, () => ({method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}))
     return a === undefined ? base : authorized(a, base)
   }
   const matcher = side.routes?.(authority)

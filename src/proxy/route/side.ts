@@ -35,10 +35,11 @@ export interface Side {
   /** Outbound: the control plane's route policy of an authority, when one is held (routes.ts). */
   routes?(authority: string): PolicyMatcher | undefined
   /**
-   * Inbound: the authorization decision on one request (inbound/authz.ts), asked by every codec
-   * through routePolicyOf before anything goes to the application. Undefined: nothing to say.
+   * Inbound: the authorization decision on one request (inbound/live-authz.ts, inbound/authz.ts),
+   * asked by every codec through routePolicyOf before anything goes to the application; `facts`
+   * builds the request's facts (called only when a decision needs them). Undefined: nothing to say.
    */
-  authorize?(conn: ConnCtx, req: RequestFacts): RequestAuthz | undefined
+  authorize?(conn: ConnCtx, facts: () => RequestFacts): RequestAuthz | undefined
 }
 
 /** What authorization says of one inbound request: refused (403), and the route labels. */
