@@ -1,5 +1,6 @@
 // Cost of the proxy's observers per request (requestInit + responseInit + responseEnd), in
-// nanoseconds: the metrics observer, tap with no subscriber, tap with one matching subscriber,
+// nanoseconds: the metrics observer (and with requests a control-plane route policy routed,
+// which also count in the route_* families), tap with no subscriber, tap with one matching subscriber,
 // and a /metrics scrape. Run: npx tsx bench/proxy-observers.ts
 import {createProxyMetrics} from '../src/metrics/index.js'
 import type {RequestMeta} from '../src/proxy/core/observe.js'
@@ -14,10 +15,13 @@ const reqs: RequestMeta[] = Array.from({length: 1000}, (_, i) => ({
   tls, dstLabels: dst, startNs: process.hrtime.bigint(),
 }))
 
-function bench(name: string, o: {requestInit(r: RequestMeta): void; responseInit(r: RequestMeta, s: number): void; responseEnd(r: RequestMeta, e: {status: number; responseBytes: number}): void}) {
+/** The same requests routed by a control-plane route policy: two routes per authority. */
+const routed: RequestMeta[] = reqs.map((r, i) => ({...r, route: `api-${i % 2}`, routeKind: 'HTTPRoute', backend: 'default/api:80'}))
+
+function bench(name: string, o: {requestInit(r: RequestMeta): void; responseInit(r: RequestMeta, s: number): void; responseEnd(r: RequestMeta, e: {status: number; responseBytes: number}): void}, list = reqs) {
   for (let i = 0; i < 20_000; i++) run(i)
   function run(i: number) {
-    const r = reqs[i % reqs.length]
+    const r = list[i % list.length]
     o.requestInit(r)
     o.responseInit(r, 200)
     o.responseEnd(r, {status: 200, responseBytes: 1024})
@@ -33,6 +37,7 @@ const {registry, observer} = createProxyMetrics()
 const results: Record<string, number> = {}
 results.noop = bench('no-op observer (loop overhead)', {requestInit: () => {}, responseInit: () => {}, responseEnd: () => {}})
 results.metrics = bench('metrics observer', observer)
+results.metricsRouted = bench('metrics observer, routed requests', createProxyMetrics().observer, routed)
 results.tapIdle = bench('tap, no subscriber', new TapHub())
 const hub = new TapHub()
 hub.subscribe({bufferedAmount: 0, readyState: 1, send: () => {}}, parseTapFilter(new URLSearchParams('maxRps=10000')))

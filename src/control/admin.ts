@@ -3,7 +3,8 @@
 //   GET /live     200 while the process answers (the liveness probe)
 //   GET /ready    200 once every component started and the issuer is loaded, else 503 and why
 //                 (the readiness probe: a replica not ready gets no proxy connections)
-//   GET /metrics  the controller's registry: process metrics, build info, the injector's counters
+//   GET /metrics  the controller's registry: process metrics, build info, the injector's counters,
+//                 the destination service's refusals (mesh_destination_refused_total{reason})
 // Read-only and secret-free, so it answers any peer. Bounded: 8 KiB of headers, 5 s for them,
 // 10 s a request, no body read, at most 64 connections; anything else is 404/405.
 import http from 'node:http'

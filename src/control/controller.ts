@@ -18,6 +18,7 @@ import {injectorComponent} from './injector/component.js'
 import {tapComponent, type TapComponent} from './tap/component.js'
 import {RouteState} from './routes/state.js'
 import {syncLocalRoutes} from './routes/local-routes.js'
+import {registryServiceView} from './routes/view.js'
 import {AuthzState} from './authz/state.js'
 import {AuthzCompiler} from './authz/stream.js'
 import {syncLocalPolicies} from './authz/local-authz.js'
@@ -196,6 +197,8 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
           host,
           port: o.destinationPort ?? DESTINATION_PORT,
           clusterDomain: o.clusterDomain,
+          // mesh_destination_refused_total{reason} on the controller's /metrics (admin port).
+          metrics,
           log: o.log.child('destination'),
         })
       },
@@ -225,6 +228,7 @@ export function buildComponents(o: ControllerOptions, b: Backends, ctx: Controll
     mode: o.mode, host, port: o.tapPort, kube: o.kube, registryFile: o.registryFile, token: o.tapToken, log: o.log.child('tap'),
     serving: () => ({source: ctx.identity!.serving, name: ctx.identity!.serviceName}),
     authz: () => compiler.view(),
+    services: registryServiceView(b.registry, b.routes, settings.clusterDomain),
   })
   ctx.tap = tap
   components.push(tap)

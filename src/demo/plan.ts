@@ -66,6 +66,7 @@ export function registryDocument(plan: DemoPlan): string {
       namespace: plan.namespace,
       ports: [{port: s.servicePort, endpoints: [{address: '127.0.0.1', port: s.proxy.inbound, serviceAccount: s.serviceAccount, pod: s.pod, deployment: s.name}]}],
     })),
+    routes: demoRoutes(plan),
     // The controller's own tap server reads the pods from here (src/control/tap/local-pods.ts).
     pods: plan.services.map((s) => ({
       name: s.pod, namespace: plan.namespace, deployment: s.name, serviceAccount: s.serviceAccount, services: [s.name],
@@ -149,22 +150,37 @@ export function localProxyEnv(c: LocalController, o: LocalProxy, anchorsPem: str
 }
 
 /**
- * The route rules of the callers' proxies (MESH_PROXY_ROUTES, outbound): what `mesh top` shows as
- * routes and the metrics label `route`. web calls books' list and items, books calls authors'
- * two gRPC methods; each rule also bounds the call (a timeout). The longest prefix wins, so
- * `/books/b1` is `GET /books/` and `/books` is `GET /books`.
+ * The demo's routes (HTTPRoute and GRPCRoute objects in the registry file, as `kubectl apply`
+ * would give a cluster): what `mesh routes`, `mesh stat --routes` and `mesh top --routes` show.
+ * web calls books' list and items (one route for every item, a RegularExpression rule, not a
+ * row per id), books calls authors' two gRPC methods. Every call the apps make matches a route;
+ * anything else to books or authors gets 404 / UNIMPLEMENTED from the caller's proxy.
  */
-export function demoRoutes(name: DemoService, namespace: string): string | undefined {
-  const books = serviceAuthority('books', namespace)
-  const authors = serviceAuthority('authors', namespace)
-  if (name === 'web') return [`${books} GET /books/=timeout:2s`, `${books} GET /books=timeout:2s`].join(';')
-  if (name === 'books') return [`${authors} POST /demo.Authors/GetAuthor=timeout:1s`, `${authors} POST /demo.Authors/ListAuthors=timeout:2s`].join(';')
-  return undefined
+export function demoRoutes(plan: Pick<DemoPlan, 'namespace'>): unknown[] {
+  const ns = plan.namespace
+  const parent = (name: DemoService) => ({group: '', kind: 'Service', name, port: SERVICE_PORTS[name]})
+  const http = (name: string, path: {type: string; value: string}) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: {name, namespace: ns},
+    spec: {parentRefs: [parent('books')], rules: [{matches: [{method: 'GET', path}], timeouts: {request: '2s'}}]},
+  })
+  const grpc = (name: string, method: string) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GRPCRoute',
+    metadata: {name, namespace: ns},
+    spec: {parentRefs: [parent('authors')], rules: [{matches: [{method: {service: 'demo.Authors', method}}]}]},
+  })
+  return [
+    http('books-list', {type: 'Exact', value: '/books'}),
+    http('books-by-id', {type: 'RegularExpression', value: '/books/[a-z0-9]+'}),
+    grpc('authors-get', 'GetAuthor'),
+    grpc('authors-list', 'ListAuthors'),
+  ]
 }
 
 /** `anchorsPem`: the trust anchors themselves. */
 export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsPem: string): ProcessSpec {
-  const routes = demoRoutes(s.name, plan.namespace)
   return {
     key: `proxy/${s.name}`,
     role: 'proxy',
@@ -179,7 +195,6 @@ export function proxySpec(plan: DemoPlan, s: ServicePlan, p: DemoPaths, anchorsP
       [ProxyEnv.WORKLOAD_NAME]: s.name,
       [ProxyEnv.LOG_LEVEL]: 'warn',
       [ProxyEnv.SHUTDOWN_GRACE_PERIOD]: '2',
-      ...(routes ? {[ProxyEnv.ROUTES]: routes} : {}),
       // The runtime tuning injected pods get.
       ...PROXY_RUNTIME_ENV,
     },

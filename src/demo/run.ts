@@ -95,7 +95,7 @@ export async function runDemo(o: DemoOptions, out: Output): Promise<void> {
     await startAll(plan, p, id.anchorsPem, supervisor, o.readyTimeoutMs ?? 180_000, out, () => stopReason)
     const tapToken = path.join(p.tokens, CONTROLLER_SERVICE_ACCOUNT)
     writeFileSync(tapToken, issueLocalToken(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system', id.tokenSecret) + '\n', {mode: 0o600})
-    tap = await withTimeout(startTapPlane(plan, (svc) => supervisor!.state(`proxy/${svc}`)?.status === 'running', {tokenFile: tapToken, trustAnchorsPem: id.anchorsPem}, env), 60_000, 'the tap server did not get its certificate')
+    tap = await withTimeout(startTapPlane(plan, (svc) => supervisor!.state(`proxy/${svc}`)?.status === 'running', {tokenFile: tapToken, trustAnchorsPem: id.anchorsPem, registryFile: p.registry}, env), 60_000, 'the tap server did not get its certificate')
     state.tapUrl = tap.url
     state.localContext = tap.contextFile
     writeCheckState(p, plan, state.anchorsFile, state.issuerFile)

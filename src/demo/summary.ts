@@ -13,6 +13,8 @@ import type {DemoState} from './state.js'
 export const NEXT_STEPS: ReadonlyArray<readonly [string, string]> = [
   ['stat deploy', 'success rate, RPS, latency and TCP per workload'],
   ['top deploy/web', 'the busiest routes, live'],
+  ['routes svc/books', 'the HTTPRoutes of books, and the rules proxies apply'],
+  ['stat svc/books --routes', 'success rate, RPS and latency per route'],
   ['tap deploy/web', 'every request, with its mTLS identities'],
   ['edges deploy', 'who talks to whom, over mTLS'],
   ['check --proxy', 'the proxies are healthy and hold valid certificates'],

@@ -37,6 +37,8 @@ export interface TapIdentityOptions {
   /** File with a local token for the controller's ServiceAccount. */
   tokenFile: string
   trustAnchorsPem: string
+  /** The registry file the controller serves: its Services and routes (`mesh stat --routes`, `mesh routes`). */
+  registryFile?: string
 }
 
 /**
@@ -59,6 +61,20 @@ export async function startTapPlane(plan: DemoPlan, running: (service: string) =
     trustAnchorsPem: ident.trustAnchorsPem,
   })
   await identity.ready()
+  // The Services and routes as the controller reads them, from the same file with the same code.
+  let services: import('../control/tap/types.js').ServiceView | undefined
+  let registry: {stop(): Promise<void>} | undefined
+  if (ident.registryFile) {
+    const [{LocalRegistry}, {RouteState}, {syncLocalRoutes}, {registryServiceView}] = await Promise.all([
+      import('../control/destination/local-registry.js'), import('../control/routes/state.js'), import('../control/routes/local-routes.js'), import('../control/routes/view.js'),
+    ])
+    const local = new LocalRegistry({file: ident.registryFile, controlPlaneNamespace: 'mesh-system', trustDomain: 'cluster.local'})
+    const routes = new RouteState()
+    syncLocalRoutes(local, routes)
+    await local.start()
+    registry = local
+    services = registryServiceView(local, routes)
+  }
   const token = randomBytes(24).toString('base64url')
   const pods = (): GroupablePod[] => demoPods(plan, running)
   const resolver = new LocalResolver(pods)
@@ -71,6 +87,11 @@ export async function startTapPlane(plan: DemoPlan, running: (service: string) =
     identity,
     lookup: (addr) => resolver.podByAddress(addr),
     store,
+    services,
+  }).catch(async (err: unknown) => {
+    await registry?.stop()
+    identity.close()
+    throw err
   })
   // Scrape every proxy from the start, so the first `mesh stat` already has a baseline.
   for (const pod of pods()) void store.current(pod).catch(() => {})
@@ -96,6 +117,7 @@ export async function startTapPlane(plan: DemoPlan, running: (service: string) =
       else if (ctx.state !== 'live' && ctx.state !== 'none') removeLocalContext(env)
       store.stop()
       await server.close()
+      await registry?.stop()
       identity.close()
     },
   }

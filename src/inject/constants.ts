@@ -15,6 +15,8 @@ export const CONTROLLER_SERVICE_ACCOUNT = 'mesh-controller'
 export const DEFAULT_PROXY_IMAGE = 'ghcr.io/mesh-dev/mesh'
 
 export const PROXY_CONTAINER = 'mesh-proxy'
+/** The proxy container's port names: inbound, admin (/metrics, /ready, /live) and tap. */
+export const PROXY_PORT_NAMES = {inbound: 'mesh-proxy', admin: 'mesh-admin', tap: 'mesh-tap'} as const
 export const INIT_CONTAINER = 'mesh-init'
 
 export const IDENTITY_END_ENTITY_VOLUME = 'mesh-identity-end-entity'

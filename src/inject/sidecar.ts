@@ -6,7 +6,7 @@ import {PROXY_RUNTIME_ENV, ProxyEnv} from '../protocol/proxy-env.js'
 import {
   CONTROLLER_SERVICE_ACCOUNT, IDENTITY_END_ENTITY_DIR, IDENTITY_END_ENTITY_VOLUME,
   IDENTITY_TOKEN_AUDIENCE, IDENTITY_TOKEN_DIR, IDENTITY_TOKEN_EXPIRATION_SECONDS, IDENTITY_TOKEN_PATH, IDENTITY_TOKEN_VOLUME,
-  INIT_CONTAINER, PROXY_CONTAINER,
+  INIT_CONTAINER, PROXY_CONTAINER, PROXY_PORT_NAMES,
 } from './constants.js'
 import type {ProxyOptions} from './options.js'
 
@@ -95,9 +95,9 @@ export function proxyContainer(o: ProxyOptions, workload: Workload, native: bool
     args: ['proxy'],
     env: env(o, workload, probes),
     ports: [
-      {name: 'mesh-proxy', containerPort: o.inboundPort, protocol: 'TCP'},
-      {name: 'mesh-admin', containerPort: o.adminPort, protocol: 'TCP'},
-      {name: 'mesh-tap', containerPort: o.tapPort, protocol: 'TCP'},
+      {name: PROXY_PORT_NAMES.inbound, containerPort: o.inboundPort, protocol: 'TCP'},
+      {name: PROXY_PORT_NAMES.admin, containerPort: o.adminPort, protocol: 'TCP'},
+      {name: PROXY_PORT_NAMES.tap, containerPort: o.tapPort, protocol: 'TCP'},
     ],
     readinessProbe: probe('/ready', {initialDelaySeconds: 2, periodSeconds: 10, failureThreshold: 3}),
     livenessProbe: probe('/live', {initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3}),

@@ -200,3 +200,30 @@ export async function meshedPods(kube: Kube): Promise<string[]> {
     throw clusterError('cannot list meshed pods', error, kube.server)
   }
 }
+
+/** The Prometheus Operator's CRD that `prometheus.podMonitor=true` needs (mesh never installs it). */
+export const PODMONITOR_CRD = 'podmonitors.monitoring.coreos.com'
+
+/**
+ * Whether the cluster serves PodMonitors: `absent` when its CRD is not there, `unknown` when it
+ * could not be read (no permission to read CRDs, say).
+ */
+export async function podMonitorCrd(kube: Kube): Promise<'present' | 'absent' | 'unknown'> {
+  try {
+    await kube.objects().read({apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {name: PODMONITOR_CRD}})
+    return 'present'
+  } catch (error) {
+    return apiStatus(error) === 404 ? 'absent' : 'unknown'
+  }
+}
+
+/** The problem with rendering a PodMonitor for a cluster without its CRD, and what to do. */
+export function noPodMonitorCrd(server: string): ClusterError {
+  return new ClusterError(`prometheus.podMonitor=true renders a PodMonitor, but ${server} has no PodMonitor CRD (${PODMONITOR_CRD}): the Prometheus Operator is not installed there`, {
+    code: 'MESH_INSTALL_NO_PODMONITOR_CRD',
+    suggestions: [
+      'Install the Prometheus Operator (it owns that CRD; mesh never installs it), then run this again.',
+      'Or leave prometheus.podMonitor off and scrape the proxies with the configuration in README ("Metrics: Prometheus and Grafana").',
+    ],
+  })
+}

@@ -248,6 +248,7 @@ export async function generateChart(): Promise<Map<string, string>> {
 const CHART_CONDITIONS: Record<string, string> = {
   '70-pdb.yaml': v('ha'),
   '30-identity-issuer.yaml': `eq ${v('identity.issuer.scheme')} ${goString(DEFAULT_ISSUER_SCHEME)}`,
+  '75-podmonitor.yaml': v('prometheus.podMonitor'),
 }
 
 function chartYaml(): string {

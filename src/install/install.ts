@@ -5,7 +5,7 @@ import {MeshError, UsageError} from '../lib/errors.js'
 import {ControlPlane} from '../protocol/control-plane.js'
 import type {Output} from '../lib/output.js'
 import {applyObjects} from './apply.js'
-import {describeExternalIssuer, refuseIfInstalled} from './cluster.js'
+import {describeExternalIssuer, noPodMonitorCrd, podMonitorCrd, refuseIfInstalled} from './cluster.js'
 import {formatObjects, type Format} from './format.js'
 import {externalIdentityFilesGiven, generateIdentity, identityFilesGiven, loadIdentityFiles, loadTrustAnchorsFile, type IdentityFiles, type IdentityMaterial} from './identity.js'
 import {resolveValues, type ValueInputs} from './inputs.js'
@@ -57,6 +57,11 @@ export async function install(opts: InstallOptions, out: Output): Promise<void> 
     await applyAll(kube!, objects, out, 'installed')
     return
   }
+  // Rendered for this cluster: say now what `kubectl apply` would refuse.
+  if (kube && !opts.ignoreCluster && objects.some((o) => o.kind === 'PodMonitor') && (await podMonitorCrd(kube)) === 'absent') {
+    const problem = noPodMonitorCrd(kube.server)
+    out.warn(`${problem.message}; \`kubectl apply\` will refuse that object. ${problem.suggestions.join(' ')}`)
+  }
   out.stdout.write(await formatObjects(objects, opts.output))
   out.info('Next, apply it with `kubectl apply -f -` (or rerun with --apply), then run `mesh check`.')
 }
@@ -88,6 +93,9 @@ async function generated(values: FlatValues, out: Output): Promise<IdentityMater
 }
 
 export async function applyAll(kube: Kube, objects: KubeObject[], out: Output, verb: string): Promise<void> {
+  // Refused before anything is applied: the PodMonitor comes just before the webhook, and a
+  // failure there would leave a control plane without it.
+  if (objects.some((o) => o.kind === 'PodMonitor') && (await podMonitorCrd(kube)) === 'absent') throw noPodMonitorCrd(kube.server)
   out.info(`Applying ${objects.length} objects to ${kube.server} (server-side apply, field manager "mesh")`)
   const counts = await applyObjects(kube, objects, out)
   out.success(`Control plane ${verb}: ${counts.created} created, ${counts.configured} configured, ${counts.unchanged} unchanged.`)

@@ -1,7 +1,7 @@
 // Values + identity -> the control plane's objects, in apply order. The templates hold the
 // shape; this file computes what they cannot say (image reference, affinity, the webhook's
 // clientConfig, the JSON stored in mesh-config) and fills them in.
-import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR} from '../inject/constants.js'
+import {DEFAULT_DESTINATION_ADDR, DEFAULT_IDENTITY_ADDR, Label, PROXY_CONTAINER, PROXY_PORT_NAMES} from '../inject/constants.js'
 import type {MeshConfigValues} from '../inject/config.js'
 import {meshVersion} from '../lib/version.js'
 import {Annotations, CONTROL_PLANE_NAMESPACE, ControlPlane, ControlPlanePorts, TAP_SERVICE_PROXY_NAME} from '../protocol/control-plane.js'
@@ -44,7 +44,16 @@ export const TAP_RESOURCES = Object.values(TAP_KIND_RESOURCES)
 const CONDITIONS: Record<string, (v: Values) => boolean> = {
   '70-pdb.yaml': (v) => v.ha,
   '30-identity-issuer.yaml': (v) => v.identity.issuer.scheme === 'mesh.dev/tls',
+  '75-podmonitor.yaml': (v) => v.prometheus.podMonitor,
 }
+
+/**
+ * What Prometheus calls the injector's `mesh.dev/proxy-<kind>` pod label (Kubernetes discovery
+ * turns every character a label name cannot hold into `_`): a labelmap with this regex turns
+ * `mesh.dev/proxy-deployment=web` into `deployment="web"`, the label the proxies put on their own
+ * series and Linkerd's dashboards select on.
+ */
+export const PROXY_OWNER_META_LABEL = `__meta_kubernetes_pod_label_${Label.proxyOwner('').replace(/[^a-zA-Z0-9_]/g, '_')}(.+)`
 
 /** What `mesh install` stores in mesh-config (key `install`) for `mesh upgrade` to read back. */
 export interface InstalledRecord {
@@ -154,6 +163,7 @@ export function renderContext(input: RenderInput): Record<string, unknown> {
       cidrPattern: CIDR_PATTERN, identityPattern: IDENTITY_PATTERN, namePattern: NAME_PATTERN, labelPattern: LABEL_PATTERN, labelKeyPattern: LABEL_KEY_PATTERN, labelValuePattern: LABEL_VALUE_PATTERN, maxCidrLength: MAX_CIDR_LENGTH, maxIdentityLength: MAX_IDENTITY_LENGTH,
       limits: AUTHZ_LIMITS, selectorLimits: SELECTOR_LIMITS, workloadKinds: [...WORKLOAD_KINDS], methods: [...HTTP_METHODS],
     },
+    prometheus: {proxyContainer: PROXY_CONTAINER, adminPort: PROXY_PORT_NAMES.admin, ownerLabel: PROXY_OWNER_META_LABEL},
     tapAdminRole: TAP_ADMIN_ROLE,
     tapServiceProxy: TAP_SERVICE_PROXY_NAME,
     tapApiGroup: TAP_API_GROUP,

@@ -74,6 +74,11 @@ export const SCHEMA: Record<string, FieldSpec> = {
   'identity.trustAnchorValidityDays': {type: 'int', default: 3650, min: 1, description: 'validity of a generated trust anchor'},
   'policy.defaultInbound': {type: DEFAULT_INBOUND_POLICIES, default: 'all-unauthenticated', description: 'default inbound policy of meshed workloads without a namespace or workload default (docs/architecture/authz.md)'},
   'policy.clusterNetworks': {type: 'string', default: DEFAULT_CLUSTER_NETWORKS.join(','), check: cidrListProblem, description: 'comma-separated CIDRs of the cluster\'s pods and nodes, for the cluster-authenticated default'},
+  'prometheus.podMonitor': {
+    type: 'bool',
+    default: false,
+    description: 'render a PodMonitor (monitoring.coreos.com/v1) with which the Prometheus Operator scrapes every proxy, labelled namespace, pod and workload as Linkerd\'s Grafana dashboards read them; the CRD is the operator\'s: mesh never installs it',
+  },
   'webhook.timeoutSeconds': {type: 'int', default: 10, min: 1, max: 30, description: 'how long the API server waits for the injector (1-30)'},
   'webhook.url': {
     type: 'string',

@@ -25,6 +25,7 @@ export interface Values {
   identity: {trustDomain: string; issuerValidityDays: number; trustAnchorValidityDays: number; issuer: {scheme: IssuerScheme}}
   webhook: {timeoutSeconds: number; url?: string}
   policy: {defaultInbound: string; clusterNetworks: string}
+  prometheus: {podMonitor: boolean}
 }
 
 /** The schema's defaults, flat. */
@@ -135,7 +136,7 @@ export function flattenFile(doc: unknown, where: string): FlatValues {
 
 /** Dotted keys into the nested Values the templates read. */
 export function nest(flat: FlatValues): Values {
-  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}, policy: {}}
+  const root: Record<string, any> = {controller: {resources: {}}, proxy: {resources: {}}, image: {}, identity: {}, webhook: {}, policy: {}, prometheus: {}}
   for (const key of Object.keys(SCHEMA)) {
     const v = flat[key]
     if (v === undefined) continue

@@ -1,10 +1,12 @@
-// The Observer that keeps Linkerd's request/response/tcp families. The hot path allocates
-// nothing once a series exists: the TLS object (one per connection) and the dst labels object
-// (one per endpoint) are looked up by identity in WeakMaps (falling back to their content when
-// the data path builds fresh ones), then the series by authority (and route) in a Map.
+// The Observer that keeps Linkerd's request/response/tcp families, and the per-route families for
+// requests the control plane's route policy routed. The hot path allocates nothing once a series
+// exists: the TLS object (one per connection) and the dst labels object (one per endpoint) are
+// looked up by identity in WeakMaps (falling back to their content when the data path builds
+// fresh ones), then the series by authority (and route) in a Map; a request series holds its
+// route series, so a routed request costs one more increment per event, not a lookup.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
-import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome} from '../proxy/core/observe.js'
+import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {AuthzFamilies} from './authz-families.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
@@ -12,7 +14,8 @@ import {DEFAULT_MAX_SERIES} from './family.js'
 import {assertLabelName} from './format.js'
 import type {GaugeChild} from './gauge.js'
 import type {HistogramChild} from './histogram.js'
-import {DST_LABELS, type LinkerdFamilies, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
+import {errnoLabel} from './errno.js'
+import {DST_LABELS, type LinkerdFamilies, ROUTE_LABELS, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
 import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, type Refusals} from './policy-families.js'
 import {registerReliabilityFamilies, type ReliabilityFamilies} from './reliability-families.js'
 import type {Registry} from './registry.js'
@@ -25,17 +28,38 @@ export interface ProxyMetricsOptions {
   now?: () => bigint
 }
 
-interface StatusSeries {
-  status: number
+interface ResponseSeries {
   latency: HistogramChild
   success?: CounterChild
   failure?: CounterChild
+}
+
+interface StatusSeries extends ResponseSeries {
+  status: number
+  /** The request series it belongs to (its label values), so a response needs no lookup. */
+  owner: RequestSeries
+  /** The same response in the route families, when the request has a route series. */
+  route?: ResponseSeries
+}
+
+/** route_* series of one (direction, dst, rt_route, tls). */
+interface RouteSeries {
+  values: string[]
+  request: CounterChild
+  byStatus: Map<number, ResponseSeries>
 }
 
 interface RequestSeries {
   values: string[]
   request: CounterChild
   byStatus: Map<number, StatusSeries>
+  /** Set when the control plane's route policy routed the request (RequestMeta.routeKind). */
+  route?: RouteSeries
+}
+
+interface CloseSeries {
+  close: CounterChild
+  duration: HistogramChild
 }
 
 interface TcpSeries {
@@ -44,7 +68,7 @@ interface TcpSeries {
   openConns: GaugeChild
   read: CounterChild
   write: CounterChild
-  closeByErrno: Map<string, CounterChild>
+  closeByErrno: Map<string, CloseSeries>
 }
 
 /** Series under one (TLS, dst labels) pair, by direction then authority(+route). */
@@ -60,7 +84,6 @@ interface TlsNode {
   byDstContent: Map<string, LabelNode>
 }
 
-const ERRNO = /^[A-Z][A-Z0-9_]{1,31}$/
 const SEP = '\u0000'
 
 export class ProxyMetricsObserver implements Observer {
@@ -75,6 +98,8 @@ export class ProxyMetricsObserver implements Observer {
   private readonly tlsNodes = new WeakMap<TapTls, TlsNode>()
   private readonly tlsNodesByContent = new Map<string, TlsNode>()
   private readonly inFlight = new WeakMap<RequestMeta, StatusSeries>()
+  /** When each open connection opened (for tcp_connection_duration_ms). */
+  private readonly opened = new WeakMap<ConnMeta, bigint>()
   /** Series held in the lookup tree (bounded by maxSeries like the families). */
   private cached = 0
 
@@ -82,7 +107,9 @@ export class ProxyMetricsObserver implements Observer {
     const local = options.localLabels ?? {}
     for (const name of Object.keys(local)) {
       assertLabelName(name)
-      if ((TRAFFIC_LABELS as readonly string[]).includes(name)) throw new Error(`local label ${name} collides with a traffic label`)
+      if ((TRAFFIC_LABELS as readonly string[]).includes(name) || (ROUTE_LABELS as readonly string[]).includes(name)) {
+        throw new Error(`local label ${name} collides with a traffic label`)
+      }
     }
     this.localValues = Object.values(local)
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES
@@ -114,17 +141,25 @@ export class ProxyMetricsObserver implements Observer {
     this.reliability.retries[direction][outcome].inc()
   }
 
+  routePolicyWait(outcome: RoutesWaitOutcome): void {
+    this.reliability.routePolicyWaits[outcome].inc()
+  }
+
   ejected(direction: Direction): void {
     this.reliability.ejections[direction].inc()
   }
 
   requestInit(req: RequestMeta): void {
-    this.requestSeries(req).request.inc()
+    const r = this.requestSeries(req)
+    r.request.inc()
+    r.route?.request.inc()
   }
 
   responseInit(req: RequestMeta, status: number): void {
     const s = this.statusSeries(this.requestSeries(req), status)
-    s.latency.observe(Number(this.now() - req.startNs) / 1e6)
+    const ms = Number(this.now() - req.startNs) / 1e6
+    s.latency.observe(ms)
+    s.route?.latency.observe(ms)
     this.inFlight.set(req, s)
   }
 
@@ -135,10 +170,13 @@ export class ProxyMetricsObserver implements Observer {
     }
     this.inFlight.delete(req)
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
-    if (classify(status, end.grpcStatus, end.resetError) === 'success') {
-      ;(s.success ??= this.families.responseTotal.child([...this.requestSeriesValues(req), statusLabel(s.status), 'success'])).inc()
-    } else {
-      ;(s.failure ??= this.families.responseTotal.child([...this.requestSeriesValues(req), statusLabel(s.status), 'failure'])).inc()
+    const classification = classify(status, end.grpcStatus, end.resetError)
+    const {owner} = s
+    const code = statusLabel(s.status)
+    this.responseCounter(s, classification, () => this.families.responseTotal.child([...owner.values, code, classification])).inc()
+    if (s.route !== undefined && owner.route !== undefined) {
+      const values = owner.route.values
+      this.responseCounter(s.route, classification, () => this.families.routeResponseTotal.child([...values, code, classification])).inc()
     }
   }
 
@@ -146,6 +184,7 @@ export class ProxyMetricsObserver implements Observer {
     const t = this.tcpSeries(conn)
     t.open.inc()
     t.openConns.inc()
+    this.opened.set(conn, this.now())
   }
 
   tcpClose(conn: ConnMeta, end: ConnEndMeta): void {
@@ -153,17 +192,23 @@ export class ProxyMetricsObserver implements Observer {
     t.openConns.dec()
     t.read.inc(end.readBytes)
     t.write.inc(end.writeBytes)
-    const errno = end.error === undefined || end.error === '' ? '' : ERRNO.test(end.error) ? end.error : 'UNKNOWN'
+    const errno = errnoLabel(end.error)
     let close = t.closeByErrno.get(errno)
     if (close === undefined) {
-      close = this.families.tcpCloseTotal.child([...t.values, errno])
+      const values = [...t.values, errno]
+      close = {close: this.families.tcpCloseTotal.child(values), duration: this.families.tcpConnectionDurationMs.child(values)}
       t.closeByErrno.set(errno, close)
     }
-    close.inc()
+    close.close.inc()
+    const openedAt = this.opened.get(conn)
+    if (openedAt !== undefined) {
+      this.opened.delete(conn)
+      close.duration.observe(Number(this.now() - openedAt) / 1e6)
+    }
   }
 
-  private requestSeriesValues(req: RequestMeta): string[] {
-    return this.requestSeries(req).values
+  private responseCounter(s: ResponseSeries, classification: 'success' | 'failure', create: () => CounterChild): CounterChild {
+    return classification === 'success' ? (s.success ??= create()) : (s.failure ??= create())
   }
 
   private requestSeries(req: RequestMeta): RequestSeries {
@@ -176,6 +221,7 @@ export class ProxyMetricsObserver implements Observer {
     if (s === undefined) {
       const values = [...this.localValues, req.direction, req.authority, req.route, req.routeKind ?? '', req.backend ?? '', ...node.values]
       s = {values, request: this.families.requestTotal.child(values), byStatus: new Map()}
+      if (req.routeKind !== undefined) s.route = this.routeSeries(req, node.values[0]!)
       if (this.cached < this.maxSeries) {
         map.set(key, s)
         this.cached++
@@ -184,10 +230,31 @@ export class ProxyMetricsObserver implements Observer {
     return s
   }
 
+  /**
+   * The route_* series of a request the control plane's route policy routed: `rt_route` is the
+   * route's name, empty for the default route (no rule matched, or the policy has no routes),
+   * as Linkerd's default route carries no route labels. Shared by every request series with the
+   * same (direction, authority, route, tls): the family's children are keyed by their values.
+   */
+  private routeSeries(req: RequestMeta, tls: string): RouteSeries {
+    const rtRoute = req.routeKind === 'default' ? '' : req.route
+    const values = [...this.localValues, req.direction, req.authority, rtRoute, tls]
+    return {values, request: this.families.routeRequestTotal.child(values), byStatus: new Map()}
+  }
+
   private statusSeries(r: RequestSeries, status: number): StatusSeries {
     let s = r.byStatus.get(status)
     if (s === undefined) {
-      s = {status, latency: this.families.responseLatencyMs.child([...r.values, statusLabel(status)])}
+      s = {status, owner: r, latency: this.families.responseLatencyMs.child([...r.values, statusLabel(status)])}
+      if (r.route !== undefined) {
+        const route = r.route
+        let rs = route.byStatus.get(status)
+        if (rs === undefined) {
+          rs = {latency: this.families.routeResponseLatencyMs.child([...route.values, statusLabel(status)])}
+          route.byStatus.set(status, rs)
+        }
+        s.route = rs
+      }
       r.byStatus.set(status, s)
     }
     return s

@@ -21,6 +21,8 @@ export const ControlPlane = {
   destinationService: 'mesh-dst',
   injectorService: 'mesh-proxy-injector',
   tapService: 'mesh-tap',
+  /** PodMonitor for the Prometheus Operator (prometheus.podMonitor=true): scrapes every proxy. */
+  podMonitor: 'mesh-proxy',
   /** MutatingWebhookConfiguration. */
   webhookConfiguration: 'mesh-proxy-injector-webhook-config',
   /** Secret holding the webhook's serving certificate. */

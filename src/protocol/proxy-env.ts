@@ -46,6 +46,11 @@ export const ProxyEnv = {
   H2_KEEPALIVE_INTERVAL: 'MESH_PROXY_H2_KEEPALIVE_INTERVAL',
   /** How long a PING may go unanswered before the session is dropped (default 5s). */
   H2_KEEPALIVE_TIMEOUT: 'MESH_PROXY_H2_KEEPALIVE_TIMEOUT',
+  /**
+   * How long the first request to a Service waits for its route policy from the control plane
+   * (default 1500ms; 0: no wait, the first request takes the default route; at most 60s).
+   */
+  ROUTE_POLICY_WAIT: 'MESH_PROXY_ROUTE_POLICY_WAIT',
   /** Who the inbound side serves: `all-unauthenticated` (default), `all-authenticated`, `identities:<id>,<id>`. */
   INBOUND_POLICY: 'MESH_PROXY_INBOUND_POLICY',
   /**

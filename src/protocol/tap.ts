@@ -35,8 +35,16 @@ export interface TapRequestInit extends TapBase {
   scheme: string
   authority: string
   path: string
-  /** The outbound route rule this request matched (MESH_PROXY_ROUTES: `GET /api/`, `/api/`); absent when none did. */
+  /**
+   * The outbound route this request took: with a control-plane route policy the HTTPRoute or
+   * GRPCRoute name (`default` for the default route, or the MESH_PROXY_ROUTES rule that matched);
+   * else the MESH_PROXY_ROUTES rule (`GET /api/`, `/api/`); absent when none did.
+   */
   route?: string
+  /** With a control-plane route policy: `HTTPRoute`, `GRPCRoute` or `default` (the metrics' `route_kind`). */
+  routeKind?: string
+  /** With a control-plane route: the backend chosen, `namespace/name:port` or `invalid:<problem>` (the metrics' `backend`). */
+  backend?: string
   headers: Record<string, string>
 }
 

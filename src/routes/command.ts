@@ -62,6 +62,16 @@ const PLURALS: Array<{kind: RouteKind; plural: string}> = [
 
 export async function fetchRoutes(target: string, flags: RoutesFlags): Promise<RoutesReport> {
   const name = parseTarget(target)
+  // A running `mesh demo` (no --context named): its control plane's own view, as for stat and tap.
+  if (!flags.context) {
+    const [{readLocalContext}, {resolveControlPlane}, {getJson}, {TapApi}] = await Promise.all([
+      import('../tapclient/local-context.js'), import('../tapclient/target.js'), import('../tapclient/client.js'), import('../control/tap/api.js'),
+    ])
+    if (readLocalContext().state === 'live') {
+      const cp = await resolveControlPlane(flags)
+      if (cp.mode === 'local') return getJson<RoutesReport>(cp, TapApi.routes, {resource: `svc/${name}`, namespace: cp.namespace})
+    }
+  }
   const {loadKube, apiStatus} = await import('../k8s/client.js')
   const kube = await loadKube({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, requestTimeoutMs: flags['request-timeout']})
   const ns = kube.namespace

@@ -1,5 +1,5 @@
 // `mesh stat` and `mesh edges` as tables: `-` where there is no data.
-import type {EdgeRow, StatReport, StatRow} from './types.js'
+import type {EdgeRow, RouteNumbers, RouteStatReport, RouteStatRow, StatReport, StatRow} from './types.js'
 
 const dash = (v: number | null, f: (n: number) => string): string => (v === null ? '-' : f(v))
 
@@ -33,6 +33,43 @@ export function statTable(report: StatReport, opts: {wide?: boolean; allNamespac
     fmtPerSecond(r.tcpConnectionsPerSecond),
     ...(opts.wide ? [fmtBytesPerSecond(r.readBytesPerSecond), fmtBytesPerSecond(r.writeBytesPerSecond), dash(r.requests, String), dash(r.windowSeconds, (s) => `${s}s`)] : []),
   ])
+  return {head, rows}
+}
+
+const shortKind = (k: string): string => (k === 'namespace' ? 'ns' : k === 'pod' ? 'po' : k === 'deployment' ? 'deploy' : k === 'service' ? 'svc' : k)
+
+/** The route column: its name, `[default]` for the default route. */
+export const routeCell = (r: Pick<RouteStatRow, 'routeKind' | 'route'>): string => (r.routeKind === 'default' ? '[default]' : r.route)
+
+/** The Service as addressed: `books:8080` in the row's namespace, `shop/books:8080` elsewhere, else the authority. */
+export function serviceCell(r: RouteStatRow): string {
+  const s = r.service
+  if (!s) return r.authority || '-'
+  return `${s.namespace === r.namespace ? '' : `${s.namespace}/`}${s.name}:${s.port}`
+}
+
+/**
+ * `mesh stat --routes` as a table: a row per route (the default route last), `-o wide` adds a
+ * row per backend under each route (BACKEND `*` is the route's whole), requests and the window.
+ */
+export function routeStatTable(report: RouteStatReport, opts: {wide?: boolean; allNamespaces?: boolean}): {head: string[]; rows: string[][]} {
+  const resources = new Set(report.rows.map((r) => `${r.namespace}/${r.kind}/${r.name}`))
+  const named = resources.size > 1
+  const head = [
+    ...(opts.allNamespaces ? ['NAMESPACE'] : []),
+    ...(named ? ['NAME'] : []),
+    'ROUTE', 'KIND', 'SERVICE', ...(opts.wide ? ['BACKEND'] : []),
+    'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99',
+    ...(opts.wide ? ['REQUESTS', 'WINDOW'] : []),
+  ]
+  const rows: string[][] = []
+  for (const r of report.rows) {
+    const lead = [...(opts.allNamespaces ? [r.namespace] : []), ...(named ? [`${shortKind(r.kind)}/${r.name}`] : []), routeCell(r), r.routeKind, serviceCell(r)]
+    const nums = (n: RouteNumbers): string[] => [fmtPercent(n.successRate), fmtRps(n.rps), fmtMs(n.latencyMs.p50), fmtMs(n.latencyMs.p95), fmtMs(n.latencyMs.p99)]
+    const tail = (n: RouteNumbers): string[] => (opts.wide ? [String(n.requests), dash(r.windowSeconds, (s) => `${s}s`)] : [])
+    rows.push([...lead, ...(opts.wide ? ['*'] : []), ...nums(r), ...tail(r)])
+    if (opts.wide) for (const b of r.backends) rows.push([...lead, b.backend, ...nums(b), ...tail(b)])
+  }
   return {head, rows}
 }
 

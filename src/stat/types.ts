@@ -59,3 +59,53 @@ export interface EdgesReport {
   edges: EdgeRow[]
   errors: {pod: string; error: string}[]
 }
+
+/** A Service port, as a route's parent (`mesh stat --routes`). */
+export interface ServicePortRef {
+  namespace: string
+  name: string
+  port: number
+}
+
+/** Golden numbers of one route or one backend over the window (`mesh stat --routes`). */
+export interface RouteNumbers {
+  /** Responses in the window. */
+  requests: number
+  /** successes / responses, 0..1; null without responses. */
+  successRate: number | null
+  /** responses per second over the window. */
+  rps: number
+  /** null without responses. */
+  latencyMs: {p50: number | null; p95: number | null; p99: number | null}
+}
+
+export interface RouteBackendRow extends RouteNumbers {
+  /** The proxies' `backend` label: `namespace/name:port`, or `invalid:<problem>` for a share answered 500. */
+  backend: string
+}
+
+export interface RouteStatRow extends RouteNumbers {
+  /** The resource asked about: the Service itself (svc/books), or the client workload (deploy/web). */
+  namespace: string
+  kind: ResourceKind
+  name: string
+  /** The Service port the requests were addressed to (the routes' parent); null when the authority is not a Service. */
+  service: ServicePortRef | null
+  /** The destination as addressed: the Service's canonical name (`books.shop.svc.cluster.local:8080`), else the authority label. */
+  authority: string
+  /** `HTTPRoute`, `GRPCRoute`, or `default`: the requests no route of the control plane took (no policy, no match). */
+  routeKind: string
+  /** The route's name; `default` for the default route. */
+  route: string
+  /** Split traffic: the same numbers per backend the proxies chose (empty for the default route). */
+  backends: RouteBackendRow[]
+  /** The window the numbers cover, in seconds (shorter than asked when the proxies are younger); null without data. */
+  windowSeconds: number | null
+}
+
+export interface RouteStatReport {
+  window: string
+  rows: RouteStatRow[]
+  /** Pods whose /metrics could not be read, with why. */
+  errors: {pod: string; error: string}[]
+}

@@ -2,7 +2,7 @@
 // baseline, the oldest kept scrape inside the window, or zero at the proxy's start when the
 // proxy is younger than the window. A counter that went down (proxy restart) restarts from 0.
 import type {MetricFamily} from '../metrics/parse.js'
-import {histogramBuckets, sumBy, type Bucket, type LabelFilter} from '../metrics/query.js'
+import {histogramBuckets, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
 
 export interface Scrape {
   /** ms since the epoch */
@@ -79,3 +79,27 @@ export function addBuckets(lists: readonly Bucket[][]): Bucket[] {
   for (const list of lists) for (const b of list) byLe.set(b.le, (byLe.get(b.le) ?? 0) + b.count)
   return [...byLe].map(([le, count]) => ({le, count})).sort((a, b) => a.le - b.le)
 }
+
+/**
+ * Δ sum by (by) (family{filter}) over the window, per group: a group whose counter went down
+ * (its series restarted) counts from zero, as deltaSum does for the whole.
+ */
+export function deltaBy(w: PodWindow, name: string, by: readonly string[], filter?: LabelFilter): Group<number>[] {
+  const then = new Map((w.baseline ? sumBy(w.baseline.families.get(name), by, filter) : []).map((g) => [keyOf(g.labels, by), g.value]))
+  return sumBy(w.current.families.get(name), by, filter).map((g) => {
+    const before = then.get(keyOf(g.labels, by)) ?? 0
+    return {labels: g.labels, value: g.value >= before ? g.value - before : g.value}
+  })
+}
+
+/** Δ of a histogram's cumulative buckets over the window, per group (deltaBuckets per group). */
+export function deltaBucketsBy(w: PodWindow, name: string, by: readonly string[], filter?: LabelFilter): Group<Bucket[]>[] {
+  const then = new Map((w.baseline ? histogramBuckets(w.baseline.families.get(name), by, filter) : []).map((g) => [keyOf(g.labels, by), g.value]))
+  return histogramBuckets(w.current.families.get(name), by, filter).map((g) => {
+    const before = new Map((then.get(keyOf(g.labels, by)) ?? []).map((b) => [b.le, b.count]))
+    const delta = g.value.map((b) => ({le: b.le, count: b.count - (before.get(b.le) ?? 0)}))
+    return {labels: g.labels, value: delta.some((b) => b.count < 0) ? g.value : delta}
+  })
+}
+
+const keyOf = (labels: Record<string, string>, by: readonly string[]): string => by.map((l) => labels[l] ?? '').join('\u0000')

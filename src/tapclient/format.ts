@@ -1,6 +1,7 @@
 // One line per tap event, Linkerd-style, with the mTLS identities on every line:
 //   req id=web-0:3 proxy=out src=127.0.0.1:5000 dst=127.0.0.1:4143 tls=true client=web.shop server=books.shop :method=GET :authority=books:80 :path=/x
-//   (then rt_route="GET /api/" when the request matched an outbound route rule)
+//   (then rt_route="GET /api/" when the request matched an outbound route rule; with a
+//   control-plane route, rt_route=books-api rt_kind=HTTPRoute rt_backend=shop/books-v2:8080)
 //   rsp id=web-0:3 proxy=out ... :status=200 latency=1234µs
 //   end id=web-0:3 proxy=out ... duration=1500µs response-length=2B
 // client= and server= are the identities in short (<serviceaccount>.<namespace> of
@@ -35,6 +36,8 @@ export function eventLine(pod: string, ev: TapEvent, wide = false): string {
       tail = [`:method=${ev.method}`, `:authority=${ev.authority}`, `:path=${ev.path}`]
       // quoted when it holds a space (`GET /api/`), so that the line still splits on spaces
       if (ev.route !== undefined) tail.push(`rt_route=${/[\s"]/.test(ev.route) ? JSON.stringify(ev.route) : ev.route}`)
+      if (ev.routeKind !== undefined) tail.push(`rt_kind=${ev.routeKind}`)
+      if (ev.backend !== undefined) tail.push(`rt_backend=${ev.backend}`)
       break
     case 'responseInit':
       kind = 'rsp'

@@ -5,18 +5,24 @@
 // (route-template.ts: `/books/b1`..`/books/b5` are `/books/{id}`). Latency is to the response
 // headers, as in the proxies' response_latency_ms. Bounded: requests in flight, rows, and
 // latency samples per row; when rows run out, rows are folded into their learnt templates.
-import type {TapEvent, TapPeer} from '../protocol/tap.js'
+// --routes: one row per control-plane route (HTTPRoute/GRPCRoute, `default` for the requests
+// no route took) and backend, keyed by the source and the authority the requests were sent to,
+// from outbound events only (routes are applied, and reported, by the caller's proxy).
+import type {TapEvent, TapPeer, TapRequestInit} from '../protocol/tap.js'
 import {learnTemplates, staticTemplate} from './route-template.js'
 
-export type RouteKind = 'rule' | 'template' | 'path'
+/** rule, template, path: the default view; HTTPRoute, GRPCRoute, default: --routes. */
+export type RouteKind = 'rule' | 'template' | 'path' | 'HTTPRoute' | 'GRPCRoute' | 'default'
 
 export interface TopRow {
   source: string
   destination: string
   method: string
-  /** What the row stands for: the rule the proxy matched, a learnt template, or (--paths) the path. */
+  /** What the row stands for: the rule the proxy matched, a learnt template, or (--paths) the path; --routes: the route's name. */
   route: string
   routeKind: RouteKind
+  /** --routes: the backend the proxy chose (`namespace/name:port`), '' for the default route. */
+  backend?: string
   count: number
   successes: number
   successRate: number
@@ -32,7 +38,7 @@ export interface TopSnapshot {
 export const SORT_KEYS = ['count', 'success', 'p99', 'worst', 'route'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
 
-type RowKey = Pick<TopRow, 'source' | 'destination' | 'method' | 'route' | 'routeKind'>
+type RowKey = Pick<TopRow, 'source' | 'destination' | 'method' | 'route' | 'routeKind' | 'backend'>
 
 interface Pending {
   key: string
@@ -67,12 +73,25 @@ export function peerName(p: TapPeer): string {
 export interface TopOptions {
   /** One row per path (query dropped) instead of per route. */
   paths?: boolean
+  /** One row per control-plane route and backend (outbound requests only). */
+  routes?: boolean
   maxPending?: number
   maxRows?: number
   maxSamples?: number
 }
 
-const keyOf = (r: RowKey): string => [r.source, r.destination, r.method, r.routeKind, r.route].join('\u0000')
+const keyOf = (r: RowKey): string => [r.source, r.destination, r.method, r.routeKind, r.route, r.backend ?? ''].join('\u0000')
+
+/** `books.shop.svc.cluster.local:8080` -> `books.shop:8080`; other authorities as they are. */
+export function shortAuthority(a: string): string {
+  return a.replace(/^([^.:]+\.[^.:]+)\.svc\.[^:]+(:\d+)?$/, '$1$2')
+}
+
+/** The --routes row of an outbound request: its control-plane route, else the default route. */
+function routeRow(source: string, ev: TapRequestInit): RowKey {
+  const kind = ev.routeKind === 'HTTPRoute' || ev.routeKind === 'GRPCRoute' ? ev.routeKind : 'default'
+  return {source, destination: shortAuthority(ev.authority), method: '', route: kind === 'default' ? 'default' : (ev.route ?? ''), routeKind: kind, backend: kind === 'default' ? '' : (ev.backend ?? '')}
+}
 
 export class TopAggregator {
   private readonly pending = new Map<string, Pending>()
@@ -94,10 +113,16 @@ export class TopAggregator {
   add(pod: string, ev: TapEvent): void {
     const id = `${pod}\u0000${ev.id}`
     if (ev.type === 'requestInit') {
-      const [route, routeKind]: [string, RouteKind] = this.opts.paths
-        ? [ev.path.split('?')[0] || '/', 'path']
-        : ev.route !== undefined ? [ev.route, 'rule'] : [staticTemplate(ev.path), 'template']
-      const row: RowKey = {source: peerName(ev.source), destination: peerName(ev.destination), method: ev.method, route, routeKind}
+      let row: RowKey
+      if (this.opts.routes) {
+        if (ev.direction !== 'outbound') return
+        row = routeRow(peerName(ev.source), ev)
+      } else {
+        const [route, routeKind]: [string, RouteKind] = this.opts.paths
+          ? [ev.path.split('?')[0] || '/', 'path']
+          : ev.route !== undefined ? [ev.route, 'rule'] : [staticTemplate(ev.path), 'template']
+        row = {source: peerName(ev.source), destination: peerName(ev.destination), method: ev.method, route, routeKind}
+      }
       if (this.pending.size >= this.maxPending) {
         this.pending.delete(this.pending.keys().next().value!)
         this.dropped++

@@ -6,12 +6,14 @@ import type {Output} from '../lib/output.js'
 import type {TapStreamMessage} from '../control/tap/api.js'
 import {parseDuration} from '../stat/duration.js'
 import {SORT_KEYS, TopAggregator, type SortKey} from './top-aggregate.js'
-import {layout, topCells, topHead, topScreen} from './top-render.js'
+import {layout, topCells, topHead, topScreen, type TopView} from './top-render.js'
 import {streamEvents, tapQuery, type StreamHooks, type TapFlags} from './tap-run.js'
 import {resolveControlPlane} from './target.js'
 
 export interface TopFlags extends Omit<TapFlags, 'output' | 'max-events'> {
   paths: boolean
+  /** One row per control-plane route and backend (outbound requests). */
+  routes?: boolean
   interval: string
   output: 'table' | 'json'
 }
@@ -32,10 +34,13 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
     throw new UsageError(`invalid --interval ${flags.interval}: between 100ms and 1h`, {suggestions: ['Pass e.g. --interval 2s.']})
   }
   const durationMs = flags.duration ? parseDuration(flags.duration, '--duration') : undefined
+  if (flags.routes && flags.paths) throw new UsageError('--routes and --paths are two views of the table: pass one', {suggestions: ['Drop --paths (rows per path) or --routes (rows per HTTPRoute/GRPCRoute).']})
   tapQuery({resource, namespace: 'default', flags})
   const target = await resolveControlPlane(flags)
-  const query = tapQuery({resource, namespace: target.namespace, flags})
-  const agg = new TopAggregator({paths: flags.paths})
+  // Routes are the callers' proxies' (outbound): the proxies send only those events.
+  const query = {...tapQuery({resource, namespace: target.namespace, flags}), ...(flags.routes ? {direction: 'outbound'} : {})}
+  const view: TopView = flags.routes ? 'routes' : flags.paths ? 'paths' : 'default'
+  const agg = new TopAggregator({paths: flags.paths, routes: flags.routes})
   const live = out.stdoutIsTTY && flags.output !== 'json'
   const stdin = hooks.stdin ?? process.stdin
   let sort: SortKey = 'count'
@@ -59,9 +64,9 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
   const draw = (): void => {
     const snap = agg.snapshot(sort)
     if (flags.output === 'json') out.stdout.write(JSON.stringify(snap) + '\n')
-    else if (live) out.stdout.write(HOME_CLEAR + topScreen(snap, {resource, paths: flags.paths, columns: columns(), rows: rows(), note: note()}) + '\n')
+    else if (live) out.stdout.write(HOME_CLEAR + topScreen(snap, {resource, view, columns: columns(), rows: rows(), note: note()}) + '\n')
     else {
-      const body = snap.rows.length === 0 ? ['(no requests yet)'] : layout(topHead(flags.paths), snap.rows.map((r) => topCells(r)))
+      const body = snap.rows.length === 0 ? ['(no requests yet)'] : layout(topHead(view), snap.rows.map((r) => topCells(r, view)))
       out.stdout.write(`${snap.time}\n${body.join('\n')}\n\n`)
     }
   }
@@ -95,6 +100,6 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
     if (live) out.stdout.write(ALT_OFF)
   }
   // The last state stays visible after the live screen is gone (and ends every log).
-  if (live) out.stdout.write(topScreen(agg.snapshot(sort), {resource, paths: flags.paths, columns: columns(), rows: rows()}).split('\n').filter((l, i) => i !== 1).join('\n') + '\n')
+  if (live) out.stdout.write(topScreen(agg.snapshot(sort), {resource, view, columns: columns(), rows: rows()}).split('\n').filter((l, i) => i !== 1).join('\n') + '\n')
   else draw()
 }

@@ -9,11 +9,14 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
+import WebSocket from 'ws'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startControllerAdmin} from '../../src/control/admin.js'
 import {startController, type RunningController} from '../../src/control/controller.js'
+import {controllerIdentityName, ensureLocalIdentityDir} from '../../src/control/identity/index.js'
 import {createLogger, silentLogger} from '../../src/control/logger.js'
 import {parseMetrics, Registry} from '../../src/metrics/index.js'
+import {eventually} from '../helpers/eventually.js'
 
 const exec = promisify(execFile)
 let tmp: string
@@ -40,7 +43,7 @@ function raw(port: number, data: string): Promise<string> {
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-ctl-admin-'))
-  writeFileSync(path.join(tmp, 'registry.yaml'), 'services: []\n')
+  writeFileSync(path.join(tmp, 'registry.yaml'), 'services:\n- {name: web, namespace: default, ports: [{port: 80, endpoints: [{address: 127.0.0.1, port: 8080}]}]}\n')
   controller = await startController({
     mode: 'local', identityDir: path.join(tmp, 'id'), registryFile: path.join(tmp, 'registry.yaml'), identityPort: 0, destinationPort: 0, tapPort: 0, adminPort: 0,
     log: createLogger({level: 'error', write: () => {}}),
@@ -72,6 +75,31 @@ describe('the controller admin server', () => {
       const file = path.join(tmp, 'scrape.txt')
       writeFileSync(file, r.body)
       await exec('sh', ['-c', `promtool check metrics < ${file}`])
+    }
+  })
+
+  it('counts the destination service\'s refusals on its /metrics: a client over its watch limit', async () => {
+    const before = parseMetrics((await curl(`${base}/metrics`)).body).get('mesh_destination_refused_total')
+    expect(before?.samples.map((s) => s.labels.reason).sort()).toEqual(expect.arrayContaining(['peer_connections', 'peer_watches', 'total_streams']))
+    const watchesBefore = before!.samples.find((s) => s.labels.reason === 'peer_watches')!.value
+    // A connection as a proxy opens it (the controller's CA, its serving name), 2,001 watches of
+    // a Service: the default bound is 2,000 per client, the last one is refused on its stream.
+    const {anchorsPem} = await ensureLocalIdentityDir(path.join(tmp, 'id'))
+    const ws = new WebSocket(`wss://127.0.0.1:${controller.ctx.destination!.port}/v1/destinations?ns=default`, {ca: anchorsPem, servername: controllerIdentityName()} as unknown as WebSocket.ClientOptions)
+    try {
+      const errors: Array<Record<string, unknown>> = []
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as Record<string, unknown>
+        if (m.type === 'error') errors.push(m)
+      })
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      for (let id = 1; id <= 2001; id++) ws.send(JSON.stringify({type: 'watch', id, authority: 'web.default.svc.cluster.local:80'}))
+      await eventually('the 2,001st watch refused', () => expect(errors.some((m) => m.id === 2001)).toBe(true), {timeoutMs: 60_000})
+      expect(errors.find((m) => m.id === 2001)).toMatchObject({code: 'UNAVAILABLE', message: expect.stringMatching(/too many streams from this client/)})
+      const after = parseMetrics((await curl(`${base}/metrics`)).body).get('mesh_destination_refused_total')
+      expect(after!.samples.find((s) => s.labels.reason === 'peer_watches')!.value).toBe(watchesBefore + 1)
+    } finally {
+      ws.close()
     }
   })
 

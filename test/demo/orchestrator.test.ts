@@ -71,6 +71,44 @@ describe('plan', () => {
   })
 })
 
+describe('the demo\'s routes', () => {
+  it('every call the apps make takes a route: /books/{id} is one route (a RegularExpression rule), each gRPC method one; anything else is 404', async () => {
+    const plan = buildPlan(Array.from({length: PORTS_NEEDED}, (_, i) => 30000 + i))
+    const file = path.join(tmp(), 'registry.yaml')
+    writeFileSync(file, registryDocument(plan))
+    const [{LocalRegistry}, {RouteState}, {syncLocalRoutes}, {registryServiceView}, {PolicyMatcher}, {BOOKS}] = await Promise.all([
+      import('../../src/control/destination/local-registry.js'), import('../../src/control/routes/state.js'), import('../../src/control/routes/local-routes.js'),
+      import('../../src/control/routes/view.js'), import('../../src/routes/match.js'), import('../../src/demo/apps/catalog.js'),
+    ])
+    const registry = new LocalRegistry({file, controlPlaneNamespace: 'mesh-system', trustDomain: 'cluster.local'})
+    const state = new RouteState()
+    syncLocalRoutes(registry, state)
+    await registry.start()
+    try {
+      const view = registryServiceView(registry, state)
+      const route = (svc: string, method: string, target: string, grpc = false): string => {
+        const policy = view.routesReport!('demo', svc)!.policies[0]!
+        const sel = new PolicyMatcher(policy).select({method, target, grpc, header: () => undefined})
+        return sel.kind === 'rule' ? `${sel.rule.route.kind}/${sel.rule.route.name}` : sel.kind
+      }
+      expect(route('books', 'GET', '/books')).toBe('HTTPRoute/books-list')
+      expect(new Set(BOOKS.map((b) => route('books', 'GET', `/books/${b.id}`)))).toEqual(new Set(['HTTPRoute/books-by-id']))
+      expect(route('books', 'POST', '/books')).toBe('notFound')
+      expect(route('books', 'GET', '/other')).toBe('notFound')
+      expect(route('authors', 'POST', '/demo.Authors/GetAuthor', true)).toBe('GRPCRoute/authors-get')
+      expect(route('authors', 'POST', '/demo.Authors/ListAuthors', true)).toBe('GRPCRoute/authors-list')
+      expect(route('authors', 'POST', '/demo.Authors/Other', true)).toBe('notFound')
+      expect(view.routesReport!('demo', 'books')!.routes.map((r) => [r.name, r.conditions.map((c) => `${c.type}=${c.status}`)])).toEqual([
+        ['books-by-id', ['Accepted=True', 'ResolvedRefs=True']],
+        ['books-list', ['Accepted=True', 'ResolvedRefs=True']],
+      ])
+      expect(view.routesOf!('demo', 'web')).toEqual([{port: 80, routes: []}])
+    } finally {
+      await registry.stop()
+    }
+  })
+})
+
 describe('lock', () => {
   it('a live demo holds the lock; a dead one\'s is taken over', async () => {
     const env = {MESH_DEMO_DIR: path.join(tmp(), 'demo')}

@@ -1,6 +1,6 @@
 // What `mesh stat/top/tap/edges` and the demo's banner say about the demo is true (issue 20,
-// rule 4), through the compiled binary against a real demo: routes are routes (the proxies'
-// rules, else templates learnt from the paths), tap shows the mTLS identities in text, `edges
+// rule 4), through the compiled binary against a real demo: routes are routes (the routes the
+// demo ships, else templates learnt from the paths; mesh routes, stat --routes, top --routes), tap shows the mTLS identities in text, `edges
 // po` names pods and hides each app's hop into its own proxy, the TCP-only service shows its
 // connections and bytes, tapping it says why no event comes, and the banner's commands are
 // those a clone's user can type, as README says.
@@ -9,7 +9,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {EdgesReport, StatReport} from '../../src/stat/types.js'
+import type {EdgesReport, RouteStatReport, StatReport} from '../../src/stat/types.js'
 import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import {eventually} from '../helpers/eventually.js'
 import {PATH_WITHOUT_MESH, ROOT, spawnMesh, type RunResult} from '../helpers/run.js'
@@ -50,17 +50,44 @@ describe('the demo tells the truth', {timeout: 300_000}, () => {
     expect(block![1]!.split('\n')).toEqual(steps)
   })
 
-  it('`mesh top deploy/web -o json` groups by route: the proxy\'s rule (GET /books/), else a learnt template (/api/books/{id})', async () => {
-    const top = await eventually('top rows for the rule and the template', async () => {
+  it('`mesh top deploy/web -o json` groups by route: the route the proxy took (books-by-id), else a learnt template (/api/books/{id})', async () => {
+    const top = await eventually('top rows for the route and the template', async () => {
       const r = await mesh(['top', 'deploy/web', '--duration', '6s', '--interval', '3s', '-o', 'json'])
       expect(r.exitCode, r.stderr).toBe(0)
       const rows = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TopSnapshot).rows
       const has = (route: string, kind: string): boolean => rows.some((x) => x.route === route && x.routeKind === kind)
-      return has('GET /books/', 'rule') && has('/api/books/{id}', 'template') ? rows : undefined
+      return has('books-by-id', 'rule') && has('/api/books/{id}', 'template') ? rows : undefined
     }, 120_000)
-    expect(top.find((x) => x.route === 'GET /books/')).toMatchObject({source: 'web-0', destination: 'books-0', method: 'GET'})
+    expect(top.find((x) => x.route === 'books-by-id')).toMatchObject({source: 'web-0', destination: 'books-0', method: 'GET'})
     // No row per id: b1..b5 are one route.
     expect(top.filter((x) => /\/b\d$/.test(x.route))).toEqual([])
+  })
+
+  it('the demo ships routes: `mesh routes svc/books`, `mesh stat svc/books --routes`, `mesh top deploy/web --routes` show them, /books/{id} one route', async () => {
+    const routes = await mesh(['routes', 'svc/books'])
+    expect(routes.exitCode, routes.stderr).toBe(0)
+    expect(routes.stdout).toMatch(/^HTTPRoute\s+books-by-id\s+\d+\s+yes \(Accepted\)\s+yes \(ResolvedRefs\)/m)
+    expect(routes.stdout).toMatch(/^HTTPRoute\s+books-list\s+/m)
+    expect(routes.stdout).toMatch(/^\d\s+GET ~ \/books\/\[a-z0-9\]\+\s+http books-by-id#0\s+books:80\s+request 2s/m)
+    const stat = await eventually('books-by-id and books-list with traffic in mesh stat --routes', async () => {
+      const r = await mesh(['stat', 'svc/books', '--routes', '-o', 'json'])
+      expect(r.exitCode, r.stderr).toBe(0)
+      const rows = (JSON.parse(r.stdout) as RouteStatReport).rows
+      const byId = rows.find((x) => x.route === 'books-by-id')
+      return byId && byId.requests > 0 && rows.find((x) => x.route === 'books-list')!.requests > 0 ? rows : undefined
+    }, 120_000)
+    expect(stat.map((x) => [x.routeKind, x.route])).toEqual([['HTTPRoute', 'books-by-id'], ['HTTPRoute', 'books-list'], ['default', 'default']])
+    const byId = stat[0]!
+    // books fails every 10th request: some of the item route's answers are 500s.
+    expect(byId.successRate!).toBeLessThan(1)
+    expect(byId.backends.map((b) => b.backend)).toEqual(['demo/books:80'])
+    const authors = await mesh(['stat', 'svc/authors', '--routes', '-o', 'json'])
+    expect((JSON.parse(authors.stdout) as RouteStatReport).rows.map((x) => [x.routeKind, x.route])).toEqual([['GRPCRoute', 'authors-get'], ['GRPCRoute', 'authors-list'], ['default', 'default']])
+    const top = await mesh(['top', 'deploy/web', '--routes', '--duration', '6s', '--interval', '3s', '-o', 'json'])
+    expect(top.exitCode, top.stderr).toBe(0)
+    const rows = (JSON.parse(top.stdout.trim().split('\n').at(-1)!) as TopSnapshot).rows
+    expect(rows.find((x) => x.route === 'books-by-id')).toMatchObject({source: 'web-0', destination: 'books.demo:80', routeKind: 'HTTPRoute', backend: 'demo/books:80'})
+    expect(rows.filter((x) => x.routeKind !== 'HTTPRoute' && x.count > 0)).toEqual([])
   })
 
   it('`mesh tap deploy/web` shows the client and server identities in text and in full with -o wide', async () => {

@@ -110,13 +110,15 @@ export async function finalizeNamespace(ns: string): Promise<void> {
 }
 
 /**
- * `mesh install | kubectl apply -f -`, the controller as a process on the host (handed to
- * `started` as soon as it runs, so the caller can stop it whatever happens next) and its mirror
- * pod; resolves with install's output once `mesh check` passes.
+ * `mesh install | kubectl apply -f -`, then `beforeController` (what the cluster must have before
+ * the controller starts), the controller as a process on the host (handed to `started` as soon
+ * as it runs, so the caller can stop it whatever happens next) and its mirror pod; resolves with
+ * install's output once `mesh check` passes.
  */
-export async function installMesh(dir: string, started: (c: HostController) => void): Promise<string> {
+export async function installMesh(dir: string, started: (c: HostController) => void, beforeController?: () => Promise<void>): Promise<string> {
   const manifest = expectOk(await mesh('install'), 'mesh install')
   await kubectl(['apply', '-f', '-'], manifest)
+  await beforeController?.()
   started(await startHostController(dir))
   await mirrorControllerPod()
   let check = await mesh('check')

@@ -15,6 +15,8 @@ import {eventually, identity, installMesh, LONG_STEP_MS, LONG_TEST_MS, progress,
 import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
 import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
+import {retryStep, splitStep, timeoutStep, type RoutesContext} from './routes-steps.js'
+import {gatewayApiCrds} from '../cluster/gateway-api.js'
 import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, plainYaml, shopYaml, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
@@ -79,7 +81,15 @@ describe('the mesh user journey on the test cluster', () => {
   }))
 
   it('2. mesh install | kubectl apply -f -, the controller on the host, then mesh check passes', () => step(async () => {
-    installManifest = await installMesh(runner.dir, (c) => (controller = c))
+    // The cluster's Gateway API CRDs (they belong to the cluster, mesh never installs them), there
+    // before the controller starts so that it watches routes at once (steps 6c-6e).
+    installManifest = await installMesh(runner.dir, (c) => (controller = c), async () => {
+      await kubectl(['apply', '--server-side', '-f', gatewayApiCrds().standard])
+      await eventually('the Gateway API CRDs to be Established', async () => {
+        const crds = JSON.parse(await kubectl(['get', 'crd', 'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', '-o', 'json'])) as {items: Obj[]}
+        return crds.items.every((c) => (c.status?.conditions ?? []).some((x: Obj) => x.type === 'Established' && x.status === 'True')) ? true : undefined
+      }, 60_000)
+    })
   }))
 
   it('3a. mesh inject app.yaml | kubectl apply -f - meshes a three-service app', () => step(async () => {
@@ -334,6 +344,14 @@ describe('the mesh user journey on the test cluster', () => {
       expect(renewed.at(-1)!.validUntil).toBeGreaterThan(r.last[books]!)
     }
   }, LONG_STEP_MS), LONG_TEST_MS)
+
+  const routes = (): RoutesContext => ({runner, ns: SHOP, podsOf, waitApps})
+
+  it('6c. routes: a running client proxy picks up a route\'s 1 s timeout (504, mesh-proxy-error), no restart; deleting the route restores the default', () => step(() => timeoutStep(routes())))
+
+  it('6d. routes: a header match sends all to the canary, a 90/10 split lands within 3 points, mesh stat --routes counts exactly, 0/100 under load fails nothing', () => step(() => splitStep(routes()), LONG_STEP_MS), LONG_TEST_MS)
+
+  it('6e. routes: retries on a route recover a backend failing 1 in 3', () => step(() => retryStep(routes())))
 
   // Must stay last: it removes the control plane.
   it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {

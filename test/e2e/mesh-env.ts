@@ -135,6 +135,11 @@ export function booksYaml(ns: string): string {
   ].join('---\n')
 }
 
+/** The canary of web (routes steps): a second backend in shop, for `mesh inject`. */
+export function canaryYaml(ns: string): string {
+  return [deployment(ns, 'web-canary', 'mesh-e2e/http-echo:1', 8080), service(ns, 'web-canary', 80, 8080)].join('---\n')
+}
+
 /** A plain (never meshed) app. */
 export function plainYaml(ns: string): string {
   return [`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`, deployment(ns, 'legacy', 'mesh-e2e/http-echo:1', 8080), service(ns, 'legacy', 80, 8080)].join('---\n')

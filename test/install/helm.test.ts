@@ -79,7 +79,7 @@ describe('helm template equals mesh install --ignore-cluster', {timeout: 120_000
     expectSameDocuments(helmIdentity, meshIdentity)
   })
 
-  it('with a values file that sets every kind of value (ha, resources, opaque ports, a webhook URL with & and <>, a quoted tag)', () => {
+  it('with a values file that sets every kind of value (ha, resources, opaque ports, a webhook URL with & and <>, a quoted tag, the PodMonitor)', () => {
     const values = path.join(tmp, 'values.yaml')
     writeFileSync(values, [
       'ha: true',
@@ -88,6 +88,7 @@ describe('helm template equals mesh install --ignore-cluster', {timeout: 120_000
       'proxy: {logLevel: trace, opaquePorts: "3306,5432", resources: {cpuRequest: 10m, memoryLimit: 256Mi}}',
       'identity: {trustDomain: example.org, issuerValidityDays: 30}',
       'webhook: {timeoutSeconds: 30, url: "https://10.0.0.1:8443/inject?a=b&c=<d>"}',
+      'prometheus: {podMonitor: true}',
       '',
     ].join('\n'))
     expectSameDocuments(['-f', values, ...helmIdentity], ['-f', values, ...meshIdentity])

@@ -20,6 +20,10 @@ function exposition(): string {
     observer.responseInit(r, 200)
     observer.responseEnd(r, {responseBytes: 10, grpcStatus: 14})
   }
+  const routed = request({authority: 'books.shop.svc.cluster.local:8080', route: 'books-api', routeKind: 'HTTPRoute', backend: 'shop/books:8080'})
+  observer.requestInit(routed)
+  observer.responseInit(routed, 503)
+  observer.responseEnd(routed, {status: 503, responseBytes: 0})
   const c = conn()
   observer.tcpOpen(c)
   observer.tcpClose(c, {readBytes: 10, writeBytes: 20, error: 'ECONNRESET'})
@@ -28,21 +32,23 @@ function exposition(): string {
 }
 
 describe('promtool check metrics', () => {
-  it('accepts the proxy exposition; its only remark is on Linkerd\'s own family name response_latency_ms', () => {
+  it('accepts the proxy exposition; its only remarks are on Linkerd\'s own family names (..._ms)', () => {
     const text = exposition()
     expect(text).toContain('authority="we\\"ird\\\\host\\n:80"')
+    expect(text).toContain('route_request_total{')
+    expect(text).toContain('tcp_connection_duration_ms_bucket{')
     const r = promtool(text)
-    // Exit 3 is "lint problems", 1 would be a parse error. Linkerd names the family
-    // response_latency_ms; dashboards depend on it, so the abbreviated-unit remark stays.
-    expect(r.problems).toEqual(['response_latency_ms metric names should not contain abbreviated units'])
+    // Exit 3 is "lint problems", 1 would be a parse error. Linkerd names these families with
+    // `_ms`; dashboards depend on the names, so the abbreviated-unit remarks stay.
+    expect(r.problems.sort()).toEqual(['response_latency_ms', 'route_response_latency_ms', 'tcp_connection_duration_ms'].map((f) => `${f} metric names should not contain abbreviated units`))
     expect(r.status).toBe(3)
   })
 
-  it('finds no problem at all once that family is left out', () => {
+  it('finds no problem at all once those families are left out', () => {
     const text = exposition()
     const without = text
       .split('\n')
-      .filter((l) => !l.includes('response_latency_ms'))
+      .filter((l) => !l.includes('response_latency_ms') && !l.includes('tcp_connection_duration_ms'))
       .join('\n')
     expect(promtool(without)).toEqual({status: 0, problems: []})
   })

@@ -1,4 +1,7 @@
+import {constants as osConstants} from 'node:os'
+import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
+import {errnoLabel} from '../../src/metrics/errno.js'
 import {ProxyMetricsObserver, Registry, classify, createProxyMetrics, histogramBuckets, histogramQuantile, parseMetrics, sumBy} from '../../src/metrics/index.js'
 import {localLabelsFromEnv} from '../../src/metrics/proxy-metrics.js'
 import {EMP_LABELS, MTLS_IN, PLAIN, conn, request} from './fixtures.js'
@@ -8,7 +11,7 @@ function setup(localLabels?: Record<string, string>) {
   const registry = new Registry()
   const observer = new ProxyMetricsObserver(registry, {localLabels, now: () => now})
   const advanceMs = (ms: number) => (now += BigInt(ms * 1e6))
-  return {registry, observer, advanceMs, scrape: () => parseMetrics(registry.metrics())}
+  return {registry, observer, advanceMs, nowNs: () => now, scrape: () => parseMetrics(registry.metrics())}
 }
 
 describe('classification', () => {
@@ -149,20 +152,112 @@ describe('ProxyMetricsObserver', () => {
     expect(fams.get('tcp_open_total')!.samples[0].labels).toEqual({direction: 'inbound', authority: '127.0.0.1:8080', tls: 'true', client_id: MTLS_IN.clientId})
   })
 
-  it('bounds errno values and the number of authorities', () => {
+  it('bounds the number of authorities', () => {
     const registry = new Registry()
     const o = new ProxyMetricsObserver(registry, {maxSeries: 5})
     for (let i = 0; i < 50; i++) o.requestInit(request({authority: `host-${i}:80`}))
-    const c = conn()
-    o.tcpOpen(c)
-    o.tcpClose(c, {readBytes: 0, writeBytes: 0, error: 'socket hang up "weird"'})
     const fams = parseMetrics(registry.metrics())
     expect(fams.get('request_total')!.samples.length).toBe(5)
-    expect(fams.get('tcp_close_total')!.samples[0].labels.errno).toBe('UNKNOWN')
+  })
+
+  it('errno is a system error\'s name as Linkerd prints it, empty for other errors, UNKNOWN_ERRNO for a system error without a name', () => {
+    const {observer, scrape} = setup()
+    const close = (error: string | undefined): void => {
+      const c = conn()
+      observer.tcpOpen(c)
+      observer.tcpClose(c, {readBytes: 0, writeBytes: 0, error})
+    }
+    for (const e of ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTSUP', 'EWOULDBLOCK', 'Unknown system error -135', 'EREMOTEIO', 'ERR_SSL_WRONG_VERSION_NUMBER',
+      'ERR_STREAM_PREMATURE_CLOSE', 'idle timeout', 'socket hang up "weird"', '', undefined]) close(e)
+    const byErrno = sumBy(scrape().get('tcp_close_total'), ['errno'])
+    expect(byErrno).toEqual([
+      {labels: {errno: 'ECONNRESET'}, value: 1},
+      {labels: {errno: 'EPIPE'}, value: 1},
+      {labels: {errno: 'ETIMEDOUT'}, value: 1},
+      {labels: {errno: 'EOPNOTSUPP'}, value: 1},
+      {labels: {errno: 'EAGAIN'}, value: 1},
+      {labels: {errno: 'UNKNOWN_ERRNO'}, value: 2},
+      {labels: {}, value: 6},
+    ])
+  })
+
+  it('errno takes values from a fixed set whatever the data path passes (generated strings)', () => {
+    const allowed = new Set(['', 'UNKNOWN_ERRNO', ...Object.keys(osConstants.errno).map((n) => errnoLabel(n))])
+    fc.assert(fc.property(fc.oneof(fc.string(), fc.stringMatching(/^E[A-Z0-9_]{0,40}$/), fc.constantFrom(...Object.keys(osConstants.errno))), (code) => {
+      const label = errnoLabel(code)
+      expect(allowed.has(label), `${JSON.stringify(code)} -> ${label}`).toBe(true)
+    }), {numRuns: 2_000})
+    expect(allowed.size).toBeLessThanOrEqual(Object.keys(osConstants.errno).length + 2)
+  })
+
+  it('tcp_connection_duration_ms: each connection\'s life from open to close, by errno, in the latency buckets', () => {
+    const {observer, advanceMs, scrape} = setup()
+    const a = conn()
+    const b = conn()
+    observer.tcpOpen(a)
+    advanceMs(250)
+    observer.tcpOpen(b)
+    observer.tcpClose(a, {readBytes: 1, writeBytes: 1})
+    advanceMs(4500)
+    observer.tcpClose(b, {readBytes: 1, writeBytes: 1, error: 'ECONNRESET'})
+    // A close without an open seen counts in tcp_close_total, not in the durations.
+    observer.tcpClose(conn(), {readBytes: 0, writeBytes: 0})
+    const fam = scrape().get('tcp_connection_duration_ms')!
+    expect(fam.type).toBe('histogram')
+    const byErrno = Object.fromEntries(histogramBuckets(fam, ['errno']).map((g) => [g.labels.errno ?? '', g.value]))
+    const at = (errno: string, le: number) => byErrno[errno]!.find((x) => x.le === le)!.count
+    expect([at('', 200), at('', 300), at('', Infinity)]).toEqual([0, 1, 1])
+    expect([at('ECONNRESET', 4000), at('ECONNRESET', 5000)]).toEqual([0, 1])
+    expect(byErrno[''].length).toBe(26)
+    expect(sumBy(scrape().get('tcp_close_total'))[0].value).toBe(3)
+    expect(fam.samples.filter((x) => x.name === 'tcp_connection_duration_ms_sum').map((x) => x.value)).toEqual([250, 4500])
+  })
+
+  it('route_* families: requests the control plane\'s route policy routed, by dst and rt_route (empty for the default route)', () => {
+    const {observer, advanceMs, nowNs, scrape} = setup({namespace: 'shop', pod: 'web-0', deployment: 'web'})
+    const send = (over: Partial<Parameters<typeof request>[0]>, status: number, ms: number): void => {
+      const req = request({startNs: nowNs(), authority: 'books.shop.svc.cluster.local:8080', ...over})
+      observer.requestInit(req)
+      advanceMs(ms)
+      observer.responseInit(req, status)
+      observer.responseEnd(req, {status, responseBytes: 1})
+    }
+    const routed = {route: 'books-api', routeKind: 'HTTPRoute'}
+    // Two backends of the same rule: one route series.
+    send({...routed, backend: 'shop/books:8080'}, 200, 3)
+    send({...routed, backend: 'shop/books-v2:8080', dstLabels: {dst_pod: 'books-v2-0'}}, 500, 0)
+    send({...routed, backend: 'shop/books:8080', tls: MTLS_IN}, 200, 0)
+    send({route: 'default', routeKind: 'default'}, 404, 0)
+    // MESH_PROXY_ROUTES only (no control-plane policy): no route series.
+    send({route: 'GET /list'}, 200, 0)
+    const fams = scrape()
+    const base = {namespace: 'shop', pod: 'web-0', deployment: 'web', direction: 'outbound', dst: 'books.shop.svc.cluster.local:8080'}
+    expect(fams.get('route_request_total')!.samples.map((x) => [x.labels, x.value])).toEqual([
+      [{...base, rt_route: 'books-api', tls: 'no_identity'}, 2],
+      [{...base, rt_route: 'books-api', tls: 'true'}, 1],
+      [{...base, tls: 'no_identity'}, 1],
+    ])
+    expect(sumBy(fams.get('route_response_total'), ['rt_route', 'status_code', 'classification'])).toEqual([
+      {labels: {rt_route: 'books-api', status_code: '200', classification: 'success'}, value: 2},
+      {labels: {rt_route: 'books-api', status_code: '500', classification: 'failure'}, value: 1},
+      {labels: {status_code: '404', classification: 'success'}, value: 1},
+    ])
+    const latency = histogramBuckets(fams.get('route_response_latency_ms')!, ['rt_route', 'status_code'])
+    expect(latency.map((g) => [g.labels, g.value.at(-1)!.count])).toEqual([
+      [{rt_route: 'books-api', status_code: '200'}, 2],
+      [{rt_route: 'books-api', status_code: '500'}, 1],
+      [{status_code: '404'}, 1],
+    ])
+    // The 200s took 3 ms and 0 ms: cumulative buckets 1 at le=2, 2 at le=3.
+    expect(latency[0].value.find((x) => x.le === 2)!.count).toBe(1)
+    expect(latency[0].value.find((x) => x.le === 3)!.count).toBe(2)
+    // The request families still count all five.
+    expect(sumBy(fams.get('request_total'))[0].value).toBe(5)
   })
 
   it('refuses local labels that collide with traffic labels', () => {
     expect(() => new ProxyMetricsObserver(new Registry(), {localLabels: {direction: 'x'}})).toThrow(/collides/)
+    expect(() => new ProxyMetricsObserver(new Registry(), {localLabels: {rt_route: 'x'}})).toThrow(/collides/)
     expect(() => new ProxyMetricsObserver(new Registry(), {localLabels: {'bad-name': 'x'}})).toThrow(/invalid label name/)
   })
 
@@ -171,7 +266,7 @@ describe('ProxyMetricsObserver', () => {
     observer.requestInit(request())
     const fams = parseMetrics(registry.metrics())
     for (const f of ['request_total', 'response_total', 'response_latency_ms', 'tcp_open_total', 'tcp_open_connections', 'tcp_read_bytes_total',
-      'tcp_write_bytes_total', 'tcp_close_total', 'process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds',
+      'tcp_write_bytes_total', 'tcp_close_total', 'tcp_connection_duration_ms', 'route_request_total', 'route_response_total', 'route_response_latency_ms', 'process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds',
       'process_open_fds', 'process_max_fds', 'process_virtual_memory_bytes', 'mesh_proxy_build_info']) {
       expect(fams.has(f), f).toBe(true)
     }

@@ -2,10 +2,9 @@
 // percentiles that match the scripted traffic; rows per route (the proxy's rule, else a
 // template learnt from the paths), --paths per path; off a TTY a table per interval.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {Output} from '../../src/lib/output.js'
 import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
-import {runTopCommand, type TopFlags} from '../../src/tapclient/top-run.js'
-import {eventually} from '../helpers/eventually.js'
+import type {TopFlags} from '../../src/tapclient/top-run.js'
+import {topWhile as topWhileOf} from './top-kit.js'
 import {runMesh} from '../helpers/run.js'
 import {scriptedTraffic, send, startLocalPlane, startMeshPod, withEnv, type MeshPod, type Plane} from '../tap/harness.js'
 
@@ -27,31 +26,7 @@ afterAll(async () => {
   await Promise.all([books?.stop(), web?.stop()])
 })
 
-async function topWhile(flags: Partial<TopFlags>, events: number, traffic: () => Promise<unknown>) {
-  let stdout = ''
-  const out = new Output({stdout: {write: (c: string) => (stdout += c)}, stderr: {write: () => true}, env: {NO_COLOR: '1'}})
-  const abort = new AbortController()
-  let seen = 0
-  let started: () => void = () => {}
-  const ready = new Promise<void>((r) => (started = r))
-  const run = runTopCommand(out, 'deploy/web', {paths: false, interval: '200ms', 'max-rps': 1000, output: 'json', ...flags}, {
-    signal: abort.signal,
-    onMessage: (m) => {
-      if (m.type === 'podStart') started()
-      if (m.type === 'event') seen++
-    },
-  })
-  await Promise.race([ready, run])
-  await traffic()
-  // Every event is in the table once counted here (the hook runs before the aggregation, in
-  // the same turn); then at least one periodic snapshot, so the output has one besides the last.
-  await eventually(`${events} tap events`, () => (seen >= events ? true : undefined), {timeoutMs: 30_000, intervalMs: 50})
-  const printed = stdout.length
-  await eventually('a periodic snapshot after the traffic', () => (stdout.length > printed ? true : undefined), {timeoutMs: 30_000, intervalMs: 50})
-  abort.abort()
-  await run
-  return stdout
-}
+const topWhile = (flags: Partial<TopFlags>, events: number, traffic: () => Promise<unknown>): Promise<string> => topWhileOf('deploy/web', flags, events, traffic)
 
 describe('mesh top (local control plane, real proxies)', () => {
   it('-o json snapshots: rows by source, destination, method and route with exact counts and success', async () => {

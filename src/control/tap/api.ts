@@ -8,6 +8,8 @@ export const TapApi = {
   edges: '/v1/edges',
   /** `mesh authz`: the policies of a workload's pods and who called it (src/authz/report.ts). */
   authz: '/v1/authz',
+  /** `mesh routes svc/<name>` in local mode (RoutesReport, src/routes/command.ts). */
+  routes: '/v1/routes',
   ready: '/ready',
 } as const
 

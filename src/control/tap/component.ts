@@ -10,6 +10,7 @@ import {KubeAuthorizer, LocalTokenAuthorizer} from './auth.js'
 import {servingIdentity, type ServingSource} from './controller-identity.js'
 import {startTapServer, type RunningTapServer} from './server.js'
 import type {AuthzView} from './authz-service.js'
+import type {ServiceView} from './types.js'
 
 export interface TapComponentOptions {
   mode: 'kubernetes' | 'local'
@@ -25,6 +26,8 @@ export interface TapComponentOptions {
   serving?: () => {source: ServingSource; name: string}
   /** The controller's authorization policy, for `mesh authz`. */
   authz?: () => AuthzView | undefined
+  /** The registry's Services and the routes in force (`mesh stat --routes`). */
+  services?: ServiceView
   log: Logger
 }
 
@@ -48,7 +51,7 @@ export function tapComponent(o: TapComponentOptions): TapComponent {
         const [{LocalResolver}, {localPodsFromFile}] = await Promise.all([import('./local-resolver.js'), import('./local-pods.js')])
         c.token = o.token ?? randomBytes(24).toString('hex')
         const resolver = new LocalResolver(localPodsFromFile(o.registryFile!))
-        c.server = await startTapServer({host: o.host ?? '127.0.0.1', port, resolver, authorizer: new LocalTokenAuthorizer(c.token), lookup: (a) => resolver.podByAddress(a), authz: o.authz, log})
+        c.server = await startTapServer({host: o.host ?? '127.0.0.1', port, resolver, authorizer: new LocalTokenAuthorizer(c.token), lookup: (a) => resolver.podByAddress(a), authz: o.authz, services: o.services, log})
       } else {
         const [{loadKube}, {KubeResolver}] = await Promise.all([import('../../k8s/client.js'), import('./kube-resolver.js')])
         const kube = await loadKube({kubeconfig: o.kube?.kubeconfig, context: o.kube?.context})
@@ -63,6 +66,7 @@ export function tapComponent(o: TapComponentOptions): TapComponent {
           identity: serving ? servingIdentity(serving.source, serving.name) : undefined,
           tls: serving?.source.tlsOptions(),
           authz: o.authz,
+          services: o.services,
           log,
         })
         if (serving) unsubscribe = serving.source.onRenew((t) => c.server?.setTls(t))

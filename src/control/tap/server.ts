@@ -15,9 +15,10 @@ import type {PodLookup} from './enrich.js'
 import {MetricsStore} from './metrics-store.js'
 import {BadQuery, filterParam, optionalTarget, requestQuery, resourceParam, scopeParam, windowParam} from './query.js'
 import {TapSession} from './session.js'
-import {edgesQuery, statQuery} from './stat-service.js'
+import {edgesQuery, routeStatQuery, statQuery} from './stat-service.js'
+import {authorityOnlyView} from './service-view.js'
 import {authzQuery, type AuthzView} from './authz-service.js'
-import {TargetNotFoundError, type TargetResolver} from './types.js'
+import {TargetNotFoundError, type ServiceView, type TargetResolver} from './types.js'
 
 export interface TapServerOptions {
   host?: string
@@ -37,6 +38,8 @@ export interface TapServerOptions {
   refreshMs?: number
   /** The controller's authorization policy, for /v1/authz (absent: no policy is shown, only the metrics). */
   authz?: () => AuthzView | undefined
+  /** Services and their routes (`mesh stat --routes`); default: Service names alone, no routes listed without traffic. */
+  services?: ServiceView
 }
 
 export interface RunningTapServer {
@@ -62,8 +65,15 @@ function errorBody(err: unknown): {status: number; body: ApiErrorBody} {
   return {status: 500, body: {error: {code: 'MESH_TAP_INTERNAL', message: (err as Error)?.message ?? String(err)}}}
 }
 
+/** What `--routes` can answer: routes attach to Services, so --to names one and --from asks about one. */
+function checkRouteStat(req: {resource: {kind: string}; to?: {resource: {kind: string; name?: string}}; from?: unknown}): void {
+  if (req.to && (req.to.resource.kind !== 'service' || !req.to.resource.name)) throw new BadQuery('with routes, to must name a Service (svc/<name>): routes attach to Services')
+  if (req.from && req.resource.kind !== 'service') throw new BadQuery('with routes, from needs a Service as the resource (svc/<name>): it names the callers of that Service')
+}
+
 export async function startTapServer(opts: TapServerOptions): Promise<RunningTapServer> {
   const store = opts.store ?? new MetricsStore()
+  const services = opts.services ?? authorityOnlyView()
   store.start()
   const maxStreams = opts.maxStreams ?? 64
   const maxBuffered = opts.maxBufferedBytes ?? 4 * 1024 * 1024
@@ -88,14 +98,18 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
         const c = check(q, 'get', 'stat')
         await opts.authorizer.authorize(req, c, target)
         const scope = scopeParam(q)
-        const report = await statQuery(opts.resolver, store, {
+        const sreq = {
           resource: c.resource,
           scope,
           windowMs: windowParam(q),
           to: optionalTarget(q, 'to', 'toNamespace', scope),
           from: optionalTarget(q, 'from', 'fromNamespace', scope),
-        })
-        return sendJson(res, 200, report)
+        }
+        if (q.get('routes') === 'true') {
+          checkRouteStat(sreq)
+          return sendJson(res, 200, await routeStatQuery(opts.resolver, store, services, sreq))
+        }
+        return sendJson(res, 200, await statQuery(opts.resolver, store, sreq))
       }
       case TapApi.edges: {
         const c = check(q, 'get', 'edges')
@@ -106,6 +120,15 @@ export async function startTapServer(opts: TapServerOptions): Promise<RunningTap
         const c = check(q, 'get', 'authz')
         await opts.authorizer.authorize(req, c, target)
         return sendJson(res, 200, await authzQuery(opts.resolver, store, opts.authz?.(), c.resource, scopeParam(q)))
+      }
+      case TapApi.routes: {
+        const c = check(q, 'get', 'routes')
+        if (c.resource.kind !== 'service' || !c.resource.name) throw new BadQuery('resource must name a Service (svc/<name>): routes attach to Services')
+        await opts.authorizer.authorize(req, c, target)
+        const report = services.routesReport?.(scopeParam(q).namespace, c.resource.name)
+        if (!services.routesReport) return sendJson(res, 501, {error: {code: 'MESH_TAP_NO_ROUTES', message: 'this tap server has no view of the routes: ask the API server (kubectl get httproutes, mesh routes with a kubeconfig)'}})
+        if (!report) throw new TargetNotFoundError(c.resource, scopeParam(q).namespace)
+        return sendJson(res, 200, report)
       }
       case TapApi.tap:
         return sendJson(res, 426, {error: {code: 'MESH_TAP_UPGRADE', message: 'tap is a WebSocket: connect with `mesh tap`'}})

@@ -3,12 +3,13 @@
 // `errors`, never fails the whole answer.
 import {computeStats, podKey, type Windows} from '../../stat/compute.js'
 import {computeEdges, type ScrapedPod} from '../../stat/edges.js'
-import type {EdgesReport, StatReport} from '../../stat/types.js'
+import {computeRouteStats} from '../../stat/routes.js'
+import type {EdgesReport, RouteStatReport, StatReport} from '../../stat/types.js'
 import {windowFor} from '../../stat/window.js'
 import {formatDuration} from '../../stat/duration.js'
 import type {MetricsStore} from './metrics-store.js'
 import type {ResourceRef} from './resource.js'
-import type {PodInfo, ResolvedGroup, ResolveScope, TargetResolver} from './types.js'
+import type {PodInfo, ResolvedGroup, ResolveScope, ServiceView, TargetResolver} from './types.js'
 
 export interface StatRequest {
   resource: ResourceRef
@@ -25,6 +26,24 @@ export async function statQuery(resolver: TargetResolver, store: MetricsStore, r
   const scraped = from ? from.flatMap((g) => g.pods) : rows.flatMap((g) => g.pods)
   const {windows, errors} = await scrapeAll(store, scraped, req.windowMs)
   return {window: formatDuration(req.windowMs), rows: computeStats({rows, to, from}, windows), errors}
+}
+
+/**
+ * `mesh stat --routes`: a Service's callers' requests to it per route (the callers: the --from
+ * resource's pods, else every pod in scope), or a workload's requests per destination and route
+ * (--to: one Service only). Routes are an outbound concern: only callers' proxies label them.
+ */
+export async function routeStatQuery(resolver: TargetResolver, store: MetricsStore, view: ServiceView, req: StatRequest): Promise<RouteStatReport> {
+  const groups = await resolver.resolve(req.resource, req.scope)
+  const service = req.resource.kind === 'service'
+  let callers: PodInfo[] | undefined
+  if (service) {
+    const from = req.from ?? {resource: {kind: 'namespace' as const}, scope: req.scope}
+    callers = (await resolver.resolve(from.resource, from.scope)).flatMap((g) => g.pods)
+  }
+  const to = req.to ? {namespace: req.to.scope.namespace, name: req.to.resource.name ?? ''} : undefined
+  const {windows, errors} = await scrapeAll(store, callers ?? groups.flatMap((g) => g.pods), req.windowMs)
+  return {window: formatDuration(req.windowMs), rows: computeRouteStats({groups, mode: service ? 'service' : 'client', callers, to, view}, windows), errors}
 }
 
 async function scrapeAll(store: MetricsStore, pods: PodInfo[], windowMs: number): Promise<{windows: Windows; errors: StatReport['errors']}> {

@@ -1,6 +1,7 @@
 // What the tap server knows about pods and how it learns it. A TargetResolver maps a resource
 // to its pods: the Kubernetes one reads the API server, the local one the demo's registry.
 import type {ResourceKind, ResourceRef} from './resource.js'
+import type {RoutesReport} from '../../routes/command.js'
 
 export interface WorkloadRef {
   kind: ResourceKind
@@ -59,4 +60,27 @@ export class TargetNotFoundError extends Error {
   constructor(readonly ref: ResourceRef, readonly namespace: string) {
     super(`${ref.kind} ${ref.name ?? ''} not found in namespace ${namespace}`.replace('  ', ' '))
   }
+}
+
+/** A Service port (the parent of routes). */
+export interface ServicePort {
+  namespace: string
+  name: string
+  port: number
+}
+
+/**
+ * What the tap server knows of Services and their routes, for `mesh stat --routes` (and `mesh
+ * routes` in local mode): the controller's registry and route state (src/control/routes/view.ts),
+ * or names alone (authorityOnlyView) where none is at hand.
+ */
+export interface ServiceView {
+  /** The cluster's DNS domain (canonical names: `books.shop.svc.<domain>:8080`). */
+  readonly clusterDomain: string
+  /** The Service port an authority names for a caller in `callerNamespace` (a name in any form, or a cluster IP); undefined: not a Service. */
+  serviceOf(authority: string, callerNamespace: string): ServicePort | undefined
+  /** The ports of Service namespace/name and the routes in force on each; undefined: unknown. */
+  routesOf?(namespace: string, name: string): Array<{port: number; routes: Array<{kind: string; name: string}>}> | undefined
+  /** `mesh routes svc/<name>` where the CLI has no API server (local mode); undefined: no such Service. */
+  routesReport?(namespace: string, name: string): RoutesReport | undefined
 }

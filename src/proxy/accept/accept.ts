@@ -44,13 +44,18 @@ export function serveHttp(side: Side, servers: HttpServers, socket: Duplex, conn
   socket.resume()
 }
 
-/** tcp_* for an HTTP connection: opened now, closed with the socket's byte counts. */
+/**
+ * tcp_* for an HTTP connection: opened now, closed with the socket's byte counts and the code of
+ * the first error the socket reported (the metrics keep system errors as `errno`, src/metrics/errno.ts).
+ */
 function observeTransport(side: Side, socket: Duplex, conn: ConnCtx): void {
   const observer = side.observer
   if (!observer) return
   observer.tcpOpen(conn)
   const s = socket as Duplex & {bytesRead?: number, bytesWritten?: number}
-  socket.once('close', () => observer.tcpClose(conn, {readBytes: s.bytesRead ?? 0, writeBytes: s.bytesWritten ?? 0}))
+  let error: string | undefined
+  socket.on('error', (err: Error & {code?: unknown}) => { error ??= typeof err.code === 'string' ? err.code : err.message })
+  socket.once('close', () => observer.tcpClose(conn, {readBytes: s.bytesRead ?? 0, writeBytes: s.bytesWritten ?? 0, error}))
 }
 
 /** Carries an opaque connection to `ep`, byte for byte. */

@@ -86,6 +86,8 @@ export interface ProxyConfig {
   shutdownGraceMs: number
   /** Per-request timeout (0: none): the default of routes that set none. */
   requestTimeoutMs: number
+  /** How long the first request to a Service waits for its route policy (MESH_PROXY_ROUTE_POLICY_WAIT; 0: no wait). */
+  routesWaitMs: number
   /** The default retry policy; outbound only (the inbound side never retries). */
   retry: RetryPolicy
   /** Per-route policies (MESH_PROXY_ROUTES); see route-policy.ts for the syntax. */
@@ -216,6 +218,17 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): ProxyLimits {
   return limits
 }
 
+export const DEFAULT_ROUTES_WAIT_MS = 1500
+
+/** MESH_PROXY_ROUTE_POLICY_WAIT: a duration from 0 (no wait) to 60s. */
+function routesWaitFromEnv(env: NodeJS.ProcessEnv): number {
+  const v = env[ProxyEnv.ROUTE_POLICY_WAIT]
+  if (v === undefined || v === '') return DEFAULT_ROUTES_WAIT_MS
+  const ms = parseDurationSetting(v, ProxyEnv.ROUTE_POLICY_WAIT, 0)
+  if (ms > 60_000) throw new InputError(`${ProxyEnv.ROUTE_POLICY_WAIT}="${v}" is longer than 60s: a first request would wait that long`, {suggestions: [`Set ${ProxyEnv.ROUTE_POLICY_WAIT} to e.g. 1500ms (0: no wait).`]})
+  return ms
+}
+
 export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides: ProxyOverrides = {}): ProxyConfig {
   const get = (key: keyof ProxyOverrides, envName: string): [string | undefined, string] => {
     const flag = overrides[key]
@@ -258,6 +271,7 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     logFormat: (format ?? 'plain') as LogFormat,
     shutdownGraceMs: graceSeconds * 1000,
     requestTimeoutMs: 0,
+    routesWaitMs: routesWaitFromEnv(env),
     retry: {...DEFAULT_RETRY},
     routes: policies === undefined ? [] : parseRoutes(policies, policiesName),
     inboundPolicy: inboundPolicy === undefined ? undefined : parseInboundPolicy(inboundPolicy, inboundPolicyName),

@@ -79,6 +79,13 @@ export interface AuthzEvents {
 export interface RoutesWatch {
   /** The latest policy (each message replaces the last), or undefined: no control-plane routes. */
   current(): ControlRoutePolicy | undefined
+  /**
+   * Whether the control plane has answered: a first policy, `error` or `noSuchService` (the
+   * Router's first request to a Service waits for it, bounded). Absent: counts as answered.
+   */
+  settled?(): boolean
+  /** Calls `f` once when the stream is answered (at once when it is). */
+  onSettled?(f: () => void): void
   close(): void
 }
 

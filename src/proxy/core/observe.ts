@@ -69,6 +69,8 @@ export interface Observer {
   retried?(direction: Direction, outcome: RetryOutcome): void
   /** Failure accrual ejected an endpoint of this side. */
   ejected?(direction: Direction): void
+  /** A first request's wait for an authority's route policy ended (outbound; route/router.ts). */
+  routePolicyWait?(outcome: RoutesWaitOutcome): void
   /**
    * Inbound, under the control plane's authorization policy: a request or connection allowed or
    * denied by `policy`, or an audit-mode `policy` that would have denied it; `clientId` is the
@@ -81,6 +83,9 @@ export interface Observer {
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
 export type AuthzOutcome = 'allowed' | 'denied' | 'audit'
+
+/** How a wait for a route policy ended: the control plane answered, or the deadline passed (the default route). */
+export type RoutesWaitOutcome = 'arrived' | 'timeout'
 
 /** Fans one call out to several observers. */
 export function combineObservers(observers: Observer[]): Observer {
@@ -95,6 +100,7 @@ export function combineObservers(observers: Observer[]): Observer {
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
     ejected: (d) => { for (const o of observers) o.ejected?.(d) },
+    routePolicyWait: (w) => { for (const o of observers) o.routePolicyWait?.(w) },
     authz: (x, p, c) => { for (const o of observers) o.authz?.(x, p, c) },
     authzStreamError: () => { for (const o of observers) o.authzStreamError?.() },
   }

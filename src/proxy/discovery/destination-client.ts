@@ -318,6 +318,9 @@ class Watch implements Stream {
 class RoutesStream implements Stream {
   policy: ControlRoutePolicy | undefined
   refs = 0
+  /** The control plane answered (a policy, error or noSuchService): the Router's first-request wait ends. */
+  settled = false
+  private waiting: Array<() => void> = []
   private id: number | undefined
 
   constructor(readonly authority: string, private readonly o: DestinationClientOptions, private readonly conn: Connection) {
@@ -330,6 +333,19 @@ class RoutesStream implements Stream {
 
   subscribed(): void {}
 
+  onSettled(f: () => void): void {
+    if (this.settled) f()
+    else this.waiting.push(f)
+  }
+
+  private settle(): void {
+    if (this.settled) return
+    this.settled = true
+    const w = this.waiting
+    this.waiting = []
+    for (const f of w) f()
+  }
+
   handle(msg: StreamMessage, id: number): void {
     if (id !== this.id) return
     if (msg.type === 'routes') {
@@ -338,18 +354,22 @@ class RoutesStream implements Stream {
       this.policy = usablePolicy(policy) ? policy : undefined
       if (!this.policy) this.o.log?.warn('route policy not applied: not a version 1 policy this proxy can read', {authority: this.authority})
       this.conn.delivered()
+      this.settle()
       return
     }
     if (msg.type === 'error' || msg.type === 'noSuchService') {
       if (msg.type === 'error') this.o.log?.debug('no route policy from the destination service', {authority: this.authority, code: msg.code, message: msg.message})
       this.policy = undefined
       this.end(false)
+      this.settle()
     }
   }
 
   end(tell: boolean): void {
     if (this.id !== undefined) this.conn.unwatch(this.id, tell)
     this.id = undefined
+    // (nothing waits on a stream that is gone)
+    this.settle()
   }
 }
 
@@ -481,6 +501,8 @@ export class DestinationClient implements Discovery {
     let closed = false
     return {
       current: () => stream.policy,
+      settled: () => stream.settled,
+      onSettled: (f) => stream.onSettled(f),
       close: () => {
         if (closed) return
         closed = true

@@ -15,7 +15,8 @@ import {createHttp1Server} from '../http/http1/server.js'
 import {LoopGuard} from '../route/loop-guard.js'
 import {RetryBudget} from '../route/retry-budget.js'
 import {Router} from '../route/router.js'
-import type {Side} from '../route/side.js'
+import type {Prepared, Side} from '../route/side.js'
+import type {Target} from '../balance/target.js'
 import {endpointOptionsOf} from '../endpoint/options.js'
 import {OrigDstFallback} from '../discovery/orig-dst-fallback.js'
 import {ChainDiscovery, StaticDiscovery} from '../discovery/static.js'
@@ -51,6 +52,8 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
     ...endpointOptionsOf(config, deps, 'outbound'),
     discovery, identity: deps.identity, log, loop: new LoopGuard(selfPorts, () => refused('loop')),
     watchRoutes: deps.discovery?.watchRoutes?.bind(deps.discovery),
+    routesWaitMs: config.routesWaitMs,
+    onRoutesWait: (outcome) => deps.observer?.routePolicyWait?.(outcome),
   })
   const byAuthority = (a: string): ReturnType<Router['resolve']> => router.resolve(a)
   const side: Side = {
@@ -61,6 +64,23 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
       return discovery.target(byAuthority, authority, conn)
     },
     routes: (authority) => router.routes(authority),
+    // The first request to a Service takes its route policy, not the default route: it waits
+    // (bounded) for the authority's resolution and first routes message (routes.md).
+    prepare: deps.discovery?.watchRoutes === undefined ? undefined : (authority, conn) => {
+      if (!router.mustWait(authority) || discovery.isExternal(authority)) return undefined
+      if (router.cached(authority)) return router.routesPending(authority)?.then(() => undefined)
+      const then = (target: Target): Promise<Prepared> | Prepared => {
+        const w = router.routesPending(authority)
+        return w ? w.then(() => ({target})) : {target}
+      }
+      let t: Target | Promise<Target>
+      try {
+        t = side.target(authority, conn)
+      } catch (error) {
+        return Promise.resolve({error})
+      }
+      return t instanceof Promise ? t.then(then, (error: unknown): Prepared => ({error})) : Promise.resolve(then(t))
+    },
   }
   const servers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
 

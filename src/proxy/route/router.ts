@@ -4,6 +4,7 @@
 // is in flight on them). Authorities discovery does not handle go straight to the named
 // host:port, plaintext, unless that is this proxy itself (loop-guard.ts: 508).
 import {checkAuthority} from '../config/authority.js'
+import {DEFAULT_ROUTES_WAIT_MS} from '../config/config.js'
 import type {Identity, Discovery, RoutesWatch} from '../core/contracts.js'
 import {PolicyMatcher} from '../../routes/match.js'
 import {NoSuchServiceError} from '../core/contracts.js'
@@ -11,9 +12,12 @@ import type {EndpointClientOptions} from '../endpoint/endpoint.js'
 import {ProxyError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {LoopGuard} from './loop-guard.js'
+import type {RoutesWaitOutcome} from '../core/observe.js'
 import {BalancedTarget, type Target} from '../balance/target.js'
 
 export const MAX_TARGETS = 10_000
+
+
 
 export interface RouterOptions extends EndpointClientOptions {
   discovery: Discovery
@@ -25,13 +29,27 @@ export interface RouterOptions extends EndpointClientOptions {
   watchRoutes?: (authority: string) => RoutesWatch
   /** At most this many authorities cached (default MAX_TARGETS). */
   maxTargets?: number
+  /** How long a first request waits for an authority's route policy (default DEFAULT_ROUTES_WAIT_MS, 1.5 s; 0: no wait). */
+  routesWaitMs?: number
+  /** Each wait for a route policy, as it ends (metrics: mesh_proxy_route_policy_waits_total). */
+  onRoutesWait?: (outcome: RoutesWaitOutcome) => void
+}
+
+interface RouteWatchEntry {
+  watch: RoutesWatch
+  matcher?: PolicyMatcher
+  failed?: object
+  /** No request waits any more: the control plane answered, or one wait ran out. */
+  ready?: boolean
+  /** The wait in progress, shared by the requests that arrive during it. */
+  wait?: Promise<void>
 }
 
 export class Router {
   private readonly targets = new Map<string, BalancedTarget>()
   private readonly pending = new Map<string, Promise<Target>>()
   /** The control plane's route policy of each discovered authority, compiled when it changes. */
-  private readonly routeWatches = new Map<string, {watch: RoutesWatch; matcher?: PolicyMatcher; failed?: object}>()
+  private readonly routeWatches = new Map<string, RouteWatchEntry>()
 
   constructor(private readonly options: RouterOptions) {}
 
@@ -73,6 +91,55 @@ export class Router {
       return undefined
     }
     return w.matcher
+  }
+
+  /**
+   * Whether a request to `authority` must wait before it takes its route policy: the authority
+   * is not resolved yet, or it is a Service whose routes stream has not been answered and has
+   * not run out its wait. False for everything once settled (the fast path: two map lookups).
+   */
+  mustWait(authority: string): boolean {
+    if (!this.targets.has(authority)) return true
+    const w = this.routeWatches.get(authority)
+    return w !== undefined && !w.ready && !this.answered(w)
+  }
+
+  /**
+   * Undefined when the route policy of a resolved `authority` is settled (answered, none to wait
+   * for, or a wait already ran out); else the wait, bounded by routesWaitMs: it ends when the
+   * control plane answers (`arrived`) or the deadline passes (`timeout`: the request goes on
+   * with the default route, logged and counted; later requests do not wait again).
+   */
+  routesPending(authority: string): Promise<void> | undefined {
+    const w = this.routeWatches.get(authority)
+    if (w === undefined || w.ready || this.answered(w)) return undefined
+    const ms = this.options.routesWaitMs ?? DEFAULT_ROUTES_WAIT_MS
+    if (ms <= 0) {
+      w.ready = true
+      return undefined
+    }
+    w.wait ??= new Promise<void>((resolve) => {
+      const done = (outcome: RoutesWaitOutcome): void => {
+        if (w.ready) return
+        w.ready = true
+        w.wait = undefined
+        clearTimeout(timer)
+        this.options.onRoutesWait?.(outcome)
+        if (outcome === 'timeout') this.options.log.info('no route policy within the wait: the request takes the default route', {authority, waitMs: ms})
+        resolve()
+      }
+      const timer = setTimeout(() => done('timeout'), ms)
+      w.watch.onSettled!(() => done('arrived'))
+    })
+    return w.wait
+  }
+
+  private answered(w: RouteWatchEntry): boolean {
+    if (w.watch.settled === undefined || w.watch.onSettled === undefined || w.watch.settled()) {
+      w.ready = true
+      return true
+    }
+    return false
   }
 
   /** The cached target of `authority`, if any (no discovery asked). */

@@ -35,6 +35,14 @@ export interface Side {
   /** Outbound: the control plane's route policy of an authority, when one is held (routes.ts). */
   routes?(authority: string): PolicyMatcher | undefined
   /**
+   * Outbound, with a control plane: undefined when a request to `authority` can take its route
+   * policy now (the fast path); else a promise that settles once it can: the authority resolved
+   * and, for a Service, its first route policy arrived or the wait for it ran out (Router,
+   * routesPending). It carries what `target(authority, conn)` gave, for a request on the
+   * default route to use instead of asking again (undefined: ask).
+   */
+  prepare?(authority: string, conn: ConnCtx): Promise<Prepared> | undefined
+  /**
    * Inbound: the authorization decision on one request (inbound/live-authz.ts, inbound/authz.ts),
    * asked by every codec through routePolicyOf before anything goes to the application; `facts`
    * builds the request's facts (called only when a decision needs them). Undefined: nothing to say.
@@ -47,6 +55,19 @@ export interface RequestAuthz {
   refusal?: ProxyError
   /** `route`/`route_kind` of the inbound series, from the policy's route table (one object per route). */
   labels?: {readonly route: string; readonly routeKind: string}
+}
+
+/** What Side.prepare resolved: the authority's own target, or why it has none. */
+export type Prepared = {target: Target} | {error: unknown} | undefined
+
+/**
+ * The target of a request whose policy is known: the prepared one when the request goes to the
+ * authority itself (the default route), else `side.target` (a route's backend, or nothing prepared).
+ */
+export function targetFor(side: Side, policy: RoutePolicy, authority: string, conn: ConnCtx, prepared: Prepared): Target | Promise<Target> {
+  if (prepared === undefined || policy.backendAuthority !== undefined) return side.target(policy.backendAuthority ?? authority, conn)
+  if ('error' in prepared) throw prepared.error
+  return prepared.target
 }
 
 /**

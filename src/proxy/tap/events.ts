@@ -43,6 +43,8 @@ export class TapEventBuilder {
       authority: req.authority,
       path: tapPath(req.path),
       ...(req.route === '' ? {} : {route: req.route}),
+      ...(req.routeKind === undefined ? {} : {routeKind: req.routeKind}),
+      ...(req.backend === undefined || req.backend === '' ? {} : {backend: req.backend}),
       headers: tapHeaders(req.headers),
     }
   }

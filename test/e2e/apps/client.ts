@@ -2,7 +2,8 @@
 // requests (one every `intervalMs`) and prints one JSON summary line: ok/failed counts, which
 // pods answered, the statuses (an HTTP 5xx is answered but failed), the first errors. Bounded:
 // at most 10,000 requests, 5 s per request.
-//   client.ts http <url> [count] [intervalMs] [stopFile]
+//   client.ts http <url> [count] [intervalMs] [stopFile] [header:value]
+// (HTTP: the `mesh-proxy-error` header of the answers the proxy gave itself is counted in proxyErrors.)
 //   client.ts grpc <host:port> [count] [intervalMs] [stopFile]
 //   client.ts tcp <host:port> [count] [intervalMs] [stopFile]
 // With stopFile, the client writes <stopFile>.started (epoch ms) as it begins sending, and stops
@@ -13,7 +14,9 @@ import net from 'node:net'
 import * as grpc from '@grpc/grpc-js'
 import {echoService} from './grpc-def.js'
 
-const [mode, target, countArg, intervalArg, stopFile] = process.argv.slice(2)
+const [mode, target, countArg, intervalArg, stopFile, headerArg] = process.argv.slice(2)
+const headers: Record<string, string> = headerArg ? {[headerArg.slice(0, headerArg.indexOf(':'))]: headerArg.slice(headerArg.indexOf(':') + 1)} : {}
+const proxyErrors: Record<string, number> = {}
 const count = Math.min(Number(countArg ?? 1), 10_000)
 const intervalMs = Number(intervalArg ?? 0)
 const agent = new http.Agent({keepAlive: true, maxSockets: 4})
@@ -35,7 +38,9 @@ class FailedAnswer extends Error {
 function once(): Promise<{pod: string; status: string}> {
   if (mode === 'http') {
     return new Promise((resolve, reject) => {
-      const req = http.get(target!, {agent, timeout: 5000}, (res) => {
+      const req = http.get(target!, {agent, timeout: 5000, headers}, (res) => {
+        const pe = res.headers['mesh-proxy-error']
+        if (typeof pe === 'string') proxyErrors[pe] = (proxyErrors[pe] ?? 0) + 1
         let body = ''
         res.setEncoding('utf8')
         res.on('data', (d: string) => (body += d))
@@ -102,6 +107,6 @@ for (let i = 0; i < count && !(stopFile && existsSync(stopFile)); i++) {
   const wait = intervalMs - (Date.now() - t)
   if (wait > 0) await new Promise((r) => setTimeout(r, wait))
 }
-process.stdout.write(`${JSON.stringify({ok, failed, pods, last, statuses, errors, started, ms: Date.now() - started})}\n`)
+process.stdout.write(`${JSON.stringify({ok, failed, pods, last, statuses, proxyErrors, errors, started, ms: Date.now() - started})}\n`)
 grpcClient?.close()
 agent.destroy()

@@ -45,6 +45,8 @@ export interface ClientSummary {
   last: Record<string, number>
   started: number
   statuses: Record<string, number>
+  /** HTTP: answers the proxy gave itself, by their `mesh-proxy-error` header. */
+  proxyErrors: Record<string, number>
   errors: string[]
   ms: number
   raw: string
@@ -113,9 +115,15 @@ export class PodRunner {
     this.schedule()
   }
 
+  /**
+   * A fresh address while there are any: an address freed a moment ago is still in the other
+   * pods' neighbour caches with the old pod's MAC, so a successor reusing it would be unreachable
+   * (frames to a MAC nobody has, dropped) until those entries are re-resolved, seconds later. A
+   * real CNI does not hand a freed address out at once either. Freed ones only when none is left.
+   */
   private allocIp(): {ip: string; index: number} {
-    const index = this.freeIps.shift() ?? this.nextIndex++
-    if (index > 250 * 250) throw new Error('pod runner: out of pod IPs')
+    const index = this.nextIndex <= 250 * 250 ? this.nextIndex++ : this.freeIps.shift()
+    if (index === undefined) throw new Error('pod runner: out of pod IPs')
     return {ip: `10.244.${1 + Math.floor((index - 1) / 250)}.${2 + ((index - 1) % 250)}`, index}
   }
 

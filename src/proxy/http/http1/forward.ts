@@ -12,7 +12,7 @@ import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.j
 import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {isRetryableRequest, retryLimit} from '../retry-decision.js'
-import {nextRequestId, policyOf, refuseInput, type RoutePolicy, type Side} from '../../route/side.js'
+import {nextRequestId, policyOf, refuseInput, targetFor, type Prepared, type RoutePolicy, type Side} from '../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../route/routes.js'
 import {readBody} from './body.js'
 import {Exchange, type ExchangePlan} from './exchange.js'
@@ -68,6 +68,14 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
     return sendError(res, err as ProxyError)
   }
   const authority = normalizeAuthority(where.authority, 80)
+  // The first request to an authority waits for its route policy (bounded), then goes on.
+  const prep = side.prepare?.(authority, conn)
+  if (prep) prep.then((p) => route(side, req, res, conn, where, authority, p)).catch((err: unknown) => crashed(side, res, err))
+  else route(side, req, res, conn, where, authority, undefined)
+}
+
+/** The request once its route policy can be taken: the policy, the target, the exchange. */
+function route(side: Side, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnCtx, where: {authority: string, path: string, host?: string}, authority: string, prepared: Prepared): void {
   const method = req.method ?? 'GET'
   const h = req.headers
   const policy = routePolicyOf(side, authority, method, where.path, h, policyOf(side, authority, where.path, method), conn)
@@ -83,7 +91,7 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
   let t: Target | Promise<Target>
   try {
     if ('refusal' in policy) throw policy.refusal
-    t = side.target(policy.backendAuthority ?? authority, conn)
+    t = targetFor(side, policy, authority, conn, prepared)
   } catch (err) {
     side.observer?.requestInit(meta)
     return fail(side, res, meta, err)

@@ -13,7 +13,7 @@ import {PROXY_ERROR_HEADER, ProxyError, upstreamError} from '../../core/errors.j
 import type {RequestMeta} from '../../core/observe.js'
 import type {Target} from '../../balance/target.js'
 import {mayRetryFailure, mayRetryGrpcStatus, mayRetryStatus, retryLimit, type RetryState} from '../retry-decision.js'
-import {nextRequestId, policyOf, refuseInput, type Side} from '../../route/side.js'
+import {nextRequestId, policyOf, refuseInput, targetFor, type Side} from '../../route/side.js'
 import {sendAttempt, type H2Attempt} from './attempt.js'
 import {formatGrpcTimeout, GRPC_DEADLINE_EXCEEDED, grpcStatus, grpcTrailersOnly, isGrpc, parseGrpcTimeout} from './grpc.js'
 import {copyHeaders, mayRetryResponse} from './headers.js'
@@ -74,6 +74,10 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   }
   const authority = normalizeAuthority(rawAuthority, scheme === 'https' ? 443 : 80)
   const grpc = isGrpc(headers)
+  // The first request to an authority waits for its route policy (bounded), then goes on.
+  const prep = side.prepare?.(authority, conn)
+  const prepared = prep ? await prep : undefined
+  if (prep && (stream.destroyed || stream.closed)) return
   const policy = routePolicyOf(side, authority, method, path, headers, policyOf(side, authority, path, method), conn)
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
@@ -106,7 +110,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   let target: Target
   let ep: EndpointClient
   try {
-    const t = side.target(policy.backendAuthority ?? authority, conn)
+    const t = targetFor(side, policy, authority, conn, prepared)
     target = t instanceof Promise ? await t : t
     ep = target.pick()
   } catch (err) {

@@ -10,7 +10,7 @@ import {connOf, type ConnCtx} from '../../../core/conn.js'
 import {containedError} from '../../contain.js'
 import type {RequestMeta} from '../../../core/observe.js'
 import type {Target} from '../../../balance/target.js'
-import {nextRequestId, policyOf, type RoutePolicy, type Side} from '../../../route/side.js'
+import {nextRequestId, policyOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer, type Framer} from './framing.js'
@@ -39,6 +39,10 @@ export class RawConn implements ClientSide {
   private ended = false
   /** Runs while a request head is incomplete (head-timeout.ts: 408 when it fires). */
   private headTimer: NodeJS.Timeout | undefined
+  /** Waiting for the next request's route policy (Side.prepare): the head stays in `pending`. */
+  private preparing = false
+  /** What the wait gave, for the request it was for (used once). */
+  private prepared: {authority: string; p: Prepared} | undefined
   /** Requests served; a drain closes idle connections that have served one (or are old). */
   served = 0
   readonly since = performance.now()
@@ -89,8 +93,8 @@ export class RawConn implements ClientSide {
       if (data === null || data.length === 0) return
     }
     this.pending.add(data)
-    if (this.ex === undefined) this.next()
-    // Pipelined requests wait; past a head's worth of them, stop reading.
+    if (this.ex === undefined && !this.preparing) this.next()
+    // Pipelined requests (or a request waiting for its route policy) wait; past a head's worth, stop reading.
     else if (this.pending.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
   }
 
@@ -121,7 +125,7 @@ export class RawConn implements ClientSide {
   /** Starts the next buffered request, if a whole head is there. */
   private next(): void {
     const pending = this.pending
-    if (pending.length === 0 || this.closed) return
+    if (pending.length === 0 || this.closed || this.preparing) return
     const limits = this.side.config.limits
     const end = pending.end
     if (end === HEAD_MALFORMED) {
@@ -138,6 +142,25 @@ export class RawConn implements ClientSide {
     this.headTimer = undefined
     const buf = pending.flat()
     const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
+    // The first request to an authority waits for its route policy (bounded); the head and what
+    // follows stay buffered (reading pauses past a head's worth), then this runs again.
+    if (head && typeof head.headers.host === 'string') {
+      const authority = normalizeAuthority(head.headers.host, 80)
+      if (this.prepared?.authority !== authority) {
+        const prep = this.side.prepare?.(authority, this.conn)
+        if (prep) {
+          this.preparing = true
+          prep.then((p) => {
+            this.preparing = false
+            this.prepared = {authority, p}
+            if (this.closed) return
+            this.socket.resume()
+            this.next()
+          }).catch((err: unknown) => this.crashed(err))
+          return
+        }
+      }
+    }
     const plan = head ? this.plan(head) : null
     if (!head || !plan) {
       this.handOver()
@@ -152,9 +175,11 @@ export class RawConn implements ClientSide {
     const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : upHead, framer, policy, plan.close)
     this.ex = ex
     let t: Target | Promise<Target>
+    const prepared = this.prepared?.authority === meta.authority ? this.prepared.p : undefined
+    this.prepared = undefined
     try {
       if ('refusal' in policy) throw policy.refusal
-      t = this.side.target(policy.backendAuthority ?? meta.authority, this.conn)
+      t = targetFor(this.side, policy, meta.authority, this.conn, prepared)
     } catch (err) {
       t = Promise.reject(err)
     }
