@@ -110,7 +110,7 @@ export async function runAuthzCommand(out: Output, workload: string, flags: Auth
     rows.push(['(default)', policy.default.policy, policy.rules.some((r) => r.mode === 'enforce' && r.target.kind === 'workload') ? 'nothing left' : 'what no enforce policy covers', '-', '-', count(dl, 'allowed'), count(dl, 'denied'), count(dl, 'audit')])
     out.data('')
     out.stdout.write(await out.table(['POLICY', 'MODE', 'COVERS', 'FROM', 'TO', 'ALLOWED', 'DENIED', 'AUDIT'], rows.map((r) => r.map((c) => printable(c, wide ? 4096 : 300)))))
-    if (!counts) out.info(`Allowed, denied and audit counts per policy: not available: these proxies do not export ${AuthzMetrics.allowed} and its siblings (they enforce MESH_PROXY_INBOUND_POLICY, not the controller's policy, until the proxy half of authorization lands).`)
+    if (!counts) out.info(`Allowed, denied and audit counts per policy: not available: these proxies do not export ${AuthzMetrics.allowed} and its siblings (they have not applied a policy from the controller: an older proxy, or one that enforces its MESH_PROXY_INBOUND_POLICY).`)
   }
   const callers = report.observed.callers
   if (report.observed.omitted) out.warn(`${report.observed.omitted} less active callers are left out of this report (it holds at most ${callers.length}); -o json has the same`)

@@ -38,6 +38,8 @@ export interface Decision {
   audit: string[]
   /** For a denial: the mesh-proxy-error header's text. */
   message?: string
+  /** The route the port's route table selected for the request, when it has one (the inbound route labels). */
+  route?: AuthzRouteRef
 }
 
 interface CompiledSource {
@@ -107,6 +109,7 @@ export class AuthzMatcher {
   private readonly rules: CompiledRule[]
   private readonly probes: ReadonlyMap<number, readonly AuthzProbe[]>
   private readonly routes = new Map<number, {matcher: PolicyMatcher; keys: string[]}>()
+  private readonly routeRefs = new Map<string, AuthzRouteRef>()
   private readonly def: AuthzDefault
   private readonly clusterNets: NetworkMatcher
   private readonly defaultIds?: ReadonlySet<string>
@@ -118,7 +121,11 @@ export class AuthzMatcher {
     for (const p of policy.probes) probes.set(p.port, [...(probes.get(p.port) ?? []), p])
     this.probes = probes
     for (const t of policy.routes) {
-      const key = (e: {route: AuthzRouteRef}) => routeKey(e.route)
+      const key = (e: {route: AuthzRouteRef}) => {
+        const k = routeKey(e.route)
+        if (!this.routeRefs.has(k)) this.routeRefs.set(k, e.route)
+        return k
+      }
       this.routes.set(t.port, matchOnly(t.http.map((e) => ({match: e.match, key: key(e)})), t.grpc.map((e) => ({match: e.match, key: key(e)}))))
     }
     this.def = policy.default
@@ -202,7 +209,7 @@ export class AuthzMatcher {
       if (r.enforce) {
         covering++
         firstEnforce ??= r
-        if (this.fromMatches(r, client) && this.toMatches(r, port, req)) return {allow: true, reason: 'policy', policy: r.label, audit: NO_AUDIT}
+        if (this.fromMatches(r, client) && this.toMatches(r, port, req)) return this.withRoute({allow: true, reason: 'policy', policy: r.label, audit: NO_AUDIT}, route)
       } else {
         ;(audits ??= []).push(r)
         if (!auditAllows && this.fromMatches(r, client) && this.toMatches(r, port, req)) auditAllows = true
@@ -211,18 +218,24 @@ export class AuthzMatcher {
     if (firstEnforce) {
       const names = this.rules.filter((r) => r.enforce && this.covers(r, port, route)).slice(0, 5).map((r) => r.label)
       const more = covering > names.length ? ` and ${covering - names.length} more` : ''
-      return {allow: false, reason: 'policy', policy: firstEnforce.label, audit: NO_AUDIT, message: `forbidden by authorization ${covering > 1 ? 'policies' : 'policy'} ${names.join(', ')}${more}: none allows this client`}
+      return this.withRoute({allow: false, reason: 'policy', policy: firstEnforce.label, audit: NO_AUDIT, message: `forbidden by authorization ${covering > 1 ? 'policies' : 'policy'} ${names.join(', ')}${more}: none allows this client`}, route)
     }
     const allow = this.defaultAllows(client)
     if (!allow) {
       const how = this.defaultIds ? 'the inbound policy identities:...' : `the default inbound policy ${this.def.policy}`
-      return {allow: false, reason: 'default', policy: this.defaultLabel, audit: NO_AUDIT, message: `forbidden by ${how} (${this.def.source})`}
+      return this.withRoute({allow: false, reason: 'default', policy: this.defaultLabel, audit: NO_AUDIT, message: `forbidden by ${how} (${this.def.source})`}, route)
     }
     let audit = NO_AUDIT
     if (audits) {
       if (!auditAllows) audit = audits.map((r) => r.label)
     } else if (this.def.policy === 'audit') audit = [this.defaultLabel]
-    return {allow: true, reason: 'default', policy: this.defaultLabel, audit}
+    return this.withRoute({allow: true, reason: 'default', policy: this.defaultLabel, audit}, route)
+  }
+
+  /** Adds the selected route (by its key) to a decision. */
+  private withRoute(d: Decision, route: string | undefined): Decision {
+    if (route !== undefined) d.route = this.routeRefs.get(route)
+    return d
   }
 
   /**

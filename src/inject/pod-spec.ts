@@ -2,7 +2,9 @@
 // exactly what an injection added. Inputs are never mutated; outputs are fresh objects.
 import {Annotation, CONFIG_PREFIX, IDENTITY_END_ENTITY_VOLUME, IDENTITY_TOKEN_VOLUME, INIT_CONTAINER, Label, PREFIX, PROXY_CONTAINER} from './constants.js'
 import type {ProxyOptions} from './options.js'
-import {identityVolumes, initContainer, proxyContainer, type Obj, type Workload} from './sidecar.js'
+import type * as k8s from '@kubernetes/client-node'
+import {podProbes} from '../authz/pod.js'
+import {identityVolumes, inboundPortsToIgnore, initContainer, proxyContainer, type Obj, type Workload} from './sidecar.js'
 
 export interface PodTemplate {
   metadata?: Obj
@@ -110,7 +112,9 @@ export function injectTemplate(template: PodTemplate, t: TemplateInjection): Pod
   if (t.workloadNamespace && isLabelValue(t.workloadNamespace)) labels[Label.WORKLOAD_NS] = t.workloadNamespace
   meta.labels = labels
 
-  const proxy = proxyContainer(t.options, t.workload, t.native)
+  // The probes the proxy will see (not on skipped ports; HTTPS, a host or an opaque port it cannot read: mesh check says so).
+  const {probes} = podProbes({spec} as k8s.V1Pod, {ignoredPorts: inboundPortsToIgnore(t.options).join(','), opaquePorts: t.options.opaquePorts.join(',')})
+  const proxy = proxyContainer(t.options, t.workload, t.native, probes)
   const userInit = asArray(spec.initContainers)
   const userContainers = asArray(spec.containers)
   spec.initContainers = t.native ? [initContainer(t.options), proxy, ...userInit] : [initContainer(t.options), ...userInit]

@@ -1,6 +1,7 @@
 // What the injection adds to a pod spec: the proxy container, the proxy-init container and
 // the identity volumes. Pure functions of the resolved options; Kubernetes field names and
 // types exactly as the API server expects them.
+import type {AuthzProbe} from '../protocol/authz.js'
 import {PROXY_RUNTIME_ENV, ProxyEnv} from '../protocol/proxy-env.js'
 import {
   CONTROLLER_SERVICE_ACCOUNT, IDENTITY_END_ENTITY_DIR, IDENTITY_END_ENTITY_VOLUME,
@@ -26,7 +27,7 @@ export function controllerIdentity(o: ProxyOptions): string {
   return `${CONTROLLER_SERVICE_ACCOUNT}.${o.controlPlaneNamespace}.serviceaccount.identity.${o.controlPlaneNamespace}.${o.trustDomain}`
 }
 
-function env(o: ProxyOptions, workload: Workload): Obj[] {
+function env(o: ProxyOptions, workload: Workload, probes: readonly AuthzProbe[]): Obj[] {
   const fieldRef = (fieldPath: string) => ({valueFrom: {fieldRef: {fieldPath}}})
   const list: Obj[] = [
     {name: ProxyEnv.LOG_LEVEL, value: o.logLevel},
@@ -55,6 +56,8 @@ function env(o: ProxyOptions, workload: Workload): Obj[] {
   if (o.opaquePorts.length > 0) list.push({name: ProxyEnv.OPAQUE_PORTS, value: o.opaquePorts.join(',')})
   if (o.routes !== '') list.push({name: ProxyEnv.ROUTES, value: o.routes})
   if (o.inboundPolicy !== '') list.push({name: ProxyEnv.INBOUND_POLICY, value: o.inboundPolicy})
+  // The pod's kubelet probes: the proxy lets them through in plaintext under any inbound policy.
+  if (probes.length > 0) list.push({name: ProxyEnv.INBOUND_PROBES, value: JSON.stringify(probes)})
   list.push({name: ProxyEnv.INBOUND_PORTS_TO_IGNORE, value: inboundPortsToIgnore(o).join(',')})
   if (o.skipOutboundPorts.length > 0) list.push({name: ProxyEnv.OUTBOUND_PORTS_TO_IGNORE, value: o.skipOutboundPorts.join(',')})
   list.push(...RUNTIME_ENV)
@@ -64,7 +67,7 @@ function env(o: ProxyOptions, workload: Workload): Obj[] {
 /** The runtime tuning every proxy gets (PROXY_RUNTIME_ENV in src/protocol/proxy-env.ts), as env entries. */
 const RUNTIME_ENV: readonly Obj[] = Object.entries(PROXY_RUNTIME_ENV).map(([name, value]) => ({name, value}))
 
-function inboundPortsToIgnore(o: ProxyOptions): string[] {
+export function inboundPortsToIgnore(o: ProxyOptions): string[] {
   const base = [String(o.tapPort), String(o.adminPort)]
   return [...base, ...o.skipInboundPorts.filter((p) => !base.includes(p))]
 }
@@ -82,14 +85,15 @@ function resources(o: ProxyOptions): Obj | undefined {
   return Object.keys(r).length > 0 ? r : undefined
 }
 
-export function proxyContainer(o: ProxyOptions, workload: Workload, native: boolean): Obj {
+/** The proxy container; `probes`: the kubelet probes of the pod's containers (MESH_PROXY_INBOUND_PROBES). */
+export function proxyContainer(o: ProxyOptions, workload: Workload, native: boolean, probes: readonly AuthzProbe[] = []): Obj {
   const probe = (path: string, extra: Obj) => ({httpGet: {path, port: o.adminPort}, ...extra})
   const c: Obj = {
     name: PROXY_CONTAINER,
     image: image(o),
     imagePullPolicy: o.pullPolicy,
     args: ['proxy'],
-    env: env(o, workload),
+    env: env(o, workload, probes),
     ports: [
       {name: PROXY_PORT_NAMES.inbound, containerPort: o.inboundPort, protocol: 'TCP'},
       {name: PROXY_PORT_NAMES.admin, containerPort: o.adminPort, protocol: 'TCP'},

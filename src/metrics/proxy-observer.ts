@@ -6,7 +6,8 @@
 // route series, so a routed request costs one more increment per event, not a lookup.
 import type {Direction, TapTls} from '../protocol/tap.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
-import type {ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
+import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
+import {AuthzFamilies} from './authz-families.js'
 import {classify} from './classify.js'
 import type {CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
@@ -92,6 +93,7 @@ export class ProxyMetricsObserver implements Observer {
   private readonly bounds: Refusals
   private readonly reliability: ReliabilityFamilies
   private readonly detectTimeouts: DetectTimeouts
+  private readonly authzFamilies: AuthzFamilies
   private readonly localValues: string[]
   private readonly maxSeries: number
   private readonly now: () => bigint
@@ -119,6 +121,15 @@ export class ProxyMetricsObserver implements Observer {
     this.bounds = registerRefusalFamily(registry)
     this.reliability = registerReliabilityFamilies(registry, this.maxSeries)
     this.detectTimeouts = new DetectTimeouts(registry, this.maxSeries)
+    this.authzFamilies = new AuthzFamilies(registry, this.maxSeries)
+  }
+
+  authz(outcome: AuthzOutcome, policy: string, clientId: string): void {
+    this.authzFamilies.count(outcome, policy, clientId)
+  }
+
+  authzStreamError(): void {
+    this.authzFamilies.streamError()
   }
 
   inboundRefused(reason: string): void {

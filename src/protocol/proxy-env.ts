@@ -53,6 +53,12 @@ export const ProxyEnv = {
   ROUTE_POLICY_WAIT: 'MESH_PROXY_ROUTE_POLICY_WAIT',
   /** Who the inbound side serves: `all-unauthenticated` (default), `all-authenticated`, `identities:<id>,<id>`. */
   INBOUND_POLICY: 'MESH_PROXY_INBOUND_POLICY',
+  /**
+   * The pod's kubelet probes the inbound side lets through in plaintext under any policy, as the
+   * injector reads them from the pod spec: JSON `[{"port":8080,"method":"GET","path":"/healthz"}]`
+   * (gRPC probes are `POST /grpc.health.v1.Health/Check`).
+   */
+  INBOUND_PROBES: 'MESH_PROXY_INBOUND_PROBES',
   /** Ports the inbound side never sees (also passed to proxy-init). */
   INBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_INBOUND_PORTS_TO_IGNORE',
   OUTBOUND_PORTS_TO_IGNORE: 'MESH_PROXY_OUTBOUND_PORTS_TO_IGNORE',

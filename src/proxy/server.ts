@@ -41,7 +41,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   // Each side adds its listener's port: a destination there is this proxy (a loop).
   const selfPorts: number[] = []
   const common = {config, log, observer, identity: options.identity, originalDst, stats, selfPorts}
-  const inbound = await startInbound(common)
+  const inbound = await startInbound({...common, discovery: options.discovery})
   let outbound: Side$
   try {
     outbound = await startOutbound({...common, discovery: options.discovery})

@@ -117,8 +117,10 @@ describe('watchAuthz (local mode)', () => {
   it('a pod the controller does not know yet gets its first message when the file names it', async () => {
     const c = await client(books)
     c.watch(3, 'shop', 'books-1')
-    // Proving a negative: the other streams of this test file answered in well under this.
-    await new Promise((r) => setTimeout(r, 300))
+    // A barrier, not a wait: a known pod watched next on the same connection is answered after
+    // anything the server had to say about books-1 (one connection, requests handled in order).
+    c.watch(4, 'shop', 'books-0')
+    await c.policy(4)
     expect(c.messages.filter((m) => m.id === 3)).toEqual([])
     writeRegistry({services: [{...services[0]!, ports: [{port: 8080, endpoints: [endpoint('books-0', 'books', 18080, {app: 'books'}), endpoint('books-1', 'books', 18090, {app: 'books'})]}]}, services[1]!], authorizationPolicies: [webToBooks()]})
     const p = await c.policy(3)

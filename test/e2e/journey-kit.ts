@@ -5,7 +5,7 @@ import {expect} from 'vitest'
 import type {PodRunner} from './runner/runner.js'
 import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
-import {kubectl} from './mesh-env.js'
+import {expectOk, kubectl, mesh, meshCheckPasses, mirrorControllerPod, startHostController, type HostController} from './mesh-env.js'
 import {transcript} from './transcript.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 
@@ -107,4 +107,41 @@ export async function finalizeNamespace(ns: string): Promise<void> {
   const obj = JSON.parse(await kubectl(['get', 'namespace', ns, '-o', 'json'])) as Obj
   expect(obj.metadata.deletionTimestamp, `${ns} is being deleted`).toBeTruthy()
   await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'], JSON.stringify({...obj, spec: {finalizers: []}}))
+}
+
+/**
+ * `mesh install | kubectl apply -f -`, then `beforeController` (what the cluster must have before
+ * the controller starts), the controller as a process on the host (handed to `started` as soon
+ * as it runs, so the caller can stop it whatever happens next) and its mirror pod; resolves with
+ * install's output once `mesh check` passes.
+ */
+export async function installMesh(dir: string, started: (c: HostController) => void, beforeController?: () => Promise<void>): Promise<string> {
+  const manifest = expectOk(await mesh('install'), 'mesh install')
+  await kubectl(['apply', '-f', '-'], manifest)
+  await beforeController?.()
+  started(await startHostController(dir))
+  await mirrorControllerPod()
+  await meshCheckPasses()
+  return manifest
+}
+
+/**
+ * What a user does to remove the mesh: the meshed apps of `namespaces` first (uninstall refuses
+ * while proxies run): their Deployments, then (no garbage collector in this cluster) their pods;
+ * then `mesh uninstall | kubectl delete -f -`. The controller's Deployment is gone, so its
+ * process (on the host) and its mirror pod go too, and mesh-system is finalized. Resolves with
+ * uninstall's output.
+ */
+export async function uninstallMesh(runner: PodRunner, namespaces: string[], controller: HostController | undefined): Promise<string> {
+  for (const ns of namespaces) {
+    await kubectl(['delete', 'deployments', '--all', '-n', ns])
+    await eventually(`the runner to see the deployments of ${ns} gone`, () => ([...runner.deployments.values()].some((d) => d.metadata.namespace === ns) ? undefined : true), {timeoutMs: 30_000, intervalMs: 50})
+    await kubectl(['delete', 'pods', '--all', '-n', ns])
+  }
+  const manifest = expectOk(await mesh('uninstall'), 'mesh uninstall')
+  await kubectl(['delete', '-f', '-', '--wait=false'], manifest)
+  await controller?.stop()
+  await kubectl(['delete', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--ignore-not-found'])
+  await finalizeNamespace('mesh-system')
+  return manifest
 }

@@ -11,13 +11,13 @@ import {PodRunner} from './runner/runner.js'
 import {BRIDGE, listOurNetns} from './runner/net.js'
 import type {Obj} from './runner/kube.js'
 import type {RunResult} from '../helpers/run.js'
-import {eventually, finalizeNamespace, identity, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, renewalsIn, runStep, STEP_MS, sumMetric, whileTraffic, type Renewal} from './journey-kit.js'
+import {eventually, identity, installMesh, LONG_STEP_MS, LONG_TEST_MS, progress, proxyMetrics, renewalsIn, runStep, STEP_MS, sumMetric, uninstallMesh, whileTraffic, type Renewal} from './journey-kit.js'
 import type {EdgeRow, EdgesReport, StatReport} from '../../src/stat/types.js'
 import type {TopRow, TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
 import {retryStep, splitStep, timeoutStep, type RoutesContext} from './routes-steps.js'
 import {gatewayApiCrds} from '../cluster/gateway-api.js'
-import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, mirrorControllerPod, meshCheckPasses, plainYaml, shopYaml, startHostController, type HostController} from './mesh-env.js'
+import {booksYaml, cluster, controlPlaneEndpoints, pointWebhookAtHost, expectOk, meshAs, meshWithToken, tokenKubeconfig, kubectl, mesh, plainYaml, shopYaml, type HostController} from './mesh-env.js'
 
 const SHOP = 'shop'
 const BOOKS = 'books'
@@ -81,19 +81,15 @@ describe('the mesh user journey on the test cluster', () => {
   }))
 
   it('2. mesh install | kubectl apply -f -, the controller on the host, then mesh check passes', () => step(async () => {
-    const manifest = expectOk(await mesh('install'), 'mesh install')
-    installManifest = manifest
-    await kubectl(['apply', '-f', '-'], manifest)
     // The cluster's Gateway API CRDs (they belong to the cluster, mesh never installs them), there
     // before the controller starts so that it watches routes at once (steps 6c-6e).
-    await kubectl(['apply', '--server-side', '-f', gatewayApiCrds().standard])
-    await eventually('the Gateway API CRDs to be Established', async () => {
-      const crds = JSON.parse(await kubectl(['get', 'crd', 'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', '-o', 'json'])) as {items: Obj[]}
-      return crds.items.every((c) => (c.status?.conditions ?? []).some((x: Obj) => x.type === 'Established' && x.status === 'True')) ? true : undefined
-    }, 60_000)
-    controller = await startHostController(runner.dir)
-    await mirrorControllerPod()
-    await meshCheckPasses()
+    installManifest = await installMesh(runner.dir, (c) => (controller = c), async () => {
+      await kubectl(['apply', '--server-side', '-f', gatewayApiCrds().standard])
+      await eventually('the Gateway API CRDs to be Established', async () => {
+        const crds = JSON.parse(await kubectl(['get', 'crd', 'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', '-o', 'json'])) as {items: Obj[]}
+        return crds.items.every((c) => (c.status?.conditions ?? []).some((x: Obj) => x.type === 'Established' && x.status === 'True')) ? true : undefined
+      }, 60_000)
+    })
   }))
 
   it('3a. mesh inject app.yaml | kubectl apply -f - meshes a three-service app', () => step(async () => {
@@ -359,20 +355,8 @@ describe('the mesh user journey on the test cluster', () => {
 
   // Must stay last: it removes the control plane.
   it('7. mesh uninstall | kubectl delete -f - leaves nothing of ours behind', () => step(async () => {
-    // The user removes the meshed apps first (uninstall refuses while proxies run): the
-    // Deployments, then (no garbage collector in this cluster) their pods.
-    for (const ns of [SHOP, BOOKS]) {
-      await kubectl(['delete', 'deployments', '--all', '-n', ns])
-      await eventually(`the runner to see the deployments of ${ns} gone`, () => ([...runner.deployments.values()].some((d) => d.metadata.namespace === ns) ? undefined : true), {timeoutMs: 30_000, intervalMs: 50})
-      await kubectl(['delete', 'pods', '--all', '-n', ns])
-    }
-    const manifest = expectOk(await mesh('uninstall'), 'mesh uninstall')
+    const manifest = await uninstallMesh(runner, [SHOP, BOOKS], controller)
     expect(manifest).toContain('MutatingWebhookConfiguration')
-    await kubectl(['delete', '-f', '-', '--wait=false'], manifest)
-    // The controller's Deployment is gone: its process (on the host) and its mirror pod go too.
-    await controller?.stop()
-    await kubectl(['delete', 'pod', 'mesh-controller-host', '-n', 'mesh-system', '--ignore-not-found'])
-    await finalizeNamespace('mesh-system')
     const ns = await cluster.kubectl(['get', 'namespace', 'mesh-system'], {allowFailure: true, context: 'admin'})
     expect(ns.code, `mesh-system still there: ${ns.stdout}`).not.toBe(0)
     expect(ns.stderr).toMatch(/NotFound|not found/)

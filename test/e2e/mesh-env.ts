@@ -4,6 +4,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {closeSync, openSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {testCluster} from '../cluster/cluster.js'
+import {eventually} from '../helpers/eventually.js'
 import {runMesh, spawnMesh, type RunResult} from '../helpers/run.js'
 import {ROOT} from './runner/containers.js'
 import {HOST_IP} from './runner/net.js'
@@ -36,10 +37,11 @@ export async function kubectl(args: string[], stdin?: string, context = 'admin')
 /** `mesh check` until it passes (60 s), then its result must be a pass: what a failing one printed otherwise. */
 export async function meshCheckPasses(): Promise<void> {
   let check = await mesh('check')
-  const end = Date.now() + 60_000
-  while (check.exitCode !== 0 && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 1000))
-    check = await mesh('check')
+  if (check.exitCode !== 0) {
+    await eventually('mesh check to pass', async () => {
+      check = await mesh('check')
+      return check.exitCode === 0 ? true : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000}).catch(() => undefined)
   }
   expectOk(check, 'mesh check')
 }
@@ -91,7 +93,8 @@ export async function startHostController(dir: string, extraArgs: string[] = [])
 }
 
 
-export function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>} = {}): string {
+/** A ServiceAccount and a Deployment of it; the readiness probe is tcpSocket, or httpGet on `httpProbe`. */
+export function deployment(ns: string, name: string, image: string, port: number, opts: {replicas?: number; annotations?: Record<string, string>; httpProbe?: string} = {}): string {
   return `apiVersion: v1
 kind: ServiceAccount
 metadata: {name: ${name}, namespace: ${ns}}
@@ -113,7 +116,7 @@ spec:
         image: ${image}
         env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}, {name: PORT, value: "${port}"}]
         ports: [{name: main, containerPort: ${port}}]
-        readinessProbe: {tcpSocket: {port: ${port}}, periodSeconds: 1}
+        readinessProbe: ${opts.httpProbe ? `{httpGet: {path: ${opts.httpProbe}, port: main}, periodSeconds: 1}` : `{tcpSocket: {port: ${port}}, periodSeconds: 1}`}
 `
 }
 

@@ -1,6 +1,7 @@
 // The proxy's policy settings as injection options: config.mesh.dev/proxy-routes
 // (MESH_PROXY_ROUTES) and config.mesh.dev/inbound-policy (MESH_PROXY_INBOUND_POLICY), on the
-// pod template or the Namespace, and the flags --proxy-routes / --inbound-policy. Values are
+// pod template or the Namespace, and the flags --proxy-routes / --inbound-policy; and the pod's
+// kubelet probes, which the proxy lets through under any policy (MESH_PROXY_INBOUND_PROBES). Values are
 // checked with the proxy's own parsers; what lands in the sidecar's env is read back by the
 // proxy's config loader. The webhook is the real injector server over HTTPS.
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -118,6 +119,28 @@ describe('mesh inject with the proxy policy options', () => {
     expect(p.stderr).toContain('deployment "web" not injected: annotation config.mesh.dev/inbound-policy="everyone" is not an inbound policy. Set config.mesh.dev/inbound-policy to all-unauthenticated, all-authenticated, or identities:')
   })
 
+  it('writes the kubelet probes the proxy will see as MESH_PROXY_INBOUND_PROBES, which the proxy reads back; none: no variable', async () => {
+    const yaml = deployment({'config.mesh.dev/skip-inbound-ports': '9100', 'config.mesh.dev/opaque-ports': '7000'}).replace('        image: web:1\n', `        image: web:1
+        ports: [{name: http, containerPort: 8080}, {name: grpc, containerPort: 9090}]
+        readinessProbe: {httpGet: {path: /ready?full=1, port: http}}
+        livenessProbe: {httpGet: {path: healthz, port: 8080}}
+        startupProbe: {grpc: {port: 9090}}
+      - name: side
+        image: side:1
+        readinessProbe: {httpGet: {path: /metrics, port: 9100}}
+        livenessProbe: {httpGet: {path: /secure, port: 8443, scheme: HTTPS}}
+        startupProbe: {httpGet: {path: /opaque, port: 7000}}
+`)
+    const r = await inject(yaml)
+    expect(r.exitCode, r.stderr).toBe(0)
+    const env = proxyEnv((parseAllDocuments(r.stdout)[0].toJS() as Obj).spec.template.spec)
+    const probes = [{port: 8080, method: 'GET', path: '/healthz'}, {port: 8080, method: 'GET', path: '/ready'}, {port: 9090, method: 'POST', path: '/grpc.health.v1.Health/Check'}]
+    expect(JSON.parse(env[ProxyEnv.INBOUND_PROBES]!)).toEqual(probes)
+    expect(loadProxyConfig({[ProxyEnv.INBOUND_PROBES]: env[ProxyEnv.INBOUND_PROBES]}).inboundProbes).toEqual(probes)
+    const none = await inject(deployment({}))
+    expect(proxyEnv((parseAllDocuments(none.stdout)[0].toJS() as Obj).spec.template.spec)[ProxyEnv.INBOUND_PROBES]).toBeUndefined()
+  })
+
   it('a bad flag is a usage error naming the flag, with the fix', async () => {
     const r = await inject(deployment({}), ['--proxy-routes', 'web:80=retry-on:404'])
     expect(r.exitCode).toBe(2)
@@ -152,13 +175,17 @@ describe('the injector webhook with the proxy policy options', () => {
   afterAll(async () => injector?.stop())
 
   function admit(namespace: string, annotations: Record<string, string>): Promise<Obj> {
+    return admitPod(namespace, annotations, [{name: 'app', image: 'nginx:1.27'}])
+  }
+
+  function admitPod(namespace: string, annotations: Record<string, string>, containers: Obj[]): Promise<Obj> {
     const pod = {
       apiVersion: 'v1', kind: 'Pod', metadata: {generateName: 'web-', labels: {app: 'web'}, annotations},
-      spec: {serviceAccountName: 'web', containers: [{name: 'app', image: 'nginx:1.27'}]},
+      spec: {serviceAccountName: 'web', containers},
     }
     const review = {
       apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-      request: {uid: `uid-${namespace}-${Object.keys(annotations).length}`, kind: {group: '', version: 'v1', kind: 'Pod'}, namespace, operation: 'CREATE', object: pod},
+      request: {uid: `uid-${namespace}-${Object.keys(annotations).length}-${containers.length}`, kind: {group: '', version: 'v1', kind: 'Pod'}, namespace, operation: 'CREATE', object: pod},
     }
     return new Promise((resolve, reject) => {
       const req = https.request({host: '127.0.0.1', port: injector.port, path: '/inject', method: 'POST', ca: anchorsPem, headers: {'content-type': 'application/json'}, agent: false}, (res) => {
@@ -184,6 +211,11 @@ describe('the injector webhook with the proxy policy options', () => {
     expect(patchedEnv(ns)).toMatchObject({[ProxyEnv.ROUTES]: ROUTES, [ProxyEnv.INBOUND_POLICY]: 'all-authenticated'})
     const own = await admit('shop', {'config.mesh.dev/inbound-policy': `identities:${ID}`})
     expect(patchedEnv(own)).toMatchObject({[ProxyEnv.ROUTES]: ROUTES, [ProxyEnv.INBOUND_POLICY]: `identities:${ID}`})
+  })
+
+  it('writes the pod\'s probes', async () => {
+    const r = await admitPod('shop', {}, [{name: 'app', image: 'nginx:1.27', readinessProbe: {httpGet: {path: '/ready', port: 8080}}}])
+    expect(JSON.parse(patchedEnv(r)[ProxyEnv.INBOUND_PROBES]!)).toEqual([{port: 8080, method: 'GET', path: '/ready'}])
   })
 
   it('does not inject a pod whose option is bad, and says why in its log', async () => {

@@ -1,10 +1,11 @@
 // ProxyConfig: everything the data path needs, from the MESH_PROXY_* environment (the names in
 // src/protocol/proxy-env.ts) with flag overrides. Bad values fail here, naming the variable.
 import {InputError} from '../../lib/errors.js'
+import type {AuthzProbe} from '../../protocol/authz.js'
 import {DEFAULT_OPAQUE_PORTS, PROXY_PORTS, ProxyEnv} from '../../protocol/proxy-env.js'
 import {authorityOf} from './authority.js'
 import {parseLogLevel, type LogFormat, type LogLevel} from './log-level.js'
-import {parseInboundPolicy, type InboundPolicy} from './inbound-policy.js'
+import {parseInboundPolicy, parseInboundProbes, type InboundPolicy} from './inbound-policy.js'
 import {parseDuration, parseRoutes, type RouteRule} from './route-policy.js'
 
 export {normalizeAuthority} from './authority.js'
@@ -97,6 +98,8 @@ export interface ProxyConfig {
   limits: ProxyLimits
   /** Labels of the local pod (inbound dst_* labels). */
   podLabels: Record<string, string>
+  /** The pod's kubelet probes (MESH_PROXY_INBOUND_PROBES): plaintext requests let through under any policy. */
+  inboundProbes?: AuthzProbe[]
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {limit: 2, statuses: [502, 503, 504], grpcStatuses: [14], retryable: false, budgetRatio: 0.2, budgetMinPerSecond: 10, maxBodyBytes: 64 * 1024}
@@ -275,5 +278,6 @@ export function loadProxyConfig(env: NodeJS.ProcessEnv = process.env, overrides:
     failureAccrual: {...DEFAULT_FAILURE_ACCRUAL},
     limits: limitsFromEnv(env),
     podLabels,
+    inboundProbes: parseInboundProbes(env[ProxyEnv.INBOUND_PROBES]),
   }
 }

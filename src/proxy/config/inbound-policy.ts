@@ -7,6 +7,7 @@
 // not exactly one DNS SAN) is refused: a client claiming an identity must prove it.
 // The policies as written; inbound/authz.ts applies them.
 import {InputError} from '../../lib/errors.js'
+import type {AuthzProbe} from '../../protocol/authz.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
 
 export type InboundPolicy =
@@ -47,4 +48,35 @@ export function parseInboundPolicy(value: string | undefined, name: string = Pro
 
 export function describePolicy(p: InboundPolicy): string {
   return p.kind === 'identities' ? `identities:${[...p.identities].join(',')}` : p.kind
+}
+
+/** Probes one pod may declare to its proxy (kubelet: three per container). */
+const MAX_PROBES = 64
+const MAX_PROBES_BYTES = 16 * 1024
+
+/**
+ * Parses MESH_PROXY_INBOUND_PROBES (JSON, see ProxyEnv.INBOUND_PROBES): the kubelet probes the
+ * inbound side lets through in plaintext whatever the policy says. Empty or unset: none.
+ */
+export function parseInboundProbes(value: string | undefined, name: string = ProxyEnv.INBOUND_PROBES): AuthzProbe[] {
+  const v = value?.trim() ?? ''
+  if (v === '') return []
+  const fix = {suggestions: [`Set ${name} to a JSON list such as [{"port":8080,"method":"GET","path":"/healthz"}] (method GET or POST, path starting with /), or leave it unset.`]}
+  if (v.length > MAX_PROBES_BYTES) throw new InputError(`${name} is ${v.length} characters long; at most ${MAX_PROBES_BYTES}`, fix)
+  let list: unknown
+  try {
+    list = JSON.parse(v)
+  } catch {
+    throw new InputError(`${name}="${v.slice(0, 100)}" is not JSON`, fix)
+  }
+  if (!Array.isArray(list)) throw new InputError(`${name} is not a JSON list`, fix)
+  if (list.length > MAX_PROBES) throw new InputError(`${name} lists ${list.length} probes; at most ${MAX_PROBES}`, fix)
+  return list.map((p: unknown, i) => {
+    const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>
+    const port = o.port
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw new InputError(`${name}[${i}]: port ${JSON.stringify(port)?.slice(0, 40)} is not a port number (1-65535)`, fix)
+    if (o.method !== 'GET' && o.method !== 'POST') throw new InputError(`${name}[${i}]: method ${JSON.stringify(o.method)?.slice(0, 40)} is neither GET nor POST`, fix)
+    if (typeof o.path !== 'string' || !o.path.startsWith('/') || o.path.length > 1024 || /[\s?#]/.test(o.path)) throw new InputError(`${name}[${i}]: path ${JSON.stringify(o.path)?.slice(0, 100)} is not a path (starting with /, without spaces, ? or #)`, fix)
+    return {port: port as number, method: o.method, path: o.path}
+  })
 }

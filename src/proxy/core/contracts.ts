@@ -2,6 +2,7 @@
 // the destination service's stream in a cluster or the demo) and identity (none, or a
 // certificate from the identity service). The data path never knows which one it has.
 import type {SecureContext} from 'node:tls'
+import type {AuthzPolicy} from '../../protocol/authz.js'
 import type {RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
 
 export interface Endpoint {
@@ -56,7 +57,28 @@ export interface Discovery {
    * plane sends it (unchecked: the identity checks it). Absent: discovery has no trust stream.
    */
   watchTrust?(onBundle: (bundle: unknown) => void): {close(): void}
+  /**
+   * Follow the control plane's authorization policy of this proxy's own pod
+   * (docs/architecture/authz.md, "On the wire"), reporting to `events` until closed. Absent:
+   * discovery has no authorization policy (the inbound side keeps MESH_PROXY_INBOUND_POLICY).
+   */
+  watchAuthz?(namespace: string, pod: string, events: AuthzEvents): {close(): void}
   close(): void
+}
+
+/** What an authorization policy stream reports (each call on the event loop, never inside a request). */
+export interface AuthzEvents {
+  /** A policy whose shape the proxy can rely on: it replaces the previous one. */
+  policy(policy: AuthzPolicy): void
+  /** A message the proxy cannot rely on (not a v1 policy): ignored, the last good policy stays. */
+  invalid(problem: string): void
+  /**
+   * The control plane ended the stream with an error (`BAD_REQUEST`: a control plane older than
+   * this, which does not know the request; `UNAVAILABLE`: one without a policy source, or at a
+   * stream limit; `FORBIDDEN`: this proxy is not the pod's). The stream is asked for again
+   * after a backoff (an upgraded or recovered control plane answers then).
+   */
+  ended(code: string, message: string): void
 }
 
 export interface RoutesWatch {

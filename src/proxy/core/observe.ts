@@ -78,9 +78,18 @@ export interface Observer {
   failed?(f: FailureEvent): void
   /** A first request's wait for an authority's route policy ended (outbound; route/router.ts). */
   routePolicyWait?(outcome: RoutesWaitOutcome): void
+  /**
+   * Inbound, under the control plane's authorization policy: a request or connection allowed or
+   * denied by `policy`, or an audit-mode `policy` that would have denied it; `clientId` is the
+   * verified identity ('' without one).
+   */
+  authz?(outcome: AuthzOutcome, policy: string, clientId: string): void
+  /** An authorization policy message the proxy could not use (the last good one stayed). */
+  authzStreamError?(): void
 }
 
 export type RetryOutcome = 'retried' | 'budget_exhausted'
+export type AuthzOutcome = 'allowed' | 'denied' | 'audit'
 
 /** How a wait for a route policy ended: the control plane answered, or the deadline passed (the default route). */
 export type RoutesWaitOutcome = 'arrived' | 'timeout'
@@ -102,5 +111,7 @@ export function combineObservers(observers: Observer[]): Observer {
     detectTimedOut: (d, p) => { for (const o of observers) o.detectTimedOut?.(d, p) },
     failed: (f) => { for (const o of observers) o.failed?.(f) },
     routePolicyWait: (w) => { for (const o of observers) o.routePolicyWait?.(w) },
+    authz: (x, p, c) => { for (const o of observers) o.authz?.(x, p, c) },
+    authzStreamError: () => { for (const o of observers) o.authzStreamError?.() },
   }
 }

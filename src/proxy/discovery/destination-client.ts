@@ -15,7 +15,8 @@ import {DESTINATIONS_PATH, endpointKey, type DestinationRequest, type StreamMess
 import {ROUTE_POLICY_VERSION, type RoutePolicy as ControlRoutePolicy} from '../../protocol/routes.js'
 import {TRUST_BUNDLE_VERSION} from '../../protocol/trust.js'
 import {askable, hostOf} from './ip-authority.js'
-import {NoSuchServiceError, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
+import {AuthzStream} from './authz-stream.js'
+import {NoSuchServiceError, type AuthzEvents, type Discovery, type Endpoint, type EndpointSet, type Identity, type Resolution, type RoutesWatch} from '../core/contracts.js'
 
 export interface DestinationClientOptions {
   /** wss://host:port of the destination service. */
@@ -478,6 +479,7 @@ export class DestinationClient implements Discovery {
   private readonly routes = new Map<string, RoutesStream>()
   private readonly watches = new Map<string, Watch>()
   private readonly trust = new Set<TrustStream>()
+  private readonly authz = new Set<AuthzStream>()
   private readonly conn: Connection
 
   constructor(private readonly o: DestinationClientOptions) {
@@ -582,6 +584,17 @@ export class DestinationClient implements Discovery {
     }
   }
 
+  /** Follows this pod's authorization policy on the destination connection. */
+  watchAuthz(namespace: string, pod: string, events: AuthzEvents): {close(): void} {
+    const stream = new AuthzStream(this.conn, namespace, pod, events, (n) => backoffMs(this.o, n))
+    this.authz.add(stream)
+    return {
+      close: () => {
+        if (this.authz.delete(stream)) stream.close()
+      },
+    }
+  }
+
   /** Streams currently open (tests, admin). */
   openStreams(): number {
     return this.watches.size
@@ -599,6 +612,8 @@ export class DestinationClient implements Discovery {
     this.routes.clear()
     for (const t of this.trust) t.close()
     this.trust.clear()
+    for (const a of this.authz) a.close()
+    this.authz.clear()
     this.conn.close()
   }
 }

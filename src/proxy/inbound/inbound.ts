@@ -2,7 +2,9 @@
 // -> the application on the original destination port (or the forward address).
 import type net from 'node:net'
 import type {Duplex} from 'node:stream'
+import {AuthzMatcher} from '../../authz/evaluate.js'
 import {InputError} from '../../lib/errors.js'
+import type {AuthzPolicy, AuthzProbe} from '../../protocol/authz.js'
 import {ProxyEnv} from '../../protocol/proxy-env.js'
 import type {TapTls} from '../../protocol/tap.js'
 import {serveHttp, forwardTcp, type HttpServers, type Side$} from '../accept/accept.js'
@@ -22,15 +24,17 @@ import {RetryBudget} from '../route/retry-budget.js'
 import type {Side} from '../route/side.js'
 import {endpointOptionsOf} from '../endpoint/options.js'
 import {newConnCtx, type ConnCtx} from '../core/conn.js'
-import type {Identity} from '../core/contracts.js'
+import type {Discovery, Identity} from '../core/contracts.js'
 import type {Logger} from '../core/log.js'
 import type {Observer} from '../core/observe.js'
+import {ProxyError} from '../core/errors.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
 import {connectionFailed} from '../core/failures.js'
 import type {ProxyStats} from '../core/stats.js'
 import type {ProxyConfig} from '../config/config.js'
 import {describePolicy, parseInboundPolicy, type InboundPolicy} from '../config/inbound-policy.js'
 import {InboundAuthz, type Verdict} from './authz.js'
+import {LiveAuthz} from './live-authz.js'
 import {refuse} from './refuse.js'
 
 export interface InboundDeps {
@@ -44,11 +48,16 @@ export interface InboundDeps {
   policy?: InboundPolicy
   /** This proxy's listener ports (each side adds its own once listening): the loop guard's. */
   selfPorts?: number[]
+  /** The destination service's client: this pod's authorization policy comes on it (watchAuthz). */
+  discovery?: Discovery
 }
 
-/** The inbound side as it runs, with its policy and the policy's refusal counters. */
+/** The inbound side as it runs, with its policies and their refusal counters. */
 export interface InboundSide$ extends Side$ {
+  /** MESH_PROXY_INBOUND_POLICY applied (when the control plane's policy is not in force). */
   authz: InboundAuthz
+  /** The control plane's authorization policy (live-authz.ts). */
+  live: LiveAuthz
 }
 
 export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
@@ -60,6 +69,15 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     })
   }
   const refused = (reason: RefusalReason): void => countRefusal(deps.stats.refused, deps.observer, 'inbound', reason)
+  // The control plane's policy of this pod, once it streams one (else the environment's, above).
+  const probes = config.inboundProbes ?? []
+  const live = new LiveAuthz({log, observer: deps.observer, probes, refused: () => refused('forbidden')})
+  const podNs = config.podLabels.namespace
+  const podName = config.podLabels.pod
+  const discovery = deps.discovery
+  if (discovery?.watchAuthz && identity && podNs && podName) live.start(discovery as typeof discovery & Required<Pick<Discovery, 'watchAuthz'>>, podNs, podName, identity.ready())
+  // The environment's policy lets the pod's probes through on plaintext HTTP connections to their ports.
+  const envProbes = probes.length === 0 ? undefined : new AuthzMatcher(probePolicy(probes))
   const selfPorts = deps.selfPorts ?? []
   const endpointOptions = endpointOptionsOf(config, deps, 'inbound')
   const apps = new AppTargets(config.inboundForward, () => listener.port(), endpointOptions, new LoopGuard(selfPorts, () => refused('loop')))
@@ -69,6 +87,18 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     target: (authority, conn) => {
       requireAuthority(side, authority)
       return apps.target(conn)
+    },
+    authorize: (conn, facts) => {
+      const m = live.current
+      if (m) return live.authorize(m, conn, facts())
+      // The environment's policy: connections it refuses reached HTTP only for the probes.
+      if (authz.allowsUnauthenticated) return undefined
+      const t = conn.tls
+      const verdict = t.tls ? authz.checkTls(t.clientId === undefined ? {presented: false} : {presented: true, id: t.clientId}) : authz.checkPlain('plaintext')
+      if (verdict.allow || envProbes?.decide(conn.origDst.port, {ip: conn.source.ip}, facts()).reason === 'probe') return undefined
+      authz.count(verdict.reason)
+      refused('forbidden')
+      return {refusal: new ProxyError('FORBIDDEN', verdict.detail)}
     },
   }
   const servers: HttpServers = {h1: enforceHeaderTimeout(createHttp1Server(side), config.limits.headerReadTimeoutMs), h2: new LazyH2Server(side)}
@@ -105,13 +135,35 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     forwardTcp(side, socket, conn, d.head, ep)
   }
 
-  /** Serves the connection, or refuses it when the verdict says so. */
+  /** Closes a connection the policy refuses (HTTP/1: a 403 first); nothing reaches the application. */
+  const refuseConn = (socket: Duplex, conn: ConnCtx, d: Detected, reason: RefusalReason | undefined, detail: string, envReason?: Verdict & {allow: false}): void => {
+    if (envReason) authz.count(envReason.reason)
+    if (reason) refused(reason)
+    log.debug('inbound connection refused', {reason: envReason?.reason ?? reason, detail, source: `${conn.source.ip}:${conn.source.port}`})
+    connectionFailed(deps.observer, conn, envReason?.reason ?? reason ?? 'forbidden', detail)
+    refuse(socket, d.protocol, detail)
+  }
+
+  /**
+   * Serves the connection or refuses it. Under the control plane's policy, HTTP is decided per
+   * request (the Side's authorize) and anything else now, once; under the environment's, by
+   * `verdict`, except that a refused plaintext HTTP connection to a probe port is served for
+   * its probes (each other request gets a 403).
+   */
   const decide = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
+    const http = d.protocol === 'http1' || d.protocol === 'h2'
+    const m = live.current
+    if (m) {
+      if (http) return dispatch(socket, conn, d)
+      const decision = live.decideConnection(m, conn)
+      if (decision.allow) return dispatch(socket, conn, d)
+      log.debug('inbound connection refused', {reason: 'forbidden', policy: decision.policy, source: `${conn.source.ip}:${conn.source.port}`})
+      connectionFailed(deps.observer, conn, 'forbidden', `the authorization policy ${decision.policy} refuses this ${d.protocol} connection`)
+      return void socket.destroy()
+    }
     if (verdict.allow) return dispatch(socket, conn, d)
-    authz.count(verdict.reason)
-    log.debug('inbound connection refused', {reason: verdict.reason, detail: verdict.detail, source: `${conn.source.ip}:${conn.source.port}`})
-    connectionFailed(deps.observer, conn, verdict.reason, verdict.detail)
-    refuse(socket, d.protocol, verdict.detail)
+    if (http && envProbes?.mayAllow(conn.origDst.port, {ip: conn.source.ip}) === true && conn.tls.clientId === undefined) return dispatch(socket, conn, d)
+    refuseConn(socket, conn, d, 'forbidden', verdict.detail, verdict)
   }
 
   /** Closes a connection that showed no protocol in time (opaque ports excepted: carried as TCP). */
@@ -126,6 +178,11 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   }
 
   const onConnection = async (socket: net.Socket): Promise<void> => {
+    // Before the control plane's first policy (bounded): nobody is served under a policy that is about to change.
+    if (live.waiting) {
+      log.debug('inbound connection waits for the first authorization policy', {source: `${socket.remoteAddress}:${socket.remotePort}`})
+      await live.settled()
+    }
     const orig = deps.originalDst?.(socket)
     const conn = newConnCtx('inbound', socket, orig, plain, config.podLabels)
     // TLS is looked for even on an opaque port: a meshed client's proxy speaks mTLS there (and
@@ -149,8 +206,8 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
       conn.tls = t.tls
       const verdict = authz.checkTls(t.client)
       if (!verdict.allow && verdict.reason === 'untrusted_certificate') {
-        // Not someone we talk to: closed right after the handshake, nothing read.
-        return decide(t.socket, conn, {protocol: 'opaque', head: Buffer.alloc(0)}, verdict)
+        // Not someone we talk to, under every policy: closed right after the handshake, nothing read.
+        return refuseConn(t.socket, conn, {protocol: 'opaque', head: Buffer.alloc(0)}, undefined, verdict.detail, verdict)
       }
       const inner = await detect(t.socket, config.limits.detectTimeoutMs, config.opaquePorts.has(conn.origDst.port))
       if (inner.closed) return void t.socket.destroy()
@@ -170,6 +227,17 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   }, limitCounter(deps.stats, log, 'inbound', refused))
   selfPorts.push(listener.port())
   log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
-  return {side, listener, servers, authz, close: () => apps.close()}
+  return {side, listener, servers, authz, live, close: () => {
+    live.close()
+    apps.close()
+  }}
 }
 
+
+/** A policy that only names the probes (the environment's policy decides everything else). */
+function probePolicy(probes: readonly AuthzProbe[]): AuthzPolicy {
+  return {
+    version: 1, revision: 'env', workload: {namespace: '', pod: '', serviceAccount: '', identity: ''},
+    default: {policy: 'deny', source: 'workload'}, clusterNetworks: [], probes: [...probes], routes: [], rules: [], policies: [],
+  }
+}

@@ -9,8 +9,9 @@
 import {backendLabel, routeLabels, type RouteBackend, type RoutePolicyRule} from '../../protocol/routes.js'
 import {isGrpcContentType, pickBackend, type RequestFacts} from '../../routes/match.js'
 import type {RoutePolicy} from '../config/route-policy.js'
+import type {ConnCtx} from '../core/conn.js'
 import {ProxyError} from '../core/errors.js'
-import type {Side} from './side.js'
+import type {RequestAuthz, Side} from './side.js'
 
 /** The text of `mesh-proxy-error` when a policy's routes match nothing (404). */
 export const NO_ROUTE_MATCHES = 'no route matches'
@@ -54,8 +55,14 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
  * The policy of one outbound request: `base` (MESH_PROXY_ROUTES or the defaults) when the
  * authority has no control-plane routes; the default route's labels on `base` when its policy
  * has no routes; else the chosen rule and backend, or a refusal (RouteRefusal.refusal).
+ * Inbound (`conn` given, a side that authorizes): `base`, with the route labels of the
+ * authorization policy's route table, or a refusal by that policy (403).
  */
-export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Record<string, string | string[] | undefined>, base: RoutePolicy): RoutePolicy | RouteRefusal {
+export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Record<string, string | string[] | undefined>, base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
+  if (side.authorize !== undefined && conn !== undefined) {
+    const a = side.authorize(conn, () => ({method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}))
+    return a === undefined ? base : authorized(a, base)
+  }
   const matcher = side.routes?.(authority)
   // (no allocation for an authority without control-plane routes)
   if (matcher === undefined) return base
@@ -89,6 +96,22 @@ export function routePolicyOf(side: Side, authority: string, method: string, tar
   }
   if (sel.kind === 'default') return d
   return {...d, refusal: new ProxyError('NO_ROUTE', NO_ROUTE_MATCHES)}
+}
+
+const labelled = new WeakMap<RoutePolicy, WeakMap<object, RoutePolicy>>()
+
+/** `base` with the route labels of an authorization decision (one object per base and route), or its refusal. */
+function authorized(a: RequestAuthz, base: RoutePolicy): RoutePolicy | RouteRefusal {
+  let p = base
+  const l = a.labels
+  if (l !== undefined) {
+    let byLabels = labelled.get(base)
+    if (byLabels === undefined) labelled.set(base, (byLabels = new WeakMap()))
+    let q = byLabels.get(l)
+    if (q === undefined) byLabels.set(l, (q = {...base, route: l.route, routeKind: l.routeKind, backend: ''}))
+    p = q
+  }
+  return a.refusal === undefined ? p : {...p, refusal: a.refusal}
 }
 
 /** A value of a header record as the matcher reads it (several values joined by `,`). */

@@ -12,7 +12,8 @@ import type {RetryBudget} from './retry-budget.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
 import type {ProxyStats} from '../core/stats.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
-import type {PolicyMatcher} from '../../routes/match.js'
+import type {PolicyMatcher, RequestFacts} from '../../routes/match.js'
+import type {ProxyError} from '../core/errors.js'
 
 export type {RoutePolicy} from '../config/route-policy.js'
 
@@ -41,6 +42,19 @@ export interface Side {
    * default route to use instead of asking again (undefined: ask).
    */
   prepare?(authority: string, conn: ConnCtx): Promise<Prepared> | undefined
+  /**
+   * Inbound: the authorization decision on one request (inbound/live-authz.ts, inbound/authz.ts),
+   * asked by every codec through routePolicyOf before anything goes to the application; `facts`
+   * builds the request's facts (called only when a decision needs them). Undefined: nothing to say.
+   */
+  authorize?(conn: ConnCtx, facts: () => RequestFacts): RequestAuthz | undefined
+}
+
+/** What authorization says of one inbound request: refused (403), and the route labels. */
+export interface RequestAuthz {
+  refusal?: ProxyError
+  /** `route`/`route_kind` of the inbound series, from the policy's route table (one object per route). */
+  labels?: {readonly route: string; readonly routeKind: string}
 }
 
 /** What Side.prepare resolved: the authority's own target, or why it has none. */

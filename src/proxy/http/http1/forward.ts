@@ -79,7 +79,7 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
 function route(side: Side, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnCtx, where: {authority: string, path: string, host?: string}, authority: string, prepared: Prepared): void {
   const method = req.method ?? 'GET'
   const h = req.headers
-  const policy = routePolicyOf(side, authority, method, where.path, h, policyOf(side, authority, where.path, method))
+  const policy = routePolicyOf(side, authority, method, where.path, h, policyOf(side, authority, where.path, method), conn)
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
@@ -170,8 +170,9 @@ export function sendError(res: http.ServerResponse, err: ProxyError, status = er
   }
   const text = err.message.replace(/[^\x20-\x7e]/g, '?')
   const body = text + '\n'
-  // After a malformed request the connection's framing cannot be trusted: close it.
-  if (status < 500) res.shouldKeepAlive = false
+  // After a malformed request the connection's framing cannot be trusted: close it. (A request
+  // refused by authorization was well-formed: the connection carries on, its body discarded.)
+  if (status < 500 && err.code !== 'FORBIDDEN') res.shouldKeepAlive = false
   res.writeHead(status, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), [PROXY_ERROR_HEADER]: text})
   res.end(body)
 }

@@ -10,7 +10,8 @@ import type {EndpointClient} from '../../endpoint/endpoint.js'
 import {ProxyError, upstreamError} from '../../core/errors.js'
 import {onEstablished} from '../../net/established.js'
 import type {ConnMeta} from '../../core/observe.js'
-import {refuseInput, type Side} from '../../route/side.js'
+import {policyOf, refuseInput, type Side} from '../../route/side.js'
+import {routePolicyOf} from '../../route/routes.js'
 import {pipeBoth} from '../../tcp/pipe.js'
 import {forwardHeaders} from './headers.js'
 import {requestTarget} from './forward.js'
@@ -77,6 +78,12 @@ function upgrade(side: Side, req: http.IncomingMessage, socket: Duplex, head: Bu
     return
   }
   const authority = normalizeAuthority(where.authority, 80)
+  if (side.authorize !== undefined) {
+    // The upgrade request is a request like any other: refused by authorization, a 403 (then closed).
+    const method = req.method ?? 'GET'
+    const p = routePolicyOf(side, authority, method, where.path, req.headers, policyOf(side, authority, where.path, method), conn)
+    if ('refusal' in p) return writeRawError(socket, p.refusal)
+  }
   const cut = (): void => { socket.destroy() }
   pickEndpoint(side, authority, conn).then(contained(side, 'http1 upgrade', (ep: EndpointClient) => {
     const up = http.request({

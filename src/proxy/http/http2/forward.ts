@@ -82,7 +82,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   const prep = side.prepare?.(authority, conn)
   const prepared = prep ? await prep : undefined
   if (prep && (stream.destroyed || stream.closed)) return
-  const policy = routePolicyOf(side, authority, method, path, headers, policyOf(side, authority, path, method))
+  const policy = routePolicyOf(side, authority, method, path, headers, policyOf(side, authority, path, method), conn)
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
@@ -95,11 +95,13 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   if ('refusal' in policy) {
     side.observer?.requestInit(meta)
     const err = policy.refusal
-    // gRPC: no route is UNIMPLEMENTED (12), trailers-only, as the Gateway API's GRPCRoute asks.
-    if (grpc && err.code === 'NO_ROUTE' && !stream.destroyed) {
-      stream.respond(grpcTrailersOnly(12, err.message), {endStream: true})
+    // gRPC: no route is UNIMPLEMENTED (12), trailers-only, as the Gateway API's GRPCRoute asks;
+    // refused by authorization, PERMISSION_DENIED (7).
+    const g = err.code === 'NO_ROUTE' ? 12 : err.code === 'FORBIDDEN' ? 7 : undefined
+    if (grpc && g !== undefined && !stream.destroyed) {
+      stream.respond(grpcTrailersOnly(g, err.message), {endStream: true})
       side.observer?.responseInit(meta, 200)
-      side.observer?.responseEnd(meta, {status: 200, grpcStatus: 12, responseBytes: 0})
+      side.observer?.responseEnd(meta, {status: 200, grpcStatus: g, responseBytes: 0})
       return
     }
     return refuse(side, stream, meta, err)

@@ -209,7 +209,7 @@ export class RawConn implements ClientSide {
     const h = head.headers
     const host = h.host as string
     const authority = normalizeAuthority(host, 80)
-    const policy = routePolicyOf(this.side, authority, head.method, head.path, h, policyOf(this.side, authority, head.path, head.method))
+    const policy = routePolicyOf(this.side, authority, head.method, head.path, h, policyOf(this.side, authority, head.path, head.method), this.conn)
     const conn = this.conn
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,

@@ -268,7 +268,8 @@ export class RawExchange extends UpstreamAttempt {
       return
     }
     // With a request body still arriving (or a malformed one), the connection cannot carry on.
-    const close = forceClose || this.close || !this.reqDone || e.status < 500
+    // (A request refused by authorization was well-formed: the connection carries on.)
+    const close = forceClose || this.close || !this.reqDone || (e.status < 500 && e.code !== 'FORBIDDEN')
     this.client.write(errorResponse(e, close))
     this.client.side.observer?.responseInit(this.meta, e.status)
     this.client.side.observer?.responseEnd(this.meta, {status: e.status, responseBytes: 0})

@@ -4,7 +4,7 @@ import {PROXY_ERROR_HEADER, type ProxyError} from '../../../core/errors.js'
 import {forwardHeaders} from '../headers.js'
 import {serializeHead, type RequestHead, type ResponseHead} from './head.js'
 
-const REASONS: Record<number, string> = {400: 'Bad Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 508: 'Loop Detected'}
+const REASONS: Record<number, string> = {400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 508: 'Loop Detected'}
 
 /** The proxy's own answer for `err`; `close` adds Connection: close. */
 export function errorResponse(err: ProxyError, close: boolean): Buffer {
