@@ -18,6 +18,7 @@ import type {AuthzProbe} from '../../src/protocol/authz.js'
 import type {InboundPolicy} from '../../src/proxy/config/inbound-policy.js'
 import type {Discovery, Identity} from '../../src/proxy/core/contracts.js'
 import {Logger} from '../../src/proxy/core/log.js'
+import {ErrorRing} from '../../src/proxy/admin/errors.js'
 import {startAdmin, type AdminServer} from '../../src/proxy/admin/server.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {echoService} from '../e2e/apps/grpc-def.js'
@@ -48,8 +49,10 @@ export interface AuthzPod {
   logs: string[]
   /** Requests and connections that reached each app. */
   arrivals: Record<PortKind, number>
-  /** The proxy's admin server (/metrics), on 127.0.0.1. */
+  /** The proxy's admin server (/metrics, /errors), on 127.0.0.1. */
   admin: AdminServer
+  /** The failures GET /errors answers with (what `mesh explain` reads). */
+  errors: ErrorRing
   metrics(): string
   stop(): Promise<void>
 }
@@ -97,6 +100,7 @@ export async function startAuthzPod(o: AuthzPodOptions): Promise<AuthzPod> {
   const byAddress = new Map((Object.keys(ADDRESS) as PortKind[]).map((k) => [ADDRESS[k], ports[k]]))
   const metrics = createProxyMetrics({localLabels: {namespace: o.namespace, pod: o.pod, deployment: o.workload ?? o.pod.replace(/-\d+$/, '')}})
   const logs: string[] = []
+  const errors = new ErrorRing()
   const cfg = testConfig({inbound: {host: '0.0.0.0', port: 0}, podLabels: {namespace: o.namespace, pod: o.pod}, inboundProbes: (o.probeKinds ?? []).map((p) => ({port: ports[p.kind], method: p.method, path: p.path}))})
   if (o.inboundPolicy) cfg.inboundPolicy = o.inboundPolicy
   cfg.limits.detectTimeoutMs = 2000
@@ -107,15 +111,15 @@ export async function startAuthzPod(o: AuthzPodOptions): Promise<AuthzPod> {
     }),
     identity: o.identity,
     discovery: o.discovery,
-    observers: [metrics.observer],
+    observers: [metrics.observer, errors],
     originalDst: (socket) => {
       const port = byAddress.get((socket.localAddress ?? '').replace(/^::ffff:/, ''))
       return port === undefined ? undefined : {ip: '127.0.0.1', port}
     },
   })
-  const admin = await startAdmin({listen: '127.0.0.1:0', registry: metrics.registry, ready: () => proxy.isReady(), onShutdown: () => {}, getLogLevel: () => 'info', setLogLevel: () => {}})
+  const admin = await startAdmin({listen: '127.0.0.1:0', registry: metrics.registry, ready: () => proxy.isReady(), onShutdown: () => {}, getLogLevel: () => 'info', setLogLevel: () => {}, errors})
   return {
-    proxy, ports, identity: o.identity.localName, anchorsPem: o.anchorsPem, logs, arrivals, admin,
+    proxy, ports, identity: o.identity.localName, anchorsPem: o.anchorsPem, logs, arrivals, admin, errors,
     metrics: () => metrics.registry.metrics(),
     stop: async () => {
       await Promise.all([proxy.close(100), admin.close()])

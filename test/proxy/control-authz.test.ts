@@ -163,6 +163,8 @@ describe('under the default all-unauthenticated (mesh\'s default), policies from
     expect((await tcpEcho(w.pod, {cert: w.reviews})).length).toBe(0)
     expect((await tcpEcho(w.pod, {from: '127.0.0.2'})).length).toBe(0)
     expect(w.pod.arrivals).toEqual({http: before.http + 1, h2: before.h2 + 1, grpc: before.grpc + 1, tcp: before.tcp + 1})
+    // The refused TCP connection is in /errors for `mesh explain`, under the caller's identity.
+    expect(w.pod.errors.report(w.reviews.identity).errors).toContainEqual(expect.objectContaining({direction: 'inbound', kind: 'forbidden', message: expect.stringContaining('web-to-books')}))
     // Counted: per policy and client, and as refusals.
     expect(metric(w, 'mesh_proxy_inbound_policy_allowed_total', {policy: `${NS}/web-to-books`, client_id: w.web.identity})).toBe(4)
     expect(metric(w, 'mesh_proxy_inbound_policy_denied_total', {policy: `${NS}/web-to-books`, client_id: w.web.identity})).toBe(2)
