@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand, outputFlag} from '../lib/base-command.js'
+import {BaseCommand, controlPlaneNamespaceFlag, outputFlag} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 
 export default class Check extends BaseCommand<typeof Check> {
@@ -22,7 +22,7 @@ Exit code 1 when any check that is not a warning fails, 0 otherwise; -o json pri
     'local-state': Flags.string({description: 'check the proxies of a local `mesh demo` (the state file it writes) instead of a cluster; implies --proxy', helpValue: 'FILE'}),
     wait: Flags.string({description: 'retry the retryable checks (API reachable, pods ready) for up to this long, e.g. 30s, 5m'}),
     'expected-version': Flags.string({description: 'the version the control plane and proxies must run (default: this CLI\'s version)'}),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
     output: outputFlag(['table', 'short', 'json'] as const),
   }
 

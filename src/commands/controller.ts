@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand, clusterDomainFlag, trustDomainFlag} from '../lib/base-command.js'
 import {DESTINATION_PORT} from '../protocol/destination.js'
 import {DEFAULT_ISSUER_SCHEME, IDENTITY_PORT, ISSUER_SCHEMES} from '../protocol/identity.js'
 import {ControlPlanePorts} from '../protocol/control-plane.js'
@@ -25,8 +25,8 @@ export default class Controller extends BaseCommand<typeof Controller> {
     'default-opaque-ports': Flags.string({description: 'Kubernetes mode: ports discovery marks opaque on pods without a config.mesh.dev/opaque-ports annotation (e.g. 25,3306,5432; the installed Deployment passes proxy.opaquePorts)'}),
     'admin-port': Flags.integer({description: `port of the admin server: /live, /ready, /metrics over plain HTTP (0 = any free port; ${ControlPlanePorts.admin} in the installed Deployment); none when not given`}),
     'controller-namespace': Flags.string({description: 'the control plane namespace', default: 'mesh-system'}),
-    'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
-    'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'trust-domain': trustDomainFlag(),
+    'cluster-domain': clusterDomainFlag(),
     'identity-issuer-scheme': Flags.option({
       options: ISSUER_SCHEMES,
       default: DEFAULT_ISSUER_SCHEME,

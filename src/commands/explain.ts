@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand, outputFlag} from '../lib/base-command.js'
+import {BaseCommand, clusterDomainFlag, controlPlaneNamespaceFlag, outputFlag, trustDomainFlag} from '../lib/base-command.js'
 
 export default class Explain extends BaseCommand<typeof Explain> {
   static override summary = 'Explain why traffic from a workload to a Service fails: one reason chain, from discovery to certificates.'
@@ -17,9 +17,9 @@ Everything goes through the API server: the destination stream through the servi
     port: Flags.integer({description: 'only this port of the Service (default: every port)'}),
     'to-namespace': Flags.string({description: 'namespace of the Service (default: -n)'}),
     output: outputFlag(['table', 'json'] as const),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
-    'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
-    'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
+    'trust-domain': trustDomainFlag(),
+    'cluster-domain': clusterDomainFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,5 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-import {BaseCommand, outputFlag} from '../lib/base-command.js'
+import {Args} from '@oclif/core'
+import {BaseCommand, controlPlaneNamespaceFlag, outputFlag, trustDomainFlag} from '../lib/base-command.js'
 
 export default class Identity extends BaseCommand<typeof Identity> {
   static override summary = 'Show, per pod, the identity its proxy holds: issuer, not-after, the anchor it chains to and the anchors it trusts.'
@@ -14,8 +14,8 @@ TRUSTS compares what each proxy trusts with the current anchors (ConfigMap mesh-
   }
   static override flags = {
     output: outputFlag(['table', 'json'] as const),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
-    'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
+    'trust-domain': trustDomainFlag(),
   }
 
   async run(): Promise<void> {

@@ -20,6 +20,18 @@ export function outputFlag<const T extends string>(choices: readonly T[], descri
   })()
 }
 
+/** `--control-plane-namespace`, for commands that talk to the control plane. */
+export const controlPlaneNamespaceFlag = () =>
+  Flags.string({description: 'namespace of the control plane', default: 'mesh-system'})
+
+/** `--trust-domain`, for commands that name identities. */
+export const trustDomainFlag = () =>
+  Flags.string({description: 'trust domain of identity names', default: 'cluster.local'})
+
+/** `--cluster-domain`, for commands that qualify Service names. */
+export const clusterDomainFlag = () =>
+  Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'})
+
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     kubeconfig: Flags.string({

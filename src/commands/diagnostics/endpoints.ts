@@ -1,5 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-import {BaseCommand, outputFlag} from '../../lib/base-command.js'
+import {Args} from '@oclif/core'
+import {BaseCommand, clusterDomainFlag, controlPlaneNamespaceFlag, outputFlag} from '../../lib/base-command.js'
 
 export default class DiagnosticsEndpoints extends BaseCommand<typeof DiagnosticsEndpoints> {
   static override summary = 'Show exactly what the destination service tells a proxy about an authority: endpoints, identities, protocol hints, routes and weights.'
@@ -15,8 +15,8 @@ Needs \`get services/proxy\` on https:mesh-dst:8086 in the control plane namespa
   }
   static override flags = {
     output: outputFlag(['table', 'json'] as const),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
-    'cluster-domain': Flags.string({description: 'the cluster DNS domain', default: 'cluster.local'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
+    'cluster-domain': clusterDomainFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,5 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-import {BaseCommand} from '../../lib/base-command.js'
+import {Args} from '@oclif/core'
+import {BaseCommand, controlPlaneNamespaceFlag} from '../../lib/base-command.js'
 
 export default class DiagnosticsProxyMetrics extends BaseCommand<typeof DiagnosticsProxyMetrics> {
   static override summary = 'Print the raw /metrics of the proxies of a pod or workload, read through the API server.'
@@ -12,7 +12,7 @@ export default class DiagnosticsProxyMetrics extends BaseCommand<typeof Diagnost
     target: Args.string({description: 'po/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME, job/NAME or svc/NAME', required: true}),
   }
   static override flags = {
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand, outputFlag} from '../../lib/base-command.js'
+import {BaseCommand, controlPlaneNamespaceFlag, outputFlag, trustDomainFlag} from '../../lib/base-command.js'
 
 export default class RotateAnchor extends BaseCommand<typeof RotateAnchor> {
   static override summary = 'Rotate the trust anchor in stages, each gated on the live data plane (dry run unless --apply).'
@@ -19,8 +19,8 @@ Exit codes: 0 when the rotation is complete or (dry run) the plan was shown; 1 w
     apply: Flags.boolean({description: 'carry out the stages that are ready (default: show the plan, write nothing)', default: false}),
     wait: Flags.string({description: 'with --apply, how long to wait at a gate before stopping, e.g. 30m (default: stop at once)', helpValue: 'DURATION'}),
     output: outputFlag(['table', 'json'] as const),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
-    'trust-domain': Flags.string({description: 'trust domain of identity names', default: 'cluster.local'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
+    'trust-domain': trustDomainFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand} from '../../lib/base-command.js'
+import {BaseCommand, controlPlaneNamespaceFlag} from '../../lib/base-command.js'
 
 export default class ProxyLogLevel extends BaseCommand<typeof ProxyLogLevel> {
   static override summary = 'Set the log level of the proxies of a pod or workload, optionally for a while.'
@@ -15,7 +15,7 @@ With --for, the level is put back afterwards: by the proxy itself when it suppor
   }
   static override flags = {
     for: Flags.string({description: 'put the previous level back after this long, e.g. 10m (at most 24h)', helpValue: 'DURATION'}),
-    'control-plane-namespace': Flags.string({description: 'namespace of the control plane', default: 'mesh-system'}),
+    'control-plane-namespace': controlPlaneNamespaceFlag(),
   }
 
   async run(): Promise<void> {
