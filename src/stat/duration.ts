@@ -1,24 +1,13 @@
-// Durations as users type them: 30s, 1m, 1m30s, 2h, 500ms.
-import {UsageError} from '../lib/errors.js'
+// Durations of the stat, top, tap and dashboard windows: parsed as every flag's (src/lib/duration.ts),
+// printed in their largest whole unit (90000 -> 90s, 60000 -> 1m).
+import {parseDurationFlag} from '../lib/duration.js'
 
-const UNIT: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}
-
+/**
+ * Milliseconds of a duration given to `flag` (30s, 1m, 1m30s, 500ms, or bare seconds), or a
+ * usage error naming the flag: the one parser of src/lib/duration.ts.
+ */
 export function parseDuration(input: string, flag = '--window'): number {
-  const text = input.trim()
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy
-  let total = 0
-  let m: RegExpExecArray | null
-  let pos = 0
-  while ((m = re.exec(text)) !== null) {
-    total += Number(m[1]) * UNIT[m[2]]
-    pos = re.lastIndex
-  }
-  if (text === '' || pos !== text.length || text.length > 32) {
-    throw new UsageError(`invalid duration ${JSON.stringify(input.slice(0, 32))} for ${flag}: expected a number with a unit, such as 30s, 1m or 1h`, {
-      suggestions: [`Pass ${flag} 1m (units: ms, s, m, h).`],
-    })
-  }
-  return total
+  return parseDurationFlag(input, {flag, example: `${flag} 1m`})
 }
 
 export function formatDuration(ms: number): string {
