@@ -4,7 +4,8 @@
 // (static routes), and with mTLS between the proxies as in a mesh (identities and discovery
 // from a local-mode controller; setups.ts meshTlsPair). Per path: open loop at 1,000 rps and at 50 % of the
 // mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
-// CPU microseconds per request per proxy (/proc utime+stime), RSS idle and under load.
+// CPU microseconds per request per proxy (/proc utime+stime), RSS at start, idle (settled: after
+// the start-up code pages are dropped) and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
 //        [--proxy-env=K=V,...] [--no-runtime-env] [--rounds=N] [--soak=N]
@@ -39,6 +40,7 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
+import {CODE_PAGES_DROP_DELAY_MS} from '../../src/proxy/net/code-pages.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, OPEN_LOOP_GENERATOR, openLoop, openLoopClient, openLoopRun, summarize, type LoadResult} from './load.js'
 import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
@@ -73,7 +75,7 @@ interface PathResult {
   /** CPU µs per request of the load generator and of the app, at 1,000 rps and at max. */
   generatorUsPerReq: {at1000: number, atMax: number}
   appUsPerReq: {at1000: number, atMax: number}
-  procs: {label: string, rssIdleMB: number, privateIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
+  procs: {label: string, rssStartMB: number, rssIdleMB: number, privateIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
 }
 
 /** CPU of the measured processes (the path's proxies, then the app) and of this process. */
@@ -118,8 +120,8 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
 }
 
 /** The closed-loop maximum, with CPU per request and RSS under load (`idleMB`: each proxy's RSS before any load). */
-async function measureMax(setup: Setup, backendPid: number, idle: {rss: number, priv: number}[]): Promise<Omit<PathResult, 'fixed1000' | 'rounds1000'>> {
-  const procs = setup.procs.map((p, i) => ({label: p.label, rssIdleMB: idle[i].rss, privateIdleMB: idle[i].priv, rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
+async function measureMax(setup: Setup, backendPid: number, idle: {rss: number, priv: number, start: number}[]): Promise<Omit<PathResult, 'fixed1000' | 'rounds1000'>> {
+  const procs = setup.procs.map((p, i) => ({label: p.label, rssStartMB: idle[i].start, rssIdleMB: idle[i].rss, privateIdleMB: idle[i].priv, rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
   const c0 = cpuNow(pids)
   const max = H2LOAD ? await h2loadClosedLoop(setup.port, HOST, WORKERS, SECONDS) : await closedLoop(setup.port, HOST, WORKERS, SECONDS)
@@ -146,7 +148,11 @@ async function main(): Promise<void> {
   try {
     // Idle RSS first (started and answered the readiness probe, before any load), then the same
     // warm-up for every path (JIT, pools, connections), discarded.
-    const idle = setups.map((s) => s.procs.map((p) => ({rss: rssMB(p.pid), priv: privateMB(p.pid)})))
+    // At start (ready), then idle once settled: the sidecar lets go of its start-up code pages
+    // CODE_PAGES_DROP_DELAY_MS after it starts (src/proxy/net/code-pages.ts), as it does in a pod.
+    const started = setups.map((s) => s.procs.map((p) => rssMB(p.pid)))
+    await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
+    const idle = setups.map((s, i) => s.procs.map((p, j) => ({rss: rssMB(p.pid), priv: privateMB(p.pid), start: started[i][j]})))
     for (const s of setups) {
       await closedLoop(s.port, HOST, 8, 1)
       await openLoop(s.port, HOST, 1000, 2)
@@ -227,9 +233,9 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
       lines.push(`${r.name.padEnd(16)} ${label.padStart(5)}  ${fmt(l.p50).padStart(7)}  ${fmt(l.p90).padStart(7)}  ${fmt(l.p99).padStart(7)}  ${fmt(l.p999).padStart(8)}  ${fmt(l.max).padStart(7)}  ${added.padStart(23)}  ${String(l.errors).padStart(6)}`)
     }
   }
-  lines.push('', 'path              max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB idle, under load (private)')
+  lines.push('', 'path              max rps  generator/app CPU us/req @1000, @max   per proxy: CPU us/req @1000 rps, @max; RSS MB at start, idle, under load (private idle, under load)')
   for (const r of results) {
-    const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} (${fmt(p.privateLoadMB, 1)}) MB`).join('; ')
+    const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssStartMB, 1)}/${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} (${fmt(p.privateIdleMB, 1)}/${fmt(p.privateLoadMB, 1)}) MB`).join('; ')
     const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
     lines.push(`${r.name.padEnd(16)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
   }
