@@ -7,7 +7,11 @@
 // Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...] [--mtls]
 // (--mtls: the pair with mTLS between the proxies, identities and discovery from a local
 // controller, as in a mesh; meshTlsPair in setups.ts). The proxies run on the node that runs this.
-import {readFileSync} from 'node:fs'
+// Also per proxy: private (anonymous) MB and its V8 heap: used after a full GC, reserved, external
+// (sidecar.mjs MESH_BENCH_STATS; the GC it forces happens after the RSS columns are read).
+import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {CODE_PAGES_DROP_DELAY_MS} from '../../src/proxy/net/code-pages.js'
@@ -54,22 +58,41 @@ const backendPort = await freePort()
 const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
 await waitHttp(backendPort, HOST)
 const MTLS = process.argv.includes('--mtls')
-const pair = await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), PROXY_ENV)
+// Each proxy's V8 heap (used after a full GC, and reserved) at each snapshot (sidecar.mjs, SIGUSR2).
+const STATS = join(mkdtempSync(join(tmpdir(), 'mesh-mem-')), 'stats.jsonl')
+const pair = await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), {...PROXY_ENV, MESH_BENCH_STATS: STATS})
+/** The V8 heap of `pid` now: used after a full GC / total, external, MB. */
+async function v8Heap(pid: number): Promise<string> {
+  const before = existsSync(STATS) ? readFileSync(STATS, 'utf8').length : 0
+  process.kill(pid, 'SIGUSR2')
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 20))
+    const lines = existsSync(STATS) ? readFileSync(STATS, 'utf8').slice(before).trim().split('\n').filter(Boolean) : []
+    const mine = lines.map((l) => JSON.parse(l) as {pid: number, heapUsed: number, heapTotal: number, external: number}).find((l) => l.pid === pid)
+    if (mine) return [mine.heapUsed, mine.heapTotal, mine.external].map((b) => (b / 2 ** 20).toFixed(1).padStart(8)).join('')
+  }
+  return '       -'
+}
+/** Private (anonymous) resident MB of `pid`. */
+function privateOf(pid: number): number {
+  const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
 try {
   const rows: string[] = []
-  const snap = (phase: string): void => {
-    for (const p of pair.procs) rows.push(row(`${p.label} ${phase}`, breakdown(p.pid)))
+  const snap = async (phase: string): Promise<void> => {
+    for (const p of pair.procs) rows.push(row(`${p.label} ${phase}`, breakdown(p.pid)) + privateOf(p.pid).toFixed(1).padStart(9) + await v8Heap(p.pid))
   }
-  snap('started')
+  await snap('started')
   // Once serving, each proxy lets go of the binary's start-up code pages (src/proxy/net/code-pages.ts).
   await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
-  snap('idle')
+  await snap('idle')
   const max = await h2loadClosedLoop(pair.port, HOST, 32, SECONDS)
-  snap('after max')
+  await snap('after max')
   const fixed = await openLoop(pair.port, HOST, 1000, SECONDS)
-  snap('after 1,000 rps')
+  await snap('after 1,000 rps')
   process.stdout.write(`${pair.name} on Node ${process.versions.node}: proxy RSS by mapping (MB); proxy env ${JSON.stringify(PROXY_ENV)}; max ${Math.round(max.rps)} rps, then ${Math.round(fixed.rps)} rps\n`)
-  process.stdout.write(''.padEnd(26) + ['node binary', 'other files', '[heap]', 'anon', '[stack]', 'total'].map((n) => n.padStart(12)).join('') + '\n')
+  process.stdout.write(''.padEnd(26) + ['node binary', 'other files', '[heap]', 'anon', '[stack]', 'total'].map((n) => n.padStart(12)).join('') + '  private  v8 used   total  extern' + '\n')
   process.stdout.write(rows.join('\n') + '\n')
 } finally {
   await pair.close()

@@ -7,6 +7,7 @@ import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {LOCAL_IDENTITY_FILES} from '../../src/control/identity/file-issuer.js'
 import {ensureLocalIdentityDir} from '../../src/control/identity/local-dir.js'
 import {issueLocalToken} from '../../src/control/identity/local-tokens.js'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../src/protocol/identity.js'
@@ -30,7 +31,17 @@ export interface Setup {
   port: number
   /** The proxies measured (CPU, RSS); empty for the direct path. */
   procs: {label: string, pid: number}[]
+  /** The mTLS pair's certificates (the proxies' own, as certified), for the nginx pair with TLS. */
+  certs?: TlsFiles
   close(): Promise<void>
+}
+
+/** PEM files: each proxy's certificate (with its chain) and key, the trust anchors, the server's identity name. */
+export interface TlsFiles {
+  client: {cert: string, key: string}
+  server: {cert: string, key: string}
+  anchors: string
+  serverName: string
 }
 
 export function direct(backendPort: number): Setup {
@@ -114,7 +125,9 @@ export async function meshTlsPair(backendPort: number, dist?: string, proxyEnv: 
     await close()
     throw error
   }
-  return {name: 'mesh pair, mTLS', port: outPort, procs: [{label: 'outbound', pid: client.pid!}, {label: 'inbound', pid: server.pid!}], close}
+  const idFiles = (sa: string): {cert: string, key: string} => ({cert: join(dir, `${sa}-id`, 'crt.pem'), key: join(dir, `${sa}-id`, 'key.pem')})
+  const certs: TlsFiles = {client: idFiles('client'), server: idFiles('server'), anchors: join(dir, 'identity', LOCAL_IDENTITY_FILES.anchor), serverName: identityName('server', NAMESPACE)}
+  return {name: 'mesh pair, mTLS', port: outPort, procs: [{label: 'outbound', pid: client.pid!}, {label: 'inbound', pid: server.pid!}], certs, close}
 }
 
 /** The outbound proxy's requests went over mTLS (its metrics say tls="true"), or an error saying they did not. */
@@ -139,11 +152,39 @@ export async function nodeRelayPair(backendPort: number): Promise<Setup> {
   }
 }
 
-export async function nginxPair(backendPort: number): Promise<Setup> {
+export function nginxPair(backendPort: number): Promise<Setup> {
+  return nginxPairOf(backendPort)
+}
+
+/**
+ * The nginx pair with mTLS between its two proxies, with the mesh pair's own certificates (copied
+ * from `certs`): the inbound nginx terminates TLS and requires a client certificate from the
+ * anchors; the outbound one presents the client proxy's certificate, verifies the server's name
+ * and chain, reuses sessions and keeps its upstream connections (as the mesh pair's pool does).
+ */
+export function nginxTlsPair(backendPort: number, certs: TlsFiles): Promise<Setup> {
+  return nginxPairOf(backendPort, certs)
+}
+
+async function nginxPairOf(backendPort: number, certs?: TlsFiles): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-nginx-'))
   const [inPort, outPort] = await Promise.all([freePort(), freePort()])
-  const conf = (name: string, listen: number, upstream: number): string => {
+  const copy = (from: string, name: string): string => {
+    copyFileSync(from, join(dir, name))
+    return join(dir, name)
+  }
+  const tls = certs && {
+    clientCert: copy(certs.client.cert, 'client.crt'), clientKey: copy(certs.client.key, 'client.key'),
+    serverCert: copy(certs.server.cert, 'server.crt'), serverKey: copy(certs.server.key, 'server.key'), anchors: copy(certs.anchors, 'ca.crt'),
+  }
+  const conf = (name: string, listen: number, upstream: number, side: 'inbound' | 'outbound'): string => {
     const file = join(dir, `${name}.conf`)
+    const listenTls = tls && side === 'inbound'
+      ? ` ssl;\n    ssl_certificate ${tls.serverCert}; ssl_certificate_key ${tls.serverKey};\n    ssl_client_certificate ${tls.anchors}; ssl_verify_client on; ssl_verify_depth 3;\n    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:in:1m`
+      : ''
+    const upstreamTls = tls && side === 'outbound'
+      ? ` proxy_ssl_certificate ${tls.clientCert}; proxy_ssl_certificate_key ${tls.clientKey};\n      proxy_ssl_trusted_certificate ${tls.anchors}; proxy_ssl_verify on; proxy_ssl_verify_depth 3;\n      proxy_ssl_name ${certs!.serverName}; proxy_ssl_server_name on; proxy_ssl_session_reuse on;`
+      : ''
     writeFileSync(file, `daemon off;
 master_process off;
 worker_processes 1;
@@ -157,19 +198,22 @@ http {
   proxy_temp_path ${dir}/${name}-proxy;
   upstream up { server 127.0.0.1:${upstream}; keepalive 128; }
   server {
-    listen 127.0.0.1:${listen};
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+    listen 127.0.0.1:${listen}${listenTls};
+    location / { proxy_pass ${upstreamTls ? 'https' : 'http'}://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;${upstreamTls} }
   }
 }
 `)
     return file
   }
-  const inbound = start('nginx', ['-p', dir, '-c', conf('inbound', inPort, backendPort)])
-  const outbound = start('nginx', ['-p', dir, '-c', conf('outbound', outPort, inPort)])
+  const inbound = start('nginx', ['-p', dir, '-c', conf('inbound', inPort, backendPort, 'inbound')])
+  const outbound = start('nginx', ['-p', dir, '-c', conf('outbound', outPort, inPort, 'outbound')])
   await waitHttp(outPort, HOST)
   return {
-    name: 'nginx pair', port: outPort,
+    name: tls ? 'nginx pair, mTLS' : 'nginx pair', port: outPort,
     procs: [{label: 'outbound', pid: outbound.pid!}, {label: 'inbound', pid: inbound.pid!}],
-    close: () => stop([outbound, inbound]),
+    close: async () => {
+      await stop([outbound, inbound])
+      rmSync(dir, {recursive: true, force: true})
+    },
   }
 }

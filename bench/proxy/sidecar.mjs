@@ -7,6 +7,9 @@
 // objects included: what the proxy allocates per request) the same way.
 // MESH_BENCH_V8_FLAGS="--flag ..." sets V8 flags before the proxy loads, for experiments with
 // flags NODE_OPTIONS refuses (the proxy sets its own, PROXY_V8_FLAGS, as it starts).
+// MESH_BENCH_STATS=<file> writes the proxy's heap and handles there as one JSON line when it gets
+// SIGUSR2 (proxy-bench.ts --soak): the heap used after a full GC, and the active handles and
+// requests by type (process.getActiveResourcesInfo()).
 import {writeFileSync} from 'node:fs'
 import process from 'node:process'
 import v8 from 'node:v8'
@@ -33,6 +36,20 @@ if (process.env.MESH_BENCH_HEAP_PROF) {
   await profileUntilSigterm(process.env.MESH_BENCH_HEAP_PROF,
     [['HeapProfiler.startSampling', {samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true}]],
     'HeapProfiler.stopSampling', 'heapprofile')
+}
+if (process.env.MESH_BENCH_STATS) {
+  const {runInNewContext} = await import('node:vm')
+  const {appendFileSync} = await import('node:fs')
+  v8.setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc')
+  const file = process.env.MESH_BENCH_STATS
+  process.on('SIGUSR2', () => {
+    gc()
+    const types = {}
+    for (const t of process.getActiveResourcesInfo()) types[t] = (types[t] ?? 0) + 1
+    const m = process.memoryUsage()
+    appendFileSync(file, JSON.stringify({pid: process.pid, at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss, handles: types}) + '\n')
+  })
 }
 const {serveProxyFromEnv} = await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
 if (!(await serveProxyFromEnv(process.env))) {

@@ -229,9 +229,15 @@ function usable(u: Upstream): boolean {
 
 /** The idle time a `Keep-Alive` response field allows: `timeout=N` seconds minus 1 s, at most POOL_IDLE_MS. */
 export function keepAliveIdleMs(hint: string): number {
+  // (an upstream sends the same value on every response: the last one's answer is kept)
+  if (hint === lastHint.hint) return lastHint.ms
   const n = /(?:^|[\s,])timeout\s*=\s*(\d{1,9})/i.exec(hint)?.[1]
-  return n === undefined ? POOL_IDLE_MS : Math.min(POOL_IDLE_MS, Number(n) * 1000 - 1000)
+  const ms = n === undefined ? POOL_IDLE_MS : Math.min(POOL_IDLE_MS, Number(n) * 1000 - 1000)
+  if (hint.length <= 64) lastHint = {hint, ms}
+  return ms
 }
+
+let lastHint = {hint: '', ms: POOL_IDLE_MS}
 
 const pools = new WeakMap<EndpointClient, RawPool>()
 

@@ -7,7 +7,8 @@
 import {createServer as createHttpServer, type IncomingMessage} from '../core/node-http.js'
 import {createServer as createNetServer, type AddressInfo, type Server, type Socket} from 'node:net'
 import {TLSSocket} from 'node:tls'
-import {WebSocketServer, type WebSocket} from 'ws'
+import {createRequire} from 'node:module'
+import type {WebSocketServer, WebSocket} from 'ws'
 import {isLoopback, type ListenAddr, parseListenAddr} from '../admin/listen-addr.js'
 import type {Identity} from '../core/contracts.js'
 import {parseTapFilter, TapFilterError} from './filter.js'
@@ -53,7 +54,14 @@ export async function startTapServer(options: TapServerOptions): Promise<TapServ
       res.end('tap: connect with a WebSocket\n')
     },
   )
-  const wss = new WebSocketServer({noServer: true, maxPayload: 1024, perMessageDeflate: false})
+  // `ws` (1.7 MB of heap) is loaded on the first upgrade: a proxy nobody taps never loads it
+  // (unless its destination client did).
+  let wss: WebSocketServer | undefined
+  const webSockets = (): WebSocketServer => {
+    if (wss) return wss
+    const {WebSocketServer: Wss} = createRequire(import.meta.url)('ws') as typeof import('ws')
+    return (wss = new Wss({noServer: true, maxPayload: 1024, perMessageDeflate: false}))
+  }
 
   function authorize(socket: Socket): string | undefined {
     if (!identity) return isLoopback(socket.remoteAddress) ? undefined : 'only localhost may tap this proxy (it runs without identity)'
@@ -92,7 +100,7 @@ export async function startTapServer(options: TapServerOptions): Promise<TapServ
       holding = false
     }
     socket.once('close', release)
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    webSockets().handleUpgrade(req, socket, head, (ws: WebSocket) => {
       release()
       const sub = options.hub.subscribe(ws, filter)
       let alive = true
@@ -140,8 +148,10 @@ export async function startTapServer(options: TapServerOptions): Promise<TapServ
     url: `${identity ? 'wss' : 'ws'}://${host}:${addr.port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const ws of wss.clients) ws.terminate()
-        wss.close()
+        if (wss) {
+          for (const ws of wss.clients) ws.terminate()
+          wss.close()
+        }
         http.closeAllConnections()
         front.close(() => resolve())
         if (front !== http) http.close()

@@ -144,7 +144,7 @@ export class RawConn implements ClientSide {
     const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
     // The first request to an authority waits for its route policy (bounded); the head and what
     // follows stay buffered (reading pauses past a head's worth), then this runs again.
-    if (head && typeof head.headers.host === 'string') {
+    if (head && this.side.prepare !== undefined && typeof head.headers.host === 'string') {
       const authority = normalizeAuthority(head.headers.host, 80)
       if (this.prepared?.authority !== authority) {
         const prep = this.side.prepare?.(authority, this.conn)
