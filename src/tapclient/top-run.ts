@@ -66,7 +66,8 @@ export async function runTopCommand(out: Output, resource: string, flags: TopFla
     if (flags.output === 'json') out.stdout.write(JSON.stringify(snap) + '\n')
     else if (live) out.stdout.write(HOME_CLEAR + topScreen(snap, {resource, view, columns: columns(), rows: rows(), note: note()}) + '\n')
     else {
-      const body = snap.rows.length === 0 ? ['(no requests yet)'] : layout(topHead(view), snap.rows.map((r) => topCells(r, view)))
+      // Off a terminal too, say whether the proxies are streaming yet (no pod started: still connecting).
+      const body = snap.rows.length === 0 ? [pods.size === 0 ? '(connecting to the proxies...)' : '(no requests yet)'] : layout(topHead(view), snap.rows.map((r) => topCells(r, view)))
       out.stdout.write(`${snap.time}\n${body.join('\n')}\n\n`)
     }
   }
