@@ -43,6 +43,12 @@ export interface ObservedCaller {
   connections: number
   /** Requests by inbound route, when the proxy labels them. */
   routes: ObservedRoute[]
+  /**
+   * The control plane's policy decisions about this caller (requests and connections, summed
+   * over policies), when the proxies export them: a caller every decision refused was never
+   * served, and `mesh authz suggest` leaves it out.
+   */
+  decisions?: PolicyCounts
 }
 
 export interface PolicyCounts {
@@ -127,6 +133,14 @@ export function addObserved(into: ObservedInbound, families: ReadonlyMap<string,
       const label = g.labels.policy ?? ''
       const counts = (into.policies[label] ??= {allowed: 0, denied: 0, audit: 0})
       counts[field] = plus(counts[field], g.value)
+    }
+    // Per caller: only callers already seen in the request or connection series, by identity.
+    for (const g of sumBy(f, ['client_id'], (l) => l.direction === undefined || inbound(l))) {
+      if (!g.labels.client_id || !Number.isFinite(g.value) || g.value < 0) continue
+      const c = byKey.get(g.labels.client_id)
+      if (!c) continue
+      const d = (c.decisions ??= {allowed: 0, denied: 0, audit: 0})
+      d[field] = plus(d[field], g.value)
     }
   }
   into.callers.sort((a, b) => (a.clientId ?? '\uffff').localeCompare(b.clientId ?? '\uffff') || (a.noTlsReason ?? '').localeCompare(b.noTlsReason ?? ''))

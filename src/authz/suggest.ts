@@ -8,6 +8,8 @@
 //   - A caller seen only through routes gets route-targeted policies (one per route) instead:
 //     its requests that select another route stay denied once enforced.
 //   - Callers of this cluster are written as ServiceAccounts; others as exact identities.
+//   - A caller the policy in force refused every time (its proxies' decision counts) was never
+//     served: it is left out, and said.
 //   - Clients without a mesh identity cannot be written down (the metrics carry no address): a
 //     comment says how much traffic they sent, and that kubelet probes are allowed anyway.
 import {createHash} from 'node:crypto'
@@ -99,7 +101,12 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
   const base = o.name ?? `${report.workload.name}-callers`
   // What the proxies said is not trusted to be well formed: a client_id that is not an identity
   // name, or a route label that is not a route name, is left out (and said), never written.
-  const meshed = report.observed.callers.filter((c) => c.clientId !== undefined && isIdentityName(c.clientId)).map((c) => ({...c, routes: c.routes.filter(routeName)}))
+  // A caller the policy in force refused every time it was decided (never allowed, never served
+  // by an audit policy) was not served: it is said, never written into an allow.
+  const refusedOnly = (c: ObservedCaller): boolean => c.decisions !== undefined && c.decisions.denied > 0 && c.decisions.allowed === 0 && c.decisions.audit === 0
+  const identified = report.observed.callers.filter((c) => c.clientId !== undefined && isIdentityName(c.clientId))
+  const refused = identified.filter(refusedOnly)
+  const meshed = identified.filter((c) => !refusedOnly(c)).map((c) => ({...c, routes: c.routes.filter(routeName)}))
   const invalid = report.observed.callers.filter((c) => c.clientId !== undefined && !isIdentityName(c.clientId))
   const anon = report.observed.callers.filter((c) => c.clientId === undefined)
   const unauthenticated = {requests: anon.reduce((a, c) => a + c.requests, 0), connections: anon.reduce((a, c) => a + c.connections, 0)}
@@ -162,6 +169,9 @@ export function suggest(report: AuthzReport, o: SuggestOptions): Suggestion {
   ]
   if (unauthenticated.requests + unauthenticated.connections > 0) {
     lines.push(`Not allowed here: ${plural(unauthenticated.requests, 'request')} and ${plural(unauthenticated.connections, 'connection')} from clients without a mesh identity (${[...new Set(anon.map((c) => printable(c.noTlsReason ?? 'plaintext', 60)))].slice(0, 5).join(', ')}); the metrics do not say their addresses. Kubelet probes are allowed whatever the policy; any other such client needs a from entry with networks (its CIDR).`)
+  }
+  if (refused.length > 0) {
+    lines.push(`Left out: ${plural(refused.length, 'caller')} the policy in force refused every time (${refused.slice(0, 5).map((c) => c.clientId!).join(', ')}${refused.length > 5 ? ', ...' : ''}): they were never served; add them yourself if they should be.`)
   }
   if (invalid.length > 0) lines.push(`Left out: ${plural(invalid.length, 'caller')} whose client_id is not a mesh identity name.`)
   if (report.observed.omitted) lines.push(`Left out: the ${plural(report.observed.omitted, 'least active caller')} (a report holds at most ${report.observed.callers.length}).`)

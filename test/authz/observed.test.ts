@@ -37,7 +37,7 @@ describe('addObserved', () => {
     ].join('\n')
     const o = observe(pod(2), pod(3))
     expect(o.callers).toEqual([
-      {clientId: WEB, ports: [8080, 9090], requests: 50, connections: 7, routes: [{kind: 'HTTPRoute', name: 'books-api', requests: 50}]},
+      {clientId: WEB, ports: [8080, 9090], requests: 50, connections: 7, routes: [{kind: 'HTTPRoute', name: 'books-api', requests: 50}], decisions: {allowed: 0, denied: 6, audit: 0}},
       {noTlsReason: 'no_tls_from_remote', ports: [], requests: 8, connections: 0, routes: []},
     ])
     expect(o.refused).toEqual({unauthenticated: 4})

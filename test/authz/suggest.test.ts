@@ -79,6 +79,23 @@ describe('mesh authz suggest on generated observations', () => {
     expect(s.header).toContain('Not allowed here: 7 requests and 1 connection from clients without a mesh identity (no_tls_from_remote)')
   })
 
+  it('a caller the policy in force refused every time is left out and said; one it also allowed, or served in audit, stays', () => {
+    const web = identityName('web', NS)
+    const reviews = identityName('reviews', NS)
+    const audited = identityName('audited', NS)
+    const s = suggest(report([
+      {...caller(web, [8080], [], 10), decisions: {allowed: 8, denied: 2, audit: 0}},
+      {...caller(reviews, [8080], [], 6), decisions: {allowed: 0, denied: 6, audit: 0}},
+      {...caller(audited, [8080], [], 3), decisions: {allowed: 0, denied: 3, audit: 3}},
+    ]), {mode: 'enforce'})
+    expect(s.policies.map((p) => p.object.spec.from)).toEqual([[{serviceAccounts: [{name: 'audited'}, {name: 'web'}]}]])
+    expect(s.header).toContain(`Left out: 1 caller the policy in force refused every time (${reviews})`)
+    // Without decision counts (proxies that enforce their environment's policy): everyone seen.
+    const plain = suggest(report([caller(web, [8080], [], 10), caller(reviews, [8080], [], 6)]), {mode: 'enforce'})
+    expect(plain.policies.map((p) => p.object.spec.from)).toEqual([[{serviceAccounts: [{name: 'reviews'}, {name: 'web'}]}]])
+    expect(plain.header).not.toContain('refused every time')
+  })
+
   it('past one policy\'s bounds: 1,100 callers of one port become two policies (16 entries of 64 ServiceAccounts, then the rest); 300 ports become any port; long names stay unique', () => {
     const many = Array.from({length: 1100}, (_, i) => caller(identityName(`sa${i}`, NS), [80], [], 1))
     const s = suggest(report(many), {mode: 'enforce'})

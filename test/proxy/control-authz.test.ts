@@ -247,6 +247,11 @@ describe('under the default all-unauthenticated (mesh\'s default), policies from
       })
       for (const label of [`${NS}/web-to-books`, `${NS}/audit-web`, 'default:all-unauthenticated']) expect(report.observed.policies?.[label], label).toEqual(counts(label))
       expect(report.observed.policies?.[`${NS}/web-to-books`]?.denied).toBeGreaterThan(0)
+      // Per caller too (what `mesh authz suggest` leaves out a caller on: refused every time).
+      const byClient = (family: string, id: string) => seriesValue(text, family, {client_id: id}, ['direction', 'policy']) ?? 0
+      for (const id of [w.web.identity, w.reviews.identity]) {
+        expect(report.observed.callers.find((c) => c.clientId === id)?.decisions, id).toEqual({allowed: byClient('mesh_proxy_inbound_policy_allowed_total', id), denied: byClient('mesh_proxy_inbound_policy_denied_total', id), audit: byClient('mesh_proxy_inbound_policy_audit_total', id)})
+      }
       const table = await runMesh(['authz', 'deploy/books'])
       expect(table.stderr).not.toContain('not available')
     } finally {
