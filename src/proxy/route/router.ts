@@ -17,8 +17,6 @@ import {BalancedTarget, type Target} from '../balance/target.js'
 
 export const MAX_TARGETS = 10_000
 
-
-
 export interface RouterOptions extends EndpointClientOptions {
   discovery: Discovery
   identity?: Identity
