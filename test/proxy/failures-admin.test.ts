@@ -106,6 +106,9 @@ beforeAll(async () => {
   dead = [await freePort(), await freePort()]
   registry()
   await eventually('the registry to be served', async () => ((await call('db')).status === 200 ? true : undefined), patience)
+  // locked stands for a pod the controller does not know: it holds inbound connections for the
+  // control plane's policy (its first-policy wait), then applies its own.
+  await eventually('locked to apply its own inbound policy', () => (locked.stderr().includes('applying the inbound policy from the environment') ? true : undefined), patience)
 }, 120_000)
 
 afterAll(async () => {

@@ -20,6 +20,10 @@ export const NS = 'shop'
 
 export interface MeshSidecar extends Sidecar {
   sa: string
+  /** Its pod's name (MESH_PROXY_POD_NAME). */
+  pod: string
+  /** It was given MESH_PROXY_INBOUND_POLICY: its pod is not named in the registry. */
+  ownPolicy: boolean
   identity: string
   /** GET a path of its admin server (from 127.0.0.1). */
   admin(p: string, o?: {method?: string; body?: string}): Promise<{status: number; headers: Record<string, string | string[] | undefined>; body: string}>
@@ -78,13 +82,27 @@ export async function startLocalMesh(o: LocalMeshOptions = {}): Promise<LocalMes
     log: createLogger({level: 'info', write: (l) => void log.push(l)}),
   })
   const sidecars: MeshSidecar[] = []
+  // Each endpoint that is a sidecar's inbound port names that sidecar's pod: local mode knows a
+  // pod by the endpoints that name it, and answers its proxy's watchAuthz stream only then (an
+  // unknown pod's stream waits for the pod to appear, and its proxy holds inbound connections
+  // meanwhile, up to its first-policy wait). A sidecar given its own MESH_PROXY_INBOUND_POLICY
+  // stands for a pod the controller does not know, so that that policy stays in force (the
+  // control plane's policy replaces it where the controller knows the pod).
+  let services: Parameters<LocalMesh['registry']>[0] = []
+  const writeAll = (): void => writeRegistry({
+    services: services.map((s) => ({
+      name: s.name, namespace: NS,
+      ports: [{port: s.port, endpoints: s.endpoints.map((e) => {
+        const pod = sidecars.find((c) => c.ports.inbound === e.port && !c.ownPolicy)
+        return {address: '127.0.0.1', port: e.port, ...(e.sa ? {serviceAccount: e.sa} : {}), ...(pod ? {pod: pod.pod, deployment: pod.sa} : {})}
+      })}],
+    })),
+  })
   return {
     controller, dir, identityDir, anchor, issuer, log, put,
-    registry(services) {
-      writeRegistry({services: services.map((s) => ({
-        name: s.name, namespace: NS,
-        ports: [{port: s.port, endpoints: s.endpoints.map((e) => ({address: '127.0.0.1', port: e.port, ...(e.sa ? {serviceAccount: e.sa} : {})}))}],
-      }))})
+    registry(next) {
+      services = next
+      writeAll()
     },
     async sidecar(sa, appPort, env = {}) {
       const tokenFile = path.join(dir, `${sa}.token`)
@@ -109,10 +127,12 @@ export async function startLocalMesh(o: LocalMeshOptions = {}): Promise<LocalMes
         return {status: r.status, headers: r.headers, body: r.body}
       }
       const m: MeshSidecar = Object.assign(s, {
-        sa, identity, admin,
+        sa, pod: env[ProxyEnv.POD_NAME] ?? `${sa}-0`, ownPolicy: env[ProxyEnv.INBOUND_POLICY] !== undefined, identity, admin,
         identityReport: async () => JSON.parse((await admin('/identity')).body) as ProxyIdentityReport,
       })
       sidecars.push(m)
+      // Its endpoints, if already listed, name its pod now.
+      if (services.length > 0) writeAll()
       return m
     },
     async stop() {

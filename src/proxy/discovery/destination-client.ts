@@ -79,9 +79,26 @@ class Connection {
   private timer: NodeJS.Timeout | undefined
   private idle: NodeJS.Timeout | undefined
   private anchorsPem: string | undefined
+  /** The connection open or being opened presents this proxy's certificate. */
+  private withCert = false
   lastError: string | undefined
 
   constructor(private readonly o: DestinationClientOptions) {}
+
+  /**
+   * The identity has its first certificate: a connection opened before it (an early endpoint or
+   * trust stream) presented none, and the streams that need the pod's identity (watchAuthz) are
+   * refused on it, so it is replaced now by one that presents it; every stream is asked again.
+   */
+  certified(): void {
+    if (!this.ws || this.withCert) return
+    const ws = this.ws
+    this.ws = undefined
+    ws.terminate()
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.connect()
+  }
 
   /** Requests can go now (else they go when the connection opens). */
   private get open(): boolean {
@@ -141,6 +158,7 @@ class Connection {
     const url = new URL(DESTINATIONS_PATH, this.o.addr)
     if (this.o.namespace) url.searchParams.set('ns', this.o.namespace)
     const ctx = this.o.identity?.clientContext()
+    this.withCert = ctx !== undefined
     const serverName = this.o.serverName ?? identityName(CONTROLLER_SERVICE_ACCOUNT, 'mesh-system', 'mesh-system')
     const tlsOpts: Record<string, unknown> = ctx ? {secureContext: ctx} : {ca: this.anchors()}
     tlsOpts.checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
@@ -486,6 +504,7 @@ export class DestinationClient implements Discovery {
     const u = new URL(o.addr)
     if (u.protocol !== 'wss:' && u.protocol !== 'ws:') throw new Error(`the destination address must be wss://host:port, got ${o.addr}`)
     this.conn = new Connection(o)
+    o.identity?.ready().then(() => this.conn.certified(), () => {})
   }
 
   async resolve(authority: string): Promise<Resolution | null> {
