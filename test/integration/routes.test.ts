@@ -105,7 +105,9 @@ function latestPolicy(messages: Array<Record<string, unknown>>, id: number, pred
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mesh-it-routes-'))
   // The CRDs belong to the cluster: another suite (or run) may have installed them. Start without.
-  await kubectl(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true'])
+  // The API server finalizes a CRD after its objects are gone: on a loaded machine that took
+  // longer than kubectl's default 60 s guard once (a hang guard, not a bound on speed).
+  await cluster.kubectl(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true'], {timeoutMs: 300_000})
   await core.createNamespace({body: {metadata: {name: ns}}})
   for (const name of ['books', 'books-canary']) {
     await core.createNamespacedService({namespace: ns, body: {metadata: {name}, spec: {ports: [{name: 'http', port: 8080, targetPort: 8080}], selector: {app: name}}}})
