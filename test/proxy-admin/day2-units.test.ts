@@ -3,7 +3,7 @@
 // inputs. The endpoints themselves are tested on real sidecars (test/proxy/admin-day2.test.ts,
 // failures-admin.test.ts).
 import fc from 'fast-check'
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 import {ERROR_FIELD_MAX, ErrorRing, parseForSeconds, TimedLevel} from '../../src/proxy/admin/index.js'
 import {LOG_LEVEL_MAX_SECONDS} from '../../src/protocol/proxy-admin.js'
 
@@ -71,5 +71,23 @@ describe('TimedLevel', () => {
     const strict = new TimedLevel({get: () => level, set: (l) => { if (l === 'loud') throw new Error('no'); level = l }})
     expect(() => strict.put('loud', 1)).toThrow('no')
     expect(strict.pending).toBe(false)
+  })
+
+  it('a second timed PUT replaces the first timer: nothing fires at the first end; the level before the chain comes back at the second', () => {
+    vi.useFakeTimers()
+    try {
+      let level = 'info'
+      const reverts: string[] = []
+      const t = new TimedLevel({get: () => level, set: (l) => void (level = l), reverted: (l, was) => reverts.push(`${was}->${l}`)})
+      t.put('debug', 1)
+      const second = t.put('trace', 3600)
+      expect(t.until).toEqual(second)
+      vi.advanceTimersByTime(1500)
+      expect([level, reverts]).toEqual(['trace', []])
+      vi.advanceTimersByTime(3600_000)
+      expect([level, reverts, t.until]).toEqual(['info', ['trace->info'], undefined])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -26,6 +26,8 @@ export class TimedLevel {
   private timer: NodeJS.Timeout | undefined
   /** The level to put back when the timer fires (the one before the chain's first timed PUT). */
   private restore: string | undefined
+  /** When the running timer puts the level back. */
+  private endsAt: Date | undefined
 
   constructor(private readonly access: LevelAccess, private readonly now: () => number = Date.now) {}
 
@@ -42,7 +44,13 @@ export class TimedLevel {
     const until = new Date(this.now() + forSeconds * 1000)
     this.timer = setTimeout(() => this.fire(), forSeconds * 1000)
     this.timer.unref()
+    this.endsAt = until
     return until
+  }
+
+  /** When the timed level in force ends; undefined when none is (GET /proxy-log-level says it). */
+  get until(): Date | undefined {
+    return this.timer === undefined ? undefined : this.endsAt
   }
 
   /** A timer is running (tests). */

@@ -118,7 +118,8 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       case ADMIN_LOG_LEVEL_PATH:
         if (!localOnly(req, res) || !allow(req, res, ['GET', 'PUT'])) return
         if (method === 'GET') {
-          reply(res, 200, `${options.getLogLevel()}\n`)
+          const until = level.until
+          reply(res, 200, `${options.getLogLevel()}\n`, until ? {[LOG_LEVEL_UNTIL_HEADER]: until.toISOString()} : {})
           return
         }
         {
