@@ -26,16 +26,14 @@ import {eventually} from '../helpers/eventually.js'
 import {ROOT, runMesh} from '../helpers/run.js'
 import {scriptedTraffic, send, startMeshPod, type MeshPod} from '../tap/harness.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
+import {CONTROLLER_IDENTITY, meshTrust, startPublishedTapServer} from '../tap/published-tap.js'
 import {finalizeNamespace} from './install-helpers.js'
-import {TAP_API_GROUP, KubeAuthorizer} from '../../src/control/tap/auth.js'
-import {servingIdentity} from '../../src/control/tap/controller-identity.js'
-import {KubeResolver} from '../../src/control/tap/kube-resolver.js'
-import {startTapServer, type RunningTapServer} from '../../src/control/tap/server.js'
+import {TAP_API_GROUP} from '../../src/control/tap/auth.js'
+import type {RunningTapServer} from '../../src/control/tap/server.js'
+import {createMeshedPod} from './meshed-pods.js'
+import {ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {loadKube} from '../../src/k8s/client.js'
 import type {StatReport} from '../../src/stat/types.js'
-import {generateIssuer, generateTrustAnchor} from '../../src/tls/ca.js'
-import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'
-import {signLeaf} from '../../src/tls/leaf.js'
 
 const cluster = testCluster()
 const home = mkdtempSync(path.join(tmpdir(), 'mesh-dashboard-cluster-'))
@@ -77,7 +75,6 @@ describe('mesh dashboard on a cluster', () => {
   describe('with the rights: through the service proxy to a real tap server and a real proxy', () => {
     const ns = `mesh-dash-${randomBytes(3).toString('hex')}`
     const GROUP = `mesh:dashboard-${randomBytes(3).toString('hex')}`
-    const CONTROLLER = 'mesh-controller.mesh-system.serviceaccount.identity.mesh-system.cluster.local'
     let kc: k8s.KubeConfig
     let route: ServiceProxyRoute | undefined
     let tap: RunningTapServer | undefined
@@ -92,48 +89,22 @@ describe('mesh dashboard on a cluster', () => {
       const apps = kc.makeApiClient(k8s.AppsV1Api)
       const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api)
       await core.createNamespace({body: {metadata: {name: ns}}})
-      // The mesh's own trust: the tap server dials the proxies' tap ports over mTLS as the controller.
-      const anchor = await generateTrustAnchor({commonName: 'root.test'})
-      const issuer = await generateIssuer(anchor)
-      const identity = async (name: string) => {
-        const {keyPem} = await generateRsaKey()
-        const o = {key: keyPem, cert: signLeaf(issuer, {publicKeyPem: publicKeyOf(keyPem), dnsName: name}).certPem + issuer.certPem, ca: anchor.certPem}
-        return servingIdentity({tlsOptions: () => o, onRenew: () => () => {}}, name)
-      }
-      // The tap server at the mesh-tap Service's endpoint (a veth address the API server dials).
-      route = await serviceProxyRoute(kc)
+      // The mesh's own trust (the tap server dials the proxies' tap ports over mTLS as the
+      // controller), and the tap server at the mesh-tap Service's endpoint (a veth address the API server dials).
+      const trust = await meshTrust()
       const ca = {certPem: cluster.caPem, keyPem: cluster.caKeyPem, publicKeyPem: ''}
-      const serving = await issueCertificate(ca, {commonName: 'mesh-tap', ips: [route.ip]})
-      tap = await startTapServer({
-        host: route.ip, tls: {cert: serving.certPem, key: serving.keyPem},
-        resolver: new KubeResolver({lib: kube.k8s, kc}), authorizer: new KubeAuthorizer(kube), refreshMs: 200,
-        identity: await identity(CONTROLLER),
-      })
-      await route.publish(tap.port)
+      route = await serviceProxyRoute(kc)
+      tap = await startPublishedTapServer({route, kube, clusterCa: ca, controller: await trust.identity(CONTROLLER_IDENTITY)})
       // deploy/api: its pod's proxy runs in this process at the pod IP; a client sends it traffic.
       api = await startMeshPod({
         namespace: ns, name: 'api-0', deployment: 'api', host: route.podIp,
-        tapIdentity: {identity: await identity(`api.${ns}.serviceaccount.identity.mesh-system.cluster.local`), tapServiceName: CONTROLLER},
+        tapIdentity: {identity: await trust.identity(`api.${ns}.serviceaccount.identity.mesh-system.cluster.local`), tapServiceName: CONTROLLER_IDENTITY},
       })
       client = await startMeshPod({name: 'client-0', deployment: 'client', routes: {'api:80': api}})
       const labels = {app: 'api'}
       await apps.createNamespacedDeployment({namespace: ns, body: {metadata: {name: 'api'}, spec: {selector: {matchLabels: labels}, template: {metadata: {labels}, spec: {containers: [{name: 'app', image: 'app'}]}}}}})
-      const port = (a: string) => Number(a.split(':').pop())
-      const pod = await core.createNamespacedPod({
-        namespace: ns,
-        body: {
-          metadata: {name: 'api-0', labels: {...labels, 'mesh.dev/control-plane-ns': 'mesh-system'}},
-          spec: {
-            serviceAccountName: 'api',
-            initContainers: [{
-              name: 'mesh-proxy', image: 'mesh', restartPolicy: 'Always',
-              ports: [{name: 'mesh-tap', containerPort: port(api.info.tapAddress!)}, {name: 'mesh-admin', containerPort: port(api.info.adminAddress!)}],
-            }],
-            containers: [{name: 'app', image: 'app'}],
-          },
-        },
-      })
-      await core.replaceNamespacedPodStatus({namespace: ns, name: 'api-0', body: {...pod, status: {phase: 'Running', podIP: route.podIp, podIPs: [{ip: route.podIp}]}}})
+      // Its Pod, Running at the pod IP, with the proxy's tap and admin ports where they listen.
+      await createMeshedPod(ns, 'api-0', {sa: 'api', ip: route.podIp, env: {[ProxyEnv.TAP_LISTEN_ADDR]: api.info.tapAddress!, [ProxyEnv.ADMIN_LISTEN_ADDR]: api.info.adminAddress!}})
       // 30 requests, 5 of them failing; no more traffic after, so the numbers stand still.
       const sent = await scriptedTraffic(client, 'api:80')
       expect(sent.filter((x) => x.status === 500)).toHaveLength(5)
