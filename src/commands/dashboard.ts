@@ -4,8 +4,9 @@ import {BaseCommand} from '../lib/base-command.js'
 export default class Dashboard extends BaseCommand<typeof Dashboard> {
   static override summary = 'Show the mesh in a browser: workloads, the live service graph, tap and checks.'
   static override description =
-    'Serves a page on 127.0.0.1 that shows what `mesh stat`, `mesh edges`, `mesh tap`, `mesh top` and `mesh check` show, updated live: ' +
-    'workloads with success rate, RPS, latency and mTLS coverage, the service graph, a workload\'s routes, peers and live requests. ' +
+    'Serves a page on 127.0.0.1 that shows what `mesh stat`, `mesh edges`, `mesh routes`, `mesh tap`, `mesh top` and `mesh check` show, updated live: ' +
+    'workloads with success rate, RPS, latency and mTLS coverage, the service graph, a workload\'s peers, live requests and routes ' +
+    '(the HTTPRoutes and GRPCRoutes of the Services it calls, with the numbers of `mesh stat --routes`). ' +
     'It reaches the control plane as the CLI does (the API server\'s service proxy with your credentials, or a running `mesh demo`): nothing is installed for it. ' +
     'Prints the address (it carries a key to this dashboard) and opens a browser; runs until Ctrl-C.'
   static override examples = [

@@ -57,7 +57,7 @@ export interface StartOptions {
 }
 
 export async function startDashboard(o: StartOptions): Promise<DashboardServer> {
-  const source = new DashboardSource(o.target, o.scope, checkRunner(o.target, o.kube, o.checkStateFile))
+  const source = new DashboardSource(o.target, o.scope, checkRunner(o.target, o.kube, o.checkStateFile), o.kube)
   try {
     return await startDashboardServer({source, assetsDir: assetsDir(), port: o.port, address: o.address})
   } catch (err) {

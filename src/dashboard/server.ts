@@ -19,7 +19,7 @@ import {Registry} from '../metrics/registry.js'
 import {TopAggregator} from '../tapclient/top-aggregate.js'
 import type {TapStream} from '../tapclient/client.js'
 import {shownError, type DashboardSource} from './source.js'
-import type {CheckAnswer, LiveMessage, Snapshot, TapMessage} from './types.js'
+import type {CheckAnswer, LiveMessage, Snapshot, TapMessage, WorkloadRoutes} from './types.js'
 
 export const LIMITS = {
   /** Open TCP connections (HTTP and WebSocket). */
@@ -38,6 +38,8 @@ export const LIMITS = {
   maxWsPayload: 4 * 1024,
   /** Past this many bytes buffered for a slow page, tap events are dropped (counted). */
   maxWsBuffered: 4 * 1024 * 1024,
+  /** Workload pages whose routes are kept (one read each per refresh, whatever the number of pages). */
+  routeReads: 64,
 } as const
 
 /** Refreshes while a page is open, and this long after the last one closed. */
@@ -84,6 +86,8 @@ export interface DashboardServerOptions {
   refreshMs?: number
   /** The key the address carries (default: 24 random bytes). */
   key?: string
+  /** How often each WebSocket is pinged; one that did not answer the last ping is cut (default 30 s; tests set less). */
+  pingMs?: number
 }
 
 export interface DashboardServer {
@@ -207,6 +211,19 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     if (!closed && Date.now() - lastListener < KEEP_POLLING_MS && lastListener > 0) void read()
   }, refreshMs)
 
+  // A workload page's routes: read when a page asks, at most once per refresh per workload, one read at a time.
+  const routeReads = new Map<string, {at: number; answer: Promise<WorkloadRoutes>}>()
+  const readRoutes = (namespace: string, resource: string): Promise<WorkloadRoutes> => {
+    const key = `${namespace}\u0000${resource}`
+    const cur = routeReads.get(key)
+    if (cur && Date.now() - cur.at < refreshMs) return cur.answer
+    if (!cur && routeReads.size >= LIMITS.routeReads) routeReads.delete(routeReads.keys().next().value!)
+    const answer = cur?.answer.then(() => o.source.routes(namespace, resource)) ?? o.source.routes(namespace, resource)
+    routeReads.delete(key)
+    routeReads.set(key, {at: Date.now(), answer})
+    return answer
+  }
+
   let checking: Promise<CheckAnswer> | undefined
   let checked: CheckAnswer | undefined
   const check = (): Promise<CheckAnswer> => {
@@ -249,6 +266,10 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
       case '/api/check':
         void check().then((a) => json(res, a))
         return
+      case '/api/routes':
+        lastListener = Date.now()
+        void readRoutes(url.searchParams.get('namespace') ?? '', url.searchParams.get('resource') ?? '').then((r) => json(res, r))
+        return
       case '/metrics':
         return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', registry.metrics())
       default:
@@ -258,7 +279,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
 
   const wss = new WebSocketServer({noServer: true, maxPayload: LIMITS.maxWsPayload, perMessageDeflate: false})
   // A page that went away without closing (a suspended laptop) must not keep its place: each
-  // WebSocket is pinged every PING_MS, and one that did not answer the last ping is cut.
+  // WebSocket is pinged every pingMs (30 s), and one that did not answer the last ping is cut.
   const answered = new WeakSet<WebSocket>()
   wss.on('connection', (ws: WebSocket) => {
     answered.add(ws)
@@ -274,7 +295,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
       answered.delete(ws)
       ws.ping()
     }
-  }, PING_MS)
+  }, o.pingMs ?? PING_MS)
   const taps = new Set<TapStream>()
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const no = (status: number, reason: string, text: string): void => {

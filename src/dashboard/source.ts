@@ -7,18 +7,22 @@ import type {CheckReport} from '../check/report.js'
 import {TapApi} from '../control/tap/api.js'
 import {shortKind} from '../control/tap/resource.js'
 import {MeshError} from '../lib/errors.js'
-import {fetchEdges, fetchStat} from '../stat/run.js'
-import type {EdgeRow, StatReport, StatRow} from '../stat/types.js'
+import type {KubeOptions} from '../k8s/client.js'
+import {fetchServiceRoutes} from '../routes/command.js'
+import {fetchEdges, fetchRouteStat, fetchStat} from '../stat/run.js'
+import type {EdgeRow, RouteStatRow, StatReport, StatRow} from '../stat/types.js'
 import {openTapStream, type TapStream} from '../tapclient/client.js'
 import {tapQuery, type TapFlags} from '../tapclient/tap-run.js'
 import type {ControlPlaneTarget} from '../tapclient/target.js'
 import type {TapStreamMessage} from '../control/tap/api.js'
-import type {GraphEdge, HistoryPoint, ShownError, Snapshot, Workload} from './types.js'
+import type {GraphEdge, HistoryPoint, ServiceRoutes, ShownError, Snapshot, Workload, WorkloadRoutes} from './types.js'
 
 /** The workload kinds the dashboard lists (what `mesh stat` knows as workloads). */
 export const WORKLOAD_KINDS = ['deploy', 'sts', 'ds'] as const
 /** Per-pair numbers are asked for at most this many graph edges per refresh. */
 export const MAX_PAIR_STATS = 50
+/** A workload page asks for the routes of at most this many of the Services the workload calls. */
+export const MAX_ROUTE_SERVICES = 20
 const HISTORY_MS = 60 * 60 * 1000
 const MAX_HISTORY_SERIES = 5_000
 
@@ -122,6 +126,8 @@ export class DashboardSource {
     readonly scope: DashboardScope,
     /** `mesh check` for this target: the control plane (and data plane) checks, as a report. */
     private readonly runCheck: () => Promise<CheckReport>,
+    /** The kubeconfig, context and deadline `mesh routes` reads the route objects with (a cluster). */
+    private readonly kube: KubeOptions = {},
   ) {}
 
   /** Everything the pages show, read now; an error instead of data when the control plane refuses. */
@@ -148,6 +154,40 @@ export class DashboardSource {
       const workloads: Workload[] = rows.map((r) => ({...r, ref: workloadRef(r), securedShare: securedShare(edges, r), history: this.history.of(r)}))
       const podErrors = [ns, ...kinds, ...edgeReports].flatMap((r) => r.errors)
       return {...base, time: t, namespaces: ns.rows, workloads, edges, graph, podErrors: dedupeBy(podErrors, (e) => e.pod)}
+    } catch (err) {
+      return {...base, error: shownError(err)}
+    }
+  }
+
+  /**
+   * The control plane's routes on a workload's outbound traffic, with their numbers: `mesh stat
+   * <workload> --routes` names the Services it sent requests to over the window; for each,
+   * `mesh stat <workload> --routes --to svc/<name>` (every route in force, with or without
+   * traffic, and [default]) and `mesh routes svc/<name>` (the route objects and their status).
+   */
+  async routes(namespace: string, resource: string, now = Date.now): Promise<WorkloadRoutes> {
+    const {window} = this.scope
+    const base: WorkloadRoutes = {time: now(), window, namespace, resource, services: [], other: [], omitted: 0, podErrors: []}
+    try {
+      const all = await fetchRouteStat(this.target, {resource, namespace, window})
+      const named = dedupeBy(all.rows.flatMap((r) => (r.service ? [{namespace: r.service.namespace, name: r.service.name}] : [])), (s) => `${s.namespace}/${s.name}`)
+      const asked = named.slice(0, MAX_ROUTE_SERVICES)
+      const podErrors = [...all.errors]
+      const services = await inBatches(asked, 4, async (service): Promise<ServiceRoutes> => {
+        const [stat, routes] = await Promise.allSettled([
+          fetchRouteStat(this.target, {resource, namespace, window, to: `svc/${service.name}`, toNamespace: service.namespace}),
+          fetchServiceRoutes(this.target, service.name, {kubeconfig: this.kube.kubeconfig, context: this.kube.context, 'request-timeout': this.kube.requestTimeoutMs, namespace: service.namespace}),
+        ])
+        if (stat.status === 'fulfilled') podErrors.push(...stat.value.errors)
+        return {
+          service,
+          stat: stat.status === 'fulfilled' ? stat.value.rows : all.rows.filter((r) => r.service?.namespace === service.namespace && r.service.name === service.name),
+          ...(stat.status === 'rejected' ? {statError: shownError(stat.reason)} : {}),
+          ...(routes.status === 'fulfilled' ? {routes: routes.value} : {routesError: shownError(routes.reason)}),
+        }
+      })
+      const other: RouteStatRow[] = all.rows.filter((r) => r.service === null)
+      return {...base, services, other, omitted: named.length - asked.length, podErrors: dedupeBy(podErrors, (e) => e.pod)}
     } catch (err) {
       return {...base, error: shownError(err)}
     }

@@ -1,7 +1,8 @@
 // What the dashboard's server sends its page: the contract between src/dashboard/ (Node) and
 // src/dashboard/web/ (the browser). Types only, so the page's bundle imports nothing from Node.
 import type {CheckReport} from '../check/report.js'
-import type {EdgeRow, StatRow} from '../stat/types.js'
+import type {RoutesReport} from '../routes/command.js'
+import type {EdgeRow, RouteStatRow, StatRow} from '../stat/types.js'
 import type {TopSnapshot} from '../tapclient/top-aggregate.js'
 import type {TapEvent} from '../protocol/tap.js'
 
@@ -63,6 +64,40 @@ export interface Snapshot {
   edges: EdgeRow[]
   graph: GraphEdge[]
   /** Pods whose metrics could not be read. */
+  podErrors: {pod: string; error: string}[]
+  /** Set when the control plane could not be asked (refused, unreachable): then no data. */
+  error?: ShownError
+}
+
+/** One Service a workload sends requests to, and the control plane's routes on it. */
+export interface ServiceRoutes {
+  service: {namespace: string; name: string}
+  /**
+   * `mesh stat <workload> --routes --to svc/<name> -o json`'s rows: per Service port and route
+   * (routes in force without traffic too), `default` for the requests no route took.
+   */
+  stat: RouteStatRow[]
+  /** Set when that read failed (then `stat` holds the Service's rows of the workload's own read). */
+  statError?: ShownError
+  /** `mesh routes svc/<name> -o json`: the route objects, their status, the rules. */
+  routes?: RoutesReport
+  /** Why the route objects could not be read (no rights to list them, no such Service...). */
+  routesError?: ShownError
+}
+
+/** `/api/routes`: a workload page's routes, from the control plane. */
+export interface WorkloadRoutes {
+  /** ms since the epoch: when this read started. */
+  time: number
+  window: string
+  namespace: string
+  resource: string
+  /** The Services the workload sent requests to in the window (`mesh stat <workload> --routes`). */
+  services: ServiceRoutes[]
+  /** Requests to authorities that are not Services (no route applies): their `default` rows. */
+  other: RouteStatRow[]
+  /** Services not asked about (past MAX_ROUTE_SERVICES). */
+  omitted: number
   podErrors: {pod: string; error: string}[]
   /** Set when the control plane could not be asked (refused, unreachable): then no data. */
   error?: ShownError

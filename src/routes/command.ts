@@ -8,6 +8,7 @@
 import {ClusterError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import type {RoutePolicy} from '../protocol/routes.js'
+import type {ControlPlaneTarget} from '../tapclient/target.js'
 import {formatGatewayDuration} from './duration.js'
 import {compilePolicy, type InForceRoute} from './policy.js'
 import {CONTROLLER_NAME, GATEWAY_API_INSTALL, GATEWAY_GROUP, GATEWAY_VERSION, validateRoute, type RouteKind, type ValidatedRoute} from './validate.js'
@@ -64,14 +65,29 @@ export async function fetchRoutes(target: string, flags: RoutesFlags): Promise<R
   const name = parseTarget(target)
   // A running `mesh demo` (no --context named): its control plane's own view, as for stat and tap.
   if (!flags.context) {
-    const [{readLocalContext}, {resolveControlPlane}, {getJson}, {TapApi}] = await Promise.all([
-      import('../tapclient/local-context.js'), import('../tapclient/target.js'), import('../tapclient/client.js'), import('../control/tap/api.js'),
-    ])
+    const [{readLocalContext}, {resolveControlPlane}] = await Promise.all([import('../tapclient/local-context.js'), import('../tapclient/target.js')])
     if (readLocalContext().state === 'live') {
       const cp = await resolveControlPlane(flags)
-      if (cp.mode === 'local') return getJson<RoutesReport>(cp, TapApi.routes, {resource: `svc/${name}`, namespace: cp.namespace})
+      if (cp.mode === 'local') return fetchServiceRoutes(cp, name, {...flags, namespace: cp.namespace})
     }
   }
+  return routesFromApiServer(name, flags)
+}
+
+/**
+ * The routes of Service `name` where a control plane is already found (`mesh dashboard`): the
+ * local demo's tap server (`/v1/routes`), else the API server with the kubeconfig's credentials
+ * (flags: kubeconfig, context, namespace), exactly as `mesh routes svc/<name>`.
+ */
+export async function fetchServiceRoutes(cp: ControlPlaneTarget, name: string, flags: Omit<RoutesFlags, 'output'>): Promise<RoutesReport> {
+  if (cp.mode === 'local') {
+    const [{getJson}, {TapApi}] = await Promise.all([import('../tapclient/client.js'), import('../control/tap/api.js')])
+    return getJson<RoutesReport>(cp, TapApi.routes, {resource: `svc/${name}`, namespace: flags.namespace ?? cp.namespace})
+  }
+  return routesFromApiServer(name, flags)
+}
+
+async function routesFromApiServer(name: string, flags: Omit<RoutesFlags, 'output'>): Promise<RoutesReport> {
   const {loadKube, apiStatus} = await import('../k8s/client.js')
   const kube = await loadKube({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, requestTimeoutMs: flags['request-timeout']})
   const ns = kube.namespace

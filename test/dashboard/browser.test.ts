@@ -12,7 +12,8 @@ import {promisify} from 'node:util'
 import type {Browser, Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {DemoState} from '../../src/demo/state.js'
-import type {EdgesReport, StatReport} from '../../src/stat/types.js'
+import type {RoutesReport} from '../../src/routes/command.js'
+import type {EdgesReport, RouteNumbers, RouteStatReport, StatReport} from '../../src/stat/types.js'
 import {launchChromium, requireChromium} from '../helpers/chromium.js'
 import {startDashboardProcess, type RunningDashboard} from '../helpers/dashboard.js'
 import {eventually} from '../helpers/eventually.js'
@@ -101,8 +102,8 @@ describe('mesh dashboard in Chromium, against a running demo', {timeout: 300_000
       return (await row.count()) > 0 ? true : undefined
     }, {timeoutMs: 60_000, intervalMs: 1000})
     await expect.poll(() => row.first().locator('td').nth(2).textContent()).toBe('in')
-    await page.locator('[data-testid="routes"]').waitFor()
-    expect(await page.locator('[data-testid="routes"] tbody tr').count()).toBeGreaterThan(0)
+    await page.locator('[data-testid="tap-routes"]').waitFor()
+    expect(await page.locator('[data-testid="tap-routes"] tbody tr').count()).toBeGreaterThan(0)
     await shot(page, 'workload')
     expect(problems).toEqual([])
     expect(foreign).toEqual([])
@@ -150,6 +151,89 @@ describe('mesh dashboard in Chromium, against a running demo', {timeout: 300_000
     expect(foreign).toEqual([])
     await page.context().close()
     process.kill(-load, 'SIGCONT')
+  })
+
+  it('with the load paused, a workload page lists the routes of `mesh routes -o json` with the numbers per route and backend of `mesh stat --routes -o json`', async () => {
+    const load = demoState().processes.find((p) => p.key === 'load')!.pid!
+    // web calls books (HTTPRoutes), books calls authors (GRPCRoutes).
+    const pairs = [
+      {workload: 'deploy/web', service: 'books', routes: ['HTTPRoute/books-by-id', 'HTTPRoute/books-list']},
+      {workload: 'deploy/books', service: 'authors', routes: ['GRPCRoute/authors-get', 'GRPCRoute/authors-list']},
+    ]
+    const json = async <T,>(args: string[]): Promise<T> => {
+      const r = await mesh(args)
+      expect(r.exitCode, `mesh ${args.join(' ')}: ${r.stderr}`).toBe(0)
+      return JSON.parse(r.stdout) as T
+    }
+    const routeStat = (workload: string, service?: string): Promise<RouteStatReport> => json(['stat', workload, '--routes', ...(service ? ['--to', `svc/${service}`] : []), '--window', '1h', '-o', 'json'])
+    // What stands still once the load is paused: all but the rates (a rate over a window that grows falls).
+    const still = (r: RouteStatReport): string => JSON.stringify(r.rows.map((x) => ({...x, rps: 0, windowSeconds: 0, backends: x.backends.map((b) => ({...b, rps: 0}))})))
+    const key = (r: {authority: string; routeKind: string; route: string}): string => `${r.authority}|${r.routeKind}|${r.route}`
+    const cells = (n: RouteNumbers): Record<string, string> => ({success: String(n.successRate ?? ''), p50: String(n.latencyMs.p50 ?? ''), p95: String(n.latencyMs.p95 ?? ''), p99: String(n.latencyMs.p99 ?? ''), requests: String(n.requests)})
+    process.kill(-load, 'SIGSTOP')
+    try {
+      let last = ''
+      await eventually('mesh stat --routes to stand still', async () => {
+        const now = JSON.stringify(await Promise.all(pairs.map(async (p) => still(await routeStat(p.workload, p.service)))))
+        const same = now === last
+        last = now
+        return same ? true : undefined
+      }, {timeoutMs: 120_000, intervalMs: 6000})
+      for (const p of pairs) {
+        const services = [...new Set((await routeStat(p.workload)).rows.flatMap((r) => (r.service ? [`${r.service.namespace}/${r.service.name}`] : [])))].sort()
+        const before = await routeStat(p.workload, p.service)
+        const objects = await json<RoutesReport>(['routes', `svc/${p.service}`, '-o', 'json'])
+        const cliDone = Date.now()
+        const {page, problems, foreign} = await open(dashboard.url)
+        await page.goto(`${dashboard.origin}/#/workload/demo/${p.workload}`)
+        const section = page.locator('[data-testid="routes"]')
+        // A read of the page's that started after the CLI's: its scrape lies between the two CLI reads.
+        await expect.poll(async () => Number((await section.getAttribute('data-read-at')) ?? 0), {timeout: 60_000}).toBeGreaterThan(cliDone)
+        const shown = await section.evaluate((el: any) => {
+          const cellsOf = (tr: any): Record<string, string> => Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map((td: any) => [td.getAttribute('data-col'), td.getAttribute('data-value')]))
+          return {
+            services: [...el.querySelectorAll('[data-testid="cp-routes"]')].map((t: any) => t.getAttribute('data-service') as string),
+            routes: [...el.querySelectorAll('tr[data-route]')].map((tr: any) => ({key: tr.getAttribute('data-route') as string, name: tr.querySelector('th').textContent as string, kind: tr.querySelectorAll('td')[0].textContent as string, cells: cellsOf(tr), text: [...tr.querySelectorAll('td')].map((td: any) => td.textContent as string)})),
+            backends: [...el.querySelectorAll('tr[data-backend]')].map((tr: any) => ({key: tr.getAttribute('data-backend') as string, cells: cellsOf(tr)})),
+          }
+        })
+        const after = await routeStat(p.workload, p.service)
+        expect(still(after)).toBe(still(before))
+        // The Services it calls, as `mesh stat <workload> --routes` names them.
+        expect([...shown.services].sort()).toEqual(services)
+        expect(services).toContain(`demo/${p.service}`)
+        // The same routes: `mesh stat --routes` rows (the routes in force and [default]), and every object of `mesh routes`, accepted.
+        expect(shown.routes.map((r) => r.key)).toEqual(before.rows.map(key))
+        expect(shown.routes.filter((r) => r.kind !== '-').map((r) => `${r.kind}/${r.name}`).sort()).toEqual(objects.routes.map((r) => `${r.kind}/${r.name}`).sort())
+        expect(objects.routes.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(p.routes)
+        for (const o of objects.routes) expect(shown.routes.find((r) => r.name === o.name)!.cells.status).toBe(o.conditions.some((c) => c.type === 'Accepted' && c.status === 'True') ? 'accepted' : 'pending')
+        // The same numbers: exactly what stands still, and the rate between the two CLI reads' (it only falls while paused).
+        for (const [i, row] of before.rows.entries()) {
+          const s = shown.routes[i]!
+          expect({key: s.key, ...s.cells, status: undefined, rps: undefined}).toEqual({key: key(row), ...cells(row), status: undefined, rps: undefined})
+          expect(s.text[3]).toBe(row.successRate === null ? '-' : `${(row.successRate * 100).toFixed(2)}%`)
+          expect(Number(s.cells.rps)).toBeLessThanOrEqual(row.rps)
+          expect(Number(s.cells.rps)).toBeGreaterThanOrEqual(after.rows[i]!.rps)
+        }
+        const backends = before.rows.flatMap((r, i) => r.backends.map((b, j) => ({key: `${key(r)}|${b.backend}`, cells: cells(b), hi: b.rps, lo: after.rows[i]!.backends[j]!.rps})))
+        expect(shown.backends.map((b) => b.key)).toEqual(backends.map((b) => b.key))
+        for (const [i, b] of backends.entries()) {
+          const {rps, ...rest} = shown.backends[i]!.cells
+          expect(rest).toEqual(b.cells)
+          expect(Number(rps)).toBeLessThanOrEqual(b.hi)
+          expect(Number(rps)).toBeGreaterThanOrEqual(b.lo)
+        }
+        // Not vacuous: every route of the demo carried requests, through its one backend.
+        for (const r of p.routes) expect(Number(shown.routes.find((x) => `${x.kind}/${x.name}` === r)!.cells.requests)).toBeGreaterThan(0)
+        expect(shown.backends.length).toBeGreaterThanOrEqual(2)
+        await shot(page, p.service === 'books' ? 'routes' : 'routes-grpc')
+        expect(problems).toEqual([])
+        expect(foreign).toEqual([])
+        await page.context().close()
+      }
+    } finally {
+      process.kill(-load, 'SIGCONT')
+    }
   })
 
   it('the checks view shows the results of `mesh check --proxy`', async () => {

@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket from 'ws'
 import {LIMITS, startDashboardServer, type DashboardServer} from '../../src/dashboard/server.js'
 import type {DashboardSource} from '../../src/dashboard/source.js'
-import type {Snapshot} from '../../src/dashboard/types.js'
+import type {Snapshot, WorkloadRoutes} from '../../src/dashboard/types.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {assetsDir} from '../../src/dashboard/run.js'
 import {startDashboardProcess} from '../helpers/dashboard.js'
@@ -20,8 +20,13 @@ import {spawnMesh} from '../helpers/run.js'
 
 const snapshot: Snapshot = {time: Date.now(), window: '1m', namespace: 'demo', allNamespaces: false, source: 'a stand-in', namespaces: [], workloads: [], edges: [], graph: [], podErrors: []}
 const openTaps: Array<() => void> = []
+const routeCalls: string[] = []
 const source = {
   snapshot: async () => ({...snapshot, time: Date.now()}),
+  routes: async (namespace: string, resource: string): Promise<WorkloadRoutes> => {
+    routeCalls.push(`${namespace} ${resource}`)
+    return {time: Date.now(), window: '1m', namespace, resource, services: [], other: [], omitted: 0, podErrors: []}
+  },
   check: async () => ({success: true, categories: []}),
   tap: (_resource: string, filters: {path?: string}) => {
     if (filters.path !== undefined && !filters.path.startsWith('/')) throw new UsageError('invalid --path "x": a path prefix starts with /')
@@ -178,6 +183,64 @@ describe('the dashboard server', () => {
     expect(extra).toBe('')
     for (const s of sockets) s.destroy()
     await eventually('the connection bound counted', async () => ((await refusals()).connections ?? 0) > 0 || undefined)
+  })
+})
+
+describe('the dashboard server, with a short ping interval and a long refresh', () => {
+  let quick: DashboardServer
+  let quickCookie: string
+  let quickPort: number
+  beforeAll(async () => {
+    // The ping interval is an option for tests: the real one is 30 s. 3 s, not less: the page
+    // that answers must have its pong read before the next ping, and this process (both ends)
+    // may stall on a loaded machine.
+    quick = await startDashboardServer({source, assetsDir: assetsDir(), refreshMs: 60_000, pingMs: 3000})
+    quickPort = Number(new URL(quick.origin).port)
+    quickCookie = (await fetch(quick.url, {redirect: 'manual'})).headers.get('set-cookie')!.split(';')[0]!
+  })
+  afterAll(() => quick?.close())
+
+  const connect = (autoPong: boolean): Promise<{socket: WebSocket; pings: () => number; closed: Promise<number>}> =>
+    new Promise((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${quickPort}/api/live`, {headers: {cookie: quickCookie, origin: quick.origin}, autoPong})
+      let pings = 0
+      socket.on('ping', () => pings++)
+      const closed = new Promise<number>((r) => socket.once('close', (code) => r(code)))
+      socket.once('open', () => resolve({socket, pings: () => pings, closed}))
+      socket.once('error', reject)
+    })
+
+  it('cuts a page that went away without closing at the next ping (counted as ws_silent), and keeps one that answers', async () => {
+    const before = (await (await fetch(`${quick.origin}/metrics`)).text()).match(/reason="ws_silent"\} (\d+)/)?.[1] ?? '0'
+    expect(before).toBe('0')
+    // A suspended laptop: the connection stays, nothing answers the pings.
+    const silent = await connect(false)
+    const alive = await connect(true)
+    // Cut by the server (no close frame: 1006), after the one ping it did not answer.
+    expect(await silent.closed).toBe(1006)
+    expect(silent.pings()).toBeGreaterThanOrEqual(1)
+    // The page that answers is pinged on and stays.
+    const seen = alive.pings()
+    await eventually('two more pings to the page that answers', () => (alive.pings() >= seen + 2 ? true : undefined), {timeoutMs: 60_000, intervalMs: 50})
+    expect(alive.socket.readyState).toBe(WebSocket.OPEN)
+    const metrics = await (await fetch(`${quick.origin}/metrics`)).text()
+    expect(metrics).toMatch(/^mesh_dashboard_refused_total\{reason="ws_silent"\} 1$/m)
+    alive.socket.close()
+    expect(await alive.closed).toBe(1005)
+  }, 60_000)
+
+  it('reads a workload page\'s routes once per refresh, however many pages ask', async () => {
+    routeCalls.length = 0
+    const ask = async (q: string): Promise<WorkloadRoutes> => {
+      const res = await fetch(`${quick.origin}/api/routes?${q}`, {headers: {cookie: quickCookie}})
+      expect(res.status).toBe(200)
+      return (await res.json()) as WorkloadRoutes
+    }
+    const answers = await Promise.all([ask('namespace=demo&resource=deploy/web'), ask('namespace=demo&resource=deploy/web'), ask('resource=deploy/web&namespace=demo')])
+    expect(answers.map((a) => [a.namespace, a.resource])).toEqual([['demo', 'deploy/web'], ['demo', 'deploy/web'], ['demo', 'deploy/web']])
+    expect(await ask('namespace=other&resource=sts/db')).toMatchObject({namespace: 'other', resource: 'sts/db'})
+    expect(routeCalls).toEqual(['demo deploy/web', 'other sts/db'])
+    expect((await fetch(`${quick.origin}/api/routes?namespace=demo&resource=deploy/web`)).status).toBe(401)
   })
 })
 

@@ -3,7 +3,7 @@
 // workload's traffic, and the hour of history the sparklines draw.
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
-import {groupEdges, History, securedShare, workloadRef} from '../../src/dashboard/source.js'
+import {DashboardSource, groupEdges, History, securedShare, workloadRef} from '../../src/dashboard/source.js'
 import type {EdgeRow, StatRow} from '../../src/stat/types.js'
 
 const edge = (o: Partial<EdgeRow>): EdgeRow => ({
@@ -69,5 +69,28 @@ describe('the history', () => {
     expect(points[0]!.t).toBe(t0 + 10 * 60_000)
     expect(points.at(-1)).toEqual({t: t0 + 70 * 60_000, successRate: 0.7, rps: 1})
     expect(h.of(row({name: 'books'}))).toEqual([])
+  })
+})
+
+describe('a workload page\'s routes', () => {
+  // A control plane nothing listens at: whatever the page asks, the answer is an error to show, never a throw.
+  const source = new DashboardSource(
+    {mode: 'local', baseUrl: 'http://127.0.0.1:1', namespace: 'demo', requestOptions: {headers: {}}, description: 'nothing', timeoutMs: 5_000},
+    {namespace: 'demo', allNamespaces: false, window: '1m'},
+    async () => ({success: true, categories: []}),
+  )
+
+  it('a resource that is not one is refused as mesh stat refuses it, before any request', async () => {
+    const r = await source.routes('demo', 'bogus/x')
+    expect(r.error?.message).toMatch(/bogus/)
+    expect(r.services).toEqual([])
+  })
+
+  it('for any resource and namespace the page sends: an answer with the error, no data', async () => {
+    await fc.assert(fc.asyncProperty(fc.oneof(fc.string({maxLength: 300}), fc.constantFrom('deploy/web', 'svc/books', 'po', 'ns/demo')), fc.string({maxLength: 100}), async (resource, namespace) => {
+      const r = await source.routes(namespace, resource)
+      expect(r.error?.message).toBeTruthy()
+      expect(r).toMatchObject({namespace, resource, services: [], other: []})
+    }), {numRuns: 60})
   })
 })

@@ -22,15 +22,12 @@ import {runMesh} from '../helpers/run.js'
 import {finalizeNamespace} from './install-helpers.js'
 import {send, scriptedTraffic, startMeshPod, type MeshPod} from '../tap/harness.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
+import {CONTROLLER_IDENTITY, meshTrust, startPublishedTapServer, type MeshTrust} from '../tap/published-tap.js'
 import {startPrometheus, type PrometheusServer} from '../stat/prometheus-server.js'
-import {servingIdentity} from '../../src/control/tap/controller-identity.js'
 import {Output} from '../../src/lib/output.js'
 import type {Identity} from '../../src/proxy/core/contracts.js'
 import type {TapEvent} from '../../src/protocol/tap.js'
 import type {AuthzReport} from '../../src/authz/report.js'
-import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/ca.js'
-import {generateRsaKey, publicKeyOf} from '../../src/tls/keys.js'
-import {signLeaf} from '../../src/tls/leaf.js'
 import {runTapCommand} from '../../src/tapclient/tap-run.js'
 import type {TopSnapshot} from '../../src/tapclient/top-aggregate.js'
 import {runTopCommand} from '../../src/tapclient/top-run.js'
@@ -190,38 +187,23 @@ describe('through the API server service proxy (client certificate users, tap We
   let kubeconfig: string
   let clusterCa: CertificateAuthority
 
-  const CONTROLLER = 'mesh-controller.mesh-system.serviceaccount.identity.mesh-system.cluster.local'
-  let issuer: CaMaterial
-  let anchorPem: string
+  const CONTROLLER = CONTROLLER_IDENTITY
+  let trust: MeshTrust
   let api: MeshPod | undefined
   let client: MeshPod | undefined
   let prom: PrometheusServer | undefined
 
   const mesh = (context: string, ...args: string[]) => runMesh([...args, '--kubeconfig', kubeconfig, '--context', context])
 
-  async function meshIdentity(name: string): Promise<Identity> {
-    const {keyPem} = await generateRsaKey()
-    const leaf = signLeaf(issuer, {publicKeyPem: publicKeyOf(keyPem), dnsName: name})
-    const o = {key: keyPem, cert: leaf.certPem + issuer.certPem, ca: anchorPem}
-    return servingIdentity({tlsOptions: () => o, onRenew: () => () => {}}, name)
-  }
+  const meshIdentity = (name: string): Promise<Identity> => trust.identity(name)
 
   beforeAll(async () => {
     const kube = await loadKube({kubeconfig: cluster.kubeconfigPath, context: 'admin'})
     clusterCa = {certPem: cluster.caPem, keyPem: cluster.caKeyPem, publicKeyPem: ''}
     // The mesh's own trust: the tap server dials the proxies' tap ports over mTLS as the controller.
-    const anchor = await generateTrustAnchor({commonName: 'root.test'})
-    anchorPem = anchor.certPem
-    issuer = await generateIssuer(anchor)
+    trust = await meshTrust()
     route = await serviceProxyRoute(kc)
-    // The API server's service proxy speaks https to the endpoint and does not verify it.
-    const serving = await issueCertificate(clusterCa, {commonName: 'mesh-tap', ips: [route.ip]})
-    viaProxy = await startTapServer({
-      host: route.ip, tls: {cert: serving.certPem, key: serving.keyPem},
-      resolver: new KubeResolver({lib: kube.k8s, kc}), authorizer: new KubeAuthorizer(kube), refreshMs: 200,
-      identity: await meshIdentity(CONTROLLER),
-    })
-    await route.publish(viaProxy.port)
+    viaProxy = await startPublishedTapServer({route, kube, clusterCa, controller: await meshIdentity(CONTROLLER)})
     // A user the API server knows only by a client certificate of its CA (CN user, O group).
     const user = await issueCertificate(clusterCa, {commonName: CERT_USER, organizations: [CERT_GROUP]})
     dir = mkdtempSync(path.join(tmpdir(), 'mesh-tap-kc-'))

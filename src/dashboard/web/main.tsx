@@ -33,6 +33,8 @@ function useHash(): string {
       requestAnimationFrame(() => document.getElementById('main')?.focus())
     }
     addEventListener('hashchange', on)
+    // A change between the first render and now (the effect runs after paint) had no listener.
+    setHash(location.hash || '#/')
     return () => removeEventListener('hashchange', on)
   }, [])
   return hash

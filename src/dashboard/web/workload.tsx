@@ -1,10 +1,12 @@
-// One workload: its numbers, its routes (the route rules its proxies matched, else the routes
-// `mesh top` learns from the paths), its inbound and outbound peers, and a live tap with filters.
+// One workload: its numbers, its inbound and outbound peers, the control plane's routes on the
+// Services it calls with their numbers (routes.tsx), and a live tap with filters, with the
+// routes `mesh top` sees in it (the route its proxies matched, else one learnt from the paths).
 import {useEffect, useRef, useState} from 'preact/hooks'
 import type {TapEvent} from '../../protocol/tap.js'
 import type {TopSnapshot} from '../../tapclient/top-aggregate.js'
 import type {GraphEdge, ShownError, Snapshot, TapMessage} from '../types.js'
 import {ErrorBox, MeshedBadge, workloadHref} from './common.js'
+import {ControlPlaneRoutes} from './routes.js'
 import {ms, pct, rps, shortId} from './format.js'
 import {wsUrl} from './live.js'
 import {Sparkline} from './sparkline.js'
@@ -126,13 +128,16 @@ function Tap({namespace, resource}: {namespace: string; resource: string}) {
   )
   return (
     <>
-      <section aria-label="routes">
-        <h2>Routes</h2>
-        <p class="note">From the requests tapped since this page opened: the route rule the client's proxy matched, else a route learnt from the paths (as <code>mesh top</code>).</p>
+      <section aria-label="routes seen in the live requests">
+        <h2>Routes seen in the live requests</h2>
+        <p class="note">
+          From the requests tapped since this page opened, in and out, as <code>mesh top</code> counts them: the route the client's proxy took
+          (marked <em>rule</em>), else a route learnt from the paths (<code>/books/&#123;id&#125;</code>), so a Service without routes shows its paths too.
+        </p>
         {!top || top.rows.length === 0 ? (
           <p>No requests seen yet.</p>
         ) : (
-          <table class="data" data-testid="routes">
+          <table class="data" data-testid="tap-routes">
             <thead><tr><th scope="col">Route</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Count</th><th scope="col">Success</th><th scope="col">P50</th><th scope="col">P95</th><th scope="col">P99</th></tr></thead>
             <tbody>
               {top.rows.slice(0, 50).map((r) => (
@@ -205,6 +210,7 @@ export function WorkloadView({snapshot, namespace, resource}: {snapshot: Snapsho
         <Peers title="Inbound: who calls it" edges={inbound} side="src" />
         <Peers title="Outbound: what it calls" edges={outbound} side="dst" />
       </div>
+      {w && <ControlPlaneRoutes namespace={namespace} resource={resource} refresh={snapshot.time} />}
       {w && <Tap namespace={namespace} resource={resource} />}
     </>
   )
