@@ -6,7 +6,7 @@ import type {RequestHead} from './head.js'
 
 /** The body's framing (null: no body), or undefined when the Node codec should take the request. */
 export function requestFraming(head: RequestHead, maxTrailerBytes: number): {framer: Framer | null} | undefined {
-  const h = head.headers
+  const h = head.known
   const host = h.host
   if (typeof host !== 'string' || host === '' || host.includes(',')) return undefined
   if (head.method === 'CONNECT' || h.upgrade !== undefined || h.expect !== undefined) return undefined
@@ -23,6 +23,6 @@ export function requestFraming(head: RequestHead, maxTrailerBytes: number): {fra
 
 /** The client asked to close after this request (`Connection: close`). */
 export function wantsClose(head: RequestHead): boolean {
-  const c = head.headers.connection
+  const c = head.known.connection
   return typeof c === 'string' && c.toLowerCase().includes('close')
 }
