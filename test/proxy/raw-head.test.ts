@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {forwardHeaders} from '../../src/proxy/http/http1/headers.js'
 import {headEnd, parseRequestHead, parseResponseHead, serializeHead} from '../../src/proxy/http/http1/raw/head.js'
+import {contentLength} from '../../src/proxy/http/http1/raw/framing.js'
 import {clientResponseHead, upstreamRequestHead} from '../../src/proxy/http/http1/raw/reply.js'
 
 const req = (s: string, max = 100): ReturnType<typeof parseRequestHead> => {
@@ -203,5 +204,17 @@ describe('forwarded heads (hop-by-hop fields cut from the bytes as they came)', 
     expect(out.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true)
     expect(out.endsWith('\r\n\r\n')).toBe(true)
     expect(lines(out)).toEqual(lines(general('HTTP/1.1 200 OK', h.raw, h.headers.connection as string | undefined, te !== undefined, te, close ? 'Connection: close\r\n' : '')))
+  })
+})
+
+describe('contentLength (framing.ts)', () => {
+  it('reads 1 to 15 digits and nothing else, as the pattern llhttp is held to', () => {
+    const byPattern = (v: string): number => (/^\d{1,15}$/.test(v) ? Number(v) : -1)
+    for (const v of ['', '0', '00', '7', '1024', '999999999999999', '1000000000000000', '1,2', ' 1', '1 ', '+1', '-1', '1e3', '0x10', '١']) {
+      expect(contentLength(v)).toBe(byPattern(v))
+    }
+    fc.assert(fc.property(fc.stringMatching(/^[0-9+\-, .xe]{0,17}$/), (v) => {
+      expect(contentLength(v)).toBe(byPattern(v))
+    }), {numRuns: 5000})
   })
 })

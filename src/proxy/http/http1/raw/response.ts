@@ -1,7 +1,7 @@
 // How a response from upstream is framed on the raw codec: no body (HEAD, 204, 304), chunked
 // (the last coding; passed through still chunked), Content-Length, or until the upstream closes
 // (the client connection then closes too); and whether the upstream connection may be reused.
-import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import {ChunkedFramer, contentLength, LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 
 export interface ResponsePlan {
@@ -23,7 +23,7 @@ export function framingFieldsValid(h: ResponseHead): boolean {
   const te = h.known['transfer-encoding']
   const cl = h.known['content-length']
   if (te !== undefined && cl !== undefined) return false
-  return cl === undefined || (typeof cl === 'string' && /^\d{1,15}$/.test(cl))
+  return cl === undefined || (typeof cl === 'string' && contentLength(cl) >= 0)
 }
 
 /**
@@ -45,6 +45,9 @@ export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: n
   const reusable = h.http10 ? conn.includes('keep-alive') : !conn.includes('close')
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return {framer: null, untilClose: false, reusable, te: undefined}
   if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) return {framer: new ChunkedFramer(maxTrailerBytes), untilClose: false, reusable, te}
-  if (cl !== undefined) return {framer: Number(cl) > 0 ? new LengthFramer(Number(cl)) : null, untilClose: false, reusable, te: undefined}
+  if (cl !== undefined) {
+    const length = contentLength(cl)
+    return {framer: length > 0 ? new LengthFramer(length) : null, untilClose: false, reusable, te: undefined}
+  }
   return {framer: null, untilClose: true, reusable: false, te: undefined}
 }
