@@ -63,6 +63,9 @@ const PROXY_ENV: Record<string, string> = {
 }
 /** The machine's load before the bench adds its own. */
 const LOAD_AT_START = loadavg()
+/** The runtime floor's process: Node's modules every proxy loads, then nothing (kept alive). */
+const FLOOR_SCRIPT = "for (const m of ['net', 'tls', 'crypto', 'http']) require('node:' + m); setInterval(() => {}, 60000)"
+let runtimeFloor = {rss: NaN, priv: NaN}
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
 interface PathResult {
@@ -151,8 +154,13 @@ async function main(): Promise<void> {
     // At start (ready), then idle once settled: the sidecar lets go of its start-up code pages
     // CODE_PAGES_DROP_DELAY_MS after it starts (src/proxy/net/code-pages.ts), as it does in a pod.
     const started = setups.map((s) => s.procs.map((p) => rssMB(p.pid)))
+    // The runtime's own floor, beside them: a node with the proxy's runtime settings that has
+    // loaded what every proxy loads (net, tls, crypto, http) and runs nothing.
+    const floor = start(process.execPath, ['-e', FLOOR_SCRIPT], PROXY_ENV)
     await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
     const idle = setups.map((s, i) => s.procs.map((p, j) => ({rss: rssMB(p.pid), priv: privateMB(p.pid), start: started[i][j]})))
+    runtimeFloor = {rss: rssMB(floor.pid!), priv: privateMB(floor.pid!)}
+    await stop([floor])
     for (const s of setups) {
       await closedLoop(s.port, HOST, 8, 1)
       await openLoop(s.port, HOST, 1000, 2)
@@ -262,7 +270,8 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
     {what: 'added p50 at 1,000 rps minus the node relay pair\'s (ms)', value: added(mesh).p50 - added(relay).p50, limit: 0.1, unit: ' ms', atMost: true},
     {what: 'added p99 at 1,000 rps (median of rounds) vs the nginx pair\'s', value: added(mesh).p99Median / added(nginx).p99Median, limit: 2, unit: 'x', atMost: true,
       note: `${fmt(added(mesh).p99Median, 3)} vs ${fmt(added(nginx).p99Median, 3)} ms${added(nginx).p99Median <= 0 ? ': nginx added nothing measurable, the ratio means nothing' : ''}`},
-    {what: 'private MB per proxy, idle', value: worst(mesh, (p) => p.privateIdleMB), limit: 12, unit: ' MB', atMost: true},
+    {what: 'private MB per proxy, idle', value: worst(mesh, (p) => p.privateIdleMB), limit: 12, unit: ' MB', atMost: true,
+      note: `a node that loaded net, tls, crypto and http and runs nothing: ${fmt(runtimeFloor.priv, 1)} MB private, ${fmt(runtimeFloor.rss, 1)} MB RSS`},
     {what: 'private MB per proxy, under load', value: worst(mesh, (p) => p.privateLoadMB), limit: 12, unit: ' MB', atMost: true},
     {what: 'RSS MB per proxy, idle', value: worst(mesh, (p) => p.rssIdleMB), limit: 55, unit: ' MB', atMost: true},
     {what: 'RSS MB per proxy, under load', value: worst(mesh, (p) => p.rssLoadMB), limit: 55, unit: ' MB', atMost: true},

@@ -99,7 +99,6 @@ export class ProxyMetricsObserver implements Observer {
   private readonly now: () => bigint
   private readonly tlsNodes = new WeakMap<TapTls, TlsNode>()
   private readonly tlsNodesByContent = new Map<string, TlsNode>()
-  private readonly inFlight = new WeakMap<RequestMeta, StatusSeries>()
   /** When each open connection opened (for tcp_connection_duration_ms). */
   private readonly opened = new WeakMap<ConnMeta, bigint>()
   /** Series held in the lookup tree (bounded by maxSeries like the families). */
@@ -167,22 +166,25 @@ export class ProxyMetricsObserver implements Observer {
     const r = this.requestSeries(req)
     r.request.inc()
     r.route?.request.inc()
+    req.seriesSlot = r
   }
 
   responseInit(req: RequestMeta, status: number): void {
-    const s = this.statusSeries(this.requestSeries(req), status)
+    const slot = req.seriesSlot
+    const s = this.statusSeries(isRequestSeries(slot) ? slot : this.requestSeries(req), status)
     const ms = Number(this.now() - req.startNs) / 1e6
     s.latency.observe(ms)
     s.route?.latency.observe(ms)
-    this.inFlight.set(req, s)
+    req.seriesSlot = s
   }
 
   responseEnd(req: RequestMeta, end: ResponseEndMeta): void {
-    let s = this.inFlight.get(req)
+    const slot = req.seriesSlot
+    let s = isStatusSeries(slot) ? slot : undefined
     if (s === undefined || (end.status !== undefined && end.status !== s.status)) {
-      s = this.statusSeries(this.requestSeries(req), end.status ?? 0)
+      s = this.statusSeries(isRequestSeries(slot) ? slot : s !== undefined ? s.owner : this.requestSeries(req), end.status ?? 0)
     }
-    this.inFlight.delete(req)
+    req.seriesSlot = undefined
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
     const classification = classify(status, end.grpcStatus, end.resetError)
     const {owner} = s
@@ -328,6 +330,15 @@ export class ProxyMetricsObserver implements Observer {
     }
     return d
   }
+}
+
+/** RequestMeta.seriesSlot: the request's series (requestInit), then its response's (responseInit), then nothing. */
+function isRequestSeries(slot: unknown): slot is RequestSeries {
+  return slot !== undefined && (slot as Partial<StatusSeries>).owner === undefined
+}
+
+function isStatusSeries(slot: unknown): slot is StatusSeries {
+  return slot !== undefined && (slot as Partial<StatusSeries>).owner !== undefined
 }
 
 function statusLabel(status: number): string {

@@ -23,6 +23,7 @@ export function request(over: Partial<RequestMeta> = {}): RequestMeta {
     tls: PLAIN,
     dstLabels: EMP_LABELS,
     startNs: process.hrtime.bigint(),
+    seriesSlot: undefined,
     ...over,
   }
 }

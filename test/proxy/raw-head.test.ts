@@ -4,9 +4,11 @@
 import {once} from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
+import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {forwardHeaders} from '../../src/proxy/http/http1/headers.js'
 import {headEnd, parseRequestHead, parseResponseHead, serializeHead} from '../../src/proxy/http/http1/raw/head.js'
+import {contentLength} from '../../src/proxy/http/http1/raw/framing.js'
 import {clientResponseHead, upstreamRequestHead} from '../../src/proxy/http/http1/raw/reply.js'
 
 const req = (s: string, max = 100): ReturnType<typeof parseRequestHead> => {
@@ -88,6 +90,32 @@ describe('parseResponseHead', () => {
     ['a malformed field', 'HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n'],
   ])('refuses %s', (_what, s) => {
     expect(res(s)).toBeNull()
+  })
+
+  // A response head keeps only the fields the codec reads as it is parsed (`known`); the others
+  // are checked, left in the text, and made into `raw` and `headers` when asked for. Whatever the
+  // fields, that must read exactly as the complete parse (a request head's) of the same lines.
+  it('keeps the fields the codec reads, and makes the rest on demand exactly as a complete parse does', () => {
+    const CODEC = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'host', 'expect', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'mesh-retryable']
+    const names = fc.oneof(
+      fc.constantFrom(...CODEC, 'content-type', 'date', 'set-cookie', 'link', 'x-a', 'contentlength', 'hostx', 'Hos', 'x-content-length'),
+      fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,24}$/),
+    ).chain((n) => fc.constantFrom(n, n.toUpperCase(), n[0]!.toUpperCase() + n.slice(1)))
+    const values = fc.stringMatching(/^[ \t]{0,2}[!-~\x80-\xff]{0,3}(?:[ \t][!-~\x80-\xff]{1,3}){0,2}[ \t]{0,2}$/)
+    fc.assert(fc.property(fc.array(fc.tuple(names, values), {maxLength: 12}), (fields) => {
+      const lines = fields.map(([n, v]) => `${n}:${v}\r\n`).join('')
+      // (start lines of one length: `hop` holds offsets)
+      const full = req(`GET /x HTTP/1.1\r\n${lines}\r\n`, 50)
+      const lean = res(`HTTP/1.1 200 OK\r\n${lines}\r\n`, 50)
+      expect(lean === null).toBe(full === null)
+      if (full === null || lean === null) return
+      const known = Object.fromEntries(Object.entries(full.headers).filter(([n]) => CODEC.includes(n)))
+      expect({...lean.known}).toEqual(known)
+      expect(lean.hop).toEqual(full.hop)
+      expect(lean.raw).toEqual(full.raw)
+      expect({...lean.headers}).toEqual({...full.headers})
+      expect(full.known).toBe(full.headers)
+    }), {numRuns: 3000})
   })
 })
 
@@ -176,5 +204,17 @@ describe('forwarded heads (hop-by-hop fields cut from the bytes as they came)', 
     expect(out.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true)
     expect(out.endsWith('\r\n\r\n')).toBe(true)
     expect(lines(out)).toEqual(lines(general('HTTP/1.1 200 OK', h.raw, h.headers.connection as string | undefined, te !== undefined, te, close ? 'Connection: close\r\n' : '')))
+  })
+})
+
+describe('contentLength (framing.ts)', () => {
+  it('reads 1 to 15 digits and nothing else, as the pattern llhttp is held to', () => {
+    const byPattern = (v: string): number => (/^\d{1,15}$/.test(v) ? Number(v) : -1)
+    for (const v of ['', '0', '00', '7', '1024', '999999999999999', '1000000000000000', '1,2', ' 1', '1 ', '+1', '-1', '1e3', '0x10', '١']) {
+      expect(contentLength(v)).toBe(byPattern(v))
+    }
+    fc.assert(fc.property(fc.stringMatching(/^[0-9+\-, .xe]{0,17}$/), (v) => {
+      expect(contentLength(v)).toBe(byPattern(v))
+    }), {numRuns: 5000})
   })
 })

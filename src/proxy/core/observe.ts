@@ -31,6 +31,12 @@ export interface RequestMeta {
   dstLabels: Record<string, string>
   /** process.hrtime.bigint() at request start */
   startNs: bigint
+  /**
+   * The metrics observer's own (src/metrics/proxy-observer.ts): the series it counted the
+   * request in, then its response's, so the later events of a request look nothing up. Created
+   * undefined with the rest of the request (one shape for every request); no one else reads it.
+   */
+  seriesSlot: unknown
 }
 
 export interface ResponseEndMeta {

@@ -17,7 +17,7 @@ import {ChunkedFramer, type Framer} from './framing.js'
 import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, serializeHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
-import {watchDrain} from './drain.js'
+import {unwatchDrain, watchDrain} from './drain.js'
 import {startHeadTimer} from '../../head-timeout.js'
 
 
@@ -46,6 +46,8 @@ export class RawConn implements ClientSide {
   /** Requests served; a drain closes idle connections that have served one (or are old). */
   served = 0
   readonly since = performance.now()
+  /** performance.now() at the last byte read or written: the idle timeout (drain.ts) counts from it. */
+  lastActive = this.since
   private readonly conn: ConnCtx
 
   constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
@@ -54,8 +56,6 @@ export class RawConn implements ClientSide {
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
     socket.on('end', this.onEnd)
-    const s = socket as Duplex & {setTimeout?: (ms: number, f?: () => void) => void}
-    s.setTimeout?.(side.config.limits.httpIdleTimeoutMs, this.onTimeout)
     watchDrain(this)
   }
 
@@ -63,8 +63,13 @@ export class RawConn implements ClientSide {
     return this.ex === undefined && this.pending.length === 0
   }
 
+  get busy(): boolean {
+    return this.ex !== undefined
+  }
+
   readonly onData = (chunk: Buffer): void => {
     if (this.closed) return
+    this.lastActive = performance.now()
     try {
       this.read(chunk)
     } catch (err) {
@@ -116,10 +121,6 @@ export class RawConn implements ClientSide {
       this.closed = true
       this.socket.end()
     }
-  }
-
-  private readonly onTimeout = (): void => {
-    if (this.ex === undefined) this.socket.destroy()
   }
 
   /** Starts the next buffered request, if a whole head is there. */
@@ -214,7 +215,7 @@ export class RawConn implements ClientSide {
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
       headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-      startNs: process.hrtime.bigint(),
+      startNs: process.hrtime.bigint(), seriesSlot: undefined,
     }
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind
@@ -234,7 +235,7 @@ export class RawConn implements ClientSide {
     s.off('error', this.onError)
     s.off('close', this.onClose)
     s.off('end', this.onEnd)
-    ;(s as Duplex & {setTimeout?: (ms: number) => void}).setTimeout?.(0)
+    unwatchDrain(this)
     if (this.pending.length > 0) s.unshift(this.pending.flat())
     this.pending.clear()
     this.server.emit('connection', s)
@@ -242,7 +243,9 @@ export class RawConn implements ClientSide {
   }
 
   write(b: Buffer): boolean {
-    return this.closed ? false : this.socket.write(b)
+    if (this.closed) return false
+    this.lastActive = performance.now()
+    return this.socket.write(b)
   }
 
   pause(): void {

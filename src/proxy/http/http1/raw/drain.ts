@@ -1,7 +1,13 @@
-// Graceful drain for raw-codec connections: once a side is draining, connections at rest (no
-// request in progress, none buffered) that have served a request, or are older than FRESH_MS,
-// are closed, the way closeIdleHttp1 does it for the node codec. One shared unref'd ticker,
-// running only while raw connections exist.
+// The raw codec's connections at rest, on one shared unref'd ticker running only while raw
+// connections exist:
+// - graceful drain: once a side is draining, connections at rest (no request in progress, none
+//   buffered) that have served a request, or are older than FRESH_MS, are closed, the way
+//   closeIdleHttp1 does it for the node codec;
+// - the idle timeout (httpIdleTimeoutMs): a connection with no request in progress and no byte
+//   read or written for that long is closed. A socket timeout did this before, but Node re-arms
+//   a socket's timer on every read and every write (a timer-list insert each, twice per request);
+//   here a read or write stores performance.now(), and the tick compares (closed within TICK_MS
+//   of the timeout).
 import type {Duplex} from 'node:stream'
 import type {Side} from '../../../route/side.js'
 
@@ -15,6 +21,10 @@ export interface Drainable {
   readonly served: number
   /** performance.now() when the connection was accepted. */
   readonly since: number
+  /** A request is being forwarded (the idle timeout waits for it). */
+  readonly busy: boolean
+  /** performance.now() at the last byte read or written. */
+  readonly lastActive: number
 }
 
 const FRESH_MS = 2000
@@ -34,9 +44,15 @@ export function watchDrain(c: Drainable): void {
   ticker ??= setInterval(tick, TICK_MS).unref()
 }
 
+/** No longer the raw codec's (handed to Node's server, which has its own timeouts and drain). */
+export function unwatchDrain(c: Drainable): void {
+  live.delete(c)
+}
+
 function tick(): void {
   const now = performance.now()
   for (const c of live) {
     if (c.side.draining && c.idle && (c.served > 0 || now - c.since > FRESH_MS)) c.socket.destroy()
+    else if (!c.busy && now - c.lastActive >= c.side.config.limits.httpIdleTimeoutMs) c.socket.destroy()
   }
 }

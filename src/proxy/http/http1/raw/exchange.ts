@@ -181,7 +181,7 @@ export class RawExchange extends UpstreamAttempt {
     const framer = plan.framer
     this.untilClose = plan.untilClose
     if (!plan.reusable) this.upReusable = false
-    const ka = h.headers['keep-alive']
+    const ka = h.known['keep-alive']
     if (typeof ka === 'string' && this.up) this.up.idleMs = keepAliveIdleMs(ka)
     if (this.untilClose || side.draining) this.close = true
     this.status = status

@@ -171,3 +171,20 @@ export class ChunkedFramer implements Framer {
     return -1
   }
 }
+
+/**
+ * The value of a Content-Length llhttp accepts here: 1 to 15 digits, nothing else (a repeated
+ * field arrives joined by a comma, and is refused); -1 otherwise. A loop, not a regex: it runs
+ * on every response.
+ */
+export function contentLength(value: string): number {
+  const n = value.length
+  if (n === 0 || n > 15) return -1
+  let v = 0
+  for (let i = 0; i < n; i++) {
+    const d = value.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    v = v * 10 + d
+  }
+  return v
+}

@@ -41,10 +41,17 @@ export interface Head {
    * (most heads between two proxies), and the head then goes on as it came.
    */
   hop?: (number | string)[]
-  /** name, value, name, value (case kept). */
-  raw: string[]
-  /** Lower-cased names; repeated fields joined with ', ' (set-cookie kept as an array). */
-  headers: Record<string, string | string[] | undefined>
+  /** name, value, name, value (case kept); made from the head's text on first use. */
+  readonly raw: string[]
+  /** Lower-cased names; repeated fields joined with ', ' (set-cookie kept as an array); every field. */
+  readonly headers: Record<string, string | string[] | undefined>
+  /**
+   * The fields the codec itself reads (framing, hop-by-hop, Host, Expect: codecReads), as
+   * `headers` has them. A request head's is `headers` itself; a response head keeps only these
+   * as it is parsed (its other fields are checked, then left in the text: nothing on the
+   * forwarding path reads them) and makes `headers` on first use.
+   */
+  readonly known: Record<string, string | string[] | undefined>
 }
 
 export interface RequestHead extends Head {
@@ -57,6 +64,41 @@ export interface ResponseHead extends Head {
   reason: string
   /** HTTP/1.0 response (the connection closes unless it says keep-alive). */
   http10: boolean
+}
+
+type Fields = Record<string, string | string[] | undefined>
+
+/** A parsed head: the fields as parsed (`known`), the rest made from `text` when asked for. */
+class ParsedHead {
+  hop?: (number | string)[]
+  readonly known: Fields = {}
+  private all: Fields | undefined
+  private rawList: string[] | undefined
+
+  /** `text`: the head as headText gives it; `from`: where its field lines start; `complete`: every field goes in `known`. */
+  constructor(readonly size: number, private readonly text: string, private readonly from: number, complete: boolean) {
+    if (complete) this.all = this.known
+  }
+
+  get raw(): string[] {
+    return this.rawList ??= rawFields(this.text, this.from)
+  }
+
+  get headers(): Fields {
+    return this.all ??= fieldRecord(this.raw)
+  }
+}
+
+class ParsedRequest extends ParsedHead implements RequestHead {
+  constructor(size: number, text: string, from: number, readonly method: string, readonly path: string) {
+    super(size, text, from, true)
+  }
+}
+
+class ParsedResponse extends ParsedHead implements ResponseHead {
+  constructor(size: number, text: string, from: number, readonly status: number, readonly reason: string, readonly http10: boolean) {
+    super(size, text, from, false)
+  }
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
@@ -148,44 +190,114 @@ export function isValueChar(c: number): boolean {
 }
 
 /**
+ * The names codecReads may accept, by length (te 2, host 4, expect 6, upgrade and trailer 7,
+ * connection and keep-alive 10, content-length and mesh-retryable 14, proxy-connection 16,
+ * transfer-encoding 17, proxy-authorization 19): a response head's other names are not even cut
+ * out of the text.
+ */
+const KNOWN_LENGTH = new Uint8Array(32)
+for (const n of [2, 4, 6, 7, 10, 14, 16, 17, 19]) KNOWN_LENGTH[n] = 1
+
+/** A field the codec reads itself: framing, hop-by-hop (isHopByHop), Host, Expect. */
+function codecReads(lower: string): boolean {
+  return isHopByHop(lower) || lower === 'content-length' || lower === 'host' || lower === 'expect'
+}
+
+/** Field names with capitals seen, lower-cased (the same few on every head; bounded: a hostile client's names only fill it once). */
+const LOWER = new Map<string, string>()
+const LOWER_MAX_ENTRIES = 512
+const LOWER_MAX_NAME = 40
+
+function lowerName(name: string): string {
+  let lower = LOWER.get(name)
+  if (lower === undefined) {
+    lower = name.toLowerCase()
+    if (LOWER.size < LOWER_MAX_ENTRIES && name.length <= LOWER_MAX_NAME) LOWER.set(name, lower)
+  }
+  return lower
+}
+
+/** Adds a field to a record as `headers` has them: repeated ones joined with ', ', set-cookie an array. */
+function addField(record: Fields, lower: string, value: string): void {
+  const prev = record[lower]
+  if (prev === undefined) record[lower] = lower === 'set-cookie' ? [value] : value
+  else if (Array.isArray(prev)) prev.push(value)
+  else record[lower] = prev + ', ' + value
+}
+
+/**
  * The field lines of `text` (the head as latin1, each line ending in CRLF) from `pos`, in one
  * pass: the name a token, the value trimmed of SP/HTAB and free of controls. False when a line
  * is malformed (a bare CR or LF is a control in the line it is in) or there are over `maxCount`.
+ * Every line is checked; into `out.known` go all of them (`complete`) or only codecReads' ones.
  */
-function fields(text: string, pos: number, maxCount: number, out: Head): boolean {
-  const raw = out.raw
-  const headers = out.headers
+function fields(text: string, pos: number, maxCount: number, out: ParsedHead, complete: boolean): boolean {
+  const known = out.known
   const n = text.length
   let count = 0
   while (pos < n) {
     if (++count > maxCount) return false
-    const eol = text.indexOf('\r\n', pos)
-    const colon = text.indexOf(':', pos)
-    if (eol < 0 || colon <= pos || colon > eol) return false
-    for (let i = pos; i < colon; i++) {
-      const c = text.charCodeAt(i)
+    // The name: tchars up to the colon (a CR, LF, space or anything else first is malformed).
+    let colon = pos
+    let upper = false
+    for (; colon < n; colon++) {
+      const c = text.charCodeAt(colon)
+      if (c === 58) break
       if (c >= 128 || TCHAR[c] === 0) return false
+      if (c <= 90 && c >= 65) upper = true
     }
+    if (colon === pos || colon === n) return false
+    const eol = text.indexOf('\r\n', colon)
+    if (eol < 0) return false
     let vs = colon + 1
     let ve = eol
     let tab = false
     for (let c = text.charCodeAt(vs); vs < ve && (c === 32 || c === 9); c = text.charCodeAt(++vs)) if (c === 9) tab = true
     for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1)) if (c === 9) tab = true
     for (let i = vs; i < ve; i++) if (!isValueChar(text.charCodeAt(i))) return false
+    const next = eol + 2
+    const length = colon - pos
+    if (!complete && (length >= 32 || KNOWN_LENGTH[length] === 0)) {
+      pos = next
+      continue
+    }
     const name = text.slice(pos, colon)
-    const value = text.slice(vs, ve)
-    raw.push(name, value)
-    const lower = name.toLowerCase()
+    const lower = upper ? lowerName(name) : name
     // llhttp refuses a tab around a Content-Length value and does not read `chunked\t` as chunked.
     if (tab && (lower === 'content-length' || lower === 'transfer-encoding')) return false
-    const prev = headers[lower]
-    if (isHopByHop(lower) || (prev !== undefined && lower === 'host')) (out.hop ??= []).push(pos, eol + 2, lower)
-    if (prev === undefined) headers[lower] = lower === 'set-cookie' ? [value] : value
-    else if (Array.isArray(prev)) prev.push(value)
-    else headers[lower] = prev + ', ' + value
-    pos = eol + 2
+    if (!complete && !codecReads(lower)) {
+      pos = next
+      continue
+    }
+    if (isHopByHop(lower) || (lower === 'host' && known.host !== undefined)) (out.hop ??= []).push(pos, next, lower)
+    addField(known, lower, text.slice(vs, ve))
+    pos = next
   }
   return true
+}
+
+/** The field lines of a head `fields` accepted, as name, value pairs (case kept, values trimmed). */
+function rawFields(text: string, pos: number): string[] {
+  const raw: string[] = []
+  const n = text.length
+  while (pos < n) {
+    const colon = text.indexOf(':', pos)
+    const eol = text.indexOf('\r\n', colon)
+    let vs = colon + 1
+    let ve = eol
+    for (let c = text.charCodeAt(vs); vs < ve && (c === 32 || c === 9); c = text.charCodeAt(++vs));
+    for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1));
+    raw.push(text.slice(pos, colon), text.slice(vs, ve))
+    pos = eol + 2
+  }
+  return raw
+}
+
+/** `headers` of a raw field list. */
+function fieldRecord(raw: string[]): Fields {
+  const record: Fields = {}
+  for (let i = 0; i < raw.length; i += 2) addField(record, lowerName(raw[i]!), raw[i + 1]!)
+  return record
 }
 
 /** The head as latin1 text, every line (the start line and each field line) ending in CRLF. */
@@ -204,8 +316,8 @@ export function parseRequestHead(buf: Buffer, end: number, maxCount: number): Re
   const method = text.slice(0, sp1)
   const path = text.slice(sp1 + 1, sp2)
   if (!KNOWN_METHODS.has(method) || !isOriginForm(path)) return null
-  const head: RequestHead = {size: end, raw: [], headers: {}, method, path}
-  return fields(text, eol + 2, maxCount, head) ? head : null
+  const head = new ParsedRequest(end, text, eol + 2, method, path)
+  return fields(text, eol + 2, maxCount, head, true) ? head : null
 }
 
 /** A response head, or null when it is malformed (the caller answers 502). */
@@ -227,8 +339,8 @@ export function parseResponseHead(buf: Buffer, end: number, maxCount: number): R
   if (eol > 12 && text.charCodeAt(12) !== 32) return null
   for (let i = 13; i < eol; i++) if (!isValueChar(text.charCodeAt(i))) return null
   const reason = eol > 13 ? text.slice(13, eol) : ''
-  const head: ResponseHead = {size: end, raw: [], headers: {}, status, reason, http10: minor === 48}
-  return fields(text, eol + 2, maxCount, head) ? head : null
+  const head = new ParsedResponse(end, text, eol + 2, status, reason, minor === 48)
+  return fields(text, eol + 2, maxCount, head, false) ? head : null
 }
 
 /** Serialises a head: start line, then the fields. */

@@ -23,7 +23,7 @@ export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boo
   if (head.hop === undefined) return buf.subarray(0, head.size)
   const cut = cutHopByHop(buf, head, chunked, chunked, false)
   if (cut) return cut
-  const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: chunked})
+  const fields = forwardHeaders(head.raw, head.known.connection as string | undefined, {keepTrailer: chunked})
   if (fields === head.raw) return buf.subarray(0, head.size)
   if (chunked) fields.push('Transfer-Encoding', 'chunked')
   return serializeHead(`${head.method} ${head.path} HTTP/1.1`, fields)
@@ -36,7 +36,7 @@ export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string |
     const cut = cutHopByHop(buf, head, te !== undefined, te !== undefined, close)
     if (cut) return cut
   }
-  const fields = forwardHeaders(head.raw, head.headers.connection as string | undefined, {keepTrailer: te !== undefined})
+  const fields = forwardHeaders(head.raw, head.known.connection as string | undefined, {keepTrailer: te !== undefined})
   if (fields === head.raw && !close && !head.http10) return buf.subarray(0, head.size)
   if (te !== undefined) fields.push('Transfer-Encoding', te)
   return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields, close ? 'Connection: close\r\n' : '')
@@ -52,9 +52,9 @@ const CRLF = Buffer.from('\r\n', 'latin1')
  * Connection field naming other fields than keep-alive and close, or a repeated Host.
  */
 function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: boolean, keepTrailer: boolean, close: boolean): Buffer | null {
-  const connection = head.headers.connection
+  const connection = head.known.connection
   if (connection !== undefined && (typeof connection !== 'string' || !onlyStandardTokens(connection))) return null
-  const host = head.headers.host
+  const host = head.known.host
   if (host !== undefined && (typeof host !== 'string' || host.includes(','))) return null
   const parts: Buffer[] = []
   let at = 0

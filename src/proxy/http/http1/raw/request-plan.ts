@@ -1,12 +1,12 @@
 // Which requests the raw codec serves itself, and how their bodies are framed: a pure function
 // of the parsed head, so that the differential tests against llhttp (test/proxy/http1-diff/)
 // exercise exactly the codec's decision. Anything else is handed to Node's server (llhttp).
-import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import {ChunkedFramer, contentLength, LengthFramer, type Framer} from './framing.js'
 import type {RequestHead} from './head.js'
 
 /** The body's framing (null: no body), or undefined when the Node codec should take the request. */
 export function requestFraming(head: RequestHead, maxTrailerBytes: number): {framer: Framer | null} | undefined {
-  const h = head.headers
+  const h = head.known
   const host = h.host
   if (typeof host !== 'string' || host === '' || host.includes(',')) return undefined
   if (head.method === 'CONNECT' || h.upgrade !== undefined || h.expect !== undefined) return undefined
@@ -17,12 +17,13 @@ export function requestFraming(head: RequestHead, maxTrailerBytes: number): {fra
     return {framer: new ChunkedFramer(maxTrailerBytes)}
   }
   if (cl === undefined) return {framer: null}
-  if (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl)) return undefined
-  return {framer: /^0+$/.test(cl) ? null : new LengthFramer(Number(cl))}
+  const length = typeof cl === 'string' ? contentLength(cl) : -1
+  if (length < 0) return undefined
+  return {framer: length === 0 ? null : new LengthFramer(length)}
 }
 
 /** The client asked to close after this request (`Connection: close`). */
 export function wantsClose(head: RequestHead): boolean {
-  const c = head.headers.connection
+  const c = head.known.connection
   return typeof c === 'string' && c.toLowerCase().includes('close')
 }

@@ -1,7 +1,7 @@
 // How a response from upstream is framed on the raw codec: no body (HEAD, 204, 304), chunked
 // (the last coding; passed through still chunked), Content-Length, or until the upstream closes
 // (the client connection then closes too); and whether the upstream connection may be reused.
-import {ChunkedFramer, LengthFramer, type Framer} from './framing.js'
+import {ChunkedFramer, contentLength, LengthFramer, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 
 export interface ResponsePlan {
@@ -20,10 +20,10 @@ export interface ResponsePlan {
  * digits only (a repeated one arrives joined by a comma, and is refused).
  */
 export function framingFieldsValid(h: ResponseHead): boolean {
-  const te = h.headers['transfer-encoding']
-  const cl = h.headers['content-length']
+  const te = h.known['transfer-encoding']
+  const cl = h.known['content-length']
   if (te !== undefined && cl !== undefined) return false
-  return cl === undefined || (typeof cl === 'string' && /^\d{1,15}$/.test(cl))
+  return cl === undefined || (typeof cl === 'string' && contentLength(cl) >= 0)
 }
 
 /**
@@ -32,19 +32,22 @@ export function framingFieldsValid(h: ResponseHead): boolean {
  * `Connection: close` (llhttp reads nothing after such a message).
  */
 export function informationalValid(h: ResponseHead): boolean {
-  const c = h.headers.connection
+  const c = h.known.connection
   return !h.http10 && framingFieldsValid(h) && !(typeof c === 'string' && c.toLowerCase().includes('close'))
 }
 
 /** The plan for `h`, or null when its framing fields are not valid (the caller answers 502). */
 export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: number): ResponsePlan | null {
   if (!framingFieldsValid(h)) return null
-  const te = h.headers['transfer-encoding'] as string | undefined
-  const cl = h.headers['content-length'] as string | undefined
-  const conn = (h.headers.connection as string | undefined)?.toLowerCase() ?? ''
+  const te = h.known['transfer-encoding'] as string | undefined
+  const cl = h.known['content-length'] as string | undefined
+  const conn = (h.known.connection as string | undefined)?.toLowerCase() ?? ''
   const reusable = h.http10 ? conn.includes('keep-alive') : !conn.includes('close')
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return {framer: null, untilClose: false, reusable, te: undefined}
   if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) return {framer: new ChunkedFramer(maxTrailerBytes), untilClose: false, reusable, te}
-  if (cl !== undefined) return {framer: Number(cl) > 0 ? new LengthFramer(Number(cl)) : null, untilClose: false, reusable, te: undefined}
+  if (cl !== undefined) {
+    const length = contentLength(cl)
+    return {framer: length > 0 ? new LengthFramer(length) : null, untilClose: false, reusable, te: undefined}
+  }
   return {framer: null, untilClose: true, reusable: false, te: undefined}
 }
