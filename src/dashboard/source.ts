@@ -9,7 +9,7 @@ import {shortKind} from '../control/tap/resource.js'
 import {MeshError} from '../lib/errors.js'
 import type {KubeOptions} from '../k8s/client.js'
 import {fetchServiceRoutes} from '../routes/command.js'
-import {fetchEdges, fetchRouteStat, fetchStat} from '../stat/run.js'
+import {fetchEdges, fetchRouteStat, fetchStat, type StatParams} from '../stat/run.js'
 import type {EdgeRow, RouteStatRow, StatReport, StatRow} from '../stat/types.js'
 import {openTapStream, type TapStream} from '../tapclient/client.js'
 import {tapQuery, type TapFlags} from '../tapclient/tap-run.js'
@@ -164,32 +164,43 @@ export class DashboardSource {
    * <workload> --routes` names the Services it sent requests to over the window; for each,
    * `mesh stat <workload> --routes --to svc/<name>` (every route in force, with or without
    * traffic, and [default]) and `mesh routes svc/<name>` (the route objects and their status).
+   * The same report names the Services the workload serves (whose endpoints are its pods); for
+   * each, `mesh stat svc/<name> --routes` (what its callers sent it, per route) and `mesh routes`.
    */
   async routes(namespace: string, resource: string, now = Date.now): Promise<WorkloadRoutes> {
     const {window} = this.scope
-    const base: WorkloadRoutes = {time: now(), window, namespace, resource, services: [], other: [], omitted: 0, podErrors: []}
+    const base: WorkloadRoutes = {time: now(), window, namespace, resource, services: [], other: [], omitted: 0, served: [], servedOmitted: 0, podErrors: []}
     try {
       const all = await fetchRouteStat(this.target, {resource, namespace, window})
       const named = dedupeBy(all.rows.flatMap((r) => (r.service ? [{namespace: r.service.namespace, name: r.service.name}] : [])), (s) => `${s.namespace}/${s.name}`)
       const asked = named.slice(0, MAX_ROUTE_SERVICES)
       const podErrors = [...all.errors]
-      const services = await inBatches(asked, 4, async (service): Promise<ServiceRoutes> => {
-        const [stat, routes] = await Promise.allSettled([
-          fetchRouteStat(this.target, {resource, namespace, window, to: `svc/${service.name}`, toNamespace: service.namespace}),
-          fetchServiceRoutes(this.target, service.name, {kubeconfig: this.kube.kubeconfig, context: this.kube.context, 'request-timeout': this.kube.requestTimeoutMs, namespace: service.namespace}),
-        ])
-        if (stat.status === 'fulfilled') podErrors.push(...stat.value.errors)
-        return {
-          service,
-          stat: stat.status === 'fulfilled' ? stat.value.rows : all.rows.filter((r) => r.service?.namespace === service.namespace && r.service.name === service.name),
-          ...(stat.status === 'rejected' ? {statError: shownError(stat.reason)} : {}),
-          ...(routes.status === 'fulfilled' ? {routes: routes.value} : {routesError: shownError(routes.reason)}),
-        }
-      })
+      const services = await inBatches(asked, 4, (service) =>
+        this.serviceRoutes(service, {resource, namespace, window, to: `svc/${service.name}`, toNamespace: service.namespace}, podErrors, all.rows.filter((r) => r.service?.namespace === service.namespace && r.service.name === service.name)),
+      )
+      // The Services it serves: their callers' requests per route, `mesh stat svc/<name> --routes`.
+      const servedNamed = all.served ?? []
+      const servedAsked = servedNamed.slice(0, MAX_ROUTE_SERVICES)
+      const served = await inBatches(servedAsked, 4, (service) => this.serviceRoutes(service, {resource: `svc/${service.name}`, namespace: service.namespace, window}, podErrors, []))
       const other: RouteStatRow[] = all.rows.filter((r) => r.service === null)
-      return {...base, services, other, omitted: named.length - asked.length, podErrors: dedupeBy(podErrors, (e) => e.pod)}
+      return {...base, services, other, omitted: named.length - asked.length, served, servedOmitted: servedNamed.length - servedAsked.length, podErrors: dedupeBy(podErrors, (e) => e.pod)}
     } catch (err) {
       return {...base, error: shownError(err)}
+    }
+  }
+
+  /** One Service's numbers per route (`mesh stat ... --routes`, `stat`) and route objects (`mesh routes svc/<name>`); each read's failure shown apart. */
+  private async serviceRoutes(service: {namespace: string; name: string}, stat: StatParams, podErrors: WorkloadRoutes['podErrors'], fallback: RouteStatRow[]): Promise<ServiceRoutes> {
+    const [numbers, routes] = await Promise.allSettled([
+      fetchRouteStat(this.target, stat),
+      fetchServiceRoutes(this.target, service.name, {kubeconfig: this.kube.kubeconfig, context: this.kube.context, 'request-timeout': this.kube.requestTimeoutMs, namespace: service.namespace}),
+    ])
+    if (numbers.status === 'fulfilled') podErrors.push(...numbers.value.errors)
+    return {
+      service,
+      stat: numbers.status === 'fulfilled' ? numbers.value.rows : fallback,
+      ...(numbers.status === 'rejected' ? {statError: shownError(numbers.reason)} : {}),
+      ...(routes.status === 'fulfilled' ? {routes: routes.value} : {routesError: shownError(routes.reason)}),
     }
   }
 

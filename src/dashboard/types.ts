@@ -73,8 +73,9 @@ export interface Snapshot {
 export interface ServiceRoutes {
   service: {namespace: string; name: string}
   /**
-   * `mesh stat <workload> --routes --to svc/<name> -o json`'s rows: per Service port and route
-   * (routes in force without traffic too), `default` for the requests no route took.
+   * `mesh stat <workload> --routes --to svc/<name> -o json`'s rows (a Service it calls), or `mesh
+   * stat svc/<name> --routes -o json`'s (a Service it serves): per Service port and route (routes
+   * in force without traffic too), `default` for the requests no route took.
    */
   stat: RouteStatRow[]
   /** Set when that read failed (then `stat` holds the Service's rows of the workload's own read). */
@@ -98,6 +99,13 @@ export interface WorkloadRoutes {
   other: RouteStatRow[]
   /** Services not asked about (past MAX_ROUTE_SERVICES). */
   omitted: number
+  /**
+   * The Services it serves (`served` of `mesh stat <workload> --routes -o json`), with their
+   * callers' requests per route (`mesh stat svc/<name> --routes`: `stat`) and route objects.
+   */
+  served: ServiceRoutes[]
+  /** Served Services not asked about (past MAX_ROUTE_SERVICES). */
+  servedOmitted: number
   podErrors: {pod: string; error: string}[]
   /** Set when the control plane could not be asked (refused, unreachable): then no data. */
   error?: ShownError

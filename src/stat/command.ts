@@ -52,7 +52,8 @@ export async function runStatCommand(out: Output, resources: string, flags: Stat
   if (flags.routes) {
     const target = await resolveControlPlane(flags)
     const reports = await Promise.all(list.map((resource) => fetchRouteStat(target, {resource, ...base(target.namespace)})))
-    return renderRoutes(out, list, {window: reports[0]?.window ?? '', rows: reports.flatMap((r) => r.rows), errors: reports.flatMap((r) => r.errors)}, flags)
+    const served = reports.some((r) => r.served) ? {served: reports.flatMap((r) => r.served ?? [])} : {}
+    return renderRoutes(out, list, {window: reports[0]?.window ?? '', rows: reports.flatMap((r) => r.rows), errors: reports.flatMap((r) => r.errors), ...served}, flags)
   }
   let report: StatReport
   if (flags['prometheus-url']) {
@@ -86,6 +87,8 @@ async function renderRoutes(out: Output, list: string[], report: RouteStatReport
   for (const e of report.errors) out.warn(`pod ${e.pod}: metrics unavailable: ${e.error}`)
   if (report.rows.length === 0) {
     out.info(`No route traffic seen for ${list.join(', ')} in the last ${flags.window}.`)
+    // Routes are counted by the callers' proxies: point at the Services it serves.
+    for (const s of report.served ?? []) out.info(`It serves svc/${s.name}: its callers' requests per route: mesh stat svc/${s.name} --routes -n ${s.namespace}`)
     return
   }
   const {head, rows} = routeStatTable(report, {wide: flags.output === 'wide', allNamespaces: flags['all-namespaces']})

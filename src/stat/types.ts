@@ -106,6 +106,12 @@ export interface RouteStatRow extends RouteNumbers {
 export interface RouteStatReport {
   window: string
   rows: RouteStatRow[]
+  /**
+   * A named workload or pod asked about without --to: the Services whose pods include its pods
+   * (whose endpoints it is), at most MAX_SERVED_SERVICES, by name. Their routes are applied by
+   * their callers' proxies: `mesh stat svc/<name> --routes` gives their numbers.
+   */
+  served?: {namespace: string; name: string}[]
   /** Pods whose /metrics could not be read, with why. */
   errors: {pod: string; error: string}[]
 }

@@ -75,6 +75,91 @@ async function open(url: string, opts: {colorScheme?: 'light' | 'dark'} = {}): P
 
 const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({path: path.join(ARTIFACTS, `${name}.png`), fullPage: true})
 
+async function json<T>(args: string[]): Promise<T> {
+  const r = await mesh(args)
+  expect(r.exitCode, `mesh ${args.join(' ')}: ${r.stderr}`).toBe(0)
+  return JSON.parse(r.stdout) as T
+}
+const routeStat = (resource: string, extra: string[] = []): Promise<RouteStatReport> => json(['stat', resource, '--routes', ...extra, '--window', '1h', '-o', 'json'])
+// What stands still once the load is paused: all but the rates (a rate over a window that grows falls).
+const still = (r: RouteStatReport): string => JSON.stringify(r.rows.map((x) => ({...x, rps: 0, windowSeconds: 0, backends: x.backends.map((b) => ({...b, rps: 0}))})))
+const routeKey = (r: {authority: string; routeKind: string; route: string}): string => `${r.authority}|${r.routeKind}|${r.route}`
+const numberCells = (n: RouteNumbers): Record<string, string> => ({success: String(n.successRate ?? ''), p50: String(n.latencyMs.p50 ?? ''), p95: String(n.latencyMs.p95 ?? ''), p99: String(n.latencyMs.p99 ?? ''), requests: String(n.requests)})
+
+/** Runs `fn` with the demo's load stopped, once the given `mesh stat --routes` reads stand still. */
+async function withLoadPaused(reads: Array<() => Promise<RouteStatReport>>, fn: () => Promise<void>): Promise<void> {
+  const load = demoState().processes.find((p) => p.key === 'load')!.pid!
+  process.kill(-load, 'SIGSTOP')
+  try {
+    let last = ''
+    await eventually('mesh stat --routes to stand still', async () => {
+      const now = JSON.stringify(await Promise.all(reads.map(async (read) => still(await read()))))
+      const same = now === last
+      last = now
+      return same ? true : undefined
+    }, {timeoutMs: 120_000, intervalMs: 6000})
+    await fn()
+  } finally {
+    process.kill(-load, 'SIGCONT')
+  }
+}
+
+/**
+ * A workload page's section of routes (`section`, one table per Service: `table`) against the
+ * CLI: the Services named, the route objects of `mesh routes svc/<service> -o json` (accepted),
+ * and per route and backend the numbers of `stat` (a `mesh stat --routes -o json`) read before
+ * and after the page's read: exactly what stands still, the rate between the two.
+ */
+async function routesOnPage(p: {workload: string; service: string; routes: string[]; services: string[]; section: string; table: string; stat: () => Promise<RouteStatReport>; shot: string}): Promise<void> {
+  const before = await p.stat()
+  const objects = await json<RoutesReport>(['routes', `svc/${p.service}`, '-o', 'json'])
+  const cliDone = Date.now()
+  const {page, problems, foreign} = await open(dashboard.url)
+  await page.goto(`${dashboard.origin}/#/workload/demo/${p.workload}`)
+  const section = page.locator(`[data-testid="${p.section}"]`)
+  // A read of the page's that started after the CLI's: its scrape lies between the two CLI reads.
+  await expect.poll(async () => Number((await section.getAttribute('data-read-at')) ?? 0), {timeout: 60_000}).toBeGreaterThan(cliDone)
+  const shown = await section.evaluate((el: any, table: string) => {
+    const cellsOf = (tr: any): Record<string, string> => Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map((td: any) => [td.getAttribute('data-col'), td.getAttribute('data-value')]))
+    return {
+      services: [...el.querySelectorAll(`[data-testid="${table}"]`)].map((t: any) => t.getAttribute('data-service') as string),
+      routes: [...el.querySelectorAll('tr[data-route]')].map((tr: any) => ({key: tr.getAttribute('data-route') as string, name: tr.querySelector('th').textContent as string, kind: tr.querySelectorAll('td')[0].textContent as string, cells: cellsOf(tr), text: [...tr.querySelectorAll('td')].map((td: any) => td.textContent as string)})),
+      backends: [...el.querySelectorAll('tr[data-backend]')].map((tr: any) => ({key: tr.getAttribute('data-backend') as string, cells: cellsOf(tr)})),
+    }
+  }, p.table)
+  const after = await p.stat()
+  expect(still(after)).toBe(still(before))
+  expect([...shown.services].sort()).toEqual(p.services)
+  // The same routes: `mesh stat --routes` rows (the routes in force and [default]), and every object of `mesh routes`, accepted.
+  expect(shown.routes.map((r) => r.key)).toEqual(before.rows.map(routeKey))
+  expect(shown.routes.filter((r) => r.kind !== '-').map((r) => `${r.kind}/${r.name}`).sort()).toEqual(objects.routes.map((r) => `${r.kind}/${r.name}`).sort())
+  expect(objects.routes.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(p.routes)
+  for (const o of objects.routes) expect(shown.routes.find((r) => r.name === o.name)!.cells.status).toBe(o.conditions.some((c) => c.type === 'Accepted' && c.status === 'True') ? 'accepted' : 'pending')
+  // The same numbers: exactly what stands still, and the rate between the two CLI reads' (it only falls while paused).
+  for (const [i, row] of before.rows.entries()) {
+    const s = shown.routes[i]!
+    expect({key: s.key, ...s.cells, status: undefined, rps: undefined}).toEqual({key: routeKey(row), ...numberCells(row), status: undefined, rps: undefined})
+    expect(s.text[3]).toBe(row.successRate === null ? '-' : `${(row.successRate * 100).toFixed(2)}%`)
+    expect(Number(s.cells.rps)).toBeLessThanOrEqual(row.rps)
+    expect(Number(s.cells.rps)).toBeGreaterThanOrEqual(after.rows[i]!.rps)
+  }
+  const backends = before.rows.flatMap((r, i) => r.backends.map((b, j) => ({key: `${routeKey(r)}|${b.backend}`, cells: numberCells(b), hi: b.rps, lo: after.rows[i]!.backends[j]!.rps})))
+  expect(shown.backends.map((b) => b.key)).toEqual(backends.map((b) => b.key))
+  for (const [i, b] of backends.entries()) {
+    const {rps, ...rest} = shown.backends[i]!.cells
+    expect(rest).toEqual(b.cells)
+    expect(Number(rps)).toBeLessThanOrEqual(b.hi)
+    expect(Number(rps)).toBeGreaterThanOrEqual(b.lo)
+  }
+  // Not vacuous: every route of the demo carried requests, through its one backend.
+  for (const r of p.routes) expect(Number(shown.routes.find((x) => `${x.kind}/${x.name}` === r)!.cells.requests)).toBeGreaterThan(0)
+  expect(shown.backends.length).toBeGreaterThanOrEqual(2)
+  await shot(page, p.shot)
+  expect(problems).toEqual([])
+  expect(foreign).toEqual([])
+  await page.context().close()
+}
+
 describe('mesh dashboard in Chromium, against a running demo', {timeout: 300_000}, () => {
   it('mesh demo prints the address of its own dashboard, which serves the page', async () => {
     const url = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/\?key=\S+) /m.exec(started.stdout)?.[1]
@@ -154,86 +239,35 @@ describe('mesh dashboard in Chromium, against a running demo', {timeout: 300_000
   })
 
   it('with the load paused, a workload page lists the routes of `mesh routes -o json` with the numbers per route and backend of `mesh stat --routes -o json`', async () => {
-    const load = demoState().processes.find((p) => p.key === 'load')!.pid!
     // web calls books (HTTPRoutes), books calls authors (GRPCRoutes).
     const pairs = [
-      {workload: 'deploy/web', service: 'books', routes: ['HTTPRoute/books-by-id', 'HTTPRoute/books-list']},
-      {workload: 'deploy/books', service: 'authors', routes: ['GRPCRoute/authors-get', 'GRPCRoute/authors-list']},
+      {workload: 'deploy/web', service: 'books', routes: ['HTTPRoute/books-by-id', 'HTTPRoute/books-list'], shot: 'routes'},
+      {workload: 'deploy/books', service: 'authors', routes: ['GRPCRoute/authors-get', 'GRPCRoute/authors-list'], shot: 'routes-grpc'},
     ]
-    const json = async <T,>(args: string[]): Promise<T> => {
-      const r = await mesh(args)
-      expect(r.exitCode, `mesh ${args.join(' ')}: ${r.stderr}`).toBe(0)
-      return JSON.parse(r.stdout) as T
-    }
-    const routeStat = (workload: string, service?: string): Promise<RouteStatReport> => json(['stat', workload, '--routes', ...(service ? ['--to', `svc/${service}`] : []), '--window', '1h', '-o', 'json'])
-    // What stands still once the load is paused: all but the rates (a rate over a window that grows falls).
-    const still = (r: RouteStatReport): string => JSON.stringify(r.rows.map((x) => ({...x, rps: 0, windowSeconds: 0, backends: x.backends.map((b) => ({...b, rps: 0}))})))
-    const key = (r: {authority: string; routeKind: string; route: string}): string => `${r.authority}|${r.routeKind}|${r.route}`
-    const cells = (n: RouteNumbers): Record<string, string> => ({success: String(n.successRate ?? ''), p50: String(n.latencyMs.p50 ?? ''), p95: String(n.latencyMs.p95 ?? ''), p99: String(n.latencyMs.p99 ?? ''), requests: String(n.requests)})
-    process.kill(-load, 'SIGSTOP')
-    try {
-      let last = ''
-      await eventually('mesh stat --routes to stand still', async () => {
-        const now = JSON.stringify(await Promise.all(pairs.map(async (p) => still(await routeStat(p.workload, p.service)))))
-        const same = now === last
-        last = now
-        return same ? true : undefined
-      }, {timeoutMs: 120_000, intervalMs: 6000})
+    await withLoadPaused(pairs.map((p) => () => routeStat(p.workload, ['--to', `svc/${p.service}`])), async () => {
       for (const p of pairs) {
-        const services = [...new Set((await routeStat(p.workload)).rows.flatMap((r) => (r.service ? [`${r.service.namespace}/${r.service.name}`] : [])))].sort()
-        const before = await routeStat(p.workload, p.service)
-        const objects = await json<RoutesReport>(['routes', `svc/${p.service}`, '-o', 'json'])
-        const cliDone = Date.now()
-        const {page, problems, foreign} = await open(dashboard.url)
-        await page.goto(`${dashboard.origin}/#/workload/demo/${p.workload}`)
-        const section = page.locator('[data-testid="routes"]')
-        // A read of the page's that started after the CLI's: its scrape lies between the two CLI reads.
-        await expect.poll(async () => Number((await section.getAttribute('data-read-at')) ?? 0), {timeout: 60_000}).toBeGreaterThan(cliDone)
-        const shown = await section.evaluate((el: any) => {
-          const cellsOf = (tr: any): Record<string, string> => Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map((td: any) => [td.getAttribute('data-col'), td.getAttribute('data-value')]))
-          return {
-            services: [...el.querySelectorAll('[data-testid="cp-routes"]')].map((t: any) => t.getAttribute('data-service') as string),
-            routes: [...el.querySelectorAll('tr[data-route]')].map((tr: any) => ({key: tr.getAttribute('data-route') as string, name: tr.querySelector('th').textContent as string, kind: tr.querySelectorAll('td')[0].textContent as string, cells: cellsOf(tr), text: [...tr.querySelectorAll('td')].map((td: any) => td.textContent as string)})),
-            backends: [...el.querySelectorAll('tr[data-backend]')].map((tr: any) => ({key: tr.getAttribute('data-backend') as string, cells: cellsOf(tr)})),
-          }
-        })
-        const after = await routeStat(p.workload, p.service)
-        expect(still(after)).toBe(still(before))
         // The Services it calls, as `mesh stat <workload> --routes` names them.
-        expect([...shown.services].sort()).toEqual(services)
+        const services = [...new Set((await routeStat(p.workload)).rows.flatMap((r) => (r.service ? [`${r.service.namespace}/${r.service.name}`] : [])))].sort()
         expect(services).toContain(`demo/${p.service}`)
-        // The same routes: `mesh stat --routes` rows (the routes in force and [default]), and every object of `mesh routes`, accepted.
-        expect(shown.routes.map((r) => r.key)).toEqual(before.rows.map(key))
-        expect(shown.routes.filter((r) => r.kind !== '-').map((r) => `${r.kind}/${r.name}`).sort()).toEqual(objects.routes.map((r) => `${r.kind}/${r.name}`).sort())
-        expect(objects.routes.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(p.routes)
-        for (const o of objects.routes) expect(shown.routes.find((r) => r.name === o.name)!.cells.status).toBe(o.conditions.some((c) => c.type === 'Accepted' && c.status === 'True') ? 'accepted' : 'pending')
-        // The same numbers: exactly what stands still, and the rate between the two CLI reads' (it only falls while paused).
-        for (const [i, row] of before.rows.entries()) {
-          const s = shown.routes[i]!
-          expect({key: s.key, ...s.cells, status: undefined, rps: undefined}).toEqual({key: key(row), ...cells(row), status: undefined, rps: undefined})
-          expect(s.text[3]).toBe(row.successRate === null ? '-' : `${(row.successRate * 100).toFixed(2)}%`)
-          expect(Number(s.cells.rps)).toBeLessThanOrEqual(row.rps)
-          expect(Number(s.cells.rps)).toBeGreaterThanOrEqual(after.rows[i]!.rps)
-        }
-        const backends = before.rows.flatMap((r, i) => r.backends.map((b, j) => ({key: `${key(r)}|${b.backend}`, cells: cells(b), hi: b.rps, lo: after.rows[i]!.backends[j]!.rps})))
-        expect(shown.backends.map((b) => b.key)).toEqual(backends.map((b) => b.key))
-        for (const [i, b] of backends.entries()) {
-          const {rps, ...rest} = shown.backends[i]!.cells
-          expect(rest).toEqual(b.cells)
-          expect(Number(rps)).toBeLessThanOrEqual(b.hi)
-          expect(Number(rps)).toBeGreaterThanOrEqual(b.lo)
-        }
-        // Not vacuous: every route of the demo carried requests, through its one backend.
-        for (const r of p.routes) expect(Number(shown.routes.find((x) => `${x.kind}/${x.name}` === r)!.cells.requests)).toBeGreaterThan(0)
-        expect(shown.backends.length).toBeGreaterThanOrEqual(2)
-        await shot(page, p.service === 'books' ? 'routes' : 'routes-grpc')
-        expect(problems).toEqual([])
-        expect(foreign).toEqual([])
-        await page.context().close()
+        await routesOnPage({...p, services, section: 'routes', table: 'cp-routes', stat: () => routeStat(p.workload, ['--to', `svc/${p.service}`])})
       }
-    } finally {
-      process.kill(-load, 'SIGCONT')
-    }
+    })
+  })
+
+  it('with the load paused, a workload page lists the routes of the Services it serves with the numbers of `mesh stat svc/<name> --routes -o json`', async () => {
+    // authors' pod backs svc/authors (GRPCRoutes, called by books), books' svc/books (HTTPRoutes, called by web).
+    const pairs = [
+      {workload: 'deploy/authors', service: 'authors', routes: ['GRPCRoute/authors-get', 'GRPCRoute/authors-list'], shot: 'served-routes-grpc'},
+      {workload: 'deploy/books', service: 'books', routes: ['HTTPRoute/books-by-id', 'HTTPRoute/books-list'], shot: 'served-routes'},
+    ]
+    await withLoadPaused(pairs.map((p) => () => routeStat(`svc/${p.service}`)), async () => {
+      for (const p of pairs) {
+        // The Services it serves, as `mesh stat <workload> --routes` names them.
+        const served = (await routeStat(p.workload)).served
+        expect(served).toEqual([{namespace: 'demo', name: p.service}])
+        await routesOnPage({...p, services: [`demo/${p.service}`], section: 'served-routes', table: 'served-routes-service', stat: () => routeStat(`svc/${p.service}`)})
+      }
+    })
   })
 
   it('the checks view shows the results of `mesh check --proxy`', async () => {

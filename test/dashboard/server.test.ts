@@ -25,7 +25,7 @@ const source = {
   snapshot: async () => ({...snapshot, time: Date.now()}),
   routes: async (namespace: string, resource: string): Promise<WorkloadRoutes> => {
     routeCalls.push(`${namespace} ${resource}`)
-    return {time: Date.now(), window: '1m', namespace, resource, services: [], other: [], omitted: 0, podErrors: []}
+    return {time: Date.now(), window: '1m', namespace, resource, services: [], other: [], omitted: 0, served: [], servedOmitted: 0, podErrors: []}
   },
   check: async () => ({success: true, categories: []}),
   tap: (_resource: string, filters: {path?: string}) => {

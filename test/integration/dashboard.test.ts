@@ -10,7 +10,8 @@
  *   process, at a veth address, as tap.test.ts does), which scrapes a real proxy at its pod IP;
  *   the page shows that workload with the numbers `mesh stat` gives the same user, and the
  *   workload's page a request sent during the test in its live tap (a WebSocket through the
- *   service proxy; the user may also `watch` deployments/tap).
+ *   service proxy; the user may also `watch` deployments/tap). The Service its pod backs shows
+ *   with the tap server's refusal until the user may `get` services/stat, then with its rows.
  */
 import {randomBytes} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -33,7 +34,7 @@ import type {RunningTapServer} from '../../src/control/tap/server.js'
 import {createMeshedPod} from './meshed-pods.js'
 import {ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {loadKube} from '../../src/k8s/client.js'
-import type {StatReport} from '../../src/stat/types.js'
+import type {RouteStatReport, StatReport} from '../../src/stat/types.js'
 
 const cluster = testCluster()
 const home = mkdtempSync(path.join(tmpdir(), 'mesh-dashboard-cluster-'))
@@ -81,6 +82,8 @@ describe('mesh dashboard on a cluster', () => {
     let api: MeshPod | undefined
     let client: MeshPod | undefined
     let kubeconfig: string
+    /** Binds the user to what the routes of a served Service need: `get services/stat`, the route objects' lists. */
+    let grantServed: () => Promise<void>
 
     beforeAll(async () => {
       const kube = await loadKube({kubeconfig: cluster.kubeconfigPath, context: 'admin'})
@@ -103,6 +106,8 @@ describe('mesh dashboard on a cluster', () => {
       client = await startMeshPod({name: 'client-0', deployment: 'client', routes: {'api:80': api}})
       const labels = {app: 'api'}
       await apps.createNamespacedDeployment({namespace: ns, body: {metadata: {name: 'api'}, spec: {selector: {matchLabels: labels}, template: {metadata: {labels}, spec: {containers: [{name: 'app', image: 'app'}]}}}}})
+      // svc/api selects its pod: the Service deploy/api serves.
+      await core.createNamespacedService({namespace: ns, body: {metadata: {name: 'api'}, spec: {selector: labels, ports: [{name: 'http', port: 80}]}}})
       // Its Pod, Running at the pod IP, with the proxy's tap and admin ports where they listen.
       await createMeshedPod(ns, 'api-0', {sa: 'api', ip: route.podIp, env: {[ProxyEnv.TAP_LISTEN_ADDR]: api.info.tapAddress!, [ProxyEnv.ADMIN_LISTEN_ADDR]: api.info.adminAddress!}})
       // 30 requests, 5 of them failing; no more traffic after, so the numbers stand still.
@@ -127,6 +132,11 @@ describe('mesh dashboard on a cluster', () => {
         })
       }
       await bind('mesh-system', `dashboard-proxy-${ns}`, [{apiGroups: [''], resources: ['services/proxy'], resourceNames: ['https:mesh-tap:8089'], verbs: ['get']}])
+      grantServed = () => bind(ns, 'dashboard-served', [
+        {apiGroups: [TAP_API_GROUP], resources: ['services/stat'], verbs: ['get']},
+        {apiGroups: [''], resources: ['services'], verbs: ['list']},
+        {apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: ['list']},
+      ])
       const kinds = ['namespaces', 'deployments', 'statefulsets', 'daemonsets']
       await bind(ns, 'dashboard', [
         {apiGroups: [TAP_API_GROUP], resources: kinds.flatMap((k) => [`${k}/stat`, `${k}/edges`]), verbs: ['get']},
@@ -181,6 +191,28 @@ describe('mesh dashboard on a cluster', () => {
         await expect.poll(() => tapped.first().locator('td').nth(6).textContent()).toBe('200')
         // Its routes: it sent no requests to a Service (its caller is outside the cluster).
         await expect.poll(() => page.locator('[data-testid="routes"]').textContent(), {timeout: 60_000}).toContain('No requests from it to a Service')
+        expect(await page.locator('[data-testid="routes"]').getByRole('alert').count()).toBe(0)
+        // The Service it serves, svc/api: without `get services/stat` the user sees the tap
+        // server's refusal there (and the API server's for the route objects), not data.
+        const served = page.locator(`[data-testid="served-routes"] [aria-label="routes of svc/api"]`)
+        await expect.poll(() => served.getByRole('alert').allTextContents(), {timeout: 60_000}).toEqual([
+          expect.stringContaining('user dashboard-user may not get services/stat api'),
+          expect.stringContaining('cannot list the Services of namespace'),
+        ])
+        expect(await served.locator('tr[data-route]').count()).toBe(0)
+        await page.screenshot({path: shot('cluster-served-refused'), fullPage: true})
+        // With the rights: svc/api's table with the rows of `mesh stat svc/api --routes` as the same user, no refusal.
+        await grantServed()
+        const svcStat = await eventually('mesh stat svc/api --routes as the dashboard user', async () => {
+          const r = await runMesh(['stat', 'svc/api', '--routes', '--window', '1h', '-o', 'json', '--kubeconfig', kubeconfig, '--context', 'dash'])
+          if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.stderr.trim().slice(0, 500)}`)
+          return JSON.parse(r.stdout) as RouteStatReport
+        }, {intervalMs: 250})
+        await expect.poll(() => served.getByRole('alert').count(), {timeout: 60_000}).toBe(0)
+        await expect.poll(() => served.locator('tr[data-route]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-route'))), {timeout: 60_000})
+          .toEqual(svcStat.rows.map((r) => `${r.authority}|${r.routeKind}|${r.route}`))
+        // (No rows here: its one caller is no Pod of the cluster, and this tap server has no registry to list routes in force by.)
+        expect(await served.locator(`table[data-service="${ns}/api"]`).count()).toBe(1)
         expect(await page.getByRole('alert').count()).toBe(0)
         await page.screenshot({path: shot('cluster-workload'), fullPage: true})
         await page.context().close()

@@ -111,6 +111,24 @@ describe('mesh stat --routes (real controller, real sidecar)', () => {
     expect(report.rows.some((r) => r.route === 'books-idle')).toBe(false)
     const to = await statJson(['deploy/web', '--to', 'svc/authors'])
     expect(summary(to.rows)).toEqual([[authors, 'default', 'default', 3]])
+    // web's pod is no Service's endpoint: it serves none (and --to asks about one Service only).
+    expect(report.served).toEqual([])
+    expect(to.served).toBeUndefined()
+  })
+
+  it("a workload's report names the Services it serves (whose endpoints are its pods); their numbers are the Service view", async () => {
+    const books = await statJson(['deploy/books'])
+    expect(books.served).toEqual([{namespace: NS, name: 'books'}])
+    // books sends nothing itself: no rows, and its Service's routes are counted at its callers.
+    expect(books.rows).toEqual([])
+    expect(await statJson(['pod/books-v2-0'])).toMatchObject({served: [{namespace: NS, name: 'books-v2'}]})
+    expect((await statJson(['svc/books'])).served).toBeUndefined()
+    expect((await statJson(['deploy'])).served).toBeUndefined()
+    // The table says where its routes are counted.
+    const table = await runMesh(['stat', 'deploy/books', '--routes'])
+    expect(table.exitCode).toBe(0)
+    expect(table.stdout).toBe('')
+    expect(table.stderr).toContain(`It serves svc/books: its callers' requests per route: mesh stat svc/books --routes -n ${NS}`)
   })
 
   it('prints a table with [default] last; -o wide adds a row per backend', async () => {

@@ -42,8 +42,28 @@ export async function routeStatQuery(resolver: TargetResolver, store: MetricsSto
     callers = (await resolver.resolve(from.resource, from.scope)).flatMap((g) => g.pods)
   }
   const to = req.to ? {namespace: req.to.scope.namespace, name: req.to.resource.name ?? ''} : undefined
+  const served = !service && req.resource.kind !== 'namespace' && req.resource.name && !req.to ? await servedBy(resolver, groups) : undefined
   const {windows, errors} = await scrapeAll(store, callers ?? groups.flatMap((g) => g.pods), req.windowMs)
-  return {window: formatDuration(req.windowMs), rows: computeRouteStats({groups, mode: service ? 'service' : 'client', callers, to, view}, windows), errors}
+  return {window: formatDuration(req.windowMs), rows: computeRouteStats({groups, mode: service ? 'service' : 'client', callers, to, view}, windows), errors, ...(served ? {served} : {})}
+}
+
+/** A RouteStatReport names at most this many Services a workload serves. */
+export const MAX_SERVED_SERVICES = 50
+
+/**
+ * The Services a workload's pods back (the resolver's own Service selection, as `mesh stat
+ * svc/<name>` resolves a Service: the Kubernetes selector, or the demo registry's endpoints).
+ */
+async function servedBy(resolver: TargetResolver, groups: ResolvedGroup[]): Promise<Array<{namespace: string; name: string}>> {
+  const mine = new Set(groups.flatMap((g) => g.pods).map(podKey))
+  const namespace = groups[0]?.resource.namespace
+  if (mine.size === 0 || namespace === undefined) return []
+  const services = await resolver.resolve({kind: 'service'}, {namespace})
+  return services
+    .filter((g) => g.pods.some((p) => mine.has(podKey(p))))
+    .map((g) => ({namespace: g.resource.namespace, name: g.resource.name}))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(0, MAX_SERVED_SERVICES)
 }
 
 async function scrapeAll(store: MetricsStore, pods: PodInfo[], windowMs: number): Promise<{windows: Windows; errors: StatReport['errors']}> {
