@@ -14,6 +14,8 @@ import {connectHandler, upgradeHandler} from './tunnel.js'
 interface H1Conn extends Duplex {
   [kSince]?: number
   [kServed]?: boolean
+  /** Pipelined requests waiting for the one in progress (undefined: none in progress). */
+  [kWaiting]?: Array<[http.IncomingMessage, http.ServerResponse]>
   /** Node's: the response in progress on this connection, if any. */
   _httpMessage?: http.ServerResponse | null
 }
@@ -21,6 +23,7 @@ interface H1Conn extends Duplex {
 const kConns = Symbol('mesh.h1conns')
 const kSince = Symbol('mesh.h1since')
 const kServed = Symbol('mesh.h1served')
+const kWaiting = Symbol('mesh.h1waiting')
 /** A connection that never sent a request gets this long before a drain may close it. */
 const FRESH_MS = 2000
 
@@ -37,11 +40,34 @@ export function closeIdleHttp1(server: http.Server): void {
   }
 }
 
-/** Marks the connection as having carried a request, then handles it (one 'request' listener). */
+/**
+ * Marks the connection as having carried a request, then handles it (one 'request' listener):
+ * one request at a time per connection, as the raw codec and nginx do. Node's parser reads
+ * pipelined requests ahead and emits every one at once; forwarded as they came, a client's
+ * pipelined flood became as many upstream requests at once, a connect storm that made a healthy
+ * endpoint fail its connects and be ejected (found by control-routes-wait.test.ts's flood). The
+ * later ones wait here for the one in progress to end (Node answers them in order anyway); when
+ * the connection closes, those waiting are dropped, never forwarded.
+ */
 function served(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  return (req, res) => {
-    ;(req.socket as H1Conn)[kServed] = true
+  const run = (socket: H1Conn, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    res.once('close', () => {
+      const next = socket[kWaiting]?.shift()
+      if (next === undefined) socket[kWaiting] = undefined
+      else if (!socket.destroyed) run(socket, next[0], next[1])
+    })
     handler(req, res)
+  }
+  return (req, res) => {
+    const socket = req.socket as H1Conn
+    socket[kServed] = true
+    const waiting = socket[kWaiting]
+    if (waiting !== undefined) {
+      waiting.push([req, res])
+      return
+    }
+    socket[kWaiting] = []
+    run(socket, req, res)
   }
 }
 
@@ -65,7 +91,10 @@ export function createHttp1Server(side: Side): http.Server {
   server.on('connection', (socket: H1Conn) => {
     socket[kSince] = performance.now()
     conns.add(socket)
-    socket.once('close', () => conns.delete(socket))
+    socket.once('close', () => {
+      conns.delete(socket)
+      socket[kWaiting] = undefined
+    })
   })
   server.on('connect', connectHandler(side))
   server.on('upgrade', upgradeHandler(side))
