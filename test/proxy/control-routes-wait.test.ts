@@ -210,7 +210,8 @@ describe('the first request to a Service waits for its route policy', () => {
     let got = ''
     sock.on('data', (d: Buffer) => (got += d.toString('latin1')))
     sock.on('error', () => {})
-    const closed = new Promise((r) => sock.once('close', r))
+    let sockClosed = false
+    const closed = new Promise<void>((r) => sock.once('close', () => { sockClosed = true; r() }))
     const one = `GET /flood HTTP/1.1\r\nHost: ${authority('flood')}\r\n\r\n`
     sock.write(one.repeat(Math.ceil(256_000 / one.length)))
     sock.write(`POST /smuggle HTTP/1.1\r\nHost: ${authority('flood')}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`)
@@ -219,9 +220,10 @@ describe('the first request to a Service waits for its route policy', () => {
     expect(await h1(patient, '/other', {host: V2})).toMatchObject({status: 200, app: 'v2'})
     answer('flood', {type: 'routes', ...(toV2('flood') as object)})
     // The raw codec answers the first request (by the policy) before it reads the bad framing;
-    // the node codec's parser (Node's server) reads ahead, refuses the connection with 400 at
-    // the contradictory framing and drops what was queued: either way no smuggled request.
-    await eventually('the first pipelined answer', () => (/^HTTP\/1\.1 (200|400) /.test(got) ? true : undefined))
+    // the node codec's parser (Node's server) reads ahead: the connection is closed past the
+    // pipelined requests' bound (pipeline_limit), or refused with 400 at the contradictory
+    // framing, and what was queued is dropped: either way no smuggled request.
+    await eventually('the first pipelined answer, or the connection closed', () => (/^HTTP\/1\.1 (200|400) /.test(got) || sockClosed ? true : undefined))
     if (got.startsWith('HTTP/1.1 200 ')) expect(got).toContain('"x-app":"v2"')
     else expect(process.env.MESH_PROXY_HTTP1_CODEC).toBe('node')
     sock.destroy()

@@ -5,6 +5,7 @@
 // how many requests it holds at once, and the answers must come back complete and in order.
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {MAX_PIPELINED_WAITING} from '../../src/proxy/http/http1/server.js'
 import {closeServer, startEchoApp, startPair, type EchoApp, type Pair} from './helpers.js'
 
 const N = 40
@@ -62,4 +63,31 @@ describe('pipelined requests', () => {
     expect((got.match(/\/p\d+\n/g) ?? [])).toEqual(Array.from({length: N}, (_, i) => `/p${i}\n`))
     expect(most).toBe(1)
   }, 90_000)
+
+  // Node's parser reads a pipeline ahead and holds a request and a response for each: a client
+  // streaming pipelined requests would grow that queue without end. Past the bound the
+  // connection is closed, counted once; what was waiting never reaches the app.
+  it('node codec: a connection with more pipelined requests waiting than the bound is closed, counted as pipeline_limit', async () => {
+    const pair = pairs.node!
+    const before = pair.client.stats.refused.pipeline_limit
+    const seenBefore = app.requests
+    const sock = net.connect(pair.client.ports.outbound, '127.0.0.1')
+    await new Promise((r) => sock.once('connect', r))
+    sock.on('error', () => {})
+    const closed = new Promise((r) => sock.once('close', r))
+    let pipeline = ''
+    for (let i = 0; i < 3 * MAX_PIPELINED_WAITING; i++) pipeline += `GET /flood${i} HTTP/1.1\r\nHost: web.local\r\n\r\n`
+    sock.write(pipeline)
+    await closed
+    expect(pair.client.stats.refused.pipeline_limit - before).toBe(1)
+    // At most the one in progress went on (one at a time), none of those waiting.
+    expect(app.requests - seenBefore).toBeLessThanOrEqual(1)
+    // The listener serves others.
+    const other = net.connect(pair.client.ports.outbound, '127.0.0.1')
+    let got = ''
+    other.setEncoding('latin1').on('data', (d: string) => (got += d))
+    other.write('GET /after HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n')
+    await new Promise((r) => other.once('close', r))
+    expect(got).toMatch(/^HTTP\/1\.1 200 [^]*\/after\n$/)
+  }, 60_000)
 })

@@ -16,6 +16,7 @@ export const REFUSAL_REASONS = {
   h2_reset_flood: 'an HTTP/2 connection that reset too many streams before their response (GOAWAY ENHANCE_YOUR_CALM)',
   h2_stream_limit: 'an HTTP/2 connection that opened streams beyond the concurrent-stream limit (GOAWAY ENHANCE_YOUR_CALM)',
   trust_bundle_invalid: 'a trust bundle from the destination service the proxy could not apply (oversized, unparsable, empty, not CAs, or without the anchor its own certificate chains to); the anchors in use stay',
+  pipeline_limit: 'an HTTP/1 connection with more pipelined requests waiting than the bound (MAX_PIPELINED_WAITING): closed',
   forbidden: 'an inbound request (403, gRPC PERMISSION_DENIED) or connection (closed) the authorization policy refused',
 } as const
 

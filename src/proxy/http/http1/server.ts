@@ -24,6 +24,11 @@ const kConns = Symbol('mesh.h1conns')
 const kSince = Symbol('mesh.h1since')
 const kServed = Symbol('mesh.h1served')
 const kWaiting = Symbol('mesh.h1waiting')
+/**
+ * Pipelined requests a connection may have waiting behind the one in progress (browsers and
+ * curl do not pipeline; a client that sends more is closed, counted as pipeline_limit).
+ */
+export const MAX_PIPELINED_WAITING = 100
 /** A connection that never sent a request gets this long before a drain may close it. */
 const FRESH_MS = 2000
 
@@ -49,7 +54,7 @@ export function closeIdleHttp1(server: http.Server): void {
  * later ones wait here for the one in progress to end (Node answers them in order anyway); when
  * the connection closes, those waiting are dropped, never forwarded.
  */
-function served(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+function served(side: Side, handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const run = (socket: H1Conn, req: http.IncomingMessage, res: http.ServerResponse): void => {
     res.once('close', () => {
       const next = socket[kWaiting]?.shift()
@@ -60,9 +65,20 @@ function served(handler: (req: http.IncomingMessage, res: http.ServerResponse) =
   }
   return (req, res) => {
     const socket = req.socket as H1Conn
+    // (requests Node still parses from a connection already closed: never forwarded)
+    if (socket.destroyed) return
     socket[kServed] = true
     const waiting = socket[kWaiting]
     if (waiting !== undefined) {
+      if (waiting.length >= MAX_PIPELINED_WAITING) {
+        // Node reads on while the answers are small: a client streaming a pipeline would grow
+        // this queue without end. Past the bound the connection goes (counted once).
+        socket[kWaiting] = undefined
+        refuseInput(side, 'pipeline_limit')
+        side.log.debug('pipelined requests past the bound: connection closed', {waiting: waiting.length})
+        socket.destroy()
+        return
+      }
       waiting.push([req, res])
       return
     }
@@ -83,7 +99,7 @@ export function createHttp1Server(side: Side): http.Server {
     joinDuplicateHeaders: false,
     // Answered by the proxy (with mesh-proxy-error), not by Node's bare 400.
     requireHostHeader: false,
-  }, served(http1Handler(side)))
+  }, served(side, http1Handler(side)))
   // MESH_PROXY_HTTP1_CODEC, read once here so a bad value fails at start.
   markCodec(server)
   const conns = new Set<H1Conn>()
