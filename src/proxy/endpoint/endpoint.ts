@@ -86,8 +86,12 @@ export class EndpointClient {
     return this.secureContext() ? this.tlsOn : this.tlsOff
   }
 
-  /** A new connection, with a connect timeout; TLS verified against the endpoint's identity. */
-  connect(alpn?: string[]): Duplex {
+  /**
+   * A new connection, with a connect timeout; TLS verified against the endpoint's identity.
+   * `onread` (net.connect's: reads into the caller's buffers, no 'data' events) applies to a
+   * plaintext connection only; `Upstream.ownReads` tells which one the caller got.
+   */
+  connect(alpn?: string[], onread?: net.OnReadOpts): Duplex {
     const ctx = this.secureContext()
     const identity = this.options.identity
     const expected = this.endpoint.identity
@@ -117,7 +121,7 @@ export class EndpointClient {
       })
       socket = t
     } else {
-      socket = net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, lookup: this.options.lookup})
+      socket = net.connect({host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, lookup: this.options.lookup, onread})
     }
     socket.setNoDelay(true)
     const timeout = this.options.connectTimeoutMs

@@ -11,6 +11,7 @@
 // several ms of CPU each) run at once per endpoint: a burst that finds the pool empty no longer
 // opens one connection per request, which under load fed on itself (handshakes slowed the
 // answers, so more requests found no free connection, so more handshakes).
+import type net from 'node:net'
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from './endpoint.js'
 import {onEstablished} from '../net/established.js'
@@ -20,7 +21,12 @@ const MAX_FREE = 256
 
 /** Where an upstream connection's events go while it carries a request. */
 export interface UpstreamOwner {
-  upData(chunk: Buffer): void
+  /**
+   * Bytes read. Returns whether the owner may still hold `chunk`'s memory after the call (a
+   * write of it queued, part of a head kept): a connection that reads into its own buffer
+   * (OwnReads) then reads into a new one.
+   */
+  upData(chunk: Buffer): boolean
   upError(err: Error): void
   /** The upstream sent FIN or closed. */
   upClose(): void
@@ -104,8 +110,10 @@ export class RawPool {
   private connect(): void {
     this.connecting++
     let socket: Duplex
+    // (a plaintext connection reads into its own buffer: see OwnReads)
+    const reads = this.ep.tls.tls ? undefined : new OwnReads(this)
     try {
-      socket = this.ep.connect(['http/1.1'])
+      socket = this.ep.connect(['http/1.1'], reads)
     } catch (err) {
       // (net.connect throws for an address it cannot use, e.g. a bad port): a connect failure
       this.connecting--
@@ -114,6 +122,7 @@ export class RawPool {
       return
     }
     const u: Upstream = {socket, reused: false, freedAt: 0, idleMs: this.idleMs, owner: undefined}
+    if (reads) reads.up = u
     const s = u.socket
     let state: 'connecting' | 'up' | 'failed' = 'connecting'
     // A connect that failed: every waiting attempt gets the error (each decides: retry elsewhere or answer).
@@ -132,6 +141,7 @@ export class RawPool {
       this.hand(u)
       this.grow()
     })
+    // (the reads of a TLS connection; a plaintext one's go to OwnReads, with no 'data' event)
     s.on('data', (chunk: Buffer) => {
       const o = u.owner
       if (o) deliver(o, () => o.upData(chunk))
@@ -162,7 +172,7 @@ export class RawPool {
   }
 
   /** A connection no one owns closed, half-closed, failed or talked: out of the pool. */
-  private drop(u: Upstream): void {
+  drop(u: Upstream): void {
     const i = this.free.indexOf(u)
     if (i >= 0) this.free.splice(i, 1)
     u.socket.destroy()
@@ -211,6 +221,59 @@ export class RawPool {
       clearInterval(this.sweeper)
       this.sweeper = undefined
     }
+  }
+}
+
+/** Bytes a plaintext connection's buffer takes per read; after a read that fills it, BIG_READ. */
+const SMALL_READ = 8 * 1024
+const BIG_READ = 64 * 1024
+
+/**
+ * The reads of a plaintext upstream connection, into a buffer of its own (net.connect's
+ * `onread`): no 'data' event through the stream layers and no buffer made per read, as Node's
+ * reads otherwise do (a 64 KB allocation shrunk to what came). The same buffer is read into
+ * again only when the owner says it holds none of it (UpstreamOwner.upData: its bytes were
+ * written through and nothing of them is kept); else, and when the read size changes, the next
+ * read goes into a new buffer and the old one stays with whoever holds it. A read that fills the
+ * buffer makes the next one BIG_READ, a small read on a big one SMALL_READ again.
+ */
+export class OwnReads implements net.OnReadOpts {
+  /** The connection these reads are of (set as soon as it exists). */
+  up: Upstream | undefined
+  private slab: Buffer = Buffer.allocUnsafeSlow(SMALL_READ)
+  /** The owner may still hold bytes of `slab`. */
+  private held = false
+  private size = SMALL_READ
+
+  constructor(private readonly pool: RawPool) {}
+
+  /** The buffer for the next read (net calls it after each `callback`). */
+  readonly buffer = (): Buffer => {
+    if (this.held || this.slab.length !== this.size) {
+      this.slab = Buffer.allocUnsafeSlow(this.size)
+      this.held = false
+    }
+    return this.slab
+  }
+
+  readonly callback = (n: number, buf: Uint8Array): boolean => {
+    const slab = buf as Buffer
+    if (n === slab.length) this.size = BIG_READ
+    else if (n <= SMALL_READ) this.size = SMALL_READ
+    const u = this.up!
+    const o = u.owner
+    if (o === undefined) {
+      this.pool.drop(u)
+      return true
+    }
+    // (as deliver(), without a closure per read; a throw leaves the buffer to the attempt)
+    this.held = true
+    try {
+      this.held = o.upData(slab.subarray(0, n))
+    } catch (err) {
+      o.crashed(err)
+    }
+    return true
   }
 }
 

@@ -4,6 +4,7 @@
 // HTTP/1.0, odd framing, malformed heads) hands the connection, at a request boundary, to the
 // side's Node http.Server, which answers it as the node codec does.
 import type http from 'node:http'
+import net from 'node:net'
 import type {Duplex} from 'node:stream'
 import {normalizeAuthority} from '../../../config/config.js'
 import {connOf, type ConnCtx} from '../../../core/conn.js'
@@ -49,9 +50,12 @@ export class RawConn implements ClientSide {
   /** performance.now() at the last byte read or written: the idle timeout (drain.ts) counts from it. */
   lastActive = this.since
   private readonly conn: ConnCtx
+  /** A plain TCP socket (net.Socket itself, not TLS or another stream): see holdsWrites. */
+  private readonly plainTcp: boolean
 
   constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
     this.conn = connOf(socket)!
+    this.plainTcp = socket.constructor === net.Socket
     socket.on('data', this.onData)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
@@ -266,6 +270,11 @@ export class RawConn implements ClientSide {
 
   uncork(): void {
     this.socket.uncork()
+  }
+
+  holdsWrites(): boolean {
+    // A TCP socket's write that returned with nothing queued is in the kernel; another stream (TLS) may keep the bytes.
+    return this.socket.writableLength > 0 || !this.plainTcp
   }
 
   done(close: boolean): void {

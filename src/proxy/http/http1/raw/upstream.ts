@@ -22,6 +22,8 @@ export interface ClientSide {
   onceDrain(f: () => void): void
   cork(): void
   uncork(): void
+  /** Bytes written may still be referenced after write() returned (a write queued, or a stream that keeps them). */
+  holdsWrites(): boolean
   /** The exchange is over; `close` ends the client connection. */
   done(close: boolean): void
   /** Both directions are beyond repair: destroy the client connection. */
@@ -274,15 +276,17 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     }
   }
 
-  /** Bytes from the attempt's connection (UpstreamOwner): the head, then the body. */
-  upData(chunk: Buffer): void {
+  /**
+   * Bytes from the attempt's connection (UpstreamOwner): the head, then the body. Returns
+   * whether `chunk`'s memory may still be held: part of a head kept, or a client write of it queued.
+   */
+  upData(chunk: Buffer): boolean {
     this.gotBytes = true
     if (this.resFramer === undefined) {
       this.rhead.add(chunk)
       this.readHead()
-      return
-    }
-    this.onBody(chunk)
+    } else this.onBody(chunk)
+    return this.rhead.length > 0 || this.client.holdsWrites()
   }
 
   upError(err: Error): void {
