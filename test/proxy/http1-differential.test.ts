@@ -10,8 +10,9 @@ import net from 'node:net'
 import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ChunkedFramer} from '../../src/proxy/http/http1/raw/framing.js'
-import {HeadBuffer, headEnd, parseRequestHead} from '../../src/proxy/http/http1/raw/head.js'
-import {requestFraming} from '../../src/proxy/http/http1/raw/request-plan.js'
+import {HeadBuffer, headEnd, parseRequestHead, parseResponseHead} from '../../src/proxy/http/http1/raw/head.js'
+import {requestFraming, wantsClose} from '../../src/proxy/http/http1/raw/request-plan.js'
+import {planResponse} from '../../src/proxy/http/http1/raw/response.js'
 import {compareRequests, compareResponses, type Finding} from './http1-diff/compare.js'
 import {requestStreams, responseStreams, type Case} from './http1-diff/gen.js'
 import {llhttpParse} from './http1-diff/llhttp.js'
@@ -98,6 +99,56 @@ describe('shapes the property runs found', () => {
     same('HEAD /$HTTP/1.1\n\r\nHost: web.local\r\n\r\r\n\r')
     same('GET /\nHost: web.local\r\n\r\n')
     same('GET / HTTP/1.1\nHost: web.local\r\n\r\n')
+  })
+})
+
+describe('Connection: which tokens it lists, as llhttp reads them (keep-alive of a response or request)', () => {
+  // Elements near the real tokens: the tokens themselves in any case, with prefixes, suffixes,
+  // inner spaces, parameters; spaces and tabs around; several in one value.
+  const element = fc.oneof(
+    fc.constantFrom('close', 'keep-alive', 'upgrade', 'CLOSE', 'Keep-Alive', 'x-close', 'closed', 'close x', 'clo se', 'close;a', 'keep-alive;x', 'x-keep-alive', 'keep-alivex', 'kee-alive', ''),
+    fc.tuple(fc.constantFrom('', 'x', '-', ' ', '\t', 'a '), fc.constantFrom('close', 'keep-alive', 'Close', 'KEEP-ALIVE'), fc.constantFrom('', 'x', '-', ' ', '\t', ' a', ';q=1')).map(([a, t, b]) => a + t + b),
+    fc.stringMatching(/^[a-zA-Z -]{0,12}$/),
+  )
+  const value = fc.array(fc.tuple(fc.constantFrom('', ' ', '\t', '  '), element, fc.constantFrom('', ' ', '\t')).map(([a, e, b]) => a + e + b), {minLength: 1, maxLength: 4})
+    .map((els) => els.join(','))
+    // (llhttp refuses a value that begins or ends with whitespace only when empty: keep values with something in them)
+    .filter((v) => v.trim() !== '')
+
+  it('responses, HTTP/1.1 and HTTP/1.0: the raw codec reuses the connection exactly when llhttp keeps it alive', () => {
+    fc.assert(fc.property(value, fc.boolean(), (v, http10) => {
+      const bytes = Buffer.from(`HTTP/1.${http10 ? 0 : 1} 200 OK\r\nContent-Length: 0\r\nConnection: ${v}\r\n\r\n`, 'latin1')
+      const l = llhttpParse(bytes, {type: 'response', maxHeaderSize: LIMITS.maxHeaderBytes})
+      const h = parseResponseHead(bytes, headEnd(bytes), 100)
+      if (l.error !== undefined || l.messages.length !== 1) return true
+      expect(h, JSON.stringify(v)).not.toBeNull()
+      expect(planResponse(h!, 'GET', 16384)!.reusable, JSON.stringify(v)).toBe(l.messages[0]!.keepAlive)
+      return true
+    }), {numRuns: 3000})
+  })
+
+  it('requests (HTTP/1.1): the raw codec closes after the answer exactly when llhttp does not keep the connection alive', () => {
+    fc.assert(fc.property(value, (v) => {
+      const bytes = Buffer.from(`GET / HTTP/1.1\r\nHost: web.local\r\nConnection: ${v}\r\n\r\n`, 'latin1')
+      const l = llhttpParse(bytes, {type: 'request', maxHeaderSize: LIMITS.maxHeaderBytes})
+      const h = parseRequestHead(bytes, headEnd(bytes), 100)
+      if (l.error !== undefined || l.messages.length !== 1 || h === null) return true
+      expect(wantsClose(h), JSON.stringify(v)).toBe(!l.messages[0]!.keepAlive)
+      return true
+    }), {numRuns: 3000})
+  })
+
+  it('the shapes a mutated stream found (x-keep-alive on HTTP/1.0 is not keep-alive; seed 1801450760) and their kin', () => {
+    const reusable = (version: string, v: string): boolean => {
+      const b = Buffer.from(`HTTP/${version} 200 OK\r\nContent-Length: 0\r\nConnection: ${v}\r\n\r\n`, 'latin1')
+      return planResponse(parseResponseHead(b, headEnd(b), 100)!, 'GET', 16384)!.reusable
+    }
+    expect(reusable('1.0', 'x-keep-alive')).toBe(false)
+    expect(reusable('1.0', 'keep-alive\t')).toBe(true)
+    expect(reusable('1.0', 'keep-alive, close')).toBe(true)
+    expect(reusable('1.1', 'x-close')).toBe(true)
+    expect(reusable('1.1', 'close x')).toBe(true)
+    expect(reusable('1.1', 'foo ,\tClose')).toBe(false)
   })
 })
 

@@ -188,3 +188,29 @@ export function contentLength(value: string): number {
   }
   return v
 }
+
+/**
+ * Whether a Connection field value lists `token` (given in lower case): one of its
+ * comma-separated elements, spaces and tabs around it trimmed, case-insensitively, as llhttp
+ * reads it ("x-close", "closed" and "close x" are not "close").
+ */
+export function listsToken(value: string, token: string): boolean {
+  const n = value.length
+  const len = token.length
+  for (let i = 0; i <= n;) {
+    let end = value.indexOf(',', i)
+    if (end < 0) end = n
+    let s = i
+    let e = end
+    for (let c = value.charCodeAt(s); s < e && (c === 32 || c === 9); c = value.charCodeAt(++s));
+    for (let c = value.charCodeAt(e - 1); e > s && (c === 32 || c === 9); c = value.charCodeAt(--e - 1));
+    if (e - s === len) {
+      // (| 0x20 lower-cases a letter; a field value has no control character it could map onto one)
+      let k = 0
+      while (k < len && (value.charCodeAt(s + k) | 0x20) === token.charCodeAt(k)) k++
+      if (k === len) return true
+    }
+    i = end + 1
+  }
+  return false
+}

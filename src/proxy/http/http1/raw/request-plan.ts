@@ -1,7 +1,7 @@
 // Which requests the raw codec serves itself, and how their bodies are framed: a pure function
 // of the parsed head, so that the differential tests against llhttp (test/proxy/http1-diff/)
 // exercise exactly the codec's decision. Anything else is handed to Node's server (llhttp).
-import {ChunkedFramer, contentLength, LengthFramer, type Framer} from './framing.js'
+import {ChunkedFramer, contentLength, LengthFramer, listsToken, type Framer} from './framing.js'
 import type {RequestHead} from './head.js'
 
 /** The body's framing (null: no body), or undefined when the Node codec should take the request. */
@@ -25,5 +25,5 @@ export function requestFraming(head: RequestHead, maxTrailerBytes: number): {fra
 /** The client asked to close after this request (`Connection: close`). */
 export function wantsClose(head: RequestHead): boolean {
   const c = head.known.connection
-  return typeof c === 'string' && c.toLowerCase().includes('close')
+  return typeof c === 'string' && listsToken(c, 'close')
 }

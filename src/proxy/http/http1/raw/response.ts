@@ -1,7 +1,7 @@
 // How a response from upstream is framed on the raw codec: no body (HEAD, 204, 304), chunked
 // (the last coding; passed through still chunked), Content-Length, or until the upstream closes
 // (the client connection then closes too); and whether the upstream connection may be reused.
-import {ChunkedFramer, contentLength, LengthFramer, type Framer} from './framing.js'
+import {ChunkedFramer, contentLength, LengthFramer, listsToken, type Framer} from './framing.js'
 import type {ResponseHead} from './head.js'
 
 export interface ResponsePlan {
@@ -33,7 +33,7 @@ export function framingFieldsValid(h: ResponseHead): boolean {
  */
 export function informationalValid(h: ResponseHead): boolean {
   const c = h.known.connection
-  return !h.http10 && framingFieldsValid(h) && !(typeof c === 'string' && c.toLowerCase().includes('close'))
+  return !h.http10 && framingFieldsValid(h) && !(typeof c === 'string' && listsToken(c, 'close'))
 }
 
 /** The plan for `h`, or null when its framing fields are not valid (the caller answers 502). */
@@ -41,8 +41,9 @@ export function planResponse(h: ResponseHead, method: string, maxTrailerBytes: n
   if (!framingFieldsValid(h)) return null
   const te = h.known['transfer-encoding'] as string | undefined
   const cl = h.known['content-length'] as string | undefined
-  const conn = (h.known.connection as string | undefined)?.toLowerCase() ?? ''
-  const reusable = h.http10 ? conn.includes('keep-alive') : !conn.includes('close')
+  // (as llhttp: HTTP/1.0 is reused only when it lists keep-alive, HTTP/1.1 unless it lists close)
+  const conn = h.known.connection
+  const reusable = typeof conn !== 'string' ? !h.http10 : h.http10 ? listsToken(conn, 'keep-alive') : !listsToken(conn, 'close')
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return {framer: null, untilClose: false, reusable, te: undefined}
   if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) return {framer: new ChunkedFramer(maxTrailerBytes), untilClose: false, reusable, te}
   if (cl !== undefined) {
