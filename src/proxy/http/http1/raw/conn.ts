@@ -63,8 +63,9 @@ export class RawConn implements ClientSide {
     return this.ex === undefined && this.pending.length === 0
   }
 
+  /** A request in progress: being forwarded, or waiting for its route policy (no exchange yet). */
   get busy(): boolean {
-    return this.ex !== undefined
+    return this.ex !== undefined || this.preparing
   }
 
   readonly onData = (chunk: Buffer): void => {
