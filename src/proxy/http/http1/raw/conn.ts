@@ -216,7 +216,7 @@ export class RawConn implements ClientSide {
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
       headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-      startNs: process.hrtime.bigint(), seriesSlot: undefined,
+      startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
     }
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind
