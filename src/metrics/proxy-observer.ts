@@ -20,6 +20,7 @@ import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, typ
 import {registerReliabilityFamilies, type ReliabilityFamilies} from './reliability-families.js'
 import {DetectTimeouts} from './detect-families.js'
 import type {Registry} from './registry.js'
+import type {RequestSeries, ResponseSeries, RouteSeries, StatusSeries} from './request-series.js'
 
 export interface ProxyMetricsOptions {
   /** The local pod's labels on every series, e.g. {namespace, pod, deployment}. */
@@ -27,35 +28,6 @@ export interface ProxyMetricsOptions {
   /** Cap on distinct label sets per family (default 10,000). */
   maxSeries?: number
   now?: () => bigint
-}
-
-interface ResponseSeries {
-  latency: HistogramChild
-  success?: CounterChild
-  failure?: CounterChild
-}
-
-interface StatusSeries extends ResponseSeries {
-  status: number
-  /** The request series it belongs to (its label values), so a response needs no lookup. */
-  owner: RequestSeries
-  /** The same response in the route families, when the request has a route series. */
-  route?: ResponseSeries
-}
-
-/** route_* series of one (direction, dst, rt_route, tls). */
-interface RouteSeries {
-  values: string[]
-  request: CounterChild
-  byStatus: Map<number, ResponseSeries>
-}
-
-interface RequestSeries {
-  values: string[]
-  request: CounterChild
-  byStatus: Map<number, StatusSeries>
-  /** Set when the control plane's route policy routed the request (RequestMeta.routeKind). */
-  route?: RouteSeries
 }
 
 interface CloseSeries {
@@ -166,25 +138,24 @@ export class ProxyMetricsObserver implements Observer {
     const r = this.requestSeries(req)
     r.request.inc()
     r.route?.request.inc()
-    req.seriesSlot = r
+    req.requestSeries = r
   }
 
   responseInit(req: RequestMeta, status: number): void {
-    const slot = req.seriesSlot
-    const s = this.statusSeries(isRequestSeries(slot) ? slot : this.requestSeries(req), status)
+    const s = this.statusSeries(req.requestSeries ?? this.requestSeries(req), status)
     const ms = Number(this.now() - req.startNs) / 1e6
     s.latency.observe(ms)
     s.route?.latency.observe(ms)
-    req.seriesSlot = s
+    req.statusSeries = s
   }
 
   responseEnd(req: RequestMeta, end: ResponseEndMeta): void {
-    const slot = req.seriesSlot
-    let s = isStatusSeries(slot) ? slot : undefined
+    let s = req.statusSeries
     if (s === undefined || (end.status !== undefined && end.status !== s.status)) {
-      s = this.statusSeries(isRequestSeries(slot) ? slot : s !== undefined ? s.owner : this.requestSeries(req), end.status ?? 0)
+      s = this.statusSeries(req.requestSeries ?? s?.owner ?? this.requestSeries(req), end.status ?? 0)
     }
-    req.seriesSlot = undefined
+    req.requestSeries = undefined
+    req.statusSeries = undefined
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
     const classification = classify(status, end.grpcStatus, end.resetError)
     const {owner} = s
@@ -330,15 +301,6 @@ export class ProxyMetricsObserver implements Observer {
     }
     return d
   }
-}
-
-/** RequestMeta.seriesSlot: the request's series (requestInit), then its response's (responseInit), then nothing. */
-function isRequestSeries(slot: unknown): slot is RequestSeries {
-  return slot !== undefined && (slot as Partial<StatusSeries>).owner === undefined
-}
-
-function isStatusSeries(slot: unknown): slot is StatusSeries {
-  return slot !== undefined && (slot as Partial<StatusSeries>).owner !== undefined
 }
 
 function statusLabel(status: number): string {

@@ -23,7 +23,8 @@ export function request(over: Partial<RequestMeta> = {}): RequestMeta {
     tls: PLAIN,
     dstLabels: EMP_LABELS,
     startNs: process.hrtime.bigint(),
-    seriesSlot: undefined,
+    requestSeries: undefined,
+    statusSeries: undefined,
     ...over,
   }
 }

@@ -4,6 +4,7 @@ import {describe, expect, it} from 'vitest'
 import {errnoLabel} from '../../src/metrics/errno.js'
 import {ProxyMetricsObserver, Registry, classify, createProxyMetrics, histogramBuckets, histogramQuantile, parseMetrics, sumBy} from '../../src/metrics/index.js'
 import {localLabelsFromEnv} from '../../src/metrics/proxy-metrics.js'
+import type {RequestSeries, StatusSeries} from '../../src/metrics/request-series.js'
 import {EMP_LABELS, MTLS_IN, PLAIN, conn, request} from './fixtures.js'
 
 function setup(localLabels?: Record<string, string>) {
@@ -36,6 +37,32 @@ describe('classification', () => {
 })
 
 describe('ProxyMetricsObserver', () => {
+  it('a request carries the series its events found: requestSeries from requestInit, statusSeries from responseInit, both cleared at responseEnd (typed, not one slot told apart at run time)', () => {
+    const {observer} = setup()
+    const req = request()
+    expect(Object.keys(req)).toEqual(expect.arrayContaining(['requestSeries', 'statusSeries']))
+    observer.requestInit(req)
+    const r: RequestSeries | undefined = req.requestSeries
+    expect(r?.values).toContain('emoji.emojivoto.svc.cluster.local:8080')
+    expect(req.statusSeries).toBeUndefined()
+    observer.responseInit(req, 503)
+    const s: StatusSeries | undefined = req.statusSeries
+    expect(s?.status).toBe(503)
+    expect(s?.owner).toBe(r)
+    // The request series stays: a response that ends with another status is counted under it.
+    expect(req.requestSeries).toBe(r)
+    observer.responseEnd(req, {status: 200, responseBytes: 0})
+    expect(r?.byStatus.get(200)?.owner).toBe(r)
+    expect(req.requestSeries).toBeUndefined()
+    expect(req.statusSeries).toBeUndefined()
+    if (s !== undefined && r !== undefined) {
+      // @ts-expect-error a status series is not a request series
+      req.requestSeries = s
+      // @ts-expect-error nor the other way round
+      req.statusSeries = r
+    }
+  })
+
   it('counts requests and responses with Linkerd labels, and records latency to response headers', () => {
     const {observer, advanceMs, scrape} = setup({namespace: 'emojivoto', pod: 'web-0', deployment: 'web'})
     for (let i = 0; i < 3; i++) {

@@ -18,7 +18,8 @@ export function request(over: Partial<RequestMeta> = {}): RequestMeta {
     tls: {tls: true, clientId: 'client.default.serviceaccount.identity.mesh-system.cluster.local'},
     dstLabels: {dst_namespace: 'default', dst_pod: 'web-0'},
     startNs: process.hrtime.bigint(),
-    seriesSlot: undefined,
+    requestSeries: undefined,
+    statusSeries: undefined,
     ...over,
   }
 }

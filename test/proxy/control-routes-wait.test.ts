@@ -39,6 +39,9 @@ interface Plane {
 }
 let patient: Plane
 let hasty: Plane
+/** Waits as long as `patient`, with a client idle timeout far shorter than that wait. */
+let restless: Plane
+const IDLE_MS = 500
 
 /** A policy sending every path of `name` to v2 (the route `to-v2`). */
 function toV2(name: string, backend = V2): unknown {
@@ -56,12 +59,13 @@ function answer(name: string, msg: unknown): void {
 
 const seen = (name: string): Promise<true> => eventually(`the proxy to ask for ${name}'s routes`, () => (asked.has(authority(name)) ? true : undefined), {intervalMs: 10})
 
-async function plane(routesWaitMs: number): Promise<Plane> {
+async function plane(routesWaitMs: number, httpIdleTimeoutMs?: number): Promise<Plane> {
   const port = (wss.address() as {port: number}).port
   const discovery = new DestinationClient({addr: `ws://127.0.0.1:${port}`, namespace: NS})
   const metrics = createProxyMetrics()
   const cfg = testConfig()
   cfg.routesWaitMs = routesWaitMs
+  if (httpIdleTimeoutMs !== undefined) cfg.limits.httpIdleTimeoutMs = httpIdleTimeoutMs
   const proxy = await startProxy(cfg, {log: quietLog(), originalDst: null, discovery, observers: [metrics.observer]})
   return {proxy, discovery, metrics}
 }
@@ -147,10 +151,11 @@ beforeAll(async () => {
   })
   patient = await plane(60_000)
   hasty = await plane(200)
+  restless = await plane(60_000, IDLE_MS)
 })
 
 afterAll(async () => {
-  for (const p of [patient, hasty]) {
+  for (const p of [patient, hasty, restless]) {
     await p?.proxy.close(200)
     p?.discovery.close()
   }
@@ -233,6 +238,34 @@ describe('the first request to a Service waits for its route policy', () => {
     expect(got).not.toContain('"x-app":"v1"')
     expect(patient.proxy.isReady()).toBe(true)
     expect(await h1(patient, '/after', {host: authority('flood')})).toMatchObject({status: 200, app: 'v2'})
+  })
+
+  it('a request waiting for its policy is not idle: a client idle timeout shorter than the wait leaves its connection open', async () => {
+    const sock = net.connect(restless.proxy.ports.outbound, '127.0.0.1')
+    await new Promise((r) => sock.once('connect', r))
+    sock.on('error', () => {})
+    let got = ''
+    let closed = false
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')))
+    sock.once('close', () => (closed = true))
+    sock.write(`GET /waited HTTP/1.1\r\nHost: ${authority('restless')}\r\n\r\n`)
+    await seen('restless')
+    // A witness: a keep-alive connection of the same listener answered after the waiting request
+    // was sent, then left idle. Once the idle timeout has closed it, the waiting connection has
+    // gone at least as long without a byte either way.
+    const witness = net.connect(restless.proxy.ports.outbound, '127.0.0.1')
+    let witnessGot = ''
+    witness.on('data', (d: Buffer) => (witnessGot += d.toString('latin1')))
+    witness.on('error', () => {})
+    const witnessClosed = new Promise((r) => witness.once('close', r))
+    witness.write(`GET /witness HTTP/1.1\r\nHost: ${V2}\r\n\r\n`)
+    await witnessClosed
+    expect(witnessGot).toMatch(/^HTTP\/1\.1 200 [^]*"x-app":"v2"/)
+    expect(closed).toBe(false)
+    answer('restless', {type: 'routes', ...(toV2('restless') as object)})
+    await eventually('the waiting request answered, or its connection closed', () => (/"x-app":"v\d"/.test(got) || closed ? true : undefined), {intervalMs: 10})
+    expect(got).toMatch(/^HTTP\/1\.1 200 [^]*"x-app":"v2"/)
+    sock.destroy()
   })
 
   it('a client that leaves while its request waits: nothing breaks, the policy applies to the next', async () => {

@@ -2,6 +2,7 @@
 // Observer at the points of a request's and a connection's life; observers must be cheap and
 // must not throw. Tap's observer returns immediately when nobody is tapping.
 import type {Direction, TapTls} from '../../protocol/tap.js'
+import type {RequestSeries, StatusSeries} from '../../metrics/request-series.js'
 import type {RefusalReason} from './refusals.js'
 import type {FailureEvent} from './failures.js'
 
@@ -32,11 +33,13 @@ export interface RequestMeta {
   /** process.hrtime.bigint() at request start */
   startNs: bigint
   /**
-   * The metrics observer's own (src/metrics/proxy-observer.ts): the series it counted the
-   * request in, then its response's, so the later events of a request look nothing up. Created
-   * undefined with the rest of the request (one shape for every request); no one else reads it.
+   * The metrics observer's own (src/metrics/proxy-observer.ts), so the later events of a request
+   * look nothing up: the series requestInit counted the request in, and the one responseInit
+   * counted its response in; both cleared at responseEnd. Created undefined with the rest of
+   * the request (one shape for every request); no one else reads them.
    */
-  seriesSlot: unknown
+  requestSeries: RequestSeries | undefined
+  statusSeries: StatusSeries | undefined
 }
 
 export interface ResponseEndMeta {

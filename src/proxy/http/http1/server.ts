@@ -14,11 +14,19 @@ import {connectHandler, upgradeHandler} from './tunnel.js'
 interface H1Conn extends Duplex {
   [kSince]?: number
   [kServed]?: boolean
-  /** Pipelined requests waiting for the one in progress (undefined: none in progress). */
-  [kWaiting]?: Array<[http.IncomingMessage, http.ServerResponse]>
+  /** Turns waiting for the one in progress (undefined: none in progress). */
+  [kWaiting]?: Turn[]
   /** Node's: the response in progress on this connection, if any. */
   _httpMessage?: http.ServerResponse | null
 }
+
+/**
+ * One turn of a connection, started when every earlier one has ended: a request and its
+ * response (over when the response closes), or the tunnel an Upgrade or CONNECT request starts
+ * (the connection's last turn: Node's parser stops at its head, and the bytes after it are the
+ * tunnel's).
+ */
+type Turn = () => void
 
 const kConns = Symbol('mesh.h1conns')
 const kSince = Symbol('mesh.h1since')
@@ -46,44 +54,65 @@ export function closeIdleHttp1(server: http.Server): void {
 }
 
 /**
- * Marks the connection as having carried a request, then handles it (one 'request' listener):
- * one request at a time per connection, as the raw codec and nginx do. Node's parser reads
+ * One turn at a time per connection, as the raw codec and nginx do. Node's parser reads
  * pipelined requests ahead and emits every one at once; forwarded as they came, a client's
  * pipelined flood became as many upstream requests at once, a connect storm that made a healthy
- * endpoint fail its connects and be ejected (found by control-routes-wait.test.ts's flood). The
- * later ones wait here for the one in progress to end (Node answers them in order anyway); when
- * the connection closes, those waiting are dropped, never forwarded.
+ * endpoint fail its connects and be ejected (found by control-routes-wait.test.ts's flood). And
+ * an Upgrade or CONNECT request comes as an event of its own ('upgrade', 'connect'), at once: its
+ * tunnel would start (its 101 or 200 written, its bytes carried) while an earlier response was
+ * still being sent. The later turns wait here for the one in progress to end; when the
+ * connection closes, those waiting are dropped, never forwarded.
  */
-function served(side: Side, handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  const run = (socket: H1Conn, req: http.IncomingMessage, res: http.ServerResponse): void => {
-    res.once('close', () => {
-      const next = socket[kWaiting]?.shift()
-      if (next === undefined) socket[kWaiting] = undefined
-      else if (!socket.destroyed) run(socket, next[0], next[1])
-    })
-    handler(req, res)
+function takeTurn(side: Side, socket: H1Conn, turn: Turn): void {
+  const waiting = socket[kWaiting]
+  if (waiting === undefined) {
+    socket[kWaiting] = []
+    turn()
+    return
   }
+  if (waiting.length >= MAX_PIPELINED_WAITING) {
+    // Node reads on while the answers are small: a client streaming a pipeline would grow
+    // this queue without end. Past the bound the connection goes (counted once).
+    socket[kWaiting] = undefined
+    refuseInput(side, 'pipeline_limit')
+    side.log.debug('pipelined requests past the bound: connection closed', {waiting: waiting.length})
+    socket.destroy()
+    return
+  }
+  waiting.push(turn)
+}
+
+/** The turn in progress has ended: the next one starts, if any (and the connection is open). */
+function turnOver(socket: H1Conn): void {
+  const next = socket[kWaiting]?.shift()
+  if (next === undefined) socket[kWaiting] = undefined
+  else if (!socket.destroyed) next()
+}
+
+/** The 'request' listener: marks the connection as having carried a request; the request takes its turn. */
+function served(side: Side, handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     const socket = req.socket as H1Conn
     // (requests Node still parses from a connection already closed: never forwarded)
     if (socket.destroyed) return
     socket[kServed] = true
-    const waiting = socket[kWaiting]
-    if (waiting !== undefined) {
-      if (waiting.length >= MAX_PIPELINED_WAITING) {
-        // Node reads on while the answers are small: a client streaming a pipeline would grow
-        // this queue without end. Past the bound the connection goes (counted once).
-        socket[kWaiting] = undefined
-        refuseInput(side, 'pipeline_limit')
-        side.log.debug('pipelined requests past the bound: connection closed', {waiting: waiting.length})
-        socket.destroy()
-        return
-      }
-      waiting.push([req, res])
-      return
-    }
-    socket[kWaiting] = []
-    run(socket, req, res)
+    takeTurn(side, socket, () => {
+      res.once('close', () => turnOver(socket))
+      handler(req, res)
+    })
+  }
+}
+
+/**
+ * The 'upgrade' and 'connect' listeners: the tunnel takes its turn, the last. It does not start
+ * on a connection an earlier response ended (a refusal or a drain closed it: Node is closing it).
+ */
+function tunnelled(side: Side, handler: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    if (socket.destroyed) return
+    takeTurn(side, socket, () => {
+      if (socket.writable) handler(req, socket, head)
+    })
   }
 }
 
@@ -112,8 +141,8 @@ export function createHttp1Server(side: Side): http.Server {
       socket[kWaiting] = undefined
     })
   })
-  server.on('connect', connectHandler(side))
-  server.on('upgrade', upgradeHandler(side))
+  server.on('connect', tunnelled(side, connectHandler(side)))
+  server.on('upgrade', tunnelled(side, upgradeHandler(side)))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => contain(side, 'http1 client error', () => clientError(side, err, socket), () => socket.destroy()))
   return server
 }

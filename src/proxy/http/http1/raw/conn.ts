@@ -67,8 +67,9 @@ export class RawConn implements ClientSide {
     return this.ex === undefined && this.pending.length === 0
   }
 
+  /** A request in progress: being forwarded, or waiting for its route policy (no exchange yet). */
   get busy(): boolean {
-    return this.ex !== undefined
+    return this.ex !== undefined || this.preparing
   }
 
   readonly onData = (chunk: Buffer): void => {
@@ -219,7 +220,7 @@ export class RawConn implements ClientSide {
     const meta: RequestMeta = {
       id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
       headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-      startNs: process.hrtime.bigint(), seriesSlot: undefined,
+      startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
     }
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind

@@ -3,8 +3,9 @@
 // - graceful drain: once a side is draining, connections at rest (no request in progress, none
 //   buffered) that have served a request, or are older than FRESH_MS, are closed, the way
 //   closeIdleHttp1 does it for the node codec;
-// - the idle timeout (httpIdleTimeoutMs): a connection with no request in progress and no byte
-//   read or written for that long is closed. A socket timeout did this before, but Node re-arms
+// - the idle timeout (httpIdleTimeoutMs): a connection with no request in progress (none being
+//   forwarded, none waiting for its route policy) and no byte read or written for that long is
+//   closed. A socket timeout did this before, but Node re-arms
 //   a socket's timer on every read and every write (a timer-list insert each, twice per request);
 //   here a read or write stores performance.now(), and the tick compares (closed within TICK_MS
 //   of the timeout).
@@ -21,7 +22,7 @@ export interface Drainable {
   readonly served: number
   /** performance.now() when the connection was accepted. */
   readonly since: number
-  /** A request is being forwarded (the idle timeout waits for it). */
+  /** A request is in progress: being forwarded, or waiting for its route policy (the idle timeout waits for it). */
   readonly busy: boolean
   /** performance.now() at the last byte read or written. */
   readonly lastActive: number
