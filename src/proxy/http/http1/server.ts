@@ -16,6 +16,8 @@ interface H1Conn extends Duplex {
   [kServed]?: boolean
   /** Turns waiting for the one in progress (undefined: none in progress). */
   [kWaiting]?: Turn[]
+  /** An Upgrade or CONNECT request came: the connection is (or is about to be) a tunnel, never at rest. */
+  [kTunnel]?: boolean
   /** Node's parser has stopped on an error: what it reports after the first is the same stop. */
   [kStopped]?: boolean
   /** Node's: the response in progress on this connection, if any. */
@@ -55,6 +57,7 @@ const kConns = Symbol('mesh.h1conns')
 const kSince = Symbol('mesh.h1since')
 const kServed = Symbol('mesh.h1served')
 const kWaiting = Symbol('mesh.h1waiting')
+const kTunnel = Symbol('mesh.h1tunnel')
 const kStopped = Symbol('mesh.h1stopped')
 const kRes = Symbol('mesh.h1res')
 const kStarted = Symbol('mesh.h1started')
@@ -65,18 +68,23 @@ const kRefusal = Symbol('mesh.h1refusal')
  */
 export const MAX_PIPELINED_WAITING = 100
 /** A connection that never sent a request gets this long before a drain may close it. */
-const FRESH_MS = 2000
+export const FRESH_MS = 2000
 
 /**
  * Closes the keep-alive connections at rest: no response in progress and at least one request
  * served (a fresh connection may have a request on the wire: closing it would reset that
  * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
+ * A tunnel (an Upgrade or CONNECT request, from the moment it came: forwarded, waiting for its
+ * 101 or 200, or carrying bytes) is never at rest, though no response is in progress on it: it
+ * lives on until it ends by itself or the drain's deadline closes every connection (as Linkerd
+ * lets long-lived connections run through its drain).
  */
 export function closeIdleHttp1(server: http.Server): void {
   const conns = (server as unknown as Record<symbol, Set<H1Conn>>)[kConns]
   const now = performance.now()
   for (const socket of conns) {
-    if (!socket._httpMessage && (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS)) socket.destroy()
+    if (socket[kTunnel] === true || socket._httpMessage) continue
+    if (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS) socket.destroy()
   }
 }
 
@@ -141,6 +149,7 @@ function served(side: Side, handler: (req: http.IncomingMessage, res: http.Serve
 function tunnelled(side: Side, handler: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     if (socket.destroyed) return
+    ;(req.socket as H1Conn)[kTunnel] = true
     takeTurn(side, socket, () => {
       if (socket.writable) handler(req, socket, head)
     })
