@@ -12,7 +12,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {closeServer, listenOn, readByPeer, startPair, type Pair} from './helpers.js'
+import {closeServer, listenOn, readByPeer, startPair, withCodec, type Pair} from './helpers.js'
 
 /** An app that records each request (`<METHOD> <url>`) and answers `ok <url>\n` with a length; `/hold/*` waits for release(). */
 interface App {
@@ -101,18 +101,12 @@ type Codec = typeof CODECS[number]
 describe('bytes after a request already forwarded', () => {
   let app: App & {port: number}
   const pairs: Partial<Record<Codec, Pair>> = {}
-  const saved = process.env.MESH_PROXY_HTTP1_CODEC
 
   beforeAll(async () => {
     app = await startApp()
-    for (const codec of CODECS) {
-      process.env.MESH_PROXY_HTTP1_CODEC = codec
-      pairs[codec] = await startPair('web.local:80', app.port)
-    }
+    for (const codec of CODECS) pairs[codec] = await withCodec(codec, () => startPair('web.local:80', app.port))
   })
   afterAll(async () => {
-    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
-    else process.env.MESH_PROXY_HTTP1_CODEC = saved
     for (const p of Object.values(pairs)) await p.close()
     await closeServer(app?.server)
   })

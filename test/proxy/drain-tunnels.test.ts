@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
 import {FRESH_MS} from '../../src/proxy/http/http1/server.js'
 import {RawClient} from './attacks.js'
-import {closeServer, listenOn, startPair, type Pair} from './helpers.js'
+import {closeServer, listenOn, startPair, withCodec, type Pair} from './helpers.js'
 
 /** The drain's deadline here: the tunnels must outlive the drain's closing of idle connections (immediate, or FRESH_MS after a connection came). */
 const GRACE_MS = FRESH_MS + 4000
@@ -27,7 +27,6 @@ describe('tunnels through a graceful drain', () => {
   /** The app's ends of the upgrade tunnels, by the tag of their request. */
   const appEnds = new Map<string, net.Socket>()
   const pairs = new Map<string, Pair>()
-  const saved = process.env.MESH_PROXY_HTTP1_CODEC
 
   beforeAll(async () => {
     app = http.createServer((req, res) => {
@@ -49,13 +48,10 @@ describe('tunnels through a graceful drain', () => {
     appPort = await listenOn(app)
     // One pair per case (a drain ends its proxy), all started here: the codec is read at start.
     for (const codec of CODECS) {
-      process.env.MESH_PROXY_HTTP1_CODEC = codec
-      for (const draining of DRAINING) pairs.set(`${codec}/${draining}`, await startPair('web.local:80', appPort))
+      for (const draining of DRAINING) pairs.set(`${codec}/${draining}`, await withCodec(codec, () => startPair('web.local:80', appPort)))
     }
   })
   afterAll(async () => {
-    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
-    else process.env.MESH_PROXY_HTTP1_CODEC = saved
     for (const p of pairs.values()) await p.close()
     for (const s of appEnds.values()) s.destroy()
     await closeServer(app)
@@ -70,21 +66,19 @@ describe('tunnels through a graceful drain', () => {
     appEnd?: net.Socket
   }
 
-  /** A keep-alive connection that has carried one request and now rests. */
-  async function restingConnection(port: number, tag: string): Promise<RawClient> {
-    const c = new RawClient(port)
-    c.write(`GET /rest?tag=${tag} HTTP/1.1\r\nHost: web.local\r\n\r\n`)
-    await c.until(/ok \/rest\?tag=[\w-]+\n$/)
-    return c
-  }
-
-  /** An Upgrade tunnel through the client's proxy, on a fresh connection or after a plain request on the same one. */
-  async function upgradeTunnel(port: number, tag: string, afterRequest: boolean): Promise<Tunnel> {
+  /** A connection to `port`, fresh or after a plain request answered on it. */
+  async function connection(port: number, tag: string, afterRequest: boolean): Promise<RawClient> {
     const client = new RawClient(port)
     if (afterRequest) {
       client.write(`GET /first?tag=${tag} HTTP/1.1\r\nHost: web.local\r\n\r\n`)
       await client.until(/ok \/first\?tag=[\w-]+\n$/)
     }
+    return client
+  }
+
+  /** An Upgrade tunnel through the client's proxy, on a fresh connection or after a plain request on the same one. */
+  async function upgradeTunnel(port: number, tag: string, afterRequest: boolean): Promise<Tunnel> {
+    const client = await connection(port, tag, afterRequest)
     client.write(`GET /ws?tag=${tag} HTTP/1.1\r\nHost: web.local\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`)
     await client.until(/HTTP\/1\.1 101 [^]*\r\n\r\n$/)
     const t: Tunnel = {
@@ -102,11 +96,7 @@ describe('tunnels through a graceful drain', () => {
 
   /** A CONNECT tunnel through the client's proxy (to the server proxy's inbound port: HTTP requests inside). */
   async function connectTunnel(port: number, tag: string, afterRequest: boolean): Promise<Tunnel> {
-    const client = new RawClient(port)
-    if (afterRequest) {
-      client.write(`GET /first?tag=${tag} HTTP/1.1\r\nHost: web.local\r\n\r\n`)
-      await client.until(/ok \/first\?tag=[\w-]+\n$/)
-    }
+    const client = await connection(port, tag, afterRequest)
     client.write('CONNECT web.local:80 HTTP/1.1\r\nHost: web.local:80\r\n\r\n')
     await client.until(/HTTP\/1\.1 200 Connection Established\r\n\r\n$/)
     const t: Tunnel = {
@@ -136,7 +126,8 @@ describe('tunnels through a graceful drain', () => {
       ...draining === 'client' ? [await connectTunnel(port, `${tag}-c1`, true), await connectTunnel(port, `${tag}-c2`, false)] : [],
     ]
     const opened = performance.now()
-    const resting = await restingConnection(restPort, tag)
+    // A keep-alive connection that has carried one request and now rests.
+    const resting = await connection(restPort, `${tag}-rest`, true)
 
     const start = performance.now()
     const drained = drainingProxy.close(GRACE_MS)

@@ -84,6 +84,18 @@ export async function startPair(authority: string, appPort: number, tweak: (c: P
   return {client, server, close: async () => { await Promise.all([client.close(200), server.close(200)]) }}
 }
 
+/** Runs `start` with MESH_PROXY_HTTP1_CODEC set to `codec` (a proxy reads it when it starts), then restores the variable. */
+export async function withCodec<T>(codec: 'node' | 'raw', start: () => Promise<T>): Promise<T> {
+  const saved = process.env.MESH_PROXY_HTTP1_CODEC
+  process.env.MESH_PROXY_HTTP1_CODEC = codec
+  try {
+    return await start()
+  } finally {
+    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
+    else process.env.MESH_PROXY_HTTP1_CODEC = saved
+  }
+}
+
 export interface SimpleResponse {
   status: number
   headers: http.IncomingHttpHeaders
