@@ -151,6 +151,9 @@ export async function vanishAfterEarlyAnswer(port: number, id: string): Promise<
   return got
 }
 
+/** How the trailing-byte attacks run (the footprint bench turns the wait off for nginx, which reads nothing more until it has answered). */
+export const trailingByte = {waitForPeerRead: true}
+
 /**
  * Sends a request for `path` that closes the connection, waits until the app holds it, then one
  * byte more, which the proxy reads before the app answers; returns all the client read until the
@@ -162,7 +165,7 @@ async function byteAfterRequest(port: number, app: HoldApp, path: string, reques
   c.write(request(path))
   await app.arrived(path)
   c.write('X')
-  await readByPeer(c.socket)
+  if (trailingByte.waitForPeerRead) await readByPeer(c.socket)
   await app.release(path)
   return c.end()
 }
