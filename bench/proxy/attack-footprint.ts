@@ -4,7 +4,7 @@
 // are still alive, and what nginx answers to the same bytes (an nginx pair in front of the same
 // app, for comparison).
 //   npx tsx bench/proxy/attack-footprint.ts [repetitions per class, default 50]
-import {CRASH_ATTACKS, RawClient, startHoldApp, type Attack, type HoldApp, type Ports} from '../../test/proxy/attacks.js'
+import {CRASH_ATTACKS, RawClient, startHoldApp, trailingByte, type Attack, type HoldApp, type Ports} from '../../test/proxy/attacks.js'
 import {closeServer, request} from '../../test/proxy/helpers.js'
 import {footprint, startRealPair, type RealPair} from '../../test/proxy/real-proxy.js'
 import {nginxPair} from './setups.js'
@@ -63,7 +63,12 @@ function statusOf(text: string): string {
 async function nginxAnswer(port: number, attack: Attack, app: HoldApp, id: string): Promise<string> {
   const ports: Ports = {inbound: port, outbound: port}
   const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('(no answer in 5 s)'), 5000).unref())
-  return Promise.race([attack.run(ports, app, id).then(statusOf, (e: Error) => `(${e.message})`), timeout])
+  trailingByte.waitForPeerRead = false
+  try {
+    return await Promise.race([attack.run(ports, app, id).then(statusOf, (e: Error) => `(${e.message})`), timeout])
+  } finally {
+    trailingByte.waitForPeerRead = true
+  }
 }
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@
 // rest of the client's bytes, so the app here holds `/hold/*` requests until released.
 import http from 'node:http'
 import net from 'node:net'
-import {listenOn} from './helpers.js'
+import {listenOn, readByPeer} from './helpers.js'
 
 /** An app that answers `/hold/<id>` only when released, `/early/*` before the request body ends, and anything else once the request is in. */
 export interface HoldApp {
@@ -81,6 +81,8 @@ export interface Ports {
 
 export interface Attack {
   name: string
+  /** What the attacker must get (tests): the proxy's refusal (400/502 with mesh-proxy-error), or the app's answer to `/hold/<id>` (200, `late`) and nothing else. */
+  expect?: 'refused' | 'answered'
   /** Runs the attack; returns what the attacker's socket received. */
   run(ports: Ports, app: HoldApp, id: string): Promise<string>
 }
@@ -149,16 +151,23 @@ export async function vanishAfterEarlyAnswer(port: number, id: string): Promise<
   return got
 }
 
-/** Sends a request for `path`, waits until the app holds it, then one byte more; the app answers after the proxy's. */
+/** How the trailing-byte attacks run (the footprint bench turns the wait off for nginx, which reads nothing more until it has answered). */
+export const trailingByte = {waitForPeerRead: true}
+
+/**
+ * Sends a request for `path` that closes the connection, waits until the app holds it, then one
+ * byte more, which the proxy reads before the app answers; returns all the client read until the
+ * connection closed. The byte used to be refused (400) while the request went on: the app's
+ * answer then met a response already sent. Now it is ignored, as nginx ignores it.
+ */
 async function byteAfterRequest(port: number, app: HoldApp, path: string, request: (path: string) => string): Promise<string> {
   const c = new RawClient(port)
   c.write(request(path))
   await app.arrived(path)
   c.write('X')
-  const got = await c.until(/HTTP\/1\.1 \d\d\d /)
+  if (trailingByte.waitForPeerRead) await readByPeer(c.socket)
   await app.release(path)
-  c.destroy()
-  return got
+  return c.end()
 }
 
 /** Sends `request`, returns the first answer, closes. */
@@ -174,35 +183,43 @@ export const CRASH_ATTACKS: Attack[] = [
   {
     // Node's parser: the request is dispatched, then the extra byte after an HTTP/1.0 request is an error.
     name: 'an extra byte after an HTTP/1.0 request (inbound)',
+    expect: 'answered',
     run: (p, app, id) => byteAfterRequest(p.inbound, app, `/hold/${id}`, (path) => `GET ${path} HTTP/1.0\r\n\r\n`),
   },
   {
     name: 'absolute-form, Connection: close and one extra byte (outbound)',
+    expect: 'answered',
     run: (p, app, id) => byteAfterRequest(p.outbound, app, `/hold/${id}`, (path) => `GET http://web.local${path} HTTP/1.1\r\nHost: web.local\r\nConnection: close\r\n\r\n`),
   },
   {
     name: 'TE: gzip, chunked with a bad chunk after a good one (inbound)',
+    expect: 'refused',
     run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: gzip, chunked\r\n\r\n`, 'zz\r\n'),
   },
   {
     name: 'Expect: 100-continue with a bad chunk after a good one (inbound)',
+    expect: 'refused',
     run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n', true),
   },
   {
     name: 'plain chunked with a bad chunk after a good one (inbound)',
+    expect: 'refused',
     run: (p, app, id) => badChunkAfterGood(p.inbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n'),
   },
   {
     name: 'plain chunked with a bad chunk after a good one (outbound, through the pair)',
+    expect: 'refused',
     run: (p, app, id) => badChunkAfterGood(p.outbound, app, `/hold/${id}`, `POST /hold/${id} HTTP/1.1\r\nHost: web.local\r\nTransfer-Encoding: chunked\r\n\r\n`, 'zz\r\n'),
   },
   {
     // The authority's port is validated by the one authority parser (400, bad_authority); here: the process lives.
     name: 'a Host whose port is not a number (outbound)',
+    expect: 'refused',
     run: (p) => answerTo(p.outbound, 'GET / HTTP/1.1\r\nHost: foo.local:abc\r\n\r\n'),
   },
   {
     name: 'a Host whose port is out of range (outbound)',
+    expect: 'refused',
     run: (p) => answerTo(p.outbound, 'GET / HTTP/1.1\r\nHost: foo.local:99999\r\n\r\n'),
   },
 ]

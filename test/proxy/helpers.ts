@@ -1,7 +1,9 @@
 // Test helpers for the proxy: real servers on 127.0.0.1 ephemeral ports, a proxy pair
 // (outbound -> inbound -> app) started in process, and small raw-socket clients.
+import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import {eventually} from '../helpers/eventually.js'
 import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config/config.js'
 import type {Discovery, EndpointSet, Resolution} from '../../src/proxy/core/contracts.js'
 import {Logger} from '../../src/proxy/core/log.js'
@@ -82,6 +84,18 @@ export async function startPair(authority: string, appPort: number, tweak: (c: P
   return {client, server, close: async () => { await Promise.all([client.close(200), server.close(200)]) }}
 }
 
+/** Runs `start` with MESH_PROXY_HTTP1_CODEC set to `codec` (a proxy reads it when it starts), then restores the variable. */
+export async function withCodec<T>(codec: 'node' | 'raw', start: () => Promise<T>): Promise<T> {
+  const saved = process.env.MESH_PROXY_HTTP1_CODEC
+  process.env.MESH_PROXY_HTTP1_CODEC = codec
+  try {
+    return await start()
+  } finally {
+    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
+    else process.env.MESH_PROXY_HTTP1_CODEC = saved
+  }
+}
+
 export interface SimpleResponse {
   status: number
   headers: http.IncomingHttpHeaders
@@ -132,4 +146,38 @@ export function fixedDiscovery(routes: Record<string, EndpointSet>): Discovery {
 /** An observer that records each request as it starts into `into` (and nothing else). */
 export function requestRecorder(into: RequestMeta[]): Observer {
   return {requestInit: (r) => void into.push(r), responseInit: () => {}, responseEnd: () => {}, tcpOpen: () => {}, tcpClose: () => {}}
+}
+
+/** `ip:port` as /proc/net/tcp writes an IPv4 endpoint (the address's bytes in host order, little-endian here). */
+function procTcpEndpoint(ip: string, port: number): string {
+  const hex = ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0').toUpperCase()).reverse().join('')
+  return `${hex}:${port.toString(16).padStart(4, '0').toUpperCase()}`
+}
+
+/**
+ * Resolves once the process at the other end of `sock` (a loopback TCP connection) has read
+ * every byte written on it: nothing left in `sock`'s send queue nor in the peer socket's receive
+ * queue (/proc/net/tcp). A Node peer has run its read callback by then (libuv reads and calls it
+ * in one go): what it does with the bytes it does at once. For tests that must know the proxy
+ * has seen bytes it answers nothing to.
+ */
+export async function readByPeer(sock: net.Socket): Promise<void> {
+  await new Promise<void>((resolve, reject) => sock.write('', (err) => (err ? reject(err) : resolve())))
+  const mine = procTcpEndpoint(sock.localAddress!, sock.localPort!)
+  const theirs = procTcpEndpoint(sock.remoteAddress!, sock.remotePort!)
+  const queues = (local: string, remote: string): [number, number] | undefined => {
+    for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+      const f = line.trim().split(/\s+/)
+      if (f[1] === local && f[2] === remote) {
+        const [tx, rx] = f[4]!.split(':').map((h) => parseInt(h, 16))
+        return [tx!, rx!]
+      }
+    }
+    return undefined
+  }
+  await eventually(`the peer of ${mine} to read what was written`, () => {
+    const own = queues(mine, theirs)
+    const peer = queues(theirs, mine)
+    return own !== undefined && peer !== undefined && own[0] === 0 && peer[1] === 0 ? true : undefined
+  }, {timeoutMs: 10_000, intervalMs: 5})
 }

@@ -1,5 +1,6 @@
 // Opaque TCP: bytes both ways, unchanged, with half-close (one side's FIN is passed on while the
-// other direction keeps flowing), an idle timeout, and byte counts for the tcp_* metrics.
+// other direction keeps flowing), a cut passed on (a side destroyed before it was done both ways
+// destroys the other), an idle timeout, and byte counts for the tcp_* metrics.
 import type {Duplex} from 'node:stream'
 
 export interface PipeResult {
@@ -32,6 +33,12 @@ export function pipeBoth(client: Duplex, upstream: Duplex, head: Buffer | undefi
       if (timer) clearTimeout(timer)
       resolve(result)
     }
+    // A side closed before it was done both ways (destroyed: the drain's deadline, a connection
+    // cap) cuts the other: nothing more can cross, and the other end would stay open until the
+    // idle timeout.
+    const cutOther = (from: Duplex, other: Duplex) => (): void => {
+      if (!other.destroyed && !(from.readableEnded && from.writableFinished)) other.destroy()
+    }
     const fail = (err: Error & {code?: string}): void => {
       result.error ??= err.code ?? err.message
       // A reset on one side resets the other: an abortive close is passed on as one.
@@ -61,6 +68,8 @@ export function pipeBoth(client: Duplex, upstream: Duplex, head: Buffer | undefi
     upstream.on('error', fail)
     client.on('close', onClose)
     upstream.on('close', onClose)
+    client.on('close', cutOther(client, upstream))
+    upstream.on('close', cutOther(upstream, client))
     // A side that has ended both ways closes itself (allowHalfOpen keeps it open until then).
     for (const s of [client, upstream]) {
       s.on('finish', () => { if (s.readableEnded) s.destroy() })

@@ -16,8 +16,33 @@ interface H1Conn extends Duplex {
   [kServed]?: boolean
   /** Turns waiting for the one in progress (undefined: none in progress). */
   [kWaiting]?: Turn[]
+  /** An Upgrade or CONNECT request came: the connection is (or is about to be) a tunnel, never at rest. */
+  [kTunnel]?: boolean
+  /** Node's parser has stopped on an error: what it reports after the first is the same stop. */
+  [kStopped]?: boolean
   /** Node's: the response in progress on this connection, if any. */
   _httpMessage?: http.ServerResponse | null
+  /** Node's: the connection's parser; `incoming` is the last request whose head it parsed, until that request is read whole and answered. */
+  parser?: {incoming?: H1Request | null} | null
+}
+
+/** A request Node's server emitted, with its response (Node links only the response to the request). */
+interface H1Request extends http.IncomingMessage {
+  [kRes]?: H1Response
+}
+
+interface H1Response extends http.ServerResponse {
+  /** Its turn has started (the request is being forwarded, or answered by the proxy). */
+  [kStarted]?: boolean
+  /** Its request turned out malformed before its turn: answered with this when the turn comes, never forwarded. */
+  [kRefusal]?: Refusal
+}
+
+/** A refusal of what Node's parser refused: the status and the `mesh-proxy-error` text. */
+interface Refusal {
+  status: number
+  text: string
+  reason: string
 }
 
 /**
@@ -32,24 +57,34 @@ const kConns = Symbol('mesh.h1conns')
 const kSince = Symbol('mesh.h1since')
 const kServed = Symbol('mesh.h1served')
 const kWaiting = Symbol('mesh.h1waiting')
+const kTunnel = Symbol('mesh.h1tunnel')
+const kStopped = Symbol('mesh.h1stopped')
+const kRes = Symbol('mesh.h1res')
+const kStarted = Symbol('mesh.h1started')
+const kRefusal = Symbol('mesh.h1refusal')
 /**
  * Pipelined requests a connection may have waiting behind the one in progress (browsers and
  * curl do not pipeline; a client that sends more is closed, counted as pipeline_limit).
  */
 export const MAX_PIPELINED_WAITING = 100
 /** A connection that never sent a request gets this long before a drain may close it. */
-const FRESH_MS = 2000
+export const FRESH_MS = 2000
 
 /**
  * Closes the keep-alive connections at rest: no response in progress and at least one request
  * served (a fresh connection may have a request on the wire: closing it would reset that
  * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
+ * A tunnel (an Upgrade or CONNECT request, from the moment it came: forwarded, waiting for its
+ * 101 or 200, or carrying bytes) is never at rest, though no response is in progress on it: it
+ * lives on until it ends by itself or the drain's deadline closes every connection (as Linkerd
+ * lets long-lived connections run through its drain).
  */
 export function closeIdleHttp1(server: http.Server): void {
   const conns = (server as unknown as Record<symbol, Set<H1Conn>>)[kConns]
   const now = performance.now()
   for (const socket of conns) {
-    if (!socket._httpMessage && (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS)) socket.destroy()
+    if (socket[kTunnel] === true || socket._httpMessage) continue
+    if (socket[kServed] === true || now - (socket[kSince] ?? 0) > FRESH_MS) socket.destroy()
   }
 }
 
@@ -91,14 +126,18 @@ function turnOver(socket: H1Conn): void {
 
 /** The 'request' listener: marks the connection as having carried a request; the request takes its turn. */
 function served(side: Side, handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  return (req, res) => {
+  return (req: H1Request, res: H1Response) => {
     const socket = req.socket as H1Conn
     // (requests Node still parses from a connection already closed: never forwarded)
     if (socket.destroyed) return
     socket[kServed] = true
+    req[kRes] = res
     takeTurn(side, socket, () => {
+      res[kStarted] = true
       res.once('close', () => turnOver(socket))
-      handler(req, res)
+      const refusal = res[kRefusal]
+      if (refusal) answerRefusal(res, refusal)
+      else handler(req, res)
     })
   }
 }
@@ -110,6 +149,7 @@ function served(side: Side, handler: (req: http.IncomingMessage, res: http.Serve
 function tunnelled(side: Side, handler: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void): (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     if (socket.destroyed) return
+    ;(req.socket as H1Conn)[kTunnel] = true
     takeTurn(side, socket, () => {
       if (socket.writable) handler(req, socket, head)
     })
@@ -143,15 +183,37 @@ export function createHttp1Server(side: Side): http.Server {
   })
   server.on('connect', tunnelled(side, connectHandler(side)))
   server.on('upgrade', tunnelled(side, upgradeHandler(side)))
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => contain(side, 'http1 client error', () => clientError(side, err, socket), () => socket.destroy()))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: H1Conn) => contain(side, 'http1 client error', () => clientError(side, err, socket), () => socket.destroy()))
   return server
 }
 
-/** Answers what Node's parser refused (400/431/408, counted), or lets a vanished peer go. */
-function clientError(side: Side, err: NodeJS.ErrnoException, socket: Duplex): void {
+/**
+ * What Node's parser refused, answered in the connection's order: a request that has been
+ * forwarded is never answered for bytes that came after it.
+ * - Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0 without
+ *   keep-alive: llhttp's HPE_CLOSED_CONNECTION) are ignored, as nginx does: never forwarded, never
+ *   answered, not a refusal; the connection closes after that request's answer.
+ * - A request whose body turned out malformed is refused with its own response: at once if it is
+ *   being forwarded and nothing was sent yet (the upstream attempt is dropped, Exchange.onResponse),
+ *   or when its turn comes if it is still waiting (then it is never forwarded); a response already
+ *   under way is cut.
+ * - Anything else (junk, a bad head, an oversized or slow head) is a request that never parsed: its
+ *   400/431/408 takes its turn after the answers to the requests before it.
+ * The parser stops at its first error; what it reports after that (it reports again for every
+ * later read) changes nothing. Each refusal is counted once (malformed_request, header_timeout).
+ */
+function clientError(side: Side, err: NodeJS.ErrnoException, socket: H1Conn): void {
   // A peer that reset or vanished mid-request sent nothing malformed: just let it go.
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
     socket.destroy()
+    return
+  }
+  if (socket[kStopped] === true) return
+  socket[kStopped] = true
+  if (err.code === 'HPE_CLOSED_CONNECTION') {
+    side.log.debug('bytes after a request that closes the connection: ignored', {})
+    // (the closing request's answer closes the connection; if it is over, close now)
+    if (socket[kWaiting] === undefined && !socket._httpMessage) socket.end()
     return
   }
   refuseInput(side, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'header_timeout' : 'malformed_request')
@@ -159,18 +221,25 @@ function clientError(side: Side, err: NodeJS.ErrnoException, socket: Duplex): vo
   const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
     : [400, 'Bad Request']
-  const reason = `${err.code ?? 'malformed request'}`
-  // A request already dispatched (its body turned out malformed) is answered through its response.
-  const inFlight = (socket as Duplex & {_httpMessage?: http.ServerResponse})._httpMessage
-  if (inFlight && !inFlight.headersSent && !inFlight.destroyed) {
-    inFlight.shouldKeepAlive = false
-    inFlight.writeHead(status, {[PROXY_ERROR_HEADER]: reason, 'content-length': 0})
-    inFlight.end()
+  const refusal: Refusal = {status, text, reason: `${err.code ?? 'malformed request'}`}
+  const incoming = socket.parser?.incoming
+  if (incoming && !incoming.complete) {
+    // Its body is what broke: the refusal is this request's answer.
+    const res = incoming[kRes]
+    if (res === undefined || (res[kStarted] === true && (res.headersSent || res.destroyed))) socket.destroy()
+    else if (res[kStarted] === true) answerRefusal(res, refusal)
+    else res[kRefusal] = refusal
     return
   }
-  if (!socket.writable || inFlight) {
-    socket.destroy()
-    return
-  }
-  socket.end(`HTTP/1.1 ${status} ${text}\r\n${PROXY_ERROR_HEADER}: ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+  takeTurn(side, socket, () => {
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\n${PROXY_ERROR_HEADER}: ${refusal.reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+    else socket.destroy()
+  })
+}
+
+/** Answers a request with the proxy's refusal, then the connection closes. */
+function answerRefusal(res: http.ServerResponse, refusal: Refusal): void {
+  res.shouldKeepAlive = false
+  res.writeHead(refusal.status, refusal.text, {[PROXY_ERROR_HEADER]: refusal.reason, 'content-length': 0})
+  res.end()
 }

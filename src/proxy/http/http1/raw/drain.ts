@@ -2,7 +2,8 @@
 // connections exist:
 // - graceful drain: once a side is draining, connections at rest (no request in progress, none
 //   buffered) that have served a request, or are older than FRESH_MS, are closed, the way
-//   closeIdleHttp1 does it for the node codec;
+//   closeIdleHttp1 does it for the node codec (a raw connection is never a tunnel: Upgrade and
+//   CONNECT are handed to Node's server, and closeIdleHttp1 spares tunnels);
 // - the idle timeout (httpIdleTimeoutMs): a connection with no request in progress (none being
 //   forwarded, none waiting for its route policy) and no byte read or written for that long is
 //   closed. A socket timeout did this before, but Node re-arms
