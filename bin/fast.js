@@ -3,7 +3,7 @@
 // of a ~250 ms start. Anything else, and any argument this file does not know, goes to oclif,
 // which parses, validates and reports errors as usual. MESH_NO_FAST_PATH=1 turns it off (the
 // tests compare both paths byte for byte).
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 
 const ROOT = new URL('../', import.meta.url)
 const DIST = new URL('dist/', ROOT)
@@ -31,19 +31,18 @@ export function fastPath(argv, io = {}) {
 
 /**
  * `mesh proxy` with no arguments (the injected sidecar's command: every setting comes from
- * MESH_PROXY_* variables) runs the proxy without oclif. Resolves false, having started nothing,
- * for any other argv, with MESH_NO_FAST_PATH=1, without a build, or when the settings do not
- * load (oclif then reports the problem as usual).
+ * MESH_PROXY_* variables) runs the proxy without oclif, from its bundle (dist/proxy/sidecar.cjs,
+ * scripts/build-proxy.mjs: one CommonJS file instead of ~150 ES modules, ~1.5 MB less private
+ * memory per pod). Resolves false, having started nothing, for any other argv, with
+ * MESH_NO_FAST_PATH=1, without a build, or when the settings do not load (oclif then reports the
+ * problem as usual). A bundle that is there but fails to load is an error, not a fallback.
  */
 export async function fastProxy(argv, env = process.env) {
   if (env.MESH_NO_FAST_PATH === '1' || argv.length !== 1 || argv[0] !== 'proxy') return false
-  let mod
-  try {
-    mod = await import(new URL('proxy/main.js', DIST).href)
-  } catch {
-    return false
-  }
-  return mod.serveProxyFromEnv(env)
+  // (node:module and node:url through getBuiltinModule: an ES import of a builtin reads all its exports.)
+  const bundle = process.getBuiltinModule('node:url').fileURLToPath(new URL('proxy/sidecar.cjs', DIST))
+  if (!existsSync(bundle)) return false
+  return process.getBuiltinModule('node:module').createRequire(import.meta.url)(bundle).serveProxyFromEnv(env)
 }
 
 // `mesh version --client [--short] [-o table|json]`, as src/commands/version.ts prints it.

@@ -25,7 +25,7 @@ export default function setup(project: TestProject): () => void {
     need(spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0, `${bin} is missing`)
   }
   need(existsSync(join(SYSROOT, 'lib/libstdc++.so.6')), `${SYSROOT}/lib/libstdc++.so.6 is missing`)
-  need(existsSync(join(ROOT, 'dist/proxy/main.js')) && existsSync(join(ROOT, 'dist/root-help.txt')), 'dist/ is not built')
+  need(existsSync(join(ROOT, 'dist/proxy/sidecar.cjs')) && existsSync(join(ROOT, 'dist/root-help.txt')), 'dist/ is not built')
 
   const version = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim()
   const bin = execFileSync('sh', [join(ROOT, 'scripts/node-dist.sh'), version, 'arm64'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()

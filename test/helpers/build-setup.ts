@@ -32,6 +32,8 @@ function walk(p: string, visit: (file: string, mtimeMs: number) => void): void {
 /** Why dist/ must be rebuilt, or undefined when it is current. */
 export function staleBuild(root = ROOT): string | undefined {
   if (!existsSync(path.join(root, 'dist/commands')) || !existsSync(path.join(root, 'dist/proxy/main.js'))) return 'dist/ is missing'
+  // The sidecar's bundle (scripts/build-proxy.mjs), which bin/run.js runs as `mesh proxy`.
+  if (!existsSync(path.join(root, 'dist/proxy/sidecar.cjs'))) return 'dist/proxy/sidecar.cjs is missing'
   let oldestOut = Infinity
   for (const o of OUTPUTS) walk(path.join(root, o), (_, m) => (oldestOut = Math.min(oldestOut, m)))
   let newest = {file: '', m: 0}

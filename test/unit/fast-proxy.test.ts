@@ -1,9 +1,11 @@
 // `mesh proxy` as the injector runs it (no flags, settings from MESH_PROXY_*) starts the proxy
-// from bin/run.js without loading oclif; anything else, and settings that do not load, go
-// through oclif, which reports problems as every command does.
+// from bin/run.js without loading oclif, from the sidecar's bundle (scripts/build-proxy.mjs);
+// anything else, and settings that do not load, go through oclif, which reports problems as
+// every command does.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 import http from 'node:http'
+import http2 from 'node:http2'
 import net from 'node:net'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -18,9 +20,9 @@ requireNative('test/unit/fast-proxy.test.ts', 'malloc_trim', 'the sidecar\'s fas
 const HOOK = join(ROOT, 'test/unit/fixtures/report-loads.mjs')
 
 
-async function proxyEnv(): Promise<{env: NodeJS.ProcessEnv, admin: number}> {
+async function proxyEnv(): Promise<{env: NodeJS.ProcessEnv, admin: number, inbound: number}> {
   const [inbound, outbound, admin, tap] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
-  return {admin, env: {
+  return {admin, inbound, env: {
     MESH_PROXY_INBOUND_LISTEN_ADDR: `127.0.0.1:${inbound}`, MESH_PROXY_OUTBOUND_LISTEN_ADDR: `127.0.0.1:${outbound}`,
     MESH_PROXY_ADMIN_LISTEN_ADDR: `127.0.0.1:${admin}`, MESH_PROXY_TAP_LISTEN_ADDR: `127.0.0.1:${tap}`,
     MESH_PROXY_INBOUND_FORWARD_ADDR: '127.0.0.1:9', MESH_PROXY_LOG_LEVEL: 'info',
@@ -66,11 +68,48 @@ describe('mesh proxy fast path', () => {
     expect(r.code).toBe(0)
     // (npm run build builds native/build/malloc_trim.node; src/proxy/net/malloc-trim.ts)
     expect(r.stderr).toMatch(/trimming freed malloc memory.*everySeconds=5/)
-    expect(r.loaded.some((u) => u.endsWith('/dist/proxy/main.js'))).toBe(true)
+    // The sidecar's bundle (scripts/build-proxy.mjs) is what runs: none of the modules it is made of.
+    expect(r.loaded.some((u) => u.endsWith('/dist/proxy/sidecar.cjs'))).toBe(true)
+    expect(r.loaded.filter((u) => (u.includes('/dist/') && !u.endsWith('/dist/proxy/sidecar.cjs')) || u.includes('/src/'))).toEqual([])
     expect(r.loaded.filter((u) => u.includes('@oclif'))).toEqual([])
-    // No HTTP/2 connection came: HTTP/2 support is not loaded (src/proxy/accept/lazy-h2.ts).
+    // No HTTP/2 connection came: HTTP/2 support is not loaded (src/proxy/accept/lazy-h2.ts): in
+    // the bundle its modules run on first use, and node:http2 is required then.
+    expect(r.loaded).toContain('node:net')
     expect(r.loaded.filter((u) => u.includes('http2'))).toEqual([])
     expect(r.stderr).toMatch(/draining.*SIGTERM/)
+  })
+
+  it('loads HTTP/2 support from the bundle on the first h2c connection and serves it', async () => {
+    const app = http2.createServer((req, res) => res.end(`h2 ${req.url}`))
+    app.listen(0, '127.0.0.1')
+    await once(app, 'listening')
+    let session: http2.ClientHttp2Session | undefined
+    try {
+      const {env, admin, inbound} = await proxyEnv()
+      env.MESH_PROXY_INBOUND_FORWARD_ADDR = `127.0.0.1:${(app.address() as net.AddressInfo).port}`
+      const child = spawn(process.execPath, ['--import', HOOK, 'bin/run.js', 'proxy'], {cwd: ROOT, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+      children.push(child)
+      let stderr = ''
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      child.stdout!.resume()
+      await ready(admin, child)
+      expect(stderr).toContain('LOADED node:net\n')
+      expect(stderr).not.toContain('LOADED node:http2\n')
+      session = http2.connect(`http://127.0.0.1:${inbound}`)
+      const answer = await new Promise<{status: number, body: string}>((resolve, reject) => {
+        const req = session!.request({':path': '/first', ':authority': 'web.test'})
+        let status = 0
+        let body = ''
+        req.on('response', (h) => (status = Number(h[':status'])))
+        req.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({status, body})).on('error', reject)
+      })
+      expect(answer).toEqual({status: 200, body: 'h2 /first'})
+      expect(stderr).toContain('LOADED node:http2\n')
+      expect(stderr.split('\n').filter((l) => l.startsWith('LOADED ') && l.includes('/dist/') && !l.endsWith('/dist/proxy/sidecar.cjs'))).toEqual([])
+    } finally {
+      session?.close()
+      app.close()
+    }
   })
 
   it('goes through oclif with MESH_NO_FAST_PATH=1 (the same proxy, the same exit)', async () => {

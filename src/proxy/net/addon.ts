@@ -2,6 +2,8 @@
 // scripts/build-native.sh), loaded once each. A missing addon (not built, not Linux) is not an
 // error: the caller does without, and `support()` says why.
 import {createRequire} from 'node:module'
+import {fileURLToPath} from 'node:url'
+import {packageRoot} from '../../lib/package-root.js'
 
 export interface NativeAddon<T> {
   /** The addon, or null when it cannot be loaded. */
@@ -17,8 +19,8 @@ export function nativeAddon<T>(name: string): NativeAddon<T> {
   const get = (): T | null => {
     if (addon !== undefined) return addon
     try {
-      // src/proxy/net/ and dist/proxy/net/ are both three levels below the package root.
-      addon = createRequire(import.meta.url)(`../../../native/build/${name}.node`) as T
+      // From src/proxy/net/, dist/proxy/net/ or the sidecar's bundle (dist/proxy/sidecar.cjs).
+      addon = createRequire(import.meta.url)(fileURLToPath(new URL(`native/build/${name}.node`, packageRoot(import.meta.url)))) as T
     } catch (err) {
       addon = null
       loadError = (err as Error).message

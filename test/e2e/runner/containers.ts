@@ -25,7 +25,7 @@ export function containerArgv(c: Obj): string[] {
   const args = (c.args ?? []) as string[]
   if (/(^|\/)mesh$/.test(name)) {
     if (c.command) throw new PodSpecError(`container ${c.name}: the mesh image is run through its entrypoint; command ${JSON.stringify(c.command)} is not supported`)
-    if (!existsSync(path.join(ROOT, 'dist/proxy/main.js'))) throw new PodSpecError(`container ${c.name}: the mesh image runs the compiled dist/, which is missing: run \`npm run build\` first`)
+    if (!existsSync(path.join(ROOT, 'dist/proxy/sidecar.cjs'))) throw new PodSpecError(`container ${c.name}: the mesh image runs the compiled dist/, which is missing: run \`npm run build\` first`)
     return [NODE, path.join(ROOT, 'bin/run.js'), ...args]
   }
   if (name.startsWith(APP_IMAGE_PREFIX)) {
