@@ -8,6 +8,7 @@
 // Run: npx tsx bench/proxy/cpu-split.ts [seconds, default 10] [--rate=1000] [--proxy-env=K=V,...] [--no-mtls]
 //        [--no-profile] (/proc only: the profiler's own cost, ~40 % more CPU per request, left out)
 import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
+import {SourceMap, type SourceMapPayload} from 'node:module'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -29,7 +30,7 @@ const PROFILE = !process.argv.includes('--no-profile')
 const WRITES = new Set(['writeBuffer', 'writev', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString'])
 const WRITE_OWNER = 'socket writes (write syscall; with TLS also SSL_write)'
 
-interface Node { id: number, callFrame: {functionName: string, url: string, lineNumber: number}, hitCount?: number, children?: number[] }
+interface Node { id: number, callFrame: {functionName: string, url: string, lineNumber: number, columnNumber: number}, hitCount?: number, children?: number[] }
 interface Profile { nodes: Node[], samples: number[], timeDeltas: number[], startTime: number, endTime: number }
 
 function cpu(pid: number): {user: number, sys: number} {
@@ -38,13 +39,37 @@ function cpu(pid: number): {user: number, sys: number} {
   return {user: Number(f[11]) / TICKS * 1e6, sys: Number(f[12]) / TICKS * 1e6}
 }
 
+const maps = new Map<string, SourceMap | null>()
+/**
+ * A frame of the sidecar's bundle (dist/proxy/sidecar.cjs, scripts/build-proxy.mjs) as the frame of
+ * the module it came from (its path under dist/, as src/<path>.ts, and its line there), through the
+ * bundle's source map; any other frame as it is.
+ */
+function unbundled(frame: Node['callFrame']): {url: string, line: number} {
+  const {url, lineNumber: line, columnNumber: column} = frame
+  if (!url.endsWith('/proxy/sidecar.cjs')) return {url, line}
+  let map = maps.get(url)
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(fileURLToPath(url) + '.map', 'utf8')) as SourceMapPayload)
+    } catch {
+      map = null
+    }
+    maps.set(url, map)
+  }
+  const entry = map?.findEntry(line, column)
+  if (!entry || !('originalSource' in entry)) return {url, line}
+  const src = /\/src\/(.*)\.ts$/.exec(entry.originalSource)
+  return src ? {url: url.replace(/proxy\/sidecar\.cjs$/, `${src[1]}.ts`), line: entry.originalLine} : {url, line}
+}
+
 /** Who a frame belongs to. */
 function owner(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'GC'
   if (fn === '(program)') return 'V8/native outside JS'
   if (fn === '(idle)' || fn === '(root)') return 'idle'
-  if (url.includes('/mesh-bench/dist/')) {
-    const m = /mesh-bench\/dist\/(.*)$/.exec(url)!
+  const m = /\/mesh-bench[^/]*\/dist\/(.*)$/.exec(url)
+  if (m) {
     return `ours: ${m[1].replace(/\/[^/]+$/, '')}`
   }
   if (url.startsWith('node:')) {
@@ -79,12 +104,13 @@ function split(profile: Profile, windowS: number): {busy: number, byOwner: Map<s
     // Each sample counts once: on a busy machine a sample's time delta also holds the time the
     // thread waited for a CPU, which is not the request's cost.
     const dt = 1
-    const o = owner(n.callFrame.url, n.callFrame.functionName)
+    const frame = unbundled(n.callFrame)
+    const o = owner(frame.url, n.callFrame.functionName)
     if (o === 'idle') return
     const group = o.startsWith('native:') ? 'native (bindings: socket I/O, TLS, ...)' : o
     busy += dt
     byOwner.set(group, (byOwner.get(group) ?? 0) + dt)
-    const fn = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*mesh-bench\/dist\//, '').replace(/^node:/, 'node:')}:${n.callFrame.lineNumber + 1}`
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${frame.url.replace(/^.*mesh-bench[^/]*\/dist\//, '').replace(/^node:/, 'node:')}:${frame.line + 1}`
     byFn.set(fn, (byFn.get(fn) ?? 0) + dt)
   })
   return {busy, byOwner, byFn}

@@ -15,7 +15,7 @@
 // The mesh proxies run with the runtime tuning injected pods get (PROXY_RUNTIME_ENV of
 // src/protocol/proxy-env.ts: NODE_OPTIONS, MALLOC_ARENA_MAX) unless --no-runtime-env; --proxy-env
 // adds or overrides variables of the mesh proxies only (e.g. MESH_PROXY_HTTP1_CODEC=node).
-// The proxies run compiled (built into node_modules/.cache/mesh-bench first); --dev runs
+// The proxies run compiled (built into node_modules/.cache/mesh-bench-<checkout> first); --dev runs
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
 // The open loop's client is raw-client.ts (MESH_BENCH_GENERATOR=node: Node's http client, which
 // takes twice the CPU per request from the machine the paths share).

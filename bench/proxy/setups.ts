@@ -5,7 +5,7 @@
 import {execFileSync, type ChildProcess} from 'node:child_process'
 import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {LOCAL_IDENTITY_FILES} from '../../src/control/identity/file-issuer.js'
 import {ensureLocalIdentityDir} from '../../src/control/identity/local-dir.js'
@@ -49,12 +49,14 @@ export function direct(backendPort: number): Setup {
 }
 
 /**
- * Compiles the sources once into node_modules/.cache/mesh-bench (outside the tree, next to the
- * dependencies it imports), so the proxies run as compiled JavaScript, as in the image, with
- * the native addons (scripts/build-native.sh) beside it as the image has them.
+ * Compiles the sources once into node_modules/.cache/mesh-bench-<checkout> (outside the tree,
+ * next to the dependencies it imports) and bundles the sidecar (scripts/build-proxy.mjs), so the
+ * proxies run as the image runs them, with the native addons (scripts/build-native.sh) beside
+ * them as the image has them. One directory per checkout: worktrees that share node_modules do
+ * not rebuild each other's proxies under a running bench.
  */
 export function buildDist(): string {
-  const base = join(ROOT, 'node_modules/.cache/mesh-bench')
+  const base = join(ROOT, 'node_modules/.cache', `mesh-bench-${basename(ROOT)}`)
   rmSync(base, {recursive: true, force: true})
   mkdirSync(base, {recursive: true})
   copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'))
@@ -65,6 +67,8 @@ export function buildDist(): string {
   } catch {
     // tsc emits even when some file elsewhere has a type error; the proxy's files are what count.
   }
+  // The sidecar's bundle, dist/proxy/sidecar.cjs, which the image runs (sidecar.mjs loads it).
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build-proxy.mjs'), join(base, 'dist')], {stdio: 'inherit'})
   return join(base, 'dist')
 }
 

@@ -1,6 +1,7 @@
 // Runs the sidecar from compiled JavaScript the way the image does (`mesh proxy` with settings
-// from MESH_PROXY_*, which bin/run.js serves through dist/proxy/main.js without oclif):
+// from MESH_PROXY_*, which bin/run.js serves from the bundle dist/proxy/sidecar.cjs without oclif):
 //   node bench/proxy/sidecar.mjs <dist dir>
+// MESH_BENCH_UNBUNDLED=1 runs tsc's modules (dist/proxy/main.js) instead of the bundle, for A/B.
 // MESH_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the proxy there when it stops (node
 // refuses --cpu-prof in NODE_OPTIONS, and the bench passes its proxies' options that way).
 // MESH_BENCH_HEAP_PROF=<dir> writes a sampling heap profile (every allocation site, collected
@@ -10,8 +11,9 @@
 // MESH_BENCH_STATS=<file> writes the proxy's heap and handles there as one JSON line when it gets
 // SIGUSR2 (proxy-bench.ts --soak): the heap used after a full GC, and the active handles and
 // requests by type (process.getActiveResourcesInfo()).
+// (The global process, and node:module by getBuiltinModule: an ES import of a builtin reads all
+// its exports, which costs memory the image's bin/run.js does not spend.)
 import {writeFileSync} from 'node:fs'
-import process from 'node:process'
 import v8 from 'node:v8'
 import {pathToFileURL} from 'node:url'
 import {join, resolve} from 'node:path'
@@ -51,7 +53,9 @@ if (process.env.MESH_BENCH_STATS) {
     appendFileSync(file, JSON.stringify({pid: process.pid, at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss, handles: types}) + '\n')
   })
 }
-const {serveProxyFromEnv} = await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
+const {serveProxyFromEnv} = process.env.MESH_BENCH_UNBUNDLED === '1'
+  ? await import(pathToFileURL(join(dist, 'proxy/main.js')).href)
+  : process.getBuiltinModule('node:module').createRequire(import.meta.url)(join(dist, 'proxy/sidecar.cjs'))
 if (!(await serveProxyFromEnv(process.env))) {
   process.stderr.write('the MESH_PROXY_* settings do not load: run `mesh proxy` for the error\n')
   process.exitCode = 1
