@@ -14,10 +14,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
-import {CODE_PAGES_DROP_DELAY_MS} from '../../src/proxy/net/code-pages.js'
 import {h2loadClosedLoop} from './h2load.js'
 import {openLoop} from './load.js'
-import {freePort, start, stop, waitHttp} from './procs.js'
+import {freePort, SETTLE_MS, start, stop, waitHttp} from './procs.js'
 import {buildDist, HOST, meshPair, meshTlsPair} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 5)
@@ -84,8 +83,9 @@ try {
     for (const p of pair.procs) rows.push(row(`${p.label} ${phase}`, breakdown(p.pid)) + privateOf(p.pid).toFixed(1).padStart(9) + await v8Heap(p.pid))
   }
   await snap('started')
-  // Once serving, each proxy lets go of the binary's start-up code pages (src/proxy/net/code-pages.ts).
-  await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
+  // Settled (procs.ts SETTLE_MS): the binary's start-up code pages dropped (src/proxy/net/code-pages.ts)
+  // and V8's memory reducer's first GC done.
+  await new Promise((r) => setTimeout(r, SETTLE_MS))
   await snap('idle')
   const max = await h2loadClosedLoop(pair.port, HOST, 32, SECONDS)
   await snap('after max')

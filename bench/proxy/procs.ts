@@ -6,6 +6,15 @@ import net from 'node:net'
 
 const TICKS_PER_SECOND = 100
 
+/**
+ * How long after a proxy starts its idle memory is read: once settled, past its drop of the
+ * binary's start-up code pages (CODE_PAGES_DROP_DELAY_MS, 5 s, src/proxy/net/code-pages.ts) and
+ * V8's memory reducer, whose first memory-reducing GC comes ~8 s after start once the heap stops
+ * growing (it takes ~2 MB off an idle proxy's private memory: read at 6 s, every proxy looked
+ * that much bigger than it stays). A pod's sidecar lives for hours: this is the idle it has.
+ */
+export const SETTLE_MS = 12_000
+
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {

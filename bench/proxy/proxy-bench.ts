@@ -5,7 +5,7 @@
 // from a local-mode controller; setups.ts meshTlsPair). Per path: open loop at 1,000 rps and at 50 % of the
 // mesh pair's maximum (latency from the intended send time), closed-loop maximum throughput,
 // CPU microseconds per request per proxy (/proc utime+stime), RSS at start, idle (settled: after
-// the start-up code pages are dropped) and under load.
+// the start-up code pages are dropped and V8's memory reducer ran, procs.ts SETTLE_MS) and under load.
 // Prints a table and writes JSON to bench/results/proxy.json.
 // Run: npx tsx bench/proxy/proxy-bench.ts [seconds per phase, default 8] [--dev] [--node-max]
 //        [--proxy-env=K=V,...] [--no-runtime-env] [--rounds=N] [--soak=N]
@@ -40,10 +40,9 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
-import {CODE_PAGES_DROP_DELAY_MS} from '../../src/proxy/net/code-pages.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, OPEN_LOOP_GENERATOR, openLoop, openLoopClient, openLoopRun, summarize, type LoadResult} from './load.js'
-import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, start, stop, waitHttp} from './procs.js'
+import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, SETTLE_MS, start, stop, waitHttp} from './procs.js'
 import {buildDist, direct, HOST, meshPair, meshTlsPair, nginxPair, nginxTlsPair, nodeRelayPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
@@ -63,8 +62,12 @@ const PROXY_ENV: Record<string, string> = {
 }
 /** The machine's load before the bench adds its own. */
 const LOAD_AT_START = loadavg()
-/** The runtime floor's process: Node's modules every proxy loads, then nothing (kept alive). */
-const FLOOR_SCRIPT = "for (const m of ['net', 'tls', 'crypto', 'http']) require('node:' + m); setInterval(() => {}, 60000)"
+/**
+ * The runtime floor's process: Node's modules every proxy loads and one listening socket (Node's
+ * listen() loads cluster, child_process and dgram and runs net's IPv6 pattern: ~1 MB private any
+ * server pays), then nothing (kept alive).
+ */
+const FLOOR_SCRIPT = "for (const m of ['net', 'tls', 'crypto', 'http']) require('node:' + m); require('node:net').createServer().listen(0, '127.0.0.1'); setInterval(() => {}, 60000)"
 let runtimeFloor = {rss: NaN, priv: NaN}
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
@@ -151,13 +154,13 @@ async function main(): Promise<void> {
   try {
     // Idle RSS first (started and answered the readiness probe, before any load), then the same
     // warm-up for every path (JIT, pools, connections), discarded.
-    // At start (ready), then idle once settled: the sidecar lets go of its start-up code pages
-    // CODE_PAGES_DROP_DELAY_MS after it starts (src/proxy/net/code-pages.ts), as it does in a pod.
+    // At start (ready), then idle once settled (SETTLE_MS: the start-up code pages dropped,
+    // src/proxy/net/code-pages.ts, and V8's memory reducer's first GC done), as in a pod.
     const started = setups.map((s) => s.procs.map((p) => rssMB(p.pid)))
     // The runtime's own floor, beside them: a node with the proxy's runtime settings that has
-    // loaded what every proxy loads (net, tls, crypto, http) and runs nothing.
+    // loaded what every proxy loads (net, tls, crypto, http), listens, and runs nothing.
     const floor = start(process.execPath, ['-e', FLOOR_SCRIPT], PROXY_ENV)
-    await new Promise((r) => setTimeout(r, CODE_PAGES_DROP_DELAY_MS + 1_000))
+    await new Promise((r) => setTimeout(r, SETTLE_MS))
     const idle = setups.map((s, i) => s.procs.map((p, j) => ({rss: rssMB(p.pid), priv: privateMB(p.pid), start: started[i][j]})))
     runtimeFloor = {rss: rssMB(floor.pid!), priv: privateMB(floor.pid!)}
     await stop([floor])
@@ -271,7 +274,7 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
     {what: 'added p99 at 1,000 rps (median of rounds) vs the nginx pair\'s', value: added(mesh).p99Median / added(nginx).p99Median, limit: 2, unit: 'x', atMost: true,
       note: `${fmt(added(mesh).p99Median, 3)} vs ${fmt(added(nginx).p99Median, 3)} ms${added(nginx).p99Median <= 0 ? ': nginx added nothing measurable, the ratio means nothing' : ''}`},
     {what: 'private MB per proxy, idle', value: worst(mesh, (p) => p.privateIdleMB), limit: 12, unit: ' MB', atMost: true,
-      note: `a node that loaded net, tls, crypto and http and runs nothing: ${fmt(runtimeFloor.priv, 1)} MB private, ${fmt(runtimeFloor.rss, 1)} MB RSS`},
+      note: `a node that loaded net, tls, crypto and http, listens and runs nothing: ${fmt(runtimeFloor.priv, 1)} MB private, ${fmt(runtimeFloor.rss, 1)} MB RSS`},
     {what: 'private MB per proxy, under load', value: worst(mesh, (p) => p.privateLoadMB), limit: 12, unit: ' MB', atMost: true},
     {what: 'RSS MB per proxy, idle', value: worst(mesh, (p) => p.rssIdleMB), limit: 55, unit: ' MB', atMost: true},
     {what: 'RSS MB per proxy, under load', value: worst(mesh, (p) => p.rssLoadMB), limit: 55, unit: ' MB', atMost: true},

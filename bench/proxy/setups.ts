@@ -72,6 +72,15 @@ export function buildDist(): string {
   return join(base, 'dist')
 }
 
+/**
+ * node's own arguments, then sidecar.mjs and `dist`. MESH_BENCH_NODE_ARGS in the proxies' env
+ * (space-separated) puts flags on node's command line, for experiments with flags NODE_OPTIONS
+ * refuses and V8 reads only at start (--minor-ms, --single-threaded-gc ...).
+ */
+function sidecarArgv(dist: string, proxyEnv: NodeJS.ProcessEnv): string[] {
+  return [...(proxyEnv.MESH_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'bench/proxy/sidecar.mjs'), dist]
+}
+
 /** The mesh pair; `dist` runs compiled code (bench/proxy/sidecar.mjs), else `mesh proxy` via tsx. */
 export async function meshPair(backendPort: number, dist?: string, proxyEnv: NodeJS.ProcessEnv = {}): Promise<Setup> {
   const [inPort, outPort, a1, a2, t1, t2, o1, i2] = await Promise.all(Array.from({length: 8}, freePort))
@@ -79,7 +88,7 @@ export async function meshPair(backendPort: number, dist?: string, proxyEnv: Nod
     if (!dist) return start(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy', ...args], {MESH_PROXY_LOG_LEVEL: 'warn', ...proxyEnv, ...env})
     const vars: NodeJS.ProcessEnv = {MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv, ...env}
     for (let i = 0; i < args.length; i += 2) vars[FLAG_ENV[args[i]]] = args[i + 1]
-    return start(process.execPath, [join(ROOT, 'bench/proxy/sidecar.mjs'), dist], vars)
+    return start(process.execPath, sidecarArgv(dist, proxyEnv), vars)
   }
   const server = proxy(['--inbound-listen-addr', `127.0.0.1:${inPort}`, '--outbound-listen-addr', `127.0.0.1:${o1}`, '--admin-listen-addr', `127.0.0.1:${a1}`,
     '--inbound-forward-addr', `127.0.0.1:${backendPort}`], {MESH_PROXY_TAP_LISTEN_ADDR: `127.0.0.1:${t1}`})
@@ -111,7 +120,7 @@ export async function meshTlsPair(backendPort: number, dist?: string, proxyEnv: 
   const proxy = (sa: string, ports: LocalProxy['ports'], appPort?: number): ChildProcess => {
     const tokenFile = join(dir, `${sa}.token`)
     writeFileSync(tokenFile, issueLocalToken(sa, NAMESPACE, id.tokenSecret) + '\n', {mode: 0o600})
-    return start(process.execPath, dist ? [join(ROOT, 'bench/proxy/sidecar.mjs'), dist] : ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy'], {
+    return start(process.execPath, dist ? sidecarArgv(dist, proxyEnv) : ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'proxy'], {
       MESH_PROXY_LOG_LEVEL: 'warn', MESH_PROXY_SHUTDOWN_GRACE_PERIOD: '2', ...proxyEnv,
       ...localProxyEnv(ctl, {ports, appPort, identity: identityName(sa, NAMESPACE), identityDir: join(dir, `${sa}-id`), tokenFile, namespace: NAMESPACE}, id.anchorsPem),
     })
