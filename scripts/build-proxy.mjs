@@ -11,15 +11,17 @@
 // only when the import runs. `ws` stays a package of node_modules (the destination client and the
 // tap server share one copy); re2js is loaded where it is used (createRequire).
 //   node scripts/build-proxy.mjs [dist dir, default dist]
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {build} from 'esbuild'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const dist = path.resolve(process.argv[2] ?? path.join(root, 'dist'))
+const outfile = path.join(dist, 'proxy/sidecar.cjs')
 await build({
   entryPoints: [path.join(dist, 'proxy/main.js')],
-  outfile: path.join(dist, 'proxy/sidecar.cjs'),
+  outfile,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -37,3 +39,11 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 })
+// esbuild bundles an `import()` of a literal path and leaves any other to Node at run time, where
+// it resolves from dist/proxy/sidecar.cjs, not from the module that wrote it: a module of ours
+// imported that way is silently missing (test/proxy-init/sidecar-redirect.test.ts). None may remain.
+const computed = readFileSync(outfile, 'utf8').match(/\bimport\((?!["'`])[^)]{0,80}\)/g)
+if (computed) {
+  console.error(`scripts/build-proxy.mjs: ${outfile} imports by computed specifier (${computed.join(', ')}): esbuild cannot include what it names; import a literal path instead`)
+  process.exit(1)
+}
