@@ -89,7 +89,8 @@ export class EndpointClient {
   /**
    * A new connection, with a connect timeout; TLS verified against the endpoint's identity.
    * `onread` (net.connect's: reads into the caller's buffers, no 'data' events) applies to a
-   * plaintext connection only; `Upstream.ownReads` tells which one the caller got.
+   * plaintext connection only (a TLS socket made over a given socket takes none): a caller
+   * passing it must still handle 'data' events for a TLS connection (raw-pool.ts does).
    */
   connect(alpn?: string[], onread?: net.OnReadOpts): Duplex {
     const ctx = this.secureContext()
