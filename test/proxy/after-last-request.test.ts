@@ -215,6 +215,19 @@ describe('bytes after a request already forwarded', () => {
     expect(refused(codec).malformed_request - before.malformed_request!).toBe(1)
   })
 
+  // An oversized head after a keep-alive request: its 431 (counted) is its own turn, after the answer.
+  it.each(cases)('%s codec, %s: a keep-alive request, then a head larger than the limit in the same write: the answer, then the 431 (counted), closed', async (codec, entry) => {
+    const tag = `o${n++}`
+    const before = refused(codec)
+    const client = new Client(portOf(codec, entry))
+    client.sock.write(`GET /k?${tag} HTTP/1.1\r\nHost: web.local\r\n\r\nGET /b HTTP/1.1\r\nHost: web.local\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`)
+    const got = answers(await client.closed)
+    expect(got.map((a) => a.status)).toEqual([200, 431])
+    expect(got[0]!.body).toBe(`ok /k?${tag}\n`)
+    expect(seenOf(tag)).toEqual(['GET /k'])
+    expect(refused(codec).malformed_request - before.malformed_request!).toBe(1)
+  })
+
   // A pipelined request whose body breaks while the one before it is still being answered: the
   // 400 is its own, after that answer; it never reaches the app.
   it.each(cases)('%s codec, %s: a keep-alive request, then a chunked request with a bad chunk in the same write: the answer, then the 400 (counted), closed', async (codec, entry) => {
