@@ -11,10 +11,10 @@
 // several ms of CPU each) run at once per endpoint: a burst that finds the pool empty no longer
 // opens one connection per request, which under load fed on itself (handshakes slowed the
 // answers, so more requests found no free connection, so more handshakes).
-import type net from 'node:net'
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from './endpoint.js'
 import {onEstablished} from '../net/established.js'
+import {ReadBuffer} from '../net/read-buffer.js'
 import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from './http1-pool.js'
 
 const MAX_FREE = 256
@@ -230,36 +230,18 @@ const BIG_READ = 64 * 1024
 
 /**
  * The reads of a plaintext upstream connection, into a buffer of its own (net.connect's
- * `onread`): no 'data' event through the stream layers and no buffer made per read, as Node's
- * reads otherwise do (a 64 KB allocation shrunk to what came). The same buffer is read into
- * again only when the owner says it holds none of it (UpstreamOwner.upData: its bytes were
- * written through and nothing of them is kept); else, and when the read size changes, the next
- * read goes into a new buffer and the old one stays with whoever holds it. A read that fills the
- * buffer makes the next one BIG_READ, a small read on a big one SMALL_READ again.
+ * `onread`; the rule in read-buffer.ts): read into again only when the owner says it holds none
+ * of it (UpstreamOwner.upData: its bytes were written through and nothing of them is kept).
  */
-export class OwnReads implements net.OnReadOpts {
+export class OwnReads extends ReadBuffer {
   /** The connection these reads are of (set as soon as it exists). */
   up: Upstream | undefined
-  private slab: Buffer = Buffer.allocUnsafeSlow(SMALL_READ)
-  /** The owner may still hold bytes of `slab`. */
-  private held = false
-  private size = SMALL_READ
 
-  constructor(private readonly pool: RawPool) {}
-
-  /** The buffer for the next read (net calls it after each `callback`). */
-  readonly buffer = (): Buffer => {
-    if (this.held || this.slab.length !== this.size) {
-      this.slab = Buffer.allocUnsafeSlow(this.size)
-      this.held = false
-    }
-    return this.slab
+  constructor(private readonly pool: RawPool) {
+    super(SMALL_READ, BIG_READ)
   }
 
-  readonly callback = (n: number, buf: Uint8Array): boolean => {
-    const slab = buf as Buffer
-    if (n === slab.length) this.size = BIG_READ
-    else if (n <= SMALL_READ) this.size = SMALL_READ
+  protected deliver(chunk: Buffer): boolean {
     const u = this.up!
     const o = u.owner
     if (o === undefined) {
@@ -267,13 +249,12 @@ export class OwnReads implements net.OnReadOpts {
       return true
     }
     // (as deliver(), without a closure per read; a throw leaves the buffer to the attempt)
-    this.held = true
     try {
-      this.held = o.upData(slab.subarray(0, n))
+      return o.upData(chunk)
     } catch (err) {
       o.crashed(err)
+      return true
     }
-    return true
   }
 }
 

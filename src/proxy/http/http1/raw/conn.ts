@@ -20,6 +20,7 @@ import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
 import {unwatchDrain, watchDrain} from './drain.js'
 import {startHeadTimer} from '../../head-timeout.js'
+import {ReadBuffer, readIntoOwnBuffer} from '../../../net/read-buffer.js'
 
 
 /** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
@@ -29,7 +30,42 @@ export const rawCounts = {requests: 0, handovers: 0}
 export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: Buffer): void {
   const c = new RawConn(side, server, socket)
   if (head.length > 0) c.onData(head)
+  c.readOwn()
   socket.resume()
+}
+
+/** Bytes a client connection's own buffer takes per read (what it keeps while idle); after a read that fills it, CLIENT_BIG_READ. */
+const CLIENT_SMALL_READ = 2 * 1024
+const CLIENT_BIG_READ = 64 * 1024
+
+/** Process-wide counts, by side, of connections whose client reads come through ClientReads, and of those reads (tests wait on them to know a piece was read on its own). */
+export const clientReadCounts = {attached: {inbound: 0, outbound: 0}, reads: {inbound: 0, outbound: 0}}
+
+/**
+ * A plain TCP client's reads into a buffer of the connection's own (read-buffer.ts): to the
+ * RawConn while it serves the connection; once it hands the connection over, into the stream
+ * (a read there is held: the stream keeps it).
+ */
+class ClientReads extends ReadBuffer {
+  private readonly direction: 'inbound' | 'outbound'
+
+  constructor(private conn: RawConn | undefined, private readonly socket: net.Socket) {
+    super(CLIENT_SMALL_READ, CLIENT_BIG_READ)
+    this.direction = conn!.side.direction
+  }
+
+  /** The connection went to Node's http.Server: its bytes go through the stream from now on. */
+  release(): void {
+    this.conn = undefined
+  }
+
+  protected deliver(chunk: Buffer): boolean {
+    clientReadCounts.reads[this.direction]++
+    const c = this.conn
+    if (c !== undefined) return c.ownRead(chunk)
+    this.more = this.socket.push(chunk)
+    return true
+  }
 }
 
 export class RawConn implements ClientSide {
@@ -52,6 +88,10 @@ export class RawConn implements ClientSide {
   private readonly conn: ConnCtx
   /** A plain TCP socket (net.Socket itself, not TLS or another stream): see holdsWrites. */
   private readonly plainTcp: boolean
+  /** The client's reads into the connection's own buffer (readOwn), when they come so. */
+  private reads: ClientReads | undefined
+  /** Set while one of those reads is handled when something keeps its bytes beyond the read (a body on its way). */
+  private keeps = false
 
   constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
     this.conn = connOf(socket)!
@@ -82,6 +122,34 @@ export class RawConn implements ClientSide {
     }
   }
 
+  /**
+   * From here on a plain TCP client's bytes come through ClientReads, not 'data'. What the
+   * stream read ahead of the detected head is taken first (read() hands it to onData), so no
+   * byte comes before an older one. A TLS client keeps the stream's reads.
+   */
+  readOwn(): void {
+    if (!this.plainTcp || this.closed) return
+    const s = this.socket as net.Socket
+    while (!this.closed && s.readableLength > 0 && s.read() !== null);
+    if (this.closed) return
+    const r = new ClientReads(this, s)
+    if (!readIntoOwnBuffer(s, r)) return
+    this.reads = r
+    clientReadCounts.attached[this.side.direction]++
+  }
+
+  /**
+   * A read into the connection's own buffer. Returns whether anything may still hold its bytes:
+   * the part of a head or the pipelined requests waiting in `pending`, a body's bytes on their
+   * way upstream (`keeps`), or a connection handed over or closed. A request head goes upstream
+   * as a copy (next()), so a GET read whole holds nothing and the next read reuses the buffer.
+   */
+  ownRead(chunk: Buffer): boolean {
+    this.keeps = false
+    this.onData(chunk)
+    return this.keeps || this.closed || this.pending.length > 0
+  }
+
   /** An exception on this connection (contain.ts): logged, counted, both ends closed; the process goes on. */
   crashed(err: unknown): void {
     containedError(this.side, 'raw http1', err)
@@ -99,6 +167,7 @@ export class RawConn implements ClientSide {
   private read(chunk: Buffer): void {
     let data: Buffer | null = chunk
     if (this.ex?.wantsBody) {
+      this.keeps = true
       data = this.ex.pushBody(chunk)
       if (data === null || data.length === 0) return
     }
@@ -178,7 +247,9 @@ export class RawConn implements ClientSide {
     const {meta, framer} = plan
     const policy = plan.policy
     const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
-    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : upHead, framer, policy, plan.close)
+    // (a head cut from a read into the connection's own buffer is copied: the exchange keeps it, for a retry, and the buffer is read into again)
+    const ownHead = this.reads !== undefined && upHead.buffer === buf.buffer ? Buffer.from(upHead) : upHead
+    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : ownHead, framer, policy, plan.close)
     this.ex = ex
     let t: Target | Promise<Target>
     const prepared = this.prepared?.authority === meta.authority ? this.prepared.p : undefined
@@ -192,6 +263,7 @@ export class RawConn implements ClientSide {
     if (t instanceof Promise) t.then((target) => this.begin(ex, target), (err: unknown) => this.begin(ex, failing(err)))
     else ex.begin(t)
     if (ex.wantsBody && pending.length > 0) {
+      this.keeps = true
       const rest = ex.pushBody(pending.flat())
       pending.clear()
       if (rest) pending.add(rest)
@@ -240,6 +312,7 @@ export class RawConn implements ClientSide {
     s.off('error', this.onError)
     s.off('close', this.onClose)
     s.off('end', this.onEnd)
+    this.reads?.release()
     unwatchDrain(this)
     if (this.pending.length > 0) s.unshift(this.pending.flat())
     this.pending.clear()

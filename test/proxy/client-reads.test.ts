@@ -1,0 +1,387 @@
+// The raw codec reads a plain TCP client into a buffer of the connection's own (conn.ts
+// ClientReads, attached by read-buffer.ts readIntoOwnBuffer: Node has no `onread` option for
+// accepted sockets) and reads into it again only when nothing of it is held: part of a head or
+// pipelined requests waiting, a body's bytes on their way upstream, a connection handed to Node.
+// Here: the attachment itself on real sockets (the supported runtime must take it), then
+// requests through the proxy pair cut the ways that make a buffer be held: pipelined requests,
+// heads and bodies in pieces each read on its own, Content-Length and chunked bodies, requests
+// the raw codec hands to Node's parser after raw ones; generated mixes of these. The backend
+// must see every request exactly as the client wrote it.
+import {createHash} from 'node:crypto'
+import http from 'node:http'
+import net from 'node:net'
+import fc from 'fast-check'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {clientReadCounts, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
+import {ReadBuffer, readIntoOwnBuffer} from '../../src/proxy/net/read-buffer.js'
+import {eventually} from '../helpers/eventually.js'
+import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {closeServer, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'
+
+/** Records what it is given; holds (or not) as told. */
+class Recorder extends ReadBuffer {
+  readonly got: Buffer[] = []
+  hold = false
+
+  constructor() {
+    super(16, 64)
+  }
+
+  protected deliver(chunk: Buffer): boolean {
+    this.got.push(Buffer.from(chunk))
+    return this.hold
+  }
+}
+
+/** A connected pair: `accepted` as a server accepts it (paused, as the proxy's listener does), `client` its peer. */
+async function acceptedPair(): Promise<{accepted: net.Socket; client: net.Socket; close: () => Promise<void>}> {
+  let take!: (s: net.Socket) => void
+  const got = new Promise<net.Socket>((r) => { take = r })
+  const server = net.createServer({pauseOnConnect: true, allowHalfOpen: true}, take)
+  const port = await listenOn(server)
+  const client = net.connect(port, '127.0.0.1')
+  client.on('error', () => {})
+  const accepted = await got
+  accepted.on('error', () => {})
+  return {accepted, client, close: async () => { client.destroy(); accepted.destroy(); await closeServer(server) }}
+}
+
+const joined = (r: Recorder): string => Buffer.concat(r.got).toString('latin1')
+
+describe('readIntoOwnBuffer: an accepted socket reads into a buffer of its own', () => {
+  it('takes on this runtime (the raw codec\'s client reads depend on it), and not twice', async () => {
+    const p = await acceptedPair()
+    try {
+      expect(readIntoOwnBuffer(p.accepted, new Recorder())).toBe(true)
+      expect(readIntoOwnBuffer(p.accepted, new Recorder())).toBe(false)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('bytes go to the owner in order, none as \'data\'; the end still ends the stream', async () => {
+    const p = await acceptedPair()
+    try {
+      const r = new Recorder()
+      let data = 0
+      p.accepted.on('data', () => { data++ })
+      const ended = new Promise<void>((resolve) => p.accepted.once('end', resolve))
+      expect(readIntoOwnBuffer(p.accepted, r)).toBe(true)
+      p.accepted.resume()
+      let want = ''
+      // Pieces larger than the buffer (16 bytes here) and smaller, each read before the next is sent.
+      for (const piece of ['abc', 'x'.repeat(40), 'defghij', 'y'.repeat(200), 'z']) {
+        want += piece
+        p.client.write(piece)
+        await eventually(`the owner has ${want.length} bytes`, () => (joined(r).length >= want.length ? true : undefined), {intervalMs: 2})
+      }
+      p.client.end()
+      await ended
+      expect(joined(r)).toBe(want)
+      expect(data).toBe(0)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('the buffer is read into again only after a read its owner holds nothing of', async () => {
+    const p = await acceptedPair()
+    try {
+      const r = new Recorder()
+      expect(readIntoOwnBuffer(p.accepted, r)).toBe(true)
+      const first = r.buffer()
+      // (buffer() is what Node asks for after each read: the same buffer while nothing is held)
+      r.callback(3, first)
+      expect(r.buffer()).toBe(first)
+      r.hold = true
+      r.callback(3, first)
+      const second = r.buffer()
+      expect(second).not.toBe(first)
+      r.hold = false
+      r.callback(16, second)
+      // (a read that filled it: the next one is bigger)
+      expect(r.buffer().length).toBe(64)
+    } finally {
+      await p.close()
+    }
+  })
+})
+
+/** Deterministic bytes for a seed (xorshift32), as visible ASCII. */
+function text(seed: number, n: number): string {
+  const b = Buffer.allocUnsafe(n)
+  let x = (seed | 0) || 1
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    b[i] = 0x21 + ((x >>> 0) % 94)
+  }
+  return b.toString('latin1')
+}
+
+interface Req {
+  seed: number
+  /** A field long enough that heads span reads (the client's buffer starts at 2 KB). */
+  longLength: number
+  bodyLength: number
+  chunked: boolean
+  /** HTTP/1.0 with keep-alive: the raw codec hands the connection to Node's parser for it. */
+  http10: boolean
+}
+
+/** What the backend reports of a request: method, path, the long field's digest, the body's. */
+function digest(method: string, path: string, long: string, body: string | Buffer): string {
+  const h = (v: string | Buffer): string => createHash('sha256').update(v).digest('hex').slice(0, 16)
+  return `${method} ${path} ${h(long)} ${h(body)}`
+}
+
+function serialize(r: Req, i: number): {bytes: Buffer; want: string} {
+  const long = text(r.seed, r.longLength)
+  const body = text(r.seed ^ 0x2545f491, r.bodyLength)
+  const method = r.bodyLength > 0 || r.chunked ? 'POST' : 'GET'
+  const path = `/r${i}?s=${r.seed}`
+  let framing = ''
+  let payload = body
+  if (r.chunked) {
+    framing = 'transfer-encoding: chunked\r\n'
+    // (the body in chunks of up to 700 bytes, then the last chunk)
+    payload = ''
+    for (let at = 0; at < body.length; at += 700) {
+      const c = body.slice(at, at + 700)
+      payload += `${c.length.toString(16)}\r\n${c}\r\n`
+    }
+    payload += '0\r\n\r\n'
+  } else if (method === 'POST') framing = `content-length: ${body.length}\r\n`
+  const version = r.http10 ? 'HTTP/1.0' : 'HTTP/1.1'
+  const keep = r.http10 ? 'connection: keep-alive\r\n' : ''
+  const head = `${method} ${path} ${version}\r\nhost: web.local\r\nx-long: ${long}\r\n${keep}${framing}\r\n`
+  return {bytes: Buffer.from(head + payload, 'latin1'), want: digest(method, path, long, body)}
+}
+
+/** Reads `n` responses (Content-Length framed) from `sock`; each body as text. */
+function responses(sock: net.Socket, n: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0)
+    const out: string[] = []
+    const onData = (d: Buffer): void => {
+      buf = Buffer.concat([buf, d])
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n')
+        if (end < 0) return
+        const head = buf.subarray(0, end).toString('latin1')
+        const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 'NaN')
+        if (!Number.isFinite(len)) return reject(new Error(`a response without content-length: ${head}`))
+        if (buf.length < end + 4 + len) return
+        const status = head.slice(9, 12)
+        out.push(status === '200' ? buf.subarray(end + 4, end + 4 + len).toString('latin1') : `status ${status}: ${buf.subarray(end + 4, end + 4 + len).toString('latin1')}`)
+        buf = buf.subarray(end + 4 + len)
+        if (out.length === n) {
+          sock.off('data', onData)
+          resolve(out)
+          return
+        }
+      }
+    }
+    sock.on('data', onData)
+    sock.once('close', () => reject(new Error(`the connection closed after ${out.length} of ${n} responses`)))
+  })
+}
+
+describe('raw codec: client reads into the connection\'s own buffer', () => {
+  let backend: http.Server
+  let pair: Pair
+  const saved = process.env.MESH_PROXY_HTTP1_CODEC
+
+  beforeAll(async () => {
+    process.env.MESH_PROXY_HTTP1_CODEC = 'raw'
+    backend = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))
+        res.writeHead(200, {'content-length': Buffer.byteLength(body), connection: 'keep-alive'})
+        res.end(body)
+      })
+    })
+    pair = await startPair('web.local:80', await listenOn(backend))
+  })
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
+    else process.env.MESH_PROXY_HTTP1_CODEC = saved
+    await pair.close()
+    await closeServer(backend)
+  })
+
+  /**
+   * Sends `reqs` on one connection to the outbound port as one byte stream cut at `cuts`, each
+   * piece only once the proxy has read the one before (so each is a read of its own), and
+   * checks the backend saw each request as written, in order.
+   */
+  async function run(reqs: Req[], cuts: number[]): Promise<void> {
+    const parts = reqs.map((r, i) => serialize(r, i))
+    const stream = Buffer.concat(parts.map((p) => p.bytes))
+    // (the first piece holds at least the first request line: protocol detection reads it, then the raw codec's own reads start)
+    const firstLine = stream.indexOf('\r\n') + 2
+    const sock = net.connect(pair.client.ports.outbound, '127.0.0.1')
+    sock.setNoDelay(true)
+    sock.on('error', () => {})
+    await new Promise<void>((resolve) => sock.once('connect', resolve))
+    const answers = responses(sock, reqs.length)
+    answers.catch(() => {})
+    const attached = clientReadCounts.attached.outbound
+    const handovers = rawCounts.handovers
+    try {
+      let at = 0
+      for (const cut of [...cuts.filter((c) => c >= firstLine && c < stream.length).sort((a, b) => a - b), stream.length]) {
+        if (cut <= at) continue
+        const reads = clientReadCounts.reads.outbound
+        sock.write(stream.subarray(at, cut))
+        if (at === 0) await eventually('the raw codec reads the connection', () => (clientReadCounts.attached.outbound > attached ? true : undefined), {intervalMs: 1})
+        else if (cut < stream.length) {
+          // Each piece is read on its own before the next is sent (once a request went to Node's parser, its reads are Node's).
+          await eventually(`the proxy read the piece ending at ${cut}`, () => (clientReadCounts.reads.outbound > reads || rawCounts.handovers > handovers ? true : undefined), {intervalMs: 1})
+        }
+        at = cut
+      }
+      expect(await answers).toEqual(parts.map((p) => p.want))
+    } finally {
+      sock.destroy()
+    }
+  }
+
+  it('the raw codec\'s client reads come through its own buffer (not the stream\'s \'data\')', async () => {
+    const before = structuredClone(clientReadCounts)
+    const raw = rawCounts.requests
+    await run([{seed: 1, longLength: 10, bodyLength: 0, chunked: false, http10: false}, {seed: 2, longLength: 10, bodyLength: 0, chunked: false, http10: false}], [60])
+    expect(rawCounts.requests - raw).toBe(4)
+    expect(clientReadCounts.reads.outbound).toBeGreaterThan(before.reads.outbound)
+    // (the inbound proxy's client is the outbound's upstream connection: its second request comes through the own reads)
+    expect(clientReadCounts.reads.inbound).toBeGreaterThan(before.reads.inbound)
+  })
+
+  it('pipelined requests and heads cut across reads arrive as written (a held buffer is not read into)', async () => {
+    const get = (seed: number, longLength: number): Req => ({seed, longLength, bodyLength: 0, chunked: false, http10: false})
+    // A head cut inside its long field, then the rest with the next two requests pipelined behind it.
+    await run([get(3, 3000), get(4, 100), get(5, 2500)], [100, 1500, 3050, 3100])
+    // Many small pipelined heads in one read, then one cut mid-line.
+    await run([get(6, 5), get(7, 5), get(8, 5), get(9, 5), get(10, 5)], [20, 150, 151])
+  })
+
+  it('bodies in pieces, Content-Length and chunked, each piece read on its own, arrive as written', async () => {
+    await run([
+      {seed: 11, longLength: 50, bodyLength: 9000, chunked: false, http10: false},
+      {seed: 12, longLength: 50, bodyLength: 5000, chunked: true, http10: false},
+      {seed: 13, longLength: 50, bodyLength: 0, chunked: false, http10: false},
+    ], [150, 151, 2000, 2048, 4100, 9100, 9200, 12_000, 13_500])
+  })
+
+  it('a request the raw codec hands to Node\'s parser after raw ones, with bytes of the next behind it, arrives as written', async () => {
+    await run([
+      {seed: 21, longLength: 40, bodyLength: 0, chunked: false, http10: false},
+      {seed: 22, longLength: 40, bodyLength: 300, chunked: false, http10: true},
+      {seed: 23, longLength: 40, bodyLength: 0, chunked: false, http10: false},
+    ], [30, 200, 210])
+  })
+
+  it('generated: request mixes cut at random points', async () => {
+    const req = fc.record({
+      seed: fc.integer({min: 1, max: 2 ** 31 - 1}),
+      longLength: fc.oneof(fc.integer({min: 0, max: 200}), fc.integer({min: 1800, max: 4000})),
+      bodyLength: fc.oneof(fc.constant(0), fc.integer({min: 1, max: 3000}), fc.integer({min: 5000, max: 9000})),
+      chunked: fc.boolean(),
+      http10: fc.constant(false),
+    })
+    // (at most ~15 KB a connection: pipelined requests past a head's worth, 16 KB, pause the reads, and each piece is awaited)
+    const mix = fc.array(req, {minLength: 1, maxLength: 5}).map((reqs) => {
+      let total = 0
+      return reqs.filter((r, i) => (total += serialize(r, i).bytes.length) <= 15_000 || i === 0)
+    }).chain((reqs) => {
+      const total = reqs.reduce((n, r, i) => n + serialize(r, i).bytes.length, 0)
+      return fc.tuple(fc.constant(reqs), fc.uniqueArray(fc.integer({min: 1, max: total - 1}), {maxLength: 8}))
+    })
+    await fc.assert(fc.asyncProperty(mix, async ([reqs, cuts]) => {
+      await run(reqs, cuts)
+    }), {numRuns: 40})
+  }, 120_000)
+})
+
+describe('raw codec: a request kept for a retry keeps the bytes it came in', () => {
+  // The exchange keeps a request's head and body until its answer, to send them again on a
+  // retry. Here its first attempt is answered 503 only after the client's next request was
+  // read on the same connection: had the buffer the kept request came in been read into again,
+  // the retry would carry the next request's bytes.
+  let proxy: RunningProxy
+  let backend: http.Server
+  /** What each attempt at a kept request's path carried (method, path, long field and body digests). */
+  const attempts = new Map<string, string[]>()
+  /** Releases the 503 of a path's first attempt. */
+  const gates = new Map<string, () => void>()
+  const saved = process.env.MESH_PROXY_HTTP1_CODEC
+
+  beforeAll(async () => {
+    process.env.MESH_PROXY_HTTP1_CODEC = 'raw'
+    backend = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const seen = digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))
+        const kept = attempts.get(req.url ?? '')
+        if (kept) {
+          kept.push(seen)
+          if (kept.length === 1) {
+            gates.set(req.url!, () => res.writeHead(503, {'content-length': '4'}).end('busy'))
+            return
+          }
+        }
+        res.writeHead(200, {'content-length': Buffer.byteLength(seen)}).end(seen)
+      })
+    })
+    proxy = await startProxy(testConfig({}, `web.local:80=127.0.0.1:${await listenOn(backend)}`), {log: quietLog(), originalDst: null})
+  })
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.MESH_PROXY_HTTP1_CODEC
+    else process.env.MESH_PROXY_HTTP1_CODEC = saved
+    for (const open of gates.values()) open()
+    await proxy.close(100)
+    await closeServer(backend)
+  })
+
+  it.each([
+    ['a PUT with a body', 'PUT', '/a1', 600],
+    ['a GET (its head alone)', 'GET', '/a2', 0],
+  ])('%s retried after a 503 sends what it was read with, though the next request was read meanwhile', async (_name, method, path, bodyLength) => {
+    attempts.set(path, [])
+    const sock = net.connect(proxy.ports.outbound, '127.0.0.1')
+    sock.on('error', () => {})
+    await new Promise<void>((resolve) => sock.once('connect', resolve))
+    try {
+      const attached = clientReadCounts.attached.outbound
+      const warm = responses(sock, 1)
+      sock.write('GET /warm HTTP/1.1\r\nhost: web.local\r\n\r\n')
+      await eventually('the raw codec reads the connection', () => (clientReadCounts.attached.outbound > attached ? true : undefined), {intervalMs: 1})
+      expect((await warm)[0]).toMatch(/^GET \/warm /)
+      const long = text(31, 300)
+      const body = text(32, bodyLength)
+      const answers = responses(sock, 2)
+      answers.catch(() => {})
+      let reads = clientReadCounts.reads.outbound
+      const framing = bodyLength > 0 ? `content-length: ${bodyLength}\r\n` : ''
+      sock.write(`${method} ${path} HTTP/1.1\r\nhost: web.local\r\nx-long: ${long}\r\n${framing}\r\n${body}`)
+      await eventually('the first attempt reached the backend', () => (attempts.get(path)!.length === 1 && gates.has(path) ? true : undefined), {intervalMs: 1})
+      expect(clientReadCounts.reads.outbound).toBeGreaterThan(reads)
+      reads = clientReadCounts.reads.outbound
+      // The next request, longer than the kept one, read before the first attempt is answered.
+      sock.write(`GET /b HTTP/1.1\r\nhost: web.local\r\nx-long: ${'Z'.repeat(1200)}\r\n\r\n`)
+      await eventually('the proxy read the next request', () => (clientReadCounts.reads.outbound > reads ? true : undefined), {intervalMs: 1})
+      const open = gates.get(path)!
+      gates.delete(path)
+      open()
+      const want = digest(method, path, long, body)
+      expect(await answers).toEqual([want, digest('GET', '/b', 'Z'.repeat(1200), '')])
+      expect(attempts.get(path)).toEqual([want, want])
+    } finally {
+      sock.destroy()
+    }
+  })
+})
