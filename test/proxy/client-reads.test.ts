@@ -1,12 +1,13 @@
-// The raw codec reads a plain TCP client into a buffer of the connection's own (conn.ts
+// The raw codec reads every plain TCP client connection into one shared buffer (conn.ts
 // ClientReads, attached by read-buffer.ts readIntoOwnBuffer: Node has no `onread` option for
-// accepted sockets) and reads into it again only when nothing of it is held: part of a head or
-// pipelined requests waiting, a body's bytes on their way upstream, a connection handed to Node.
-// Here: the attachment itself on real sockets (the supported runtime must take it), then
-// requests through the proxy pair cut the ways that make a buffer be held: pipelined requests,
-// heads and bodies in pieces each read on its own, Content-Length and chunked bodies, requests
-// the raw codec hands to Node's parser after raw ones; generated mixes of these. The backend
-// must see every request exactly as the client wrote it.
+// accepted sockets) and copies out of it what outlives a read: part of a head or pipelined
+// requests waiting, a body's bytes on their way upstream (kept for a retry), a request head the
+// exchange keeps, bytes handed to Node's parser. Here: the attachment itself on real sockets
+// (the supported runtime must take it), then requests through the proxy pair cut the ways that
+// make bytes outlive their read: pipelined requests, heads and bodies in pieces each read on its
+// own, Content-Length and chunked bodies, requests the raw codec hands to Node's parser after
+// raw ones, retried requests whose next request was read meanwhile; generated mixes of these.
+// The backend must see every request exactly as the client wrote it.
 import {createHash} from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
@@ -84,7 +85,36 @@ describe('readIntoOwnBuffer: an accepted socket reads into a buffer of its own',
     }
   })
 
-  it('the buffer is read into again only after a read its owner holds nothing of', async () => {
+  it('a fixed buffer, shared by two connections: each read reaches its own connection\'s callback', async () => {
+    const a = await acceptedPair()
+    const b = await acceptedPair()
+    try {
+      const shared = Buffer.alloc(32)
+      const got = {a: '', b: ''}
+      const onread = (k: 'a' | 'b'): net.OnReadOpts => ({buffer: shared, callback: (n: number, buf: Uint8Array) => { got[k] += Buffer.from(buf.subarray(0, n)).toString('latin1'); return true }})
+      expect(readIntoOwnBuffer(a.accepted, onread('a'))).toBe(true)
+      expect(readIntoOwnBuffer(b.accepted, onread('b'))).toBe(true)
+      a.accepted.resume()
+      b.accepted.resume()
+      let wantA = ''
+      let wantB = ''
+      for (let i = 0; i < 20; i++) {
+        const pa = `a${i}-`.repeat(1 + (i % 7))
+        const pb = `B${i}+`.repeat(1 + ((i * 3) % 11))
+        wantA += pa
+        wantB += pb
+        a.client.write(pa)
+        b.client.write(pb)
+      }
+      await eventually('both connections read all', () => (got.a.length >= wantA.length && got.b.length >= wantB.length ? true : undefined), {intervalMs: 2})
+      expect(got).toEqual({a: wantA, b: wantB})
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('a ReadBuffer is read into again only after a read its owner holds nothing of', async () => {
     const p = await acceptedPair()
     try {
       const r = new Recorder()
@@ -188,7 +218,7 @@ function responses(sock: net.Socket, n: number): Promise<string[]> {
   })
 }
 
-describe('raw codec: client reads into the connection\'s own buffer', () => {
+describe('raw codec: client reads into the shared buffer', () => {
   let backend: http.Server
   let pair: Pair
   const saved = process.env.MESH_PROXY_HTTP1_CODEC
@@ -250,7 +280,7 @@ describe('raw codec: client reads into the connection\'s own buffer', () => {
     }
   }
 
-  it('the raw codec\'s client reads come through its own buffer (not the stream\'s \'data\')', async () => {
+  it('the raw codec\'s client reads come through the shared buffer (not the stream\'s \'data\')', async () => {
     const before = structuredClone(clientReadCounts)
     const raw = rawCounts.requests
     await run([{seed: 1, longLength: 10, bodyLength: 0, chunked: false, http10: false}, {seed: 2, longLength: 10, bodyLength: 0, chunked: false, http10: false}], [60])
@@ -260,7 +290,7 @@ describe('raw codec: client reads into the connection\'s own buffer', () => {
     expect(clientReadCounts.reads.inbound).toBeGreaterThan(before.reads.inbound)
   })
 
-  it('pipelined requests and heads cut across reads arrive as written (a held buffer is not read into)', async () => {
+  it('pipelined requests and heads cut across reads arrive as written (what waits is copied out of the shared buffer)', async () => {
     const get = (seed: number, longLength: number): Req => ({seed, longLength, bodyLength: 0, chunked: false, http10: false})
     // A head cut inside its long field, then the rest with the next two requests pipelined behind it.
     await run([get(3, 3000), get(4, 100), get(5, 2500)], [100, 1500, 3050, 3100])
@@ -348,9 +378,10 @@ describe('raw codec: a request kept for a retry keeps the bytes it came in', () 
   })
 
   it.each([
-    ['a PUT with a body', 'PUT', '/a1', 600],
-    ['a GET (its head alone)', 'GET', '/a2', 0],
-  ])('%s retried after a 503 sends what it was read with, though the next request was read meanwhile', async (_name, method, path, bodyLength) => {
+    ['a PUT with a body read with its head', 'PUT', '/a1', 600, false],
+    ['a PUT with a body read after its head', 'PUT', '/a3', 600, true],
+    ['a GET (its head alone)', 'GET', '/a2', 0, false],
+  ])('%s, retried after a 503, sends what it was read with, though the next request was read meanwhile', async (_name, method, path, bodyLength, split) => {
     attempts.set(path, [])
     const sock = net.connect(proxy.ports.outbound, '127.0.0.1')
     sock.on('error', () => {})
@@ -367,7 +398,12 @@ describe('raw codec: a request kept for a retry keeps the bytes it came in', () 
       answers.catch(() => {})
       let reads = clientReadCounts.reads.outbound
       const framing = bodyLength > 0 ? `content-length: ${bodyLength}\r\n` : ''
-      sock.write(`${method} ${path} HTTP/1.1\r\nhost: web.local\r\nx-long: ${long}\r\n${framing}\r\n${body}`)
+      const head = `${method} ${path} HTTP/1.1\r\nhost: web.local\r\nx-long: ${long}\r\n${framing}\r\n`
+      if (split) {
+        sock.write(head)
+        await eventually('the proxy read the head', () => (clientReadCounts.reads.outbound > reads ? true : undefined), {intervalMs: 1})
+        sock.write(body)
+      } else sock.write(head + body)
       await eventually('the first attempt reached the backend', () => (attempts.get(path)!.length === 1 && gates.has(path) ? true : undefined), {intervalMs: 1})
       expect(clientReadCounts.reads.outbound).toBeGreaterThan(reads)
       reads = clientReadCounts.reads.outbound

@@ -1,10 +1,12 @@
-// Reads into a buffer the connection owns: Node's `onread` (net.connect's option, or attached to
-// an accepted socket by readIntoOwnBuffer below). The kernel's bytes land in that buffer and go
+// Reads into a buffer of our own: Node's `onread` (net.connect's option, or attached to an
+// accepted socket by readIntoOwnBuffer below). The kernel's bytes land in that buffer and go
 // straight to the owner, with no 'data' event through the stream layers (push, addChunk, emit,
 // maybeReadMore's tick) and no buffer made per read, as Node's reads otherwise do (a 64 KB
 // allocation shrunk to what came).
 //
-// The one rule: the same buffer is read into again only when the owner says it holds none of
+// ReadBuffer is a buffer a connection owns (the raw codec's upstream connections; its client
+// connections share one instead and copy out what stays: raw/conn.ts ClientReads). Its one
+// rule: the same buffer is read into again only when the owner says it holds none of
 // it after the read (`deliver` returns false); else, and when the read size changes, the next
 // read goes into a new buffer and the old one stays with whoever holds it until the GC takes it.
 // A read that fills the buffer makes the next one `big`; a read no larger than `small` makes it
@@ -70,25 +72,27 @@ interface StreamHandle {
 }
 
 /**
- * Makes an accepted TCP socket read into `reads` from now on, as net.connect's `onread` does for
- * a socket it opens (Node offers no option for the sockets a server accepts). It sets what the
- * Socket constructor sets for `onread` (net.js's kBuffer, kBufferCb, kBufferGen) and installs the
+ * Makes an accepted TCP socket read as `onread` says from now on, as net.connect's `onread` does
+ * for a socket it opens (Node offers no option for the sockets a server accepts): a fixed
+ * buffer, or one a function gives before each read (a ReadBuffer). It sets what the Socket
+ * constructor sets for `onread` (net.js's kBuffer, kBufferCb, kBufferGen) and installs the
  * buffer on the handle (`useUserBuffer`). Bytes the stream already read and buffered are the
  * caller's to take first (`socket.read()`), or they would come after newer ones. Returns false,
  * and changes nothing, when the runtime does not have that shape (a Node that moved its
  * internals: the socket then reads as before; test/proxy/client-reads.test.ts pins the
  * supported runtimes to true), or the socket has no handle or already reads so.
  */
-export function readIntoOwnBuffer(socket: net.Socket, reads: ReadBuffer): boolean {
+export function readIntoOwnBuffer(socket: net.Socket, onread: net.OnReadOpts): boolean {
   const s = onreadSlots(socket)
   const handle = (socket as unknown as {_handle?: StreamHandle | null})._handle
   if (s === null || typeof handle?.useUserBuffer !== 'function') return false
   const target = socket as unknown as Record<symbol, unknown>
   if (target[s.buffer] !== null || target[s.callback] !== null || target[s.generator] !== null) return false
-  const first = reads.buffer()
+  const gen = onread.buffer
+  const first = typeof gen === 'function' ? gen() : gen
   target[s.buffer] = first
-  target[s.generator] = reads.buffer
-  target[s.callback] = reads.callback
+  if (typeof gen === 'function') target[s.generator] = gen
+  target[s.callback] = onread.callback
   handle.useUserBuffer(first)
   return true
 }

@@ -20,7 +20,7 @@ import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
 import {unwatchDrain, watchDrain} from './drain.js'
 import {startHeadTimer} from '../../head-timeout.js'
-import {ReadBuffer, readIntoOwnBuffer} from '../../../net/read-buffer.js'
+import {readIntoOwnBuffer} from '../../../net/read-buffer.js'
 
 
 /** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
@@ -34,23 +34,32 @@ export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: 
   socket.resume()
 }
 
-/** Bytes a client connection's own buffer takes per read (what it keeps while idle); after a read that fills it, CLIENT_BIG_READ. */
-const CLIENT_SMALL_READ = 2 * 1024
-const CLIENT_BIG_READ = 64 * 1024
+/**
+ * The one buffer every plain TCP client connection of the raw codec reads into (ClientReads).
+ * Safe to share: Node hands each read to its callback before it reads again, for any
+ * connection, and the callback leaves nothing of the buffer behind (ownRead copies out what
+ * must stay). So no connection keeps a read buffer while idle, and no read allocates one.
+ */
+const SHARED_READS = Buffer.allocUnsafeSlow(64 * 1024)
+
+/** `b` itself, or a copy when it is a view of the shared read buffer (what outlives the read that brought it). */
+function owned(b: Buffer): Buffer {
+  return b.buffer === SHARED_READS.buffer ? Buffer.from(b) : b
+}
 
 /** Process-wide counts, by side, of connections whose client reads come through ClientReads, and of those reads (tests wait on them to know a piece was read on its own). */
 export const clientReadCounts = {attached: {inbound: 0, outbound: 0}, reads: {inbound: 0, outbound: 0}}
 
 /**
- * A plain TCP client's reads into a buffer of the connection's own (read-buffer.ts): to the
- * RawConn while it serves the connection; once it hands the connection over, into the stream
- * (a read there is held: the stream keeps it).
+ * A plain TCP client's reads into the shared buffer (read-buffer.ts readIntoOwnBuffer): to the
+ * RawConn while it serves the connection; once it hands the connection over, copied into the
+ * stream.
  */
-class ClientReads extends ReadBuffer {
+class ClientReads implements net.OnReadOpts {
+  readonly buffer = SHARED_READS
   private readonly direction: 'inbound' | 'outbound'
 
   constructor(private conn: RawConn | undefined, private readonly socket: net.Socket) {
-    super(CLIENT_SMALL_READ, CLIENT_BIG_READ)
     this.direction = conn!.side.direction
   }
 
@@ -59,11 +68,11 @@ class ClientReads extends ReadBuffer {
     this.conn = undefined
   }
 
-  protected deliver(chunk: Buffer): boolean {
+  readonly callback = (n: number): boolean => {
     clientReadCounts.reads[this.direction]++
     const c = this.conn
-    if (c !== undefined) return c.ownRead(chunk)
-    this.more = this.socket.push(chunk)
+    if (c === undefined) return this.socket.push(Buffer.from(SHARED_READS.subarray(0, n)))
+    c.ownRead(SHARED_READS.subarray(0, n))
     return true
   }
 }
@@ -88,10 +97,8 @@ export class RawConn implements ClientSide {
   private readonly conn: ConnCtx
   /** A plain TCP socket (net.Socket itself, not TLS or another stream): see holdsWrites. */
   private readonly plainTcp: boolean
-  /** The client's reads into the connection's own buffer (readOwn), when they come so. */
+  /** The client's reads into the shared buffer (readOwn), when they come so. */
   private reads: ClientReads | undefined
-  /** Set while one of those reads is handled when something keeps its bytes beyond the read (a body on its way). */
-  private keeps = false
 
   constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
     this.conn = connOf(socket)!
@@ -139,15 +146,14 @@ export class RawConn implements ClientSide {
   }
 
   /**
-   * A read into the connection's own buffer. Returns whether anything may still hold its bytes:
-   * the part of a head or the pipelined requests waiting in `pending`, a body's bytes on their
-   * way upstream (`keeps`), or a connection handed over or closed. A request head goes upstream
-   * as a copy (next()), so a GET read whole holds nothing and the next read reuses the buffer.
+   * A read into the shared buffer: handled as any read, then what stays of it (the part of a
+   * head or the pipelined requests waiting in `pending`) is copied out. What else outlives the
+   * read is copied where it is kept: a body's bytes on their way upstream (read, next), a
+   * request head going upstream (next), bytes handed to Node's parser (handOver).
    */
-  ownRead(chunk: Buffer): boolean {
-    this.keeps = false
+  ownRead(chunk: Buffer): void {
     this.onData(chunk)
-    return this.keeps || this.closed || this.pending.length > 0
+    if (this.pending.length > 0) this.pending.own(owned)
   }
 
   /** An exception on this connection (contain.ts): logged, counted, both ends closed; the process goes on. */
@@ -167,8 +173,7 @@ export class RawConn implements ClientSide {
   private read(chunk: Buffer): void {
     let data: Buffer | null = chunk
     if (this.ex?.wantsBody) {
-      this.keeps = true
-      data = this.ex.pushBody(chunk)
+      data = this.ex.pushBody(owned(chunk))
       if (data === null || data.length === 0) return
     }
     this.pending.add(data)
@@ -247,9 +252,8 @@ export class RawConn implements ClientSide {
     const {meta, framer} = plan
     const policy = plan.policy
     const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
-    // (a head cut from a read into the connection's own buffer is copied: the exchange keeps it, for a retry, and the buffer is read into again)
-    const ownHead = this.reads !== undefined && upHead.buffer === buf.buffer ? Buffer.from(upHead) : upHead
-    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : ownHead, framer, policy, plan.close)
+    // (the exchange keeps the head until the answer, for a retry: a copy when it was cut from the shared read buffer)
+    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : owned(upHead), framer, policy, plan.close)
     this.ex = ex
     let t: Target | Promise<Target>
     const prepared = this.prepared?.authority === meta.authority ? this.prepared.p : undefined
@@ -263,8 +267,7 @@ export class RawConn implements ClientSide {
     if (t instanceof Promise) t.then((target) => this.begin(ex, target), (err: unknown) => this.begin(ex, failing(err)))
     else ex.begin(t)
     if (ex.wantsBody && pending.length > 0) {
-      this.keeps = true
-      const rest = ex.pushBody(pending.flat())
+      const rest = ex.pushBody(owned(pending.flat()))
       pending.clear()
       if (rest) pending.add(rest)
     }
@@ -314,7 +317,7 @@ export class RawConn implements ClientSide {
     s.off('end', this.onEnd)
     this.reads?.release()
     unwatchDrain(this)
-    if (this.pending.length > 0) s.unshift(this.pending.flat())
+    if (this.pending.length > 0) s.unshift(owned(this.pending.flat()))
     this.pending.clear()
     this.server.emit('connection', s)
     s.resume()

@@ -389,6 +389,12 @@ export class HeadBuffer {
     this.add(rest)
   }
 
+  /** Replaces each piece by `f` of it (a copy, for pieces in a buffer about to be read into again). */
+  own(f: (b: Buffer) => Buffer): void {
+    const parts = this.parts
+    for (let i = 0; i < parts.length; i++) parts[i] = f(parts[i]!)
+  }
+
   clear(): void {
     this.parts = []
     this.length = 0
