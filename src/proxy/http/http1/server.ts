@@ -6,6 +6,7 @@ import type {Duplex} from 'node:stream'
 import {contain} from '../contain.js'
 import {PROXY_ERROR_HEADER} from '../../core/errors.js'
 import {refuseInput, type Side} from '../../route/side.js'
+import {countParserIgnored} from './after-close.js'
 import {http1Handler} from './forward.js'
 import {markCodec} from './codec.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
@@ -192,7 +193,8 @@ export function createHttp1Server(side: Side): http.Server {
  * forwarded is never answered for bytes that came after it.
  * - Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0 without
  *   keep-alive: llhttp's HPE_CLOSED_CONNECTION) are ignored, as nginx does: never forwarded, never
- *   answered, not a refusal; the connection closes after that request's answer.
+ *   answered, not a refusal (counted as ignored bytes, after-close.ts); the connection closes
+ *   after that request's answer.
  * - A request whose body turned out malformed is refused with its own response: at once if it is
  *   being forwarded and nothing was sent yet (the upstream attempt is dropped, Exchange.onResponse),
  *   or when its turn comes if it is still waiting (then it is never forwarded); a response already
@@ -208,6 +210,8 @@ function clientError(side: Side, err: NodeJS.ErrnoException, socket: H1Conn): vo
     socket.destroy()
     return
   }
+  // (every read after a closing request is reported: each one's bytes are counted)
+  if (err.code === 'HPE_CLOSED_CONNECTION') countParserIgnored(side, err, socket[kStopped] !== true)
   if (socket[kStopped] === true) return
   socket[kStopped] = true
   if (err.code === 'HPE_CLOSED_CONNECTION') {
