@@ -97,6 +97,9 @@ class Client {
   }
 }
 
+/** The slow-head pairs' header read timeout: short, so a test waits little for the 408 (how soon it comes is not asserted). */
+const HEAD_TIMEOUT_MS = 300
+
 const ENTRIES = ['outbound', 'inbound'] as const
 type Entry = typeof ENTRIES[number]
 const CODECS = ['node', 'raw'] as const
@@ -105,6 +108,8 @@ type Codec = typeof CODECS[number]
 describe('bytes after a request already forwarded', () => {
   let app: App & {port: number}
   const pairs: Partial<Record<Codec, Pair>> = {}
+  /** Pairs whose header read timeout is short (HEAD_TIMEOUT_MS), for the slow heads. */
+  const slowHeadPairs: Partial<Record<Codec, Pair>> = {}
   /** Each pair's proxies' metrics (client, server): what /metrics shows. */
   const metrics: Partial<Record<Codec, [ProxyMetrics, ProxyMetrics]>> = {}
 
@@ -113,17 +118,18 @@ describe('bytes after a request already forwarded', () => {
     for (const codec of CODECS) {
       const m = metrics[codec] = [createProxyMetrics(), createProxyMetrics()]
       pairs[codec] = await withCodec(codec, () => startPair('web.local:80', app.port, undefined, {client: {observers: [m[0].observer]}, server: {observers: [m[1].observer]}}))
+      slowHeadPairs[codec] = await withCodec(codec, () => startPair('web.local:80', app.port, (c) => { c.limits.headerReadTimeoutMs = HEAD_TIMEOUT_MS }))
     }
   })
   afterAll(async () => {
-    for (const p of Object.values(pairs)) await p.close()
+    for (const p of [...Object.values(pairs), ...Object.values(slowHeadPairs)]) await p.close()
     await closeServer(app?.server)
   })
 
-  const portOf = (codec: Codec, entry: Entry): number => entry === 'outbound' ? pairs[codec]!.client.ports.outbound : pairs[codec]!.server.ports.inbound
+  const portOf = (codec: Codec, entry: Entry, of = pairs): number => entry === 'outbound' ? of[codec]!.client.ports.outbound : of[codec]!.server.ports.inbound
   /** Refusals counted by both proxies of a pair, by reason. */
-  const refused = (codec: Codec): Record<string, number> => {
-    const p = pairs[codec]!
+  const refused = (codec: Codec, of = pairs): Record<string, number> => {
+    const p = of[codec]!
     const sum: Record<string, number> = {}
     for (const [k, v] of Object.entries(p.client.stats.refused)) sum[k] = v + p.server.stats.refused[k as keyof typeof p.server.stats.refused]
     return sum
@@ -291,6 +297,49 @@ describe('bytes after a request already forwarded', () => {
     expect(got[0]!.body).toBe(`ok /k?${tag}\n`)
     expect(seenOf(tag)).toEqual(['GET /k'])
     expect(refused(codec).malformed_request - before.malformed_request!).toBe(1)
+  })
+
+  // A slow head after a keep-alive request: its 408 (counted) is its own turn too, after the answer,
+  // whether the head came in the same write or once the answer was read.
+  const SLOW_HEAD = 'GET /b HTTP/1.1\r\nHost: web.local\r\nX-Slow: '
+  const SLOW_WHEN = {'in the same write': false, 'once the answer was read': true}
+  it.each(cases.flatMap(([codec, entry]) => Object.keys(SLOW_WHEN).map((when) => [codec, entry, when] as const)))('%s codec, %s: a keep-alive request, then the start of a head that never ends %s: the answer, then the 408 (counted), closed', async (codec, entry, when) => {
+    const tag = `s${n++}`
+    const before = refused(codec, slowHeadPairs)
+    const client = new Client(portOf(codec, entry, slowHeadPairs))
+    const first = `GET /k?${tag} HTTP/1.1\r\nHost: web.local\r\n\r\n`
+    if (SLOW_WHEN[when as keyof typeof SLOW_WHEN]) {
+      client.sock.write(first)
+      await eventually('the first answer', () => (client.got.endsWith(`ok /k?${tag}\n`) ? true : undefined), {intervalMs: 5, timeoutMs: 10_000})
+      client.sock.write(SLOW_HEAD)
+    } else client.sock.write(first + SLOW_HEAD)
+    const got = answers(await client.closed)
+    expect(got.map((a) => a.status)).toEqual([200, 408])
+    expect(got[0]!.body).toBe(`ok /k?${tag}\n`)
+    expect(seenOf(tag)).toEqual(['GET /k'])
+    expect(refused(codec, slowHeadPairs).header_timeout - before.header_timeout!).toBe(1)
+    expect({...refused(codec, slowHeadPairs), header_timeout: 0}).toEqual({...before, header_timeout: 0})
+  })
+
+  // The node codec times a head from its first byte: the timeout can fire while the request before
+  // is still with the app; its 408 still waits for that answer. (The raw codec starts the timer
+  // once the answer is written: the head waits in its buffer until then.)
+  it.each(cases)('%s codec, %s: a request the app holds, then the start of a head that never ends: the app\'s answer, then the 408 (counted), closed', async (codec, entry) => {
+    const tag = `H${n++}`
+    const before = refused(codec, slowHeadPairs)
+    const client = new Client(portOf(codec, entry, slowHeadPairs))
+    client.sock.write(`GET /hold/k?${tag} HTTP/1.1\r\nHost: web.local\r\n\r\n`)
+    await app.arrived(`/hold/k?${tag}`)
+    client.sock.write(SLOW_HEAD)
+    await readByPeer(client.sock)
+    if (codec === 'node') await eventually('the 408 to be counted', () => (refused(codec, slowHeadPairs).header_timeout! > before.header_timeout! ? true : undefined), {intervalMs: 10, timeoutMs: 10_000})
+    expect(client.got).toBe('')
+    app.release(`/hold/k?${tag}`)
+    const got = answers(await client.closed)
+    expect(got.map((a) => a.status)).toEqual([200, 408])
+    expect(got[0]!.body).toBe(`ok /hold/k?${tag}\n`)
+    expect(seenOf(tag)).toEqual(['GET /hold/k'])
+    expect(refused(codec, slowHeadPairs).header_timeout - before.header_timeout!).toBe(1)
   })
 
   // A pipelined request whose body breaks while the one before it is still being answered: the
