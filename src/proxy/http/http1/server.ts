@@ -8,6 +8,7 @@ import {PROXY_ERROR_HEADER} from '../../core/errors.js'
 import {refuseInput, type Side} from '../../route/side.js'
 import {countParserIgnored} from './after-close.js'
 import {http1Handler} from './forward.js'
+import {FRESH_MS} from './fresh.js'
 import {markCodec} from './codec.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
@@ -68,13 +69,11 @@ const kRefusal = Symbol('mesh.h1refusal')
  * curl do not pipeline; a client that sends more is closed, counted as pipeline_limit).
  */
 export const MAX_PIPELINED_WAITING = 100
-/** A connection that never sent a request gets this long before a drain may close it. */
-export const FRESH_MS = 2000
 
 /**
  * Closes the keep-alive connections at rest: no response in progress and at least one request
- * served (a fresh connection may have a request on the wire: closing it would reset that
- * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
+ * served, or older than FRESH_MS (a fresh connection may have a request on the wire: closing it
+ * would reset that request; fresh.ts). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
  * A tunnel (an Upgrade or CONNECT request, from the moment it came: forwarded, waiting for its
  * 101 or 200, or carrying bytes) is never at rest, though no response is in progress on it: it
  * lives on until it ends by itself or the drain's deadline closes every connection (as Linkerd
