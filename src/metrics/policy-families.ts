@@ -3,6 +3,7 @@
 // reason's series exists from the start at 0, so rate() and alerts see it before a refusal.
 import {REFUSAL_REASONS} from '../proxy/config/inbound-policy.js'
 import {REFUSAL_REASON_NAMES, REFUSAL_REASONS as BOUND_REASONS, type RefusalReason} from '../proxy/core/refusals.js'
+import {IGNORED_REASON_NAMES, IGNORED_REASONS, type IgnoredReason} from '../proxy/core/ignored.js'
 import type {Direction} from '../protocol/tap.js'
 import type {CounterChild} from './counter.js'
 import type {Registry} from './registry.js'
@@ -32,5 +33,20 @@ export function registerRefusalFamily(registry: Registry): Refusals {
     labelNames: ['direction', 'reason'],
   })
   const side = (d: Direction) => Object.fromEntries(REFUSAL_REASON_NAMES.map((r) => [r, family.labels(d, r)])) as Record<RefusalReason, CounterChild>
+  return {inbound: side('inbound'), outbound: side('outbound')}
+}
+
+export const IGNORED_BYTES_FAMILY = 'mesh_proxy_ignored_bytes_total'
+
+/** Ignored bytes by direction, then reason: every series registered at 0. */
+export type IgnoredBytes = Record<Direction, Record<IgnoredReason, CounterChild>>
+
+export function registerIgnoredFamily(registry: Registry): IgnoredBytes {
+  const family = registry.counter({
+    name: IGNORED_BYTES_FAMILY,
+    help: `Bytes peers sent that the proxy neither forwarded nor answered, no refusal (the connection was already closing), by direction and reason (${IGNORED_REASON_NAMES.map((r) => `${r}: ${IGNORED_REASONS[r]}`).join('; ')}).`,
+    labelNames: ['direction', 'reason'],
+  })
+  const side = (d: Direction) => Object.fromEntries(IGNORED_REASON_NAMES.map((r) => [r, family.labels(d, r)])) as Record<IgnoredReason, CounterChild>
   return {inbound: side('inbound'), outbound: side('outbound')}
 }

@@ -5,6 +5,7 @@
 // fresh ones), then the series by authority (and route) in a Map; a request series holds its
 // route series, so a routed request costs one more increment per event, not a lookup.
 import type {Direction, TapTls} from '../protocol/tap.js'
+import type {IgnoredReason} from '../proxy/core/ignored.js'
 import type {RefusalReason} from '../proxy/core/refusals.js'
 import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {AuthzFamilies} from './authz-families.js'
@@ -16,7 +17,7 @@ import type {GaugeChild} from './gauge.js'
 import type {HistogramChild} from './histogram.js'
 import {errnoLabel} from './errno.js'
 import {DST_LABELS, type LinkerdFamilies, ROUTE_LABELS, TRAFFIC_LABELS, registerLinkerdFamilies} from './linkerd-families.js'
-import {registerPolicyFamilies, registerRefusalFamily, type InboundRefusals, type Refusals} from './policy-families.js'
+import {registerIgnoredFamily, registerPolicyFamilies, registerRefusalFamily, type IgnoredBytes, type InboundRefusals, type Refusals} from './policy-families.js'
 import {registerReliabilityFamilies, type ReliabilityFamilies} from './reliability-families.js'
 import {DetectTimeouts} from './detect-families.js'
 import type {Registry} from './registry.js'
@@ -63,6 +64,7 @@ export class ProxyMetricsObserver implements Observer {
   readonly families: LinkerdFamilies
   private readonly refusals: InboundRefusals
   private readonly bounds: Refusals
+  private readonly ignoredBytes: IgnoredBytes
   private readonly reliability: ReliabilityFamilies
   private readonly detectTimeouts: DetectTimeouts
   private readonly authzFamilies: AuthzFamilies
@@ -90,6 +92,7 @@ export class ProxyMetricsObserver implements Observer {
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
+    this.ignoredBytes = registerIgnoredFamily(registry)
     this.reliability = registerReliabilityFamilies(registry, this.maxSeries)
     this.detectTimeouts = new DetectTimeouts(registry, this.maxSeries)
     this.authzFamilies = new AuthzFamilies(registry, this.maxSeries)
@@ -109,6 +112,10 @@ export class ProxyMetricsObserver implements Observer {
 
   refused(direction: Direction, reason: RefusalReason): void {
     this.bounds[direction][reason].inc()
+  }
+
+  ignored(direction: Direction, reason: IgnoredReason, bytes: number): void {
+    this.ignoredBytes[direction][reason].inc(bytes)
   }
 
   retried(direction: Direction, outcome: RetryOutcome): void {

@@ -7,7 +7,7 @@ import type {Side$} from './accept/accept.js'
 import {startInbound} from './inbound/inbound.js'
 import {Logger} from './core/log.js'
 import {combineObservers, type Observer} from './core/observe.js'
-import {loadOriginalDst, type OriginalDstFn} from './accept/orig-dst.js'
+import {loadOriginalDst, type OriginalDstFn, type OriginalDstLoad} from './accept/orig-dst.js'
 import {startOutbound} from './outbound/outbound.js'
 import {newStats, type ProxyStats} from './core/stats.js'
 import {drain} from './shutdown.js'
@@ -36,11 +36,12 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const log = options.log ?? new Logger(config.logLevel, config.logFormat)
   const observers = options.observers ?? []
   const observer = observers.length === 0 ? undefined : combineObservers(observers)
-  const originalDst = options.originalDst === null ? undefined : options.originalDst ?? await loadOriginalDst()
+  const orig: OriginalDstLoad = options.originalDst === null ? {unavailable: 'turned off by the caller (startProxy\'s originalDst: null)'} : options.originalDst ? {read: options.originalDst} : await loadOriginalDst()
+  const originalDst = orig.read
   const stats = newStats()
   // Each side adds its listener's port: a destination there is this proxy (a loop).
   const selfPorts: number[] = []
-  const common = {config, log, observer, identity: options.identity, originalDst, stats, selfPorts}
+  const common = {config, log, observer, identity: options.identity, originalDst, originalDstUnavailable: orig.unavailable, stats, selfPorts}
   const inbound = await startInbound({...common, discovery: options.discovery})
   let outbound: Side$
   try {

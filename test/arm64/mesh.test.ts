@@ -25,6 +25,7 @@ import {parseMetrics} from '../../src/metrics/parse.js'
 import {CONTROLLER_SERVICE_ACCOUNT} from '../../src/protocol/identity.js'
 import {identityName, PROXY_RUNTIME_ENV, ProxyEnv} from '../../src/protocol/proxy-env.js'
 import {eventually} from '../helpers/eventually.js'
+import {deleteNamespaces, inNs, joinedNamespaces} from '../helpers/netns.js'
 import {ROOT} from '../helpers/run.js'
 import {arm64, arm64Argv, origDstBridge} from './arm64.js'
 
@@ -48,7 +49,6 @@ let work: string
 function sh(argv: string[]): string {
   return execFileSync(argv[0], argv.slice(1), {encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe']})
 }
-const inNs = (ns: string, argv: string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv]
 const asUser = (uid: number, argv: string[]): string[] => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv]
 
 /** A long-running process; its stdout and stderr are kept for assertions and failure messages. */
@@ -126,15 +126,8 @@ beforeAll(async () => {
 
   // The pods' network: a veth between two namespaces; the client routes the Service range to it
   // (a connect() needs a route; the REDIRECT then takes the connection to the proxy).
-  sh(['ip', 'netns', 'add', CLIENT])
-  sh(['ip', 'netns', 'add', SERVER])
-  const [vc, vs] = [`a64c${id}`, `a64s${id}`]
-  sh(['ip', 'link', 'add', vc, 'netns', CLIENT, 'type', 'veth', 'peer', 'name', vs, 'netns', SERVER])
-  for (const [ns, dev, ip] of [[CLIENT, vc, CLIENT_IP], [SERVER, vs, SERVER_IP]]) {
-    sh(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']))
-    sh(inNs(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]))
-    sh(inNs(ns, ['ip', 'link', 'set', dev, 'up']))
-  }
+  const vc = `a64c${id}`
+  joinedNamespaces({ns: CLIENT, dev: vc, ip: CLIENT_IP}, {ns: SERVER, dev: `a64s${id}`, ip: SERVER_IP})
   sh(inNs(CLIENT, ['ip', 'route', 'add', '10.96.0.0/16', 'dev', vc]))
 
   // The SO_ORIGINAL_DST bridge's native side (see the top of this file).
@@ -163,7 +156,7 @@ afterAll(() => {
     for (const pid of pids) spawnSync('kill', ['-9', pid])
   }
   for (const p of procs) p.child.kill('SIGKILL')
-  for (const ns of [CLIENT, SERVER]) spawnSync('ip', ['netns', 'delete', ns])
+  deleteNamespaces(CLIENT, SERVER)
   if (work) rmSync(work, {recursive: true, force: true})
 })
 

@@ -8,6 +8,7 @@ import {randomBytes} from 'node:crypto'
 import {createInterface} from 'node:readline'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
+import {deleteNamespaces, inNs, joinedNamespaces} from '../helpers/netns.js'
 import {ROOT} from '../helpers/run.js'
 import {requireNative, requireRoot} from '../helpers/needs.js'
 
@@ -21,7 +22,6 @@ const children: ChildProcess[] = []
 function sh(argv: string[], input?: string): string {
   return execFileSync(argv[0], argv.slice(1), {encoding: 'utf8', input, timeout: 30_000, stdio: ['pipe', 'pipe', 'pipe']})
 }
-const inNs = (ns: string, argv: string[]) => ['ip', 'netns', 'exec', ns, ...argv]
 
 /** A helper process in a namespace; resolves with its JSON lines once it prints "ready". */
 async function listeners(ns: string, args: string[]): Promise<{lines: Record<string, unknown>[]}> {
@@ -72,21 +72,12 @@ beforeAll(() => {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} is required (apt-get install -y iproute2 iptables gcc)`)
   }
   sh(['sh', '-c', `BUILD_NATIVE_REQUIRED=1 '${ROOT}scripts/build-native.sh'`])
-  sh(['ip', 'netns', 'add', POD])
-  sh(['ip', 'netns', 'add', PEER])
-  const vethPod = `mp${id}`
-  const vethPeer = `mq${id}`
-  sh(['ip', 'link', 'add', vethPod, 'netns', POD, 'type', 'veth', 'peer', 'name', vethPeer, 'netns', PEER])
-  for (const [ns, dev, ip] of [[POD, vethPod, POD_IP], [PEER, vethPeer, PEER_IP]]) {
-    sh(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']))
-    sh(inNs(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]))
-    sh(inNs(ns, ['ip', 'link', 'set', dev, 'up']))
-  }
+  joinedNamespaces({ns: POD, dev: `mp${id}`, ip: POD_IP}, {ns: PEER, dev: `mq${id}`, ip: PEER_IP})
 }, 60_000)
 
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL')
-  for (const ns of [POD, PEER]) spawnSync('ip', ['netns', 'delete', ns])
+  deleteNamespaces(POD, PEER)
 })
 
 describe('proxy-init in a real network namespace', () => {

@@ -11,6 +11,7 @@ import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
+import {deleteNamespaces, inNs, joinedNamespaces} from '../helpers/netns.js'
 import {ROOT} from '../helpers/run.js'
 import {requireNative, requireRoot} from '../helpers/needs.js'
 
@@ -26,7 +27,6 @@ const children: {name: string, child: ChildProcess, out: string}[] = []
 function sh(argv: string[]): string {
   return execFileSync(argv[0], argv.slice(1), {encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe']})
 }
-const inNs = (ns: string, argv: string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv]
 const asUser = (uid: number, argv: string[]): string[] => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv]
 const logs = (): string => children.map((c) => `--- ${c.name} (exit ${c.child.exitCode})\n${c.out.slice(-3000)}`).join('\n')
 
@@ -50,15 +50,7 @@ beforeAll(async () => {
   for (const bin of ['ip', 'iptables-nft-restore', 'setpriv', 'curl']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} is required (apt-get install -y iproute2 iptables util-linux curl)`)
   }
-  sh(['ip', 'netns', 'add', POD])
-  sh(['ip', 'netns', 'add', PEER])
-  const [vPod, vPeer] = [`sp${id}`, `sq${id}`]
-  sh(['ip', 'link', 'add', vPod, 'netns', POD, 'type', 'veth', 'peer', 'name', vPeer, 'netns', PEER])
-  for (const [ns, dev, ip] of [[POD, vPod, POD_IP], [PEER, vPeer, PEER_IP]]) {
-    sh(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']))
-    sh(inNs(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]))
-    sh(inNs(ns, ['ip', 'link', 'set', dev, 'up']))
-  }
+  joinedNamespaces({ns: POD, dev: `sp${id}`, ip: POD_IP}, {ns: PEER, dev: `sq${id}`, ip: PEER_IP})
   sh(inNs(POD, [process.execPath, join(ROOT, 'bin/run.js'), 'proxy-init', '--proxy-uid', String(PROXY_UID)]))
   start('app', inNs(POD, asUser(APP_UID, [process.execPath, '-e', HTTP_APP])))
   start('peer', inNs(PEER, [process.execPath, '-e', TCP_PEER]))
@@ -76,7 +68,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const c of children) c.child.kill('SIGKILL')
-  for (const ns of [POD, PEER]) spawnSync('ip', ['netns', 'delete', ns])
+  deleteNamespaces(POD, PEER)
 })
 
 describe('mesh proxy (the sidecar\'s bundle) behind proxy-init, without a forward address', () => {

@@ -11,7 +11,7 @@ import http from 'node:http'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, it} from 'vitest'
 import {eventually} from '../helpers/eventually.js'
-import {FRESH_MS} from '../../src/proxy/http/http1/server.js'
+import {FRESH_MS} from '../../src/proxy/http/http1/fresh.js'
 import {RawClient} from './attacks.js'
 import {closeServer, listenOn, startPair, withCodec, type Pair} from './helpers.js'
 

@@ -38,11 +38,14 @@ export async function metricsOf(p: RealProxy): Promise<string> {
   return (await get(p.ports.admin, '/metrics')).body
 }
 
-/** Starts `mesh proxy` (compiled: run `npm run build` first) with `env`, ready when it returns. */
-export async function startRealProxy(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<RealProxy> {
+/**
+ * Starts `mesh proxy` (compiled: run `npm run build` first) with `env`, ready when it returns;
+ * from the package at `root` (default: this repo's).
+ */
+export async function startRealProxy(env: NodeJS.ProcessEnv, nodeArgs: string[] = [], root = ROOT): Promise<RealProxy> {
   const [inbound, outbound, admin, tap] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
   const child = spawn(process.execPath, [...nodeArgs, 'bin/run.js', 'proxy'], {
-    cwd: ROOT,
+    cwd: root,
     env: {
       ...process.env, NO_COLOR: '1', MESH_PROXY_LOG_LEVEL: 'warn',
       MESH_PROXY_INBOUND_LISTEN_ADDR: `127.0.0.1:${inbound}`, MESH_PROXY_OUTBOUND_LISTEN_ADDR: `127.0.0.1:${outbound}`,

@@ -3,6 +3,7 @@
 // must not throw. Tap's observer returns immediately when nobody is tapping.
 import type {Direction, TapTls} from '../../protocol/tap.js'
 import type {RequestSeries, StatusSeries} from '../../metrics/request-series.js'
+import type {IgnoredReason} from './ignored.js'
 import type {RefusalReason} from './refusals.js'
 import type {FailureEvent} from './failures.js'
 
@@ -75,6 +76,8 @@ export interface Observer {
   inboundRefused?(reason: string): void
   /** Input a bound or a parser refused (src/proxy/core/refusals.ts), on one side. */
   refused?(direction: Direction, reason: RefusalReason): void
+  /** `bytes` a peer sent that the data path ignored (src/proxy/core/ignored.ts), on one side. */
+  ignored?(direction: Direction, reason: IgnoredReason, bytes: number): void
   /** A retry the side wanted: made (`retried`) or denied by the retry budget (`budget_exhausted`). */
   retried?(direction: Direction, outcome: RetryOutcome): void
   /** Failure accrual ejected an endpoint (`ip:port`) of a target (the authority) of this side. */
@@ -114,6 +117,7 @@ export function combineObservers(observers: Observer[]): Observer {
     tcpClose: (c, e) => { for (const o of observers) o.tcpClose(c, e) },
     inboundRefused: (r) => { for (const o of observers) o.inboundRefused?.(r) },
     refused: (d, r) => { for (const o of observers) o.refused?.(d, r) },
+    ignored: (d, r, b) => { for (const o of observers) o.ignored?.(d, r, b) },
     retried: (d, r) => { for (const o of observers) o.retried?.(d, r) },
     ejected: (d, a, e) => { for (const o of observers) o.ejected?.(d, a, e) },
     ejectionOver: (d, a, e, r) => { for (const o of observers) o.ejectionOver?.(d, a, e, r) },

@@ -28,7 +28,12 @@ export const REFUSAL_REASON_NAMES = Object.keys(REFUSAL_REASONS) as RefusalReaso
 export type RefusalCounts = Record<RefusalReason, number>
 
 export function newRefusalCounts(): RefusalCounts {
-  return Object.fromEntries(REFUSAL_REASON_NAMES.map((r) => [r, 0])) as RefusalCounts
+  return zeroCounts(REFUSAL_REASON_NAMES)
+}
+
+/** A count at 0 for each of `names` (refusals here, ignored bytes in ignored.ts). */
+export function zeroCounts<K extends string>(names: readonly K[]): Record<K, number> {
+  return Object.fromEntries(names.map((r) => [r, 0])) as Record<K, number>
 }
 
 /** Counts one refusal: in the process's counts and on the observer (the metric family). */

@@ -43,6 +43,8 @@ export interface InboundDeps {
   observer?: Observer
   identity?: Identity
   originalDst?: OriginalDstFn
+  /** Why there is no originalDst, told at start when nothing else says where traffic goes. */
+  originalDstUnavailable?: string
   stats: ProxyStats
   /** Who is served; default: the config's, else MESH_PROXY_INBOUND_POLICY from the environment. */
   policy?: InboundPolicy
@@ -226,7 +228,16 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     })
   }, limitCounter(deps.stats, log, 'inbound', refused))
   selfPorts.push(listener.port())
-  log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward: config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : 'original destination', tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
+  // Neither an original destination nor a forward address: nothing says where anything goes.
+  const blind = !config.inboundForward && !deps.originalDst
+  if (blind) {
+    log.warn('inbound cannot read original destinations and has no forward address: every connection it accepts is refused (HTTP: 502 "no original destination"; other protocols: closed)', {
+      reason: deps.originalDstUnavailable ?? 'no SO_ORIGINAL_DST reader',
+      fix: `set ${ProxyEnv.INBOUND_FORWARD_ADDR} (mesh proxy --inbound-forward-addr) to the application's host:port, or build the SO_ORIGINAL_DST addon on Linux (scripts/build-native.sh, part of npm run build)`,
+    })
+  }
+  const forward = config.inboundForward ? `${config.inboundForward.host}:${config.inboundForward.port}` : blind ? 'none (original destinations unreadable, no forward address)' : 'original destination'
+  log.info('inbound listening', {addr: `${config.inbound.host}:${listener.port()}`, forward, tls: identity ? 'mTLS' : 'plaintext', policy: describePolicy(authz.policy)})
   return {side, listener, servers, authz, live, close: () => {
     live.close()
     apps.close()

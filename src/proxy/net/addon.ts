@@ -23,7 +23,8 @@ export function nativeAddon<T>(name: string): NativeAddon<T> {
       addon = createRequire(import.meta.url)(fileURLToPath(new URL(`native/build/${name}.node`, packageRoot(import.meta.url)))) as T
     } catch (err) {
       addon = null
-      loadError = (err as Error).message
+      // Its first line: Node's "Require stack" after it would break the one-line log.
+      loadError = (err as Error).message.split('\n', 1)[0]
     }
     return addon
   }

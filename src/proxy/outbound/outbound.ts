@@ -36,6 +36,8 @@ export interface OutboundDeps {
   identity?: Identity
   discovery?: Discovery
   originalDst?: OriginalDstFn
+  /** Why there is no originalDst, told at start. */
+  originalDstUnavailable?: string
   stats: ProxyStats
   /** This proxy's listener ports (each side adds its own once listening): the loop guard's. */
   selfPorts?: number[]
@@ -131,7 +133,14 @@ export async function startOutbound(deps: OutboundDeps): Promise<Side$> {
   }, limitCounter(deps.stats, log, 'outbound', refused), waitForIdentity.gate)
   const port = listener.port()
   selfPorts.push(port)
-  log.info('outbound listening', {addr: `${config.outbound.host}:${port}`, routes: config.staticRoutes.size})
+  if (!deps.originalDst) {
+    // HTTP still goes by its authority; what only the original destination names cannot.
+    log.warn('outbound cannot read original destinations: opaque (non-HTTP) connections redirected here are closed, and HTTP goes by its authority alone (no fallback to the address the application dialled)', {
+      reason: deps.originalDstUnavailable ?? 'no SO_ORIGINAL_DST reader',
+      fix: 'build the SO_ORIGINAL_DST addon on Linux (scripts/build-native.sh, part of npm run build); HTTP sent to this port on purpose (as to a proxy) needs none',
+    })
+  }
+  log.info('outbound listening', {addr: `${config.outbound.host}:${port}`, routes: config.staticRoutes.size, originalDst: deps.originalDst ? undefined : 'unreadable'})
   return {side, listener, servers, close: () => { waitForIdentity.stop(); router.close(); discovery.close() }}
 }
 

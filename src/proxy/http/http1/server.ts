@@ -6,7 +6,9 @@ import type {Duplex} from 'node:stream'
 import {contain} from '../contain.js'
 import {PROXY_ERROR_HEADER} from '../../core/errors.js'
 import {refuseInput, type Side} from '../../route/side.js'
+import {countParserIgnored} from './after-close.js'
 import {http1Handler} from './forward.js'
+import {FRESH_MS} from './fresh.js'
 import {markCodec} from './codec.js'
 import {connectHandler, upgradeHandler} from './tunnel.js'
 
@@ -67,13 +69,11 @@ const kRefusal = Symbol('mesh.h1refusal')
  * curl do not pipeline; a client that sends more is closed, counted as pipeline_limit).
  */
 export const MAX_PIPELINED_WAITING = 100
-/** A connection that never sent a request gets this long before a drain may close it. */
-export const FRESH_MS = 2000
 
 /**
  * Closes the keep-alive connections at rest: no response in progress and at least one request
- * served (a fresh connection may have a request on the wire: closing it would reset that
- * request). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
+ * served, or older than FRESH_MS (a fresh connection may have a request on the wire: closing it
+ * would reset that request; fresh.ts). No per-request bookkeeping: Node's own `_httpMessage` says what is in progress.
  * A tunnel (an Upgrade or CONNECT request, from the moment it came: forwarded, waiting for its
  * 101 or 200, or carrying bytes) is never at rest, though no response is in progress on it: it
  * lives on until it ends by itself or the drain's deadline closes every connection (as Linkerd
@@ -192,7 +192,8 @@ export function createHttp1Server(side: Side): http.Server {
  * forwarded is never answered for bytes that came after it.
  * - Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0 without
  *   keep-alive: llhttp's HPE_CLOSED_CONNECTION) are ignored, as nginx does: never forwarded, never
- *   answered, not a refusal; the connection closes after that request's answer.
+ *   answered, not a refusal (counted as ignored bytes, after-close.ts); the connection closes
+ *   after that request's answer.
  * - A request whose body turned out malformed is refused with its own response: at once if it is
  *   being forwarded and nothing was sent yet (the upstream attempt is dropped, Exchange.onResponse),
  *   or when its turn comes if it is still waiting (then it is never forwarded); a response already
@@ -208,6 +209,8 @@ function clientError(side: Side, err: NodeJS.ErrnoException, socket: H1Conn): vo
     socket.destroy()
     return
   }
+  // (every read after a closing request is reported: each one's bytes are counted)
+  if (err.code === 'HPE_CLOSED_CONNECTION') countParserIgnored(side, err, socket[kStopped] !== true)
   if (socket[kStopped] === true) return
   socket[kStopped] = true
   if (err.code === 'HPE_CLOSED_CONNECTION') {

@@ -21,6 +21,7 @@ import {requestFraming, wantsClose} from './request-plan.js'
 import {unwatchDrain, watchDrain} from './drain.js'
 import {startHeadTimer} from '../../head-timeout.js'
 import {readIntoOwnBuffer} from '../../../net/read-buffer.js'
+import {ignoredAfterClose} from '../after-close.js'
 
 
 /** Process-wide counts (read by tests and the bench): requests served raw, connections handed over. */
@@ -120,7 +121,7 @@ export class RawConn implements ClientSide {
   }
 
   readonly onData = (chunk: Buffer): void => {
-    if (this.closed) return
+    if (this.closed) return ignoredAfterClose(this.side, chunk.length)
     this.lastActive = performance.now()
     try {
       this.read(chunk)
@@ -358,6 +359,7 @@ export class RawConn implements ClientSide {
     this.ex = undefined
     if (close || this.side.draining) {
       this.closed = true
+      ignoredAfterClose(this.side, this.pending.length)
       this.socket.end()
       return
     }

@@ -1,9 +1,10 @@
 // The raw codec's connections at rest, on one shared unref'd ticker running only while raw
 // connections exist:
 // - graceful drain: once a side is draining, connections at rest (no request in progress, none
-//   buffered) that have served a request, or are older than FRESH_MS, are closed, the way
-//   closeIdleHttp1 does it for the node codec (a raw connection is never a tunnel: Upgrade and
-//   CONNECT are handed to Node's server, and closeIdleHttp1 spares tunnels);
+//   buffered) that have served a request, or are older than FRESH_MS (../fresh.ts, the node
+//   codec's too), are closed, the way closeIdleHttp1 does it for the node codec (a raw
+//   connection is never a tunnel: Upgrade and CONNECT are handed to Node's server, and
+//   closeIdleHttp1 spares tunnels);
 // - the idle timeout (httpIdleTimeoutMs): a connection with no request in progress (none being
 //   forwarded, none waiting for its route policy) and no byte read or written for that long is
 //   closed. A socket timeout did this before, but Node re-arms
@@ -12,6 +13,7 @@
 //   of the timeout).
 import type {Duplex} from 'node:stream'
 import type {Side} from '../../../route/side.js'
+import {FRESH_MS} from '../fresh.js'
 
 /** What drain reads of a raw connection (conn.ts RawConn). */
 export interface Drainable {
@@ -29,7 +31,6 @@ export interface Drainable {
   readonly lastActive: number
 }
 
-const FRESH_MS = 2000
 const TICK_MS = 50
 const live = new Set<Drainable>()
 let ticker: NodeJS.Timeout | undefined
