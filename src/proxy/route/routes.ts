@@ -58,7 +58,7 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
  * Inbound (`conn` given, a side that authorizes): `base`, with the route labels of the
  * authorization policy's route table, or a refusal by that policy (403).
  */
-export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Record<string, string | string[] | undefined>, base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
+export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Headers | (() => Headers), base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
   if (side.authorize !== undefined && conn !== undefined) {
     const a = side.authorize(conn, () => ({method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}))
     return a === undefined ? base : authorized(a, base)
@@ -114,9 +114,12 @@ function authorized(a: RequestAuthz, base: RoutePolicy): RoutePolicy | RouteRefu
   return a.refusal === undefined ? p : {...p, refusal: a.refusal}
 }
 
+/** A request's header record (lower-cased names), or a function that makes it when first asked (the raw codec's: made from the head's text). */
+type Headers = Record<string, string | string[] | undefined>
+
 /** A value of a header record as the matcher reads it (several values joined by `,`). */
-function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name]
+function headerOf(headers: Headers | (() => Headers), name: string): string | undefined {
+  const v = (typeof headers === 'function' ? headers() : headers)[name]
   return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v
 }
 

@@ -9,7 +9,9 @@ import type {Duplex} from 'node:stream'
 import {normalizeAuthority} from '../../../config/config.js'
 import {connOf, type ConnCtx} from '../../../core/conn.js'
 import {containedError} from '../../contain.js'
-import type {RequestMeta} from '../../../core/observe.js'
+import type {Addr, RequestMeta} from '../../../core/observe.js'
+import type {RequestSeries, StatusSeries} from '../../../../metrics/request-series.js'
+import type {Direction, TapTls} from '../../../../protocol/tap.js'
 import type {Target} from '../../../balance/target.js'
 import {nextRequestId, policyOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
@@ -225,8 +227,8 @@ export class RawConn implements ClientSide {
     const head = end <= limits.maxHeaderBytes ? parseRequestHead(buf, end, limits.maxHeaderCount) : null
     // The first request to an authority waits for its route policy (bounded); the head and what
     // follows stay buffered (reading pauses past a head's worth), then this runs again.
-    if (head && this.side.prepare !== undefined && typeof head.headers.host === 'string') {
-      const authority = normalizeAuthority(head.headers.host, 80)
+    if (head && this.side.prepare !== undefined && typeof head.known.host === 'string') {
+      const authority = normalizeAuthority(head.known.host, 80)
       if (this.prepared?.authority !== authority) {
         const prep = this.side.prepare?.(authority, this.conn)
         if (prep) {
@@ -288,16 +290,11 @@ export class RawConn implements ClientSide {
     const framing = requestFraming(head, this.side.config.limits.maxHeaderBytes)
     if (framing === undefined) return null
     const framer = framing.framer
-    const h = head.headers
-    const host = h.host as string
+    const host = head.known.host as string
     const authority = normalizeAuthority(host, 80)
-    const policy = routePolicyOf(this.side, authority, head.method, head.path, h, policyOf(this.side, authority, head.path, head.method), this.conn)
-    const conn = this.conn
-    const meta: RequestMeta = {
-      id: nextRequestId(), direction: this.side.direction, method: head.method, scheme: 'http', authority, path: head.path, route: policy.route,
-      headers: h, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-      startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
-    }
+    // (the head's full header record is made only if a route, an authorization or a tap reads it)
+    const policy = routePolicyOf(this.side, authority, head.method, head.path, () => head.headers, policyOf(this.side, authority, head.path, head.method), this.conn)
+    const meta = new RawRequestMeta(this.side.direction, head, authority, policy.route, this.conn)
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind
       meta.backend = policy.backend
@@ -375,6 +372,36 @@ export class RawConn implements ClientSide {
     this.ex = undefined
     this.closed = true
     this.socket.destroy()
+  }
+}
+
+/** A raw request's RequestMeta: its `headers` made from the head's text when first read (route/routes.ts, tap, a retry's check). */
+class RawRequestMeta implements RequestMeta {
+  readonly id = nextRequestId()
+  readonly method: string
+  readonly scheme = 'http'
+  readonly path: string
+  routeKind?: string
+  backend?: string
+  readonly source: Addr
+  readonly destination: Addr
+  readonly tls: TapTls
+  readonly dstLabels: Record<string, string>
+  readonly startNs = process.hrtime.bigint()
+  requestSeries: RequestSeries | undefined = undefined
+  statusSeries: StatusSeries | undefined = undefined
+
+  constructor(readonly direction: Direction, private readonly head: RequestHead, readonly authority: string, readonly route: string, conn: ConnCtx) {
+    this.method = head.method
+    this.path = head.path
+    this.source = conn.source
+    this.destination = conn.destination
+    this.tls = conn.tls
+    this.dstLabels = conn.dstLabels
+  }
+
+  get headers(): Record<string, string | string[] | undefined> {
+    return this.head.headers
   }
 }
 

@@ -47,9 +47,9 @@ export interface Head {
   readonly headers: Record<string, string | string[] | undefined>
   /**
    * The fields the codec itself reads (framing, hop-by-hop, Host, Expect: codecReads), as
-   * `headers` has them. A request head's is `headers` itself; a response head keeps only these
-   * as it is parsed (its other fields are checked, then left in the text: nothing on the
-   * forwarding path reads them) and makes `headers` on first use.
+   * `headers` has them. A head keeps only these as it is parsed (its other fields are checked,
+   * then left in the text: nothing on the forwarding path reads them) and makes `headers` on
+   * first use (a request's: a route's header match, an authorization, a tap).
    */
   readonly known: Record<string, string | string[] | undefined>
 }
@@ -75,10 +75,8 @@ class ParsedHead {
   private all: Fields | undefined
   private rawList: string[] | undefined
 
-  /** `text`: the head as headText gives it; `from`: where its field lines start; `complete`: every field goes in `known`. */
-  constructor(readonly size: number, private readonly text: string, private readonly from: number, complete: boolean) {
-    if (complete) this.all = this.known
-  }
+  /** `text`: the head as headText gives it; `from`: where its field lines start. */
+  constructor(readonly size: number, private readonly text: string, private readonly from: number) {}
 
   get raw(): string[] {
     return this.rawList ??= rawFields(this.text, this.from)
@@ -91,13 +89,13 @@ class ParsedHead {
 
 class ParsedRequest extends ParsedHead implements RequestHead {
   constructor(size: number, text: string, from: number, readonly method: string, readonly path: string) {
-    super(size, text, from, true)
+    super(size, text, from)
   }
 }
 
 class ParsedResponse extends ParsedHead implements ResponseHead {
   constructor(size: number, text: string, from: number, readonly status: number, readonly reason: string, readonly http10: boolean) {
-    super(size, text, from, false)
+    super(size, text, from)
   }
 }
 
@@ -229,9 +227,9 @@ function addField(record: Fields, lower: string, value: string): void {
  * The field lines of `text` (the head as latin1, each line ending in CRLF) from `pos`, in one
  * pass: the name a token, the value trimmed of SP/HTAB and free of controls. False when a line
  * is malformed (a bare CR or LF is a control in the line it is in) or there are over `maxCount`.
- * Every line is checked; into `out.known` go all of them (`complete`) or only codecReads' ones.
+ * Every line is checked; into `out.known` go codecReads' ones (the rest stay in the text).
  */
-function fields(text: string, pos: number, maxCount: number, out: ParsedHead, complete: boolean): boolean {
+function fields(text: string, pos: number, maxCount: number, out: ParsedHead): boolean {
   const known = out.known
   const n = text.length
   let count = 0
@@ -257,7 +255,7 @@ function fields(text: string, pos: number, maxCount: number, out: ParsedHead, co
     for (let i = vs; i < ve; i++) if (!isValueChar(text.charCodeAt(i))) return false
     const next = eol + 2
     const length = colon - pos
-    if (!complete && (length >= 32 || KNOWN_LENGTH[length] === 0)) {
+    if (length >= 32 || KNOWN_LENGTH[length] === 0) {
       pos = next
       continue
     }
@@ -265,7 +263,7 @@ function fields(text: string, pos: number, maxCount: number, out: ParsedHead, co
     const lower = upper ? lowerName(name) : name
     // llhttp refuses a tab around a Content-Length value and does not read `chunked\t` as chunked.
     if (tab && (lower === 'content-length' || lower === 'transfer-encoding')) return false
-    if (!complete && !codecReads(lower)) {
+    if (!codecReads(lower)) {
       pos = next
       continue
     }
@@ -317,7 +315,7 @@ export function parseRequestHead(buf: Buffer, end: number, maxCount: number): Re
   const path = text.slice(sp1 + 1, sp2)
   if (!KNOWN_METHODS.has(method) || !isOriginForm(path)) return null
   const head = new ParsedRequest(end, text, eol + 2, method, path)
-  return fields(text, eol + 2, maxCount, head, true) ? head : null
+  return fields(text, eol + 2, maxCount, head) ? head : null
 }
 
 /** A response head, or null when it is malformed (the caller answers 502). */
@@ -340,7 +338,7 @@ export function parseResponseHead(buf: Buffer, end: number, maxCount: number): R
   for (let i = 13; i < eol; i++) if (!isValueChar(text.charCodeAt(i))) return null
   const reason = eol > 13 ? text.slice(13, eol) : ''
   const head = new ParsedResponse(end, text, eol + 2, status, reason, minor === 48)
-  return fields(text, eol + 2, maxCount, head, false) ? head : null
+  return fields(text, eol + 2, maxCount, head) ? head : null
 }
 
 /** Serialises a head: start line, then the fields. */
