@@ -11,6 +11,10 @@
 // MESH_BENCH_STATS=<file> writes the proxy's heap and handles there as one JSON line when it gets
 // SIGUSR2 (proxy-bench.ts --soak): the heap used after a full GC, and the active handles and
 // requests by type (process.getActiveResourcesInfo()).
+// MESH_BENCH_GC=<file> counts the proxy's GC pauses (a perf_hooks 'gc' observer: count and main
+// thread milliseconds, young generation and the rest apart) and, on SIGUSR2, appends the totals
+// so far and the young generation's committed size as one JSON line to that file (codec-ab.ts
+// --gc: GC per request and its share of the proxy's CPU, phase by phase). No forced GC.
 // (The global process, and node:module by getBuiltinModule: an ES import of a builtin reads all
 // its exports, which costs memory the image's bin/run.js does not spend.)
 import {writeFileSync} from 'node:fs'
@@ -51,6 +55,27 @@ if (process.env.MESH_BENCH_STATS) {
     for (const t of process.getActiveResourcesInfo()) types[t] = (types[t] ?? 0) + 1
     const m = process.memoryUsage()
     appendFileSync(file, JSON.stringify({pid: process.pid, at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss, handles: types}) + '\n')
+  })
+}
+if (process.env.MESH_BENCH_GC) {
+  const {appendFileSync} = process.getBuiltinModule('node:fs')
+  const {PerformanceObserver, constants} = process.getBuiltinModule('node:perf_hooks')
+  const file = process.env.MESH_BENCH_GC
+  const totals = {minor: 0, minorMs: 0, other: 0, otherMs: 0}
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        totals.minor++
+        totals.minorMs += e.duration
+      } else {
+        totals.other++
+        totals.otherMs += e.duration
+      }
+    }
+  }).observe({entryTypes: ['gc']})
+  process.on('SIGUSR2', () => {
+    const young = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')
+    appendFileSync(file, JSON.stringify({pid: process.pid, at: Date.now(), ...totals, youngCommitted: young?.space_size ?? 0, heapTotal: v8.getHeapStatistics().total_heap_size}) + '\n')
   })
 }
 const {serveProxyFromEnv} = process.env.MESH_BENCH_UNBUNDLED === '1'

@@ -109,7 +109,10 @@ export type ProxyEnvName = (typeof ProxyEnv)[keyof typeof ProxyEnv]
 /**
  * Memory tuning of the proxy's Node runtime, given to every proxy we start (injected pods, the
  * demo) and to the benchmark's: a 1 MB young generation and two malloc arenas take ~15 MB off a
- * loaded proxy's RSS at no measurable CPU cost (bench/proxy, docs/architecture/proxy.md).
+ * loaded proxy's RSS at no measurable CPU cost (bench/proxy, docs/architecture/proxy.md). Larger
+ * semi-spaces (2, 4, 8 MB, V8's default) were measured against it: fewer scavenges, no CPU per
+ * request or throughput gain beyond the noise, 2-4 MB more private memory under load from 4 MB up
+ * (docs/architecture/proxy.md, "Issue 25: semi-space against GC").
  */
 export const PROXY_RUNTIME_ENV: Readonly<Record<string, string>> = {
   NODE_OPTIONS: '--max-semi-space-size=1',
