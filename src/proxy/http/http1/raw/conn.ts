@@ -384,7 +384,7 @@ class RawRequestMeta implements RequestMeta {
   routeKind?: string
   backend?: string
   readonly source: Addr
-  readonly destination: Addr
+  destination: Addr
   readonly tls: TapTls
   readonly dstLabels: Record<string, string>
   readonly startNs = process.hrtime.bigint()
