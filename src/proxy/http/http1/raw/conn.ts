@@ -16,7 +16,7 @@ import type {Target} from '../../../balance/target.js'
 import {nextRequestId, policyOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
 import {RawExchange, type ClientSide} from './exchange.js'
-import {ChunkedFramer, type Framer} from './framing.js'
+import {ChunkedFramer} from './framing.js'
 import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, serializeHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
@@ -244,20 +244,17 @@ export class RawConn implements ClientSide {
         }
       }
     }
-    const plan = head ? this.plan(head) : null
-    if (!head || !plan) {
+    const ex = head ? this.exchange(head, buf) : null
+    if (ex === null) {
       this.handOver()
       return
     }
     pending.consume(end)
     this.served++
     rawCounts.requests++
-    const {meta, framer} = plan
-    const policy = plan.policy
-    const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
-    // (the exchange keeps the head until the answer, for a retry: a copy when it was cut from the shared read buffer)
-    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : owned(upHead), framer, policy, plan.close)
     this.ex = ex
+    const meta = ex.meta
+    const policy = ex.policy
     let t: Target | Promise<Target>
     const prepared = this.prepared?.authority === meta.authority ? this.prepared.p : undefined
     this.prepared = undefined
@@ -285,8 +282,11 @@ export class RawConn implements ClientSide {
     }
   }
 
-  /** The request's metadata and body framing, or null when the Node codec should take it. */
-  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, policy: RoutePolicy, close: boolean} | null {
+  /**
+   * The request's exchange (its metadata, body framing, route policy and the head as it goes
+   * upstream; not begun), or null when the Node codec should take it. `buf` holds the head.
+   */
+  private exchange(head: RequestHead, buf: Buffer): RawExchange | null {
     const framing = requestFraming(head, this.side.config.limits.maxHeaderBytes)
     if (framing === undefined) return null
     const framer = framing.framer
@@ -299,7 +299,9 @@ export class RawConn implements ClientSide {
       meta.routeKind = policy.routeKind
       meta.backend = policy.backend
     }
-    return {meta, framer, policy, close: wantsClose(head) || this.side.draining}
+    const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
+    // (the exchange keeps the head until the answer, for a retry: a copy when it was cut from the shared read buffer)
+    return new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : owned(upHead), framer, policy, wantsClose(head) || this.side.draining)
   }
 
   /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */

@@ -37,10 +37,10 @@ export class RawExchange extends UpstreamAttempt {
 
   constructor(
     client: ClientSide,
-    private readonly meta: RequestMeta,
+    readonly meta: RequestMeta,
     head: Buffer,
     private readonly reqFramer: Framer | null,
-    private readonly policy: RoutePolicy,
+    readonly policy: RoutePolicy,
     private close: boolean,
   ) {
     super(client, head)
