@@ -352,10 +352,14 @@ const NOTHING: Buffer = Buffer.alloc(0)
 
 /**
  * Bytes buffered until a whole head is in: pieces kept as they came (no copy per piece), the
- * head's end found by a HeadScanner as they arrive, joined once when the head is read.
+ * head's end found by a HeadScanner as they arrive, joined once when the head is read. A head
+ * that comes in one piece (most) is held without an array.
  */
 export class HeadBuffer {
-  private parts: Buffer[] = []
+  /** The bytes buffered when they are one piece (or joined); NOTHING when none. */
+  private whole: Buffer = NOTHING
+  /** The pieces, when there are several (then `whole` is not read). */
+  private pieces: Buffer[] | undefined
   private readonly scanner: HeadScanner
   /** `requests`: the first line is checked as it arrives (HEAD_MALFORMED; see HeadScanner). */
   constructor(requests = false) {
@@ -369,32 +373,39 @@ export class HeadBuffer {
 
   add(b: Buffer): void {
     if (b.length === 0) return
-    this.parts.push(b)
+    if (this.length === 0) this.whole = b
+    else if (this.pieces === undefined) this.pieces = [this.whole, b]
+    else this.pieces.push(b)
     this.length += b.length
     if (this.end < 0) this.end = this.scanner.push(b)
   }
 
   /** Everything buffered, as one buffer (joined at most once). */
   flat(): Buffer {
-    if (this.parts.length > 1) this.parts = [Buffer.concat(this.parts, this.length)]
-    return this.parts[0] ?? NOTHING
+    if (this.pieces !== undefined) {
+      this.whole = Buffer.concat(this.pieces, this.length)
+      this.pieces = undefined
+    }
+    return this.whole
   }
 
   /** Drops the first `n` bytes; the next head is looked for in what remains. */
   consume(n: number): void {
-    const rest = this.flat().subarray(n)
+    const rest = n < this.length ? this.flat().subarray(n) : NOTHING
     this.clear()
     this.add(rest)
   }
 
   /** Replaces each piece by `f` of it (a copy, for pieces in a buffer about to be read into again). */
   own(f: (b: Buffer) => Buffer): void {
-    const parts = this.parts
-    for (let i = 0; i < parts.length; i++) parts[i] = f(parts[i]!)
+    const pieces = this.pieces
+    if (pieces !== undefined) for (let i = 0; i < pieces.length; i++) pieces[i] = f(pieces[i]!)
+    else if (this.length > 0) this.whole = f(this.whole)
   }
 
   clear(): void {
-    this.parts = []
+    this.whole = NOTHING
+    this.pieces = undefined
     this.length = 0
     this.end = -1
     this.scanner.reset()

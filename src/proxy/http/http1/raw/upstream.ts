@@ -49,8 +49,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   private readonly rhead = new HeadBuffer()
   /** The response body's framing: undefined until the final head is in. */
   protected resFramer: Framer | null | undefined
-  /** Request body bytes not yet written: held until the attempt has a connection. */
-  private pending: Buffer[] | undefined = []
+  /** The attempt has its connection (attach): until then, request body bytes are held in `pending`. */
+  private attached = false
+  /** Request body bytes not yet written: held until the attempt has a connection (made for the first). */
+  private pending: Buffer[] | undefined
   private pendingBytes = 0
   /** A retry's body so far (the kept chunks when it started), written before `pending`. */
   private replay: Buffer[] | undefined
@@ -88,9 +90,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     this.rbuf = EMPTY
     this.rhead.clear()
     this.gotBytes = false
-    if (this.pending === undefined) {
+    if (this.attached) {
       // A retry: the body so far again (what arrives from now on is held as on the first attempt).
-      this.pending = []
+      this.attached = false
+      this.pending = undefined
       this.pendingBytes = 0
       this.replay = this.kept ? [...this.kept.chunks] : undefined
     }
@@ -119,9 +122,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     const replay = this.replay
     this.replay = undefined
     if (replay) for (const b of replay) this.sendUp(b)
-    const pending = this.pending!
+    const pending = this.pending
     this.pending = undefined
-    for (const b of pending) this.sendUp(b)
+    this.attached = true
+    if (pending) for (const b of pending) this.sendUp(b)
     // (paused for holding too much: reads again unless the upstream is already full)
     if (this.pendingBytes > HOLD_BYTES && !this.upBlocked) this.client.resume()
     this.pendingBytes = 0
@@ -166,9 +170,9 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   protected writeUp(b: Buffer): void {
     if (b.length === 0) return
     if (this.kept && !this.kept.keep(b)) this.kept = undefined
-    if (this.pending) {
+    if (!this.attached) {
       // No connection yet (the target resolving, or waiting in the pool): hold a little, then stop reading the client.
-      this.pending.push(b)
+      (this.pending ??= []).push(b)
       this.pendingBytes += b.length
       if (this.pendingBytes > HOLD_BYTES) this.client.pause()
       return
