@@ -203,32 +203,38 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   }
 
   /**
-   * Response body bytes on to the client, up to the end its framing gives; `head`, the response
-   * head, goes first in the same write.
+   * Response body bytes (`chunk` from `from` on) on to the client, up to the end its framing
+   * gives; `head`, the response head, goes first in the same write.
    */
-  protected onBody(chunk: Buffer, head?: Buffer): void {
+  protected onBody(chunk: Buffer, from = 0, head?: Buffer): void {
     const framer = this.resFramer
-    let data = chunk
+    let end = chunk.length
     let done = false
     if (framer) {
-      const end = framer.feed(chunk, 0)
-      if (end === -2) {
+      const e = framer.feed(chunk, from)
+      if (e === -2) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response body`))
         return
       }
-      if (end >= 0) {
+      if (e >= 0) {
         done = true
-        if (end < chunk.length) this.upReusable = false
-        data = chunk.subarray(0, end)
+        if (e < chunk.length) {
+          this.upReusable = false
+          end = e
+        }
       }
     }
     // Body bytes as the node codec and HTTP/2 count them: without chunk framing.
-    this.bytes = framer ? framer.payload : this.bytes + data.length
-    let out = data
+    this.bytes = framer ? framer.payload : this.bytes + (end - from)
+    let out: Buffer
     let corked = false
-    if (head !== undefined) {
-      if (adjacent(head, data)) out = Buffer.from(head.buffer, head.byteOffset, head.length + data.length)
-      else if (data.length <= COPY_BEHIND_HEAD) out = Buffer.concat([head, data], head.length + data.length)
+    if (head === undefined) out = bytesOf(chunk, from, end)
+    // (a head forwarded as it came, and the body bytes read with it: one buffer of their memory)
+    else if (head.buffer === chunk.buffer && head.byteOffset + head.length === chunk.byteOffset + from) out = bytesOf(chunk, from - head.length, end)
+    else {
+      const data = bytesOf(chunk, from, end)
+      out = data
+      if (data.length <= COPY_BEHIND_HEAD) out = Buffer.concat([head, data], head.length + data.length)
       else {
         corked = true
         this.client.cork()
@@ -305,7 +311,7 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
 /** Up to this many body bytes are copied behind a re-written head (one write); beyond, the two go corked. */
 const COPY_BEHIND_HEAD = 16 * 1024
 
-/** `a` ends where `b` starts in the same memory (a head forwarded as it came, and the body bytes read with it). */
-function adjacent(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset
+/** Bytes `from` to `end` of `b` (offsets into `b`; `from` may reach before `b` into its memory): `b` itself when that is all of it. */
+function bytesOf(b: Buffer, from: number, end: number): Buffer {
+  return from === 0 && end === b.length ? b : Buffer.from(b.buffer, b.byteOffset + from, end - from)
 }
