@@ -95,5 +95,15 @@ export function withdrawRetry(side: Side): boolean {
 let seq = 0
 /** Request ids, unique within this process. */
 export function nextRequestId(): string {
-  return (++seq).toString(36)
+  return requestIdOf(nextRequestSeq())
+}
+
+/** The number of the next request id (requestIdOf makes the id): for a codec that makes the text only when it is read. */
+export function nextRequestSeq(): number {
+  return ++seq
+}
+
+/** The request id of a number nextRequestSeq gave. */
+export function requestIdOf(n: number): string {
+  return n.toString(36)
 }

@@ -13,7 +13,7 @@ import type {Addr, RequestMeta} from '../../../core/observe.js'
 import type {RequestSeries, StatusSeries} from '../../../../metrics/request-series.js'
 import type {Direction, TapTls} from '../../../../protocol/tap.js'
 import type {Target} from '../../../balance/target.js'
-import {nextRequestId, policyOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
+import {nextRequestSeq, policyOf, requestIdOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
 import {RawExchange, type ClientSide} from './exchange.js'
 import {ChunkedFramer} from './framing.js'
@@ -379,7 +379,9 @@ export class RawConn implements ClientSide {
 
 /** A raw request's RequestMeta: its `headers` made from the head's text when first read (route/routes.ts, tap, a retry's check). */
 class RawRequestMeta implements RequestMeta {
-  readonly id = nextRequestId()
+  /** (the id's number: its text is made when read, by a tap, a log or a failure) */
+  private readonly seq = nextRequestSeq()
+  private idText: string | undefined = undefined
   readonly method: string
   readonly scheme = 'http'
   readonly path: string
@@ -400,6 +402,10 @@ class RawRequestMeta implements RequestMeta {
     this.destination = conn.destination
     this.tls = conn.tls
     this.dstLabels = conn.dstLabels
+  }
+
+  get id(): string {
+    return this.idText ??= requestIdOf(this.seq)
   }
 
   get headers(): Record<string, string | string[] | undefined> {
