@@ -28,7 +28,8 @@ export interface ProxyMetricsOptions {
   localLabels?: Record<string, string>
   /** Cap on distinct label sets per family (default 10,000). */
   maxSeries?: number
-  now?: () => bigint
+  /** The clock, ms (performance.now by default). */
+  now?: () => number
 }
 
 interface CloseSeries {
@@ -70,11 +71,11 @@ export class ProxyMetricsObserver implements Observer {
   private readonly authzFamilies: AuthzFamilies
   private readonly localValues: string[]
   private readonly maxSeries: number
-  private readonly now: () => bigint
+  private readonly now: () => number
   private readonly tlsNodes = new WeakMap<TapTls, TlsNode>()
   private readonly tlsNodesByContent = new Map<string, TlsNode>()
   /** When each open connection opened (for tcp_connection_duration_ms). */
-  private readonly opened = new WeakMap<ConnMeta, bigint>()
+  private readonly opened = new WeakMap<ConnMeta, number>()
   /** Series held in the lookup tree (bounded by maxSeries like the families). */
   private cached = 0
 
@@ -88,7 +89,7 @@ export class ProxyMetricsObserver implements Observer {
     }
     this.localValues = Object.values(local)
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES
-    this.now = options.now ?? process.hrtime.bigint
+    this.now = options.now ?? (() => performance.now())
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
@@ -150,7 +151,7 @@ export class ProxyMetricsObserver implements Observer {
 
   responseInit(req: RequestMeta, status: number): void {
     const s = this.statusSeries(req.requestSeries ?? this.requestSeries(req), status)
-    const ms = Number(this.now() - req.startNs) / 1e6
+    const ms = this.now() - req.startMs
     s.latency.observe(ms)
     s.route?.latency.observe(ms)
     req.statusSeries = s
@@ -197,7 +198,7 @@ export class ProxyMetricsObserver implements Observer {
     const openedAt = this.opened.get(conn)
     if (openedAt !== undefined) {
       this.opened.delete(conn)
-      close.duration.observe(Number(this.now() - openedAt) / 1e6)
+      close.duration.observe(this.now() - openedAt)
     }
   }
 

@@ -83,7 +83,7 @@ function route(side: Side, req: http.IncomingMessage, res: http.ServerResponse, 
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-    startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+    startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
   }
   if (policy.routeKind !== undefined) {
     meta.routeKind = policy.routeKind

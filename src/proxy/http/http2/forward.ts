@@ -86,7 +86,7 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-    startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+    startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
   }
   if (policy.routeKind !== undefined) {
     meta.routeKind = policy.routeKind

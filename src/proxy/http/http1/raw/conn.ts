@@ -391,7 +391,7 @@ class RawRequestMeta implements RequestMeta {
   readonly destination: Addr
   readonly tls: TapTls
   readonly dstLabels: Record<string, string>
-  readonly startNs = process.hrtime.bigint()
+  readonly startMs = performance.now()
   requestSeries: RequestSeries | undefined = undefined
   statusSeries: StatusSeries | undefined = undefined
 
