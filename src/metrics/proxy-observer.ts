@@ -10,7 +10,7 @@ import type {RefusalReason} from '../proxy/core/refusals.js'
 import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {AuthzFamilies} from './authz-families.js'
 import {classify} from './classify.js'
-import type {CounterChild} from './counter.js'
+import type {Counter, CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
 import {assertLabelName} from './format.js'
 import type {GaugeChild} from './gauge.js'
@@ -166,12 +166,10 @@ export class ProxyMetricsObserver implements Observer {
     req.statusSeries = undefined
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
     const classification = classify(status, end.grpcStatus, end.resetError)
-    const {owner} = s
-    const code = statusLabel(s.status)
-    this.responseCounter(s, classification, () => this.families.responseTotal.child([...owner.values, code, classification])).inc()
+    const owner = s.owner
+    responseCounter(s, classification, this.families.responseTotal, owner.values, s.status).inc()
     if (s.route !== undefined && owner.route !== undefined) {
-      const values = owner.route.values
-      this.responseCounter(s.route, classification, () => this.families.routeResponseTotal.child([...values, code, classification])).inc()
+      responseCounter(s.route, classification, this.families.routeResponseTotal, owner.route.values, s.status).inc()
     }
   }
 
@@ -200,10 +198,6 @@ export class ProxyMetricsObserver implements Observer {
       this.opened.delete(conn)
       close.duration.observe(this.now() - openedAt)
     }
-  }
-
-  private responseCounter(s: ResponseSeries, classification: 'success' | 'failure', create: () => CounterChild): CounterChild {
-    return classification === 'success' ? (s.success ??= create()) : (s.failure ??= create())
   }
 
   private requestSeries(req: RequestMeta): RequestSeries {
@@ -309,6 +303,12 @@ export class ProxyMetricsObserver implements Observer {
     }
     return d
   }
+}
+
+/** The response counter of `s` for `classification`, made (in `family`, `values` then the status and classification) on first use. */
+function responseCounter(s: ResponseSeries, classification: 'success' | 'failure', family: Counter, values: readonly string[], status: number): CounterChild {
+  if (classification === 'success') return s.success ??= family.child([...values, statusLabel(status), classification])
+  return s.failure ??= family.child([...values, statusLabel(status), classification])
 }
 
 function statusLabel(status: number): string {

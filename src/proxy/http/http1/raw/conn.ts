@@ -293,7 +293,7 @@ export class RawConn implements ClientSide {
     const host = head.known.host as string
     const authority = normalizeAuthority(host, 80)
     // (the head's full header record is made only if a route, an authorization or a tap reads it)
-    const policy = routePolicyOf(this.side, authority, head.method, head.path, () => head.headers, policyOf(this.side, authority, head.path, head.method), this.conn)
+    const policy = routePolicyOf(this.side, authority, head.method, head.path, head, policyOf(this.side, authority, head.path, head.method), this.conn)
     const meta = new RawRequestMeta(this.side.direction, head, authority, policy.route, this.conn)
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind
