@@ -12,7 +12,7 @@ const dst = {dst_namespace: 'default', dst_deployment: 'api', dst_pod: 'api-0', 
 const reqs: RequestMeta[] = Array.from({length: 1000}, (_, i) => ({
   id: String(i), direction: 'outbound', method: 'GET', scheme: 'http', authority: `api-${i % 10}.default.svc.cluster.local:80`, path: '/items',
   route: '', headers: {'user-agent': 'bench'}, source: {ip: '10.0.0.1', port: 40000}, destination: {ip: '10.0.0.2', port: 80},
-  tls, dstLabels: dst, startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+  tls, dstLabels: dst, startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
 }))
 
 /** The same requests routed by a control-plane route policy: two routes per authority. */

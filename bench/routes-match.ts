@@ -63,7 +63,7 @@ for (let r = 0; r < 5; r++) {
   for (const [i, [, authority, target, headers]] of cases.entries()) {
     const t0 = process.hrtime.bigint()
     for (let k = 0; k < iterations; k++) {
-      const p = routePolicyOf(side, authority, 'GET', target, headers, table.lookup(authority, target, 'GET'))
+      const p = routePolicyOf(side, authority, 'GET', target, {headers}, table.lookup(authority, target, 'GET'))
       sink += p.requestTimeoutMs
     }
     if (r > 0) nsPer[i]!.push(Number(process.hrtime.bigint() - t0) / iterations)

@@ -10,7 +10,7 @@ import type {RefusalReason} from '../proxy/core/refusals.js'
 import type {AuthzOutcome, ConnEndMeta, ConnMeta, Observer, RequestMeta, ResponseEndMeta, RetryOutcome, RoutesWaitOutcome} from '../proxy/core/observe.js'
 import {AuthzFamilies} from './authz-families.js'
 import {classify} from './classify.js'
-import type {CounterChild} from './counter.js'
+import type {Counter, CounterChild} from './counter.js'
 import {DEFAULT_MAX_SERIES} from './family.js'
 import {assertLabelName} from './format.js'
 import type {GaugeChild} from './gauge.js'
@@ -28,7 +28,8 @@ export interface ProxyMetricsOptions {
   localLabels?: Record<string, string>
   /** Cap on distinct label sets per family (default 10,000). */
   maxSeries?: number
-  now?: () => bigint
+  /** The clock, ms (performance.now by default). */
+  now?: () => number
 }
 
 interface CloseSeries {
@@ -70,11 +71,11 @@ export class ProxyMetricsObserver implements Observer {
   private readonly authzFamilies: AuthzFamilies
   private readonly localValues: string[]
   private readonly maxSeries: number
-  private readonly now: () => bigint
+  private readonly now: () => number
   private readonly tlsNodes = new WeakMap<TapTls, TlsNode>()
   private readonly tlsNodesByContent = new Map<string, TlsNode>()
   /** When each open connection opened (for tcp_connection_duration_ms). */
-  private readonly opened = new WeakMap<ConnMeta, bigint>()
+  private readonly opened = new WeakMap<ConnMeta, number>()
   /** Series held in the lookup tree (bounded by maxSeries like the families). */
   private cached = 0
 
@@ -88,7 +89,7 @@ export class ProxyMetricsObserver implements Observer {
     }
     this.localValues = Object.values(local)
     this.maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES
-    this.now = options.now ?? process.hrtime.bigint
+    this.now = options.now ?? (() => performance.now())
     this.families = registerLinkerdFamilies(registry, Object.keys(local), this.maxSeries)
     this.refusals = registerPolicyFamilies(registry)
     this.bounds = registerRefusalFamily(registry)
@@ -150,7 +151,7 @@ export class ProxyMetricsObserver implements Observer {
 
   responseInit(req: RequestMeta, status: number): void {
     const s = this.statusSeries(req.requestSeries ?? this.requestSeries(req), status)
-    const ms = Number(this.now() - req.startNs) / 1e6
+    const ms = this.now() - req.startMs
     s.latency.observe(ms)
     s.route?.latency.observe(ms)
     req.statusSeries = s
@@ -165,12 +166,10 @@ export class ProxyMetricsObserver implements Observer {
     req.statusSeries = undefined
     const status = end.status ?? (s.status === 0 ? undefined : s.status)
     const classification = classify(status, end.grpcStatus, end.resetError)
-    const {owner} = s
-    const code = statusLabel(s.status)
-    this.responseCounter(s, classification, () => this.families.responseTotal.child([...owner.values, code, classification])).inc()
+    const owner = s.owner
+    responseCounter(s, classification, this.families.responseTotal, owner.values, s.status).inc()
     if (s.route !== undefined && owner.route !== undefined) {
-      const values = owner.route.values
-      this.responseCounter(s.route, classification, () => this.families.routeResponseTotal.child([...values, code, classification])).inc()
+      responseCounter(s.route, classification, this.families.routeResponseTotal, owner.route.values, s.status).inc()
     }
   }
 
@@ -197,12 +196,8 @@ export class ProxyMetricsObserver implements Observer {
     const openedAt = this.opened.get(conn)
     if (openedAt !== undefined) {
       this.opened.delete(conn)
-      close.duration.observe(Number(this.now() - openedAt) / 1e6)
+      close.duration.observe(this.now() - openedAt)
     }
-  }
-
-  private responseCounter(s: ResponseSeries, classification: 'success' | 'failure', create: () => CounterChild): CounterChild {
-    return classification === 'success' ? (s.success ??= create()) : (s.failure ??= create())
   }
 
   private requestSeries(req: RequestMeta): RequestSeries {
@@ -308,6 +303,12 @@ export class ProxyMetricsObserver implements Observer {
     }
     return d
   }
+}
+
+/** The response counter of `s` for `classification`, made (in `family`, `values` then the status and classification) on first use. */
+function responseCounter(s: ResponseSeries, classification: 'success' | 'failure', family: Counter, values: readonly string[], status: number): CounterChild {
+  if (classification === 'success') return s.success ??= family.child([...values, statusLabel(status), classification])
+  return s.failure ??= family.child([...values, statusLabel(status), classification])
 }
 
 function statusLabel(status: number): string {

@@ -22,7 +22,7 @@ export function request(over: Partial<RequestMeta> = {}): RequestMeta {
     destination: {ip: '127.0.0.1', port: 8080},
     tls: PLAIN,
     dstLabels: EMP_LABELS,
-    startNs: process.hrtime.bigint(),
+    startMs: performance.now(),
     requestSeries: undefined,
     statusSeries: undefined,
     ...over,

@@ -17,7 +17,7 @@ export function request(over: Partial<RequestMeta> = {}): RequestMeta {
     destination: {ip: '10.244.0.9', port: 8080},
     tls: {tls: true, clientId: 'client.default.serviceaccount.identity.mesh-system.cluster.local'},
     dstLabels: {dst_namespace: 'default', dst_pod: 'web-0'},
-    startNs: process.hrtime.bigint(),
+    startMs: performance.now(),
     requestSeries: undefined,
     statusSeries: undefined,
     ...over,

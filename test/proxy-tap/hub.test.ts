@@ -26,7 +26,7 @@ describe('TapHub', () => {
     const hub = new TapHub({localLabels: {namespace: 'default', pod: 'web-0'}})
     const s = new RecordingSocket()
     hub.subscribe(s, q(''))
-    const req = request({startNs: process.hrtime.bigint() - 2_000_000n})
+    const req = request({startMs: performance.now() - 2})
     life(hub, req, 201)
     expect(s.types()).toEqual([`requestInit:${req.id}`, `responseInit:${req.id}`, `responseEnd:${req.id}`])
     const [init, rInit, end] = s.sent

@@ -58,7 +58,7 @@ function tap(as: Identity, target: PodInfo): Promise<{opened: boolean; events: T
         // One request through the hub, as the data path would report it.
         const req: RequestMeta = {
           id: '1', direction: 'inbound', method: 'GET', scheme: 'http', authority: 'books:80', path: '/x', route: '', headers: {},
-          source: {ip: '127.0.0.1', port: 5000}, destination: {ip: '127.0.0.1', port: 4143}, tls: {tls: true, clientId: 'web', serverId: BOOKS}, dstLabels: {}, startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+          source: {ip: '127.0.0.1', port: 5000}, destination: {ip: '127.0.0.1', port: 4143}, tls: {tls: true, clientId: 'web', serverId: BOOKS}, dstLabels: {}, startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
         }
         setTimeout(() => {
           hub.requestInit(req)

@@ -31,8 +31,8 @@ export interface RequestMeta {
   tls: TapTls
   /** dst_* labels from discovery (outbound), or the local pod's labels (inbound). */
   dstLabels: Record<string, string>
-  /** process.hrtime.bigint() at request start */
-  startNs: bigint
+  /** performance.now() at request start (ms) */
+  startMs: number
   /**
    * The metrics observer's own (src/metrics/proxy-observer.ts), so the later events of a request
    * look nothing up: the series requestInit counted the request in, and the one responseInit

@@ -22,6 +22,7 @@ import {AppTargets} from '../route/app-target.js'
 import {LoopGuard} from '../route/loop-guard.js'
 import {RetryBudget} from '../route/retry-budget.js'
 import type {Side} from '../route/side.js'
+import {requestFacts} from '../route/routes.js'
 import {endpointOptionsOf} from '../endpoint/options.js'
 import {newConnCtx, type ConnCtx} from '../core/conn.js'
 import type {Discovery, Identity} from '../core/contracts.js'
@@ -90,14 +91,14 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
       requireAuthority(side, authority)
       return apps.target(conn)
     },
-    authorize: (conn, facts) => {
+    authorize: (conn, method, target, req) => {
       const m = live.current
-      if (m) return live.authorize(m, conn, facts())
+      if (m) return live.authorize(m, conn, requestFacts(method, target, req))
       // The environment's policy: connections it refuses reached HTTP only for the probes.
       if (authz.allowsUnauthenticated) return undefined
       const t = conn.tls
       const verdict = t.tls ? authz.checkTls(t.clientId === undefined ? {presented: false} : {presented: true, id: t.clientId}) : authz.checkPlain('plaintext')
-      if (verdict.allow || envProbes?.decide(conn.origDst.port, {ip: conn.source.ip}, facts()).reason === 'probe') return undefined
+      if (verdict.allow || envProbes?.decide(conn.origDst.port, {ip: conn.source.ip}, requestFacts(method, target, req)).reason === 'probe') return undefined
       authz.count(verdict.reason)
       refused('forbidden')
       return {refusal: new ProxyError('FORBIDDEN', verdict.detail)}

@@ -11,7 +11,7 @@ import {isGrpcContentType, pickBackend, type RequestFacts} from '../../routes/ma
 import type {RoutePolicy} from '../config/route-policy.js'
 import type {ConnCtx} from '../core/conn.js'
 import {ProxyError} from '../core/errors.js'
-import type {RequestAuthz, Side} from './side.js'
+import type {HeaderSource, RequestAuthz, Side} from './side.js'
 
 /** The text of `mesh-proxy-error` when a policy's routes match nothing (404). */
 export const NO_ROUTE_MATCHES = 'no route matches'
@@ -58,16 +58,15 @@ function rulePolicy(side: Side, rule: RoutePolicyRule, backend: RouteBackend | u
  * Inbound (`conn` given, a side that authorizes): `base`, with the route labels of the
  * authorization policy's route table, or a refusal by that policy (403).
  */
-export function routePolicyOf(side: Side, authority: string, method: string, target: string, headers: Headers | (() => Headers), base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
+export function routePolicyOf(side: Side, authority: string, method: string, target: string, req: HeaderSource, base: RoutePolicy, conn?: ConnCtx): RoutePolicy | RouteRefusal {
   if (side.authorize !== undefined && conn !== undefined) {
-    const a = side.authorize(conn, () => ({method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}))
+    const a = side.authorize(conn, method, target, req)
     return a === undefined ? base : authorized(a, base)
   }
   const matcher = side.routes?.(authority)
   // (no allocation for an authority without control-plane routes)
   if (matcher === undefined) return base
-  const facts: RequestFacts = {method, target, grpc: isGrpcContentType(headerOf(headers, 'content-type')), header: (n) => headerOf(headers, n)}
-  const sel = matcher.select(facts)
+  const sel = matcher.select(requestFacts(method, target, req))
   if (sel.kind === 'rule') {
     const rule = sel.rule
     const b = pickBackend(rule.backends, Math.random())
@@ -114,12 +113,14 @@ function authorized(a: RequestAuthz, base: RoutePolicy): RoutePolicy | RouteRefu
   return a.refusal === undefined ? p : {...p, refusal: a.refusal}
 }
 
-/** A request's header record (lower-cased names), or a function that makes it when first asked (the raw codec's: made from the head's text). */
-type Headers = Record<string, string | string[] | undefined>
+/** A request's facts, as a route match or an authorization reads them (its headers read from `req` when asked). */
+export function requestFacts(method: string, target: string, req: HeaderSource): RequestFacts {
+  return {method, target, grpc: isGrpcContentType(headerOf(req, 'content-type')), header: (n) => headerOf(req, n)}
+}
 
-/** A value of a header record as the matcher reads it (several values joined by `,`). */
-function headerOf(headers: Headers | (() => Headers), name: string): string | undefined {
-  const v = (typeof headers === 'function' ? headers() : headers)[name]
+/** A value of a request's header record as the matcher reads it (several values joined by `,`). */
+function headerOf(req: HeaderSource, name: string): string | undefined {
+  const v = req.headers[name]
   return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v
 }
 

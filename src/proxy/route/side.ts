@@ -12,7 +12,7 @@ import type {RetryBudget} from './retry-budget.js'
 import {countRefusal, type RefusalReason} from '../core/refusals.js'
 import type {ProxyStats} from '../core/stats.js'
 import {routeTable, type RoutePolicy} from '../config/route-policy.js'
-import type {PolicyMatcher, RequestFacts} from '../../routes/match.js'
+import type {PolicyMatcher} from '../../routes/match.js'
 import type {ProxyError} from '../core/errors.js'
 
 export type {RoutePolicy} from '../config/route-policy.js'
@@ -44,10 +44,20 @@ export interface Side {
   prepare?(authority: string, conn: ConnCtx): Promise<Prepared> | undefined
   /**
    * Inbound: the authorization decision on one request (inbound/live-authz.ts, inbound/authz.ts),
-   * asked by every codec through routePolicyOf before anything goes to the application; `facts`
-   * builds the request's facts (called only when a decision needs them). Undefined: nothing to say.
+   * asked by every codec through routePolicyOf before anything goes to the application; the
+   * request's facts are made of `method`, `target` and `req` (routes.ts requestFacts) only when a
+   * decision needs them. Undefined: nothing to say.
    */
-  authorize?(conn: ConnCtx, facts: () => RequestFacts): RequestAuthz | undefined
+  authorize?(conn: ConnCtx, method: string, target: string, req: HeaderSource): RequestAuthz | undefined
+}
+
+/**
+ * Where a request's header record (lower-cased names) comes from: `headers` is read only when a
+ * route's header match, an authorization or a gRPC check asks (the raw codec's head makes it
+ * from its text then; Node's IncomingMessage, on first read too).
+ */
+export interface HeaderSource {
+  readonly headers: Record<string, string | string[] | undefined>
 }
 
 /** What authorization says of one inbound request: refused (403), and the route labels. */
@@ -95,5 +105,15 @@ export function withdrawRetry(side: Side): boolean {
 let seq = 0
 /** Request ids, unique within this process. */
 export function nextRequestId(): string {
-  return (++seq).toString(36)
+  return requestIdOf(nextRequestSeq())
+}
+
+/** The number of the next request id (requestIdOf makes the id): for a codec that makes the text only when it is read. */
+export function nextRequestSeq(): number {
+  return ++seq
+}
+
+/** The request id of a number nextRequestSeq gave. */
+export function requestIdOf(n: number): string {
+  return n.toString(36)
 }

@@ -15,7 +15,8 @@ export class TapEventBuilder {
   /** The local pod's labels: the source of outbound requests, the destination of inbound ones. */
   constructor(
     private readonly localLabels: Record<string, string> = {},
-    private readonly now: () => bigint = process.hrtime.bigint,
+    /** The clock, ms. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   private base(req: RequestMeta) {
@@ -31,7 +32,7 @@ export class TapEventBuilder {
   }
 
   private sinceUs(req: RequestMeta): number {
-    return Math.max(0, Math.round(Number(this.now() - req.startNs) / 1000))
+    return Math.max(0, Math.round((this.now() - req.startMs) * 1000))
   }
 
   requestInit(req: RequestMeta): TapRequestInit {

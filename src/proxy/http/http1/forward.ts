@@ -78,12 +78,11 @@ function forward(side: Side, req: http.IncomingMessage, res: http.ServerResponse
 /** The request once its route policy can be taken: the policy, the target, the exchange. */
 function route(side: Side, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnCtx, where: {authority: string, path: string, host?: string}, authority: string, prepared: Prepared): void {
   const method = req.method ?? 'GET'
-  const h = req.headers
-  const policy = routePolicyOf(side, authority, method, where.path, h, policyOf(side, authority, where.path, method), conn)
+  const policy = routePolicyOf(side, authority, method, where.path, req, policyOf(side, authority, where.path, method), conn)
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme: 'http', authority, path: where.path, route: policy.route,
     headers: req.headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-    startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+    startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
   }
   if (policy.routeKind !== undefined) {
     meta.routeKind = policy.routeKind

@@ -81,7 +81,7 @@ function upgrade(side: Side, req: http.IncomingMessage, socket: Duplex, head: Bu
   if (side.authorize !== undefined) {
     // The upgrade request is a request like any other: refused by authorization, a 403 (then closed).
     const method = req.method ?? 'GET'
-    const p = routePolicyOf(side, authority, method, where.path, req.headers, policyOf(side, authority, where.path, method), conn)
+    const p = routePolicyOf(side, authority, method, where.path, req, policyOf(side, authority, where.path, method), conn)
     if ('refusal' in p) return writeRawError(socket, p.refusal)
   }
   const cut = (): void => { socket.destroy() }

@@ -82,11 +82,11 @@ async function forward(side: Side, stream: http2.ServerHttp2Stream, headers: htt
   const prep = side.prepare?.(authority, conn)
   const prepared = prep ? await prep : undefined
   if (prep && (stream.destroyed || stream.closed)) return
-  const policy = routePolicyOf(side, authority, method, path, headers, policyOf(side, authority, path, method), conn)
+  const policy = routePolicyOf(side, authority, method, path, {headers}, policyOf(side, authority, path, method), conn)
   const meta: RequestMeta = {
     id: nextRequestId(), direction: side.direction, method, scheme, authority, path, route: policy.route,
     headers, source: conn.source, destination: conn.destination, tls: conn.tls, dstLabels: conn.dstLabels,
-    startNs: process.hrtime.bigint(), requestSeries: undefined, statusSeries: undefined,
+    startMs: performance.now(), requestSeries: undefined, statusSeries: undefined,
   }
   if (policy.routeKind !== undefined) {
     meta.routeKind = policy.routeKind

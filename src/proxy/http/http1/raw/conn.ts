@@ -13,10 +13,10 @@ import type {Addr, RequestMeta} from '../../../core/observe.js'
 import type {RequestSeries, StatusSeries} from '../../../../metrics/request-series.js'
 import type {Direction, TapTls} from '../../../../protocol/tap.js'
 import type {Target} from '../../../balance/target.js'
-import {nextRequestId, policyOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
+import {nextRequestSeq, policyOf, requestIdOf, targetFor, type Prepared, type RoutePolicy, type Side} from '../../../route/side.js'
 import {modifyRawHeaders, routePolicyOf} from '../../../route/routes.js'
 import {RawExchange, type ClientSide} from './exchange.js'
-import {ChunkedFramer, type Framer} from './framing.js'
+import {ChunkedFramer} from './framing.js'
 import {HEAD_MALFORMED, HeadBuffer, parseRequestHead, serializeHead, type RequestHead} from './head.js'
 import {upstreamRequestHead} from './reply.js'
 import {requestFraming, wantsClose} from './request-plan.js'
@@ -256,20 +256,17 @@ export class RawConn implements ClientSide {
         }
       }
     }
-    const plan = head ? this.plan(head) : null
-    if (!head || !plan) {
+    const ex = head ? this.exchange(head, buf) : null
+    if (ex === null) {
       this.handOver()
       return
     }
     pending.consume(end)
     this.served++
     rawCounts.requests++
-    const {meta, framer} = plan
-    const policy = plan.policy
-    const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
-    // (the exchange keeps the head until the answer, for a retry: a copy when it was cut from the shared read buffer)
-    const ex = new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : owned(upHead), framer, policy, plan.close)
     this.ex = ex
+    const meta = ex.meta
+    const policy = ex.policy
     let t: Target | Promise<Target>
     const prepared = this.prepared?.authority === meta.authority ? this.prepared.p : undefined
     this.prepared = undefined
@@ -297,21 +294,26 @@ export class RawConn implements ClientSide {
     }
   }
 
-  /** The request's metadata and body framing, or null when the Node codec should take it. */
-  private plan(head: RequestHead): {meta: RequestMeta, framer: Framer | null, policy: RoutePolicy, close: boolean} | null {
+  /**
+   * The request's exchange (its metadata, body framing, route policy and the head as it goes
+   * upstream; not begun), or null when the Node codec should take it. `buf` holds the head.
+   */
+  private exchange(head: RequestHead, buf: Buffer): RawExchange | null {
     const framing = requestFraming(head, this.side.config.limits.maxHeaderBytes)
     if (framing === undefined) return null
     const framer = framing.framer
     const host = head.known.host as string
     const authority = normalizeAuthority(host, 80)
     // (the head's full header record is made only if a route, an authorization or a tap reads it)
-    const policy = routePolicyOf(this.side, authority, head.method, head.path, () => head.headers, policyOf(this.side, authority, head.path, head.method), this.conn)
+    const policy = routePolicyOf(this.side, authority, head.method, head.path, head, policyOf(this.side, authority, head.path, head.method), this.conn)
     const meta = new RawRequestMeta(this.side.direction, head, authority, policy.route, this.conn)
     if (policy.routeKind !== undefined) {
       meta.routeKind = policy.routeKind
       meta.backend = policy.backend
     }
-    return {meta, framer, policy, close: wantsClose(head) || this.side.draining}
+    const upHead = upstreamRequestHead(buf, head, framer instanceof ChunkedFramer)
+    // (the exchange keeps the head until the answer, for a retry: a copy when it was cut from the shared read buffer)
+    return new RawExchange(this, meta, policy.requestHeaders ? modifyHead(upHead, policy.requestHeaders) : owned(upHead), framer, policy, wantsClose(head) || this.side.draining)
   }
 
   /** Gives the connection, with the bytes not yet consumed, to the Node http.Server. */
@@ -389,7 +391,9 @@ export class RawConn implements ClientSide {
 
 /** A raw request's RequestMeta: its `headers` made from the head's text when first read (route/routes.ts, tap, a retry's check). */
 class RawRequestMeta implements RequestMeta {
-  readonly id = nextRequestId()
+  /** (the id's number: its text is made when read, by a tap, a log or a failure) */
+  private readonly seq = nextRequestSeq()
+  private idText: string | undefined = undefined
   readonly method: string
   readonly scheme = 'http'
   readonly path: string
@@ -399,7 +403,7 @@ class RawRequestMeta implements RequestMeta {
   destination: Addr
   readonly tls: TapTls
   readonly dstLabels: Record<string, string>
-  readonly startNs = process.hrtime.bigint()
+  readonly startMs = performance.now()
   requestSeries: RequestSeries | undefined = undefined
   statusSeries: StatusSeries | undefined = undefined
 
@@ -410,6 +414,10 @@ class RawRequestMeta implements RequestMeta {
     this.destination = conn.destination
     this.tls = conn.tls
     this.dstLabels = conn.dstLabels
+  }
+
+  get id(): string {
+    return this.idText ??= requestIdOf(this.seq)
   }
 
   get headers(): Record<string, string | string[] | undefined> {

@@ -37,10 +37,10 @@ export class RawExchange extends UpstreamAttempt {
 
   constructor(
     client: ClientSide,
-    private readonly meta: RequestMeta,
+    readonly meta: RequestMeta,
     head: Buffer,
     private readonly reqFramer: Framer | null,
-    private readonly policy: RoutePolicy,
+    readonly policy: RoutePolicy,
     private close: boolean,
   ) {
     super(client, head)
@@ -188,15 +188,14 @@ export class RawExchange extends UpstreamAttempt {
     this.responding = true
     this.resFramer = framer
     const buf = this.rbuf
-    const rest = buf.subarray(end)
     this.rbuf = EMPTY
     const head = clientResponseHead(buf, h, plan.te, this.close)
     side.observer?.responseInit(this.meta, status)
     if (framer === null && !this.untilClose) {
       this.client.write(head)
-      if (rest.length > 0) this.upReusable = false
+      if (end < buf.length) this.upReusable = false
       this.finish()
-    } else if (rest.length > 0) this.onBody(rest, head) // (the head and these body bytes in one write)
+    } else if (end < buf.length) this.onBody(buf, end, head) // (the head and the body bytes after it in one write)
     else this.client.write(head)
   }
 

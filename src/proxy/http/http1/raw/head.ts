@@ -76,7 +76,7 @@ class ParsedHead {
   private rawList: string[] | undefined
 
   /** `text`: the head as headText gives it; `from`: where its field lines start. */
-  constructor(readonly size: number, private readonly text: string, private readonly from: number) {}
+  constructor(readonly size: number, protected readonly text: string, protected readonly from: number) {}
 
   get raw(): string[] {
     return this.rawList ??= rawFields(this.text, this.from)
@@ -94,8 +94,15 @@ class ParsedRequest extends ParsedHead implements RequestHead {
 }
 
 class ParsedResponse extends ParsedHead implements ResponseHead {
-  constructor(size: number, text: string, from: number, readonly status: number, readonly reason: string, readonly http10: boolean) {
+  constructor(size: number, text: string, from: number, readonly status: number, readonly http10: boolean) {
     super(size, text, from)
+  }
+
+  /** (cut from the status line when read: only a head that is re-serialised needs it) */
+  get reason(): string {
+    // HTTP/1.x SP 3DIGIT [SP reason] CRLF
+    const eol = this.from - 2
+    return eol > 13 ? this.text.slice(13, eol) : ''
   }
 }
 
@@ -187,18 +194,38 @@ export function isValueChar(c: number): boolean {
   return c >= 32 ? c !== 127 : c === 9
 }
 
-/**
- * The names codecReads may accept, by length (te 2, host 4, expect 6, upgrade and trailer 7,
- * connection and keep-alive 10, content-length and mesh-retryable 14, proxy-connection 16,
- * transfer-encoding 17, proxy-authorization 19): a response head's other names are not even cut
- * out of the text.
- */
-const KNOWN_LENGTH = new Uint8Array(32)
-for (const n of [2, 4, 6, 7, 10, 14, 16, 17, 19]) KNOWN_LENGTH[n] = 1
-
 /** A field the codec reads itself: framing, hop-by-hop (isHopByHop), Host, Expect. */
 function codecReads(lower: string): boolean {
   return isHopByHop(lower) || lower === 'content-length' || lower === 'host' || lower === 'expect'
+}
+
+/**
+ * The names codecReads accepts, by length (te 2, host 4, expect 6, upgrade and trailer 7,
+ * connection and keep-alive 10, content-length and mesh-retryable 14, proxy-connection 16,
+ * transfer-encoding 17, proxy-authorization 19): a field name is compared with these where it
+ * is in the head's text (codecName), so no name is cut out of it.
+ */
+const CODEC_NAMES: (string[] | undefined)[] = []
+for (const name of ['te', 'host', 'expect', 'upgrade', 'trailer', 'connection', 'keep-alive', 'content-length', 'mesh-retryable', 'proxy-connection', 'transfer-encoding', 'proxy-authorization']) {
+  if (!codecReads(name)) throw new Error(`${name} is not a field the codec reads`)
+  ;(CODEC_NAMES[name.length] ??= []).push(name)
+}
+
+/**
+ * The name codecReads accepts (lower case) that the `length` tchars at `pos` of `text` spell in
+ * any case, or undefined. (A tchar OR 0x20 is a lower-case letter only when it is that letter
+ * in either case, and `-` only when it is `-`: the names are letters and dashes.)
+ */
+function codecName(text: string, pos: number, length: number): string | undefined {
+  const names = length < CODEC_NAMES.length ? CODEC_NAMES[length] : undefined
+  if (names === undefined) return undefined
+  for (let k = 0; k < names.length; k++) {
+    const name = names[k]!
+    let i = 0
+    while (i < length && (text.charCodeAt(pos + i) | 0x20) === name.charCodeAt(i)) i++
+    if (i === length) return name
+  }
+  return undefined
 }
 
 /** Field names with capitals seen, lower-cased (the same few on every head; bounded: a hostile client's names only fill it once). */
@@ -237,12 +264,10 @@ function fields(text: string, pos: number, maxCount: number, out: ParsedHead): b
     if (++count > maxCount) return false
     // The name: tchars up to the colon (a CR, LF, space or anything else first is malformed).
     let colon = pos
-    let upper = false
     for (; colon < n; colon++) {
       const c = text.charCodeAt(colon)
       if (c === 58) break
       if (c >= 128 || TCHAR[c] === 0) return false
-      if (c <= 90 && c >= 65) upper = true
     }
     if (colon === pos || colon === n) return false
     const eol = text.indexOf('\r\n', colon)
@@ -254,19 +279,13 @@ function fields(text: string, pos: number, maxCount: number, out: ParsedHead): b
     for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1)) if (c === 9) tab = true
     for (let i = vs; i < ve; i++) if (!isValueChar(text.charCodeAt(i))) return false
     const next = eol + 2
-    const length = colon - pos
-    if (length >= 32 || KNOWN_LENGTH[length] === 0) {
+    const lower = codecName(text, pos, colon - pos)
+    if (lower === undefined) {
       pos = next
       continue
     }
-    const name = text.slice(pos, colon)
-    const lower = upper ? lowerName(name) : name
     // llhttp refuses a tab around a Content-Length value and does not read `chunked\t` as chunked.
     if (tab && (lower === 'content-length' || lower === 'transfer-encoding')) return false
-    if (!codecReads(lower)) {
-      pos = next
-      continue
-    }
     if (isHopByHop(lower) || (lower === 'host' && known.host !== undefined)) (out.hop ??= []).push(pos, next, lower)
     addField(known, lower, text.slice(vs, ve))
     pos = next
@@ -336,8 +355,7 @@ export function parseResponseHead(buf: Buffer, end: number, maxCount: number): R
   if (status < 100) return null
   if (eol > 12 && text.charCodeAt(12) !== 32) return null
   for (let i = 13; i < eol; i++) if (!isValueChar(text.charCodeAt(i))) return null
-  const reason = eol > 13 ? text.slice(13, eol) : ''
-  const head = new ParsedResponse(end, text, eol + 2, status, reason, minor === 48)
+  const head = new ParsedResponse(end, text, eol + 2, status, minor === 48)
   return fields(text, eol + 2, maxCount, head) ? head : null
 }
 
@@ -352,10 +370,14 @@ const NOTHING: Buffer = Buffer.alloc(0)
 
 /**
  * Bytes buffered until a whole head is in: pieces kept as they came (no copy per piece), the
- * head's end found by a HeadScanner as they arrive, joined once when the head is read.
+ * head's end found by a HeadScanner as they arrive, joined once when the head is read. A head
+ * that comes in one piece (most) is held without an array.
  */
 export class HeadBuffer {
-  private parts: Buffer[] = []
+  /** The bytes buffered when they are one piece (or joined); NOTHING when none. */
+  private whole: Buffer = NOTHING
+  /** The pieces, when there are several (then `whole` is not read). */
+  private pieces: Buffer[] | undefined
   private readonly scanner: HeadScanner
   /** `requests`: the first line is checked as it arrives (HEAD_MALFORMED; see HeadScanner). */
   constructor(requests = false) {
@@ -369,32 +391,39 @@ export class HeadBuffer {
 
   add(b: Buffer): void {
     if (b.length === 0) return
-    this.parts.push(b)
+    if (this.length === 0) this.whole = b
+    else if (this.pieces === undefined) this.pieces = [this.whole, b]
+    else this.pieces.push(b)
     this.length += b.length
     if (this.end < 0) this.end = this.scanner.push(b)
   }
 
   /** Everything buffered, as one buffer (joined at most once). */
   flat(): Buffer {
-    if (this.parts.length > 1) this.parts = [Buffer.concat(this.parts, this.length)]
-    return this.parts[0] ?? NOTHING
+    if (this.pieces !== undefined) {
+      this.whole = Buffer.concat(this.pieces, this.length)
+      this.pieces = undefined
+    }
+    return this.whole
   }
 
   /** Drops the first `n` bytes; the next head is looked for in what remains. */
   consume(n: number): void {
-    const rest = this.flat().subarray(n)
+    const rest = n < this.length ? this.flat().subarray(n) : NOTHING
     this.clear()
     this.add(rest)
   }
 
   /** Replaces each piece by `f` of it (a copy, for pieces in a buffer about to be read into again). */
   own(f: (b: Buffer) => Buffer): void {
-    const parts = this.parts
-    for (let i = 0; i < parts.length; i++) parts[i] = f(parts[i]!)
+    const pieces = this.pieces
+    if (pieces !== undefined) for (let i = 0; i < pieces.length; i++) pieces[i] = f(pieces[i]!)
+    else if (this.length > 0) this.whole = f(this.whole)
   }
 
   clear(): void {
-    this.parts = []
+    this.whole = NOTHING
+    this.pieces = undefined
     this.length = 0
     this.end = -1
     this.scanner.reset()

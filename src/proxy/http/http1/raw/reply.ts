@@ -20,7 +20,7 @@ export function errorResponse(err: ProxyError, close: boolean): Buffer {
  * the body passes through still chunked).
  */
 export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boolean): Buffer {
-  if (head.hop === undefined) return buf.subarray(0, head.size)
+  if (head.hop === undefined) return headOf(buf, head.size)
   const cut = cutHopByHop(buf, head, chunked, chunked, false)
   if (cut) return cut
   const fields = forwardHeaders(head.raw, head.known.connection as string | undefined, {keepTrailer: chunked})
@@ -32,7 +32,7 @@ export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boo
 /** The response head as it goes to the client; `te` is kept when the body stays chunked. */
 export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string | undefined, close: boolean): Buffer {
   if (!head.http10) {
-    if (head.hop === undefined && !close) return buf.subarray(0, head.size)
+    if (head.hop === undefined && !close) return headOf(buf, head.size)
     const cut = cutHopByHop(buf, head, te !== undefined, te !== undefined, close)
     if (cut) return cut
   }
@@ -40,6 +40,11 @@ export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string |
   if (fields === head.raw && !close && !head.http10) return buf.subarray(0, head.size)
   if (te !== undefined) fields.push('Transfer-Encoding', te)
   return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields, close ? 'Connection: close\r\n' : '')
+}
+
+/** The first `size` bytes of `buf`: `buf` itself when that is all of it (no view made). */
+function headOf(buf: Buffer, size: number): Buffer {
+  return size === buf.length ? buf : buf.subarray(0, size)
 }
 
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1')

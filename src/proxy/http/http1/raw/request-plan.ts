@@ -4,8 +4,11 @@
 import {ChunkedFramer, contentLength, LengthFramer, listsToken, type Framer} from './framing.js'
 import type {RequestHead} from './head.js'
 
+/** requestFraming's answer for a request without a body (most): one object, read only. */
+const NO_BODY: {readonly framer: null} = Object.freeze({framer: null})
+
 /** The body's framing (null: no body), or undefined when the Node codec should take the request. */
-export function requestFraming(head: RequestHead, maxTrailerBytes: number): {framer: Framer | null} | undefined {
+export function requestFraming(head: RequestHead, maxTrailerBytes: number): {readonly framer: Framer | null} | undefined {
   const h = head.known
   const host = h.host
   if (typeof host !== 'string' || host === '' || host.includes(',')) return undefined
@@ -16,10 +19,10 @@ export function requestFraming(head: RequestHead, maxTrailerBytes: number): {fra
     if (cl !== undefined || typeof te !== 'string' || te.toLowerCase() !== 'chunked') return undefined
     return {framer: new ChunkedFramer(maxTrailerBytes)}
   }
-  if (cl === undefined) return {framer: null}
+  if (cl === undefined) return NO_BODY
   const length = typeof cl === 'string' ? contentLength(cl) : -1
   if (length < 0) return undefined
-  return {framer: length === 0 ? null : new LengthFramer(length)}
+  return length === 0 ? NO_BODY : {framer: new LengthFramer(length)}
 }
 
 /** The client asked to close after this request (`Connection: close`). */

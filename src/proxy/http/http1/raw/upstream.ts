@@ -49,8 +49,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   private readonly rhead = new HeadBuffer()
   /** The response body's framing: undefined until the final head is in. */
   protected resFramer: Framer | null | undefined
-  /** Request body bytes not yet written: held until the attempt has a connection. */
-  private pending: Buffer[] | undefined = []
+  /** The attempt has its connection (attach): until then, request body bytes are held in `pending`. */
+  private attached = false
+  /** Request body bytes not yet written: held until the attempt has a connection (made for the first). */
+  private pending: Buffer[] | undefined
   private pendingBytes = 0
   /** A retry's body so far (the kept chunks when it started), written before `pending`. */
   private replay: Buffer[] | undefined
@@ -88,9 +90,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     this.rbuf = EMPTY
     this.rhead.clear()
     this.gotBytes = false
-    if (this.pending === undefined) {
+    if (this.attached) {
       // A retry: the body so far again (what arrives from now on is held as on the first attempt).
-      this.pending = []
+      this.attached = false
+      this.pending = undefined
       this.pendingBytes = 0
       this.replay = this.kept ? [...this.kept.chunks] : undefined
     }
@@ -119,9 +122,10 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
     const replay = this.replay
     this.replay = undefined
     if (replay) for (const b of replay) this.sendUp(b)
-    const pending = this.pending!
+    const pending = this.pending
     this.pending = undefined
-    for (const b of pending) this.sendUp(b)
+    this.attached = true
+    if (pending) for (const b of pending) this.sendUp(b)
     // (paused for holding too much: reads again unless the upstream is already full)
     if (this.pendingBytes > HOLD_BYTES && !this.upBlocked) this.client.resume()
     this.pendingBytes = 0
@@ -166,9 +170,9 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   protected writeUp(b: Buffer): void {
     if (b.length === 0) return
     if (this.kept && !this.kept.keep(b)) this.kept = undefined
-    if (this.pending) {
+    if (!this.attached) {
       // No connection yet (the target resolving, or waiting in the pool): hold a little, then stop reading the client.
-      this.pending.push(b)
+      (this.pending ??= []).push(b)
       this.pendingBytes += b.length
       if (this.pendingBytes > HOLD_BYTES) this.client.pause()
       return
@@ -199,32 +203,38 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
   }
 
   /**
-   * Response body bytes on to the client, up to the end its framing gives; `head`, the response
-   * head, goes first in the same write.
+   * Response body bytes (`chunk` from `from` on) on to the client, up to the end its framing
+   * gives; `head`, the response head, goes first in the same write.
    */
-  protected onBody(chunk: Buffer, head?: Buffer): void {
+  protected onBody(chunk: Buffer, from = 0, head?: Buffer): void {
     const framer = this.resFramer
-    let data = chunk
+    let end = chunk.length
     let done = false
     if (framer) {
-      const end = framer.feed(chunk, 0)
-      if (end === -2) {
+      const e = framer.feed(chunk, from)
+      if (e === -2) {
         this.upFailed(new ProxyError('UPSTREAM_RESET', `${this.ep.key}: malformed response body`))
         return
       }
-      if (end >= 0) {
+      if (e >= 0) {
         done = true
-        if (end < chunk.length) this.upReusable = false
-        data = chunk.subarray(0, end)
+        if (e < chunk.length) {
+          this.upReusable = false
+          end = e
+        }
       }
     }
     // Body bytes as the node codec and HTTP/2 count them: without chunk framing.
-    this.bytes = framer ? framer.payload : this.bytes + data.length
-    let out = data
+    this.bytes = framer ? framer.payload : this.bytes + (end - from)
+    let out: Buffer
     let corked = false
-    if (head !== undefined) {
-      if (adjacent(head, data)) out = Buffer.from(head.buffer, head.byteOffset, head.length + data.length)
-      else if (data.length <= COPY_BEHIND_HEAD) out = Buffer.concat([head, data], head.length + data.length)
+    if (head === undefined) out = bytesOf(chunk, from, end)
+    // (a head forwarded as it came, and the body bytes read with it: one buffer of their memory)
+    else if (head.buffer === chunk.buffer && head.byteOffset + head.length === chunk.byteOffset + from) out = bytesOf(chunk, from - head.length, end)
+    else {
+      const data = bytesOf(chunk, from, end)
+      out = data
+      if (data.length <= COPY_BEHIND_HEAD) out = Buffer.concat([head, data], head.length + data.length)
       else {
         corked = true
         this.client.cork()
@@ -301,7 +311,7 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
 /** Up to this many body bytes are copied behind a re-written head (one write); beyond, the two go corked. */
 const COPY_BEHIND_HEAD = 16 * 1024
 
-/** `a` ends where `b` starts in the same memory (a head forwarded as it came, and the body bytes read with it). */
-function adjacent(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset
+/** Bytes `from` to `end` of `b` (offsets into `b`; `from` may reach before `b` into its memory): `b` itself when that is all of it. */
+function bytesOf(b: Buffer, from: number, end: number): Buffer {
+  return from === 0 && end === b.length ? b : Buffer.from(b.buffer, b.byteOffset + from, end - from)
 }
