@@ -16,6 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {clientReadCounts, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {ReadBuffer, readIntoOwnBuffer} from '../../src/proxy/net/read-buffer.js'
 import {eventually} from '../helpers/eventually.js'
+import {xorshiftBytes} from '../helpers/xorshift.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'
 
@@ -137,18 +138,8 @@ describe('readIntoOwnBuffer: an accepted socket reads into a buffer of its own',
   })
 })
 
-/** Deterministic bytes for a seed (xorshift32), as visible ASCII. */
-function text(seed: number, n: number): string {
-  const b = Buffer.allocUnsafe(n)
-  let x = (seed | 0) || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    b[i] = 0x21 + ((x >>> 0) % 94)
-  }
-  return b.toString('latin1')
-}
+/** Deterministic visible ASCII for a seed. */
+const text = (seed: number, n: number): string => xorshiftBytes(seed, n, {ascii: true}).toString('latin1')
 
 interface Req {
   seed: number

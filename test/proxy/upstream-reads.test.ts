@@ -13,6 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {OwnReads, type RawPool} from '../../src/proxy/endpoint/raw-pool.js'
 import {RawConn, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {eventually} from '../helpers/eventually.js'
+import {xorshiftBytes} from '../helpers/xorshift.js'
 import {closeServer, listenOn, startPair, type Pair} from './helpers.js'
 
 /** How a response is sent: its head cut at `headCuts`, its body in `pieces` (sizes), each piece sent when the client has all before it (`lockstep`). */
@@ -27,22 +28,9 @@ interface Script {
   stall: boolean
 }
 
-/** Deterministic bytes for a seed (xorshift32). */
-function bytes(seed: number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n)
-  let x = (seed | 0) || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    b[i] = x & 0xff
-  }
-  return b
-}
-
 /** A field value of visible ASCII from a seed, long enough that heads span reads when cut. */
 function longValue(seed: number): string {
-  return bytes(seed ^ 0x5bd1e995, 3000).toString('base64')
+  return xorshiftBytes(seed ^ 0x5bd1e995, 3000).toString('base64')
 }
 
 const scripts = new Map<string, Script>()
@@ -63,7 +51,7 @@ function write(s: net.Socket, b: Buffer): Promise<void> {
 /** Answers GET /<id> on a keep-alive connection as the id's script says. */
 async function answer(socket: net.Socket, id: string): Promise<void> {
   const sc = scripts.get(id)!
-  const body = bytes(sc.seed, sc.bodyLength)
+  const body = xorshiftBytes(sc.seed, sc.bodyLength)
   const head = Buffer.from(`HTTP/1.1 200 OK\r\nx-long: ${longValue(sc.seed)}\r\nx-id: ${id}\r\n${sc.chunked ? 'transfer-encoding: chunked' : `content-length: ${body.length}`}\r\n\r\n`, 'latin1')
   const state = {socket, done: false}
   backendState.set(id, state)
@@ -145,7 +133,7 @@ async function check(pair: Pair, agent: http.Agent, sc: Script): Promise<void> {
   const res = await get(pair.client.ports.outbound, agent, id, sc.stall)
   expect(res.status).toBe(200)
   expect(res.long).toBe(longValue(sc.seed))
-  const want = bytes(sc.seed, sc.bodyLength)
+  const want = xorshiftBytes(sc.seed, sc.bodyLength)
   expect(res.body.length).toBe(want.length)
   // (compared whole, not printed whole)
   expect(res.body.equals(want), `body of ${id} differs at byte ${res.body.findIndex((v, i) => v !== want[i])}`).toBe(true)
