@@ -157,6 +157,13 @@ function digest(method: string, path: string, long: string, body: string | Buffe
   return `${method} ${path} ${h(long)} ${h(body)}`
 }
 
+/** Reads a request's body, then gives its digest as the backend saw it (the two backends below answer with it). */
+function seen(req: http.IncomingMessage, then: (digest: string) => void): void {
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => then(digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))))
+}
+
 function serialize(r: Req, i: number): {bytes: Buffer; want: string} {
   const long = text(r.seed, r.longLength)
   const body = text(r.seed ^ 0x2545f491, r.bodyLength)
@@ -217,10 +224,7 @@ describe('raw codec: client reads into the shared buffer', () => {
   beforeAll(async () => {
     process.env.MESH_PROXY_HTTP1_CODEC = 'raw'
     backend = http.createServer((req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const body = digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))
+      seen(req, (body) => {
         res.writeHead(200, {'content-length': Buffer.byteLength(body), connection: 'keep-alive'})
         res.end(body)
       })
@@ -343,19 +347,16 @@ describe('raw codec: a request kept for a retry keeps the bytes it came in', () 
   beforeAll(async () => {
     process.env.MESH_PROXY_HTTP1_CODEC = 'raw'
     backend = http.createServer((req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const seen = digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))
+      seen(req, (got) => {
         const kept = attempts.get(req.url ?? '')
         if (kept) {
-          kept.push(seen)
+          kept.push(got)
           if (kept.length === 1) {
             gates.set(req.url!, () => res.writeHead(503, {'content-length': '4'}).end('busy'))
             return
           }
         }
-        res.writeHead(200, {'content-length': Buffer.byteLength(seen)}).end(seen)
+        res.writeHead(200, {'content-length': Buffer.byteLength(got)}).end(got)
       })
     })
     proxy = await startProxy(testConfig({}, `web.local:80=127.0.0.1:${await listenOn(backend)}`), {log: quietLog(), originalDst: null})
