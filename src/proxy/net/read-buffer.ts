@@ -18,8 +18,6 @@ export abstract class ReadBuffer implements net.OnReadOpts {
   /** The owner may still hold bytes of `slab`. */
   private held = false
   private size: number
-  /** What the callback answers: false stops reading (readStop) until the stream reads again. */
-  protected more = true
 
   constructor(private readonly small: number, private readonly big: number) {
     this.size = small
@@ -44,7 +42,8 @@ export abstract class ReadBuffer implements net.OnReadOpts {
     else if (n <= this.small) this.size = this.small
     this.held = true
     this.held = this.deliver(slab.subarray(0, n))
-    return this.more
+    // (never false, which stops the reads until the stream reads again: an owner that must wait pauses the socket)
+    return true
   }
 }
 
