@@ -2,6 +2,7 @@
 // and tell which requests may be retried on a retryable response.
 import type http2 from 'node:http2'
 import type {RetryPolicy} from '../../config/config.js'
+import {isRetryableRequest} from '../retry-decision.js'
 
 /** Headers HTTP/2 forbids, or that belong to one hop. */
 const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'mesh-retryable'])
@@ -12,9 +13,7 @@ export function copyHeaders(h: http2.IncomingHttpHeaders): http2.OutgoingHttpHea
   return out
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
-
-/** Idempotent methods, a request marked `mesh-retryable: true`, or a route that says retryable. */
+/** Idempotent methods, a request marked `mesh-retryable: true` (retry-decision.ts's rule, as HTTP/1's), or a route that says retryable. */
 export function mayRetryResponse(method: string, headers: http2.IncomingHttpHeaders, retry: RetryPolicy): boolean {
-  return retry.retryable || IDEMPOTENT.has(method) || headers['mesh-retryable'] === 'true'
+  return retry.retryable || isRetryableRequest(method, headers)
 }
