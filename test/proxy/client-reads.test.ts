@@ -3,20 +3,22 @@
 // accepted sockets) and copies out of it what outlives a read: part of a head or pipelined
 // requests waiting, a body's bytes on their way upstream (kept for a retry), a request head the
 // exchange keeps, bytes handed to Node's parser. Here: the attachment itself on real sockets
-// (the supported runtime must take it), then requests through the proxy pair cut the ways that
-// make bytes outlive their read: pipelined requests, heads and bodies in pieces each read on its
-// own, Content-Length and chunked bodies, requests the raw codec hands to Node's parser after
-// raw ones, retried requests whose next request was read meanwhile; generated mixes of these.
+// (the supported runtime must take it), bytes the stream read ahead of it taken first, then
+// requests through the proxy pair cut the ways that make bytes outlive their read: pipelined
+// requests, heads and bodies in pieces each read on its own, Content-Length and chunked bodies,
+// requests the raw codec hands to Node's parser after raw ones, retried requests whose next
+// request was read meanwhile; generated mixes of these.
 // The backend must see every request exactly as the client wrote it.
 import {createHash} from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {clientReadCounts, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
+import {clientReadCounts, RawConn, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {ReadBuffer, readIntoOwnBuffer} from '../../src/proxy/net/read-buffer.js'
 import {eventually} from '../helpers/eventually.js'
 import {xorshiftBytes} from '../helpers/xorshift.js'
+import type {Side} from '../../src/proxy/route/side.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'
 
@@ -215,6 +217,55 @@ function responses(sock: net.Socket, n: number): Promise<string[]> {
     sock.once('close', () => reject(new Error(`the connection closed after ${out.length} of ${n} responses`)))
   })
 }
+
+describe('RawConn.readOwn: what the stream read ahead of the detected head comes first', () => {
+  // Detection reads the request line through the stream, and the stream may read more behind
+  // it before the raw codec attaches its own reads. readOwn takes those bytes first, so no read
+  // through the shared buffer overtakes them. Here the stream holds bytes at attachment and
+  // stays paused after it. (serveRaw resumes the stream at once, and Node's resume flushes the
+  // bytes before any read can come, drain or not: this pins readOwn's own guarantee.) The
+  // request is HTTP/1.0: the raw codec hands it to Node's parser once its head is whole, in
+  // the order it took the bytes, so an http.Server sees that order.
+  it('the bytes read ahead go before the next read\'s, on a real socket', async () => {
+    const p = await acceptedPair()
+    const server = http.createServer((req, res) => {
+      seen(req, (got) => res.writeHead(200, {'content-length': Buffer.byteLength(got)}).end(got))
+    })
+    try {
+      const long = text(41, 900)
+      const body = text(42, 300)
+      const line = 'POST /ahead HTTP/1.0\r\n'
+      const ahead = `host: web.local\r\nx-long: ${long}\r\n`
+      const later = `content-length: ${body.length}\r\n\r\n${body}`
+      const answers = responses(p.client, 1)
+      answers.catch(() => {})
+      p.client.write(line + ahead)
+      // (read(0) starts the reads of a paused socket: what comes waits in the stream's buffer)
+      p.accepted.read(0)
+      await eventually('the stream read the line and the bytes behind it', () => (p.accepted.readableLength === line.length + ahead.length ? true : undefined), {intervalMs: 1})
+      // What detection would have taken: the request line; the rest stays in the stream.
+      const head = p.accepted.read(line.length) as Buffer
+      expect(head.toString('latin1')).toBe(line)
+      expect(p.accepted.readableLength).toBe(ahead.length)
+      // (what RawConn reads of its side before a handover: nothing asks it for a route)
+      const side = {direction: 'outbound', config: testConfig(), log: quietLog(), draining: false} as unknown as Side
+      const c = new RawConn(side, server, p.accepted)
+      c.onData(head)
+      const attached = clientReadCounts.attached.outbound
+      const reads = clientReadCounts.reads.outbound
+      c.readOwn()
+      expect(clientReadCounts.attached.outbound).toBe(attached + 1)
+      expect(p.accepted.readableLength).toBe(0)
+      // The rest of the head and the body: a read through the shared buffer, the stream still paused.
+      p.client.write(later)
+      await eventually('the rest came through the shared buffer', () => (clientReadCounts.reads.outbound > reads ? true : undefined), {intervalMs: 1})
+      expect(await answers).toEqual([digest('POST', '/ahead', long, body)])
+    } finally {
+      await p.close()
+      await closeServer(server)
+    }
+  })
+})
 
 describe('raw codec: client reads into the shared buffer', () => {
   let backend: http.Server
