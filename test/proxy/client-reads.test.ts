@@ -9,7 +9,6 @@
 // requests the raw codec hands to Node's parser after raw ones, retried requests whose next
 // request was read meanwhile; generated mixes of these.
 // The backend must see every request exactly as the client wrote it.
-import {createHash} from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import fc from 'fast-check'
@@ -17,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {clientReadCounts, RawConn, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {ReadBuffer, readIntoOwnBuffer} from '../../src/proxy/net/read-buffer.js'
 import {eventually} from '../helpers/eventually.js'
-import {xorshiftBytes} from '../helpers/xorshift.js'
+import {digest, type Req, responses, seen, sendInPieces, serialize, text} from './reads-harness.js'
 import type {Side} from '../../src/proxy/route/side.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'
@@ -34,6 +33,10 @@ class Recorder extends ReadBuffer {
   protected deliver(chunk: Buffer): boolean {
     this.got.push(Buffer.from(chunk))
     return this.hold
+  }
+
+  protected reentered(): void {
+    throw new Error('a read inside a read (a plain TCP socket never does it)')
   }
 }
 
@@ -140,84 +143,6 @@ describe('readIntoOwnBuffer: an accepted socket reads into a buffer of its own',
   })
 })
 
-/** Deterministic visible ASCII for a seed. */
-const text = (seed: number, n: number): string => xorshiftBytes(seed, n, {ascii: true}).toString('latin1')
-
-interface Req {
-  seed: number
-  /** A field long enough that heads span reads (the client's buffer starts at 2 KB). */
-  longLength: number
-  bodyLength: number
-  chunked: boolean
-  /** HTTP/1.0 with keep-alive: the raw codec hands the connection to Node's parser for it. */
-  http10: boolean
-}
-
-/** What the backend reports of a request: method, path, the long field's digest, the body's. */
-function digest(method: string, path: string, long: string, body: string | Buffer): string {
-  const h = (v: string | Buffer): string => createHash('sha256').update(v).digest('hex').slice(0, 16)
-  return `${method} ${path} ${h(long)} ${h(body)}`
-}
-
-/** Reads a request's body, then gives its digest as the backend saw it (the two backends below answer with it). */
-function seen(req: http.IncomingMessage, then: (digest: string) => void): void {
-  const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => chunks.push(c))
-  req.on('end', () => then(digest(req.method ?? '', req.url ?? '', String(req.headers['x-long'] ?? ''), Buffer.concat(chunks))))
-}
-
-function serialize(r: Req, i: number): {bytes: Buffer; want: string} {
-  const long = text(r.seed, r.longLength)
-  const body = text(r.seed ^ 0x2545f491, r.bodyLength)
-  const method = r.bodyLength > 0 || r.chunked ? 'POST' : 'GET'
-  const path = `/r${i}?s=${r.seed}`
-  let framing = ''
-  let payload = body
-  if (r.chunked) {
-    framing = 'transfer-encoding: chunked\r\n'
-    // (the body in chunks of up to 700 bytes, then the last chunk)
-    payload = ''
-    for (let at = 0; at < body.length; at += 700) {
-      const c = body.slice(at, at + 700)
-      payload += `${c.length.toString(16)}\r\n${c}\r\n`
-    }
-    payload += '0\r\n\r\n'
-  } else if (method === 'POST') framing = `content-length: ${body.length}\r\n`
-  const version = r.http10 ? 'HTTP/1.0' : 'HTTP/1.1'
-  const keep = r.http10 ? 'connection: keep-alive\r\n' : ''
-  const head = `${method} ${path} ${version}\r\nhost: web.local\r\nx-long: ${long}\r\n${keep}${framing}\r\n`
-  return {bytes: Buffer.from(head + payload, 'latin1'), want: digest(method, path, long, body)}
-}
-
-/** Reads `n` responses (Content-Length framed) from `sock`; each body as text. */
-function responses(sock: net.Socket, n: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0)
-    const out: string[] = []
-    const onData = (d: Buffer): void => {
-      buf = Buffer.concat([buf, d])
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) return
-        const head = buf.subarray(0, end).toString('latin1')
-        const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 'NaN')
-        if (!Number.isFinite(len)) return reject(new Error(`a response without content-length: ${head}`))
-        if (buf.length < end + 4 + len) return
-        const status = head.slice(9, 12)
-        out.push(status === '200' ? buf.subarray(end + 4, end + 4 + len).toString('latin1') : `status ${status}: ${buf.subarray(end + 4, end + 4 + len).toString('latin1')}`)
-        buf = buf.subarray(end + 4 + len)
-        if (out.length === n) {
-          sock.off('data', onData)
-          resolve(out)
-          return
-        }
-      }
-    }
-    sock.on('data', onData)
-    sock.once('close', () => reject(new Error(`the connection closed after ${out.length} of ${n} responses`)))
-  })
-}
-
 describe('RawConn.readOwn: what the stream read ahead of the detected head comes first', () => {
   // Detection reads the request line through the stream, and the stream may read more behind
   // it before the raw codec attaches its own reads. readOwn takes those bytes first, so no read
@@ -289,42 +214,7 @@ describe('raw codec: client reads into the shared buffer', () => {
     await closeServer(backend)
   })
 
-  /**
-   * Sends `reqs` on one connection to the outbound port as one byte stream cut at `cuts`, each
-   * piece only once the proxy has read the one before (so each is a read of its own), and
-   * checks the backend saw each request as written, in order.
-   */
-  async function run(reqs: Req[], cuts: number[]): Promise<void> {
-    const parts = reqs.map((r, i) => serialize(r, i))
-    const stream = Buffer.concat(parts.map((p) => p.bytes))
-    // (the first piece holds at least the first request line: protocol detection reads it, then the raw codec's own reads start)
-    const firstLine = stream.indexOf('\r\n') + 2
-    const sock = net.connect(pair.client.ports.outbound, '127.0.0.1')
-    sock.setNoDelay(true)
-    sock.on('error', () => {})
-    await new Promise<void>((resolve) => sock.once('connect', resolve))
-    const answers = responses(sock, reqs.length)
-    answers.catch(() => {})
-    const attached = clientReadCounts.attached.outbound
-    const handovers = rawCounts.handovers
-    try {
-      let at = 0
-      for (const cut of [...cuts.filter((c) => c >= firstLine && c < stream.length).sort((a, b) => a - b), stream.length]) {
-        if (cut <= at) continue
-        const reads = clientReadCounts.reads.outbound
-        sock.write(stream.subarray(at, cut))
-        if (at === 0) await eventually('the raw codec reads the connection', () => (clientReadCounts.attached.outbound > attached ? true : undefined), {intervalMs: 1})
-        else if (cut < stream.length) {
-          // Each piece is read on its own before the next is sent (once a request went to Node's parser, its reads are Node's).
-          await eventually(`the proxy read the piece ending at ${cut}`, () => (clientReadCounts.reads.outbound > reads || rawCounts.handovers > handovers ? true : undefined), {intervalMs: 1})
-        }
-        at = cut
-      }
-      expect(await answers).toEqual(parts.map((p) => p.want))
-    } finally {
-      sock.destroy()
-    }
-  }
+  const run = (reqs: Req[], cuts: number[]): Promise<void> => sendInPieces(pair.client.ports.outbound, reqs, cuts)
 
   it('the raw codec\'s client reads come through the shared buffer (not the stream\'s \'data\')', async () => {
     const before = structuredClone(clientReadCounts)

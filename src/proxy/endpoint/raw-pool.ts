@@ -11,10 +11,11 @@
 // several ms of CPU each) run at once per endpoint: a burst that finds the pool empty no longer
 // opens one connection per request, which under load fed on itself (handshakes slowed the
 // answers, so more requests found no free connection, so more handshakes).
+import type net from 'node:net'
 import type {Duplex} from 'node:stream'
 import type {EndpointClient} from './endpoint.js'
 import {onEstablished} from '../net/established.js'
-import {ReadBuffer} from '../net/read-buffer.js'
+import {ReadBuffer, readIntoOwnBuffer} from '../net/read-buffer.js'
 import {MAX_CONNECTING, MESHED_POOL_IDLE_MS, POOL_IDLE_MS} from './http1-pool.js'
 
 const MAX_FREE = 256
@@ -110,8 +111,9 @@ export class RawPool {
   private connect(): void {
     this.connecting++
     let socket: Duplex
-    // (a plaintext connection reads into its own buffer: see OwnReads)
-    const reads = this.ep.tls.tls ? undefined : new OwnReads(this)
+    // (every connection reads into its own buffer, see OwnReads: a plaintext one from the start
+    // (net.connect's onread), a TLS one once its handshake is done)
+    const reads = new OwnReads(this)
     try {
       socket = this.ep.connect(['http/1.1'], reads)
     } catch (err) {
@@ -122,7 +124,8 @@ export class RawPool {
       return
     }
     const u: Upstream = {socket, reused: false, freedAt: 0, idleMs: this.idleMs, owner: undefined}
-    if (reads) reads.up = u
+    reads.up = u
+    if ((socket as {encrypted?: boolean}).encrypted !== true) upstreamReadCounts.attached.plain++
     const s = u.socket
     let state: 'connecting' | 'up' | 'failed' = 'connecting'
     // A connect that failed: every waiting attempt gets the error (each decides: retry elsewhere or answer).
@@ -138,10 +141,12 @@ export class RawPool {
       if (state !== 'connecting') return
       state = 'up'
       this.connecting--
+      if ((s as {encrypted?: boolean}).encrypted === true) reads.attachTls(s as net.Socket)
       this.hand(u)
       this.grow()
     })
-    // (the reads of a TLS connection; a plaintext one's go to OwnReads, with no 'data' event)
+    // (reads before OwnReads takes a TLS connection's, or of a runtime where it cannot: the
+    // others go to OwnReads, with no 'data' event)
     s.on('data', (chunk: Buffer) => {
       const o = u.owner
       if (o) deliver(o, () => o.upData(chunk))
@@ -228,20 +233,39 @@ export class RawPool {
 const SMALL_READ = 8 * 1024
 const BIG_READ = 64 * 1024
 
+/** Process-wide counts of upstream connections whose reads come through OwnReads, and of those reads, by transport (tests, the bench). */
+export const upstreamReadCounts = {attached: {plain: 0, tls: 0}, reads: {plain: 0, tls: 0}}
+
 /**
- * The reads of a plaintext upstream connection, into a buffer of its own (net.connect's
- * `onread`; the rule in read-buffer.ts): read into again only when the owner says it holds none
- * of it (UpstreamOwner.upData: its bytes were written through and nothing of them is kept).
+ * The reads of an upstream connection, into a buffer of its own (the rule in read-buffer.ts):
+ * read into again only when the owner says it holds none of it (UpstreamOwner.upData: its bytes
+ * were written through and nothing of them is kept). A plaintext connection reads so from the
+ * start (net.connect's `onread`); a TLS one from the end of its handshake (attachTls).
  */
 export class OwnReads extends ReadBuffer {
   /** The connection these reads are of (set as soon as it exists). */
   up: Upstream | undefined
+  private tls = false
 
   constructor(private readonly pool: RawPool) {
     super(SMALL_READ, BIG_READ)
   }
 
+  /**
+   * A TLS connection's decrypted bytes come here from now on (tls.connect takes no `onread`).
+   * Called when the handshake is done, before the connection carries a request: anything the
+   * stream read ahead goes to 'data' first (which drops a connection that talks unasked).
+   */
+  attachTls(s: net.Socket): void {
+    while (s.readableLength > 0 && s.read() !== null);
+    if (s.destroyed || !readIntoOwnBuffer(s, this)) return
+    this.tls = true
+    upstreamReadCounts.attached.tls++
+  }
+
   protected deliver(chunk: Buffer): boolean {
+    if (this.tls) upstreamReadCounts.reads.tls++
+    else upstreamReadCounts.reads.plain++
     const u = this.up!
     const o = u.owner
     if (o === undefined) {
@@ -255,6 +279,14 @@ export class OwnReads extends ReadBuffer {
       o.crashed(err)
       return true
     }
+  }
+
+  protected reentered(): void {
+    const u = this.up!
+    const o = u.owner
+    const err = new Error('a read arrived while the one before it was handled; the connection is cut')
+    if (o) deliver(o, () => o.crashed(err))
+    else this.pool.drop(u)
   }
 }
 

@@ -36,12 +36,33 @@ export abstract class ReadBuffer implements net.OnReadOpts {
     return this.slab
   }
 
+  /** A read is being handled (its bytes are in `slab`): see reentered. */
+  private reading = false
+
+  /**
+   * A read arrived while the one before it was still being handled: its bytes were written over
+   * that read's (Node reads into the buffer it was last given, and asks for the next only after
+   * the callback returns). Only a TLS socket can do it (an empty write makes TLSWrap read
+   * synchronously: raw/conn.ts RawConn.write), and the proxy never makes such a write, so this is a
+   * tripwire: the owner cuts the connection, which can no longer be trusted.
+   */
+  protected abstract reentered(): void
+
   readonly callback = (n: number, buf: Uint8Array): boolean => {
+    if (this.reading) {
+      this.reentered()
+      return false
+    }
     const slab = buf as Buffer
     if (n === slab.length) this.size = this.big
     else if (n <= this.small) this.size = this.small
     this.held = true
-    this.held = this.deliver(slab.subarray(0, n))
+    this.reading = true
+    try {
+      this.held = this.deliver(slab.subarray(0, n))
+    } finally {
+      this.reading = false
+    }
     // (never false, which stops the reads until the stream reads again: an owner that must wait pauses the socket)
     return true
   }

@@ -38,10 +38,12 @@ export function serveRaw(side: Side, server: http.Server, socket: Duplex, head: 
 }
 
 /**
- * The one buffer every plain TCP client connection of the raw codec reads into (ClientReads).
- * Safe to share: Node hands each read to its callback before it reads again, for any
+ * The one buffer every client connection of the raw codec reads into (ClientReads), plain TCP
+ * or TLS. Safe to share: Node hands each read to its callback before it reads again, for any
  * connection, and the callback leaves nothing of the buffer behind (ownRead copies out what
- * must stay). So no connection keeps a read buffer while idle, and no read allocates one.
+ * must stay). So no connection keeps a read buffer while idle, and no read allocates one. A TLS
+ * socket could break the first rule: an empty write makes TLSWrap hand over its next read
+ * inside the write (see write()); ClientReads' tripwire cuts both connections if it ever did.
  */
 const SHARED_READS = Buffer.allocUnsafeSlow(64 * 1024)
 
@@ -65,10 +67,12 @@ function copyOf(b: Buffer): Buffer {
 /** Process-wide counts, by side, of connections whose client reads come through ClientReads, and of those reads (tests wait on them to know a piece was read on its own). */
 export const clientReadCounts = {attached: {inbound: 0, outbound: 0}, reads: {inbound: 0, outbound: 0}}
 
+/** The connection whose read of SHARED_READS is being handled (ClientReads' tripwire). */
+let sharedReader: RawConn | undefined
+
 /**
- * A plain TCP client's reads into the shared buffer (read-buffer.ts readIntoOwnBuffer): to the
- * RawConn while it serves the connection; once it hands the connection over, copied into the
- * stream.
+ * A client's reads into the shared buffer (read-buffer.ts readIntoOwnBuffer): to the RawConn
+ * while it serves the connection; once it hands the connection over, copied into the stream.
  */
 class ClientReads implements net.OnReadOpts {
   readonly buffer = SHARED_READS
@@ -86,8 +90,24 @@ class ClientReads implements net.OnReadOpts {
   readonly callback = (n: number): boolean => {
     clientReadCounts.reads[this.direction]++
     const c = this.conn
+    const outer = sharedReader
+    if (outer !== undefined) {
+      // A read inside another's (a TLS socket's empty write, which the codec never makes): its
+      // bytes went over the ones being handled, so neither connection can be trusted.
+      const err = new Error('a read arrived while the shared read buffer was in use; both connections cut')
+      outer.crashed(err)
+      if (c === undefined) this.socket.destroy()
+      else if (c !== outer) c.crashed(err)
+      return false
+    }
+    // (copied before it goes on: what the stream's reader does may read again)
     if (c === undefined) return this.socket.push(copyOf(SHARED_READS.subarray(0, n)))
-    c.ownRead(SHARED_READS.subarray(0, n))
+    sharedReader = c
+    try {
+      c.ownRead(SHARED_READS.subarray(0, n))
+    } finally {
+      sharedReader = undefined
+    }
     return true
   }
 }
@@ -112,12 +132,15 @@ export class RawConn implements ClientSide {
   private readonly conn: ConnCtx
   /** A plain TCP socket (net.Socket itself, not TLS or another stream): see holdsWrites. */
   private readonly plainTcp: boolean
+  /** A net.Socket, plain or TLS (its reads can come into the shared buffer: readOwn). */
+  private readonly netSocket: boolean
   /** The client's reads into the shared buffer (readOwn), when they come so. */
   private reads: ClientReads | undefined
 
   constructor(readonly side: Side, private readonly server: http.Server, readonly socket: Duplex) {
     this.conn = connOf(socket)!
     this.plainTcp = socket.constructor === net.Socket
+    this.netSocket = socket instanceof net.Socket
     socket.on('data', this.onData)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
@@ -145,12 +168,13 @@ export class RawConn implements ClientSide {
   }
 
   /**
-   * From here on a plain TCP client's bytes come through ClientReads, not 'data'. What the
-   * stream read ahead of the detected head is taken first (read() hands it to onData), so no
-   * byte comes before an older one. A TLS client keeps the stream's reads.
+   * From here on the client's bytes come through ClientReads, not 'data' (a TCP socket's or,
+   * with mTLS, a TLS socket's decrypted bytes). What the stream read ahead of the detected head
+   * is taken first (read() hands it to onData), so no byte comes before an older one. Another
+   * kind of stream keeps its reads.
    */
   readOwn(): void {
-    if (!this.plainTcp || this.closed) return
+    if (!this.netSocket || this.closed) return
     const s = this.socket as net.Socket
     while (!this.closed && s.readableLength > 0 && s.read() !== null);
     if (this.closed) return
@@ -335,9 +359,16 @@ export class RawConn implements ClientSide {
     s.resume()
   }
 
+  /**
+   * Writes to the client. An empty buffer is not written: to a TLS socket, an empty write makes
+   * TLSWrap decrypt what it has read and hand it to the socket's read callback inside the write
+   * (TLSWrap::DoWrite calls ClearOut). Made while one of this socket's reads is handled, that
+   * read would go into the buffer being handled (the shared one: ClientReads).
+   */
   write(b: Buffer): boolean {
     if (this.closed) return false
     this.lastActive = performance.now()
+    if (b.length === 0) return this.socket.writableLength < this.socket.writableHighWaterMark
     return this.socket.write(b)
   }
 

@@ -182,7 +182,8 @@ export abstract class UpstreamAttempt implements UpstreamOwner, UpstreamWaiter {
 
   private sendUp(b: Buffer): void {
     const up = this.up
-    if (!up) return
+    // (never an empty write: to a TLS upstream it would hand over a read inside the write, see RawConn.write)
+    if (!up || b.length === 0) return
     if (!up.socket.write(b) && !this.upBlocked) {
       this.upBlocked = true
       this.client.pause()
