@@ -232,6 +232,8 @@ export class RawPool {
 /** Bytes a plaintext connection's buffer takes per read; after a read that fills it, BIG_READ. */
 const SMALL_READ = 8 * 1024
 const BIG_READ = 64 * 1024
+/** Bytes a TLS connection's buffer takes per read: a TLS record's plaintext at most. */
+const TLS_READ = 16 * 1024
 
 /** Process-wide counts of upstream connections whose reads come through OwnReads, and of those reads, by transport (tests, the bench). */
 export const upstreamReadCounts = {attached: {plain: 0, tls: 0}, reads: {plain: 0, tls: 0}}
@@ -258,7 +260,11 @@ export class OwnReads extends ReadBuffer {
    */
   attachTls(s: net.Socket): void {
     while (s.readableLength > 0 && s.read() !== null);
-    if (s.destroyed || !readIntoOwnBuffer(s, this)) return
+    if (s.destroyed) return
+    // (TLSWrap hands over at most a TLS record's plaintext, 16 KB, per read: with 8 KB then
+    // 64 KB the size would flip on every record of a big body, and each read take a new buffer)
+    this.fixSize(TLS_READ)
+    if (!readIntoOwnBuffer(s, this)) return
     this.tls = true
     upstreamReadCounts.attached.tls++
   }

@@ -19,9 +19,14 @@ export abstract class ReadBuffer implements net.OnReadOpts {
   private held = false
   private size: number
 
-  constructor(private readonly small: number, private readonly big: number) {
+  constructor(private small: number, private big: number) {
     this.size = small
     this.slab = Buffer.allocUnsafeSlow(small)
+  }
+
+  /** Reads from now on take `n` bytes each, whatever they bring (the next buffer asked for is of that size). */
+  protected fixSize(n: number): void {
+    this.small = this.big = this.size = n
   }
 
   /** Hands a read's bytes on; returns whether anything may still hold them (a throw must be contained here, and count as held). */
