@@ -3,8 +3,10 @@
 // node_modules/.cache), each compiled as the bench runs it and with the pods' runtime settings (PROXY_RUNTIME_ENV), two mesh pairs side by side against
 // the same app with the nginx pair, in interleaved h2load bursts (so the machine's noise hits all
 // alike), then interleaved stretches at a fixed rate. Per path: median rps at the closed-loop
-// maximum, CPU µs per request per proxy at the maximum and at the fixed rate.
-//   npx tsx bench/proxy/build-ab.ts <other checkout> [rounds=6] [seconds=2] [--rate=1000]
+// maximum, CPU µs per request per proxy at the maximum and at the fixed rate. --mtls: meshed
+// pairs (mTLS between the proxies, each checkout's setups.ts meshTlsPair) and the nginx pair with
+// TLS between its proxies instead.
+//   npx tsx bench/proxy/build-ab.ts <other checkout> [rounds=6] [seconds=2] [--rate=1000] [--mtls]
 // e.g. git worktree add --detach ../base main~3 && npx tsx bench/proxy/build-ab.ts ../base
 import {loadavg} from 'node:os'
 import {resolve} from 'node:path'
@@ -13,7 +15,7 @@ import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {openLoop} from './load.js'
 import {cpuMicros, freePort, start, stop, waitHttp} from './procs.js'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
-import {buildDist, HOST, meshPair, nginxPair, type Setup} from './setups.js'
+import {buildDist, HOST, meshPair, meshTlsPair, nginxPair, nginxTlsPair, type Setup} from './setups.js'
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const OTHER = args[0]
@@ -21,19 +23,21 @@ const ROUNDS = Number(args[1] ?? 6)
 const SECONDS = Number(args[2] ?? 2)
 const RATE = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1000)
 const CONNS = 32
+const MTLS = process.argv.includes('--mtls')
 
 async function main(): Promise<void> {
-  if (OTHER === undefined) throw new Error('usage: build-ab.ts <other checkout> [rounds] [seconds] [--rate=N]')
+  if (OTHER === undefined) throw new Error('usage: build-ab.ts <other checkout> [rounds] [seconds] [--rate=N] [--mtls]')
   if (!hasH2load()) throw new Error('h2load is needed (apt-get install -y nghttp2-client)')
   const other = (await import(pathToFileURL(resolve(OTHER, 'bench/proxy/setups.ts')).href)) as typeof import('./setups.js')
   const load0 = loadavg().map((l) => l.toFixed(1)).join(' ')
   const backendPort = await freePort()
   const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
   await waitHttp(backendPort, HOST)
+  const mine = await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), PROXY_RUNTIME_ENV)
   const paths: {label: string, setup: Setup}[] = [
-    {label: 'this', setup: await meshPair(backendPort, buildDist(), PROXY_RUNTIME_ENV)},
-    {label: OTHER, setup: await other.meshPair(backendPort, other.buildDist(), PROXY_RUNTIME_ENV)},
-    {label: 'nginx pair', setup: await nginxPair(backendPort)},
+    {label: MTLS ? 'this, mTLS' : 'this', setup: mine},
+    {label: MTLS ? `${OTHER}, mTLS` : OTHER, setup: await (MTLS ? other.meshTlsPair : other.meshPair)(backendPort, other.buildDist(), PROXY_RUNTIME_ENV)},
+    {label: MTLS ? 'nginx pair, TLS' : 'nginx pair', setup: await (MTLS ? nginxTlsPair(backendPort, mine.certs!) : nginxPair(backendPort))},
   ]
   try {
     const rps = paths.map(() => [] as number[])
