@@ -219,6 +219,41 @@ describe('a read inside a read: an empty write to a TLS socket, and the tripwire
   })
 })
 
+describe('a TLS client connection says when a write of it still holds the bytes (RawConn.holdsWrites)', () => {
+  it('not after a write with nothing before it in the stream (TLSWrap took it); yes after one queued behind a write in flight', async () => {
+    const p = await tlsPair()
+    try {
+      // (a side with what the connection reads of it while nothing arrives: the idle timeout, far off)
+      const conn = new RawConn({config: {limits: {httpIdleTimeoutMs: 600_000}}, draining: false} as never, undefined as never, p.server)
+      expect(conn.write(Buffer.alloc(100, 1))).toBe(true)
+      expect(p.server.writableLength).toBe(100)
+      expect(conn.holdsWrites()).toBe(false)
+      // A second write while the first is in flight waits in the stream, as the caller's buffer.
+      const queued = Buffer.alloc(100, 2)
+      conn.write(queued)
+      expect(conn.holdsWrites()).toBe(true)
+      // Asked again with no write since: nothing new is held by a write.
+      expect(conn.holdsWrites()).toBe(false)
+      await eventually('the writes are done', () => (p.server.writableLength === 0 ? true : undefined), {intervalMs: 1})
+      expect(conn.write(Buffer.alloc(50, 3))).toBe(true)
+      expect(conn.holdsWrites()).toBe(false)
+      // A corked write waits in the stream too.
+      await eventually('the writes are done', () => (p.server.writableLength === 0 ? true : undefined), {intervalMs: 1})
+      conn.cork()
+      conn.write(Buffer.alloc(10, 4))
+      conn.uncork()
+      expect(conn.holdsWrites()).toBe(true)
+      // The peer got every byte, in order.
+      let got = Buffer.alloc(0)
+      p.client.on('data', (d: Buffer) => { got = Buffer.concat([got, d]) })
+      await eventually('the peer has every byte', () => (got.length >= 260 ? true : undefined), {intervalMs: 1})
+      expect(got).toEqual(Buffer.concat([Buffer.alloc(100, 1), Buffer.alloc(100, 2), Buffer.alloc(50, 3), Buffer.alloc(10, 4)]))
+    } finally {
+      await p.close()
+    }
+  })
+})
+
 describe('raw codec over mTLS: both TLS sides read into buffers of their own', () => {
   let backend: http.Server
   let inbound: RunningProxy

@@ -134,6 +134,10 @@ export class RawConn implements ClientSide {
   private readonly plainTcp: boolean
   /** A net.Socket, plain or TLS (its reads can come into the shared buffer: readOwn). */
   private readonly netSocket: boolean
+  /** A TLS socket (tls.TLSSocket): see holdsWrites. */
+  private readonly tls: boolean
+  /** A write to the TLS socket since holdsWrites was last asked went behind bytes the stream still held. */
+  private queuedWrite = false
   /** The client's reads into the shared buffer (readOwn), when they come so. */
   private reads: ClientReads | undefined
 
@@ -141,6 +145,7 @@ export class RawConn implements ClientSide {
     this.conn = connOf(socket)!
     this.plainTcp = socket.constructor === net.Socket
     this.netSocket = socket instanceof net.Socket
+    this.tls = this.netSocket && (socket as {encrypted?: boolean}).encrypted === true
     socket.on('data', this.onData)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
@@ -369,6 +374,7 @@ export class RawConn implements ClientSide {
     if (this.closed) return false
     this.lastActive = performance.now()
     if (b.length === 0) return this.socket.writableLength < this.socket.writableHighWaterMark
+    if (this.tls && (this.socket.writableLength > 0 || this.socket.writableCorked > 0)) this.queuedWrite = true
     return this.socket.write(b)
   }
 
@@ -392,9 +398,19 @@ export class RawConn implements ClientSide {
     this.socket.uncork()
   }
 
+  /**
+   * Whether the writes since the last call may still point into the bytes written. A TCP
+   * socket's write that returned with nothing queued is in the kernel. A TLS socket's write
+   * made with nothing before it in the stream was encrypted, or copied, inside the write
+   * (TLSWrap::DoWrite); one made behind other bytes (a write in flight, or a cork) waits in
+   * the stream as the caller's buffer. Another kind of stream may keep them.
+   */
   holdsWrites(): boolean {
-    // A TCP socket's write that returned with nothing queued is in the kernel; another stream (TLS) may keep the bytes.
-    return this.socket.writableLength > 0 || !this.plainTcp
+    if (this.plainTcp) return this.socket.writableLength > 0
+    if (!this.tls) return true
+    const queued = this.queuedWrite
+    this.queuedWrite = false
+    return queued
   }
 
   done(close: boolean): void {
