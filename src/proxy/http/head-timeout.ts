@@ -23,15 +23,20 @@ export function enforceHeaderTimeout(server: http.Server, ms: number): http.Serv
   return server
 }
 
-/** The raw codec: a head is incomplete in its buffer; the timer to clear once it is whole. */
-export function startHeadTimer(side: Side, socket: Duplex): NodeJS.Timeout {
-  const t = setTimeout(headTimedOut, side.config.limits.headerReadTimeoutMs, side, socket)
+/**
+ * The raw codec: a head is incomplete in its buffer; the timer to clear once it is whole. When it
+ * fires, `over` is called first: the connection serves nothing more (the client may still send,
+ * half-open, in the second before it is destroyed; a head completed then is not a request).
+ */
+export function startHeadTimer(side: Side, socket: Duplex, over: () => void): NodeJS.Timeout {
+  const t = setTimeout(headTimedOut, side.config.limits.headerReadTimeoutMs, side, socket, over)
   t.unref()
   return t
 }
 
-function headTimedOut(side: Side, socket: Duplex): void {
+function headTimedOut(side: Side, socket: Duplex, over: () => void): void {
   if (socket.destroyed) return
+  over()
   refuseInput(side, 'header_timeout')
   const ms = side.config.limits.headerReadTimeoutMs
   side.log.debug('request head not complete within the header read timeout: 408', {ms})

@@ -226,6 +226,12 @@ export class RawConn implements ClientSide {
     else if (this.pending.length > this.side.config.limits.maxHeaderBytes) this.socket.pause()
   }
 
+  /** The head timer fired (408 and the end follow): the late head is dropped, and what comes after is ignored (counted, onData). */
+  private readonly headTimedOut = (): void => {
+    this.closed = true
+    this.pending.clear()
+  }
+
   private readonly onError = (): void => {
     this.socket.destroy()
   }
@@ -259,7 +265,7 @@ export class RawConn implements ClientSide {
     }
     if (end < 0) {
       if (pending.length > limits.maxHeaderBytes) this.handOver()
-      else this.headTimer ??= startHeadTimer(this.side, this.socket)
+      else this.headTimer ??= startHeadTimer(this.side, this.socket, this.headTimedOut)
       return
     }
     clearTimeout(this.headTimer)
