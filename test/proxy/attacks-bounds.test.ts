@@ -206,8 +206,8 @@ describe('attacks on a real proxy process', () => {
     expect((await request(proxy.ports.inbound, {path: '/after-408-barrier', headers: {host: 'web.local'}})).status).toBe(200)
     expect(seen.filter((r) => r.includes('/after-408'))).toEqual(['GET /after-408-barrier'])
     expect(got).not.toMatch(/HTTP\/1\.1 200/)
-    // What came after the 408 is counted as ignored. (The node codec drops it uncounted: Node's server
-    // no longer parses the connection after its clientError; measured 0 of 62 bytes.)
+    // What came after the 408 is counted as ignored. (The node codec reads nothing more of the
+    // connection after its 408, so it has nothing to count: measured 0 of 62 bytes.)
     if (process.env.MESH_PROXY_HTTP1_CODEC !== 'node') {
       expect(sample(await proxy.metrics(), 'mesh_proxy_ignored_bytes_total', {direction: 'inbound', reason: 'after_close'})).toBe(ignoredBefore + late.length)
     }
