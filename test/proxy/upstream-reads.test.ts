@@ -10,7 +10,7 @@ import http from 'node:http'
 import net from 'node:net'
 import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {OwnReads, type RawPool} from '../../src/proxy/endpoint/raw-pool.js'
+import {OwnReads, type RawPool, upstreamReadCounts} from '../../src/proxy/endpoint/raw-pool.js'
 import {RawConn, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {eventually} from '../helpers/eventually.js'
 import {xorshiftBytes} from '../helpers/xorshift.js'
@@ -39,8 +39,6 @@ const received = new Map<string, number>()
 /** The backend's socket per request id, and whether it sent all. */
 const backendState = new Map<string, {socket: net.Socket; done: boolean}>()
 
-const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 function write(s: net.Socket, b: Buffer): Promise<void> {
   return new Promise((resolve) => {
     if (s.write(b)) resolve()
@@ -58,10 +56,11 @@ async function answer(socket: net.Socket, id: string): Promise<void> {
   let at = 0
   for (const cut of [...sc.headCuts, head.length]) {
     if (cut <= at) continue
+    const reads = upstreamReadCounts.reads.plain
     await write(socket, head.subarray(at, cut))
     at = cut
     // (so the proxy reads the head in pieces: nothing of it reaches the client before the whole)
-    if (cut < head.length) await tick(10)
+    if (cut < head.length) await eventually(`the proxy read ${id}'s head up to ${cut}`, () => (upstreamReadCounts.reads.plain > reads ? true : undefined), {intervalMs: 1})
   }
   let sent = 0
   for (const n of sc.pieces) {
