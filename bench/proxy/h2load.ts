@@ -22,7 +22,7 @@ export function h2loadClosedLoop(port: number, host: string, conns: number, seco
         const fin = /finished in ([\d.]+)s/.exec(stdout)
         const req = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout)
         const t = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(stdout)
-        if (!fin || !req) return reject(new Error(`h2load output not understood: ${stdout.slice(-400)}`))
+        if (!fin || !req) return reject(new Error(`h2load output not understood: ${stdout.slice(-1500)}\n${stderr.slice(-400)}`))
         const ms = (v: string, u: string): number => Number(v) * (u === 'us' ? 1e-3 : u === 's' ? 1e3 : 1)
         const seconds_ = Number(fin[1])
         const ok = Number(req[2])
