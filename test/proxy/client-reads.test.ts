@@ -16,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {clientReadCounts, RawConn, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {ReadBuffer, readIntoOwnBuffer} from '../../src/proxy/net/read-buffer.js'
 import {eventually} from '../helpers/eventually.js'
-import {digest, type Req, responses, seen, sendInPieces, serialize, text} from './reads-harness.js'
+import {CASES, digest, type Req, requestMixes, responses, seen, sendInPieces, text} from './reads-harness.js'
 import type {Side} from '../../src/proxy/route/side.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {closeServer, listenOn, quietLog, startPair, testConfig, type Pair} from './helpers.js'
@@ -227,46 +227,20 @@ describe('raw codec: client reads into the shared buffer', () => {
   })
 
   it('pipelined requests and heads cut across reads arrive as written (what waits is copied out of the shared buffer)', async () => {
-    const get = (seed: number, longLength: number): Req => ({seed, longLength, bodyLength: 0, chunked: false, http10: false})
-    // A head cut inside its long field, then the rest with the next two requests pipelined behind it.
-    await run([get(3, 3000), get(4, 100), get(5, 2500)], [100, 1500, 3050, 3100])
-    // Many small pipelined heads in one read, then one cut mid-line.
-    await run([get(6, 5), get(7, 5), get(8, 5), get(9, 5), get(10, 5)], [20, 150, 151])
+    await run(...CASES.pipelined)
+    await run(...CASES.manySmall)
   })
 
   it('bodies in pieces, Content-Length and chunked, each piece read on its own, arrive as written', async () => {
-    await run([
-      {seed: 11, longLength: 50, bodyLength: 9000, chunked: false, http10: false},
-      {seed: 12, longLength: 50, bodyLength: 5000, chunked: true, http10: false},
-      {seed: 13, longLength: 50, bodyLength: 0, chunked: false, http10: false},
-    ], [150, 151, 2000, 2048, 4100, 9100, 9200, 12_000, 13_500])
+    await run(...CASES.bodies)
   })
 
   it('a request the raw codec hands to Node\'s parser after raw ones, with bytes of the next behind it, arrives as written', async () => {
-    await run([
-      {seed: 21, longLength: 40, bodyLength: 0, chunked: false, http10: false},
-      {seed: 22, longLength: 40, bodyLength: 300, chunked: false, http10: true},
-      {seed: 23, longLength: 40, bodyLength: 0, chunked: false, http10: false},
-    ], [30, 200, 210])
+    await run(...CASES.handover)
   })
 
   it('generated: request mixes cut at random points', async () => {
-    const req = fc.record({
-      seed: fc.integer({min: 1, max: 2 ** 31 - 1}),
-      longLength: fc.oneof(fc.integer({min: 0, max: 200}), fc.integer({min: 1800, max: 4000})),
-      bodyLength: fc.oneof(fc.constant(0), fc.integer({min: 1, max: 3000}), fc.integer({min: 5000, max: 9000})),
-      chunked: fc.boolean(),
-      http10: fc.constant(false),
-    })
-    // (at most ~15 KB a connection: pipelined requests past a head's worth, 16 KB, pause the reads, and each piece is awaited)
-    const mix = fc.array(req, {minLength: 1, maxLength: 5}).map((reqs) => {
-      let total = 0
-      return reqs.filter((r, i) => (total += serialize(r, i).bytes.length) <= 15_000 || i === 0)
-    }).chain((reqs) => {
-      const total = reqs.reduce((n, r, i) => n + serialize(r, i).bytes.length, 0)
-      return fc.tuple(fc.constant(reqs), fc.uniqueArray(fc.integer({min: 1, max: total - 1}), {maxLength: 8}))
-    })
-    await fc.assert(fc.asyncProperty(mix, async ([reqs, cuts]) => {
+    await fc.assert(fc.asyncProperty(requestMixes(5, 9000), async ([reqs, cuts]) => {
       await run(reqs, cuts)
     }), {numRuns: 40})
   }, 120_000)

@@ -5,6 +5,7 @@
 import {createHash} from 'node:crypto'
 import type http from 'node:http'
 import net from 'node:net'
+import fc from 'fast-check'
 import {expect} from 'vitest'
 import {clientReadCounts, rawCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {eventually} from '../helpers/eventually.js'
@@ -123,4 +124,48 @@ export async function sendInPieces(port: number, reqs: Req[], cuts: number[]): P
   } finally {
     sock.destroy()
   }
+}
+
+/**
+ * Generated request mixes, each with the points to cut its byte stream at: up to `maxRequests`
+ * requests, bodies up to `bigBody` bytes. At most ~15 KB a connection: pipelined requests past a
+ * head's worth (16 KB) pause the reads, and each piece is awaited.
+ */
+export function requestMixes(maxRequests: number, bigBody: number): fc.Arbitrary<[Req[], number[]]> {
+  const req = fc.record({
+    seed: fc.integer({min: 1, max: 2 ** 31 - 1}),
+    longLength: fc.oneof(fc.integer({min: 0, max: 200}), fc.integer({min: 1800, max: 4000})),
+    bodyLength: fc.oneof(fc.constant(0), fc.integer({min: 1, max: 3000}), fc.integer({min: 5000, max: bigBody})),
+    chunked: fc.boolean(),
+    http10: fc.constant(false),
+  })
+  return fc.array(req, {minLength: 1, maxLength: maxRequests}).map((reqs) => {
+    let total = 0
+    return reqs.filter((r, i) => (total += serialize(r, i).bytes.length) <= 15_000 || i === 0)
+  }).chain((reqs) => {
+    const total = reqs.reduce((n, r, i) => n + serialize(r, i).bytes.length, 0)
+    return fc.tuple(fc.constant(reqs), fc.uniqueArray(fc.integer({min: 1, max: total - 1}), {maxLength: 8}))
+  })
+}
+
+const get = (seed: number, longLength: number): Req => ({seed, longLength, bodyLength: 0, chunked: false, http10: false})
+
+/** The cases both pairs (plaintext, mTLS) run by name: requests, and where their stream is cut. */
+export const CASES: Record<'pipelined' | 'manySmall' | 'bodies' | 'handover', [Req[], number[]]> = {
+  /** A head cut inside its long field, then the rest with the next two requests pipelined behind it. */
+  pipelined: [[get(3, 3000), get(4, 100), get(5, 2500)], [100, 1500, 3050, 3100]],
+  /** Many small pipelined heads in one read, then one cut mid-line. */
+  manySmall: [[get(6, 5), get(7, 5), get(8, 5), get(9, 5), get(10, 5)], [20, 150, 151]],
+  /** Bodies in pieces, Content-Length and chunked, each piece read on its own. */
+  bodies: [[
+    {seed: 11, longLength: 50, bodyLength: 9000, chunked: false, http10: false},
+    {seed: 12, longLength: 50, bodyLength: 5000, chunked: true, http10: false},
+    {seed: 13, longLength: 50, bodyLength: 0, chunked: false, http10: false},
+  ], [150, 151, 2000, 2048, 4100, 9100, 9200, 12_000, 13_500]],
+  /** A request the raw codec hands to Node's parser (HTTP/1.0) after a raw one, with the next behind it. */
+  handover: [[
+    {seed: 21, longLength: 40, bodyLength: 0, chunked: false, http10: false},
+    {seed: 22, longLength: 40, bodyLength: 300, chunked: false, http10: true},
+    {seed: 23, longLength: 40, bodyLength: 0, chunked: false, http10: false},
+  ], [30, 200, 210]],
 }

@@ -21,7 +21,7 @@ import type {Side} from '../../src/proxy/route/side.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, fixedDiscovery, listenOn, quietLog, testConfig} from './helpers.js'
-import {type Req, seen, sendInPieces, serialize} from './reads-harness.js'
+import {CASES, type Req, requestMixes, seen, sendInPieces} from './reads-harness.js'
 import {makePki, nameOf, type TestPki} from './test-identity.js'
 
 /** Records what it is given; on each read, runs `during` (what the owner does inside a read). */
@@ -312,38 +312,16 @@ describe('raw codec over mTLS: both TLS sides read into buffers of their own', (
   })
 
   it('pipelined requests, heads cut inside a field, bodies in pieces (Content-Length, chunked) arrive as written', async () => {
-    await run([get(3, 3000), get(4, 100), get(5, 2500)], [100, 1500, 3050, 3100])
-    await run([
-      {seed: 11, longLength: 50, bodyLength: 9000, chunked: false, http10: false},
-      {seed: 12, longLength: 50, bodyLength: 5000, chunked: true, http10: false},
-      {seed: 13, longLength: 50, bodyLength: 0, chunked: false, http10: false},
-    ], [150, 151, 2000, 2048, 4100, 9100, 9200, 12_000, 13_500])
+    await run(...CASES.pipelined)
+    await run(...CASES.bodies)
   })
 
   it('a request the inbound hands to Node\'s parser after raw ones arrives as written', async () => {
-    await run([
-      {seed: 21, longLength: 40, bodyLength: 0, chunked: false, http10: false},
-      {seed: 22, longLength: 40, bodyLength: 300, chunked: false, http10: true},
-      {seed: 23, longLength: 40, bodyLength: 0, chunked: false, http10: false},
-    ], [30, 200, 210])
+    await run(...CASES.handover)
   })
 
   it('generated: request mixes cut at random points', async () => {
-    const req = fc.record({
-      seed: fc.integer({min: 1, max: 2 ** 31 - 1}),
-      longLength: fc.oneof(fc.integer({min: 0, max: 200}), fc.integer({min: 1800, max: 4000})),
-      bodyLength: fc.oneof(fc.constant(0), fc.integer({min: 1, max: 3000}), fc.integer({min: 5000, max: 40_000})),
-      chunked: fc.boolean(),
-      http10: fc.constant(false),
-    })
-    const mix = fc.array(req, {minLength: 1, maxLength: 4}).map((reqs) => {
-      let total = 0
-      return reqs.filter((r, i) => (total += serialize(r, i).bytes.length) <= 15_000 || i === 0)
-    }).chain((reqs) => {
-      const total = reqs.reduce((n, r, i) => n + serialize(r, i).bytes.length, 0)
-      return fc.tuple(fc.constant(reqs), fc.uniqueArray(fc.integer({min: 1, max: total - 1}), {maxLength: 8}))
-    })
-    await fc.assert(fc.asyncProperty(mix, async ([reqs, cuts]) => {
+    await fc.assert(fc.asyncProperty(requestMixes(4, 40_000), async ([reqs, cuts]) => {
       await run(reqs, cuts)
     }), {numRuns: 30})
   }, 120_000)
