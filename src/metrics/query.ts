@@ -13,7 +13,7 @@ function groupKey(labels: Record<string, string>, by: readonly string[]): string
   return by.map((l) => labels[l] ?? '').join('\u0000')
 }
 
-function pick(labels: Record<string, string>, by: readonly string[]): Record<string, string> {
+export function pick(labels: Record<string, string>, by: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (const l of by) if (labels[l] !== undefined) out[l] = labels[l]
   return out

@@ -2,7 +2,7 @@
 // baseline, the oldest kept scrape inside the window, or zero at the proxy's start when the
 // proxy is younger than the window. A counter that went down (proxy restart) restarts from 0.
 import type {MetricFamily} from '../metrics/parse.js'
-import {histogramBuckets, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
+import {histogramBuckets, pick, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
 
 export interface Scrape {
   /** ms since the epoch */
@@ -81,15 +81,33 @@ export function addBuckets(lists: readonly Bucket[][]): Bucket[] {
 }
 
 /**
- * Δ sum by (by) (family{filter}) over the window, per group: a group whose counter went down
- * (its series restarted) counts from zero, as deltaSum does for the whole.
+ * Δ sum by (by) (family{filter}) over the window, per group: each series' Δ, then summed (as
+ * Prometheus' increase() is per series). A series whose counter went down (it restarted) counts
+ * from zero; one the baseline lacks counts whole; one gone since the baseline counts nothing. Summed
+ * first, a restarted series beside one that grew more hid its restart (its old count was taken
+ * off the other's), and a series gone since looked like a restart of its group.
  */
 export function deltaBy(w: PodWindow, name: string, by: readonly string[], filter?: LabelFilter): Group<number>[] {
-  const then = new Map((w.baseline ? sumBy(w.baseline.families.get(name), by, filter) : []).map((g) => [keyOf(g.labels, by), g.value]))
-  return sumBy(w.current.families.get(name), by, filter).map((g) => {
-    const before = then.get(keyOf(g.labels, by)) ?? 0
-    return {labels: g.labels, value: g.value >= before ? g.value - before : g.value}
-  })
+  const then = new Map<string, number>()
+  for (const s of w.baseline?.families.get(name)?.samples ?? []) {
+    if (s.name === name && (!filter || filter(s.labels))) then.set(seriesKey(s.labels), s.value)
+  }
+  const groups = new Map<string, Group<number>>()
+  for (const s of w.current.families.get(name)?.samples ?? []) {
+    if (s.name !== name || (filter && !filter(s.labels))) continue
+    const before = then.get(seriesKey(s.labels)) ?? 0
+    const d = s.value >= before ? s.value - before : s.value
+    const key = keyOf(s.labels, by)
+    const g = groups.get(key)
+    if (g) g.value += d
+    else groups.set(key, {labels: pick(s.labels, by), value: d})
+  }
+  return [...groups.values()]
+}
+
+/** A series' identity: all its labels, in name order. */
+function seriesKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]))
 }
 
 /** Δ of a histogram's cumulative buckets over the window, per group (deltaBuckets per group). */
