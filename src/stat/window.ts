@@ -44,11 +44,9 @@ export function seconds(w: PodWindow): number {
   return Math.max(0, (w.current.at - w.baselineAt) / 1000)
 }
 
-/** Δ sum(family{filter}) over the window. */
+/** Δ sum(family{filter}) over the window: each series' Δ, summed (deltaBy). */
 export function deltaSum(w: PodWindow, name: string, filter?: LabelFilter): number {
-  const now = total(w.current, name, filter)
-  const then = w.baseline ? total(w.baseline, name, filter) : 0
-  return now >= then ? now - then : now
+  return deltaBy(w, name, [], filter)[0]?.value ?? 0
 }
 
 function total(s: Scrape, name: string, filter?: LabelFilter): number {
