@@ -9,7 +9,8 @@ export interface Group<T> {
   value: T
 }
 
-function groupKey(labels: Record<string, string>, by: readonly string[]): string {
+/** One group's key: the values of `by`'s labels, in order (a missing label counts as empty). */
+export function groupKey(labels: Record<string, string>, by: readonly string[]): string {
   return by.map((l) => labels[l] ?? '').join('\u0000')
 }
 

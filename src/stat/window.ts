@@ -2,7 +2,7 @@
 // baseline, the oldest kept scrape inside the window, or zero at the proxy's start when the
 // proxy is younger than the window. A counter that went down (proxy restart) restarts from 0.
 import type {MetricFamily} from '../metrics/parse.js'
-import {histogramBuckets, pick, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
+import {groupKey, pick, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
 
 export interface Scrape {
   /** ms since the epoch */
@@ -58,17 +58,9 @@ export function gaugeSum(s: Scrape, name: string, filter?: LabelFilter): number 
   return total(s, name, filter)
 }
 
-/** Δ of a histogram's cumulative buckets over the window. */
+/** Δ of a histogram's cumulative buckets over the window: each series' Δ, summed (deltaBucketsBy). */
 export function deltaBuckets(w: PodWindow, name: string, filter?: LabelFilter): Bucket[] {
-  const now = buckets(w.current, name, filter)
-  if (!w.baseline) return now
-  const then = new Map(buckets(w.baseline, name, filter).map((b) => [b.le, b.count]))
-  const delta = now.map((b) => ({le: b.le, count: b.count - (then.get(b.le) ?? 0)}))
-  return delta.some((b) => b.count < 0) ? now : delta
-}
-
-function buckets(s: Scrape, name: string, filter?: LabelFilter): Bucket[] {
-  return histogramBuckets(s.families.get(name), [], filter)[0]?.value ?? []
+  return deltaBucketsBy(w, name, [], filter)[0]?.value ?? []
 }
 
 /** Adds bucket lists (same bounds or not) into one cumulative list. */
@@ -95,7 +87,7 @@ export function deltaBy(w: PodWindow, name: string, by: readonly string[], filte
     if (s.name !== name || (filter && !filter(s.labels))) continue
     const before = then.get(seriesKey(s.labels)) ?? 0
     const d = s.value >= before ? s.value - before : s.value
-    const key = keyOf(s.labels, by)
+    const key = groupKey(s.labels, by)
     const g = groups.get(key)
     if (g) g.value += d
     else groups.set(key, {labels: pick(s.labels, by), value: d})
@@ -108,14 +100,42 @@ function seriesKey(labels: Record<string, string>): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]))
 }
 
-/** Δ of a histogram's cumulative buckets over the window, per group (deltaBuckets per group). */
+/**
+ * Δ of a histogram's cumulative buckets over the window, per group of `by`: each series' Δ (a
+ * series is its labels but `le`), then summed by bound, as deltaBy does for counters. A series
+ * any of whose buckets went down (it restarted) counts from zero; one the baseline lacks counts
+ * whole; one gone since the baseline counts nothing.
+ */
 export function deltaBucketsBy(w: PodWindow, name: string, by: readonly string[], filter?: LabelFilter): Group<Bucket[]>[] {
-  const then = new Map((w.baseline ? histogramBuckets(w.baseline.families.get(name), by, filter) : []).map((g) => [keyOf(g.labels, by), g.value]))
-  return histogramBuckets(w.current.families.get(name), by, filter).map((g) => {
-    const before = new Map((then.get(keyOf(g.labels, by)) ?? []).map((b) => [b.le, b.count]))
-    const delta = g.value.map((b) => ({le: b.le, count: b.count - (before.get(b.le) ?? 0)}))
-    return {labels: g.labels, value: delta.some((b) => b.count < 0) ? g.value : delta}
-  })
+  const then = w.baseline ? bucketSeries(w.baseline, name, filter) : new Map<string, BucketSeries>()
+  const groups = new Map<string, {labels: Record<string, string>; byLe: Map<number, number>}>()
+  for (const [key, s] of bucketSeries(w.current, name, filter)) {
+    const before = then.get(key)?.byLe
+    const restarted = before !== undefined && [...s.byLe].some(([le, count]) => count < (before.get(le) ?? 0))
+    const gk = groupKey(s.labels, by)
+    let g = groups.get(gk)
+    if (!g) groups.set(gk, (g = {labels: pick(s.labels, by), byLe: new Map()}))
+    for (const [le, count] of s.byLe) g.byLe.set(le, (g.byLe.get(le) ?? 0) + (before && !restarted ? count - (before.get(le) ?? 0) : count))
+  }
+  return [...groups.values()].map((g) => ({labels: g.labels, value: [...g.byLe].map(([le, count]) => ({le, count})).sort((a, b) => a.le - b.le)}))
 }
 
-const keyOf = (labels: Record<string, string>, by: readonly string[]): string => by.map((l) => labels[l] ?? '').join('\u0000')
+interface BucketSeries { labels: Record<string, string>; byLe: Map<number, number> }
+
+/** A histogram's buckets by series (all labels but `le`). */
+function bucketSeries(s: Scrape, name: string, filter?: LabelFilter): Map<string, BucketSeries> {
+  const out = new Map<string, BucketSeries>()
+  const bucketName = `${name}_bucket`
+  for (const sample of s.families.get(name)?.samples ?? []) {
+    if (sample.name !== bucketName || (filter && !filter(sample.labels))) continue
+    const le = sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le)
+    if (Number.isNaN(le)) continue
+    const {le: _le, ...labels} = sample.labels
+    const key = seriesKey(labels)
+    let series = out.get(key)
+    if (!series) out.set(key, (series = {labels, byLe: new Map()}))
+    series.byLe.set(le, (series.byLe.get(le) ?? 0) + sample.value)
+  }
+  return out
+}
+
