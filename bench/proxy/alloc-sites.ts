@@ -2,7 +2,7 @@
 // plaintext), a keep-alive client sending sequential GETs to a minimal backend, V8's sampling
 // heap profiler over the run. Prints bytes allocated per request by function (our code and
 // Node's), sampled: an estimate, for finding what to cut, not a measure of speed.
-//   npx tsx bench/proxy/alloc-sites.ts [requests=20000] [--interval=256]
+//   npx tsx bench/proxy/alloc-sites.ts [requests=20000] [--interval=256] [--callers=NAME]
 import inspector from 'node:inspector/promises'
 import net from 'node:net'
 import {startProxy} from '../../src/proxy/server.js'
@@ -11,6 +11,8 @@ import {loadProxyConfig, type ProxyConfig} from '../../src/proxy/config/config.j
 
 const N = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 20000)
 const INTERVAL = Number(process.argv.find((a) => a.startsWith('--interval='))?.slice(11) ?? 256)
+/** --callers=NAME: also where NAME's allocations come from. */
+const CALLERS = process.argv.find((a) => a.startsWith('--callers='))?.slice(10)
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok', 'latin1')
 
 interface Node { callFrame: {functionName: string, url: string, lineNumber: number}, selfSize: number, children: Node[] }
@@ -75,6 +77,20 @@ async function main(): Promise<void> {
   walk(profile.head)
   console.log(`${N} requests through the pair: ~${(total / N).toFixed(0)} bytes allocated per request (both proxies and this client), sampled every ${INTERVAL} bytes`)
   for (const [k, b] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log(`${(b / N).toFixed(0).padStart(7)} B/req  ${k}`)
+  if (CALLERS !== undefined) {
+    // Who the function named by --callers= allocates for: its callers, three frames up, by bytes.
+    const chains = new Map<string, number>()
+    const up = (n: Node, path: Node[]): void => {
+      if ((n.callFrame.functionName || '(anonymous)') === CALLERS && n.selfSize > 0) {
+        const k = path.slice(-3).reverse().map((p) => `${p.callFrame.functionName || '(anonymous)'} ${p.callFrame.url.replace(/^.*\/src\//, 'src/').replace(/^node:internal\//, '')}:${p.callFrame.lineNumber + 1}`).join(' < ')
+        chains.set(k, (chains.get(k) ?? 0) + n.selfSize)
+      }
+      for (const c of n.children) up(c, [...path, n])
+    }
+    up(profile.head, [])
+    console.log(`${CALLERS}'s allocations by caller:`)
+    for (const [k, b] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${(b / N).toFixed(0).padStart(7)} B/req  ${k}`)
+  }
   sock.destroy()
   await Promise.all([outbound.close(100), inbound.close(100)])
   backend.close()

@@ -1,9 +1,17 @@
 // Bad peers: malformed requests get a 400 (oversized headers 431) with mesh-proxy-error, are
 // counted, never reach the application, and never take the proxy down.
+import {execFileSync} from 'node:child_process'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {eventually} from '../helpers/eventually.js'
 import {closeServer, quietLog, rawExchange, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+
+/** Bytes the kernel holds unread on the proxy's end (local `port`) of the connection from `peer`, as ss shows them; undefined when there is no such connection. */
+function unread(port: number, peer: number): number | undefined {
+  const line = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} and dport = :${peer} )`], {encoding: 'utf8'}).trim()
+  return line === '' ? undefined : Number(line.split(/\s+/)[0])
+}
 
 describe('malformed and oversized HTTP/1 input', () => {
   let app: EchoApp
@@ -54,16 +62,17 @@ describe('malformed and oversized HTTP/1 input', () => {
     const before = proxy.stats.refused.malformed_request
     const sock = net.connect(proxy.ports.inbound, '127.0.0.1')
     await new Promise((resolve) => sock.once('connect', resolve))
-    sock.write('GET /reset HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n')
-    // Fixed pauses, kept on purpose: nothing observable says the proxy has read the half head
-    // (so the reset comes mid-request), and the assertion is a negative (the counter did not
-    // move), which no event can announce.
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise<void>((resolve, reject) => sock.write('GET /reset HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n', (err) => (err ? reject(err) : resolve())))
+    // The proxy has read the half head when its end of the connection holds no unread byte (on
+    // loopback the write put them there; the proxy runs in this process, so its read and what it
+    // does with the bytes are done by the time the next probe runs).
+    await eventually('the proxy read the half head', () => (unread(proxy.ports.inbound, sock.localPort!) === 0 ? true : undefined), {intervalMs: 5})
     sock.resetAndDestroy()
-    await new Promise((r) => setTimeout(r, 200))
-    expect(proxy.stats.refused.malformed_request).toBe(before)
+    // The reset is on the proxy's socket before this request connects: the proxy's event loop
+    // handles it (and would count it) before it can answer the request.
     const r = await request(proxy.ports.inbound, {path: '/after-reset', headers: {host: 'x'}})
     expect(r.status).toBe(200)
+    expect(proxy.stats.refused.malformed_request).toBe(before)
   })
 
   it('survives garbage, half a request and an abrupt close', async () => {
