@@ -1,11 +1,13 @@
-// Bad peers: malformed requests get a 400 (oversized headers 431) with mesh-proxy-error, are
-// counted, never reach the application, and never take the proxy down.
+// Bad peers: malformed and smuggling-shaped requests get a 400 (oversized headers 431) with
+// mesh-proxy-error, are counted, never reach the application, and never take the proxy down.
+// The cases (malformed-cases.ts) go through an mTLS inbound too (tls-attacks.test.ts).
 import {execFileSync} from 'node:child_process'
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
 import {eventually} from '../helpers/eventually.js'
 import {closeServer, quietLog, rawExchange, request, startEchoApp, testConfig, type EchoApp} from './helpers.js'
+import {MALFORMED, MALFORMED_LIMITS} from './malformed-cases.js'
 
 /** Bytes the kernel holds unread on the proxy's end (local `port`) of the connection from `peer`, as ss shows them; undefined when there is no such connection. */
 function unread(port: number, peer: number): number | undefined {
@@ -19,8 +21,7 @@ describe('malformed and oversized HTTP/1 input', () => {
   beforeAll(async () => {
     app = await startEchoApp()
     const cfg = testConfig({inboundForward: {host: '127.0.0.1', port: app.port}})
-    cfg.limits.maxHeaderBytes = 8 * 1024
-    cfg.limits.maxHeaderCount = 50
+    Object.assign(cfg.limits, MALFORMED_LIMITS)
     proxy = await startProxy(cfg, {log: quietLog(), originalDst: null})
   })
   afterAll(async () => {
@@ -28,19 +29,7 @@ describe('malformed and oversized HTTP/1 input', () => {
     await closeServer(app.server)
   })
 
-  // [name, bytes, status, whether the app sees the request start (a body streamed before it broke)]
-  const cases: [string, string, number, boolean?][] = [
-    ['a header line without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
-    ['an invalid version', 'GET / HTTP/9.9\r\nHost: x\r\n\r\n', 400],
-    ['a bad chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, true],
-    ['both Content-Length and chunked', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-    ['no Host header on HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
-    ['headers over the size limit', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`, 431],
-    ['more headers than allowed', `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({length: 60}, (_, i) => `X-H${i}: v`).join('\r\n')}\r\n\r\n`, 431],
-    ['an https absolute-form target', 'GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-  ]
-
-  for (const [name, raw, status, streamed] of cases) {
+  for (const {name, bytes: raw, status, streamed, smuggling} of MALFORMED) {
     it(`answers ${status} to ${name}`, async () => {
       const before = proxy.stats.refused.malformed_request
       const appBefore = app.requests
@@ -49,6 +38,8 @@ describe('malformed and oversized HTTP/1 input', () => {
       expect(text.toLowerCase()).toContain('mesh-proxy-error:')
       expect(proxy.stats.refused.malformed_request).toBe(before + 1)
       if (!streamed) expect(app.requests).toBe(appBefore)
+      // (nothing after the refused head is read as a request: the smuggled one never reaches the app)
+      if (smuggling) expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1)
     })
   }
 
