@@ -87,15 +87,15 @@ export interface Attack {
   run(ports: Ports, app: HoldApp, id: string): Promise<string>
 }
 
-/** A raw connection that collects what it receives. */
+/** A raw connection that collects what it receives: to a port on 127.0.0.1, or on a socket made by the caller (a TLS client). */
 export class RawClient {
   readonly socket: net.Socket
   received = ''
   private readonly closed: Promise<void>
   private waiters: (() => void)[] = []
 
-  constructor(port: number) {
-    this.socket = net.connect({host: '127.0.0.1', port, allowHalfOpen: false})
+  constructor(to: number | net.Socket) {
+    this.socket = typeof to === 'number' ? net.connect({host: '127.0.0.1', port: to, allowHalfOpen: false}) : to
     this.socket.on('error', () => {})
     this.socket.on('data', (c: Buffer) => {
       this.received += c.toString('latin1')
@@ -109,6 +109,12 @@ export class RawClient {
 
   write(s: string): void {
     this.socket.write(s)
+  }
+
+  /** Writes `b`; resolves once the write is done (on a TLS socket, a record of its own), false when the connection is gone. */
+  send(b: string | Buffer): Promise<boolean> {
+    if (this.socket.destroyed || !this.socket.writable) return Promise.resolve(false)
+    return new Promise((resolve) => this.socket.write(b, (err) => resolve(!err)))
   }
 
   /** Resolves once `re` matches what was received (or the connection closed). */

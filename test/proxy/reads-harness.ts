@@ -60,8 +60,8 @@ export function serialize(r: Req, i: number): {bytes: Buffer; want: string} {
   return {bytes: Buffer.from(head + payload, 'latin1'), want: digest(method, path, long, body)}
 }
 
-/** Reads `n` responses (Content-Length framed) from `sock`; each body as text. */
-export function responses(sock: net.Socket, n: number): Promise<string[]> {
+/** Reads `n` responses (Content-Length framed) from `sock`; each body as text. `orClose`: fewer if the connection closes first (else that is an error). */
+export function responses(sock: net.Socket, n: number, orClose = false): Promise<string[]> {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0)
     const out: string[] = []
@@ -85,7 +85,7 @@ export function responses(sock: net.Socket, n: number): Promise<string[]> {
       }
     }
     sock.on('data', onData)
-    sock.once('close', () => reject(new Error(`the connection closed after ${out.length} of ${n} responses`)))
+    sock.once('close', () => (orClose ? resolve(out) : reject(new Error(`the connection closed after ${out.length} of ${n} responses`))))
   })
 }
 
