@@ -219,6 +219,44 @@ describe('forwarded heads (hop-by-hop fields cut from the bytes as they came)', 
   })
 })
 
+describe('a response head cut in place (clientResponseHead without Connection: close)', () => {
+  const field = fc.oneof(
+    fc.constantFrom('Connection: keep-alive', 'connection: Keep-Alive', 'Connection: close', 'Keep-Alive: timeout=5', 'Proxy-Connection: keep-alive', 'TE: trailers',
+      'Trailer: x-sum', 'mesh-retryable: true', 'Upgrade: h2c', 'Content-Type: text/plain', 'Content-Length: 2', 'Date: Mon, 07 Dec 2026 09:00:00 GMT'),
+    fc.tuple(fc.stringMatching(/^x-[a-z0-9-]{1,12}$/), fc.stringMatching(/^[ -~]{0,30}$/)).map(([n, v]) => `${n}: ${v.trim()}`),
+  )
+  it('on generated heads: the lines the general path keeps, in their order, ending where the head ended, the body after it untouched', () => {
+    fc.assert(fc.property(fc.array(field, {maxLength: 12}), fc.option(fc.nat()), fc.uint8Array({maxLength: 64}), (given, tePlace, body) => {
+      // (a chunked body keeps its Transfer-Encoding line, where it was: the framing planResponse gives)
+      const chunked = tePlace !== null
+      const lines = chunked ? given.toSpliced(tePlace % (given.length + 1), 0, 'Transfer-Encoding: chunked') : given
+      const s = `HTTP/1.1 200 OK\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`
+      const b = Buffer.concat([Buffer.from(s, 'latin1'), body])
+      const h = res(s)
+      fc.pre(h !== null)
+      const te = chunked ? 'chunked' : undefined
+      const general = (() => {
+        const fields = forwardHeaders(h!.raw, h!.headers.connection as string | undefined, {keepTrailer: chunked})
+        const out = fields === h!.raw ? [...h!.raw] : fields
+        if (te !== undefined) out.push('Transfer-Encoding', te)
+        return serializeHead('HTTP/1.1 200 OK', out).toString('latin1')
+      })()
+      const out = clientResponseHead(b, h!, te, false)
+      // a view of b that ends where the head ended: the body bytes follow it as they came
+      expect(out.buffer).toBe(b.buffer)
+      expect(out.byteOffset + out.length).toBe(b.byteOffset + h!.size)
+      expect(b.subarray(h!.size)).toEqual(Buffer.from(body))
+      const text = out.toString('latin1')
+      const sorted = (head: string): string[] => head.split('\r\n').slice(1).filter((l) => l !== '').sort()
+      expect(sorted(text)).toEqual(sorted(general))
+      // in the order they came: the head's own lines, less the ones cut
+      const kept = text.split('\r\n').slice(1).filter((l) => l !== '')
+      expect(kept).toEqual(lines.filter((l) => kept.includes(l)))
+      expect(text.startsWith('HTTP/1.1 200 OK\r\n') && text.endsWith('\r\n\r\n')).toBe(true)
+    }), {numRuns: 3000})
+  })
+})
+
 describe('contentLength (framing.ts)', () => {
   it('reads 1 to 15 digits and nothing else, as the pattern llhttp is held to', () => {
     const byPattern = (v: string): number => (/^\d{1,15}$/.test(v) ? Number(v) : -1)

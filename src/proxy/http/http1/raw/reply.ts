@@ -29,11 +29,16 @@ export function upstreamRequestHead(buf: Buffer, head: RequestHead, chunked: boo
   return serializeHead(`${head.method} ${head.path} HTTP/1.1`, fields)
 }
 
-/** The response head as it goes to the client; `te` is kept when the body stays chunked. */
+/**
+ * The response head as it goes to the client; `te` is kept when the body stays chunked. Its
+ * hop-by-hop lines are cut from `buf` itself when nothing is added (cutInPlace): the head then
+ * ends where it ended, right before the body bytes read with it, and goes out with them in one
+ * write, copied nowhere. `buf` is the proxy's own (the upstream connection's read), read once.
+ */
 export function clientResponseHead(buf: Buffer, head: ResponseHead, te: string | undefined, close: boolean): Buffer {
   if (!head.http10) {
     if (head.hop === undefined && !close) return headOf(buf, head.size)
-    const cut = cutHopByHop(buf, head, te !== undefined, te !== undefined, close)
+    const cut = close ? cutHopByHop(buf, head, te !== undefined, te !== undefined, close) : cutInPlace(buf, head, te !== undefined)
     if (cut) return cut
   }
   const fields = forwardHeaders(head.raw, head.known.connection as string | undefined, {keepTrailer: te !== undefined})
@@ -57,10 +62,7 @@ const CRLF = Buffer.from('\r\n', 'latin1')
  * Connection field naming other fields than keep-alive and close, or a repeated Host.
  */
 function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: boolean, keepTrailer: boolean, close: boolean): Buffer | null {
-  const connection = head.known.connection
-  if (connection !== undefined && (typeof connection !== 'string' || !onlyStandardTokens(connection))) return null
-  const host = head.known.host
-  if (host !== undefined && (typeof host !== 'string' || host.includes(','))) return null
+  if (!cuttable(head)) return null
   const parts: Buffer[] = []
   let at = 0
   const hop = head.hop ?? []
@@ -75,6 +77,40 @@ function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: bool
   if (close) parts.push(CONNECTION_CLOSE)
   parts.push(CRLF)
   return Buffer.concat(parts)
+}
+
+/** Whether the lines `fields` marked hop-by-hop are all there is to cut (cutHopByHop). */
+function cuttable(head: RequestHead | ResponseHead): boolean {
+  const connection = head.known.connection
+  if (connection !== undefined && (typeof connection !== 'string' || !onlyStandardTokens(connection))) return false
+  const host = head.known.host
+  return host === undefined || (typeof host === 'string' && !host.includes(','))
+}
+
+/**
+ * cutHopByHop(buf, head, keepChunked, keepChunked, false) made in `buf` itself: the lines kept are
+ * moved towards the head's end, over the ones cut, so the head ends at `head.size` as it did, and
+ * the view returned is followed by what followed the head. The bytes before the view are left
+ * as they fall. Null when only the general path knows how (cuttable).
+ */
+function cutInPlace(buf: Buffer, head: ResponseHead, keepChunked: boolean): Buffer | null {
+  if (!cuttable(head)) return null
+  const hop = head.hop ?? []
+  // (the lines from the last to the first: [at, to) is what is still in place of the kept bytes; the blank line stays)
+  let to = head.size - 2
+  let at = to
+  for (let i = hop.length - 3; i >= 0; i -= 3) {
+    const name = hop[i + 2]
+    if (keepChunked && (name === 'transfer-encoding' || name === 'trailer')) continue
+    const start = hop[i] as number
+    const end = hop[i + 1] as number
+    // the kept bytes between this line and the next cut one, moved to end where the kept bytes after them begin
+    if (to !== at) buf.copyWithin(to - (at - end), end, at)
+    to -= at - end
+    at = start
+  }
+  if (to !== at) buf.copyWithin(to - at, 0, at)
+  return buf.subarray(to - at, head.size)
 }
 
 /** A Connection value that lists only keep-alive and close (which name no other field). */
