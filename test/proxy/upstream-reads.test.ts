@@ -4,8 +4,9 @@
 // Here a real backend answers through the proxy pair (both proxies read their upstreams so)
 // with responses cut the ways that make a buffer be held: a head in pieces, a body in pieces
 // that reach the client one by one, a body larger than every socket buffer on the way to a
-// client that stops reading, chunked and Content-Length framing; and generated mixes of
-// these. Every byte of every head and body must arrive as the backend sent it.
+// client that stops reading, chunked and Content-Length framing, hop-by-hop lines anywhere in
+// the head (cut by the proxies, in the read's own bytes); and generated mixes of these. Every
+// byte of every head and body must arrive as the backend sent it, less the hop-by-hop lines.
 import http from 'node:http'
 import net from 'node:net'
 import fc from 'fast-check'
@@ -26,7 +27,13 @@ interface Script {
   lockstep: boolean
   /** The client stops reading until the backend has sent all or is blocked. */
   stall: boolean
+  /** Hop-by-hop lines in the head, each before the field line at its index (a Node app's Connection and Keep-Alive, and others): cut by the proxies. */
+  hop?: Array<[string, number]>
 }
+
+/** Hop-by-hop lines an app may send; none may reach the client. */
+const HOP_LINES = ['Connection: keep-alive', 'Keep-Alive: timeout=5, max=1000', 'Proxy-Connection: keep-alive', 'TE: trailers', 'connection: Keep-Alive']
+const HOP_NAMES = ['connection', 'keep-alive', 'proxy-connection', 'te']
 
 /** A field value of visible ASCII from a seed, long enough that heads span reads when cut. */
 function longValue(seed: number): string {
@@ -50,7 +57,9 @@ function write(s: net.Socket, b: Buffer): Promise<void> {
 async function answer(socket: net.Socket, id: string): Promise<void> {
   const sc = scripts.get(id)!
   const body = xorshiftBytes(sc.seed, sc.bodyLength)
-  const head = Buffer.from(`HTTP/1.1 200 OK\r\nx-long: ${longValue(sc.seed)}\r\nx-id: ${id}\r\n${sc.chunked ? 'transfer-encoding: chunked' : `content-length: ${body.length}`}\r\n\r\n`, 'latin1')
+  const lines = [`x-long: ${longValue(sc.seed)}`, `x-id: ${id}`, sc.chunked ? 'transfer-encoding: chunked' : `content-length: ${body.length}`]
+  for (const [line, at] of [...(sc.hop ?? [])].sort((a, b) => b[1] - a[1])) lines.splice(at % (lines.length + 1), 0, line)
+  const head = Buffer.from(`HTTP/1.1 200 OK\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`, 'latin1')
   const state = {socket, done: false}
   backendState.set(id, state)
   let at = 0
@@ -98,7 +107,7 @@ async function startBackend(): Promise<{server: net.Server; port: number}> {
 }
 
 /** GET /<id> through the proxy; the response's x-long and body. */
-function get(port: number, agent: http.Agent, id: string, stall: boolean): Promise<{status: number; long: string | undefined; body: Buffer}> {
+function get(port: number, agent: http.Agent, id: string, stall: boolean): Promise<{status: number; long: string | undefined; names: string[]; body: Buffer}> {
   return new Promise((resolve, reject) => {
     const req = http.request({host: '127.0.0.1', port, path: `/${id}`, headers: {host: 'web.local'}, agent}, (res) => {
       const chunks: Buffer[] = []
@@ -108,7 +117,7 @@ function get(port: number, agent: http.Agent, id: string, stall: boolean): Promi
         n += c.length
         received.set(id, n)
       })
-      res.on('end', () => resolve({status: res.statusCode ?? 0, long: res.headers['x-long'] as string | undefined, body: Buffer.concat(chunks)}))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, long: res.headers['x-long'] as string | undefined, names: res.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()), body: Buffer.concat(chunks)}))
       res.on('error', reject)
       if (stall) {
         res.pause()
@@ -132,6 +141,9 @@ async function check(pair: Pair, agent: http.Agent, sc: Script): Promise<void> {
   const res = await get(pair.client.ports.outbound, agent, id, sc.stall)
   expect(res.status).toBe(200)
   expect(res.long).toBe(longValue(sc.seed))
+  // the app's own fields, in its order, and none of its hop-by-hop ones
+  expect(res.names).toEqual(['x-long', 'x-id', sc.chunked ? 'transfer-encoding' : 'content-length'])
+  expect(res.names.filter((n) => HOP_NAMES.includes(n))).toEqual([])
   const want = xorshiftBytes(sc.seed, sc.bodyLength)
   expect(res.body.length).toBe(want.length)
   // (compared whole, not printed whole)
@@ -167,6 +179,13 @@ describe('raw codec: upstream reads into the connection\'s own buffer', () => {
     expect(rawCounts.requests - before).toBe(4)
   }, 60_000)
 
+  it('a head with hop-by-hop lines anywhere, in pieces or whole, with its body in the same read or not: they are cut, the rest arrives as sent', async () => {
+    // (cuts inside the first hop line and inside the long field; then a head and body in one write)
+    await check(pair, agent, {seed: 21, bodyLength: 3000, headCuts: [20, 30, 2000], pieces: [3000], chunked: false, lockstep: false, stall: false, hop: [['Connection: keep-alive', 0], ['Keep-Alive: timeout=5', 1], ['Proxy-Connection: keep-alive', 3]]})
+    await check(pair, agent, {seed: 22, bodyLength: 700, headCuts: [], pieces: [700], chunked: true, lockstep: false, stall: false, hop: [['TE: trailers', 2], ['Connection: keep-alive', 3]]})
+    await check(pair, agent, {seed: 23, bodyLength: 0, headCuts: [], pieces: [1], chunked: false, lockstep: false, stall: false, hop: [['connection: Keep-Alive', 3]]})
+  }, 60_000)
+
   it('a body in pieces, each read on its own, arrives whole', async () => {
     await check(pair, agent, {seed: 11, bodyLength: 300_000, headCuts: [], pieces: [1, 7000, 8192, 8193, 65536, 65537, 1000, 100_000], chunked: false, lockstep: true, stall: false})
     await check(pair, agent, {seed: 12, bodyLength: 100_000, headCuts: [], pieces: [8192, 1, 70_000, 5], chunked: true, lockstep: true, stall: false})
@@ -186,6 +205,7 @@ describe('raw codec: upstream reads into the connection\'s own buffer', () => {
       chunked: fc.boolean(),
       lockstep: fc.boolean(),
       stall: fc.boolean(),
+      hop: fc.array(fc.tuple(fc.constantFrom(...HOP_LINES), fc.nat(3)), {maxLength: 3}),
     })
     await fc.assert(fc.asyncProperty(script, async (sc) => {
       await check(pair, agent, sc)
