@@ -5,7 +5,9 @@
 // timeout, counted header_timeout), a head finished after its 408 (never forwarded), oversized
 // and smuggling-shaped requests in one record and in records of 7 bytes (the plaintext answers:
 // malformed-cases.ts), pipelined floods in one record and cut every 7 bytes; and a dripped head
-// held while honest clients' requests come into the same inbound through an mTLS pair. Runs on
+// held while honest clients' requests come into the same inbound through an mTLS pair; and TLS
+// handshakes that stall, half-close or send what is not TLS after their ClientHello (closed at the
+// handshake timeout or at once, counted tls_handshake), or that the peer itself abandons. Runs on
 // the codec MESH_PROXY_HTTP1_CODEC selects (npm test: raw; npm run test:node-codec: node).
 import http from 'node:http'
 import net from 'node:net'
@@ -14,6 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {EndpointSet} from '../../src/proxy/core/contracts.js'
 import {clientReadCounts} from '../../src/proxy/http/http1/raw/conn.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {eventually} from '../helpers/eventually.js'
 import {RawClient} from './attacks.js'
 import {closeServer, fixedDiscovery, listenOn, quietLog, readByPeer, testConfig, withCodec} from './helpers.js'
 import {MALFORMED, MALFORMED_LIMITS} from './malformed-cases.js'
@@ -31,6 +34,9 @@ let app: http.Server
 const appSaw: string[] = []
 /** An inbound whose header read timeout is short (the slowloris cases). */
 let slow: RunningProxy
+/** An inbound whose detect timeout, and so TLS handshake timeout, is short (the stalled handshakes). */
+let shake: RunningProxy
+const HANDSHAKE_TIMEOUT_MS = 400
 /** The pair's inbound: the malformed cases' limits, and no header read timeout a test could meet. */
 let web: RunningProxy
 /** The pair's outbound (the honest clients' way in): routes web.local:80 to `web` over mTLS. */
@@ -49,6 +55,9 @@ beforeAll(async () => {
   const slowCfg = testConfig({inboundForward: forward})
   slowCfg.limits.headerReadTimeoutMs = HEADER_TIMEOUT_MS
   slow = await startProxy(slowCfg, {log: quietLog(), originalDst: null, identity})
+  const shakeCfg = testConfig({inboundForward: forward})
+  shakeCfg.limits.detectTimeoutMs = HANDSHAKE_TIMEOUT_MS
+  shake = await startProxy(shakeCfg, {log: quietLog(), originalDst: null, identity})
   const webCfg = testConfig({inboundForward: forward})
   Object.assign(webCfg.limits, MALFORMED_LIMITS)
   // (the interleaving case holds a head open while honest traffic goes by: the test's timeout bounds it, not this)
@@ -60,7 +69,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await Promise.all([outbound?.close(100), web?.close(100), slow?.close(100)])
+  await Promise.all([outbound?.close(100), web?.close(100), slow?.close(100), shake?.close(100)])
   await closeServer(app)
   pki?.cleanup()
 })
@@ -105,6 +114,57 @@ async function stillServes(port: number, path: string): Promise<void> {
   expect(statusLines(got)).toEqual(['HTTP/1.1 200 OK'])
   expect(got.endsWith(`\r\n\r\n${digest('GET', path, '', '')}`)).toBe(true)
 }
+
+/** The first bytes a meshed client's TLS sends to this proxy: its ClientHello, naming the proxy (caught by a listener that answers nothing). */
+async function clientHello(): Promise<Buffer> {
+  const catcher = net.createServer()
+  const got = new Promise<Buffer>((resolve) => catcher.once('connection', (s: net.Socket) => s.once('data', (d: Buffer) => { resolve(d); s.destroy() })))
+  const port = await listenOn(catcher)
+  const c = tls.connect({host: '127.0.0.1', port, servername: nameOf('web'), secureContext: attackerCtx, ALPNProtocols: ['http/1.1']})
+  c.on('error', () => {})
+  try {
+    return await got
+  } finally {
+    c.destroy()
+    await closeServer(catcher)
+  }
+}
+
+describe('TLS handshakes that do not finish, on an mTLS inbound', () => {
+  // [what the peer does after its ClientHello, what it sends, counted tls_handshake]
+  const cases: [string, (c: net.Socket, hello: Buffer) => void, boolean][] = [
+    ['stalls (the handshake timeout)', (c, hello) => c.write(hello), true],
+    ['half-closes (held until the handshake timeout)', (c, hello) => c.end(hello), true],
+    ['sends plaintext HTTP (OpenSSL refuses the record)', (c, hello) => c.write(Buffer.concat([hello, Buffer.from('GET / HTTP/1.1\r\nHost: web.local\r\n\r\n')])), true],
+    ['sends its own alert (it gave up: not a refusal)', (c, hello) => c.write(Buffer.concat([hello, Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])])), false],
+    ['resets (it left: not a refusal)', (c, hello) => c.write(hello, () => c.resetAndDestroy()), false],
+  ]
+  for (const [what, act, counted] of cases) {
+    it(`a peer that ${what}: closed, ${counted ? 'counted tls_handshake' : 'nothing counted'}, nothing reaches the app`, async () => {
+      const hello = await clientHello()
+      const refused = structuredClone(shake.stats.refused)
+      const saw = appSaw.length
+      const c = net.connect({host: '127.0.0.1', port: shake.ports.inbound, allowHalfOpen: true})
+      c.on('error', () => {})
+      // (half-open only as long as the case wants: the proxy's end closes ours)
+      c.on('end', () => c.destroy())
+      c.resume()
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+      await new Promise<void>((resolve) => c.once('connect', () => resolve()))
+      act(c, hello)
+      await closed
+      // (the proxy counts when it closes its end: awaited, since the client's close may come first on a reset)
+      if (counted) await eventually('the refusal counted', () => (shake.stats.refused.tls_handshake > refused.tls_handshake ? true : undefined), {intervalMs: 5})
+      else await stillServes(shake.ports.inbound, `/after-handshake-${what.split(' ')[0]}`)
+      expect(shake.stats.refused).toEqual(counted ? {...refused, tls_handshake: refused.tls_handshake + 1} : refused)
+      expect(appSaw.slice(saw).filter((r) => !r.startsWith('GET /after-handshake-'))).toEqual([])
+    })
+  }
+
+  it('the inbound still serves', async () => {
+    await stillServes(shake.ports.inbound, '/after-handshakes')
+  })
+})
 
 describe('slowloris over mTLS', () => {
   it('a head dripped a byte per TLS record is answered 408 at the header read timeout, counted header_timeout, and never reaches the app', async () => {

@@ -8,6 +8,7 @@ export const REFUSAL_REASONS = {
   malformed_request: 'a request the HTTP parser refused (400/431, or the connection closed)',
   malformed_response: 'a response from upstream the HTTP parser refused (502)',
   detect_timeout: 'a connection that sent nothing recognisable within the detect timeout',
+  tls_handshake: 'an mTLS connection to this proxy whose handshake did not finish within the detect timeout, or whose TLS the proxy refused (closed)',
   internal_error: 'an unexpected exception in the data path, contained: its connection closed, the process kept serving',
   bad_authority: 'a request whose authority (Host, :authority, absolute-form, CONNECT) does not parse (400)',
   loop: 'a request or connection whose destination is this proxy itself (508)',

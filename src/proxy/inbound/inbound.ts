@@ -205,7 +205,14 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
         return void socket.destroy()
       }
       const t = await terminator.terminate(socket, d.head)
-      if (!t) return
+      if ('failed' in t) {
+        if (t.refused) {
+          refused('tls_handshake')
+          connectionFailed(deps.observer, conn, 'tls_handshake', `the mTLS handshake did not finish: ${t.failed}`)
+        }
+        log.debug('inbound mTLS handshake did not finish', {source: `${conn.source.ip}:${conn.source.port}`, error: t.failed})
+        return
+      }
       conn.tls = t.tls
       const verdict = authz.checkTls(t.client)
       if (!verdict.allow && verdict.reason === 'untrusted_certificate') {

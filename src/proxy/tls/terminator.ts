@@ -25,7 +25,7 @@ export interface Terminated {
 
 export class TlsTerminator {
   private readonly server: tls.Server
-  private readonly waiting = new WeakMap<Duplex, (t: tls.TLSSocket | undefined) => void>()
+  private readonly waiting = new WeakMap<Duplex, (t: tls.TLSSocket | undefined, err?: Error) => void>()
 
   constructor(private readonly identity: Identity, handshakeTimeoutMs: number) {
     this.server = tls.createServer({
@@ -46,9 +46,9 @@ export class TlsTerminator {
       if (done) done(t)
       else t.destroy()
     })
-    this.server.on('tlsClientError', (_err, t: tls.TLSSocket) => {
+    this.server.on('tlsClientError', (err, t: tls.TLSSocket) => {
       const raw = (t as unknown as {_parent?: Duplex})._parent
-      if (raw) this.waiting.get(raw)?.(undefined)
+      if (raw) this.waiting.get(raw)?.(undefined, err)
     })
     // A resumed session is accepted on the verification of its full handshake (resumed() below):
     // after the anchors change, every ticket issued before is made useless by new ticket keys, so
@@ -61,14 +61,14 @@ export class TlsTerminator {
     return this.identity.serverContext() !== undefined
   }
 
-  /** Runs the handshake on `socket` (whose ClientHello bytes are `head`). */
-  terminate(socket: Duplex, head: Buffer): Promise<Terminated | undefined> {
+  /** Runs the handshake on `socket` (whose ClientHello bytes are `head`): the TLS connection, or why there is none (the socket closed). */
+  terminate(socket: Duplex, head: Buffer): Promise<Terminated | HandshakeFailure> {
     return new Promise((resolve) => {
-      this.waiting.set(socket, (t) => {
+      this.waiting.set(socket, (t, err) => {
         this.waiting.delete(socket)
         if (!t) {
           socket.destroy()
-          return resolve(undefined)
+          return resolve(handshakeFailure(err))
         }
         const client = this.client(t)
         resolve({socket: t, client, tls: {tls: true, clientId: client.id, serverId: this.identity.localName}})
@@ -87,6 +87,24 @@ export class TlsTerminator {
     const problem = this.identity.verifyPeer(cert, name)
     return problem ? {presented: true, problem: problem.message} : {presented: true, id: name}
   }
+}
+
+/** A handshake that did not finish: why, and whether this proxy refused it (a bound fired, or the peer's TLS did not pass) rather than the peer giving up. */
+export interface HandshakeFailure {
+  failed: string
+  refused: boolean
+}
+
+/**
+ * What a handshake error says. Refused: the handshake timeout (the detect timeout: a peer that
+ * stalls after its ClientHello, or half-closes, holds the connection until then) and OpenSSL's
+ * refusals of what the peer sent (a record that is not TLS, a version or cipher it cannot
+ * speak). Not refused: the peer's own alert (it gave up on us) and the connection reset.
+ */
+function handshakeFailure(err: Error | undefined): HandshakeFailure {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? ''
+  const refused = code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || (code.startsWith('ERR_SSL_') && !code.includes('_ALERT_'))
+  return {failed: err?.message.slice(0, 200) ?? 'the connection closed', refused}
 }
 
 /**
