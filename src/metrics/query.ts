@@ -41,20 +41,29 @@ export interface Bucket {
 /** sum by (by, le) (x_bucket{filter}), as sorted bucket lists per group. */
 export function histogramBuckets(family: MetricFamily | undefined, by: readonly string[] = [], filter?: LabelFilter): Group<Bucket[]>[] {
   const groups = new Map<string, {labels: Record<string, string>; byLe: Map<number, number>}>()
-  const bucketName = `${family?.name}_bucket`
-  for (const s of family?.samples ?? ([] as Sample[])) {
-    if (s.name !== bucketName || (filter && !filter(s.labels))) continue
-    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le)
-    if (Number.isNaN(le)) continue
-    const key = groupKey(s.labels, by)
+  for (const {le, sample} of bucketSamples(family, filter)) {
+    const key = groupKey(sample.labels, by)
     let g = groups.get(key)
-    if (!g) groups.set(key, (g = {labels: pick(s.labels, by), byLe: new Map()}))
-    g.byLe.set(le, (g.byLe.get(le) ?? 0) + s.value)
+    if (!g) groups.set(key, (g = {labels: pick(sample.labels, by), byLe: new Map()}))
+    g.byLe.set(le, (g.byLe.get(le) ?? 0) + sample.value)
   }
   return [...groups.values()].map((g) => ({
     labels: g.labels,
     value: [...g.byLe].map(([le, count]) => ({le, count})).sort((a, b) => a.le - b.le),
   }))
+}
+
+/**
+ * A histogram family's `_bucket` samples that pass the filter, each with its upper bound parsed
+ * (`+Inf` is Infinity); a sample whose `le` is not a number is skipped.
+ */
+export function* bucketSamples(family: MetricFamily | undefined, filter?: LabelFilter): Generator<{le: number; sample: Sample}> {
+  const bucketName = `${family?.name}_bucket`
+  for (const sample of family?.samples ?? ([] as Sample[])) {
+    if (sample.name !== bucketName || (filter && !filter(sample.labels))) continue
+    const le = sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le)
+    if (!Number.isNaN(le)) yield {le, sample}
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // baseline, the oldest kept scrape inside the window, or zero at the proxy's start when the
 // proxy is younger than the window. A counter that went down (proxy restart) restarts from 0.
 import type {MetricFamily} from '../metrics/parse.js'
-import {groupKey, pick, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
+import {bucketSamples, groupKey, pick, sumBy, type Bucket, type Group, type LabelFilter} from '../metrics/query.js'
 
 export interface Scrape {
   /** ms since the epoch */
@@ -125,11 +125,7 @@ interface BucketSeries { labels: Record<string, string>; byLe: Map<number, numbe
 /** A histogram's buckets by series (all labels but `le`). */
 function bucketSeries(s: Scrape, name: string, filter?: LabelFilter): Map<string, BucketSeries> {
   const out = new Map<string, BucketSeries>()
-  const bucketName = `${name}_bucket`
-  for (const sample of s.families.get(name)?.samples ?? []) {
-    if (sample.name !== bucketName || (filter && !filter(sample.labels))) continue
-    const le = sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le)
-    if (Number.isNaN(le)) continue
+  for (const {le, sample} of bucketSamples(s.families.get(name), filter)) {
     const {le: _le, ...labels} = sample.labels
     const key = seriesKey(labels)
     let series = out.get(key)
