@@ -68,7 +68,7 @@ function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: bool
   const hop = head.hop ?? []
   for (let i = 0; i < hop.length; i += 3) {
     const name = hop[i + 2]
-    if ((keepTe && name === 'transfer-encoding') || (keepTrailer && name === 'trailer')) continue
+    if (keptHop(name, keepTe, keepTrailer)) continue
     const start = hop[i] as number
     if (start > at) parts.push(buf.subarray(at, start))
     at = hop[i + 1] as number
@@ -77,6 +77,11 @@ function cutHopByHop(buf: Buffer, head: RequestHead | ResponseHead, keepTe: bool
   if (close) parts.push(CONNECTION_CLOSE)
   parts.push(CRLF)
   return Buffer.concat(parts)
+}
+
+/** Whether a hop-by-hop line stays: Transfer-Encoding and Trailer while the body goes on chunked. */
+function keptHop(name: unknown, keepTe: boolean, keepTrailer: boolean): boolean {
+  return (keepTe && name === 'transfer-encoding') || (keepTrailer && name === 'trailer')
 }
 
 /** Whether the lines `fields` marked hop-by-hop are all there is to cut (cutHopByHop). */
@@ -101,7 +106,7 @@ function cutInPlace(buf: Buffer, head: ResponseHead, keepChunked: boolean): Buff
   let at = to
   for (let i = hop.length - 3; i >= 0; i -= 3) {
     const name = hop[i + 2]
-    if (keepChunked && (name === 'transfer-encoding' || name === 'trailer')) continue
+    if (keptHop(name, keepChunked, keepChunked)) continue
     const start = hop[i] as number
     const end = hop[i + 1] as number
     // the kept bytes between this line and the next cut one, moved to end where the kept bytes after them begin
