@@ -169,13 +169,18 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     refuseConn(socket, conn, d, 'forbidden', verdict.detail, verdict)
   }
 
+  /** Counts a connection this proxy closes for a bound (refused_total, GET /errors), and logs why. */
+  const closedFor = (conn: ConnCtx, reason: RefusalReason, detail: string, fields: Record<string, unknown> = {}): void => {
+    refused(reason)
+    log.debug(`inbound connection closed (${reason}): ${detail}`, {...fields, source: `${conn.source.ip}:${conn.source.port}`})
+    connectionFailed(deps.observer, conn, reason, detail)
+  }
+
   /** Closes a connection that showed no protocol in time (opaque ports excepted: carried as TCP). */
   const timedOut = (socket: Duplex, conn: ConnCtx, d: Detected): boolean => {
     if (!d.timedOut || config.opaquePorts.has(conn.origDst.port)) return false
-    refused('detect_timeout')
     deps.observer?.detectTimedOut?.('inbound', conn.origDst.port)
-    log.debug('inbound connection closed: no protocol within the detect timeout', {source: `${conn.source.ip}:${conn.source.port}`, bytes: d.head.length})
-    connectionFailed(deps.observer, conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) on port ${conn.origDst.port}, which is not opaque`)
+    closedFor(conn, 'detect_timeout', `no protocol within the detect timeout (${config.limits.detectTimeoutMs} ms, ${d.head.length} bytes read) on port ${conn.origDst.port}, which is not opaque`, {bytes: d.head.length})
     socket.destroy()
     return true
   }
@@ -206,11 +211,9 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
       }
       const t = await terminator.terminate(socket, d.head)
       if ('failed' in t) {
-        if (t.refused) {
-          refused('tls_handshake')
-          connectionFailed(deps.observer, conn, 'tls_handshake', `the mTLS handshake did not finish: ${t.failed}`)
-        }
-        log.debug('inbound mTLS handshake did not finish', {source: `${conn.source.ip}:${conn.source.port}`, error: t.failed})
+        // (the peer's own alert or reset: it left, nothing was refused)
+        if (t.refused) closedFor(conn, 'tls_handshake', `the mTLS handshake did not finish: ${t.failed}`)
+        else log.debug('inbound mTLS handshake ended by the peer', {source: `${conn.source.ip}:${conn.source.port}`, error: t.failed})
         return
       }
       conn.tls = t.tls
