@@ -7,7 +7,7 @@ import {localSource, type LocalProxy} from '../../src/check/data-plane/local-sou
 import {categoriesFor} from '../../src/check/plan.js'
 import {runChecks} from '../../src/check/runner.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
-import {startLocalProxy} from './local-proxies.js'
+import {startLocalProxy, startRealProxy, unfinishedHandshake} from './local-proxies.js'
 import net from 'node:net'
 import {createProxyMetrics} from '../../src/metrics/index.js'
 import {startAdmin} from '../../src/proxy/admin/index.js'
@@ -75,6 +75,18 @@ describe('data plane checks on local proxies', () => {
     ctx.dataPlane = localSource({proxies: [db], expected: {version: '0.1.0', trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem}})
     const report = await runChecks(categoriesFor('local-proxy'), ctx)
     expect(report.categories.flatMap((c) => c.checks).find((c) => c.id === 'MESH3004')!.hint).toContain('config.mesh.dev/opaque-ports=<port>')
+  })
+
+  it('reading a real proxy\'s certificate finishes the TLS handshake: its proxy counts no unfinished one (tls_handshake)', async () => {
+    // A real proxy whose inbound terminates mTLS. The check reads its certificate with TLS
+    // handshakes to that inbound (its identity as SNI), one per check that asks for the proxies.
+    const db = await startRealProxy('db', {signer: issuer, anchorPem: anchor.certPem}, closers)
+    expect((await check([db.local])).MESH3003).toEqual({result: 'success', error: ''})
+    // A client that sends a ClientHello naming the proxy, then stalls: closed at the handshake
+    // timeout, counted. It began after the check's handshakes, so an unfinished one of theirs
+    // would have met the same timeout first: only this one is counted.
+    await unfinishedHandshake(db)
+    expect(await db.tlsHandshakes()).toBe(1)
   })
 
   it('a proxy whose /ready answers 503 fails readiness, naming it', async () => {

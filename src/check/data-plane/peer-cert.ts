@@ -24,7 +24,10 @@ export function readPeerCertificate(addr: PeerAddress, timeoutMs = 3000): Promis
         pems.push(new X509Certificate(cert.raw).toString())
         cert = (cert as {issuerCertificate?: PeerCertificate}).issuerCertificate
       }
-      socket.destroy()
+      // Closed once what is queued is written: destroyed at once, the client's Finished (still
+      // queued when secureConnect fires) may never leave, and the server counts the handshake
+      // unfinished (a mesh proxy: tls_handshake, MESH3005).
+      socket.end(() => socket.destroy())
       if (pems.length === 0) reject(new Error(`${addr.host}:${addr.port} presented no certificate`))
       else resolve(pems.join(''))
     })
