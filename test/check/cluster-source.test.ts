@@ -34,7 +34,10 @@ const pods = [pod('slow-start', {ip: '10.244.0.5', version: '0.1.0'}), pod('unre
 
 beforeAll(async () => {
   for (const [name, ready, version] of [['slow-start', false, '0.2.0']] as const) {
-    const {registry} = createProxyMetrics({version})
+    const {registry, observer} = createProxyMetrics({version})
+    // Two inbound mTLS handshakes it closed unfinished, as its inbound counts them.
+    observer.refused('inbound', 'tls_handshake')
+    observer.refused('inbound', 'tls_handshake')
     admins.set(name, await startAdmin({listen: '127.0.0.1:0', registry, ready: () => ready, onShutdown: () => {}, getLogLevel: () => 'info', setLogLevel: () => {}}))
   }
   api = createServer((req, res) => {
@@ -93,5 +96,7 @@ describe('clusterSource', () => {
       ['no-ip', true, '0.1.0', undefined],
     ])
     expect(proxied.sort()).toEqual(['slow-start /metrics', 'slow-start /ready', 'unreachable /ready'])
+    // What its /metrics counted comes with it (MESH3004, MESH3005); the others' metrics were not read.
+    expect(proxies.map((p) => [p.name, p.tlsHandshakes, p.detectTimeouts?.inbound])).toEqual([['slow-start', 2, 0], ['unreachable', undefined, undefined], ['no-ip', undefined, undefined]])
   })
 })

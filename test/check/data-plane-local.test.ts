@@ -50,6 +50,7 @@ describe('data plane checks on local proxies', () => {
       MESH3002: {result: 'success', error: ''},
       MESH3003: {result: 'success', error: ''},
       MESH3004: {result: 'success', error: ''},
+      MESH3005: {result: 'success', error: ''},
     })
   })
 
@@ -87,6 +88,14 @@ describe('data plane checks on local proxies', () => {
     // would have met the same timeout first: only this one is counted.
     await unfinishedHandshake(db)
     expect(await db.tlsHandshakes()).toBe(1)
+  })
+
+  it('a real proxy that closed an mTLS handshake its client did not finish is a warning naming it and the count', async () => {
+    const db = await startRealProxy('db', {signer: issuer, anchorPem: anchor.certPem}, closers)
+    expect((await check([db.local])).MESH3005).toEqual({result: 'success', error: ''})
+    await unfinishedHandshake(db)
+    const r = await check([db.local, await proxy('web')])
+    expect(r.MESH3005).toEqual({result: 'warning', error: '1 of 2 proxies closed unfinished mTLS handshakes: demo/db: 1 inbound mTLS handshake did not finish (tls_handshake)'})
   })
 
   it('a proxy whose /ready answers 503 fails readiness, naming it', async () => {

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseLocalState} from '../../src/check/data-plane/local-state.js'
 import {generateIssuer, generateTrustAnchor, type CaMaterial} from '../../src/tls/index.js'
 import {runMesh} from '../helpers/run.js'
-import {startLocalProxy} from './local-proxies.js'
+import {startLocalProxy, startRealProxy, unfinishedHandshake} from './local-proxies.js'
 import {schemaProblems} from './schema.js'
 
 const closers: Array<() => Promise<void>> = []
@@ -36,7 +36,7 @@ describe('mesh check --proxy --local-state', () => {
     const doc = JSON.parse(r.stdout) as {success: boolean; categories: Array<{categoryName: string; checks: Array<{id: string; result: string}>}>}
     expect(schemaProblems(doc)).toEqual([])
     expect(doc.categories.map((c) => c.categoryName)).toEqual(['mesh-data-plane'])
-    expect(doc.categories[0]!.checks.map((c) => `${c.id}:${c.result}`)).toEqual(['MESH3001:success', 'MESH3002:success', 'MESH3003:success', 'MESH3004:success'])
+    expect(doc.categories[0]!.checks.map((c) => `${c.id}:${c.result}`)).toEqual(['MESH3001:success', 'MESH3002:success', 'MESH3003:success', 'MESH3004:success', 'MESH3005:success'])
     expect(r.exitCode).toBe(0)
   })
 
@@ -46,6 +46,25 @@ describe('mesh check --proxy --local-state', () => {
     expect(r.exitCode).toBe(1)
     expect(r.stdout).toContain('× data plane proxies are ready\n    1 of 2 proxies not ready: demo/api: /ready answered 503 (not ready)\n')
     expect(r.stdout.endsWith('Status check results are ×\n')).toBe(true)
+  })
+
+  it('a real proxy that closed an mTLS handshake its client did not finish: a warning naming it, in the table and in -o json (exit 0)', async () => {
+    const db = await startRealProxy('db', {signer: issuer, anchorPem: anchor.certPem}, closers)
+    const file = join(dir, 'handshake.json')
+    writeFileSync(file, JSON.stringify({version: '0.1.0', trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem, proxies: [db.local]}))
+    await unfinishedHandshake(db)
+    const warned = '1 of 1 proxies closed unfinished mTLS handshakes: demo/db: 1 inbound mTLS handshake did not finish (tls_handshake)'
+    const r = await runMesh(['check', '--proxy', '--local-state', file, '-o', 'json', '--expected-version', '0.1.0', '--kubeconfig', '/nonexistent'])
+    const doc = JSON.parse(r.stdout) as {success: boolean; categories: Array<{checks: Array<{id: string; result: string; error: string; hint: string}>}>}
+    expect(schemaProblems(doc)).toEqual([])
+    const check = doc.categories[0]!.checks.find((c) => c.id === 'MESH3005')!
+    expect(check).toMatchObject({result: 'warning', error: warned})
+    expect(check.hint).toContain('mesh explain <client> svc/<server>')
+    expect(doc.success).toBe(true)
+    expect(r.exitCode).toBe(0)
+    const table = await runMesh(['check', '--proxy', '--local-state', file, '--expected-version', '0.1.0', '--kubeconfig', '/nonexistent'])
+    expect(table.stdout).toContain(`‼ no proxy closed inbound mTLS handshakes that did not finish\n    ${warned}\n`)
+    expect(table.exitCode).toBe(0)
   })
 
   it('--local-state with --pre is a usage error', async () => {

@@ -1,5 +1,6 @@
 // mesh-data-plane (--proxy): every meshed proxy is ready, runs the control plane's version,
-// and holds (or would be given) a certificate the current trust anchors validate.
+// and holds (or would be given) a certificate the current trust anchors validate; and, as
+// warnings, what its metrics counted: detect timeouts, inbound mTLS handshakes left unfinished.
 import type {X509Certificate} from 'node:crypto'
 import {clusterSource} from '../data-plane/cluster-source.js'
 import type {DataPlaneSource, Expected, ProxyInfo} from '../data-plane/source.js'
@@ -112,6 +113,23 @@ export function dataPlane(): Category {
             }),
             list.length,
             'hit the detect timeout',
+          )
+        },
+      },
+      {
+        id: 'MESH3005',
+        description: 'no proxy closed inbound mTLS handshakes that did not finish',
+        hint: 'A client began an mTLS handshake with the proxy (its ClientHello named the proxy\'s identity) and did not finish it: it stalled past the handshake timeout (the detect timeout), half-closed, or sent bytes that are not TLS; the proxy closed the connection. Its GET /errors keeps the last ones (kind tls_handshake) with the client\'s address: `mesh explain <client> svc/<server>` shows those from a client, and the count per pod. Then read that client\'s proxy log (`kubectl -n <ns> logs <client-pod> -c mesh-proxy`) and look at the path between them (one that drops large packets stalls a handshake at the certificates). The counts are totals since each proxy started.',
+        warning: true,
+        async run(ctx) {
+          const list = await proxies(ctx)
+          summarize(
+            list.flatMap((p) => {
+              const n = p.tlsHandshakes ?? 0
+              return n > 0 ? [`${key(p)}: ${n} inbound mTLS handshake${n === 1 ? '' : 's'} did not finish (tls_handshake)`] : []
+            }),
+            list.length,
+            'closed unfinished mTLS handshakes',
           )
         },
       },

@@ -1,9 +1,10 @@
-// Reads a proxy's admin endpoint (:4191): /ready and the version in
-// mesh_proxy_build_info{version="..."} on /metrics. Transport-agnostic: the local source GETs
+// Reads a proxy's admin endpoint (:4191): /ready, and on /metrics the version in
+// mesh_proxy_build_info{version="..."} and the refusals the data plane checks report (detect
+// timeouts, unfinished mTLS handshakes). Transport-agnostic: the local source GETs
 // 127.0.0.1 directly, the cluster source goes through the API server's pod proxy.
 import {request} from 'node:http'
 import {DETECT_TIMEOUTS_FAMILY} from '../../metrics/detect-families.js'
-import {parseMetrics} from '../../metrics/parse.js'
+import {parseMetrics, type MetricFamily} from '../../metrics/parse.js'
 import type {DetectTimeoutCounts} from './source.js'
 
 export type AdminGet = (path: string) => Promise<{status: number; body: string}>
@@ -14,6 +15,8 @@ export interface AdminState {
   version?: string
   /** Connections that sent nothing recognisable within the detect timeout (mesh_proxy_refused_total{reason="detect_timeout"}), and on which ports. */
   detectTimeouts?: DetectTimeoutCounts
+  /** Inbound mTLS handshakes it closed unfinished (mesh_proxy_refused_total{direction="inbound",reason="tls_handshake"}). */
+  tlsHandshakes?: number
 }
 
 /** Largest /metrics body read from one proxy. */
@@ -25,11 +28,26 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
   if (!state.ready) state.notReadyReason = `/ready answered ${ready.status}${ready.body.trim() ? ` (${ready.body.trim().slice(0, 80)})` : ''}`
   const metrics = await get('/metrics')
   if (metrics.status === 200) {
-    state.version = buildVersion(metrics.body)
-    const timeouts = detectTimeouts(metrics.body)
+    const families = parse(metrics.body)
+    state.version = buildVersion(families)
+    const timeouts = detectTimeouts(families)
     if (timeouts) state.detectTimeouts = timeouts
+    const handshakes = tlsHandshakeRefusals(families)
+    if (handshakes !== undefined) state.tlsHandshakes = handshakes
   }
   return state
+}
+
+type Metrics = string | Map<string, MetricFamily> | undefined
+
+/** A /metrics text parsed once for the readers below; undefined when it does not parse. */
+function parse(text: Metrics): Map<string, MetricFamily> | undefined {
+  if (typeof text !== 'string') return text
+  try {
+    return parseMetrics(text)
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -37,31 +55,32 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
  * counts by port (ports past its series bound are "other": not listed); undefined when its
  * metrics do not say.
  */
-export function detectTimeouts(text: string): DetectTimeoutCounts | undefined {
-  try {
-    const families = parseMetrics(text)
-    const family = families.get('mesh_proxy_refused_total')
-    if (!family) return undefined
-    const sum = (d: string) => family.samples.filter((s) => s.labels.reason === 'detect_timeout' && s.labels.direction === d).reduce((a, s) => a + s.value, 0)
-    const out: DetectTimeoutCounts = {inbound: sum('inbound'), outbound: sum('outbound')}
-    const byPort = families.get(DETECT_TIMEOUTS_FAMILY)
-    if (byPort) {
-      const ports = (d: string) => byPort.samples.filter((s) => s.labels.direction === d && s.value > 0 && /^\d{1,5}$/.test(s.labels.port ?? '')).map((s) => Number(s.labels.port)).sort((a, b) => a - b)
-      out.ports = {inbound: ports('inbound'), outbound: ports('outbound')}
-    }
-    return out
-  } catch {
-    return undefined
+export function detectTimeouts(text: Metrics): DetectTimeoutCounts | undefined {
+  const families = parse(text)
+  const family = families?.get('mesh_proxy_refused_total')
+  if (!families || !family) return undefined
+  const sum = (d: string) => family.samples.filter((s) => s.labels.reason === 'detect_timeout' && s.labels.direction === d).reduce((a, s) => a + s.value, 0)
+  const out: DetectTimeoutCounts = {inbound: sum('inbound'), outbound: sum('outbound')}
+  const byPort = families.get(DETECT_TIMEOUTS_FAMILY)
+  if (byPort) {
+    const ports = (d: string) => byPort.samples.filter((s) => s.labels.direction === d && s.value > 0 && /^\d{1,5}$/.test(s.labels.port ?? '')).map((s) => Number(s.labels.port)).sort((a, b) => a - b)
+    out.ports = {inbound: ports('inbound'), outbound: ports('outbound')}
   }
+  return out
 }
 
-export function buildVersion(text: string): string | undefined {
-  try {
-    const family = parseMetrics(text).get('mesh_proxy_build_info')
-    return family?.samples.find((s) => s.labels.version)?.labels.version
-  } catch {
-    return undefined
-  }
+/**
+ * The inbound mTLS handshakes a proxy closed unfinished (a client whose ClientHello named it
+ * stalled or half-closed until the handshake timeout, or sent what is not TLS); undefined when
+ * its metrics do not say (no refusals family, or a proxy before the reason: no such series).
+ */
+export function tlsHandshakeRefusals(text: Metrics): number | undefined {
+  const samples = parse(text)?.get('mesh_proxy_refused_total')?.samples.filter((s) => s.labels.reason === 'tls_handshake' && s.labels.direction === 'inbound')
+  return samples && samples.length > 0 ? samples.reduce((a, s) => a + s.value, 0) : undefined
+}
+
+export function buildVersion(text: Metrics): string | undefined {
+  return parse(text)?.get('mesh_proxy_build_info')?.samples.find((s) => s.labels.version)?.labels.version
 }
 
 /** A GET against a loopback admin URL, bounded in time and size. */

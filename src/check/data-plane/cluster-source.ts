@@ -76,7 +76,7 @@ export function clusterSource(ctx: CheckContext): DataPlaneSource {
             return res
           })
           successes++
-          Object.assign(infos[i]!, {ready: state.ready && infos[i]!.ready, ...(state.version ? {version: state.version} : {}), ...(state.detectTimeouts ? {detectTimeouts: state.detectTimeouts} : {})})
+          Object.assign(infos[i]!, {ready: state.ready && infos[i]!.ready, ...(state.version ? {version: state.version} : {}), ...(state.detectTimeouts ? {detectTimeouts: state.detectTimeouts} : {}), ...(state.tlsHandshakes !== undefined ? {tlsHandshakes: state.tlsHandshakes} : {})})
           if (!state.ready) infos[i]!.notReadyReason = state.notReadyReason
         } catch {
           failures++ // keep what the pod's status says

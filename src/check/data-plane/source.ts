@@ -17,6 +17,8 @@ export interface ProxyInfo {
   certificatePem?: string
   /** Connections that hit the detect timeout since it started, when its metrics say. */
   detectTimeouts?: DetectTimeoutCounts
+  /** Inbound mTLS handshakes it closed unfinished since it started (reason tls_handshake), when its metrics say. */
+  tlsHandshakes?: number
 }
 
 export interface DetectTimeoutCounts {
