@@ -3,7 +3,7 @@ import {BaseCommand, clusterDomainFlag, controlPlaneNamespaceFlag, outputFlag, t
 
 export default class Explain extends BaseCommand<typeof Explain> {
   static override summary = 'Explain why traffic from a workload to a Service fails: one reason chain, from discovery to certificates.'
-  static override description = `Reads, in order: what the destination service tells a proxy (no such Service, no endpoints), each destination pod's inbound policy against the source's identity and the refusals its proxy counted, whether each side trusts the anchor the other's certificate chains to, protocol detection timeouts, the source proxies' connect failures and ejections, and the last errors both proxies recorded (when they serve them). Each step is √ (fine), × (a problem) or ? (cannot tell, and why). The first problem is the cause, with its fix.
+  static override description = `Reads, in order: what the destination service tells a proxy (no such Service, no endpoints), each destination pod's inbound policy against the source's identity and the refusals its proxy counted, whether each side trusts the anchor the other's certificate chains to and the mTLS handshakes the destination's proxies closed unfinished, protocol detection timeouts, the source proxies' connect failures and ejections, and the last errors both proxies recorded (when they serve them). Each step is √ (fine), × (a problem) or ? (cannot tell, and why). The first problem is the cause, with its fix.
 Everything goes through the API server: the destination stream through the service proxy (\`get services/proxy\` on mesh-dst), the proxies' admin ports through the pod proxy (\`get pods/proxy\`).`
   static override examples = [
     '<%= config.bin %> explain deploy/web svc/books -n shop',

@@ -3,8 +3,10 @@
 //   discovery     what the destination service tells a proxy (no such service, no endpoints)
 //   policy        each destination pod's inbound policy against the source's identity, and the
 //                 refusals its proxy counted (mesh_proxy_inbound_policy_refused_total)
-//   certificates  whether each side trusts the anchor the other's certificate chains to, and the
-//                 untrusted_certificate refusals counted
+//   certificates  whether each side trusts the anchor the other's certificate chains to, the
+//                 untrusted_certificate refusals counted, and the mTLS handshakes each destination
+//                 proxy closed unfinished (mesh_proxy_refused_total{direction="inbound",
+//                 reason="tls_handshake"}: a client stalled, half-closed or sent what is not TLS)
 //   detection     protocol detection timeouts counted on the Service's ports
 //                 (mesh_proxy_detect_timeouts_total{port}; older proxies: mesh_proxy_refused_total
 //                 {reason="detect_timeout"}, any port) that discovery does not mark opaque
@@ -29,7 +31,7 @@ import {readIssuerChain} from './explain-issuer.js'
 import {queryDestination, type DestinationView} from './destination-view.js'
 import {readCurrentAnchors} from './identity-command.js'
 import {parseJsonObject, readProxyIdentities, sha256Of, type ProxyIdentityState} from './identity-report.js'
-import {adminGet, parseTarget, podsOf, proxyEnv, proxyPod, type ProxyPod} from './pods.js'
+import {adminGet, parseTarget, podProxyBase, podsOf, proxyEnv, proxyPod, type ProxyPod} from './pods.js'
 import {verifyChain} from '../tls/verify.js'
 
 export type StepName = 'discovery' | 'policy' | 'certificates' | 'detection' | 'endpoints' | 'errors'
@@ -42,6 +44,9 @@ export interface ExplainStep {
   /** detection: the ports to mark opaque. */
   ports?: number[]
 }
+
+/** A step as built: `fix`, when the step knows its own, is the cause's fix instead of fixFor's (not printed with the step). */
+type BuiltStep = ExplainStep & {fix?: string}
 
 export interface Explanation {
   namespace: string
@@ -136,21 +141,21 @@ export async function explain(kube: Kube, f: ExplainFlags): Promise<Explanation>
   ])
   const clusterIps = [...(svc.spec?.clusterIPs ?? []), svc.spec?.clusterIP ?? ''].filter((x) => x && x !== 'None')
   const matchPort = (a: string | undefined): boolean => ports.some((p) => authorityMatcher(target.name, toNs, clusterIps, p, f.clusterDomain)(a))
-  const steps: ExplainStep[] = [
+  const built: BuiltStep[] = [
     discoveryStep(views),
     policyStep(fromPods, toPods, toSide, views),
-    certificateStep(fromIds, toIds, toSide, current, issuerChain),
+    certificateStep(fromIds, toIds, toSide, current, issuerChain, toPods),
     detectionStep(fromSide, toSide, views, ports),
     endpointsStep(fromSide, views, matchPort),
     await errorsStep(kube, fromPods, toPods, matchPort),
   ]
-  const first = steps.find((s) => s.state === 'problem' && s.step !== 'errors')
+  const first = built.find((s) => s.state === 'problem' && s.step !== 'errors')
   return {
     namespace: ns,
     from: {target: f.from, pods: fromPods.map((p) => p.name), identities: [...new Set(fromPods.map((p) => p.identity ?? 'not meshed'))]},
     to: {service: target.name, namespace: toNs, authorities, pods: toPods.map((p) => p.name)},
-    steps,
-    ...(first ? {cause: {step: first.step, summary: first.summary, fix: fixFor(first, target.name, toNs, views)}} : {}),
+    steps: built.map(({fix: _fix, ...s}) => s),
+    ...(first ? {cause: {step: first.step, summary: first.summary, fix: first.fix ?? fixFor(first, target.name, toNs, views)}} : {}),
   }
 }
 
@@ -217,7 +222,7 @@ function anchorOf(chain: X509Certificate[], anchors: X509Certificate[]): X509Cer
   return anchors.find((a) => leaf && !verifyChain({leaf, intermediates: rest, anchors: [a], ignoreValidity: true}))
 }
 
-function certificateStep(from: ProxyIdentityState[], to: ProxyIdentityState[], toSide: Side, current: X509Certificate[] | undefined, issuer: X509Certificate[] | undefined): ExplainStep {
+function certificateStep(from: ProxyIdentityState[], to: ProxyIdentityState[], toSide: Side, current: X509Certificate[] | undefined, issuer: X509Certificate[] | undefined, toPods: ProxyPod[]): BuiltStep {
   const details: string[] = []
   let problems = 0
   const allAnchors = [...(current ?? []), ...from.flatMap((s) => s.trustAnchors.filter((a): a is X509Certificate => 'raw' in a)), ...to.flatMap((s) => s.trustAnchors.filter((a): a is X509Certificate => 'raw' in a))]
@@ -241,8 +246,29 @@ function certificateStep(from: ProxyIdentityState[], to: ProxyIdentityState[], t
   }
   const untrusted = to.reduce((a, s) => a + sum(toSide.metrics.get(s.name), 'mesh_proxy_inbound_policy_refused_total', (l) => l.reason === 'untrusted_certificate'), 0)
   if (untrusted > 0) details.push(`the destination proxies closed ${untrusted} connections whose client certificate did not verify (untrusted_certificate)`)
+  // Handshakes a client began with a destination proxy (its ClientHello named the proxy) and did
+  // not finish: counted by the proxy that closed them, whoever the client was (the counter has no
+  // peer; its GET /errors entries, in the errors step, name the clients of this pair).
+  const unfinished = to.map((s) => [s.name, sum(toSide.metrics.get(s.name), 'mesh_proxy_refused_total', (l) => l.reason === 'tls_handshake' && l.direction === 'inbound')] as const).filter(([, n]) => n > 0)
+  const handshakes = unfinished.reduce((a, [, n]) => a + n, 0)
+  for (const [pod, n] of unfinished) details.push(`destination ${pod}: its proxy closed ${fmtCount(n, 'inbound mTLS handshake')} that did not finish (tls_handshake): a client stalled past the handshake timeout, half-closed, or sent bytes that are not TLS`)
   if (!issuerAnchor && !from.some((s) => s.chain)) details.push('the issuer could not be read (Secret access) and no proxy reports its certificate: the anchors were compared with what each side trusts only')
   if (problems > 0 || untrusted > 0) return {step: 'certificates', state: 'problem', summary: problems > 0 ? 'a side does not trust the anchor the other\'s certificate chains to: the handshake fails' : `${untrusted} client certificates did not verify`, details}
+  // Unfinished handshakes are a problem of this step, as untrusted_certificate refusals are (a
+  // count > 0 since the proxy started), but the least certain one: a trust finding above is the
+  // summary and the fix when there is one, and an earlier step's problem is the cause before this
+  // step's (the first problem is the cause). So they are the cause only when nothing before them
+  // is a problem: the count > 0, and discovery, policy and the anchors are fine (or, for the
+  // anchors, unknown).
+  if (handshakes > 0) {
+    const pods = unfinished.map(([pod]) => pod)
+    const pod = toPods.find((p) => p.name === pods[0])!
+    return {
+      step: 'certificates', state: 'problem', details,
+      summary: `the destination ${pods.length === 1 ? 'proxy' : 'proxies'} closed ${fmtCount(handshakes, 'mTLS handshake')} that did not finish (${pods.join(', ')}): a client began one and stalled, half-closed or sent bytes that are not TLS`,
+      fix: `Find the client: the errors step lists the source's unfinished handshakes (kind tls_handshake, with its address), and the destination proxy's GET /errors every client's: \`kubectl get --raw ${podProxyBase(pod.namespace, pod.name, pod.adminPort)}${ADMIN_ERRORS_PATH}\`. Read that client's proxy log (\`kubectl logs <client pod> -c mesh-proxy\`) and look at the path between them: one that drops large packets stalls a handshake at the certificates. The counts are totals since each proxy started: \`mesh diagnostics proxy-metrics po/${pod.name} -n ${pod.namespace} | grep tls_handshake\` shows whether they move.`,
+    }
+  }
   if (!issuerAnchor && !from.some((s) => s.chain)) return {step: 'certificates', state: 'unknown', summary: 'cannot tell which anchor certificates chain to', details}
   return {step: 'certificates', state: 'ok', summary: 'both sides trust the anchor the other\'s certificate chains to', details}
 }

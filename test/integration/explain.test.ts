@@ -11,7 +11,8 @@
  * web's proxy finds its endpoints with its own destination client (mTLS to the destination
  * service, as in a pod). `mesh identity` reads the same proxies.
  * One failing pair per cause; `explain` must name it: no endpoints, all endpoints ejected, policy
- * denied, protocol detection timeout, untrusted certificate.
+ * denied, protocol detection timeout, untrusted certificate, an mTLS handshake a client left
+ * unfinished.
  * Root only (veth, network namespace).
  */
 import {randomBytes} from 'node:crypto'
@@ -41,6 +42,7 @@ import {X509Certificate} from 'node:crypto'
 import {startLocalIdentity, type LocalIdentity} from '../helpers/local-identity.js'
 import {eventuallyWith} from '../helpers/eventually.js'
 import {requireRoot} from '../helpers/needs.js'
+import {stalledHandshake} from '../helpers/tls-handshake.js'
 import {closeServer, quietLog, request, startEchoApp, type EchoApp} from '../proxy/helpers.js'
 import {serviceProxyRoute, type ServiceProxyRoute} from '../tap/service-proxy.js'
 import {core, finalizeNamespace, kc, mesh} from './install-helpers.js'
@@ -129,7 +131,7 @@ let foreignIds: LocalIdentity
 let tmp: string
 const pods: PodProxy[] = []
 let web: PodProxy
-let ip: Record<'web' | 'dead' | 'locked' | 'db' | 'vault', string>
+let ip: Record<'web' | 'dead' | 'locked' | 'db' | 'vault' | 'gate', string>
 const saved: {configMap?: k8s.V1ConfigMap; secret?: k8s.V1Secret} = {}
 
 /** The cluster's anchors and issuer in mesh-system, as `mesh install` writes them (the old ones kept to put back). */
@@ -163,9 +165,9 @@ async function service(name: string, backends: Array<{name: string; ip: string}>
 
 
 beforeAll(async () => {
-  route = await serviceProxyRoute(kc, {podIps: 5})
-  const [w, d, l, b, v] = route.podIps
-  ip = {web: w!, dead: d!, locked: l!, db: b!, vault: v!}
+  route = await serviceProxyRoute(kc, {podIps: 6})
+  const [w, d, l, b, v, g] = route.podIps
+  ip = {web: w!, dead: d!, locked: l!, db: b!, vault: v!, gate: g!}
   const anchor = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'root.explain.test'})
   cluster = {anchor, issuer: await generateIssuer(anchor, {keyType: 'ecdsa'})}
   const other = await generateTrustAnchor({keyType: 'ecdsa', commonName: 'foreign.explain.test'})
@@ -174,7 +176,7 @@ beforeAll(async () => {
   clusterIds = await identityService(cluster, 'cluster')
   foreignIds = await identityService(foreign, 'foreign')
   await core.createNamespace({body: {metadata: {name: ns}}})
-  for (const sa of ['web', 'dead', 'locked', 'db', 'vault']) await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: sa}}})
+  for (const sa of ['web', 'dead', 'locked', 'db', 'vault', 'gate']) await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: sa}}})
   await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({namespace: ns, body: {
     metadata: {name: 'web'},
     spec: {selector: {matchLabels: {app: 'web'}}, template: {metadata: {labels: {app: 'web'}}, spec: {containers: [{name: 'app', image: 'app'}]}}},
@@ -190,6 +192,8 @@ beforeAll(async () => {
   pods.push(await meshedPod('db-0', {sa: 'db', ip: ip.db, ids: clusterIds}))
   // vault-0 was injected (and certified) under another anchor.
   pods.push(await meshedPod('vault-0', {sa: 'vault', ip: ip.vault, ids: foreignIds}))
+  // gate-0: a client will begin an mTLS handshake with its proxy and stall.
+  pods.push(await meshedPod('gate-0', {sa: 'gate', ip: ip.gate, ids: clusterIds}))
   web = await meshedPod('web-0', {sa: 'web', ip: ip.web, ids: clusterIds, discover: true})
   pods.push(web)
   await service('empty', [])
@@ -197,6 +201,7 @@ beforeAll(async () => {
   await service('locked', [{name: 'locked-0', ip: ip.locked}])
   await service('db', [{name: 'db-0', ip: ip.db}])
   await service('vault', [{name: 'vault-0', ip: ip.vault}])
+  await service('gate', [{name: 'gate-0', ip: ip.gate}])
 }, 120_000)
 
 afterAll(async () => {
@@ -287,6 +292,31 @@ describe('mesh explain names the cause of a failing pair', () => {
     expect(e.cause!.fix).toContain('mesh identity rotate-anchor')
     // The source proxy recorded the server certificate that did not verify, naming vault's identity.
     expect(stepOf(e, 'errors').details.join('\n')).toMatch(new RegExp(`web-0 outbound ${idOf('vault').replaceAll('.', '\\.')} ${authority('vault').replaceAll('.', '\\.')}: untrusted_certificate: `))
+  })
+
+  it('unfinished mTLS handshake: a client (from web-0\'s address) began one with the destination\'s proxy and stalled until the handshake timeout', async () => {
+    // A ClientHello naming gate's identity, then nothing: gate's proxy closes it at its handshake timeout (300 ms here) and counts tls_handshake.
+    await stalledHandshake({host: ip.gate, port: PORT, servername: idOf('gate'), localAddress: ip.web})
+    const e = await eventually('the unfinished handshake counted', async () => {
+      const x = await explain('gate')
+      return stepOf(x, 'certificates').state === 'problem' ? x : undefined
+    })
+    for (const s of ['discovery', 'policy']) expect(stepOf(e, s).state, s).toBe('ok')
+    expect(e.cause).toMatchObject({step: 'certificates', summary: 'the destination proxy closed 1 mTLS handshake that did not finish (gate-0): a client began one and stalled, half-closed or sent bytes that are not TLS'})
+    expect(stepOf(e, 'certificates').details).toContain('destination gate-0: its proxy closed 1 inbound mTLS handshake that did not finish (tls_handshake): a client stalled past the handshake timeout, half-closed, or sent bytes that are not TLS')
+    // The fix finds the client: the proxy's GET /errors through the pod proxy, the client's proxy log, whether the count moves.
+    const admin = pods.find((p) => p.admin.address.host === ip.gate)!.admin.address.port
+    expect(e.cause!.fix).toContain(`\`kubectl get --raw /api/v1/namespaces/${ns}/pods/gate-0:${admin}/proxy/errors\``)
+    expect(e.cause!.fix).toContain('kubectl logs <client pod> -c mesh-proxy')
+    expect(e.cause!.fix).toContain(`mesh diagnostics proxy-metrics po/gate-0 -n ${ns} | grep tls_handshake`)
+    expect(e.cause!.fix).not.toContain('rotate-anchor')
+    // gate's proxy recorded it with the client's address, web-0's: an error of this pair.
+    expect(stepOf(e, 'errors').details.join('\n')).toMatch(new RegExp(`gate-0 inbound ${ip.web.replaceAll('.', '\\.')}:\\d+( \\S+)?: tls_handshake: the mTLS handshake did not finish: `))
+    // The table: the step marked a problem, and the cause.
+    const r = await mesh('explain', 'deploy/web', 'svc/gate', '-n', ns)
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain('× certificates the destination proxy closed 1 mTLS handshake that did not finish (gate-0)')
+    expect(r.stdout).toContain('Cause: certificates: the destination proxy closed 1 mTLS handshake')
   })
 
   it('no endpoints: the source proxy\'s NO_ENDPOINTS answers are the pair\'s errors (they name the Service, no peer)', async () => {
