@@ -27,7 +27,12 @@ export function readPeerCertificate(addr: PeerAddress, timeoutMs = 3000): Promis
       // Closed once what is queued is written: destroyed at once, the client's Finished (still
       // queued when secureConnect fires) may never leave, and the server counts the handshake
       // unfinished (a mesh proxy: tls_handshake, MESH3005).
-      socket.end(() => socket.destroy())
+      // (bounded: a peer that stops reading cannot hold the command open)
+      const bound = setTimeout(() => socket.destroy(), 1000)
+      socket.end(() => {
+        clearTimeout(bound)
+        socket.destroy()
+      })
       if (pems.length === 0) reject(new Error(`${addr.host}:${addr.port} presented no certificate`))
       else resolve(pems.join(''))
     })
