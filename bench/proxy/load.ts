@@ -39,6 +39,8 @@ export interface OpenLoopRun {
   lat: Float64Array
   ok: number
   seconds: number
+  /** when request 0 was meant to go, epoch ms (request i: `start + i * 1000 / rate`) */
+  start: number
 }
 
 /** Node's own http client (an http.Agent, keep-alive), for comparison with rawClient. */
@@ -75,7 +77,7 @@ export function openLoopRun(client: Client, rate: number, seconds: number): Prom
       if (good) ok++
       if (++done === total) {
         clearInterval(timer)
-        resolve({lat, ok, seconds: (performance.now() - t0) / 1000})
+        resolve({lat, ok, seconds: (performance.now() - t0) / 1000, start: performance.timeOrigin + t0})
       }
     }
     const tick = (): void => {

@@ -3,6 +3,7 @@
 //   node bench/proxy/relay.mjs <listen port> <upstream port>
 import net from 'node:net'
 import process from 'node:process'
+if (process.env.MESH_BENCH_PAUSES) await import('./pauses.mjs')
 const [listen, upstream] = process.argv.slice(2).map(Number)
 net.createServer((down) => {
   const up = net.connect(upstream, '127.0.0.1')

@@ -15,6 +15,7 @@
 // thread milliseconds, young generation and the rest apart) and, on SIGUSR2, appends the totals
 // so far and the young generation's committed size as one JSON line to that file (codec-ab.ts
 // --gc: GC per request and its share of the proxy's CPU, phase by phase). No forced GC.
+// MESH_BENCH_PAUSES=<file> records every GC pause with its start time (pauses.mjs, stalls.ts).
 // (The global process, and node:module by getBuiltinModule: an ES import of a builtin reads all
 // its exports, which costs memory the image's bin/run.js does not spend.)
 import {writeFileSync} from 'node:fs'
@@ -57,6 +58,7 @@ if (process.env.MESH_BENCH_STATS) {
     appendFileSync(file, JSON.stringify({pid: process.pid, at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss, handles: types}) + '\n')
   })
 }
+if (process.env.MESH_BENCH_PAUSES) await import('./pauses.mjs')
 if (process.env.MESH_BENCH_GC) {
   const {appendFileSync} = process.getBuiltinModule('node:fs')
   const {PerformanceObserver, constants} = process.getBuiltinModule('node:perf_hooks')
