@@ -1,8 +1,9 @@
 // Processes under test: spawning, readiness, CPU time and RSS from /proc, free ports.
 import {spawn, type ChildProcess} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {createWriteStream, readdirSync, readFileSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import {join} from 'node:path'
 
 const TICKS_PER_SECOND = 100
 
@@ -29,6 +30,26 @@ export function cpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6
+}
+
+/**
+ * utime + stime of a process's threads other than its main one, in microseconds: for Node, V8's
+ * workers (concurrent compilation, GC marking and sweeping; named V8Worker on Node 24) and
+ * libuv's; 0 for a process with one thread (nginx's worker).
+ */
+export function backgroundCpuMicros(pid: number): number {
+  let ticks = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (tid === String(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // (a thread that ended between the listing and the read)
+    }
+  }
+  return (ticks / TICKS_PER_SECOND) * 1e6
 }
 
 /** CPU of this process (own: the Node generator) and of its reaped children (h2load), in µs. */
@@ -63,8 +84,15 @@ export function anonMB(pid: number): number {
   return statusMB(pid, 'RssAnon')
 }
 
+/**
+ * Starts a process of the bench; its stdout is dropped, or written to `<dir>/<pid>.out` when its
+ * environment has MESH_BENCH_STDOUT_DIR=<dir> (V8's --trace-gc and the like print there).
+ */
 export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(cmd, args, {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+  const vars = {...process.env, ...env}
+  const outDir = vars.MESH_BENCH_STDOUT_DIR
+  const child = spawn(cmd, args, {env: vars, stdio: ['ignore', outDir ? 'pipe' : 'ignore', 'pipe']})
+  if (outDir) child.stdout!.pipe(createWriteStream(join(outDir, `${child.pid}.out`)))
   let err = ''
   child.stderr!.on('data', (d: Buffer) => { if (err.length < 4000) err += d })
   child.on('exit', (code, sig) => { if ((code && code !== 0) || (sig && sig !== 'SIGTERM' && sig !== 'SIGKILL')) process.stderr.write(`${cmd} exited ${code ?? sig}: ${err}\n`) })

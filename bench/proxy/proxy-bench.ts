@@ -19,8 +19,12 @@
 // `mesh proxy` through tsx and oclif instead (more memory, same data path).
 // The open loop's client is raw-client.ts (MESH_BENCH_GENERATOR=node: Node's http client, which
 // takes twice the CPU per request from the machine the paths share).
-// Every path gets the same warm-up (1 s closed loop, then 2 s at 1,000 rps, discarded) before
-// its measured fixed-rate phase. The closed-loop maximum uses h2load (a C generator, so the
+// Every path gets the same warm-up before its measured fixed-rate phase: 1 s closed loop, then
+// 1,000 rps until its JIT has settled (warmUp: its processes' threads other than the main one,
+// V8's compilers and GC workers, quiet for two windows in a row, and at least WARM_MIN_S),
+// discarded; its length and the CPU per request at its start and end are printed (what a
+// proxy's first seconds under load cost). --warm-up=N warms every path N s instead (2: the
+// bench before the rule). The closed-loop maximum uses h2load (a C generator, so the
 // generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
 // CPU the generator and the app spend per request is printed, so the split is visible.
 // Needs: nginx (apt-get install -y nginx), h2load (nghttp2-client). 1 KiB responses, HTTP/1.1.
@@ -44,7 +48,7 @@ import {fileURLToPath} from 'node:url'
 import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop, hasH2load} from './h2load.js'
 import {closedLoop, OPEN_LOOP_GENERATOR, openLoop, openLoopClient, openLoopRun, summarize, type LoadResult} from './load.js'
-import {cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, SETTLE_MS, start, stop, waitHttp} from './procs.js'
+import {backgroundCpuMicros, cpuMicros, freePort, privateMB, rssMB, selfCpuMicros, SETTLE_MS, start, stop, waitHttp} from './procs.js'
 import {buildDist, direct, HOST, meshPair, meshTlsPair, nginxPair, nginxTlsPair, nodeRelayPair, type Setup} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 8)
@@ -54,6 +58,18 @@ const WORKERS = 32
 const ROUNDS = Math.max(1, Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3) || 3)
 const H2LOAD = !process.argv.includes('--node-max') && hasH2load()
 /** --soak=N: N seconds more of the plaintext mesh pair at 1,000 rps, its heap and handles sampled. */
+/** The warm-up at 1,000 rps (warmUp): windows of WARM_WINDOW_S; at least WARM_MIN_S, at most WARM_MAX_S; --warm-up=N: N s. */
+const WARM_WINDOW_S = 2
+const WARM_FIXED_S = Number(process.argv.find((a) => a.startsWith('--warm-up='))?.slice(10) ?? NaN)
+/**
+ * V8's memory reducer collects ~8 s after the first full GC the load causes, with
+ * `--optimize-for-size` under load too, and code that embedded the maps it frees deoptimizes
+ * and is compiled again: a quiet stretch before it is not the JIT settled.
+ */
+const WARM_MIN_S = 12
+const WARM_MAX_S = 60
+/** A window is quiet when each process's background threads spent at most this per request. */
+const WARM_QUIET_US = 5
 const SOAK = Number(process.argv.find((a) => a.startsWith('--soak='))?.slice(7) ?? 0) || 0
 const STATS_FILE = SOAK > 0 ? join(mkdtempSync(join(tmpdir(), 'mesh-bench-soak-')), 'stats.jsonl') : undefined
 /** Environment of the mesh proxies only: the injected runtime tuning, then --proxy-env. */
@@ -83,7 +99,41 @@ interface PathResult {
   /** CPU µs per request of the load generator and of the app, at 1,000 rps and at max. */
   generatorUsPerReq: {at1000: number, atMax: number}
   appUsPerReq: {at1000: number, atMax: number}
-  procs: {label: string, rssStartMB: number, rssIdleMB: number, privateIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number}[]
+  procs: {label: string, rssStartMB: number, rssIdleMB: number, privateIdleMB: number, rssLoadMB: number, privateLoadMB: number, cpuUsPerReq1000: number, cpuUsPerReqMax: number, backgroundUsPerReq1000: number}[]
+  warmUp: WarmUp
+}
+
+/** A path's warm-up at 1,000 rps: how long, whether its JIT settled, and each process's CPU µs per request in its first and last window (all threads; background threads apart). */
+interface WarmUp { seconds: number, settled: boolean, first: {cpu: number, background: number}[], last: {cpu: number, background: number}[] }
+
+/**
+ * Warms a path at 1,000 rps in windows of WARM_WINDOW_S until its JIT has settled: for at least
+ * WARM_MIN_S, then until two windows in a row in which every process's background threads (V8's
+ * concurrent compilers and GC workers) spent at most WARM_QUIET_US per request; WARM_MAX_S at most.
+ */
+async function warmUp(setup: Setup): Promise<WarmUp> {
+  const client = openLoopClient(setup.port, HOST)
+  const pids = setup.procs.map((p) => p.pid)
+  const windows: {cpu: number, background: number}[][] = []
+  let quietInARow = 0
+  let seconds = 0
+  try {
+    while (true) {
+      const c0 = pids.map(cpuMicros)
+      const b0 = pids.map(backgroundCpuMicros)
+      const span = Number.isFinite(WARM_FIXED_S) ? Math.min(WARM_WINDOW_S, WARM_FIXED_S - seconds) : WARM_WINDOW_S
+      const run = await openLoopRun(client, 1000, span)
+      seconds += span
+      const n = Math.max(1, run.lat.length)
+      const w = pids.map((pid, i) => ({cpu: (cpuMicros(pid) - c0[i]) / n, background: (backgroundCpuMicros(pid) - b0[i]) / n}))
+      windows.push(w)
+      quietInARow = w.every((x) => x.background <= WARM_QUIET_US) ? quietInARow + 1 : 0
+      if (Number.isFinite(WARM_FIXED_S) ? seconds >= WARM_FIXED_S : (seconds >= WARM_MIN_S && quietInARow >= 2) || seconds >= WARM_MAX_S) break
+    }
+  } finally {
+    client.close()
+  }
+  return {seconds, settled: quietInARow >= 2, first: windows[0], last: windows[windows.length - 1]}
 }
 
 /** CPU of the measured processes (the path's proxies, then the app) and of this process. */
@@ -96,15 +146,17 @@ function cpuNow(pids: number[]): {procs: number[], gen: {own: number, children: 
  * so that the machine's drift over the run hits every path alike (the targets compare paths);
  * each path's latencies over its rounds make one histogram, its CPU is summed over them.
  */
-async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, rounds: LoadResult[], cpuUs: number[], genUs: number, appUs: number}[]> {
-  const acc = setups.map((s) => ({lat: [] as Float64Array[], rounds: [] as LoadResult[], cpu: s.procs.map(() => 0), gen: 0, app: 0, client: openLoopClient(s.port, HOST)}))
+async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fixed1000: LoadResult, rounds: LoadResult[], cpuUs: number[], backgroundUs: number[], genUs: number, appUs: number}[]> {
+  const acc = setups.map((s) => ({lat: [] as Float64Array[], rounds: [] as LoadResult[], cpu: s.procs.map(() => 0), background: s.procs.map(() => 0), gen: 0, app: 0, client: openLoopClient(s.port, HOST)}))
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, s] of setups.entries()) {
       const a = acc[i]
       const pids = [...s.procs.map((p) => p.pid), backendPid]
+      const b0 = s.procs.map((p) => backgroundCpuMicros(p.pid))
       const c0 = cpuNow(pids)
       const run = await openLoopRun(a.client, 1000, SECONDS / ROUNDS)
       const c1 = cpuNow(pids)
+      s.procs.forEach((p, j) => { a.background[j] += backgroundCpuMicros(p.pid) - b0[j] })
       a.lat.push(run.lat)
       a.rounds.push(summarize(run.lat.slice(), run.lat.length, run.ok, run.lat.length - run.ok, run.seconds))
       s.procs.forEach((_, j) => { a.cpu[j] += c1.procs[j] - c0.procs[j] })
@@ -123,13 +175,13 @@ async function fixedRatePhase(setups: Setup[], backendPid: number): Promise<{fix
     }
     const ok = a.rounds.reduce((t, r) => t + r.ok, 0)
     const seconds = a.rounds.reduce((t, r) => t + r.seconds, 0)
-    return {fixed1000: summarize(all, n, ok, n - ok, seconds), rounds: a.rounds, cpuUs: a.cpu.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
+    return {fixed1000: summarize(all, n, ok, n - ok, seconds), rounds: a.rounds, cpuUs: a.cpu.map((c) => c / n), backgroundUs: a.background.map((c) => c / n), genUs: a.gen / n, appUs: a.app / n}
   })
 }
 
 /** The closed-loop maximum, with CPU per request and RSS under load (`idleMB`: each proxy's RSS before any load). */
-async function measureMax(setup: Setup, backendPid: number, idle: {rss: number, priv: number, start: number}[]): Promise<Omit<PathResult, 'fixed1000' | 'rounds1000'>> {
-  const procs = setup.procs.map((p, i) => ({label: p.label, rssStartMB: idle[i].start, rssIdleMB: idle[i].rss, privateIdleMB: idle[i].priv, rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0}))
+async function measureMax(setup: Setup, backendPid: number, idle: {rss: number, priv: number, start: number}[]): Promise<Omit<PathResult, 'fixed1000' | 'rounds1000' | 'warmUp'>> {
+  const procs = setup.procs.map((p, i) => ({label: p.label, rssStartMB: idle[i].start, rssIdleMB: idle[i].rss, privateIdleMB: idle[i].priv, rssLoadMB: 0, privateLoadMB: 0, cpuUsPerReq1000: 0, cpuUsPerReqMax: 0, backgroundUsPerReq1000: 0}))
   const pids = [...setup.procs.map((p) => p.pid), backendPid]
   const c0 = cpuNow(pids)
   const max = H2LOAD ? await h2loadClosedLoop(setup.port, HOST, WORKERS, SECONDS) : await closedLoop(setup.port, HOST, WORKERS, SECONDS)
@@ -166,9 +218,11 @@ async function main(): Promise<void> {
     const idle = setups.map((s, i) => s.procs.map((p, j) => ({rss: rssMB(p.pid), priv: privateMB(p.pid), start: started[i][j]})))
     runtimeFloor = {rss: rssMB(floor.pid!), priv: privateMB(floor.pid!)}
     await stop([floor])
+    const warm: WarmUp[] = []
     for (const s of setups) {
       await closedLoop(s.port, HOST, 8, 1)
-      await openLoop(s.port, HOST, 1000, 2)
+      process.stderr.write(`warming ${s.name} at 1,000 rps...\n`)
+      warm.push(await warmUp(s))
     }
     process.stderr.write(`1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn...\n`)
     const fixed = await fixedRatePhase(setups, backend.pid!)
@@ -178,7 +232,8 @@ async function main(): Promise<void> {
       m.procs.forEach((p, j) => { p.cpuUsPerReq1000 = fixed[i].cpuUs[j] })
       m.generatorUsPerReq.at1000 = fixed[i].genUs
       m.appUsPerReq.at1000 = fixed[i].appUs
-      results.push({...m, fixed1000: fixed[i].fixed1000, rounds1000: fixed[i].rounds})
+      m.procs.forEach((p, j) => { p.backgroundUsPerReq1000 = fixed[i].backgroundUs[j] })
+      results.push({...m, fixed1000: fixed[i].fixed1000, rounds1000: fixed[i].rounds, warmUp: warm[i]})
     }
     const halfRate = Math.max(100, Math.round(results[1].max.rps / 2))
     for (const [i, s] of setups.entries()) {
@@ -197,6 +252,8 @@ async function main(): Promise<void> {
 interface SoakSample { at: number, heapUsed: number, rss: number, handles: Record<string, number> }
 interface SoakResult {
   seconds: number, rps: number, errors: number, samples: Record<string, SoakSample[]>
+  /** Each proxy's CPU µs per request in each tenth of the soak, and its background threads' (V8's compilers and GC workers). */
+  cpu: Record<string, {cpu: number, background: number}[]>
   /** Once the load stopped and its connections closed: each proxy's handles, against its count before the soak, and when. */
   drained: Record<string, {handles: number, baseline: number, afterMs: number}>
 }
@@ -216,8 +273,13 @@ async function soakRun(setup: Setup): Promise<SoakResult> {
   let errors = 0
   let ok = 0
   let seconds = 0
+  const cpu: SoakResult['cpu'] = Object.fromEntries(setup.procs.map((p) => [p.label, []]))
   for (let i = 0; i < 10; i++) {
+    const c0 = setup.procs.map((p) => cpuMicros(p.pid))
+    const b0 = setup.procs.map((p) => backgroundCpuMicros(p.pid))
     const run = await openLoopRun(client, 1000, every)
+    const n = Math.max(1, run.lat.length)
+    setup.procs.forEach((p, j) => cpu[p.label].push({cpu: (cpuMicros(p.pid) - c0[j]) / n, background: (backgroundCpuMicros(p.pid) - b0[j]) / n}))
     errors += run.lat.length - run.ok
     ok += run.ok
     seconds += run.seconds
@@ -248,7 +310,7 @@ async function soakRun(setup: Setup): Promise<SoakResult> {
     if (Object.values(drained).every((d) => d.handles <= d.baseline) || Date.now() - stopped >= DRAIN_MS) break
     await new Promise((r) => setTimeout(r, 1000))
   }
-  return {seconds, rps: ok / seconds, errors, samples, drained}
+  return {seconds, rps: ok / seconds, errors, samples, drained, cpu}
 }
 
 /** bench/tls-handshake.ts's lines (the mTLS handshake between two proxies), or why there are none. */
@@ -277,6 +339,12 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
     const per = r.procs.map((p) => `${p.label} ${fmt(p.cpuUsPerReq1000, 0)}/${fmt(p.cpuUsPerReqMax, 0)} us, ${fmt(p.rssStartMB, 1)}/${fmt(p.rssIdleMB, 1)}/${fmt(p.rssLoadMB, 1)} (${fmt(p.privateIdleMB, 1)}/${fmt(p.privateLoadMB, 1)}) MB`).join('; ')
     const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
     lines.push(`${r.name.padEnd(16)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
+  }
+  lines.push('', 'warm-up at 1,000 rps before the measured phases (per process: CPU us/req in the first window -> the last; background threads, i.e. V8\'s compilers and GC workers, in brackets):')
+  for (const r of results) {
+    const w = r.warmUp
+    const per = r.procs.map((p, i) => `${p.label} ${fmt(w.first[i].cpu, 0)} (${fmt(w.first[i].background, 1)}) -> ${fmt(w.last[i].cpu, 0)} (${fmt(w.last[i].background, 1)})`).join('; ')
+    lines.push(`  ${r.name.padEnd(16)} ${fmt(w.seconds, 0).padStart(3)} s${Number.isFinite(WARM_FIXED_S) ? ' (--warm-up)' : w.settled ? ', settled' : ', NOT settled'}${per ? `: ${per}` : ''}`)
   }
   // Each round against direct's round next to it, and the median over rounds: one stall of the
   // machine moves a pooled p99 but only one round's.
@@ -312,7 +380,7 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
   const list = (xs: number[]): string => xs.map((x) => fmt(x, 3)).join(', ')
   for (const r of [mesh, relay, nginx, mtls, nginxTls]) {
     const a = added(r)
-    lines.push(`  ${r.name}: added p50 ${fmt(a.p50, 3)}, p99 ${fmt(a.p99, 3)} ms; rounds p50 ${list(perRound(r, 'p50'))}, p99 ${list(perRound(r, 'p99'))} (median ${fmt(a.p99Median, 3)}); CPU us/req @1000 ${r.procs.map((p) => fmt(p.cpuUsPerReq1000, 0)).join('/')}, @max ${r.procs.map((p) => fmt(p.cpuUsPerReqMax, 0)).join('/')}`)
+    lines.push(`  ${r.name}: added p50 ${fmt(a.p50, 3)}, p99 ${fmt(a.p99, 3)} ms; rounds p50 ${list(perRound(r, 'p50'))}, p99 ${list(perRound(r, 'p99'))} (median ${fmt(a.p99Median, 3)}); CPU us/req @1000 ${r.procs.map((p) => fmt(p.cpuUsPerReq1000, 0)).join('/')} (background threads ${r.procs.map((p) => fmt(p.backgroundUsPerReq1000, 1)).join('/')}), @max ${r.procs.map((p) => fmt(p.cpuUsPerReqMax, 0)).join('/')}`)
   }
   lines.push(`  mTLS: CPU us/req per proxy at 1,000 rps vs the nginx pair with TLS ${fmt(worstCpu(mtls, 'cpuUsPerReq1000') / meanCpu(nginxTls, 'cpuUsPerReq1000'), 2)}x, at max ${fmt(worstCpu(mtls, 'cpuUsPerReqMax') / meanCpu(nginxTls, 'cpuUsPerReqMax'), 2)}x; RSS ${fmt(worst(mtls, (p) => p.rssLoadMB), 1)} MB (private ${fmt(worst(mtls, (p) => p.privateLoadMB), 1)}) under load`)
   if (soak) {
@@ -321,6 +389,7 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
       const handles = (x: SoakSample): number => Object.values(x.handles).reduce((t, n) => t + n, 0)
       lines.push(`  ${label} heap: ${xs.map((x) => fmt(x.heapUsed / 2 ** 20, 2)).join(' ')}`)
       lines.push(`  ${label} handles: ${xs.map(handles).join(' ')} (last: ${JSON.stringify(xs.at(-1)?.handles ?? {})})`)
+      lines.push(`  ${label} CPU us/req (background threads): ${soak.cpu[label].map((c) => `${fmt(c.cpu, 0)} (${fmt(c.background, 1)})`).join(' ')}`)
       // Flat: the second half's heap no higher than the first half's highest by more than 1 MB, handles likewise within 8.
       const half = Math.floor(xs.length / 2)
       const first = xs.slice(1, half + 1)
