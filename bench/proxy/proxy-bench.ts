@@ -64,9 +64,10 @@ const WARM_FIXED_S = Number(process.argv.find((a) => a.startsWith('--warm-up='))
 /**
  * V8's memory reducer collects ~8 s after the first full GC the load causes, with
  * `--optimize-for-size` under load too, and code that embedded the maps it frees deoptimizes
- * and is compiled again: a quiet stretch before it is not the JIT settled.
+ * and is compiled again (9-13 s into the load, measured): a quiet stretch before it is not the
+ * JIT settled. At 12 s a run once stopped just before it, and the rounds took the compile work.
  */
-const WARM_MIN_S = 12
+const WARM_MIN_S = 20
 const WARM_MAX_S = 60
 /** A window is quiet when each process's background threads spent at most this per request. */
 const WARM_QUIET_US = 5
