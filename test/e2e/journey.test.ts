@@ -297,6 +297,8 @@ describe('the mesh user journey on the test cluster', () => {
     expect(r.started, `the loop was running before the removal: ${seen}`).toBeLessThan(tDelete)
     expect(r, seen).toMatchObject({ok: 600, failed: 0})
     expect(r.pods[removed] ?? 0, `${removed} answered before the removal: ${seen}`).toBeGreaterThan(0)
+    // The replacement the Deployment makes has a name of its own (runner/deployments.ts), so
+    // its answers, once it is ready, are never counted as the removed pod's.
     // It stopped getting traffic while the loop went on: the kept replica answered after its
     // last answer, and no request failed. How soon after the slice change is measured (the
     // progress line), not bounded: that depends on the machine.

@@ -178,6 +178,24 @@ describe('pod runner with plain pods', () => {
     expect(t, t.raw).toMatchObject({ok: 2, failed: 0, pods: {echo: 2}})
   })
 
+  it('replaces a deleted Deployment pod with a new pod under a new name, as the ReplicaSet controller does', async () => {
+    const webs = (): Obj[] => [...runner.pods.values()].filter((p) => p.metadata.namespace === NS && p.metadata.labels?.app === 'web')
+    const before = webs()
+    expect(before).toHaveLength(2)
+    const victim = before[0]!.metadata.name as string
+    const oldUids = new Set(before.map((p) => p.metadata.uid as string))
+    await kubectl(['delete', 'pod', victim, '-n', NS, '--wait=false'])
+    const fresh = await eventually('a replacement web pod', async () => webs().find((p) => !oldUids.has(p.metadata.uid as string)))
+    // Traffic to the replacement can never be taken for its predecessor's: the answers name
+    // the pod, and a name is never given twice.
+    expect(before.map((p) => p.metadata.name), 'the replacement has a name of its own').not.toContain(fresh.metadata.name)
+    await runner.waitReady([`${NS}/${fresh.metadata.name}`], 60_000)
+    const inst = runner.instance(NS, fresh.metadata.name)!
+    const r = await runner.client(NS, 'client', ['http', `http://${inst.ip}:8080/`, '2'])
+    expect(r, r.raw).toMatchObject({ok: 2, failed: 0, pods: {[fresh.metadata.name]: 2}})
+    await eventually('2 web pods', async () => (webs().length === 2 ? true : undefined))
+  })
+
   it('follows a scale-down: the EndpointSlice drops the deleted pod and its namespace goes away', async () => {
     const before = webPods()
     await kubectl(['scale', 'deployment', 'web', '-n', NS, '--replicas=1'])
