@@ -23,8 +23,9 @@
 // 1,000 rps until its JIT has settled (warmUp: its processes' threads other than the main one,
 // V8's compilers and GC workers, quiet for two windows in a row, and at least WARM_MIN_S),
 // discarded; its length and the CPU per request at its start and end are printed (what a
-// proxy's first seconds under load cost). --warm-up=N warms every path N s instead (2: the
-// bench before the rule). The closed-loop maximum runs in ROUNDS bursts of the phase's length,
+// proxy's first seconds under load cost); after every path's warm-up, each gets REWARM_S more
+// right before the rounds (it idled meanwhile). --warm-up=N warms every path N s once instead
+// (2: the bench before the rule). The closed-loop maximum runs in ROUNDS bursts of the phase's length,
 // the paths in turn, a path's maximum its median burst; it uses h2load (a C generator, so the
 // generator does not eat the CPUs the path needs; --node-max uses the Node generator); the
 // CPU the generator and the app spend per request is printed, so the split is visible.
@@ -70,6 +71,8 @@ const WARM_FIXED_S = Number(process.argv.find((a) => a.startsWith('--warm-up='))
  */
 const WARM_MIN_S = 20
 const WARM_MAX_S = 60
+/** The second warm-up of each path, right before the rounds. */
+const REWARM_S = 4
 /** A window is quiet when each process's background threads spent at most this per request. */
 const WARM_QUIET_US = 5
 const SOAK = Number(process.argv.find((a) => a.startsWith('--soak='))?.slice(7) ?? 0) || 0
@@ -108,8 +111,25 @@ interface PathResult {
   warmUp: WarmUp
 }
 
-/** A path's warm-up at 1,000 rps: how long, whether its JIT settled, and each process's CPU µs per request in its first and last window (all threads; background threads apart). */
-interface WarmUp { seconds: number, settled: boolean, first: {cpu: number, background: number}[], last: {cpu: number, background: number}[] }
+/**
+ * A path's warm-up at 1,000 rps: how long, whether its JIT settled, and each process's CPU µs per
+ * request in its first and last window (all threads; background threads apart); `again`: the same
+ * in its second warm-up, right before the rounds (REWARM_S).
+ */
+interface WarmUp { seconds: number, settled: boolean, first: LoadWindow[], last: LoadWindow[], again?: LoadWindow[] }
+
+/** One process's CPU µs per request over a window of load, and its background threads' part. */
+interface LoadWindow { cpu: number, background: number }
+
+/** `seconds` at 1,000 rps through `client`, and each of the path's processes' CPU per request meanwhile. */
+async function loadWindow(setup: Setup, client: ReturnType<typeof openLoopClient>, seconds: number): Promise<LoadWindow[]> {
+  const pids = setup.procs.map((p) => p.pid)
+  const c0 = pids.map(cpuMicros)
+  const b0 = pids.map(backgroundCpuMicros)
+  const run = await openLoopRun(client, 1000, seconds)
+  const n = Math.max(1, run.lat.length)
+  return pids.map((pid, i) => ({cpu: (cpuMicros(pid) - c0[i]) / n, background: (backgroundCpuMicros(pid) - b0[i]) / n}))
+}
 
 /**
  * Warms a path at 1,000 rps in windows of WARM_WINDOW_S until its JIT has settled: for at least
@@ -118,19 +138,14 @@ interface WarmUp { seconds: number, settled: boolean, first: {cpu: number, backg
  */
 async function warmUp(setup: Setup): Promise<WarmUp> {
   const client = openLoopClient(setup.port, HOST)
-  const pids = setup.procs.map((p) => p.pid)
-  const windows: {cpu: number, background: number}[][] = []
+  const windows: LoadWindow[][] = []
   let quietInARow = 0
   let seconds = 0
   try {
     while (true) {
-      const c0 = pids.map(cpuMicros)
-      const b0 = pids.map(backgroundCpuMicros)
       const span = Number.isFinite(WARM_FIXED_S) ? Math.min(WARM_WINDOW_S, WARM_FIXED_S - seconds) : WARM_WINDOW_S
-      const run = await openLoopRun(client, 1000, span)
+      const w = await loadWindow(setup, client, span)
       seconds += span
-      const n = Math.max(1, run.lat.length)
-      const w = pids.map((pid, i) => ({cpu: (cpuMicros(pid) - c0[i]) / n, background: (backgroundCpuMicros(pid) - b0[i]) / n}))
       windows.push(w)
       quietInARow = w.every((x) => x.background <= WARM_QUIET_US) ? quietInARow + 1 : 0
       if (Number.isFinite(WARM_FIXED_S) ? seconds >= WARM_FIXED_S : (seconds >= WARM_MIN_S && quietInARow >= 2) || seconds >= WARM_MAX_S) break
@@ -245,6 +260,16 @@ async function main(): Promise<void> {
       await closedLoop(s.port, HOST, 8, 1)
       process.stderr.write(`warming ${s.name} at 1,000 rps...\n`)
       warm.push(await warmUp(s))
+    }
+    // Each path waited for the others' warm-ups, idle: its pools closed their connections, and a
+    // GC that came as its warm-up ended may have deoptimized code it only compiles again under
+    // load. So each gets REWARM_S more at 1,000 rps right before the rounds, discarded but printed.
+    if (!Number.isFinite(WARM_FIXED_S)) {
+      for (const [i, s] of setups.entries()) {
+        const client = openLoopClient(s.port, HOST)
+        warm[i].again = await loadWindow(s, client, REWARM_S)
+        client.close()
+      }
     }
     process.stderr.write(`1,000 rps: ${ROUNDS} rounds of ${fmt(SECONDS / ROUNDS, 1)} s per path, the paths in turn...\n`)
     const fixed = await fixedRatePhase(setups, backend.pid!)
@@ -361,10 +386,10 @@ function report(results: PathResult[], halfRate: number, handshake: string[], so
     const ga = `${fmt(r.generatorUsPerReq.at1000, 0)}, ${fmt(r.generatorUsPerReq.atMax, 0)} / ${fmt(r.appUsPerReq.at1000, 0)}, ${fmt(r.appUsPerReq.atMax, 0)}`
     lines.push(`${r.name.padEnd(16)} ${fmt(r.max.rps, 0).padStart(8)}  ${ga.padStart(32)}   ${per || '-'}`)
   }
-  lines.push('', 'warm-up at 1,000 rps before the measured phases (per process: CPU us/req in the first window -> the last; background threads, i.e. V8\'s compilers and GC workers, in brackets):')
+  lines.push('', 'warm-up at 1,000 rps before the measured phases (per process: CPU us/req in the first window -> the last, and again in the second warm-up right before the rounds; background threads, i.e. V8\'s compilers and GC workers, in brackets):')
   for (const r of results) {
     const w = r.warmUp
-    const per = r.procs.map((p, i) => `${p.label} ${fmt(w.first[i].cpu, 0)} (${fmt(w.first[i].background, 1)}) -> ${fmt(w.last[i].cpu, 0)} (${fmt(w.last[i].background, 1)})`).join('; ')
+    const per = r.procs.map((p, i) => `${p.label} ${fmt(w.first[i].cpu, 0)} (${fmt(w.first[i].background, 1)}) -> ${fmt(w.last[i].cpu, 0)} (${fmt(w.last[i].background, 1)})${w.again ? `, again ${fmt(w.again[i].cpu, 0)} (${fmt(w.again[i].background, 1)})` : ''}`).join('; ')
     lines.push(`  ${r.name.padEnd(16)} ${fmt(w.seconds, 0).padStart(3)} s${Number.isFinite(WARM_FIXED_S) ? ' (--warm-up)' : w.settled ? ', settled' : ', NOT settled'}${per ? `: ${per}` : ''}`)
   }
   // Each round against direct's round next to it, and the median over rounds: one stall of the
