@@ -1,6 +1,8 @@
 // What the data plane checks read from a proxy's /metrics text (src/check/data-plane/admin-probe.ts).
 import {describe, expect, it} from 'vitest'
-import {probeAdmin, tlsHandshakeRefusals} from '../../src/check/data-plane/admin-probe.js'
+import {parseAdminMetrics, probeAdmin, tlsHandshakeRefusals as fromParsed} from '../../src/check/data-plane/admin-probe.js'
+
+const tlsHandshakeRefusals = (text: string): number | undefined => fromParsed(parseAdminMetrics(text))
 
 const refused = (lines: string[]): string => ['# HELP mesh_proxy_refused_total refusals', '# TYPE mesh_proxy_refused_total counter', ...lines, ''].join('\n')
 

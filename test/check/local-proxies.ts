@@ -6,6 +6,7 @@ import type {AddressInfo} from 'node:net'
 import {createServer} from 'node:tls'
 import type {LocalProxy} from '../../src/check/data-plane/local-source.js'
 import {createProxyMetrics} from '../../src/metrics/index.js'
+import {parseMetrics} from '../../src/metrics/parse.js'
 import {startAdmin} from '../../src/proxy/admin/index.js'
 import {startProxy} from '../../src/proxy/server.js'
 import {generateRsaKey, signLeaf, type CaMaterial} from '../../src/tls/index.js'
@@ -70,8 +71,8 @@ export async function startRealProxy(name: string, o: {signer: CaMaterial; ancho
     local: {name, namespace: 'demo', adminUrl: admin.url, inbound: {host: '127.0.0.1', port: running.ports.inbound, servername: localName}},
     async tlsHandshakes() {
       const text = await (await fetch(new URL('/metrics', admin.url))).text()
-      const line = text.split('\n').find((l) => l.startsWith('mesh_proxy_refused_total{') && l.includes('direction="inbound"') && l.includes('reason="tls_handshake"'))
-      return line ? Number(line.split(' ').at(-1)) : 0
+      const samples = parseMetrics(text).get('mesh_proxy_refused_total')?.samples ?? []
+      return samples.filter((s) => s.labels.direction === 'inbound' && s.labels.reason === 'tls_handshake').reduce((a, s) => a + s.value, 0)
     },
   }
 }

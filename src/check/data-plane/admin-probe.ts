@@ -5,6 +5,7 @@
 import {request} from 'node:http'
 import {DETECT_TIMEOUTS_FAMILY} from '../../metrics/detect-families.js'
 import {parseMetrics, type MetricFamily} from '../../metrics/parse.js'
+import {sumBy, type LabelFilter} from '../../metrics/query.js'
 import type {DetectTimeoutCounts} from './source.js'
 
 export type AdminGet = (path: string) => Promise<{status: number; body: string}>
@@ -28,7 +29,7 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
   if (!state.ready) state.notReadyReason = `/ready answered ${ready.status}${ready.body.trim() ? ` (${ready.body.trim().slice(0, 80)})` : ''}`
   const metrics = await get('/metrics')
   if (metrics.status === 200) {
-    const families = parse(metrics.body)
+    const families = parseAdminMetrics(metrics.body)
     state.version = buildVersion(families)
     const timeouts = detectTimeouts(families)
     if (timeouts) state.detectTimeouts = timeouts
@@ -38,11 +39,10 @@ export async function probeAdmin(get: AdminGet): Promise<AdminState> {
   return state
 }
 
-type Metrics = string | Map<string, MetricFamily> | undefined
+type Families = Map<string, MetricFamily> | undefined
 
 /** A /metrics text parsed once for the readers below; undefined when it does not parse. */
-function parse(text: Metrics): Map<string, MetricFamily> | undefined {
-  if (typeof text !== 'string') return text
+export function parseAdminMetrics(text: string): Families {
   try {
     return parseMetrics(text)
   } catch {
@@ -50,16 +50,17 @@ function parse(text: Metrics): Map<string, MetricFamily> | undefined {
   }
 }
 
+/** The sum of the refusals `filter` keeps; undefined when the proxy has no such series. */
+const refusals = (families: Families, filter: LabelFilter): number | undefined => sumBy(families?.get('mesh_proxy_refused_total'), [], filter)[0]?.value
+
 /**
  * The detect timeouts a proxy counted, by direction, and the ports they happened on when it
  * counts by port (ports past its series bound are "other": not listed); undefined when its
  * metrics do not say.
  */
-export function detectTimeouts(text: Metrics): DetectTimeoutCounts | undefined {
-  const families = parse(text)
-  const family = families?.get('mesh_proxy_refused_total')
-  if (!families || !family) return undefined
-  const sum = (d: string) => family.samples.filter((s) => s.labels.reason === 'detect_timeout' && s.labels.direction === d).reduce((a, s) => a + s.value, 0)
+export function detectTimeouts(families: Families): DetectTimeoutCounts | undefined {
+  if (!families?.has('mesh_proxy_refused_total')) return undefined
+  const sum = (d: string): number => refusals(families, (l) => l.reason === 'detect_timeout' && l.direction === d) ?? 0
   const out: DetectTimeoutCounts = {inbound: sum('inbound'), outbound: sum('outbound')}
   const byPort = families.get(DETECT_TIMEOUTS_FAMILY)
   if (byPort) {
@@ -74,13 +75,12 @@ export function detectTimeouts(text: Metrics): DetectTimeoutCounts | undefined {
  * stalled or half-closed until the handshake timeout, or sent what is not TLS); undefined when
  * its metrics do not say (no refusals family, or a proxy before the reason: no such series).
  */
-export function tlsHandshakeRefusals(text: Metrics): number | undefined {
-  const samples = parse(text)?.get('mesh_proxy_refused_total')?.samples.filter((s) => s.labels.reason === 'tls_handshake' && s.labels.direction === 'inbound')
-  return samples && samples.length > 0 ? samples.reduce((a, s) => a + s.value, 0) : undefined
+export function tlsHandshakeRefusals(families: Families): number | undefined {
+  return refusals(families, (l) => l.reason === 'tls_handshake' && l.direction === 'inbound')
 }
 
-export function buildVersion(text: Metrics): string | undefined {
-  return parse(text)?.get('mesh_proxy_build_info')?.samples.find((s) => s.labels.version)?.labels.version
+export function buildVersion(families: Families): string | undefined {
+  return families?.get('mesh_proxy_build_info')?.samples.find((s) => s.labels.version)?.labels.version
 }
 
 /** A GET against a loopback admin URL, bounded in time and size. */
