@@ -7,6 +7,8 @@
 // socket writes and reads, TLS), GC; the heaviest functions by self time.
 // Run: npx tsx bench/proxy/cpu-split.ts [seconds, default 10] [--rate=1000] [--proxy-env=K=V,...] [--no-mtls]
 //        [--no-profile] (/proc only: the profiler's own cost, ~40 % more CPU per request, left out)
+//        [--warm-up=S] (default 25: S seconds at the rate first, past the JIT's compiling and the
+//        memory reducer's collections of a proxy's first ~20 s under load; proxy.md, "the JIT's warm-up")
 import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
 import {SourceMap, type SourceMapPayload} from 'node:module'
 import {tmpdir} from 'node:os'
@@ -26,6 +28,7 @@ const PROXY_ENV: Record<string, string> = {
 }
 const TICKS = 100
 const PROFILE = !process.argv.includes('--no-profile')
+const WARM_S = Number(process.argv.find((a) => a.startsWith('--warm-up='))?.slice(10) ?? 25)
 /** The socket write bindings: the write syscall (and on loopback the receiver's TCP path), with TLS the encryption too. */
 const WRITES = new Set(['writeBuffer', 'writev', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString'])
 const WRITE_OWNER = 'socket writes (write syscall; with TLS also SSL_write)'
@@ -125,7 +128,7 @@ async function measure(name: string, make: (dir: string) => Promise<Setup>): Pro
   const perReq = new Map<number, {user: number, sys: number}>()
   try {
     await closedLoop(setup.port, HOST, 8, 1)
-    await openLoop(setup.port, HOST, RATE, 3)
+    await openLoop(setup.port, HOST, RATE, WARM_S)
     c0 = setup.procs.map((p) => cpu(p.pid))
     const r = await openLoop(setup.port, HOST, RATE, SECONDS)
     sent = r.sent
