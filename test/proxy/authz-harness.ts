@@ -251,6 +251,46 @@ export function tcpEcho(pod: AuthzPod, caller: Caller = {}, data = Buffer.from([
   })
 }
 
+/** A TCP connection to the pod's echo kept open: each `echo` sends bytes and waits for them back. */
+export interface OpenTcp {
+  echo(data: Buffer): Promise<Buffer>
+  /** Whether the connection closed (by either end). */
+  isClosed(): boolean
+  destroy(): void
+}
+
+/** Opens a TCP connection (mTLS with a certificate) to the pod's echo and waits until it is up. */
+export function openTcp(pod: AuthzPod, caller: Caller = {}): Promise<OpenTcp> {
+  return new Promise((resolve, reject) => {
+    const o = {host: ADDRESS.tcp, port: pod.proxy.ports.inbound, localAddress: caller.from}
+    const s: net.Socket = caller.cert ? tls.connect({...o, ...tlsOptions(pod, caller.cert)}) : net.connect(o)
+    let got = Buffer.alloc(0)
+    let want: {n: number; done: (b: Buffer) => void; fail: (e: Error) => void} | undefined
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d])
+      if (want && got.length >= want.n) {
+        const w = want
+        want = undefined
+        const b = got.subarray(0, w.n)
+        got = got.subarray(w.n)
+        w.done(b)
+      }
+    })
+    s.on('error', () => {})
+    s.once('close', () => want?.fail(new Error('the connection closed before the echo came back')))
+    s.once('close', () => reject(new Error('the connection closed before it was up')))
+    s.once(caller.cert ? 'secureConnect' : 'connect', () => resolve({
+      isClosed: () => s.closed,
+      destroy: () => s.destroy(),
+      echo: (data) => new Promise((done, fail) => {
+        if (s.destroyed) return fail(new Error('the connection is closed'))
+        want = {n: data.length, done, fail}
+        s.write(data)
+      }),
+    }))
+  })
+}
+
 /**
  * The sum of a family's samples whose labels are exactly `labels` plus any of `others` (the
  * labels every series has, e.g. direction), or undefined when there is none.

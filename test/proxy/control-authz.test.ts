@@ -25,7 +25,7 @@ import {certifyClient} from '../helpers/authz-client.js'
 import {eventually} from '../helpers/eventually.js'
 import {runMesh} from '../helpers/run.js'
 import {withEnv} from '../tap/harness.js'
-import {agentFor, grpcSay, h1, h2, seriesValue, startAuthzPod, tcpEcho, type AuthzPod, type ClientCert} from './authz-harness.js'
+import {agentFor, grpcSay, h1, h2, openTcp, seriesValue, startAuthzPod, tcpEcho, type AuthzPod, type ClientCert} from './authz-harness.js'
 
 const NS = 'shop'
 const GRPC_HEALTH = '/grpc.health.v1.Health/Check'
@@ -189,6 +189,32 @@ describe('under the default all-unauthenticated (mesh\'s default), policies from
       expect([fourth.status, fourth.reused]).toEqual([200, true])
     } finally {
       agent.destroy()
+    }
+  })
+
+  it('a change closes the open TCP connections it no longer allows, counted and recorded; the ones it allows keep flowing', async () => {
+    const both = (sas: string[]) => policy('tcp-open', {target: {workload: {name: 'books'}}, from: [{serviceAccounts: sas.map((name) => ({name}))}], to: [{ports: [w.pod.ports.tcp]}]})
+    await apply(w, [both(['web', 'reviews'])], (x) => x.rules[0]?.from[0]?.identities?.length === 2)
+    const web = await openTcp(w.pod, {cert: w.web})
+    const reviews = await openTcp(w.pod, {cert: w.reviews})
+    try {
+      expect((await web.echo(Buffer.from('one'))).toString()).toBe('one')
+      expect((await reviews.echo(Buffer.from('one'))).toString()).toBe('one')
+      const refused = metric(w, 'mesh_proxy_refused_total', {reason: 'forbidden'})
+      const denied = metric(w, 'mesh_proxy_inbound_policy_denied_total', {policy: `${NS}/tcp-open`, client_id: w.reviews.identity})
+      await apply(w, [both(['web'])], (x) => x.rules[0]?.from[0]?.identities?.length === 1)
+      await eventually('the proxy to close the connection the policy no longer allows', () => (reviews.isClosed() ? true : undefined), {timeoutMs: 10_000, intervalMs: 20})
+      expect(metric(w, 'mesh_proxy_refused_total', {reason: 'forbidden'})).toBe(refused + 1)
+      expect(metric(w, 'mesh_proxy_inbound_policy_denied_total', {policy: `${NS}/tcp-open`, client_id: w.reviews.identity})).toBe(denied + 1)
+      expect(w.pod.errors.report(w.reviews.identity).errors[0]).toMatchObject({direction: 'inbound', kind: 'forbidden', message: expect.stringMatching(/tcp-open no longer allows this connection/)})
+      // web's stays open and carries bytes.
+      expect((await web.echo(Buffer.from('two'))).toString()).toBe('two')
+      // A change that still allows it leaves it alone.
+      await apply(w, [both(['web', 'reviews'])], (x) => x.rules[0]?.from[0]?.identities?.length === 2)
+      expect((await web.echo(Buffer.from('three'))).toString()).toBe('three')
+    } finally {
+      web.destroy()
+      reviews.destroy()
     }
   })
 

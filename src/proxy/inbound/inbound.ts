@@ -159,7 +159,16 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     if (m) {
       if (http) return dispatch(socket, conn, d)
       const decision = live.decideConnection(m, conn)
-      if (decision.allow) return dispatch(socket, conn, d)
+      if (decision.allow) {
+        dispatch(socket, conn, d)
+        // A later policy that refuses it closes it (live-authz.ts follow).
+        if (socket.destroyed) return
+        socket.once('close', live.follow(conn, (detail) => {
+          connectionFailed(deps.observer, conn, 'forbidden', detail)
+          socket.destroy()
+        }))
+        return
+      }
       log.debug('inbound connection refused', {reason: 'forbidden', policy: decision.policy, source: `${conn.source.ip}:${conn.source.port}`})
       connectionFailed(deps.observer, conn, 'forbidden', `the authorization policy ${decision.policy} refuses this ${d.protocol} connection`)
       return void socket.destroy()

@@ -54,9 +54,16 @@ export class LiveAuthz implements AuthzEvents {
   private closed = false
   private readonly audited = new Map<string, number>()
   /** What the stream delivered (tests, logs). */
-  readonly counts = {policies: 0, invalid: 0, ended: 0}
+  readonly counts = {policies: 0, invalid: 0, ended: 0, revoked: 0}
   /** The revision in force, when a control-plane policy is. */
   revision: string | undefined
+  /**
+   * Open connections decided when accepted (`decideConnection`), each with what closes it: decided
+   * again under every new policy, and closed when it no longer allows them (linkerd2-proxy
+   * terminates a TCP connection whose authorization is revoked, as here). HTTP connections need
+   * none of this: each request is decided under the policy in force.
+   */
+  private readonly followed = new Map<ConnCtx, (detail: string) => void>()
 
   constructor(private readonly o: LiveAuthzOptions) {}
 
@@ -126,7 +133,37 @@ export class LiveAuthz implements AuthzEvents {
     this.o.log.info(first ? 'authorization policy from the control plane in force' : 'authorization policy changed', {
       revision: printable(p.revision, 256), default: p.default.policy, source: p.default.source, rules: p.rules.length, probes: m.policy.probes.length,
     })
+    this.revoke(m)
     this.settle()
+  }
+
+  /**
+   * Follows a connection `decideConnection` allowed until the returned function is called (its
+   * close): a later policy that refuses it calls `cut` with why (counted and recorded as a refusal
+   * first).
+   */
+  follow(conn: ConnCtx, cut: (detail: string) => void): () => void {
+    this.followed.set(conn, cut)
+    return () => this.followed.delete(conn)
+  }
+
+  /** Open connections followed (tests). */
+  get following(): number {
+    return this.followed.size
+  }
+
+  /** Closes the followed connections `m` no longer allows. */
+  private revoke(m: AuthzMatcher): void {
+    for (const [conn, cut] of this.followed) {
+      const d = m.decide(conn.origDst.port, clientOf(conn))
+      if (d.allow) continue
+      this.followed.delete(conn)
+      this.counts.revoked++
+      this.record(d, conn, undefined)
+      const detail = `the authorization policy ${d.policy} no longer allows this connection (revision ${printable(this.revision ?? '', 64)}): closed`
+      this.o.log.info('inbound connection closed: the changed authorization policy no longer allows it', {policy: d.policy, client: conn.tls.clientId ?? conn.source.ip, port: conn.origDst.port})
+      cut(detail)
+    }
   }
 
   invalid(problem: string): void {
