@@ -7,7 +7,7 @@
 // socket writes and reads, TLS), GC; the heaviest functions by self time.
 // Run: npx tsx bench/proxy/cpu-split.ts [seconds, default 10] [--rate=1000] [--proxy-env=K=V,...] [--no-mtls]
 //        [--no-profile] (/proc only: the profiler's own cost, ~40 % more CPU per request, left out)
-//        [--warm-up=S] (default 25: S seconds at the rate first, past the JIT's compiling and the
+//        [--only-mtls] (the mesh pair with mTLS alone) [--warm-up=S] (default 25: S seconds at the rate first, past the JIT's compiling and the
 //        memory reducer's collections of a proxy's first ~20 s under load; proxy.md, "the JIT's warm-up")
 import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
 import {SourceMap, type SourceMapPayload} from 'node:module'
@@ -171,10 +171,12 @@ const dist = buildDist()
 const lines: string[] = []
 try {
   const prof = (dir: string): Record<string, string> => (PROFILE ? {MESH_BENCH_CPU_PROF: dir} : {})
-  lines.push(...await measure('mesh pair', (dir) => meshPair(backendPort, dist, {...PROXY_ENV, ...prof(dir)})))
-  // The floor and the reference, /proc only (no profile): user and kernel time per request.
-  lines.push(...await measure('node relay pair', () => nodeRelayPair(backendPort)))
-  lines.push(...await measure('nginx pair', () => nginxPair(backendPort)))
+  if (!process.argv.includes('--only-mtls')) {
+    lines.push(...await measure('mesh pair', (dir) => meshPair(backendPort, dist, {...PROXY_ENV, ...prof(dir)})))
+    // The floor and the reference, /proc only (no profile): user and kernel time per request.
+    lines.push(...await measure('node relay pair', () => nodeRelayPair(backendPort)))
+    lines.push(...await measure('nginx pair', () => nginxPair(backendPort)))
+  }
   if (!process.argv.includes('--no-mtls')) lines.push(...await measure('mesh pair, mTLS', (dir) => meshTlsPair(backendPort, dist, {...PROXY_ENV, ...prof(dir)})))
 } finally {
   await stop([backend])
