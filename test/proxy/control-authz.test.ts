@@ -13,6 +13,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 import type {AuthzReport} from '../../src/authz/report.js'
+import {parseMetrics} from '../../src/metrics/parse.js'
 import {startController, type RunningController} from '../../src/control/controller.js'
 import {controllerIdentityName, ensureLocalIdentityDir, issueLocalToken} from '../../src/control/identity/index.js'
 import {createLogger} from '../../src/control/logger.js'
@@ -200,6 +201,14 @@ describe('under the default all-unauthenticated (mesh\'s default), policies from
     try {
       expect((await web.echo(Buffer.from('one'))).toString()).toBe('one')
       expect((await reviews.echo(Buffer.from('one'))).toString()).toBe('one')
+      // A connection that closed before the change is no longer followed: the change counts
+      // only the one still open (a closed one left behind would be counted, and would leak).
+      const closes = () => (parseMetrics(w.pod.metrics()).get('tcp_close_total')?.samples ?? []).reduce((a, x) => a + x.value, 0)
+      const closedBefore = closes()
+      const early = await openTcp(w.pod, {cert: w.reviews})
+      expect((await early.echo(Buffer.from('early'))).toString()).toBe('early')
+      early.destroy()
+      await eventually('the proxy to see the early connection close', () => (closes() > closedBefore ? true : undefined), {timeoutMs: 10_000, intervalMs: 20})
       const refused = metric(w, 'mesh_proxy_refused_total', {reason: 'forbidden'})
       const denied = metric(w, 'mesh_proxy_inbound_policy_denied_total', {policy: `${NS}/tcp-open`, client_id: w.reviews.identity})
       await apply(w, [both(['web'])], (x) => x.rules[0]?.from[0]?.identities?.length === 1)

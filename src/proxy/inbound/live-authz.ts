@@ -147,11 +147,6 @@ export class LiveAuthz implements AuthzEvents {
     return () => this.followed.delete(conn)
   }
 
-  /** Open connections followed (tests). */
-  get following(): number {
-    return this.followed.size
-  }
-
   /** Closes the followed connections `m` no longer allows. */
   private revoke(m: AuthzMatcher): void {
     for (const [conn, cut] of this.followed) {
