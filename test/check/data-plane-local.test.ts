@@ -54,6 +54,27 @@ describe('data plane checks on local proxies', () => {
     })
   })
 
+  it('one pass probes each proxy once for all its checks; a check that fails probes again on its retry', async () => {
+    const expected = {version: '0.1.0', trustAnchorsPem: anchor.certPem, issuerPem: issuer.certPem}
+    const run = async (list: LocalProxy[], before?: (n: number) => void): Promise<{probes: number; results: string[]}> => {
+      let probes = 0
+      const ctx = createContext({}, {})
+      ctx.dataPlane = localSource({proxies: () => {
+        probes++
+        before?.(probes)
+        return list
+      }, expected})
+      const report = await runChecks(categoriesFor('local-proxy'), ctx, {waitMs: 30_000, retryIntervalMs: 10})
+      return {probes, results: report.categories.flatMap((c) => c.checks).map((k) => `${k.id} ${k.result}`)}
+    }
+    const all = ['MESH3001 success', 'MESH3002 success', 'MESH3003 success', 'MESH3004 success', 'MESH3005 success']
+    expect(await run([await proxy('web'), await proxy('api')])).toEqual({probes: 1, results: all})
+    // Not ready at the first probe, ready from the second: MESH3001's retry sees the change.
+    const state = {ready: false}
+    const late = await proxy('late', state)
+    expect(await run([late], (n) => (state.ready = n >= 2))).toEqual({probes: 2, results: all})
+  })
+
   it('a real proxy that closed a connection for a detection timeout is a warning naming it and the port, with the annotation that fixes it', async () => {
     // A real proxy (500 ms detect timeout) with the metrics and admin server `mesh proxy` wires,
     // and a client that waits for the server to speak first on its inbound port.

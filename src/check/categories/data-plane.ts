@@ -13,12 +13,36 @@ function source(ctx: CheckContext): DataPlaneSource {
   return ctx.dataPlane
 }
 
+/**
+ * The proxies as probed for the checks of one pass (each probe reads every proxy's /ready,
+ * /metrics and certificate): the checks that pass share one probe; a check that fails drops it
+ * (`probing`), so its retry under --wait, and the checks after it, probe again.
+ */
+const probes = new WeakMap<CheckContext, Promise<ProxyInfo[]>>()
+
 async function proxies(ctx: CheckContext): Promise<ProxyInfo[]> {
-  const list = await source(ctx).proxies(ctx.options.namespace)
+  let probe = probes.get(ctx)
+  if (probe === undefined) {
+    probe = source(ctx).proxies(ctx.options.namespace)
+    probes.set(ctx, probe)
+  }
+  const list = await probe
   if (list.length === 0) {
     throw new Error(`no meshed proxies found${ctx.options.namespace ? ` in namespace ${ctx.options.namespace}` : ''} (${source(ctx).description})`)
   }
   return list
+}
+
+/** `run`, dropping the shared probe when it fails (see `proxies`). */
+function probing(run: (ctx: CheckContext) => Promise<void>): (ctx: CheckContext) => Promise<void> {
+  return async (ctx) => {
+    try {
+      await run(ctx)
+    } catch (error) {
+      probes.delete(ctx)
+      throw error
+    }
+  }
 }
 
 function summarize(problems: string[], total: number, what: string): void {
@@ -62,27 +86,27 @@ export function dataPlane(): Category {
         description: 'data plane proxies are ready',
         hint: 'Look at the proxy: `kubectl -n <ns> logs <pod> -c mesh-proxy`; pods must be injected (`mesh inject`) and running.',
         retryDeadline: 5 * 60_000,
-        async run(ctx) {
+        run: probing(async (ctx) => {
           const list = await proxies(ctx)
           summarize(list.filter((p) => !p.ready).map((p) => `${key(p)}: ${p.notReadyReason ?? 'not ready'}`), list.length, 'not ready')
-        },
+        }),
       },
       {
         id: 'MESH3002',
         description: "data plane proxies run the control plane's version",
         hint: 'Restart the workloads so they get the current proxy: `kubectl rollout restart deploy -n <ns>`.',
         warning: true,
-        async run(ctx) {
+        run: probing(async (ctx) => {
           const [list, expected] = await Promise.all([proxies(ctx), source(ctx).expected()])
           const stale = list.filter((p) => !p.version || !sameVersion(p.version, expected.version))
           summarize(stale.map((p) => `${key(p)} runs ${p.version ?? 'an unknown version'}`), list.length, `do not run ${expected.version}`)
-        },
+        }),
       },
       {
         id: 'MESH3003',
         description: 'data plane proxies hold certificates issued by the current trust anchors',
         hint: 'Restart the workloads after rotating the anchors or the issuer, so their proxies get certificates from the current issuer.',
-        async run(ctx) {
+        run: probing(async (ctx) => {
           const [list, expected] = await Promise.all([proxies(ctx), source(ctx).expected()])
           const anchors = parseBundle(expected.trustAnchorsPem, 'current trust anchors')
           const now = ctx.now()
@@ -94,14 +118,14 @@ export function dataPlane(): Category {
             list.length,
             'do not match the current trust anchors',
           )
-        },
+        }),
       },
       {
         id: 'MESH3004',
         description: 'no proxy closed connections for a protocol detection timeout',
         hint: 'A client that waits for the server to speak first (MySQL, SMTP, Redis...) on a port not marked opaque waits the detect timeout on every connection, which is then closed. Mark the ports each proxy names opaque: `kubectl annotate svc/<server> -n <ns> config.mesh.dev/opaque-ports=<port>` and the same annotation on the server\'s pod template (or add the port to the install\'s proxy.opaquePorts: `mesh upgrade --set proxy.opaquePorts=...`); for a proxy that does not name ports, find them with `mesh explain <client> svc/<server>`. The counts are totals since each proxy started.',
         warning: true,
-        async run(ctx) {
+        run: probing(async (ctx) => {
           const list = await proxies(ctx)
           summarize(
             list.flatMap((p) => {
@@ -114,14 +138,14 @@ export function dataPlane(): Category {
             list.length,
             'hit the detect timeout',
           )
-        },
+        }),
       },
       {
         id: 'MESH3005',
         description: 'no proxy closed inbound mTLS handshakes that did not finish',
         hint: 'A client began an mTLS handshake with the proxy (its ClientHello named the proxy\'s identity) and did not finish it: it stalled past the handshake timeout (the detect timeout), half-closed, or sent bytes that are not TLS; the proxy closed the connection. Its GET /errors keeps the last ones (kind tls_handshake) with the client\'s address: `mesh explain <client> svc/<server>` shows those from a client, and the count per pod. Then read that client\'s proxy log (`kubectl -n <ns> logs <client-pod> -c mesh-proxy`) and look at the path between them (one that drops large packets stalls a handshake at the certificates). The counts are totals since each proxy started.',
         warning: true,
-        async run(ctx) {
+        run: probing(async (ctx) => {
           const list = await proxies(ctx)
           summarize(
             list.flatMap((p) => {
@@ -131,7 +155,7 @@ export function dataPlane(): Category {
             list.length,
             'closed unfinished mTLS handshakes',
           )
-        },
+        }),
       },
     ],
   }
