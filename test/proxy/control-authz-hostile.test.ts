@@ -16,7 +16,7 @@ import {Logger} from '../../src/proxy/core/log.js'
 import {DestinationClient} from '../../src/proxy/discovery/destination-client.js'
 import {LiveAuthz} from '../../src/proxy/inbound/live-authz.js'
 import {eventually} from '../helpers/eventually.js'
-import {grpcSay, h1, seriesValue, startAuthzPod, tcpEcho, type AuthzPod, type Caller, type ClientCert} from './authz-harness.js'
+import {grpcSay, h1, openTcp, seriesValue, startAuthzPod, tcpEcho, type AuthzPod, type Caller, type ClientCert, type OpenTcp} from './authz-harness.js'
 import {makePki, nameOf, type TestPki} from './test-identity.js'
 
 let pki: TestPki
@@ -171,6 +171,49 @@ describe('the stream', () => {
     latest = policy()
     await eventually('the policy back in force', () => (pod.logs.some((l) => l.includes(`revision=${(latest as AuthzPolicy).revision} `)) ? true : undefined), {intervalMs: 10})
     await expectWebOnly()
+  })
+
+  it('open opaque connections are decided again whenever the policy in force changes: the environment\'s when the control plane stops serving, the control plane\'s when it comes back', async () => {
+    // (opaque bytes: a first byte no HTTP method starts with, as tcpEcho's)
+    const bytes = (t: string): Buffer => Buffer.from(`\x00${t}`, 'latin1')
+    answer = 'latest'
+    await inForce(policy({default: {policy: 'all-unauthenticated', source: 'cluster'}, rules: []}))
+    // (each connection closed at the end, whatever happens: an open one would hold the apps' close)
+    const open: OpenTcp[] = []
+    const connect = async (caller: Caller): Promise<OpenTcp> => {
+      const c = await openTcp(pod, caller)
+      open.push(c)
+      return c
+    }
+    try {
+      const plain = await connect({from: '127.0.0.2'})
+      const rev = await connect({cert: reviews})
+      expect((await plain.echo(bytes('a'))).toString('latin1')).toBe('\x00a')
+      expect((await rev.echo(bytes('a'))).toString('latin1')).toBe('\x00a')
+      // The control plane stops serving policies: the environment's all-authenticated applies, and
+      // the plaintext connection it refuses is closed; the mTLS one stays.
+      const fallbacks = () => pod.logs.filter((l) => l.includes('no longer serves authorization policy')).length
+      const before = fallbacks()
+      answer = {code: 'BAD_REQUEST', message: 'unknown request type "watchAuthz"'}
+      sendRaw({type: 'error', id: stream().id, code: 'UNAVAILABLE', message: 'restarting'})
+      await eventually('the environment\'s policy', () => (fallbacks() > before ? true : undefined), {intervalMs: 10})
+      await eventually('the plaintext connection closed', () => (plain.isClosed() ? true : undefined), {timeoutMs: 10_000, intervalMs: 10})
+      expect((await rev.echo(bytes('b'))).toString('latin1')).toBe('\x00b')
+      // One more accepted under the environment's policy, then the control plane is back with
+      // web-only: both of reviews' connections are closed.
+      const rev2 = await connect({cert: reviews})
+      expect((await rev2.echo(bytes('c'))).toString('latin1')).toBe('\x00c')
+      latest = policy()
+      answer = 'latest'
+      await eventually('the policy back in force', () => (pod.logs.some((l) => l.includes(`revision=${(latest as AuthzPolicy).revision} `)) ? true : undefined), {intervalMs: 10})
+      await eventually('reviews\' connections closed', () => (rev.isClosed() && rev2.isClosed() ? true : undefined), {timeoutMs: 10_000, intervalMs: 10})
+      await expectWebOnly()
+    } finally {
+      for (const c of open) c.destroy()
+      // (the next ask gets a policy again, whatever happened above)
+      latest = policy()
+      answer = 'latest'
+    }
   })
 
   it('a dropped connection keeps the last policy until the new one is sent on the next connection', async () => {

@@ -155,25 +155,25 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
    */
   const decide = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
     const http = d.protocol === 'http1' || d.protocol === 'h2'
+    /** Serves a connection decided now, once: a later policy that refuses it closes it (live-authz.ts follow). */
+    const serveFollowed = (): void => {
+      dispatch(socket, conn, d)
+      if (socket.destroyed) return
+      socket.once('close', live.follow(conn, verdict, (detail) => {
+        connectionFailed(deps.observer, conn, 'forbidden', detail)
+        socket.destroy()
+      }))
+    }
     const m = live.current
     if (m) {
       if (http) return dispatch(socket, conn, d)
       const decision = live.decideConnection(m, conn)
-      if (decision.allow) {
-        dispatch(socket, conn, d)
-        // A later policy that refuses it closes it (live-authz.ts follow).
-        if (socket.destroyed) return
-        socket.once('close', live.follow(conn, (detail) => {
-          connectionFailed(deps.observer, conn, 'forbidden', detail)
-          socket.destroy()
-        }))
-        return
-      }
+      if (decision.allow) return serveFollowed()
       log.debug('inbound connection refused', {reason: 'forbidden', policy: decision.policy, source: `${conn.source.ip}:${conn.source.port}`})
       connectionFailed(deps.observer, conn, 'forbidden', `the authorization policy ${decision.policy} refuses this ${d.protocol} connection`)
       return void socket.destroy()
     }
-    if (verdict.allow) return dispatch(socket, conn, d)
+    if (verdict.allow) return http ? dispatch(socket, conn, d) : serveFollowed()
     if (http && envProbes?.mayAllow(conn.origDst.port, {ip: conn.source.ip}) === true && conn.tls.clientId === undefined) return dispatch(socket, conn, d)
     refuseConn(socket, conn, d, 'forbidden', verdict.detail, verdict)
   }

@@ -14,6 +14,7 @@ import {ProxyError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {Observer} from '../core/observe.js'
 import type {RequestAuthz} from '../route/side.js'
+import type {Verdict} from './authz.js'
 
 /** How long connections may wait for the first policy once the stream is asked for (then MESH_PROXY_INBOUND_POLICY applies until it comes). */
 export const FIRST_POLICY_WAIT_MS = 10_000
@@ -41,6 +42,12 @@ function withProbes(policy: AuthzPolicy, extra: readonly AuthzProbe[]): AuthzPol
   return add.length === 0 ? policy : {...policy, probes: [...policy.probes, ...add]}
 }
 
+/** A followed connection: the environment's verdict on it when it was accepted, and what closes it. */
+interface Followed {
+  environment: Verdict
+  cut: (detail: string) => void
+}
+
 const printable = (s: string, max: number): string => s.replace(/[^\x21-\x7e]/g, '?').slice(0, max)
 
 export class LiveAuthz implements AuthzEvents {
@@ -58,12 +65,14 @@ export class LiveAuthz implements AuthzEvents {
   /** The revision in force, when a control-plane policy is. */
   revision: string | undefined
   /**
-   * Open connections decided when accepted (`decideConnection`), each with what closes it: decided
-   * again under every new policy, and closed when it no longer allows them (linkerd2-proxy
-   * terminates a TCP connection whose authorization is revoked, as here). HTTP connections need
-   * none of this: each request is decided under the policy in force.
+   * Open connections decided when accepted (opaque TCP, TLS passed through), under either
+   * policy, each with what closes it: decided again whenever the policy in force changes (a new
+   * control-plane policy, or the environment's when the control plane stops serving them), and
+   * closed when it no longer allows them (linkerd2-proxy terminates a TCP connection whose
+   * authorization is revoked, as here). HTTP connections need none of this: each request is
+   * decided under the policy in force.
    */
-  private readonly followed = new Map<ConnCtx, (detail: string) => void>()
+  private readonly followed = new Map<ConnCtx, Followed>()
 
   constructor(private readonly o: LiveAuthzOptions) {}
 
@@ -142,23 +151,35 @@ export class LiveAuthz implements AuthzEvents {
    * close): a later policy that refuses it calls `cut` with why (counted and recorded as a refusal
    * first).
    */
-  follow(conn: ConnCtx, cut: (detail: string) => void): () => void {
-    this.followed.set(conn, cut)
+  follow(conn: ConnCtx, environment: Verdict, cut: (detail: string) => void): () => void {
+    this.followed.set(conn, {environment, cut})
     return () => this.followed.delete(conn)
   }
 
   /** Closes the followed connections `m` no longer allows. */
   private revoke(m: AuthzMatcher): void {
-    for (const [conn, cut] of this.followed) {
+    for (const [conn, f] of this.followed) {
       const d = m.decide(conn.origDst.port, clientOf(conn))
       if (d.allow) continue
-      this.followed.delete(conn)
-      this.counts.revoked++
       this.record(d, conn, undefined)
-      const detail = `the authorization policy ${d.policy} no longer allows this connection (revision ${printable(this.revision ?? '', 64)}): closed`
-      this.o.log.info('inbound connection closed: the changed authorization policy no longer allows it', {policy: d.policy, client: conn.tls.clientId ?? conn.source.ip, port: conn.origDst.port})
-      cut(detail)
+      this.cut(conn, f, d.policy, `the authorization policy ${d.policy} no longer allows this connection (revision ${printable(this.revision ?? '', 64)}): closed`)
     }
+  }
+
+  /** Closes the followed connections the environment's policy refused when they were accepted (it applies again). */
+  private revokeUnderEnvironment(): void {
+    for (const [conn, f] of this.followed) {
+      if (f.environment.allow) continue
+      this.o.refused()
+      this.cut(conn, f, 'the inbound policy from the environment', `the control plane no longer serves authorization policy, and the inbound policy from the environment refuses this connection (${f.environment.detail}): closed`)
+    }
+  }
+
+  private cut(conn: ConnCtx, f: Followed, policy: string, detail: string): void {
+    this.followed.delete(conn)
+    this.counts.revoked++
+    this.o.log.info('inbound connection closed: the changed authorization policy no longer allows it', {policy, client: conn.tls.clientId ?? conn.source.ip, port: conn.origDst.port})
+    f.cut(detail)
   }
 
   invalid(problem: string): void {
@@ -172,10 +193,12 @@ export class LiveAuthz implements AuthzEvents {
     this.counts.ended++
     if (code === 'BAD_REQUEST') {
       // A control plane that does not know watchAuthz (older than this proxy): the environment's policy.
-      if (this.matcher) this.o.log.warn('the control plane no longer serves authorization policy: applying the inbound policy from the environment', {code, message})
+      const had = this.matcher !== undefined
+      if (had) this.o.log.warn('the control plane no longer serves authorization policy: applying the inbound policy from the environment', {code, message})
       else this.o.log.info('the control plane serves no authorization policy: the inbound policy from the environment applies', {code, message})
       this.matcher = undefined
       this.revision = undefined
+      if (had) this.revokeUnderEnvironment()
     } else {
       this.o.log.warn('authorization policy stream ended; asking again', {code, message, inForce: this.revision ?? 'the inbound policy from the environment'})
     }
