@@ -22,7 +22,7 @@ import {ClusterError, UsageError} from '../lib/errors.js'
 import type {Output} from '../lib/output.js'
 import {parseMetrics, type MetricFamily} from '../metrics/parse.js'
 import {DETECT_TIMEOUTS_FAMILY} from '../metrics/detect-families.js'
-import {sumBy, type LabelFilter} from '../metrics/query.js'
+import {sumOf, type LabelFilter} from '../metrics/query.js'
 import {EJECTED_FAMILY, EJECTIONS_FAMILY} from '../metrics/reliability-families.js'
 import {ControlPlane} from '../protocol/control-plane.js'
 import {ADMIN_ERRORS_PATH, ERRORS_REPORT_MAX_BYTES, ERRORS_RING_SIZE, type ProxyErrorEntry} from '../protocol/proxy-admin.js'
@@ -76,7 +76,7 @@ interface Side {
   unreadable: string[]
 }
 
-const sum = (families: Map<string, MetricFamily> | undefined, name: string, where: LabelFilter): number => sumBy(families?.get(name), [], where)[0]?.value ?? 0
+const sum = (families: Map<string, MetricFamily> | undefined, name: string, where: LabelFilter): number => sumOf(families?.get(name), where) ?? 0
 
 async function readMetrics(kube: Kube, pods: ProxyPod[]): Promise<Side> {
   const side: Side = {pods, metrics: new Map(), unreadable: []}

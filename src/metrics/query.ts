@@ -33,6 +33,11 @@ export function sumBy(family: MetricFamily | undefined, by: readonly string[] = 
   return [...groups.values()]
 }
 
+/** sum(name{filter}) as one number: undefined when no sample passes `filter`. */
+export function sumOf(family: MetricFamily | undefined, filter: LabelFilter): number | undefined {
+  return sumBy(family, [], filter)[0]?.value
+}
+
 export interface Bucket {
   le: number
   count: number

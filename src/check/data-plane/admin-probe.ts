@@ -5,7 +5,7 @@
 import {request} from 'node:http'
 import {DETECT_TIMEOUTS_FAMILY} from '../../metrics/detect-families.js'
 import {parseMetrics, type MetricFamily} from '../../metrics/parse.js'
-import {sumBy, type LabelFilter} from '../../metrics/query.js'
+import {sumOf, type LabelFilter} from '../../metrics/query.js'
 import type {DetectTimeoutCounts} from './source.js'
 
 export type AdminGet = (path: string) => Promise<{status: number; body: string}>
@@ -51,7 +51,7 @@ export function parseAdminMetrics(text: string): Families {
 }
 
 /** The sum of the refusals `filter` keeps; undefined when the proxy has no such series. */
-const refusals = (families: Families, filter: LabelFilter): number | undefined => sumBy(families?.get('mesh_proxy_refused_total'), [], filter)[0]?.value
+const refusals = (families: Families, filter: LabelFilter): number | undefined => sumOf(families?.get('mesh_proxy_refused_total'), filter)
 
 /**
  * The detect timeouts a proxy counted, by direction, and the ports they happened on when it

@@ -153,27 +153,28 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
    * `verdict`, except that a refused plaintext HTTP connection to a probe port is served for
    * its probes (each other request gets a 403).
    */
+  /** Serves a connection decided at accept: a later policy that refuses it closes it (live-authz.ts follow). */
+  const serveFollowed = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
+    dispatch(socket, conn, d)
+    if (socket.destroyed) return
+    socket.once('close', live.follow(conn, verdict, (detail) => {
+      connectionFailed(deps.observer, conn, 'forbidden', detail)
+      socket.destroy()
+    }))
+  }
+
   const decide = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
     const http = d.protocol === 'http1' || d.protocol === 'h2'
-    /** Serves a connection decided now, once: a later policy that refuses it closes it (live-authz.ts follow). */
-    const serveFollowed = (): void => {
-      dispatch(socket, conn, d)
-      if (socket.destroyed) return
-      socket.once('close', live.follow(conn, verdict, (detail) => {
-        connectionFailed(deps.observer, conn, 'forbidden', detail)
-        socket.destroy()
-      }))
-    }
     const m = live.current
     if (m) {
       if (http) return dispatch(socket, conn, d)
       const decision = live.decideConnection(m, conn)
-      if (decision.allow) return serveFollowed()
+      if (decision.allow) return serveFollowed(socket, conn, d, verdict)
       log.debug('inbound connection refused', {reason: 'forbidden', policy: decision.policy, source: `${conn.source.ip}:${conn.source.port}`})
       connectionFailed(deps.observer, conn, 'forbidden', `the authorization policy ${decision.policy} refuses this ${d.protocol} connection`)
       return void socket.destroy()
     }
-    if (verdict.allow) return http ? dispatch(socket, conn, d) : serveFollowed()
+    if (verdict.allow) return http ? dispatch(socket, conn, d) : serveFollowed(socket, conn, d, verdict)
     if (http && envProbes?.mayAllow(conn.origDst.port, {ip: conn.source.ip}) === true && conn.tls.clientId === undefined) return dispatch(socket, conn, d)
     refuseConn(socket, conn, d, 'forbidden', verdict.detail, verdict)
   }

@@ -48,6 +48,8 @@ interface Followed {
   cut: (detail: string) => void
 }
 
+const NOT_FOLLOWED = (): void => {}
+
 const printable = (s: string, max: number): string => s.replace(/[^\x21-\x7e]/g, '?').slice(0, max)
 
 export class LiveAuthz implements AuthzEvents {
@@ -58,10 +60,12 @@ export class LiveAuthz implements AuthzEvents {
   private readonly waiters = new Set<() => void>()
   private timer: NodeJS.Timeout | undefined
   private stream: {close(): void} | undefined
+  /** Whether `start` ran: policies may come (and followed connections be decided again). */
+  private started = false
   private closed = false
   private readonly audited = new Map<string, number>()
   /** What the stream delivered (tests, logs). */
-  readonly counts = {policies: 0, invalid: 0, ended: 0, revoked: 0}
+  readonly counts = {policies: 0, invalid: 0, ended: 0}
   /** The revision in force, when a control-plane policy is. */
   revision: string | undefined
   /**
@@ -84,6 +88,7 @@ export class LiveAuthz implements AuthzEvents {
    */
   start(discovery: Discovery & Required<Pick<Discovery, 'watchAuthz'>>, namespace: string, pod: string, certified: Promise<void>): void {
     const wait = this.o.waitMs ?? FIRST_POLICY_WAIT_MS
+    this.started = true
     this.holding = true
     this.hold(wait)
     certified.then(() => {
@@ -147,11 +152,13 @@ export class LiveAuthz implements AuthzEvents {
   }
 
   /**
-   * Follows a connection `decideConnection` allowed until the returned function is called (its
-   * close): a later policy that refuses it calls `cut` with why (counted and recorded as a refusal
-   * first).
+   * Follows a connection allowed at accept (by a control-plane policy, or by the environment's
+   * `environment` verdict) until the returned function is called (its close): a later policy
+   * that refuses it calls `cut` with why (counted and recorded as a refusal first). Without a
+   * stream (`start` never ran) no policy can change, and nothing is followed.
    */
   follow(conn: ConnCtx, environment: Verdict, cut: (detail: string) => void): () => void {
+    if (!this.started) return NOT_FOLLOWED
     this.followed.set(conn, {environment, cut})
     return () => this.followed.delete(conn)
   }
@@ -177,7 +184,6 @@ export class LiveAuthz implements AuthzEvents {
 
   private cut(conn: ConnCtx, f: Followed, policy: string, detail: string): void {
     this.followed.delete(conn)
-    this.counts.revoked++
     this.o.log.info('inbound connection closed: the changed authorization policy no longer allows it', {policy, client: conn.tls.clientId ?? conn.source.ip, port: conn.origDst.port})
     f.cut(detail)
   }
