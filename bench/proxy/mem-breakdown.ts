@@ -4,9 +4,11 @@
 // (file-backed, shared by every node process on the node), other files (libc, libstdc++ ...),
 // the malloc heap ([heap] and anonymous arenas are not told apart by the kernel: "anon" is V8's
 // heap, malloc arenas and thread stacks together), and the main stack.
-// Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...] [--mtls]
+// Run: npx tsx bench/proxy/mem-breakdown.ts [seconds per phase, default 5] [--proxy-env=K=V,...] [--mtls | --relay]
 // (--mtls: the pair with mTLS between the proxies, identities and discovery from a local
-// controller, as in a mesh; meshTlsPair in setups.ts). The proxies run on the node that runs this.
+// controller, as in a mesh; meshTlsPair in setups.ts. --relay: the bare node relay pair of
+// proxy-bench.ts, but under the proxy's runtime settings, so the runtime's own cost for this
+// traffic is read like for like; it has no V8 heap columns). The proxies run on the node that runs this.
 // Also per proxy: private (anonymous) MB and its V8 heap: used after a full GC, reserved, external
 // (sidecar.mjs MESH_BENCH_STATS; the GC it forces happens after the RSS columns are read).
 import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
@@ -17,7 +19,7 @@ import {PROXY_RUNTIME_ENV} from '../../src/protocol/proxy-env.js'
 import {h2loadClosedLoop} from './h2load.js'
 import {openLoop} from './load.js'
 import {freePort, SETTLE_MS, start, stop, waitHttp} from './procs.js'
-import {buildDist, HOST, meshPair, meshTlsPair} from './setups.js'
+import {buildDist, HOST, meshPair, meshTlsPair, nodeRelayPair} from './setups.js'
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d/.test(a)) ?? 5)
 const PROXY_ENV: Record<string, string> = {
@@ -57,11 +59,14 @@ const backendPort = await freePort()
 const backend = start(process.execPath, [fileURLToPath(new URL('./backend.mjs', import.meta.url)), String(backendPort)])
 await waitHttp(backendPort, HOST)
 const MTLS = process.argv.includes('--mtls')
+const RELAY = process.argv.includes('--relay')
 // Each proxy's V8 heap (used after a full GC, and reserved) at each snapshot (sidecar.mjs, SIGUSR2).
 const STATS = join(mkdtempSync(join(tmpdir(), 'mesh-mem-')), 'stats.jsonl')
-const pair = await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), {...PROXY_ENV, MESH_BENCH_STATS: STATS})
+const pair = RELAY ? await nodeRelayPair(backendPort, PROXY_ENV)
+  : await (MTLS ? meshTlsPair : meshPair)(backendPort, buildDist(), {...PROXY_ENV, MESH_BENCH_STATS: STATS})
 /** The V8 heap of `pid` now: used after a full GC / total, external, MB. */
 async function v8Heap(pid: number): Promise<string> {
+  if (RELAY) return '       -'
   const before = existsSync(STATS) ? readFileSync(STATS, 'utf8').length : 0
   process.kill(pid, 'SIGUSR2')
   for (let i = 0; i < 50; i++) {

@@ -152,11 +152,11 @@ async function assertMtls(adminPort: number): Promise<void> {
 }
 
 /** Two bench/proxy/relay.mjs in the proxies' slots. */
-export async function nodeRelayPair(backendPort: number): Promise<Setup> {
+export async function nodeRelayPair(backendPort: number, env: Record<string, string> = {}): Promise<Setup> {
   const [inPort, outPort] = await Promise.all([freePort(), freePort()])
   const relay = join(ROOT, 'bench/proxy/relay.mjs')
-  const inbound = start(process.execPath, [relay, String(inPort), String(backendPort)])
-  const outbound = start(process.execPath, [relay, String(outPort), String(inPort)])
+  const inbound = start(process.execPath, [relay, String(inPort), String(backendPort)], env)
+  const outbound = start(process.execPath, [relay, String(outPort), String(inPort)], env)
   await waitHttp(outPort, HOST)
   return {
     name: 'node relay', port: outPort,
