@@ -194,10 +194,14 @@ describe('the stream', () => {
       // the plaintext connection it refuses is closed; the mTLS one stays.
       const fallbacks = () => pod.logs.filter((l) => l.includes('no longer serves authorization policy')).length
       const before = fallbacks()
+      // (counted as the environment's refusals are at accept, by its reason)
+      const unauthenticated = () => seriesValue(pod.metrics(), 'mesh_proxy_inbound_policy_refused_total', {reason: 'unauthenticated'}, []) ?? 0
+      const refusedBefore = unauthenticated()
       answer = {code: 'BAD_REQUEST', message: 'unknown request type "watchAuthz"'}
       sendRaw({type: 'error', id: stream().id, code: 'UNAVAILABLE', message: 'restarting'})
       await eventually('the environment\'s policy', () => (fallbacks() > before ? true : undefined), {intervalMs: 10})
       await eventually('the plaintext connection closed', () => (plain.isClosed() ? true : undefined), {timeoutMs: 10_000, intervalMs: 10})
+      expect(unauthenticated() - refusedBefore).toBe(1)
       expect((await rev.echo(bytes('b'))).toString('latin1')).toBe('\x00b')
       // One more accepted under the environment's policy, then the control plane is back with
       // web-only: both of reviews' connections are closed.

@@ -74,7 +74,7 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
   const refused = (reason: RefusalReason): void => countRefusal(deps.stats.refused, deps.observer, 'inbound', reason)
   // The control plane's policy of this pod, once it streams one (else the environment's, above).
   const probes = config.inboundProbes ?? []
-  const live = new LiveAuthz({log, observer: deps.observer, probes, refused: () => refused('forbidden')})
+  const live = new LiveAuthz({log, observer: deps.observer, probes, refused: () => refused('forbidden'), environmentRefused: (r) => authz.count(r)})
   const podNs = config.podLabels.namespace
   const podName = config.podLabels.pod
   const discovery = deps.discovery

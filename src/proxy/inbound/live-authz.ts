@@ -15,6 +15,7 @@ import type {Logger} from '../core/log.js'
 import type {Observer} from '../core/observe.js'
 import type {RequestAuthz} from '../route/side.js'
 import type {Verdict} from './authz.js'
+import type {RefusalReason} from '../config/inbound-policy.js'
 
 /** How long connections may wait for the first policy once the stream is asked for (then MESH_PROXY_INBOUND_POLICY applies until it comes). */
 export const FIRST_POLICY_WAIT_MS = 10_000
@@ -30,6 +31,11 @@ export interface LiveAuthzOptions {
   probes: readonly AuthzProbe[]
   /** Counts a refusal (mesh_proxy_refused_total{reason="forbidden"}). */
   refused: () => void
+  /**
+   * Counts a refusal of the environment's policy by its reason (InboundAuthz.count:
+   * mesh_proxy_inbound_policy_refused_total{reason}), as at accept.
+   */
+  environmentRefused?: (reason: RefusalReason) => void
   waitMs?: number
   now?: () => number
 }
@@ -177,6 +183,7 @@ export class LiveAuthz implements AuthzEvents {
   private revokeUnderEnvironment(): void {
     for (const [conn, f] of this.followed) {
       if (f.environment.allow) continue
+      this.o.environmentRefused?.(f.environment.reason)
       this.o.refused()
       this.cut(conn, f, 'the inbound policy from the environment', `the control plane no longer serves authorization policy, and the inbound policy from the environment refuses this connection (${f.environment.detail}): closed`)
     }
