@@ -3,8 +3,9 @@
 // afterwards: bad authorities (400), loops in every address form (508), slowloris heads (408),
 // idle connections past the connection cap (the oldest idle closed, legitimate clients served,
 // none carried to the app), HTTP-shaped input that is not HTTP/1.1 (400, never raw bytes to the
-// app), HTTP/2 rapid reset (GOAWAY ENHANCE_YOUR_CALM), streams past the concurrent limit and a
-// flood in the first packets (which ended the process), retries and ejections. Runs under both
+// app), HTTP/2 rapid reset (GOAWAY ENHANCE_YOUR_CALM), streams past the concurrent limit, floods
+// of frames that carry no request (PING, SETTINGS, CONTINUATION) and a flood in the first packets
+// (which ended the process), retries and ejections. Runs under both
 // HTTP/1 codecs (npm run test:node-codec).
 import {execFileSync} from 'node:child_process'
 import {readdirSync, readlinkSync} from 'node:fs'
@@ -15,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseMetrics} from '../../src/metrics/index.js'
 import {eventually} from '../helpers/eventually.js'
 import {freePort} from '../helpers/ports.js'
-import {frame, get, h2Attack, ENHANCE_YOUR_CALM, PREFACE, rst, SETTINGS} from './h2-frames.js'
+import {CONTINUATION, frame, get, getBlock, h2Attack, ENHANCE_YOUR_CALM, HEADERS, PING, PREFACE, rst, SETTINGS} from './h2-frames.js'
 import {closeServer, listenOn, rawExchange, request, startEchoApp, type EchoApp} from './helpers.js'
 import {sample, startSidecar, type Sidecar} from './processes.js'
 
@@ -315,6 +316,33 @@ describe('attacks on a real proxy process', () => {
     await settles(fds)
   })
 
+  it('HTTP/2 floods of frames that carry no request (PING and SETTINGS faster than their acknowledgements leave, CONTINUATION past nghttp2\'s 8) end their connection; counted h2_flood, not malformed_request', async () => {
+    const fds = proxy.fds()
+    const malformed = await refused('outbound', 'malformed_request')
+    const flooded = await refused('outbound', 'h2_flood')
+    // Writes of 4,000 frames each (a turn apart, until the proxy closes the connection): nghttp2
+    // counts the acknowledgements one read queues, past 1,000 the connection is flooding.
+    const batches = (unit: Buffer): Buffer[] => Array.from({length: 50}, () => Buffer.concat(Array.from({length: 4000}, () => unit)))
+    // A header block begun (END_STREAM without END_HEADERS), then fragments of it ("a: b" each),
+    // in the preface's write: the attacker's acknowledgement of the proxy's SETTINGS, had it
+    // come between them, would be a protocol error of its own.
+    const continued = [Buffer.concat([frame(HEADERS, 1, 1, getBlock('h2.local')), ...Array.from({length: 20}, () => frame(CONTINUATION, 0, 1, Buffer.from([0x40, 1, 0x61, 1, 0x62])))])]
+    const floods: Array<[string, Buffer[], boolean]> = [
+      ['PING', batches(frame(PING, 0, 0, Buffer.alloc(8))), false],
+      ['SETTINGS', batches(frame(SETTINGS, 0, 0)), false],
+      ['CONTINUATION', continued, true],
+    ]
+    for (const [i, [name, chunks, withPreface]] of floods.entries()) {
+      await h2Attack(proxy.ports.outbound, chunks, 20_000, withPreface)
+      await eventually(`${name}: counted h2_flood`, async () => ((await refused('outbound', 'h2_flood')) === flooded + i + 1 ? true : undefined),
+        {timeoutMs: 10_000, context: () => proxy.stderr().slice(-1500)})
+    }
+    expect(await refused('outbound', 'malformed_request')).toBe(malformed)
+    expect(proxy.alive()).toBe(true)
+    expect((await h2get(proxy.ports.outbound, 'h2.local')).status).toBe(200)
+    await settles(fds)
+  })
+
   it('an HTTP/2 flood in the very first packets (the preface and 4,000 HEADERS in one write, four connections, as HTTP/2 support loads) does not end the process', async () => {
     // A fresh proxy: while it loads HTTP/2 on the first such connection, the rest waits buffered.
     const fresh = await startSidecar({MESH_PROXY_STATIC_ROUTES: `h2.local:80=127.0.0.1:${(h2app.address() as net.AddressInfo).port}`})
@@ -351,7 +379,7 @@ describe('attacks on a real proxy process', () => {
   it('survived every class: alive, every refusal series present', async () => {
     expect(proxy.alive()).toBe(true)
     const text = await proxy.metrics()
-    for (const reason of ['bad_authority', 'loop', 'header_timeout', 'connection_limit', 'detect_timeout', 'h2_reset_flood', 'h2_stream_limit', 'malformed_request']) {
+    for (const reason of ['bad_authority', 'loop', 'header_timeout', 'connection_limit', 'detect_timeout', 'h2_reset_flood', 'h2_stream_limit', 'h2_flood', 'malformed_request']) {
       expect(sample(text, 'mesh_proxy_refused_total', {direction: 'inbound', reason}), reason).toBeDefined()
       expect(sample(text, 'mesh_proxy_refused_total', {direction: 'outbound', reason}), reason).toBeDefined()
     }

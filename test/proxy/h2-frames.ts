@@ -6,7 +6,9 @@ export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 export const HEADERS = 1
 export const RST_STREAM = 3
 export const SETTINGS = 4
+export const PING = 6
 export const GOAWAY = 7
+export const CONTINUATION = 9
 /** END_STREAM | END_HEADERS */
 export const END = 5
 export const ENHANCE_YOUR_CALM = 11

@@ -16,6 +16,7 @@ export const REFUSAL_REASONS = {
   connection_limit: 'a connection refused, or an idle one closed, because the listener was at its connection cap',
   h2_reset_flood: 'an HTTP/2 connection that reset too many streams before their response (GOAWAY ENHANCE_YOUR_CALM)',
   h2_stream_limit: 'an HTTP/2 connection that opened streams beyond the concurrent-stream limit (GOAWAY ENHANCE_YOUR_CALM)',
+  h2_flood: 'an HTTP/2 connection nghttp2 ended for a flood of frames that carry no request: PING or SETTINGS faster than their acknowledgements go out, or CONTINUATION frames past its bound (closed)',
   trust_bundle_invalid: 'a trust bundle from the destination service the proxy could not apply (oversized, unparsable, empty, not CAs, or without the anchor its own certificate chains to); the anchors in use stay',
   pipeline_limit: 'an HTTP/1 connection with more pipelined requests waiting than the bound (MAX_PIPELINED_WAITING): closed',
   forbidden: 'an inbound request (403, gRPC PERMISSION_DENIED) or connection (closed) the authorization policy refused',

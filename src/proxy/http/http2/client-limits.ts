@@ -11,7 +11,11 @@
 //   client that goes on opening them has its connection ended by nghttp2 or Node: too many
 //   invalid frames (Node's limit is set to the stream limit; refused streams are what a client
 //   makes by the hundred) counts h2_stream_limit, and so does a protocol error on a connection
-//   that was at its stream limit; another protocol error counts malformed_request.
+//   that was at its stream limit; another protocol error counts malformed_request;
+// - nghttp2's own flood bounds end a connection that sends PING or SETTINGS frames faster than
+//   their acknowledgements leave (more than 1,000 queued: NGHTTP2_ERR_FLOODED), or more than 8
+//   CONTINUATION frames after one HEADERS (NGHTTP2_ERR_TOO_MANY_CONTINUATIONS, CVE-2024-27316's
+//   kin): counted h2_flood (they were counted malformed_request, which they are not).
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
 import type {Side} from '../../route/side.js'
@@ -40,6 +44,13 @@ type Guarded = http2.ServerHttp2Session & {[kBudget]?: Budget, [kActive]?: numbe
 /** Errors with which nghttp2 or Node end a connection that broke the protocol. */
 const PROTOCOL_ERRORS = new Set(['ERR_HTTP2_TOO_MANY_INVALID_FRAMES', 'ERR_HTTP2_ERROR'])
 
+/**
+ * nghttp2's error codes (Node's NghttpError `errno`, under code ERR_HTTP2_ERROR) for its flood
+ * bounds: NGHTTP2_ERR_FLOODED (control frames whose acknowledgements queue past 1,000) and
+ * NGHTTP2_ERR_TOO_MANY_CONTINUATIONS (past 8 after one HEADERS).
+ */
+const FLOOD_ERRNOS = new Set([-904, -905])
+
 /** Watches a new server session (on `socket`, the connection itself): how its end is counted. */
 export function guardSession(side: Side, session: http2.ServerHttp2Session, socket: Duplex | undefined): void {
   ;(session as Guarded)[kSocket] = socket
@@ -61,6 +72,11 @@ export function guardSession(side: Side, session: http2.ServerHttp2Session, sock
     // (a flood the reset budget caught: counted as h2_reset_flood already, whatever Node adds)
     if ((session as Guarded)[kCalmed]) return
     if (!PROTOCOL_ERRORS.has(err.code ?? '')) return
+    if (err.code === 'ERR_HTTP2_ERROR' && FLOOD_ERRNOS.has(err.errno ?? 0)) {
+      refuseInput(side, 'h2_flood')
+      side.log.warn('HTTP/2 client flood: nghttp2 ended the connection', {error: err.message})
+      return
+    }
     // Invalid frames past Node's limit (set to the stream limit): streams refused past it, the
     // only invalid frames a client makes by the hundred. A protocol error: when the connection
     // was at its stream limit.
