@@ -3,6 +3,7 @@
 // that stops answering on an open connection (a relay that blackholes it) is found by PING and
 // dropped, its idempotent requests retried on a new session and the others answered 502, never
 // left hanging. Before, `ep.h2` was reused until something marked it closed, which nothing did.
+// An upstream that floods the session (nghttp2's bounds end it) gets the same: 502, a new session.
 import http2 from 'node:http2'
 import net from 'node:net'
 import {fileURLToPath} from 'node:url'
@@ -11,6 +12,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import {afterEach, describe, expect, it} from 'vitest'
 import type {ProxyConfig} from '../../src/proxy/config/config.js'
 import {startProxy, type RunningProxy} from '../../src/proxy/server.js'
+import {CONTINUATION, frame, HEADERS, PING, SETTINGS} from './h2-frames.js'
 import {closeServer, listenOn, quietLog, testConfig} from './helpers.js'
 import {startBackend, startSidecar, type Proc} from './processes.js'
 
@@ -129,6 +131,45 @@ describe('dead HTTP/2 sessions', () => {
     expect((await h2(proxy.ports.outbound, 'POST')).status).toBe(502)
     // And the next one goes on a new session.
     expect((await h2(proxy.ports.outbound, 'POST')).status).toBe(200)
+  })
+
+  it('an upstream that floods the proxy\'s session (PING past nghttp2\'s bound, CONTINUATION past 8) has it ended: the request is answered 502, never hangs; the next one goes on a new session', async () => {
+    const b = await backend('h2')
+    let flood: 'ping' | 'continuation' | undefined
+    let count = 0
+    // Each connection: while `flood` is set, the server's SETTINGS then the flood; else relayed to the backend.
+    const server = net.createServer((client) => {
+      count++
+      client.on('error', () => {})
+      if (flood === undefined) {
+        const up = net.connect(b.port, '127.0.0.1')
+        up.on('error', () => client.destroy())
+        client.on('close', () => up.destroy())
+        client.pipe(up).pipe(client)
+        return
+      }
+      const kind = flood
+      client.once('data', () => {
+        client.write(frame(SETTINGS, 0, 0))
+        if (kind === 'ping') for (let i = 0; i < 20; i++) client.write(Buffer.concat(Array.from({length: 4000}, () => frame(PING, 0, 0, Buffer.alloc(8)))))
+        // (a response header block on stream 1, :status 200, then fragments of it)
+        else client.write(Buffer.concat([frame(HEADERS, 0, 1, Buffer.from([0x88])), ...Array.from({length: 20}, () => frame(CONTINUATION, 0, 1, Buffer.from([0x40, 1, 0x61, 1, 0x62])))]))
+      })
+      client.resume()
+    })
+    servers.push(server)
+    const port = await listenOn(server)
+    for (const kind of ['ping', 'continuation'] as const) {
+      // (a proxy of its own each: no session to the upstream yet)
+      const proxy = await outbound(`h2.local:80=127.0.0.1:${port}`)
+      flood = kind
+      const before = count
+      expect((await h2(proxy.ports.outbound)).status, kind).toBe(502)
+      flood = undefined
+      expect(await h2(proxy.ports.outbound), kind).toEqual({status: 200, body: String(b.child.pid)})
+      // (the flooded sessions were not reused: the answer came on a connection of its own)
+      expect(count - before, kind).toBeGreaterThanOrEqual(2)
+    }
   })
 
   it('an idle session to a peer that stopped answering is dropped by PING before any request needs it', async () => {
