@@ -14,8 +14,9 @@
 //   that was at its stream limit; another protocol error counts malformed_request;
 // - nghttp2's own flood bounds end a connection that sends PING or SETTINGS frames faster than
 //   their acknowledgements leave (more than 1,000 queued: NGHTTP2_ERR_FLOODED), or more than 8
-//   CONTINUATION frames after one HEADERS (NGHTTP2_ERR_TOO_MANY_CONTINUATIONS, CVE-2024-27316's
-//   kin): counted h2_flood (they were counted malformed_request, which they are not).
+//   CONTINUATION frames after one HEADERS (NGHTTP2_ERR_TOO_MANY_CONTINUATIONS, nghttp2's answer
+//   to the 2024 CONTINUATION floods, CVE-2024-28182): counted h2_flood (they were counted
+//   malformed_request, which they are not).
 import http2 from 'node:http2'
 import type {Duplex} from 'node:stream'
 import type {Side} from '../../route/side.js'
