@@ -3,6 +3,8 @@
 // command parsing come from bin/fast.js without loading oclif (start-up time), and so does
 // `mesh proxy` as the injector runs it (settings from the environment only: no oclif in the
 // sidecar's memory).
+// (first: on an unsupported Node, one line and exit 1, before any other module loads)
+import './supported-node.js'
 import {fastPath, fastProxy, pinnedWidth} from './fast.js'
 
 const argv = process.argv.slice(2)
