@@ -338,6 +338,15 @@ describe('attacks on a real proxy process', () => {
         {timeoutMs: 10_000, context: () => proxy.stderr().slice(-1500)})
     }
     expect(await refused('outbound', 'malformed_request')).toBe(malformed)
+    // The inbound listener serves HTTP/2 through the same server: the same floods, its own counts.
+    const inMalformed = await refused('inbound', 'malformed_request')
+    const inFlooded = await refused('inbound', 'h2_flood')
+    for (const [i, [name, chunks, withPreface]] of floods.entries()) {
+      await h2Attack(proxy.ports.inbound, chunks, 20_000, withPreface)
+      await eventually(`inbound ${name}: counted h2_flood`, async () => ((await refused('inbound', 'h2_flood')) === inFlooded + i + 1 ? true : undefined),
+        {timeoutMs: 10_000, context: () => proxy.stderr().slice(-1500)})
+    }
+    expect(await refused('inbound', 'malformed_request')).toBe(inMalformed)
     expect(proxy.alive()).toBe(true)
     expect((await h2get(proxy.ports.outbound, 'h2.local')).status).toBe(200)
     await settles(fds)

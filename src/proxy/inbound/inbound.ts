@@ -147,12 +147,6 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     refuse(socket, d.protocol, detail)
   }
 
-  /**
-   * Serves the connection or refuses it. Under the control plane's policy, HTTP is decided per
-   * request (the Side's authorize) and anything else now, once; under the environment's, by
-   * `verdict`, except that a refused plaintext HTTP connection to a probe port is served for
-   * its probes (each other request gets a 403).
-   */
   /** Serves a connection decided at accept: a later policy that refuses it closes it (live-authz.ts follow). */
   const serveFollowed = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
     dispatch(socket, conn, d)
@@ -163,6 +157,12 @@ export async function startInbound(deps: InboundDeps): Promise<InboundSide$> {
     }))
   }
 
+  /**
+   * Serves the connection or refuses it. Under the control plane's policy, HTTP is decided per
+   * request (the Side's authorize) and anything else now, once; under the environment's, by
+   * `verdict`, except that a refused plaintext HTTP connection to a probe port is served for
+   * its probes (each other request gets a 403).
+   */
   const decide = (socket: Duplex, conn: ConnCtx, d: Detected, verdict: Verdict): void => {
     const http = d.protocol === 'http1' || d.protocol === 'h2'
     const m = live.current
